@@ -1,0 +1,216 @@
+//! Bearer tokens: issuing them, and checking them from memory.
+//!
+//! Verification needs no database round trip: the signing keys are loaded from the database at
+//! start and cached. A token signed with a key this node has not seen (a key added by another
+//! node) triggers one rate-limited reload. A background refresh also picks up application keys
+//! deleted on other nodes, whose outstanding tokens are then refused everywhere.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use kassa_core::store::{ApplicationKey, Store};
+use kassa_core::time::now_millis;
+use kassa_core::token::{AccessClaims, Grant, KeyRing, SigningKey, TokenError, TokenUse};
+use kassa_core::{Error, Result};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How often every node re-reads signing keys and deleted application keys.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// An unknown key id reloads the keys at most this often, so forged tokens cannot flood the
+/// database.
+const MIN_RELOAD_GAP: Duration = Duration::from_millis(500);
+
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    ring: RwLock<Arc<KeyRing>>,
+    revoked: RwLock<Arc<HashSet<Uuid>>>,
+    last_reload: Mutex<Instant>,
+    ttl: Duration,
+}
+
+impl TokenService {
+    /// Makes sure a signing key exists, then loads keys and revocations.
+    pub async fn load(store: Arc<dyn Store>, ttl: Duration) -> Result<Self> {
+        store
+            .insert_signing_key_if_none(SigningKey::generate(now_millis()))
+            .await?;
+        let ring = Self::read_ring(&*store).await?;
+        let service = Self {
+            store,
+            ring: RwLock::new(Arc::new(ring)),
+            revoked: RwLock::new(Arc::default()),
+            last_reload: Mutex::new(Instant::now()),
+            ttl,
+        };
+        service.refresh().await?;
+        Ok(service)
+    }
+
+    async fn read_ring(store: &dyn Store) -> Result<KeyRing> {
+        KeyRing::new(store.signing_keys().await?)
+            .ok_or_else(|| Error::internal("no signing key in the database"))
+    }
+
+    /// Re-reads the signing keys and the application keys deleted within a token lifetime.
+    pub async fn refresh(&self) -> Result<()> {
+        let ring = Self::read_ring(&*self.store).await?;
+        let since = now_millis() - self.ttl.as_millis() as i64 - 60_000;
+        let revoked: HashSet<Uuid> = self
+            .store
+            .deleted_application_keys(since)
+            .await?
+            .into_iter()
+            .collect();
+        *self.ring.write().expect("key ring lock") = Arc::new(ring);
+        *self.revoked.write().expect("revocation lock") = Arc::new(revoked);
+        Ok(())
+    }
+
+    /// Refreshes every [`REFRESH_INTERVAL`] until `stop` resolves.
+    pub async fn refresh_until(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(error = %e, "could not refresh token keys");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refuses this key's tokens on this node at once (other nodes follow on their refresh).
+    pub fn revoke(&self, key_id: Uuid) {
+        let mut revoked = self.revoked.write().expect("revocation lock");
+        let mut next = HashSet::clone(&revoked);
+        next.insert(key_id);
+        *revoked = Arc::new(next);
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.ring.read().expect("key ring lock"))
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs an access token for `key`; returns it with its expiry in epoch seconds.
+    pub fn issue_access(&self, grant: Grant, key: &ApplicationKey) -> (String, i64) {
+        let now = now_millis() / 1000;
+        let exp = now + self.ttl.as_secs() as i64;
+        let claims = AccessClaims {
+            token_use: TokenUse::Access,
+            grant,
+            sub: key.client_id.clone(),
+            key_id: key.id,
+            iat: now,
+            exp,
+        };
+        (self.ring().sign(&claims), exp)
+    }
+
+    /// Checks an access token; `None` for anything invalid, expired, revoked or forged.
+    pub async fn verify_access(&self, token: &str) -> Option<AccessClaims> {
+        let now = now_millis() / 1000;
+        let claims = match self.ring().verify::<AccessClaims>(token, now) {
+            Err(TokenError::UnknownKey(kid)) if self.may_reload() => {
+                if let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "could not reload token keys");
+                }
+                let ring = self.ring();
+                if !ring.contains(&kid) {
+                    return None;
+                }
+                ring.verify::<AccessClaims>(token, now).ok()?
+            }
+            other => other.ok()?,
+        };
+        let revoked = self
+            .revoked
+            .read()
+            .expect("revocation lock")
+            .contains(&claims.key_id);
+        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
+    }
+
+    fn may_reload(&self) -> bool {
+        let mut last = self.last_reload.lock().expect("reload lock");
+        if last.elapsed() >= MIN_RELOAD_GAP {
+            *last = Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Any caller with a valid access token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: AccessClaims,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.claims.grant == Grant::ClientCredentials
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+        let claims = state
+            .tokens
+            .verify_access(token)
+            .await
+            .ok_or_else(ApiError::unauthenticated)?;
+        let caller = Caller { claims };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// A caller with a `client_credentials` token; an implicit token gets 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.is_admin() {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::forbidden(
+                "This endpoint requires a client_credentials token",
+            ))
+        }
+    }
+}

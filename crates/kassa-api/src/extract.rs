@@ -1,0 +1,181 @@
+//! Request extractors whose every failure is an Elastic Path error envelope.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use kassa_core::query::{self, Filter, PageRequest, Sort};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Wrong content type → 415, too large → 413, malformed JSON → 400, a value of the
+/// wrong type → 400 naming its path in `source` (`data.quantity`).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !has_content_type(req.headers(), is_json) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                "Expected a body with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(
+            ApiError::bad_request("The request body is empty; expected JSON")
+                .with_source("request"),
+        );
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("The request body is not valid JSON: {inner}"))
+                .with_source("request")
+        } else {
+            let source = if path == "." {
+                "request".to_owned()
+            } else {
+                path
+            };
+            ApiError::bad_request(inner.to_string()).with_source(source)
+        }
+    })
+}
+
+/// The raw body, with the size limit answered as 413.
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "Payload Too Large",
+                "The request body is larger than this server accepts",
+            )
+        } else {
+            ApiError::bad_request(format!("The request body could not be read: {rejection}"))
+        }
+    })
+}
+
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+pub(crate) fn has_content_type(
+    headers: &axum::http::HeaderMap,
+    accept: impl Fn(&str) -> bool,
+) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| accept(&m))
+}
+
+/// The query-string conventions every collection shares. Accepts both the raw form the classic
+/// clients send (`page[limit]=5&filter=eq(a,b)`) and the percent-encoded form of the generated
+/// clients (`page%5Blimit%5D=5&filter=eq(a%2Cb)`), and both `include=a,b` and repeated `include`.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub page: PageRequest,
+    pub filters: Vec<Filter>,
+    sort: Option<String>,
+    pub include: Vec<String>,
+    /// Every other parameter, decoded.
+    pub params: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut limit = None;
+        let mut offset = None;
+        let mut filter = String::new();
+        let mut sort = None;
+        let mut include = Vec::new();
+        let mut params = Vec::new();
+        for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "page[limit]" => limit = Some(value.into_owned()),
+                "page[offset]" => offset = Some(value.into_owned()),
+                "filter" => {
+                    if !filter.is_empty() {
+                        filter.push(':');
+                    }
+                    filter.push_str(&value);
+                }
+                "sort" => sort = Some(value.into_owned()),
+                "include" => include.extend(
+                    value
+                        .split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty()),
+                ),
+                _ => params.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        let page = PageRequest::parse(
+            limit.as_deref(),
+            offset.as_deref(),
+            query::DEFAULT_PAGE_LIMIT,
+        )?;
+        let filters = query::parse_filter(&filter)?;
+        Ok(Self {
+            page,
+            filters,
+            sort,
+            include,
+            params,
+        })
+    }
+
+    /// The requested sort, checked against what the endpoint supports.
+    pub fn sort(&self, supported: &[&str]) -> Result<Option<Sort>, ApiError> {
+        self.sort
+            .as_deref()
+            .map(|s| query::parse_sort(s, supported))
+            .transpose()
+            .map_err(ApiError::from)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        ListQuery::parse(parts.uri.query())
+    }
+}
+
+/// A path parameter; a malformed one is a 404 (nothing by that id), never a plain-text 400.
+pub fn parse_uuid(raw: &str, not_found: impl FnOnce() -> ApiError) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| not_found())
+}
+
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}

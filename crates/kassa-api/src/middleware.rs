@@ -1,0 +1,84 @@
+//! Cross-cutting request handling: path normalization, request ids, one log line per request,
+//! and panics turned into error envelopes.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Collapses repeated slashes and drops a trailing one, so `/v2/carts/x//items/` routes like
+/// `/v2/carts/x/items` (one classic client call really sends `//`).
+pub fn normalize_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !(path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
+        return req;
+    }
+    let mut clean = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        clean.push('/');
+        clean.push_str(segment);
+    }
+    if clean.is_empty() {
+        clean.push('/');
+    }
+    if let Some(query) = req.uri().query() {
+        clean.push('?');
+        clean.push_str(query);
+    }
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = clean.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Echoes a sane `X-Request-Id` or makes one, and logs one structured line per request:
+/// method, matched route (never the raw path, which may carry ids), status, latency, request id.
+pub(crate) async fn observe(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    let route = route.as_deref().unwrap_or("(unmatched)");
+    if status >= 500 {
+        tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
+    } else {
+        tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
+    }
+    response
+}
+
+pub(crate) fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal Server Error",
+        "Something went wrong on our side",
+    )
+    .into_response()
+}

@@ -1,0 +1,3 @@
+pub mod application_keys;
+pub mod health;
+pub mod oauth;

@@ -1,0 +1,65 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use kassa_core::store::Store;
+use tokio::sync::Semaphore;
+
+use crate::auth::TokenService;
+use crate::error::ApiError;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The URL clients reach this server at, for `links`; derived from `Host` when unset.
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            access_token_ttl: Duration::from_secs(3600),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<TokenService>,
+    pub config: Arc<ApiConfig>,
+    /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
+    hashing: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenService>, config: ApiConfig) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            store,
+            tokens,
+            config: Arc::new(config),
+            hashing: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    /// Runs CPU-heavy secret hashing on the blocking pool, at most one per core at a time.
+    pub async fn hash_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(kassa_core::Error::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| kassa_core::Error::internal(e).into())
+    }
+}

@@ -1,0 +1,157 @@
+//! The domain error: shaped by what a caller can do about it, not by where it came from.
+//! The HTTP layer maps each variant to an Elastic Path error envelope in one place.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One invalid input, named by its JSON path (`data.name`, `page[limit]`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub source: String,
+    pub title: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(
+        source: impl Into<String>,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            source: source.into(),
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule; every problem is reported at once.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// A well-formed request that is refused for a reason that is not one field's fault.
+    #[error("{title}: {detail}")]
+    BadRequest { title: String, detail: String },
+    #[error("{title}: {detail}")]
+    NotFound { title: String, detail: String },
+    /// A uniqueness rule or a concurrent change stands in the way.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// No valid credentials.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// Valid credentials that may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Anything the caller cannot fix: a storage failure, a bug. Never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn field(
+        source: impl Into<String>,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Validation(vec![FieldError::new(source, title, detail)])
+    }
+
+    pub fn not_found(title: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::NotFound {
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(title: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::BadRequest {
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Error::Internal(cause.to_string())
+    }
+}
+
+/// Collects every problem with an input so they are all reported at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    problems: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(
+        &mut self,
+        source: impl Into<String>,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
+        self.problems.push(FieldError::new(source, title, detail));
+    }
+
+    /// The value of a required field, or a `required` problem naming it.
+    pub fn required<T>(&mut self, value: Option<T>, source: &str) -> Option<T> {
+        if value.is_none() {
+            let field = source.rsplit('.').next().unwrap_or(source);
+            self.push(source, "required", format!("{field} is required"));
+        }
+        value
+    }
+
+    /// A required string that is neither empty nor longer than `max` characters.
+    pub fn text(&mut self, value: Option<String>, source: &str, max: usize) -> Option<String> {
+        let value = self.required(value, source)?;
+        self.optional_text(Some(value), source, max)
+    }
+
+    /// An optional string, if present not longer than `max` characters and not blank.
+    pub fn optional_text(
+        &mut self,
+        value: Option<String>,
+        source: &str,
+        max: usize,
+    ) -> Option<String> {
+        let value = value?;
+        let field = source.rsplit('.').next().unwrap_or(source);
+        if value.trim().is_empty() {
+            self.push(source, "min_length", format!("{field} must not be empty"));
+            None
+        } else if value.chars().count() > max {
+            self.push(
+                source,
+                "max_length",
+                format!("{field} must be at most {max} characters"),
+            );
+            None
+        } else {
+            Some(value)
+        }
+    }
+
+    /// Checks `data.type`, which Elastic Path requires on every write.
+    pub fn resource_type(&mut self, value: Option<&str>, expected: &str) {
+        match value {
+            Some(t) if t == expected => {}
+            Some(_) => self.push("data.type", "invalid", format!("type must be {expected}")),
+            None => self.push("data.type", "required", "type is required"),
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.problems))
+        }
+    }
+}

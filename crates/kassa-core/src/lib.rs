@@ -1,0 +1,11 @@
+//! kassa's domain: the rules of the shop as pure functions over plain types, and the storage
+//! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
+
+pub mod error;
+pub mod query;
+pub mod secret;
+pub mod store;
+pub mod time;
+pub mod token;
+
+pub use error::{Error, FieldError, Result, Validator};

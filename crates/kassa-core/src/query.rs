@@ -1,0 +1,441 @@
+//! The list-query language every collection endpoint shares: `page[limit]`/`page[offset]`
+//! pagination and Elastic Path's `filter=op(field,value):op(field,value)` syntax. Parsed once
+//! here; each endpoint then checks the fields and operators it supports.
+
+use crate::{Error, Result};
+
+pub const MAX_PAGE_LIMIT: u64 = 100;
+pub const MAX_PAGE_OFFSET: u64 = 10_000;
+/// Elastic Path's `page_length` setting defaults to 25 (the docs; one spec example says 20).
+pub const DEFAULT_PAGE_LIMIT: u64 = 25;
+pub const MAX_FILTERS: usize = 10;
+
+/// Which slice of a collection to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u64,
+    pub offset: u64,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_PAGE_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl PageRequest {
+    /// Validates raw `page[limit]` / `page[offset]` values (either may be absent).
+    pub fn parse(limit: Option<&str>, offset: Option<&str>, default_limit: u64) -> Result<Self> {
+        let mut problems = Vec::new();
+        let limit = match limit {
+            None => default_limit,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => n,
+                _ => {
+                    problems.push(crate::FieldError::new(
+                        "page[limit]",
+                        "Bad Request",
+                        format!("page[limit] must be an integer between 1 and {MAX_PAGE_LIMIT}"),
+                    ));
+                    default_limit
+                }
+            },
+        };
+        let offset = match offset {
+            None => 0,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if n <= MAX_PAGE_OFFSET => n,
+                _ => {
+                    problems.push(crate::FieldError::new(
+                        "page[offset]",
+                        "Bad Request",
+                        format!("page[offset] must be an integer between 0 and {MAX_PAGE_OFFSET}"),
+                    ));
+                    0
+                }
+            },
+        };
+        if problems.is_empty() {
+            Ok(Self { limit, offset })
+        } else {
+            Err(Error::Validation(problems))
+        }
+    }
+}
+
+/// One page of a collection plus the size of the whole (filtered) collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Like,
+    Ilike,
+    In,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    IsNull,
+    Contains,
+}
+
+impl FilterOp {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "eq" => Self::Eq,
+            "like" => Self::Like,
+            "ilike" => Self::Ilike,
+            "in" => Self::In,
+            "gt" => Self::Gt,
+            "ge" => Self::Ge,
+            "lt" => Self::Lt,
+            "le" => Self::Le,
+            "is_null" => Self::IsNull,
+            "contains" => Self::Contains,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Eq => "eq",
+            Self::Like => "like",
+            Self::Ilike => "ilike",
+            Self::In => "in",
+            Self::Gt => "gt",
+            Self::Ge => "ge",
+            Self::Lt => "lt",
+            Self::Le => "le",
+            Self::IsNull => "is_null",
+            Self::Contains => "contains",
+        }
+    }
+}
+
+/// `op(field,value,…)`. `in` takes one or more values, `is_null` none, the others exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub op: FilterOp,
+    pub field: String,
+    pub values: Vec<String>,
+}
+
+impl Filter {
+    /// The single operand of a one-value operator.
+    pub fn value(&self) -> &str {
+        self.values.first().map(String::as_str).unwrap_or_default()
+    }
+}
+
+pub const FILTER_PARSE_ERROR: &str = "Could not parse the supplied filter";
+
+fn filter_error() -> Error {
+    Error::field("filter", "Bad Request", FILTER_PARSE_ERROR)
+}
+
+/// Parses `eq(email,a@b.c):like(name,Jo*):in(status,paid,unpaid)`. Operands may be wrapped in
+/// double quotes to carry `,` or `)`; inside quotes `\"` and `\\` escape. An empty string means
+/// no filter.
+pub fn parse_filter(input: &str) -> Result<Vec<Filter>> {
+    let mut filters = Vec::new();
+    let mut rest = input.trim();
+    while !rest.is_empty() {
+        let open = rest.find('(').ok_or_else(filter_error)?;
+        let op = FilterOp::from_name(rest[..open].trim()).ok_or_else(filter_error)?;
+        rest = &rest[open + 1..];
+        let mut args = Vec::new();
+        loop {
+            let (arg, after) = take_operand(rest)?;
+            args.push(arg);
+            let mut chars = after.chars();
+            match chars.next() {
+                Some(',') => rest = chars.as_str(),
+                Some(')') => {
+                    rest = chars.as_str();
+                    break;
+                }
+                _ => return Err(filter_error()),
+            }
+        }
+        let field = args.remove(0);
+        let valid_field = !field.is_empty()
+            && field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        let arity_ok = match op {
+            FilterOp::IsNull => args.is_empty() || (args.len() == 1 && args[0].is_empty()),
+            FilterOp::In => !args.is_empty(),
+            _ => args.len() == 1,
+        };
+        if !valid_field || !arity_ok {
+            return Err(filter_error());
+        }
+        if op == FilterOp::IsNull {
+            args.clear();
+        }
+        filters.push(Filter {
+            op,
+            field,
+            values: args,
+        });
+        if filters.len() > MAX_FILTERS {
+            return Err(Error::field(
+                "filter",
+                "Bad Request",
+                format!("At most {MAX_FILTERS} filters can be combined"),
+            ));
+        }
+        match rest.chars().next() {
+            None => {}
+            Some(':') => {
+                rest = &rest[1..];
+                if rest.trim().is_empty() {
+                    return Err(filter_error());
+                }
+            }
+            Some(_) => return Err(filter_error()),
+        }
+    }
+    Ok(filters)
+}
+
+/// Reads one operand up to (not including) the next unquoted `,` or `)`.
+fn take_operand(input: &str) -> Result<(String, &str)> {
+    let trimmed = input.trim_start();
+    if let Some(quoted) = trimmed.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next().ok_or_else(filter_error)?.1),
+                '"' => return Ok((value, quoted[i + 1..].trim_start())),
+                _ => value.push(c),
+            }
+        }
+        Err(filter_error())
+    } else {
+        let end = trimmed.find([',', ')']).ok_or_else(filter_error)?;
+        let value = &trimmed[..end];
+        if value.contains('(') {
+            return Err(filter_error());
+        }
+        Ok((value.trim().to_owned(), &trimmed[end..]))
+    }
+}
+
+/// Checks parsed filters against what an endpoint supports: `(field, allowed operators)`.
+pub fn check_filters(filters: &[Filter], supported: &[(&str, &[FilterOp])]) -> Result<()> {
+    for f in filters {
+        let known = supported.iter().find(|(name, _)| *name == f.field);
+        match known {
+            Some((_, ops)) if ops.contains(&f.op) => {}
+            Some(_) => {
+                return Err(Error::field(
+                    "filter",
+                    "Bad Request",
+                    format!(
+                        "The operator {} is not supported for the field {}",
+                        f.op.name(),
+                        f.field
+                    ),
+                ));
+            }
+            None => {
+                return Err(Error::field(
+                    "filter",
+                    "Bad Request",
+                    format!("Filtering on the field {} is not supported", f.field),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `sort=name` or `sort=-created_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    pub field: String,
+    pub descending: bool,
+}
+
+pub fn parse_sort(input: &str, supported: &[&str]) -> Result<Sort> {
+    let (field, descending) = match input.trim().strip_prefix('-') {
+        Some(f) => (f, true),
+        None => (input.trim(), false),
+    };
+    if supported.contains(&field) {
+        Ok(Sort {
+            field: field.to_owned(),
+            descending,
+        })
+    } else {
+        Err(Error::field(
+            "sort",
+            "Bad Request",
+            format!(
+                "Sorting by '{field}' is not supported; use one of: {}",
+                supported.join(", ")
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(op: FilterOp, field: &str, values: &[&str]) -> Filter {
+        Filter {
+            op,
+            field: field.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_filters() {
+        let cases: Vec<(&str, Vec<Filter>)> = vec![
+            ("", vec![]),
+            (
+                "eq(email,ron@swanson.com)",
+                vec![f(FilterOp::Eq, "email", &["ron@swanson.com"])],
+            ),
+            (
+                "eq(status,complete):like(name,Ron*)",
+                vec![
+                    f(FilterOp::Eq, "status", &["complete"]),
+                    f(FilterOp::Like, "name", &["Ron*"]),
+                ],
+            ),
+            (
+                "in(status, paid ,unpaid)",
+                vec![f(FilterOp::In, "status", &["paid", "unpaid"])],
+            ),
+            (
+                "is_null(parent_id)",
+                vec![f(FilterOp::IsNull, "parent_id", &[])],
+            ),
+            (
+                "gt(created_at,2024-01-01T10:00:00Z)",
+                vec![f(FilterOp::Gt, "created_at", &["2024-01-01T10:00:00Z"])],
+            ),
+            (
+                r#"eq(name,"a, (b) \"c\"")"#,
+                vec![f(FilterOp::Eq, "name", &[r#"a, (b) "c""#])],
+            ),
+            ("eq(meta.x,)", vec![f(FilterOp::Eq, "meta.x", &[""])]),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_filter(input).unwrap(), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_filters() {
+        for input in [
+            "eq",
+            "eq(",
+            "eq(name",
+            "eq(name,a",
+            "nope(name,a)",
+            "eq(name,a,b)",
+            "eq(,a)",
+            "eq(na me,a)",
+            "in(status)",
+            "eq(name,a)x",
+            "eq(name,a):",
+            "eq(name,a)::eq(b,c)",
+            "eq(name,\"a)",
+            "(eq(a,1)|eq(b,2))",
+            "eq(name,f(x))",
+        ] {
+            let err = parse_filter(input).unwrap_err();
+            assert!(
+                matches!(&err, Error::Validation(v) if v[0].detail == FILTER_PARSE_ERROR && v[0].source == "filter"),
+                "input {input:?} gave {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_the_number_of_filters() {
+        let ten = vec!["eq(a,1)"; 10].join(":");
+        assert_eq!(parse_filter(&ten).unwrap().len(), 10);
+        let eleven = vec!["eq(a,1)"; 11].join(":");
+        assert!(parse_filter(&eleven).is_err());
+    }
+
+    #[test]
+    fn checks_supported_fields_and_operators() {
+        let supported: &[(&str, &[FilterOp])] = &[("email", &[FilterOp::Eq, FilterOp::Like])];
+        assert!(check_filters(&parse_filter("like(email,*@x.com)").unwrap(), supported).is_ok());
+        assert!(check_filters(&parse_filter("gt(email,a)").unwrap(), supported).is_err());
+        assert!(check_filters(&parse_filter("eq(name,a)").unwrap(), supported).is_err());
+    }
+
+    #[test]
+    fn parses_pages() {
+        let ok = |l, o| PageRequest::parse(l, o, 25).unwrap();
+        assert_eq!(
+            ok(None, None),
+            PageRequest {
+                limit: 25,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            ok(Some("100"), Some("10000")),
+            PageRequest {
+                limit: 100,
+                offset: 10_000
+            }
+        );
+        assert_eq!(
+            ok(Some("1"), Some("0")),
+            PageRequest {
+                limit: 1,
+                offset: 0
+            }
+        );
+        for (l, o, source) in [
+            (Some("0"), None, "page[limit]"),
+            (Some("101"), None, "page[limit]"),
+            (Some("ten"), None, "page[limit]"),
+            (Some("-1"), None, "page[limit]"),
+            (None, Some("10001"), "page[offset]"),
+            (None, Some("-5"), "page[offset]"),
+        ] {
+            match PageRequest::parse(l, o, 25) {
+                Err(Error::Validation(v)) => assert_eq!(v[0].source, source),
+                other => panic!("{l:?} {o:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn parses_sort() {
+        let s = parse_sort("-created_at", &["created_at", "name"]).unwrap();
+        assert_eq!(
+            s,
+            Sort {
+                field: "created_at".into(),
+                descending: true
+            }
+        );
+        assert!(
+            !parse_sort("name", &["created_at", "name"])
+                .unwrap()
+                .descending
+        );
+        assert!(parse_sort("password", &["name"]).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! Secrets at rest: client secrets (and later passwords) are stored only as Argon2id hashes.
+//! Hashing is deliberately slow (≈20 ms); callers run it off the async threads.
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+
+/// A new random client secret: 40 URL-safe characters (240 bits).
+pub fn generate_client_secret() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 30]>())
+}
+
+/// A new random public client id.
+pub fn generate_client_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 21]>())
+}
+
+/// Argon2id with the crate's recommended parameters, as a PHC string (salt included).
+pub fn hash_secret(secret: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("Argon2 with default parameters cannot fail on a generated salt")
+        .to_string()
+}
+
+/// Constant-time check of a secret against a stored PHC hash; a corrupt hash never matches.
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|hash| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &hash)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A valid hash of a random secret, to verify against when the account is unknown, so a wrong
+/// client id costs the same time as a wrong secret.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_secret(&generate_client_secret()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_only_the_right_secret() {
+        let hash = hash_secret("s3cret-value");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_secret("s3cret-value", &hash));
+        assert!(!verify_secret("s3cret-valuf", &hash));
+        assert!(!verify_secret("s3cret-value", "not a hash"));
+        assert_ne!(hash, hash_secret("s3cret-value"), "salted");
+    }
+
+    #[test]
+    fn generated_credentials_are_random_and_url_safe() {
+        let (a, b) = (generate_client_secret(), generate_client_secret());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 40);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(generate_client_id().len(), 28);
+    }
+}

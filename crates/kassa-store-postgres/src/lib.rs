@@ -1,0 +1,69 @@
+//! The PostgreSQL store: the production backend, shared by any number of stateless kassa nodes.
+//! Races are settled by the database (constraints, conditional updates, row locks), never by a
+//! check in Rust followed by a write.
+
+mod auth;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kassa_core::store::Store;
+use kassa_core::{Error, Result};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Pool size: measured on 2 cores, 16 connections let more commits share a WAL flush than 8.
+const DEFAULT_POOL_SIZE: u32 = 16;
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`), failing fast if the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::internal(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(DEFAULT_POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::internal(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+pub(crate) fn sql_error(e: sqlx::Error) -> Error {
+    Error::internal(format!("postgres: {e}"))
+}
+
+/// The name of the unique constraint a statement violated, if that is why it failed.
+pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<()> {
+        // sqlx takes an advisory lock, so nodes starting together apply each migration once.
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::internal(format!("migration failed: {e}")))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! Configuration: command-line flags, then `KASSA_*` environment variables, then an optional
+//! `kassa.toml`, then defaults — the first that sets a value wins.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kassa",
+    version,
+    about = "A self-hosted commerce API server that speaks the Elastic Path Composable Commerce API"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Defaults to ./kassa.toml when that exists.
+    #[arg(long, global = true, env = "KASSA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, then serve the API until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage administrator application keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an application key and print its client_id and client_secret (shown only once).
+    Create {
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    /// [default: sqlite://kassa.db]
+    #[arg(long, env = "KASSA_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, env = "KASSA_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The URL clients reach kassa at, used in `links`. [default: from the Host header]
+    #[arg(long, env = "KASSA_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens in seconds. [default: 3600]
+    #[arg(long, env = "KASSA_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
+    pub access_token_ttl: Option<u64>,
+    /// With KASSA_CLIENT_SECRET: an admin application key with exactly these credentials is
+    /// created or updated at start.
+    #[arg(
+        long,
+        env = "KASSA_CLIENT_ID",
+        hide_env_values = true,
+        value_name = "ID"
+    )]
+    pub client_id: Option<String>,
+    #[arg(
+        long,
+        env = "KASSA_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<String>,
+}
+
+/// The optional `kassa.toml`; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub access_token_ttl: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads the file named by `--config` (which must exist) or `./kassa.toml` (if it exists).
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("kassa.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()));
+            }
+        };
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://kassa.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                bail!("invalid database URL {url:?}: give a file path, e.g. sqlite://kassa.db");
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres(url.to_owned()));
+        }
+        bail!(
+            "invalid database URL {:?}: expected sqlite://PATH or postgres://…",
+            redact(url)
+        )
+    }
+
+    pub fn resolve(args: &DatabaseArgs, file: &FileConfig) -> anyhow::Result<Self> {
+        let url = args
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone());
+        Self::parse(url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+    }
+}
+
+/// A URL with any password replaced, fit for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Everything `serve` needs, resolved and validated.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub public_url: Option<String>,
+    pub access_token_ttl: Duration,
+    pub admin_credentials: Option<(String, String)>,
+}
+
+impl ServeConfig {
+    pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
+        let listen = args
+            .listen
+            .or(file.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen.parse().with_context(|| {
+            format!("invalid listen address {listen:?}: expected IP:PORT, e.g. 127.0.0.1:8080")
+        })?;
+        let database = Database::resolve(&args.database, &file)?;
+        let ttl = args
+            .access_token_ttl
+            .or(file.access_token_ttl)
+            .unwrap_or(3600);
+        if !(60..=86_400).contains(&ttl) {
+            bail!("invalid access token lifetime {ttl}s: it must be between 60 and 86400 seconds");
+        }
+        let admin_credentials = match (args.client_id, args.client_secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
+            (None, None) => None,
+            _ => {
+                bail!("KASSA_CLIENT_ID and KASSA_CLIENT_SECRET must be set together, and not empty")
+            }
+        };
+        Ok(Self {
+            listen,
+            database,
+            public_url: args.public_url.or(file.public_url),
+            access_token_ttl: Duration::from_secs(ttl),
+            admin_credentials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            Database::parse("sqlite://kassa.db").unwrap(),
+            Database::Sqlite("kassa.db".into())
+        );
+        assert_eq!(
+            Database::parse("sqlite:///var/lib/k.db?mode=rwc").unwrap(),
+            Database::Sqlite("/var/lib/k.db".into())
+        );
+        assert_eq!(
+            Database::parse("sqlite:data/k.db").unwrap(),
+            Database::Sqlite("data/k.db".into())
+        );
+        assert!(matches!(
+            Database::parse("postgres://u@h/db").unwrap(),
+            Database::Postgres(_)
+        ));
+        assert!(matches!(
+            Database::parse("postgresql://u@h/db").unwrap(),
+            Database::Postgres(_)
+        ));
+        for bad in ["", "mysql://x", "sqlite://", "sqlite::memory:", "kassa.db"] {
+            assert!(Database::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        let err = Database::parse("mysql://u:hunter2@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    fn serve_args() -> ServeArgs {
+        ServeArgs {
+            listen: None,
+            database: DatabaseArgs::default(),
+            public_url: None,
+            access_token_ttl: None,
+            client_id: None,
+            client_secret: None,
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file = FileConfig {
+            listen: Some("0.0.0.0:9000".into()),
+            database_url: Some("sqlite://file.db".into()),
+            public_url: None,
+            access_token_ttl: Some(120),
+        };
+        let c = ServeConfig::resolve(serve_args(), file).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.database, Database::Sqlite("file.db".into()));
+        assert_eq!(c.access_token_ttl, Duration::from_secs(120));
+
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:1234".into()),
+            ..serve_args()
+        };
+        let c = ServeConfig::resolve(
+            args,
+            FileConfig {
+                listen: Some("0.0.0.0:9000".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
+
+        let c = ServeConfig::resolve(serve_args(), FileConfig::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
+        assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        let bad = [
+            ServeArgs {
+                listen: Some("localhost".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                access_token_ttl: Some(5),
+                ..serve_args()
+            },
+            ServeArgs {
+                client_id: Some("only-id".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                database: DatabaseArgs {
+                    database_url: Some("redis://x".into()),
+                },
+                ..serve_args()
+            },
+        ];
+        for args in bad {
+            assert!(ServeConfig::resolve(args, FileConfig::default()).is_err());
+        }
+    }
+}

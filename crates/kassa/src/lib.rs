@@ -1,0 +1,218 @@
+//! The kassa server: configuration, choice of storage backend, start-up and shutdown.
+
+pub mod config;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use axum::extract::Request;
+use kassa_api::auth::TokenService;
+use kassa_api::{ApiConfig, AppState};
+use kassa_core::store::{ApplicationKey, Store};
+use kassa_core::time::now_millis;
+use kassa_core::{Error, secret};
+use kassa_store_postgres::PgStore;
+use kassa_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tower::Layer;
+use uuid::Uuid;
+
+use crate::config::{Database, ServeConfig, redact};
+
+/// Opens the store the URL names. Does not migrate.
+pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match database {
+        Database::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                anyhow::ensure!(
+                    parent.is_dir(),
+                    "cannot open SQLite database {}: directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                );
+            }
+            Arc::new(SqliteStore::open(path).map_err(|e| anyhow!("{e}"))?)
+        }
+        Database::Postgres(url) => Arc::new(
+            PgStore::connect(url)
+                .await
+                .map_err(|e| anyhow!("{}: {e}", redact(url)))?,
+        ),
+    })
+}
+
+/// Opens and migrates.
+pub async fn prepare_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_store(database).await?;
+    store.migrate().await.map_err(|e| anyhow!("{e}"))?;
+    Ok(store)
+}
+
+/// A new application key with a fresh secret; returns it with the plain secret.
+pub async fn create_key(store: &dyn Store, name: &str) -> anyhow::Result<(ApplicationKey, String)> {
+    let key = new_key(
+        name,
+        secret::generate_client_id(),
+        &secret::generate_client_secret(),
+    )
+    .await?;
+    let secret = key.1;
+    let key = store
+        .create_application_key(key.0)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((key, secret))
+}
+
+async fn new_key(
+    name: &str,
+    client_id: String,
+    client_secret: &str,
+) -> anyhow::Result<(ApplicationKey, String)> {
+    let plain = client_secret.to_owned();
+    let hash = tokio::task::spawn_blocking(move || secret::hash_secret(&plain)).await?;
+    let now = now_millis();
+    let key = ApplicationKey {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        client_id,
+        secret_hash: hash,
+        reserved_rate_limit: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((key, client_secret.to_owned()))
+}
+
+/// Makes sure an admin key with exactly these credentials exists (idempotent across restarts
+/// and safe when several nodes start at once).
+pub async fn ensure_admin_key(
+    store: &dyn Store,
+    client_id: &str,
+    client_secret: &str,
+) -> anyhow::Result<()> {
+    for _ in 0..2 {
+        if let Some(key) = store
+            .application_key_by_client_id(client_id)
+            .await
+            .map_err(|e| anyhow!("{e}"))?
+        {
+            let (plain, hash) = (client_secret.to_owned(), key.secret_hash.clone());
+            if !tokio::task::spawn_blocking(move || secret::verify_secret(&plain, &hash)).await? {
+                let plain = client_secret.to_owned();
+                let hash = tokio::task::spawn_blocking(move || secret::hash_secret(&plain)).await?;
+                store
+                    .set_application_key_secret(key.id, hash, now_millis())
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+            return Ok(());
+        }
+        let (key, _) = new_key(
+            "admin (KASSA_CLIENT_ID)",
+            client_id.to_owned(),
+            client_secret,
+        )
+        .await?;
+        match store.create_application_key(key).await {
+            Ok(_) => return Ok(()),
+            // Another node created it first, or a deleted key holds this client_id.
+            Err(Error::Conflict(_)) => continue,
+            Err(e) => return Err(anyhow!("{e}")),
+        }
+    }
+    Err(anyhow!(
+        "KASSA_CLIENT_ID {client_id:?} belongs to a deleted application key; choose another client id"
+    ))
+}
+
+/// Start-up up to the point of serving: migrate, make sure an admin can log in, load the token
+/// keys. Returns the application state.
+pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
+    let store = prepare_store(&config.database).await?;
+    match &config.admin_credentials {
+        Some((id, secret)) => ensure_admin_key(&*store, id, secret).await?,
+        None => {
+            let (key, secret) = new_key(
+                "admin (first start)",
+                secret::generate_client_id(),
+                &secret::generate_client_secret(),
+            )
+            .await?;
+            let client_id = key.client_id.clone();
+            if store
+                .create_first_application_key(key)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+            {
+                // Printed to stdout once, never logged: this is the only time the secret exists
+                // in plain text.
+                println!("kassa: created an admin application key (shown only this once):");
+                println!("  client_id:     {client_id}");
+                println!("  client_secret: {secret}");
+            }
+        }
+    }
+    let tokens = TokenService::load(Arc::clone(&store), config.access_token_ttl)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let api = ApiConfig {
+        public_url: config.public_url.clone(),
+        access_token_ttl: config.access_token_ttl,
+        ..ApiConfig::default()
+    };
+    Ok(AppState::new(store, Arc::new(tokens), api))
+}
+
+/// Binds the configured address; a taken port is a clear error.
+pub async fn bind(config: &ServeConfig) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let refresher = tokio::spawn(Arc::clone(&state.tokens).refresh_until(async move {
+        let mut rx = stop_rx;
+        let _ = rx.changed().await;
+    }));
+    let app =
+        tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
+    let service = axum::ServiceExt::<Request>::into_make_service(app);
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    drop(stop_tx);
+    let _ = refresher.await;
+    result.context("server error")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

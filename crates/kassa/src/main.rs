@@ -1,0 +1,70 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use kassa::config::{Cli, Command, Database, FileConfig, KeysCommand, ServeConfig};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One clear line, no backtrace.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("kassa: error: {e:#}");
+    ExitCode::FAILURE
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KASSA_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("KASSA_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = ServeConfig::resolve(args, file)?;
+            let state = kassa::prepare(&config).await?;
+            let listener = kassa::bind(&config).await?;
+            tracing::info!(address = %listener.local_addr()?, "kassa is listening");
+            kassa::serve(listener, state, kassa::shutdown_signal()).await
+        }
+        Command::Migrate(args) => {
+            let database = Database::resolve(&args, &file)?;
+            kassa::prepare_store(&database).await?;
+            println!("kassa: database is up to date");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Create { name, database },
+        } => {
+            let database = Database::resolve(&database, &file)?;
+            let store = kassa::prepare_store(&database).await?;
+            let (key, secret) = kassa::create_key(&*store, &name).await?;
+            println!("id:            {}", key.id);
+            println!("client_id:     {}", key.client_id);
+            println!("client_secret: {secret}");
+            Ok(())
+        }
+    }
+}
