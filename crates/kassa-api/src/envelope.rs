@@ -85,9 +85,7 @@ fn page_link(origin: &Origin, uri: &Uri, limit: u64, offset: u64) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or_default();
-            !(pair.is_empty()
-                || key.starts_with("page[")
-                || key.to_ascii_lowercase().starts_with("page%5b"))
+            !(pair.is_empty() || key.starts_with("page[") || key.to_ascii_lowercase().starts_with("page%5b"))
         })
         .collect();
     let page = format!("page[offset]={offset}&page[limit]={limit}");
@@ -111,13 +109,7 @@ mod tests {
         let raw = format!("page[limit]={limit}&page[offset]={offset}&filter=eq(a,b)");
         let query = ListQuery::parse(Some(&raw)).unwrap();
         let uri: Uri = format!("/v2/things?{raw}").parse().unwrap();
-        collection(
-            Vec::<u8>::new(),
-            total,
-            &query,
-            &Origin("http://h".into()),
-            &uri,
-        )
+        collection(Vec::<u8>::new(), total, &query, &Origin("http://h".into()), &uri)
     }
 
     #[test]
@@ -157,9 +149,7 @@ mod tests {
             assert_eq!(v["meta"]["page"]["total"], 1);
             assert_eq!(v["meta"]["page"]["current"], 1);
             assert!(
-                v["links"]["last"].is_null()
-                    && v["links"]["next"].is_null()
-                    && v["links"]["prev"].is_null()
+                v["links"]["last"].is_null() && v["links"]["next"].is_null() && v["links"]["prev"].is_null()
             );
             assert!(v["links"]["first"].is_string() && v["links"]["current"].is_string());
         }

@@ -52,11 +52,7 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "Unable to validate access token",
-            "",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "Unable to validate access token", "")
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -88,9 +84,7 @@ impl From<Error> for ApiError {
                     })
                     .collect(),
             },
-            Error::BadRequest { title, detail } => {
-                Self::new(StatusCode::BAD_REQUEST, title, detail)
-            }
+            Error::BadRequest { title, detail } => Self::new(StatusCode::BAD_REQUEST, title, detail),
             Error::NotFound { title, detail } => Self::new(StatusCode::NOT_FOUND, title, detail),
             Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "Conflict", detail),
             Error::Unauthenticated => Self::unauthenticated(),
@@ -115,9 +109,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "errors": &self.errors });
         let mut response = (self.status, Json(body)).into_response();
-        response
-            .extensions_mut()
-            .insert(RenderedErrors(self.errors));
+        response.extensions_mut().insert(RenderedErrors(self.errors));
         response
     }
 }
@@ -126,8 +118,7 @@ impl IntoResponse for ApiError {
 /// (`"400"`) where carts and orders write a number. Routers of those services pass their
 /// responses through this.
 pub async fn string_status(response: Response) -> Response {
-    let Some(RenderedErrors(errors)) = response.extensions().get::<RenderedErrors>().cloned()
-    else {
+    let Some(RenderedErrors(errors)) = response.extensions().get::<RenderedErrors>().cloned() else {
         return response;
     };
     let errors: Vec<Value> = errors
@@ -139,8 +130,7 @@ pub async fn string_status(response: Response) -> Response {
         })
         .collect();
     let (parts, _) = response.into_parts();
-    let mut response =
-        (parts.status, Json(serde_json::json!({ "errors": errors }))).into_response();
+    let mut response = (parts.status, Json(serde_json::json!({ "errors": errors }))).into_response();
     *response.headers_mut() = parts.headers;
     response
 }

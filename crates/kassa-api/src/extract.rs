@@ -8,15 +8,16 @@ use kassa_core::query::{self, Filter, PageRequest, Sort};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// A JSON body. Wrong content type → 415, too large → 413, malformed JSON → 400, a value of the
 /// wrong type → 400 naming its path in `source` (`data.quantity`).
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !has_content_type(req.headers(), is_json) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -31,10 +32,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(
-            ApiError::bad_request("The request body is empty; expected JSON")
-                .with_source("request"),
-        );
+        return Err(ApiError::bad_request("The request body is empty; expected JSON").with_source("request"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -44,26 +42,34 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             ApiError::bad_request(format!("The request body is not valid JSON: {inner}"))
                 .with_source("request")
         } else {
-            let source = if path == "." {
-                "request".to_owned()
-            } else {
-                path
-            };
+            let source = if path == "." { "request".to_owned() } else { path };
             ApiError::bad_request(inner.to_string()).with_source(source)
         }
     })
 }
 
-/// The raw body, with the size limit answered as 413.
-pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The raw body, with the size limit answered as 413 — at once when `Content-Length` already
+/// says so, without waiting for the body.
+pub(crate) async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            format!("The request body is larger than the {limit} bytes this server accepts"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
     Bytes::from_request(req, state).await.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                "Payload Too Large",
-                "The request body is larger than this server accepts",
-            )
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
         } else {
             ApiError::bad_request(format!("The request body could not be read: {rejection}"))
         }
@@ -74,10 +80,7 @@ fn is_json(mime: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-pub(crate) fn has_content_type(
-    headers: &axum::http::HeaderMap,
-    accept: impl Fn(&str) -> bool,
-) -> bool {
+pub(crate) fn has_content_type(headers: &axum::http::HeaderMap, accept: impl Fn(&str) -> bool) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -132,11 +135,7 @@ impl ListQuery {
                 _ => params.push((key.into_owned(), value.into_owned())),
             }
         }
-        let page = PageRequest::parse(
-            limit.as_deref(),
-            offset.as_deref(),
-            query::DEFAULT_PAGE_LIMIT,
-        )?;
+        let page = PageRequest::parse(limit.as_deref(), offset.as_deref(), query::DEFAULT_PAGE_LIMIT)?;
         let filters = query::parse_filter(&filter)?;
         Ok(Self {
             page,

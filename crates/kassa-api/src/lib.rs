@@ -27,23 +27,19 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::oauth::router())
         .merge(routes::application_keys::router())
-        .fallback(
-            |method: axum::http::Method, uri: axum::http::Uri| async move {
-                ApiError::not_found(
-                    "Not Found",
-                    format!("There is no endpoint {method} {}", uri.path()),
-                )
-            },
-        )
-        .method_not_allowed_fallback(
-            |method: axum::http::Method, uri: axum::http::Uri| async move {
-                ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Method Not Allowed",
-                    format!("{method} is not supported on {}", uri.path()),
-                )
-            },
-        )
+        .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            ApiError::not_found(
+                "Not Found",
+                format!("There is no endpoint {method} {}", uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                format!("{method} is not supported on {}", uri.path()),
+            )
+        })
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(middleware::observe))

@@ -14,11 +14,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        source: impl Into<String>,
-        title: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(source: impl Into<String>, title: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             source: source.into(),
             title: title.into(),
@@ -52,11 +48,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn field(
-        source: impl Into<String>,
-        title: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn field(source: impl Into<String>, title: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::new(source, title, detail)])
     }
 
@@ -90,12 +82,7 @@ impl Validator {
         Self::default()
     }
 
-    pub fn push(
-        &mut self,
-        source: impl Into<String>,
-        title: impl Into<String>,
-        detail: impl Into<String>,
-    ) {
+    pub fn push(&mut self, source: impl Into<String>, title: impl Into<String>, detail: impl Into<String>) {
         self.problems.push(FieldError::new(source, title, detail));
     }
 
@@ -115,12 +102,7 @@ impl Validator {
     }
 
     /// An optional string, if present not longer than `max` characters and not blank.
-    pub fn optional_text(
-        &mut self,
-        value: Option<String>,
-        source: &str,
-        max: usize,
-    ) -> Option<String> {
+    pub fn optional_text(&mut self, value: Option<String>, source: &str, max: usize) -> Option<String> {
         let value = value?;
         let field = source.rsplit('.').next().unwrap_or(source);
         if value.trim().is_empty() {

@@ -320,10 +320,7 @@ mod tests {
                 "in(status, paid ,unpaid)",
                 vec![f(FilterOp::In, "status", &["paid", "unpaid"])],
             ),
-            (
-                "is_null(parent_id)",
-                vec![f(FilterOp::IsNull, "parent_id", &[])],
-            ),
+            ("is_null(parent_id)", vec![f(FilterOp::IsNull, "parent_id", &[])]),
             (
                 "gt(created_at,2024-01-01T10:00:00Z)",
                 vec![f(FilterOp::Gt, "created_at", &["2024-01-01T10:00:00Z"])],
@@ -368,9 +365,9 @@ mod tests {
 
     #[test]
     fn limits_the_number_of_filters() {
-        let ten = vec!["eq(a,1)"; 10].join(":");
+        let ten = ["eq(a,1)"; 10].join(":");
         assert_eq!(parse_filter(&ten).unwrap().len(), 10);
-        let eleven = vec!["eq(a,1)"; 11].join(":");
+        let eleven = ["eq(a,1)"; 11].join(":");
         assert!(parse_filter(&eleven).is_err());
     }
 
@@ -385,13 +382,7 @@ mod tests {
     #[test]
     fn parses_pages() {
         let ok = |l, o| PageRequest::parse(l, o, 25).unwrap();
-        assert_eq!(
-            ok(None, None),
-            PageRequest {
-                limit: 25,
-                offset: 0
-            }
-        );
+        assert_eq!(ok(None, None), PageRequest { limit: 25, offset: 0 });
         assert_eq!(
             ok(Some("100"), Some("10000")),
             PageRequest {
@@ -399,13 +390,7 @@ mod tests {
                 offset: 10_000
             }
         );
-        assert_eq!(
-            ok(Some("1"), Some("0")),
-            PageRequest {
-                limit: 1,
-                offset: 0
-            }
-        );
+        assert_eq!(ok(Some("1"), Some("0")), PageRequest { limit: 1, offset: 0 });
         for (l, o, source) in [
             (Some("0"), None, "page[limit]"),
             (Some("101"), None, "page[limit]"),
@@ -431,11 +416,7 @@ mod tests {
                 descending: true
             }
         );
-        assert!(
-            !parse_sort("name", &["created_at", "name"])
-                .unwrap()
-                .descending
-        );
+        assert!(!parse_sort("name", &["created_at", "name"]).unwrap().descending);
         assert!(parse_sort("password", &["name"]).is_err());
     }
 }

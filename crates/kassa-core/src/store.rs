@@ -43,16 +43,10 @@ pub trait AuthStore {
     /// Creates `key` only if the store has no live application key at all; true if it did.
     async fn create_first_application_key(&self, key: ApplicationKey) -> Result<bool>;
     /// A live (not deleted) key.
-    async fn application_key_by_client_id(&self, client_id: &str)
-    -> Result<Option<ApplicationKey>>;
+    async fn application_key_by_client_id(&self, client_id: &str) -> Result<Option<ApplicationKey>>;
     /// Live keys, oldest first.
     async fn application_keys(&self, page: PageRequest) -> Result<Page<ApplicationKey>>;
-    async fn set_application_key_secret(
-        &self,
-        id: Uuid,
-        secret_hash: String,
-        now: Millis,
-    ) -> Result<()>;
+    async fn set_application_key_secret(&self, id: Uuid, secret_hash: String, now: Millis) -> Result<()>;
     /// Deletes a live key; false if there was none with this id.
     async fn delete_application_key(&self, id: Uuid, now: Millis) -> Result<bool>;
     /// Ids of keys deleted at or after `since`, whose tokens must no longer be accepted.

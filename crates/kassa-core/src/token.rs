@@ -80,10 +80,7 @@ pub struct KeyRing {
 impl KeyRing {
     /// `None` when there is no key at all.
     pub fn new(keys: Vec<SigningKey>) -> Option<Self> {
-        let current = keys
-            .iter()
-            .max_by_key(|k| (k.created_at, k.id.clone()))?
-            .clone();
+        let current = keys.iter().max_by_key(|k| (k.created_at, k.id.clone()))?.clone();
         let keys = keys.into_iter().map(|k| (k.id, k.secret)).collect();
         Some(Self { keys, current })
     }
@@ -222,20 +219,14 @@ mod tests {
     fn round_trips() {
         let ring = ring();
         let token = ring.sign(&claims(100));
-        assert_eq!(
-            ring.verify::<AccessClaims>(&token, 99).unwrap(),
-            claims(100)
-        );
+        assert_eq!(ring.verify::<AccessClaims>(&token, 99).unwrap(), claims(100));
     }
 
     #[test]
     fn refuses_expired_tampered_foreign_and_malformed_tokens() {
         let ring = ring();
         let token = ring.sign(&claims(100));
-        assert_eq!(
-            ring.verify::<AccessClaims>(&token, 100),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(ring.verify::<AccessClaims>(&token, 100), Err(TokenError::Expired));
 
         let forged_claims = B64.encode(
             serde_json::to_vec(&AccessClaims {

@@ -28,10 +28,7 @@ fn key_from_row(row: &PgRow) -> ApplicationKey {
     }
 }
 
-async fn insert_key<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    key: &ApplicationKey,
-) -> Result<()> {
+async fn insert_key<'e>(db: impl Executor<'e, Database = Postgres>, key: &ApplicationKey) -> Result<()> {
     sqlx::query(
         "INSERT INTO application_keys (id, name, client_id, secret_hash, reserved_rate_limit, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -100,11 +97,10 @@ impl AuthStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
-        let live: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM application_keys WHERE deleted_at IS NULL")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(sql_error)?;
+        let live: i64 = sqlx::query_scalar("SELECT count(*) FROM application_keys WHERE deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql_error)?;
         if live > 0 {
             return Ok(false);
         }
@@ -113,10 +109,7 @@ impl AuthStore for PgStore {
         Ok(true)
     }
 
-    async fn application_key_by_client_id(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<ApplicationKey>> {
+    async fn application_key_by_client_id(&self, client_id: &str) -> Result<Option<ApplicationKey>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             key_columns!(),
@@ -145,12 +138,12 @@ impl AuthStore for PgStore {
         let total = match rows.first() {
             Some(row) => row.get::<i64, _>("total") as u64,
             // An offset past the end returns no rows, so count separately.
-            None => sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM application_keys WHERE deleted_at IS NULL",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .map_err(sql_error)? as u64,
+            None => {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM application_keys WHERE deleted_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql_error)? as u64
+            }
         };
         Ok(Page {
             items: rows.iter().map(key_from_row).collect(),
@@ -158,12 +151,7 @@ impl AuthStore for PgStore {
         })
     }
 
-    async fn set_application_key_secret(
-        &self,
-        id: Uuid,
-        secret_hash: String,
-        now: Millis,
-    ) -> Result<()> {
+    async fn set_application_key_secret(&self, id: Uuid, secret_hash: String, now: Millis) -> Result<()> {
         sqlx::query("UPDATE application_keys SET secret_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(secret_hash)

@@ -60,8 +60,7 @@ impl AuthStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
         self.db
             .read(|conn| {
-                let mut stmt =
-                    conn.prepare_cached("SELECT id, secret, created_at FROM signing_keys")?;
+                let mut stmt = conn.prepare_cached("SELECT id, secret, created_at FROM signing_keys")?;
                 let keys = stmt
                     .query_map([], |r| {
                         Ok(SigningKey {
@@ -102,9 +101,7 @@ impl AuthStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let live: i64 = conn
-                    .prepare_cached(
-                        "SELECT count(*) FROM application_keys WHERE deleted_at IS NULL",
-                    )?
+                    .prepare_cached("SELECT count(*) FROM application_keys WHERE deleted_at IS NULL")?
                     .query_row([], |r| r.get(0))?;
                 if live > 0 {
                     return Ok(false);
@@ -115,10 +112,7 @@ impl AuthStore for SqliteStore {
             .await
     }
 
-    async fn application_key_by_client_id(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<ApplicationKey>> {
+    async fn application_key_by_client_id(&self, client_id: &str) -> Result<Option<ApplicationKey>> {
         let client_id = client_id.to_owned();
         self.db
             .read(move |conn| {
@@ -138,9 +132,7 @@ impl AuthStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let total: i64 = conn
-                    .prepare_cached(
-                        "SELECT count(*) FROM application_keys WHERE deleted_at IS NULL",
-                    )?
+                    .prepare_cached("SELECT count(*) FROM application_keys WHERE deleted_at IS NULL")?
                     .query_row([], |r| r.get(0))?;
                 let items = conn
                     .prepare_cached(concat!(
@@ -159,12 +151,7 @@ impl AuthStore for SqliteStore {
             .await
     }
 
-    async fn set_application_key_secret(
-        &self,
-        id: Uuid,
-        secret_hash: String,
-        now: Millis,
-    ) -> Result<()> {
+    async fn set_application_key_secret(&self, id: Uuid, secret_hash: String, now: Millis) -> Result<()> {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(

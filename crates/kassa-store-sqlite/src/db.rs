@@ -75,10 +75,7 @@ pub(crate) struct Db {
 impl Db {
     pub(crate) fn open(path: &Path, readers: usize) -> Result<Self, Error> {
         let open_err = |e: rusqlite::Error| {
-            Error::internal(format!(
-                "cannot open SQLite database {}: {e}",
-                path.display()
-            ))
+            Error::internal(format!("cannot open SQLite database {}: {e}", path.display()))
         };
         let writer_conn = Connection::open(path).map_err(open_err)?;
         configure(&writer_conn, true).map_err(open_err)?;
@@ -120,15 +117,9 @@ impl Db {
         let job: WriteJob = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| {
-                        Err(DbError::Domain(Error::internal(
-                            "a storage use-case panicked",
-                        )))
-                    })
+                    .unwrap_or_else(|_| Err(DbError::Domain(Error::internal("a storage use-case panicked"))))
                     .map_err(Error::from),
-                None => Err(Error::internal(
-                    "sqlite: could not start a write transaction",
-                )),
+                None => Err(Error::internal("sqlite: could not start a write transaction")),
             };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {

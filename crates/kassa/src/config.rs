@@ -71,12 +71,7 @@ pub struct ServeArgs {
     pub access_token_ttl: Option<u64>,
     /// With KASSA_CLIENT_SECRET: an admin application key with exactly these credentials is
     /// created or updated at start.
-    #[arg(
-        long,
-        env = "KASSA_CLIENT_ID",
-        hide_env_values = true,
-        value_name = "ID"
-    )]
+    #[arg(long, env = "KASSA_CLIENT_ID", hide_env_values = true, value_name = "ID")]
     pub client_id: Option<String>,
     #[arg(
         long,
@@ -110,8 +105,7 @@ impl FileConfig {
                 return Ok(Self::default());
             }
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read config file {}", path.display()));
+                return Err(e).with_context(|| format!("cannot read config file {}", path.display()));
             }
         };
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
@@ -150,10 +144,7 @@ impl Database {
     }
 
     pub fn resolve(args: &DatabaseArgs, file: &FileConfig) -> anyhow::Result<Self> {
-        let url = args
-            .database_url
-            .clone()
-            .or_else(|| file.database_url.clone());
+        let url = args.database_url.clone().or_else(|| file.database_url.clone());
         Self::parse(url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
     }
 }
@@ -192,10 +183,7 @@ impl ServeConfig {
             format!("invalid listen address {listen:?}: expected IP:PORT, e.g. 127.0.0.1:8080")
         })?;
         let database = Database::resolve(&args.database, &file)?;
-        let ttl = args
-            .access_token_ttl
-            .or(file.access_token_ttl)
-            .unwrap_or(3600);
+        let ttl = args.access_token_ttl.or(file.access_token_ttl).unwrap_or(3600);
         if !(60..=86_400).contains(&ttl) {
             bail!("invalid access token lifetime {ttl}s: it must be between 60 and 86400 seconds");
         }
@@ -251,9 +239,7 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        let err = Database::parse("mysql://u:hunter2@h/db")
-            .unwrap_err()
-            .to_string();
+        let err = Database::parse("mysql://u:hunter2@h/db").unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 

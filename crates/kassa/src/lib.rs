@@ -87,11 +87,7 @@ async fn new_key(
 
 /// Makes sure an admin key with exactly these credentials exists (idempotent across restarts
 /// and safe when several nodes start at once).
-pub async fn ensure_admin_key(
-    store: &dyn Store,
-    client_id: &str,
-    client_secret: &str,
-) -> anyhow::Result<()> {
+pub async fn ensure_admin_key(store: &dyn Store, client_id: &str, client_secret: &str) -> anyhow::Result<()> {
     for _ in 0..2 {
         if let Some(key) = store
             .application_key_by_client_id(client_id)
@@ -109,12 +105,7 @@ pub async fn ensure_admin_key(
             }
             return Ok(());
         }
-        let (key, _) = new_key(
-            "admin (KASSA_CLIENT_ID)",
-            client_id.to_owned(),
-            client_secret,
-        )
-        .await?;
+        let (key, _) = new_key("admin (KASSA_CLIENT_ID)", client_id.to_owned(), client_secret).await?;
         match store.create_application_key(key).await {
             Ok(_) => return Ok(()),
             // Another node created it first, or a deleted key holds this client_id.
@@ -183,8 +174,7 @@ pub async fn serve(
         let mut rx = stop_rx;
         let _ = rx.changed().await;
     }));
-    let app =
-        tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
+    let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
     let service = axum::ServiceExt::<Request>::into_make_service(app);
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)

@@ -73,9 +73,7 @@ async fn create(
     v.finish()?;
     let client_secret = secret::generate_client_secret();
     let to_hash = client_secret.clone();
-    let secret_hash = state
-        .hash_blocking(move || secret::hash_secret(&to_hash))
-        .await?;
+    let secret_hash = state.hash_blocking(move || secret::hash_secret(&to_hash)).await?;
     let now = now_millis();
     let key = ApplicationKey {
         id: Uuid::now_v7(),
@@ -89,11 +87,7 @@ async fn create(
     let key = state.store.create_application_key(key).await?;
     Ok((
         StatusCode::CREATED,
-        Json(envelope::single(render(
-            &key,
-            &origin,
-            Some(&client_secret),
-        ))),
+        Json(envelope::single(render(&key, &origin, Some(&client_secret)))),
     ))
 }
 
@@ -105,16 +99,10 @@ async fn list(
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     if !query.filters.is_empty() {
-        return Err(
-            ApiError::bad_request("Application keys cannot be filtered").with_source("filter")
-        );
+        return Err(ApiError::bad_request("Application keys cannot be filtered").with_source("filter"));
     }
     let page = state.store.application_keys(query.page).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|k| render(k, &origin, None))
-        .collect();
+    let items = page.items.iter().map(|k| render(k, &origin, None)).collect();
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
     )))

@@ -26,10 +26,10 @@ struct TokenRequest {
     client_secret: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequest<S> for TokenRequest {
+impl FromRequest<AppState> for TokenRequest {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !has_content_type(req.headers(), |m| m == "application/x-www-form-urlencoded") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -58,14 +58,11 @@ impl<S: Send + Sync> FromRequest<S> for TokenRequest {
                 .with_source("grant_type"));
             }
             None => {
-                return Err(
-                    ApiError::bad_request("grant_type is required").with_source("grant_type")
-                );
+                return Err(ApiError::bad_request("grant_type is required").with_source("grant_type"));
             }
         };
-        let client_id = client_id.ok_or_else(|| {
-            ApiError::bad_request("client_id is required").with_source("client_id")
-        })?;
+        let client_id = client_id
+            .ok_or_else(|| ApiError::bad_request("client_id is required").with_source("client_id"))?;
         if grant == Grant::ClientCredentials && client_secret.is_none() {
             return Err(
                 ApiError::bad_request("client_secret is required for client_credentials")
@@ -88,10 +85,7 @@ fn bad_credentials() -> ApiError {
     )
 }
 
-async fn access_token(
-    State(state): State<AppState>,
-    request: TokenRequest,
-) -> ApiResult<Json<Value>> {
+async fn access_token(State(state): State<AppState>, request: TokenRequest) -> ApiResult<Json<Value>> {
     let key = state
         .store
         .application_key_by_client_id(&request.client_id)
@@ -101,10 +95,9 @@ async fn access_token(
         .filter(|_| request.grant == Grant::ClientCredentials)
     {
         // Verify even for an unknown client, against a decoy hash, so timing reveals nothing.
-        let hash = key.as_ref().map_or_else(
-            || secret::decoy_hash().to_owned(),
-            |k| k.secret_hash.clone(),
-        );
+        let hash = key
+            .as_ref()
+            .map_or_else(|| secret::decoy_hash().to_owned(), |k| k.secret_hash.clone());
         let valid = state
             .hash_blocking(move || secret::verify_secret(&secret, &hash))
             .await?;

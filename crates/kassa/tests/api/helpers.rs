@@ -1,0 +1,297 @@
+//! The test harness: a real kassa server (the same start-up code as `kassa serve`) on a fresh
+//! database of either backend, on a random port, driven over real HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kassa::config::{Database, ServeConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once per backend, as `sqlite::name` and
+/// `postgres::name`. A backend that cannot be reached fails its tests; nothing is skipped.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// The PostgreSQL server the suite uses; each test gets its own schema in it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("KASSA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database for one test, dropped again with the value.
+pub struct TestDatabase {
+    pub url: String,
+    sqlite_dir: Option<PathBuf>,
+    pg_schema: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("kassa-test-{}", Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("create temp dir");
+                let url = format!("sqlite://{}", dir.join("kassa.db").display());
+                Self {
+                    url,
+                    sqlite_dir: Some(dir),
+                    pg_schema: None,
+                }
+            }
+            Backend::Postgres => {
+                let schema = format!("kassa_test_{}", Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL is required for the postgres half of the suite ({admin}): {e}")
+                    });
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create schema");
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+                Self {
+                    url,
+                    sqlite_dir: None,
+                    pg_schema: Some(schema),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(schema) = self.pg_schema.take() {
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await
+                    {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub client_id: String,
+    pub client_secret: String,
+    pub db: TestDatabase,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub struct Options {
+    pub access_token_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A JSON response: status and parsed body (`Null` when empty).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        let db = TestDatabase::create(backend).await;
+        let client_id = format!("test-admin-{}", Uuid::new_v4().simple());
+        let client_secret = format!("secret-{}", Uuid::new_v4().simple());
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: Database::parse(&db.url).unwrap(),
+            public_url: None,
+            access_token_ttl: options.access_token_ttl,
+            admin_credentials: Some((client_id.clone(), client_secret.clone())),
+        };
+        let state = kassa::prepare(&config).await.expect("server prepares");
+        let listener = kassa::bind(&config).await.expect("server binds");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(async move {
+            kassa::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            client_id,
+            client_secret,
+            db,
+            stop: Some(stop),
+        }
+    }
+
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Resp {
+        let res = self
+            .http
+            .post(format!("{}/oauth/access_token", self.url))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Resp::read(res).await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let r = self
+            .token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+            ])
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn implicit_token(&self) -> String {
+        let r = self
+            .token_request(&[("grant_type", "implicit"), ("client_id", &self.client_id)])
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A request with an optional Bearer token and an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Resp::read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Resp {
+    pub async fn read(res: reqwest::Response) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{status}: body is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The one error object of an error envelope, checked for the envelope's shape.
+    pub fn error(&self) -> &Value {
+        let errors = self.body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors array: {}", self.body));
+        assert!(!errors.is_empty(), "empty errors array");
+        for e in errors {
+            assert!(e["title"].is_string(), "error without title: {e}");
+            let status = e["status"]
+                .as_u64()
+                .or_else(|| e["status"].as_str().and_then(|s| s.parse().ok()));
+            assert_eq!(
+                status,
+                Some(u64::from(self.status.as_u16())),
+                "error status matches HTTP status: {e}"
+            );
+        }
+        assert_eq!(
+            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "errors are JSON"
+        );
+        &errors[0]
+    }
+}

@@ -1,0 +1,8 @@
+//! Behaviour tests over the real HTTP stack, each run against SQLite and PostgreSQL.
+
+mod helpers;
+
+mod application_keys;
+mod auth;
+mod conventions;
+mod process;

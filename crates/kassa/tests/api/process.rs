@@ -1,0 +1,356 @@
+//! The `kassa` binary as an operator runs it: configuration errors, graceful shutdown, the
+//! subcommands, and several server processes sharing one PostgreSQL database.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Resp, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+
+fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(std::env::temp_dir());
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs to completion and checks the failure is exactly one clear line.
+fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let out: Output = kassa(args, env).stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("kassa: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line, got: {stderr}");
+    assert!(lines[0].contains(expected), "{expected:?} not in {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_with_one_clear_line() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let db_dir = std::env::temp_dir().join(format!("kassa-cfg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&db_dir).unwrap();
+    let sqlite = format!("sqlite://{}", db_dir.join("k.db").display());
+    let base = |url: &str| {
+        vec![
+            ("KASSA_DATABASE_URL".to_owned(), url.to_owned()),
+            ("KASSA_LISTEN".to_owned(), listen.clone()),
+        ]
+    };
+    let run = |env: Vec<(String, String)>, args: &[&str], expected: &str| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_fails_with(args, &env, expected);
+    };
+    run(base("mysql://u:pw@h/db"), &["serve"], "invalid database URL");
+    run(
+        base("postgres://postgres@127.0.0.1:1/nope"),
+        &["serve"],
+        "cannot connect to PostgreSQL",
+    );
+    run(base("sqlite:///no/such/dir/k.db"), &["serve"], "does not exist");
+    let mut env = base(&sqlite);
+    env[1].1 = "not-an-address".into();
+    run(env, &["serve"], "invalid listen address");
+    let mut env = base(&sqlite);
+    env.push(("KASSA_CLIENT_ID".into(), "only-the-id".into()));
+    run(env, &["serve"], "must be set together");
+    run(
+        base(&sqlite),
+        &["serve", "--config", "/no/such/kassa.toml"],
+        "cannot read config file",
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut env = base(&sqlite);
+    env[1].1 = taken.local_addr().unwrap().to_string();
+    run(env, &["serve"], "cannot listen on");
+    let _ = std::fs::remove_dir_all(db_dir);
+}
+
+/// A `kassa serve` child process.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: String,
+}
+
+impl Server {
+    fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = vec![
+            ("KASSA_DATABASE_URL", database_url),
+            ("KASSA_LISTEN", addr.as_str()),
+            ("KASSA_LOG", "warn"),
+        ];
+        env.extend_from_slice(extra);
+        let mut child = kassa(&["serve"], &env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // Start-up prints any generated credentials to stdout, then serves.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "kassa did not start on {addr}");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "kassa exited during start-up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stdout = rx.try_iter().collect::<Vec<_>>().join("\n");
+        Self { child, addr, stdout }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the process to exit; returns whether it exited successfully.
+    fn wait(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(Instant::now() < deadline, "kassa did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> String {
+    let res = http
+        .post(server.url("/oauth/access_token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = Resp::read(res).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["access_token"].as_str().unwrap().to_owned()
+}
+
+backend_tests!(
+    sigterm_finishes_in_flight_requests,
+    first_start_prints_credentials_once,
+    migrate_and_keys_create_subcommands,
+);
+
+async fn sigterm_finishes_in_flight_requests(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut server = Server::start(
+        &db.url,
+        &[
+            ("KASSA_CLIENT_ID", "admin"),
+            ("KASSA_CLIENT_SECRET", "admin-secret"),
+        ],
+    );
+    let body = "grant_type=client_credentials&client_id=admin&client_secret=admin-secret";
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /oauth/access_token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        server.addr,
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // The request is still in flight: finish sending it and expect a full answer.
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("access_token"), "{response}");
+    assert!(server.wait(Duration::from_secs(10)), "clean exit after SIGTERM");
+    assert!(TcpStream::connect(&server.addr).is_err(), "no longer listening");
+}
+
+async fn first_start_prints_credentials_once(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut first = Server::start(&db.url, &[]);
+    let field = |out: &str, name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+    };
+    let id = field(&first.stdout, "client_id:");
+    let secret = field(&first.stdout, "client_secret:");
+    let http = reqwest::Client::new();
+    token(&http, &first, &id, &secret).await;
+    first.signal("-INT");
+    assert!(first.wait(Duration::from_secs(10)));
+
+    let second = Server::start(&db.url, &[]);
+    assert!(
+        !second.stdout.contains("client_secret"),
+        "printed again: {}",
+        second.stdout
+    );
+    token(&http, &second, &id, &secret).await;
+}
+
+async fn migrate_and_keys_create_subcommands(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let env = [("KASSA_DATABASE_URL", db.url.as_str())];
+    let out = kassa(&["migrate"], &env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kassa(&["keys", "create", "--name", "ci"], &env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (id, secret) = (value("client_id:"), value("client_secret:"));
+    let server = Server::start(&db.url, &[]);
+    assert!(
+        !server.stdout.contains("client_secret"),
+        "a key exists, so none is generated"
+    );
+    token(&reqwest::Client::new(), &server, &id, &secret).await;
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["keys", "create", "--help"],
+    ] {
+        assert!(kassa(args, &[]).output().unwrap().status.success(), "{args:?}");
+    }
+}
+
+/// Two stateless nodes on one PostgreSQL database are one store: each accepts the other's
+/// tokens, sees the other's writes, and a key deleted on one stops working on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_accept_each_others_tokens() {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let creds = [
+        ("KASSA_CLIENT_ID", "shared-admin"),
+        ("KASSA_CLIENT_SECRET", "shared-secret"),
+    ];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Server::start(&db.url, &creds));
+        let b = s.spawn(|| Server::start(&db.url, &creds));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let http = reqwest::Client::new();
+    let from_a = token(&http, &a, "shared-admin", "shared-secret").await;
+    let from_b = token(&http, &b, "shared-admin", "shared-secret").await;
+    for (server, token) in [(&a, &from_b), (&b, &from_a)] {
+        let res = http
+            .get(server.url("/v2/application-keys"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    let res = http
+        .post(a.url("/v2/application-keys"))
+        .bearer_auth(&from_a)
+        .json(&json!({"data": {"type": "application_key", "name": "made on a"}}))
+        .send()
+        .await
+        .unwrap();
+    let created = Resp::read(res).await;
+    assert_eq!(created.status, 201);
+    let key = &created.body["data"];
+    let key_token = token(
+        &http,
+        &b,
+        key["client_id"].as_str().unwrap(),
+        key["client_secret"].as_str().unwrap(),
+    )
+    .await;
+    let res = http
+        .get(b.url("/v2/application-keys"))
+        .bearer_auth(&key_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let res = http
+        .delete(a.url(&format!("/v2/application-keys/{}", key["id"].as_str().unwrap())))
+        .bearer_auth(&from_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // Node b learns of the deletion on its next key refresh (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let res = http
+            .get(b.url("/v2/application-keys"))
+            .bearer_auth(&key_token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node b still accepts a deleted key's token"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
