@@ -14,8 +14,11 @@ use axum::http::header;
 use axum::http::request::Parts;
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
-use kassa_core::token::{AccessClaims, Grant, KeyRing, SigningKey, TokenError, TokenUse};
+use kassa_core::token::{
+    AccessClaims, AccountClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
+};
 use kassa_core::{Error, Result};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -123,8 +126,39 @@ impl TokenService {
 
     /// Checks an access token; `None` for anything invalid, expired, revoked or forged.
     pub async fn verify_access(&self, token: &str) -> Option<AccessClaims> {
+        let claims: AccessClaims = self.verify(token).await?;
+        let revoked = self
+            .revoked
+            .read()
+            .expect("revocation lock")
+            .contains(&claims.key_id);
+        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
+    }
+
+    /// Signs an account management authentication token for `member` acting for `account`.
+    pub fn issue_account(&self, member: Uuid, account: Uuid, lifetime_secs: i64) -> (String, i64) {
         let now = now_millis() / 1000;
-        let claims = match self.ring().verify::<AccessClaims>(token, now) {
+        let exp = now + lifetime_secs;
+        let claims = AccountClaims {
+            token_use: TokenUse::AccountMember,
+            sub: member,
+            scope: account,
+            iat: now,
+            exp,
+        };
+        (self.ring().sign(&claims), exp)
+    }
+
+    /// Checks an account management authentication token.
+    pub async fn verify_account(&self, token: &str) -> Option<AccountClaims> {
+        let claims: AccountClaims = self.verify(token).await?;
+        (claims.token_use == TokenUse::AccountMember).then_some(claims)
+    }
+
+    /// Signature and expiry, reloading the keys once if the token names an unknown key.
+    async fn verify<C: DeserializeOwned + Expiring>(&self, token: &str) -> Option<C> {
+        let now = now_millis() / 1000;
+        match self.ring().verify::<C>(token, now) {
             Err(TokenError::UnknownKey(kid)) if self.may_reload() => {
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "could not reload token keys");
@@ -133,16 +167,10 @@ impl TokenService {
                 if !ring.contains(&kid) {
                     return None;
                 }
-                ring.verify::<AccessClaims>(token, now).ok()?
+                ring.verify::<C>(token, now).ok()
             }
-            other => other.ok()?,
-        };
-        let revoked = self
-            .revoked
-            .read()
-            .expect("revocation lock")
-            .contains(&claims.key_id);
-        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
+            other => other.ok(),
+        }
     }
 
     fn may_reload(&self) -> bool {
@@ -213,4 +241,82 @@ impl FromRequestParts<AppState> for Admin {
             ))
         }
     }
+}
+
+pub const ACCOUNT_TOKEN_HEADER: &str = "ep-account-management-authentication-token";
+pub const CUSTOMER_TOKEN_HEADER: &str = "x-moltin-customer-token";
+
+/// A header's value, with an empty or blank value treated as absent: the classic JS client sends
+/// `EP-Account-Management-Authentication-Token: ""` when no token is given.
+fn header_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// A caller and, when the request carries one, the account it acts for through
+/// `EP-Account-Management-Authentication-Token`. An invalid or expired account token is a 401;
+/// sending it together with a customer token is a 400.
+#[derive(Debug, Clone)]
+pub struct Shopper {
+    pub caller: Caller,
+    pub account: Option<AccountClaims>,
+}
+
+impl FromRequestParts<AppState> for Shopper {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Some(token) = header_value(parts, ACCOUNT_TOKEN_HEADER) else {
+            return Ok(Shopper {
+                caller,
+                account: None,
+            });
+        };
+        if header_value(parts, CUSTOMER_TOKEN_HEADER).is_some() {
+            return Err(ApiError::bad_request(
+                "Send either EP-Account-Management-Authentication-Token or X-Moltin-Customer-Token, not both",
+            ));
+        }
+        let claims = state.tokens.verify_account(token).await.ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The EP-Account-Management-Authentication-Token is invalid or expired",
+            )
+        })?;
+        Ok(Shopper {
+            caller,
+            account: Some(claims),
+        })
+    }
+}
+
+impl Shopper {
+    /// What this caller may read of Account Management: everything (admin), one account as one
+    /// member (implicit with an account token), or nothing (403).
+    pub fn account_scope(&self) -> Result<AccountScope, ApiError> {
+        if self.caller.is_admin() {
+            return Ok(AccountScope::All);
+        }
+        match &self.account {
+            Some(claims) => Ok(AccountScope::Account {
+                account_id: claims.scope,
+                member_id: claims.sub,
+            }),
+            None => Err(ApiError::forbidden(
+                "This endpoint needs a client_credentials token, or an implicit token with an EP-Account-Management-Authentication-Token",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountScope {
+    All,
+    Account { account_id: Uuid, member_id: Uuid },
 }

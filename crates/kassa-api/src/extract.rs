@@ -178,3 +178,13 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
         ApiError::bad_request(rejection.body_text())
     }
 }
+
+/// For optional fields of a partial update: absent → `None` (keep), `null` → `Some(None)`
+/// (clear), a value → `Some(Some(v))`. Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

@@ -27,6 +27,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::oauth::router())
         .merge(routes::application_keys::router())
+        .merge(routes::realms::router())
+        .merge(routes::accounts::router())
+        .merge(routes::account_members::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

@@ -420,3 +420,152 @@ mod tests {
         assert!(parse_sort("password", &["name"]).is_err());
     }
 }
+
+/// A filter resolved against an endpoint's field map: a column and typed operands, ready for a
+/// store to render as SQL with bound parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub column: &'static str,
+    pub op: FilterOp,
+    pub values: Vec<SqlValue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+}
+
+/// How a filterable field is stored.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldKind {
+    /// Compared as text; `like`/`ilike` use `*` as the wildcard.
+    Text,
+    /// A timestamp column (epoch milliseconds); operands are `YYYY-MM-DD`, RFC 3339 or epoch ms.
+    Time,
+}
+
+/// One filterable field of an endpoint: wire name, column, kind, allowed operators.
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub column: &'static str,
+    pub kind: FieldKind,
+    pub ops: &'static [FilterOp],
+}
+
+pub const TEXT_OPS: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like, FilterOp::Ilike, FilterOp::In];
+pub const TIME_OPS: &[FilterOp] = &[
+    FilterOp::Eq,
+    FilterOp::Gt,
+    FilterOp::Ge,
+    FilterOp::Lt,
+    FilterOp::Le,
+];
+
+/// Checks filters against `fields` and types their operands.
+pub fn conditions(filters: &[Filter], fields: &[FieldSpec]) -> Result<Vec<Condition>> {
+    let supported: Vec<(&str, &[FilterOp])> = fields.iter().map(|f| (f.name, f.ops)).collect();
+    check_filters(filters, &supported)?;
+    filters
+        .iter()
+        .map(|f| {
+            let spec = fields.iter().find(|s| s.name == f.field).expect("checked above");
+            let values = f
+                .values
+                .iter()
+                .map(|v| match spec.kind {
+                    FieldKind::Text => Ok(SqlValue::Text(v.clone())),
+                    FieldKind::Time => parse_time_operand(v).map(SqlValue::Int).ok_or_else(|| {
+                        Error::field(
+                            "filter",
+                            "Bad Request",
+                            format!(
+                                "{} takes a date (YYYY-MM-DD), an RFC 3339 time or epoch milliseconds",
+                                f.field
+                            ),
+                        )
+                    }),
+                })
+                .collect::<Result<_>>()?;
+            Ok(Condition {
+                column: spec.column,
+                op: f.op,
+                values,
+            })
+        })
+        .collect()
+}
+
+fn parse_time_operand(value: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(ms) = value.parse::<i64>() {
+        return Some(ms);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &format)
+        .ok()
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// `*` wildcards to a SQL `LIKE` pattern, escaping SQL's own wildcards with `\`.
+pub fn like_pattern(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '*' => out.push('%'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    const FIELDS: &[FieldSpec] = &[
+        FieldSpec {
+            name: "name",
+            column: "name",
+            kind: FieldKind::Text,
+            ops: TEXT_OPS,
+        },
+        FieldSpec {
+            name: "created_at",
+            column: "created_at",
+            kind: FieldKind::Time,
+            ops: TIME_OPS,
+        },
+    ];
+
+    #[test]
+    fn types_operands() {
+        let c = conditions(
+            &parse_filter("like(name,Ron*):gt(created_at,2024-01-02)").unwrap(),
+            FIELDS,
+        )
+        .unwrap();
+        assert_eq!(c[0].values, vec![SqlValue::Text("Ron*".into())]);
+        assert_eq!(c[1].values, vec![SqlValue::Int(1_704_153_600_000)]);
+        let c = conditions(
+            &parse_filter("le(created_at,2024-01-02T00:00:01Z)").unwrap(),
+            FIELDS,
+        )
+        .unwrap();
+        assert_eq!(c[0].values, vec![SqlValue::Int(1_704_153_601_000)]);
+        assert!(conditions(&parse_filter("gt(created_at,yesterday)").unwrap(), FIELDS).is_err());
+        assert!(conditions(&parse_filter("gt(name,a)").unwrap(), FIELDS).is_err());
+    }
+
+    #[test]
+    fn escapes_like_patterns() {
+        assert_eq!(like_pattern("a*b%c_d\\"), "a%b\\%c\\_d\\\\");
+    }
+}

@@ -6,13 +6,16 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::Result;
-use crate::query::{Page, PageRequest};
+use crate::account::{
+    Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
+};
+use crate::query::{Condition, Page, PageRequest, Sort};
 use crate::time::Millis;
 use crate::token::SigningKey;
 
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
-pub trait Store: AuthStore + Send + Sync + 'static {
+pub trait Store: AuthStore + AccountStore + Send + Sync + 'static {
     /// Applies pending schema migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> Result<()>;
     /// Cheap liveness check of the database, for `/readyz`.
@@ -51,4 +54,80 @@ pub trait AuthStore {
     async fn delete_application_key(&self, id: Uuid, now: Millis) -> Result<bool>;
     /// Ids of keys deleted at or after `since`, whose tokens must no longer be accepted.
     async fn deleted_application_keys(&self, since: Millis) -> Result<Vec<Uuid>>;
+}
+
+/// Accounts, their members and memberships, and the realm members log in through.
+#[async_trait]
+pub trait AccountStore {
+    /// Creates the account authentication settings and their realm unless they exist.
+    async fn ensure_account_realm(&self, settings: AccountSettings, realm: Realm) -> Result<()>;
+    async fn account_settings(&self) -> Result<AccountSettings>;
+    async fn update_account_settings(&self, settings: AccountSettings) -> Result<()>;
+
+    async fn realms(&self) -> Result<Vec<Realm>>;
+    async fn realm(&self, id: Uuid) -> Result<Option<Realm>>;
+    /// Replaces the realm's editable fields; false if there is no such realm.
+    async fn update_realm(&self, realm: Realm) -> Result<bool>;
+
+    async fn create_password_profile(&self, profile: PasswordProfile) -> Result<()>;
+    async fn password_profile(&self, realm_id: Uuid, id: Uuid) -> Result<Option<PasswordProfile>>;
+    async fn password_profiles(&self, realm_id: Uuid, page: PageRequest) -> Result<Page<PasswordProfile>>;
+    async fn update_password_profile(&self, profile: PasswordProfile) -> Result<bool>;
+    /// Also deletes the credentials under it.
+    async fn delete_password_profile(&self, realm_id: Uuid, id: Uuid) -> Result<bool>;
+
+    async fn create_member(&self, member: Member) -> Result<()>;
+    async fn member(&self, id: Uuid) -> Result<Option<Member>>;
+    async fn members(&self, filter: &[Condition], page: PageRequest) -> Result<Page<Member>>;
+    async fn update_member(&self, member: Member) -> Result<bool>;
+    /// Also deletes the member's credentials and memberships.
+    async fn delete_member(&self, id: Uuid) -> Result<bool>;
+
+    /// `Conflict` if the username is taken under the profile, or the member already has a
+    /// credential there.
+    async fn create_credential(&self, credential: Credential) -> Result<()>;
+    async fn credential(&self, member_id: Uuid, id: Uuid) -> Result<Option<Credential>>;
+    async fn credentials(&self, member_id: Uuid) -> Result<Vec<Credential>>;
+    async fn update_credential(&self, credential: Credential) -> Result<bool>;
+    async fn delete_credential(&self, member_id: Uuid, id: Uuid) -> Result<bool>;
+    /// The credential for a login, by normalized username.
+    async fn credential_by_username(&self, profile_id: Uuid, username: &str) -> Result<Option<Credential>>;
+
+    /// `Conflict` on a duplicate registration_id; `NotFound` for an unknown parent.
+    async fn create_account(&self, account: Account) -> Result<()>;
+    async fn account(&self, id: Uuid) -> Result<Option<Account>>;
+    async fn accounts(
+        &self,
+        filter: &[Condition],
+        sort: Option<&Sort>,
+        page: PageRequest,
+    ) -> Result<Page<Account>>;
+    async fn update_account(&self, account: Account) -> Result<bool>;
+    /// Also deletes its memberships.
+    async fn delete_account(&self, id: Uuid) -> Result<bool>;
+
+    /// `Conflict` if the member already belongs to the account.
+    async fn create_membership(&self, membership: Membership) -> Result<()>;
+    async fn membership(&self, account_id: Uuid, id: Uuid) -> Result<Option<Membership>>;
+    /// Touches `updated_at`; false if there is no such membership.
+    async fn touch_membership(&self, account_id: Uuid, id: Uuid, now: crate::time::Millis) -> Result<bool>;
+    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> Result<bool>;
+    /// An account's memberships with their members, oldest first.
+    async fn account_memberships(
+        &self,
+        account_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<(Membership, Member)>>;
+    /// A member's memberships with their accounts, oldest first.
+    async fn member_memberships(
+        &self,
+        member_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<(Membership, Account)>>;
+    /// Members that do not belong to the account.
+    async fn unassigned_members(&self, account_id: Uuid, page: PageRequest) -> Result<Page<Member>>;
+
+    /// Creates the member, the credential and optionally an account with the membership, all or
+    /// nothing.
+    async fn self_signup(&self, signup: SelfSignup) -> Result<()>;
 }

@@ -175,6 +175,8 @@ impl Grant {
 #[serde(rename_all = "snake_case")]
 pub enum TokenUse {
     Access,
+    /// `EP-Account-Management-Authentication-Token`.
+    AccountMember,
 }
 
 /// The claims of a Bearer access token.
@@ -191,6 +193,24 @@ pub struct AccessClaims {
 }
 
 impl Expiring for AccessClaims {
+    fn expires_at(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// The claims of an account management authentication token: a member acting for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountClaims {
+    pub token_use: TokenUse,
+    /// The account member.
+    pub sub: Uuid,
+    /// The account the member acts for (Elastic Path's example token calls it `scope`).
+    pub scope: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Expiring for AccountClaims {
     fn expires_at(&self) -> i64 {
         self.exp
     }

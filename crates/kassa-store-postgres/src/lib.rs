@@ -2,7 +2,9 @@
 //! Races are settled by the database (constraints, conditional updates, row locks), never by a
 //! check in Rust followed by a write.
 
+mod accounts;
 mod auth;
+mod sql;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -59,6 +59,11 @@ pub(crate) fn unique_violation(e: &rusqlite::Error) -> Option<&str> {
     }
 }
 
+/// True if a statement failed on a foreign key (a referenced row is missing or still referenced).
+pub(crate) fn foreign_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
 /// Runs after the batch's commit to answer the caller; `Err` carries why the commit failed.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A use-case for the writer: runs inside its own savepoint and says whether it succeeded.

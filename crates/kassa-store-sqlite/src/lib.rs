@@ -8,9 +8,11 @@
 //! replying to each caller only after the commit is durable. Reads go to a few reader threads
 //! with their own connections; WAL lets them run beside the writer.
 
+mod accounts;
 mod auth;
 mod db;
 mod migrations;
+mod sql;
 
 use std::path::Path;
 

@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow};
 use axum::extract::Request;
 use kassa_api::auth::TokenService;
 use kassa_api::{ApiConfig, AppState};
+use kassa_core::account::{AccountSettings, DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS, Realm};
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, secret};
@@ -145,6 +146,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
             }
         }
     }
+    ensure_account_realm(&*store).await?;
     let tokens = TokenService::load(Arc::clone(&store), config.access_token_ttl)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -154,6 +156,33 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         ..ApiConfig::default()
     };
     Ok(AppState::new(store, Arc::new(tokens), api))
+}
+
+/// Every store has one account authentication realm, made on first start.
+async fn ensure_account_realm(store: &dyn Store) -> anyhow::Result<()> {
+    let now = now_millis();
+    let settings = AccountSettings {
+        id: Uuid::now_v7(),
+        realm_id: Uuid::now_v7(),
+        enable_self_signup: false,
+        auto_create_account_for_account_members: false,
+        account_member_self_management: "disabled".into(),
+        token_timeout_secs: DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS,
+    };
+    let realm = Realm {
+        id: settings.realm_id,
+        name: "Buyer Organization".into(),
+        duplicate_email_policy: "allowed".into(),
+        redirect_uris: Vec::new(),
+        origin_type: "account_authentication_settings".into(),
+        origin_id: settings.id,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .ensure_account_realm(settings, realm)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Binds the configured address; a taken port is a clear error.

@@ -1,3 +1,6 @@
+pub mod account_members;
+pub mod accounts;
 pub mod application_keys;
 pub mod health;
 pub mod oauth;
+pub mod realms;

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accounts;
 mod application_keys;
 mod auth;
 mod conventions;
