@@ -1,6 +1,7 @@
 //! kassa's domain: the rules of the shop as pure functions over plain types, and the storage
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
+pub mod customer;
 pub mod error;
 pub mod query;
 pub mod secret;

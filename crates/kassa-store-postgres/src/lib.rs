@@ -3,6 +3,7 @@
 //! check in Rust followed by a write.
 
 mod auth;
+mod customers;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -9,6 +9,7 @@
 //! with their own connections; WAL lets them run beside the writer.
 
 mod auth;
+mod customers;
 mod db;
 mod migrations;
 
