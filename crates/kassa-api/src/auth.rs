@@ -14,7 +14,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
-use kassa_core::token::{AccessClaims, Grant, KeyRing, SigningKey, TokenError, TokenUse};
+use kassa_core::token::{
+    AccessClaims, CustomerClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
+};
+use serde::de::DeserializeOwned;
 use kassa_core::{Error, Result};
 use uuid::Uuid;
 
@@ -26,6 +29,8 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// An unknown key id reloads the keys at most this often, so forged tokens cannot flood the
 /// database.
 const MIN_RELOAD_GAP: Duration = Duration::from_millis(500);
+/// Customer tokens live 24 hours, as Elastic Path's do.
+pub const CUSTOMER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub struct TokenService {
     store: Arc<dyn Store>,
@@ -33,6 +38,7 @@ pub struct TokenService {
     revoked: RwLock<Arc<HashSet<Uuid>>>,
     last_reload: Mutex<Instant>,
     ttl: Duration,
+    customer_ttl: Duration,
 }
 
 impl TokenService {
@@ -48,6 +54,7 @@ impl TokenService {
             revoked: RwLock::new(Arc::default()),
             last_reload: Mutex::new(Instant::now()),
             ttl,
+            customer_ttl: CUSTOMER_TOKEN_TTL,
         };
         service.refresh().await?;
         Ok(service)
@@ -106,6 +113,12 @@ impl TokenService {
         self.ttl
     }
 
+    /// Sets the lifetime of customer tokens (24 h unless changed).
+    pub fn with_customer_ttl(mut self, ttl: Duration) -> Self {
+        self.customer_ttl = ttl;
+        self
+    }
+
     /// Signs an access token for `key`; returns it with its expiry in epoch seconds.
     pub fn issue_access(&self, grant: Grant, key: &ApplicationKey) -> (String, i64) {
         let now = now_millis() / 1000;
@@ -123,8 +136,39 @@ impl TokenService {
 
     /// Checks an access token; `None` for anything invalid, expired, revoked or forged.
     pub async fn verify_access(&self, token: &str) -> Option<AccessClaims> {
+        let claims = self.verify::<AccessClaims>(token).await?;
+        let revoked = self
+            .revoked
+            .read()
+            .expect("revocation lock")
+            .contains(&claims.key_id);
+        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
+    }
+
+    /// Signs a customer token for `customer_id`; returns it with its expiry in epoch seconds.
+    pub fn issue_customer(&self, customer_id: Uuid) -> (String, i64) {
         let now = now_millis() / 1000;
-        let claims = match self.ring().verify::<AccessClaims>(token, now) {
+        let exp = now + self.customer_ttl.as_secs() as i64;
+        let claims = CustomerClaims {
+            token_use: TokenUse::Customer,
+            sub: customer_id,
+            iat: now,
+            exp,
+        };
+        (self.ring().sign(&claims), exp)
+    }
+
+    /// Checks a customer token; `None` for anything invalid, expired or forged, and for any
+    /// other kind of token (an access token is never a customer token).
+    pub async fn verify_customer(&self, token: &str) -> Option<CustomerClaims> {
+        let claims = self.verify::<CustomerClaims>(token).await?;
+        (claims.token_use == TokenUse::Customer).then_some(claims)
+    }
+
+    /// Signature and expiry, reloading the keys once if the token names an unknown key.
+    async fn verify<C: DeserializeOwned + Expiring>(&self, token: &str) -> Option<C> {
+        let now = now_millis() / 1000;
+        match self.ring().verify::<C>(token, now) {
             Err(TokenError::UnknownKey(kid)) if self.may_reload() => {
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "could not reload token keys");
@@ -133,16 +177,10 @@ impl TokenService {
                 if !ring.contains(&kid) {
                     return None;
                 }
-                ring.verify::<AccessClaims>(token, now).ok()?
+                ring.verify::<C>(token, now).ok()
             }
-            other => other.ok()?,
-        };
-        let revoked = self
-            .revoked
-            .read()
-            .expect("revocation lock")
-            .contains(&claims.key_id);
-        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
+            other => other.ok(),
+        }
     }
 
     fn may_reload(&self) -> bool {
@@ -212,5 +250,35 @@ impl FromRequestParts<AppState> for Admin {
                 "This endpoint requires a client_credentials token",
             ))
         }
+    }
+}
+
+/// The shopper's `X-Moltin-Customer-Token`, if one was sent. An absent or blank header is no
+/// token; a present but invalid, expired or forged one is 401.
+#[derive(Debug, Clone)]
+pub struct CustomerToken(pub Option<CustomerClaims>);
+
+pub const CUSTOMER_TOKEN_HEADER: &str = "x-moltin-customer-token";
+
+impl FromRequestParts<AppState> for CustomerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(CUSTOMER_TOKEN_HEADER) else {
+            return Ok(CustomerToken(None));
+        };
+        let invalid = || {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The customer token is invalid or expired",
+            )
+        };
+        let token = value.to_str().map_err(|_| invalid())?.trim();
+        if token.is_empty() {
+            return Ok(CustomerToken(None));
+        }
+        let claims = state.tokens.verify_customer(token).await.ok_or_else(invalid)?;
+        Ok(CustomerToken(Some(claims)))
     }
 }

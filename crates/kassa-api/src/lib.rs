@@ -27,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::oauth::router())
         .merge(routes::application_keys::router())
+        .merge(routes::customers::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",
