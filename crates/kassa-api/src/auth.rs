@@ -17,8 +17,8 @@ use kassa_core::time::now_millis;
 use kassa_core::token::{
     AccessClaims, CustomerClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
 };
-use serde::de::DeserializeOwned;
 use kassa_core::{Error, Result};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::ApiError;

@@ -32,7 +32,9 @@ pub fn is_valid_email(email: &str) -> bool {
     let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
     let local_ok = !local.is_empty()
         && local.chars().count() <= 64
-        && local.split('.').all(|part| !part.is_empty() && part.chars().all(atext));
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(atext));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && domain.chars().count() <= 253
@@ -115,10 +117,7 @@ impl CustomerFilter {
     /// Checks parsed `filter=` expressions against what customers support.
     pub fn from_filters(filters: &[Filter]) -> Result<Vec<Self>> {
         const OPS: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like];
-        check_filters(
-            filters,
-            &[("email", OPS), ("name", OPS), ("external_ref", OPS)],
-        )?;
+        check_filters(filters, &[("email", OPS), ("name", OPS), ("external_ref", OPS)])?;
         Ok(filters
             .iter()
             .map(|f| {
@@ -200,10 +199,9 @@ mod tests {
 
     #[test]
     fn builds_filters_and_like_patterns() {
-        let f = CustomerFilter::from_filters(
-            &parse_filter("eq(email,Ron@X.com):like(name,R*_100%)").unwrap(),
-        )
-        .unwrap();
+        let f =
+            CustomerFilter::from_filters(&parse_filter("eq(email,Ron@X.com):like(name,R*_100%)").unwrap())
+                .unwrap();
         assert_eq!(f[0].value, "ron@x.com");
         assert!(!f[0].like);
         assert_eq!(f[1].field, CustomerField::Name);

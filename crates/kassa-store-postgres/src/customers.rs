@@ -67,11 +67,15 @@ impl CustomerStore for PgStore {
     }
 
     async fn customer(&self, id: Uuid) -> Result<Option<Customer>> {
-        let row = sqlx::query(concat!("SELECT ", customer_columns!(), " FROM customers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql_error)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            customer_columns!(),
+            " FROM customers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
         Ok(row.as_ref().map(customer_from_row))
     }
 
@@ -132,8 +136,9 @@ impl CustomerStore for PgStore {
             Some(row) => row.get::<i64, _>("total") as u64,
             // An offset past the end returns no rows, so count separately.
             None => {
-                let mut count =
-                    sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM customers{filter}")));
+                let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+                    "SELECT count(*) FROM customers{filter}"
+                )));
                 for v in &values {
                     count = count.bind(v);
                 }

@@ -32,7 +32,9 @@ fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
 /// A violation of `customers_email_key` (SQLite names the indexed column) is a taken email.
 fn email_conflict(e: rusqlite::Error) -> DbError {
     match unique_violation(&e) {
-        Some(msg) if msg.contains("customers.email_normalized") => Error::Conflict(DUPLICATE_EMAIL.into()).into(),
+        Some(msg) if msg.contains("customers.email_normalized") => {
+            Error::Conflict(DUPLICATE_EMAIL.into()).into()
+        }
         _ => e.into(),
     }
 }
@@ -75,7 +77,11 @@ impl CustomerStore for SqliteStore {
         self.db
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(concat!("SELECT ", customer_columns!(), " FROM customers WHERE id = ?1"))?
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        customer_columns!(),
+                        " FROM customers WHERE id = ?1"
+                    ))?
                     .query_row([id.to_string()], customer_from_row)
                     .optional()?)
             })

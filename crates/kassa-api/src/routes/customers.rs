@@ -276,8 +276,7 @@ async fn token(
     v.resource_type(d.kind.as_deref(), "token");
     let email = v.required(d.email, "data.email");
     let password = v.required(d.password, "data.password");
-    if d
-        .authentication_mechanism
+    if d.authentication_mechanism
         .as_deref()
         .is_some_and(|m| m != "password")
     {

@@ -5,4 +5,5 @@ mod helpers;
 mod application_keys;
 mod auth;
 mod conventions;
+mod customers;
 mod process;
