@@ -163,9 +163,8 @@ impl CustomerStore for SqliteStore {
                     Some(value) => (true, value),
                     None => (false, None),
                 };
-                Ok(conn
-                    .prepare_cached(concat!(
-                        "UPDATE customers SET
+                conn.prepare_cached(concat!(
+                    "UPDATE customers SET
                            name = COALESCE(?2, name),
                            email = COALESCE(?3, email),
                            email_normalized = COALESCE(?4, email_normalized),
@@ -173,23 +172,23 @@ impl CustomerStore for SqliteStore {
                            external_ref = CASE WHEN ?6 THEN ?7 ELSE external_ref END,
                            updated_at = ?8
                          WHERE id = ?1 RETURNING ",
-                        customer_columns!()
-                    ))?
-                    .query_row(
-                        params![
-                            id.to_string(),
-                            patch.name,
-                            patch.email,
-                            normalized,
-                            patch.password_hash,
-                            set_ref,
-                            external_ref,
-                            now
-                        ],
-                        customer_from_row,
-                    )
-                    .optional()
-                    .map_err(email_conflict)?)
+                    customer_columns!()
+                ))?
+                .query_row(
+                    params![
+                        id.to_string(),
+                        patch.name,
+                        patch.email,
+                        normalized,
+                        patch.password_hash,
+                        set_ref,
+                        external_ref,
+                        now
+                    ],
+                    customer_from_row,
+                )
+                .optional()
+                .map_err(email_conflict)
             })
             .await
     }
