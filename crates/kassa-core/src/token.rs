@@ -325,5 +325,14 @@ mod tests {
             Err(TokenError::Malformed)
         );
         assert!(ring.verify::<CustomerClaims>(&customer, 0).is_ok());
+
+        // A client id that happens to be a UUID decodes as customer claims: `token_use` is what
+        // tells them apart, and the verifiers check it.
+        let uuid_sub = ring.sign(&AccessClaims {
+            sub: Uuid::now_v7().to_string(),
+            ..claims(100)
+        });
+        let decoded = ring.verify::<CustomerClaims>(&uuid_sub, 0).unwrap();
+        assert_eq!(decoded.token_use, TokenUse::Access);
     }
 }
