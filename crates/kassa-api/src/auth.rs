@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
 use kassa_core::token::{
-    AccessClaims, AccountClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
+    AccessClaims, AccountClaims, CustomerClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
 };
 use kassa_core::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -29,6 +29,8 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// An unknown key id reloads the keys at most this often, so forged tokens cannot flood the
 /// database.
 const MIN_RELOAD_GAP: Duration = Duration::from_millis(500);
+/// Customer tokens live 24 hours, as Elastic Path's do.
+pub const CUSTOMER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub struct TokenService {
     store: Arc<dyn Store>,
@@ -36,6 +38,7 @@ pub struct TokenService {
     revoked: RwLock<Arc<HashSet<Uuid>>>,
     last_reload: Mutex<Instant>,
     ttl: Duration,
+    customer_ttl: Duration,
 }
 
 impl TokenService {
@@ -51,6 +54,7 @@ impl TokenService {
             revoked: RwLock::new(Arc::default()),
             last_reload: Mutex::new(Instant::now()),
             ttl,
+            customer_ttl: CUSTOMER_TOKEN_TTL,
         };
         service.refresh().await?;
         Ok(service)
@@ -109,6 +113,12 @@ impl TokenService {
         self.ttl
     }
 
+    /// Sets the lifetime of customer tokens (24 h unless changed).
+    pub fn with_customer_ttl(mut self, ttl: Duration) -> Self {
+        self.customer_ttl = ttl;
+        self
+    }
+
     /// Signs an access token for `key`; returns it with its expiry in epoch seconds.
     pub fn issue_access(&self, grant: Grant, key: &ApplicationKey) -> (String, i64) {
         let now = now_millis() / 1000;
@@ -153,6 +163,26 @@ impl TokenService {
     pub async fn verify_account(&self, token: &str) -> Option<AccountClaims> {
         let claims: AccountClaims = self.verify(token).await?;
         (claims.token_use == TokenUse::AccountMember).then_some(claims)
+    }
+
+    /// Signs a customer token for `customer_id`; returns it with its expiry in epoch seconds.
+    pub fn issue_customer(&self, customer_id: Uuid) -> (String, i64) {
+        let now = now_millis() / 1000;
+        let exp = now + self.customer_ttl.as_secs() as i64;
+        let claims = CustomerClaims {
+            token_use: TokenUse::Customer,
+            sub: customer_id,
+            iat: now,
+            exp,
+        };
+        (self.ring().sign(&claims), exp)
+    }
+
+    /// Checks a customer token; `None` for anything invalid, expired or forged, and for any
+    /// other kind of token (an access token is never a customer token).
+    pub async fn verify_customer(&self, token: &str) -> Option<CustomerClaims> {
+        let claims = self.verify::<CustomerClaims>(token).await?;
+        (claims.token_use == TokenUse::Customer).then_some(claims)
     }
 
     /// Signature and expiry, reloading the keys once if the token names an unknown key.
@@ -257,6 +287,12 @@ fn header_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+fn both_shopper_tokens() -> ApiError {
+    ApiError::bad_request(
+        "Send either EP-Account-Management-Authentication-Token or X-Moltin-Customer-Token, not both",
+    )
+}
+
 /// A caller and, when the request carries one, the account it acts for through
 /// `EP-Account-Management-Authentication-Token`. An invalid or expired account token is a 401;
 /// sending it together with a customer token is a 400.
@@ -278,9 +314,7 @@ impl FromRequestParts<AppState> for Shopper {
             });
         };
         if header_value(parts, CUSTOMER_TOKEN_HEADER).is_some() {
-            return Err(ApiError::bad_request(
-                "Send either EP-Account-Management-Authentication-Token or X-Moltin-Customer-Token, not both",
-            ));
+            return Err(both_shopper_tokens());
         }
         let claims = state.tokens.verify_account(token).await.ok_or_else(|| {
             ApiError::new(
@@ -319,4 +353,35 @@ impl Shopper {
 pub enum AccountScope {
     All,
     Account { account_id: Uuid, member_id: Uuid },
+}
+
+/// The shopper's `X-Moltin-Customer-Token`, if one was sent. An absent or blank header is no
+/// token; a present but invalid, expired or forged one is 401.
+#[derive(Debug, Clone)]
+pub struct CustomerToken(pub Option<CustomerClaims>);
+
+impl FromRequestParts<AppState> for CustomerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(CUSTOMER_TOKEN_HEADER) else {
+            return Ok(CustomerToken(None));
+        };
+        let invalid = || {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The customer token is invalid or expired",
+            )
+        };
+        let token = value.to_str().map_err(|_| invalid())?.trim();
+        if token.is_empty() {
+            return Ok(CustomerToken(None));
+        }
+        if header_value(parts, ACCOUNT_TOKEN_HEADER).is_some() {
+            return Err(both_shopper_tokens());
+        }
+        let claims = state.tokens.verify_customer(token).await.ok_or_else(invalid)?;
+        Ok(CustomerToken(Some(claims)))
+    }
 }

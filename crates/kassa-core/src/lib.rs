@@ -2,6 +2,7 @@
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
 pub mod account;
+pub mod customer;
 pub mod error;
 pub mod query;
 pub mod secret;

@@ -9,13 +9,14 @@ use crate::Result;
 use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
+use crate::customer::CustomerQuery;
 use crate::query::{Condition, Page, PageRequest, Sort};
 use crate::time::Millis;
 use crate::token::SigningKey;
 
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
-pub trait Store: AuthStore + AccountStore + Send + Sync + 'static {
+pub trait Store: AuthStore + AccountStore + CustomerStore + Send + Sync + 'static {
     /// Applies pending schema migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> Result<()>;
     /// Cheap liveness check of the database, for `/readyz`.
@@ -130,4 +131,43 @@ pub trait AccountStore {
     /// Creates the member, the credential and optionally an account with the membership, all or
     /// nothing.
     async fn self_signup(&self, signup: SelfSignup) -> Result<()>;
+}
+
+/// A legacy customer. The password is only ever stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: Uuid,
+    pub name: String,
+    /// As given; uniqueness and lookups use [`crate::customer::normalize_email`] of it.
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub external_ref: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    /// `Some(None)` clears it.
+    pub external_ref: Option<Option<String>>,
+}
+
+/// Customers (the identity model checkout also accepts).
+#[async_trait]
+pub trait CustomerStore {
+    /// Fails with `Conflict` if another customer has the same email, ignoring case.
+    async fn create_customer(&self, customer: Customer) -> Result<Customer>;
+    async fn customer(&self, id: Uuid) -> Result<Option<Customer>>;
+    /// Looks up by email, ignoring case.
+    async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>>;
+    /// Oldest first.
+    async fn customers(&self, query: CustomerQuery) -> Result<Page<Customer>>;
+    /// Applies `patch`; `None` if there is no such customer, `Conflict` on a taken email.
+    async fn update_customer(&self, id: Uuid, patch: CustomerPatch, now: Millis) -> Result<Option<Customer>>;
+    /// False if there was none with this id.
+    async fn delete_customer(&self, id: Uuid) -> Result<bool>;
 }

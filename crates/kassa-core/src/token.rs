@@ -177,6 +177,8 @@ pub enum TokenUse {
     Access,
     /// `EP-Account-Management-Authentication-Token`.
     AccountMember,
+    /// A legacy customer's token (`X-Moltin-Customer-Token`).
+    Customer,
 }
 
 /// The claims of a Bearer access token.
@@ -211,6 +213,22 @@ pub struct AccountClaims {
 }
 
 impl Expiring for AccountClaims {
+    fn expires_at(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// The claims of a customer token, issued by `POST /v2/customers/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerClaims {
+    pub token_use: TokenUse,
+    /// The customer's id.
+    pub sub: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Expiring for CustomerClaims {
     fn expires_at(&self) -> i64 {
         self.exp
     }
@@ -306,5 +324,35 @@ mod tests {
         let ring = KeyRing::new(vec![old, new.clone()]).unwrap();
         assert_eq!(ring.current.id, new.id);
         assert!(ring.verify::<AccessClaims>(&old_token, 0).is_ok());
+    }
+
+    #[test]
+    fn access_and_customer_claims_do_not_decode_as_each_other() {
+        let ring = ring();
+        let access = ring.sign(&claims(100));
+        assert_eq!(
+            ring.verify::<CustomerClaims>(&access, 0),
+            Err(TokenError::Malformed)
+        );
+        let customer = ring.sign(&CustomerClaims {
+            token_use: TokenUse::Customer,
+            sub: Uuid::now_v7(),
+            iat: 0,
+            exp: 100,
+        });
+        assert_eq!(
+            ring.verify::<AccessClaims>(&customer, 0),
+            Err(TokenError::Malformed)
+        );
+        assert!(ring.verify::<CustomerClaims>(&customer, 0).is_ok());
+
+        // A client id that happens to be a UUID decodes as customer claims: `token_use` is what
+        // tells them apart, and the verifiers check it.
+        let uuid_sub = ring.sign(&AccessClaims {
+            sub: Uuid::now_v7().to_string(),
+            ..claims(100)
+        });
+        let decoded = ring.verify::<CustomerClaims>(&uuid_sub, 0).unwrap();
+        assert_eq!(decoded.token_use, TokenUse::Access);
     }
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod customers;
 mod sql;
 
 use std::str::FromStr;

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod auth;
+mod customers;
 mod db;
 mod migrations;
 mod sql;

@@ -170,6 +170,8 @@ pub struct ServeConfig {
     pub database: Database,
     pub public_url: Option<String>,
     pub access_token_ttl: Duration,
+    /// Lifetime of customer tokens: Elastic Path's 24 hours, not configurable (tests shorten it).
+    pub customer_token_ttl: Duration,
     pub admin_credentials: Option<(String, String)>,
 }
 
@@ -199,6 +201,7 @@ impl ServeConfig {
             database,
             public_url: args.public_url.or(file.public_url),
             access_token_ttl: Duration::from_secs(ttl),
+            customer_token_ttl: kassa_api::auth::CUSTOMER_TOKEN_TTL,
             admin_credentials,
         })
     }

@@ -149,7 +149,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     ensure_account_realm(&*store).await?;
     let tokens = TokenService::load(Arc::clone(&store), config.access_token_ttl)
         .await
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{e}"))?
+        .with_customer_ttl(config.customer_token_ttl);
     let api = ApiConfig {
         public_url: config.public_url.clone(),
         access_token_ttl: config.access_token_ttl,

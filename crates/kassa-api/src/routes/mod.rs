@@ -1,6 +1,7 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod customers;
 pub mod health;
 pub mod oauth;
 pub mod realms;

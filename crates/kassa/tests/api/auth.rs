@@ -194,6 +194,7 @@ async fn expired_tokens_are_refused(backend: Backend) {
         backend,
         Options {
             access_token_ttl: Duration::from_secs(1),
+            ..Options::default()
         },
     )
     .await;

@@ -129,12 +129,14 @@ pub struct TestApp {
 
 pub struct Options {
     pub access_token_ttl: Duration,
+    pub customer_token_ttl: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             access_token_ttl: Duration::from_secs(3600),
+            customer_token_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -161,6 +163,7 @@ impl TestApp {
             database: Database::parse(&db.url).unwrap(),
             public_url: None,
             access_token_ttl: options.access_token_ttl,
+            customer_token_ttl: options.customer_token_ttl,
             admin_credentials: Some((client_id.clone(), client_secret.clone())),
         };
         let state = kassa::prepare(&config).await.expect("server prepares");

@@ -6,4 +6,5 @@ mod accounts;
 mod application_keys;
 mod auth;
 mod conventions;
+mod customers;
 mod process;

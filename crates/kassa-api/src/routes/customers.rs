@@ -1,0 +1,314 @@
+//! `/v2/customers`: the legacy customer identity that checkout also accepts, and
+//! `POST /v2/customers/tokens`, which signs a customer in.
+//!
+//! Who may do what: a client_credentials token manages every customer. An implicit token alone
+//! may only sign up (`POST /v2/customers`) and sign in (`POST /v2/customers/tokens`). An implicit
+//! token with an `X-Moltin-Customer-Token` may read and update that customer only; any other id
+//! is 404, so nothing leaks about which customers exist. Passwords are stored as Argon2id hashes
+//! and rendered only as `"password": true|false`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kassa_core::customer::{CustomerFilter, CustomerQuery, MAX_EXTERNAL_REF, MAX_NAME};
+use kassa_core::store::{Customer, CustomerPatch};
+use kassa_core::time::now_millis;
+use kassa_core::{Validator, secret};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller, CustomerToken};
+use crate::envelope::{self, Origin};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/customers", get(list).post(create))
+        .route("/v2/customers/tokens", post(token))
+        .route("/v2/customers/{id}", get(read).put(update).delete(remove))
+        .layer(axum::middleware::map_response(crate::error::string_status))
+}
+
+#[derive(Deserialize)]
+struct Body<T> {
+    data: T,
+}
+
+/// Every field is `None` when absent and `Some(None)` when `null`, so a partial update can tell
+/// "leave it" from "clear it".
+#[derive(Deserialize)]
+struct CustomerData {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    external_ref: Option<Option<String>>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct TokenData {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    authentication_mechanism: Option<String>,
+}
+
+fn render(c: &Customer, origin: &Origin) -> Value {
+    json!({
+        "type": "customer",
+        "id": c.id,
+        "name": c.name,
+        "email": c.email,
+        "external_ref": c.external_ref,
+        "password": c.password_hash.is_some(),
+        "meta": { "timestamps": envelope::timestamps(c.created_at, c.updated_at) },
+        "links": { "self": origin.url(&format!("/v2/customers/{}", c.id)) },
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Customer not found")
+}
+
+/// Which customers the caller may see and change.
+enum Scope {
+    All,
+    Own(Uuid),
+}
+
+impl Scope {
+    fn of(caller: &Caller, token: &CustomerToken) -> ApiResult<Self> {
+        if caller.is_admin() {
+            return Ok(Scope::All);
+        }
+        match &token.0 {
+            Some(claims) => Ok(Scope::Own(claims.sub)),
+            None => Err(ApiError::forbidden(
+                "An implicit token needs an X-Moltin-Customer-Token to read or change customers",
+            )),
+        }
+    }
+
+    /// The id from the path, if the caller may address it; 404 otherwise.
+    fn target(&self, raw: &str) -> ApiResult<Uuid> {
+        let id = parse_uuid(raw, not_found)?;
+        match self {
+            Scope::Own(own) if *own != id => Err(not_found()),
+            _ => Ok(id),
+        }
+    }
+}
+
+/// A field that may be left out of an update but not set to `null`.
+fn not_null<T>(v: &mut Validator, value: Option<Option<T>>, source: &str) -> Option<T> {
+    match value {
+        Some(None) => {
+            let field = source.rsplit('.').next().unwrap_or(source);
+            v.push(source, "invalid", format!("{field} must not be null"));
+            None
+        }
+        other => other.flatten(),
+    }
+}
+
+async fn hash_password(state: &AppState, password: Option<String>) -> ApiResult<Option<String>> {
+    match password {
+        Some(password) => Ok(Some(
+            state
+                .hash_blocking(move || secret::hash_secret(&password))
+                .await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _: Caller,
+    origin: Origin,
+    ApiJson(body): ApiJson<Body<CustomerData>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let d = body.data;
+    let mut v = Validator::new();
+    v.resource_type(d.kind.as_deref(), "customer");
+    let name = v.text(d.name.flatten(), "data.name", MAX_NAME);
+    let email = v.email(d.email.flatten(), "data.email");
+    let password = v.password(d.password.flatten(), "data.password");
+    let external_ref = v.optional_text(d.external_ref.flatten(), "data.external_ref", MAX_EXTERNAL_REF);
+    v.finish()?;
+    let now = now_millis();
+    let customer = Customer {
+        id: Uuid::now_v7(),
+        name: name.unwrap_or_default(),
+        email: email.unwrap_or_default(),
+        password_hash: hash_password(&state, password).await?,
+        external_ref,
+        created_at: now,
+        updated_at: now,
+    };
+    let customer = state.store.create_customer(customer).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&customer, &origin))),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    token: CustomerToken,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let scope = Scope::of(&caller, &token)?;
+    let filters = CustomerFilter::from_filters(&query.filters)?;
+    let page = state
+        .store
+        .customers(CustomerQuery {
+            filters,
+            only: match scope {
+                Scope::All => None,
+                Scope::Own(id) => Some(id),
+            },
+            page: query.page,
+        })
+        .await?;
+    let items = page.items.iter().map(|c| render(c, &origin)).collect();
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    token: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = Scope::of(&caller, &token)?.target(&id)?;
+    let customer = state.store.customer(id).await?.ok_or_else(not_found)?;
+    Ok(Json(envelope::single(render(&customer, &origin))))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    token: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Body<CustomerData>>,
+) -> ApiResult<Json<Value>> {
+    let id = Scope::of(&caller, &token)?.target(&id)?;
+    let d = body.data;
+    let mut v = Validator::new();
+    v.resource_type(d.kind.as_deref(), "customer");
+    let name = not_null(&mut v, d.name, "data.name");
+    let name = v.optional_text(name, "data.name", MAX_NAME);
+    let email = not_null(&mut v, d.email, "data.email");
+    let email = email.and_then(|e| v.email(Some(e), "data.email"));
+    let password = not_null(&mut v, d.password, "data.password");
+    let password = v.password(password, "data.password");
+    let external_ref = match d.external_ref {
+        Some(Some(r)) => v
+            .optional_text(Some(r), "data.external_ref", MAX_EXTERNAL_REF)
+            .map(Some),
+        Some(None) => Some(None),
+        None => None,
+    };
+    v.finish()?;
+    let patch = CustomerPatch {
+        name,
+        email,
+        password_hash: hash_password(&state, password).await?,
+        external_ref,
+    };
+    let customer = state
+        .store
+        .update_customer(id, patch, now_millis())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(envelope::single(render(&customer, &origin))))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid(&id, not_found)?;
+    if !state.store.delete_customer(id).await? {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "Invalid email or password",
+    )
+}
+
+async fn token(
+    State(state): State<AppState>,
+    _: Caller,
+    ApiJson(body): ApiJson<Body<TokenData>>,
+) -> ApiResult<Json<Value>> {
+    let d = body.data;
+    let mut v = Validator::new();
+    v.resource_type(d.kind.as_deref(), "token");
+    let email = v.required(d.email, "data.email");
+    let password = v.required(d.password, "data.password");
+    if d.authentication_mechanism
+        .as_deref()
+        .is_some_and(|m| m != "password")
+    {
+        v.push(
+            "data.authentication_mechanism",
+            "invalid",
+            "authentication_mechanism must be password",
+        );
+    }
+    v.finish()?;
+    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+    let customer = state.store.customer_by_email(&email).await?;
+    // Verify even for an unknown email (or a customer without a password), against a decoy
+    // hash, so the answer and its timing are the same as for a wrong password.
+    let hash = customer
+        .as_ref()
+        .and_then(|c| c.password_hash.clone())
+        .unwrap_or_else(|| secret::decoy_hash().to_owned());
+    let valid = state
+        .hash_blocking(move || secret::verify_secret(&password, &hash))
+        .await?;
+    let customer = customer
+        .filter(|c| valid && c.password_hash.is_some())
+        .ok_or_else(bad_credentials)?;
+    let (token, expires) = state.tokens.issue_customer(customer.id);
+    Ok(Json(json!({
+        "data": {
+            "type": "token",
+            "id": Uuid::now_v7(),
+            "customer_id": customer.id,
+            "token": token,
+            "expires": expires,
+        }
+    })))
+}
