@@ -15,14 +15,14 @@ use kassa_core::customer::{CustomerFilter, CustomerQuery, MAX_EXTERNAL_REF, MAX_
 use kassa_core::store::{Customer, CustomerPatch};
 use kassa_core::time::now_millis;
 use kassa_core::{Validator, secret};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, CustomerToken};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -44,18 +44,14 @@ struct Body<T> {
 struct CustomerData {
     #[serde(rename = "type")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     password: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "nullable")]
     external_ref: Option<Option<String>>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
