@@ -8,3 +8,4 @@ mod auth;
 mod conventions;
 mod customers;
 mod process;
+mod sdk;
