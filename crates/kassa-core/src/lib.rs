@@ -1,7 +1,10 @@
 //! kassa's domain: the rules of the shop as pure functions over plain types, and the storage
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
+pub mod catalog;
 pub mod error;
+pub mod money;
+pub mod pricing;
 pub mod query;
 pub mod secret;
 pub mod store;
