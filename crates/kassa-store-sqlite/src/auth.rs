@@ -30,7 +30,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApplicationKey> {
 
 /// Ids are written by kassa as canonical UUID text; anything else is corruption, mapped to nil
 /// rather than a panic.
-fn parse_uuid(text: &str) -> Uuid {
+pub(crate) fn parse_uuid(text: &str) -> Uuid {
     Uuid::parse_str(text).unwrap_or_default()
 }
 

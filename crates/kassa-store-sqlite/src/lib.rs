@@ -9,6 +9,9 @@
 //! with their own connections; WAL lets them run beside the writer.
 
 mod auth;
+mod catalog;
+mod currency;
+mod list;
 mod db;
 mod migrations;
 

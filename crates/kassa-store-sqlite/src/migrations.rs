@@ -5,7 +5,10 @@ use rusqlite::Connection;
 
 use crate::db::DbResult;
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_auth", include_str!("../migrations/0001_auth.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_auth", include_str!("../migrations/0001_auth.sql")),
+    ("0003_catalog", include_str!("../migrations/0003_catalog.sql")),
+];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
 /// SQLite's write lock and each migration is applied exactly once.
