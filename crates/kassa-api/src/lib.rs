@@ -27,6 +27,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::oauth::router())
         .merge(routes::application_keys::router())
+        .merge(routes::products::router())
+        .merge(routes::hierarchies::router())
+        .merge(routes::pricebooks::router())
+        .merge(routes::currencies::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

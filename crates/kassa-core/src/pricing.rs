@@ -34,7 +34,7 @@ pub struct Tier {
 pub struct CurrencyPrice {
     pub amount: i64,
     pub includes_tax: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tiers: BTreeMap<String, Tier>,
 }
 
@@ -187,6 +187,72 @@ fn applying_sale<'a>(
         }
     }
     best
+}
+
+/// The rules a price sheet must follow, each broken one reported against its JSON path under
+/// `base` (`data.attributes`): amounts not negative, tier thresholds of at least 1 and distinct
+/// within a currency, schedules that end after they start, and, when a price has several sales,
+/// a schedule on each and no two the same.
+pub fn check_sheet(sheet: &PriceSheet, v: &mut crate::Validator, base: &str) {
+    check_currencies(&sheet.currencies, v, &format!("{base}.currencies"));
+    let several = sheet.sales.len() > 1;
+    let mut schedules: Vec<Schedule> = Vec::new();
+    for (name, sale) in &sheet.sales {
+        let source = format!("{base}.sales.{name}");
+        if sale.currencies.is_empty() {
+            v.push(format!("{source}.currencies"), "required", "A sale needs a price in at least one currency");
+        }
+        check_currencies(&sale.currencies, v, &format!("{source}.currencies"));
+        match sale.schedule {
+            Some(s) => {
+                if let (Some(from), Some(to)) = (s.valid_from, s.valid_to)
+                    && to <= from
+                {
+                    v.push(format!("{source}.schedule.valid_to"), "invalid", "valid_to must be after valid_from");
+                }
+                if schedules.contains(&s) {
+                    v.push(format!("{source}.schedule"), "invalid", "Two sales of a price cannot have the same schedule");
+                }
+                schedules.push(s);
+            }
+            None if several => v.push(
+                format!("{source}.schedule"),
+                "required",
+                "When a price has several sales, each needs a schedule",
+            ),
+            None => {}
+        }
+    }
+}
+
+fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate::Validator, base: &str) {
+    for (code, price) in currencies {
+        let source = format!("{base}.{code}");
+        if !crate::money::is_currency_code(code) {
+            v.push(&source, "invalid", format!("{code} is not a three-letter ISO 4217 currency code"));
+        }
+        if price.amount < 0 {
+            v.push(format!("{source}.amount"), "minimum", "amount must not be negative");
+        }
+        let mut thresholds = Vec::new();
+        for (name, tier) in &price.tiers {
+            let source = format!("{source}.tiers.{name}");
+            if tier.minimum_quantity < 1 {
+                v.push(format!("{source}.minimum_quantity"), "minimum", "minimum_quantity must be at least 1");
+            }
+            if tier.amount < 0 {
+                v.push(format!("{source}.amount"), "minimum", "amount must not be negative");
+            }
+            if thresholds.contains(&tier.minimum_quantity) {
+                v.push(
+                    format!("{source}.minimum_quantity"),
+                    "conflict",
+                    "Two tiers of a currency cannot have the same minimum_quantity",
+                );
+            }
+            thresholds.push(tier.minimum_quantity);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -472,5 +538,51 @@ mod tests {
         let r = resolve_price(&[book(1, 1, &prices)], "sku-1", "USD", 1, 0).unwrap();
         assert!(!r.includes_tax);
         assert!(r.original.unwrap().includes_tax);
+    }
+
+    fn problems(sheet: &PriceSheet) -> Vec<String> {
+        let mut v = crate::Validator::new();
+        check_sheet(sheet, &mut v, "data.attributes");
+        match v.finish() {
+            Ok(()) => vec![],
+            Err(crate::Error::Validation(p)) => p.into_iter().map(|p| p.source).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn checks_price_sheets() {
+        assert!(problems(&sheet(price(0, &[("a", 1, 0)]))).is_empty());
+        assert_eq!(problems(&sheet(price(-1, &[]))), ["data.attributes.currencies.USD.amount"]);
+        assert_eq!(
+            problems(&sheet(price(1, &[("a", 0, -1), ("b", 5, 1), ("c", 5, 1)]))),
+            [
+                "data.attributes.currencies.USD.tiers.a.minimum_quantity",
+                "data.attributes.currencies.USD.tiers.a.amount",
+                "data.attributes.currencies.USD.tiers.c.minimum_quantity",
+            ]
+        );
+        let mut bad_code = PriceSheet::default();
+        bad_code.currencies.insert("usd".into(), price(1, &[]));
+        assert_eq!(problems(&bad_code), ["data.attributes.currencies.usd"]);
+
+        let mut s = sheet(price(100, &[]));
+        s.sales.insert("backwards".into(), sale(Some(DAY), Some(DAY), price(-5, &[])));
+        s.sales.insert("forever".into(), sale(None, None, price(1, &[])));
+        s.sales.insert("same".into(), sale(Some(DAY), Some(DAY), price(1, &[])));
+        assert_eq!(
+            problems(&s),
+            [
+                "data.attributes.sales.backwards.currencies.USD.amount",
+                "data.attributes.sales.backwards.schedule.valid_to",
+                "data.attributes.sales.forever.schedule",
+                "data.attributes.sales.same.schedule.valid_to",
+                "data.attributes.sales.same.schedule",
+            ]
+        );
+        // One sale alone may be permanent.
+        let mut s = sheet(price(100, &[]));
+        s.sales.insert("forever".into(), sale(None, None, price(1, &[])));
+        assert!(problems(&s).is_empty());
     }
 }
