@@ -4,5 +4,6 @@ mod helpers;
 
 mod application_keys;
 mod auth;
+mod catalog_admin;
 mod conventions;
 mod process;
