@@ -33,7 +33,7 @@ impl MoneyFormat {
         let digits = (abs / scale).to_string();
         let mut number = String::with_capacity(digits.len() + 8);
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 number.push_str(&self.thousand_separator);
             }
             number.push(c);

@@ -119,7 +119,7 @@ pub fn resolve_price(
     at: Millis,
 ) -> Result<ResolvedPrice, NoPrice> {
     let mut ranked: Vec<&RankedPricebook<'_>> = books.iter().collect();
-    ranked.sort_by(|a, b| b.priority.cmp(&a.priority));
+    ranked.sort_by_key(|b| std::cmp::Reverse(b.priority));
     let (book, sheet) = ranked
         .into_iter()
         .find_map(|b| b.prices.get(sku).map(|sheet| (b, sheet)))
@@ -200,7 +200,11 @@ pub fn check_sheet(sheet: &PriceSheet, v: &mut crate::Validator, base: &str) {
     for (name, sale) in &sheet.sales {
         let source = format!("{base}.sales.{name}");
         if sale.currencies.is_empty() {
-            v.push(format!("{source}.currencies"), "required", "A sale needs a price in at least one currency");
+            v.push(
+                format!("{source}.currencies"),
+                "required",
+                "A sale needs a price in at least one currency",
+            );
         }
         check_currencies(&sale.currencies, v, &format!("{source}.currencies"));
         match sale.schedule {
@@ -208,10 +212,18 @@ pub fn check_sheet(sheet: &PriceSheet, v: &mut crate::Validator, base: &str) {
                 if let (Some(from), Some(to)) = (s.valid_from, s.valid_to)
                     && to <= from
                 {
-                    v.push(format!("{source}.schedule.valid_to"), "invalid", "valid_to must be after valid_from");
+                    v.push(
+                        format!("{source}.schedule.valid_to"),
+                        "invalid",
+                        "valid_to must be after valid_from",
+                    );
                 }
                 if schedules.contains(&s) {
-                    v.push(format!("{source}.schedule"), "invalid", "Two sales of a price cannot have the same schedule");
+                    v.push(
+                        format!("{source}.schedule"),
+                        "invalid",
+                        "Two sales of a price cannot have the same schedule",
+                    );
                 }
                 schedules.push(s);
             }
@@ -229,19 +241,35 @@ fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate:
     for (code, price) in currencies {
         let source = format!("{base}.{code}");
         if !crate::money::is_currency_code(code) {
-            v.push(&source, "invalid", format!("{code} is not a three-letter ISO 4217 currency code"));
+            v.push(
+                &source,
+                "invalid",
+                format!("{code} is not a three-letter ISO 4217 currency code"),
+            );
         }
         if price.amount < 0 {
-            v.push(format!("{source}.amount"), "minimum", "amount must not be negative");
+            v.push(
+                format!("{source}.amount"),
+                "minimum",
+                "amount must not be negative",
+            );
         }
         let mut thresholds = Vec::new();
         for (name, tier) in &price.tiers {
             let source = format!("{source}.tiers.{name}");
             if tier.minimum_quantity < 1 {
-                v.push(format!("{source}.minimum_quantity"), "minimum", "minimum_quantity must be at least 1");
+                v.push(
+                    format!("{source}.minimum_quantity"),
+                    "minimum",
+                    "minimum_quantity must be at least 1",
+                );
             }
             if tier.amount < 0 {
-                v.push(format!("{source}.amount"), "minimum", "amount must not be negative");
+                v.push(
+                    format!("{source}.amount"),
+                    "minimum",
+                    "amount must not be negative",
+                );
             }
             if thresholds.contains(&tier.minimum_quantity) {
                 v.push(
@@ -369,10 +397,13 @@ mod tests {
         );
         // A sale in the currency does not make up for a missing list price.
         let mut s = sheet(price(100, &[]));
-        s.sales.insert("eur".into(), Sale {
-            schedule: None,
-            currencies: [("EUR".to_string(), price(50, &[]))].into(),
-        });
+        s.sales.insert(
+            "eur".into(),
+            Sale {
+                schedule: None,
+                currencies: [("EUR".to_string(), price(50, &[]))].into(),
+            },
+        );
         let prices = one(s);
         assert!(matches!(
             resolve_price(&[book(1, 1, &prices)], "sku-1", "EUR", 1, 0),
@@ -382,7 +413,10 @@ mod tests {
 
     #[test]
     fn the_highest_qualifying_tier_applies() {
-        let s = sheet(price(1050, &[("six", 6, 1000), ("eleven", 11, 950), ("fiftyone", 51, 790)]));
+        let s = sheet(price(
+            1050,
+            &[("six", 6, 1000), ("eleven", 11, 950), ("fiftyone", 51, 790)],
+        ));
         let cases = [
             (1, 1050, None),
             (5, 1050, None),
@@ -404,7 +438,10 @@ mod tests {
     #[test]
     fn a_sale_applies_within_its_window() {
         let mut s = sheet(price(100, &[]));
-        s.sales.insert("summer".into(), sale(Some(10 * DAY), Some(20 * DAY), price(80, &[])));
+        s.sales.insert(
+            "summer".into(),
+            sale(Some(10 * DAY), Some(20 * DAY), price(80, &[])),
+        );
         let cases = [
             (10 * DAY - 1, 100, None),
             (10 * DAY, 80, name("summer")),
@@ -431,17 +468,23 @@ mod tests {
     #[test]
     fn open_schedules_and_permanent_sales() {
         let mut from_only = sheet(price(100, &[]));
-        from_only.sales.insert("from".into(), sale(Some(10 * DAY), None, price(70, &[])));
+        from_only
+            .sales
+            .insert("from".into(), sale(Some(10 * DAY), None, price(70, &[])));
         assert_eq!(resolve(&from_only, 1, 10 * DAY - 1).0, 100);
         assert_eq!(resolve(&from_only, 1, 1000 * DAY).0, 70);
 
         let mut to_only = sheet(price(100, &[]));
-        to_only.sales.insert("to".into(), sale(None, Some(10 * DAY), price(70, &[])));
+        to_only
+            .sales
+            .insert("to".into(), sale(None, Some(10 * DAY), price(70, &[])));
         assert_eq!(resolve(&to_only, 1, -1000 * DAY).0, 70);
         assert_eq!(resolve(&to_only, 1, 10 * DAY).0, 100);
 
         let mut permanent = sheet(price(100, &[]));
-        permanent.sales.insert("always".into(), sale(None, None, price(60, &[])));
+        permanent
+            .sales
+            .insert("always".into(), sale(None, None, price(60, &[])));
         for at in [Millis::MIN, 0, Millis::MAX] {
             assert_eq!(resolve(&permanent, 1, at), (60, None, name("always")));
         }
@@ -454,9 +497,14 @@ mod tests {
     fn of_overlapping_sales_the_shortest_period_wins() {
         let mut s = sheet(price(100, &[]));
         s.sales.insert("always".into(), sale(None, None, price(90, &[])));
-        s.sales.insert("month".into(), sale(Some(0), Some(30 * DAY), price(80, &[])));
-        s.sales.insert("week".into(), sale(Some(10 * DAY), Some(17 * DAY), price(70, &[])));
-        s.sales.insert("open".into(), sale(Some(5 * DAY), None, price(75, &[])));
+        s.sales
+            .insert("month".into(), sale(Some(0), Some(30 * DAY), price(80, &[])));
+        s.sales.insert(
+            "week".into(),
+            sale(Some(10 * DAY), Some(17 * DAY), price(70, &[])),
+        );
+        s.sales
+            .insert("open".into(), sale(Some(5 * DAY), None, price(75, &[])));
         let cases = [
             (-DAY, "always"),
             (0, "month"),
@@ -471,19 +519,27 @@ mod tests {
         }
         // Equal lengths: the first name in order.
         let mut s = sheet(price(100, &[]));
-        s.sales.insert("b".into(), sale(Some(0), Some(DAY), price(80, &[])));
-        s.sales.insert("a".into(), sale(Some(DAY / 2), Some(DAY + DAY / 2), price(70, &[])));
+        s.sales
+            .insert("b".into(), sale(Some(0), Some(DAY), price(80, &[])));
+        s.sales.insert(
+            "a".into(),
+            sale(Some(DAY / 2), Some(DAY + DAY / 2), price(70, &[])),
+        );
         assert_eq!(resolve(&s, 1, DAY - 1).2, name("a"));
     }
 
     #[test]
     fn a_sale_without_the_currency_does_not_apply() {
         let mut s = sheet(price(100, &[]));
-        s.sales.insert("eur-only".into(), Sale {
-            schedule: None,
-            currencies: [("EUR".to_string(), price(50, &[]))].into(),
-        });
-        s.sales.insert("usd".into(), sale(Some(0), Some(DAY), price(80, &[])));
+        s.sales.insert(
+            "eur-only".into(),
+            Sale {
+                schedule: None,
+                currencies: [("EUR".to_string(), price(50, &[]))].into(),
+            },
+        );
+        s.sales
+            .insert("usd".into(), sale(Some(0), Some(DAY), price(80, &[])));
         assert_eq!(resolve(&s, 1, 0), (80, None, name("usd")));
         assert_eq!(resolve(&s, 1, DAY), (100, None, None));
     }
@@ -493,20 +549,35 @@ mod tests {
         let list = price(100, &[("list5", 5, 60)]);
         // A sale without tiers: its base price at every quantity; list tiers are not used.
         let mut plain = sheet(list.clone());
-        plain.sales.insert("sale".into(), sale(Some(0), Some(DAY), price(90, &[])));
+        plain
+            .sales
+            .insert("sale".into(), sale(Some(0), Some(DAY), price(90, &[])));
         for qty in [1, 5, 100] {
-            assert_eq!(resolve(&plain, qty, 0), (90, None, name("sale")), "quantity {qty}");
+            assert_eq!(
+                resolve(&plain, qty, 0),
+                (90, None, name("sale")),
+                "quantity {qty}"
+            );
         }
         // ... the same for a permanent sale.
         let mut permanent = sheet(list.clone());
-        permanent.sales.insert("sale".into(), sale(None, None, price(90, &[])));
+        permanent
+            .sales
+            .insert("sale".into(), sale(None, None, price(90, &[])));
         assert_eq!(resolve(&permanent, 5, 0), (90, None, name("sale")));
         // A sale with tiers: its qualifying tier, else its base price.
         let mut tiered = sheet(list);
-        tiered.sales.insert("sale".into(), sale(Some(0), Some(DAY), price(90, &[("sale3", 3, 50)])));
+        tiered.sales.insert(
+            "sale".into(),
+            sale(Some(0), Some(DAY), price(90, &[("sale3", 3, 50)])),
+        );
         let cases = [(1, 90, None), (3, 50, name("sale3")), (5, 50, name("sale3"))];
         for (qty, amount, tier) in cases {
-            assert_eq!(resolve(&tiered, qty, 0), (amount, tier, name("sale")), "quantity {qty}");
+            assert_eq!(
+                resolve(&tiered, qty, 0),
+                (amount, tier, name("sale")),
+                "quantity {qty}"
+            );
         }
         // After the sale, the list tiers apply again.
         assert_eq!(resolve(&tiered, 5, DAY), (60, name("list5"), None));
@@ -553,7 +624,10 @@ mod tests {
     #[test]
     fn checks_price_sheets() {
         assert!(problems(&sheet(price(0, &[("a", 1, 0)]))).is_empty());
-        assert_eq!(problems(&sheet(price(-1, &[]))), ["data.attributes.currencies.USD.amount"]);
+        assert_eq!(
+            problems(&sheet(price(-1, &[]))),
+            ["data.attributes.currencies.USD.amount"]
+        );
         assert_eq!(
             problems(&sheet(price(1, &[("a", 0, -1), ("b", 5, 1), ("c", 5, 1)]))),
             [
@@ -567,9 +641,11 @@ mod tests {
         assert_eq!(problems(&bad_code), ["data.attributes.currencies.usd"]);
 
         let mut s = sheet(price(100, &[]));
-        s.sales.insert("backwards".into(), sale(Some(DAY), Some(DAY), price(-5, &[])));
+        s.sales
+            .insert("backwards".into(), sale(Some(DAY), Some(DAY), price(-5, &[])));
         s.sales.insert("forever".into(), sale(None, None, price(1, &[])));
-        s.sales.insert("same".into(), sale(Some(DAY), Some(DAY), price(1, &[])));
+        s.sales
+            .insert("same".into(), sale(Some(DAY), Some(DAY), price(1, &[])));
         assert_eq!(
             problems(&s),
             [

@@ -116,9 +116,18 @@ pub trait CatalogStore {
     async fn create_price(&self, price: ProductPrice) -> Result<ProductPrice>;
     async fn price(&self, pricebook_id: Uuid, id: Uuid) -> Result<Option<ProductPrice>>;
     /// Filters: `sku` with `eq` and `in`, `external_ref` with `eq`.
-    async fn prices(&self, pricebook_id: Uuid, filters: &[Filter], page: PageRequest) -> Result<Page<ProductPrice>>;
-    async fn update_price(&self, pricebook_id: Uuid, id: Uuid, edit: Edit<ProductPrice>)
-    -> Result<Option<ProductPrice>>;
+    async fn prices(
+        &self,
+        pricebook_id: Uuid,
+        filters: &[Filter],
+        page: PageRequest,
+    ) -> Result<Page<ProductPrice>>;
+    async fn update_price(
+        &self,
+        pricebook_id: Uuid,
+        id: Uuid,
+        edit: Edit<ProductPrice>,
+    ) -> Result<Option<ProductPrice>>;
     async fn delete_price(&self, pricebook_id: Uuid, id: Uuid) -> Result<bool>;
 }
 

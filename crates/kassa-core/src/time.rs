@@ -41,7 +41,10 @@ mod tests {
     fn parses_rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-11-28T13:23:46.123Z"), Some(1_795_872_226_123));
-        assert_eq!(parse_rfc3339("2026-11-28T14:23:46.123+01:00"), Some(1_795_872_226_123));
+        assert_eq!(
+            parse_rfc3339("2026-11-28T14:23:46.123+01:00"),
+            Some(1_795_872_226_123)
+        );
         assert_eq!(parse_rfc3339("2026-11-28T13:23:46.123"), Some(1_795_872_226_123));
         for bad in ["", "2026-11-28", "yesterday", "2026-13-01T00:00:00Z"] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");

@@ -32,11 +32,20 @@ const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, update
 const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
 const NODE_CONFLICTS: &[(&str, &str)] = &[
-    ("nodes_sibling_name_key", "A sibling node with this name already exists"),
-    ("nodes_sibling_slug_key", "A sibling node with this slug already exists"),
+    (
+        "nodes_sibling_name_key",
+        "A sibling node with this name already exists",
+    ),
+    (
+        "nodes_sibling_slug_key",
+        "A sibling node with this slug already exists",
+    ),
 ];
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
-const PRICEBOOK_CONFLICTS: &[(&str, &str)] = &[("pricebooks_name_key", "A price book with this name already exists")];
+const PRICEBOOK_CONFLICTS: &[(&str, &str)] = &[(
+    "pricebooks_name_key",
+    "A price book with this name already exists",
+)];
 const PRICE_COLUMNS: &str =
     "id, pricebook_id, sku, external_ref, currencies::text, sales::text, created_at, updated_at";
 const PRICE_CONFLICTS: &[(&str, &str)] = &[(
@@ -137,8 +146,15 @@ fn lock(for_update: bool) -> &'static str {
     if for_update { " FOR UPDATE" } else { "" }
 }
 
-async fn get_product<'e>(db: impl Executor<'e, Database = Postgres>, id: Uuid, for_update: bool) -> Result<Option<Product>> {
-    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1{}", lock(for_update));
+async fn get_product<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<Product>> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1{}",
+        lock(for_update)
+    );
     select_one(db, sql, &[id], product_from_row).await
 }
 
@@ -178,7 +194,10 @@ async fn get_hierarchy<'e>(
     id: Uuid,
     for_update: bool,
 ) -> Result<Option<Hierarchy>> {
-    let sql = format!("SELECT {HIERARCHY_COLUMNS} FROM hierarchies WHERE id = $1{}", lock(for_update));
+    let sql = format!(
+        "SELECT {HIERARCHY_COLUMNS} FROM hierarchies WHERE id = $1{}",
+        lock(for_update)
+    );
     select_one(db, sql, &[id], hierarchy_from_row).await
 }
 
@@ -228,8 +247,14 @@ async fn check_parent(db: &mut PgConnection, node: &Node, existing: bool) -> Res
         .execute(&mut *db)
         .await
         .map_err(sql_error)?;
-    if get_node(&mut *db, node.hierarchy_id, parent, false).await?.is_none() {
-        return Err(Error::not_found("Parent node not found", format!("No node {parent} in this hierarchy")));
+    if get_node(&mut *db, node.hierarchy_id, parent, false)
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found(
+            "Parent node not found",
+            format!("No node {parent} in this hierarchy"),
+        ));
     }
     if existing {
         let cycle = sqlx::query(
@@ -289,7 +314,10 @@ async fn get_pricebook<'e>(
     id: Uuid,
     for_update: bool,
 ) -> Result<Option<Pricebook>> {
-    let sql = format!("SELECT {PRICEBOOK_COLUMNS} FROM pricebooks WHERE id = $1{}", lock(for_update));
+    let sql = format!(
+        "SELECT {PRICEBOOK_COLUMNS} FROM pricebooks WHERE id = $1{}",
+        lock(for_update)
+    );
     select_one(db, sql, &[id], pricebook_from_row).await
 }
 
@@ -361,7 +389,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-async fn delete(pool: &sqlx::PgPool, sql: &'static str, ids: &[Uuid]) -> std::result::Result<bool, sqlx::Error> {
+async fn delete(
+    pool: &sqlx::PgPool,
+    sql: &'static str,
+    ids: &[Uuid],
+) -> std::result::Result<bool, sqlx::Error> {
     let mut q = sqlx::query(sql);
     for id in ids {
         q = q.bind(*id);
@@ -406,7 +438,14 @@ impl CatalogStore for PgStore {
     async fn products(&self, filters: &[Filter], page: PageRequest) -> Result<Page<Product>> {
         Where::default()
             .filters(filters, PRODUCT_FILTERS)
-            .page(&self.pool, PRODUCT_COLUMNS, "products", "created_at, id", page, product_from_row)
+            .page(
+                &self.pool,
+                PRODUCT_COLUMNS,
+                "products",
+                "created_at, id",
+                page,
+                product_from_row,
+            )
             .await
     }
 
@@ -463,7 +502,14 @@ impl CatalogStore for PgStore {
         Where::default()
             .and_id("hierarchy_id = ?", hierarchy_id)
             .filters(filters, &[("parent_id", "parent_id::text")])
-            .page(&self.pool, NODE_COLUMNS, "nodes", "created_at, id", page, node_from_row)
+            .page(
+                &self.pool,
+                NODE_COLUMNS,
+                "nodes",
+                "created_at, id",
+                page,
+                node_from_row,
+            )
             .await
     }
 
@@ -489,7 +535,10 @@ impl CatalogStore for PgStore {
             .await
             .map_err(sql_error)?;
         if let Some(missing) = products.iter().find(|p| !found.contains(p)) {
-            return Err(Error::not_found("Product not found", format!("No product {missing}")));
+            return Err(Error::not_found(
+                "Product not found",
+                format!("No product {missing}"),
+            ));
         }
         sqlx::query(
             "INSERT INTO node_products (node_id, product_id, created_at)
@@ -580,11 +629,23 @@ impl CatalogStore for PgStore {
         get_price(&self.pool, pricebook_id, id, false).await
     }
 
-    async fn prices(&self, pricebook_id: Uuid, filters: &[Filter], page: PageRequest) -> Result<Page<ProductPrice>> {
+    async fn prices(
+        &self,
+        pricebook_id: Uuid,
+        filters: &[Filter],
+        page: PageRequest,
+    ) -> Result<Page<ProductPrice>> {
         Where::default()
             .and_id("pricebook_id = ?", pricebook_id)
             .filters(filters, &[("sku", "sku"), ("external_ref", "external_ref")])
-            .page(&self.pool, PRICE_COLUMNS, "prices", "created_at, id", page, price_from_row)
+            .page(
+                &self.pool,
+                PRICE_COLUMNS,
+                "prices",
+                "created_at, id",
+                page,
+                price_from_row,
+            )
             .await
     }
 

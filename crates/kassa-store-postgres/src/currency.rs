@@ -42,11 +42,13 @@ async fn lock_currencies(tx: &mut PgConnection) -> Result<()> {
 }
 
 async fn get(db: &mut PgConnection, id: Uuid) -> Result<Option<Currency>> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM currencies WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .map_err(sql_error)?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM currencies WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .map_err(sql_error)?;
     Ok(row.as_ref().map(currency_from_row))
 }
 
@@ -114,7 +116,14 @@ impl CurrencyStore for PgStore {
 
     async fn currencies(&self, page: PageRequest) -> Result<Page<Currency>> {
         Where::default()
-            .page(&self.pool, COLUMNS, "currencies", "created_at, id", page, currency_from_row)
+            .page(
+                &self.pool,
+                COLUMNS,
+                "currencies",
+                "created_at, id",
+                page,
+                currency_from_row,
+            )
             .await
     }
 

@@ -33,11 +33,18 @@ const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, update
 const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
 const NODE_CONFLICTS: &[(&str, &str)] = &[
-    ("nodes_sibling_name_key", "A sibling node with this name already exists"),
-    ("nodes_sibling_slug_key", "A sibling node with this slug already exists"),
+    (
+        "nodes_sibling_name_key",
+        "A sibling node with this name already exists",
+    ),
+    (
+        "nodes_sibling_slug_key",
+        "A sibling node with this slug already exists",
+    ),
 ];
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
-const PRICEBOOK_CONFLICTS: &[(&str, &str)] = &[("pricebooks.name", "A price book with this name already exists")];
+const PRICEBOOK_CONFLICTS: &[(&str, &str)] =
+    &[("pricebooks.name", "A price book with this name already exists")];
 const PRICE_COLUMNS: &str = "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
 const PRICE_CONFLICTS: &[(&str, &str)] = &[(
     "prices.pricebook_id, prices.sku",
@@ -200,7 +207,12 @@ fn save_hierarchy(conn: &Connection, h: &Hierarchy, insert: bool) -> DbResult<()
 
 fn get_node(conn: &Connection, hierarchy_id: Uuid, id: Uuid) -> DbResult<Option<Node>> {
     let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1 AND hierarchy_id = ?2");
-    one(conn, &sql, [id.to_string(), hierarchy_id.to_string()], node_from_row)
+    one(
+        conn,
+        &sql,
+        [id.to_string(), hierarchy_id.to_string()],
+        node_from_row,
+    )
 }
 
 /// The parent must be a node of the same hierarchy and, for an existing node, not the node
@@ -210,7 +222,11 @@ fn check_parent(conn: &Connection, node: &Node, existing: bool) -> DbResult<()> 
         return Ok(());
     };
     if get_node(conn, node.hierarchy_id, parent)?.is_none() {
-        return Err(Error::not_found("Parent node not found", format!("No node {parent} in this hierarchy")).into());
+        return Err(Error::not_found(
+            "Parent node not found",
+            format!("No node {parent} in this hierarchy"),
+        )
+        .into());
     }
     if existing {
         let cycle = one(
@@ -292,7 +308,12 @@ fn save_pricebook(conn: &Connection, b: &Pricebook, insert: bool) -> DbResult<()
 
 fn get_price(conn: &Connection, pricebook_id: Uuid, id: Uuid) -> DbResult<Option<ProductPrice>> {
     let sql = format!("SELECT {PRICE_COLUMNS} FROM prices WHERE id = ?1 AND pricebook_id = ?2");
-    one(conn, &sql, [id.to_string(), pricebook_id.to_string()], price_from_row)
+    one(
+        conn,
+        &sql,
+        [id.to_string(), pricebook_id.to_string()],
+        price_from_row,
+    )
 }
 
 fn save_price(conn: &Connection, p: &ProductPrice, insert: bool) -> DbResult<()> {
@@ -353,7 +374,11 @@ impl SqliteStore {
             .await
     }
 
-    async fn insert<T: Send + 'static>(&self, record: T, save: fn(&Connection, &T, bool) -> DbResult<()>) -> Result<T> {
+    async fn insert<T: Send + 'static>(
+        &self,
+        record: T,
+        save: fn(&Connection, &T, bool) -> DbResult<()>,
+    ) -> Result<T> {
         self.db
             .write(move |conn| {
                 save(conn, &record, true)?;
@@ -390,7 +415,8 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_product(&self, id: Uuid, edit: Edit<Product>) -> Result<Option<Product>> {
-        self.edit(move |conn| get_product(conn, id), edit, save_product).await
+        self.edit(move |conn| get_product(conn, id), edit, save_product)
+            .await
     }
 
     async fn delete_product(&self, id: Uuid) -> Result<bool> {
@@ -475,7 +501,9 @@ impl CatalogStore for SqliteStore {
             .write(move |conn| {
                 for product in products {
                     if get_product(conn, product)?.is_none() {
-                        return Err(Error::not_found("Product not found", format!("No product {product}")).into());
+                        return Err(
+                            Error::not_found("Product not found", format!("No product {product}")).into(),
+                        );
                     }
                     conn.prepare_cached(
                         "INSERT INTO node_products (node_id, product_id, created_at) VALUES (?1, ?2, ?3)
@@ -503,14 +531,16 @@ impl CatalogStore for SqliteStore {
     async fn node_products(&self, node_id: Uuid, page: PageRequest) -> Result<Page<Product>> {
         self.db
             .read(move |conn| {
-                Where::default().and("node_products.node_id = ?", node_id.to_string()).page(
-                    conn,
-                    PRODUCT_COLUMNS,
-                    "products JOIN node_products ON node_products.product_id = products.id",
-                    "node_products.created_at, products.id",
-                    page,
-                    product_from_row,
-                )
+                Where::default()
+                    .and("node_products.node_id = ?", node_id.to_string())
+                    .page(
+                        conn,
+                        PRODUCT_COLUMNS,
+                        "products JOIN node_products ON node_products.product_id = products.id",
+                        "node_products.created_at, products.id",
+                        page,
+                        product_from_row,
+                    )
             })
             .await
     }
@@ -567,14 +597,26 @@ impl CatalogStore for SqliteStore {
         self.db.read(move |conn| get_price(conn, pricebook_id, id)).await
     }
 
-    async fn prices(&self, pricebook_id: Uuid, filters: &[Filter], page: PageRequest) -> Result<Page<ProductPrice>> {
+    async fn prices(
+        &self,
+        pricebook_id: Uuid,
+        filters: &[Filter],
+        page: PageRequest,
+    ) -> Result<Page<ProductPrice>> {
         let filters = filters.to_vec();
         self.db
             .read(move |conn| {
                 Where::default()
                     .and("pricebook_id = ?", pricebook_id.to_string())
                     .filters(&filters, &[("sku", "sku"), ("external_ref", "external_ref")])
-                    .page(conn, PRICE_COLUMNS, "prices", "created_at, id", page, price_from_row)
+                    .page(
+                        conn,
+                        PRICE_COLUMNS,
+                        "prices",
+                        "created_at, id",
+                        page,
+                        price_from_row,
+                    )
             })
             .await
     }

@@ -136,7 +136,8 @@ impl CurrencyStore for SqliteStore {
                     None => return Ok(false),
                     Some(c) if c.default => {
                         return Err(Error::Conflict(
-                            "The default currency cannot be deleted; make another currency the default first".into(),
+                            "The default currency cannot be deleted; make another currency the default first"
+                                .into(),
                         )
                         .into());
                     }

@@ -11,8 +11,8 @@
 mod auth;
 mod catalog;
 mod currency;
-mod list;
 mod db;
+mod list;
 mod migrations;
 
 use std::path::Path;

@@ -62,12 +62,20 @@ impl Data {
         if let Some(code) = &self.code
             && !is_currency_code(code)
         {
-            v.push("data.code", "invalid", "code must be a three-letter ISO 4217 code in capitals, such as USD");
+            v.push(
+                "data.code",
+                "invalid",
+                "code must be a three-letter ISO 4217 code in capitals, such as USD",
+            );
         }
         if let Some(format) = &self.format
             && (!format.contains(PRICE_PLACEHOLDER) || format.chars().count() > 64)
         {
-            v.push("data.format", "invalid", "format must contain {price} and be at most 64 characters");
+            v.push(
+                "data.format",
+                "invalid",
+                "format must contain {price} and be at most 64 characters",
+            );
         }
         for (value, source) in [
             (&self.decimal_point, "data.decimal_point"),
@@ -88,7 +96,11 @@ impl Data {
             );
         }
         if self.exchange_rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
-            v.push("data.exchange_rate", "minimum", "exchange_rate must not be negative");
+            v.push(
+                "data.exchange_rate",
+                "minimum",
+                "exchange_rate must not be negative",
+            );
         }
         v.finish()
     }
@@ -151,7 +163,10 @@ async fn create(
     };
     body.data.apply(&mut currency);
     let currency = state.store.create_currency(currency).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render(&currency, &origin)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&currency, &origin))),
+    ))
 }
 
 async fn show(
@@ -175,7 +190,9 @@ async fn list(
     kassa_core::query::check_filters(&query.filters, &[])?;
     let page = state.store.currencies(query.page).await?;
     let items = page.items.iter().map(|c| render(c, &origin)).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update(
@@ -204,7 +221,11 @@ async fn update(
     Ok(Json(envelope::single(render(&currency, &origin))))
 }
 
-async fn remove(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
     if !state.store.delete_currency(id).await? {
         return Err(not_found());

@@ -59,7 +59,11 @@ impl Attributes {
 }
 
 /// Validates a create (no path id) or update body of `kind`.
-fn parse(body: Body<Attributes>, kind: &str, path_id: Option<Uuid>) -> Result<(Attributes, NodeExtras), Error> {
+fn parse(
+    body: Body<Attributes>,
+    kind: &str,
+    path_id: Option<Uuid>,
+) -> Result<(Attributes, NodeExtras), Error> {
     let mut v = Validator::new();
     let extras = NodeExtras::parse(&mut v, &body.data.relationships, &body.data.meta, kind == "node");
     let attributes = body.data.checked(&mut v, kind, path_id);
@@ -79,27 +83,48 @@ struct NodeExtras {
 }
 
 impl NodeExtras {
-    fn parse(v: &mut Validator, relationships: &Option<Map<String, Value>>, meta: &Option<Map<String, Value>>, node: bool) -> Self {
+    fn parse(
+        v: &mut Validator,
+        relationships: &Option<Map<String, Value>>,
+        meta: &Option<Map<String, Value>>,
+        node: bool,
+    ) -> Self {
         let mut extras = Self::default();
         for (name, value) in relationships.iter().flatten() {
             let source = format!("data.relationships.{name}");
             if !node || name != "parent" {
-                v.push(&source, "Not Supported", format!("The relationship {name} cannot be set here"));
+                v.push(
+                    &source,
+                    "Not Supported",
+                    format!("The relationship {name} cannot be set here"),
+                );
                 continue;
             }
             extras.parent = match value.get("data") {
                 Some(Value::Null) => Some(None),
                 Some(data) if data.get("type").and_then(Value::as_str) == Some("node") => {
-                    match data.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok()) {
+                    match data
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| Uuid::parse_str(id).ok())
+                    {
                         Some(id) => Some(Some(id)),
                         None => {
-                            v.push(format!("{source}.data.id"), "invalid", "id must be the id of a node");
+                            v.push(
+                                format!("{source}.data.id"),
+                                "invalid",
+                                "id must be the id of a node",
+                            );
                             None
                         }
                     }
                 }
                 _ => {
-                    v.push(format!("{source}.data"), "invalid", "parent must be {\"data\": {\"type\": \"node\", \"id\": …}} or {\"data\": null}");
+                    v.push(
+                        format!("{source}.data"),
+                        "invalid",
+                        "parent must be {\"data\": {\"type\": \"node\", \"id\": …}} or {\"data\": null}",
+                    );
                     None
                 }
             };
@@ -110,7 +135,11 @@ impl NodeExtras {
                 (true, "sort_order", Value::Null) => extras.sort_order = Some(None),
                 (true, "sort_order", n) if n.as_i64().is_some() => extras.sort_order = Some(n.as_i64()),
                 (true, "sort_order", _) => v.push(&source, "invalid", "sort_order must be an integer"),
-                _ => v.push(&source, "Not Supported", format!("meta.{name} cannot be set here")),
+                _ => v.push(
+                    &source,
+                    "Not Supported",
+                    format!("meta.{name} cannot be set here"),
+                ),
             }
         }
         extras
@@ -118,7 +147,10 @@ impl NodeExtras {
 }
 
 fn timestamps(created_at: i64, updated_at: i64) -> (String, String) {
-    (kassa_core::time::rfc3339(created_at), kassa_core::time::rfc3339(updated_at))
+    (
+        kassa_core::time::rfc3339(created_at),
+        kassa_core::time::rfc3339(updated_at),
+    )
 }
 
 fn render(h: &Hierarchy) -> Value {
@@ -191,7 +223,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(envelope::single(render(&hierarchy)))))
 }
 
-async fn show(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn show(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
     let hierarchy = state.store.hierarchy(id).await?.ok_or_else(not_found)?;
     Ok(Json(envelope::single(render(&hierarchy))))
@@ -207,7 +243,9 @@ async fn list(
     check_filters(&query.filters, &[])?;
     let page = state.store.hierarchies(query.page).await?;
     let items = page.items.iter().map(render).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update(
@@ -236,7 +274,11 @@ async fn update(
     Ok(Json(envelope::single(render(&hierarchy))))
 }
 
-async fn remove(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
     if !state.store.delete_hierarchy(id).await? {
         return Err(not_found());
@@ -255,7 +297,11 @@ async fn existing_hierarchy(state: &AppState, id: &str) -> ApiResult<Uuid> {
 async fn existing_node(state: &AppState, hierarchy: &str, node: &str) -> ApiResult<Node> {
     let hierarchy = existing_hierarchy(state, hierarchy).await?;
     let node = parse_uuid(node, node_not_found)?;
-    Ok(state.store.node(hierarchy, node).await?.ok_or_else(node_not_found)?)
+    state
+        .store
+        .node(hierarchy, node)
+        .await?
+        .ok_or_else(node_not_found)
 }
 
 async fn create_node(
@@ -301,9 +347,14 @@ async fn list_nodes(
 ) -> ApiResult<Json<Value>> {
     check_filters(&query.filters, &[("parent_id", &[FilterOp::Eq])])?;
     let hierarchy_id = existing_hierarchy(&state, &hierarchy).await?;
-    let page = state.store.nodes(hierarchy_id, &query.filters, query.page).await?;
+    let page = state
+        .store
+        .nodes(hierarchy_id, &query.filters, query.page)
+        .await?;
     let items = page.items.iter().map(render_node).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update_node(
@@ -372,7 +423,11 @@ fn product_ids(body: ProductRefs) -> Result<Vec<Uuid>, Error> {
         }
         match r.id.as_deref().map(Uuid::parse_str) {
             Some(Ok(id)) => ids.push(id),
-            _ => v.push(format!("data[{i}].id"), "invalid", "id must be the id of a product"),
+            _ => v.push(
+                format!("data[{i}].id"),
+                "invalid",
+                "id must be the id of a product",
+            ),
         }
     }
     v.finish()?;
@@ -414,6 +469,12 @@ async fn node_products(
     check_filters(&query.filters, &[])?;
     let node = existing_node(&state, &hierarchy, &node).await?;
     let page = state.store.node_products(node.id, query.page).await?;
-    let items = page.items.iter().map(|p| super::products::render(p, &origin)).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    let items = page
+        .items
+        .iter()
+        .map(|p| super::products::render(p, &origin))
+        .collect();
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }

@@ -57,7 +57,13 @@ pub(crate) fn check_text(v: &mut Validator, value: &Patch<String>, source: &str,
 }
 
 /// Checks a required text field: on create it must be present, and it can never be cleared.
-pub(crate) fn check_required_text(v: &mut Validator, value: &Patch<String>, source: &str, max: usize, create: bool) {
+pub(crate) fn check_required_text(
+    v: &mut Validator,
+    value: &Patch<String>,
+    source: &str,
+    max: usize,
+    create: bool,
+) {
     match value {
         None if create => {
             v.required(None::<()>, source);
@@ -79,7 +85,11 @@ pub(crate) fn check_enum(v: &mut Validator, value: &Patch<String>, source: &str,
         && !value.as_deref().is_some_and(|s| allowed.contains(&s))
     {
         let field = source.rsplit('.').next().unwrap_or(source);
-        v.push(source, "invalid", format!("{field} must be one of: {}", allowed.join(", ")));
+        v.push(
+            source,
+            "invalid",
+            format!("{field} must be one of: {}", allowed.join(", ")),
+        );
     }
 }
 
@@ -87,9 +97,15 @@ pub(crate) fn check_enum(v: &mut Validator, value: &Patch<String>, source: &str,
 pub(crate) fn check_slug(v: &mut Validator, value: &Patch<String>, source: &str) {
     check_text(v, value, source, 255);
     if let Some(Some(slug)) = value
-        && !slug.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !slug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        v.push(source, "invalid", "slug may only contain A-Z, a-z, 0-9, hyphen, underscore and period");
+        v.push(
+            source,
+            "invalid",
+            "slug may only contain A-Z, a-z, 0-9, hyphen, underscore and period",
+        );
     }
 }
 

@@ -99,7 +99,10 @@ async fn create(
         updated_at: now,
     };
     let book = state.store.create_pricebook(book).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render(&book, &origin)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&book, &origin))),
+    ))
 }
 
 async fn show(
@@ -123,7 +126,9 @@ async fn list(
     check_filters(&query.filters, &[("external_ref", &[FilterOp::Eq])])?;
     let page = state.store.pricebooks(&query.filters, query.page).await?;
     let items = page.items.iter().map(|b| render(b, &origin)).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update(
@@ -153,7 +158,11 @@ async fn update(
     Ok(Json(envelope::single(render(&book, &origin))))
 }
 
-async fn remove(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
     if !state.store.delete_pricebook(id).await? {
         return Err(not_found());
@@ -206,12 +215,18 @@ struct ScheduleIn {
     valid_to: Option<String>,
 }
 
-fn currencies(v: &mut Validator, input: BTreeMap<String, CurrencyIn>, source: &str) -> BTreeMap<String, CurrencyPrice> {
+fn currencies(
+    v: &mut Validator,
+    input: BTreeMap<String, CurrencyIn>,
+    source: &str,
+) -> BTreeMap<String, CurrencyPrice> {
     input
         .into_iter()
         .map(|(code, c)| {
             let source = format!("{source}.{code}");
-            let amount = v.required(c.amount, &format!("{source}.amount")).unwrap_or_default();
+            let amount = v
+                .required(c.amount, &format!("{source}.amount"))
+                .unwrap_or_default();
             let tiers = c
                 .tiers
                 .unwrap_or_default()
@@ -222,7 +237,9 @@ fn currencies(v: &mut Validator, input: BTreeMap<String, CurrencyIn>, source: &s
                         minimum_quantity: v
                             .required(t.minimum_quantity, &format!("{source}.minimum_quantity"))
                             .unwrap_or(1),
-                        amount: v.required(t.amount, &format!("{source}.amount")).unwrap_or_default(),
+                        amount: v
+                            .required(t.amount, &format!("{source}.amount"))
+                            .unwrap_or_default(),
                     };
                     (name, tier)
                 })
@@ -241,7 +258,11 @@ fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> 
     let text = text?;
     let parsed = parse_rfc3339(&text);
     if parsed.is_none() {
-        v.push(source, "invalid", "Expected an RFC 3339 date-time such as 2026-12-24T09:00:00Z");
+        v.push(
+            source,
+            "invalid",
+            "Expected an RFC 3339 date-time such as 2026-12-24T09:00:00Z",
+        );
     }
     parsed
 }
@@ -252,14 +273,22 @@ fn sales(v: &mut Validator, input: BTreeMap<String, SaleIn>) -> BTreeMap<String,
         .map(|(name, s)| {
             let source = format!("data.attributes.sales.{name}");
             if s.bundle_ids.as_ref().is_some_and(|b| !b.is_null()) {
-                v.push(format!("{source}.bundle_ids"), "Not Supported", "Bundle sale prices are not supported by this server");
+                v.push(
+                    format!("{source}.bundle_ids"),
+                    "Not Supported",
+                    "Bundle sale prices are not supported by this server",
+                );
             }
             let schedule = s.schedule.and_then(|sch| {
                 let valid_from = moment(v, sch.valid_from, &format!("{source}.schedule.valid_from"));
                 let valid_to = moment(v, sch.valid_to, &format!("{source}.schedule.valid_to"));
                 (valid_from.is_some() || valid_to.is_some()).then_some(Schedule { valid_from, valid_to })
             });
-            let currencies = currencies(v, s.currencies.unwrap_or_default(), &format!("{source}.currencies"));
+            let currencies = currencies(
+                v,
+                s.currencies.unwrap_or_default(),
+                &format!("{source}.currencies"),
+            );
             (name, Sale { schedule, currencies })
         })
         .collect()
@@ -296,7 +325,11 @@ fn parse_price(body: Body<PriceAttributes>, path_id: Option<Uuid>) -> Result<Pri
         None if !create => None,
         Some(Some(c)) if !c.is_empty() => Some(currencies(&mut v, c, "data.attributes.currencies")),
         _ => {
-            v.push("data.attributes.currencies", "required", "currencies needs a price in at least one currency");
+            v.push(
+                "data.attributes.currencies",
+                "required",
+                "currencies needs a price in at least one currency",
+            );
             None
         }
     };
@@ -380,7 +413,10 @@ async fn create_price(
     };
     change.apply(&mut price);
     let price = state.store.create_price(price).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render_price(&price, &origin)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render_price(&price, &origin))),
+    ))
 }
 
 async fn show_price(
@@ -391,7 +427,11 @@ async fn show_price(
 ) -> ApiResult<Json<Value>> {
     let pricebook_id = existing_pricebook(&state, &book).await?;
     let id = parse_uuid(&price, price_not_found)?;
-    let price = state.store.price(pricebook_id, id).await?.ok_or_else(price_not_found)?;
+    let price = state
+        .store
+        .price(pricebook_id, id)
+        .await?
+        .ok_or_else(price_not_found)?;
     Ok(Json(envelope::single(render_price(&price, &origin))))
 }
 
@@ -405,12 +445,20 @@ async fn list_prices(
 ) -> ApiResult<Json<Value>> {
     check_filters(
         &query.filters,
-        &[("sku", &[FilterOp::Eq, FilterOp::In]), ("external_ref", &[FilterOp::Eq])],
+        &[
+            ("sku", &[FilterOp::Eq, FilterOp::In]),
+            ("external_ref", &[FilterOp::Eq]),
+        ],
     )?;
     let pricebook_id = existing_pricebook(&state, &book).await?;
-    let page = state.store.prices(pricebook_id, &query.filters, query.page).await?;
+    let page = state
+        .store
+        .prices(pricebook_id, &query.filters, query.page)
+        .await?;
     let items = page.items.iter().map(|p| render_price(p, &origin)).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update_price(

@@ -81,7 +81,12 @@ impl Attributes {
         check_slug(v, &self.slug, "data.attributes.slug");
         check_text(v, &self.description, "data.attributes.description", 10_000);
         if create || self.commodity_type.is_some() {
-            check_enum(v, &self.commodity_type, "data.attributes.commodity_type", COMMODITY_TYPES);
+            check_enum(
+                v,
+                &self.commodity_type,
+                "data.attributes.commodity_type",
+                COMMODITY_TYPES,
+            );
             if create && self.commodity_type.is_none() {
                 v.required(None::<()>, "data.attributes.commodity_type");
             }
@@ -91,7 +96,11 @@ impl Attributes {
         check_text(v, &self.mpn, "data.attributes.mpn", 255);
         check_text(v, &self.external_ref, "data.attributes.external_ref", 2048);
         if self.components.is_some() {
-            v.push("data.attributes.components", "Not Supported", "Bundles are not supported by this server");
+            v.push(
+                "data.attributes.components",
+                "Not Supported",
+                "Bundles are not supported by this server",
+            );
         }
         if self.build_rules.is_some() {
             v.push(
@@ -183,7 +192,10 @@ async fn create(
     };
     attributes.apply(&mut product);
     let product = state.store.create_product(product).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render(&product, &origin)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&product, &origin))),
+    ))
 }
 
 async fn show(
@@ -207,7 +219,9 @@ async fn list(
     check_filters(&query.filters, FILTERS)?;
     let page = state.store.products(&query.filters, query.page).await?;
     let items = page.items.iter().map(|p| render(p, &origin)).collect();
-    Ok(Json(envelope::collection(items, page.total, &query, &origin, &uri)))
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
 }
 
 async fn update(
@@ -235,7 +249,11 @@ async fn update(
     Ok(Json(envelope::single(render(&product, &origin))))
 }
 
-async fn remove(State(state): State<AppState>, _: Admin, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
     if !state.store.delete_product(id).await? {
         return Err(not_found());
