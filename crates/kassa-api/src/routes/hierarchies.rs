@@ -146,15 +146,7 @@ impl NodeExtras {
     }
 }
 
-fn timestamps(created_at: i64, updated_at: i64) -> (String, String) {
-    (
-        kassa_core::time::rfc3339(created_at),
-        kassa_core::time::rfc3339(updated_at),
-    )
-}
-
 fn render(h: &Hierarchy) -> Value {
-    let (created_at, updated_at) = timestamps(h.created_at, h.updated_at);
     json!({
         "type": "hierarchy",
         "id": h.id,
@@ -162,17 +154,13 @@ fn render(h: &Hierarchy) -> Value {
         "relationships": {
             "children": { "data": [], "links": { "related": format!("/hierarchies/{}/children", h.id) } },
         },
-        "meta": {
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "owner": "store",
+        "meta": pcm::meta(h.created_at, h.updated_at, json!({
             "breadcrumbs": [pcm::compact(json!({"id": h.id, "name": h.name, "slug": h.slug}))],
-        },
+        })),
     })
 }
 
 fn render_node(n: &Node) -> Value {
-    let (created_at, updated_at) = timestamps(n.created_at, n.updated_at);
     let base = format!("/hierarchies/{}/nodes/{}", n.hierarchy_id, n.id);
     let mut relationships = json!({
         "children": { "data": [], "links": { "related": format!("{base}/children") } },
@@ -186,13 +174,10 @@ fn render_node(n: &Node) -> Value {
         "id": n.id,
         "attributes": pcm::compact(json!({"name": n.name, "description": n.description, "slug": n.slug})),
         "relationships": relationships,
-        "meta": pcm::compact(json!({
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "owner": "store",
+        "meta": pcm::meta(n.created_at, n.updated_at, pcm::compact(json!({
             "hierarchy_id": n.hierarchy_id,
             "sort_order": n.sort_order,
-        })),
+        }))),
     })
 }
 

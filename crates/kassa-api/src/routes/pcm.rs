@@ -127,6 +127,18 @@ pub(crate) fn compact(value: Value) -> Value {
     }
 }
 
+/// PCM's `meta`: `created_at`, `updated_at` and `owner`, plus the members of `extra`.
+pub(crate) fn meta(created_at: i64, updated_at: i64, extra: Value) -> Value {
+    let mut meta = Map::new();
+    meta.insert("created_at".into(), kassa_core::time::rfc3339(created_at).into());
+    meta.insert("updated_at".into(), kassa_core::time::rfc3339(updated_at).into());
+    meta.insert("owner".into(), "store".into());
+    if let Value::Object(extra) = extra {
+        meta.extend(extra);
+    }
+    Value::Object(meta)
+}
+
 /// The PCM services write error statuses as strings (`"404"`).
 pub(crate) fn router(routes: Router<AppState>) -> Router<AppState> {
     routes.layer(axum::middleware::map_response(crate::error::string_status))

@@ -80,16 +80,14 @@ impl Attributes {
         check_text(v, &self.sku, "data.attributes.sku", 255);
         check_slug(v, &self.slug, "data.attributes.slug");
         check_text(v, &self.description, "data.attributes.description", 10_000);
-        if create || self.commodity_type.is_some() {
-            check_enum(
-                v,
-                &self.commodity_type,
-                "data.attributes.commodity_type",
-                COMMODITY_TYPES,
-            );
-            if create && self.commodity_type.is_none() {
-                v.required(None::<()>, "data.attributes.commodity_type");
-            }
+        check_enum(
+            v,
+            &self.commodity_type,
+            "data.attributes.commodity_type",
+            COMMODITY_TYPES,
+        );
+        if create && self.commodity_type.is_none() {
+            v.required(None::<()>, "data.attributes.commodity_type");
         }
         check_enum(v, &self.status, "data.attributes.status", PRODUCT_STATUSES);
         check_text(v, &self.upc_ean, "data.attributes.upc_ean", 255);
@@ -153,12 +151,7 @@ pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
             "external_ref": p.external_ref,
             "extensions": p.extensions,
         })),
-        "meta": {
-            "created_at": kassa_core::time::rfc3339(p.created_at),
-            "updated_at": kassa_core::time::rfc3339(p.updated_at),
-            "owner": "store",
-            "product_types": ["standard"],
-        },
+        "meta": pcm::meta(p.created_at, p.updated_at, json!({"product_types": ["standard"]})),
         "links": { "self": origin.url(&format!("/pcm/products/{}", p.id)) },
     })
 }
