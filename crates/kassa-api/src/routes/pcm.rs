@@ -161,20 +161,9 @@ pub(crate) async fn unsupported(uri: Uri) -> ApiError {
     .iter()
     .find(|(segment, _)| path.split('/').any(|s| s == *segment))
     .map_or("This feature", |(_, f)| f);
-    not_supported(format!("{feature} are not supported by this server ({path})"))
-}
-
-pub(crate) fn not_supported(detail: impl Into<String>) -> ApiError {
-    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "Not Supported", detail)
-}
-
-/// Refuses relationships a product cannot have here.
-pub(crate) fn check_product_relationships(v: &mut Validator, relationships: &Option<Map<String, Value>>) {
-    for name in relationships.iter().flat_map(|r| r.keys()) {
-        v.push(
-            format!("data.relationships.{name}"),
-            "Not Supported",
-            format!("The product relationship {name} is not supported by this server"),
-        );
-    }
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "Not Supported",
+        format!("{feature} are not supported by this server ({path})"),
+    )
 }

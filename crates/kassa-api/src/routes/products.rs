@@ -123,10 +123,21 @@ impl Attributes {
     }
 }
 
+/// Refuses relationships a product cannot have here.
+fn check_relationships(v: &mut Validator, relationships: &Option<serde_json::Map<String, Value>>) {
+    for name in relationships.iter().flat_map(|r| r.keys()) {
+        v.push(
+            format!("data.relationships.{name}"),
+            "Not Supported",
+            format!("The product relationship {name} is not supported by this server"),
+        );
+    }
+}
+
 /// Validates a create or update body and returns its attributes.
 fn parse(body: Body<Attributes>, path_id: Option<Uuid>) -> Result<Attributes, Error> {
     let mut v = Validator::new();
-    pcm::check_product_relationships(&mut v, &body.data.relationships);
+    check_relationships(&mut v, &body.data.relationships);
     let attributes = body.data.checked(&mut v, "product", path_id);
     if let Some(a) = &attributes {
         a.check(&mut v, path_id.is_none());
