@@ -31,6 +31,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::account_members::router())
         .merge(routes::customers::router())
+        .merge(routes::products::router())
+        .merge(routes::hierarchies::router())
+        .merge(routes::pricebooks::router())
+        .merge(routes::currencies::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

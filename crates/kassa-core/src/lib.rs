@@ -2,8 +2,11 @@
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
 pub mod account;
+pub mod catalog;
 pub mod customer;
 pub mod error;
+pub mod money;
+pub mod pricing;
 pub mod query;
 pub mod secret;
 pub mod store;

@@ -260,6 +260,23 @@ pub fn check_filters(filters: &[Filter], supported: &[(&str, &[FilterOp])]) -> R
     Ok(())
 }
 
+/// A `like` operand as an SQL `LIKE` pattern with `\` as the escape character: `*` is the
+/// wildcard, and `%`, `_` and `\` match themselves.
+pub fn like_pattern(value: &str) -> String {
+    let mut pattern = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        match c {
+            '*' => pattern.push('%'),
+            '%' | '_' | '\\' => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+            _ => pattern.push(c),
+        }
+    }
+    pattern
+}
+
 /// `sort=name` or `sort=-created_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort {
@@ -377,6 +394,12 @@ mod tests {
         assert!(check_filters(&parse_filter("like(email,*@x.com)").unwrap(), supported).is_ok());
         assert!(check_filters(&parse_filter("gt(email,a)").unwrap(), supported).is_err());
         assert!(check_filters(&parse_filter("eq(name,a)").unwrap(), supported).is_err());
+    }
+
+    #[test]
+    fn builds_like_patterns() {
+        assert_eq!(like_pattern("Ron*"), "Ron%");
+        assert_eq!(like_pattern("*a_b%c\\*"), "%a\\_b\\%c\\\\%");
     }
 
     #[test]
@@ -508,22 +531,6 @@ fn parse_time_operand(value: &str) -> Option<i64> {
     time::Date::parse(value, &format)
         .ok()
         .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
-}
-
-/// `*` wildcards to a SQL `LIKE` pattern, escaping SQL's own wildcards with `\`.
-pub fn like_pattern(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '*' => out.push('%'),
-            '%' | '_' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -20,9 +20,36 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// Parses an RFC 3339 date-time. One without an offset (`2023-12-24T09:00:00`, as some Elastic
+/// Path examples write it) is read as UTC.
+pub fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let time_part = text.split_once(['T', 't']).map(|(_, t)| t)?;
+    let with_offset = if time_part.contains(['Z', 'z', '+', '-']) {
+        text.to_owned()
+    } else {
+        format!("{text}Z")
+    };
+    let t = OffsetDateTime::parse(&with_offset, &Rfc3339).ok()?;
+    Millis::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2026-11-28T13:23:46.123Z"), Some(1_795_872_226_123));
+        assert_eq!(
+            parse_rfc3339("2026-11-28T14:23:46.123+01:00"),
+            Some(1_795_872_226_123)
+        );
+        assert_eq!(parse_rfc3339("2026-11-28T13:23:46.123"), Some(1_795_872_226_123));
+        for bad in ["", "2026-11-28", "yesterday", "2026-13-01T00:00:00Z"] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_rfc3339_in_utc_with_millis() {

@@ -4,7 +4,10 @@
 
 mod accounts;
 mod auth;
+mod catalog;
+mod currency;
 mod customers;
+mod list;
 mod sql;
 
 use std::str::FromStr;
@@ -69,4 +72,19 @@ impl Store for PgStore {
             .map_err(sql_error)?;
         Ok(())
     }
+}
+
+/// Maps a unique violation of one of `rules` (constraint name, message) to `Conflict`.
+pub(crate) fn conflict_on(e: sqlx::Error, rules: &[(&str, &str)]) -> Error {
+    if let Some(name) = unique_violation(&e)
+        && let Some((_, detail)) = rules.iter().find(|(index, _)| *index == name)
+    {
+        return Error::Conflict((*detail).to_owned());
+    }
+    sql_error(e)
+}
+
+/// Whether a statement failed on a foreign key.
+pub(crate) fn foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
 }

@@ -245,3 +245,15 @@ fn reader_loop(conn: Connection, jobs: &Mutex<Receiver<ReadJob>>) {
         job(&conn);
     }
 }
+
+/// Maps a unique violation to `Conflict` with the message of the first rule whose needle the
+/// error names (SQLite names the columns of a column index, `products.sku`, and the index of an
+/// expression index, `nodes_sibling_name_key`); other errors pass through.
+pub(crate) fn conflict_on(e: rusqlite::Error, rules: &[(&str, &str)]) -> DbError {
+    if let Some(msg) = unique_violation(&e)
+        && let Some((_, detail)) = rules.iter().find(|(needle, _)| msg.contains(needle))
+    {
+        return Error::Conflict((*detail).to_owned()).into();
+    }
+    e.into()
+}

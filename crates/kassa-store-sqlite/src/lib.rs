@@ -10,8 +10,11 @@
 
 mod accounts;
 mod auth;
+mod catalog;
+mod currency;
 mod customers;
 mod db;
+mod list;
 mod migrations;
 mod sql;
 

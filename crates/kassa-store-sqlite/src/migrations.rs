@@ -8,6 +8,7 @@ use crate::db::DbResult;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_auth", include_str!("../migrations/0001_auth.sql")),
     ("0002_accounts", include_str!("../migrations/0002_accounts.sql")),
+    ("0003_catalog", include_str!("../migrations/0003_catalog.sql")),
     ("0004_customers", include_str!("../migrations/0004_customers.sql")),
 ];
 

@@ -1,7 +1,12 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod currencies;
 pub mod customers;
 pub mod health;
+pub mod hierarchies;
 pub mod oauth;
+mod pcm;
+pub mod pricebooks;
+pub mod products;
 pub mod realms;

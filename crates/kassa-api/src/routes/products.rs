@@ -1,0 +1,266 @@
+//! `/pcm/products`: products of the Product Experience Manager. Variations, bundles, files and
+//! templates are refused with a 400 that names them.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use kassa_core::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
+use kassa_core::query::{FilterOp, check_filters};
+use kassa_core::time::now_millis;
+use kassa_core::{Error, Validator};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::pcm::{self, Body, Patch, check_enum, check_required_text, check_slug, check_text, present, set};
+use crate::auth::Admin;
+use crate::envelope::{self, Origin};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    pcm::router(
+        Router::new()
+            .route("/pcm/products", get(list).post(create))
+            .route("/pcm/products/{id}", get(show).put(update).delete(remove))
+            .route("/pcm/products/import", any(pcm::unsupported))
+            .route("/pcm/products/export", any(pcm::unsupported))
+            .route("/pcm/products/{id}/children", any(pcm::unsupported))
+            .route("/pcm/products/{id}/build", any(pcm::unsupported))
+            .route("/pcm/products/{id}/relationships/{rel}", any(pcm::unsupported))
+            .route("/pcm/variations", any(pcm::unsupported))
+            .route("/pcm/variations/{*rest}", any(pcm::unsupported)),
+    )
+}
+
+const FILTERS: &[(&str, &[FilterOp])] = &[
+    ("name", TEXT_OPS),
+    ("sku", TEXT_OPS),
+    ("slug", TEXT_OPS),
+    ("status", TEXT_OPS),
+    ("commodity_type", TEXT_OPS),
+    ("upc_ean", TEXT_OPS),
+    ("external_ref", TEXT_OPS),
+];
+const TEXT_OPS: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like, FilterOp::In];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Attributes {
+    #[serde(default, deserialize_with = "present")]
+    name: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    sku: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    slug: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    status: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    commodity_type: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    upc_ean: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    mpn: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    external_ref: Patch<String>,
+    #[serde(default, deserialize_with = "present")]
+    extensions: Patch<serde_json::Map<String, Value>>,
+    /// Bundles and variations: refused.
+    components: Option<Value>,
+    build_rules: Option<Value>,
+}
+
+impl Attributes {
+    fn check(&self, v: &mut Validator, create: bool) {
+        check_required_text(v, &self.name, "data.attributes.name", 255, create);
+        check_text(v, &self.sku, "data.attributes.sku", 255);
+        check_slug(v, &self.slug, "data.attributes.slug");
+        check_text(v, &self.description, "data.attributes.description", 10_000);
+        check_enum(
+            v,
+            &self.commodity_type,
+            "data.attributes.commodity_type",
+            COMMODITY_TYPES,
+        );
+        if create && self.commodity_type.is_none() {
+            v.required(None::<()>, "data.attributes.commodity_type");
+        }
+        check_enum(v, &self.status, "data.attributes.status", PRODUCT_STATUSES);
+        check_text(v, &self.upc_ean, "data.attributes.upc_ean", 255);
+        check_text(v, &self.mpn, "data.attributes.mpn", 255);
+        check_text(v, &self.external_ref, "data.attributes.external_ref", 2048);
+        if self.components.is_some() {
+            v.push(
+                "data.attributes.components",
+                "Not Supported",
+                "Bundles are not supported by this server",
+            );
+        }
+        if self.build_rules.is_some() {
+            v.push(
+                "data.attributes.build_rules",
+                "Not Supported",
+                "Variations and child products are not supported by this server",
+            );
+        }
+    }
+
+    fn apply(self, p: &mut Product) {
+        set!(p.name, self.name.flatten());
+        set!(p.sku, self.sku);
+        set!(p.slug, self.slug);
+        set!(p.description, self.description);
+        set!(p.status, self.status.flatten());
+        set!(p.commodity_type, self.commodity_type.flatten());
+        set!(p.upc_ean, self.upc_ean);
+        set!(p.mpn, self.mpn);
+        set!(p.external_ref, self.external_ref);
+        set!(p.extensions, self.extensions.map(|e| e.map(Value::Object)));
+    }
+}
+
+/// Refuses relationships a product cannot have here.
+fn check_relationships(v: &mut Validator, relationships: &Option<serde_json::Map<String, Value>>) {
+    for name in relationships.iter().flat_map(|r| r.keys()) {
+        v.push(
+            format!("data.relationships.{name}"),
+            "Not Supported",
+            format!("The product relationship {name} is not supported by this server"),
+        );
+    }
+}
+
+/// Validates a create or update body and returns its attributes.
+fn parse(body: Body<Attributes>, path_id: Option<Uuid>) -> Result<Attributes, Error> {
+    let mut v = Validator::new();
+    check_relationships(&mut v, &body.data.relationships);
+    let attributes = body.data.checked(&mut v, "product", path_id);
+    if let Some(a) = &attributes {
+        a.check(&mut v, path_id.is_none());
+    }
+    v.finish()?;
+    attributes.ok_or_else(|| Error::internal("validated attributes missing"))
+}
+
+pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
+    json!({
+        "type": "product",
+        "id": p.id,
+        "attributes": pcm::compact(json!({
+            "name": p.name,
+            "sku": p.sku,
+            "slug": p.slug,
+            "description": p.description,
+            "status": p.status,
+            "commodity_type": p.commodity_type,
+            "upc_ean": p.upc_ean,
+            "mpn": p.mpn,
+            "external_ref": p.external_ref,
+            "extensions": p.extensions,
+        })),
+        "meta": pcm::meta(p.created_at, p.updated_at, json!({"product_types": ["standard"]})),
+        "links": { "self": origin.url(&format!("/pcm/products/{}", p.id)) },
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("Product not found", "No product with this id")
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    ApiJson(body): ApiJson<Body<Attributes>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let attributes = parse(body, None)?;
+    let now = now_millis();
+    let mut product = Product {
+        id: Uuid::now_v7(),
+        name: String::new(),
+        sku: None,
+        slug: None,
+        description: None,
+        status: "draft".into(),
+        commodity_type: String::new(),
+        upc_ean: None,
+        mpn: None,
+        external_ref: None,
+        extensions: None,
+        created_at: now,
+        updated_at: now,
+    };
+    attributes.apply(&mut product);
+    let product = state.store.create_product(product).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&product, &origin))),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    let product = state.store.product(id).await?.ok_or_else(not_found)?;
+    Ok(Json(envelope::single(render(&product, &origin))))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    check_filters(&query.filters, FILTERS)?;
+    let page = state.store.products(&query.filters, query.page).await?;
+    let items = page.items.iter().map(|p| render(p, &origin)).collect();
+    Ok(Json(envelope::collection(
+        items, page.total, &query, &origin, &uri,
+    )))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Body<Attributes>>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    let attributes = parse(body, Some(id))?;
+    let now = now_millis();
+    let product = state
+        .store
+        .update_product(
+            id,
+            Box::new(move |p| {
+                attributes.apply(p);
+                p.updated_at = now;
+                Ok(())
+            }),
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(envelope::single(render(&product, &origin))))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_uuid(&id, not_found)?;
+    if !state.store.delete_product(id).await? {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,645 @@
+use async_trait::async_trait;
+use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::pricing::PriceSheet;
+use kassa_core::query::{Filter, Page, PageRequest};
+use kassa_core::store::{CatalogStore, Edit};
+use kassa_core::time::Millis;
+use kassa_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::SqliteStore;
+use crate::auth::parse_uuid;
+use crate::db::{DbResult, conflict_on, foreign_key_violation};
+use crate::list::Where;
+
+const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
+    products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
+    products.extensions, products.created_at, products.updated_at";
+const PRODUCT_FILTERS: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("sku", "sku"),
+    ("slug", "slug"),
+    ("status", "status"),
+    ("commodity_type", "commodity_type"),
+    ("upc_ean", "upc_ean"),
+    ("external_ref", "external_ref"),
+];
+const PRODUCT_CONFLICTS: &[(&str, &str)] = &[
+    ("products.sku", "A product with this sku already exists"),
+    ("products.slug", "A product with this slug already exists"),
+];
+const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
+const NODE_COLUMNS: &str =
+    "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
+const NODE_CONFLICTS: &[(&str, &str)] = &[
+    (
+        "nodes_sibling_name_key",
+        "A sibling node with this name already exists",
+    ),
+    (
+        "nodes_sibling_slug_key",
+        "A sibling node with this slug already exists",
+    ),
+];
+const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
+const PRICEBOOK_CONFLICTS: &[(&str, &str)] =
+    &[("pricebooks.name", "A price book with this name already exists")];
+const PRICE_COLUMNS: &str = "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
+const PRICE_CONFLICTS: &[(&str, &str)] = &[(
+    "prices.pricebook_id, prices.sku",
+    "The price book already has a price for this sku",
+)];
+
+fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    Ok(parse_uuid(row.get_ref(i)?.as_str()?))
+}
+
+fn json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+    let extensions: Option<String> = row.get(10)?;
+    Ok(Product {
+        id: uuid_at(row, 0)?,
+        name: row.get(1)?,
+        sku: row.get(2)?,
+        slug: row.get(3)?,
+        description: row.get(4)?,
+        status: row.get(5)?,
+        commodity_type: row.get(6)?,
+        upc_ean: row.get(7)?,
+        mpn: row.get(8)?,
+        external_ref: row.get(9)?,
+        extensions: extensions.and_then(|e| serde_json::from_str(&e).ok()),
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
+fn hierarchy_from_row(row: &Row<'_>) -> rusqlite::Result<Hierarchy> {
+    Ok(Hierarchy {
+        id: uuid_at(row, 0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        slug: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
+    let parent: Option<String> = row.get(2)?;
+    Ok(Node {
+        id: uuid_at(row, 0)?,
+        hierarchy_id: uuid_at(row, 1)?,
+        parent_id: parent.as_deref().map(parse_uuid),
+        name: row.get(3)?,
+        description: row.get(4)?,
+        slug: row.get(5)?,
+        sort_order: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+    })
+}
+
+fn pricebook_from_row(row: &Row<'_>) -> rusqlite::Result<Pricebook> {
+    Ok(Pricebook {
+        id: uuid_at(row, 0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        external_ref: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+fn price_from_row(row: &Row<'_>) -> rusqlite::Result<ProductPrice> {
+    Ok(ProductPrice {
+        id: uuid_at(row, 0)?,
+        pricebook_id: uuid_at(row, 1)?,
+        sku: row.get(2)?,
+        external_ref: row.get(3)?,
+        prices: PriceSheet {
+            currencies: json_at(row, 4)?,
+            sales: json_at(row, 5)?,
+        },
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> DbResult<Option<T>> {
+    Ok(conn.prepare_cached(sql)?.query_row(params, map).optional()?)
+}
+
+fn get_product(conn: &Connection, id: Uuid) -> DbResult<Option<Product>> {
+    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1");
+    one(conn, &sql, [id.to_string()], product_from_row)
+}
+
+fn save_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<()> {
+    let sql = if insert {
+        "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
+             external_ref, extensions, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    } else {
+        "UPDATE products SET name = ?2, sku = ?3, slug = ?4, description = ?5, status = ?6,
+             commodity_type = ?7, upc_ean = ?8, mpn = ?9, external_ref = ?10, extensions = ?11,
+             created_at = ?12, updated_at = ?13
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            p.id.to_string(),
+            p.name,
+            p.sku,
+            p.slug,
+            p.description,
+            p.status,
+            p.commodity_type,
+            p.upc_ean,
+            p.mpn,
+            p.external_ref,
+            p.extensions.as_ref().map(to_json),
+            p.created_at,
+            p.updated_at
+        ])
+        .map_err(|e| conflict_on(e, PRODUCT_CONFLICTS))?;
+    Ok(())
+}
+
+fn get_hierarchy(conn: &Connection, id: Uuid) -> DbResult<Option<Hierarchy>> {
+    let sql = format!("SELECT {HIERARCHY_COLUMNS} FROM hierarchies WHERE id = ?1");
+    one(conn, &sql, [id.to_string()], hierarchy_from_row)
+}
+
+fn save_hierarchy(conn: &Connection, h: &Hierarchy, insert: bool) -> DbResult<()> {
+    let sql = if insert {
+        "INSERT INTO hierarchies (id, name, description, slug, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    } else {
+        "UPDATE hierarchies SET name = ?2, description = ?3, slug = ?4, created_at = ?5, updated_at = ?6
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        h.id.to_string(),
+        h.name,
+        h.description,
+        h.slug,
+        h.created_at,
+        h.updated_at
+    ])?;
+    Ok(())
+}
+
+fn get_node(conn: &Connection, hierarchy_id: Uuid, id: Uuid) -> DbResult<Option<Node>> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1 AND hierarchy_id = ?2");
+    one(
+        conn,
+        &sql,
+        [id.to_string(), hierarchy_id.to_string()],
+        node_from_row,
+    )
+}
+
+/// The parent must be a node of the same hierarchy and, for an existing node, not the node
+/// itself nor one of its descendants.
+fn check_parent(conn: &Connection, node: &Node, existing: bool) -> DbResult<()> {
+    let Some(parent) = node.parent_id else {
+        return Ok(());
+    };
+    if get_node(conn, node.hierarchy_id, parent)?.is_none() {
+        return Err(Error::not_found(
+            "Parent node not found",
+            format!("No node {parent} in this hierarchy"),
+        )
+        .into());
+    }
+    if existing {
+        let cycle = one(
+            conn,
+            "WITH RECURSIVE sub(id) AS (
+                 SELECT ?1 UNION SELECT nodes.id FROM nodes JOIN sub ON nodes.parent_id = sub.id)
+             SELECT 1 FROM sub WHERE id = ?2",
+            [node.id.to_string(), parent.to_string()],
+            |_| Ok(()),
+        )?;
+        if cycle.is_some() {
+            return Err(Error::bad_request(
+                "Invalid parent",
+                "A node cannot be moved under itself or one of its descendants",
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn save_node(conn: &Connection, n: &Node, insert: bool) -> DbResult<()> {
+    check_parent(conn, n, !insert)?;
+    let sql = if insert {
+        "INSERT INTO nodes (id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    } else {
+        "UPDATE nodes SET hierarchy_id = ?2, parent_id = ?3, name = ?4, description = ?5, slug = ?6,
+             sort_order = ?7, created_at = ?8, updated_at = ?9
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            n.id.to_string(),
+            n.hierarchy_id.to_string(),
+            n.parent_id.map(|p| p.to_string()),
+            n.name,
+            n.description,
+            n.slug,
+            n.sort_order,
+            n.created_at,
+            n.updated_at
+        ])
+        .map_err(|e| {
+            if foreign_key_violation(&e) {
+                Error::not_found("Hierarchy not found", "No hierarchy with this id").into()
+            } else {
+                conflict_on(e, NODE_CONFLICTS)
+            }
+        })?;
+    Ok(())
+}
+
+fn get_pricebook(conn: &Connection, id: Uuid) -> DbResult<Option<Pricebook>> {
+    let sql = format!("SELECT {PRICEBOOK_COLUMNS} FROM pricebooks WHERE id = ?1");
+    one(conn, &sql, [id.to_string()], pricebook_from_row)
+}
+
+fn save_pricebook(conn: &Connection, b: &Pricebook, insert: bool) -> DbResult<()> {
+    let sql = if insert {
+        "INSERT INTO pricebooks (id, name, description, external_ref, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    } else {
+        "UPDATE pricebooks SET name = ?2, description = ?3, external_ref = ?4, created_at = ?5, updated_at = ?6
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            b.id.to_string(),
+            b.name,
+            b.description,
+            b.external_ref,
+            b.created_at,
+            b.updated_at
+        ])
+        .map_err(|e| conflict_on(e, PRICEBOOK_CONFLICTS))?;
+    Ok(())
+}
+
+fn get_price(conn: &Connection, pricebook_id: Uuid, id: Uuid) -> DbResult<Option<ProductPrice>> {
+    let sql = format!("SELECT {PRICE_COLUMNS} FROM prices WHERE id = ?1 AND pricebook_id = ?2");
+    one(
+        conn,
+        &sql,
+        [id.to_string(), pricebook_id.to_string()],
+        price_from_row,
+    )
+}
+
+fn save_price(conn: &Connection, p: &ProductPrice, insert: bool) -> DbResult<()> {
+    let sql = if insert {
+        "INSERT INTO prices (id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    } else {
+        "UPDATE prices SET pricebook_id = ?2, sku = ?3, external_ref = ?4, currencies = ?5, sales = ?6,
+             created_at = ?7, updated_at = ?8
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            p.id.to_string(),
+            p.pricebook_id.to_string(),
+            p.sku,
+            p.external_ref,
+            to_json(&p.prices.currencies),
+            to_json(&p.prices.sales),
+            p.created_at,
+            p.updated_at
+        ])
+        .map_err(|e| {
+            if foreign_key_violation(&e) {
+                Error::not_found("Price book not found", "No price book with this id").into()
+            } else {
+                conflict_on(e, PRICE_CONFLICTS)
+            }
+        })?;
+    Ok(())
+}
+
+fn delete(conn: &Connection, sql: &str, ids: &[Uuid]) -> DbResult<bool> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    Ok(conn
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(ids))?
+        == 1)
+}
+
+impl SqliteStore {
+    /// Runs an edit on the writer: load, change, save, in one unit.
+    async fn edit<T: Send + 'static>(
+        &self,
+        load: impl FnOnce(&Connection) -> DbResult<Option<T>> + Send + 'static,
+        edit: Edit<T>,
+        save: fn(&Connection, &T, bool) -> DbResult<()>,
+    ) -> Result<Option<T>> {
+        self.db
+            .write(move |conn| {
+                let Some(mut record) = load(conn)? else {
+                    return Ok(None);
+                };
+                edit(&mut record)?;
+                save(conn, &record, false)?;
+                Ok(Some(record))
+            })
+            .await
+    }
+
+    async fn insert<T: Send + 'static>(
+        &self,
+        record: T,
+        save: fn(&Connection, &T, bool) -> DbResult<()>,
+    ) -> Result<T> {
+        self.db
+            .write(move |conn| {
+                save(conn, &record, true)?;
+                Ok(record)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStore {
+    async fn create_product(&self, product: Product) -> Result<Product> {
+        self.insert(product, save_product).await
+    }
+
+    async fn product(&self, id: Uuid) -> Result<Option<Product>> {
+        self.db.read(move |conn| get_product(conn, id)).await
+    }
+
+    async fn products(&self, filters: &[Filter], page: PageRequest) -> Result<Page<Product>> {
+        let filters = filters.to_vec();
+        self.db
+            .read(move |conn| {
+                Where::default().filters(&filters, PRODUCT_FILTERS).page(
+                    conn,
+                    PRODUCT_COLUMNS,
+                    "products",
+                    "created_at, id",
+                    page,
+                    product_from_row,
+                )
+            })
+            .await
+    }
+
+    async fn update_product(&self, id: Uuid, edit: Edit<Product>) -> Result<Option<Product>> {
+        self.edit(move |conn| get_product(conn, id), edit, save_product)
+            .await
+    }
+
+    async fn delete_product(&self, id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |conn| delete(conn, "DELETE FROM products WHERE id = ?1", &[id]))
+            .await
+    }
+
+    async fn create_hierarchy(&self, hierarchy: Hierarchy) -> Result<Hierarchy> {
+        self.insert(hierarchy, save_hierarchy).await
+    }
+
+    async fn hierarchy(&self, id: Uuid) -> Result<Option<Hierarchy>> {
+        self.db.read(move |conn| get_hierarchy(conn, id)).await
+    }
+
+    async fn hierarchies(&self, page: PageRequest) -> Result<Page<Hierarchy>> {
+        self.db
+            .read(move |conn| {
+                Where::default().page(
+                    conn,
+                    HIERARCHY_COLUMNS,
+                    "hierarchies",
+                    "created_at, id",
+                    page,
+                    hierarchy_from_row,
+                )
+            })
+            .await
+    }
+
+    async fn update_hierarchy(&self, id: Uuid, edit: Edit<Hierarchy>) -> Result<Option<Hierarchy>> {
+        self.edit(move |conn| get_hierarchy(conn, id), edit, save_hierarchy)
+            .await
+    }
+
+    async fn delete_hierarchy(&self, id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |conn| delete(conn, "DELETE FROM hierarchies WHERE id = ?1", &[id]))
+            .await
+    }
+
+    async fn create_node(&self, node: Node) -> Result<Node> {
+        self.insert(node, save_node).await
+    }
+
+    async fn node(&self, hierarchy_id: Uuid, id: Uuid) -> Result<Option<Node>> {
+        self.db.read(move |conn| get_node(conn, hierarchy_id, id)).await
+    }
+
+    async fn nodes(&self, hierarchy_id: Uuid, filters: &[Filter], page: PageRequest) -> Result<Page<Node>> {
+        let filters = filters.to_vec();
+        self.db
+            .read(move |conn| {
+                Where::default()
+                    .and("hierarchy_id = ?", hierarchy_id.to_string())
+                    .filters(&filters, &[("parent_id", "parent_id")])
+                    .page(conn, NODE_COLUMNS, "nodes", "created_at, id", page, node_from_row)
+            })
+            .await
+    }
+
+    async fn update_node(&self, hierarchy_id: Uuid, id: Uuid, edit: Edit<Node>) -> Result<Option<Node>> {
+        self.edit(move |conn| get_node(conn, hierarchy_id, id), edit, save_node)
+            .await
+    }
+
+    async fn delete_node(&self, hierarchy_id: Uuid, id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                delete(
+                    conn,
+                    "DELETE FROM nodes WHERE id = ?1 AND hierarchy_id = ?2",
+                    &[id, hierarchy_id],
+                )
+            })
+            .await
+    }
+
+    async fn add_node_products(&self, node_id: Uuid, products: Vec<Uuid>, now: Millis) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                for product in products {
+                    if get_product(conn, product)?.is_none() {
+                        return Err(
+                            Error::not_found("Product not found", format!("No product {product}")).into(),
+                        );
+                    }
+                    conn.prepare_cached(
+                        "INSERT INTO node_products (node_id, product_id, created_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![node_id.to_string(), product.to_string(), now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn remove_node_products(&self, node_id: Uuid, products: Vec<Uuid>) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                for product in products {
+                    conn.prepare_cached("DELETE FROM node_products WHERE node_id = ?1 AND product_id = ?2")?
+                        .execute([node_id.to_string(), product.to_string()])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn node_products(&self, node_id: Uuid, page: PageRequest) -> Result<Page<Product>> {
+        self.db
+            .read(move |conn| {
+                Where::default()
+                    .and("node_products.node_id = ?", node_id.to_string())
+                    .page(
+                        conn,
+                        PRODUCT_COLUMNS,
+                        "products JOIN node_products ON node_products.product_id = products.id",
+                        "node_products.created_at, products.id",
+                        page,
+                        product_from_row,
+                    )
+            })
+            .await
+    }
+
+    async fn create_pricebook(&self, pricebook: Pricebook) -> Result<Pricebook> {
+        self.insert(pricebook, save_pricebook).await
+    }
+
+    async fn pricebook(&self, id: Uuid) -> Result<Option<Pricebook>> {
+        self.db.read(move |conn| get_pricebook(conn, id)).await
+    }
+
+    async fn pricebooks(&self, filters: &[Filter], page: PageRequest) -> Result<Page<Pricebook>> {
+        let filters = filters.to_vec();
+        self.db
+            .read(move |conn| {
+                Where::default()
+                    .filters(&filters, &[("external_ref", "external_ref")])
+                    .page(
+                        conn,
+                        PRICEBOOK_COLUMNS,
+                        "pricebooks",
+                        "created_at, id",
+                        page,
+                        pricebook_from_row,
+                    )
+            })
+            .await
+    }
+
+    async fn update_pricebook(&self, id: Uuid, edit: Edit<Pricebook>) -> Result<Option<Pricebook>> {
+        self.edit(move |conn| get_pricebook(conn, id), edit, save_pricebook)
+            .await
+    }
+
+    async fn delete_pricebook(&self, id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                delete(conn, "DELETE FROM pricebooks WHERE id = ?1", &[id]).map_err(|e| match e {
+                    crate::db::DbError::Sql(e) if foreign_key_violation(&e) => {
+                        Error::Conflict("The price book is used by a catalog".into()).into()
+                    }
+                    e => e,
+                })
+            })
+            .await
+    }
+
+    async fn create_price(&self, price: ProductPrice) -> Result<ProductPrice> {
+        self.insert(price, save_price).await
+    }
+
+    async fn price(&self, pricebook_id: Uuid, id: Uuid) -> Result<Option<ProductPrice>> {
+        self.db.read(move |conn| get_price(conn, pricebook_id, id)).await
+    }
+
+    async fn prices(
+        &self,
+        pricebook_id: Uuid,
+        filters: &[Filter],
+        page: PageRequest,
+    ) -> Result<Page<ProductPrice>> {
+        let filters = filters.to_vec();
+        self.db
+            .read(move |conn| {
+                Where::default()
+                    .and("pricebook_id = ?", pricebook_id.to_string())
+                    .filters(&filters, &[("sku", "sku"), ("external_ref", "external_ref")])
+                    .page(
+                        conn,
+                        PRICE_COLUMNS,
+                        "prices",
+                        "created_at, id",
+                        page,
+                        price_from_row,
+                    )
+            })
+            .await
+    }
+
+    async fn update_price(
+        &self,
+        pricebook_id: Uuid,
+        id: Uuid,
+        edit: Edit<ProductPrice>,
+    ) -> Result<Option<ProductPrice>> {
+        self.edit(move |conn| get_price(conn, pricebook_id, id), edit, save_price)
+            .await
+    }
+
+    async fn delete_price(&self, pricebook_id: Uuid, id: Uuid) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                delete(
+                    conn,
+                    "DELETE FROM prices WHERE id = ?1 AND pricebook_id = ?2",
+                    &[id, pricebook_id],
+                )
+            })
+            .await
+    }
+}
