@@ -4,6 +4,7 @@
 pub mod account;
 pub mod customer;
 pub mod error;
+pub mod inventory;
 pub mod query;
 pub mod secret;
 pub mod store;
