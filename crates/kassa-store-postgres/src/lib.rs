@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod customers;
+mod inventories;
 mod sql;
 
 use std::str::FromStr;

@@ -12,6 +12,7 @@ mod accounts;
 mod auth;
 mod customers;
 mod db;
+mod inventories;
 mod migrations;
 mod sql;
 
