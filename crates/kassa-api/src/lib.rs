@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::account_members::router())
         .merge(routes::customers::router())
+        .merge(routes::inventories::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

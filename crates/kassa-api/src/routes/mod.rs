@@ -3,5 +3,6 @@ pub mod accounts;
 pub mod application_keys;
 pub mod customers;
 pub mod health;
+pub mod inventories;
 pub mod oauth;
 pub mod realms;
