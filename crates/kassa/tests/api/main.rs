@@ -7,4 +7,5 @@ mod application_keys;
 mod auth;
 mod conventions;
 mod customers;
+mod inventories;
 mod process;
