@@ -244,10 +244,7 @@ mod tests {
     use serde_json::json;
 
     fn levels(available: i64, allocated: i64) -> StockLevels {
-        StockLevels {
-            available,
-            allocated,
-        }
+        StockLevels { available, allocated }
     }
 
     #[test]
@@ -337,7 +334,11 @@ mod tests {
         ];
         for (value, min, expected) in table {
             let mut v = Validator::new();
-            assert_eq!(v.quantity(Some(&value), "data.quantity", min), expected, "{value}");
+            assert_eq!(
+                v.quantity(Some(&value), "data.quantity", min),
+                expected,
+                "{value}"
+            );
             match v.finish() {
                 Ok(()) => assert!(expected.is_some()),
                 Err(Error::Validation(p)) => {
@@ -350,7 +351,9 @@ mod tests {
         for missing in [None, Some(&Value::Null)] {
             let mut v = Validator::new();
             assert_eq!(v.quantity(missing, "data.quantity", 1), None);
-            let Err(Error::Validation(p)) = v.finish() else { panic!() };
+            let Err(Error::Validation(p)) = v.finish() else {
+                panic!()
+            };
             assert_eq!(p[0].title, "required");
         }
     }
@@ -365,7 +368,9 @@ mod tests {
         assert_eq!(v.stock_action(Some(&json!("set")), "data.action"), None);
         assert_eq!(v.stock_action(Some(&json!(1)), "data.action"), None);
         assert_eq!(v.stock_action(None, "data.action"), None);
-        let Err(Error::Validation(p)) = v.finish() else { panic!() };
+        let Err(Error::Validation(p)) = v.finish() else {
+            panic!()
+        };
         assert_eq!(p.len(), 3);
         assert!(p.iter().all(|p| p.source == "data.action"));
     }

@@ -195,7 +195,8 @@ pub trait InventoryStore {
     async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<Stock>;
     async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>>;
     /// Newest first.
-    async fn stock_transactions(&self, product_id: Uuid, page: PageRequest) -> Result<Page<StockTransaction>>;
+    async fn stock_transactions(&self, product_id: Uuid, page: PageRequest)
+    -> Result<Page<StockTransaction>>;
 
     /// Applies `action` to several products at once, recording one transaction per product:
     /// all or nothing. Products without a stock record are skipped. Repeated products are summed.

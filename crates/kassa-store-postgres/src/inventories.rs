@@ -211,7 +211,11 @@ impl InventoryStore for PgStore {
         Ok(row.as_ref().map(transaction_from_row))
     }
 
-    async fn stock_transactions(&self, product_id: Uuid, page: PageRequest) -> Result<Page<StockTransaction>> {
+    async fn stock_transactions(
+        &self,
+        product_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<StockTransaction>> {
         crate::sql::page_of(
             &self.pool,
             transaction_columns!(),

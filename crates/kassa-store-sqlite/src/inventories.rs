@@ -94,7 +94,11 @@ fn apply(
     }
     // Refused or missing: read only to say which; nothing is written on this path.
     let current = conn
-        .prepare_cached(concat!("SELECT ", stock_columns!(), " FROM inventories WHERE product_id = ?1"))?
+        .prepare_cached(concat!(
+            "SELECT ",
+            stock_columns!(),
+            " FROM inventories WHERE product_id = ?1"
+        ))?
         .query_row([id], stock_from_row)
         .optional()?;
     Ok(current.map(|stock| {
@@ -161,10 +165,7 @@ impl InventoryStore for SqliteStore {
                         stock_columns!(),
                         " FROM inventories ORDER BY created_at, product_id LIMIT ?1 OFFSET ?2"
                     ))?
-                    .query_map(
-                        params![page.limit as i64, page.offset as i64],
-                        stock_from_row,
-                    )?
+                    .query_map(params![page.limit as i64, page.offset as i64], stock_from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 Ok(Page {
                     items,
@@ -229,16 +230,17 @@ impl InventoryStore for SqliteStore {
                         transaction_columns!(),
                         " FROM stock_transactions WHERE product_id = ?1 AND id = ?2"
                     ))?
-                    .query_row(
-                        [product_id.to_string(), id.to_string()],
-                        transaction_from_row,
-                    )
+                    .query_row([product_id.to_string(), id.to_string()], transaction_from_row)
                     .optional()?)
             })
             .await
     }
 
-    async fn stock_transactions(&self, product_id: Uuid, page: PageRequest) -> Result<Page<StockTransaction>> {
+    async fn stock_transactions(
+        &self,
+        product_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<StockTransaction>> {
         self.db
             .read(move |conn| {
                 let id = product_id.to_string();

@@ -9,7 +9,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_auth", include_str!("../migrations/0001_auth.sql")),
     ("0002_accounts", include_str!("../migrations/0002_accounts.sql")),
     ("0004_customers", include_str!("../migrations/0004_customers.sql")),
-    ("0005_inventories", include_str!("../migrations/0005_inventories.sql")),
+    (
+        "0005_inventories",
+        include_str!("../migrations/0005_inventories.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -36,10 +36,7 @@ pub fn router() -> Router<AppState> {
             "/v2/inventories/{product_id}/transactions",
             get(transactions).post(create_transaction),
         )
-        .route(
-            "/v2/inventories/{product_id}/transactions/{id}",
-            get(transaction),
-        )
+        .route("/v2/inventories/{product_id}/transactions/{id}", get(transaction))
 }
 
 #[derive(Deserialize)]
@@ -111,10 +108,10 @@ async fn create(
     ApiJson(body): ApiJson<Body<StockData>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let Ok(product_id) = Uuid::parse_str(&raw_id) else {
-        return Err(ApiError::bad_request(format!(
-            "The product id {raw_id} is not a valid UUID"
-        ))
-        .with_source("product_id"));
+        return Err(
+            ApiError::bad_request(format!("The product id {raw_id} is not a valid UUID"))
+                .with_source("product_id"),
+        );
     };
     let d = body.data;
     let mut v = Validator::new();
@@ -132,7 +129,10 @@ async fn create(
         updated_at: now,
     };
     let stock = state.store.create_stock(stock).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render(&stock, &origin)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(envelope::single(render(&stock, &origin))),
+    ))
 }
 
 async fn read(

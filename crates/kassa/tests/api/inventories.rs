@@ -35,7 +35,11 @@ fn transaction_body(action: &str, quantity: Value) -> Value {
 async fn create_stock(app: &TestApp, token: &str, quantity: i64) -> String {
     let id = Uuid::now_v7().to_string();
     let r = app
-        .post(&format!("/v2/inventories/{id}"), token, stock_body(json!(quantity)))
+        .post(
+            &format!("/v2/inventories/{id}"),
+            token,
+            stock_body(json!(quantity)),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     id
@@ -83,8 +87,16 @@ async fn admin_creates_reads_lists_and_deletes_stock(backend: Backend) {
     let d = &r.body["data"];
     assert_eq!(d["type"], "stock");
     assert_eq!(d["id"], id.as_str());
-    assert_eq!((&d["total"], &d["available"], &d["allocated"]), (&json!(25), &json!(25), &json!(0)));
-    assert!(d["meta"]["timestamps"]["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        (&d["total"], &d["available"], &d["allocated"]),
+        (&json!(25), &json!(25), &json!(0))
+    );
+    assert!(
+        d["meta"]["timestamps"]["created_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert!(
         d["links"]["self"]
             .as_str()
@@ -94,7 +106,11 @@ async fn admin_creates_reads_lists_and_deletes_stock(backend: Backend) {
 
     assert_eq!(levels(&app, &admin, &id).await, (25, 25, 0));
     let zero = create_stock(&app, &admin, 0).await;
-    assert_eq!(levels(&app, &admin, &zero).await, (0, 0, 0), "stock of 0 is valid");
+    assert_eq!(
+        levels(&app, &admin, &zero).await,
+        (0, 0, 0),
+        "stock of 0 is valid"
+    );
 
     // Unknown and malformed ids are 404.
     let r = app
@@ -124,9 +140,7 @@ async fn admin_creates_reads_lists_and_deletes_stock(backend: Backend) {
         .await;
     assert_eq!(r.body["data"][0]["id"], third.as_str());
     assert_eq!(
-        app.get("/v2/inventories?filter=eq(total,1)", &admin)
-            .await
-            .status,
+        app.get("/v2/inventories?filter=eq(total,1)", &admin).await.status,
         400,
         "no filters are supported"
     );
@@ -136,14 +150,20 @@ async fn admin_creates_reads_lists_and_deletes_stock(backend: Backend) {
     let r = app.delete(&format!("/v2/inventories/{id}"), &admin).await;
     assert_eq!(r.status, 204);
     assert_eq!(r.body, Value::Null);
-    assert_eq!(app.get(&format!("/v2/inventories/{id}"), &admin).await.status, 404);
+    assert_eq!(
+        app.get(&format!("/v2/inventories/{id}"), &admin).await.status,
+        404
+    );
     assert_eq!(
         app.get(&format!("/v2/inventories/{id}/transactions"), &admin)
             .await
             .status,
         404
     );
-    assert_eq!(app.delete(&format!("/v2/inventories/{id}"), &admin).await.status, 404);
+    assert_eq!(
+        app.delete(&format!("/v2/inventories/{id}"), &admin).await.status,
+        404
+    );
     // The product can be stock-managed again, from a clean slate.
     let r = app
         .post(&format!("/v2/inventories/{id}"), &admin, stock_body(json!(3)))
@@ -256,9 +276,17 @@ async fn refused_actions_leave_stock_unchanged(backend: Backend) {
         assert_eq!(e["status"], 400);
         let detail = e["detail"].as_str().unwrap();
         assert!(detail.contains(&id), "names the product: {detail}");
-        assert_eq!(levels(&app, &admin, &id).await, before, "{action} changed nothing");
+        assert_eq!(
+            levels(&app, &admin, &id).await,
+            before,
+            "{action} changed nothing"
+        );
     }
-    assert_eq!(transaction_count(&app, &admin, &id).await, 1, "refusals are not recorded");
+    assert_eq!(
+        transaction_count(&app, &admin, &id).await,
+        1,
+        "refusals are not recorded"
+    );
 
     // Exactly the available amount is fine.
     assert_eq!(transact(&app, &admin, &id, "allocate", 3).await.status, 201);
@@ -373,7 +401,11 @@ async fn implicit_token_reads_but_cannot_write(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let writes = [
-        (Method::POST, format!("/v2/inventories/{}", Uuid::now_v7()), Some(stock_body(json!(1)))),
+        (
+            Method::POST,
+            format!("/v2/inventories/{}", Uuid::now_v7()),
+            Some(stock_body(json!(1))),
+        ),
         (Method::DELETE, format!("/v2/inventories/{id}"), None),
         (
             Method::POST,
@@ -415,7 +447,11 @@ async fn stock_for_multiple_products(backend: Backend) {
         .iter()
         .map(|s| (s["id"].as_str().unwrap(), s["available"].as_i64().unwrap()))
         .collect();
-    assert_eq!(got, [(b.as_str(), 2), (a.as_str(), 1)], "asked-for order, unmanaged left out");
+    assert_eq!(
+        got,
+        [(b.as_str(), 2), (a.as_str(), 1)],
+        "asked-for order, unmanaged left out"
+    );
 
     let r = app
         .post(
