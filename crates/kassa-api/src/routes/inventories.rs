@@ -182,14 +182,11 @@ async fn multiple(
     for (i, item) in body.data.iter().enumerate() {
         let source = format!("data[{i}].id");
         let id = v.required(item.id.as_ref().filter(|id| !id.is_null()), &source);
-        match id.and_then(Value::as_str).map(Uuid::parse_str) {
-            Some(Ok(id)) => {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-            Some(Err(_)) | None if id.is_some() => v.push(&source, "format", "id must be a UUID"),
-            _ => {}
+        let Some(id) = id else { continue };
+        match id.as_str().map(Uuid::parse_str) {
+            Some(Ok(id)) if ids.contains(&id) => {}
+            Some(Ok(id)) => ids.push(id),
+            _ => v.push(&source, "format", "id must be a UUID"),
         }
     }
     v.finish()?;
