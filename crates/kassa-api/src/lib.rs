@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::hierarchies::router())
         .merge(routes::pricebooks::router())
         .merge(routes::currencies::router())
+        .merge(routes::inventories::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

@@ -5,6 +5,7 @@ pub mod account;
 pub mod catalog;
 pub mod customer;
 pub mod error;
+pub mod inventory;
 pub mod money;
 pub mod pricing;
 pub mod query;

@@ -11,6 +11,7 @@ use crate::account::{
 };
 use crate::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::customer::CustomerQuery;
+use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
 use crate::time::Millis;
@@ -19,7 +20,15 @@ use crate::token::SigningKey;
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
 pub trait Store:
-    AuthStore + AccountStore + CustomerStore + CatalogStore + CurrencyStore + Send + Sync + 'static
+    AuthStore
+    + AccountStore
+    + CustomerStore
+    + CatalogStore
+    + CurrencyStore
+    + InventoryStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending schema migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> Result<()>;
@@ -265,4 +274,48 @@ pub trait CurrencyStore {
     async fn update_currency(&self, id: Uuid, edit: Edit<Currency>) -> Result<Option<Currency>>;
     /// `Conflict` for the default currency.
     async fn delete_currency(&self, id: Uuid) -> Result<bool>;
+}
+
+/// Stock records and their transaction history. Products are referenced by id only; a product
+/// without a stock record is not stock-managed. Every change is one conditional update that
+/// refuses to take a level below zero, so no interleaving of callers can oversell.
+#[async_trait]
+pub trait InventoryStore {
+    /// `Conflict` if the product already has a stock record.
+    async fn create_stock(&self, stock: Stock) -> Result<Stock>;
+    async fn stock(&self, product_id: Uuid) -> Result<Option<Stock>>;
+    /// Oldest first.
+    async fn stocks(&self, page: PageRequest) -> Result<Page<Stock>>;
+    /// The records of those of `product_ids` that have one, by product id; the others are not
+    /// stock-managed.
+    async fn stock_levels(&self, product_ids: &[Uuid]) -> Result<Vec<Stock>>;
+    /// Also deletes its transactions; false if there was none.
+    async fn delete_stock(&self, product_id: Uuid) -> Result<bool>;
+
+    /// Applies the transaction and records it, all or nothing; returns the stock after it.
+    /// `NotFound` without a stock record; a refusal (a [`StockRefusal`] as `BadRequest`) changes
+    /// and records nothing.
+    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<Stock>;
+    async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>>;
+    /// Newest first.
+    async fn stock_transactions(&self, product_id: Uuid, page: PageRequest)
+    -> Result<Page<StockTransaction>>;
+
+    /// Applies `action` to several products at once, recording one transaction per product:
+    /// all or nothing. Products without a stock record are skipped. Repeated products are summed.
+    /// The outer error is a storage failure or bad input (a quantity not in
+    /// `1..=MAX_QUANTITY`); the inner one names the first product that was short, and then
+    /// nothing changed.
+    async fn adjust_stock(
+        &self,
+        action: StockAction,
+        items: &[(Uuid, i64)],
+        now: Millis,
+    ) -> Result<Result<(), StockRefusal>>;
+
+    /// Reserves stock for several products, all or nothing (see [`InventoryStore::adjust_stock`]).
+    async fn allocate_stock(&self, items: &[(Uuid, i64)]) -> Result<Result<(), StockRefusal>> {
+        self.adjust_stock(StockAction::Allocate, items, crate::time::now_millis())
+            .await
+    }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod currency;
 mod customers;
+mod inventories;
 mod list;
 mod sql;
 

@@ -14,6 +14,7 @@ mod catalog;
 mod currency;
 mod customers;
 mod db;
+mod inventories;
 mod list;
 mod migrations;
 mod sql;

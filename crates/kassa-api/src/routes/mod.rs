@@ -5,6 +5,7 @@ pub mod currencies;
 pub mod customers;
 pub mod health;
 pub mod hierarchies;
+pub mod inventories;
 pub mod oauth;
 mod pcm;
 pub mod pricebooks;

@@ -8,5 +8,6 @@ mod auth;
 mod catalog_admin;
 mod conventions;
 mod customers;
+mod inventories;
 mod process;
 mod sdk;

@@ -1,0 +1,261 @@
+use async_trait::async_trait;
+use kassa_core::inventory::{
+    MAX_TOTAL, Stock, StockAction, StockLevels, StockRefusal, StockTransaction, normalize_items,
+};
+use kassa_core::query::{Page, PageRequest};
+use kassa_core::store::InventoryStore;
+use kassa_core::time::Millis;
+use kassa_core::{Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::{PgStore, sql_error, unique_violation};
+
+macro_rules! stock_columns {
+    () => {
+        "product_id, available, allocated, created_at, updated_at"
+    };
+}
+
+macro_rules! transaction_columns {
+    () => {
+        "id, product_id, action, quantity, created_at"
+    };
+}
+
+fn stock_from_row(row: &PgRow) -> Stock {
+    Stock {
+        product_id: row.get(0),
+        levels: StockLevels {
+            available: row.get(1),
+            allocated: row.get(2),
+        },
+        created_at: row.get(3),
+        updated_at: row.get(4),
+    }
+}
+
+fn transaction_from_row(row: &PgRow) -> StockTransaction {
+    StockTransaction {
+        id: row.get(0),
+        product_id: row.get(1),
+        // The column's CHECK admits only the four names.
+        action: StockAction::parse(row.get::<&str, _>(2)).unwrap_or(StockAction::Increment),
+        quantity: row.get(3),
+        created_at: row.get(4),
+    }
+}
+
+fn no_stock(product_id: Uuid) -> Error {
+    Error::not_found("Not Found", format!("No stock found for product {product_id}"))
+}
+
+/// Moves the stock in one conditional UPDATE (the row lock serializes concurrent changes to one
+/// product; the WHERE re-checks the levels after the lock) and records the transaction. `None`
+/// if the product has no stock record; a refusal if a level would go negative (nothing written).
+async fn apply(
+    conn: &mut PgConnection,
+    transaction: &StockTransaction,
+) -> Result<Option<std::result::Result<Stock, StockRefusal>>> {
+    let (da, dl) = transaction.action.delta(transaction.quantity);
+    let updated = sqlx::query(concat!(
+        "UPDATE inventories SET available = available + $2, allocated = allocated + $3, updated_at = $4
+         WHERE product_id = $1 AND available + $2 >= 0 AND allocated + $3 >= 0
+           AND available + allocated + $2 + $3 <= $5
+         RETURNING ",
+        stock_columns!()
+    ))
+    .bind(transaction.product_id)
+    .bind(da)
+    .bind(dl)
+    .bind(transaction.created_at)
+    .bind(MAX_TOTAL)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(sql_error)?;
+    if let Some(row) = updated {
+        sqlx::query(concat!(
+            "INSERT INTO stock_transactions (",
+            transaction_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(transaction.id)
+        .bind(transaction.product_id)
+        .bind(transaction.action.as_str())
+        .bind(transaction.quantity)
+        .bind(transaction.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(sql_error)?;
+        return Ok(Some(Ok(stock_from_row(&row))));
+    }
+    // Refused or missing: read only to say which; nothing is written on this path.
+    let current = sqlx::query(concat!(
+        "SELECT ",
+        stock_columns!(),
+        " FROM inventories WHERE product_id = $1"
+    ))
+    .bind(transaction.product_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(sql_error)?;
+    Ok(current.map(|row| {
+        Err(StockRefusal {
+            product_id: transaction.product_id,
+            action: transaction.action,
+            requested: transaction.quantity,
+            levels: stock_from_row(&row).levels,
+        })
+    }))
+}
+
+#[async_trait]
+impl InventoryStore for PgStore {
+    async fn create_stock(&self, stock: Stock) -> Result<Stock> {
+        sqlx::query(concat!(
+            "INSERT INTO inventories (",
+            stock_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(stock.product_id)
+        .bind(stock.levels.available)
+        .bind(stock.levels.allocated)
+        .bind(stock.created_at)
+        .bind(stock.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => Error::Conflict("Stock already exists for this product".into()),
+            None => sql_error(e),
+        })?;
+        Ok(stock)
+    }
+
+    async fn stock(&self, product_id: Uuid) -> Result<Option<Stock>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            stock_columns!(),
+            " FROM inventories WHERE product_id = $1"
+        ))
+        .bind(product_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(row.as_ref().map(stock_from_row))
+    }
+
+    async fn stocks(&self, page: PageRequest) -> Result<Page<Stock>> {
+        crate::sql::page_of(
+            &self.pool,
+            stock_columns!(),
+            |qb| {
+                qb.push("FROM inventories WHERE TRUE");
+            },
+            "created_at, product_id",
+            page,
+            stock_from_row,
+        )
+        .await
+    }
+
+    async fn stock_levels(&self, product_ids: &[Uuid]) -> Result<Vec<Stock>> {
+        if product_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            stock_columns!(),
+            " FROM inventories WHERE product_id = ANY($1) ORDER BY product_id"
+        ))
+        .bind(product_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.iter().map(stock_from_row).collect())
+    }
+
+    async fn delete_stock(&self, product_id: Uuid) -> Result<bool> {
+        // The transactions go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM inventories WHERE product_id = $1")
+            .bind(product_id)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<Stock> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        match apply(&mut tx, &transaction).await? {
+            Some(Ok(stock)) => {
+                tx.commit().await.map_err(sql_error)?;
+                Ok(stock)
+            }
+            Some(Err(refusal)) => Err(refusal.into()),
+            None => Err(no_stock(transaction.product_id)),
+        }
+    }
+
+    async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            transaction_columns!(),
+            " FROM stock_transactions WHERE product_id = $1 AND id = $2"
+        ))
+        .bind(product_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(row.as_ref().map(transaction_from_row))
+    }
+
+    async fn stock_transactions(
+        &self,
+        product_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<StockTransaction>> {
+        crate::sql::page_of(
+            &self.pool,
+            transaction_columns!(),
+            |qb| {
+                qb.push("FROM stock_transactions WHERE product_id = ");
+                qb.push_bind(product_id);
+            },
+            "created_at DESC, id DESC",
+            page,
+            transaction_from_row,
+        )
+        .await
+    }
+
+    async fn adjust_stock(
+        &self,
+        action: StockAction,
+        items: &[(Uuid, i64)],
+        now: Millis,
+    ) -> Result<std::result::Result<(), StockRefusal>> {
+        // Sorted by product id: concurrent multi-product changes lock rows in the same order.
+        let items = normalize_items(items)?;
+        if items.is_empty() {
+            return Ok(Ok(()));
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        for (product_id, quantity) in items {
+            let transaction = StockTransaction {
+                id: Uuid::now_v7(),
+                product_id,
+                action,
+                quantity,
+                created_at: now,
+            };
+            if let Some(Err(refusal)) = apply(&mut tx, &transaction).await? {
+                // Dropping the transaction rolls back the products already moved.
+                return Ok(Err(refusal));
+            }
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(Ok(()))
+    }
+}
