@@ -1,5 +1,8 @@
-//! Forward-only schema migrations, tracked in `PRAGMA user_version`. The files mirror the
+//! Forward-only schema migrations, tracked by name in `schema_migrations` (so migrations made on
+//! parallel branches apply regardless of the order they landed in). The files mirror the
 //! PostgreSQL store's migrations name for name (a test checks this).
+
+use std::collections::HashSet;
 
 use rusqlite::Connection;
 
@@ -19,19 +22,28 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
 /// SQLite's write lock and each migration is applied exactly once.
 pub(crate) fn apply(conn: &Connection) -> DbResult<()> {
-    let version = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    if version > MIGRATIONS.len() {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let applied: HashSet<String> = conn
+        .prepare("SELECT name FROM schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let known: HashSet<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+    if let Some(unknown) = applied.iter().find(|name| !known.contains(name.as_str())) {
         return Err(kassa_core::Error::internal(format!(
-            "the database schema is version {version}, newer than this kassa ({}); upgrade kassa",
-            MIGRATIONS.len()
+            "the database has migration {unknown}, which this kassa does not know; upgrade kassa"
         ))
         .into());
     }
-    for (name, sql) in &MIGRATIONS[version..] {
+    for (name, sql) in MIGRATIONS.iter().filter(|(name, _)| !applied.contains(*name)) {
         tracing::info!(migration = name, "applying migration");
         conn.execute_batch(sql)?;
+        conn.execute(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![name, kassa_core::time::now_millis()],
+        )?;
     }
-    conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
     Ok(())
 }
 
