@@ -2,8 +2,10 @@
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
 pub mod account;
+pub mod cart;
 pub mod customer;
 pub mod error;
+pub mod order;
 pub mod query;
 pub mod secret;
 pub mod store;
