@@ -503,9 +503,9 @@ mod tests {
     }
 
     /// `(with_tax, without_tax, tax, discount, without_discount)`.
-    fn figures(
-        (with_tax, without_tax, tax, discount, without_discount): (i64, i64, i64, i64, i64),
-    ) -> Figures {
+    type Expected = (i64, i64, i64, i64, i64);
+
+    fn figures((with_tax, without_tax, tax, discount, without_discount): Expected) -> Figures {
         Figures {
             with_tax,
             without_tax,
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn line_value_figures() {
-        let cases: Vec<(&str, CartLine, CalculationMethod, (i64, i64, i64, i64, i64))> = vec![
+        let cases: Vec<(&str, CartLine, CalculationMethod, Expected)> = vec![
             (
                 "no tax",
                 line(1250, 2, false, &[]),

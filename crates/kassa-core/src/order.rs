@@ -484,7 +484,7 @@ mod tests {
         order.apply(&effect);
     }
 
-    fn state(order: &Order) -> (OrderStatus, PaymentStatus, ShippingStatus) {
+    fn state(order: &Order) -> Statuses {
         (order.status(), order.payment().status, order.shipping)
     }
 
@@ -529,22 +529,22 @@ mod tests {
     }
     fn fulfilled() -> Order {
         let mut o = paid();
-        run(&mut o, |x| fulfil(x));
+        run(&mut o, fulfil);
         o
     }
     fn cancelled() -> Order {
         let mut o = unpaid();
-        run(&mut o, |x| cancel_order(x));
+        run(&mut o, cancel_order);
         o
     }
     fn cancelled_paid() -> Order {
         let mut o = paid();
-        run(&mut o, |x| cancel_order(x));
+        run(&mut o, cancel_order);
         o
     }
     fn cancelled_authorized() -> Order {
         let mut o = authorized();
-        run(&mut o, |x| cancel_order(x));
+        run(&mut o, cancel_order);
         o
     }
     fn zero_total() -> Order {
@@ -556,16 +556,13 @@ mod tests {
         o
     }
 
+    type Start = fn() -> Order;
     type Command = fn(&Order) -> Result<Effect, Refusal>;
+    type Statuses = (OrderStatus, PaymentStatus, ShippingStatus);
 
     #[test]
     fn allowed_transitions() {
-        let cases: &[(
-            &str,
-            fn() -> Order,
-            Command,
-            (OrderStatus, PaymentStatus, ShippingStatus),
-        )] = &[
+        let cases: &[(&str, Start, Command, Statuses)] = &[
             (
                 "checkout",
                 unpaid,
@@ -754,7 +751,7 @@ mod tests {
 
     #[test]
     fn refused_transitions() {
-        let cases: &[(&str, fn() -> Order, Command, Refusal)] = &[
+        let cases: &[(&str, Start, Command, Refusal)] = &[
             (
                 "pay a cancelled order",
                 cancelled,
