@@ -48,6 +48,9 @@ impl TaxRate {
     /// place are rounded half away from zero, because a rate like `1/3` has no exact form anyway.
     pub fn parse(input: &str) -> Result<Self, RateError> {
         let bad = || RateError::Malformed(input.to_owned());
+        if input.starts_with('-') && input.len() > 1 {
+            return Err(RateError::Negative(input.to_owned()));
+        }
         let (whole, frac) = match input.split_once('.') {
             Some((w, f)) => (w, f),
             None => (input, ""),
@@ -92,8 +95,9 @@ impl TaxRate {
         if !rate.is_finite() {
             return Err(RateError::Malformed(rate.to_string()));
         }
-        if rate < 0.0 {
-            return Err(RateError::Negative(rate.to_string()));
+        if rate == 0.0 {
+            // Also -0.0, whose decimal form ("-0") would read as negative.
+            return Ok(TaxRate::ZERO);
         }
         TaxRate::parse(&rate.to_string())
     }
@@ -941,7 +945,9 @@ mod tests {
         ] {
             assert_eq!(TaxRate::parse(input), Ok(TaxRate::from_ppm(ppm)), "{input}");
         }
-        for bad in ["", "abc", ".5", "5.", "-0.1", "1e-3", "0.1.2", " 0.1", "+0.1"] {
+        for bad in [
+            "", "-", "abc", ".5", "5.", "1e-3", "0.1.2", " 0.1", "+0.1", "0.-1",
+        ] {
             assert!(
                 matches!(TaxRate::parse(bad), Err(RateError::Malformed(_))),
                 "{bad}"
@@ -956,7 +962,9 @@ mod tests {
         assert_eq!(TaxRate::from_f64(0.085), Ok(TaxRate::from_ppm(85_000)));
         assert_eq!(TaxRate::from_f64(0.07), Ok(TaxRate::from_ppm(70_000)));
         assert_eq!(TaxRate::from_f64(1e-7), Ok(TaxRate::ZERO));
+        assert!(matches!(TaxRate::parse("-0.1"), Err(RateError::Negative(_))));
         assert!(matches!(TaxRate::from_f64(-0.1), Err(RateError::Negative(_))));
+        assert_eq!(TaxRate::from_f64(-0.0), Ok(TaxRate::ZERO));
         assert!(matches!(
             TaxRate::from_f64(f64::NAN),
             Err(RateError::Malformed(_))
