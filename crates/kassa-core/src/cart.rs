@@ -7,9 +7,10 @@
 //! result that does not fit in `i64` is a [`TotalsError::Overflow`], never a panic or a wrap.
 //!
 //! **Rounding** is half away from zero (`0.5 → 1`, `-0.5 → -1`) wherever a division happens: tax on
-//! a net amount, tax extracted from a gross amount, a pro-rata share of a cart discount, and the
-//! per-unit figures. It is the rule EP's guides call "rounded to the nearest penny", and it is
-//! symmetric, so a negative line (a refund-like custom item) rounds like its positive twin.
+//! a net amount, tax extracted from a gross amount, and the per-unit figures. It is the rule EP's
+//! guides call "rounded to the nearest penny", and it is symmetric, so a negative line (a credit
+//! custom item) rounds like its positive twin. The one exception is the split of a cart discount
+//! over lines ([`spread_discount`]), which truncates so that no share can exceed the discount.
 //!
 //! Two calculation methods exist (`calculation_method` in `/v2/settings`):
 //! - [`CalculationMethod::Line`] (the default): cart discounts are spread over the lines pro rata
@@ -306,12 +307,18 @@ pub fn cart_totals(
 }
 
 /// Splits one cart-level discount over the lines in proportion to each line's pre-tax value
-/// after its own line discounts (the line method's weights). Each share is rounded half away from
-/// zero and the last line with a non-zero weight takes the remainder, so the shares always sum
-/// to exactly `discount`.
+/// after its own line discounts (the line method's weights), and the last line with a non-zero
+/// weight takes the remainder, so the shares always sum to exactly `discount`.
 ///
-/// Lines of quantity 0 get nothing. If every weight is 0 (only free items), the whole discount
-/// lands on the last line with goods; if there are no goods, every share is 0. Shares are applied
+/// The shares before the last are rounded **toward zero**, the one exception to this module's
+/// half-away-from-zero rule: rounding half away could hand out more than the whole discount (four
+/// equal lines sharing −2 would get −1 each) and leave the last line a *positive* "discount".
+/// Truncating keeps every share between the discount and 0, at the cost of the last line
+/// absorbing up to one minor unit per other line.
+///
+/// Lines of quantity 0 and lines worth less than nothing (negative custom items, which are
+/// credits) get nothing. If every weight is 0 (only free items), the whole discount lands on the
+/// last line with goods; if there are no goods, every share is 0. Shares are applied
 /// in each line's own basis (gross for tax-inclusive lines), and a discount larger than the cart
 /// is not capped: validating that is the caller's business.
 pub fn spread_discount(lines: &[CartLine], discount: i64) -> Result<Vec<i64>> {
@@ -323,7 +330,7 @@ pub fn spread_discount(lines: &[CartLine], discount: i64) -> Result<Vec<i64>> {
             if l.quantity == 0 {
                 Ok(0)
             } else {
-                compute_line(l, CalculationMethod::Line, &[]).map(|t| i128::from(t.value.without_tax))
+                compute_line(l, CalculationMethod::Line, &[]).map(|t| i128::from(t.value.without_tax).max(0))
             }
         })
         .collect::<Result<_>>()?;
@@ -341,7 +348,7 @@ pub fn spread_discount(lines: &[CartLine], discount: i64) -> Result<Vec<i64>> {
         if i == last || w == 0 {
             continue;
         }
-        let share = div_round(mul(i128::from(discount), w)?, total_weight)?;
+        let share = mul(i128::from(discount), w)? / total_weight;
         shares[i] = narrow(share)?;
         given = given.checked_add(share).ok_or(TotalsError::Overflow)?;
     }
@@ -808,7 +815,18 @@ mod tests {
             line(1000, 1, false, &[]),
         ];
         assert_eq!(spread_discount(&three, -100).unwrap(), vec![-33, -33, -34]);
-        assert_eq!(spread_discount(&three, -2).unwrap(), vec![-1, -1, 0]);
+        assert_eq!(spread_discount(&three, -2).unwrap(), vec![0, 0, -2]);
+        assert_eq!(spread_discount(&three, -5).unwrap(), vec![-1, -1, -3]);
+        let four = [
+            line(1, 1, false, &[]),
+            line(1, 1, false, &[]),
+            line(1, 1, false, &[]),
+            line(1, 1, false, &[]),
+        ];
+        assert_eq!(spread_discount(&four, -2).unwrap(), vec![0, 0, 0, -2]);
+        // A credit line (negative custom item) takes no share.
+        let credit = [line(1000, 1, false, &[]), line(-300, 1, false, &[])];
+        assert_eq!(spread_discount(&credit, -100).unwrap(), vec![-100, 0]);
 
         // Weighted by pre-tax value after line discounts; the empty line and the free line get
         // nothing, so the remainder lands on the last line with value.
@@ -820,8 +838,8 @@ mod tests {
             line(700, 0, false, &[]),
         ];
         let shares = spread_discount(&mixed, -1001).unwrap();
-        // weights 1000, 2000, 1000 of 4000: −250.25 → −250, −500.5 → −501, remainder −250.
-        assert_eq!(shares, vec![-250, -501, -250, 0, 0]);
+        // weights 1000, 2000, 1000 of 4000: −250.25 → −250, −500.5 → −500, remainder −251.
+        assert_eq!(shares, vec![-250, -500, -251, 0, 0]);
         assert_eq!(shares.iter().sum::<i64>(), -1001);
 
         // Only free items: the whole discount sits on the last line with goods.
