@@ -2,11 +2,13 @@
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
 pub mod account;
+pub mod cart;
 pub mod catalog;
 pub mod customer;
 pub mod error;
 pub mod inventory;
 pub mod money;
+pub mod order;
 pub mod pricing;
 pub mod query;
 pub mod secret;
