@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::account_members::router())
         .merge(routes::customers::router())
+        .merge(routes::carts::router())
         .merge(routes::products::router())
         .merge(routes::hierarchies::router())
         .merge(routes::pricebooks::router())

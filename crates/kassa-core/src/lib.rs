@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod cart;
+pub mod carts;
 pub mod catalog;
 pub mod customer;
 pub mod error;

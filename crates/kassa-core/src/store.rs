@@ -9,6 +9,7 @@ use crate::Result;
 use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
+use crate::carts::{Cart, CartItem, CartScope};
 use crate::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::customer::CustomerQuery;
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
@@ -26,6 +27,7 @@ pub trait Store:
     + CatalogStore
     + CurrencyStore
     + InventoryStore
+    + CartStore
     + Send
     + Sync
     + 'static
@@ -318,4 +320,47 @@ pub trait InventoryStore {
         self.adjust_stock(StockAction::Allocate, items, crate::time::now_millis())
             .await
     }
+}
+
+/// Carts and their lines. Every use-case that changes a cart's lines is one transaction that
+/// serializes with other writers of the same cart, so parallel adds never lose an update.
+#[async_trait]
+pub trait CartStore {
+    /// The cart with this id; an expired cart counts as gone.
+    async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>>;
+    /// The cart with this id, created from `empty` if there is none (or it expired).
+    async fn ensure_cart(&self, empty: Cart) -> Result<Cart>;
+    /// `Conflict` if the id is taken.
+    async fn create_cart(&self, cart: Cart) -> Result<()>;
+    /// Replaces the cart's own fields (not its lines); false if there is none.
+    async fn update_cart(&self, cart: Cart) -> Result<bool>;
+    async fn delete_cart(&self, id: &str) -> Result<bool>;
+    /// Newest `updated_at` first.
+    async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>>;
+    /// Oldest line first.
+    async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>>;
+    /// Adds lines to an existing cart: a line whose `line_key` exists gets the quantity added
+    /// (and the new unit price); others are inserted. Fixes the cart's currency if unset, bumps
+    /// `updated_at`/`expires_at`. `BadRequest` past [`crate::carts::MAX_CART_ITEMS`] lines; then
+    /// nothing changes. Returns the cart and all its lines.
+    async fn add_cart_items(
+        &self,
+        cart_id: &str,
+        currency: &str,
+        items: Vec<CartItem>,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)>;
+    /// Sets quantities (0 removes the line), all or nothing: `NotFound` for an unknown line, then
+    /// nothing changes. Returns the cart and all its lines.
+    async fn set_cart_item_quantities(
+        &self,
+        cart_id: &str,
+        quantities: Vec<(Uuid, i64)>,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)>;
+    /// Removes every line (the cart and its associations stay).
+    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;
+    /// Deletes carts whose `expires_at` has passed; returns how many.
+    async fn delete_expired_carts(&self, now: Millis) -> Result<u64>;
 }

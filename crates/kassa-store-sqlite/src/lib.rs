@@ -10,6 +10,7 @@
 
 mod accounts;
 mod auth;
+mod carts;
 mod catalog;
 mod currency;
 mod customers;

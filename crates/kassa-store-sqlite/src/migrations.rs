@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_inventories",
         include_str!("../migrations/0005_inventories.sql"),
     ),
+    ("0007_carts", include_str!("../migrations/0007_carts.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -1,6 +1,7 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod carts;
 pub mod currencies;
 pub mod customers;
 pub mod health;

@@ -1,0 +1,1001 @@
+//! `/v2/carts`: carts, their items and their account/customer associations.
+//!
+//! A cart associated with an account (or customer) is readable and writable only by an admin or
+//! by a shopper holding that account's (customer's) token; an unassociated cart is reachable by
+//! anyone holding its id, as in Elastic Path. Totals are computed on every read from the lines by
+//! `kassa_core::cart::cart_totals`; nothing derived is stored.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
+use kassa_core::carts::{
+    Cart, CartItem, CartScope, DAY_MS, DEFAULT_CART_EXPIRY_DAYS, ItemKind, custom_line_key, is_valid_cart_id,
+};
+use kassa_core::money::MoneyFormat;
+use kassa_core::query::PageRequest;
+use kassa_core::time::{Millis, now_millis, rfc3339};
+use kassa_core::{Error, FieldError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::{CustomerToken, Shopper};
+use crate::envelope::{self, Origin};
+use crate::error::{ApiError, ApiResult, ErrorObject};
+use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/carts", get(list).post(create))
+        .route("/v2/carts/{id}", get(read).put(update).delete(remove))
+        .route(
+            "/v2/carts/{id}/items",
+            get(items).post(add_items).put(update_items).delete(clear_items),
+        )
+        .route(
+            "/v2/carts/{id}/items/{item_id}",
+            put(update_item).delete(remove_item),
+        )
+        .route(
+            "/v2/carts/{id}/relationships/accounts",
+            axum::routing::post(associate_account).delete(dissociate_account),
+        )
+        .route(
+            "/v2/carts/{id}/relationships/customers",
+            axum::routing::post(associate_customer).delete(dissociate_customer),
+        )
+}
+
+const CURRENCY_HEADER: &str = "x-moltin-currency";
+const MAX_NAME: usize = 255;
+
+/// Who is asking, for the cart access rules.
+struct Requester {
+    admin: bool,
+    account: Option<Uuid>,
+    customer: Option<Uuid>,
+}
+
+impl Requester {
+    fn new(shopper: &Shopper, customer: &CustomerToken) -> Self {
+        Self {
+            admin: shopper.caller.is_admin(),
+            account: shopper.account.as_ref().map(|a| a.scope),
+            customer: customer.0.as_ref().map(|c| c.sub),
+        }
+    }
+
+    /// Elastic Path's model: an associated cart belongs to its account/customer; an unassociated
+    /// cart to whoever holds its id.
+    fn may_use(&self, cart: &Cart) -> ApiResult<()> {
+        if self.admin {
+            return Ok(());
+        }
+        if let Some(account) = cart.account_id
+            && self.account != Some(account)
+        {
+            return Err(ApiError::forbidden(
+                "Account does not have the required permissions to fulfill this request",
+            ));
+        }
+        if let Some(customer) = cart.customer_id
+            && self.customer != Some(customer)
+        {
+            return Err(ApiError::forbidden(
+                "Customer does not have the required permissions to fulfill this request",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn bad_cart_id() -> ApiError {
+    ApiError::bad_request("The cart id may only contain letters, digits, '-' and '_' (at most 128)")
+        .with_source("cartID")
+}
+
+fn expiry(now: Millis) -> Millis {
+    now + DEFAULT_CART_EXPIRY_DAYS * DAY_MS
+}
+
+/// The cart with this id, created empty if unknown (Elastic Path's behaviour, which the classic
+/// JS clients rely on), after checking the caller may use it.
+async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<Cart> {
+    if !is_valid_cart_id(id) {
+        return Err(bad_cart_id());
+    }
+    let now = now_millis();
+    let cart = match state.store.cart(id, now).await? {
+        Some(cart) => cart,
+        None => {
+            state
+                .store
+                .ensure_cart(Cart::empty(id.to_owned(), now, DEFAULT_CART_EXPIRY_DAYS))
+                .await?
+        }
+    };
+    who.may_use(&cart)?;
+    Ok(cart)
+}
+
+/// Currency formats by code, and the store default.
+async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyFormat>, String)> {
+    let page = state
+        .store
+        .currencies(PageRequest {
+            limit: 100,
+            offset: 0,
+        })
+        .await?;
+    let default = page
+        .items
+        .iter()
+        .find(|c| c.default)
+        .map_or_else(|| "USD".to_owned(), |c| c.code.clone());
+    Ok((
+        page.items.into_iter().map(|c| (c.code, c.money)).collect(),
+        default,
+    ))
+}
+
+fn money(amount: i64, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+    let formatted = formats
+        .get(currency)
+        .map_or_else(|| format!("{amount}"), |f| f.format(amount));
+    json!({ "amount": amount, "currency": currency, "formatted": formatted })
+}
+
+fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) -> [Value; 5] {
+    [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount].map(|a| money(a, currency, formats))
+}
+
+fn totals_of(lines: &[CartItem]) -> ApiResult<CartTotals> {
+    let lines: Vec<CartLine> = lines
+        .iter()
+        .map(|i| CartLine {
+            unit_amount: i.unit_amount,
+            quantity: i.quantity.max(0) as u64,
+            includes_tax: i.includes_tax,
+            tax_items: Vec::new(),
+            discounts: Vec::new(),
+        })
+        .collect();
+    cart_totals(&lines, &[], CalculationMethod::Line).map_err(|e| {
+        ApiError::from(Error::bad_request(
+            "Bad Request",
+            format!("The cart cannot be totalled: {e}"),
+        ))
+    })
+}
+
+fn cart_display_price(t: &CartTotals, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+    let [with_tax, without_tax, tax, discount, without_discount] = figures(
+        &Figures {
+            with_tax: t.with_tax,
+            without_tax: t.without_tax,
+            tax: t.tax,
+            discount: t.discount,
+            without_discount: t.without_discount,
+        },
+        currency,
+        formats,
+    );
+    json!({
+        "with_tax": with_tax,
+        "without_tax": without_tax,
+        "tax": tax,
+        "discount": discount,
+        "without_discount": without_discount,
+        "shipping": money(t.shipping, currency, formats),
+        "shipping_discount": money(t.shipping_discount, currency, formats),
+    })
+}
+
+fn cart_timestamps(cart: &Cart) -> Value {
+    json!({
+        "created_at": rfc3339(cart.created_at),
+        "updated_at": rfc3339(cart.updated_at),
+        "expires_at": rfc3339(cart.expires_at),
+    })
+}
+
+fn render_item(
+    item: &CartItem,
+    t: &kassa_core::cart::LineTotals,
+    currency: &str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> Value {
+    let unit = figures(&t.unit, currency, formats);
+    let value = figures(&t.value, currency, formats);
+    let names = ["with_tax", "without_tax", "tax", "discount", "without_discount"];
+    let display: serde_json::Map<String, Value> = names
+        .iter()
+        .zip(unit.into_iter().zip(value))
+        .map(|(name, (unit, value))| ((*name).to_owned(), json!({ "unit": unit, "value": value })))
+        .collect();
+    let mut v = json!({
+        "id": item.id,
+        "type": item.kind.as_str(),
+        "name": item.name,
+        "description": item.description,
+        "sku": item.sku,
+        "slug": item.slug,
+        "quantity": item.quantity,
+        "manage_stock": false,
+        "unit_price": { "amount": item.unit_amount, "currency": currency, "includes_tax": item.includes_tax },
+        "value": { "amount": item.unit_amount.saturating_mul(item.quantity), "currency": currency, "includes_tax": item.includes_tax },
+        "custom_inputs": item.custom_inputs,
+        "links": {},
+        "relationships": {
+            "taxes": { "data": [] },
+            "custom_discounts": { "data": [] },
+            "promotions": { "data": [] },
+        },
+        "meta": {
+            "display_price": display,
+            "timestamps": { "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at) },
+        },
+    });
+    if let Some(product_id) = item.product_id {
+        v["product_id"] = json!(product_id);
+        v["catalog_source"] = json!("pim");
+        v["links"]["product"] = json!(origin.url(&format!("/catalog/products/{product_id}")));
+    }
+    if let Some(catalog_id) = item.catalog_id {
+        v["catalog_id"] = json!(catalog_id);
+    }
+    v
+}
+
+fn render_cart(
+    cart: &Cart,
+    lines: &[CartItem],
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &str,
+    origin: &Origin,
+) -> Value {
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    let mut v = json!({
+        "id": cart.id,
+        "type": "cart",
+        "name": cart.name,
+        "description": cart.description,
+        "discount_settings": {
+            "custom_discounts_enabled": cart.custom_discounts_enabled,
+            "use_rule_promotions": cart.use_rule_promotions,
+        },
+        "inventory_settings": { "defer_inventory_check": cart.defer_inventory_check },
+        "custom_attributes": cart.custom_attributes,
+        "links": { "self": origin.url(&format!("/v2/carts/{}", cart.id)) },
+        "relationships": {
+            "items": { "data": lines.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.id })).collect::<Vec<_>>() },
+            "customers": { "data": cart.customer_id.map(|id| vec![json!({ "type": "customer", "id": id })]).unwrap_or_default() },
+            "accounts": { "data": cart.account_id.map(|id| vec![json!({ "type": "account", "id": id })]).unwrap_or_default() },
+            "custom_discounts": { "data": [] },
+            "promotions": { "data": [] },
+        },
+        "meta": {
+            "display_price": cart_display_price(totals, currency, formats),
+            "timestamps": cart_timestamps(cart),
+        },
+    });
+    if let Some(email) = &cart.contact_email {
+        v["contact"] = json!({ "email": email });
+    }
+    if let Some(at) = cart.snapshot_date {
+        v["snapshot_date"] = json!(rfc3339(at));
+    }
+    if let Some(intent) = &cart.payment_intent_id {
+        v["payment_intent_id"] = json!(intent);
+    }
+    v
+}
+
+/// The cart and, with `include=items`, its lines under `included.items`.
+async fn cart_response(
+    state: &AppState,
+    cart: &Cart,
+    include: &[String],
+    origin: &Origin,
+) -> ApiResult<Value> {
+    let lines = state.store.cart_items(&cart.id).await?;
+    let totals = totals_of(&lines)?;
+    let (formats, default) = money_formats(state).await?;
+    let mut body = envelope::single(render_cart(cart, &lines, &totals, &formats, &default, origin));
+    if include.iter().any(|i| i == "items") {
+        let currency = cart.currency.as_deref().unwrap_or(&default);
+        let items: Vec<Value> = lines
+            .iter()
+            .zip(&totals.lines)
+            .map(|(i, t)| render_item(i, t, currency, &formats, origin))
+            .collect();
+        body["included"] = json!({ "items": items });
+    }
+    Ok(body)
+}
+
+/// The items collection every item call answers with: all lines plus the cart's `meta`.
+async fn items_response(
+    state: &AppState,
+    cart: &Cart,
+    lines: &[CartItem],
+    origin: &Origin,
+) -> ApiResult<Value> {
+    let totals = totals_of(lines)?;
+    let (formats, default) = money_formats(state).await?;
+    let currency = cart.currency.as_deref().unwrap_or(&default);
+    let items: Vec<Value> = lines
+        .iter()
+        .zip(&totals.lines)
+        .map(|(i, t)| render_item(i, t, currency, &formats, origin))
+        .collect();
+    Ok(json!({
+        "data": items,
+        "meta": {
+            "display_price": cart_display_price(&totals, currency, &formats),
+            "timestamps": cart_timestamps(cart),
+        },
+    }))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    query: ListQuery,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    Ok(Json(cart_response(&state, &cart, &query.include, &origin).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct CartBody {
+    #[serde(default)]
+    data: CartData,
+}
+
+#[derive(Deserialize, Default)]
+struct CartData {
+    name: Option<String>,
+    description: Option<String>,
+    discount_settings: Option<DiscountSettings>,
+    inventory_settings: Option<InventorySettings>,
+    contact: Option<Contact>,
+    custom_attributes: Option<serde_json::Map<String, Value>>,
+    snapshot_date: Option<String>,
+    payment_intent_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DiscountSettings {
+    custom_discounts_enabled: Option<bool>,
+    use_rule_promotions: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct InventorySettings {
+    defer_inventory_check: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    email: Option<String>,
+}
+
+/// Applies a create/update body to a cart, reporting every problem at once.
+fn apply_cart_body(cart: &mut Cart, d: CartData) -> ApiResult<()> {
+    let mut v = kassa_core::Validator::new();
+    if let Some(name) = v.optional_text(d.name, "data.name", MAX_NAME) {
+        cart.name = name;
+    }
+    if let Some(description) = d.description {
+        if description.chars().count() > MAX_NAME {
+            v.push(
+                "data.description",
+                "max_length",
+                format!("description must be at most {MAX_NAME} characters"),
+            );
+        }
+        cart.description = Some(description);
+    }
+    if let Some(s) = d.discount_settings {
+        cart.custom_discounts_enabled = s
+            .custom_discounts_enabled
+            .unwrap_or(cart.custom_discounts_enabled);
+        cart.use_rule_promotions = s.use_rule_promotions.unwrap_or(cart.use_rule_promotions);
+    }
+    if let Some(s) = d.inventory_settings {
+        cart.defer_inventory_check = s.defer_inventory_check.unwrap_or(cart.defer_inventory_check);
+    }
+    if let Some(email) = d.contact.and_then(|c| c.email) {
+        if !kassa_core::account::is_valid_email(&email) {
+            v.push("data.contact.email", "format", "Does not match format 'email'");
+        } else if cart.account_id.is_some() || cart.customer_id.is_some() {
+            v.push(
+                "data.contact.email",
+                "invalid",
+                "A contact email is only for guest carts, not for carts of an account or customer",
+            );
+        }
+        cart.contact_email = Some(email);
+    }
+    if let Some(attrs) = d.custom_attributes {
+        if attrs.len() > 20 {
+            v.push(
+                "data.custom_attributes",
+                "max_properties",
+                "A cart has at most 20 custom attributes",
+            );
+        }
+        cart.custom_attributes = Value::Object(attrs);
+    }
+    if let Some(date) = d.snapshot_date {
+        match kassa_core::time::parse_rfc3339(&date) {
+            Some(ms) => cart.snapshot_date = Some(ms),
+            None => v.push(
+                "data.snapshot_date",
+                "format",
+                "snapshot_date must be an RFC 3339 date-time",
+            ),
+        }
+    }
+    if let Some(intent) = d.payment_intent_id {
+        cart.payment_intent_id = Some(intent);
+    }
+    v.finish()?;
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    OptionalJson(body): OptionalJson<CartBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let now = now_millis();
+    let mut cart = Cart::empty(Uuid::new_v4().to_string(), now, DEFAULT_CART_EXPIRY_DAYS);
+    // A shopper's token associates the new cart with their account or customer.
+    cart.account_id = shopper.account.as_ref().map(|a| a.scope);
+    cart.customer_id = customer.0.as_ref().map(|c| c.sub);
+    apply_cart_body(&mut cart, body.map(|b| b.data).unwrap_or_default())?;
+    state.store.create_cart(cart.clone()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(cart_response(&state, &cart, &[], &origin).await?),
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CartBody>,
+) -> ApiResult<Json<Value>> {
+    let mut cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    if body.data.snapshot_date.is_none() && cart.snapshot_date.is_some() {
+        // A preview cart stays one; the field is simply not repeated by the client.
+    }
+    apply_cart_body(&mut cart, body.data)?;
+    cart.updated_at = now_millis();
+    cart.expires_at = expiry(cart.updated_at);
+    state.store.update_cart(cart.clone()).await?;
+    Ok(Json(cart_response(&state, &cart, &[], &origin).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    if !is_valid_cart_id(&id) {
+        return Err(bad_cart_id());
+    }
+    let Some(cart) = state.store.cart(&id, now_millis()).await? else {
+        return Err(ApiError::not_found("Not Found", "Cart not found"));
+    };
+    Requester::new(&shopper, &customer).may_use(&cart)?;
+    if let Some(owner) = cart.customer_id {
+        let theirs = state
+            .store
+            .carts(
+                CartScope::Customer(owner),
+                PageRequest { limit: 1, offset: 0 },
+                now_millis(),
+            )
+            .await?;
+        if theirs.total <= 1 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Last cart",
+                "This is the last cart associated with a customer and it cannot be deleted, try disassociating instead",
+            ));
+        }
+    }
+    state.store.delete_cart(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let scope = match (shopper.account.as_ref(), customer.0.as_ref()) {
+        (Some(account), _) => CartScope::Account(account.scope),
+        (None, Some(c)) => CartScope::Customer(c.sub),
+        (None, None) if shopper.caller.is_admin() => CartScope::Associated,
+        (None, None) => {
+            return Err(ApiError::forbidden(
+                "Listing carts needs an EP-Account-Management-Authentication-Token or an X-Moltin-Customer-Token",
+            ));
+        }
+    };
+    let page = state.store.carts(scope, query.page, now_millis()).await?;
+    let (formats, default) = money_formats(&state).await?;
+    let mut carts = Vec::with_capacity(page.items.len());
+    for cart in &page.items {
+        let lines = state.store.cart_items(&cart.id).await?;
+        let totals = totals_of(&lines)?;
+        carts.push(render_cart(cart, &lines, &totals, &formats, &default, &origin));
+    }
+    Ok(Json(envelope::collection(
+        carts, page.total, &query, &origin, &uri,
+    )))
+}
+
+async fn items(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let lines = state.store.cart_items(&cart.id).await?;
+    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    data: Value,
+    #[serde(default)]
+    options: AddOptions,
+}
+
+#[derive(Deserialize, Default)]
+struct AddOptions {
+    #[serde(default)]
+    add_all_or_nothing: bool,
+}
+
+#[derive(Deserialize)]
+struct CustomItemData {
+    name: Option<String>,
+    sku: Option<String>,
+    description: Option<String>,
+    quantity: Option<i64>,
+    price: Option<CustomPrice>,
+    #[serde(default)]
+    custom_inputs: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct CustomPrice {
+    amount: Option<i64>,
+    includes_tax: Option<bool>,
+}
+
+/// One requested item, checked; or the problems with it, each naming its field under `base`.
+fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<CartItem, Vec<FieldError>> {
+    let field = |name: &str| format!("{base}.{name}");
+    let bad = |name: &str, title: &str, detail: String| vec![FieldError::new(field(name), title, detail)];
+    let kind = raw.get("type").and_then(Value::as_str);
+    match kind {
+        Some("custom_item") => {}
+        Some("cart_item") => {
+            return Err(bad("type", "Not Supported", "Product items are priced from the published catalog, which kassa does not serve yet; add a custom_item".into()));
+        }
+        Some("promotion_item") => {
+            return Err(vec![FieldError::new(
+                field("code"),
+                "Not Found",
+                "No promotion could be found with the given code.",
+            )]);
+        }
+        Some(other) => {
+            return Err(bad(
+                "type",
+                "invalid",
+                format!("Unknown item type '{other}'; use cart_item, custom_item or promotion_item"),
+            ));
+        }
+        None => return Err(bad("type", "required", "type is required".into())),
+    }
+    let data: CustomItemData = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        bad(
+            if path == "." { "type" } else { &path },
+            "invalid",
+            e.into_inner().to_string(),
+        )
+    })?;
+    let mut v = kassa_core::Validator::new();
+    let name = v.text(data.name, &field("name"), MAX_NAME);
+    let sku = v.optional_text(data.sku, &field("sku"), MAX_NAME);
+    let description = v.optional_text(data.description, &field("description"), MAX_NAME);
+    let quantity = v.required(data.quantity, &field("quantity"));
+    if quantity.is_some_and(|q| q < 1) {
+        v.push(
+            field("quantity"),
+            "number_gte",
+            "Must be greater than or equal to 1",
+        );
+    }
+    let price = v.required(data.price, &field("price"));
+    let amount = price
+        .as_ref()
+        .and_then(|p| v.required(p.amount, &field("price.amount")));
+    if amount.is_some_and(|a| a < 0) {
+        v.push(
+            field("price.amount"),
+            "number_gte",
+            "Must be greater than or equal to 0",
+        );
+    }
+    if let Err(Error::Validation(problems)) = v.finish() {
+        return Err(problems);
+    }
+    let id = Uuid::now_v7();
+    Ok(CartItem {
+        id,
+        cart_id: String::new(),
+        kind: ItemKind::Custom,
+        line_key: custom_line_key(sku.as_deref(), id),
+        product_id: None,
+        sku,
+        name: name.unwrap_or_default(),
+        description,
+        slug: None,
+        quantity: quantity.unwrap_or_default(),
+        unit_amount: amount.unwrap_or_default(),
+        includes_tax: price.and_then(|p| p.includes_tax).unwrap_or(true),
+        custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
+        catalog_id: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+async fn add_items(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<AddBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let now = now_millis();
+    let (parsed, bulk): (Vec<_>, bool) = match &body.data {
+        Value::Array(list) => (
+            list.iter()
+                .enumerate()
+                .map(|(i, raw)| parse_item(raw, &format!("data[{i}]"), now))
+                .collect(),
+            true,
+        ),
+        raw @ Value::Object(_) if raw.get("type").and_then(Value::as_str) == Some("promotion_item") => {
+            let code = raw.get("code").cloned().unwrap_or(Value::Null);
+            let mut e = ApiError::not_found("Not Found", "No promotion could be found with the given code.");
+            e.errors[0].meta = Some(json!({ "code": code }));
+            return Err(e);
+        }
+        raw @ Value::Object(_) => (vec![parse_item(raw, "data", now)], false),
+        _ => {
+            return Err(
+                ApiError::bad_request("data must be an item object or an array of items").with_source("data"),
+            );
+        }
+    };
+    let mut good = Vec::new();
+    let mut problems = Vec::new();
+    for result in parsed {
+        match result {
+            Ok(item) => good.push(item),
+            Err(p) => problems.extend(p),
+        }
+    }
+    // A single item, or a bulk add with add_all_or_nothing, changes nothing when anything fails.
+    if !problems.is_empty() && (!bulk || body.options.add_all_or_nothing || good.is_empty()) {
+        return Err(Error::Validation(problems).into());
+    }
+    let (_, default) = money_formats(&state).await?;
+    let requested = headers
+        .get(CURRENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_uppercase);
+    let currency = cart.currency.clone().or(requested).unwrap_or(default);
+    let (cart, lines) = state
+        .store
+        .add_cart_items(&cart.id, &currency, good, expiry(now))
+        .await?;
+    let mut response = items_response(&state, &cart, &lines, &origin).await?;
+    if !problems.is_empty() {
+        let errors: Vec<ErrorObject> = problems
+            .into_iter()
+            .map(|p| ErrorObject {
+                status: 400,
+                title: p.title,
+                detail: Some(p.detail),
+                source: Some(p.source),
+                meta: None,
+            })
+            .collect();
+        response["errors"] = json!(errors);
+    }
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+#[derive(Deserialize)]
+struct QuantityBody {
+    data: QuantityData,
+}
+
+#[derive(Deserialize)]
+struct QuantityData {
+    quantity: Option<i64>,
+}
+
+fn check_quantity(quantity: Option<i64>, source: &str) -> ApiResult<i64> {
+    match quantity {
+        Some(q) if q >= 0 => Ok(q),
+        Some(_) => Err(ApiError::bad_request("Must be greater than or equal to 0").with_source(source)),
+        None => Err(ApiError::bad_request("quantity is required").with_source(source)),
+    }
+}
+
+async fn update_item(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath((id, item_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<QuantityBody>,
+) -> ApiResult<Json<Value>> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
+    let item_id = parse_uuid(&item_id, not_found)?;
+    let quantity = check_quantity(body.data.quantity, "data.quantity")?;
+    let now = now_millis();
+    let (cart, lines) = state
+        .store
+        .set_cart_item_quantities(&cart.id, vec![(item_id, quantity)], now, expiry(now))
+        .await?;
+    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+}
+
+#[derive(Deserialize)]
+struct BulkQuantityBody {
+    data: Vec<BulkQuantity>,
+}
+
+#[derive(Deserialize)]
+struct BulkQuantity {
+    id: Option<String>,
+    quantity: Option<i64>,
+}
+
+async fn update_items(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<BulkQuantityBody>,
+) -> ApiResult<Json<Value>> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let mut changes = Vec::with_capacity(body.data.len());
+    for (i, change) in body.data.into_iter().enumerate() {
+        let item_id = change
+            .id
+            .as_deref()
+            .and_then(|raw| Uuid::parse_str(raw).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("id must be the id of an item in the cart")
+                    .with_source(format!("data[{i}].id"))
+            })?;
+        changes.push((
+            item_id,
+            check_quantity(change.quantity, &format!("data[{i}].quantity"))?,
+        ));
+    }
+    let now = now_millis();
+    let (cart, lines) = state
+        .store
+        .set_cart_item_quantities(&cart.id, changes, now, expiry(now))
+        .await?;
+    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+}
+
+async fn remove_item(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath((id, item_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
+    let item_id = parse_uuid(&item_id, not_found)?;
+    let now = now_millis();
+    let (cart, lines) = state
+        .store
+        .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, expiry(now))
+        .await?;
+    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+}
+
+async fn clear_items(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let now = now_millis();
+    state.store.clear_cart_items(&cart.id, now, expiry(now)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct RelationshipBody {
+    data: Value,
+}
+
+/// The one `{type, id}` of an association body, which must be an array.
+fn relationship(body: &RelationshipBody, kind: &str) -> ApiResult<Uuid> {
+    let Value::Array(list) = &body.data else {
+        return Err(ApiError::forbidden("Invalid json payload: data must be an array").with_source("data"));
+    };
+    if list.len() != 1 {
+        return Err(
+            ApiError::forbidden(format!("Cannot associate more than one {kind}")).with_source("data"),
+        );
+    }
+    if list[0].get("type").and_then(Value::as_str) != Some(kind) {
+        return Err(
+            ApiError::bad_request(format!("The type does not exist or is not listed as {kind}"))
+                .with_source("data[0].type"),
+        );
+    }
+    list[0]
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("id must be the id of the {kind}")).with_source("data[0].id")
+        })
+}
+
+async fn associate_account(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let who = Requester::new(&shopper, &customer);
+    let account_id = relationship(&body, "account")?;
+    if !who.admin && who.account != Some(account_id) {
+        return Err(ApiError::forbidden(
+            "Account does not have the required permissions to fulfill this request",
+        ));
+    }
+    let mut cart = open_cart(&state, &id, &who).await?;
+    match cart.account_id {
+        Some(existing) if existing == account_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
+        Some(_) => return Err(ApiError::forbidden("Cannot associate more than one account")),
+        None => {}
+    }
+    if state.store.account(account_id).await?.is_none() {
+        return Err(ApiError::not_found("Not Found", "account not found").with_source("data[0].id"));
+    }
+    cart.account_id = Some(account_id);
+    cart.contact_email = None;
+    cart.updated_at = now_millis();
+    cart.expires_at = expiry(cart.updated_at);
+    state.store.update_cart(cart).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "data": [{ "type": "account", "id": account_id }] })),
+    ))
+}
+
+async fn dissociate_account(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
+) -> ApiResult<StatusCode> {
+    let who = Requester::new(&shopper, &customer);
+    let account_id = relationship(&body, "account")?;
+    let mut cart = open_cart(&state, &id, &who).await?;
+    if cart.account_id == Some(account_id) {
+        cart.account_id = None;
+        cart.updated_at = now_millis();
+        cart.expires_at = expiry(cart.updated_at);
+        state.store.update_cart(cart).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn associate_customer(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let who = Requester::new(&shopper, &customer);
+    let customer_id = relationship(&body, "customer")?;
+    if !who.admin && who.customer != Some(customer_id) {
+        return Err(ApiError::forbidden(
+            "Customer does not have the required permissions to fulfill this request",
+        ));
+    }
+    let mut cart = open_cart(&state, &id, &who).await?;
+    match cart.customer_id {
+        Some(existing) if existing == customer_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
+        Some(_) => return Err(ApiError::forbidden("Cannot associate more than one customer")),
+        None => {}
+    }
+    if state.store.customer(customer_id).await?.is_none() {
+        return Err(ApiError::not_found("Not Found", "customer not found").with_source("data[0].id"));
+    }
+    cart.customer_id = Some(customer_id);
+    cart.contact_email = None;
+    cart.updated_at = now_millis();
+    cart.expires_at = expiry(cart.updated_at);
+    state.store.update_cart(cart).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "data": [{ "type": "customer", "id": customer_id }] })),
+    ))
+}
+
+async fn dissociate_customer(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
+) -> ApiResult<StatusCode> {
+    let who = Requester::new(&shopper, &customer);
+    let customer_id = relationship(&body, "customer")?;
+    let mut cart = open_cart(&state, &id, &who).await?;
+    if cart.customer_id == Some(customer_id) {
+        cart.customer_id = None;
+        cart.updated_at = now_millis();
+        cart.expires_at = expiry(cart.updated_at);
+        state.store.update_cart(cart).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,188 @@
+//! Carts as they are kept: the cart, its lines and who it belongs to. What a cart costs is
+//! computed from these by [`crate::cart::cart_totals`]; nothing derived is stored.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::time::Millis;
+
+pub const DEFAULT_CART_NAME: &str = "Cart";
+pub const DEFAULT_CART_EXPIRY_DAYS: i64 = 7;
+pub const MAX_CART_EXPIRY_DAYS: i64 = 365;
+/// Unique lines per cart.
+pub const MAX_CART_ITEMS: usize = 100;
+pub const MAX_CART_ID_LENGTH: usize = 128;
+pub const DAY_MS: Millis = 86_400_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cart {
+    /// Chosen by the client (the classic JS clients invent a 32-hex id) or generated.
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Only for guest carts.
+    pub contact_email: Option<String>,
+    /// Fixed when the first item is added.
+    pub currency: Option<String>,
+    pub custom_discounts_enabled: bool,
+    pub use_rule_promotions: bool,
+    pub defer_inventory_check: bool,
+    pub custom_attributes: Value,
+    pub snapshot_date: Option<Millis>,
+    pub payment_intent_id: Option<String>,
+    /// At most one account may be associated.
+    pub account_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub expires_at: Millis,
+}
+
+impl Cart {
+    /// An empty cart named `Cart`, as Elastic Path creates for an unknown id.
+    pub fn empty(id: String, now: Millis, expiry_days: i64) -> Self {
+        Self {
+            id,
+            name: DEFAULT_CART_NAME.into(),
+            description: None,
+            contact_email: None,
+            currency: None,
+            custom_discounts_enabled: false,
+            use_rule_promotions: false,
+            defer_inventory_check: false,
+            custom_attributes: Value::Object(Default::default()),
+            snapshot_date: None,
+            payment_intent_id: None,
+            account_id: None,
+            customer_id: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now + expiry_days * DAY_MS,
+        }
+    }
+}
+
+/// Cart ids use a safe character set: letters, digits, `-` and `_`.
+pub fn is_valid_cart_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CART_ID_LENGTH
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A catalog product, priced from the shopper's catalog.
+    Product,
+    /// A custom item priced by the caller.
+    Custom,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Product => "cart_item",
+            ItemKind::Custom => "custom_item",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cart_item" => Some(ItemKind::Product),
+            "custom_item" => Some(ItemKind::Custom),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CartItem {
+    pub id: Uuid,
+    pub cart_id: String,
+    pub kind: ItemKind,
+    /// What makes two adds the same line: the product and its custom inputs, or a custom item's
+    /// sku. Adding an existing line adds to its quantity.
+    pub line_key: String,
+    pub product_id: Option<Uuid>,
+    pub sku: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub slug: Option<String>,
+    pub quantity: i64,
+    pub unit_amount: i64,
+    pub includes_tax: bool,
+    pub custom_inputs: Value,
+    pub catalog_id: Option<Uuid>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// The line key of a product line: the same product with other custom inputs is another line.
+pub fn product_line_key(product_id: Uuid, custom_inputs: &Value) -> String {
+    match custom_inputs {
+        Value::Object(m) if m.is_empty() => format!("product:{product_id}"),
+        Value::Null => format!("product:{product_id}"),
+        // serde_json's map is ordered by key, so equal inputs give equal keys.
+        other => format!("product:{product_id}:{other}"),
+    }
+}
+
+/// The line key of a custom item: items with the same sku merge; without a sku each add is its
+/// own line.
+pub fn custom_line_key(sku: Option<&str>, item_id: Uuid) -> String {
+    match sku {
+        Some(sku) => format!("custom:{sku}"),
+        None => format!("custom-id:{item_id}"),
+    }
+}
+
+/// Which carts a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CartScope {
+    Account(Uuid),
+    Customer(Uuid),
+    /// Carts associated with any account or customer.
+    Associated,
+    All,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cart_ids_use_safe_characters() {
+        for ok in [
+            "abc",
+            "0123456789abcdef0123456789abcdef",
+            "my_cart-1",
+            &"a".repeat(128),
+        ] {
+            assert!(is_valid_cart_id(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "ä", "a.b", &"a".repeat(129)] {
+            assert!(!is_valid_cart_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn line_keys_separate_custom_inputs() {
+        let id = Uuid::nil();
+        let a = product_line_key(id, &serde_json::json!({"engraving": "Ron"}));
+        let b = product_line_key(id, &serde_json::json!({"engraving": "Leslie"}));
+        assert_ne!(a, b);
+        assert_eq!(
+            product_line_key(id, &serde_json::json!({})),
+            product_line_key(id, &Value::Null)
+        );
+        assert_eq!(
+            custom_line_key(Some("X"), Uuid::nil()),
+            custom_line_key(Some("X"), Uuid::max())
+        );
+        assert_ne!(
+            custom_line_key(None, Uuid::nil()),
+            custom_line_key(None, Uuid::max())
+        );
+    }
+}

@@ -1,0 +1,386 @@
+use async_trait::async_trait;
+use kassa_core::carts::{Cart, CartItem, CartScope, ItemKind, MAX_CART_ITEMS};
+use kassa_core::query::{Page, PageRequest};
+use kassa_core::store::CartStore;
+use kassa_core::time::Millis;
+use kassa_core::{Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::{Executor, Postgres, Row};
+use uuid::Uuid;
+
+use crate::sql::{conflict, page_of};
+use crate::{PgStore, sql_error};
+
+macro_rules! cart_columns {
+    () => {
+        "id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions, \
+         defer_inventory_check, custom_attributes::text, snapshot_date, payment_intent_id, account_id, customer_id, \
+         created_at, updated_at, expires_at"
+    };
+}
+macro_rules! item_columns {
+    () => {
+        "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
+         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at"
+    };
+}
+
+fn cart_row(r: &PgRow) -> Cart {
+    let attrs: String = r.get(8);
+    Cart {
+        id: r.get(0),
+        name: r.get(1),
+        description: r.get(2),
+        contact_email: r.get(3),
+        currency: r.get(4),
+        custom_discounts_enabled: r.get(5),
+        use_rule_promotions: r.get(6),
+        defer_inventory_check: r.get(7),
+        custom_attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+        snapshot_date: r.get(9),
+        payment_intent_id: r.get(10),
+        account_id: r.get(11),
+        customer_id: r.get(12),
+        created_at: r.get(13),
+        updated_at: r.get(14),
+        expires_at: r.get(15),
+    }
+}
+
+fn item_row(r: &PgRow) -> CartItem {
+    let kind: String = r.get(2);
+    let inputs: String = r.get(12);
+    CartItem {
+        id: r.get(0),
+        cart_id: r.get(1),
+        kind: ItemKind::parse(&kind).unwrap_or(ItemKind::Custom),
+        line_key: r.get(3),
+        product_id: r.get(4),
+        sku: r.get(5),
+        name: r.get(6),
+        description: r.get(7),
+        slug: r.get(8),
+        quantity: r.get(9),
+        unit_amount: r.get(10),
+        includes_tax: r.get(11),
+        custom_inputs: serde_json::from_str(&inputs).unwrap_or_default(),
+        catalog_id: r.get(13),
+        created_at: r.get(14),
+        updated_at: r.get(15),
+    }
+}
+
+/// The live cart, locked for the rest of the transaction so writers of one cart take turns.
+async fn lock_cart<'e>(db: impl Executor<'e, Database = Postgres>, id: &str, now: Millis) -> Result<Cart> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        cart_columns!(),
+        " FROM carts WHERE id = $1 AND expires_at > $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+    .map_err(sql_error)?;
+    row.as_ref()
+        .map(cart_row)
+        .ok_or_else(|| Error::not_found("Not Found", "Cart not found"))
+}
+
+async fn insert_cart<'e>(db: impl Executor<'e, Database = Postgres>, c: &Cart) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO carts (id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions,
+           defer_inventory_check, custom_attributes, snapshot_date, payment_intent_id, account_id, customer_id,
+           created_at, updated_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.description)
+    .bind(&c.contact_email)
+    .bind(&c.currency)
+    .bind(c.custom_discounts_enabled)
+    .bind(c.use_rule_promotions)
+    .bind(c.defer_inventory_check)
+    .bind(c.custom_attributes.to_string())
+    .bind(c.snapshot_date)
+    .bind(&c.payment_intent_id)
+    .bind(c.account_id)
+    .bind(c.customer_id)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(c.expires_at)
+    .execute(db)
+    .await
+    .map_err(|e| conflict(e, |_| "A cart with this id already exists"))?;
+    Ok(())
+}
+
+async fn items_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CartItem>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        item_columns!(),
+        " FROM cart_items WHERE cart_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(cart_id)
+    .fetch_all(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(rows.iter().map(item_row).collect())
+}
+
+async fn touch<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    cart_id: &str,
+    now: Millis,
+    expires_at: Millis,
+) -> Result<()> {
+    sqlx::query("UPDATE carts SET updated_at = $2, expires_at = $3 WHERE id = $1")
+        .bind(cart_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(db)
+        .await
+        .map_err(sql_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl CartStore for PgStore {
+    async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            cart_columns!(),
+            " FROM carts WHERE id = $1 AND expires_at > $2"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(row.as_ref().map(cart_row))
+    }
+
+    async fn ensure_cart(&self, empty: Cart) -> Result<Cart> {
+        // One statement settles a race between two first requests for the same id: the insert
+        // replaces an expired cart and does nothing to a live one; then read what is there.
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        sqlx::query("DELETE FROM carts WHERE id = $1 AND expires_at <= $2")
+            .bind(&empty.id)
+            .bind(empty.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        sqlx::query(
+            "INSERT INTO carts (id, name, custom_attributes, created_at, updated_at, expires_at)
+             VALUES ($1, $2, '{}'::jsonb, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&empty.id)
+        .bind(&empty.name)
+        .bind(empty.created_at)
+        .bind(empty.updated_at)
+        .bind(empty.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        let cart = lock_cart(&mut *tx, &empty.id, empty.created_at).await?;
+        tx.commit().await.map_err(sql_error)?;
+        Ok(cart)
+    }
+
+    async fn create_cart(&self, cart: Cart) -> Result<()> {
+        insert_cart(&self.pool, &cart).await
+    }
+
+    async fn update_cart(&self, c: Cart) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE carts SET name = $2, description = $3, contact_email = $4, currency = $5,
+             custom_discounts_enabled = $6, use_rule_promotions = $7, defer_inventory_check = $8,
+             custom_attributes = $9::jsonb, snapshot_date = $10, payment_intent_id = $11, account_id = $12,
+             customer_id = $13, updated_at = $14, expires_at = $15 WHERE id = $1",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.description)
+        .bind(&c.contact_email)
+        .bind(&c.currency)
+        .bind(c.custom_discounts_enabled)
+        .bind(c.use_rule_promotions)
+        .bind(c.defer_inventory_check)
+        .bind(c.custom_attributes.to_string())
+        .bind(c.snapshot_date)
+        .bind(&c.payment_intent_id)
+        .bind(c.account_id)
+        .bind(c.customer_id)
+        .bind(c.updated_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_cart(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM carts WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>> {
+        page_of(
+            &self.pool,
+            cart_columns!(),
+            |qb| {
+                qb.push("FROM carts WHERE expires_at > ");
+                qb.push_bind(now);
+                match scope {
+                    CartScope::Account(id) => {
+                        qb.push(" AND account_id = ");
+                        qb.push_bind(id);
+                    }
+                    CartScope::Customer(id) => {
+                        qb.push(" AND customer_id = ");
+                        qb.push_bind(id);
+                    }
+                    CartScope::Associated => {
+                        qb.push(" AND (account_id IS NOT NULL OR customer_id IS NOT NULL)");
+                    }
+                    CartScope::All => {}
+                }
+            },
+            "updated_at DESC, id",
+            page,
+            cart_row,
+        )
+        .await
+    }
+
+    async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>> {
+        items_of(&self.pool, cart_id).await
+    }
+
+    async fn add_cart_items(
+        &self,
+        cart_id: &str,
+        currency: &str,
+        items: Vec<CartItem>,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)> {
+        let now = items.first().map_or(0, |i| i.updated_at);
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
+        for item in &items {
+            sqlx::query(
+                "INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
+                   unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16)
+                 ON CONFLICT (cart_id, line_key) DO UPDATE SET
+                   quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
+                   includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(item.id)
+            .bind(cart_id)
+            .bind(item.kind.as_str())
+            .bind(&item.line_key)
+            .bind(item.product_id)
+            .bind(&item.sku)
+            .bind(&item.name)
+            .bind(&item.description)
+            .bind(&item.slug)
+            .bind(item.quantity)
+            .bind(item.unit_amount)
+            .bind(item.includes_tax)
+            .bind(item.custom_inputs.to_string())
+            .bind(item.catalog_id)
+            .bind(item.created_at)
+            .bind(item.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        }
+        let lines = items_of(&mut *tx, cart_id).await?;
+        if lines.len() > MAX_CART_ITEMS {
+            return Err(Error::bad_request(
+                "Too many items",
+                format!("A cart holds at most {MAX_CART_ITEMS} different items"),
+            ));
+        }
+        if cart.currency.is_none() {
+            cart.currency = Some(currency.to_owned());
+            sqlx::query("UPDATE carts SET currency = $2 WHERE id = $1")
+                .bind(cart_id)
+                .bind(currency)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql_error)?;
+        }
+        touch(&mut *tx, cart_id, now, expires_at).await?;
+        tx.commit().await.map_err(sql_error)?;
+        cart.updated_at = now;
+        cart.expires_at = expires_at;
+        Ok((cart, lines))
+    }
+
+    async fn set_cart_item_quantities(
+        &self,
+        cart_id: &str,
+        quantities: Vec<(Uuid, i64)>,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
+        for (item_id, quantity) in &quantities {
+            let done = if *quantity == 0 {
+                sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND id = $2")
+                    .bind(cart_id)
+                    .bind(item_id)
+                    .execute(&mut *tx)
+                    .await
+            } else {
+                sqlx::query(
+                    "UPDATE cart_items SET quantity = $3, updated_at = $4 WHERE cart_id = $1 AND id = $2",
+                )
+                .bind(cart_id)
+                .bind(item_id)
+                .bind(quantity)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+            }
+            .map_err(sql_error)?;
+            if done.rows_affected() == 0 {
+                return Err(Error::not_found("Not Found", "Item was not found in the cart"));
+            }
+        }
+        touch(&mut *tx, cart_id, now, expires_at).await?;
+        let lines = items_of(&mut *tx, cart_id).await?;
+        tx.commit().await.map_err(sql_error)?;
+        cart.updated_at = now;
+        cart.expires_at = expires_at;
+        Ok((cart, lines))
+    }
+
+    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
+            .bind(cart_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        touch(&mut *tx, cart_id, now, expires_at).await?;
+        tx.commit().await.map_err(sql_error)
+    }
+
+    async fn delete_expired_carts(&self, now: Millis) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM carts WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(done.rows_affected())
+    }
+}

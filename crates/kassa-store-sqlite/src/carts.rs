@@ -1,0 +1,364 @@
+use async_trait::async_trait;
+use kassa_core::carts::{Cart, CartItem, CartScope, ItemKind, MAX_CART_ITEMS};
+use kassa_core::query::{Page, PageRequest};
+use kassa_core::store::CartStore;
+use kassa_core::time::Millis;
+use kassa_core::{Error, Result};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::SqliteStore;
+use crate::db::{DbError, DbResult, unique_violation};
+use crate::sql::{as_params, opt_uuid_at, push_page, uuid_at};
+
+macro_rules! cart_columns {
+    () => {
+        "id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions, \
+         defer_inventory_check, custom_attributes, snapshot_date, payment_intent_id, account_id, customer_id, \
+         created_at, updated_at, expires_at"
+    };
+}
+macro_rules! item_columns {
+    () => {
+        "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
+         includes_tax, custom_inputs, catalog_id, created_at, updated_at"
+    };
+}
+
+fn cart_row(r: &Row<'_>) -> rusqlite::Result<Cart> {
+    let attrs: String = r.get(8)?;
+    Ok(Cart {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        contact_email: r.get(3)?,
+        currency: r.get(4)?,
+        custom_discounts_enabled: r.get(5)?,
+        use_rule_promotions: r.get(6)?,
+        defer_inventory_check: r.get(7)?,
+        custom_attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+        snapshot_date: r.get(9)?,
+        payment_intent_id: r.get(10)?,
+        account_id: opt_uuid_at(r, 11)?,
+        customer_id: opt_uuid_at(r, 12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        expires_at: r.get(15)?,
+    })
+}
+
+fn item_row(r: &Row<'_>) -> rusqlite::Result<CartItem> {
+    let kind: String = r.get(2)?;
+    let inputs: String = r.get(12)?;
+    Ok(CartItem {
+        id: uuid_at(r, 0)?,
+        cart_id: r.get(1)?,
+        kind: ItemKind::parse(&kind).unwrap_or(ItemKind::Custom),
+        line_key: r.get(3)?,
+        product_id: opt_uuid_at(r, 4)?,
+        sku: r.get(5)?,
+        name: r.get(6)?,
+        description: r.get(7)?,
+        slug: r.get(8)?,
+        quantity: r.get(9)?,
+        unit_amount: r.get(10)?,
+        includes_tax: r.get(11)?,
+        custom_inputs: serde_json::from_str(&inputs).unwrap_or_default(),
+        catalog_id: opt_uuid_at(r, 13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+fn live_cart(conn: &Connection, id: &str, now: Millis) -> DbResult<Option<Cart>> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            cart_columns!(),
+            " FROM carts WHERE id = ?1 AND expires_at > ?2"
+        ))?
+        .query_row(params![id, now], cart_row)
+        .optional()?)
+}
+
+fn insert_cart(conn: &Connection, c: &Cart) -> DbResult<()> {
+    conn.prepare_cached(concat!(
+        "INSERT INTO carts (",
+        cart_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?
+    .execute(params![
+        c.id,
+        c.name,
+        c.description,
+        c.contact_email,
+        c.currency,
+        c.custom_discounts_enabled,
+        c.use_rule_promotions,
+        c.defer_inventory_check,
+        c.custom_attributes.to_string(),
+        c.snapshot_date,
+        c.payment_intent_id,
+        c.account_id.map(|u| u.to_string()),
+        c.customer_id.map(|u| u.to_string()),
+        c.created_at,
+        c.updated_at,
+        c.expires_at
+    ])
+    .map_err(|e| -> DbError {
+        match unique_violation(&e) {
+            Some(_) => Error::Conflict("A cart with this id already exists".into()).into(),
+            None => e.into(),
+        }
+    })?;
+    Ok(())
+}
+
+fn items_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<CartItem>> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM cart_items WHERE cart_id = ?1 ORDER BY created_at, id"
+        ))?
+        .query_map([cart_id], item_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn touch(conn: &Connection, cart_id: &str, now: Millis, expires_at: Millis) -> DbResult<()> {
+    conn.prepare_cached("UPDATE carts SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
+        .execute(params![cart_id, now, expires_at])?;
+    Ok(())
+}
+
+fn cart_gone() -> Error {
+    Error::not_found("Not Found", "Cart not found")
+}
+
+#[async_trait]
+impl CartStore for SqliteStore {
+    async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>> {
+        let id = id.to_owned();
+        self.db.read(move |conn| live_cart(conn, &id, now)).await
+    }
+
+    async fn ensure_cart(&self, empty: Cart) -> Result<Cart> {
+        self.db
+            .write(move |conn| {
+                if let Some(cart) = live_cart(conn, &empty.id, empty.created_at)? {
+                    return Ok(cart);
+                }
+                // An expired cart with this id is gone: replace it.
+                conn.prepare_cached("DELETE FROM carts WHERE id = ?1")?
+                    .execute([&empty.id])?;
+                insert_cart(conn, &empty)?;
+                Ok(empty)
+            })
+            .await
+    }
+
+    async fn create_cart(&self, cart: Cart) -> Result<()> {
+        self.db.write(move |conn| insert_cart(conn, &cart)).await
+    }
+
+    async fn update_cart(&self, c: Cart) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE carts SET name = ?2, description = ?3, contact_email = ?4, currency = ?5,
+                         custom_discounts_enabled = ?6, use_rule_promotions = ?7, defer_inventory_check = ?8,
+                         custom_attributes = ?9, snapshot_date = ?10, payment_intent_id = ?11, account_id = ?12,
+                         customer_id = ?13, updated_at = ?14, expires_at = ?15 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        c.id,
+                        c.name,
+                        c.description,
+                        c.contact_email,
+                        c.currency,
+                        c.custom_discounts_enabled,
+                        c.use_rule_promotions,
+                        c.defer_inventory_check,
+                        c.custom_attributes.to_string(),
+                        c.snapshot_date,
+                        c.payment_intent_id,
+                        c.account_id.map(|u| u.to_string()),
+                        c.customer_id.map(|u| u.to_string()),
+                        c.updated_at,
+                        c.expires_at
+                    ])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_cart(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.db
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached("DELETE FROM carts WHERE id = ?1")?
+                    .execute([id])?
+                    > 0)
+            })
+            .await
+    }
+
+    async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>> {
+        self.db
+            .read(move |conn| {
+                let mut params = vec![Value::Integer(now)];
+                let mut from = "FROM carts WHERE expires_at > ?1".to_owned();
+                match scope {
+                    CartScope::Account(id) => {
+                        params.push(Value::Text(id.to_string()));
+                        from.push_str(" AND account_id = ?2");
+                    }
+                    CartScope::Customer(id) => {
+                        params.push(Value::Text(id.to_string()));
+                        from.push_str(" AND customer_id = ?2");
+                    }
+                    CartScope::Associated => {
+                        from.push_str(" AND (account_id IS NOT NULL OR customer_id IS NOT NULL)")
+                    }
+                    CartScope::All => {}
+                }
+                let total: i64 = conn
+                    .prepare_cached(&format!("SELECT count(*) {from}"))?
+                    .query_row(as_params(&params).as_slice(), |r| r.get(0))?;
+                let mut sql = format!("SELECT {} {from} ORDER BY updated_at DESC, id", cart_columns!());
+                push_page(&mut sql, &mut params, page);
+                let items = conn
+                    .prepare_cached(&sql)?
+                    .query_map(as_params(&params).as_slice(), cart_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(Page {
+                    items,
+                    total: total as u64,
+                })
+            })
+            .await
+    }
+
+    async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>> {
+        let cart_id = cart_id.to_owned();
+        self.db.read(move |conn| items_of(conn, &cart_id)).await
+    }
+
+    async fn add_cart_items(
+        &self,
+        cart_id: &str,
+        currency: &str,
+        items: Vec<CartItem>,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)> {
+        let (cart_id, currency) = (cart_id.to_owned(), currency.to_owned());
+        self.db
+            .write(move |conn| {
+                let now = items.first().map_or(0, |i| i.updated_at);
+                let mut cart = live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
+                for item in &items {
+                    conn.prepare_cached(concat!(
+                        "INSERT INTO cart_items (",
+                        item_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                         ON CONFLICT (cart_id, line_key) DO UPDATE SET
+                           quantity = quantity + excluded.quantity, unit_amount = excluded.unit_amount,
+                           includes_tax = excluded.includes_tax, name = excluded.name, updated_at = excluded.updated_at"
+                    ))?
+                    .execute(params![
+                        item.id.to_string(),
+                        cart_id,
+                        item.kind.as_str(),
+                        item.line_key,
+                        item.product_id.map(|u| u.to_string()),
+                        item.sku,
+                        item.name,
+                        item.description,
+                        item.slug,
+                        item.quantity,
+                        item.unit_amount,
+                        item.includes_tax,
+                        item.custom_inputs.to_string(),
+                        item.catalog_id.map(|u| u.to_string()),
+                        item.created_at,
+                        item.updated_at
+                    ])?;
+                }
+                let lines = items_of(conn, &cart_id)?;
+                if lines.len() > MAX_CART_ITEMS {
+                    return Err(Error::bad_request(
+                        "Too many items",
+                        format!("A cart holds at most {MAX_CART_ITEMS} different items"),
+                    )
+                    .into());
+                }
+                if cart.currency.is_none() {
+                    cart.currency = Some(currency);
+                    conn.prepare_cached("UPDATE carts SET currency = ?2 WHERE id = ?1")?
+                        .execute(params![cart_id, cart.currency])?;
+                }
+                touch(conn, &cart_id, now, expires_at)?;
+                cart.updated_at = now;
+                cart.expires_at = expires_at;
+                Ok((cart, lines))
+            })
+            .await
+    }
+
+    async fn set_cart_item_quantities(
+        &self,
+        cart_id: &str,
+        quantities: Vec<(Uuid, i64)>,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(Cart, Vec<CartItem>)> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let mut cart = live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
+                for (item_id, quantity) in &quantities {
+                    let n = if *quantity == 0 {
+                        conn.prepare_cached("DELETE FROM cart_items WHERE cart_id = ?1 AND id = ?2")?
+                            .execute(params![cart_id, item_id.to_string()])?
+                    } else {
+                        conn.prepare_cached(
+                            "UPDATE cart_items SET quantity = ?3, updated_at = ?4 WHERE cart_id = ?1 AND id = ?2",
+                        )?
+                        .execute(params![cart_id, item_id.to_string(), quantity, now])?
+                    };
+                    if n == 0 {
+                        return Err(Error::not_found("Not Found", "Item was not found in the cart").into());
+                    }
+                }
+                touch(conn, &cart_id, now, expires_at)?;
+                cart.updated_at = now;
+                cart.expires_at = expires_at;
+                Ok((cart, items_of(conn, &cart_id)?))
+            })
+            .await
+    }
+
+    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM cart_items WHERE cart_id = ?1")?
+                    .execute([&cart_id])?;
+                touch(conn, &cart_id, now, expires_at)
+            })
+            .await
+    }
+
+    async fn delete_expired_carts(&self, now: Millis) -> Result<u64> {
+        self.db
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached("DELETE FROM carts WHERE expires_at <= ?1")?
+                    .execute([now])? as u64)
+            })
+            .await
+    }
+}

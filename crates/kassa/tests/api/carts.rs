@@ -1,0 +1,542 @@
+//! Carts: the classic clients' invented ids, the shopper SDK's `POST /v2/carts`, custom items and
+//! their totals, the access matrix, and parallel writers.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::accounts::{account, join, login, realm, user};
+use crate::backend_tests;
+use crate::helpers::{Backend, Resp, TestApp};
+
+backend_tests!(
+    unknown_cart_ids_are_created_empty,
+    shopper_sdk_creates_carts_and_associates_them,
+    custom_items_merge_and_total,
+    bulk_adds_and_bad_items,
+    item_updates_and_removal,
+    account_carts_belong_to_the_account,
+    parallel_adds_lose_nothing,
+    a_cart_holds_at_most_100_lines,
+);
+
+fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
+    json!({"type": "custom_item", "name": name, "sku": sku, "quantity": quantity, "price": {"amount": amount}})
+}
+
+async fn add(app: &TestApp, token: &str, cart: &str, data: Value) -> Resp {
+    app.post(&format!("/v2/carts/{cart}/items"), token, json!({ "data": data }))
+        .await
+}
+
+async fn unknown_cart_ids_are_created_empty(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let r = app.get(&format!("/v2/carts/{id}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = &r.body["data"];
+    assert_eq!(
+        (d["id"].as_str(), d["type"].as_str(), d["name"].as_str()),
+        (Some(id), Some("cart"), Some("Cart"))
+    );
+    for figure in [
+        "with_tax",
+        "without_tax",
+        "tax",
+        "discount",
+        "without_discount",
+        "shipping",
+        "shipping_discount",
+    ] {
+        assert_eq!(
+            d["meta"]["display_price"][figure],
+            json!({"amount": 0, "currency": "USD", "formatted": "$0.00"}),
+            "{figure}"
+        );
+    }
+    let ts = &d["meta"]["timestamps"];
+    assert!(ts["created_at"].is_string() && ts["expires_at"].is_string());
+    assert_eq!(
+        app.get(&format!("/v2/carts/{id}"), &token).await.body["data"]["meta"]["timestamps"]["created_at"],
+        ts["created_at"],
+        "the same cart"
+    );
+
+    // The classic clients also go straight to adding an item to a cart never seen.
+    let r = add(&app, &token, "fresh_cart-2", custom("Gift wrap", "WRAP", 1, 500)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+
+    for bad in ["has space", "dots.not.ok", "ümlaut"] {
+        let r = app
+            .get(&format!("/v2/carts/{}", bad.replace(' ', "%20")), &token)
+            .await;
+        assert_eq!(r.status, 400, "{bad}");
+        r.error();
+    }
+}
+
+async fn shopper_sdk_creates_carts_and_associates_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let r = app
+        .post(
+            "/v2/carts",
+            &token,
+            json!({"data": {"name": "Weekend", "description": "For the cabin"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["name"], "Weekend");
+    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v2/carts/{id}"),
+            Some(&token),
+            Some(json!({"data": {"name": "Cabin"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"]["name"], "Cabin");
+    assert_eq!(r.body["data"]["description"], "For the cabin");
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v2/carts/{id}"),
+            Some(&token),
+            Some(json!({"data": {"name": ""}})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["source"], "data.name");
+    // An empty body makes a cart named Cart.
+    let res = app
+        .http
+        .post(format!("{}/v2/carts", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.delete(&format!("/v2/carts/{id}"), &token).await.status, 204);
+    assert_eq!(app.delete(&format!("/v2/carts/{id}"), &token).await.status, 404);
+}
+
+async fn custom_items_merge_and_total(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let cart = "totals";
+    add(&app, &token, cart, custom("Engraving", "ENG", 2, 1250)).await;
+    let r = add(&app, &token, cart, custom("Engraving", "ENG", 1, 1250)).await;
+    assert_eq!(r.status, 201);
+    let items = r.body["data"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "same sku merges");
+    let item = &items[0];
+    assert_eq!(item["type"], "custom_item");
+    assert_eq!(item["quantity"], 3);
+    assert_eq!(
+        item["unit_price"],
+        json!({"amount": 1250, "currency": "USD", "includes_tax": true})
+    );
+    assert_eq!(item["value"]["amount"], 3750);
+    assert_eq!(
+        item["meta"]["display_price"]["with_tax"]["unit"]["formatted"],
+        "$12.50"
+    );
+    assert_eq!(item["meta"]["display_price"]["with_tax"]["value"]["amount"], 3750);
+    let r = add(&app, &token, cart, json!({"type": "custom_item", "name": "Box", "sku": "BOX", "quantity": 1, "price": {"amount": 999, "includes_tax": false}})).await;
+    let meta = &r.body["meta"]["display_price"];
+    assert_eq!(meta["with_tax"]["amount"], 4749);
+    assert_eq!(meta["without_tax"]["amount"], 4749, "no tax items, so no tax");
+    assert_eq!(meta["tax"]["amount"], 0);
+    assert_eq!(meta["with_tax"]["formatted"], "$47.49");
+    let r = app.get(&format!("/v2/carts/{cart}?include=items"), &token).await;
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["with_tax"]["amount"],
+        4749
+    );
+    assert_eq!(r.body["included"]["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r.body["data"]["relationships"]["items"]["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+async fn bulk_adds_and_bad_items(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let bulk = |all_or_nothing: bool| {
+        json!({"data": [custom("A", "A", 1, 100), {"type": "custom_item", "name": "B", "quantity": "2", "price": {"amount": 100}}],
+               "options": {"add_all_or_nothing": all_or_nothing}})
+    };
+    let r = app.post("/v2/carts/bulk1/items", &token, bulk(true)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["source"], "data[1].quantity");
+    assert_eq!(
+        app.get("/v2/carts/bulk1/items", &token).await.body["data"],
+        json!([]),
+        "nothing added"
+    );
+    let r = app.post("/v2/carts/bulk1/items", &token, bulk(false)).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["errors"][0]["source"], "data[1].quantity");
+
+    for (item, source) in [
+        (
+            json!({"type": "custom_item", "name": "X", "quantity": "2", "price": {"amount": 1}}),
+            "data.quantity",
+        ),
+        (
+            json!({"type": "custom_item", "name": "X", "quantity": -1, "price": {"amount": 1}}),
+            "data.quantity",
+        ),
+        (
+            json!({"type": "custom_item", "name": "X", "quantity": 1, "price": {"amount": -5}}),
+            "data.price.amount",
+        ),
+        (
+            json!({"type": "custom_item", "name": "X", "quantity": 1, "price": {"amount": 1.5}}),
+            "data.price.amount",
+        ),
+        (
+            json!({"type": "custom_item", "name": "X", "quantity": 1}),
+            "data.price",
+        ),
+        (
+            json!({"type": "custom_item", "name": "x".repeat(256), "quantity": 1, "price": {"amount": 1}}),
+            "data.name",
+        ),
+        (json!({"type": "gift", "name": "X"}), "data.type"),
+        (json!({"name": "X"}), "data.type"),
+    ] {
+        let r = add(&app, &token, "bad-items", item.clone()).await;
+        assert_eq!(r.status, 400, "{item}");
+        assert_eq!(r.error()["source"], source, "{item}: {}", r.body);
+    }
+    let r = add(
+        &app,
+        &token,
+        "bad-items",
+        json!({"type": "promotion_item", "code": "SUMMER"}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.error()["detail"],
+        "No promotion could be found with the given code."
+    );
+    assert_eq!(
+        app.get("/v2/carts/bad-items/items", &token).await.body["data"],
+        json!([])
+    );
+}
+
+async fn item_updates_and_removal(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let r = add(
+        &app,
+        &token,
+        "upd",
+        json!([custom("A", "A", 1, 100), custom("B", "B", 1, 200)]),
+    )
+    .await;
+    let ids: Vec<String> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/v2/carts/upd/items/{}", ids[0]),
+            Some(&token),
+            Some(json!({"data": {"type": "cart_item", "id": ids[0], "quantity": 5}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"][0]["quantity"], 5);
+    assert_eq!(r.body["meta"]["display_price"]["with_tax"]["amount"], 700);
+    let r = app
+        .call(
+            Method::PUT,
+            "/v2/carts/upd/items",
+            Some(&token),
+            Some(json!({"data": [{"id": ids[0], "quantity": 0}, {"id": ids[1], "quantity": 3}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["data"].as_array().unwrap().len(),
+        1,
+        "quantity 0 removes the line"
+    );
+    let r = app
+        .call(
+            Method::PUT,
+            "/v2/carts/upd/items",
+            Some(&token),
+            Some(json!({"data": [{"id": ids[1], "quantity": 9}, {"id": ids[0], "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "an unknown line fails the whole update");
+    assert_eq!(
+        app.get("/v2/carts/upd/items", &token).await.body["data"][0]["quantity"],
+        3,
+        "and nothing changed"
+    );
+    let r = app
+        .delete(&format!("/v2/carts/upd/items/{}", ids[1]), &token)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"], json!([]));
+    add(&app, &token, "upd", custom("C", "C", 1, 1)).await;
+    assert_eq!(app.delete("/v2/carts/upd/items", &token).await.status, 204);
+    assert_eq!(
+        app.get("/v2/carts/upd", &token).await.body["data"]["meta"]["display_price"]["with_tax"]["amount"],
+        0
+    );
+}
+
+/// A shopper's request with an account token.
+async fn with_account(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    account_token: &str,
+    body: Option<Value>,
+) -> Resp {
+    let mut req = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(app.implicit_token().await);
+    if !account_token.is_empty() {
+        req = req.header("EP-Account-Management-Authentication-Token", account_token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    Resp::read(req.send().await.unwrap()).await
+}
+
+async fn account_carts_belong_to_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let realm = realm(&app, &admin).await;
+    let ron = user(&app, &admin, &realm, "ron@swanson.com", "lagavulin16").await;
+    let tammy = user(&app, &admin, &realm, "tammy@swanson.com", "tammytwo22").await;
+    let (a, b) = (account(&app, &admin, "A").await, account(&app, &admin, "B").await);
+    join(&app, &admin, &a, &ron).await;
+    join(&app, &admin, &b, &tammy).await;
+    let token_a = login(&app, &realm, "ron@swanson.com", "lagavulin16").await.body["data"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_b = login(&app, &realm, "tammy@swanson.com", "tammytwo22").await.body["data"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts",
+        &token_a,
+        Some(json!({"data": {"name": "A's"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.body["data"]["relationships"]["accounts"]["data"][0]["id"],
+        a.as_str()
+    );
+    let cart_a = r.body["data"]["id"].as_str().unwrap().to_owned();
+
+    // Associate a guest cart with account A the classic way.
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/guest1/relationships/accounts",
+        &token_a,
+        Some(json!({"data": [{"type": "account", "id": a}]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/guest1/relationships/accounts",
+        &token_a,
+        Some(json!({"data": [{"type": "account", "id": a}]})),
+    )
+    .await;
+    assert_eq!(r.status, 204, "already associated");
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/guest2/relationships/accounts",
+        &token_a,
+        Some(json!({"data": [{"type": "account", "id": b}]})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "only one's own account");
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/guest2/relationships/accounts",
+        &token_a,
+        Some(json!({"data": {"type": "account", "id": a}})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "the body must be an array");
+
+    // The matrix: (who, expected status) on reading and on adding to each account cart.
+    for cart in [cart_a.as_str(), "guest1"] {
+        for (who, token, status) in [
+            ("own account", token_a.as_str(), 200),
+            ("other account", token_b.as_str(), 403),
+            ("implicit alone", "", 403),
+        ] {
+            let r = with_account(&app, Method::GET, &format!("/v2/carts/{cart}"), token, None).await;
+            assert_eq!(r.status, status, "{who} reading {cart}");
+            if status == 403 {
+                assert_eq!(
+                    r.error()["detail"],
+                    "Account does not have the required permissions to fulfill this request"
+                );
+            }
+            let r = with_account(
+                &app,
+                Method::POST,
+                &format!("/v2/carts/{cart}/items"),
+                token,
+                Some(json!({"data": custom("X", "X", 1, 1)})),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                if status == 200 { 201 } else { 403 },
+                "{who} adding to {cart}"
+            );
+        }
+        assert_eq!(
+            app.get(&format!("/v2/carts/{cart}"), &admin).await.status,
+            200,
+            "admin reads any cart"
+        );
+    }
+    // An unassociated cart is anyone's who holds its id.
+    for token in [token_a.as_str(), token_b.as_str(), ""] {
+        assert_eq!(
+            with_account(&app, Method::GET, "/v2/carts/open-cart", token, None)
+                .await
+                .status,
+            200
+        );
+    }
+
+    let r = with_account(&app, Method::GET, "/v2/carts", &token_a, None).await;
+    let ids: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.get("id").and_then(Value::as_str).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        ids,
+        ["guest1", cart_a.as_str()],
+        "most recently updated first (guest1 got the last item)"
+    );
+    assert_eq!(
+        with_account(&app, Method::GET, "/v2/carts", &token_b, None)
+            .await
+            .body["meta"]["results"]["total"],
+        0
+    );
+    assert_eq!(
+        with_account(&app, Method::GET, "/v2/carts", "", None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.get("/v2/carts", &admin).await.body["meta"]["results"]["total"],
+        2,
+        "admins see associated carts"
+    );
+
+    let r = with_account(
+        &app,
+        Method::DELETE,
+        "/v2/carts/guest1/relationships/accounts",
+        &token_a,
+        Some(json!({"data": [{"type": "account", "id": a}]})),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        with_account(&app, Method::GET, "/v2/carts/guest1", &token_b, None)
+            .await
+            .status,
+        200,
+        "a guest cart again"
+    );
+}
+
+async fn parallel_adds_lose_nothing(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let token = app.implicit_token().await;
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        let (a, t) = (app.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            add(
+                &a,
+                &t,
+                "race-distinct",
+                custom(&format!("Item {n}"), &format!("SKU-{n}"), 1, 100),
+            )
+            .await
+            .status
+        }));
+        let (a, t) = (app.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            add(&a, &t, "race-same", custom("Same", "SAME", 1, 100))
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let distinct = app.get("/v2/carts/race-distinct/items", &token).await;
+    assert_eq!(distinct.body["data"].as_array().unwrap().len(), 24);
+    let same = app.get("/v2/carts/race-same/items", &token).await;
+    assert_eq!(same.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(same.body["data"][0]["quantity"], 24);
+    assert_eq!(same.body["meta"]["display_price"]["with_tax"]["amount"], 2400);
+}
+
+async fn a_cart_holds_at_most_100_lines(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    let items: Vec<Value> = (0..100).map(|n| custom("Line", &format!("L{n}"), 1, 1)).collect();
+    let r = app
+        .post("/v2/carts/big/items", &token, json!({ "data": items }))
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 100);
+    assert_eq!(r.body["meta"]["display_price"]["with_tax"]["amount"], 100);
+    let r = add(&app, &token, "big", custom("One more", "L100", 1, 1)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["title"], "Too many items");
+    let r = add(&app, &token, "big", custom("Line", "L5", 1, 1)).await;
+    assert_eq!(r.status, 201, "an existing line can still grow");
+}
