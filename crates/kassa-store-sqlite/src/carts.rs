@@ -518,7 +518,9 @@ impl CartStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let n = conn
-                    .prepare_cached("DELETE FROM cart_tax_items WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3")?
+                    .prepare_cached(
+                        "DELETE FROM cart_tax_items WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3",
+                    )?
                     .execute(params![cart_id, item_id.to_string(), id.to_string()])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;

@@ -128,7 +128,11 @@ fn read_tax(raw: &Value, prefix: &str, base: Option<&CartTaxItem>) -> Result<Fie
             }
             None => {
                 malformed = true;
-                v.push(src("rate"), "invalid", "rate must be a decimal number such as 0.2");
+                v.push(
+                    src("rate"),
+                    "invalid",
+                    "rate must be a decimal number such as 0.2",
+                );
                 None
             }
         },
@@ -258,7 +262,10 @@ async fn add(
         .pop()
         .ok_or_else(|| ApiError::from(Error::internal("no outcome for the tax item")))?;
     match outcome {
-        Ok(tax) => Ok((StatusCode::CREATED, Json(json!({ "data": render_tax_item(&tax) })))),
+        Ok(tax) => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "data": render_tax_item(&tax) })),
+        )),
         Err(refusal) => Err(to_api_error(refusal_error(refusal, item_id))),
     }
 }
@@ -423,11 +430,7 @@ async fn update(
         updated_at: now,
         ..current.clone()
     };
-    if !state
-        .store
-        .update_cart_tax_item(tax.clone(), expires_at)
-        .await?
-    {
+    if !state.store.update_cart_tax_item(tax.clone(), expires_at).await? {
         return Err(tax_not_found());
     }
     Ok(Json(json!({ "data": render_tax_item(&tax) })))

@@ -112,7 +112,12 @@ async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Ca
     let settings = state.store.store_settings().await?;
     let cart = match state.store.cart(id, now).await? {
         Some(cart) => cart,
-        None => state.store.ensure_cart(settings.new_cart(id.to_owned(), now)).await?,
+        None => {
+            state
+                .store
+                .ensure_cart(settings.new_cart(id.to_owned(), now))
+                .await?
+        }
     };
     who.may_use(&cart)?;
     Ok((cart, settings))
@@ -379,7 +384,9 @@ async fn read(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    Ok(Json(cart_response(&state, &cart, &settings, &query.include, &origin).await?))
+    Ok(Json(
+        cart_response(&state, &cart, &settings, &query.include, &origin).await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -821,9 +828,16 @@ async fn update_item(
     let now = now_millis();
     let (cart, lines) = state
         .store
-        .set_cart_item_quantities(&cart.id, vec![(item_id, quantity)], now, settings.cart_expiry(now))
+        .set_cart_item_quantities(
+            &cart.id,
+            vec![(item_id, quantity)],
+            now,
+            settings.cart_expiry(now),
+        )
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &settings, &[], &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -866,7 +880,9 @@ async fn update_items(
         .store
         .set_cart_item_quantities(&cart.id, changes, now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &settings, &[], &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 async fn remove_item(
@@ -884,7 +900,9 @@ async fn remove_item(
         .store
         .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &settings, &[], &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 async fn clear_items(
@@ -895,7 +913,10 @@ async fn clear_items(
 ) -> ApiResult<StatusCode> {
     let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let now = now_millis();
-    state.store.clear_cart_items(&cart.id, now, settings.cart_expiry(now)).await?;
+    state
+        .store
+        .clear_cart_items(&cart.id, now, settings.cart_expiry(now))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
