@@ -32,6 +32,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::account_members::router())
         .merge(routes::customers::router())
         .merge(routes::carts::router())
+        .merge(routes::cart_taxes::router())
+        .merge(routes::settings::router())
         .merge(routes::products::router())
         .merge(routes::hierarchies::router())
         .merge(routes::pricebooks::router())

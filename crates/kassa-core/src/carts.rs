@@ -4,6 +4,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::cart::TaxItem;
 use crate::time::Millis;
 
 pub const DEFAULT_CART_NAME: &str = "Cart";
@@ -13,6 +14,8 @@ pub const MAX_CART_EXPIRY_DAYS: i64 = 365;
 pub const MAX_CART_ITEMS: usize = 100;
 pub const MAX_CART_ID_LENGTH: usize = 128;
 pub const DAY_MS: Millis = 86_400_000;
+/// Tax items per cart line.
+pub const MAX_TAX_ITEMS_PER_ITEM: usize = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cart {
@@ -135,6 +138,30 @@ pub fn custom_line_key(sku: Option<&str>, item_id: Uuid) -> String {
         Some(sku) => format!("custom:{sku}"),
         None => format!("custom-id:{item_id}"),
     }
+}
+
+/// A tax item on a cart line (`type: tax_item`), set by an admin or an external tax service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CartTaxItem {
+    pub id: Uuid,
+    pub cart_id: String,
+    pub item_id: Uuid,
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub jurisdiction: Option<String>,
+    /// A rate (kept exactly, as parts per million) or a fixed amount for the whole line.
+    pub tax: TaxItem,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Why one tax item of a bulk add was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaxRefusal {
+    /// The cart has no line with this id.
+    UnknownItem,
+    /// The line already has [`MAX_TAX_ITEMS_PER_ITEM`] tax items.
+    LimitReached,
 }
 
 /// Which carts a listing shows.

@@ -13,6 +13,7 @@ pub mod order;
 pub mod pricing;
 pub mod query;
 pub mod secret;
+pub mod settings;
 pub mod store;
 pub mod time;
 pub mod token;

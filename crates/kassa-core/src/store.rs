@@ -9,12 +9,13 @@ use crate::Result;
 use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
-use crate::carts::{Cart, CartItem, CartScope};
+use crate::carts::{Cart, CartItem, CartScope, CartTaxItem, TaxRefusal};
 use crate::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::customer::CustomerQuery;
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
+use crate::settings::StoreSettings;
 use crate::time::Millis;
 use crate::token::SigningKey;
 
@@ -28,6 +29,7 @@ pub trait Store:
     + CurrencyStore
     + InventoryStore
     + CartStore
+    + SettingsStore
     + Send
     + Sync
     + 'static
@@ -363,4 +365,41 @@ pub trait CartStore {
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;
     /// Deletes carts whose `expires_at` has passed; returns how many.
     async fn delete_expired_carts(&self, now: Millis) -> Result<u64>;
+
+    /// Every tax item of the cart's lines, oldest first, in one query.
+    async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>>;
+    /// Adds tax items (each naming its line by `item_id`) to a live cart in one transaction that
+    /// serializes with the cart's other writers, and bumps `updated_at`/`expires_at` if anything
+    /// was added. Each item is checked in order: its line must be in the cart and hold fewer than
+    /// [`crate::carts::MAX_TAX_ITEMS_PER_ITEM`] tax items (counting those added before it). With
+    /// `all_or_nothing`, one refusal means nothing is added. Returns one outcome per item.
+    /// `NotFound` if the cart is gone.
+    async fn add_cart_tax_items(
+        &self,
+        cart_id: &str,
+        items: Vec<CartTaxItem>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>>;
+    /// Replaces a tax item's name, code, jurisdiction and rate/amount, found by cart, line and id;
+    /// false if there is none.
+    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool>;
+    /// False if there was none.
+    async fn delete_cart_tax_item(
+        &self,
+        cart_id: &str,
+        item_id: Uuid,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Deletes every tax item of the cart; returns how many.
+    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+}
+
+/// The store-wide settings record (there is always one; defaults until first changed).
+#[async_trait]
+pub trait SettingsStore {
+    async fn store_settings(&self) -> Result<StoreSettings>;
+    async fn update_store_settings(&self, settings: StoreSettings) -> Result<()>;
 }

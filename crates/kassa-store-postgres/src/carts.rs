@@ -1,7 +1,13 @@
 use async_trait::async_trait;
-use kassa_core::carts::{Cart, CartItem, CartScope, ItemKind, MAX_CART_ITEMS};
+use std::collections::HashMap;
+
+use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
+use kassa_core::carts::{
+    Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
+};
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::store::CartStore;
+use kassa_core::settings::StoreSettings;
+use kassa_core::store::{CartStore, SettingsStore};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -16,6 +22,11 @@ macro_rules! cart_columns {
         "id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions, \
          defer_inventory_check, custom_attributes::text, snapshot_date, payment_intent_id, account_id, customer_id, \
          created_at, updated_at, expires_at"
+    };
+}
+macro_rules! tax_columns {
+    () => {
+        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at"
     };
 }
 macro_rules! item_columns {
@@ -67,6 +78,33 @@ fn item_row(r: &PgRow) -> CartItem {
         catalog_id: r.get(13),
         created_at: r.get(14),
         updated_at: r.get(15),
+    }
+}
+
+fn tax_row(r: &PgRow) -> CartTaxItem {
+    let rate: Option<i64> = r.get(6);
+    let amount: Option<i64> = r.get(7);
+    CartTaxItem {
+        id: r.get(0),
+        cart_id: r.get(1),
+        item_id: r.get(2),
+        name: r.get(3),
+        code: r.get(4),
+        jurisdiction: r.get(5),
+        tax: match (rate, amount) {
+            (Some(ppm), _) => TaxItem::Rate(TaxRate::from_ppm(u32::try_from(ppm).unwrap_or(u32::MAX))),
+            (None, amount) => TaxItem::Amount(amount.unwrap_or(0)),
+        },
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    }
+}
+
+/// A tax item's rate and amount columns.
+fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
+    match tax {
+        TaxItem::Rate(rate) => (Some(i64::from(rate.ppm())), None),
+        TaxItem::Amount(amount) => (None, Some(amount)),
     }
 }
 
@@ -172,14 +210,18 @@ impl CartStore for PgStore {
             .await
             .map_err(sql_error)?;
         sqlx::query(
-            "INSERT INTO carts (id, name, custom_attributes, created_at, updated_at, expires_at)
-             VALUES ($1, $2, '{}'::jsonb, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO carts (id, name, custom_attributes, created_at, updated_at, expires_at,
+               custom_discounts_enabled, use_rule_promotions, defer_inventory_check)
+             VALUES ($1, $2, '{}'::jsonb, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&empty.id)
         .bind(&empty.name)
         .bind(empty.created_at)
         .bind(empty.updated_at)
         .bind(empty.expires_at)
+        .bind(empty.custom_discounts_enabled)
+        .bind(empty.use_rule_promotions)
+        .bind(empty.defer_inventory_check)
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
@@ -382,5 +424,197 @@ impl CartStore for PgStore {
             .await
             .map_err(sql_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            tax_columns!(),
+            " FROM cart_tax_items WHERE cart_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(cart_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.iter().map(tax_row).collect())
+    }
+
+    async fn add_cart_tax_items(
+        &self,
+        cart_id: &str,
+        items: Vec<CartTaxItem>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>> {
+        let now = items.first().map_or(0, |t| t.updated_at);
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        lock_cart(&mut *tx, cart_id, now).await?;
+        // How many tax items each line of the cart has now.
+        let mut counts: HashMap<Uuid, i64> = sqlx::query(
+            "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
+             WHERE i.cart_id = $1 GROUP BY i.id",
+        )
+        .bind(cart_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql_error)?
+        .iter()
+        .map(|r| (r.get::<Uuid, _>(0), r.get::<i64, _>(1)))
+        .collect();
+        let outcomes: Vec<_> = items
+            .into_iter()
+            .map(|mut tax| match counts.get_mut(&tax.item_id) {
+                None => Err(TaxRefusal::UnknownItem),
+                Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM as i64 => Err(TaxRefusal::LimitReached),
+                Some(n) => {
+                    *n += 1;
+                    tax.cart_id = cart_id.to_owned();
+                    Ok(tax)
+                }
+            })
+            .collect();
+        let refused = outcomes.iter().any(|o| o.is_err());
+        if (all_or_nothing && refused) || !outcomes.iter().any(|o| o.is_ok()) {
+            return Ok(outcomes);
+        }
+        for tax in outcomes.iter().flatten() {
+            let (rate, amount) = tax_values(tax.tax);
+            sqlx::query(concat!(
+                "INSERT INTO cart_tax_items (",
+                tax_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(tax.id)
+            .bind(&tax.cart_id)
+            .bind(tax.item_id)
+            .bind(&tax.name)
+            .bind(&tax.code)
+            .bind(&tax.jurisdiction)
+            .bind(rate)
+            .bind(amount)
+            .bind(tax.created_at)
+            .bind(tax.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        }
+        touch(&mut *tx, cart_id, now, expires_at).await?;
+        tx.commit().await.map_err(sql_error)?;
+        Ok(outcomes)
+    }
+
+    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool> {
+        let (rate, amount) = tax_values(tax.tax);
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let done = sqlx::query(
+            "UPDATE cart_tax_items SET name = $4, code = $5, jurisdiction = $6, rate_ppm = $7, amount = $8,
+             updated_at = $9 WHERE cart_id = $1 AND item_id = $2 AND id = $3",
+        )
+        .bind(&tax.cart_id)
+        .bind(tax.item_id)
+        .bind(tax.id)
+        .bind(&tax.name)
+        .bind(&tax.code)
+        .bind(&tax.jurisdiction)
+        .bind(rate)
+        .bind(amount)
+        .bind(tax.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            touch(&mut *tx, &tax.cart_id, tax.updated_at, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(found)
+    }
+
+    async fn delete_cart_tax_item(
+        &self,
+        cart_id: &str,
+        item_id: Uuid,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let done = sqlx::query("DELETE FROM cart_tax_items WHERE cart_id = $1 AND item_id = $2 AND id = $3")
+            .bind(cart_id)
+            .bind(item_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            touch(&mut *tx, cart_id, now, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(found)
+    }
+
+    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let done = sqlx::query("DELETE FROM cart_tax_items WHERE cart_id = $1")
+            .bind(cart_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        if done.rows_affected() > 0 {
+            touch(&mut *tx, cart_id, now, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SettingsStore for PgStore {
+    async fn store_settings(&self) -> Result<StoreSettings> {
+        let row = sqlx::query(
+            "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
+             custom_discounts_enabled, use_rule_promotions, defer_inventory_check
+             FROM store_settings WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(row.map_or_else(StoreSettings::default, |r| {
+            let method: String = r.get(1);
+            StoreSettings {
+                page_length: r.get(0),
+                calculation_method: CalculationMethod::parse(&method).unwrap_or_default(),
+                cart_expiry_days: r.get(2),
+                show_all_carts: r.get(3),
+                custom_discounts_enabled: r.get(4),
+                use_rule_promotions: r.get(5),
+                defer_inventory_check: r.get(6),
+            }
+        }))
+    }
+
+    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
+               custom_discounts_enabled, use_rule_promotions, defer_inventory_check)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET page_length = EXCLUDED.page_length,
+               calculation_method = EXCLUDED.calculation_method, cart_expiry_days = EXCLUDED.cart_expiry_days,
+               show_all_carts = EXCLUDED.show_all_carts, custom_discounts_enabled = EXCLUDED.custom_discounts_enabled,
+               use_rule_promotions = EXCLUDED.use_rule_promotions,
+               defer_inventory_check = EXCLUDED.defer_inventory_check",
+        )
+        .bind(s.page_length)
+        .bind(s.calculation_method.as_str())
+        .bind(s.cart_expiry_days)
+        .bind(s.show_all_carts)
+        .bind(s.custom_discounts_enabled)
+        .bind(s.use_rule_promotions)
+        .bind(s.defer_inventory_check)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(())
     }
 }

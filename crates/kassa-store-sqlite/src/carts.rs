@@ -1,7 +1,13 @@
 use async_trait::async_trait;
-use kassa_core::carts::{Cart, CartItem, CartScope, ItemKind, MAX_CART_ITEMS};
+use std::collections::HashMap;
+
+use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
+use kassa_core::carts::{
+    Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
+};
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::store::CartStore;
+use kassa_core::settings::StoreSettings;
+use kassa_core::store::{CartStore, SettingsStore};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use rusqlite::types::Value;
@@ -17,6 +23,11 @@ macro_rules! cart_columns {
         "id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions, \
          defer_inventory_check, custom_attributes, snapshot_date, payment_intent_id, account_id, customer_id, \
          created_at, updated_at, expires_at"
+    };
+}
+macro_rules! tax_columns {
+    () => {
+        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at"
     };
 }
 macro_rules! item_columns {
@@ -69,6 +80,33 @@ fn item_row(r: &Row<'_>) -> rusqlite::Result<CartItem> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
     })
+}
+
+fn tax_row(r: &Row<'_>) -> rusqlite::Result<CartTaxItem> {
+    let rate: Option<i64> = r.get(6)?;
+    let amount: Option<i64> = r.get(7)?;
+    Ok(CartTaxItem {
+        id: uuid_at(r, 0)?,
+        cart_id: r.get(1)?,
+        item_id: uuid_at(r, 2)?,
+        name: r.get(3)?,
+        code: r.get(4)?,
+        jurisdiction: r.get(5)?,
+        tax: match (rate, amount) {
+            (Some(ppm), _) => TaxItem::Rate(TaxRate::from_ppm(u32::try_from(ppm).unwrap_or(u32::MAX))),
+            (None, amount) => TaxItem::Amount(amount.unwrap_or(0)),
+        },
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+/// A tax item's rate and amount columns.
+fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
+    match tax {
+        TaxItem::Rate(rate) => (Some(i64::from(rate.ppm())), None),
+        TaxItem::Amount(amount) => (None, Some(amount)),
+    }
 }
 
 fn live_cart(conn: &Connection, id: &str, now: Millis) -> DbResult<Option<Cart>> {
@@ -358,6 +396,208 @@ impl CartStore for SqliteStore {
                 Ok(conn
                     .prepare_cached("DELETE FROM carts WHERE expires_at <= ?1")?
                     .execute([now])? as u64)
+            })
+            .await
+    }
+
+    async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        tax_columns!(),
+                        " FROM cart_tax_items WHERE cart_id = ?1 ORDER BY created_at, id"
+                    ))?
+                    .query_map([cart_id], tax_row)?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn add_cart_tax_items(
+        &self,
+        cart_id: &str,
+        items: Vec<CartTaxItem>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let now = items.first().map_or(0, |t| t.updated_at);
+                live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
+                // How many tax items each line of the cart has now.
+                let mut counts: HashMap<String, usize> = conn
+                    .prepare_cached(
+                        "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
+                         WHERE i.cart_id = ?1 GROUP BY i.id",
+                    )?
+                    .query_map([&cart_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let outcomes: Vec<_> = items
+                    .into_iter()
+                    .map(|mut tax| match counts.get_mut(&tax.item_id.to_string()) {
+                        None => Err(TaxRefusal::UnknownItem),
+                        Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM => Err(TaxRefusal::LimitReached),
+                        Some(n) => {
+                            *n += 1;
+                            tax.cart_id = cart_id.clone();
+                            Ok(tax)
+                        }
+                    })
+                    .collect();
+                let refused = outcomes.iter().any(|o| o.is_err());
+                if (all_or_nothing && refused) || !outcomes.iter().any(|o| o.is_ok()) {
+                    return Ok(outcomes);
+                }
+                for tax in outcomes.iter().flatten() {
+                    let (rate, amount) = tax_values(tax.tax);
+                    conn.prepare_cached(concat!(
+                        "INSERT INTO cart_tax_items (",
+                        tax_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ))?
+                    .execute(params![
+                        tax.id.to_string(),
+                        tax.cart_id,
+                        tax.item_id.to_string(),
+                        tax.name,
+                        tax.code,
+                        tax.jurisdiction,
+                        rate,
+                        amount,
+                        tax.created_at,
+                        tax.updated_at
+                    ])?;
+                }
+                touch(conn, &cart_id, now, expires_at)?;
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                let (rate, amount) = tax_values(tax.tax);
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE cart_tax_items SET name = ?4, code = ?5, jurisdiction = ?6, rate_ppm = ?7,
+                         amount = ?8, updated_at = ?9 WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3",
+                    )?
+                    .execute(params![
+                        tax.cart_id,
+                        tax.item_id.to_string(),
+                        tax.id.to_string(),
+                        tax.name,
+                        tax.code,
+                        tax.jurisdiction,
+                        rate,
+                        amount,
+                        tax.updated_at
+                    ])?;
+                if n > 0 {
+                    touch(conn, &tax.cart_id, tax.updated_at, expires_at)?;
+                }
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_cart_tax_item(
+        &self,
+        cart_id: &str,
+        item_id: Uuid,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "DELETE FROM cart_tax_items WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3",
+                    )?
+                    .execute(params![cart_id, item_id.to_string(), id.to_string()])?;
+                if n > 0 {
+                    touch(conn, &cart_id, now, expires_at)?;
+                }
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM cart_tax_items WHERE cart_id = ?1")?
+                    .execute([&cart_id])?;
+                if n > 0 {
+                    touch(conn, &cart_id, now, expires_at)?;
+                }
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqliteStore {
+    async fn store_settings(&self) -> Result<StoreSettings> {
+        self.db
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
+                         custom_discounts_enabled, use_rule_promotions, defer_inventory_check
+                         FROM store_settings WHERE id = 1",
+                    )?
+                    .query_row([], |r| {
+                        let method: String = r.get(1)?;
+                        Ok(StoreSettings {
+                            page_length: r.get(0)?,
+                            calculation_method: CalculationMethod::parse(&method).unwrap_or_default(),
+                            cart_expiry_days: r.get(2)?,
+                            show_all_carts: r.get(3)?,
+                            custom_discounts_enabled: r.get(4)?,
+                            use_rule_promotions: r.get(5)?,
+                            defer_inventory_check: r.get(6)?,
+                        })
+                    })
+                    .optional()?
+                    .unwrap_or_default())
+            })
+            .await
+    }
+
+    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
+                       custom_discounts_enabled, use_rule_promotions, defer_inventory_check)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET page_length = excluded.page_length,
+                       calculation_method = excluded.calculation_method, cart_expiry_days = excluded.cart_expiry_days,
+                       show_all_carts = excluded.show_all_carts, custom_discounts_enabled = excluded.custom_discounts_enabled,
+                       use_rule_promotions = excluded.use_rule_promotions,
+                       defer_inventory_check = excluded.defer_inventory_check",
+                )?
+                .execute(params![
+                    s.page_length,
+                    s.calculation_method.as_str(),
+                    s.cart_expiry_days,
+                    s.show_all_carts,
+                    s.custom_discounts_enabled,
+                    s.use_rule_promotions,
+                    s.defer_inventory_check
+                ])?;
+                Ok(())
             })
             .await
     }

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0005_inventories.sql"),
     ),
     ("0007_carts", include_str!("../migrations/0007_carts.sql")),
+    (
+        "0008_cart_taxes_settings",
+        include_str!("../migrations/0008_cart_taxes_settings.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -4,6 +4,7 @@ pub mod config;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use axum::extract::Request;
@@ -200,10 +201,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let mut sweep_stop = stop_tx.subscribe();
     let refresher = tokio::spawn(Arc::clone(&state.tokens).refresh_until(async move {
         let mut rx = stop_rx;
         let _ = rx.changed().await;
     }));
+    let sweeper = tokio::spawn(sweep_expired_carts(
+        Arc::clone(&state.store),
+        CART_SWEEP_INTERVAL,
+        async move {
+            let _ = sweep_stop.changed().await;
+        },
+    ));
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
     let service = axum::ServiceExt::<Request>::into_make_service(app);
     let result = axum::serve(listener, service)
@@ -211,7 +220,30 @@ pub async fn serve(
         .await;
     drop(stop_tx);
     let _ = refresher.await;
+    let _ = sweeper.await;
     result.context("server error")
+}
+
+/// How often each node deletes expired carts.
+pub const CART_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Deletes expired carts at once and then every `interval` until `stop` resolves. Reads already
+/// treat an expired cart as gone, so this only reclaims space; the DELETE is idempotent, so any
+/// number of nodes may sweep at once.
+pub async fn sweep_expired_carts(store: Arc<dyn Store>, interval: Duration, stop: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => match store.delete_expired_carts(now_millis()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(carts = n, "deleted expired carts"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired carts"),
+            },
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -13,10 +13,11 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
 use kassa_core::carts::{
-    Cart, CartItem, CartScope, DAY_MS, DEFAULT_CART_EXPIRY_DAYS, ItemKind, custom_line_key, is_valid_cart_id,
+    Cart, CartItem, CartScope, CartTaxItem, ItemKind, custom_line_key, is_valid_cart_id,
 };
 use kassa_core::money::MoneyFormat;
 use kassa_core::query::PageRequest;
+use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis, rfc3339};
 use kassa_core::{Error, FieldError};
 use serde::Deserialize;
@@ -27,6 +28,7 @@ use crate::auth::{CustomerToken, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
+use crate::routes::cart_taxes::{self, render_tax_item};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -99,28 +101,26 @@ fn bad_cart_id() -> ApiError {
         .with_source("cartID")
 }
 
-fn expiry(now: Millis) -> Millis {
-    now + DEFAULT_CART_EXPIRY_DAYS * DAY_MS
-}
-
 /// The cart with this id, created empty if unknown (Elastic Path's behaviour, which the classic
-/// JS clients rely on), after checking the caller may use it.
-async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<Cart> {
+/// JS clients rely on), after checking the caller may use it; and the store settings, read once
+/// per request.
+async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Cart, StoreSettings)> {
     if !is_valid_cart_id(id) {
         return Err(bad_cart_id());
     }
     let now = now_millis();
+    let settings = state.store.store_settings().await?;
     let cart = match state.store.cart(id, now).await? {
         Some(cart) => cart,
         None => {
             state
                 .store
-                .ensure_cart(Cart::empty(id.to_owned(), now, DEFAULT_CART_EXPIRY_DAYS))
+                .ensure_cart(settings.new_cart(id.to_owned(), now))
                 .await?
         }
     };
     who.may_use(&cart)?;
-    Ok(cart)
+    Ok((cart, settings))
 }
 
 /// Currency formats by code, and the store default.
@@ -154,18 +154,23 @@ fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) 
     [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount].map(|a| money(a, currency, formats))
 }
 
-fn totals_of(lines: &[CartItem]) -> ApiResult<CartTotals> {
+/// The totals of the lines with their tax items (all of the cart's, grouped in one pass).
+fn totals_of(lines: &[CartItem], taxes: &[CartTaxItem], method: CalculationMethod) -> ApiResult<CartTotals> {
+    let taxes = cart_taxes::by_item(taxes);
     let lines: Vec<CartLine> = lines
         .iter()
         .map(|i| CartLine {
             unit_amount: i.unit_amount,
             quantity: i.quantity.max(0) as u64,
             includes_tax: i.includes_tax,
-            tax_items: Vec::new(),
+            tax_items: taxes
+                .get(&i.id)
+                .map(|t| t.iter().map(|t| t.tax).collect())
+                .unwrap_or_default(),
             discounts: Vec::new(),
         })
         .collect();
-    cart_totals(&lines, &[], CalculationMethod::Line).map_err(|e| {
+    cart_totals(&lines, &[], method).map_err(|e| {
         ApiError::from(Error::bad_request(
             "Bad Request",
             format!("The cart cannot be totalled: {e}"),
@@ -206,6 +211,7 @@ fn cart_timestamps(cart: &Cart) -> Value {
 
 fn render_item(
     item: &CartItem,
+    taxes: &[&CartTaxItem],
     t: &kassa_core::cart::LineTotals,
     currency: &str,
     formats: &HashMap<String, MoneyFormat>,
@@ -233,7 +239,7 @@ fn render_item(
         "custom_inputs": item.custom_inputs,
         "links": {},
         "relationships": {
-            "taxes": { "data": [] },
+            "taxes": { "data": taxes.iter().map(|t| json!({ "type": "tax_item", "id": t.id })).collect::<Vec<_>>() },
             "custom_discounts": { "data": [] },
             "promotions": { "data": [] },
         },
@@ -298,51 +304,75 @@ fn render_cart(
     v
 }
 
-/// The cart and, with `include=items`, its lines under `included.items`.
+/// Every line rendered with its totals and tax items.
+fn render_lines(
+    lines: &[CartItem],
+    taxes: &[CartTaxItem],
+    totals: &CartTotals,
+    currency: &str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> Vec<Value> {
+    let by_item = cart_taxes::by_item(taxes);
+    lines
+        .iter()
+        .zip(&totals.lines)
+        .map(|(i, t)| {
+            let taxes = by_item.get(&i.id).map_or(&[][..], Vec::as_slice);
+            render_item(i, taxes, t, currency, formats, origin)
+        })
+        .collect()
+}
+
+/// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
+/// and their tax items under `included.tax_items`.
 async fn cart_response(
     state: &AppState,
     cart: &Cart,
+    settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
 ) -> ApiResult<Value> {
     let lines = state.store.cart_items(&cart.id).await?;
-    let totals = totals_of(&lines)?;
+    let taxes = state.store.cart_tax_items(&cart.id).await?;
+    let totals = totals_of(&lines, &taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
     let mut body = envelope::single(render_cart(cart, &lines, &totals, &formats, &default, origin));
     if include.iter().any(|i| i == "items") {
         let currency = cart.currency.as_deref().unwrap_or(&default);
-        let items: Vec<Value> = lines
-            .iter()
-            .zip(&totals.lines)
-            .map(|(i, t)| render_item(i, t, currency, &formats, origin))
-            .collect();
-        body["included"] = json!({ "items": items });
+        body["included"]["items"] = json!(render_lines(&lines, &taxes, &totals, currency, &formats, origin));
+    }
+    if include.iter().any(|i| i == "tax_items") {
+        body["included"]["tax_items"] = json!(taxes.iter().map(render_tax_item).collect::<Vec<_>>());
     }
     Ok(body)
 }
 
-/// The items collection every item call answers with: all lines plus the cart's `meta`.
+/// The items collection every item call answers with: all lines plus the cart's `meta`, and with
+/// `include=tax_items` their tax items under `included.tax_items`.
 async fn items_response(
     state: &AppState,
     cart: &Cart,
     lines: &[CartItem],
+    settings: &StoreSettings,
+    include: &[String],
     origin: &Origin,
 ) -> ApiResult<Value> {
-    let totals = totals_of(lines)?;
+    let taxes = state.store.cart_tax_items(&cart.id).await?;
+    let totals = totals_of(lines, &taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
     let currency = cart.currency.as_deref().unwrap_or(&default);
-    let items: Vec<Value> = lines
-        .iter()
-        .zip(&totals.lines)
-        .map(|(i, t)| render_item(i, t, currency, &formats, origin))
-        .collect();
-    Ok(json!({
-        "data": items,
+    let mut body = json!({
+        "data": render_lines(lines, &taxes, &totals, currency, &formats, origin),
         "meta": {
             "display_price": cart_display_price(&totals, currency, &formats),
             "timestamps": cart_timestamps(cart),
         },
-    }))
+    });
+    if include.iter().any(|i| i == "tax_items") {
+        body["included"] = json!({ "tax_items": taxes.iter().map(render_tax_item).collect::<Vec<_>>() });
+    }
+    Ok(body)
 }
 
 async fn read(
@@ -353,8 +383,10 @@ async fn read(
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    Ok(Json(cart_response(&state, &cart, &query.include, &origin).await?))
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    Ok(Json(
+        cart_response(&state, &cart, &settings, &query.include, &origin).await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -463,7 +495,8 @@ async fn create(
     OptionalJson(body): OptionalJson<CartBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let mut cart = Cart::empty(Uuid::new_v4().to_string(), now, DEFAULT_CART_EXPIRY_DAYS);
+    let settings = state.store.store_settings().await?;
+    let mut cart = settings.new_cart(Uuid::new_v4().to_string(), now);
     // A shopper's token associates the new cart with their account or customer.
     cart.account_id = shopper.account.as_ref().map(|a| a.scope);
     cart.customer_id = customer.0.as_ref().map(|c| c.sub);
@@ -471,7 +504,7 @@ async fn create(
     state.store.create_cart(cart.clone()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(cart_response(&state, &cart, &[], &origin).await?),
+        Json(cart_response(&state, &cart, &settings, &[], &origin).await?),
     ))
 }
 
@@ -483,15 +516,15 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CartBody>,
 ) -> ApiResult<Json<Value>> {
-    let mut cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (mut cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     if body.data.snapshot_date.is_none() && cart.snapshot_date.is_some() {
         // A preview cart stays one; the field is simply not repeated by the client.
     }
     apply_cart_body(&mut cart, body.data)?;
     cart.updated_at = now_millis();
-    cart.expires_at = expiry(cart.updated_at);
+    cart.expires_at = settings.cart_expiry(cart.updated_at);
     state.store.update_cart(cart.clone()).await?;
-    Ok(Json(cart_response(&state, &cart, &[], &origin).await?))
+    Ok(Json(cart_response(&state, &cart, &settings, &[], &origin).await?))
 }
 
 async fn remove(
@@ -546,12 +579,18 @@ async fn list(
             ));
         }
     };
+    let settings = state.store.store_settings().await?;
+    let scope = match scope {
+        CartScope::Associated if settings.show_all_carts => CartScope::All,
+        scope => scope,
+    };
     let page = state.store.carts(scope, query.page, now_millis()).await?;
     let (formats, default) = money_formats(&state).await?;
     let mut carts = Vec::with_capacity(page.items.len());
     for cart in &page.items {
         let lines = state.store.cart_items(&cart.id).await?;
-        let totals = totals_of(&lines)?;
+        let taxes = state.store.cart_tax_items(&cart.id).await?;
+        let totals = totals_of(&lines, &taxes, settings.calculation_method)?;
         carts.push(render_cart(cart, &lines, &totals, &formats, &default, &origin));
     }
     Ok(Json(envelope::collection(
@@ -564,11 +603,14 @@ async fn items(
     shopper: Shopper,
     customer: CustomerToken,
     origin: Origin,
+    query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let lines = state.store.cart_items(&cart.id).await?;
-    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &query.include, &origin).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -691,7 +733,7 @@ async fn add_items(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let now = now_millis();
     let (parsed, bulk): (Vec<_>, bool) = match &body.data {
         Value::Array(list) => (
@@ -734,9 +776,9 @@ async fn add_items(
     let currency = cart.currency.clone().or(requested).unwrap_or(default);
     let (cart, lines) = state
         .store
-        .add_cart_items(&cart.id, &currency, good, expiry(now))
+        .add_cart_items(&cart.id, &currency, good, settings.cart_expiry(now))
         .await?;
-    let mut response = items_response(&state, &cart, &lines, &origin).await?;
+    let mut response = items_response(&state, &cart, &lines, &settings, &[], &origin).await?;
     if !problems.is_empty() {
         let errors: Vec<ErrorObject> = problems
             .into_iter()
@@ -779,16 +821,23 @@ async fn update_item(
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<QuantityBody>,
 ) -> ApiResult<Json<Value>> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
     let quantity = check_quantity(body.data.quantity, "data.quantity")?;
     let now = now_millis();
     let (cart, lines) = state
         .store
-        .set_cart_item_quantities(&cart.id, vec![(item_id, quantity)], now, expiry(now))
+        .set_cart_item_quantities(
+            &cart.id,
+            vec![(item_id, quantity)],
+            now,
+            settings.cart_expiry(now),
+        )
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -810,7 +859,7 @@ async fn update_items(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BulkQuantityBody>,
 ) -> ApiResult<Json<Value>> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let mut changes = Vec::with_capacity(body.data.len());
     for (i, change) in body.data.into_iter().enumerate() {
         let item_id = change
@@ -829,9 +878,11 @@ async fn update_items(
     let now = now_millis();
     let (cart, lines) = state
         .store
-        .set_cart_item_quantities(&cart.id, changes, now, expiry(now))
+        .set_cart_item_quantities(&cart.id, changes, now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 async fn remove_item(
@@ -841,15 +892,17 @@ async fn remove_item(
     origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
     let now = now_millis();
     let (cart, lines) = state
         .store
-        .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, expiry(now))
+        .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(items_response(&state, &cart, &lines, &origin).await?))
+    Ok(Json(
+        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+    ))
 }
 
 async fn clear_items(
@@ -858,9 +911,12 @@ async fn clear_items(
     customer: CustomerToken,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let cart = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let now = now_millis();
-    state.store.clear_cart_items(&cart.id, now, expiry(now)).await?;
+    state
+        .store
+        .clear_cart_items(&cart.id, now, settings.cart_expiry(now))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -908,7 +964,7 @@ async fn associate_account(
             "Account does not have the required permissions to fulfill this request",
         ));
     }
-    let mut cart = open_cart(&state, &id, &who).await?;
+    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
     match cart.account_id {
         Some(existing) if existing == account_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
         Some(_) => return Err(ApiError::forbidden("Cannot associate more than one account")),
@@ -920,7 +976,7 @@ async fn associate_account(
     cart.account_id = Some(account_id);
     cart.contact_email = None;
     cart.updated_at = now_millis();
-    cart.expires_at = expiry(cart.updated_at);
+    cart.expires_at = settings.cart_expiry(cart.updated_at);
     state.store.update_cart(cart).await?;
     Ok((
         StatusCode::OK,
@@ -937,11 +993,11 @@ async fn dissociate_account(
 ) -> ApiResult<StatusCode> {
     let who = Requester::new(&shopper, &customer);
     let account_id = relationship(&body, "account")?;
-    let mut cart = open_cart(&state, &id, &who).await?;
+    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
     if cart.account_id == Some(account_id) {
         cart.account_id = None;
         cart.updated_at = now_millis();
-        cart.expires_at = expiry(cart.updated_at);
+        cart.expires_at = settings.cart_expiry(cart.updated_at);
         state.store.update_cart(cart).await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -961,7 +1017,7 @@ async fn associate_customer(
             "Customer does not have the required permissions to fulfill this request",
         ));
     }
-    let mut cart = open_cart(&state, &id, &who).await?;
+    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
     match cart.customer_id {
         Some(existing) if existing == customer_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
         Some(_) => return Err(ApiError::forbidden("Cannot associate more than one customer")),
@@ -973,7 +1029,7 @@ async fn associate_customer(
     cart.customer_id = Some(customer_id);
     cart.contact_email = None;
     cart.updated_at = now_millis();
-    cart.expires_at = expiry(cart.updated_at);
+    cart.expires_at = settings.cart_expiry(cart.updated_at);
     state.store.update_cart(cart).await?;
     Ok((
         StatusCode::OK,
@@ -990,11 +1046,11 @@ async fn dissociate_customer(
 ) -> ApiResult<StatusCode> {
     let who = Requester::new(&shopper, &customer);
     let customer_id = relationship(&body, "customer")?;
-    let mut cart = open_cart(&state, &id, &who).await?;
+    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
     if cart.customer_id == Some(customer_id) {
         cart.customer_id = None;
         cart.updated_at = now_millis();
-        cart.expires_at = expiry(cart.updated_at);
+        cart.expires_at = settings.cart_expiry(cart.updated_at);
         state.store.update_cart(cart).await?;
     }
     Ok(StatusCode::NO_CONTENT)

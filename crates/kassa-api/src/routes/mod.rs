@@ -1,6 +1,7 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod cart_taxes;
 pub mod carts;
 pub mod currencies;
 pub mod customers;
@@ -12,3 +13,4 @@ mod pcm;
 pub mod pricebooks;
 pub mod products;
 pub mod realms;
+pub mod settings;

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod application_keys;
 mod auth;
+mod cart_taxes;
 mod carts;
 mod catalog_admin;
 mod conventions;

@@ -1,0 +1,456 @@
+//! `/v2/carts/{id}/taxes` and `/v2/carts/{id}/items/{itemID}/taxes[/{taxID}]`: tax items on cart
+//! lines, admin only (Elastic Path lets only `client_credentials` tokens set tax). A tax item is a
+//! `rate` (a decimal, kept exactly as parts per million) **or** a fixed `amount` in minor units;
+//! the cart totals include them on every read.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use kassa_core::cart::{TaxItem, TaxRate};
+use kassa_core::carts::{CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal};
+use kassa_core::time::{Millis, now_millis};
+use kassa_core::{Error, FieldError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult, ErrorObject};
+use crate::extract::{ApiJson, ApiPath, parse_uuid};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/carts/{id}/taxes", post(bulk_add).delete(bulk_delete))
+        .route("/v2/carts/{id}/items/{item_id}/taxes", post(add))
+        .route(
+            "/v2/carts/{id}/items/{item_id}/taxes/{tax_id}",
+            put(update).delete(remove),
+        )
+}
+
+const MAX_TEXT: usize = 255;
+
+/// A tax item as the wire shows it (`included.tax_items`, the tax endpoints' `data`).
+pub(crate) fn render_tax_item(t: &CartTaxItem) -> Value {
+    let mut v = json!({
+        "type": "tax_item",
+        "id": t.id,
+        "name": t.name,
+        "code": t.code,
+        "jurisdiction": t.jurisdiction,
+    });
+    match t.tax {
+        TaxItem::Rate(rate) => v["rate"] = json!(rate.to_f64()),
+        TaxItem::Amount(amount) => v["amount"] = json!(amount),
+    }
+    v
+}
+
+/// The cart's tax items grouped by line, in one pass.
+pub(crate) fn by_item(taxes: &[CartTaxItem]) -> HashMap<Uuid, Vec<&CartTaxItem>> {
+    let mut map: HashMap<Uuid, Vec<&CartTaxItem>> = HashMap::new();
+    for t in taxes {
+        map.entry(t.item_id).or_default().push(t);
+    }
+    map
+}
+
+fn cart_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Cart not found")
+}
+
+fn item_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Item was not found in the cart")
+}
+
+fn tax_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Tax item not found")
+}
+
+/// The live cart's id and the expiry a change to it gets.
+async fn cart_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(String, Millis)> {
+    if !kassa_core::carts::is_valid_cart_id(id) {
+        return Err(cart_not_found());
+    }
+    let settings = state.store.store_settings().await?;
+    let cart = state.store.cart(id, now).await?.ok_or_else(cart_not_found)?;
+    Ok((cart.id, settings.cart_expiry(now)))
+}
+
+/// One field of a tax body: absent, `null`, or a value.
+fn field<'a>(raw: &'a Value, name: &str) -> Option<&'a Value> {
+    raw.as_object().and_then(|o| o.get(name))
+}
+
+/// Reads a tax item body over `base` (the stored item on update, else empty), reporting every
+/// problem with its source under `prefix`. `rate: null` clears a rate so that an `amount` can
+/// take its place, and vice versa.
+fn read_tax(raw: &Value, prefix: &str, base: Option<&CartTaxItem>) -> Result<Fields, Vec<FieldError>> {
+    let mut v = kassa_core::Validator::new();
+    let src = |name: &str| format!("{prefix}.{name}");
+    match field(raw, "type").map(Value::as_str) {
+        Some(Some("tax_item")) => {}
+        Some(_) => v.push(src("type"), "invalid", "type must be tax_item"),
+        None => v.push(src("type"), "required", "type is required"),
+    }
+    let mut text = |name: &str, current: Option<&String>| -> Option<String> {
+        match field(raw, name) {
+            None => current.cloned(),
+            Some(Value::Null) => None,
+            Some(Value::String(s)) => v.optional_text(Some(s.clone()), &src(name), MAX_TEXT),
+            Some(_) => {
+                v.push(src(name), "type", format!("{name} must be a string"));
+                None
+            }
+        }
+    };
+    let name = text("name", base.and_then(|b| b.name.as_ref()));
+    let code = text("code", base.and_then(|b| b.code.as_ref()));
+    let jurisdiction = text("jurisdiction", base.and_then(|b| b.jurisdiction.as_ref()));
+    // A malformed rate or amount is reported as such, not also as missing.
+    let mut malformed = false;
+    let rate = match field(raw, "rate") {
+        None => base.and_then(|b| match b.tax {
+            TaxItem::Rate(r) => Some(r),
+            TaxItem::Amount(_) => None,
+        }),
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64().map(TaxRate::from_f64) {
+            Some(Ok(rate)) => Some(rate),
+            Some(Err(e)) => {
+                malformed = true;
+                v.push(src("rate"), "invalid", e.to_string());
+                None
+            }
+            None => {
+                malformed = true;
+                v.push(
+                    src("rate"),
+                    "invalid",
+                    "rate must be a decimal number such as 0.2",
+                );
+                None
+            }
+        },
+        Some(_) => {
+            malformed = true;
+            v.push(src("rate"), "type", "rate must be a decimal number such as 0.2");
+            None
+        }
+    };
+    let amount = match field(raw, "amount") {
+        None => base.and_then(|b| match b.tax {
+            TaxItem::Amount(a) => Some(a),
+            TaxItem::Rate(_) => None,
+        }),
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(a) => Some(a),
+            None => {
+                malformed = true;
+                v.push(src("amount"), "type", "amount must be an integer in minor units");
+                None
+            }
+        },
+        Some(_) => {
+            malformed = true;
+            v.push(src("amount"), "type", "amount must be an integer in minor units");
+            None
+        }
+    };
+    let tax = match (rate, amount) {
+        (Some(_), Some(_)) => {
+            v.push(
+                src("amount"),
+                "invalid",
+                "A tax item has either a rate or an amount, not both",
+            );
+            None
+        }
+        (Some(rate), None) => Some(TaxItem::Rate(rate)),
+        (None, Some(amount)) => Some(TaxItem::Amount(amount)),
+        (None, None) => {
+            if !malformed {
+                v.push(src("rate"), "required", "A tax item needs a rate or an amount");
+            }
+            None
+        }
+    };
+    if let Err(Error::Validation(problems)) = v.finish() {
+        return Err(problems);
+    }
+    Ok(Fields {
+        name,
+        code,
+        jurisdiction,
+        tax: tax.unwrap_or(TaxItem::Amount(0)),
+    })
+}
+
+struct Fields {
+    name: Option<String>,
+    code: Option<String>,
+    jurisdiction: Option<String>,
+    tax: TaxItem,
+}
+
+impl Fields {
+    fn into_tax_item(self, cart_id: &str, item_id: Uuid, now: Millis) -> CartTaxItem {
+        CartTaxItem {
+            id: Uuid::now_v7(),
+            cart_id: cart_id.to_owned(),
+            item_id,
+            name: self.name,
+            code: self.code,
+            jurisdiction: self.jurisdiction,
+            tax: self.tax,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+fn refusal_error(refusal: TaxRefusal, item_id: Uuid) -> ErrorObject {
+    let (status, title, detail) = match refusal {
+        TaxRefusal::UnknownItem => (404, "Not Found", "Item was not found in the cart".to_owned()),
+        TaxRefusal::LimitReached => (
+            400,
+            "Tax item not added to cart item.",
+            format!("Cannot exceed tax item limit of ({MAX_TAX_ITEMS_PER_ITEM}) on cart item."),
+        ),
+    };
+    ErrorObject {
+        status,
+        title: title.into(),
+        detail: Some(detail),
+        source: None,
+        meta: Some(json!({ "id": item_id })),
+    }
+}
+
+fn to_api_error(e: ErrorObject) -> ApiError {
+    ApiError {
+        status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        errors: vec![e],
+    }
+}
+
+#[derive(Deserialize)]
+struct TaxBody {
+    data: Value,
+}
+
+async fn add(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<TaxBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let now = now_millis();
+    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let item_id = parse_uuid(&item_id, item_not_found)?;
+    let fields = read_tax(&body.data, "data", None).map_err(Error::Validation)?;
+    let tax = fields.into_tax_item(&cart_id, item_id, now);
+    let outcome = state
+        .store
+        .add_cart_tax_items(&cart_id, vec![tax], true, expires_at)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::from(Error::internal("no outcome for the tax item")))?;
+    match outcome {
+        Ok(tax) => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "data": render_tax_item(&tax) })),
+        )),
+        Err(refusal) => Err(to_api_error(refusal_error(refusal, item_id))),
+    }
+}
+
+#[derive(Deserialize)]
+struct BulkBody {
+    data: Vec<Value>,
+    #[serde(default)]
+    options: BulkOptions,
+}
+
+#[derive(Deserialize, Default)]
+struct BulkOptions {
+    #[serde(default)]
+    add_all_or_nothing: bool,
+}
+
+/// The line a bulk tax item names: `relationships.item.data.{type,id}`.
+fn related_item(raw: &Value, prefix: &str) -> Result<(Uuid, String), FieldError> {
+    let data = &raw["relationships"]["item"]["data"];
+    let source = format!("{prefix}.relationships.item.data");
+    let kind = data["type"].as_str().unwrap_or_default();
+    if kind != "cart_item" && kind != "custom_item" {
+        return Err(FieldError::new(
+            format!("{source}.type"),
+            "invalid",
+            "The related item's type must be cart_item or custom_item",
+        ));
+    }
+    let id = data["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| {
+            FieldError::new(
+                format!("{source}.id"),
+                "invalid",
+                "The related item's id must be the id of an item in the cart",
+            )
+        })?;
+    Ok((id, kind.to_owned()))
+}
+
+async fn bulk_add(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let now = now_millis();
+    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let mut good = Vec::new();
+    let mut kinds = Vec::new();
+    let mut problems = Vec::new();
+    for (i, raw) in body.data.iter().enumerate() {
+        let prefix = format!("data[{i}]");
+        let fields = read_tax(raw, &prefix, None);
+        let item = related_item(raw, &prefix);
+        match (fields, item) {
+            (Ok(fields), Ok((item_id, kind))) => {
+                good.push(fields.into_tax_item(&cart_id, item_id, now));
+                kinds.push(kind);
+            }
+            (fields, item) => {
+                problems.extend(fields.err().unwrap_or_default());
+                problems.extend(item.err());
+            }
+        }
+    }
+    let all_or_nothing = body.options.add_all_or_nothing;
+    if body.data.is_empty() {
+        return Err(ApiError::bad_request("data must list at least one tax item").with_source("data"));
+    }
+    if !problems.is_empty() && (all_or_nothing || good.is_empty()) {
+        return Err(Error::Validation(problems).into());
+    }
+    let item_ids: Vec<Uuid> = good.iter().map(|t| t.item_id).collect();
+    let outcomes = state
+        .store
+        .add_cart_tax_items(&cart_id, good, all_or_nothing, expires_at)
+        .await?;
+    let mut added = Vec::new();
+    let mut errors: Vec<ErrorObject> = problems
+        .into_iter()
+        .map(|p| ErrorObject {
+            status: 400,
+            title: p.title,
+            detail: Some(p.detail),
+            source: Some(p.source),
+            meta: None,
+        })
+        .collect();
+    for ((outcome, item_id), kind) in outcomes.into_iter().zip(item_ids).zip(kinds) {
+        match outcome {
+            Ok(tax) => {
+                let mut v = render_tax_item(&tax);
+                v["relationships"] = json!({ "item": { "data": { "type": kind, "id": item_id } } });
+                added.push(v);
+            }
+            Err(refusal) => errors.push(refusal_error(refusal, item_id)),
+        }
+    }
+    if all_or_nothing && !errors.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Add all or nothing.",
+            "Add all or nothing set to (true). Could not bulk add tax items to cart.",
+        ));
+    }
+    if added.is_empty() {
+        let status = StatusCode::from_u16(errors[0].status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(ApiError { status, errors });
+    }
+    let mut response = json!({ "data": added });
+    if !errors.is_empty() {
+        response["errors"] = json!(errors);
+    }
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+async fn bulk_delete(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let now = now_millis();
+    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    if state
+        .store
+        .delete_cart_tax_items(&cart_id, now, expires_at)
+        .await?
+        == 0
+    {
+        return Err(ApiError::not_found(
+            "Resource Not Found",
+            "No tax items exist in the cart",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<TaxBody>,
+) -> ApiResult<Json<Value>> {
+    let now = now_millis();
+    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let item_id = parse_uuid(&item_id, item_not_found)?;
+    let tax_id = parse_uuid(&tax_id, tax_not_found)?;
+    let taxes = state.store.cart_tax_items(&cart_id).await?;
+    let current = taxes
+        .iter()
+        .find(|t| t.id == tax_id && t.item_id == item_id)
+        .ok_or_else(tax_not_found)?;
+    let fields = read_tax(&body.data, "data", Some(current)).map_err(Error::Validation)?;
+    let tax = CartTaxItem {
+        name: fields.name,
+        code: fields.code,
+        jurisdiction: fields.jurisdiction,
+        tax: fields.tax,
+        updated_at: now,
+        ..current.clone()
+    };
+    if !state.store.update_cart_tax_item(tax.clone(), expires_at).await? {
+        return Err(tax_not_found());
+    }
+    Ok(Json(json!({ "data": render_tax_item(&tax) })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let now = now_millis();
+    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let item_id = parse_uuid(&item_id, item_not_found)?;
+    let tax_id = parse_uuid(&tax_id, tax_not_found)?;
+    if !state
+        .store
+        .delete_cart_tax_item(&cart_id, item_id, tax_id, now, expires_at)
+        .await?
+    {
+        return Err(tax_not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
