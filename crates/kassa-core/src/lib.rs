@@ -3,11 +3,13 @@
 
 pub mod account;
 pub mod catalog;
+pub mod catalog_rule;
 pub mod customer;
 pub mod error;
 pub mod money;
 pub mod pricing;
 pub mod query;
+pub mod release;
 pub mod secret;
 pub mod store;
 pub mod time;

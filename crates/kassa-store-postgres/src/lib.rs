@@ -8,6 +8,7 @@ mod catalog;
 mod currency;
 mod customers;
 mod list;
+mod releases;
 mod sql;
 
 use std::str::FromStr;

@@ -16,6 +16,7 @@ mod customers;
 mod db;
 mod list;
 mod migrations;
+mod releases;
 mod sql;
 
 use std::path::Path;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_accounts", include_str!("../migrations/0002_accounts.sql")),
     ("0003_catalog", include_str!("../migrations/0003_catalog.sql")),
     ("0004_customers", include_str!("../migrations/0004_customers.sql")),
+    ("0006_catalogs", include_str!("../migrations/0006_catalogs.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
