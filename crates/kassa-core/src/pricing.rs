@@ -155,11 +155,11 @@ pub fn resolve_price(
 
 /// The price book that decides the price of `sku` and its sheet: the highest priority book that
 /// prices the sku (equal priorities keep the given order).
-pub fn deciding_book<'a>(
-    books: &'a [RankedPricebook<'a>],
+pub fn deciding_book<'a, 'b>(
+    books: &'b [RankedPricebook<'a>],
     sku: &str,
-) -> Option<(&'a RankedPricebook<'a>, &'a PriceSheet)> {
-    let mut ranked: Vec<&RankedPricebook<'_>> = books.iter().collect();
+) -> Option<(&'b RankedPricebook<'a>, &'a PriceSheet)> {
+    let mut ranked: Vec<&'b RankedPricebook<'a>> = books.iter().collect();
     ranked.sort_by_key(|b| std::cmp::Reverse(b.priority));
     ranked
         .into_iter()

@@ -1,6 +1,7 @@
 pub mod account_members;
 pub mod accounts;
 pub mod application_keys;
+pub mod catalogs;
 pub mod currencies;
 pub mod customers;
 pub mod health;
@@ -10,3 +11,4 @@ mod pcm;
 pub mod pricebooks;
 pub mod products;
 pub mod realms;
+pub mod shopper_catalog;
