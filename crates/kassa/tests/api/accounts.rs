@@ -18,12 +18,12 @@ backend_tests!(
 );
 
 /// The realm and a password profile, as an admin sets them up.
-struct Realm {
+pub(crate) struct Realm {
     id: String,
     profile: String,
 }
 
-async fn realm(app: &TestApp, admin: &str) -> Realm {
+pub(crate) async fn realm(app: &TestApp, admin: &str) -> Realm {
     let r = app.get("/v2/settings/account-authentication", admin).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["data"]["type"], "account_authentication_settings");
@@ -50,7 +50,7 @@ async fn realm(app: &TestApp, admin: &str) -> Realm {
 }
 
 /// A user with a password; returns the member id.
-async fn user(app: &TestApp, admin: &str, realm: &Realm, email: &str, password: &str) -> String {
+pub(crate) async fn user(app: &TestApp, admin: &str, realm: &Realm, email: &str, password: &str) -> String {
     let r = app
         .post(
             &format!("/v2/authentication-realms/{}/user-authentication-info", realm.id),
@@ -72,7 +72,7 @@ async fn user(app: &TestApp, admin: &str, realm: &Realm, email: &str, password: 
     id
 }
 
-async fn account(app: &TestApp, admin: &str, name: &str) -> String {
+pub(crate) async fn account(app: &TestApp, admin: &str, name: &str) -> String {
     let r = app
         .post(
             "/v2/accounts",
@@ -84,7 +84,7 @@ async fn account(app: &TestApp, admin: &str, name: &str) -> String {
     r.body["data"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn join(app: &TestApp, admin: &str, account: &str, member: &str) -> Resp {
+pub(crate) async fn join(app: &TestApp, admin: &str, account: &str, member: &str) -> Resp {
     app.post(
         &format!("/v2/accounts/{account}/account-memberships"),
         admin,
@@ -93,7 +93,7 @@ async fn join(app: &TestApp, admin: &str, account: &str, member: &str) -> Resp {
     .await
 }
 
-async fn login(app: &TestApp, realm: &Realm, username: &str, password: &str) -> Resp {
+pub(crate) async fn login(app: &TestApp, realm: &Realm, username: &str, password: &str) -> Resp {
     let implicit = app.implicit_token().await;
     app.post(
         "/v2/account-members/tokens",

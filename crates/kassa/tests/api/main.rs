@@ -6,6 +6,7 @@ mod accounts;
 mod application_keys;
 mod auth;
 mod catalog_admin;
+mod catalogs;
 mod conventions;
 mod customers;
 mod process;
