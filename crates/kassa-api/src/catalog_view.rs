@@ -16,7 +16,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use kassa_core::catalog_rule::{CatalogRule, ShopperContext, resolve_catalog};
 use kassa_core::money::Currency;
-use kassa_core::pricing::{NoPrice, PriceSheet, RankedPricebook, ResolvedPrice, deciding_book, resolve_price};
+use kassa_core::pricing::{
+    NoPrice, PriceSheet, RankedPricebook, ResolvedPrice, deciding_book, resolve_price,
+};
 use kassa_core::query::PageRequest;
 use kassa_core::release::{PublishedCatalog, Release, ReleasedProduct, Snapshot};
 use kassa_core::store::Store;
@@ -166,9 +168,10 @@ impl CatalogView {
                 return Ok(Arc::clone(found));
             }
         }
-        let snapshot = store.release_snapshot(release.id).await?.ok_or_else(|| {
-            Error::internal(format!("release {} vanished while being read", release.id))
-        })?;
+        let snapshot = store
+            .release_snapshot(release.id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("release {} vanished while being read", release.id)))?;
         let parsed = Arc::new(ShopperRelease::new(release.clone(), snapshot));
         let mut cache = self.releases.lock().expect("release cache lock");
         if cache.entries.len() >= RELEASE_CACHE_SIZE
@@ -181,9 +184,7 @@ impl CatalogView {
             cache.entries.remove(&oldest);
         }
         let clock = cache.clock;
-        cache
-            .entries
-            .insert(release.id, (Arc::clone(&parsed), clock));
+        cache.entries.insert(release.id, (Arc::clone(&parsed), clock));
         Ok(parsed)
     }
 

@@ -45,15 +45,10 @@ pub struct ShopperContext {
 impl CatalogRule {
     /// How many criteria the rule sets.
     pub fn specificity(&self) -> usize {
-        [
-            &self.account_ids,
-            &self.customer_ids,
-            &self.channels,
-            &self.tags,
-        ]
-        .iter()
-        .filter(|c| !c.is_empty())
-        .count()
+        [&self.account_ids, &self.customer_ids, &self.channels, &self.tags]
+            .iter()
+            .filter(|c| !c.is_empty())
+            .count()
     }
 
     pub fn matches(&self, ctx: &ShopperContext) -> bool {
@@ -141,7 +136,13 @@ mod tests {
         }
     }
 
-    fn ctx(account: Option<&str>, customer: Option<&str>, channel: Option<&str>, tag: Option<&str>, now: Millis) -> ShopperContext {
+    fn ctx(
+        account: Option<&str>,
+        customer: Option<&str>,
+        channel: Option<&str>,
+        tag: Option<&str>,
+        now: Millis,
+    ) -> ShopperContext {
         ShopperContext {
             account_id: account.map(str::to_owned),
             customer_id: customer.map(str::to_owned),
@@ -156,27 +157,114 @@ mod tests {
         // Catalog 1 is the oldest published; 4 has no release.
         let catalogs = [published(2, 20), published(1, 10), published(3, 30)];
         let rules = vec![
-            rule(100, 2, R { channels: &["mobile"], updated_at: 1, ..R::default() }),
-            rule(101, 3, R { accounts: &["acc-1"], channels: &["mobile"], updated_at: 1, ..R::default() }),
-            rule(102, 3, R { customers: &["cus-1"], ..R::default() }),
-            rule(103, 2, R { tags: &["sale"], schedule: Some((Some(100), Some(200))), ..R::default() }),
-            rule(104, 4, R { accounts: &["acc-4"], ..R::default() }),
+            rule(
+                100,
+                2,
+                R {
+                    channels: &["mobile"],
+                    updated_at: 1,
+                    ..R::default()
+                },
+            ),
+            rule(
+                101,
+                3,
+                R {
+                    accounts: &["acc-1"],
+                    channels: &["mobile"],
+                    updated_at: 1,
+                    ..R::default()
+                },
+            ),
+            rule(
+                102,
+                3,
+                R {
+                    customers: &["cus-1"],
+                    ..R::default()
+                },
+            ),
+            rule(
+                103,
+                2,
+                R {
+                    tags: &["sale"],
+                    schedule: Some((Some(100), Some(200))),
+                    ..R::default()
+                },
+            ),
+            rule(
+                104,
+                4,
+                R {
+                    accounts: &["acc-4"],
+                    ..R::default()
+                },
+            ),
             // Two equally specific rules: the most recently updated wins.
-            rule(105, 2, R { accounts: &["acc-2"], updated_at: 5, ..R::default() }),
-            rule(106, 3, R { accounts: &["acc-2"], updated_at: 9, ..R::default() }),
+            rule(
+                105,
+                2,
+                R {
+                    accounts: &["acc-2"],
+                    updated_at: 5,
+                    ..R::default()
+                },
+            ),
+            rule(
+                106,
+                3,
+                R {
+                    accounts: &["acc-2"],
+                    updated_at: 9,
+                    ..R::default()
+                },
+            ),
         ];
         let cases: &[(ShopperContext, u128, &str)] = &[
-            (ctx(None, None, None, None, 0), 1, "no rule matches: the oldest published catalog"),
+            (
+                ctx(None, None, None, None, 0),
+                1,
+                "no rule matches: the oldest published catalog",
+            ),
             (ctx(None, None, Some("mobile"), None, 0), 2, "channel"),
-            (ctx(Some("acc-1"), None, Some("mobile"), None, 0), 3, "account + channel beats channel"),
-            (ctx(Some("acc-1"), None, Some("web"), None, 0), 1, "a rule needs all its criteria"),
-            (ctx(Some("acc-1"), None, None, None, 0), 1, "a missing value does not match a set criterion"),
+            (
+                ctx(Some("acc-1"), None, Some("mobile"), None, 0),
+                3,
+                "account + channel beats channel",
+            ),
+            (
+                ctx(Some("acc-1"), None, Some("web"), None, 0),
+                1,
+                "a rule needs all its criteria",
+            ),
+            (
+                ctx(Some("acc-1"), None, None, None, 0),
+                1,
+                "a missing value does not match a set criterion",
+            ),
             (ctx(None, Some("cus-1"), None, None, 0), 3, "customer"),
-            (ctx(None, None, None, Some("sale"), 150), 2, "tag inside the schedule"),
+            (
+                ctx(None, None, None, Some("sale"), 150),
+                2,
+                "tag inside the schedule",
+            ),
             (ctx(None, None, None, Some("sale"), 99), 1, "before the schedule"),
-            (ctx(None, None, None, Some("sale"), 200), 1, "the schedule ends exclusively"),
-            (ctx(Some("acc-4"), None, None, None, 0), 1, "a rule for an unpublished catalog is skipped"),
-            (ctx(Some("acc-2"), None, None, None, 0), 3, "tie: the most recently updated"),
+            (
+                ctx(None, None, None, Some("sale"), 200),
+                1,
+                "the schedule ends exclusively",
+            ),
+            (
+                ctx(Some("acc-4"), None, None, None, 0),
+                1,
+                "a rule for an unpublished catalog is skipped",
+            ),
+            (
+                ctx(Some("acc-2"), None, None, None, 0),
+                3,
+                "tie: the most recently updated",
+            ),
         ];
         for (c, expected, why) in cases {
             let got = resolve_catalog(&rules, &catalogs, c).map(|p| p.catalog_id);

@@ -118,10 +118,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
             Some(ReleasedProduct { product: p, node_ids })
         })
         .collect();
-    let skus: BTreeSet<&str> = products
-        .iter()
-        .filter_map(|p| p.product.sku.as_deref())
-        .collect();
+    let skus: BTreeSet<&str> = products.iter().filter_map(|p| p.product.sku.as_deref()).collect();
     let mut sheets: HashMap<Uuid, HashMap<String, PriceSheet>> = HashMap::new();
     for price in prices {
         if skus.contains(price.sku.as_str()) {
@@ -234,8 +231,14 @@ mod tests {
                 description: None,
                 hierarchy_ids: vec![id(11), id(10)],
                 pricebooks: vec![
-                    PrioritizedPricebook { id: id(50), priority: 1 },
-                    PrioritizedPricebook { id: id(51), priority: 9 },
+                    PrioritizedPricebook {
+                        id: id(50),
+                        priority: 1,
+                    },
+                    PrioritizedPricebook {
+                        id: id(51),
+                        priority: 9,
+                    },
                 ],
                 created_at: 0,
                 updated_at: 0,
@@ -309,10 +312,7 @@ mod tests {
                 (b.id, b.priority, skus)
             })
             .collect();
-        assert_eq!(
-            books,
-            vec![(id(50), 1, vec!["A"]), (id(51), 9, vec!["A", "B"])]
-        );
+        assert_eq!(books, vec![(id(50), 1, vec!["A"]), (id(51), 9, vec!["A", "B"])]);
         assert_eq!(s.pricebooks[1].prices["A"].currencies["USD"].amount, 90);
     }
 

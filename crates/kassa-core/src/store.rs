@@ -21,15 +21,7 @@ use crate::token::SigningKey;
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
 pub trait Store:
-    AuthStore
-    + AccountStore
-    + CustomerStore
-    + CatalogStore
-    + CurrencyStore
-    + ReleaseStore
-    + Send
-    + Sync
-    + 'static
+    AuthStore + AccountStore + CustomerStore + CatalogStore + CurrencyStore + ReleaseStore + Send + Sync + 'static
 {
     /// Applies pending schema migrations (safe to run from several nodes at once).
     async fn migrate(&self) -> Result<()>;

@@ -403,11 +403,12 @@ impl ReleaseStore for PgStore {
     }
 
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>> {
-        let text: Option<String> = sqlx::query_scalar("SELECT snapshot::text FROM catalog_releases WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(sql_error)?;
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT snapshot::text FROM catalog_releases WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql_error)?;
         text.map(|t| serde_json::from_str(&t).map_err(Error::internal))
             .transpose()
     }

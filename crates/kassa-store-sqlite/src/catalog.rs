@@ -45,7 +45,8 @@ const NODE_CONFLICTS: &[(&str, &str)] = &[
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
 const PRICEBOOK_CONFLICTS: &[(&str, &str)] =
     &[("pricebooks.name", "A price book with this name already exists")];
-pub(crate) const PRICE_COLUMNS: &str = "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
+pub(crate) const PRICE_COLUMNS: &str =
+    "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
 const PRICE_CONFLICTS: &[(&str, &str)] = &[(
     "prices.pricebook_id, prices.sku",
     "The price book already has a price for this sku",

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::catalog::{
-    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json_at, node_from_row,
-    one, price_from_row, product_from_row, to_json, uuid_at,
+    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json_at,
+    node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
 };
 use crate::db::{DbResult, foreign_key_violation};
 use crate::list::Where;
@@ -190,9 +190,7 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
     };
     let id = catalog_id.to_string();
     let nodes_of_catalog = format!("SELECT id FROM nodes WHERE hierarchy_id IN ({CATALOG_HIERARCHIES})");
-    let placed = format!(
-        "SELECT product_id FROM node_products WHERE node_id IN ({nodes_of_catalog})"
-    );
+    let placed = format!("SELECT product_id FROM node_products WHERE node_id IN ({nodes_of_catalog})");
     let hierarchies = all(
         conn,
         &format!("SELECT {HIERARCHY_COLUMNS} FROM hierarchies WHERE id IN ({CATALOG_HIERARCHIES})"),
@@ -358,7 +356,9 @@ impl ReleaseStore for SqliteStore {
             .read(move |conn| {
                 one(
                     conn,
-                    &format!("SELECT {RELEASE_COLUMNS} FROM catalog_releases WHERE id = ?1 AND catalog_id = ?2"),
+                    &format!(
+                        "SELECT {RELEASE_COLUMNS} FROM catalog_releases WHERE id = ?1 AND catalog_id = ?2"
+                    ),
                     [id.to_string(), catalog_id.to_string()],
                     release_from_row,
                 )

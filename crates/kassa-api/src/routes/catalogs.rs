@@ -483,10 +483,7 @@ fn schedules(v: &mut Validator, input: Vec<ScheduleIn>, source: &str) -> Vec<Sch
                     "valid_to must be after valid_from",
                 );
             }
-            Schedule {
-                valid_from,
-                valid_to,
-            }
+            Schedule { valid_from, valid_to }
         })
         .collect()
 }
@@ -628,11 +625,7 @@ async fn show_rule(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, rule_not_found)?;
-    let rule = state
-        .store
-        .catalog_rule(id)
-        .await?
-        .ok_or_else(rule_not_found)?;
+    let rule = state.store.catalog_rule(id).await?.ok_or_else(rule_not_found)?;
     Ok(Json(envelope::single(render_rule(&rule, &origin))))
 }
 

@@ -117,18 +117,21 @@ fn render_product(r: &ShopperRelease, p: &ReleasedProduct, currency: &Currency, 
             meta.insert("display_price".into(), display(currency, resolved.amount));
             // The tiers of the price that applies: the sale's while a sale runs.
             let applying = match &resolved.sale_id {
-                Some(sale) => sheet.sales.get(sale).and_then(|s| s.currencies.get(&currency.code)),
+                Some(sale) => sheet
+                    .sales
+                    .get(sale)
+                    .and_then(|s| s.currencies.get(&currency.code)),
                 None => sheet.currencies.get(&currency.code),
             };
             if let Some(original) = &resolved.original {
                 let list = json!({ currency.code.clone(): { "amount": original.amount, "includes_tax": original.includes_tax } });
                 meta.insert("original_price".into(), list);
-                meta.insert("original_display_price".into(), display(currency, original.amount));
-                meta.insert("sale_id".into(), json!(resolved.sale_id));
                 meta.insert(
-                    "sale_expires".into(),
-                    json!(resolved.sale_expires.map(rfc3339)),
+                    "original_display_price".into(),
+                    display(currency, original.amount),
                 );
+                meta.insert("sale_id".into(), json!(resolved.sale_id));
+                meta.insert("sale_expires".into(), json!(resolved.sale_expires.map(rfc3339)));
             }
             if let Some(applying) = applying.filter(|a| !a.tiers.is_empty()) {
                 let tiers: Map<String, Value> = applying
@@ -330,7 +333,13 @@ async fn list_hierarchies(
     check_filters(&query.filters, &[])?;
     let r = release(&state, &request).await?;
     let render = |h: &Hierarchy| render_hierarchy(&r, h, &origin);
-    Ok(Json(page(r.snapshot.hierarchies.iter(), render, &query, &origin, &uri)))
+    Ok(Json(page(
+        r.snapshot.hierarchies.iter(),
+        render,
+        &query,
+        &origin,
+        &uri,
+    )))
 }
 
 fn find_hierarchy(r: &ShopperRelease, id: &str) -> ApiResult<Hierarchy> {

@@ -50,7 +50,14 @@ async fn hierarchy(app: &TestApp, admin: &str, name: &str) -> (String, String) {
 }
 
 /// A product of `status` placed in the node.
-async fn product(app: &TestApp, admin: &str, (h, n): &(String, String), name: &str, sku: &str, status: &str) -> String {
+async fn product(
+    app: &TestApp,
+    admin: &str,
+    (h, n): &(String, String),
+    name: &str,
+    sku: &str,
+    status: &str,
+) -> String {
     let p = create(
         app,
         admin,
@@ -160,7 +167,10 @@ async fn publish_and_shop(backend: Backend) {
     .await;
     let r = app.get(&format!("/pcm/catalogs/{c}"), &admin).await;
     assert_eq!(r.status, 200, "the classic client's path: {}", r.body);
-    assert_eq!(r.body["data"]["attributes"]["pricebook_ids"][0]["id"], book.as_str());
+    assert_eq!(
+        r.body["data"]["attributes"]["pricebook_ids"][0]["id"],
+        book.as_str()
+    );
     let release = publish(&app, &admin, &c).await;
 
     let r = shop(&app, &shopper, "/catalog", &[]).await;
@@ -182,7 +192,8 @@ async fn publish_and_shop(backend: Backend) {
     assert_eq!(d["meta"]["catalog_id"], c.as_str());
     assert_eq!(d["meta"]["catalog_source"], "pim");
     assert_eq!(d["meta"]["pricebook_id"], book.as_str());
-    let shown = json!({"amount": 123_450, "currency": "USD", "formatted": "$1,234.50", "float_price": 1234.5});
+    let shown =
+        json!({"amount": 123_450, "currency": "USD", "formatted": "$1,234.50", "float_price": 1234.5});
     assert_eq!(
         d["meta"]["display_price"],
         json!({"with_tax": shown, "without_tax": shown})
@@ -316,7 +327,9 @@ async fn releases_are_snapshots(backend: Backend) {
     assert_eq!(ids.len(), 3);
     assert_eq!(ids[0], newest);
     assert!(!ids.contains(&first.as_str()));
-    let r = app.get(&format!("/pcm/catalogs/{c}/releases/{newest}"), &admin).await;
+    let r = app
+        .get(&format!("/pcm/catalogs/{c}/releases/{newest}"), &admin)
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["meta"]["total_products"], 2);
     let r = app.get(&format!("/catalogs/{c}/releases/{first}"), &admin).await;
@@ -384,13 +397,26 @@ async fn priority_sale_and_currency(backend: Backend) {
         meta["original_price"],
         json!({"USD": {"amount": 2500, "includes_tax": false}})
     );
-    assert_eq!(meta["original_display_price"]["without_tax"]["formatted"], "$25.00");
+    assert_eq!(
+        meta["original_display_price"]["without_tax"]["formatted"],
+        "$25.00"
+    );
     assert!(meta.get("tiers").is_none(), "the sale has no tiers");
-    assert_eq!(r.body["data"]["attributes"]["price"]["USD"]["tiers"]["six"]["amount"], 2200);
+    assert_eq!(
+        r.body["data"]["attributes"]["price"]["USD"]["tiers"]["six"]["amount"],
+        2200
+    );
 
     let r = shop(&app, &shopper, &format!("/catalog/products/{plain}"), &[]).await;
-    assert_eq!(r.body["data"]["meta"]["pricebook_id"], low.as_str(), "only the low book prices it");
-    assert_eq!(r.body["data"]["meta"]["display_price"]["without_tax"]["amount"], 300);
+    assert_eq!(
+        r.body["data"]["meta"]["pricebook_id"],
+        low.as_str(),
+        "only the low book prices it"
+    );
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["without_tax"]["amount"],
+        300
+    );
 
     let eur = [("X-MOLTIN-CURRENCY", "EUR")];
     let r = shop(&app, &shopper, &format!("/catalog/products/{p}"), &eur).await;
@@ -418,7 +444,11 @@ async fn shopper_filters_and_pages(backend: Backend) {
     let admin = app.admin_token().await;
     let shopper = app.implicit_token().await;
     let tree = hierarchy(&app, &admin, "H").await;
-    for (name, sku) in [("Red Shirt", "SHIRT-R"), ("Blue Shirt", "SHIRT-B"), ("Hat", "HAT")] {
+    for (name, sku) in [
+        ("Red Shirt", "SHIRT-R"),
+        ("Blue Shirt", "SHIRT-B"),
+        ("Hat", "HAT"),
+    ] {
         product(&app, &admin, &tree, name, sku, "live").await;
     }
     let book = pricebook(&app, &admin, "B").await;
@@ -501,12 +531,18 @@ async fn rules_choose_the_catalog(backend: Backend) {
     .await;
 
     let seen = |r: Resp| skus(&r);
-    assert_eq!(seen(shop(&app, &shopper, "/catalog/products", &[]).await), ["DEFAULT"]);
+    assert_eq!(
+        seen(shop(&app, &shopper, "/catalog/products", &[]).await),
+        ["DEFAULT"]
+    );
     assert_eq!(
         seen(shop(&app, &shopper, "/catalog/products", &[("EP-Channel", "mobile")]).await),
         ["MOBILE"]
     );
-    let as_account = [("EP-Account-Management-Authentication-Token", account_token.as_str())];
+    let as_account = [(
+        "EP-Account-Management-Authentication-Token",
+        account_token.as_str(),
+    )];
     assert_eq!(
         seen(shop(&app, &shopper, "/catalog/products", &as_account).await),
         ["WHOLESALE"]
@@ -558,7 +594,10 @@ async fn catalog_validation_and_conflicts(backend: Backend) {
         }
     };
     let r = post(json!({"hierarchy_ids": [h]})).await;
-    assert_eq!((r.status.as_u16(), first_source(&r)), (400, "data.attributes.name".into()));
+    assert_eq!(
+        (r.status.as_u16(), first_source(&r)),
+        (400, "data.attributes.name".into())
+    );
     let r = post(json!({"name": "C", "hierarchy_ids": [missing]})).await;
     assert_eq!(
         (r.status.as_u16(), first_source(&r)),
@@ -571,7 +610,8 @@ async fn catalog_validation_and_conflicts(backend: Backend) {
         (r.status.as_u16(), first_source(&r)),
         (400, "data.attributes.pricebook_ids".into())
     );
-    let r = post(json!({"name": "C", "pricebook_id": book, "pricebook_ids": [{"id": book, "priority": 1}]})).await;
+    let r = post(json!({"name": "C", "pricebook_id": book, "pricebook_ids": [{"id": book, "priority": 1}]}))
+        .await;
     assert_eq!(r.status, 400);
     let six: Vec<Value> = (0..6)
         .map(|i| json!({"id": uuid::Uuid::new_v4(), "priority": i}))
@@ -582,7 +622,12 @@ async fn catalog_validation_and_conflicts(backend: Backend) {
     // Publishing needs a price book.
     let c = catalog(&app, &admin, "Bare", json!({"hierarchy_ids": [h]})).await;
     let r = app
-        .call(Method::POST, &format!("/catalogs/{c}/releases"), Some(&admin), None)
+        .call(
+            Method::POST,
+            &format!("/catalogs/{c}/releases"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error()["title"], "Catalog has no price book");
