@@ -9,6 +9,7 @@
 //! catalog or a rule; other nodes see such a change within [`CHOICE_TTL`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,8 @@ struct Releases {
 #[derive(Default)]
 pub struct CatalogView {
     choice: Mutex<Option<(Instant, Arc<Choice>)>>,
+    /// Bumped by every invalidation, so a read that began before one is not cached.
+    generation: AtomicU64,
     releases: Mutex<Releases>,
 }
 
@@ -126,7 +129,9 @@ impl CatalogView {
     /// Forgets the cached choice so the next shopper read sees a publish or a rule or catalog
     /// change at once (on this node).
     pub fn invalidate(&self) {
-        *self.choice.lock().expect("catalog choice lock") = None;
+        let mut cached = self.choice.lock().expect("catalog choice lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *cached = None;
     }
 
     async fn choice(&self, store: &dyn Store) -> Result<Arc<Choice>> {
@@ -135,6 +140,7 @@ impl CatalogView {
         {
             return Ok(Arc::clone(choice));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let started = Instant::now();
         let (rules, published) = store.shopper_catalogs().await?;
         let currencies = store
@@ -150,28 +156,29 @@ impl CatalogView {
             currencies,
         });
         let mut cached = self.choice.lock().expect("catalog choice lock");
-        // An invalidation while reading leaves the older read uncached.
-        if cached.as_ref().is_none_or(|(at, _)| *at < started) {
+        // A read that an invalidation overtook is used once but not cached.
+        if self.generation.load(Ordering::SeqCst) == generation
+            && cached.as_ref().is_none_or(|(at, _)| *at < started)
+        {
             *cached = Some((started, Arc::clone(&choice)));
         }
         Ok(choice)
     }
 
-    /// The parsed release, from the cache or the store.
-    async fn release(&self, store: &dyn Store, release: &Release) -> Result<Arc<ShopperRelease>> {
+    /// The parsed release, from the cache or the store; `None` if it is no longer stored.
+    async fn release(&self, store: &dyn Store, release: &Release) -> Result<Option<Arc<ShopperRelease>>> {
         {
             let mut cache = self.releases.lock().expect("release cache lock");
             cache.clock += 1;
             let clock = cache.clock;
             if let Some((found, used)) = cache.entries.get_mut(&release.id) {
                 *used = clock;
-                return Ok(Arc::clone(found));
+                return Ok(Some(Arc::clone(found)));
             }
         }
-        let snapshot = store
-            .release_snapshot(release.id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("release {} vanished while being read", release.id)))?;
+        let Some(snapshot) = store.release_snapshot(release.id).await? else {
+            return Ok(None);
+        };
         let parsed = Arc::new(ShopperRelease::new(release.clone(), snapshot));
         let mut cache = self.releases.lock().expect("release cache lock");
         if cache.entries.len() >= RELEASE_CACHE_SIZE
@@ -185,7 +192,7 @@ impl CatalogView {
         }
         let clock = cache.clock;
         cache.entries.insert(release.id, (Arc::clone(&parsed), clock));
-        Ok(parsed)
+        Ok(Some(parsed))
     }
 
     /// The release `ctx` sees: the newest release of the catalog the rules choose. `None` when no
@@ -195,11 +202,21 @@ impl CatalogView {
         store: &dyn Store,
         ctx: &ShopperContext,
     ) -> Result<Option<Arc<ShopperRelease>>> {
-        let choice = self.choice(store).await?;
-        match resolve_catalog(&choice.rules, &choice.published, ctx) {
-            Some(published) => Ok(Some(self.release(store, &published.release).await?)),
-            None => Ok(None),
+        // A cached choice may name a release that a newer publish elsewhere has deleted: then
+        // choose again from the database.
+        for _ in 0..2 {
+            let choice = self.choice(store).await?;
+            let Some(published) = resolve_catalog(&choice.rules, &choice.published, ctx) else {
+                return Ok(None);
+            };
+            if let Some(release) = self.release(store, &published.release).await? {
+                return Ok(Some(release));
+            }
+            self.invalidate();
         }
+        Err(Error::internal(
+            "the chosen release vanished twice while being read",
+        ))
     }
 
     /// The enabled currency with this code, or the store's default currency without one.

@@ -111,7 +111,7 @@ fn missing(source: &str, what: &str, id: Uuid) -> Error {
     Error::field(source, "Not Found", format!("There is no {what} {id}"))
 }
 
-/// Ids of `ids` with no row in `table`.
+/// The first of `ids` with no row in `table`; the found rows stay locked against deletion.
 async fn first_missing(db: &mut PgConnection, table: &'static str, ids: &[Uuid]) -> Result<Option<Uuid>> {
     let sql = format!("SELECT id FROM {table} WHERE id = ANY($1) FOR SHARE");
     let found: Vec<Uuid> = sqlx::query_scalar(AssertSqlSafe(sql))

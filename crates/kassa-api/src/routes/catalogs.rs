@@ -11,13 +11,14 @@ use kassa_core::catalog::{Catalog, MAX_CATALOG_PRICEBOOKS, PrioritizedPricebook}
 use kassa_core::catalog_rule::CatalogRule;
 use kassa_core::pricing::Schedule;
 use kassa_core::release::{Release, build_snapshot};
-use kassa_core::time::{now_millis, parse_rfc3339, rfc3339};
+use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pcm::{self, Body, Patch, check_required_text, check_text, present, set};
+use super::pricebooks::moment;
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -455,15 +456,6 @@ impl RuleChange {
         set!(r.tags, self.tags);
         set!(r.schedules, self.schedules);
     }
-}
-
-fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> {
-    let text = text?;
-    let parsed = parse_rfc3339(&text);
-    if parsed.is_none() {
-        v.push(source, "invalid", "Expected an RFC 3339 date-time");
-    }
-    parsed
 }
 
 fn schedules(v: &mut Validator, input: Vec<ScheduleIn>, source: &str) -> Vec<Schedule> {

@@ -16,7 +16,7 @@ use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
 use kassa_core::query::{Filter, FilterOp, check_filters, like_matches};
 use kassa_core::release::ReleasedProduct;
-use kassa_core::time::rfc3339;
+use kassa_core::time::{Millis, rfc3339};
 use serde_json::{Map, Value, json};
 
 use super::pcm;
@@ -99,7 +99,14 @@ fn amount(price: &CurrencyPrice) -> Value {
     json!({ "amount": price.amount, "includes_tax": price.includes_tax })
 }
 
-fn render_product(r: &ShopperRelease, p: &ReleasedProduct, currency: &Currency, origin: &Origin) -> Value {
+/// A product priced for one unit at `now`.
+fn render_product(
+    r: &ShopperRelease,
+    p: &ReleasedProduct,
+    currency: &Currency,
+    now: Millis,
+    origin: &Origin,
+) -> Value {
     let product = &p.product;
     let mut meta = Map::new();
     meta.insert("catalog_id".into(), json!(r.catalog_id()));
@@ -112,7 +119,6 @@ fn render_product(r: &ShopperRelease, p: &ReleasedProduct, currency: &Currency, 
     {
         price = Some(serde_json::to_value(&sheet.currencies).unwrap_or_default());
         meta.insert("pricebook_id".into(), json!(pricebook_id));
-        let now = kassa_core::time::now_millis();
         if let Ok(resolved) = price_product(r, sku, &currency.code, 1, now) {
             meta.insert("display_price".into(), display(currency, resolved.amount));
             // The tiers of the price that applies: the sale's while a sale runs.
@@ -301,7 +307,7 @@ async fn list_products(
         .currency(&*state.store, request.currency.as_deref())
         .await?;
     let matching = r.snapshot.products.iter().filter(|p| matches(p, &query.filters));
-    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, &origin);
+    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
     Ok(Json(page(matching, render, &query, &origin, &uri)))
 }
 
@@ -318,8 +324,9 @@ async fn show_product(
         .catalog_view
         .currency(&*state.store, request.currency.as_deref())
         .await?;
+    let now = request.context.now;
     Ok(Json(envelope::single(render_product(
-        &r, product, &currency, &origin,
+        &r, product, &currency, now, &origin,
     ))))
 }
 
@@ -428,6 +435,6 @@ async fn node_products(
         .currency(&*state.store, request.currency.as_deref())
         .await?;
     let products = r.snapshot.products.iter().filter(|p| p.node_ids.contains(&node));
-    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, &origin);
+    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
     Ok(Json(page(products, render, &query, &origin, &uri)))
 }
