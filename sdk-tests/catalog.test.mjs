@@ -80,3 +80,55 @@ test('currencies', async () => {
   const all = await admin.Currencies.All();
   assert.deepEqual(all.data.map((c) => c.code).sort(), ['EUR', 'USD']);
 });
+
+test('a catalog published through the classic client, read by a shopper client', async () => {
+  const product = await admin.PCM.Create({
+    attributes: { name: 'Ardbeg 10', sku: 'ARD-10', slug: 'ardbeg-10', commodity_type: 'physical', status: 'live' },
+  });
+  const book = await admin.PriceBooks.Create({ attributes: { name: 'Shop' } });
+  await admin.PriceBooks.Prices.Create({
+    pricebookId: book.data.id,
+    body: { attributes: { sku: 'ARD-10', currencies: { USD: { amount: 5499, includes_tax: false } } } },
+  });
+  const hierarchy = await admin.Hierarchies.Create({ attributes: { name: 'Islay malts' } });
+  const node = await admin.Hierarchies.Nodes.Create({
+    hierarchyId: hierarchy.data.id,
+    body: { attributes: { name: 'Peated' } },
+  });
+  await admin.Hierarchies.Relationships.Create({
+    hierarchyId: hierarchy.data.id,
+    nodeId: node.data.id,
+    body: [{ type: 'product', id: product.data.id }],
+  });
+
+  const catalog = await admin.Catalogs.Create({
+    attributes: {
+      name: 'Storefront',
+      hierarchy_ids: [hierarchy.data.id],
+      pricebook_ids: [{ id: book.data.id, priority: 1 }],
+    },
+  });
+  assert.equal(catalog.data.type, 'catalog');
+  const release = await admin.Catalogs.Releases.Create({ catalogId: catalog.data.id });
+  assert.equal(release.data.meta.release_status, 'PUBLISHED');
+  const releases = await admin.Catalogs.Releases.All({ catalogId: catalog.data.id });
+  assert.deepEqual(releases.data.map((r) => r.id), [release.data.id]);
+
+  const shopper = gateway({
+    client_id: kassa.clientId,
+    host: kassa.host,
+    protocol: 'http',
+    storage: new MemoryStorageFactory(),
+  });
+  const products = await shopper.ShopperCatalog.Products.All();
+  const listed = products.data.find((p) => p.id === product.data.id);
+  assert.ok(listed, 'the published product is listed');
+  assert.equal(listed.meta.display_price.without_tax.formatted, '$54.99');
+  const one = await shopper.ShopperCatalog.Products.Get({ productId: product.data.id });
+  assert.equal(one.data.attributes.sku, 'ARD-10');
+  assert.equal(one.data.meta.catalog_id, catalog.data.id);
+  await assert.rejects(
+    shopper.Catalogs.Create({ attributes: { name: 'Not allowed' } }),
+    (body) => Array.isArray(body.errors) && String(body.errors[0].status) === '403',
+  );
+});

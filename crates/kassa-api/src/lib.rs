@@ -2,6 +2,7 @@
 //! the store's use-case, and render; the rules live in `kassa-core`.
 
 pub mod auth;
+pub mod catalog_view;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -39,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pricebooks::router())
         .merge(routes::currencies::router())
         .merge(routes::inventories::router())
+        .merge(routes::catalogs::router())
+        .merge(routes::shopper_catalog::router())
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

@@ -5,6 +5,7 @@ use kassa_core::store::Store;
 use tokio::sync::Semaphore;
 
 use crate::auth::TokenService;
+use crate::catalog_view::CatalogView;
 use crate::error::ApiError;
 
 /// Settings the HTTP layer needs.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<TokenService>,
     pub config: Arc<ApiConfig>,
+    /// The shopper catalog's per-process caches.
+    pub catalog_view: Arc<CatalogView>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -44,6 +47,7 @@ impl AppState {
             store,
             tokens,
             config: Arc::new(config),
+            catalog_view: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
     }

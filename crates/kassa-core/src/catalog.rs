@@ -1,5 +1,6 @@
 //! Product catalog administration: products, hierarchies with their nodes, and price books.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -9,7 +10,7 @@ use crate::time::Millis;
 pub const PRODUCT_STATUSES: &[&str] = &["live", "draft"];
 pub const COMMODITY_TYPES: &[&str] = &["physical", "digital"];
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Product {
     pub id: Uuid,
     pub name: String,
@@ -31,7 +32,7 @@ pub struct Product {
     pub updated_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hierarchy {
     pub id: Uuid,
     pub name: String,
@@ -43,7 +44,7 @@ pub struct Hierarchy {
 
 /// A node of a hierarchy; `parent_id: None` is a top-level node. Names and slugs are unique
 /// among siblings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub id: Uuid,
     pub hierarchy_id: Uuid,
@@ -75,6 +76,32 @@ pub struct ProductPrice {
     pub sku: String,
     pub external_ref: Option<String>,
     pub prices: PriceSheet,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A catalog's price book and its priority: of the books that price a sku, the highest
+/// priority decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrioritizedPricebook {
+    pub id: Uuid,
+    pub priority: i64,
+}
+
+/// A catalog at most this many price books (Elastic Path's `prioritized-pricebooks`).
+pub const MAX_CATALOG_PRICEBOOKS: usize = 5;
+
+/// What shoppers may see: hierarchies and prioritized price books. Shoppers see a catalog only
+/// through its published releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    /// In the order given.
+    pub hierarchy_ids: Vec<Uuid>,
+    /// In the order given; at most [`MAX_CATALOG_PRICEBOOKS`].
+    pub pricebooks: Vec<PrioritizedPricebook>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -118,12 +118,7 @@ pub fn resolve_price(
     quantity: u64,
     at: Millis,
 ) -> Result<ResolvedPrice, NoPrice> {
-    let mut ranked: Vec<&RankedPricebook<'_>> = books.iter().collect();
-    ranked.sort_by_key(|b| std::cmp::Reverse(b.priority));
-    let (book, sheet) = ranked
-        .into_iter()
-        .find_map(|b| b.prices.get(sku).map(|sheet| (b, sheet)))
-        .ok_or(NoPrice::Sku)?;
+    let (book, sheet) = deciding_book(books, sku).ok_or(NoPrice::Sku)?;
     let list = sheet.currencies.get(currency).ok_or(NoPrice::Currency {
         pricebook_id: book.pricebook_id,
     })?;
@@ -156,6 +151,19 @@ pub fn resolve_price(
             original: None,
         }),
     }
+}
+
+/// The price book that decides the price of `sku` and its sheet: the highest priority book that
+/// prices the sku (equal priorities keep the given order).
+pub fn deciding_book<'a, 'b>(
+    books: &'b [RankedPricebook<'a>],
+    sku: &str,
+) -> Option<(&'b RankedPricebook<'a>, &'a PriceSheet)> {
+    let mut ranked: Vec<&'b RankedPricebook<'a>> = books.iter().collect();
+    ranked.sort_by_key(|b| std::cmp::Reverse(b.priority));
+    ranked
+        .into_iter()
+        .find_map(|b| b.prices.get(sku).map(|sheet| (b, sheet)))
 }
 
 /// The base amount, or the amount of the highest tier whose threshold `quantity` reaches.

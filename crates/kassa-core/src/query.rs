@@ -277,6 +277,29 @@ pub fn like_pattern(value: &str) -> String {
     pattern
 }
 
+/// Whether `value` matches a `like` filter operand in memory as the stores match it in SQL:
+/// `*` stands for any run of characters, and letters compare ignoring ASCII case.
+pub fn like_matches(pattern: &str, value: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    let value = value.to_ascii_lowercase();
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = value.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 /// `sort=name` or `sort=-created_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort {
@@ -394,6 +417,25 @@ mod tests {
         assert!(check_filters(&parse_filter("like(email,*@x.com)").unwrap(), supported).is_ok());
         assert!(check_filters(&parse_filter("gt(email,a)").unwrap(), supported).is_err());
         assert!(check_filters(&parse_filter("eq(name,a)").unwrap(), supported).is_err());
+    }
+
+    #[test]
+    fn matches_like_in_memory() {
+        let cases = [
+            ("Ron*", "Ron Swanson", true),
+            ("ron*", "RON", true),
+            ("*son", "Swanson", true),
+            ("*an*on", "Swanson", true),
+            ("S*n*n", "Swanson", true),
+            ("a*a", "a", false),
+            ("*", "", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*x*", "Swanson", false),
+        ];
+        for (pattern, value, expected) in cases {
+            assert_eq!(like_matches(pattern, value), expected, "{pattern} ~ {value}");
+        }
     }
 
     #[test]

@@ -10,11 +10,13 @@ use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
 use crate::carts::{Cart, CartItem, CartScope, CartTaxItem, TaxRefusal};
-use crate::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
+use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
+use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot};
 use crate::settings::StoreSettings;
 use crate::time::Millis;
 use crate::token::SigningKey;
@@ -30,6 +32,7 @@ pub trait Store:
     + InventoryStore
     + CartStore
     + SettingsStore
+    + ReleaseStore
     + Send
     + Sync
     + 'static
@@ -402,4 +405,46 @@ pub trait CartStore {
 pub trait SettingsStore {
     async fn store_settings(&self) -> Result<StoreSettings>;
     async fn update_store_settings(&self, settings: StoreSettings) -> Result<()>;
+}
+
+/// Catalogs, their published releases and the catalog rules (`/catalogs...`), and what the
+/// shopper catalog reads.
+#[async_trait]
+pub trait ReleaseStore {
+    /// A validation error naming `data.attributes.hierarchy_ids` or `data.attributes.pricebook_ids`
+    /// when one of them does not exist.
+    async fn create_catalog(&self, catalog: Catalog) -> Result<Catalog>;
+    async fn catalog(&self, id: Uuid) -> Result<Option<Catalog>>;
+    /// Oldest first.
+    async fn catalogs(&self, page: PageRequest) -> Result<Page<Catalog>>;
+    /// As `create_catalog`.
+    async fn update_catalog(&self, id: Uuid, edit: Edit<Catalog>) -> Result<Option<Catalog>>;
+    /// Deletes its releases and rules too.
+    async fn delete_catalog(&self, id: Uuid) -> Result<bool>;
+
+    /// Everything a publish of the catalog needs, read in one transaction (a consistent view);
+    /// `None` if there is no such catalog. The store may leave out draft products and prices
+    /// of skus that are not placed.
+    async fn release_source(&self, catalog_id: Uuid) -> Result<Option<ReleaseSource>>;
+    /// Stores the release with its snapshot and, in the same transaction, deletes all but the
+    /// newest [`crate::release::RELEASES_KEPT`] releases of its catalog. `NotFound` if the
+    /// catalog is gone.
+    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release>;
+    /// Newest first.
+    async fn releases(&self, catalog_id: Uuid) -> Result<Vec<Release>>;
+    async fn release(&self, catalog_id: Uuid, id: Uuid) -> Result<Option<Release>>;
+    async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>>;
+
+    /// A validation error naming `data.attributes.catalog_id` if there is no such catalog.
+    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule>;
+    async fn catalog_rule(&self, id: Uuid) -> Result<Option<CatalogRule>>;
+    /// Oldest first.
+    async fn catalog_rules(&self, page: PageRequest) -> Result<Page<CatalogRule>>;
+    /// As `create_catalog_rule`.
+    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>>;
+    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool>;
+
+    /// Every rule and the newest release of every published catalog, in one read: what
+    /// choosing a shopper's catalog needs.
+    async fn shopper_catalogs(&self) -> Result<(Vec<CatalogRule>, Vec<PublishedCatalog>)>;
 }

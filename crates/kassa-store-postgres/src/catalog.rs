@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::list::Where;
 use crate::{PgStore, conflict_on, foreign_key_violation, sql_error};
 
-const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
+pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
     products.extensions::text, products.created_at, products.updated_at";
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
@@ -28,8 +28,8 @@ const PRODUCT_CONFLICTS: &[(&str, &str)] = &[
     ("products_sku_key", "A product with this sku already exists"),
     ("products_slug_key", "A product with this slug already exists"),
 ];
-const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
-const NODE_COLUMNS: &str =
+pub(crate) const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
+pub(crate) const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
 const NODE_CONFLICTS: &[(&str, &str)] = &[
     (
@@ -46,18 +46,18 @@ const PRICEBOOK_CONFLICTS: &[(&str, &str)] = &[(
     "pricebooks_name_key",
     "A price book with this name already exists",
 )];
-const PRICE_COLUMNS: &str =
+pub(crate) const PRICE_COLUMNS: &str =
     "id, pricebook_id, sku, external_ref, currencies::text, sales::text, created_at, updated_at";
 const PRICE_CONFLICTS: &[(&str, &str)] = &[(
     "prices_pricebook_sku_key",
     "The price book already has a price for this sku",
 )];
 
-fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+pub(crate) fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-fn product_from_row(row: &PgRow) -> Product {
+pub(crate) fn product_from_row(row: &PgRow) -> Product {
     let extensions: Option<String> = row.get(10);
     Product {
         id: row.get(0),
@@ -76,7 +76,7 @@ fn product_from_row(row: &PgRow) -> Product {
     }
 }
 
-fn hierarchy_from_row(row: &PgRow) -> Hierarchy {
+pub(crate) fn hierarchy_from_row(row: &PgRow) -> Hierarchy {
     Hierarchy {
         id: row.get(0),
         name: row.get(1),
@@ -87,7 +87,7 @@ fn hierarchy_from_row(row: &PgRow) -> Hierarchy {
     }
 }
 
-fn node_from_row(row: &PgRow) -> Node {
+pub(crate) fn node_from_row(row: &PgRow) -> Node {
     Node {
         id: row.get(0),
         hierarchy_id: row.get(1),
@@ -112,7 +112,7 @@ fn pricebook_from_row(row: &PgRow) -> Pricebook {
     }
 }
 
-fn price_from_row(row: &PgRow) -> ProductPrice {
+pub(crate) fn price_from_row(row: &PgRow) -> ProductPrice {
     ProductPrice {
         id: row.get(0),
         pricebook_id: row.get(1),
@@ -128,7 +128,7 @@ fn price_from_row(row: &PgRow) -> ProductPrice {
 }
 
 /// The one row `sql` finds with `ids` bound in order.
-async fn select_one<'e, T>(
+pub(crate) async fn select_one<'e, T>(
     db: impl Executor<'e, Database = Postgres>,
     sql: String,
     ids: &[Uuid],
@@ -142,7 +142,7 @@ async fn select_one<'e, T>(
     Ok(row.as_ref().map(map))
 }
 
-fn lock(for_update: bool) -> &'static str {
+pub(crate) fn lock(for_update: bool) -> &'static str {
     if for_update { " FOR UPDATE" } else { "" }
 }
 
@@ -385,11 +385,11 @@ async fn save_price(db: &mut PgConnection, p: &ProductPrice, insert: bool) -> Re
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-async fn delete(
+pub(crate) async fn delete(
     pool: &sqlx::PgPool,
     sql: &'static str,
     ids: &[Uuid],

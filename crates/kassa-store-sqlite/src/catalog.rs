@@ -13,7 +13,7 @@ use crate::auth::parse_uuid;
 use crate::db::{DbResult, conflict_on, foreign_key_violation};
 use crate::list::Where;
 
-const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
+pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
     products.extensions, products.created_at, products.updated_at";
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
@@ -29,8 +29,8 @@ const PRODUCT_CONFLICTS: &[(&str, &str)] = &[
     ("products.sku", "A product with this sku already exists"),
     ("products.slug", "A product with this slug already exists"),
 ];
-const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
-const NODE_COLUMNS: &str =
+pub(crate) const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
+pub(crate) const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
 const NODE_CONFLICTS: &[(&str, &str)] = &[
     (
@@ -45,27 +45,28 @@ const NODE_CONFLICTS: &[(&str, &str)] = &[
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
 const PRICEBOOK_CONFLICTS: &[(&str, &str)] =
     &[("pricebooks.name", "A price book with this name already exists")];
-const PRICE_COLUMNS: &str = "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
+pub(crate) const PRICE_COLUMNS: &str =
+    "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
 const PRICE_CONFLICTS: &[(&str, &str)] = &[(
     "prices.pricebook_id, prices.sku",
     "The price book already has a price for this sku",
 )];
 
-fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     Ok(parse_uuid(row.get_ref(i)?.as_str()?))
 }
 
-fn json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+pub(crate) fn json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
     let text: String = row.get(i)?;
     serde_json::from_str(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     let extensions: Option<String> = row.get(10)?;
     Ok(Product {
         id: uuid_at(row, 0)?,
@@ -84,7 +85,7 @@ fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     })
 }
 
-fn hierarchy_from_row(row: &Row<'_>) -> rusqlite::Result<Hierarchy> {
+pub(crate) fn hierarchy_from_row(row: &Row<'_>) -> rusqlite::Result<Hierarchy> {
     Ok(Hierarchy {
         id: uuid_at(row, 0)?,
         name: row.get(1)?,
@@ -95,7 +96,7 @@ fn hierarchy_from_row(row: &Row<'_>) -> rusqlite::Result<Hierarchy> {
     })
 }
 
-fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
+pub(crate) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
     let parent: Option<String> = row.get(2)?;
     Ok(Node {
         id: uuid_at(row, 0)?,
@@ -121,7 +122,7 @@ fn pricebook_from_row(row: &Row<'_>) -> rusqlite::Result<Pricebook> {
     })
 }
 
-fn price_from_row(row: &Row<'_>) -> rusqlite::Result<ProductPrice> {
+pub(crate) fn price_from_row(row: &Row<'_>) -> rusqlite::Result<ProductPrice> {
     Ok(ProductPrice {
         id: uuid_at(row, 0)?,
         pricebook_id: uuid_at(row, 1)?,
@@ -136,7 +137,7 @@ fn price_from_row(row: &Row<'_>) -> rusqlite::Result<ProductPrice> {
     })
 }
 
-fn one<T>(
+pub(crate) fn one<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -346,7 +347,7 @@ fn save_price(conn: &Connection, p: &ProductPrice, insert: bool) -> DbResult<()>
     Ok(())
 }
 
-fn delete(conn: &Connection, sql: &str, ids: &[Uuid]) -> DbResult<bool> {
+pub(crate) fn delete(conn: &Connection, sql: &str, ids: &[Uuid]) -> DbResult<bool> {
     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     Ok(conn
         .prepare_cached(sql)?

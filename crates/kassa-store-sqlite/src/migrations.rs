@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_inventories",
         include_str!("../migrations/0005_inventories.sql"),
     ),
+    ("0006_catalogs", include_str!("../migrations/0006_catalogs.sql")),
     ("0007_carts", include_str!("../migrations/0007_carts.sql")),
     (
         "0008_cart_taxes_settings",

@@ -254,7 +254,7 @@ fn currencies(
         .collect()
 }
 
-fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> {
+pub(crate) fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> {
     let text = text?;
     let parsed = parse_rfc3339(&text);
     if parsed.is_none() {

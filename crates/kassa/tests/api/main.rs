@@ -8,6 +8,7 @@ mod auth;
 mod cart_taxes;
 mod carts;
 mod catalog_admin;
+mod catalogs;
 mod conventions;
 mod customers;
 mod inventories;

@@ -1,0 +1,279 @@
+//! The shopper's catalog: which published release a request sees, and what a product costs in
+//! it. The shopper catalog routes and carts share this, so a cart prices an item exactly as
+//! `/catalog/products/{id}` shows it.
+//!
+//! Speed: a release never changes, so each process keeps parsed releases by id (at most
+//! [`RELEASE_CACHE_SIZE`]); a shopper read neither re-reads nor re-parses its snapshot. Which
+//! release a shopper gets (the rules, the newest release of each catalog, the currencies) is
+//! cached for [`CHOICE_TTL`] and dropped at once on this node by a publish or a change to a
+//! catalog or a rule; other nodes see such a change within [`CHOICE_TTL`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use kassa_core::catalog_rule::{CatalogRule, ShopperContext, resolve_catalog};
+use kassa_core::money::Currency;
+use kassa_core::pricing::{
+    NoPrice, PriceSheet, RankedPricebook, ResolvedPrice, deciding_book, resolve_price,
+};
+use kassa_core::query::PageRequest;
+use kassa_core::release::{PublishedCatalog, Release, ReleasedProduct, Snapshot};
+use kassa_core::store::Store;
+use kassa_core::time::{Millis, now_millis};
+use kassa_core::{Error, Result};
+use uuid::Uuid;
+
+use crate::auth::{CustomerToken, Shopper};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a node may serve a release choice without asking the database again.
+pub const CHOICE_TTL: Duration = Duration::from_secs(1);
+/// Parsed releases kept per process.
+pub const RELEASE_CACHE_SIZE: usize = 32;
+
+pub const CHANNEL_HEADER: &str = "ep-channel";
+pub const CONTEXT_TAG_HEADER: &str = "ep-context-tag";
+pub const CURRENCY_HEADER: &str = "x-moltin-currency";
+
+/// A published release, parsed and indexed for shopper reads.
+#[derive(Debug)]
+pub struct ShopperRelease {
+    pub release: Release,
+    pub snapshot: Snapshot,
+    products: HashMap<Uuid, usize>,
+}
+
+impl ShopperRelease {
+    pub fn new(release: Release, snapshot: Snapshot) -> Self {
+        let products = snapshot
+            .products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.product.id, i))
+            .collect();
+        Self {
+            release,
+            snapshot,
+            products,
+        }
+    }
+
+    pub fn catalog_id(&self) -> Uuid {
+        self.snapshot.catalog_id
+    }
+
+    /// A published (live) product of the release.
+    pub fn product(&self, id: Uuid) -> Option<&ReleasedProduct> {
+        self.products.get(&id).map(|&i| &self.snapshot.products[i])
+    }
+
+    fn books(&self) -> Vec<RankedPricebook<'_>> {
+        self.snapshot
+            .pricebooks
+            .iter()
+            .map(|b| RankedPricebook {
+                pricebook_id: b.id,
+                priority: b.priority,
+                prices: &b.prices,
+            })
+            .collect()
+    }
+
+    /// The price book that decides the price of `sku`, and its price sheet for it.
+    pub fn deciding_sheet(&self, sku: &str) -> Option<(Uuid, &PriceSheet)> {
+        let books = self.books();
+        deciding_book(&books, sku).map(|(b, sheet)| (b.pricebook_id, sheet))
+    }
+}
+
+/// The unit price of `quantity` units of `sku` in `currency` (an ISO code) at `now`, from the
+/// release's price books: the one pricing function the shopper catalog and carts use.
+pub fn price_product(
+    release: &ShopperRelease,
+    sku: &str,
+    currency: &str,
+    quantity: u64,
+    now: Millis,
+) -> std::result::Result<ResolvedPrice, NoPrice> {
+    resolve_price(&release.books(), sku, currency, quantity, now)
+}
+
+/// What choosing a shopper's release and currency needs.
+struct Choice {
+    rules: Vec<CatalogRule>,
+    published: Vec<PublishedCatalog>,
+    currencies: Vec<Currency>,
+}
+
+#[derive(Default)]
+struct Releases {
+    entries: HashMap<Uuid, (Arc<ShopperRelease>, u64)>,
+    clock: u64,
+}
+
+/// Per-process caches of the shopper catalog; see the module documentation.
+#[derive(Default)]
+pub struct CatalogView {
+    choice: Mutex<Option<(Instant, Arc<Choice>)>>,
+    /// Bumped by every invalidation, so a read that began before one is not cached.
+    generation: AtomicU64,
+    releases: Mutex<Releases>,
+}
+
+impl CatalogView {
+    /// Forgets the cached choice so the next shopper read sees a publish or a rule or catalog
+    /// change at once (on this node).
+    pub fn invalidate(&self) {
+        let mut cached = self.choice.lock().expect("catalog choice lock");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *cached = None;
+    }
+
+    async fn choice(&self, store: &dyn Store) -> Result<Arc<Choice>> {
+        if let Some((at, choice)) = &*self.choice.lock().expect("catalog choice lock")
+            && at.elapsed() < CHOICE_TTL
+        {
+            return Ok(Arc::clone(choice));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let (rules, published) = store.shopper_catalogs().await?;
+        let currencies = store
+            .currencies(PageRequest {
+                limit: kassa_core::money::MAX_CURRENCIES,
+                offset: 0,
+            })
+            .await?
+            .items;
+        let choice = Arc::new(Choice {
+            rules,
+            published,
+            currencies,
+        });
+        let mut cached = self.choice.lock().expect("catalog choice lock");
+        // A read that an invalidation overtook is used once but not cached.
+        if self.generation.load(Ordering::SeqCst) == generation
+            && cached.as_ref().is_none_or(|(at, _)| *at < started)
+        {
+            *cached = Some((started, Arc::clone(&choice)));
+        }
+        Ok(choice)
+    }
+
+    /// The parsed release, from the cache or the store; `None` if it is no longer stored.
+    async fn release(&self, store: &dyn Store, release: &Release) -> Result<Option<Arc<ShopperRelease>>> {
+        {
+            let mut cache = self.releases.lock().expect("release cache lock");
+            cache.clock += 1;
+            let clock = cache.clock;
+            if let Some((found, used)) = cache.entries.get_mut(&release.id) {
+                *used = clock;
+                return Ok(Some(Arc::clone(found)));
+            }
+        }
+        let Some(snapshot) = store.release_snapshot(release.id).await? else {
+            return Ok(None);
+        };
+        let parsed = Arc::new(ShopperRelease::new(release.clone(), snapshot));
+        let mut cache = self.releases.lock().expect("release cache lock");
+        if cache.entries.len() >= RELEASE_CACHE_SIZE
+            && let Some(oldest) = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| *id)
+        {
+            cache.entries.remove(&oldest);
+        }
+        let clock = cache.clock;
+        cache.entries.insert(release.id, (Arc::clone(&parsed), clock));
+        Ok(Some(parsed))
+    }
+
+    /// The release `ctx` sees: the newest release of the catalog the rules choose. `None` when no
+    /// catalog is published.
+    pub async fn shopper_release(
+        &self,
+        store: &dyn Store,
+        ctx: &ShopperContext,
+    ) -> Result<Option<Arc<ShopperRelease>>> {
+        // A cached choice may name a release that a newer publish elsewhere has deleted: then
+        // choose again from the database.
+        for _ in 0..2 {
+            let choice = self.choice(store).await?;
+            let Some(published) = resolve_catalog(&choice.rules, &choice.published, ctx) else {
+                return Ok(None);
+            };
+            if let Some(release) = self.release(store, &published.release).await? {
+                return Ok(Some(release));
+            }
+            self.invalidate();
+        }
+        Err(Error::internal(
+            "the chosen release vanished twice while being read",
+        ))
+    }
+
+    /// The enabled currency with this code, or the store's default currency without one.
+    pub async fn currency(&self, store: &dyn Store, code: Option<&str>) -> Result<Currency> {
+        let choice = self.choice(store).await?;
+        let found = match code {
+            Some(code) => choice
+                .currencies
+                .iter()
+                .find(|c| c.enabled && c.code.eq_ignore_ascii_case(code)),
+            None => choice.currencies.iter().find(|c| c.default),
+        };
+        found.cloned().ok_or_else(|| {
+            Error::bad_request(
+                "Currency not found",
+                format!(
+                    "The store has no enabled currency {}",
+                    code.unwrap_or("marked as default")
+                ),
+            )
+        })
+    }
+}
+
+/// A shopper request: who asks (account and customer tokens, `EP-Channel`, `EP-Context-Tag`,
+/// now) and the requested `X-MOLTIN-CURRENCY`. Any valid access token will do.
+#[derive(Debug, Clone)]
+pub struct ShopperRequest {
+    pub context: ShopperContext,
+    pub currency: Option<String>,
+}
+
+fn header(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl FromRequestParts<AppState> for ShopperRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let shopper = Shopper::from_request_parts(parts, state).await?;
+        let CustomerToken(customer) = CustomerToken::from_request_parts(parts, state).await?;
+        Ok(ShopperRequest {
+            context: ShopperContext {
+                account_id: shopper.account.map(|a| a.scope.to_string()),
+                customer_id: customer.map(|c| c.sub.to_string()),
+                channel: header(parts, CHANNEL_HEADER),
+                tag: header(parts, CONTEXT_TAG_HEADER),
+                now: now_millis(),
+            },
+            currency: header(parts, CURRENCY_HEADER),
+        })
+    }
+}

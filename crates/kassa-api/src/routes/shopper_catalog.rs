@@ -1,0 +1,440 @@
+//! The shopper catalog, `/catalog...`: the published release the catalog rules choose for the
+//! caller, priced in the `X-MOLTIN-CURRENCY` currency (else the store's default). Any valid
+//! access token may read it.
+//!
+//! There is no tax engine: `display_price.with_tax` and `without_tax` show the same amount. A
+//! product without a price in the currency is still listed, without `display_price`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::get;
+use axum::{Json, Router};
+use kassa_core::catalog::{Hierarchy, Node};
+use kassa_core::money::Currency;
+use kassa_core::pricing::CurrencyPrice;
+use kassa_core::query::{Filter, FilterOp, check_filters, like_matches};
+use kassa_core::release::ReleasedProduct;
+use kassa_core::time::{Millis, rfc3339};
+use serde_json::{Map, Value, json};
+
+use super::pcm;
+use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
+use crate::envelope::{self, Origin};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ListQuery, parse_uuid};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    pcm::router(
+        Router::new()
+            .route("/catalog", get(show_catalog))
+            .route("/catalog/products", get(list_products))
+            .route("/catalog/products/{id}", get(show_product))
+            .route("/catalog/hierarchies", get(list_hierarchies))
+            .route("/catalog/hierarchies/{id}", get(show_hierarchy))
+            .route("/catalog/hierarchies/{id}/nodes", get(hierarchy_nodes))
+            .route("/catalog/nodes", get(list_nodes))
+            .route("/catalog/nodes/{id}", get(show_node))
+            .route("/catalog/nodes/{id}/relationships/products", get(node_products)),
+    )
+}
+
+fn product_not_found() -> ApiError {
+    ApiError::not_found("Product not found", "No published product with this id")
+}
+
+fn hierarchy_not_found() -> ApiError {
+    ApiError::not_found("Hierarchy not found", "No published hierarchy with this id")
+}
+
+fn node_not_found() -> ApiError {
+    ApiError::not_found("Node not found", "No published node with this id")
+}
+
+/// The caller's release, or 404 when no catalog is published.
+async fn release(state: &AppState, request: &ShopperRequest) -> ApiResult<Arc<ShopperRelease>> {
+    state
+        .catalog_view
+        .shopper_release(&*state.store, &request.context)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Catalog not found", "No catalog is published"))
+}
+
+/// One page of `items`, each rendered, as a collection.
+fn page<'a, T: 'a>(
+    items: impl Iterator<Item = &'a T>,
+    render: impl Fn(&T) -> Value,
+    query: &ListQuery,
+    origin: &Origin,
+    uri: &Uri,
+) -> Value {
+    let items: Vec<&T> = items.collect();
+    let total = items.len() as u64;
+    let shown: Vec<Value> = items
+        .into_iter()
+        .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(query.page.limit).unwrap_or(usize::MAX))
+        .map(render)
+        .collect();
+    envelope::collection(shown, total, query, origin, uri)
+}
+
+fn formatted(currency: &Currency, amount: i64) -> Value {
+    json!({
+        "amount": amount,
+        "currency": currency.code,
+        "formatted": currency.money.format(amount),
+        "float_price": currency.money.float(amount),
+    })
+}
+
+/// `with_tax` and `without_tax`: the same amount, as there is no tax engine.
+fn display(currency: &Currency, amount: i64) -> Value {
+    json!({ "with_tax": formatted(currency, amount), "without_tax": formatted(currency, amount) })
+}
+
+fn amount(price: &CurrencyPrice) -> Value {
+    json!({ "amount": price.amount, "includes_tax": price.includes_tax })
+}
+
+/// A product priced for one unit at `now`.
+fn render_product(
+    r: &ShopperRelease,
+    p: &ReleasedProduct,
+    currency: &Currency,
+    now: Millis,
+    origin: &Origin,
+) -> Value {
+    let product = &p.product;
+    let mut meta = Map::new();
+    meta.insert("catalog_id".into(), json!(r.catalog_id()));
+    meta.insert("release_id".into(), json!(r.release.id));
+    meta.insert("catalog_source".into(), json!("pim"));
+    meta.insert("bread_crumb_nodes".into(), json!(p.node_ids));
+    let mut price = None;
+    if let Some(sku) = product.sku.as_deref()
+        && let Some((pricebook_id, sheet)) = r.deciding_sheet(sku)
+    {
+        price = Some(serde_json::to_value(&sheet.currencies).unwrap_or_default());
+        meta.insert("pricebook_id".into(), json!(pricebook_id));
+        if let Ok(resolved) = price_product(r, sku, &currency.code, 1, now) {
+            meta.insert("display_price".into(), display(currency, resolved.amount));
+            // The tiers of the price that applies: the sale's while a sale runs.
+            let applying = match &resolved.sale_id {
+                Some(sale) => sheet
+                    .sales
+                    .get(sale)
+                    .and_then(|s| s.currencies.get(&currency.code)),
+                None => sheet.currencies.get(&currency.code),
+            };
+            if let Some(original) = &resolved.original {
+                let list = json!({ currency.code.clone(): { "amount": original.amount, "includes_tax": original.includes_tax } });
+                meta.insert("original_price".into(), list);
+                meta.insert(
+                    "original_display_price".into(),
+                    display(currency, original.amount),
+                );
+                meta.insert("sale_id".into(), json!(resolved.sale_id));
+                meta.insert("sale_expires".into(), json!(resolved.sale_expires.map(rfc3339)));
+            }
+            if let Some(applying) = applying.filter(|a| !a.tiers.is_empty()) {
+                let tiers: Map<String, Value> = applying
+                    .tiers
+                    .iter()
+                    .map(|(name, t)| {
+                        let price = CurrencyPrice {
+                            amount: t.amount,
+                            includes_tax: applying.includes_tax,
+                            tiers: Default::default(),
+                        };
+                        (
+                            name.clone(),
+                            json!({
+                                "minimum_quantity": t.minimum_quantity,
+                                "price": { currency.code.clone(): amount(&price) },
+                                "display_price": display(currency, t.amount),
+                            }),
+                        )
+                    })
+                    .collect();
+                meta.insert("tiers".into(), Value::Object(tiers));
+            }
+        }
+    }
+    json!({
+        "type": "product",
+        "id": product.id,
+        "attributes": pcm::compact(json!({
+            "name": product.name,
+            "sku": product.sku,
+            "slug": product.slug,
+            "description": product.description,
+            "status": product.status,
+            "commodity_type": product.commodity_type,
+            "upc_ean": product.upc_ean,
+            "mpn": product.mpn,
+            "external_ref": product.external_ref,
+            "extensions": product.extensions,
+            "price": price,
+            "published_at": rfc3339(r.release.published_at),
+            "created_at": rfc3339(product.created_at),
+            "updated_at": rfc3339(product.updated_at),
+        })),
+        "meta": meta,
+        "links": { "self": origin.url(&format!("/catalog/products/{}", product.id)) },
+    })
+}
+
+fn render_hierarchy(r: &ShopperRelease, h: &Hierarchy, origin: &Origin) -> Value {
+    json!({
+        "type": "hierarchy",
+        "id": h.id,
+        "attributes": pcm::compact(json!({
+            "name": h.name,
+            "description": h.description,
+            "slug": h.slug,
+            "created_at": rfc3339(h.created_at),
+            "updated_at": rfc3339(h.updated_at),
+            "published_at": rfc3339(r.release.published_at),
+        })),
+        "meta": { "catalog_id": r.catalog_id(), "release_id": r.release.id },
+        "links": { "self": origin.url(&format!("/catalog/hierarchies/{}", h.id)) },
+    })
+}
+
+fn render_node(r: &ShopperRelease, n: &Node, origin: &Origin) -> Value {
+    let mut relationships = json!({
+        "products": { "links": { "related": origin.url(&format!("/catalog/nodes/{}/relationships/products", n.id)) } },
+    });
+    if let Some(parent) = n.parent_id {
+        relationships["parent"] = json!({ "data": { "type": "node", "id": parent } });
+    }
+    json!({
+        "type": "node",
+        "id": n.id,
+        "attributes": pcm::compact(json!({
+            "name": n.name,
+            "description": n.description,
+            "slug": n.slug,
+            "created_at": rfc3339(n.created_at),
+            "updated_at": rfc3339(n.updated_at),
+            "published_at": rfc3339(r.release.published_at),
+        })),
+        "relationships": relationships,
+        "meta": pcm::compact(json!({
+            "catalog_id": r.catalog_id(),
+            "release_id": r.release.id,
+            "hierarchy_id": n.hierarchy_id,
+            "parent_id": n.parent_id,
+            "sort_order": n.sort_order,
+        })),
+        "links": { "self": origin.url(&format!("/catalog/nodes/{}", n.id)) },
+    })
+}
+
+async fn show_catalog(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+) -> ApiResult<Json<Value>> {
+    let r = release(&state, &request).await?;
+    let published = rfc3339(r.release.published_at);
+    let roots: Vec<Value> = r
+        .snapshot
+        .hierarchies
+        .iter()
+        .map(|h| json!({ "id": h.id, "type": "hierarchy", "label": h.name, "name": h.name }))
+        .collect();
+    Ok(Json(json!({
+        "data": {
+            "type": "catalog-release",
+            "id": r.release.id,
+            "attributes": {
+                "name": r.snapshot.catalog_name,
+                "catalog_id": r.catalog_id(),
+                "published_at": published,
+                "hierarchies": roots,
+            },
+            "meta": {
+                "created_at": published,
+                "release_status": "PUBLISHED",
+                "total_products": r.release.total_products,
+                "total_nodes": r.release.total_nodes,
+                "owner": "store",
+            },
+        },
+        "links": { "self": origin.url("/catalog") },
+    })))
+}
+
+fn product_field<'a>(p: &'a ReleasedProduct, field: &str) -> Option<&'a str> {
+    match field {
+        "sku" => p.product.sku.as_deref(),
+        "slug" => p.product.slug.as_deref(),
+        "name" => Some(&p.product.name),
+        _ => None,
+    }
+}
+
+fn matches(p: &ReleasedProduct, filters: &[Filter]) -> bool {
+    filters.iter().all(|f| {
+        let Some(value) = product_field(p, &f.field) else {
+            return false;
+        };
+        match f.op {
+            FilterOp::Eq => value == f.value(),
+            FilterOp::In => f.values.iter().any(|v| v == value),
+            FilterOp::Like => like_matches(f.value(), value),
+            _ => false,
+        }
+    })
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let ops: &[FilterOp] = &[FilterOp::Eq, FilterOp::In, FilterOp::Like];
+    check_filters(&query.filters, &[("sku", ops), ("slug", ops), ("name", ops)])?;
+    let r = release(&state, &request).await?;
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let matching = r.snapshot.products.iter().filter(|p| matches(p, &query.filters));
+    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
+    Ok(Json(page(matching, render, &query, &origin, &uri)))
+}
+
+async fn show_product(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, product_not_found)?;
+    let r = release(&state, &request).await?;
+    let product = r.product(id).ok_or_else(product_not_found)?;
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let now = request.context.now;
+    Ok(Json(envelope::single(render_product(
+        &r, product, &currency, now, &origin,
+    ))))
+}
+
+async fn list_hierarchies(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    check_filters(&query.filters, &[])?;
+    let r = release(&state, &request).await?;
+    let render = |h: &Hierarchy| render_hierarchy(&r, h, &origin);
+    Ok(Json(page(
+        r.snapshot.hierarchies.iter(),
+        render,
+        &query,
+        &origin,
+        &uri,
+    )))
+}
+
+fn find_hierarchy(r: &ShopperRelease, id: &str) -> ApiResult<Hierarchy> {
+    let id = parse_uuid(id, hierarchy_not_found)?;
+    r.snapshot
+        .hierarchies
+        .iter()
+        .find(|h| h.id == id)
+        .cloned()
+        .ok_or_else(hierarchy_not_found)
+}
+
+async fn show_hierarchy(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let r = release(&state, &request).await?;
+    let h = find_hierarchy(&r, &id)?;
+    Ok(Json(envelope::single(render_hierarchy(&r, &h, &origin))))
+}
+
+async fn hierarchy_nodes(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_filters(&query.filters, &[])?;
+    let r = release(&state, &request).await?;
+    let h = find_hierarchy(&r, &id)?;
+    let nodes = r.snapshot.nodes.iter().filter(|n| n.hierarchy_id == h.id);
+    let render = |n: &Node| render_node(&r, n, &origin);
+    Ok(Json(page(nodes, render, &query, &origin, &uri)))
+}
+
+async fn list_nodes(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    check_filters(&query.filters, &[])?;
+    let r = release(&state, &request).await?;
+    let render = |n: &Node| render_node(&r, n, &origin);
+    Ok(Json(page(r.snapshot.nodes.iter(), render, &query, &origin, &uri)))
+}
+
+fn find_node<'a>(r: &'a ShopperRelease, id: &str) -> ApiResult<&'a Node> {
+    let id = parse_uuid(id, node_not_found)?;
+    r.snapshot
+        .nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(node_not_found)
+}
+
+async fn show_node(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let r = release(&state, &request).await?;
+    let node = find_node(&r, &id)?;
+    Ok(Json(envelope::single(render_node(&r, node, &origin))))
+}
+
+async fn node_products(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_filters(&query.filters, &[])?;
+    let r = release(&state, &request).await?;
+    let node = find_node(&r, &id)?.id;
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let products = r.snapshot.products.iter().filter(|p| p.node_ids.contains(&node));
+    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
+    Ok(Json(page(products, render, &query, &origin, &uri)))
+}
