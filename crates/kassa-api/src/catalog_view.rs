@@ -46,6 +46,7 @@ pub struct ShopperRelease {
     pub release: Release,
     pub snapshot: Snapshot,
     products: HashMap<Uuid, usize>,
+    skus: HashMap<String, usize>,
 }
 
 impl ShopperRelease {
@@ -56,11 +57,23 @@ impl ShopperRelease {
             .enumerate()
             .map(|(i, p)| (p.product.id, i))
             .collect();
+        let skus = snapshot
+            .products
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.product.sku.clone().map(|sku| (sku, i)))
+            .collect();
         Self {
             release,
             snapshot,
             products,
+            skus,
         }
+    }
+
+    /// A published (live) product of the release, by sku.
+    pub fn product_by_sku(&self, sku: &str) -> Option<&ReleasedProduct> {
+        self.skus.get(sku).map(|&i| &self.snapshot.products[i])
     }
 
     pub fn catalog_id(&self) -> Uuid {

@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
 use kassa_core::carts::{
-    Cart, CartItem, CartScope, CartTaxItem, ItemKind, custom_line_key, is_valid_cart_id,
+    Cart, CartItem, CartScope, CartTaxItem, ItemKind, custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::money::MoneyFormat;
 use kassa_core::query::PageRequest;
@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::{CustomerToken, Shopper};
+use crate::catalog_view::{ShopperRequest, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
@@ -53,7 +54,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-const CURRENCY_HEADER: &str = "x-moltin-currency";
 const MAX_NAME: usize = 255;
 
 /// Who is asking, for the cart access rules.
@@ -643,16 +643,90 @@ struct CustomPrice {
     includes_tax: Option<bool>,
 }
 
+/// A catalog product to add: priced from the shopper's published catalog once parsed.
+struct ProductRequest {
+    /// Where the item was in the request (`data`, `data[2]`), for error sources.
+    base: String,
+    id: Option<Uuid>,
+    sku: Option<String>,
+    quantity: i64,
+    custom_inputs: Value,
+}
+
+enum Requested {
+    Custom(CartItem),
+    Product(ProductRequest),
+}
+
+#[derive(Deserialize)]
+struct ProductItemData {
+    id: Option<String>,
+    sku: Option<String>,
+    quantity: Option<i64>,
+    #[serde(default)]
+    custom_inputs: Option<serde_json::Map<String, Value>>,
+}
+
+fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldError>> {
+    let field = |name: &str| format!("{base}.{name}");
+    let data: ProductItemData = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        vec![FieldError::new(
+            if path == "." {
+                field("type")
+            } else {
+                format!("{base}.{path}")
+            },
+            "invalid",
+            e.into_inner().to_string(),
+        )]
+    })?;
+    let mut v = kassa_core::Validator::new();
+    let id = match data.id.as_deref() {
+        Some(raw) => match Uuid::parse_str(raw) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                v.push(field("id"), "format", "id must be a product id (a UUID)");
+                None
+            }
+        },
+        None => None,
+    };
+    if data.id.is_none() && data.sku.is_none() {
+        v.push(
+            field("id"),
+            "required",
+            "A cart_item needs the product's id or sku",
+        );
+    }
+    let quantity = v.required(data.quantity, &field("quantity"));
+    if quantity.is_some_and(|q| q < 1) {
+        v.push(
+            field("quantity"),
+            "number_gte",
+            "Must be greater than or equal to 1",
+        );
+    }
+    if let Err(Error::Validation(problems)) = v.finish() {
+        return Err(problems);
+    }
+    Ok(ProductRequest {
+        base: base.to_owned(),
+        id,
+        sku: data.sku,
+        quantity: quantity.unwrap_or_default(),
+        custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
+    })
+}
+
 /// One requested item, checked; or the problems with it, each naming its field under `base`.
-fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<CartItem, Vec<FieldError>> {
+fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<FieldError>> {
     let field = |name: &str| format!("{base}.{name}");
     let bad = |name: &str, title: &str, detail: String| vec![FieldError::new(field(name), title, detail)];
     let kind = raw.get("type").and_then(Value::as_str);
     match kind {
         Some("custom_item") => {}
-        Some("cart_item") => {
-            return Err(bad("type", "Not Supported", "Product items are priced from the published catalog, which kassa does not serve yet; add a custom_item".into()));
-        }
+        Some("cart_item") => return parse_product(raw, base).map(Requested::Product),
         Some("promotion_item") => {
             return Err(vec![FieldError::new(
                 field("code"),
@@ -704,7 +778,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<CartItem, Vec<Fiel
         return Err(problems);
     }
     let id = Uuid::now_v7();
-    Ok(CartItem {
+    Ok(Requested::Custom(CartItem {
         id,
         cart_id: String::new(),
         kind: ItemKind::Custom,
@@ -721,7 +795,146 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<CartItem, Vec<Fiel
         catalog_id: None,
         created_at: now,
         updated_at: now,
-    })
+    }))
+}
+
+/// An item problem with its own status (a missing product is 404, the rest 400).
+fn item_problem(
+    status: u16,
+    title: &str,
+    detail: String,
+    source: String,
+    meta: Option<Value>,
+) -> ErrorObject {
+    ErrorObject {
+        status,
+        title: title.to_owned(),
+        detail: Some(detail),
+        source: Some(source),
+        meta,
+    }
+}
+
+/// Prices product requests from the shopper's published catalog at the cart's quantity of each
+/// line (volume tiers count the whole line), checking stock unless the cart defers it.
+async fn price_products(
+    state: &AppState,
+    request: &ShopperRequest,
+    cart: &Cart,
+    currency: &str,
+    products: Vec<ProductRequest>,
+    now: Millis,
+) -> ApiResult<(Vec<CartItem>, Vec<ErrorObject>)> {
+    let mut items = Vec::new();
+    let mut problems = Vec::new();
+    if products.is_empty() {
+        return Ok((items, problems));
+    }
+    let release = state
+        .catalog_view
+        .shopper_release(&*state.store, &request.context)
+        .await?;
+    let existing = state.store.cart_items(&cart.id).await?;
+    let mut found = Vec::new();
+    for p in products {
+        let product = release.as_ref().and_then(|r| match (p.id, p.sku.as_deref()) {
+            (Some(id), _) => r.product(id),
+            (None, Some(sku)) => r.product_by_sku(sku),
+            (None, None) => None,
+        });
+        let (Some(release), Some(product)) = (release.as_ref(), product) else {
+            let what =
+                p.id.map_or_else(|| json!({ "sku": p.sku }), |id| json!({ "id": id }));
+            problems.push(item_problem(
+                404,
+                "Product not found",
+                "The requested product could not be found".into(),
+                format!("{}.id", p.base),
+                Some(what),
+            ));
+            continue;
+        };
+        let product = &product.product;
+        let line_key = product_line_key(product.id, &p.custom_inputs);
+        let in_cart: i64 = existing
+            .iter()
+            .filter(|l| l.line_key == line_key)
+            .map(|l| l.quantity)
+            .sum();
+        let Some(sku) = product.sku.as_deref() else {
+            problems.push(item_problem(
+                400,
+                "Product has no price",
+                format!("The product {} has no sku, so no price", product.id),
+                format!("{}.id", p.base),
+                Some(json!({ "id": product.id })),
+            ));
+            continue;
+        };
+        match price_product(release, sku, currency, (in_cart + p.quantity).max(1) as u64, now) {
+            Ok(price) => {
+                let id = Uuid::now_v7();
+                found.push((
+                    in_cart,
+                    p.base.clone(),
+                    CartItem {
+                        id,
+                        cart_id: cart.id.clone(),
+                        kind: ItemKind::Product,
+                        line_key,
+                        product_id: Some(product.id),
+                        sku: Some(sku.to_owned()),
+                        name: product.name.clone(),
+                        description: product.description.clone(),
+                        slug: product.slug.clone(),
+                        quantity: p.quantity,
+                        unit_amount: price.amount,
+                        includes_tax: price.includes_tax,
+                        custom_inputs: p.custom_inputs,
+                        catalog_id: Some(release.catalog_id()),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                ));
+            }
+            Err(_) => problems.push(item_problem(
+                400,
+                "Product has no price",
+                format!("The product {sku} has no price in the cart's currency {currency}"),
+                format!("{}.id", p.base),
+                Some(json!({ "id": product.id, "sku": sku })),
+            )),
+        }
+    }
+    if !cart.defer_inventory_check && !found.is_empty() {
+        let ids: Vec<Uuid> = found.iter().filter_map(|(_, _, i)| i.product_id).collect();
+        let stock: HashMap<Uuid, i64> = state
+            .store
+            .stock_levels(&ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.product_id, s.levels.available))
+            .collect();
+        let mut wanted: HashMap<Uuid, i64> = HashMap::new();
+        for (in_cart, base, item) in found {
+            let product_id = item.product_id.unwrap_or_default();
+            let total = wanted.entry(product_id).or_insert(in_cart);
+            *total += item.quantity;
+            match stock.get(&product_id) {
+                Some(available) if *total > *available => problems.push(item_problem(
+                    400,
+                    "Insufficient stock",
+                    format!("There is not enough stock to add {} to your cart", item.name),
+                    format!("{base}.quantity"),
+                    Some(json!({ "id": product_id })),
+                )),
+                _ => items.push(item),
+            }
+        }
+    } else {
+        items.extend(found.into_iter().map(|(_, _, item)| item));
+    }
+    Ok((items, problems))
 }
 
 async fn add_items(
@@ -729,7 +942,7 @@ async fn add_items(
     shopper: Shopper,
     customer: CustomerToken,
     origin: Origin,
-    headers: HeaderMap,
+    request: ShopperRequest,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -756,41 +969,56 @@ async fn add_items(
             );
         }
     };
-    let mut good = Vec::new();
-    let mut problems = Vec::new();
+    let mut custom = Vec::new();
+    let mut products = Vec::new();
+    let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
-            Ok(item) => good.push(item),
-            Err(p) => problems.extend(p),
+            Ok(Requested::Custom(item)) => custom.push(item),
+            Ok(Requested::Product(p)) => products.push(p),
+            Err(p) => problems.extend(
+                p.into_iter()
+                    .map(|p| item_problem(400, &p.title, p.detail, p.source, None)),
+            ),
         }
     }
+    let currency = match cart.currency.clone() {
+        Some(currency) => currency,
+        None => {
+            state
+                .catalog_view
+                .currency(&*state.store, request.currency.as_deref())
+                .await?
+                .code
+        }
+    };
+    let (priced, product_problems) =
+        price_products(&state, &request, &cart, &currency, products, now).await?;
+    problems.extend(product_problems);
+    let mut good = custom;
+    good.extend(priced);
     // A single item, or a bulk add with add_all_or_nothing, changes nothing when anything fails.
     if !problems.is_empty() && (!bulk || body.options.add_all_or_nothing || good.is_empty()) {
-        return Err(Error::Validation(problems).into());
+        let status = if problems.iter().all(|p| p.status == 404) {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        for p in &mut problems {
+            p.status = status.as_u16();
+        }
+        return Err(ApiError {
+            status,
+            errors: problems,
+        });
     }
-    let (_, default) = money_formats(&state).await?;
-    let requested = headers
-        .get(CURRENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_uppercase);
-    let currency = cart.currency.clone().or(requested).unwrap_or(default);
     let (cart, lines) = state
         .store
         .add_cart_items(&cart.id, &currency, good, settings.cart_expiry(now))
         .await?;
     let mut response = items_response(&state, &cart, &lines, &settings, &[], &origin).await?;
     if !problems.is_empty() {
-        let errors: Vec<ErrorObject> = problems
-            .into_iter()
-            .map(|p| ErrorObject {
-                status: 400,
-                title: p.title,
-                detail: Some(p.detail),
-                source: Some(p.source),
-                meta: None,
-            })
-            .collect();
-        response["errors"] = json!(errors);
+        response["errors"] = json!(problems);
     }
     Ok((StatusCode::CREATED, Json(response)))
 }

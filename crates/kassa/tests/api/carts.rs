@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
+use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
 use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
@@ -17,6 +18,7 @@ backend_tests!(
     account_carts_belong_to_the_account,
     parallel_adds_lose_nothing,
     a_cart_holds_at_most_100_lines,
+    product_items_are_priced_from_the_published_catalog,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -539,4 +541,166 @@ async fn a_cart_holds_at_most_100_lines(backend: Backend) {
     assert_eq!(r.error()["title"], "Too many items");
     let r = add(&app, &token, "big", custom("Line", "L5", 1, 1)).await;
     assert_eq!(r.status, 201, "an existing line can still grow");
+}
+
+async fn product_items_are_priced_from_the_published_catalog(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Whisky").await;
+    let lag = product(&app, &admin, &node, "Lagavulin 16", "LAG-16", "live").await;
+    let rare = product(&app, &admin, &node, "Port Ellen", "PE-40", "live").await;
+    let euro = product(&app, &admin, &node, "Euro only", "EU-1", "live").await;
+    let draft = product(&app, &admin, &node, "Unreleased", "NEW-1", "draft").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(
+        &app,
+        &admin,
+        &book,
+        "LAG-16",
+        json!({"currencies": {"USD": {"amount": 8999, "includes_tax": false,
+        "tiers": {"case": {"minimum_quantity": 5, "amount": 7999}}}}}),
+    )
+    .await;
+    price(&app, &admin, &book, "PE-40", usd(150_000)).await;
+    price(
+        &app,
+        &admin,
+        &book,
+        "EU-1",
+        json!({"currencies": {"EUR": {"amount": 100, "includes_tax": true}}}),
+    )
+    .await;
+    price(&app, &admin, &book, "NEW-1", usd(1)).await;
+    let cat = catalog(
+        &app,
+        &admin,
+        "Main",
+        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &cat).await;
+    let r = app
+        .post(
+            &format!("/v2/inventories/{rare}"),
+            &admin,
+            json!({"data": {"type": "stock", "quantity": 2}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let token = app.implicit_token().await;
+    let r = add(
+        &app,
+        &token,
+        "shop",
+        json!({"type": "cart_item", "id": lag, "quantity": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let item = &r.body["data"][0];
+    assert_eq!(item["type"], "cart_item");
+    assert_eq!(item["product_id"], lag.as_str());
+    assert_eq!(item["sku"], "LAG-16");
+    assert_eq!(item["name"], "Lagavulin 16");
+    assert_eq!(item["catalog_id"], cat.as_str());
+    assert_eq!(
+        item["unit_price"],
+        json!({"amount": 8999, "currency": "USD", "includes_tax": false})
+    );
+    // By sku, onto the same line: five bottles reach the volume tier for the whole line.
+    let r = add(
+        &app,
+        &token,
+        "shop",
+        json!({"type": "cart_item", "sku": "LAG-16", "quantity": 4}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["data"][0]["quantity"], 5);
+    assert_eq!(r.body["data"][0]["unit_price"]["amount"], 7999);
+    assert_eq!(r.body["meta"]["display_price"]["without_tax"]["amount"], 5 * 7999);
+
+    for (data, status, title) in [
+        (
+            json!({"type": "cart_item", "id": "00000000-0000-0000-0000-000000000001", "quantity": 1}),
+            404,
+            "Product not found",
+        ),
+        (
+            json!({"type": "cart_item", "id": draft, "quantity": 1}),
+            404,
+            "Product not found",
+        ),
+        (
+            json!({"type": "cart_item", "sku": "NOPE", "quantity": 1}),
+            404,
+            "Product not found",
+        ),
+        (
+            json!({"type": "cart_item", "id": euro, "quantity": 1}),
+            400,
+            "Product has no price",
+        ),
+        (
+            json!({"type": "cart_item", "id": rare, "quantity": 3}),
+            400,
+            "Insufficient stock",
+        ),
+        (
+            json!({"type": "cart_item", "id": lag, "quantity": "1"}),
+            400,
+            "invalid",
+        ),
+        (json!({"type": "cart_item", "quantity": 1}), 400, "required"),
+    ] {
+        let r = add(&app, &token, "shop", data.clone()).await;
+        assert_eq!(r.status, status, "{data}: {}", r.body);
+        assert_eq!(r.error()["title"], title, "{data}");
+    }
+    assert_eq!(
+        add(
+            &app,
+            &token,
+            "shop",
+            json!({"type": "cart_item", "id": rare, "quantity": 2})
+        )
+        .await
+        .status,
+        201
+    );
+    let r = add(
+        &app,
+        &token,
+        "shop",
+        json!({"type": "cart_item", "id": rare, "quantity": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "the cart already holds all the stock");
+    // A cart that defers the stock check takes it; checkout checks again.
+    let r = app
+        .post(
+            "/v2/carts",
+            &token,
+            json!({"data": {"name": "Deferred", "inventory_settings": {"defer_inventory_check": true}}}),
+        )
+        .await;
+    let deferred = r.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        add(
+            &app,
+            &token,
+            &deferred,
+            json!({"type": "cart_item", "id": rare, "quantity": 3})
+        )
+        .await
+        .status,
+        201
+    );
+    let r = app.get("/v2/carts/shop/items", &token).await;
+    assert_eq!(
+        r.body["data"].as_array().unwrap().len(),
+        2,
+        "refused adds changed nothing"
+    );
 }

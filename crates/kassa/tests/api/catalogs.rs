@@ -17,21 +17,21 @@ backend_tests!(
     catalog_validation_and_conflicts,
 );
 
-fn id(r: &Resp) -> String {
+pub(crate) fn id(r: &Resp) -> String {
     r.body["data"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("no id: {}", r.body))
         .to_owned()
 }
 
-async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
+pub(crate) async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
     let r = app.post(path, token, body).await;
     assert_eq!(r.status, 201, "{path}: {}", r.body);
     id(&r)
 }
 
 /// A hierarchy with one node; returns both ids.
-async fn hierarchy(app: &TestApp, admin: &str, name: &str) -> (String, String) {
+pub(crate) async fn hierarchy(app: &TestApp, admin: &str, name: &str) -> (String, String) {
     let h = create(
         app,
         admin,
@@ -50,7 +50,7 @@ async fn hierarchy(app: &TestApp, admin: &str, name: &str) -> (String, String) {
 }
 
 /// A product of `status` placed in the node.
-async fn product(
+pub(crate) async fn product(
     app: &TestApp,
     admin: &str,
     (h, n): &(String, String),
@@ -78,7 +78,7 @@ async fn product(
     p
 }
 
-async fn pricebook(app: &TestApp, admin: &str, name: &str) -> String {
+pub(crate) async fn pricebook(app: &TestApp, admin: &str, name: &str) -> String {
     create(
         app,
         admin,
@@ -89,7 +89,13 @@ async fn pricebook(app: &TestApp, admin: &str, name: &str) -> String {
 }
 
 /// A price of `sku` in the book; `attributes` extends `{sku}`.
-async fn price(app: &TestApp, admin: &str, book: &str, sku: &str, mut attributes: Value) -> String {
+pub(crate) async fn price(
+    app: &TestApp,
+    admin: &str,
+    book: &str,
+    sku: &str,
+    mut attributes: Value,
+) -> String {
     attributes["sku"] = json!(sku);
     create(
         app,
@@ -100,11 +106,11 @@ async fn price(app: &TestApp, admin: &str, book: &str, sku: &str, mut attributes
     .await
 }
 
-fn usd(amount: i64) -> Value {
+pub(crate) fn usd(amount: i64) -> Value {
     json!({"currencies": {"USD": {"amount": amount, "includes_tax": false}}})
 }
 
-async fn catalog(app: &TestApp, admin: &str, name: &str, attributes: Value) -> String {
+pub(crate) async fn catalog(app: &TestApp, admin: &str, name: &str, attributes: Value) -> String {
     let mut body = json!({"data": {"type": "catalog", "attributes": {"name": name}}});
     for (k, v) in attributes.as_object().unwrap() {
         body["data"]["attributes"][k] = v.clone();
@@ -112,7 +118,7 @@ async fn catalog(app: &TestApp, admin: &str, name: &str, attributes: Value) -> S
     create(app, admin, "/catalogs", body).await
 }
 
-async fn publish(app: &TestApp, admin: &str, catalog: &str) -> String {
+pub(crate) async fn publish(app: &TestApp, admin: &str, catalog: &str) -> String {
     let r = app
         .call(
             Method::POST,
