@@ -19,6 +19,7 @@ backend_tests!(
     parallel_adds_lose_nothing,
     a_cart_holds_at_most_100_lines,
     product_items_are_priced_from_the_published_catalog,
+    merging_another_cart_adds_its_lines,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -703,4 +704,59 @@ async fn product_items_are_priced_from_the_published_catalog(backend: Backend) {
         2,
         "refused adds changed nothing"
     );
+}
+
+async fn merging_another_cart_adds_its_lines(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.implicit_token().await;
+    add(
+        &app,
+        &token,
+        "guest-cart",
+        json!([custom("Wrap", "WRAP", 2, 300), custom("Card", "CARD", 1, 150)]),
+    )
+    .await;
+    add(&app, &token, "member-cart", custom("Wrap", "WRAP", 1, 300)).await;
+    let r = app
+        .post("/v2/carts/member-cart/items", &token, json!({"data": [{"type": "cart_items", "cart_id": "guest-cart"}], "options": {"add_all_or_nothing": false}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut lines: Vec<(String, i64)> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["sku"].as_str().unwrap().to_owned(),
+                i["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(lines, [("CARD".to_owned(), 1), ("WRAP".to_owned(), 3)]);
+    assert_eq!(
+        app.get("/v2/carts/guest-cart/items", &token).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the source stays"
+    );
+    let r = app
+        .post(
+            "/v2/carts/member-cart/items",
+            &token,
+            json!({"data": [{"type": "cart_items", "cart_id": "no-such-cart"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error()["source"], "data[0].cart_id");
+    let r = app
+        .get(
+            "/v2/carts/member-cart?include=items,custom_discounts,promotions",
+            &token,
+        )
+        .await;
+    assert_eq!(r.body["included"]["promotions"], json!([]));
+    assert_eq!(r.body["included"]["items"].as_array().unwrap().len(), 2);
 }
