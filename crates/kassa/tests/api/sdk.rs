@@ -35,29 +35,40 @@ fn install() {
 
 backend_tests!(official_js_clients_pass);
 
+/// Each test file gets its own server and a fresh database.
 async fn official_js_clients_pass(backend: Backend) {
-    let db = TestDatabase::create(backend).await;
-    let url = db.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        install();
-        Command::new("node")
-            .args(["--test", "--test-concurrency=1"])
-            .current_dir(sdk_dir())
-            .env("KASSA_BIN", env!("CARGO_BIN_EXE_kassa"))
-            .env("KASSA_SDK_DATABASE_URL", url)
-            .output()
-            .expect("node is required to run the SDK suite")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK suite failed on {backend:?}:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("# fail 0") && !stdout.contains("# pass 0"),
-        "{stdout}"
-    );
+    let mut files: Vec<String> = std::fs::read_dir(sdk_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no SDK test files");
+    for file in files {
+        let db = TestDatabase::create(backend).await;
+        let url = db.url.clone();
+        let name = file.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            install();
+            Command::new("node")
+                .args(["--test", &name])
+                .current_dir(sdk_dir())
+                .env("KASSA_BIN", env!("CARGO_BIN_EXE_kassa"))
+                .env("KASSA_SDK_DATABASE_URL", url)
+                .output()
+                .expect("node is required to run the SDK suite")
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "SDK suite {file} failed on {backend:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("# fail 0") && !stdout.contains("# pass 0"),
+            "{file}: {stdout}"
+        );
+    }
 }
