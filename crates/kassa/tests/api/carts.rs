@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
 use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
+use crate::customers::customer_token;
 use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
@@ -20,6 +21,8 @@ backend_tests!(
     a_cart_holds_at_most_100_lines,
     product_items_are_priced_from_the_published_catalog,
     merging_another_cart_adds_its_lines,
+    customer_carts_and_the_last_cart_rule,
+    a_sale_prices_the_cart,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -759,4 +762,135 @@ async fn merging_another_cart_adds_its_lines(backend: Backend) {
         .await;
     assert_eq!(r.body["included"]["promotions"], json!([]));
     assert_eq!(r.body["included"]["items"].as_array().unwrap().len(), 2);
+}
+
+/// A shopper's request with a customer token.
+async fn as_customer(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    customer_token: &str,
+    body: Option<Value>,
+) -> Resp {
+    let mut req = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(app.implicit_token().await)
+        .header("X-Moltin-Customer-Token", customer_token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    Resp::read(req.send().await.unwrap()).await
+}
+
+async fn customer_carts_and_the_last_cart_rule(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let mut ids = Vec::new();
+    for email in ["ann@perkins.com", "chris@traeger.com"] {
+        let r = app.post("/v2/customers", &admin, json!({"data": {"type": "customer", "name": email, "email": email, "password": "literally1"}})).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let ann = customer_token(&app, "ann@perkins.com", "literally1").await;
+    let chris = customer_token(&app, "chris@traeger.com", "literally1").await;
+
+    let r = as_customer(
+        &app,
+        Method::POST,
+        "/v2/carts",
+        &ann,
+        Some(json!({"data": {"name": "Ann's"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.body["data"]["relationships"]["customers"]["data"][0]["id"],
+        ids[0].as_str()
+    );
+    let first = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let body = json!({"data": [{"type": "customer", "id": ids[0]}]});
+    assert_eq!(
+        as_customer(
+            &app,
+            Method::POST,
+            "/v2/carts/second/relationships/customers",
+            &ann,
+            Some(body.clone())
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        as_customer(
+            &app,
+            Method::POST,
+            "/v2/carts/other/relationships/customers",
+            &chris,
+            Some(body)
+        )
+        .await
+        .status,
+        403,
+        "only oneself"
+    );
+    assert_eq!(
+        as_customer(&app, Method::GET, &format!("/v2/carts/{first}"), &chris, None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        as_customer(&app, Method::GET, &format!("/v2/carts/{first}"), &ann, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        as_customer(&app, Method::GET, "/v2/carts", &ann, None).await.body["meta"]["results"]["total"],
+        2
+    );
+
+    assert_eq!(
+        as_customer(&app, Method::DELETE, "/v2/carts/second", &ann, None)
+            .await
+            .status,
+        204
+    );
+    let r = as_customer(&app, Method::DELETE, &format!("/v2/carts/{first}"), &ann, None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["title"], "Last cart");
+}
+
+async fn a_sale_prices_the_cart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Sale").await;
+    let p = product(&app, &admin, &node, "Talisker 10", "TAL-10", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(&app, &admin, &book, "TAL-10", json!({
+        "currencies": {"USD": {"amount": 5000, "includes_tax": false}},
+        "sales": {"winter": {"schedule": {"valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z"},
+                             "currencies": {"USD": {"amount": 4000, "includes_tax": false}}}}
+    })).await;
+    let cat = catalog(
+        &app,
+        &admin,
+        "Sale",
+        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &cat).await;
+    let token = app.implicit_token().await;
+    let r = add(
+        &app,
+        &token,
+        "sale-cart",
+        json!({"type": "cart_item", "id": p, "quantity": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"][0]["unit_price"]["amount"], 4000, "the sale price");
+    assert_eq!(r.body["meta"]["display_price"]["without_tax"]["amount"], 8000);
 }

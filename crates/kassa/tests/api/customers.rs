@@ -101,7 +101,7 @@ async fn sign_in(app: &TestApp, bearer: &str, email: &str, password: &str) -> Re
     .await
 }
 
-async fn customer_token(app: &TestApp, email: &str, password: &str) -> String {
+pub(crate) async fn customer_token(app: &TestApp, email: &str, password: &str) -> String {
     let implicit = app.implicit_token().await;
     let r = sign_in(app, &implicit, email, password).await;
     assert_eq!(r.status, 200, "{}", r.body);
