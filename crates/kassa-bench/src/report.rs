@@ -76,7 +76,7 @@ impl RunResult {
         server_hwm_kib: u64,
     ) -> Self {
         let mut requests = 0;
-        let endpoints = stats
+        let mut endpoints: Vec<EndpointResult> = stats
             .latencies
             .into_iter()
             .map(|(endpoint, mut micros)| {
@@ -94,6 +94,9 @@ impl RunResult {
                 }
             })
             .collect();
+        // In the journey's order, not alphabetical.
+        let journey = scenario.journey();
+        endpoints.sort_by_key(|e| journey.iter().position(|s| s.endpoint() == e.endpoint));
         Self {
             scenario,
             concurrency,
