@@ -1,0 +1,227 @@
+//! `kassa-bench`: starts a fresh `kassa serve` on a fresh database, seeds it through the API, runs
+//! closed-loop scenarios at several concurrency levels and reports throughput, latency
+//! percentiles per endpoint, errors, and the server's CPU and memory. See `BENCHMARKS.md`.
+
+mod report;
+mod scenario;
+mod seed;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::report::{Report, RunResult};
+use crate::scenario::{Scenario, Window};
+use crate::server::{Backend, BenchDatabase, CpuSample, Server};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kassa-bench",
+    about = "Benchmark a fresh kassa server: seed through the API, then measure scenarios",
+    after_help = "Every non-2xx answer is an error; the run exits non-zero if there was any. \
+                  Traffic goes only to the server started on 127.0.0.1."
+)]
+struct Cli {
+    /// The kassa binary [default: `kassa` next to this executable].
+    #[arg(long)]
+    kassa: Option<PathBuf>,
+    /// The database the server runs on; a fresh one is made and removed again.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// Where to create (and drop) the fresh PostgreSQL database `kassa_bench_<random>`.
+    #[arg(
+        long,
+        env = "KASSA_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Live products in the published catalog.
+    #[arg(long, default_value_t = 1000)]
+    products: usize,
+    /// Accounts, each with one member who logs in with a password (one account token each).
+    #[arg(long, default_value_t = 100)]
+    accounts: usize,
+    /// Measured seconds per scenario and concurrency level.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of warm-up before each measurement (same load, not counted).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Virtual users (closed loop: each has one request in flight), comma-separated levels.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
+    concurrency: Vec<usize>,
+    /// Concurrency levels for `login` (Argon2 is slow on purpose: ~20 ms of CPU per login).
+    #[arg(long, value_delimiter = ',', default_value = "2,8")]
+    login_concurrency: Vec<usize>,
+    /// Scenarios to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "floor,catalog,cart,login"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Also write the results as JSON to this file (`-` for stdout).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// For CI: every scenario for ~1.5 s at concurrency 4 on SQLite, small seed; checks that the
+    /// tool works and that there are no errors, not the speed.
+    #[arg(long)]
+    smoke: bool,
+}
+
+impl Cli {
+    fn apply_smoke(&mut self) {
+        if self.smoke {
+            self.backend = Backend::Sqlite;
+            self.products = 50;
+            self.accounts = 8;
+            self.duration = 1.0;
+            self.warmup = 0.5;
+            self.concurrency = vec![4];
+            self.login_concurrency = vec![4];
+            self.scenarios = vec![
+                Scenario::Floor,
+                Scenario::Catalog,
+                Scenario::Cart,
+                Scenario::Login,
+            ];
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    cli.apply_smoke();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kassa-bench: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main_async(cli)) {
+        Ok(report) if report.total_errors() == 0 => ExitCode::SUCCESS,
+        Ok(report) => {
+            eprintln!(
+                "kassa-bench: {} requests failed (see the errors column)",
+                report.total_errors()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("kassa-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn main_async(cli: Cli) -> anyhow::Result<Report> {
+    for levels in [&cli.concurrency, &cli.login_concurrency] {
+        anyhow::ensure!(
+            !levels.is_empty() && levels.iter().all(|&c| (1..=4096).contains(&c)),
+            "concurrency levels must be 1..=4096"
+        );
+    }
+    anyhow::ensure!(
+        cli.products >= 1 && cli.accounts >= 1,
+        "need at least one product and one account"
+    );
+    anyhow::ensure!(
+        cli.duration > 0.0 && cli.duration <= 3600.0 && (0.0..=600.0).contains(&cli.warmup),
+        "--duration must be in (0, 3600] and --warmup in [0, 600] seconds"
+    );
+    let kassa = match &cli.kassa {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("this executable has no directory")?
+            .join("kassa"),
+    };
+    anyhow::ensure!(
+        kassa.is_file(),
+        "no kassa binary at {} (build it, or pass --kassa)",
+        kassa.display()
+    );
+
+    let db = BenchDatabase::create(cli.backend, &cli.postgres_url).await?;
+    let outcome = match Server::start(&kassa, db.url()).await {
+        Ok(server) => {
+            let outcome = measure(&cli, &server).await;
+            let stopped = server.stop().await;
+            outcome.and_then(|r| stopped.map(|()| r))
+        }
+        Err(e) => Err(e),
+    };
+    let removed = db.remove().await;
+    let report = outcome?;
+    removed?;
+
+    println!("{}", report.markdown());
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        if path.as_os_str() == "-" {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json).with_context(|| format!("write {}", path.display()))?;
+        }
+    }
+    Ok(report)
+}
+
+async fn measure(cli: &Cli, server: &Server) -> anyhow::Result<Report> {
+    let fixture = Arc::new(seed::seed(server, cli.products, cli.accounts).await?);
+    let ticks = server::clock_ticks();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let with_postgres = cli.backend == Backend::Postgres;
+    let mut report = Report::new(cli.backend, cli.products, cli.accounts, cli.duration, cli.warmup);
+
+    let mut scenarios = cli.scenarios.clone();
+    scenarios.sort(); // the floor first: the others are reported against it
+    scenarios.dedup();
+    for scenario in scenarios {
+        let levels = if scenario == Scenario::Login {
+            &cli.login_concurrency
+        } else {
+            &cli.concurrency
+        };
+        for &concurrency in levels {
+            let start = Instant::now();
+            let window = Window {
+                measure_from: start + Duration::from_secs_f64(cli.warmup),
+                until: start + Duration::from_secs_f64(cli.warmup + cli.duration),
+            };
+            // CPU and memory are sampled over the measured window only.
+            let pid = server.pid;
+            let sampler = tokio::spawn(async move {
+                tokio::time::sleep_until(window.measure_from.into()).await;
+                let first = CpuSample::now(pid, with_postgres);
+                let mut peak_rss = 0;
+                while Instant::now() < window.until {
+                    peak_rss = peak_rss.max(server::status_kib(pid, "VmRSS").unwrap_or(0));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (first, CpuSample::now(pid, with_postgres), peak_rss)
+            });
+            let stats = scenario::run(scenario, concurrency, fixture.clone(), window).await?;
+            let (first, last, peak_rss) = sampler.await?;
+            let run = RunResult::new(
+                scenario,
+                concurrency,
+                cli.duration,
+                stats,
+                last.since(&first, ticks, cores),
+                peak_rss,
+                server::status_kib(server.pid, "VmHWM").unwrap_or(0),
+            );
+            eprintln!("kassa-bench: {}", run.one_line());
+            report.push(run);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,343 @@
+//! Scenarios as journeys of steps, and the closed-loop virtual users that run them.
+//!
+//! A journey is a list of [`Step`]s; each virtual user runs its scenario's journey again and again
+//! until the time is up. To measure checkout and payment once they exist, add two `Step` variants
+//! (their request in [`Step::request`], what they keep in [`Step::keep`]) and append them to
+//! [`Scenario::Cart`]'s journey: nothing else changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::seed::{Fixture, login_body};
+
+const ACCOUNT_TOKEN_HEADER: &str = "EP-Account-Management-Authentication-Token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// `GET /healthz`: the HTTP floor.
+    Floor,
+    /// `GET /catalog/products/{id}` of a random product, with an implicit token.
+    Catalog,
+    /// The shopper journey: create an account cart, add 3 custom items, read the cart.
+    Cart,
+    /// `POST /v2/account-members/tokens` with a password (Argon2: slow on purpose).
+    Login,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Floor => "floor",
+            Scenario::Catalog => "catalog",
+            Scenario::Cart => "cart",
+            Scenario::Login => "login",
+        }
+    }
+
+    pub fn journey(self) -> &'static [Step] {
+        match self {
+            Scenario::Floor => &[Step::Health],
+            Scenario::Catalog => &[Step::GetProduct],
+            Scenario::Cart => &[
+                Step::CreateCart,
+                Step::AddCustomItem(0),
+                Step::AddCustomItem(1),
+                Step::AddCustomItem(2),
+                Step::GetCart,
+                // Later: Step::Checkout, Step::Pay.
+            ],
+            Scenario::Login => &[Step::Login],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Health,
+    GetProduct,
+    CreateCart,
+    /// The n-th custom item of the journey (its own sku, so each is a line).
+    AddCustomItem(u8),
+    GetCart,
+    Login,
+}
+
+/// One request to make.
+pub struct Request {
+    method: Method,
+    path: String,
+    account_token: bool,
+    implicit_token: bool,
+    body: Option<Value>,
+}
+
+impl Step {
+    /// The endpoint latencies are grouped by (a route, never a raw path).
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Step::Health => "GET /healthz",
+            Step::GetProduct => "GET /catalog/products/{id}",
+            Step::CreateCart => "POST /v2/carts",
+            Step::AddCustomItem(_) => "POST /v2/carts/{id}/items",
+            Step::GetCart => "GET /v2/carts/{id}",
+            Step::Login => "POST /v2/account-members/tokens",
+        }
+    }
+
+    fn request(self, vu: &mut Vu) -> Request {
+        let get = |path: String, account_token| Request {
+            method: Method::GET,
+            path,
+            account_token,
+            implicit_token: true,
+            body: None,
+        };
+        let post = |path: String, account_token, body| Request {
+            method: Method::POST,
+            path,
+            account_token,
+            implicit_token: true,
+            body: Some(body),
+        };
+        let cart = vu.cart_id.as_deref().unwrap_or("missing");
+        match self {
+            Step::Health => Request {
+                implicit_token: false,
+                ..get("/healthz".into(), false)
+            },
+            Step::GetProduct => {
+                let i = vu.rng.below(vu.fixture.product_ids.len());
+                get(format!("/catalog/products/{}", vu.fixture.product_ids[i]), false)
+            }
+            Step::CreateCart => post(
+                "/v2/carts".into(),
+                true,
+                json!({"data": {"name": "Bench cart", "description": "kassa-bench"}}),
+            ),
+            Step::AddCustomItem(n) => post(
+                format!("/v2/carts/{cart}/items"),
+                true,
+                json!({"data": {"type": "custom_item", "name": format!("Bench item {n}"),
+                                "sku": format!("BENCH-CUSTOM-{n}"), "quantity": 1 + u64::from(n),
+                                "price": {"amount": 1000 + 250 * u64::from(n)}}}),
+            ),
+            Step::GetCart => get(format!("/v2/carts/{cart}"), true),
+            Step::Login => {
+                let i = vu.rng.below(vu.fixture.usernames.len());
+                post(
+                    "/v2/account-members/tokens".into(),
+                    false,
+                    login_body(
+                        &vu.fixture.password_profile_id,
+                        &vu.fixture.usernames[i],
+                        &vu.fixture.password,
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Whether the step's response body is needed by later steps.
+    fn keeps_body(self) -> bool {
+        matches!(self, Step::CreateCart)
+    }
+
+    /// Takes what later steps need from a successful response.
+    fn keep(self, vu: &mut Vu, body: &Value) -> Result<(), &'static str> {
+        if self == Step::CreateCart {
+            vu.cart_id = Some(
+                body["data"]["id"]
+                    .as_str()
+                    .ok_or("the new cart has no data.id")?
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A tiny xorshift generator per virtual user: no locks, no shared state.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+struct Vu {
+    http: reqwest::Client,
+    fixture: Arc<Fixture>,
+    account_token: String,
+    rng: Rng,
+    cart_id: Option<String>,
+    stats: Stats,
+}
+
+/// What one or more virtual users saw in the measured window.
+#[derive(Default)]
+pub struct Stats {
+    /// Latency in microseconds per endpoint.
+    pub latencies: BTreeMap<&'static str, Vec<u32>>,
+    /// Errors per endpoint and status (0 = no HTTP answer: connection error or timeout).
+    pub errors: BTreeMap<(&'static str, u16), u64>,
+    /// A few error bodies, for the operator.
+    pub samples: Vec<String>,
+    pub journeys: u64,
+}
+
+impl Stats {
+    pub fn merge(&mut self, other: Stats) {
+        for (k, mut v) in other.latencies {
+            self.latencies.entry(k).or_default().append(&mut v);
+        }
+        for (k, n) in other.errors {
+            *self.errors.entry(k).or_default() += n;
+        }
+        for s in other.samples {
+            if self.samples.len() < 5 {
+                self.samples.push(s);
+            }
+        }
+        self.journeys += other.journeys;
+    }
+}
+
+/// When a run measures: requests finishing in `[measure_from, until)` count.
+#[derive(Clone, Copy)]
+pub struct Window {
+    pub measure_from: Instant,
+    pub until: Instant,
+}
+
+/// Runs `concurrency` closed-loop virtual users of `scenario` until `window.until`.
+pub async fn run(
+    scenario: Scenario,
+    concurrency: usize,
+    fixture: Arc<Fixture>,
+    window: Window,
+) -> anyhow::Result<Stats> {
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..concurrency {
+        let tokens = &fixture.account_tokens;
+        // A client (so a connection) per virtual user, as separate shoppers have: no pool shared
+        // between virtual users, no lock in the load generator.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .build()?;
+        let mut vu = Vu {
+            http,
+            account_token: tokens[n % tokens.len()].clone(),
+            fixture: fixture.clone(),
+            rng: Rng(0x9E37_79B9_7F4A_7C15 ^ ((n as u64 + 1) * 0x2545_F491_4F6C_DD1D)),
+            cart_id: None,
+            stats: Stats::default(),
+        };
+        set.spawn(async move {
+            while Instant::now() < window.until {
+                vu.journey(scenario.journey(), window).await;
+            }
+            vu.stats
+        });
+    }
+    let mut all = Stats::default();
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(stats) => all.merge(stats),
+            Err(e) => anyhow::bail!("a virtual user failed: {e}"),
+        }
+    }
+    Ok(all)
+}
+
+impl Vu {
+    async fn journey(&mut self, steps: &[Step], window: Window) {
+        self.cart_id = None;
+        for &step in steps {
+            if !self.step(step, window).await {
+                return; // later steps depend on this one
+            }
+        }
+        let now = Instant::now();
+        if now >= window.measure_from && now < window.until {
+            self.stats.journeys += 1;
+        }
+    }
+
+    /// Makes the step's request; false if it failed.
+    async fn step(&mut self, step: Step, window: Window) -> bool {
+        let r = step.request(self);
+        let mut req = self
+            .http
+            .request(r.method, format!("{}{}", self.fixture.base, r.path))
+            .timeout(Duration::from_secs(30));
+        if r.implicit_token {
+            req = req.bearer_auth(&self.fixture.implicit_token);
+        }
+        if r.account_token {
+            req = req.header(ACCOUNT_TOKEN_HEADER, &self.account_token);
+        }
+        if let Some(body) = r.body {
+            req = req.json(&body);
+        }
+        let started = Instant::now();
+        let outcome = match req.send().await {
+            Ok(res) => {
+                let status = res.status();
+                match res.bytes().await {
+                    Ok(bytes) => Ok((status, bytes)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let now = Instant::now();
+        let counted = now >= window.measure_from && now < window.until;
+        let endpoint = step.endpoint();
+        let error = match outcome {
+            Ok((status, bytes)) if status.is_success() => {
+                if counted {
+                    let micros = now.duration_since(started).as_micros();
+                    self.stats
+                        .latencies
+                        .entry(endpoint)
+                        .or_default()
+                        .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                }
+                if !step.keeps_body() {
+                    return true;
+                }
+                let kept = serde_json::from_slice(&bytes)
+                    .map_err(|_| "the body is not JSON")
+                    .and_then(|body: Value| step.keep(self, &body));
+                match kept {
+                    Ok(()) => return true,
+                    Err(why) => (status.as_u16(), why.to_owned()),
+                }
+            }
+            Ok((status, bytes)) => (status.as_u16(), String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) => (0, e),
+        };
+        // Errors count whenever they happen, warm-up included: a run with errors is not valid.
+        *self.stats.errors.entry((endpoint, error.0)).or_default() += 1;
+        if self.stats.samples.len() < 2 {
+            let mut text = error.1;
+            text.truncate(300);
+            self.stats
+                .samples
+                .push(format!("{endpoint} → {}: {text}", error.0));
+        }
+        false
+    }
+}

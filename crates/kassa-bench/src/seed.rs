@@ -1,0 +1,363 @@
+//! Seeding through the public API, as an admin would: a published catalog and accounts with
+//! password members, then the tokens the scenarios use.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::server::Server;
+
+/// Requests in flight while seeding.
+const SEED_PARALLEL: usize = 16;
+/// Products placed in the node per request.
+const NODE_BATCH: usize = 100;
+const PASSWORD: &str = "bench-password-1";
+
+/// What the scenarios need from the seeded server.
+pub struct Fixture {
+    pub base: String,
+    pub implicit_token: String,
+    pub product_ids: Vec<String>,
+    pub password_profile_id: String,
+    pub usernames: Vec<String>,
+    pub password: String,
+    /// One account token per account, obtained by logging in once each.
+    pub account_tokens: Vec<String>,
+}
+
+/// A small JSON client for seeding.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok(if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).with_context(|| format!("{method} {path}: not JSON"))?
+        })
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .post(format!("{}/oauth/access_token", self.base))
+            .form(form)
+            .send()
+            .await?;
+        let status = res.status();
+        let body: Value = res.json().await?;
+        match body["access_token"].as_str() {
+            Some(t) if status.is_success() => Ok(t.to_owned()),
+            _ => bail!("token request failed: {status}: {body}"),
+        }
+    }
+
+    async fn create(&self, token: &str, path: &str, body: Value) -> anyhow::Result<String> {
+        let r = self.send(Method::POST, path, Some(token), Some(body)).await?;
+        id(&r, path)
+    }
+}
+
+fn id(r: &Value, what: &str) -> anyhow::Result<String> {
+    r["data"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{what}: no data.id in {r}"))
+}
+
+/// Runs `f(0..n)` with at most `parallel` in flight; results in index order.
+async fn parallel<T, F, Fut>(n: usize, parallel: usize, f: F) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<T>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let f = Arc::new(f);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..parallel.min(n.max(1)) {
+        let (next, f) = (next.clone(), f.clone());
+        set.spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(out);
+                }
+                out.push((i, f(i).await?));
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = set.join_next().await {
+        all.extend(done??);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, t)| t).collect())
+}
+
+pub async fn seed(server: &Server, products: usize, accounts: usize) -> anyhow::Result<Fixture> {
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: server.url.clone(),
+    };
+    let admin = api
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &server.client_id),
+            ("client_secret", &server.client_secret),
+        ])
+        .await?;
+    let implicit_token = api
+        .token(&[("grant_type", "implicit"), ("client_id", &server.client_id)])
+        .await?;
+
+    let started = Instant::now();
+    let product_ids = seed_catalog(&api, &admin, products).await?;
+    eprintln!(
+        "kassa-bench: seeded and published {products} products in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let (password_profile_id, usernames) = seed_accounts(&api, &admin, accounts).await?;
+    eprintln!(
+        "kassa-bench: seeded {accounts} accounts with members in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let account_tokens = {
+        let (api, implicit, profile, usernames) = (
+            api.clone(),
+            implicit_token.clone(),
+            password_profile_id.clone(),
+            Arc::new(usernames.clone()),
+        );
+        parallel(accounts, 4, move |i| {
+            let (api, implicit, profile, usernames) =
+                (api.clone(), implicit.clone(), profile.clone(), usernames.clone());
+            async move {
+                let r = api
+                    .send(
+                        Method::POST,
+                        "/v2/account-members/tokens",
+                        Some(&implicit),
+                        Some(login_body(&profile, &usernames[i], PASSWORD)),
+                    )
+                    .await?;
+                r["data"][0]["token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("login gave no account token: {r}"))
+            }
+        })
+        .await?
+    };
+    eprintln!(
+        "kassa-bench: logged in {accounts} members in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    Ok(Fixture {
+        base: server.url.clone(),
+        implicit_token,
+        product_ids,
+        password_profile_id,
+        usernames,
+        password: PASSWORD.to_owned(),
+        account_tokens,
+    })
+}
+
+pub fn login_body(profile: &str, username: &str, password: &str) -> Value {
+    json!({"data": {"type": "account_management_authentication_token", "authentication_mechanism": "password",
+                    "password_profile_id": profile, "username": username, "password": password}})
+}
+
+/// Live products with USD prices in one price book, all in one node, in a published catalog.
+async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result<Vec<String>> {
+    let hierarchy = api
+        .create(
+            admin,
+            "/pcm/hierarchies",
+            json!({"data": {"type": "hierarchy", "attributes": {"name": "Bench"}}}),
+        )
+        .await?;
+    let node = api
+        .create(
+            admin,
+            &format!("/pcm/hierarchies/{hierarchy}/nodes"),
+            json!({"data": {"type": "node", "attributes": {"name": "Everything"}}}),
+        )
+        .await?;
+    let book = api
+        .create(
+            admin,
+            "/pcm/pricebooks",
+            json!({"data": {"type": "pricebook", "attributes": {"name": "Bench prices"}}}),
+        )
+        .await?;
+
+    let ids = {
+        let (api, admin, book) = (api.clone(), admin.to_owned(), book.clone());
+        parallel(products, SEED_PARALLEL, move |i| {
+            let (api, admin, book) = (api.clone(), admin.clone(), book.clone());
+            async move {
+                let sku = format!("BENCH-{i:06}");
+                let id = api
+                    .create(
+                        &admin,
+                        "/pcm/products",
+                        json!({"data": {"type": "product", "attributes": {
+                            "name": format!("Bench product {i}"), "sku": sku, "slug": sku.to_lowercase(),
+                            "description": "A product made by kassa-bench.",
+                            "commodity_type": "physical", "status": "live"
+                        }}}),
+                    )
+                    .await?;
+                api.create(
+                    &admin,
+                    &format!("/pcm/pricebooks/{book}/prices"),
+                    json!({"data": {"type": "product-price", "attributes": {
+                        "sku": sku,
+                        "currencies": {"USD": {"amount": 100 + (i as i64 * 37) % 10_000, "includes_tax": false}}
+                    }}}),
+                )
+                .await?;
+                Ok(id)
+            }
+        })
+        .await?
+    };
+
+    for chunk in ids.chunks(NODE_BATCH) {
+        let data: Vec<Value> = chunk
+            .iter()
+            .map(|id| json!({"type": "product", "id": id}))
+            .collect();
+        api.send(
+            Method::POST,
+            &format!("/pcm/hierarchies/{hierarchy}/nodes/{node}/relationships/products"),
+            Some(admin),
+            Some(json!({ "data": data })),
+        )
+        .await?;
+    }
+
+    let catalog = api
+        .create(
+            admin,
+            "/catalogs",
+            json!({"data": {"type": "catalog", "attributes": {
+                "name": "Bench", "hierarchy_ids": [hierarchy], "pricebook_id": book
+            }}}),
+        )
+        .await?;
+    let r = api
+        .send(
+            Method::POST,
+            &format!("/catalogs/{catalog}/releases"),
+            Some(admin),
+            None,
+        )
+        .await?;
+    if r["data"]["meta"]["release_status"] != "PUBLISHED" {
+        bail!("the catalog release is not published: {r}");
+    }
+    Ok(ids)
+}
+
+/// The realm's password profile, and per account a member who can log in with a password.
+async fn seed_accounts(api: &Api, admin: &str, accounts: usize) -> anyhow::Result<(String, Vec<String>)> {
+    let r = api
+        .send(
+            Method::GET,
+            "/v2/settings/account-authentication",
+            Some(admin),
+            None,
+        )
+        .await?;
+    let realm = r["data"]["relationships"]["authentication_realm"]["data"]["id"]
+        .as_str()
+        .with_context(|| format!("no authentication realm in {r}"))?
+        .to_owned();
+    let profile = api
+        .create(
+            admin,
+            &format!("/v2/authentication-realms/{realm}/password-profiles"),
+            json!({"data": {"type": "password_profile", "name": "passwords", "username_format": "email",
+                            "enable_one_time_password_token": false}}),
+        )
+        .await?;
+
+    let usernames = {
+        let (api, admin, realm, profile) = (api.clone(), admin.to_owned(), realm.clone(), profile.clone());
+        parallel(accounts, 4, move |i| {
+            let (api, admin, realm, profile) =
+                (api.clone(), admin.clone(), realm.clone(), profile.clone());
+            async move {
+                let email = format!("member{i}@bench.example");
+                let member = api
+                    .create(
+                        &admin,
+                        &format!("/v2/authentication-realms/{realm}/user-authentication-info"),
+                        json!({"data": {"type": "user_authentication_info", "name": format!("Member {i}"), "email": email}}),
+                    )
+                    .await?;
+                api.send(
+                    Method::POST,
+                    &format!("/v2/authentication-realms/{realm}/user-authentication-info/{member}/user-authentication-password-profile-info"),
+                    Some(&admin),
+                    Some(json!({"data": {"type": "user_authentication_password_profile_info",
+                                         "password_profile_id": profile, "username": email, "password": PASSWORD}})),
+                )
+                .await?;
+                let account = api
+                    .create(
+                        &admin,
+                        "/v2/accounts",
+                        json!({"data": {"type": "account", "name": format!("Account {i}"), "legal_name": format!("Account {i} Ltd")}}),
+                    )
+                    .await?;
+                api.send(
+                    Method::POST,
+                    &format!("/v2/accounts/{account}/account-memberships"),
+                    Some(&admin),
+                    Some(json!({"data": {"type": "account_membership", "account_member_id": member}})),
+                )
+                .await?;
+                Ok(email)
+            }
+        })
+        .await?
+    };
+    Ok((profile, usernames))
+}
