@@ -163,3 +163,54 @@ pub struct IdempotentResponse {
     pub body: String,
     pub now: Millis,
 }
+
+/// The hash an idempotency key is bound to: SHA-256 of the method, the path and the request body
+/// (as canonical JSON, so key order and whitespace do not matter), in hex.
+pub fn request_hash(method: &str, path: &str, body: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_hash_ignores_key_order_but_not_values() {
+        let a: Value = serde_json::from_str(r#"{"a":1,"b":{"c":2,"d":3}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{ "b": {"d":3,"c":2}, "a": 1 }"#).unwrap();
+        let c = json!({"a": 2, "b": {"c": 2, "d": 3}});
+        assert_eq!(request_hash("POST", "/x", &a), request_hash("POST", "/x", &b));
+        assert_ne!(request_hash("POST", "/x", &a), request_hash("POST", "/x", &c));
+        assert_ne!(request_hash("POST", "/x", &a), request_hash("POST", "/y", &a));
+        assert_eq!(request_hash("POST", "/x", &a).len(), 64);
+    }
+
+    #[test]
+    fn tax_items_round_trip_through_json() {
+        let t = CartTaxItem {
+            id: Uuid::new_v4(),
+            cart_id: "c".into(),
+            item_id: Uuid::new_v4(),
+            name: Some("VAT".into()),
+            code: None,
+            jurisdiction: Some("UK".into()),
+            tax: TaxItem::Rate(TaxRate::from_ppm(200_000)),
+            created_at: 5,
+            updated_at: 6,
+        };
+        let u = CartTaxItem {
+            tax: TaxItem::Amount(-3),
+            id: Uuid::new_v4(),
+            ..t.clone()
+        };
+        let back = taxes_from_json(&taxes_to_json(&[t.clone(), u.clone()]), "c");
+        assert_eq!(back, vec![t, u]);
+    }
+}
