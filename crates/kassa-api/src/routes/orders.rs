@@ -98,6 +98,13 @@ fn object<'a>(v: &mut Validator, data: &'a Map<String, Value>, name: &str) -> Op
     }
 }
 
+/// EP's checkout email format: [`is_valid_email`], and no leading, trailing or consecutive
+/// dots in the local part (EP's documented `Does not match format 'email'` cases).
+fn is_email(e: &str) -> bool {
+    let local = e.split('@').next().unwrap_or_default();
+    is_valid_email(e) && !local.starts_with('.') && !local.ends_with('.') && !local.contains("..")
+}
+
 fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool) -> Option<String> {
     let source = format!("{base}.email");
     let e = text(v, obj, "email", base, MAX_TEXT);
@@ -105,7 +112,7 @@ fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool
         v.push(&source, "required", "email is required");
     }
     let e = e?;
-    if is_valid_email(&e) {
+    if is_email(&e) {
         Some(e)
     } else {
         v.push(source, "format", "Does not match format 'email'");
@@ -715,8 +722,8 @@ async fn place(
     let taxes: Vec<CartTaxItem> = state.store.cart_tax_items(&cart.id).await?;
     let (formats, default) = money_formats(state).await?;
     let currency = cart.currency.clone().unwrap_or(default);
-    reprice(state, headers, shopper, customer, &currency, &mut lines).await?;
     check_stock(state, &lines).await?;
+    reprice(state, headers, shopper, customer, &currency, &mut lines).await?;
 
     let taxes = by_item(&taxes);
     let order_id = Uuid::new_v4();
