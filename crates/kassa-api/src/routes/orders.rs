@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -652,12 +652,12 @@ async fn checkout(
     customer: CustomerToken,
     origin: Origin,
     headers: HeaderMap,
-    uri: Uri,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let scope = idempotency::scope_of(&shopper, &customer);
-    let claim = match idempotency::begin(&state, &headers, scope, "POST", uri.path(), &body).await? {
+    let path = format!("/v2/carts/{id}/checkout");
+    let claim = match idempotency::begin(&state, &headers, scope, "POST", &path, &body).await? {
         Begin::Replay(response) => return Ok(response),
         Begin::Run(claim) => claim,
     };

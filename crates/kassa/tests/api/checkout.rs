@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kassa::config::Database;
 use kassa_core::carts::{CartItem, ItemKind};
 use kassa_core::inventory::{Stock, StockLevels};
-use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, request_hash};
+use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, request_hash};
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use reqwest::Method;
@@ -26,6 +26,7 @@ backend_tests!(
     idempotency_replays_mismatches_and_in_flight,
     fifty_concurrent_checkouts,
     final_stock_check,
+    place_order_is_all_or_nothing,
 );
 
 const AM: &str = "EP-Account-Management-Authentication-Token";
@@ -777,4 +778,46 @@ async fn final_stock_check(backend: Backend) {
     // Nothing was created, and the cart is unchanged.
     let items = app.get("/v2/carts/s/items", &admin).await;
     assert_eq!(items.body["data"].as_array().unwrap().len(), 3);
+}
+
+async fn place_order_is_all_or_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    filled_cart(&app, &admin, "a").await;
+    let r = checkout(&app, "a", &implicit, &[], guest("j@x.com")).await;
+    assert_eq!(r.status, 201);
+    let store = store_of(&app).await;
+    let id: Uuid = r.body["data"]["id"].as_str().unwrap().parse().unwrap();
+    let (mut order, mut items) = store.order(id).await.unwrap().unwrap();
+    assert_eq!(items.len(), 2);
+    // The same order again under a new id, completing a key nobody claimed: refused, and
+    // neither the order nor its items exist afterwards.
+    order.id = Uuid::new_v4();
+    for i in &mut items {
+        i.id = Uuid::new_v4();
+        i.order_id = order.id;
+    }
+    let unclaimed = IdempotentResponse {
+        scope: "nobody".into(),
+        key: "k".into(),
+        request_hash: "h".into(),
+        status: 201,
+        body: "{}".into(),
+        now: now_millis(),
+    };
+    let e = store
+        .place_order(order.clone(), items.clone(), Some(unclaimed))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, kassa_core::Error::Conflict(_)), "{e}");
+    assert!(store.order(order.id).await.unwrap().is_none());
+    // A failing item (a duplicate id) takes the order down with it.
+    let mut dup = items.clone();
+    dup[1].id = dup[0].id;
+    assert!(store.place_order(order.clone(), dup, None).await.is_err());
+    assert!(store.order(order.id).await.unwrap().is_none());
+    // And the well-formed one goes in whole.
+    store.place_order(order.clone(), items, None).await.unwrap();
+    assert_eq!(store.order(order.id).await.unwrap().unwrap().1.len(), 2);
 }
