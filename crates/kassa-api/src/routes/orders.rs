@@ -108,7 +108,7 @@ fn is_email(e: &str) -> bool {
 fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool) -> Option<String> {
     let source = format!("{base}.email");
     let e = text(v, obj, "email", base, MAX_TEXT);
-    if required && e.is_none() && !obj.contains_key("email") {
+    if required && obj.get("email").is_none_or(Value::is_null) {
         v.push(&source, "required", "email is required");
     }
     let e = e?;
@@ -310,7 +310,8 @@ fn parse_checkout(body: &Value, shopper: &Shopper, customer: &CustomerToken) -> 
                     party.customer_email = email(&mut v, c, "data.customer", false);
                 }
             }
-            (None, Some(c)) if c.contains_key("id") => {} // a malformed id, already reported
+            // A malformed id, already reported.
+            (None, Some(c)) if c.get("id").is_some_and(|id| !id.is_null()) => {}
             (None, Some(c)) => {
                 party.customer_name = required_text(&mut v, c, "name", "data.customer");
                 party.customer_email = email(&mut v, c, "data.customer", true);
