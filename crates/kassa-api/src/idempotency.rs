@@ -63,7 +63,6 @@ impl Claim {
             request_hash: self.hash.clone(),
             status: status.as_u16(),
             body: body.to_string(),
-            now: now_millis(),
         }
     }
 

@@ -161,7 +161,6 @@ pub struct IdempotentResponse {
     pub request_hash: String,
     pub status: u16,
     pub body: String,
-    pub now: Millis,
 }
 
 /// The hash an idempotency key is bound to: SHA-256 of the method, the path and the request body

@@ -804,7 +804,6 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
         request_hash: "h".into(),
         status: 201,
         body: "{}".into(),
-        now: now_millis(),
     };
     let e = store
         .place_order(order.clone(), items.clone(), Some(unclaimed))
