@@ -6,6 +6,7 @@ pub mod catalog_view;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 mod middleware;
 pub mod routes;
 pub mod state;
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::customers::router())
         .merge(routes::carts::router())
         .merge(routes::cart_taxes::router())
+        .merge(routes::orders::router())
         .merge(routes::settings::router())
         .merge(routes::products::router())
         .merge(routes::hierarchies::router())

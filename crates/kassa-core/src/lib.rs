@@ -11,6 +11,7 @@ pub mod error;
 pub mod inventory;
 pub mod money;
 pub mod order;
+pub mod orders;
 pub mod pricing;
 pub mod query;
 pub mod release;

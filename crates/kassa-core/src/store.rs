@@ -15,6 +15,7 @@ use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
+use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, PlacedOrder};
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
 use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot};
 use crate::settings::StoreSettings;
@@ -33,6 +34,8 @@ pub trait Store:
     + CartStore
     + SettingsStore
     + ReleaseStore
+    + OrderStore
+    + IdempotencyStore
     + Send
     + Sync
     + 'static
@@ -447,4 +450,36 @@ pub trait ReleaseStore {
     /// Every rule and the newest release of every published catalog, in one read: what
     /// choosing a shopper's catalog needs.
     async fn shopper_catalogs(&self) -> Result<(Vec<CatalogRule>, Vec<PublishedCatalog>)>;
+}
+
+/// Orders, written once by checkout.
+#[async_trait]
+pub trait OrderStore {
+    /// Stores the order with its items and, when given, completes the idempotency key the
+    /// request claimed, all in one transaction: afterwards either all of it exists or none.
+    /// `Conflict` if the key is no longer claimed in flight (it completed elsewhere).
+    async fn place_order(
+        &self,
+        order: PlacedOrder,
+        items: Vec<OrderItem>,
+        idempotency: Option<IdempotentResponse>,
+    ) -> Result<()>;
+    /// The order and its items (in cart order), read together.
+    async fn order(&self, id: Uuid) -> Result<Option<(PlacedOrder, Vec<OrderItem>)>>;
+}
+
+/// Idempotency keys (`Idempotency-Key`): one record per (scope, key), kept for
+/// [`crate::orders::IDEMPOTENCY_TTL_MS`].
+#[async_trait]
+pub trait IdempotencyStore {
+    /// Claims the key in flight unless a live record exists, and reports what it found. An
+    /// expired record, or an in-flight one past its lease, is replaced.
+    async fn claim_idempotency_key(&self, claim: IdempotencyClaim) -> Result<ClaimOutcome>;
+    /// Stores the response of a claimed key (for use-cases that have no transaction of their own
+    /// to do it in). `Conflict` if the key is not claimed in flight.
+    async fn complete_idempotency_key(&self, response: IdempotentResponse) -> Result<()>;
+    /// Gives up an in-flight claim (the request failed; a retry may run it again).
+    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()>;
+    /// Deletes records past their expiry; returns how many.
+    async fn delete_expired_idempotency_keys(&self, now: Millis) -> Result<u64>;
 }

@@ -10,6 +10,7 @@ mod currency;
 mod customers;
 mod inventories;
 mod list;
+mod orders;
 mod releases;
 mod sql;
 

@@ -18,6 +18,7 @@ mod db;
 mod inventories;
 mod list;
 mod migrations;
+mod orders;
 mod releases;
 mod sql;
 

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_cart_taxes_settings",
         include_str!("../migrations/0008_cart_taxes_settings.sql"),
     ),
+    ("0009_orders", include_str!("../migrations/0009_orders.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -227,7 +227,7 @@ pub async fn serve(
 /// How often each node deletes expired carts.
 pub const CART_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Deletes expired carts at once and then every `interval` until `stop` resolves. Reads already
+/// Deletes expired carts (and expired idempotency keys) at once and then every `interval` until `stop` resolves. Reads already
 /// treat an expired cart as gone, so this only reclaims space; the DELETE is idempotent, so any
 /// number of nodes may sweep at once.
 pub async fn sweep_expired_carts(store: Arc<dyn Store>, interval: Duration, stop: impl Future<Output = ()>) {
@@ -237,11 +237,17 @@ pub async fn sweep_expired_carts(store: Arc<dyn Store>, interval: Duration, stop
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = tick.tick() => match store.delete_expired_carts(now_millis()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(carts = n, "deleted expired carts"),
-                Err(e) => tracing::warn!(error = %e, "could not delete expired carts"),
-            },
+            _ = tick.tick() => {
+                match store.delete_expired_carts(now_millis()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(carts = n, "deleted expired carts"),
+                    Err(e) => tracing::warn!(error = %e, "could not delete expired carts"),
+                }
+                // Idempotency keys past their 24 hours go the same way.
+                if let Err(e) = store.delete_expired_idempotency_keys(now_millis()).await {
+                    tracing::warn!(error = %e, "could not delete expired idempotency keys");
+                }
+            }
         }
     }
 }

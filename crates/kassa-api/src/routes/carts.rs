@@ -57,14 +57,14 @@ pub fn router() -> Router<AppState> {
 const MAX_NAME: usize = 255;
 
 /// Who is asking, for the cart access rules.
-struct Requester {
-    admin: bool,
-    account: Option<Uuid>,
-    customer: Option<Uuid>,
+pub(crate) struct Requester {
+    pub(crate) admin: bool,
+    pub(crate) account: Option<Uuid>,
+    pub(crate) customer: Option<Uuid>,
 }
 
 impl Requester {
-    fn new(shopper: &Shopper, customer: &CustomerToken) -> Self {
+    pub(crate) fn new(shopper: &Shopper, customer: &CustomerToken) -> Self {
         Self {
             admin: shopper.caller.is_admin(),
             account: shopper.account.as_ref().map(|a| a.scope),
@@ -74,7 +74,7 @@ impl Requester {
 
     /// Elastic Path's model: an associated cart belongs to its account/customer; an unassociated
     /// cart to whoever holds its id.
-    fn may_use(&self, cart: &Cart) -> ApiResult<()> {
+    pub(crate) fn may_use(&self, cart: &Cart) -> ApiResult<()> {
         if self.admin {
             return Ok(());
         }
@@ -96,7 +96,7 @@ impl Requester {
     }
 }
 
-fn bad_cart_id() -> ApiError {
+pub(crate) fn bad_cart_id() -> ApiError {
     ApiError::bad_request("The cart id may only contain letters, digits, '-' and '_' (at most 128)")
         .with_source("cartID")
 }
@@ -124,7 +124,7 @@ async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Ca
 }
 
 /// Currency formats by code, and the store default.
-async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyFormat>, String)> {
+pub(crate) async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyFormat>, String)> {
     let page = state
         .store
         .currencies(PageRequest {
@@ -143,14 +143,14 @@ async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyForm
     ))
 }
 
-fn money(amount: i64, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+pub(crate) fn money(amount: i64, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
     let formatted = formats
         .get(currency)
         .map_or_else(|| format!("{amount}"), |f| f.format(amount));
     json!({ "amount": amount, "currency": currency, "formatted": formatted })
 }
 
-fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) -> [Value; 5] {
+pub(crate) fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) -> [Value; 5] {
     [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount].map(|a| money(a, currency, formats))
 }
 

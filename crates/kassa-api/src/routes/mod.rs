@@ -10,6 +10,7 @@ pub mod health;
 pub mod hierarchies;
 pub mod inventories;
 pub mod oauth;
+pub mod orders;
 mod pcm;
 pub mod pricebooks;
 pub mod products;

@@ -9,6 +9,7 @@ mod cart_taxes;
 mod carts;
 mod catalog_admin;
 mod catalogs;
+mod checkout;
 mod conventions;
 mod customers;
 mod inventories;

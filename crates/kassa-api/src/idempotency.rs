@@ -1,0 +1,189 @@
+//! `Idempotency-Key` for creating POSTs, with Stripe's semantics (beyond Elastic Path).
+//!
+//! A request with a key first claims it ([`begin`]): the store records the key in flight, bound
+//! to a hash of the method, path and body, under the caller's scope (client id plus the shopper
+//! token's subject, so one caller can never read another's replay). The handler then runs and
+//! hands [`Claim::response`] to the store use-case that creates the resource, which stores the
+//! response in the same transaction, so a crash leaves both or neither. Later requests with the
+//! key:
+//! - same body, first finished → the first response replayed (same status and body), with
+//!   `Idempotent-Replayed: true`, nothing created;
+//! - different body → 422;
+//! - first still running → wait up to [`IN_FLIGHT_WAIT`] for it to finish and replay it, else 409.
+//!
+//! A failed request gives its claim up (a retry runs it again); an abandoned claim (a node died)
+//! lapses after [`kassa_core::orders::IDEMPOTENCY_LEASE_MS`]. Keys are kept 24 hours.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, request_hash};
+use kassa_core::store::Store;
+use kassa_core::time::now_millis;
+use serde_json::Value;
+
+use crate::auth::{CustomerToken, Shopper};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+pub const MAX_KEY_LENGTH: usize = 255;
+/// How long a request waits for an in-flight twin before answering 409.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Whose replays a request may see: the client and the shopper token's subject.
+pub fn scope_of(shopper: &Shopper, customer: &CustomerToken) -> String {
+    let who = match (&shopper.account, &customer.0) {
+        (Some(a), _) => format!("account:{}:{}", a.scope, a.sub),
+        (None, Some(c)) => format!("customer:{}", c.sub),
+        (None, None) => "-".to_owned(),
+    };
+    format!("{}|{who}", shopper.caller.claims.sub)
+}
+
+/// A claimed key. Dropped without [`Claim::completed`], it gives the claim up in the background.
+pub struct Claim {
+    store: Arc<dyn Store>,
+    scope: String,
+    key: String,
+    hash: String,
+    armed: bool,
+}
+
+impl Claim {
+    /// What the creating use-case stores with the resource.
+    pub fn response(&self, status: StatusCode, body: &Value) -> IdempotentResponse {
+        IdempotentResponse {
+            scope: self.scope.clone(),
+            key: self.key.clone(),
+            request_hash: self.hash.clone(),
+            status: status.as_u16(),
+            body: body.to_string(),
+        }
+    }
+
+    /// Gives the claim up now: the request failed and a retry may run it again.
+    pub async fn release(mut self) {
+        self.armed = false;
+        if let Err(e) = self.store.release_idempotency_key(&self.scope, &self.key).await {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+    }
+
+    /// The response was stored; the claim is settled.
+    pub fn completed(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.armed {
+            let (store, scope, key) = (
+                self.store.clone(),
+                std::mem::take(&mut self.scope),
+                std::mem::take(&mut self.key),
+            );
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = store.release_idempotency_key(&scope, &key).await {
+                        tracing::warn!(error = %e, "could not release an idempotency key");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// What to do with a request.
+pub enum Begin {
+    /// Run it; with a key, complete the claim when storing the result.
+    Run(Option<Claim>),
+    /// Answer with the first response.
+    Replay(Response),
+}
+
+/// Claims the request's `Idempotency-Key`, if it has one.
+pub async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: String,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> ApiResult<Begin> {
+    let Some(raw) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(Begin::Run(None));
+    };
+    let key = raw.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+        return Err(ApiError::bad_request(format!(
+            "The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"
+        ))
+        .with_source("Idempotency-Key"));
+    }
+    let hash = request_hash(method, path, body);
+    let claim = IdempotencyClaim {
+        scope: scope.clone(),
+        key: key.to_owned(),
+        request_hash: hash.clone(),
+        now: now_millis(),
+    };
+    let deadline = Instant::now() + IN_FLIGHT_WAIT;
+    loop {
+        let outcome = state
+            .store
+            .claim_idempotency_key(IdempotencyClaim {
+                now: now_millis(),
+                ..claim.clone()
+            })
+            .await?;
+        match outcome {
+            ClaimOutcome::Claimed => {
+                return Ok(Begin::Run(Some(Claim {
+                    store: state.store.clone(),
+                    scope,
+                    key: key.to_owned(),
+                    hash,
+                    armed: true,
+                })));
+            }
+            ClaimOutcome::Mismatch => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Unprocessable Entity",
+                    "Keys for idempotent requests can only be used with the same request they were first used with",
+                )
+                .with_source("Idempotency-Key"));
+            }
+            ClaimOutcome::Done { status, body } => return Ok(Begin::Replay(replay(status, &body))),
+            ClaimOutcome::InFlight if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+            ClaimOutcome::InFlight => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    "A request with this Idempotency-Key is still being processed; retry later",
+                )
+                .with_source("Idempotency-Key"));
+            }
+        }
+    }
+}
+
+fn replay(status: u16, body: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_owned(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}

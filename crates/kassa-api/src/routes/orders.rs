@@ -1,0 +1,834 @@
+//! `POST /v2/carts/{id}/checkout` (a cart becomes an order) and `GET /v2/orders/{id}`.
+//!
+//! Checkout reads the cart, prices it (product lines again from the shopper's current release;
+//! custom items keep their price), checks stock, and stores the order with its items in one
+//! transaction (`OrderStore::place_order`), together with the `Idempotency-Key` response when the
+//! request has one. The cart is left as it was and can be checked out again.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kassa_core::account::is_valid_email;
+use kassa_core::cart::{CartLine, CartTotals, cart_totals};
+use kassa_core::carts::{Cart, CartItem, CartTaxItem, ItemKind, is_valid_cart_id};
+use kassa_core::catalog_rule::ShopperContext;
+use kassa_core::money::MoneyFormat;
+use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
+use kassa_core::orders::{MAX_EXTERNAL_REF, OrderItem, PlacedOrder};
+use kassa_core::query::PageRequest;
+use kassa_core::time::{now_millis, rfc3339};
+use kassa_core::{Error, Validator};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::auth::{CustomerToken, Shopper};
+use crate::catalog_view::{CHANNEL_HEADER, CONTEXT_TAG_HEADER, price_product};
+use crate::envelope::{self, Origin};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ListQuery};
+use crate::idempotency::{self, Begin, Claim};
+use crate::routes::cart_taxes::{by_item, render_tax_item};
+use crate::routes::carts::{Requester, bad_cart_id, figures, money, money_formats};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/carts/{id}/checkout", post(checkout))
+        .route("/v2/orders/{id}", get(read))
+}
+
+/// Longest accepted text field of a checkout body (names, emails, address lines).
+const MAX_TEXT: usize = 255;
+/// Longest accepted delivery instructions.
+const MAX_INSTRUCTIONS: usize = 1024;
+
+const ADDRESS_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "company_name",
+    "line_1",
+    "line_2",
+    "city",
+    "postcode",
+    "county",
+    "region",
+    "country",
+];
+const SHIPPING_ONLY_FIELDS: &[&str] = &["phone_number", "instructions"];
+const REQUIRED_ADDRESS_FIELDS: &[&str] = &["first_name", "last_name", "line_1", "postcode", "country"];
+
+fn cart_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Cart not found")
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Order not found")
+}
+
+/// A string field of `obj`, reporting a non-string value, blankness or excess length.
+fn text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str, max: usize) -> Option<String> {
+    let source = format!("{base}.{name}");
+    match obj.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => v.optional_text(Some(s.clone()), &source, max),
+        Some(_) => {
+            v.push(source, "type", format!("{name} must be a string"));
+            None
+        }
+    }
+}
+
+/// The object at `data.{name}`, reporting anything else.
+fn object<'a>(v: &mut Validator, data: &'a Map<String, Value>, name: &str) -> Option<&'a Map<String, Value>> {
+    match data.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => Some(o),
+        Some(_) => {
+            v.push(
+                format!("data.{name}"),
+                "type",
+                format!("{name} must be an object"),
+            );
+            None
+        }
+    }
+}
+
+/// EP's checkout email format: [`is_valid_email`], and no leading, trailing or consecutive
+/// dots in the local part (EP's documented `Does not match format 'email'` cases).
+fn is_email(e: &str) -> bool {
+    let local = e.split('@').next().unwrap_or_default();
+    is_valid_email(e) && !local.starts_with('.') && !local.ends_with('.') && !local.contains("..")
+}
+
+fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool) -> Option<String> {
+    let source = format!("{base}.email");
+    let e = text(v, obj, "email", base, MAX_TEXT);
+    if required && obj.get("email").is_none_or(Value::is_null) {
+        v.push(&source, "required", "email is required");
+    }
+    let e = e?;
+    if is_email(&e) {
+        Some(e)
+    } else {
+        v.push(source, "format", "Does not match format 'email'");
+        None
+    }
+}
+
+fn required_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str) -> Option<String> {
+    if !obj.contains_key(name) || obj[name].is_null() {
+        v.push(
+            format!("{base}.{name}"),
+            "required",
+            format!("{name} is required"),
+        );
+        return None;
+    }
+    text(v, obj, name, base, MAX_TEXT)
+}
+
+/// A billing or shipping address per the official spec: the required fields, and `region` or
+/// `county`. Returns the address as stored and rendered (known fields only).
+fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, shipping: bool) -> Value {
+    let base = format!("data.{name}");
+    let Some(obj) = object(v, data, name) else {
+        if !data.contains_key(name) || data[name].is_null() {
+            v.push(base, "required", format!("{name} is required"));
+        }
+        return Value::Null;
+    };
+    let mut out = Map::new();
+    for field in ADDRESS_FIELDS {
+        let value = if REQUIRED_ADDRESS_FIELDS.contains(field) {
+            required_text(v, obj, field, &base)
+        } else {
+            text(v, obj, field, &base, MAX_TEXT)
+        };
+        if let Some(value) = value {
+            out.insert((*field).to_owned(), Value::String(value));
+        }
+    }
+    if shipping {
+        for field in SHIPPING_ONLY_FIELDS {
+            let max = if *field == "instructions" {
+                MAX_INSTRUCTIONS
+            } else {
+                MAX_TEXT
+            };
+            if let Some(value) = text(v, obj, field, &base, max) {
+                out.insert((*field).to_owned(), Value::String(value));
+            }
+        }
+    }
+    let has = |f: &str| obj.get(f).is_some_and(|x| !x.is_null());
+    if !has("region") && !has("county") {
+        v.push(
+            format!("{base}.region"),
+            "required",
+            "region or county is required",
+        );
+    }
+    Value::Object(out)
+}
+
+/// Who the order is for.
+#[derive(Debug, Clone, Default)]
+struct Party {
+    contact_name: Option<String>,
+    contact_email: Option<String>,
+    customer_id: Option<Uuid>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    account_id: Option<Uuid>,
+    account_member_id: Option<Uuid>,
+}
+
+fn uuid_field(
+    v: &mut Validator,
+    obj: &Map<String, Value>,
+    name: &str,
+    base: &str,
+    required: bool,
+) -> Option<Uuid> {
+    let source = format!("{base}.{name}");
+    match obj.get(name) {
+        None | Some(Value::Null) => {
+            if required {
+                v.push(source, "required", format!("{name} is required"));
+            }
+            None
+        }
+        Some(Value::String(s)) => match Uuid::parse_str(s) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                v.push(source, "format", "Does not match format 'uuid'");
+                None
+            }
+        },
+        Some(_) => {
+            v.push(source, "type", format!("{name} must be a string"));
+            None
+        }
+    }
+}
+
+/// The checked body: who, both addresses, and the optional references.
+struct Checkout {
+    party: Party,
+    /// The customer id to look up (customer-id mode) and whether it came from the body.
+    customer_lookup: Option<Uuid>,
+    billing: Value,
+    shipping: Value,
+    order_number: Option<String>,
+    external_ref: Option<String>,
+}
+
+/// Parses and checks the body in the mode the caller's tokens choose, reporting every problem
+/// at once.
+fn parse_checkout(body: &Value, shopper: &Shopper, customer: &CustomerToken) -> ApiResult<Checkout> {
+    let Some(data) = body.get("data").and_then(Value::as_object) else {
+        return Err(ApiError::bad_request("data is required and must be an object").with_source("data"));
+    };
+    let mut v = Validator::new();
+    let contact = object(&mut v, data, "contact");
+    let body_customer = object(&mut v, data, "customer");
+    let body_account = object(&mut v, data, "account");
+    let mut party = Party::default();
+    let mut customer_lookup = None;
+    let contact_fields = |v: &mut Validator, party: &mut Party, required: bool| match contact {
+        Some(c) => {
+            party.contact_name = if required {
+                required_text(v, c, "name", "data.contact")
+            } else {
+                text(v, c, "name", "data.contact", MAX_TEXT)
+            };
+            party.contact_email = email(v, c, "data.contact", required);
+        }
+        None if required => v.push("data.contact", "required", "contact is required"),
+        None => {}
+    };
+    if let Some(claims) = &shopper.account {
+        // Shopper account checkout: the account and member come from the token.
+        if body_customer.is_some() {
+            v.push(
+                "data.customer",
+                "invalid",
+                "An account checkout takes contact, not customer",
+            );
+        }
+        if let Some(a) = body_account {
+            let id = uuid_field(&mut v, a, "id", "data.account", false);
+            let member = uuid_field(&mut v, a, "member_id", "data.account", false);
+            if id.is_some_and(|id| id != claims.scope) || member.is_some_and(|m| m != claims.sub) {
+                return Err(ApiError::forbidden(
+                    "The account in the body is not the account of the EP-Account-Management-Authentication-Token",
+                ));
+            }
+        }
+        party.account_id = Some(claims.scope);
+        party.account_member_id = Some(claims.sub);
+        contact_fields(&mut v, &mut party, true);
+    } else if let Some(a) = body_account {
+        // Admin account checkout.
+        if !shopper.caller.is_admin() {
+            return Err(ApiError::forbidden(
+                "Checkout for an account needs a client_credentials token, or an implicit token with an EP-Account-Management-Authentication-Token",
+            ));
+        }
+        if body_customer.is_some() {
+            v.push(
+                "data.customer",
+                "invalid",
+                "An account checkout takes contact, not customer",
+            );
+        }
+        party.account_id = uuid_field(&mut v, a, "id", "data.account", true);
+        party.account_member_id = uuid_field(&mut v, a, "member_id", "data.account", false);
+        contact_fields(&mut v, &mut party, true);
+    } else {
+        // Customer checkout: by id, by the customer token, or as a guest by name and email.
+        let token = customer.0.as_ref().map(|c| c.sub);
+        let body_id = body_customer.and_then(|c| uuid_field(&mut v, c, "id", "data.customer", false));
+        if let (Some(token), Some(id)) = (token, body_id)
+            && token != id
+        {
+            return Err(ApiError::forbidden(
+                "Customer does not have the required permissions to fulfill this request",
+            ));
+        }
+        match (token.or(body_id), body_customer) {
+            (Some(id), c) => {
+                party.customer_id = Some(id);
+                customer_lookup = Some(id);
+                if let Some(c) = c {
+                    party.customer_name = text(&mut v, c, "name", "data.customer", MAX_TEXT);
+                    party.customer_email = email(&mut v, c, "data.customer", false);
+                }
+            }
+            // A malformed id, already reported.
+            (None, Some(c)) if c.get("id").is_some_and(|id| !id.is_null()) => {}
+            (None, Some(c)) => {
+                party.customer_name = required_text(&mut v, c, "name", "data.customer");
+                party.customer_email = email(&mut v, c, "data.customer", true);
+            }
+            (None, None) => v.push(
+                "data.customer",
+                "required",
+                "customer is required: a customer id, a guest's name and email, or an account (client_credentials) or an EP-Account-Management-Authentication-Token with contact",
+            ),
+        }
+        contact_fields(&mut v, &mut party, false);
+    }
+    let billing = address(&mut v, data, "billing_address", false);
+    let shipping = address(&mut v, data, "shipping_address", true);
+    let order_number = text(&mut v, data, "order_number", "data", MAX_TEXT);
+    let external_ref = text(&mut v, data, "external_ref", "data", MAX_EXTERNAL_REF);
+    v.finish()?;
+    Ok(Checkout {
+        party,
+        customer_lookup,
+        billing,
+        shipping,
+        order_number,
+        external_ref,
+    })
+}
+
+/// Whether the member belongs to the account.
+async fn is_member(state: &AppState, account: Uuid, member: Uuid) -> ApiResult<bool> {
+    let mut offset = 0;
+    loop {
+        let page = state
+            .store
+            .member_memberships(member, PageRequest { limit: 100, offset })
+            .await?;
+        if page.items.iter().any(|(m, _)| m.account_id == account) {
+            return Ok(true);
+        }
+        if page.items.len() < 100 {
+            return Ok(false);
+        }
+        offset += 100;
+    }
+}
+
+/// Settles who the order is for against the database: the customer exists (and lends its name
+/// and email), the account exists and the member belongs to it, the cart's associations agree.
+async fn resolve_party(state: &AppState, c: &mut Checkout, cart: &Cart) -> ApiResult<()> {
+    if let Some(id) = c.customer_lookup {
+        let Some(found) = state.store.customer(id).await? else {
+            return Err(Error::field("data.customer.id", "not_found", "Customer not found").into());
+        };
+        c.party.customer_name.get_or_insert(found.name);
+        c.party.customer_email.get_or_insert(found.email);
+    }
+    if let Some(account) = c.party.account_id {
+        if state.store.account(account).await?.is_none() {
+            return Err(Error::field("data.account.id", "not_found", "Account not found").into());
+        }
+        if let Some(member) = c.party.account_member_id
+            && !is_member(state, account, member).await?
+        {
+            return Err(Error::field(
+                "data.account.member_id",
+                "not_found",
+                "The account member does not belong to the account",
+            )
+            .into());
+        }
+    }
+    if cart.account_id.is_some() && cart.account_id != c.party.account_id {
+        return Err(ApiError::forbidden(
+            "Account does not have the required permissions to fulfill this request",
+        ));
+    }
+    if cart.customer_id.is_some() && cart.customer_id != c.party.customer_id {
+        return Err(ApiError::forbidden(
+            "Customer does not have the required permissions to fulfill this request",
+        ));
+    }
+    Ok(())
+}
+
+/// Product lines priced again from the shopper's current release, as adding them would.
+async fn reprice(
+    state: &AppState,
+    headers: &HeaderMap,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    currency: &str,
+    lines: &mut [CartItem],
+) -> ApiResult<()> {
+    if !lines.iter().any(|l| l.kind == ItemKind::Product) {
+        return Ok(());
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let now = now_millis();
+    let ctx = ShopperContext {
+        account_id: shopper.account.as_ref().map(|a| a.scope.to_string()),
+        customer_id: customer.0.as_ref().map(|c| c.sub.to_string()),
+        channel: header(CHANNEL_HEADER),
+        tag: header(CONTEXT_TAG_HEADER),
+        now,
+    };
+    let release = state.catalog_view.shopper_release(&*state.store, &ctx).await?;
+    for line in lines.iter_mut().filter(|l| l.kind == ItemKind::Product) {
+        let unavailable = |line: &CartItem| {
+            let mut e = ApiError::bad_request(format!(
+                "The product {} is no longer available in the catalog",
+                line.sku.as_deref().unwrap_or_default()
+            ));
+            e.errors[0].title = "Product not found".into();
+            e.errors[0].meta = Some(json!({ "id": line.product_id, "sku": line.sku }));
+            e
+        };
+        let (Some(release), Some(product_id), Some(sku)) = (&release, line.product_id, line.sku.clone())
+        else {
+            return Err(unavailable(line));
+        };
+        if release.product(product_id).is_none() {
+            return Err(unavailable(line));
+        }
+        match price_product(release, &sku, currency, line.quantity.max(1) as u64, now) {
+            Ok(price) => {
+                line.unit_amount = price.amount;
+                line.includes_tax = price.includes_tax;
+                line.catalog_id = Some(release.catalog_id());
+            }
+            Err(_) => {
+                let mut e = ApiError::bad_request(format!("The product {sku} has no price in {currency}"));
+                e.errors[0].title = "Price not found".into();
+                e.errors[0].meta = Some(json!({ "id": product_id, "sku": sku }));
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The final stock check: every stock-managed product has enough available.
+async fn check_stock(state: &AppState, lines: &[CartItem]) -> ApiResult<()> {
+    let mut wanted: HashMap<Uuid, (i64, Option<String>)> = HashMap::new();
+    for line in lines {
+        if let Some(id) = line.product_id {
+            let e = wanted.entry(id).or_insert((0, line.sku.clone()));
+            e.0 = e.0.saturating_add(line.quantity);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = wanted.keys().copied().collect();
+    let mut levels = state.store.stock_levels(&ids).await?;
+    levels.sort_by_key(|s| s.product_id);
+    for stock in levels {
+        let (quantity, sku) = &wanted[&stock.product_id];
+        if stock.levels.available < *quantity {
+            let sku = sku.clone().unwrap_or_else(|| stock.product_id.to_string());
+            let mut e = ApiError::bad_request(format!("There is not enough stock to add {sku} to your cart"));
+            e.errors[0].title = "Insufficient stock".into();
+            e.errors[0].meta = Some(json!({ "id": stock.product_id, "sku": sku }));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn line_totals(o: &PlacedOrder, items: &[OrderItem]) -> ApiResult<CartTotals> {
+    let lines: Vec<CartLine> = items
+        .iter()
+        .map(|i| CartLine {
+            unit_amount: i.unit_amount,
+            quantity: i.quantity.max(0) as u64,
+            includes_tax: i.includes_tax,
+            tax_items: i.taxes.iter().map(|t| t.tax).collect(),
+            discounts: Vec::new(),
+        })
+        .collect();
+    cart_totals(&lines, &[], o.calculation_method).map_err(|e| {
+        ApiError::from(Error::bad_request(
+            "Bad Request",
+            format!("The cart cannot be totalled: {e}"),
+        ))
+    })
+}
+
+fn render_order_item(
+    i: &OrderItem,
+    t: &kassa_core::cart::LineTotals,
+    currency: &str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> Value {
+    let unit = figures(&t.unit, currency, formats);
+    let value = figures(&t.value, currency, formats);
+    let names = ["with_tax", "without_tax", "tax", "discount", "without_discount"];
+    let mut display: Map<String, Value> = names
+        .iter()
+        .zip(unit.into_iter().zip(value))
+        .map(|(name, (unit, value))| ((*name).to_owned(), json!({ "unit": unit, "value": value })))
+        .collect();
+    display.insert("discounts".into(), json!({}));
+    let mut v = json!({
+        "type": "order_item",
+        "id": i.id,
+        "quantity": i.quantity,
+        "product_id": i.product_id.map_or_else(String::new, |p| p.to_string()),
+        "name": i.name,
+        "sku": i.sku.clone().unwrap_or_default(),
+        "location": null,
+        "unit_price": { "amount": i.unit_amount, "currency": currency, "includes_tax": i.includes_tax },
+        "value": { "amount": i.unit_amount.saturating_mul(i.quantity), "currency": currency, "includes_tax": i.includes_tax },
+        "discounts": [],
+        "custom_inputs": i.custom_inputs,
+        "links": {},
+        "meta": {
+            "display_price": display,
+            "timestamps": { "created_at": rfc3339(i.created_at), "updated_at": rfc3339(i.updated_at) },
+        },
+        "relationships": {
+            "cart_item": { "data": { "type": i.kind.as_str(), "id": i.cart_item_id } },
+            "taxes": { "data": i.taxes.iter().map(|t| json!({ "type": "tax_item", "id": t.id })).collect::<Vec<_>>() },
+            "promotions": { "data": [] },
+        },
+    });
+    if let Some(product_id) = i.product_id {
+        v["catalog_source"] = json!("pim");
+        v["links"]["product"] = json!(origin.url(&format!("/catalog/products/{product_id}")));
+    }
+    if let Some(catalog_id) = i.catalog_id {
+        v["catalog_id"] = json!(catalog_id);
+    }
+    v
+}
+
+/// The order envelope: `data` and, with `items`, `included.items` (and `tax_items` with
+/// `tax_items`).
+fn render_order(
+    o: &PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    include_items: bool,
+    include_taxes: bool,
+) -> ApiResult<Value> {
+    let c = o.currency.as_str();
+    let m = |amount: i64| money(amount, c, formats);
+    let (paid, authorized) = (0, 0);
+    let mut relationships = json!({
+        "items": { "data": items.iter().map(|i| json!({ "type": "item", "id": i.id })).collect::<Vec<_>>() },
+        "custom_discounts": { "data": [] },
+        "promotions": { "data": [] },
+    });
+    if let Some(id) = o.account_id {
+        relationships["account"] = json!({ "data": { "type": "account", "id": id } });
+    }
+    if let Some(id) = o.account_member_id {
+        relationships["account_member"] = json!({ "data": { "type": "account_member", "id": id } });
+    }
+    if let Some(id) = o.customer_id {
+        relationships["customer"] = json!({ "data": { "type": "customer", "id": id } });
+    }
+    let mut data = json!({
+        "type": "order",
+        "id": o.id,
+        "status": o.status.as_str(),
+        "payment": o.payment.as_str(),
+        "shipping": o.shipping.as_str(),
+        "anonymized": false,
+        "custom_attributes": o.custom_attributes,
+        "billing_address": o.billing_address,
+        "shipping_address": o.shipping_address,
+        "links": {},
+        "meta": {
+            "display_price": {
+                "with_tax": m(o.with_tax),
+                "without_tax": m(o.without_tax),
+                "tax": m(o.tax),
+                "discount": m(o.discount),
+                "balance_owing": m(o.with_tax - paid - authorized),
+                "paid": m(paid),
+                "authorized": m(authorized),
+                "without_discount": m(o.without_discount),
+                "shipping": m(o.shipping_amount),
+                "shipping_discount": m(o.shipping_discount),
+            },
+            "timestamps": { "created_at": rfc3339(o.created_at), "updated_at": rfc3339(o.updated_at) },
+        },
+        "relationships": relationships,
+    });
+    if let Some(n) = &o.order_number {
+        data["order_number"] = json!(n);
+    }
+    if let Some(r) = &o.external_ref {
+        data["external_ref"] = json!(r);
+    }
+    if o.contact_name.is_some() || o.contact_email.is_some() {
+        data["contact"] = json!({ "name": o.contact_name, "email": o.contact_email });
+    }
+    if o.customer_id.is_some() || o.customer_name.is_some() || o.customer_email.is_some() {
+        let mut customer = json!({ "name": o.customer_name, "email": o.customer_email });
+        if let Some(id) = o.customer_id {
+            customer["id"] = json!(id);
+        }
+        data["customer"] = customer;
+    }
+    let mut body = envelope::single(data);
+    if include_items {
+        let totals = line_totals(o, items)?;
+        body["included"]["items"] = json!(
+            items
+                .iter()
+                .zip(&totals.lines)
+                .map(|(i, t)| render_order_item(i, t, c, formats, origin))
+                .collect::<Vec<_>>()
+        );
+    }
+    if include_taxes {
+        body["included"]["tax_items"] = json!(
+            items
+                .iter()
+                .flat_map(|i| i.taxes.iter().map(render_tax_item))
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(body)
+}
+
+async fn checkout(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let scope = idempotency::scope_of(&shopper, &customer);
+    let path = format!("/v2/carts/{id}/checkout");
+    let claim = match idempotency::begin(&state, &headers, scope, "POST", &path, &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(claim) => claim,
+    };
+    let result = place(
+        &state,
+        &shopper,
+        &customer,
+        &origin,
+        &headers,
+        &id,
+        &body,
+        claim.as_ref(),
+    )
+    .await;
+    match (result, claim) {
+        (Ok(body), claim) => {
+            if let Some(claim) = claim {
+                claim.completed();
+            }
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        (Err(e), Some(claim)) => {
+            claim.release().await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn place(
+    state: &AppState,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    origin: &Origin,
+    headers: &HeaderMap,
+    id: &str,
+    body: &Value,
+    claim: Option<&Claim>,
+) -> ApiResult<Value> {
+    let mut checkout = parse_checkout(body, shopper, customer)?;
+    if !is_valid_cart_id(id) {
+        return Err(bad_cart_id());
+    }
+    let now = now_millis();
+    // Checkout never creates a cart: an unknown (or expired) cart is 404.
+    let cart = state.store.cart(id, now).await?.ok_or_else(cart_not_found)?;
+    Requester::new(shopper, customer).may_use(&cart)?;
+    resolve_party(state, &mut checkout, &cart).await?;
+    if cart.snapshot_date.is_some() {
+        return Err(ApiError::bad_request(
+            "A preview cart (with a snapshot_date) cannot be checked out",
+        ));
+    }
+    let settings = state.store.store_settings().await?;
+    let mut lines = state.store.cart_items(&cart.id).await?;
+    if lines.is_empty() {
+        return Err(ApiError::bad_request(
+            "The cart is empty; add items before checking out",
+        ));
+    }
+    let taxes: Vec<CartTaxItem> = state.store.cart_tax_items(&cart.id).await?;
+    let (formats, default) = money_formats(state).await?;
+    let currency = cart.currency.clone().unwrap_or(default);
+    check_stock(state, &lines).await?;
+    reprice(state, headers, shopper, customer, &currency, &mut lines).await?;
+
+    let taxes = by_item(&taxes);
+    let order_id = Uuid::new_v4();
+    let items: Vec<OrderItem> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| OrderItem {
+            id: Uuid::new_v4(),
+            order_id,
+            position: n as i64,
+            cart_item_id: l.id,
+            kind: l.kind,
+            product_id: l.product_id,
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            description: l.description.clone(),
+            quantity: l.quantity,
+            unit_amount: l.unit_amount,
+            includes_tax: l.includes_tax,
+            custom_inputs: l.custom_inputs.clone(),
+            catalog_id: l.catalog_id,
+            taxes: taxes
+                .get(&l.id)
+                .map(|t| t.iter().map(|t| (*t).clone()).collect())
+                .unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let p = checkout.party;
+    let mut order = PlacedOrder {
+        id: order_id,
+        status: OrderStatus::Incomplete,
+        payment: PaymentStatus::Unpaid,
+        shipping: ShippingStatus::Unfulfilled,
+        cart_id: cart.id.clone(),
+        currency,
+        order_number: checkout.order_number,
+        external_ref: checkout.external_ref,
+        contact_name: p.contact_name,
+        contact_email: p.contact_email,
+        customer_name: p.customer_name,
+        customer_email: p.customer_email,
+        customer_id: p.customer_id,
+        account_id: p.account_id,
+        account_member_id: p.account_member_id,
+        billing_address: checkout.billing,
+        shipping_address: checkout.shipping,
+        custom_attributes: cart.custom_attributes.clone(),
+        calculation_method: settings.calculation_method,
+        with_tax: 0,
+        without_tax: 0,
+        tax: 0,
+        discount: 0,
+        without_discount: 0,
+        shipping_amount: 0,
+        shipping_discount: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let totals = line_totals(&order, &items)?;
+    order.with_tax = totals.with_tax;
+    order.without_tax = totals.without_tax;
+    order.tax = totals.tax;
+    order.discount = totals.discount;
+    order.without_discount = totals.without_discount;
+    order.shipping_amount = totals.shipping;
+    order.shipping_discount = totals.shipping_discount;
+    let response = render_order(&order, &items, &formats, origin, true, false)?;
+    let remembered = claim.map(|c| c.response(StatusCode::CREATED, &response));
+    state.store.place_order(order, items, remembered).await?;
+    Ok(response)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    query: ListQuery,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = Uuid::parse_str(&id).map_err(|_| order_not_found())?;
+    let (order, items) = state.store.order(id).await?.ok_or_else(order_not_found)?;
+    let visible = if shopper.caller.is_admin() {
+        true
+    } else if let Some(account) = &shopper.account {
+        order.account_id == Some(account.scope)
+    } else if let Some(c) = &customer.0 {
+        order.customer_id == Some(c.sub)
+    } else {
+        false
+    };
+    if !visible {
+        return Err(order_not_found());
+    }
+    let (formats, _) = money_formats(&state).await?;
+    let include = |name: &str| query.include.iter().any(|i| i == name);
+    Ok(Json(render_order(
+        &order,
+        &items,
+        &formats,
+        &origin,
+        include("items"),
+        include("tax_items"),
+    )?))
+}
