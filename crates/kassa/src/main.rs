@@ -7,7 +7,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     // Few blocking threads: each one that ever hashes a password keeps its ~19 MiB Argon2 arena.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
     };

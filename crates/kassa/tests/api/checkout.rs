@@ -27,6 +27,7 @@ backend_tests!(
     fifty_concurrent_checkouts,
     final_stock_check,
     place_order_is_all_or_nothing,
+    product_lines_are_repriced_from_the_catalog,
 );
 
 const AM: &str = "EP-Account-Management-Authentication-Token";
@@ -819,4 +820,60 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
     // And the well-formed one goes in whole.
     store.place_order(order.clone(), items, None).await.unwrap();
     assert_eq!(store.order(order.id).await.unwrap().unwrap().1.len(), 2);
+}
+
+/// A product line is priced again from the shopper's published catalog at checkout: a price
+/// changed and re-published since the add is the price of the order (EP's behaviour).
+async fn product_lines_are_repriced_from_the_catalog(backend: Backend) {
+    use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Whisky").await;
+    let p = product(&app, &admin, &node, "Bowmore 12", "BOW-12", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    let price_id = price(&app, &admin, &book, "BOW-12", usd(4500)).await;
+    let cat = catalog(
+        &app,
+        &admin,
+        "Main",
+        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &cat).await;
+
+    let token = app.implicit_token().await;
+    let r = app
+        .post(
+            "/v2/carts/bowmore/items",
+            &token,
+            json!({"data": {"type": "cart_item", "id": p, "quantity": 2}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = checkout(&app, "bowmore", &token, &[], guest("john@email.com")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["with_tax"]["amount"],
+        9000
+    );
+    let item = &r.body["included"]["items"][0];
+    assert_eq!(item["product_id"], p.as_str());
+    assert_eq!(item["quantity"], 2);
+
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/pcm/pricebooks/{book}/prices/{price_id}"),
+            Some(&admin),
+            Some(json!({"data": {"type": "product-price", "id": price_id, "attributes": usd(3900)}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    publish(&app, &admin, &cat).await;
+    let r = checkout(&app, "bowmore", &token, &[], guest("john@email.com")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["with_tax"]["amount"], 7800,
+        "the price at checkout"
+    );
 }
