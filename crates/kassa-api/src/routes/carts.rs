@@ -667,6 +667,11 @@ enum Requested {
         base: String,
         cart_id: String,
     },
+    /// `{"type": "order_items", "order_id"}`: the products of an earlier order, priced anew.
+    Reorder {
+        base: String,
+        order_id: Uuid,
+    },
 }
 
 #[derive(Deserialize)]
@@ -738,6 +743,23 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
     match kind {
         Some("custom_item") => {}
         Some("cart_item") => return parse_product(raw, base).map(Requested::Product),
+        Some("order_items") => {
+            return match raw
+                .get("order_id")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok())
+            {
+                Some(order_id) => Ok(Requested::Reorder {
+                    base: base.to_owned(),
+                    order_id,
+                }),
+                None => Err(bad(
+                    "order_id",
+                    "required",
+                    "order_id must be the id of an order".into(),
+                )),
+            };
+        }
         Some("cart_items") => {
             return match raw.get("cart_id").and_then(Value::as_str) {
                 Some(cart_id) if is_valid_cart_id(cart_id) => Ok(Requested::Merge {
@@ -855,6 +877,45 @@ async fn merged_lines(
             ..l
         })
         .collect())
+}
+
+/// The product lines of an order the caller may see, as product requests priced anew from the
+/// catalog; custom items cannot be re-ordered (as in Elastic Path) and are reported.
+async fn reordered(
+    state: &AppState,
+    who: &Requester,
+    order_id: Uuid,
+    base: &str,
+) -> ApiResult<(Vec<ProductRequest>, Vec<ErrorObject>)> {
+    let not_found = || ApiError::not_found("Not Found", "Order not found");
+    let (order, items) = state.store.order(order_id).await?.ok_or_else(not_found)?;
+    let visible = who.admin
+        || (who.account.is_some() && order.account_id == who.account)
+        || (who.customer.is_some() && order.customer_id == who.customer);
+    if !visible {
+        return Err(not_found());
+    }
+    let mut requests = Vec::new();
+    let mut refused = Vec::new();
+    for item in items {
+        match (item.kind, item.product_id) {
+            (ItemKind::Product, Some(product_id)) => requests.push(ProductRequest {
+                base: base.to_owned(),
+                id: Some(product_id),
+                sku: None,
+                quantity: item.quantity,
+                custom_inputs: item.custom_inputs,
+            }),
+            _ => refused.push(item_problem(
+                400,
+                "Custom items cannot be re-ordered",
+                format!("The custom item {} of the order is not re-ordered", item.name),
+                format!("{base}.order_id"),
+                Some(json!({ "id": item.id })),
+            )),
+        }
+    }
+    Ok((requests, refused))
 }
 
 /// An item problem with its own status (a missing product is 404, the rest 400).
@@ -1021,7 +1082,14 @@ async fn add_items(
             e.errors[0].meta = Some(json!({ "code": code }));
             return Err(e);
         }
-        raw @ Value::Object(_) => (vec![parse_item(raw, "data", now)], false),
+        raw @ Value::Object(_) => {
+            // A merge or re-order is several items in one: partial success is allowed as in bulk.
+            let several = matches!(
+                raw.get("type").and_then(Value::as_str),
+                Some("cart_items" | "order_items")
+            );
+            (vec![parse_item(raw, "data", now)], several)
+        }
         _ => {
             return Err(
                 ApiError::bad_request("data must be an item object or an array of items").with_source("data"),
@@ -1035,6 +1103,18 @@ async fn add_items(
         match result {
             Ok(Requested::Custom(item)) => custom.push(item),
             Ok(Requested::Product(p)) => products.push(p),
+            Ok(Requested::Reorder { base, order_id }) => {
+                match reordered(&state, &Requester::new(&shopper, &customer), order_id, &base).await {
+                    Ok((requests, refused)) => {
+                        products.extend(requests);
+                        problems.extend(refused);
+                    }
+                    Err(e) => problems.extend(e.errors.into_iter().map(|mut p| {
+                        p.source = Some(format!("{base}.order_id"));
+                        p
+                    })),
+                }
+            }
             Ok(Requested::Merge { base, cart_id }) => {
                 match merged_lines(&state, &Requester::new(&shopper, &customer), &cart, &cart_id, now).await {
                     Ok(lines) => custom.extend(lines),
