@@ -354,3 +354,75 @@ async fn two_nodes_on_one_postgres_accept_each_others_tokens() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Retries with one `Idempotency-Key` spread over two nodes of one PostgreSQL create exactly one
+/// order; without a key every checkout is its own order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_idempotency_keys_and_orders() {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let creds = [
+        ("KASSA_CLIENT_ID", "shared-admin"),
+        ("KASSA_CLIENT_SECRET", "shared-secret"),
+    ];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Server::start(&db.url, &creds));
+        let b = s.spawn(|| Server::start(&db.url, &creds));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let http = reqwest::Client::new();
+    let implicit = {
+        let res = http
+            .post(a.url("/oauth/access_token"))
+            .form(&[("grant_type", "implicit"), ("client_id", "shared-admin")])
+            .send()
+            .await
+            .unwrap();
+        Resp::read(res).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let item = json!({"data": {"type": "custom_item", "name": "Sign", "sku": "SIGN", "quantity": 1, "price": {"amount": 2500}}});
+    let res = http
+        .post(a.url("/v2/carts/shared-cart/items"))
+        .bearer_auth(&implicit)
+        .json(&item)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let address = json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "postcode": "46001",
+                         "region": "IN", "country": "US"});
+    let body = json!({"data": {"customer": {"name": "Ann Perkins", "email": "ann@perkins.com"},
+                               "billing_address": address, "shipping_address": address}});
+    let checkout = |node: &Server, key: Option<&str>| {
+        let mut req = http
+            .post(node.url("/v2/carts/shared-cart/checkout"))
+            .bearer_auth(&implicit)
+            .json(&body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        async move { Resp::read(req.send().await.unwrap()).await }
+    };
+    let with_key: Vec<Resp> = futures_util::future::join_all(
+        (0..20).map(|n| checkout(if n % 2 == 0 { &a } else { &b }, Some("retry-1"))),
+    )
+    .await;
+    let ids: std::collections::HashSet<String> = with_key
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["data"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one key, one order, whichever node answered");
+    let without: Vec<Resp> =
+        futures_util::future::join_all((0..10).map(|n| checkout(if n % 2 == 0 { &a } else { &b }, None)))
+            .await;
+    let ids: std::collections::HashSet<String> = without
+        .iter()
+        .map(|r| r.body["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 10);
+}
