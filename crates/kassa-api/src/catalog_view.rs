@@ -232,6 +232,12 @@ impl CatalogView {
         ))
     }
 
+    /// Every currency of the store (at most ten), from the cached choice: formatting money needs
+    /// no database round trip per request.
+    pub async fn currencies(&self, store: &dyn Store) -> Result<Vec<Currency>> {
+        Ok(self.choice(store).await?.currencies.clone())
+    }
+
     /// The enabled currency with this code, or the store's default currency without one.
     pub async fn currency(&self, store: &dyn Store, code: Option<&str>) -> Result<Currency> {
         let choice = self.choice(store).await?;

@@ -123,22 +123,16 @@ async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Ca
     Ok((cart, settings))
 }
 
-/// Currency formats by code, and the store default.
+/// Currency formats by code, and the store default, from the node's cached catalog view (a
+/// currency change is seen at once on this node and within a second on others).
 pub(crate) async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyFormat>, String)> {
-    let page = state
-        .store
-        .currencies(PageRequest {
-            limit: 100,
-            offset: 0,
-        })
-        .await?;
-    let default = page
-        .items
+    let currencies = state.catalog_view.currencies(&*state.store).await?;
+    let default = currencies
         .iter()
         .find(|c| c.default)
         .map_or_else(|| "USD".to_owned(), |c| c.code.clone());
     Ok((
-        page.items.into_iter().map(|c| (c.code, c.money)).collect(),
+        currencies.into_iter().map(|c| (c.code, c.money)).collect(),
         default,
     ))
 }

@@ -163,6 +163,8 @@ async fn create(
     };
     body.data.apply(&mut currency);
     let currency = state.store.create_currency(currency).await?;
+    // Shopper views and carts format money from the node's cached currencies.
+    state.catalog_view.invalidate();
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render(&currency, &origin))),
@@ -218,6 +220,7 @@ async fn update(
         )
         .await?
         .ok_or_else(not_found)?;
+    state.catalog_view.invalidate();
     Ok(Json(envelope::single(render(&currency, &origin))))
 }
 
@@ -230,5 +233,6 @@ async fn remove(
     if !state.store.delete_currency(id).await? {
         return Err(not_found());
     }
+    state.catalog_view.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
