@@ -374,6 +374,9 @@ pub trait CartStore {
 
     /// Every tax item of the cart's lines, oldest first, in one query.
     async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>>;
+    /// The lines and tax items of several carts in one read (a cart listing renders each cart's
+    /// totals without a query per cart). Oldest first within each cart.
+    async fn carts_contents(&self, cart_ids: &[String]) -> Result<(Vec<CartItem>, Vec<CartTaxItem>)>;
     /// Adds tax items (each naming its line by `item_id`) to a live cart in one transaction that
     /// serializes with the cart's other writers, and bumps `updated_at`/`expires_at` if anything
     /// was added. Each item is checked in order: its line must be in the cart and hold fewer than

@@ -426,6 +426,34 @@ impl CartStore for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn carts_contents(&self, cart_ids: &[String]) -> Result<(Vec<CartItem>, Vec<CartTaxItem>)> {
+        if cart_ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let items = sqlx::query(concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM cart_items WHERE cart_id = ANY($1) ORDER BY cart_id, created_at, id"
+        ))
+        .bind(cart_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        let taxes = sqlx::query(concat!(
+            "SELECT ",
+            tax_columns!(),
+            " FROM cart_tax_items WHERE cart_id = ANY($1) ORDER BY cart_id, created_at, id"
+        ))
+        .bind(cart_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok((
+            items.iter().map(item_row).collect(),
+            taxes.iter().map(tax_row).collect(),
+        ))
+    }
+
     async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
         let rows = sqlx::query(concat!(
             "SELECT ",

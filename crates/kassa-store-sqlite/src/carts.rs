@@ -400,6 +400,33 @@ impl CartStore for SqliteStore {
             .await
     }
 
+    async fn carts_contents(&self, cart_ids: &[String]) -> Result<(Vec<CartItem>, Vec<CartTaxItem>)> {
+        let ids = cart_ids.to_vec();
+        self.db
+            .read(move |conn| {
+                if ids.is_empty() {
+                    return Ok((Vec::new(), Vec::new()));
+                }
+                let marks = vec!["?"; ids.len()].join(", ");
+                let items = conn
+                    .prepare(&format!(
+                        "SELECT {} FROM cart_items WHERE cart_id IN ({marks}) ORDER BY cart_id, created_at, id",
+                        item_columns!()
+                    ))?
+                    .query_map(rusqlite::params_from_iter(&ids), item_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                let taxes = conn
+                    .prepare(&format!(
+                        "SELECT {} FROM cart_tax_items WHERE cart_id IN ({marks}) ORDER BY cart_id, created_at, id",
+                        tax_columns!()
+                    ))?
+                    .query_map(rusqlite::params_from_iter(&ids), tax_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok((items, taxes))
+            })
+            .await
+    }
+
     async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
         let cart_id = cart_id.to_owned();
         self.db

@@ -586,10 +586,21 @@ async fn list(
     };
     let page = state.store.carts(scope, query.page, now_millis()).await?;
     let (formats, default) = money_formats(&state).await?;
+    // Every listed cart's lines and taxes in one read, not a query per cart.
+    let ids: Vec<String> = page.items.iter().map(|c| c.id.clone()).collect();
+    let (all_lines, all_taxes) = state.store.carts_contents(&ids).await?;
+    let mut lines_by_cart: HashMap<String, Vec<CartItem>> = HashMap::new();
+    for line in all_lines {
+        lines_by_cart.entry(line.cart_id.clone()).or_default().push(line);
+    }
+    let mut taxes_by_cart: HashMap<String, Vec<CartTaxItem>> = HashMap::new();
+    for tax in all_taxes {
+        taxes_by_cart.entry(tax.cart_id.clone()).or_default().push(tax);
+    }
     let mut carts = Vec::with_capacity(page.items.len());
     for cart in &page.items {
-        let lines = state.store.cart_items(&cart.id).await?;
-        let taxes = state.store.cart_tax_items(&cart.id).await?;
+        let lines = lines_by_cart.remove(&cart.id).unwrap_or_default();
+        let taxes = taxes_by_cart.remove(&cart.id).unwrap_or_default();
         let totals = totals_of(&lines, &taxes, settings.calculation_method)?;
         carts.push(render_cart(cart, &lines, &totals, &formats, &default, &origin));
     }
