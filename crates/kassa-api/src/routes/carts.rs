@@ -1331,6 +1331,103 @@ fn relationship(body: &RelationshipBody, kind: &str) -> ApiResult<Uuid> {
         })
 }
 
+/// What a cart can be associated with: one account and one customer.
+#[derive(Clone, Copy)]
+enum Party {
+    Account,
+    Customer,
+}
+
+impl Party {
+    fn kind(self) -> &'static str {
+        match self {
+            Party::Account => "account",
+            Party::Customer => "customer",
+        }
+    }
+
+    /// The cart's association of this kind.
+    fn slot(self, cart: &mut Cart) -> &mut Option<Uuid> {
+        match self {
+            Party::Account => &mut cart.account_id,
+            Party::Customer => &mut cart.customer_id,
+        }
+    }
+
+    /// The id the caller's own token speaks for.
+    fn own(self, who: &Requester) -> Option<Uuid> {
+        match self {
+            Party::Account => who.account,
+            Party::Customer => who.customer,
+        }
+    }
+
+    async fn exists(self, state: &AppState, id: Uuid) -> ApiResult<bool> {
+        Ok(match self {
+            Party::Account => state.store.account(id).await?.is_some(),
+            Party::Customer => state.store.customer(id).await?.is_some(),
+        })
+    }
+}
+
+async fn associate(
+    state: &AppState,
+    who: &Requester,
+    cart_id: &str,
+    body: &RelationshipBody,
+    party: Party,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let kind = party.kind();
+    let id = relationship(body, kind)?;
+    if !who.admin && party.own(who) != Some(id) {
+        let mut owner = kind.to_owned();
+        owner[..1].make_ascii_uppercase();
+        return Err(ApiError::forbidden(format!(
+            "{owner} does not have the required permissions to fulfill this request"
+        )));
+    }
+    let (mut cart, settings) = open_cart(state, cart_id, who).await?;
+    match *party.slot(&mut cart) {
+        Some(existing) if existing == id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
+        Some(_) => {
+            return Err(ApiError::forbidden(format!(
+                "Cannot associate more than one {kind}"
+            )));
+        }
+        None => {}
+    }
+    if !party.exists(state, id).await? {
+        return Err(ApiError::not_found("Not Found", format!("{kind} not found")).with_source("data[0].id"));
+    }
+    *party.slot(&mut cart) = Some(id);
+    cart.contact_email = None;
+    cart.updated_at = now_millis();
+    cart.expires_at = settings.cart_expiry(cart.updated_at);
+    state.store.update_cart(cart).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "data": [{ "type": kind, "id": id }] })),
+    ))
+}
+
+async fn dissociate(
+    state: &AppState,
+    who: &Requester,
+    cart_id: &str,
+    body: &RelationshipBody,
+    party: Party,
+) -> ApiResult<StatusCode> {
+    let id = relationship(body, party.kind())?;
+    let (mut cart, settings) = open_cart(state, cart_id, who).await?;
+    if *party.slot(&mut cart) == Some(id) {
+        *party.slot(&mut cart) = None;
+        cart.updated_at = now_millis();
+        cart.expires_at = settings.cart_expiry(cart.updated_at);
+        state.store.update_cart(cart).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn associate_account(
     State(state): State<AppState>,
     shopper: Shopper,
@@ -1338,31 +1435,14 @@ async fn associate_account(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let who = Requester::new(&shopper, &customer);
-    let account_id = relationship(&body, "account")?;
-    if !who.admin && who.account != Some(account_id) {
-        return Err(ApiError::forbidden(
-            "Account does not have the required permissions to fulfill this request",
-        ));
-    }
-    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
-    match cart.account_id {
-        Some(existing) if existing == account_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
-        Some(_) => return Err(ApiError::forbidden("Cannot associate more than one account")),
-        None => {}
-    }
-    if state.store.account(account_id).await?.is_none() {
-        return Err(ApiError::not_found("Not Found", "account not found").with_source("data[0].id"));
-    }
-    cart.account_id = Some(account_id);
-    cart.contact_email = None;
-    cart.updated_at = now_millis();
-    cart.expires_at = settings.cart_expiry(cart.updated_at);
-    state.store.update_cart(cart).await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({ "data": [{ "type": "account", "id": account_id }] })),
-    ))
+    associate(
+        &state,
+        &Requester::new(&shopper, &customer),
+        &id,
+        &body,
+        Party::Account,
+    )
+    .await
 }
 
 async fn dissociate_account(
@@ -1372,16 +1452,14 @@ async fn dissociate_account(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<StatusCode> {
-    let who = Requester::new(&shopper, &customer);
-    let account_id = relationship(&body, "account")?;
-    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
-    if cart.account_id == Some(account_id) {
-        cart.account_id = None;
-        cart.updated_at = now_millis();
-        cart.expires_at = settings.cart_expiry(cart.updated_at);
-        state.store.update_cart(cart).await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
+    dissociate(
+        &state,
+        &Requester::new(&shopper, &customer),
+        &id,
+        &body,
+        Party::Account,
+    )
+    .await
 }
 
 async fn associate_customer(
@@ -1391,31 +1469,14 @@ async fn associate_customer(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let who = Requester::new(&shopper, &customer);
-    let customer_id = relationship(&body, "customer")?;
-    if !who.admin && who.customer != Some(customer_id) {
-        return Err(ApiError::forbidden(
-            "Customer does not have the required permissions to fulfill this request",
-        ));
-    }
-    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
-    match cart.customer_id {
-        Some(existing) if existing == customer_id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
-        Some(_) => return Err(ApiError::forbidden("Cannot associate more than one customer")),
-        None => {}
-    }
-    if state.store.customer(customer_id).await?.is_none() {
-        return Err(ApiError::not_found("Not Found", "customer not found").with_source("data[0].id"));
-    }
-    cart.customer_id = Some(customer_id);
-    cart.contact_email = None;
-    cart.updated_at = now_millis();
-    cart.expires_at = settings.cart_expiry(cart.updated_at);
-    state.store.update_cart(cart).await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({ "data": [{ "type": "customer", "id": customer_id }] })),
-    ))
+    associate(
+        &state,
+        &Requester::new(&shopper, &customer),
+        &id,
+        &body,
+        Party::Customer,
+    )
+    .await
 }
 
 async fn dissociate_customer(
@@ -1425,14 +1486,12 @@ async fn dissociate_customer(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<StatusCode> {
-    let who = Requester::new(&shopper, &customer);
-    let customer_id = relationship(&body, "customer")?;
-    let (mut cart, settings) = open_cart(&state, &id, &who).await?;
-    if cart.customer_id == Some(customer_id) {
-        cart.customer_id = None;
-        cart.updated_at = now_millis();
-        cart.expires_at = settings.cart_expiry(cart.updated_at);
-        state.store.update_cart(cart).await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
+    dissociate(
+        &state,
+        &Requester::new(&shopper, &customer),
+        &id,
+        &body,
+        Party::Customer,
+    )
+    .await
 }
