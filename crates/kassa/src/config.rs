@@ -80,6 +80,10 @@ pub struct ServeArgs {
         value_name = "SECRET"
     )]
     pub client_secret: Option<String>,
+    /// Seed a small demo store (products with prices and stock, the manual gateway, an account
+    /// with a member) if it is not there yet, and print how to shop in it.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The optional `kassa.toml`; every key is optional.
@@ -173,6 +177,7 @@ pub struct ServeConfig {
     /// Lifetime of customer tokens: Elastic Path's 24 hours, not configurable (tests shorten it).
     pub customer_token_ttl: Duration,
     pub admin_credentials: Option<(String, String)>,
+    pub demo: bool,
 }
 
 impl ServeConfig {
@@ -203,6 +208,7 @@ impl ServeConfig {
             access_token_ttl: Duration::from_secs(ttl),
             customer_token_ttl: kassa_api::auth::CUSTOMER_TOKEN_TTL,
             admin_credentials,
+            demo: args.demo,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The kassa server: configuration, choice of storage backend, start-up and shutdown.
 
 pub mod config;
+pub mod demo;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub async fn create_key(store: &dyn Store, name: &str) -> anyhow::Result<(Applic
     Ok((key, secret))
 }
 
-async fn new_key(
+pub(crate) async fn new_key(
     name: &str,
     client_id: String,
     client_secret: &str,

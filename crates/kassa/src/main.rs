@@ -47,8 +47,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = ServeConfig::resolve(args, file)?;
             let state = kassa::prepare(&config).await?;
+            let demo = match config.demo {
+                true => Some(kassa::demo::seed(&state).await?),
+                false => None,
+            };
             let listener = kassa::bind(&config).await?;
-            tracing::info!(address = %listener.local_addr()?, "kassa is listening");
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "kassa is listening");
+            if let Some(demo) = demo {
+                let base = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+                println!("{}", demo.banner(&base));
+            }
             kassa::serve(listener, state, kassa::shutdown_signal()).await
         }
         Command::Migrate(args) => {
