@@ -63,7 +63,7 @@ struct Cli {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "floor,catalog,cart,login"
+        default_value = "floor,catalog,cart,journey,checkout,edit,login"
     )]
     scenarios: Vec<Scenario>,
     /// Also write the results as JSON to this file (`-` for stdout).
@@ -79,7 +79,7 @@ impl Cli {
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.backend = Backend::Sqlite;
-            self.products = 50;
+            self.products = 120;
             self.accounts = 8;
             self.duration = 1.0;
             self.warmup = 0.5;
@@ -89,6 +89,10 @@ impl Cli {
                 Scenario::Floor,
                 Scenario::Catalog,
                 Scenario::Cart,
+                Scenario::Journey,
+                Scenario::Checkout,
+                Scenario::Checkout100,
+                Scenario::Edit,
                 Scenario::Login,
             ];
         }

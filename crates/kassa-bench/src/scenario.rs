@@ -1,9 +1,8 @@
 //! Scenarios as journeys of steps, and the closed-loop virtual users that run them.
 //!
 //! A journey is a list of [`Step`]s; each virtual user runs its scenario's journey again and again
-//! until the time is up. To measure checkout and payment once they exist, add two `Step` variants
-//! (their request in [`Step::request`], what they keep in [`Step::keep`]) and append them to
-//! [`Scenario::Cart`]'s journey: nothing else changes.
+//! until the time is up. A step says which request it makes ([`Step::request`]) and what later
+//! steps need from its answer ([`Step::keep`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,17 +18,37 @@ use crate::seed::{Fixture, login_body};
 const ACCOUNT_TOKEN_HEADER: &str = "EP-Account-Management-Authentication-Token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// `GET /healthz`: the HTTP floor.
     Floor,
     /// `GET /catalog/products/{id}` of a random product, with an implicit token.
     Catalog,
-    /// The shopper journey: create an account cart, add 3 custom items, read the cart.
+    /// Create an account cart, add 3 custom items, read the cart.
     Cart,
+    /// The shopper journey: read a product, create an account cart, add 3 product items and 1
+    /// custom item, check out with the account token, pay (manual purchase).
+    Journey,
+    /// Checkout alone: one bulk add of 3 product lines to a new cart, then its checkout.
+    Checkout,
+    /// The same with 1, 10 and 100 product lines: checkout cost against cart size.
+    #[value(name = "checkout-1")]
+    #[serde(rename = "checkout-1")]
+    Checkout1,
+    #[value(name = "checkout-10")]
+    #[serde(rename = "checkout-10")]
+    Checkout10,
+    #[value(name = "checkout-100")]
+    #[serde(rename = "checkout-100")]
+    Checkout100,
+    /// 10,000 guest carts edited at once: each request adds to a random one of them.
+    Edit,
     /// `POST /v2/account-members/tokens` with a password (Argon2: slow on purpose).
     Login,
 }
+
+/// How many carts the `edit` scenario spreads its writes over.
+pub const EDITED_CARTS: usize = 10_000;
 
 impl Scenario {
     pub fn name(self) -> &'static str {
@@ -37,6 +56,12 @@ impl Scenario {
             Scenario::Floor => "floor",
             Scenario::Catalog => "catalog",
             Scenario::Cart => "cart",
+            Scenario::Journey => "journey",
+            Scenario::Checkout => "checkout",
+            Scenario::Checkout1 => "checkout-1",
+            Scenario::Checkout10 => "checkout-10",
+            Scenario::Checkout100 => "checkout-100",
+            Scenario::Edit => "edit",
             Scenario::Login => "login",
         }
     }
@@ -51,8 +76,22 @@ impl Scenario {
                 Step::AddCustomItem(1),
                 Step::AddCustomItem(2),
                 Step::GetCart,
-                // Later: Step::Checkout, Step::Pay.
             ],
+            Scenario::Journey => &[
+                Step::GetProduct,
+                Step::CreateCart,
+                Step::AddProductItem,
+                Step::AddProductItem,
+                Step::AddProductItem,
+                Step::AddCustomItem(0),
+                Step::Checkout,
+                Step::Pay,
+            ],
+            Scenario::Checkout => &[Step::FillCart(3), Step::Checkout],
+            Scenario::Checkout1 => &[Step::FillCart(1), Step::Checkout],
+            Scenario::Checkout10 => &[Step::FillCart(10), Step::Checkout],
+            Scenario::Checkout100 => &[Step::FillCart(100), Step::Checkout],
+            Scenario::Edit => &[Step::EditCart],
             Scenario::Login => &[Step::Login],
         }
     }
@@ -65,7 +104,17 @@ pub enum Step {
     CreateCart,
     /// The n-th custom item of the journey (its own sku, so each is a line).
     AddCustomItem(u8),
+    /// One unit of a random catalog product.
+    AddProductItem,
     GetCart,
+    /// One bulk add of this many distinct product lines to a new cart (made by the add itself).
+    FillCart(u8),
+    /// Checkout with the account token (the cart is the account's).
+    Checkout,
+    /// A manual-gateway purchase of the whole order, with the account token.
+    Pay,
+    /// A custom item added to a random one of [`EDITED_CARTS`] guest carts.
+    EditCart,
     Login,
 }
 
@@ -85,8 +134,12 @@ impl Step {
             Step::Health => "GET /healthz",
             Step::GetProduct => "GET /catalog/products/{id}",
             Step::CreateCart => "POST /v2/carts",
-            Step::AddCustomItem(_) => "POST /v2/carts/{id}/items",
+            Step::AddCustomItem(_) | Step::AddProductItem | Step::FillCart(_) | Step::EditCart => {
+                "POST /v2/carts/{id}/items"
+            }
             Step::GetCart => "GET /v2/carts/{id}",
+            Step::Checkout => "POST /v2/carts/{id}/checkout",
+            Step::Pay => "POST /v2/orders/{id}/payments",
             Step::Login => "POST /v2/account-members/tokens",
         }
     }
@@ -112,10 +165,7 @@ impl Step {
                 implicit_token: false,
                 ..get("/healthz".into(), false)
             },
-            Step::GetProduct => {
-                let i = vu.rng.below(vu.fixture.product_ids.len());
-                get(format!("/catalog/products/{}", vu.fixture.product_ids[i]), false)
-            }
+            Step::GetProduct => get(format!("/catalog/products/{}", vu.random_product()), false),
             Step::CreateCart => post(
                 "/v2/carts".into(),
                 true,
@@ -128,7 +178,55 @@ impl Step {
                                 "sku": format!("BENCH-CUSTOM-{n}"), "quantity": 1 + u64::from(n),
                                 "price": {"amount": 1000 + 250 * u64::from(n)}}}),
             ),
+            Step::AddProductItem => post(
+                format!("/v2/carts/{cart}/items"),
+                true,
+                json!({"data": {"type": "cart_item", "id": vu.random_product(), "quantity": 1}}),
+            ),
             Step::GetCart => get(format!("/v2/carts/{cart}"), true),
+            Step::FillCart(lines) => {
+                // A cart id of the client's choosing: the first add creates the cart, as in EP.
+                vu.carts_made += 1;
+                let id = format!("bench-{}-{}", vu.id, vu.carts_made);
+                let products = &vu.fixture.product_ids;
+                let first = vu.rng.below(products.len());
+                let items: Vec<Value> = (0..usize::from(lines))
+                    .map(|i| {
+                        json!({"type": "cart_item", "id": products[(first + i) % products.len()],
+                               "quantity": 1 + i % 3})
+                    })
+                    .collect();
+                vu.cart_id = Some(id.clone());
+                post(format!("/v2/carts/{id}/items"), true, json!({ "data": items }))
+            }
+            Step::Checkout => post(
+                format!("/v2/carts/{cart}/checkout"),
+                true,
+                json!({"data": {
+                    "contact": {"name": "Bench Shopper", "email": "shopper@bench.example"},
+                    "billing_address": ADDRESS.clone(),
+                    "shipping_address": ADDRESS.clone(),
+                }}),
+            ),
+            Step::Pay => post(
+                format!(
+                    "/v2/orders/{}/payments",
+                    vu.order_id.as_deref().unwrap_or("missing")
+                ),
+                true,
+                json!({"data": {"gateway": "manual", "method": "purchase"}}),
+            ),
+            Step::EditCart => {
+                let i = vu.rng.below(EDITED_CARTS);
+                let n = vu.rng.below(3);
+                post(
+                    format!("/v2/carts/bench-edit-{i}/items"),
+                    false,
+                    json!({"data": {"type": "custom_item", "name": format!("Edited item {n}"),
+                                    "sku": format!("BENCH-EDIT-{n}"), "quantity": 1,
+                                    "price": {"amount": 500}}}),
+                )
+            }
             Step::Login => {
                 let i = vu.rng.below(vu.fixture.usernames.len());
                 post(
@@ -146,22 +244,30 @@ impl Step {
 
     /// Whether the step's response body is needed by later steps.
     fn keeps_body(self) -> bool {
-        matches!(self, Step::CreateCart)
+        matches!(self, Step::CreateCart | Step::Checkout)
     }
 
     /// Takes what later steps need from a successful response.
     fn keep(self, vu: &mut Vu, body: &Value) -> Result<(), &'static str> {
-        if self == Step::CreateCart {
-            vu.cart_id = Some(
-                body["data"]["id"]
-                    .as_str()
-                    .ok_or("the new cart has no data.id")?
-                    .to_owned(),
-            );
+        let id = || {
+            body["data"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or("the answer has no data.id")
+        };
+        match self {
+            Step::CreateCart => vu.cart_id = Some(id()?),
+            Step::Checkout => vu.order_id = Some(id()?),
+            _ => {}
         }
         Ok(())
     }
 }
+
+static ADDRESS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({"first_name": "Bench", "last_name": "Shopper", "line_1": "1 Load Street",
+           "city": "Testville", "postcode": "12345", "county": "Bench County", "country": "US"})
+});
 
 /// A tiny xorshift generator per virtual user: no locks, no shared state.
 struct Rng(u64);
@@ -176,11 +282,15 @@ impl Rng {
 }
 
 struct Vu {
+    id: usize,
     http: reqwest::Client,
     fixture: Arc<Fixture>,
     account_token: String,
     rng: Rng,
     cart_id: Option<String>,
+    order_id: Option<String>,
+    /// Carts this virtual user has made with an id of its own choosing.
+    carts_made: u64,
     stats: Stats,
 }
 
@@ -237,11 +347,14 @@ pub async fn run(
             .tcp_nodelay(true)
             .build()?;
         let mut vu = Vu {
+            id: n,
             http,
             account_token: tokens[n % tokens.len()].clone(),
             fixture: fixture.clone(),
             rng: Rng(0x9E37_79B9_7F4A_7C15 ^ ((n as u64 + 1) * 0x2545_F491_4F6C_DD1D)),
             cart_id: None,
+            order_id: None,
+            carts_made: 0,
             stats: Stats::default(),
         };
         set.spawn(async move {
@@ -262,8 +375,14 @@ pub async fn run(
 }
 
 impl Vu {
+    fn random_product(&mut self) -> String {
+        let i = self.rng.below(self.fixture.product_ids.len());
+        self.fixture.product_ids[i].clone()
+    }
+
     async fn journey(&mut self, steps: &[Step], window: Window) {
         self.cart_id = None;
+        self.order_id = None;
         for &step in steps {
             if !self.step(step, window).await {
                 return; // later steps depend on this one

@@ -16,6 +16,8 @@ const SEED_PARALLEL: usize = 16;
 /// Products placed in the node per request.
 const NODE_BATCH: usize = 100;
 const PASSWORD: &str = "bench-password-1";
+/// Units of each product in stock: more than any run sells.
+const STOCK: i64 = 1_000_000_000;
 
 /// What the scenarios need from the seeded server.
 pub struct Fixture {
@@ -146,6 +148,14 @@ pub async fn seed(server: &Server, products: usize, accounts: usize) -> anyhow::
         started.elapsed().as_secs_f64()
     );
 
+    api.send(
+        Method::PUT,
+        "/v2/gateways/manual",
+        Some(&admin),
+        Some(json!({"data": {"enabled": true}})),
+    )
+    .await?;
+
     let started = Instant::now();
     let (password_profile_id, usernames) = seed_accounts(&api, &admin, accounts).await?;
     eprintln!(
@@ -250,6 +260,14 @@ async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result
                         "sku": sku,
                         "currencies": {"USD": {"amount": 100 + (i as i64 * 37) % 10_000, "includes_tax": false}}
                     }}}),
+                )
+                .await?;
+                // Stock-managed, with plenty: payments allocate it, as in a real store.
+                api.send(
+                    Method::POST,
+                    &format!("/v2/inventories/{id}"),
+                    Some(&admin),
+                    Some(json!({"data": {"type": "stock", "quantity": STOCK}})),
                 )
                 .await?;
                 Ok(id)

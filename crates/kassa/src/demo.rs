@@ -270,7 +270,10 @@ impl InProcess {
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await?;
         if !status.is_success() {
-            bail!("demo seed: {method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+            bail!(
+                "demo seed: {method} {path}: {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         if bytes.is_empty() || status == StatusCode::NO_CONTENT {
             return Ok(Value::Null);

@@ -55,7 +55,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             tracing::info!(%address, "kassa is listening");
             if let Some(demo) = demo {
-                let base = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+                let base = config
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{address}"));
                 println!("{}", demo.banner(&base));
             }
             kassa::serve(listener, state, kassa::shutdown_signal()).await
