@@ -260,6 +260,7 @@ mod tests {
             access_token_ttl: None,
             client_id: None,
             client_secret: None,
+            demo: false,
         }
     }
 

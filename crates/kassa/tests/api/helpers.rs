@@ -165,6 +165,7 @@ impl TestApp {
             access_token_ttl: options.access_token_ttl,
             customer_token_ttl: options.customer_token_ttl,
             admin_credentials: Some((client_id.clone(), client_secret.clone())),
+            demo: false,
         };
         let state = kassa::prepare(&config).await.expect("server prepares");
         let listener = kassa::bind(&config).await.expect("server binds");

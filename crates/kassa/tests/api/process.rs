@@ -93,11 +93,18 @@ fn bad_configuration_exits_with_one_clear_line() {
 struct Server {
     child: Child,
     addr: String,
+    /// What the process printed to stdout before it was listening.
     stdout: String,
+    /// What it prints after.
+    later: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
     fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_with(&["serve"], database_url, extra)
+    }
+
+    fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut env = vec![
             ("KASSA_DATABASE_URL", database_url),
@@ -105,7 +112,7 @@ impl Server {
             ("KASSA_LOG", "warn"),
         ];
         env.extend_from_slice(extra);
-        let mut child = kassa(&["serve"], &env)
+        let mut child = kassa(args, &env)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -128,7 +135,26 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         let stdout = rx.try_iter().collect::<Vec<_>>().join("\n");
-        Self { child, addr, stdout }
+        Self {
+            child,
+            addr,
+            stdout,
+            later: rx,
+        }
+    }
+
+    /// The first line printed (at any time) that contains `needle`.
+    fn line_containing(&self, needle: &str) -> String {
+        if let Some(line) = self.stdout.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        loop {
+            match self.later.recv_timeout(Duration::from_secs(15)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("kassa never printed {needle:?}: {e}"),
+            }
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -181,10 +207,48 @@ async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) 
 }
 
 backend_tests!(
+    readme_demo_journey_reaches_a_paid_order,
     sigterm_finishes_in_flight_requests,
     first_start_prints_credentials_once,
     migrate_and_keys_create_subcommands,
 );
+
+/// The README's copy-paste journey, run verbatim against `kassa serve --demo` (twice: the demo
+/// seed must be idempotent across restarts).
+async fn readme_demo_journey_reaches_a_paid_order(backend: Backend) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("<!-- demo-journey:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- demo-journey:end -->").next())
+        .expect("README.md has the demo journey block");
+    let script = block
+        .trim()
+        .strip_prefix("```sh")
+        .and_then(|b| b.strip_suffix("```"))
+        .expect("the block is one sh code fence");
+
+    let db = TestDatabase::create(backend).await;
+    for start in 0..2 {
+        let mut server = Server::start_with(&["serve", "--demo"], &db.url, &[]);
+        let exports = server.line_containing("export KASSA=");
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &format!("{}\n{script}", exports.trim())])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "start {start}: the README journey failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        assert_eq!(last, "('complete', 'paid')", "start {start}: {stdout}");
+        assert!(stdout.contains("('purchase', 'complete')"), "{stdout}");
+        server.signal("-TERM");
+        assert!(server.wait(Duration::from_secs(10)));
+    }
+}
 
 async fn sigterm_finishes_in_flight_requests(backend: Backend) {
     let db = TestDatabase::create(backend).await;
