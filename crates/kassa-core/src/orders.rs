@@ -45,6 +45,13 @@ pub struct PlacedOrder {
     pub without_discount: i64,
     pub shipping_amount: i64,
     pub shipping_discount: i64,
+    /// Kept in step with the order's transactions by every payment change
+    /// (see [`crate::payments`]): captured money still held, authorized money, what is owed.
+    pub paid: i64,
+    pub authorized: i64,
+    pub balance_owing: i64,
+    /// When the order first became fully paid.
+    pub fully_paid_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

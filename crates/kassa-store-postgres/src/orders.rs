@@ -21,9 +21,11 @@ macro_rules! order_columns {
         "id, status, payment, shipping, cart_id, currency, order_number, external_ref, contact_name, \
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address::text, shipping_address::text, custom_attributes::text, calculation_method, with_tax, \
-         without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at"
+         without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
+         paid, authorized, balance_owing, fully_paid_at"
     };
 }
+pub(crate) use order_columns;
 macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
@@ -36,7 +38,7 @@ fn json_at(r: &PgRow, idx: usize) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-fn order_row(r: &PgRow) -> PlacedOrder {
+pub(crate) fn order_row(r: &PgRow) -> PlacedOrder {
     let status: String = r.get(1);
     let payment: String = r.get(2);
     let shipping: String = r.get(3);
@@ -70,6 +72,10 @@ fn order_row(r: &PgRow) -> PlacedOrder {
         shipping_discount: r.get(25),
         created_at: r.get(26),
         updated_at: r.get(27),
+        paid: r.get(28),
+        authorized: r.get(29),
+        balance_owing: r.get(30),
+        fully_paid_at: r.get(31),
     }
 }
 
@@ -131,9 +137,10 @@ impl OrderStore for PgStore {
             "INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
                contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
                billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
-               discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at)
+               discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
+               paid, authorized, balance_owing, fully_paid_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
         )
         .bind(o.id)
         .bind(o.status.as_str())
@@ -163,6 +170,10 @@ impl OrderStore for PgStore {
         .bind(o.shipping_discount)
         .bind(o.created_at)
         .bind(o.updated_at)
+        .bind(o.paid)
+        .bind(o.authorized)
+        .bind(o.balance_owing)
+        .bind(o.fully_paid_at)
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
