@@ -604,11 +604,11 @@ pub fn may_edit(order: &Order) -> Result<(), Refusal> {
 
 #[cfg(test)]
 mod tests {
+    use super::Command as Cmd;
     use super::*;
     use OrderStatus as O;
     use PaymentStatus as P;
     use ShippingStatus as S;
-    use super::Command as Cmd;
 
     const T1: Uuid = Uuid::from_u128(1);
     const T2: Uuid = Uuid::from_u128(2);
@@ -1300,7 +1300,14 @@ mod tests {
         let d = decide(&d.after, Cmd::Fulfil).unwrap();
         assert_eq!(d.stock, vec![Deallocate, Decrement]);
         assert!(!d.after.stock_allocated);
-        let d = decide(&d.after, Cmd::Refund { transaction: T1, amount: None }).unwrap();
+        let d = decide(
+            &d.after,
+            Cmd::Refund {
+                transaction: T1,
+                amount: None,
+            },
+        )
+        .unwrap();
         assert!(d.stock.is_empty());
     }
 

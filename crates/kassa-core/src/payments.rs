@@ -132,7 +132,9 @@ pub fn plan(
         order::may_edit(order)?;
     }
     let decision = change.command.map(|c| order::decide(order, c)).transpose()?;
-    let after = decision.as_ref().map_or_else(|| order.clone(), |d| d.after.clone());
+    let after = decision
+        .as_ref()
+        .map_or_else(|| order.clone(), |d| d.after.clone());
     let payment = after.payment();
     let fully_paid_at = fully_paid_at.or((payment.status == PaymentStatus::Paid).then_some(now));
     Ok(Plan {
@@ -185,7 +187,10 @@ mod tests {
     #[test]
     fn fully_paid_at_is_set_once() {
         let p = plan(&Order::new(100), &pay(Some(40)), None, 5).unwrap();
-        assert_eq!((p.payment.status, p.fully_paid_at), (PaymentStatus::PartiallyPaid, None));
+        assert_eq!(
+            (p.payment.status, p.fully_paid_at),
+            (PaymentStatus::PartiallyPaid, None)
+        );
         let p = plan(&Order::new(100), &pay(None), None, 7).unwrap();
         assert_eq!((p.status, p.fully_paid_at), (OrderStatus::Complete, Some(7)));
         // Refunding keeps the first time it was paid.
@@ -197,7 +202,10 @@ mod tests {
             ..pay(None)
         };
         let p = plan(&p.after, &refund, Some(7), 9).unwrap();
-        assert_eq!((p.payment.status, p.fully_paid_at), (PaymentStatus::Refunded, Some(7)));
+        assert_eq!(
+            (p.payment.status, p.fully_paid_at),
+            (PaymentStatus::Refunded, Some(7))
+        );
     }
 
     #[test]

@@ -39,10 +39,16 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<Gateway> {
 
 async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
     let all = gateways(&state.store.gateway_settings().await?);
-    Ok(Json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "data": all.iter().map(render).collect::<Vec<_>>() }),
+    ))
 }
 
-async fn read(State(state): State<AppState>, _: Admin, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn read(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "data": render(&find(&state, &slug).await?) })))
 }
 
@@ -72,7 +78,8 @@ async fn update(
         }
     };
     v.finish()?;
-    let enabled = enabled.ok_or_else(|| ApiError::from(Error::field("enabled", "required", "enabled is required")))?;
+    let enabled =
+        enabled.ok_or_else(|| ApiError::from(Error::field("enabled", "required", "enabled is required")))?;
     state
         .store
         .set_gateway_enabled(gateway.slug, enabled, now_millis())

@@ -79,11 +79,7 @@ fn parse(body: &Value) -> ApiResult<(Option<Command>, OrderEdit)> {
     match data.get("status") {
         None => {}
         Some(Value::String(s)) if s == "cancelled" => command = Some(Command::Cancel),
-        Some(_) => v.push(
-            "data.status",
-            "invalid",
-            "status can only be set to cancelled",
-        ),
+        Some(_) => v.push("data.status", "invalid", "status can only be set to cancelled"),
     }
     match data.get("shipping") {
         None => {}

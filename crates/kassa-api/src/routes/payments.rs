@@ -188,10 +188,7 @@ fn parse_payment(body: &Value) -> ApiResult<Payment> {
             v.push(
                 "data.method",
                 "enum",
-                format!(
-                    "method must be one of: {}",
-                    PaymentMethod::NAMES.join(", ")
-                ),
+                format!("method must be one of: {}", PaymentMethod::NAMES.join(", ")),
             );
             None
         }),
@@ -333,11 +330,7 @@ async fn read(
 }
 
 /// Runs a capture or refund as the admin and answers with the transaction.
-async fn transaction_command(
-    state: &AppState,
-    id: &str,
-    command: Command,
-) -> ApiResult<Json<Value>> {
+async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Json<Value>> {
     let order = load_order(state, id, |_| true).await?;
     let change = OrderChange {
         command: Some(command),
@@ -404,6 +397,10 @@ async fn cancel(
         .ok_or_else(transaction_not_found)?;
     Err(ApiError::bad_request(format!(
         "Transactions of the {} gateway cannot be cancelled; refund the payment instead",
-        if t.gateway == MANUAL { "manual" } else { t.gateway.as_str() }
+        if t.gateway == MANUAL {
+            "manual"
+        } else {
+            t.gateway.as_str()
+        }
     )))
 }
