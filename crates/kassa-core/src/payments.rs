@@ -227,7 +227,7 @@ mod tests {
         // A status change alone is judged by the state machine, not by the edit rule.
         let cancel = OrderChange {
             command: Some(Command::Cancel),
-            ..edit.clone()
+            ..edit
         };
         assert_eq!(plan(&shipped, &cancel, None, 1), Err(Refusal::EditFulfilled));
     }
