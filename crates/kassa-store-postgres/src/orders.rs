@@ -22,7 +22,7 @@ macro_rules! order_columns {
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address::text, shipping_address::text, custom_attributes::text, calculation_method, with_tax, \
          without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
-         paid, authorized, balance_owing, fully_paid_at"
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
     };
 }
 pub(crate) use order_columns;
@@ -76,6 +76,7 @@ pub(crate) fn order_row(r: &PgRow) -> PlacedOrder {
         authorized: r.get(29),
         balance_owing: r.get(30),
         fully_paid_at: r.get(31),
+        stock_allocated: r.get(32),
     }
 }
 
@@ -138,9 +139,9 @@ impl OrderStore for PgStore {
                contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
                billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
                discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
-               paid, authorized, balance_owing, fully_paid_at)
+               paid, authorized, balance_owing, fully_paid_at, stock_allocated)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
+               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
         )
         .bind(o.id)
         .bind(o.status.as_str())
@@ -174,6 +175,7 @@ impl OrderStore for PgStore {
         .bind(o.authorized)
         .bind(o.balance_owing)
         .bind(o.fully_paid_at)
+        .bind(o.stock_allocated)
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
@@ -227,6 +229,15 @@ impl OrderStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
+        if o.stock_allocated {
+            crate::payments::move_stock(
+                &mut tx,
+                o.id,
+                &[kassa_core::inventory::StockAction::Allocate],
+                o.created_at,
+            )
+            .await?;
+        }
         if let Some(r) = &idempotency {
             complete_key(&mut *tx, r).await?;
         }

@@ -60,7 +60,7 @@ async fn transactions(conn: &mut PgConnection, order_id: Uuid) -> Result<Vec<Pay
 
 /// Applies `actions` to every stock-managed product of the order (see the SQLite store for the
 /// rule: only a short allocation refuses the change).
-async fn move_stock(
+pub(crate) async fn move_stock(
     conn: &mut PgConnection,
     order_id: Uuid,
     actions: &[StockAction],
@@ -109,7 +109,7 @@ async fn change(
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
         order_columns!(),
-        ", stock_allocated FROM orders WHERE id = $1 FOR UPDATE"
+        " FROM orders WHERE id = $1 FOR UPDATE"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -119,14 +119,13 @@ async fn change(
         return Ok(None);
     };
     let mut order = order_row(&row);
-    let allocated: bool = row.get(32);
     let mut stored = transactions(conn, id).await?;
     let core = Order {
         total: order.with_tax,
         cancelled: order.status == OrderStatus::Cancelled,
         shipping: order.shipping,
         transactions: stored.iter().map(PaymentTransaction::core).collect(),
-        stock_allocated: allocated,
+        stock_allocated: order.stock_allocated,
     };
     let plan = plan(&core, &change, order.fully_paid_at, now).map_err(refusal_error)?;
     let mut written = None;
@@ -212,6 +211,7 @@ async fn change(
     order.authorized = plan.payment.authorized;
     order.balance_owing = plan.payment.balance_owing;
     order.fully_paid_at = plan.fully_paid_at;
+    order.stock_allocated = plan.after.stock_allocated;
     order.updated_at = now;
     sqlx::query(
         "UPDATE orders SET status = $2, payment = $3, shipping = $4, paid = $5, authorized = $6,
@@ -227,7 +227,7 @@ async fn change(
     .bind(order.authorized)
     .bind(order.balance_owing)
     .bind(order.fully_paid_at)
-    .bind(plan.after.stock_allocated)
+    .bind(order.stock_allocated)
     .bind(&order.order_number)
     .bind(&order.external_ref)
     .bind(order.shipping_address.to_string())

@@ -23,7 +23,7 @@ macro_rules! order_columns {
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, \
          tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
-         paid, authorized, balance_owing, fully_paid_at"
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
     };
 }
 pub(crate) use order_columns;
@@ -77,6 +77,7 @@ pub(crate) fn order_row(r: &Row<'_>) -> rusqlite::Result<PlacedOrder> {
         authorized: r.get(29)?,
         balance_owing: r.get(30)?,
         fully_paid_at: r.get(31)?,
+        stock_allocated: r.get(32)?,
     })
 }
 
@@ -137,7 +138,7 @@ impl OrderStore for SqliteStore {
                     "INSERT INTO orders (",
                     order_columns!(),
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"
+                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)"
                 ))?
                 .execute(params![
                     o.id.to_string(),
@@ -171,7 +172,8 @@ impl OrderStore for SqliteStore {
                     o.paid,
                     o.authorized,
                     o.balance_owing,
-                    o.fully_paid_at
+                    o.fully_paid_at,
+                    o.stock_allocated
                 ])?;
                 let mut insert = conn.prepare_cached(concat!(
                     "INSERT INTO order_items (",
@@ -198,6 +200,14 @@ impl OrderStore for SqliteStore {
                         i.created_at,
                         i.updated_at
                     ])?;
+                }
+                if o.stock_allocated {
+                    crate::payments::move_stock(
+                        conn,
+                        o.id,
+                        &[kassa_core::inventory::StockAction::Allocate],
+                        o.created_at,
+                    )?;
                 }
                 if let Some(r) = &idempotency {
                     complete_key(conn, r)?;

@@ -70,7 +70,12 @@ fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, i64)
 /// refuses the whole change; releasing or shipping never blocks a cancel or a fulfilment (a
 /// record an admin adjusted by hand may hold less than was reserved), so such a product is
 /// left as it is.
-fn move_stock(conn: &Connection, order_id: Uuid, actions: &[StockAction], now: Millis) -> DbResult<()> {
+pub(crate) fn move_stock(
+    conn: &Connection,
+    order_id: Uuid,
+    actions: &[StockAction],
+    now: Millis,
+) -> DbResult<()> {
     if actions.is_empty() {
         return Ok(());
     }
@@ -96,13 +101,9 @@ fn move_stock(conn: &Connection, order_id: Uuid, actions: &[StockAction], now: M
 }
 
 fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbResult<Option<ChangedOrder>> {
-    let Some((mut order, allocated)) = conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            order_columns!(),
-            ", stock_allocated FROM orders WHERE id = ?1"
-        ))?
-        .query_row([id.to_string()], |r| Ok((order_row(r)?, r.get::<_, bool>(32)?)))
+    let Some(mut order) = conn
+        .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
+        .query_row([id.to_string()], order_row)
         .optional()?
     else {
         return Ok(None);
@@ -113,7 +114,7 @@ fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbRe
         cancelled: order.status == OrderStatus::Cancelled,
         shipping: order.shipping,
         transactions: stored.iter().map(PaymentTransaction::core).collect(),
-        stock_allocated: allocated,
+        stock_allocated: order.stock_allocated,
     };
     let plan = plan(&core, &change, order.fully_paid_at, now).map_err(refusal_error)?;
     let mut written = None;
@@ -197,6 +198,7 @@ fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbRe
     order.authorized = plan.payment.authorized;
     order.balance_owing = plan.payment.balance_owing;
     order.fully_paid_at = plan.fully_paid_at;
+    order.stock_allocated = plan.after.stock_allocated;
     order.updated_at = now;
     conn.prepare_cached(
         "UPDATE orders SET status = ?2, payment = ?3, shipping = ?4, paid = ?5, authorized = ?6,
@@ -213,7 +215,7 @@ fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbRe
         order.authorized,
         order.balance_owing,
         order.fully_paid_at,
-        plan.after.stock_allocated,
+        order.stock_allocated,
         order.order_number,
         order.external_ref,
         order.shipping_address.to_string(),

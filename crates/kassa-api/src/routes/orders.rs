@@ -785,6 +785,7 @@ async fn place(
         authorized: 0,
         balance_owing: 0,
         fully_paid_at: None,
+        stock_allocated: settings.reserve_at == kassa_core::settings::ReserveAt::Checkout,
         created_at: now,
         updated_at: now,
     };

@@ -30,6 +30,7 @@ backend_tests!(
     concurrent_payments_of_one_order_never_exceed_its_total,
     capture_and_refund_racing_stay_consistent,
     idempotent_payment_is_recorded_once,
+    reserve_at_checkout_allocates_when_the_order_is_placed,
 );
 
 pub(crate) const AM: &str = "EP-Account-Management-Authentication-Token";
@@ -273,40 +274,7 @@ async fn product_order(store: &Arc<dyn Store>, product: Uuid, quantity: i64) -> 
     // Checkout reprices product lines from the catalog; these orders are placed directly.
     let order = Uuid::new_v4();
     let items = store.cart_items(&cart).await.unwrap();
-    let placed = kassa_core::orders::PlacedOrder {
-        id: order,
-        status: kassa_core::order::OrderStatus::Incomplete,
-        payment: kassa_core::order::PaymentStatus::Unpaid,
-        shipping: kassa_core::order::ShippingStatus::Unfulfilled,
-        cart_id: cart.clone(),
-        currency: "USD".into(),
-        order_number: None,
-        external_ref: None,
-        contact_name: None,
-        contact_email: None,
-        customer_name: Some("Ann".into()),
-        customer_email: Some("ann@pawnee.gov".into()),
-        customer_id: None,
-        account_id: None,
-        account_member_id: None,
-        billing_address: address(),
-        shipping_address: address(),
-        custom_attributes: json!({}),
-        calculation_method: kassa_core::cart::CalculationMethod::Line,
-        with_tax: 100 * quantity,
-        without_tax: 100 * quantity,
-        tax: 0,
-        discount: 0,
-        without_discount: 100 * quantity,
-        shipping_amount: 0,
-        shipping_discount: 0,
-        paid: 0,
-        authorized: 0,
-        balance_owing: 100 * quantity,
-        fully_paid_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let placed = placed_order(order, &cart, 100 * quantity, false);
     let items = items
         .iter()
         .enumerate()
@@ -1165,4 +1133,200 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
     assert_eq!(transactions(&app, &admin, &order).await.len(), 1);
     let other = pay(&app, &implicit, &[key], &order, payment("purchase", Some(200))).await;
     assert_eq!(other.status, 422);
+}
+
+async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    enable_manual(&app, &admin).await;
+    let put_settings = |data: Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move { app.put("/v2/settings", &admin, json!({ "data": data })).await }
+    };
+    let r = put_settings(json!({"type": "settings", "inventory": {"reserve_at": "shipping"}})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["source"], "data.inventory.reserve_at");
+    let r = put_settings(json!({"type": "settings", "inventory": {"reserve_at": "checkout"}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["inventory"]["reserve_at"], "checkout");
+    assert_eq!(
+        app.get("/v2/settings", &admin).await.body["data"]["inventory"]["reserve_at"],
+        "checkout"
+    );
+
+    let store = store_of(&app).await;
+    let product = stocked_product(&store, 3).await;
+    // A cart with 2 of the product, checked out over HTTP (the checkout's stock check passes;
+    // the price comes from the catalog, so the product line is priced by the store directly).
+    let cart = "reserve";
+    add_custom(&app, &admin, cart, "CUSTOM", 1, 10).await;
+    let now = now_millis();
+    let line = |quantity| CartItem {
+        id: Uuid::now_v7(),
+        cart_id: cart.into(),
+        kind: ItemKind::Product,
+        line_key: kassa_core::carts::product_line_key(product, &json!({})),
+        product_id: Some(product),
+        sku: Some("GIFT".into()),
+        name: "Gift".into(),
+        description: None,
+        slug: None,
+        quantity,
+        unit_amount: 100,
+        includes_tax: false,
+        custom_inputs: json!({}),
+        catalog_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .add_cart_items(cart, "USD", vec![line(2)], now + 86_400_000)
+        .await
+        .unwrap();
+    // Checkout reprices product lines from a published catalog, which this store has not: the
+    // order is placed as checkout places it, through the store, with the reservation.
+    let order = Uuid::new_v4();
+    let (placed, items) = {
+        let r = store.order(Uuid::new_v4()).await.unwrap();
+        assert!(r.is_none());
+        let items: Vec<_> = store
+            .cart_items(cart)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.product_id.is_some())
+            .enumerate()
+            .map(|(n, l)| kassa_core::orders::OrderItem {
+                id: Uuid::new_v4(),
+                order_id: order,
+                position: n as i64,
+                cart_item_id: l.id,
+                kind: l.kind,
+                product_id: l.product_id,
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                description: None,
+                quantity: l.quantity,
+                unit_amount: l.unit_amount,
+                includes_tax: false,
+                custom_inputs: json!({}),
+                catalog_id: None,
+                taxes: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        (placed_order(order, cart, 200, true), items)
+    };
+    store.place_order(placed, items.clone(), None).await.unwrap();
+    assert_eq!(levels(&app, &admin, product).await, (3, 1, 2));
+    // Paying does not allocate again; cancelling gives the units back.
+    let r = pay(
+        &app,
+        &implicit,
+        &[],
+        &order.to_string(),
+        payment("purchase", Some(50)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(levels(&app, &admin, product).await, (3, 1, 2));
+    let r = app
+        .put(
+            &format!("/v2/orders/{order}"),
+            &admin,
+            json!({"data": {"type": "order", "status": "cancelled"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(levels(&app, &admin, product).await, (3, 3, 0));
+
+    // Short at checkout: the order is not placed at all, and no stock moves.
+    store
+        .add_cart_items(cart, "USD", vec![line(2)], now + 86_400_000)
+        .await
+        .unwrap();
+    let again = Uuid::new_v4();
+    let items: Vec<_> = items
+        .into_iter()
+        .map(|mut i| {
+            i.id = Uuid::new_v4();
+            i.order_id = again;
+            i.quantity = 4;
+            i
+        })
+        .collect();
+    let e = store
+        .place_order(placed_order(again, cart, 400, true), items, None)
+        .await
+        .unwrap_err();
+    assert_eq!(ApiStatus::of(e), (400, "Insufficient stock".to_owned()));
+    assert!(store.order(again).await.unwrap().is_none());
+    assert_eq!(levels(&app, &admin, product).await, (3, 3, 0));
+    // Over HTTP, checkout's own stock check answers short stock with the same 400; a cart
+    // without stock-managed products checks out normally.
+    let r = req(
+        &app,
+        Method::POST,
+        &format!("/v2/carts/{cart}/checkout"),
+        &implicit,
+        &[],
+        Some(guest_body()),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["title"], "Insufficient stock");
+    guest_order(&app, &admin, 10).await;
+}
+
+/// A domain error's HTTP status and title, as the API would answer.
+struct ApiStatus;
+
+impl ApiStatus {
+    fn of(e: kassa_core::Error) -> (u16, String) {
+        match e {
+            kassa_core::Error::BadRequest { title, .. } => (400, title),
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+}
+
+fn placed_order(id: Uuid, cart: &str, total: i64, stock_allocated: bool) -> kassa_core::orders::PlacedOrder {
+    let now = now_millis();
+    kassa_core::orders::PlacedOrder {
+        id,
+        status: kassa_core::order::OrderStatus::Incomplete,
+        payment: kassa_core::order::PaymentStatus::Unpaid,
+        shipping: kassa_core::order::ShippingStatus::Unfulfilled,
+        cart_id: cart.into(),
+        currency: "USD".into(),
+        order_number: None,
+        external_ref: None,
+        contact_name: None,
+        contact_email: None,
+        customer_name: Some("Ann".into()),
+        customer_email: Some("ann@pawnee.gov".into()),
+        customer_id: None,
+        account_id: None,
+        account_member_id: None,
+        billing_address: address(),
+        shipping_address: address(),
+        custom_attributes: json!({}),
+        calculation_method: kassa_core::cart::CalculationMethod::Line,
+        with_tax: total,
+        without_tax: total,
+        tax: 0,
+        discount: 0,
+        without_discount: total,
+        shipping_amount: 0,
+        shipping_discount: 0,
+        paid: 0,
+        authorized: 0,
+        balance_owing: total,
+        fully_paid_at: None,
+        stock_allocated,
+        created_at: now,
+        updated_at: now,
+    }
 }
