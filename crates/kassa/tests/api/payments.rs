@@ -31,6 +31,7 @@ backend_tests!(
     capture_and_refund_racing_stay_consistent,
     idempotent_payment_is_recorded_once,
     reserve_at_checkout_allocates_when_the_order_is_placed,
+    refused_captures_refunds_and_fulfilments_change_nothing,
 );
 
 pub(crate) const AM: &str = "EP-Account-Management-Authentication-Token";
@@ -1329,4 +1330,83 @@ fn placed_order(id: Uuid, cart: &str, total: i64, stock_allocated: bool) -> kass
         created_at: now,
         updated_at: now,
     }
+}
+
+/// The refusals of the state machine not covered above, each over HTTP, each leaving the
+/// transactions and the order exactly as they were.
+async fn refused_captures_refunds_and_fulfilments_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    enable_manual(&app, &admin).await;
+    let unchanged = |order: String| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            (
+                transactions(app, &admin, &order).await,
+                app.get(&format!("/v2/orders/{order}"), &admin).await.body,
+            )
+        }
+    };
+    // Capturing a purchase; refunding an authorization.
+    let paid = guest_order(&app, &admin, 500).await;
+    let purchase = id_of(&pay(&app, &implicit, &[], &paid, payment("purchase", None)).await);
+    let held_order = guest_order(&app, &admin, 500).await;
+    let held = id_of(&pay(&app, &implicit, &[], &held_order, payment("authorize", None)).await);
+    let cases = [
+        (
+            paid.clone(),
+            purchase.clone(),
+            "capture",
+            "Only a complete authorization that has not been captured can be captured",
+        ),
+        (
+            held_order.clone(),
+            held.clone(),
+            "refund",
+            "Only a complete purchase or capture can be refunded",
+        ),
+    ];
+    for (order, tx, action, detail) in cases {
+        let before = unchanged(order.clone()).await;
+        let r = tx_action(&app, &admin, &order, &tx, action, None).await;
+        assert_eq!(r.status, 400, "{action}: {}", r.body);
+        assert_eq!(r.error()["detail"], detail);
+        assert_eq!(unchanged(order).await, before);
+    }
+    // A transaction of another order is not found on this one.
+    let r = tx_action(&app, &admin, &paid, &held, "capture", None).await;
+    assert_eq!(r.status, 404);
+    // Capturing on a cancelled order.
+    let r = app
+        .put(
+            &format!("/v2/orders/{held_order}"),
+            &admin,
+            json!({"data": {"type": "order", "status": "cancelled"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let before = unchanged(held_order.clone()).await;
+    let r = tx_action(&app, &admin, &held_order, &held, "capture", None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["detail"], "The order has been cancelled");
+    assert_eq!(unchanged(held_order).await, before);
+    // Fulfilling a refunded order.
+    assert_eq!(
+        tx_action(&app, &admin, &paid, &purchase, "refund", None)
+            .await
+            .status,
+        200
+    );
+    let before = unchanged(paid.clone()).await;
+    let r = app
+        .put(
+            &format!("/v2/orders/{paid}"),
+            &admin,
+            json!({"data": {"type": "order", "shipping": "fulfilled"}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["detail"], "You can fulfill a paid order only");
+    assert_eq!(unchanged(paid).await, before);
 }
