@@ -488,6 +488,9 @@ pub trait IdempotencyStore {
     async fn delete_expired_idempotency_keys(&self, now: Millis) -> Result<u64>;
 }
 
+/// Renders the response an idempotency key remembers from the outcome of an order change.
+pub type RememberResponse = Box<dyn FnOnce(&crate::payments::ChangedOrder) -> IdempotentResponse + Send>;
+
 /// Payment gateways and the changes an order goes through after checkout.
 #[async_trait]
 pub trait PaymentStore {
@@ -501,10 +504,13 @@ pub trait PaymentStore {
     /// transaction, moves the stock of the order's stock-managed products and updates the
     /// order's statuses and amounts. A refusal (as [`crate::payments::refusal_error`]) or short
     /// stock (`Insufficient stock`) changes nothing. `None` if there is no such order.
+    /// With `remember`, the response it renders from the outcome completes the request's
+    /// idempotency key in the same transaction (`Conflict` if the key is no longer claimed).
     async fn change_order(
         &self,
         order_id: Uuid,
         change: crate::payments::OrderChange,
         now: Millis,
+        remember: Option<RememberResponse>,
     ) -> Result<Option<crate::payments::ChangedOrder>>;
 }

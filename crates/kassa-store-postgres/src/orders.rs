@@ -104,7 +104,10 @@ fn order_item_row(r: &PgRow, cart_id: &str) -> OrderItem {
     }
 }
 
-async fn complete_key<'e>(db: impl Executor<'e, Database = Postgres>, r: &IdempotentResponse) -> Result<()> {
+pub(crate) async fn complete_key<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    r: &IdempotentResponse,
+) -> Result<()> {
     let done = sqlx::query(
         "UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5
          WHERE scope = $1 AND key = $2 AND request_hash = $3 AND state = 'in_flight'",

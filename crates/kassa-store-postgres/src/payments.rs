@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use kassa_core::inventory::{StockAction, StockTransaction};
 use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
 use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
-use kassa_core::store::PaymentStore;
+use kassa_core::store::{PaymentStore, RememberResponse};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -105,6 +105,7 @@ async fn change(
     id: Uuid,
     change: OrderChange,
     now: Millis,
+    remember: Option<RememberResponse>,
 ) -> Result<Option<ChangedOrder>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
@@ -235,10 +236,14 @@ async fn change(
     .execute(&mut *conn)
     .await
     .map_err(sql_error)?;
-    Ok(Some(ChangedOrder {
+    let changed = ChangedOrder {
         order,
         transaction: written,
-    }))
+    };
+    if let Some(remember) = remember {
+        crate::orders::complete_key(&mut *conn, &remember(&changed)).await?;
+    }
+    Ok(Some(changed))
 }
 
 #[async_trait]
@@ -275,9 +280,10 @@ impl PaymentStore for PgStore {
         order_id: Uuid,
         order_change: OrderChange,
         now: Millis,
+        remember: Option<RememberResponse>,
     ) -> Result<Option<ChangedOrder>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let changed = change(&mut tx, order_id, order_change, now).await?;
+        let changed = change(&mut tx, order_id, order_change, now, remember).await?;
         if changed.is_some() {
             tx.commit().await.map_err(sql_error)?;
         }

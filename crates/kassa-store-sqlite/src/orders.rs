@@ -109,7 +109,7 @@ fn uuid_text(u: Option<Uuid>) -> Option<String> {
     u.map(|u| u.to_string())
 }
 
-fn complete_key(conn: &Connection, r: &IdempotentResponse) -> DbResult<()> {
+pub(crate) fn complete_key(conn: &Connection, r: &IdempotentResponse) -> DbResult<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE idempotency_keys SET state = 'done', response_status = ?4, response_body = ?5

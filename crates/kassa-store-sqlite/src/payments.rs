@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use kassa_core::inventory::{StockAction, StockTransaction};
 use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
 use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
-use kassa_core::store::PaymentStore;
+use kassa_core::store::{PaymentStore, RememberResponse};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -100,7 +100,13 @@ pub(crate) fn move_stock(
     Ok(())
 }
 
-fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbResult<Option<ChangedOrder>> {
+fn change(
+    conn: &Connection,
+    id: Uuid,
+    change: OrderChange,
+    now: Millis,
+    remember: Option<RememberResponse>,
+) -> DbResult<Option<ChangedOrder>> {
     let Some(mut order) = conn
         .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
         .query_row([id.to_string()], order_row)
@@ -221,10 +227,14 @@ fn change(conn: &Connection, id: Uuid, change: OrderChange, now: Millis) -> DbRe
         order.shipping_address.to_string(),
         now
     ])?;
-    Ok(Some(ChangedOrder {
+    let changed = ChangedOrder {
         order,
         transaction: written,
-    }))
+    };
+    if let Some(remember) = remember {
+        crate::orders::complete_key(conn, &remember(&changed))?;
+    }
+    Ok(Some(changed))
 }
 
 #[async_trait]
@@ -263,9 +273,10 @@ impl PaymentStore for SqliteStore {
         order_id: Uuid,
         order_change: OrderChange,
         now: Millis,
+        remember: Option<RememberResponse>,
     ) -> Result<Option<ChangedOrder>> {
         self.db
-            .write(move |conn| change(conn, order_id, order_change, now))
+            .write(move |conn| change(conn, order_id, order_change, now, remember))
             .await
     }
 }

@@ -133,7 +133,7 @@ async fn update(
     };
     let changed = state
         .store
-        .change_order(id, change, now_millis())
+        .change_order(id, change, now_millis(), None)
         .await?
         .ok_or_else(order_not_found)?;
     let (formats, _) = money_formats(&state).await?;

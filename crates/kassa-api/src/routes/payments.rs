@@ -18,10 +18,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{Command, PaymentMethod};
+use kassa_core::orders::IdempotentResponse;
 use kassa_core::orders::PlacedOrder;
 use kassa_core::payments::{
-    MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
+    ChangedOrder, MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
 };
+use kassa_core::store::RememberResponse;
 use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
 use serde_json::{Map, Value, json};
@@ -105,6 +107,15 @@ fn render_transaction(t: &PaymentTransaction, formats: &HashMap<String, MoneyFor
             "timestamps": { "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at) },
         },
     })
+}
+
+/// The response to a payment: the transaction it recorded.
+fn payment_body(changed: &ChangedOrder, formats: &HashMap<String, MoneyFormat>) -> Value {
+    match &changed.transaction {
+        Some(t) => json!({ "data": render_transaction(t, formats) }),
+        // A payment always records a transaction (`Effect::Record`).
+        None => json!({ "data": null }),
+    }
 }
 
 async fn single(state: &AppState, t: &PaymentTransaction) -> ApiResult<Value> {
@@ -278,25 +289,26 @@ async fn pay(
         },
         edit: OrderEdit::default(),
     };
+    let (formats, _) = money_formats(&state).await?;
+    // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
+    // crash there is a payment and its replay, or neither.
+    let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
+        let template = c.response(StatusCode::OK, &Value::Null);
+        let formats = formats.clone();
+        Box::new(move |changed: &ChangedOrder| IdempotentResponse {
+            body: payment_body(changed, &formats).to_string(),
+            ..template
+        }) as RememberResponse
+    });
     let changed = state
         .store
-        .change_order(order.id, change, now_millis())
+        .change_order(order.id, change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
-    let transaction = changed
-        .transaction
-        .ok_or_else(|| ApiError::from(Error::internal("a payment recorded no transaction")))?;
-    let body = single(&state, &transaction).await?;
-    // The payment is committed; remembering the response is best effort (a failure here leaves
-    // the key to expire with its lease rather than failing a request that took money).
     if let Some(claim) = claim {
-        let remembered = claim.response(StatusCode::OK, &body);
-        match state.store.complete_idempotency_key(remembered).await {
-            Ok(()) => claim.completed(),
-            Err(e) => tracing::warn!(error = %e, "could not remember a payment's idempotency key"),
-        }
+        claim.completed();
     }
-    Ok((StatusCode::OK, Json(body)).into_response())
+    Ok((StatusCode::OK, Json(payment_body(&changed, &formats))).into_response())
 }
 
 async fn list(
@@ -339,7 +351,7 @@ async fn transaction_command(state: &AppState, id: &str, command: Command) -> Ap
     };
     let changed = state
         .store
-        .change_order(order.id, change, now_millis())
+        .change_order(order.id, change, now_millis(), None)
         .await?
         .ok_or_else(order_not_found)?;
     let t = changed.transaction.ok_or_else(transaction_not_found)?;

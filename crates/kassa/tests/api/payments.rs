@@ -1134,6 +1134,36 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
     assert_eq!(transactions(&app, &admin, &order).await.len(), 1);
     let other = pay(&app, &implicit, &[key], &order, payment("purchase", Some(200))).await;
     assert_eq!(other.status, 422);
+    // The remembered response is written in the payment's transaction: if the key cannot be
+    // completed (no longer claimed), the payment is not recorded either.
+    let store = store_of(&app).await;
+    let remember: kassa_core::store::RememberResponse =
+        Box::new(|_| kassa_core::orders::IdempotentResponse {
+            scope: "nobody".into(),
+            key: "never-claimed".into(),
+            request_hash: "x".into(),
+            status: 200,
+            body: "{}".into(),
+        });
+    let change = kassa_core::payments::OrderChange {
+        command: Some(kassa_core::order::Command::Pay {
+            id: Uuid::now_v7(),
+            method: kassa_core::order::PaymentMethod::Pay(kassa_core::order::PayMethod::Purchase),
+            amount: Some(100),
+        }),
+        details: kassa_core::payments::TransactionDetails {
+            gateway: "manual".into(),
+            ..Default::default()
+        },
+        edit: Default::default(),
+    };
+    let e = store
+        .change_order(order.parse().unwrap(), change, now_millis(), Some(remember))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, kassa_core::Error::Conflict(_)), "{e:?}");
+    assert_eq!(transactions(&app, &admin, &order).await.len(), 1);
+    assert_eq!(order_state(&app, &admin, &order).await.3, 100);
 }
 
 async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend) {
