@@ -1,5 +1,6 @@
 // Checkout through the classic @elasticpath/js-sdk, unchanged: a guest `Checkout` (shipping
-// defaults to billing) and an account member's `CheckoutWithAccountManagementToken`.
+// defaults to billing), an account member's `CheckoutWithAccountManagementToken`, and paying an
+// order through the manual gateway (`Gateways.Enabled`, `Orders.Payment`, `Transactions.Capture`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gateway, MemoryStorageFactory } from '@elasticpath/js-sdk';
@@ -87,4 +88,37 @@ test('an account member checks out with CheckoutWithAccountManagementToken', asy
   assert.equal(order.data.relationships.account.data.id, account.data.id);
   assert.equal(order.data.relationships.account_member.data.id, user.data.id);
   assert.equal(order.data.meta.display_price.with_tax.amount, 8999);
+});
+
+test('the admin enables the manual gateway, a guest pays with Orders.Payment, the admin captures', async () => {
+  const enabled = await admin.Gateways.Enabled('manual', true);
+  assert.equal(enabled.data.slug, 'manual');
+  assert.equal(enabled.data.enabled, true);
+
+  const shopper = classic();
+  await shopper.Cart('sdk-pay').AddCustomItem({ name: 'Bench', sku: 'BENCH', quantity: 1, price: { amount: 4200 } });
+  const order = await shopper.Cart('sdk-pay').Checkout({ name: 'Leslie Knope', email: 'leslie@knope.com' }, address);
+  const payment = await shopper.Orders.Payment(order.data.id, {
+    gateway: 'manual',
+    method: 'authorize',
+    paymentmethod_meta: { custom_reference: 'waffles', name: 'JJ' },
+  });
+  assert.equal(payment.data.type, 'transaction');
+  assert.equal(payment.data.transaction_type, 'authorize');
+  assert.equal(payment.data.status, 'complete');
+  assert.equal(payment.data.amount, 4200);
+  assert.equal(payment.data.relationships.order.data.id, order.data.id);
+  const authorized = await admin.Orders.Get(order.data.id);
+  assert.equal(authorized.data.payment, 'authorized');
+  assert.equal(authorized.data.status, 'processing');
+
+  const captured = await admin.Transactions.Capture({ order: order.data.id, transaction: payment.data.id });
+  assert.equal(captured.data.transaction_type, 'capture');
+  assert.equal(captured.data.status, 'complete');
+  const paid = await admin.Orders.Get(order.data.id);
+  assert.equal(paid.data.payment, 'paid');
+  assert.equal(paid.data.status, 'complete');
+  assert.equal(paid.data.meta.display_price.balance_owing.amount, 0);
+  const transactions = await admin.Transactions.All({ order: order.data.id });
+  assert.equal(transactions.data.length, 1);
 });

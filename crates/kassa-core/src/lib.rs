@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod money;
 pub mod order;
 pub mod orders;
+pub mod payments;
 pub mod pricing;
 pub mod query;
 pub mod release;

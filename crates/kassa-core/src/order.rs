@@ -165,6 +165,8 @@ pub struct Order {
     pub cancelled: bool,
     pub shipping: ShippingStatus,
     pub transactions: Vec<Transaction>,
+    /// Whether the order's stock-managed products are currently reserved for it (allocated).
+    pub stock_allocated: bool,
 }
 
 impl Order {
@@ -175,6 +177,7 @@ impl Order {
             cancelled: false,
             shipping: ShippingStatus::Unfulfilled,
             transactions: Vec::new(),
+            stock_allocated: false,
         }
     }
 
@@ -186,7 +189,8 @@ impl Order {
         order_status(self.cancelled, self.payment().status)
     }
 
-    /// Folds a command's effect into the order, as the storage layer will.
+    /// Folds a command's effect into the order, as the storage layer will, including what
+    /// [`stock_moves`] does to the reservation.
     pub fn apply(&mut self, effect: &Effect) {
         match *effect {
             Effect::Record(t) => self.transactions.push(t),
@@ -197,6 +201,19 @@ impl Order {
             }
             Effect::Cancel => self.cancelled = true,
             Effect::Fulfil => self.shipping = ShippingStatus::Fulfilled,
+        }
+        match effect {
+            Effect::Record(_) | Effect::Update(_) => {
+                // Only an open order reserves: a shipped or cancelled one has nothing to hold.
+                if !self.cancelled
+                    && self.shipping == ShippingStatus::Unfulfilled
+                    && self.payment().status != PaymentStatus::Unpaid
+                {
+                    self.stock_allocated = true;
+                }
+            }
+            // Released on cancel; on fulfilment the reserved units leave the building.
+            Effect::Cancel | Effect::Fulfil => self.stock_allocated = false,
         }
     }
 
@@ -322,6 +339,8 @@ pub enum Refusal {
     AlreadyFulfilled,
     #[error("The order is already cancelled")]
     AlreadyCancelled,
+    #[error("A fulfilled order cannot be changed")]
+    EditFulfilled,
 }
 
 impl Refusal {
@@ -467,8 +486,125 @@ pub fn fulfil(order: &Order) -> Result<Effect, Refusal> {
     Ok(Effect::Fulfil)
 }
 
+/// The `method` of `POST /v2/orders/{id}/payments`, including the `*_setup` methods, which
+/// record a `pending` transaction and change no status ("the order remains unpaid").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    Pay(PayMethod),
+    Setup(PayMethod),
+}
+
+impl PaymentMethod {
+    pub const NAMES: &'static [&'static str] =
+        &["purchase", "authorize", "purchase_setup", "authorize_setup"];
+
+    pub fn parse(input: &str) -> Option<Self> {
+        match input.strip_suffix("_setup") {
+            Some(base) => PayMethod::parse(base).map(PaymentMethod::Setup),
+            None => PayMethod::parse(input).map(PaymentMethod::Pay),
+        }
+    }
+}
+
+/// Records a `*_setup` payment: the same checks as [`pay`], but the transaction is `pending`,
+/// so it counts for nothing until a gateway completes it (the manual gateway never does).
+pub fn setup(order: &Order, id: Uuid, method: PayMethod, amount: Option<i64>) -> Result<Effect, Refusal> {
+    match pay(order, id, method, amount)? {
+        Effect::Record(t) => Ok(Effect::Record(Transaction {
+            status: TransactionStatus::Pending,
+            ..t
+        })),
+        other => Ok(other),
+    }
+}
+
+/// One change to an order: a payment command or an admin status change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Pay {
+        id: Uuid,
+        method: PaymentMethod,
+        amount: Option<i64>,
+    },
+    Capture(Uuid),
+    Refund {
+        transaction: Uuid,
+        amount: Option<i64>,
+    },
+    Cancel,
+    Fulfil,
+}
+
+/// What a command does: the effect to persist, the stock movements it implies (each applied to
+/// every stock-managed product of the order, in this sequence) and the order afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub effect: Effect,
+    pub stock: Vec<crate::inventory::StockAction>,
+    pub after: Order,
+}
+
+/// Runs a command against an order: refused, or the one effect with its stock movements.
+pub fn decide(order: &Order, command: Command) -> Result<Decision, Refusal> {
+    let effect = match command {
+        Command::Pay {
+            id,
+            method: PaymentMethod::Pay(m),
+            amount,
+        } => pay(order, id, m, amount)?,
+        Command::Pay {
+            id,
+            method: PaymentMethod::Setup(m),
+            amount,
+        } => setup(order, id, m, amount)?,
+        Command::Capture(t) => capture(order, t)?,
+        Command::Refund { transaction, amount } => refund(order, transaction, amount)?,
+        Command::Cancel => cancel_order(order)?,
+        Command::Fulfil => fulfil(order)?,
+    };
+    let mut after = order.clone();
+    after.apply(&effect);
+    Ok(Decision {
+        stock: stock_moves(order, &after),
+        effect,
+        after,
+    })
+}
+
+/// The stock movements between two states of an order (EP: "Stock is allocated when the first
+/// transaction completes", cancel deallocates, fulfilment decrements):
+/// - the first complete transaction of an order without a reservation allocates;
+/// - cancelling a reserved order deallocates;
+/// - fulfilling takes the units out of stock: the reservation is released and the units
+///   decremented, or only decremented if nothing was reserved.
+pub fn stock_moves(before: &Order, after: &Order) -> Vec<crate::inventory::StockAction> {
+    use crate::inventory::StockAction::{Allocate, Deallocate, Decrement};
+    if before.shipping == ShippingStatus::Unfulfilled && after.shipping == ShippingStatus::Fulfilled {
+        return if before.stock_allocated {
+            vec![Deallocate, Decrement]
+        } else {
+            vec![Decrement]
+        };
+    }
+    match (before.stock_allocated, after.stock_allocated) {
+        (false, true) => vec![Allocate],
+        (true, false) => vec![Deallocate],
+        _ => Vec::new(),
+    }
+}
+
+/// Editing `order_number`, `external_ref` or `shipping_address` is allowed only while the order
+/// is unfulfilled.
+pub fn may_edit(order: &Order) -> Result<(), Refusal> {
+    if order.shipping == ShippingStatus::Fulfilled {
+        return Err(Refusal::EditFulfilled);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::Command as Cmd;
     use super::*;
     use OrderStatus as O;
     use PaymentStatus as P;
@@ -1131,5 +1267,132 @@ mod tests {
         );
         assert!(Refusal::TransactionNotFound.is_not_found());
         assert!(!Refusal::NothingOwing.is_not_found());
+    }
+
+    #[test]
+    fn stock_is_allocated_by_the_first_complete_transaction_only() {
+        use crate::inventory::StockAction::{Allocate, Deallocate, Decrement};
+        let pay_part = |id| Cmd::Pay {
+            id,
+            method: PaymentMethod::Pay(PayMethod::Purchase),
+            amount: Some(40),
+        };
+        let d = decide(&unpaid(), pay_part(T1)).unwrap();
+        assert_eq!(d.stock, vec![Allocate]);
+        assert!(d.after.stock_allocated);
+        // The second part of a split payment allocates nothing more.
+        let d = decide(&d.after, pay_part(T2)).unwrap();
+        assert!(d.stock.is_empty());
+        // An authorization reserves too; capturing it later moves no stock.
+        let d = decide(
+            &unpaid(),
+            Cmd::Pay {
+                id: T1,
+                method: PaymentMethod::Pay(PayMethod::Authorize),
+                amount: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(d.stock, vec![Allocate]);
+        let d = decide(&d.after, Cmd::Capture(T1)).unwrap();
+        assert!(d.stock.is_empty());
+        // Fulfilment ships the reserved units; refunds move nothing.
+        let d = decide(&d.after, Cmd::Fulfil).unwrap();
+        assert_eq!(d.stock, vec![Deallocate, Decrement]);
+        assert!(!d.after.stock_allocated);
+        let d = decide(
+            &d.after,
+            Cmd::Refund {
+                transaction: T1,
+                amount: None,
+            },
+        )
+        .unwrap();
+        assert!(d.stock.is_empty());
+    }
+
+    #[test]
+    fn cancel_releases_a_reservation_and_only_a_reservation() {
+        use crate::inventory::StockAction::{Deallocate, Decrement};
+        let d = decide(&partially_paid(), Cmd::Cancel).unwrap();
+        assert_eq!(d.stock, vec![Deallocate]);
+        assert!(!d.after.stock_allocated);
+        let d = decide(&unpaid(), Cmd::Cancel).unwrap();
+        assert!(d.stock.is_empty());
+        // Reserved at checkout (the store's `inventory.reserve_at`), released on cancel.
+        let mut reserved = unpaid();
+        reserved.stock_allocated = true;
+        assert_eq!(decide(&reserved, Cmd::Cancel).unwrap().stock, vec![Deallocate]);
+        // A paid order whose stock was never reserved (stock record created later) only
+        // decrements on fulfilment.
+        let mut unreserved = paid();
+        unreserved.stock_allocated = false;
+        assert_eq!(decide(&unreserved, Cmd::Fulfil).unwrap().stock, vec![Decrement]);
+    }
+
+    #[test]
+    fn setup_payments_record_a_pending_transaction_and_change_nothing() {
+        for method in [PayMethod::Purchase, PayMethod::Authorize] {
+            let d = decide(
+                &unpaid(),
+                Cmd::Pay {
+                    id: T1,
+                    method: PaymentMethod::Setup(method),
+                    amount: None,
+                },
+            )
+            .unwrap();
+            let Effect::Record(t) = d.effect else {
+                panic!("a setup records a transaction");
+            };
+            assert_eq!((t.status, t.amount), (TransactionStatus::Pending, 100));
+            assert_eq!(state(&d.after), (O::Incomplete, P::Unpaid, S::Unfulfilled));
+            assert!(d.stock.is_empty());
+            assert!(!d.after.stock_allocated);
+        }
+        assert_eq!(
+            decide(
+                &cancelled(),
+                Cmd::Pay {
+                    id: T1,
+                    method: PaymentMethod::Setup(PayMethod::Purchase),
+                    amount: None
+                }
+            ),
+            Err(Refusal::OrderCancelled)
+        );
+    }
+
+    #[test]
+    fn payment_methods_parse_with_and_without_setup() {
+        assert_eq!(
+            PaymentMethod::parse("purchase"),
+            Some(PaymentMethod::Pay(PayMethod::Purchase))
+        );
+        assert_eq!(
+            PaymentMethod::parse("authorize_setup"),
+            Some(PaymentMethod::Setup(PayMethod::Authorize))
+        );
+        for name in PaymentMethod::NAMES {
+            assert!(PaymentMethod::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(PaymentMethod::parse("capture"), None);
+        assert_eq!(PaymentMethod::parse("_setup"), None);
+        assert_eq!(PaymentMethod::parse("Purchase"), None);
+    }
+
+    #[test]
+    fn edits_only_while_unfulfilled() {
+        assert_eq!(may_edit(&unpaid()), Ok(()));
+        assert_eq!(may_edit(&cancelled()), Ok(()));
+        assert_eq!(may_edit(&paid()), Ok(()));
+        assert_eq!(may_edit(&fulfilled()), Err(Refusal::EditFulfilled));
+    }
+
+    #[test]
+    fn refusals_leave_the_order_unchanged() {
+        let order = paid();
+        assert_eq!(decide(&order, Cmd::Capture(T1)), Err(Refusal::NotCapturable));
+        assert_eq!(order, paid());
     }
 }

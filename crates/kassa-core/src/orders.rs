@@ -45,6 +45,17 @@ pub struct PlacedOrder {
     pub without_discount: i64,
     pub shipping_amount: i64,
     pub shipping_discount: i64,
+    /// Kept in step with the order's transactions by every payment change
+    /// (see [`crate::payments`]): captured money still held, authorized money, what is owed.
+    pub paid: i64,
+    pub authorized: i64,
+    pub balance_owing: i64,
+    /// When the order first became fully paid.
+    pub fully_paid_at: Option<Millis>,
+    /// Whether the order's stock-managed products are allocated to it now: from checkout when
+    /// the store reserves stock at checkout (then placing the order allocates, all or nothing),
+    /// else from its first complete payment; until it is cancelled or fulfilled.
+    pub stock_allocated: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -25,6 +25,34 @@ pub struct StoreSettings {
     pub custom_discounts_enabled: bool,
     pub use_rule_promotions: bool,
     pub defer_inventory_check: bool,
+    /// When an order's stock is allocated (`inventory.reserve_at`).
+    pub reserve_at: ReserveAt,
+}
+
+/// When stock is allocated to an order: at its first complete payment (EP's behaviour, the
+/// default) or already at checkout, which then fails with `Insufficient stock` when short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReserveAt {
+    #[default]
+    Payment,
+    Checkout,
+}
+
+impl ReserveAt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReserveAt::Payment => "payment",
+            ReserveAt::Checkout => "checkout",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        match input {
+            "payment" => Some(ReserveAt::Payment),
+            "checkout" => Some(ReserveAt::Checkout),
+            _ => None,
+        }
+    }
 }
 
 impl Default for StoreSettings {
@@ -37,6 +65,7 @@ impl Default for StoreSettings {
             custom_discounts_enabled: false,
             use_rule_promotions: false,
             defer_inventory_check: false,
+            reserve_at: ReserveAt::Payment,
         }
     }
 }

@@ -36,6 +36,7 @@ pub trait Store:
     + ReleaseStore
     + OrderStore
     + IdempotencyStore
+    + PaymentStore
     + Send
     + Sync
     + 'static
@@ -485,4 +486,31 @@ pub trait IdempotencyStore {
     async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()>;
     /// Deletes records past their expiry; returns how many.
     async fn delete_expired_idempotency_keys(&self, now: Millis) -> Result<u64>;
+}
+
+/// Renders the response an idempotency key remembers from the outcome of an order change.
+pub type RememberResponse = Box<dyn FnOnce(&crate::payments::ChangedOrder) -> IdempotentResponse + Send>;
+
+/// Payment gateways and the changes an order goes through after checkout.
+#[async_trait]
+pub trait PaymentStore {
+    /// The stored `enabled` flags, `(slug, enabled)`; a gateway never set is not listed.
+    async fn gateway_settings(&self) -> Result<Vec<(String, bool)>>;
+    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()>;
+    /// The order's transactions, oldest first.
+    async fn order_transactions(&self, order_id: Uuid) -> Result<Vec<crate::payments::PaymentTransaction>>;
+    /// Applies one change in one transaction that serializes with every other change of the
+    /// order: loads the order and its transactions, runs [`crate::payments::plan`], writes the
+    /// transaction, moves the stock of the order's stock-managed products and updates the
+    /// order's statuses and amounts. A refusal (as [`crate::payments::refusal_error`]) or short
+    /// stock (`Insufficient stock`) changes nothing. `None` if there is no such order.
+    /// With `remember`, the response it renders from the outcome completes the request's
+    /// idempotency key in the same transaction (`Conflict` if the key is no longer claimed).
+    async fn change_order(
+        &self,
+        order_id: Uuid,
+        change: crate::payments::OrderChange,
+        now: Millis,
+        remember: Option<RememberResponse>,
+    ) -> Result<Option<crate::payments::ChangedOrder>>;
 }

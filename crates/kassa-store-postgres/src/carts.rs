@@ -6,7 +6,7 @@ use kassa_core::carts::{
     Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
 };
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::settings::StoreSettings;
+use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
@@ -602,7 +602,7 @@ impl SettingsStore for PgStore {
     async fn store_settings(&self) -> Result<StoreSettings> {
         let row = sqlx::query(
             "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
-             custom_discounts_enabled, use_rule_promotions, defer_inventory_check
+             custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at
              FROM store_settings WHERE id = 1",
         )
         .fetch_optional(&self.pool)
@@ -618,6 +618,7 @@ impl SettingsStore for PgStore {
                 custom_discounts_enabled: r.get(4),
                 use_rule_promotions: r.get(5),
                 defer_inventory_check: r.get(6),
+                reserve_at: ReserveAt::parse(r.get::<&str, _>(7)).unwrap_or_default(),
             }
         }))
     }
@@ -625,13 +626,14 @@ impl SettingsStore for PgStore {
     async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
         sqlx::query(
             "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
-               custom_discounts_enabled, use_rule_promotions, defer_inventory_check)
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+               custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE SET page_length = EXCLUDED.page_length,
                calculation_method = EXCLUDED.calculation_method, cart_expiry_days = EXCLUDED.cart_expiry_days,
                show_all_carts = EXCLUDED.show_all_carts, custom_discounts_enabled = EXCLUDED.custom_discounts_enabled,
                use_rule_promotions = EXCLUDED.use_rule_promotions,
-               defer_inventory_check = EXCLUDED.defer_inventory_check",
+               defer_inventory_check = EXCLUDED.defer_inventory_check,
+               inventory_reserve_at = EXCLUDED.inventory_reserve_at",
         )
         .bind(s.page_length)
         .bind(s.calculation_method.as_str())
@@ -640,6 +642,7 @@ impl SettingsStore for PgStore {
         .bind(s.custom_discounts_enabled)
         .bind(s.use_rule_promotions)
         .bind(s.defer_inventory_check)
+        .bind(s.reserve_at.as_str())
         .execute(&self.pool)
         .await
         .map_err(sql_error)?;

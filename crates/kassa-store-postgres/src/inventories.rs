@@ -54,7 +54,7 @@ fn no_stock(product_id: Uuid) -> Error {
 /// Moves the stock in one conditional UPDATE (the row lock serializes concurrent changes to one
 /// product; the WHERE re-checks the levels after the lock) and records the transaction. `None`
 /// if the product has no stock record; a refusal if a level would go negative (nothing written).
-async fn apply(
+pub(crate) async fn apply(
     conn: &mut PgConnection,
     transaction: &StockTransaction,
 ) -> Result<Option<std::result::Result<Stock, StockRefusal>>> {

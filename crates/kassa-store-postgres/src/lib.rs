@@ -11,6 +11,7 @@ mod customers;
 mod inventories;
 mod list;
 mod orders;
+mod payments;
 mod releases;
 mod sql;
 

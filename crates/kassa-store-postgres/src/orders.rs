@@ -21,9 +21,11 @@ macro_rules! order_columns {
         "id, status, payment, shipping, cart_id, currency, order_number, external_ref, contact_name, \
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address::text, shipping_address::text, custom_attributes::text, calculation_method, with_tax, \
-         without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at"
+         without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
     };
 }
+pub(crate) use order_columns;
 macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
@@ -36,7 +38,7 @@ fn json_at(r: &PgRow, idx: usize) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-fn order_row(r: &PgRow) -> PlacedOrder {
+pub(crate) fn order_row(r: &PgRow) -> PlacedOrder {
     let status: String = r.get(1);
     let payment: String = r.get(2);
     let shipping: String = r.get(3);
@@ -70,6 +72,11 @@ fn order_row(r: &PgRow) -> PlacedOrder {
         shipping_discount: r.get(25),
         created_at: r.get(26),
         updated_at: r.get(27),
+        paid: r.get(28),
+        authorized: r.get(29),
+        balance_owing: r.get(30),
+        fully_paid_at: r.get(31),
+        stock_allocated: r.get(32),
     }
 }
 
@@ -97,7 +104,10 @@ fn order_item_row(r: &PgRow, cart_id: &str) -> OrderItem {
     }
 }
 
-async fn complete_key<'e>(db: impl Executor<'e, Database = Postgres>, r: &IdempotentResponse) -> Result<()> {
+pub(crate) async fn complete_key<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    r: &IdempotentResponse,
+) -> Result<()> {
     let done = sqlx::query(
         "UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5
          WHERE scope = $1 AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
@@ -131,9 +141,10 @@ impl OrderStore for PgStore {
             "INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
                contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
                billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
-               discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at)
+               discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
+               paid, authorized, balance_owing, fully_paid_at, stock_allocated)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
         )
         .bind(o.id)
         .bind(o.status.as_str())
@@ -163,6 +174,11 @@ impl OrderStore for PgStore {
         .bind(o.shipping_discount)
         .bind(o.created_at)
         .bind(o.updated_at)
+        .bind(o.paid)
+        .bind(o.authorized)
+        .bind(o.balance_owing)
+        .bind(o.fully_paid_at)
+        .bind(o.stock_allocated)
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
@@ -216,6 +232,15 @@ impl OrderStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
+        if o.stock_allocated {
+            crate::payments::move_stock(
+                &mut tx,
+                o.id,
+                &[kassa_core::inventory::StockAction::Allocate],
+                o.created_at,
+            )
+            .await?;
+        }
         if let Some(r) = &idempotency {
             complete_key(&mut *tx, r).await?;
         }

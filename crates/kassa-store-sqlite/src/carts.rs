@@ -6,7 +6,7 @@ use kassa_core::carts::{
     Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
 };
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::settings::StoreSettings;
+use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
@@ -581,7 +581,8 @@ impl SettingsStore for SqliteStore {
                 Ok(conn
                     .prepare_cached(
                         "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
-                         custom_discounts_enabled, use_rule_promotions, defer_inventory_check
+                         custom_discounts_enabled, use_rule_promotions, defer_inventory_check,
+                         inventory_reserve_at
                          FROM store_settings WHERE id = 1",
                     )?
                     .query_row([], |r| {
@@ -594,6 +595,7 @@ impl SettingsStore for SqliteStore {
                             custom_discounts_enabled: r.get(4)?,
                             use_rule_promotions: r.get(5)?,
                             defer_inventory_check: r.get(6)?,
+                            reserve_at: ReserveAt::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
                         })
                     })
                     .optional()?
@@ -607,13 +609,15 @@ impl SettingsStore for SqliteStore {
             .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
-                       custom_discounts_enabled, use_rule_promotions, defer_inventory_check)
-                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                       custom_discounts_enabled, use_rule_promotions, defer_inventory_check,
+                       inventory_reserve_at)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET page_length = excluded.page_length,
                        calculation_method = excluded.calculation_method, cart_expiry_days = excluded.cart_expiry_days,
                        show_all_carts = excluded.show_all_carts, custom_discounts_enabled = excluded.custom_discounts_enabled,
                        use_rule_promotions = excluded.use_rule_promotions,
-                       defer_inventory_check = excluded.defer_inventory_check",
+                       defer_inventory_check = excluded.defer_inventory_check,
+                       inventory_reserve_at = excluded.inventory_reserve_at",
                 )?
                 .execute(params![
                     s.page_length,
@@ -622,7 +626,8 @@ impl SettingsStore for SqliteStore {
                     s.show_all_carts,
                     s.custom_discounts_enabled,
                     s.use_rule_promotions,
-                    s.defer_inventory_check
+                    s.defer_inventory_check,
+                    s.reserve_at.as_str()
                 ])?;
                 Ok(())
             })

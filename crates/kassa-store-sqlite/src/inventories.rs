@@ -58,7 +58,7 @@ fn duplicate_stock(e: rusqlite::Error) -> crate::db::DbError {
 
 /// Moves the stock in one conditional UPDATE and records the transaction. `None` if the product
 /// has no stock record; a refusal if a level would go negative (then nothing was written).
-fn apply(
+pub(crate) fn apply(
     conn: &Connection,
     transaction: &StockTransaction,
 ) -> DbResult<Option<std::result::Result<Stock, StockRefusal>>> {

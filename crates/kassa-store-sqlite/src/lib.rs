@@ -19,6 +19,7 @@ mod inventories;
 mod list;
 mod migrations;
 mod orders;
+mod payments;
 mod releases;
 mod sql;
 

@@ -22,9 +22,11 @@ macro_rules! order_columns {
         "id, status, payment, shipping, cart_id, currency, order_number, external_ref, contact_name, \
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, \
-         tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at"
+         tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
     };
 }
+pub(crate) use order_columns;
 macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
@@ -37,7 +39,7 @@ fn json_at(r: &Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
     Ok(serde_json::from_str(&text).unwrap_or_default())
 }
 
-fn order_row(r: &Row<'_>) -> rusqlite::Result<PlacedOrder> {
+pub(crate) fn order_row(r: &Row<'_>) -> rusqlite::Result<PlacedOrder> {
     let status: String = r.get(1)?;
     let payment: String = r.get(2)?;
     let shipping: String = r.get(3)?;
@@ -71,6 +73,11 @@ fn order_row(r: &Row<'_>) -> rusqlite::Result<PlacedOrder> {
         shipping_discount: r.get(25)?,
         created_at: r.get(26)?,
         updated_at: r.get(27)?,
+        paid: r.get(28)?,
+        authorized: r.get(29)?,
+        balance_owing: r.get(30)?,
+        fully_paid_at: r.get(31)?,
+        stock_allocated: r.get(32)?,
     })
 }
 
@@ -102,7 +109,7 @@ fn uuid_text(u: Option<Uuid>) -> Option<String> {
     u.map(|u| u.to_string())
 }
 
-fn complete_key(conn: &Connection, r: &IdempotentResponse) -> DbResult<()> {
+pub(crate) fn complete_key(conn: &Connection, r: &IdempotentResponse) -> DbResult<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE idempotency_keys SET state = 'done', response_status = ?4, response_body = ?5
@@ -131,7 +138,7 @@ impl OrderStore for SqliteStore {
                     "INSERT INTO orders (",
                     order_columns!(),
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"
+                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)"
                 ))?
                 .execute(params![
                     o.id.to_string(),
@@ -161,7 +168,12 @@ impl OrderStore for SqliteStore {
                     o.shipping_amount,
                     o.shipping_discount,
                     o.created_at,
-                    o.updated_at
+                    o.updated_at,
+                    o.paid,
+                    o.authorized,
+                    o.balance_owing,
+                    o.fully_paid_at,
+                    o.stock_allocated
                 ])?;
                 let mut insert = conn.prepare_cached(concat!(
                     "INSERT INTO order_items (",
@@ -188,6 +200,14 @@ impl OrderStore for SqliteStore {
                         i.created_at,
                         i.updated_at
                     ])?;
+                }
+                if o.stock_allocated {
+                    crate::payments::move_stock(
+                        conn,
+                        o.id,
+                        &[kassa_core::inventory::StockAction::Allocate],
+                        o.created_at,
+                    )?;
                 }
                 if let Some(r) = &idempotency {
                     complete_key(conn, r)?;

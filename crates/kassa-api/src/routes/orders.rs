@@ -134,7 +134,7 @@ fn required_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: 
 
 /// A billing or shipping address per the official spec: the required fields, and `region` or
 /// `county`. Returns the address as stored and rendered (known fields only).
-fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, shipping: bool) -> Value {
+pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, shipping: bool) -> Value {
     let base = format!("data.{name}");
     let Some(obj) = object(v, data, name) else {
         if !data.contains_key(name) || data[name].is_null() {
@@ -556,7 +556,7 @@ fn render_order_item(
 
 /// The order envelope: `data` and, with `items`, `included.items` (and `tax_items` with
 /// `tax_items`).
-fn render_order(
+pub(crate) fn render_order(
     o: &PlacedOrder,
     items: &[OrderItem],
     formats: &HashMap<String, MoneyFormat>,
@@ -566,7 +566,6 @@ fn render_order(
 ) -> ApiResult<Value> {
     let c = o.currency.as_str();
     let m = |amount: i64| money(amount, c, formats);
-    let (paid, authorized) = (0, 0);
     let mut relationships = json!({
         "items": { "data": items.iter().map(|i| json!({ "type": "item", "id": i.id })).collect::<Vec<_>>() },
         "custom_discounts": { "data": [] },
@@ -598,14 +597,14 @@ fn render_order(
                 "without_tax": m(o.without_tax),
                 "tax": m(o.tax),
                 "discount": m(o.discount),
-                "balance_owing": m(o.with_tax - paid - authorized),
-                "paid": m(paid),
-                "authorized": m(authorized),
+                "balance_owing": m(o.balance_owing),
+                "paid": m(o.paid),
+                "authorized": m(o.authorized),
                 "without_discount": m(o.without_discount),
                 "shipping": m(o.shipping_amount),
                 "shipping_discount": m(o.shipping_discount),
             },
-            "timestamps": { "created_at": rfc3339(o.created_at), "updated_at": rfc3339(o.updated_at) },
+            "timestamps": crate::routes::payments::order_timestamps(o),
         },
         "relationships": relationships,
     });
@@ -782,6 +781,11 @@ async fn place(
         without_discount: 0,
         shipping_amount: 0,
         shipping_discount: 0,
+        paid: 0,
+        authorized: 0,
+        balance_owing: 0,
+        fully_paid_at: None,
+        stock_allocated: settings.reserve_at == kassa_core::settings::ReserveAt::Checkout,
         created_at: now,
         updated_at: now,
     };
@@ -793,6 +797,7 @@ async fn place(
     order.without_discount = totals.without_discount;
     order.shipping_amount = totals.shipping;
     order.shipping_discount = totals.shipping_discount;
+    order.balance_owing = totals.with_tax;
     let response = render_order(&order, &items, &formats, origin, true, false)?;
     let remembered = claim.map(|c| c.response(StatusCode::CREATED, &response));
     state.store.place_order(order, items, remembered).await?;

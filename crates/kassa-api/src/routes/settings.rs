@@ -9,7 +9,8 @@ use kassa_core::Validator;
 use kassa_core::cart::CalculationMethod;
 use kassa_core::carts::MAX_CART_EXPIRY_DAYS;
 use kassa_core::settings::{
-    CURRENCY_LIMIT, FILTER_LIMIT, MAX_PAGE_LENGTH, PAGE_OFFSET_LIMIT, StoreSettings, TAX_ITEM_LIMIT,
+    CURRENCY_LIMIT, FILTER_LIMIT, MAX_PAGE_LENGTH, PAGE_OFFSET_LIMIT, ReserveAt, StoreSettings,
+    TAX_ITEM_LIMIT,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,6 +37,7 @@ fn render(s: &StoreSettings) -> Value {
             "tax_item_limit": TAX_ITEM_LIMIT,
             "filter_limit": FILTER_LIMIT,
             "page_offset_limit": PAGE_OFFSET_LIMIT,
+            "inventory": { "reserve_at": s.reserve_at.as_str() },
         },
         "meta": { "owner": "store" },
     })
@@ -71,6 +73,13 @@ struct SettingsData {
     kind: Option<String>,
     page_length: Option<i64>,
     calculation_method: Option<String>,
+    inventory: Option<InventorySettings>,
+}
+
+/// kassa's own: when stock is allocated to an order (`payment`, EP's behaviour, or `checkout`).
+#[derive(Deserialize)]
+struct InventorySettings {
+    reserve_at: Option<String>,
 }
 
 async fn update(
@@ -101,8 +110,20 @@ async fn update(
         }
         method
     });
+    let reserve_at = d.inventory.and_then(|i| i.reserve_at).and_then(|r| {
+        let at = ReserveAt::parse(&r);
+        if at.is_none() {
+            v.push(
+                "data.inventory.reserve_at",
+                "enum",
+                "reserve_at must be one of: payment, checkout",
+            );
+        }
+        at
+    });
     v.finish()?;
     let mut s = state.store.store_settings().await?;
+    s.reserve_at = reserve_at.unwrap_or(s.reserve_at);
     s.page_length = d.page_length.unwrap_or(s.page_length);
     s.calculation_method = method.unwrap_or(s.calculation_method);
     state.store.update_store_settings(s.clone()).await?;

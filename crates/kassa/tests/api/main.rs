@@ -13,5 +13,7 @@ mod checkout;
 mod conventions;
 mod customers;
 mod inventories;
+mod order_updates;
+mod payments;
 mod process;
 mod sdk;

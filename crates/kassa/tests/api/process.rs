@@ -490,3 +490,93 @@ async fn two_nodes_share_idempotency_keys_and_orders() {
         .collect();
     assert_eq!(ids.len(), 10);
 }
+
+/// Two nodes on one PostgreSQL: a gateway enabled through one is enabled on the other, and
+/// payments of one order spread over both nodes never exceed its total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_gateways_and_never_overpay_an_order() {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let creds = [
+        ("KASSA_CLIENT_ID", "pay-admin"),
+        ("KASSA_CLIENT_SECRET", "pay-secret"),
+    ];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Server::start(&db.url, &creds));
+        let b = s.spawn(|| Server::start(&db.url, &creds));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let http = reqwest::Client::new();
+    let admin = token(&http, &a, "pay-admin", "pay-secret").await;
+    let send = |req: reqwest::RequestBuilder| async move { Resp::read(req.send().await.unwrap()).await };
+    let r = send(
+        http.put(a.url("/v2/gateways/manual"))
+            .bearer_auth(&admin)
+            .json(&json!({"data": {"enabled": true}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send(http.get(b.url("/v2/gateways/manual")).bearer_auth(&admin)).await;
+    assert_eq!(r.body["data"]["enabled"], true, "node b sees what node a stored");
+
+    let item = json!({"data": {"type": "custom_item", "name": "Sign", "sku": "SIGN", "quantity": 1, "price": {"amount": 1000}}});
+    let r = send(
+        http.post(a.url("/v2/carts/pay-cart/items"))
+            .bearer_auth(&admin)
+            .json(&item),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let address = json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "postcode": "46001",
+                         "region": "IN", "country": "US"});
+    let body = json!({"data": {"customer": {"name": "Ann Perkins", "email": "ann@perkins.com"},
+                               "billing_address": address, "shipping_address": address}});
+    let r = send(
+        http.post(a.url("/v2/carts/pay-cart/checkout"))
+            .bearer_auth(&admin)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let payments: Vec<Resp> = futures_util::future::join_all((0..12).map(|n| {
+        let node = if n % 2 == 0 { &a } else { &b };
+        send(
+            http.post(node.url(&format!("/v2/orders/{order}/payments")))
+                .bearer_auth(&admin)
+                .json(&json!({"data": {"gateway": "manual", "method": "purchase", "amount": 300}})),
+        )
+    }))
+    .await;
+    let ok = payments.iter().filter(|r| r.status == 200).count();
+    assert!(
+        payments.iter().all(|r| r.status == 200 || r.status == 400),
+        "only successes and refusals"
+    );
+    assert_eq!(ok, 3, "three payments of 300 fit in 1000");
+    let r = send(
+        http.get(b.url(&format!("/v2/orders/{order}/transactions")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    let sum: i64 = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 900);
+    let r = send(
+        http.get(a.url(&format!("/v2/orders/{order}")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    let d = &r.body["data"];
+    assert_eq!(
+        (
+            &d["payment"],
+            &d["meta"]["display_price"]["paid"]["amount"],
+            &d["meta"]["display_price"]["balance_owing"]["amount"]
+        ),
+        (&json!("partially_paid"), &json!(900), &json!(100))
+    );
+}

@@ -1,0 +1,418 @@
+//! `POST /v2/orders/{id}/payments` and `/v2/orders/{id}/transactions[/{tx}[/capture|refund|cancel]]`.
+//!
+//! Handlers only parse, decide who may act, and render: the rules are `kassa_core::order`, and
+//! each change is one `PaymentStore::change_order` transaction (statuses, amounts, stock).
+//!
+//! Who may pay: a client_credentials token; the shopper whose account token or customer token
+//! owns the order; and, for a guest order (no account, no customer), any valid token: the order
+//! id is the capability, as with a guest's cart. Everyone else gets 404, as if there were no
+//! such order. Capture and refund are client_credentials only (the manual-gateway guide: "You
+//! need Client Credentials").
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kassa_core::money::MoneyFormat;
+use kassa_core::order::{Command, PaymentMethod};
+use kassa_core::orders::IdempotentResponse;
+use kassa_core::orders::PlacedOrder;
+use kassa_core::payments::{
+    ChangedOrder, MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
+};
+use kassa_core::store::RememberResponse;
+use kassa_core::time::{now_millis, rfc3339};
+use kassa_core::{Error, Validator};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::auth::{Admin, CustomerToken, Shopper};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::idempotency::{self, Begin};
+use crate::routes::carts::{money, money_formats};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/orders/{id}/payments", post(pay))
+        .route("/v2/orders/{id}/transactions", get(list))
+        .route("/v2/orders/{id}/transactions/{tx}", get(read))
+        .route("/v2/orders/{id}/transactions/{tx}/capture", post(capture))
+        .route("/v2/orders/{id}/transactions/{tx}/refund", post(refund))
+        .route("/v2/orders/{id}/transactions/{tx}/cancel", post(cancel))
+}
+
+/// Longest `custom_reference` or `name` of a payment.
+const MAX_TEXT: usize = 255;
+
+pub(crate) fn order_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Order not found")
+}
+
+fn transaction_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Transaction not found")
+}
+
+/// The order's `meta.timestamps`, with `fully_paid_at` once it has been fully paid.
+pub(crate) fn order_timestamps(o: &PlacedOrder) -> Value {
+    let mut t = json!({ "created_at": rfc3339(o.created_at), "updated_at": rfc3339(o.updated_at) });
+    if let Some(at) = o.fully_paid_at {
+        t["fully_paid_at"] = json!(rfc3339(at));
+    }
+    t
+}
+
+/// Whether the caller may read the order (and its transactions): the order read's rule.
+pub(crate) fn may_see(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
+    if shopper.caller.is_admin() {
+        true
+    } else if let Some(account) = &shopper.account {
+        o.account_id == Some(account.scope)
+    } else if let Some(c) = &customer.0 {
+        o.customer_id == Some(c.sub)
+    } else {
+        false
+    }
+}
+
+/// Whether the caller may pay the order: whoever may read it, and anyone for a guest order.
+fn may_pay(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
+    may_see(shopper, customer, o) || (o.account_id.is_none() && o.customer_id.is_none())
+}
+
+fn render_transaction(t: &PaymentTransaction, formats: &HashMap<String, MoneyFormat>) -> Value {
+    let c = t.currency.as_str();
+    json!({
+        "type": "transaction",
+        "id": t.id,
+        "reference": "manual",
+        "name": t.name,
+        "custom_reference": t.custom_reference,
+        "gateway": t.gateway,
+        "amount": t.amount,
+        "refunded_amount": t.refunded_amount,
+        "currency": c,
+        "transaction_type": t.transaction_type.as_str(),
+        "status": t.status.as_str(),
+        "capture_mechanism": "manual",
+        "refund_mechanism": "manual",
+        "relationships": { "order": { "data": { "type": "order", "id": t.order_id } } },
+        "meta": {
+            "display_price": money(t.amount, c, formats),
+            "display_refunded_amount": { "total": money(t.refunded_amount, c, formats) },
+            "timestamps": { "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at) },
+        },
+    })
+}
+
+/// The response to a payment: the transaction it recorded.
+fn payment_body(changed: &ChangedOrder, formats: &HashMap<String, MoneyFormat>) -> Value {
+    match &changed.transaction {
+        Some(t) => json!({ "data": render_transaction(t, formats) }),
+        // A payment always records a transaction (`Effect::Record`).
+        None => json!({ "data": null }),
+    }
+}
+
+async fn single(state: &AppState, t: &PaymentTransaction) -> ApiResult<Value> {
+    let (formats, _) = money_formats(state).await?;
+    Ok(json!({ "data": render_transaction(t, &formats) }))
+}
+
+/// The order, if it exists and `allowed` says the caller may act on it; else 404.
+async fn load_order(
+    state: &AppState,
+    id: &str,
+    allowed: impl FnOnce(&PlacedOrder) -> bool,
+) -> ApiResult<PlacedOrder> {
+    let id = Uuid::parse_str(id).map_err(|_| order_not_found())?;
+    let (order, _) = state.store.order(id).await?.ok_or_else(order_not_found)?;
+    if !allowed(&order) {
+        return Err(order_not_found());
+    }
+    Ok(order)
+}
+
+fn parse_tx(tx: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(tx).map_err(|_| transaction_not_found())
+}
+
+/// `data` of a body, which must be an object.
+fn data_of(body: &Value) -> ApiResult<&Map<String, Value>> {
+    body.get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("data is required and must be an object").with_source("data"))
+}
+
+/// An optional integer amount (minor units) at `source`.
+fn amount(v: &mut Validator, obj: &Map<String, Value>, source: &str) -> Option<i64> {
+    match obj.get("amount") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        Some(_) => {
+            v.push(source, "type", "amount must be an integer (minor units)");
+            None
+        }
+    }
+}
+
+fn optional_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str) -> Option<String> {
+    let source = format!("{base}.{name}");
+    match obj.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => v.optional_text(Some(s.clone()), &source, MAX_TEXT),
+        Some(_) => {
+            v.push(source, "type", format!("{name} must be a string"));
+            None
+        }
+    }
+}
+
+struct Payment {
+    gateway: String,
+    method: PaymentMethod,
+    amount: Option<i64>,
+    custom_reference: Option<String>,
+    name: Option<String>,
+}
+
+fn parse_payment(body: &Value) -> ApiResult<Payment> {
+    let data = data_of(body)?;
+    let mut v = Validator::new();
+    let gateway = match data.get("gateway") {
+        Some(Value::String(g)) if !g.trim().is_empty() => Some(g.clone()),
+        None | Some(Value::Null) => {
+            v.push("data.gateway", "required", "gateway is required");
+            None
+        }
+        Some(_) => {
+            v.push("data.gateway", "type", "gateway must be a non-empty string");
+            None
+        }
+    };
+    let method = match data.get("method") {
+        Some(Value::String(m)) => PaymentMethod::parse(m).or_else(|| {
+            v.push(
+                "data.method",
+                "enum",
+                format!("method must be one of: {}", PaymentMethod::NAMES.join(", ")),
+            );
+            None
+        }),
+        None | Some(Value::Null) => {
+            v.push("data.method", "required", "method is required");
+            None
+        }
+        Some(_) => {
+            v.push("data.method", "type", "method must be a string");
+            None
+        }
+    };
+    let amount = amount(&mut v, data, "data.amount");
+    let (mut custom_reference, mut name) = (None, None);
+    match data.get("paymentmethod_meta") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(meta)) => {
+            custom_reference = optional_text(&mut v, meta, "custom_reference", "data.paymentmethod_meta");
+            name = optional_text(&mut v, meta, "name", "data.paymentmethod_meta");
+        }
+        Some(_) => v.push(
+            "data.paymentmethod_meta",
+            "type",
+            "paymentmethod_meta must be an object",
+        ),
+    }
+    v.finish()?;
+    match (gateway, method) {
+        (Some(gateway), Some(method)) => Ok(Payment {
+            gateway,
+            method,
+            amount,
+            custom_reference,
+            name,
+        }),
+        _ => Err(ApiError::bad_request("gateway and method are required")),
+    }
+}
+
+/// The gateway must be one kassa knows and enabled (all start disabled).
+async fn check_gateway(state: &AppState, slug: &str) -> ApiResult<()> {
+    let all = gateways(&state.store.gateway_settings().await?);
+    match all.iter().find(|g| g.slug == slug) {
+        None => Err(Error::field(
+            "data.gateway",
+            "invalid",
+            format!("Unknown gateway {slug}; kassa supports the manual gateway"),
+        )
+        .into()),
+        Some(g) if !g.enabled => Err(Error::field(
+            "data.gateway",
+            "disabled",
+            format!("The {slug} gateway is not enabled"),
+        )
+        .into()),
+        Some(_) => Ok(()),
+    }
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let scope = idempotency::scope_of(&shopper, &customer);
+    let path = format!("/v2/orders/{id}/payments");
+    let claim = match idempotency::begin(&state, &headers, scope, "POST", &path, &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Run(claim) => claim,
+    };
+    let payment = parse_payment(&body)?;
+    let order = load_order(&state, &id, |o| may_pay(&shopper, &customer, o)).await?;
+    check_gateway(&state, &payment.gateway).await?;
+    let change = OrderChange {
+        command: Some(Command::Pay {
+            id: Uuid::now_v7(),
+            method: payment.method,
+            amount: payment.amount,
+        }),
+        details: TransactionDetails {
+            gateway: payment.gateway,
+            custom_reference: payment.custom_reference,
+            name: payment.name,
+        },
+        edit: OrderEdit::default(),
+    };
+    let (formats, _) = money_formats(&state).await?;
+    // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
+    // crash there is a payment and its replay, or neither.
+    let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
+        let template = c.response(StatusCode::OK, &Value::Null);
+        let formats = formats.clone();
+        Box::new(move |changed: &ChangedOrder| IdempotentResponse {
+            body: payment_body(changed, &formats).to_string(),
+            ..template
+        }) as RememberResponse
+    });
+    let changed = state
+        .store
+        .change_order(order.id, change, now_millis(), remember)
+        .await?
+        .ok_or_else(order_not_found)?;
+    if let Some(claim) = claim {
+        claim.completed();
+    }
+    Ok((StatusCode::OK, Json(payment_body(&changed, &formats))).into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
+    let transactions = state.store.order_transactions(order.id).await?;
+    let (formats, _) = money_formats(&state).await?;
+    Ok(Json(json!({
+        "data": transactions.iter().map(|t| render_transaction(t, &formats)).collect::<Vec<_>>(),
+    })))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    ApiPath((id, tx)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
+    let tx = parse_tx(&tx)?;
+    let transactions = state.store.order_transactions(order.id).await?;
+    let t = transactions
+        .iter()
+        .find(|t| t.id == tx)
+        .ok_or_else(transaction_not_found)?;
+    Ok(Json(single(&state, t).await?))
+}
+
+/// Runs a capture or refund as the admin and answers with the transaction.
+async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Json<Value>> {
+    let order = load_order(state, id, |_| true).await?;
+    let change = OrderChange {
+        command: Some(command),
+        details: TransactionDetails::default(),
+        edit: OrderEdit::default(),
+    };
+    let changed = state
+        .store
+        .change_order(order.id, change, now_millis(), None)
+        .await?
+        .ok_or_else(order_not_found)?;
+    let t = changed.transaction.ok_or_else(transaction_not_found)?;
+    Ok(Json(single(state, &t).await?))
+}
+
+async fn capture(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, tx)): ApiPath<(String, String)>,
+    OptionalJson(_body): OptionalJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let tx = parse_tx(&tx)?;
+    transaction_command(&state, &id, Command::Capture(tx)).await
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, tx)): ApiPath<(String, String)>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let tx = parse_tx(&tx)?;
+    let mut v = Validator::new();
+    let amount = match &body {
+        None => None,
+        Some(body) => amount(&mut v, data_of(body)?, "data.amount"),
+    };
+    v.finish()?;
+    transaction_command(
+        &state,
+        &id,
+        Command::Refund {
+            transaction: tx,
+            amount,
+        },
+    )
+    .await
+}
+
+/// EP: cancelling a transaction "works only for Stripe and PayPal and does not work for manual
+/// gateway". The order and transaction must exist (404 otherwise); then it is refused.
+async fn cancel(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, tx)): ApiPath<(String, String)>,
+    OptionalJson(_body): OptionalJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let order = load_order(&state, &id, |_| true).await?;
+    let tx = parse_tx(&tx)?;
+    let transactions = state.store.order_transactions(order.id).await?;
+    let t = transactions
+        .iter()
+        .find(|t| t.id == tx)
+        .ok_or_else(transaction_not_found)?;
+    Err(ApiError::bad_request(format!(
+        "Transactions of the {} gateway cannot be cancelled; refund the payment instead",
+        if t.gateway == MANUAL {
+            "manual"
+        } else {
+            t.gateway.as_str()
+        }
+    )))
+}

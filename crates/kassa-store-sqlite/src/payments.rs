@@ -1,0 +1,282 @@
+//! Gateways and order changes (payments, captures, refunds, cancel, fulfil, edits). Every change
+//! is one job on the writer thread: it runs alone, so reading the order and writing the outcome
+//! cannot interleave with another change, and a refusal returned as an error rolls the job's
+//! savepoint back (nothing recorded, no stock moved).
+
+use async_trait::async_trait;
+use kassa_core::inventory::{StockAction, StockTransaction};
+use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
+use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
+use kassa_core::store::{PaymentStore, RememberResponse};
+use kassa_core::time::Millis;
+use kassa_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::SqliteStore;
+use crate::db::DbResult;
+use crate::orders::{order_columns, order_row};
+use crate::sql::uuid_at;
+
+macro_rules! transaction_columns {
+    () => {
+        "id, order_id, gateway, transaction_type, status, amount, refunded_amount, currency, \
+         custom_reference, name, created_at, updated_at"
+    };
+}
+
+fn transaction_row(r: &Row<'_>) -> rusqlite::Result<PaymentTransaction> {
+    let kind: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    Ok(PaymentTransaction {
+        id: uuid_at(r, 0)?,
+        order_id: uuid_at(r, 1)?,
+        gateway: r.get(2)?,
+        transaction_type: TransactionType::parse(&kind).unwrap_or(TransactionType::Purchase),
+        status: TransactionStatus::parse(&status).unwrap_or(TransactionStatus::Failed),
+        amount: r.get(5)?,
+        refunded_amount: r.get(6)?,
+        currency: r.get(7)?,
+        custom_reference: r.get(8)?,
+        name: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+fn transactions(conn: &Connection, order_id: Uuid) -> DbResult<Vec<PaymentTransaction>> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            transaction_columns!(),
+            " FROM order_transactions WHERE order_id = ?1 ORDER BY created_at, id"
+        ))?
+        .query_map([order_id.to_string()], transaction_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The order's stock-managed candidates: product quantities summed per product, sorted by id.
+fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT product_id, SUM(quantity) FROM order_items
+             WHERE order_id = ?1 AND product_id IS NOT NULL GROUP BY product_id ORDER BY product_id",
+        )?
+        .query_map([order_id.to_string()], |r| Ok((uuid_at(r, 0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Applies `actions` to every stock-managed product of the order. Short stock when allocating
+/// refuses the whole change; releasing or shipping never blocks a cancel or a fulfilment (a
+/// record an admin adjusted by hand may hold less than was reserved), so such a product is
+/// left as it is.
+pub(crate) fn move_stock(
+    conn: &Connection,
+    order_id: Uuid,
+    actions: &[StockAction],
+    now: Millis,
+) -> DbResult<()> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let products = order_products(conn, order_id)?;
+    for &action in actions {
+        for &(product_id, quantity) in &products {
+            let t = StockTransaction {
+                id: Uuid::now_v7(),
+                product_id,
+                action,
+                quantity,
+                created_at: now,
+            };
+            if let Some(Err(refusal)) = crate::inventories::apply(conn, &t)? {
+                if action == StockAction::Allocate {
+                    return Err(Error::from(refusal).into());
+                }
+                tracing::warn!(%order_id, %product_id, action = action.as_str(), "stock not moved: {}", refusal.detail());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn change(
+    conn: &Connection,
+    id: Uuid,
+    change: OrderChange,
+    now: Millis,
+    remember: Option<RememberResponse>,
+) -> DbResult<Option<ChangedOrder>> {
+    let Some(mut order) = conn
+        .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
+        .query_row([id.to_string()], order_row)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut stored = transactions(conn, id)?;
+    let core = Order {
+        total: order.with_tax,
+        cancelled: order.status == OrderStatus::Cancelled,
+        shipping: order.shipping,
+        transactions: stored.iter().map(PaymentTransaction::core).collect(),
+        stock_allocated: order.stock_allocated,
+    };
+    let plan = plan(&core, &change, order.fully_paid_at, now).map_err(refusal_error)?;
+    let mut written = None;
+    if let Some(decision) = &plan.decision {
+        match decision.effect {
+            Effect::Record(t) => {
+                let record = PaymentTransaction {
+                    id: t.id,
+                    order_id: id,
+                    gateway: change.details.gateway.clone(),
+                    transaction_type: t.transaction_type,
+                    status: t.status,
+                    amount: t.amount,
+                    refunded_amount: t.refunded_amount,
+                    currency: order.currency.clone(),
+                    custom_reference: change.details.custom_reference.clone(),
+                    name: change.details.name.clone(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                conn.prepare_cached(concat!(
+                    "INSERT INTO order_transactions (",
+                    transaction_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ))?
+                .execute(params![
+                    record.id.to_string(),
+                    id.to_string(),
+                    record.gateway,
+                    record.transaction_type.as_str(),
+                    record.status.as_str(),
+                    record.amount,
+                    record.refunded_amount,
+                    record.currency,
+                    record.custom_reference,
+                    record.name,
+                    now,
+                    now
+                ])?;
+                written = Some(record);
+            }
+            Effect::Update(t) => {
+                conn.prepare_cached(
+                    "UPDATE order_transactions SET transaction_type = ?3, status = ?4, refunded_amount = ?5,
+                       updated_at = ?6 WHERE id = ?1 AND order_id = ?2",
+                )?
+                .execute(params![
+                    t.id.to_string(),
+                    id.to_string(),
+                    t.transaction_type.as_str(),
+                    t.status.as_str(),
+                    t.refunded_amount,
+                    now
+                ])?;
+                if let Some(record) = stored.iter_mut().find(|r| r.id == t.id) {
+                    record.transaction_type = t.transaction_type;
+                    record.status = t.status;
+                    record.refunded_amount = t.refunded_amount;
+                    record.updated_at = now;
+                    written = Some(record.clone());
+                }
+            }
+            Effect::Cancel | Effect::Fulfil => {}
+        }
+        move_stock(conn, id, &decision.stock, now)?;
+    }
+    let edit = &change.edit;
+    if let Some(n) = &edit.order_number {
+        order.order_number = n.clone();
+    }
+    if let Some(r) = &edit.external_ref {
+        order.external_ref = r.clone();
+    }
+    if let Some(a) = &edit.shipping_address {
+        order.shipping_address = a.clone();
+    }
+    order.status = plan.status;
+    order.payment = plan.payment.status;
+    order.shipping = plan.after.shipping;
+    order.paid = plan.payment.paid;
+    order.authorized = plan.payment.authorized;
+    order.balance_owing = plan.payment.balance_owing;
+    order.fully_paid_at = plan.fully_paid_at;
+    order.stock_allocated = plan.after.stock_allocated;
+    order.updated_at = now;
+    conn.prepare_cached(
+        "UPDATE orders SET status = ?2, payment = ?3, shipping = ?4, paid = ?5, authorized = ?6,
+           balance_owing = ?7, fully_paid_at = ?8, stock_allocated = ?9, order_number = ?10,
+           external_ref = ?11, shipping_address = ?12, updated_at = ?13
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id.to_string(),
+        order.status.as_str(),
+        order.payment.as_str(),
+        order.shipping.as_str(),
+        order.paid,
+        order.authorized,
+        order.balance_owing,
+        order.fully_paid_at,
+        order.stock_allocated,
+        order.order_number,
+        order.external_ref,
+        order.shipping_address.to_string(),
+        now
+    ])?;
+    let changed = ChangedOrder {
+        order,
+        transaction: written,
+    };
+    if let Some(remember) = remember {
+        crate::orders::complete_key(conn, &remember(&changed))?;
+    }
+    Ok(Some(changed))
+}
+
+#[async_trait]
+impl PaymentStore for SqliteStore {
+    async fn gateway_settings(&self) -> Result<Vec<(String, bool)>> {
+        self.db
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT slug, enabled FROM payment_gateways")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()> {
+        let slug = slug.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO payment_gateways (slug, enabled, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (slug) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
+                )?
+                .execute(params![slug, enabled, now])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn order_transactions(&self, order_id: Uuid) -> Result<Vec<PaymentTransaction>> {
+        self.db.read(move |conn| transactions(conn, order_id)).await
+    }
+
+    async fn change_order(
+        &self,
+        order_id: Uuid,
+        order_change: OrderChange,
+        now: Millis,
+        remember: Option<RememberResponse>,
+    ) -> Result<Option<ChangedOrder>> {
+        self.db
+            .write(move |conn| change(conn, order_id, order_change, now, remember))
+            .await
+    }
+}
