@@ -208,6 +208,7 @@ async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) 
 
 backend_tests!(
     readme_demo_journey_reaches_a_paid_order,
+    committed_orders_survive_kill_9,
     sigterm_finishes_in_flight_requests,
     first_start_prints_credentials_once,
     migrate_and_keys_create_subcommands,
@@ -247,6 +248,83 @@ async fn readme_demo_journey_reaches_a_paid_order(backend: Backend) {
         assert!(stdout.lines().any(|l| l == "purchase complete"), "{stdout}");
         server.signal("-TERM");
         assert!(server.wait(Duration::from_secs(10)));
+    }
+}
+
+/// An order is committed before its 201 is sent: a `kill -9` right after the answers loses
+/// none of them (SQLite runs `synchronous=FULL` in WAL mode; PostgreSQL commits synchronously).
+async fn committed_orders_survive_kill_9(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let creds = [
+        ("KASSA_CLIENT_ID", "admin"),
+        ("KASSA_CLIENT_SECRET", "admin-secret"),
+    ];
+    let server = Server::start(&db.url, &creds);
+    let http = reqwest::Client::new();
+    let implicit = {
+        let res = http
+            .post(server.url("/oauth/access_token"))
+            .form(&[("grant_type", "implicit"), ("client_id", "admin")])
+            .send()
+            .await
+            .unwrap();
+        Resp::read(res).await.body["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let address = json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "postcode": "46001",
+                         "region": "IN", "country": "US"});
+    let checkout = json!({"data": {"customer": {"name": "Ann Perkins", "email": "ann@perkins.com"},
+                                   "billing_address": address, "shipping_address": address}});
+    // Twenty carts checked out at once, so the last answers come from one group commit.
+    let orders = futures_util::future::join_all((0..20).map(|n| {
+        let (http, implicit, checkout) = (&http, &implicit, &checkout);
+        let (items, pay) = (
+            server.url(&format!("/v2/carts/crash-{n}/items")),
+            server.url(&format!("/v2/carts/crash-{n}/checkout")),
+        );
+        async move {
+            let item = json!({"data": {"type": "custom_item", "name": "Sign", "sku": "SIGN", "quantity": 1,
+                                       "price": {"amount": 2500}}});
+            let r = Resp::read(
+                http.post(items)
+                    .bearer_auth(implicit)
+                    .json(&item)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            let r = Resp::read(
+                http.post(pay)
+                    .bearer_auth(implicit)
+                    .json(checkout)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["data"]["id"].as_str().unwrap().to_owned()
+        }
+    }))
+    .await;
+    server.signal("-KILL");
+    drop(server);
+
+    let restarted = Server::start(&db.url, &creds);
+    let admin = token(&http, &restarted, "admin", "admin-secret").await;
+    for id in &orders {
+        let res = http
+            .get(restarted.url(&format!("/v2/orders/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let r = Resp::read(res).await;
+        assert_eq!(r.status, 200, "order {id} lost after kill -9: {}", r.body);
     }
 }
 
