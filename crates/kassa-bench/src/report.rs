@@ -14,6 +14,10 @@ pub struct Report {
     pub accounts: usize,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// Spawn to ready on the fresh database (migrations included), in ms.
+    pub start_ms: f64,
+    /// Spawn to ready on the database after the run, in ms.
+    pub restart_ms: f64,
     pub runs: Vec<RunResult>,
 }
 
@@ -151,6 +155,8 @@ impl Report {
             accounts,
             duration_s,
             warmup_s,
+            start_ms: 0.0,
+            restart_ms: 0.0,
             runs: Vec::new(),
         }
     }
@@ -186,6 +192,12 @@ impl Report {
             self.accounts,
             self.duration_s,
             self.warmup_s
+        );
+        let _ = writeln!(
+            out,
+            "Start to ready (`/readyz`): {:.0} ms on the fresh database (migrations included), \
+             {:.0} ms on the database after the run.\n",
+            self.start_ms, self.restart_ms
         );
         out.push_str(
             "| scenario | VUs | journeys/s | req/s | × floor | errors | kassa CPU | bench CPU | postgres CPU | machine busy | kassa RSS peak |\n\

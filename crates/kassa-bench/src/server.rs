@@ -124,14 +124,34 @@ pub struct Server {
     pub url: String,
     pub client_id: String,
     pub client_secret: String,
+    /// From spawning the process to its first `200` from `/readyz` (the database answers).
+    pub ready_after: Duration,
 }
 
 impl Server {
     pub async fn start(kassa: &Path, database_url: &str) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
         let client_id = format!("bench-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
+        Self::start_as(kassa, database_url, client_id, client_secret).await
+    }
+
+    /// Starts another server on the same database with the same admin credentials: measures a
+    /// start on an existing store.
+    pub async fn restart(self, kassa: &Path, database_url: &str) -> anyhow::Result<Self> {
+        let (id, secret) = (self.client_id.clone(), self.client_secret.clone());
+        self.stop().await?;
+        Self::start_as(kassa, database_url, id, secret).await
+    }
+
+    async fn start_as(
+        kassa: &Path,
+        database_url: &str,
+        client_id: String,
+        client_secret: String,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let started = Instant::now();
         let mut child = Command::new(kassa)
             .arg("serve")
             .env("KASSA_DATABASE_URL", database_url)
@@ -154,16 +174,16 @@ impl Server {
             if let Some(status) = child.try_wait()? {
                 bail!("kassa exited during start-up: {status}");
             }
-            if let Ok(r) = http.get(format!("{url}/healthz")).send().await
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
                 && r.status().is_success()
             {
                 break;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                bail!("kassa did not answer /healthz on {addr} within 30 s");
+                bail!("kassa was not ready (/readyz) on {addr} within 30 s");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(Self {
             child,
@@ -171,6 +191,7 @@ impl Server {
             url,
             client_id,
             client_secret,
+            ready_after: started.elapsed(),
         })
     }
 
