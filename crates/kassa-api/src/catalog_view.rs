@@ -4,7 +4,8 @@
 //!
 //! Speed: a release never changes, so each process keeps parsed releases by id (at most
 //! [`RELEASE_CACHE_SIZE`]); a shopper read neither re-reads nor re-parses its snapshot. Which
-//! release a shopper gets (the rules, the newest release of each catalog, the currencies) is
+//! release a shopper gets (the rules, the newest release of each catalog, the currencies), with the
+//! store settings every cart request needs, is
 //! cached for [`CHOICE_TTL`] and dropped at once on this node by a publish or a change to a
 //! catalog or a rule; other nodes see such a change within [`CHOICE_TTL`].
 
@@ -22,6 +23,7 @@ use kassa_core::pricing::{
 };
 use kassa_core::query::PageRequest;
 use kassa_core::release::{PublishedCatalog, Release, ReleasedProduct, Snapshot};
+use kassa_core::settings::StoreSettings;
 use kassa_core::store::Store;
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, Result};
@@ -121,6 +123,9 @@ struct Choice {
     rules: Vec<CatalogRule>,
     published: Vec<PublishedCatalog>,
     currencies: Vec<Currency>,
+    /// The store settings every cart request and checkout needs: cached with the rest, so
+    /// they cost no database round trip per request either.
+    settings: StoreSettings,
 }
 
 #[derive(Default)]
@@ -163,10 +168,12 @@ impl CatalogView {
             })
             .await?
             .items;
+        let settings = store.store_settings().await?;
         let choice = Arc::new(Choice {
             rules,
             published,
             currencies,
+            settings,
         });
         let mut cached = self.choice.lock().expect("catalog choice lock");
         // A read that an invalidation overtook is used once but not cached.
@@ -230,6 +237,12 @@ impl CatalogView {
         Err(Error::internal(
             "the chosen release vanished twice while being read",
         ))
+    }
+
+    /// The store settings, from the cached choice: a change made on this node is seen at once
+    /// (its handler invalidates), one made on another node within [`CHOICE_TTL`].
+    pub async fn store_settings(&self, store: &dyn Store) -> Result<StoreSettings> {
+        Ok(self.choice(store).await?.settings.clone())
     }
 
     /// Every currency of the store (at most ten), from the cached choice: formatting money needs

@@ -76,7 +76,7 @@ async fn cart_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(
     if !kassa_core::carts::is_valid_cart_id(id) {
         return Err(cart_not_found());
     }
-    let settings = state.store.store_settings().await?;
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let cart = state.store.cart(id, now).await?.ok_or_else(cart_not_found)?;
     Ok((cart.id, settings.cart_expiry(now)))
 }

@@ -109,7 +109,7 @@ async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Ca
         return Err(bad_cart_id());
     }
     let now = now_millis();
-    let settings = state.store.store_settings().await?;
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let cart = match state.store.cart(id, now).await? {
         Some(cart) => cart,
         None => {
@@ -495,7 +495,7 @@ async fn create(
     OptionalJson(body): OptionalJson<CartBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let settings = state.store.store_settings().await?;
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let mut cart = settings.new_cart(Uuid::new_v4().to_string(), now);
     // A shopper's token associates the new cart with their account or customer.
     cart.account_id = shopper.account.as_ref().map(|a| a.scope);
@@ -579,7 +579,7 @@ async fn list(
             ));
         }
     };
-    let settings = state.store.store_settings().await?;
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let scope = match scope {
         CartScope::Associated if settings.show_all_carts => CartScope::All,
         scope => scope,

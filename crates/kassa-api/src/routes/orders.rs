@@ -712,7 +712,7 @@ async fn place(
             "A preview cart (with a snapshot_date) cannot be checked out",
         ));
     }
-    let settings = state.store.store_settings().await?;
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let mut lines = state.store.cart_items(&cart.id).await?;
     if lines.is_empty() {
         return Err(ApiError::bad_request(

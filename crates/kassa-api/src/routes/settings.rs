@@ -127,6 +127,7 @@ async fn update(
     s.page_length = d.page_length.unwrap_or(s.page_length);
     s.calculation_method = method.unwrap_or(s.calculation_method);
     state.store.update_store_settings(s.clone()).await?;
+    state.catalog_view.invalidate();
     Ok(Json(render(&s)))
 }
 
@@ -200,5 +201,6 @@ async fn update_cart(
         ));
     }
     state.store.update_store_settings(s.clone()).await?;
+    state.catalog_view.invalidate();
     Ok(Json(render_cart(&s)))
 }
