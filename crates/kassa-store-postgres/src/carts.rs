@@ -183,6 +183,49 @@ async fn touch<'e>(
     Ok(())
 }
 
+/// Adds the items (distinct line keys) in one statement; an existing line of the same key gains
+/// the quantity and takes the new price.
+async fn insert_items<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    cart_id: &str,
+    items: &[CartItem],
+) -> Result<()> {
+    let column = |f: fn(&CartItem) -> String| items.iter().map(f).collect::<Vec<String>>();
+    sqlx::query(
+        "INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
+           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at)
+         SELECT id, $1, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount,
+           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at
+         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
+           $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[])
+           AS i(id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, includes_tax,
+                custom_inputs, catalog_id, created_at, updated_at)
+         ON CONFLICT (cart_id, line_key) DO UPDATE SET
+           quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
+           includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(cart_id)
+    .bind(items.iter().map(|i| i.id).collect::<Vec<_>>())
+    .bind(column(|i| i.kind.as_str().to_owned()))
+    .bind(column(|i| i.line_key.clone()))
+    .bind(items.iter().map(|i| i.product_id).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.sku.clone()).collect::<Vec<_>>())
+    .bind(column(|i| i.name.clone()))
+    .bind(items.iter().map(|i| i.description.clone()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.slug.clone()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.unit_amount).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.includes_tax).collect::<Vec<_>>())
+    .bind(column(|i| i.custom_inputs.to_string()))
+    .bind(items.iter().map(|i| i.catalog_id).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.created_at).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.updated_at).collect::<Vec<_>>())
+    .execute(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl CartStore for PgStore {
     async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>> {
@@ -313,35 +356,34 @@ impl CartStore for PgStore {
     ) -> Result<(Cart, Vec<CartItem>)> {
         let now = items.first().map_or(0, |i| i.updated_at);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
-        for item in &items {
-            sqlx::query(
-                "INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
-                   unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16)
-                 ON CONFLICT (cart_id, line_key) DO UPDATE SET
-                   quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
-                   includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(item.id)
-            .bind(cart_id)
-            .bind(item.kind.as_str())
-            .bind(&item.line_key)
-            .bind(item.product_id)
-            .bind(&item.sku)
-            .bind(&item.name)
-            .bind(&item.description)
-            .bind(&item.slug)
-            .bind(item.quantity)
-            .bind(item.unit_amount)
-            .bind(item.includes_tax)
-            .bind(item.custom_inputs.to_string())
-            .bind(item.catalog_id)
-            .bind(item.created_at)
-            .bind(item.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql_error)?;
+        // One statement locks the cart (the UPDATE's row lock serialises concurrent adds), fixes
+        // its currency on the first add, and extends its life.
+        let row = sqlx::query(concat!(
+            "UPDATE carts SET updated_at = $2, expires_at = $3, currency = COALESCE(currency, $4) \
+             WHERE id = $1 AND expires_at > $2 RETURNING ",
+            cart_columns!()
+        ))
+        .bind(cart_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(currency)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        let cart = row
+            .as_ref()
+            .map(cart_row)
+            .ok_or_else(|| Error::not_found("Not Found", "Cart not found"))?;
+        let distinct_lines: std::collections::HashSet<&str> =
+            items.iter().map(|i| i.line_key.as_str()).collect();
+        if distinct_lines.len() == items.len() {
+            insert_items(&mut *tx, cart_id, &items).await?;
+        } else {
+            // ON CONFLICT cannot touch one row twice in one statement: lines that repeat within
+            // the request go one by one.
+            for item in &items {
+                insert_items(&mut *tx, cart_id, std::slice::from_ref(item)).await?;
+            }
         }
         let lines = items_of(&mut *tx, cart_id).await?;
         if lines.len() > MAX_CART_ITEMS {
@@ -350,19 +392,7 @@ impl CartStore for PgStore {
                 format!("A cart holds at most {MAX_CART_ITEMS} different items"),
             ));
         }
-        if cart.currency.is_none() {
-            cart.currency = Some(currency.to_owned());
-            sqlx::query("UPDATE carts SET currency = $2 WHERE id = $1")
-                .bind(cart_id)
-                .bind(currency)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql_error)?;
-        }
-        touch(&mut *tx, cart_id, now, expires_at).await?;
         tx.commit().await.map_err(sql_error)?;
-        cart.updated_at = now;
-        cart.expires_at = expires_at;
         Ok((cart, lines))
     }
 
