@@ -2,6 +2,7 @@
 //! closed-loop scenarios at several concurrency levels and reports throughput, latency
 //! percentiles per endpoint, errors, and the server's CPU and memory. See `BENCHMARKS.md`.
 
+mod orders;
 mod report;
 mod scenario;
 mod seed;
@@ -46,6 +47,9 @@ struct Cli {
     /// Accounts, each with one member who logs in with a password (one account token each).
     #[arg(long, default_value_t = 100)]
     accounts: usize,
+    /// Orders seeded straight into the database for the `orders` scenario (only when it runs).
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
     /// Measured seconds per scenario and concurrency level.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -85,11 +89,13 @@ impl Cli {
             self.warmup = 0.5;
             self.concurrency = vec![4];
             self.login_concurrency = vec![4];
+            self.orders = 2_000;
             self.scenarios = vec![
                 Scenario::Floor,
                 Scenario::Catalog,
                 Scenario::Cart,
                 Scenario::Login,
+                Scenario::Orders,
             ];
         }
     }
@@ -152,7 +158,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
     let db = BenchDatabase::create(cli.backend, &cli.postgres_url).await?;
     let outcome = match Server::start(&kassa, db.url()).await {
         Ok(server) => {
-            let outcome = measure(&cli, &server).await;
+            let outcome = measure(&cli, &server, &db).await;
             let stopped = server.stop().await;
             outcome.and_then(|r| stopped.map(|()| r))
         }
@@ -174,12 +180,24 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn measure(cli: &Cli, server: &Server) -> anyhow::Result<Report> {
-    let fixture = Arc::new(seed::seed(server, cli.products, cli.accounts).await?);
+async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Result<Report> {
+    let orders = if cli.scenarios.contains(&Scenario::Orders) {
+        cli.orders
+    } else {
+        0
+    };
+    let fixture = Arc::new(seed::seed(server, db, cli.products, cli.accounts, orders).await?);
     let ticks = server::clock_ticks();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let with_postgres = cli.backend == Backend::Postgres;
-    let mut report = Report::new(cli.backend, cli.products, cli.accounts, cli.duration, cli.warmup);
+    let mut report = Report::new(
+        cli.backend,
+        cli.products,
+        cli.accounts,
+        orders,
+        cli.duration,
+        cli.warmup,
+    );
 
     let mut scenarios = cli.scenarios.clone();
     scenarios.sort(); // the floor first: the others are reported against it

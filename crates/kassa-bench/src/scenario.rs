@@ -29,6 +29,9 @@ pub enum Scenario {
     Cart,
     /// `POST /v2/account-members/tokens` with a password (Argon2: slow on purpose).
     Login,
+    /// `GET /v2/orders` on a store seeded with `--orders` orders: an account's orders newest first
+    /// (account token), and as an admin by status, by customer email and by a day of `created_at`.
+    Orders,
 }
 
 impl Scenario {
@@ -38,6 +41,7 @@ impl Scenario {
             Scenario::Catalog => "catalog",
             Scenario::Cart => "cart",
             Scenario::Login => "login",
+            Scenario::Orders => "orders",
         }
     }
 
@@ -54,6 +58,12 @@ impl Scenario {
                 // Later: Step::Checkout, Step::Pay.
             ],
             Scenario::Login => &[Step::Login],
+            Scenario::Orders => &[
+                Step::AccountOrders,
+                Step::OrdersByStatus,
+                Step::OrdersByEmail,
+                Step::OrdersOfADay,
+            ],
         }
     }
 }
@@ -67,6 +77,10 @@ pub enum Step {
     AddCustomItem(u8),
     GetCart,
     Login,
+    AccountOrders,
+    OrdersByStatus,
+    OrdersByEmail,
+    OrdersOfADay,
 }
 
 /// One request to make.
@@ -75,6 +89,8 @@ pub struct Request {
     path: String,
     account_token: bool,
     implicit_token: bool,
+    /// A client_credentials token instead of the implicit one.
+    admin_token: bool,
     body: Option<Value>,
 }
 
@@ -88,6 +104,10 @@ impl Step {
             Step::AddCustomItem(_) => "POST /v2/carts/{id}/items",
             Step::GetCart => "GET /v2/carts/{id}",
             Step::Login => "POST /v2/account-members/tokens",
+            Step::AccountOrders => "GET /v2/orders (account token, newest first)",
+            Step::OrdersByStatus => "GET /v2/orders?filter=eq(status,…)",
+            Step::OrdersByEmail => "GET /v2/orders?filter=eq(email,…)",
+            Step::OrdersOfADay => "GET /v2/orders?filter=ge(created_at,…):lt(created_at,…)",
         }
     }
 
@@ -97,6 +117,7 @@ impl Step {
             path,
             account_token,
             implicit_token: true,
+            admin_token: false,
             body: None,
         };
         let post = |path: String, account_token, body| Request {
@@ -104,7 +125,13 @@ impl Step {
             path,
             account_token,
             implicit_token: true,
+            admin_token: false,
             body: Some(body),
+        };
+        let admin_get = |path: String| Request {
+            implicit_token: false,
+            admin_token: true,
+            ..get(path, false)
         };
         let cart = vu.cart_id.as_deref().unwrap_or("missing");
         match self {
@@ -140,6 +167,23 @@ impl Step {
                         &vu.fixture.password,
                     ),
                 )
+            }
+            Step::AccountOrders => get("/v2/orders".into(), true),
+            Step::OrdersByStatus => {
+                let status = ["complete", "incomplete", "processing", "cancelled"][vu.rng.below(4)];
+                admin_get(format!("/v2/orders?filter=eq(status,{status})"))
+            }
+            Step::OrdersByEmail => {
+                let k = vu.rng.below(crate::orders::EMAILS);
+                admin_get(format!("/v2/orders?filter=eq(email,customer{k}@bench.example)"))
+            }
+            Step::OrdersOfADay => {
+                let from = vu.fixture.orders_from_ms
+                    + vu.rng.below(crate::orders::DAYS as usize) as i64 * 86_400_000;
+                admin_get(format!(
+                    "/v2/orders?filter=ge(created_at,{from}):lt(created_at,{})",
+                    from + 86_400_000
+                ))
             }
         }
     }
@@ -284,6 +328,9 @@ impl Vu {
             .timeout(Duration::from_secs(30));
         if r.implicit_token {
             req = req.bearer_auth(&self.fixture.implicit_token);
+        }
+        if r.admin_token {
+            req = req.bearer_auth(&self.fixture.admin_token);
         }
         if r.account_token {
             req = req.header(ACCOUNT_TOKEN_HEADER, &self.account_token);

@@ -922,8 +922,8 @@ async fn items(
 }
 
 /// `GET /v2/orders`: the caller's orders (see [`order_scope`]), filtered, sorted (newest first
-/// unless asked otherwise) and paged; `include=items` adds every listed order's items, read in
-/// one query for the page.
+/// unless asked otherwise) and paged; `include=items` adds every listed order's items (read in
+/// one query for the page).
 async fn list(
     State(state): State<AppState>,
     shopper: Shopper,
@@ -947,7 +947,9 @@ async fn list(
             conditions,
             sort,
             page: query.page,
-            with_items: includes.items || includes.tax_items,
+            // Always: every order's `relationships.items` names its items, as a single read's
+            // does; it is one indexed query for the whole page.
+            with_items: true,
         })
         .await?;
     let (formats, _) = money_formats(&state).await?;

@@ -13,5 +13,6 @@ mod checkout;
 mod conventions;
 mod customers;
 mod inventories;
+mod orders;
 mod process;
 mod sdk;
