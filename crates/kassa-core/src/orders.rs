@@ -288,6 +288,13 @@ impl OrderSort {
     }
 }
 
+/// How far a listing counts its matches: one more than the deepest offset a client may ask for.
+/// Counting is an index-only scan, but a million entries still take ~0.5 s on a small machine; no
+/// page beyond offset 10,000 can be fetched anyway, so `meta.results.total` is exact up to 10,000
+/// and reads 10,001 ("more than 10,000") beyond, which keeps every page link fetchable. A filter
+/// (`ge(created_at,…)`) narrows the set to count it exactly.
+pub const ORDER_COUNT_CAP: u64 = query::MAX_PAGE_OFFSET + 1;
+
 /// One listing request to the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderQuery {
@@ -298,6 +305,8 @@ pub struct OrderQuery {
     pub page: PageRequest,
     /// Also read the page's items (in one query for the whole page).
     pub with_items: bool,
+    /// Count at most this many matches ([`ORDER_COUNT_CAP`]).
+    pub count_cap: u64,
 }
 
 /// How long an idempotency key is remembered.

@@ -156,10 +156,14 @@ fn order_from_where(q: &OrderQuery) -> (String, Vec<Value>) {
     (sql, params)
 }
 
-/// The filtered total of a listing.
+/// The filtered total of a listing, counted up to `count_cap`.
 fn order_count_sql(q: &OrderQuery) -> (String, Vec<Value>) {
     let (from_where, params) = order_from_where(q);
-    (format!("SELECT count(*) {from_where}"), params)
+    // The cap is a number of ours, not client input.
+    (
+        format!("SELECT count(*) FROM (SELECT 1 {from_where} LIMIT {})", q.count_cap),
+        params,
+    )
 }
 
 /// One page of a listing, in its order.
@@ -453,6 +457,7 @@ mod plan_tests {
             sort: OrderSort::from_sort(sort.map(|s| parse_sort(s, ORDER_SORTS).unwrap()).as_ref()),
             page: PageRequest::default(),
             with_items: false,
+            count_cap: kassa_core::orders::ORDER_COUNT_CAP,
         }
     }
 
@@ -517,6 +522,28 @@ mod plan_tests {
             let plan = explain(&store, sql, params).await;
             assert!(plan.contains(index), "{filter}: {plan}");
             assert!(!plan.starts_with("SCAN o |"), "{filter} scans the table: {plan}");
+        }
+        // The count stops at the cap.
+        store
+            .db
+            .write(|conn| {
+                Ok(conn.execute_batch(
+                    "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 30)
+                     INSERT INTO orders (id, status, payment, shipping, cart_id, currency, billing_address,
+                       shipping_address, calculation_method, with_tax, without_tax, tax, discount, without_discount,
+                       shipping_amount, shipping_discount, created_at, updated_at)
+                     SELECT printf('00000000-0000-4000-8000-%012x', n), 'complete', 'paid', 'unfulfilled', 'c', 'USD',
+                       '{}', '{}', 'line', 0, 0, 0, 0, 0, 0, 0, n, n FROM s",
+                )?)
+            })
+            .await
+            .unwrap();
+        for (cap, total) in [(10, 10), (30, 30), (31, 30), (10_001, 30)] {
+            let q = OrderQuery {
+                count_cap: cap,
+                ..query(OrderScope::All, "eq(status,complete)", None)
+            };
+            assert_eq!(store.orders(q).await.unwrap().total, total, "cap {cap}");
         }
         // include=items: one indexed statement for the page.
         let items = explain(

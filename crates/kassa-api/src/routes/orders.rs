@@ -20,7 +20,7 @@ use kassa_core::catalog_rule::ShopperContext;
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
 use kassa_core::orders::{
-    MAX_EXTERNAL_REF, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort, PlacedOrder, order_conditions,
+    MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort, PlacedOrder, order_conditions,
     order_scope,
 };
 use kassa_core::query::PageRequest;
@@ -950,6 +950,7 @@ async fn list(
             // Always: every order's `relationships.items` names its items, as a single read's
             // does; it is one indexed query for the whole page.
             with_items: true,
+            count_cap: ORDER_COUNT_CAP,
         })
         .await?;
     let (formats, _) = money_formats(&state).await?;

@@ -66,10 +66,7 @@ async fn ids(app: &TestApp, query: &str, bearer: &str, headers: &[(&str, &str)])
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        r.body["meta"]["results"]["total"].as_u64().unwrap() as usize >= ids.len(),
-        true
-    );
+    assert!(r.body["meta"]["results"]["total"].as_u64().unwrap() as usize >= ids.len());
     ids
 }
 
@@ -566,8 +563,8 @@ async fn bad_list_queries_are_400(backend: Backend) {
     let admin = app.admin_token().await;
     let store = store_of(&app).await;
     let only = place(&store, order(1), None).await;
-    let eleven = vec!["eq(currency,USD)"; 11].join(":");
-    let ten = vec!["eq(currency,USD)"; 10].join(":");
+    let eleven = ["eq(currency,USD)"; 11].join(":");
+    let ten = ["eq(currency,USD)"; 10].join(":");
     let cases = [
         ("eq(password,x)", "password"),
         ("like(status,c*)", "status"),
