@@ -197,7 +197,9 @@ pub async fn seed(
     );
 
     let orders_from_ms = if orders > 0 {
-        crate::orders::seed_orders(db, &api, &admin, orders).await?.from_ms
+        crate::orders::seed_orders(db, &api, &admin, orders)
+            .await?
+            .from_ms
     } else {
         0
     };

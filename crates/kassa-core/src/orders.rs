@@ -8,7 +8,9 @@ use uuid::Uuid;
 use crate::cart::{CalculationMethod, TaxItem, TaxRate};
 use crate::carts::{CartTaxItem, ItemKind};
 use crate::order::{OrderStatus, PaymentStatus, ShippingStatus};
-use crate::query::{self, Condition, FieldKind, FieldSpec, Filter, FilterOp, INT_OPS, PageRequest, Sort, TIME_OPS};
+use crate::query::{
+    self, Condition, FieldKind, FieldSpec, Filter, FilterOp, INT_OPS, PageRequest, Sort, TIME_OPS,
+};
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -172,7 +174,12 @@ pub const COLUMN_ITEM_SKU: &str = "item.sku";
 const EQ: &[FilterOp] = &[FilterOp::Eq];
 const EQ_LIKE: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like];
 
-const fn field(name: &'static str, column: &'static str, kind: FieldKind, ops: &'static [FilterOp]) -> FieldSpec {
+const fn field(
+    name: &'static str,
+    column: &'static str,
+    kind: FieldKind,
+    ops: &'static [FilterOp],
+) -> FieldSpec {
     FieldSpec {
         name,
         column,
@@ -197,8 +204,18 @@ pub const ORDER_FIELDS: &[FieldSpec] = &[
     field("account_member_id", "account_member_id", FieldKind::Text, EQ_LIKE),
     field("contact.name", "contact_name", FieldKind::Text, EQ_LIKE),
     field("contact.email", "contact_email", FieldKind::Text, EQ_LIKE),
-    field("shipping_postcode", COLUMN_SHIPPING_POSTCODE, FieldKind::Text, EQ_LIKE),
-    field("billing_postcode", COLUMN_BILLING_POSTCODE, FieldKind::Text, EQ_LIKE),
+    field(
+        "shipping_postcode",
+        COLUMN_SHIPPING_POSTCODE,
+        FieldKind::Text,
+        EQ_LIKE,
+    ),
+    field(
+        "billing_postcode",
+        COLUMN_BILLING_POSTCODE,
+        FieldKind::Text,
+        EQ_LIKE,
+    ),
     field("with_tax", "with_tax", FieldKind::Int, INT_OPS),
     field("without_tax", "without_tax", FieldKind::Int, INT_OPS),
     field("created_at", "created_at", FieldKind::Time, TIME_OPS),
@@ -209,7 +226,12 @@ pub const ORDER_FIELDS: &[FieldSpec] = &[
 
 /// Columns that hold ids: `eq` on them takes a UUID (so the stores can compare ids as ids and use
 /// their indexes).
-pub const UUID_COLUMNS: &[&str] = &["customer_id", "account_id", "account_member_id", COLUMN_ITEM_PRODUCT_ID];
+pub const UUID_COLUMNS: &[&str] = &[
+    "customer_id",
+    "account_id",
+    "account_member_id",
+    COLUMN_ITEM_PRODUCT_ID,
+];
 
 /// Checks `GET /v2/orders` filters and types their operands: unknown fields and operators, bad
 /// numbers and dates, unknown status values and malformed ids are all a 400 naming the problem.
@@ -413,7 +435,11 @@ mod tests {
             (false, None, None, None),
         ];
         for (admin, account, customer, expected) in cases {
-            assert_eq!(order_scope(admin, account, customer), expected, "{admin} {account:?} {customer:?}");
+            assert_eq!(
+                order_scope(admin, account, customer),
+                expected,
+                "{admin} {account:?} {customer:?}"
+            );
         }
         // What each scope may read.
         let of_a = order(Some(a), None);
@@ -479,7 +505,10 @@ mod tests {
         let s = query::parse_sort("updated_at", ORDER_SORTS).unwrap();
         assert_eq!(OrderSort::from_sort(Some(&s)).sql(), "o.updated_at, o.id");
         let s = query::parse_sort("-updated_at", ORDER_SORTS).unwrap();
-        assert_eq!(OrderSort::from_sort(Some(&s)).sql(), "o.updated_at DESC, o.id DESC");
+        assert_eq!(
+            OrderSort::from_sort(Some(&s)).sql(),
+            "o.updated_at DESC, o.id DESC"
+        );
         let s = query::parse_sort("created_at", ORDER_SORTS).unwrap();
         assert_eq!(OrderSort::from_sort(Some(&s)).sql(), "o.created_at, o.id");
         assert!(query::parse_sort("with_tax", ORDER_SORTS).is_err());

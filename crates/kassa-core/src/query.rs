@@ -548,7 +548,10 @@ pub fn conditions(filters: &[Filter], fields: &[FieldSpec]) -> Result<Vec<Condit
                         Error::field(
                             "filter",
                             "Bad Request",
-                            format!("{} takes an integer (an amount in minor units), not '{v}'", f.field),
+                            format!(
+                                "{} takes an integer (an amount in minor units), not '{v}'",
+                                f.field
+                            ),
                         )
                     }),
                     FieldKind::Time => parse_time_operand(v).map(SqlValue::Int).ok_or_else(|| {

@@ -151,10 +151,7 @@ pub(crate) fn push_order_from_where(qb: &mut QueryBuilder<Postgres>, q: &OrderQu
                     COLUMN_BILLING_POSTCODE => "(o.billing_address->>'postcode')",
                     other => other,
                 };
-                plain.push(Condition {
-                    column,
-                    ..c.clone()
-                });
+                plain.push(Condition { column, ..c.clone() });
             }
         }
     }
@@ -323,12 +320,7 @@ impl OrderStore for PgStore {
         let mut count = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 ");
         push_order_from_where(&mut count, &query);
         count.push(format!(" LIMIT {}) AS capped", query.count_cap));
-        let total: i64 = count
-            .build()
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(sql_error)?
-            .get(0);
+        let total: i64 = count.build().fetch_one(&mut *tx).await.map_err(sql_error)?.get(0);
         let mut qb = QueryBuilder::new(concat!("SELECT ", order_columns!(), " "));
         push_order_from_where(&mut qb, &query);
         qb.push(format!(" ORDER BY {} LIMIT ", query.sort.sql()));
@@ -508,7 +500,10 @@ mod plan_tests {
         qb.push(" OFFSET ");
         qb.push_bind(q.page.offset as i64);
         let rows = qb.build().fetch_all(pool).await.unwrap();
-        rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>().join("\n")
+        rows.iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     #[tokio::test]
@@ -563,17 +558,42 @@ mod plan_tests {
             (OrderScope::All, "", None, "orders_created"),
             (OrderScope::All, "", Some("-updated_at"), "orders_updated"),
             // A quarter of all orders: walking the newest through either index is as good.
-            (OrderScope::All, "eq(status,complete)", None, "orders_status_created|orders_created"),
-            (OrderScope::All, "eq(payment,paid)", None, "orders_payment_created|orders_created"),
-            (OrderScope::All, "eq(email,customer7@example.com)", None, "orders_customer_email"),
+            (
+                OrderScope::All,
+                "eq(status,complete)",
+                None,
+                "orders_status_created|orders_created",
+            ),
+            (
+                OrderScope::All,
+                "eq(payment,paid)",
+                None,
+                "orders_payment_created|orders_created",
+            ),
+            (
+                OrderScope::All,
+                "eq(email,customer7@example.com)",
+                None,
+                "orders_customer_email",
+            ),
             (
                 OrderScope::All,
                 "ge(created_at,1700300000000):lt(created_at,1700400000000)",
                 None,
                 "orders_created",
             ),
-            (OrderScope::All, "eq(order_number,n-77)", None, "orders_order_number"),
-            (OrderScope::All, "eq(external_ref,e-77)", None, "orders_external_ref"),
+            (
+                OrderScope::All,
+                "eq(order_number,n-77)",
+                None,
+                "orders_order_number",
+            ),
+            (
+                OrderScope::All,
+                "eq(external_ref,e-77)",
+                None,
+                "orders_external_ref",
+            ),
             (OrderScope::All, "eq(product_sku,SKU-7)", None, "order_items_sku"),
             (
                 OrderScope::All,
@@ -584,11 +604,21 @@ mod plan_tests {
         ];
         for (scope, filter, sort, index) in cases {
             let plan = explain(&store.pool, &query(scope, filter, sort)).await;
-            assert!(index.split('|').any(|i| plan.contains(i)), "{filter} {sort:?}:\n{plan}");
-            assert!(!plan.contains("Seq Scan on orders"), "{filter} {sort:?} scans:\n{plan}");
+            assert!(
+                index.split('|').any(|i| plan.contains(i)),
+                "{filter} {sort:?}:\n{plan}"
+            );
+            assert!(
+                !plan.contains("Seq Scan on orders"),
+                "{filter} {sort:?} scans:\n{plan}"
+            );
         }
         // The big sets are read in index order: no sort of the matching rows.
-        for (scope, filter) in [(account, ""), (OrderScope::All, "eq(status,complete)"), (OrderScope::All, "")] {
+        for (scope, filter) in [
+            (account, ""),
+            (OrderScope::All, "eq(status,complete)"),
+            (OrderScope::All, ""),
+        ] {
             let plan = explain(&store.pool, &query(scope, filter, None)).await;
             assert!(!plan.contains("Sort"), "{filter}:\n{plan}");
         }

@@ -135,10 +135,7 @@ fn order_from_where(q: &OrderQuery) -> (String, Vec<Value>) {
                     COLUMN_BILLING_POSTCODE => "json_extract(o.billing_address, '$.postcode')",
                     other => other,
                 };
-                plain.push(Condition {
-                    column,
-                    ..c.clone()
-                });
+                plain.push(Condition { column, ..c.clone() });
                 continue;
             }
         };
@@ -161,7 +158,10 @@ fn order_count_sql(q: &OrderQuery) -> (String, Vec<Value>) {
     let (from_where, params) = order_from_where(q);
     // The cap is a number of ours, not client input.
     (
-        format!("SELECT count(*) FROM (SELECT 1 {from_where} LIMIT {})", q.count_cap),
+        format!(
+            "SELECT count(*) FROM (SELECT 1 {from_where} LIMIT {})",
+            q.count_cap
+        ),
         params,
     )
 }
@@ -483,14 +483,44 @@ mod plan_tests {
         let cases = [
             (account, "", None, "orders_account_created"),
             (account, "", Some("created_at"), "orders_account_created"),
-            (OrderScope::Customer(Uuid::new_v4()), "", None, "orders_customer_created"),
+            (
+                OrderScope::Customer(Uuid::new_v4()),
+                "",
+                None,
+                "orders_customer_created",
+            ),
             (OrderScope::All, "", None, "orders_created"),
             (OrderScope::All, "", Some("-updated_at"), "orders_updated"),
-            (OrderScope::All, "eq(status,complete)", None, "orders_status_created"),
-            (OrderScope::All, "eq(payment,paid)", None, "orders_payment_created"),
-            (OrderScope::All, "eq(shipping,fulfilled)", None, "orders_shipping_created"),
-            (OrderScope::All, "eq(email,ron@example.com)", None, "orders_customer_email"),
-            (OrderScope::All, "eq(contact.email,ron@example.com)", None, "orders_contact_email"),
+            (
+                OrderScope::All,
+                "eq(status,complete)",
+                None,
+                "orders_status_created",
+            ),
+            (
+                OrderScope::All,
+                "eq(payment,paid)",
+                None,
+                "orders_payment_created",
+            ),
+            (
+                OrderScope::All,
+                "eq(shipping,fulfilled)",
+                None,
+                "orders_shipping_created",
+            ),
+            (
+                OrderScope::All,
+                "eq(email,ron@example.com)",
+                None,
+                "orders_customer_email",
+            ),
+            (
+                OrderScope::All,
+                "eq(contact.email,ron@example.com)",
+                None,
+                "orders_contact_email",
+            ),
             (
                 OrderScope::All,
                 "ge(created_at,2024-01-01):lt(created_at,2024-02-01)",

@@ -20,8 +20,8 @@ use kassa_core::catalog_rule::ShopperContext;
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
 use kassa_core::orders::{
-    MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort, PlacedOrder, order_conditions,
-    order_scope,
+    MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort,
+    PlacedOrder, order_conditions, order_scope,
 };
 use kassa_core::query::PageRequest;
 use kassa_core::time::{now_millis, rfc3339};
@@ -918,7 +918,9 @@ async fn items(
 ) -> ApiResult<Json<Value>> {
     let (order, items) = visible_order(&state, &shopper, &customer, &id).await?;
     let (formats, _) = money_formats(&state).await?;
-    Ok(Json(json!({ "data": order_items(&order, &items, &formats, &origin)? })))
+    Ok(Json(
+        json!({ "data": order_items(&order, &items, &formats, &origin)? }),
+    ))
 }
 
 /// `GET /v2/orders`: the caller's orders (see [`order_scope`]), filtered, sorted (newest first
@@ -960,7 +962,8 @@ async fn list(
         .map(|(o, items)| order_data(o, items, &formats))
         .collect();
     let mut body = envelope::collection(data, page.total, &query, &origin, &uri);
-    let listed: Vec<(&PlacedOrder, &[OrderItem])> = page.items.iter().map(|(o, i)| (o, i.as_slice())).collect();
+    let listed: Vec<(&PlacedOrder, &[OrderItem])> =
+        page.items.iter().map(|(o, i)| (o, i.as_slice())).collect();
     include(&mut body, &listed, &formats, &origin, includes)?;
     Ok(Json(body))
 }

@@ -34,7 +34,14 @@ const CT: &str = "X-Moltin-Customer-Token";
 /// 2023-11-14T22:13:20Z; order `n` is created `n` seconds later.
 const BASE: i64 = 1_700_000_000_000;
 
-async fn req(app: &TestApp, method: Method, path: &str, bearer: &str, headers: &[(&str, &str)], body: Option<Value>) -> Resp {
+async fn req(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Resp {
     let mut r = app
         .http
         .request(method, format!("{}{path}", app.url))
@@ -233,8 +240,10 @@ async fn who_sees_which_orders(backend: Backend) {
         "/v2/carts/real/checkout",
         implicit,
         &[(AM, t1)],
-        Some(json!({"data": {"contact": {"name": "Ron", "email": "ron@example.com"},
-                             "billing_address": address, "shipping_address": address}})),
+        Some(
+            json!({"data": {"contact": {"name": "Ron", "email": "ron@example.com"},
+                             "billing_address": address, "shipping_address": address}}),
+        ),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -359,9 +368,15 @@ async fn every_filter_kind(backend: Backend) {
         ("eq(email,ron@pawnee.gov)".into(), all(&[&o1])),
         ("like(email,*@pawnee.gov)".into(), all(&[&o1])),
         (format!("eq(customer_id,{customer})"), all(&[&o1])),
-        (format!("like(customer_id,{}*)", &customer.to_string()[..8]), all(&[&o1])),
+        (
+            format!("like(customer_id,{}*)", &customer.to_string()[..8]),
+            all(&[&o1]),
+        ),
         (format!("eq(account_id,{acc})"), all(&[&o2])),
-        (format!("like(account_id,{}*)", &acc.to_string()[..8]), all(&[&o2])),
+        (
+            format!("like(account_id,{}*)", &acc.to_string()[..8]),
+            all(&[&o2]),
+        ),
         (format!("eq(account_member_id,{member})"), all(&[&o2])),
         ("eq(contact.name,Leslie Knope)".into(), all(&[&o2])),
         ("like(contact.name,*Knope)".into(), all(&[&o2])),
@@ -381,7 +396,10 @@ async fn every_filter_kind(backend: Backend) {
         (format!("le(created_at,{})", BASE + 2000), all(&[&o2, &o1])),
         (format!("eq(created_at,{})", BASE + 3000), all(&[&o3])),
         // Dates are whole days in UTC: all three are on 2023-11-14.
-        ("ge(created_at,2023-11-14):lt(created_at,2023-11-15)".into(), all(&[&o3, &o2, &o1])),
+        (
+            "ge(created_at,2023-11-14):lt(created_at,2023-11-15)".into(),
+            all(&[&o3, &o2, &o1]),
+        ),
         ("gt(created_at,2023-11-14T22:13:21Z)".into(), all(&[&o3, &o2])),
         (format!("ge(updated_at,{})", BASE + 5000), all(&[&o2])),
         (format!("lt(updated_at,{})", BASE + 5000), all(&[&o3, &o1])),
@@ -433,23 +451,37 @@ async fn sorting_and_pagination(backend: Backend) {
     let newest_first: Vec<String> = twins.iter().rev().chain(placed.iter().rev()).cloned().collect();
     let oldest_first: Vec<String> = placed.iter().chain(twins.iter()).cloned().collect();
 
-    let page = |limit: usize, offset: usize, sort: &str| {
-        format!("?page[limit]={limit}&page[offset]={offset}{sort}")
-    };
+    let page =
+        |limit: usize, offset: usize, sort: &str| format!("?page[limit]={limit}&page[offset]={offset}{sort}");
     // The default: newest first, 25 a page.
     let r = get(&app, "/v2/orders", &admin, &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"].as_array().unwrap().len(), 25);
     assert_eq!(r.body["meta"]["results"]["total"], 32);
-    assert_eq!(r.body["meta"]["page"], json!({"limit": 25, "offset": 0, "current": 1, "total": 2}));
+    assert_eq!(
+        r.body["meta"]["page"],
+        json!({"limit": 25, "offset": 0, "current": 1, "total": 2})
+    );
     assert_eq!(ids(&app, "", &admin, &[]).await, newest_first[..25]);
-    assert_eq!(ids(&app, "?sort=-created_at", &admin, &[]).await, newest_first[..25]);
-    assert_eq!(ids(&app, "?sort=created_at", &admin, &[]).await, oldest_first[..25]);
+    assert_eq!(
+        ids(&app, "?sort=-created_at", &admin, &[]).await,
+        newest_first[..25]
+    );
+    assert_eq!(
+        ids(&app, "?sort=created_at", &admin, &[]).await,
+        oldest_first[..25]
+    );
     // updated_at: order 30 was updated first, order 1 last (the twins, at n = 40, earlier still).
     let by_update = ids(&app, &page(100, 0, "&sort=updated_at"), &admin, &[]).await;
-    assert_eq!(by_update[2..], placed.iter().rev().cloned().collect::<Vec<_>>()[..]);
+    assert_eq!(
+        by_update[2..],
+        placed.iter().rev().cloned().collect::<Vec<_>>()[..]
+    );
     let by_update_desc = ids(&app, &page(100, 0, "&sort=-updated_at"), &admin, &[]).await;
-    assert_eq!(by_update_desc, by_update.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        by_update_desc,
+        by_update.iter().rev().cloned().collect::<Vec<_>>()
+    );
 
     // Pages walk the whole list without gaps or repeats, in both directions.
     for (sort, expected) in [("", &newest_first), ("&sort=created_at", &oldest_first)] {
@@ -460,12 +492,29 @@ async fn sorting_and_pagination(backend: Backend) {
         assert_eq!(&walked, expected, "{sort}");
     }
     let r = get(&app, &format!("/v2/orders{}", page(10, 10, "")), &admin, &[]).await;
-    assert_eq!(r.body["meta"]["page"], json!({"limit": 10, "offset": 10, "current": 2, "total": 4}));
+    assert_eq!(
+        r.body["meta"]["page"],
+        json!({"limit": 10, "offset": 10, "current": 2, "total": 4})
+    );
     for link in ["current", "first", "last", "next", "prev"] {
-        assert!(r.body["links"][link].as_str().unwrap().contains("page[limit]=10"), "{link}: {}", r.body["links"]);
+        assert!(
+            r.body["links"][link].as_str().unwrap().contains("page[limit]=10"),
+            "{link}: {}",
+            r.body["links"]
+        );
     }
-    assert!(r.body["links"]["next"].as_str().unwrap().contains("page[offset]=20"));
-    assert!(r.body["links"]["prev"].as_str().unwrap().contains("page[offset]=0"));
+    assert!(
+        r.body["links"]["next"]
+            .as_str()
+            .unwrap()
+            .contains("page[offset]=20")
+    );
+    assert!(
+        r.body["links"]["prev"]
+            .as_str()
+            .unwrap()
+            .contains("page[offset]=0")
+    );
     // Past the end: an empty page with the right total.
     let r = get(&app, &format!("/v2/orders{}", page(10, 100, "")), &admin, &[]).await;
     assert_eq!(r.status, 200);
@@ -515,8 +564,14 @@ async fn include_items_and_the_items_endpoint(backend: Backend) {
     // Without include: relationships name the items, nothing is included.
     let r = get(&app, "/v2/orders", &admin, &[]).await;
     assert!(r.body.get("included").is_none(), "{}", r.body);
-    assert_eq!(item_ids(&r.body["data"][1]["relationships"]["items"]["data"]), first_item_ids);
-    assert_eq!(r.body["data"][1]["relationships"]["items"]["data"][0]["type"], "item");
+    assert_eq!(
+        item_ids(&r.body["data"][1]["relationships"]["items"]["data"]),
+        first_item_ids
+    );
+    assert_eq!(
+        r.body["data"][1]["relationships"]["items"]["data"][0]["type"],
+        "item"
+    );
 
     // include=items: every listed order's items at the top level, in order.
     let r = get(&app, "/v2/orders?include=items", &admin, &[]).await;
@@ -524,18 +579,30 @@ async fn include_items_and_the_items_endpoint(backend: Backend) {
     let included = &r.body["included"]["items"];
     let expected: Vec<String> = second_item_ids.iter().chain(&first_item_ids).cloned().collect();
     assert_eq!(item_ids(included), expected);
-    assert_eq!(item_ids(&r.body["data"][0]["relationships"]["items"]["data"]), second_item_ids);
+    assert_eq!(
+        item_ids(&r.body["data"][0]["relationships"]["items"]["data"]),
+        second_item_ids
+    );
     let a = &included[1];
     assert_eq!(a["type"], "order_item");
     assert_eq!(a["sku"], "A");
     assert_eq!(a["quantity"], 2);
     assert_eq!(a["product_id"], product.to_string());
-    assert_eq!(a["unit_price"], json!({"amount": 500, "currency": "USD", "includes_tax": false}));
+    assert_eq!(
+        a["unit_price"],
+        json!({"amount": 500, "currency": "USD", "includes_tax": false})
+    );
     assert_eq!(a["value"]["amount"], 1000);
     // A page holds only its orders' items.
     let r = get(&app, "/v2/orders?include=items&page[limit]=1", &admin, &[]).await;
     assert_eq!(item_ids(&r.body["included"]["items"]), second_item_ids);
-    let r = get(&app, "/v2/orders?include=items&filter=eq(currency,GBP)", &admin, &[]).await;
+    let r = get(
+        &app,
+        "/v2/orders?include=items&filter=eq(currency,GBP)",
+        &admin,
+        &[],
+    )
+    .await;
     assert_eq!(r.body["included"]["items"], json!([]));
 
     // One order with include=items.
@@ -553,7 +620,10 @@ async fn include_items_and_the_items_endpoint(backend: Backend) {
     assert_eq!(r.body["data"][2]["value"]["amount"], 2500);
     let r = get(&app, &format!("/v2/orders/{o2}/items"), &admin, &[]).await;
     assert_eq!(item_ids(&r.body["data"]), second_item_ids);
-    for path in [format!("/v2/orders/{}/items", Uuid::new_v4()), "/v2/orders/nope/items".into()] {
+    for path in [
+        format!("/v2/orders/{}/items", Uuid::new_v4()),
+        "/v2/orders/nope/items".into(),
+    ] {
         assert_eq!(get(&app, &path, &admin, &[]).await.status, 404, "{path}");
     }
 }
@@ -585,13 +655,20 @@ async fn bad_list_queries_are_400(backend: Backend) {
         (eleven.as_str(), "10"),
     ];
     for (filter, named) in cases {
-        let r = get(&app, &format!("/v2/orders?filter={}", urlencode(filter)), &admin, &[]).await;
+        let r = get(
+            &app,
+            &format!("/v2/orders?filter={}", urlencode(filter)),
+            &admin,
+            &[],
+        )
+        .await;
         assert_eq!(r.status, 400, "{filter}: {}", r.body);
         let e = &r.body["errors"][0];
         assert_eq!(e["status"], 400);
         assert_eq!(e["source"], "filter", "{filter}");
         assert!(
-            e["detail"].as_str().unwrap().contains(named) || e["detail"] == "Could not parse the supplied filter",
+            e["detail"].as_str().unwrap().contains(named)
+                || e["detail"] == "Could not parse the supplied filter",
             "{filter}: {e}"
         );
         if named != "filter" {
@@ -599,5 +676,8 @@ async fn bad_list_queries_are_400(backend: Backend) {
         }
     }
     // Ten filters are fine; nothing changed.
-    assert_eq!(ids(&app, &format!("?filter={}", urlencode(&ten)), &admin, &[]).await, vec![only]);
+    assert_eq!(
+        ids(&app, &format!("?filter={}", urlencode(&ten)), &admin, &[]).await,
+        vec![only]
+    );
 }
