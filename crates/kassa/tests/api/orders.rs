@@ -276,7 +276,9 @@ async fn who_sees_which_orders(backend: Backend) {
     assert_eq!(r.status, 401, "{}", r.body);
 
     // Single reads and items follow the same rule; what is not yours is 404, like a missing order.
-    let cases: Vec<(&str, Vec<(&str, &str)>, &String, u16)> = vec![
+    // (bearer, shopper headers, order id, expected status)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a String, u16);
+    let cases: Vec<Case> = vec![
         (admin, vec![], &ob, 200),
         (implicit, vec![(AM, t1)], &oa2, 200),
         (implicit, vec![(AM, t2)], &real, 200),
