@@ -2,6 +2,7 @@
 //! closed-loop scenarios at several concurrency levels and reports throughput, latency
 //! percentiles per endpoint, errors, and the server's CPU and memory. See `BENCHMARKS.md`.
 
+mod orders;
 mod report;
 mod scenario;
 mod seed;
@@ -51,6 +52,9 @@ struct Cli {
     /// Accounts, each with one member who logs in with a password (one account token each).
     #[arg(long, default_value_t = 100)]
     accounts: usize,
+    /// Orders seeded straight into the database for the `orders` scenario (only when it runs).
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
     /// Measured seconds per scenario and concurrency level.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -90,6 +94,7 @@ impl Cli {
             self.warmup = 0.5;
             self.concurrency = vec![4];
             self.login_concurrency = vec![4];
+            self.orders = 2_000;
             self.scenarios = vec![
                 Scenario::Floor,
                 Scenario::Catalog,
@@ -99,6 +104,7 @@ impl Cli {
                 Scenario::Checkout100,
                 Scenario::Edit,
                 Scenario::Login,
+                Scenario::Orders,
             ];
         }
     }
@@ -162,7 +168,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
     let outcome = match Server::start(&kassa, db.url()).await {
         Ok(server) => {
             let fresh_start = server.ready_after;
-            let outcome = measure(&cli, &server).await;
+            let outcome = measure(&cli, &server, &db).await;
             // A second start, on the store the run has filled.
             let restarted = server.restart(&kassa, db.url()).await;
             let restart = restarted.as_ref().map(|s| s.ready_after).ok();
@@ -194,12 +200,24 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn measure(cli: &Cli, server: &Server) -> anyhow::Result<Report> {
-    let fixture = Arc::new(seed::seed(server, cli.products, cli.accounts).await?);
+async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Result<Report> {
+    let orders = if cli.scenarios.contains(&Scenario::Orders) {
+        cli.orders
+    } else {
+        0
+    };
+    let fixture = Arc::new(seed::seed(server, db, cli.products, cli.accounts, orders).await?);
     let ticks = server::clock_ticks();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let with_postgres = cli.backend == Backend::Postgres;
-    let mut report = Report::new(cli.backend, cli.products, cli.accounts, cli.duration, cli.warmup);
+    let mut report = Report::new(
+        cli.backend,
+        cli.products,
+        cli.accounts,
+        orders,
+        cli.duration,
+        cli.warmup,
+    );
 
     let mut scenarios = cli.scenarios.clone();
     scenarios.sort(); // the floor first: the others are reported against it

@@ -12,6 +12,8 @@ pub struct Report {
     pub backend: Backend,
     pub products: usize,
     pub accounts: usize,
+    /// Orders seeded for the `orders` scenario (0 when it did not run).
+    pub orders: usize,
     pub duration_s: f64,
     pub warmup_s: f64,
     /// Spawn to ready on the fresh database (migrations included), in ms.
@@ -148,11 +150,19 @@ impl RunResult {
 }
 
 impl Report {
-    pub fn new(backend: Backend, products: usize, accounts: usize, duration_s: f64, warmup_s: f64) -> Self {
+    pub fn new(
+        backend: Backend,
+        products: usize,
+        accounts: usize,
+        orders: usize,
+        duration_s: f64,
+        warmup_s: f64,
+    ) -> Self {
         Self {
             backend,
             products,
             accounts,
+            orders,
             duration_s,
             warmup_s,
             start_ms: 0.0,
@@ -186,10 +196,11 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "### kassa-bench: {} — {} products, {} accounts, {} s measured after {} s warm-up\n",
+            "### kassa-bench: {} — {} products, {} accounts, {} orders, {} s measured after {} s warm-up\n",
             self.backend.name(),
             self.products,
             self.accounts,
+            self.orders,
             self.duration_s,
             self.warmup_s
         );

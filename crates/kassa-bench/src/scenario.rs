@@ -45,6 +45,9 @@ pub enum Scenario {
     Edit,
     /// `POST /v2/account-members/tokens` with a password (Argon2: slow on purpose).
     Login,
+    /// `GET /v2/orders` on a store seeded with `--orders` orders: an account's orders newest first
+    /// (account token), and as an admin by status, by customer email and by a day of `created_at`.
+    Orders,
 }
 
 /// How many carts the `edit` scenario spreads its writes over.
@@ -63,6 +66,7 @@ impl Scenario {
             Scenario::Checkout100 => "checkout-100",
             Scenario::Edit => "edit",
             Scenario::Login => "login",
+            Scenario::Orders => "orders",
         }
     }
 
@@ -93,6 +97,12 @@ impl Scenario {
             Scenario::Checkout100 => &[Step::FillCart(100), Step::Checkout],
             Scenario::Edit => &[Step::EditCart],
             Scenario::Login => &[Step::Login],
+            Scenario::Orders => &[
+                Step::AccountOrders,
+                Step::OrdersByStatus,
+                Step::OrdersByEmail,
+                Step::OrdersOfADay,
+            ],
         }
     }
 }
@@ -116,6 +126,10 @@ pub enum Step {
     /// A custom item added to a random one of [`EDITED_CARTS`] guest carts.
     EditCart,
     Login,
+    AccountOrders,
+    OrdersByStatus,
+    OrdersByEmail,
+    OrdersOfADay,
 }
 
 /// One request to make.
@@ -124,6 +138,8 @@ pub struct Request {
     path: String,
     account_token: bool,
     implicit_token: bool,
+    /// A client_credentials token instead of the implicit one.
+    admin_token: bool,
     body: Option<Value>,
 }
 
@@ -141,6 +157,10 @@ impl Step {
             Step::Checkout => "POST /v2/carts/{id}/checkout",
             Step::Pay => "POST /v2/orders/{id}/payments",
             Step::Login => "POST /v2/account-members/tokens",
+            Step::AccountOrders => "GET /v2/orders (account token, newest first)",
+            Step::OrdersByStatus => "GET /v2/orders?filter=eq(status,…)",
+            Step::OrdersByEmail => "GET /v2/orders?filter=eq(email,…)",
+            Step::OrdersOfADay => "GET /v2/orders?filter=ge(created_at,…):lt(created_at,…)",
         }
     }
 
@@ -150,6 +170,7 @@ impl Step {
             path,
             account_token,
             implicit_token: true,
+            admin_token: false,
             body: None,
         };
         let post = |path: String, account_token, body| Request {
@@ -157,7 +178,13 @@ impl Step {
             path,
             account_token,
             implicit_token: true,
+            admin_token: false,
             body: Some(body),
+        };
+        let admin_get = |path: String| Request {
+            implicit_token: false,
+            admin_token: true,
+            ..get(path, false)
         };
         let cart = vu.cart_id.as_deref().unwrap_or("missing");
         match self {
@@ -238,6 +265,23 @@ impl Step {
                         &vu.fixture.password,
                     ),
                 )
+            }
+            Step::AccountOrders => get("/v2/orders".into(), true),
+            Step::OrdersByStatus => {
+                let status = ["complete", "incomplete", "processing", "cancelled"][vu.rng.below(4)];
+                admin_get(format!("/v2/orders?filter=eq(status,{status})"))
+            }
+            Step::OrdersByEmail => {
+                let k = vu.rng.below(crate::orders::EMAILS);
+                admin_get(format!("/v2/orders?filter=eq(email,customer{k}@bench.example)"))
+            }
+            Step::OrdersOfADay => {
+                let from = vu.fixture.orders_from_ms
+                    + vu.rng.below(crate::orders::DAYS as usize) as i64 * 86_400_000;
+                admin_get(format!(
+                    "/v2/orders?filter=ge(created_at,{from}):lt(created_at,{})",
+                    from + 86_400_000
+                ))
             }
         }
     }
@@ -403,6 +447,9 @@ impl Vu {
             .timeout(Duration::from_secs(30));
         if r.implicit_token {
             req = req.bearer_auth(&self.fixture.implicit_token);
+        }
+        if r.admin_token {
+            req = req.bearer_auth(&self.fixture.admin_token);
         }
         if r.account_token {
             req = req.header(ACCOUNT_TOKEN_HEADER, &self.account_token);

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::server::Server;
+use crate::server::{BenchDatabase, Server};
 
 /// Requests in flight while seeding.
 const SEED_PARALLEL: usize = 16;
@@ -23,6 +23,10 @@ const STOCK: i64 = 1_000_000_000;
 pub struct Fixture {
     pub base: String,
     pub implicit_token: String,
+    /// client_credentials, for the admin listings of the `orders` scenario.
+    pub admin_token: String,
+    /// `created_at` of the oldest seeded order (0 when none were seeded).
+    pub orders_from_ms: i64,
     pub product_ids: Vec<String>,
     pub password_profile_id: String,
     pub usernames: Vec<String>,
@@ -125,7 +129,13 @@ where
     Ok(all.into_iter().map(|(_, t)| t).collect())
 }
 
-pub async fn seed(server: &Server, products: usize, accounts: usize) -> anyhow::Result<Fixture> {
+pub async fn seed(
+    server: &Server,
+    db: &BenchDatabase,
+    products: usize,
+    accounts: usize,
+    orders: usize,
+) -> anyhow::Result<Fixture> {
     let api = Api {
         http: reqwest::Client::new(),
         base: server.url.clone(),
@@ -196,9 +206,19 @@ pub async fn seed(server: &Server, products: usize, accounts: usize) -> anyhow::
         started.elapsed().as_secs_f64()
     );
 
+    let orders_from_ms = if orders > 0 {
+        crate::orders::seed_orders(db, &api, &admin, orders)
+            .await?
+            .from_ms
+    } else {
+        0
+    };
+
     Ok(Fixture {
         base: server.url.clone(),
         implicit_token,
+        admin_token: admin,
+        orders_from_ms,
         product_ids,
         password_profile_id,
         usernames,

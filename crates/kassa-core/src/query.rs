@@ -508,6 +508,8 @@ pub enum FieldKind {
     Text,
     /// A timestamp column (epoch milliseconds); operands are `YYYY-MM-DD`, RFC 3339 or epoch ms.
     Time,
+    /// An integer column (money in minor units); operands are integers.
+    Int,
 }
 
 /// One filterable field of an endpoint: wire name, column, kind, allowed operators.
@@ -519,6 +521,8 @@ pub struct FieldSpec {
 }
 
 pub const TEXT_OPS: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like, FilterOp::Ilike, FilterOp::In];
+/// Comparisons for integer (money) fields: EP documents `gt`/`ge`/`lt`/`le` only.
+pub const INT_OPS: &[FilterOp] = &[FilterOp::Gt, FilterOp::Ge, FilterOp::Lt, FilterOp::Le];
 pub const TIME_OPS: &[FilterOp] = &[
     FilterOp::Eq,
     FilterOp::Gt,
@@ -540,6 +544,16 @@ pub fn conditions(filters: &[Filter], fields: &[FieldSpec]) -> Result<Vec<Condit
                 .iter()
                 .map(|v| match spec.kind {
                     FieldKind::Text => Ok(SqlValue::Text(v.clone())),
+                    FieldKind::Int => v.trim().parse::<i64>().map(SqlValue::Int).map_err(|_| {
+                        Error::field(
+                            "filter",
+                            "Bad Request",
+                            format!(
+                                "{} takes an integer (an amount in minor units), not '{v}'",
+                                f.field
+                            ),
+                        )
+                    }),
                     FieldKind::Time => parse_time_operand(v).map(SqlValue::Int).ok_or_else(|| {
                         Error::field(
                             "filter",
@@ -611,6 +625,16 @@ mod condition_tests {
         assert_eq!(c[0].values, vec![SqlValue::Int(1_704_153_601_000)]);
         assert!(conditions(&parse_filter("gt(created_at,yesterday)").unwrap(), FIELDS).is_err());
         assert!(conditions(&parse_filter("gt(name,a)").unwrap(), FIELDS).is_err());
+        let ints = &[FieldSpec {
+            name: "with_tax",
+            column: "with_tax",
+            kind: FieldKind::Int,
+            ops: INT_OPS,
+        }];
+        let c = conditions(&parse_filter("ge(with_tax,1000)").unwrap(), ints).unwrap();
+        assert_eq!(c[0].values, vec![SqlValue::Int(1000)]);
+        assert!(conditions(&parse_filter("ge(with_tax,10.5)").unwrap(), ints).is_err());
+        assert!(conditions(&parse_filter("eq(with_tax,10)").unwrap(), ints).is_err());
     }
 
     #[test]

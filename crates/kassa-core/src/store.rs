@@ -15,7 +15,7 @@ use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
-use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, PlacedOrder};
+use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
 use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot};
 use crate::settings::StoreSettings;
@@ -470,6 +470,10 @@ pub trait OrderStore {
     ) -> Result<()>;
     /// The order and its items (in cart order), read together.
     async fn order(&self, id: Uuid) -> Result<Option<(PlacedOrder, Vec<OrderItem>)>>;
+    /// One page of the orders in `query.scope` matching its conditions, in its order, with the
+    /// filtered total; with `with_items`, each order's items (read for the whole page at once,
+    /// in the same snapshot), else empty item lists.
+    async fn orders(&self, query: OrderQuery) -> Result<Page<(PlacedOrder, Vec<OrderItem>)>>;
 }
 
 /// Idempotency keys (`Idempotency-Key`): one record per (scope, key), kept for

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0008_cart_taxes_settings.sql"),
     ),
     ("0009_orders", include_str!("../migrations/0009_orders.sql")),
+    (
+        "0010_order_listing",
+        include_str!("../migrations/0010_order_listing.sql"),
+    ),
     ("0011_payments", include_str!("../migrations/0011_payments.sql")),
 ];
 

@@ -1,4 +1,5 @@
-//! `POST /v2/carts/{id}/checkout` (a cart becomes an order) and `GET /v2/orders/{id}`.
+//! `POST /v2/carts/{id}/checkout` (a cart becomes an order), and reading orders: `GET /v2/orders`,
+//! `GET /v2/orders/{id}` and `GET /v2/orders/{id}/items`.
 //!
 //! Checkout reads the cart, prices it (product lines again from the shopper's current release;
 //! custom items keep their price), checks stock, and stores the order with its items in one
@@ -8,7 +9,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +19,10 @@ use kassa_core::carts::{Cart, CartItem, CartTaxItem, ItemKind, is_valid_cart_id}
 use kassa_core::catalog_rule::ShopperContext;
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
-use kassa_core::orders::{MAX_EXTERNAL_REF, OrderItem, PlacedOrder};
+use kassa_core::orders::{
+    MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort,
+    PlacedOrder, order_conditions, order_scope,
+};
 use kassa_core::query::PageRequest;
 use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
@@ -38,7 +42,9 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v2/carts/{id}/checkout", post(checkout))
+        .route("/v2/orders", get(list))
         .route("/v2/orders/{id}", get(read))
+        .route("/v2/orders/{id}/items", get(items))
 }
 
 /// Longest accepted text field of a checkout body (names, emails, address lines).
@@ -554,16 +560,8 @@ fn render_order_item(
     v
 }
 
-/// The order envelope: `data` and, with `items`, `included.items` (and `tax_items` with
-/// `tax_items`).
-pub(crate) fn render_order(
-    o: &PlacedOrder,
-    items: &[OrderItem],
-    formats: &HashMap<String, MoneyFormat>,
-    origin: &Origin,
-    include_items: bool,
-    include_taxes: bool,
-) -> ApiResult<Value> {
+/// The order resource (`data` of an order envelope, or one entry of a listing).
+fn order_data(o: &PlacedOrder, items: &[OrderItem], formats: &HashMap<String, MoneyFormat>) -> Value {
     let c = o.currency.as_str();
     let m = |amount: i64| money(amount, c, formats);
     let mut relationships = json!({
@@ -624,25 +622,89 @@ pub(crate) fn render_order(
         }
         data["customer"] = customer;
     }
-    let mut body = envelope::single(data);
-    if include_items {
-        let totals = line_totals(o, items)?;
-        body["included"]["items"] = json!(
-            items
-                .iter()
-                .zip(&totals.lines)
-                .map(|(i, t)| render_order_item(i, t, c, formats, origin))
-                .collect::<Vec<_>>()
-        );
+    data
+}
+
+/// The order's items as `OrderItemResponse`s, with their figures computed as at checkout.
+fn order_items(
+    o: &PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> ApiResult<Vec<Value>> {
+    let totals = line_totals(o, items)?;
+    Ok(items
+        .iter()
+        .zip(&totals.lines)
+        .map(|(i, t)| render_order_item(i, t, o.currency.as_str(), formats, origin))
+        .collect())
+}
+
+/// What `include` asked for, of what orders offer (`custom_discounts` and `promotions` are
+/// always empty here, so they add nothing).
+#[derive(Debug, Clone, Copy, Default)]
+struct Includes {
+    items: bool,
+    tax_items: bool,
+}
+
+impl Includes {
+    fn of(query: &ListQuery) -> Self {
+        let has = |name: &str| query.include.iter().any(|i| i == name);
+        Self {
+            items: has("items"),
+            tax_items: has("tax_items"),
+        }
     }
-    if include_taxes {
+}
+
+/// Adds `included.items` / `included.tax_items` for `orders` to an envelope.
+fn include(
+    body: &mut Value,
+    orders: &[(&PlacedOrder, &[OrderItem])],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    includes: Includes,
+) -> ApiResult<()> {
+    if includes.items {
+        let mut all = Vec::new();
+        for (o, items) in orders {
+            all.extend(order_items(o, items, formats, origin)?);
+        }
+        body["included"]["items"] = Value::Array(all);
+    }
+    if includes.tax_items {
         body["included"]["tax_items"] = json!(
-            items
+            orders
                 .iter()
-                .flat_map(|i| i.taxes.iter().map(render_tax_item))
+                .flat_map(|(_, items)| items.iter().flat_map(|i| i.taxes.iter().map(render_tax_item)))
                 .collect::<Vec<_>>()
         );
     }
+    Ok(())
+}
+
+/// The order envelope: `data` and, with `items`, `included.items` (and `tax_items` with
+/// `tax_items`).
+pub(crate) fn render_order(
+    o: &PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    include_items: bool,
+    include_taxes: bool,
+) -> ApiResult<Value> {
+    let mut body = envelope::single(order_data(o, items, formats));
+    include(
+        &mut body,
+        &[(o, items)],
+        formats,
+        origin,
+        Includes {
+            items: include_items,
+            tax_items: include_taxes,
+        },
+    )?;
     Ok(body)
 }
 
@@ -804,6 +866,31 @@ async fn place(
     Ok(response)
 }
 
+/// Which orders the caller may read, from its tokens ([`order_scope`]); `None` reads nothing.
+fn scope(shopper: &Shopper, customer: &CustomerToken) -> Option<OrderScope> {
+    order_scope(
+        shopper.caller.is_admin(),
+        shopper.account.as_ref().map(|a| a.scope),
+        customer.0.as_ref().map(|c| c.sub),
+    )
+}
+
+/// The order if the caller may see it; anything else (no such order, malformed id, another
+/// account's or customer's order, no shopper token) is the same 404, so nothing leaks.
+async fn visible_order(
+    state: &AppState,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    id: &str,
+) -> ApiResult<(PlacedOrder, Vec<OrderItem>)> {
+    let scope = scope(shopper, customer).ok_or_else(order_not_found)?;
+    let id = Uuid::parse_str(id).map_err(|_| order_not_found())?;
+    match state.store.order(id).await? {
+        Some((order, items)) if scope.may_see(&order) => Ok((order, items)),
+        _ => Err(order_not_found()),
+    }
+}
+
 async fn read(
     State(state): State<AppState>,
     shopper: Shopper,
@@ -812,28 +899,76 @@ async fn read(
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = Uuid::parse_str(&id).map_err(|_| order_not_found())?;
-    let (order, items) = state.store.order(id).await?.ok_or_else(order_not_found)?;
-    let visible = if shopper.caller.is_admin() {
-        true
-    } else if let Some(account) = &shopper.account {
-        order.account_id == Some(account.scope)
-    } else if let Some(c) = &customer.0 {
-        order.customer_id == Some(c.sub)
-    } else {
-        false
-    };
-    if !visible {
-        return Err(order_not_found());
-    }
+    let (order, items) = visible_order(&state, &shopper, &customer, &id).await?;
     let (formats, _) = money_formats(&state).await?;
-    let include = |name: &str| query.include.iter().any(|i| i == name);
+    let includes = Includes::of(&query);
     Ok(Json(render_order(
         &order,
         &items,
         &formats,
         &origin,
-        include("items"),
-        include("tax_items"),
+        includes.items,
+        includes.tax_items,
     )?))
+}
+
+/// `GET /v2/orders/{id}/items`: `{data: [OrderItemResponse]}` (EP has no pagination here: an
+/// order holds at most a cart's 100 lines).
+async fn items(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let (order, items) = visible_order(&state, &shopper, &customer, &id).await?;
+    let (formats, _) = money_formats(&state).await?;
+    Ok(Json(
+        json!({ "data": order_items(&order, &items, &formats, &origin)? }),
+    ))
+}
+
+/// `GET /v2/orders`: the caller's orders (see [`order_scope`]), filtered, sorted (newest first
+/// unless asked otherwise) and paged; `include=items` adds every listed order's items (read in
+/// one query for the page).
+async fn list(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    customer: CustomerToken,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let scope = scope(&shopper, &customer).ok_or_else(|| {
+        ApiError::forbidden(
+            "Listing orders needs a client_credentials token, or an implicit token with an EP-Account-Management-Authentication-Token or an X-Moltin-Customer-Token",
+        )
+    })?;
+    let conditions = order_conditions(&query.filters)?;
+    let sort = OrderSort::from_sort(query.sort(ORDER_SORTS)?.as_ref());
+    let includes = Includes::of(&query);
+    let page = state
+        .store
+        .orders(OrderQuery {
+            scope,
+            conditions,
+            sort,
+            page: query.page,
+            // Always: every order's `relationships.items` names its items, as a single read's
+            // does; it is one indexed query for the whole page.
+            with_items: true,
+            count_cap: ORDER_COUNT_CAP,
+        })
+        .await?;
+    let (formats, _) = money_formats(&state).await?;
+    let data = page
+        .items
+        .iter()
+        .map(|(o, items)| order_data(o, items, &formats))
+        .collect();
+    let mut body = envelope::collection(data, page.total, &query, &origin, &uri);
+    let listed: Vec<(&PlacedOrder, &[OrderItem])> =
+        page.items.iter().map(|(o, i)| (o, i.as_slice())).collect();
+    include(&mut body, &listed, &formats, &origin, includes)?;
+    Ok(Json(body))
 }

@@ -14,6 +14,7 @@ mod conventions;
 mod customers;
 mod inventories;
 mod order_updates;
+mod orders;
 mod payments;
 mod process;
 mod sdk;
