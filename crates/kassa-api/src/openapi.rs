@@ -129,6 +129,10 @@ impl Op {
         self.auth = Auth::Admin;
         self
     }
+    /// A shopper's route: any token, acting for the account or customer its headers name.
+    fn shopper(self) -> Self {
+        self.token().account_header().customer_header()
+    }
     /// Reads `EP-Account-Management-Authentication-Token`.
     fn account_header(mut self) -> Self {
         self.account_header = true;
@@ -198,26 +202,70 @@ fn tag(name: &'static str, ops: Vec<Op>) -> Vec<Op> {
 pub fn operations() -> Vec<Op> {
     const PW: &str = "/v2/authentication-realms/{realm}/user-authentication-info/{id}/user-authentication-password-profile-info";
     let mut groups: Vec<Vec<Op>> = vec![
-        tag("Health", vec![
-            Op::get("/healthz", "Liveness probe").raw("Health", "application/json"),
-            Op::get("/readyz", "Readiness probe: the database answers").raw("Health", "application/json"),
-        ]),
-        tag("Documentation", vec![
-            Op::get("/openapi.json", "This OpenAPI document").raw("Any", "application/json"),
-            Op::get("/docs", "Interactive API reference (HTML)").raw("Text", "text/html"),
-            Op::get("/docs/swagger-ui-bundle.js", "API reference script").raw("Text", "text/javascript"),
-            Op::get("/docs/swagger-ui.css", "API reference style sheet").raw("Text", "text/css"),
-        ]),
         tag("Authentication", vec![
             Op::post("/oauth/access_token", "Get an access token")
                 .describe("`grant_type=client_credentials` with `client_id` and `client_secret` gives an admin token; `grant_type=implicit` with `client_id` a shopper token.")
                 .form("TokenRequest")
                 .raw("AccessToken", "application/json"),
         ]),
-        tag("Application keys", vec![
-            Op::get("/v2/application-keys", "List application keys").admin().list(),
-            Op::post("/v2/application-keys", "Create an application key").admin().created().body("DataObject"),
-            Op::delete("/v2/application-keys/{id}", "Delete an application key").admin().no_content(),
+        tag("Carts", vec![
+            Op::get("/v2/carts", "List the shopper's carts").shopper().list().returns("Cart"),
+            Op::post("/v2/carts", "Create a cart").shopper().created().body("DataObject").optional_body().returns("Cart"),
+            Op::get("/v2/carts/{id}", "Get a cart").shopper().returns("Cart"),
+            Op::put("/v2/carts/{id}", "Update a cart").shopper().body("DataObject").returns("Cart"),
+            Op::delete("/v2/carts/{id}", "Delete a cart").shopper().no_content(),
+            Op::get("/v2/carts/{id}/items", "List a cart's items").shopper().list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/items", "Add items to a cart").shopper().created().body("DataAny").list().returns("CartItem"),
+            Op::put("/v2/carts/{id}/items", "Update several items' quantities").shopper().body("DataArray").list().returns("CartItem"),
+            Op::delete("/v2/carts/{id}/items", "Empty a cart").shopper().no_content(),
+            Op::put("/v2/carts/{id}/items/{item_id}", "Update an item's quantity").shopper().body("QuantityBody").list().returns("CartItem"),
+            Op::delete("/v2/carts/{id}/items/{item_id}", "Remove an item from a cart").shopper().list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/relationships/accounts", "Associate a cart with an account").shopper().body("DataArray").maybe_no_content().returns("Any"),
+            Op::delete("/v2/carts/{id}/relationships/accounts", "Dissociate a cart from an account").shopper().body("DataArray").no_content(),
+            Op::post("/v2/carts/{id}/relationships/customers", "Associate a cart with a customer").shopper().body("DataArray").maybe_no_content().returns("Any"),
+            Op::delete("/v2/carts/{id}/relationships/customers", "Dissociate a cart from a customer").shopper().body("DataArray").no_content(),
+        ]),
+        tag("Orders", vec![
+            Op::post("/v2/carts/{id}/checkout", "Checkout: turn a cart into an order")
+                .describe("Send `Idempotency-Key` to make a retried checkout answer the first one's order.")
+                .shopper().created().body("CheckoutBody").returns("Order"),
+            Op::get("/v2/orders/{id}", "Get an order").shopper().returns("Order"),
+        ]),
+        tag("Cart taxes", vec![
+            Op::post("/v2/carts/{id}/taxes", "Add tax items to many cart items").admin().created().body("DataArray").list(),
+            Op::delete("/v2/carts/{id}/taxes", "Delete all of a cart's tax items").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("DataObject"),
+            Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("DataObject"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
+        ]),
+        tag("Customers", vec![
+            Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
+            Op::post("/v2/customers", "Create a customer").token().created().body("DataObject").returns("Customer"),
+            Op::post("/v2/customers/tokens", "Log in a customer: get a customer token").token().body("DataObject"),
+            Op::get("/v2/customers/{id}", "Get a customer").token().customer_header().returns("Customer"),
+            Op::put("/v2/customers/{id}", "Update a customer").token().customer_header().body("DataObject").returns("Customer"),
+            Op::delete("/v2/customers/{id}", "Delete a customer").admin().no_content(),
+        ]),
+        tag("Accounts", vec![
+            Op::get("/v2/accounts", "List accounts").token().account_header().list().returns("Account"),
+            Op::post("/v2/accounts", "Create an account").admin().created().body("DataObject").returns("Account"),
+            Op::get("/v2/accounts/{id}", "Get an account").token().account_header().returns("Account"),
+            Op::put("/v2/accounts/{id}", "Update an account").admin().body("DataObject").returns("Account"),
+            Op::delete("/v2/accounts/{id}", "Delete an account").admin().no_content(),
+            Op::get("/v2/accounts/{id}/account-memberships", "List an account's memberships").token().account_header().list(),
+            Op::post("/v2/accounts/{id}/account-memberships", "Create an account membership").admin().created().body("DataObject"),
+            Op::get("/v2/accounts/{id}/account-memberships/unassigned-account-members", "List account members not in this account").admin().list(),
+            Op::get("/v2/accounts/{id}/account-memberships/{membership_id}", "Get an account membership").token().account_header(),
+            Op::put("/v2/accounts/{id}/account-memberships/{membership_id}", "Update an account membership").admin().body("DataObject"),
+            Op::delete("/v2/accounts/{id}/account-memberships/{membership_id}", "Delete an account membership").admin().no_content(),
+        ]),
+        tag("Account members", vec![
+            Op::get("/v2/account-members", "List account members").token().account_header().list(),
+            Op::post("/v2/account-members/tokens", "Log in an account member: get account management tokens")
+                .token().created().body("DataObject").list(),
+            Op::get("/v2/account-members/{id}", "Get an account member").token().account_header(),
+            Op::put("/v2/account-members/{id}", "Update an account member").admin().body("DataObject"),
+            Op::get("/v2/account-members/{id}/account-memberships", "List an account member's memberships").token().account_header().list(),
         ]),
         tag("Authentication realms", vec![
             Op::get("/v2/settings/account-authentication", "Get account authentication settings").admin(),
@@ -241,64 +289,10 @@ pub fn operations() -> Vec<Op> {
             Op::put(format!("{PW}/{{credential}}"), "Update a password credential").admin().body("DataObject"),
             Op::delete(format!("{PW}/{{credential}}"), "Delete a password credential").admin().no_content(),
         ]),
-        tag("Accounts", vec![
-            Op::get("/v2/accounts", "List accounts").token().account_header().list().returns("Account"),
-            Op::post("/v2/accounts", "Create an account").admin().created().body("DataObject").returns("Account"),
-            Op::get("/v2/accounts/{id}", "Get an account").token().account_header().returns("Account"),
-            Op::put("/v2/accounts/{id}", "Update an account").admin().body("DataObject").returns("Account"),
-            Op::delete("/v2/accounts/{id}", "Delete an account").admin().no_content(),
-            Op::get("/v2/accounts/{id}/account-memberships", "List an account's memberships").token().account_header().list(),
-            Op::post("/v2/accounts/{id}/account-memberships", "Create an account membership").admin().created().body("DataObject"),
-            Op::get("/v2/accounts/{id}/account-memberships/unassigned-account-members", "List account members not in this account").admin().list(),
-            Op::get("/v2/accounts/{id}/account-memberships/{membership_id}", "Get an account membership").token().account_header(),
-            Op::put("/v2/accounts/{id}/account-memberships/{membership_id}", "Update an account membership").admin().body("DataObject"),
-            Op::delete("/v2/accounts/{id}/account-memberships/{membership_id}", "Delete an account membership").admin().no_content(),
-        ]),
-        tag("Account members", vec![
-            Op::get("/v2/account-members", "List account members").token().account_header().list(),
-            Op::post("/v2/account-members/tokens", "Log in an account member: get account management tokens")
-                .token().created().body("DataObject").list(),
-            Op::get("/v2/account-members/{id}", "Get an account member").token().account_header(),
-            Op::put("/v2/account-members/{id}", "Update an account member").admin().body("DataObject"),
-            Op::get("/v2/account-members/{id}/account-memberships", "List an account member's memberships").token().account_header().list(),
-        ]),
-        tag("Customers", vec![
-            Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
-            Op::post("/v2/customers", "Create a customer").token().created().body("DataObject").returns("Customer"),
-            Op::post("/v2/customers/tokens", "Log in a customer: get a customer token").token().body("DataObject"),
-            Op::get("/v2/customers/{id}", "Get a customer").token().customer_header().returns("Customer"),
-            Op::put("/v2/customers/{id}", "Update a customer").token().customer_header().body("DataObject").returns("Customer"),
-            Op::delete("/v2/customers/{id}", "Delete a customer").admin().no_content(),
-        ]),
-        tag("Carts", vec![
-            Op::get("/v2/carts", "List the shopper's carts").token().account_header().customer_header().list().returns("Cart"),
-            Op::post("/v2/carts", "Create a cart").token().account_header().customer_header().created().body("DataObject").optional_body().returns("Cart"),
-            Op::get("/v2/carts/{id}", "Get a cart").token().account_header().customer_header().returns("Cart"),
-            Op::put("/v2/carts/{id}", "Update a cart").token().account_header().customer_header().body("DataObject").returns("Cart"),
-            Op::delete("/v2/carts/{id}", "Delete a cart").token().account_header().customer_header().no_content(),
-            Op::get("/v2/carts/{id}/items", "List a cart's items").token().account_header().customer_header().list().returns("CartItem"),
-            Op::post("/v2/carts/{id}/items", "Add items to a cart").token().account_header().customer_header().created().body("DataAny").list().returns("CartItem"),
-            Op::put("/v2/carts/{id}/items", "Update several items' quantities").token().account_header().customer_header().body("DataArray").list().returns("CartItem"),
-            Op::delete("/v2/carts/{id}/items", "Empty a cart").token().account_header().customer_header().no_content(),
-            Op::put("/v2/carts/{id}/items/{item_id}", "Update an item's quantity").token().account_header().customer_header().body("QuantityBody").list().returns("CartItem"),
-            Op::delete("/v2/carts/{id}/items/{item_id}", "Remove an item from a cart").token().account_header().customer_header().list().returns("CartItem"),
-            Op::post("/v2/carts/{id}/relationships/accounts", "Associate a cart with an account").token().account_header().customer_header().body("DataArray").maybe_no_content().returns("Any"),
-            Op::delete("/v2/carts/{id}/relationships/accounts", "Dissociate a cart from an account").token().account_header().customer_header().body("DataArray").no_content(),
-            Op::post("/v2/carts/{id}/relationships/customers", "Associate a cart with a customer").token().account_header().customer_header().body("DataArray").maybe_no_content().returns("Any"),
-            Op::delete("/v2/carts/{id}/relationships/customers", "Dissociate a cart from a customer").token().account_header().customer_header().body("DataArray").no_content(),
-        ]),
-        tag("Cart taxes", vec![
-            Op::post("/v2/carts/{id}/taxes", "Add tax items to many cart items").admin().created().body("DataArray").list(),
-            Op::delete("/v2/carts/{id}/taxes", "Delete all of a cart's tax items").admin().no_content(),
-            Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("DataObject"),
-            Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("DataObject"),
-            Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
-        ]),
-        tag("Orders", vec![
-            Op::post("/v2/carts/{id}/checkout", "Checkout: turn a cart into an order")
-                .describe("Send `Idempotency-Key` to make a retried checkout answer the first one's order.")
-                .token().account_header().customer_header().created().body("CheckoutBody").returns("Order"),
-            Op::get("/v2/orders/{id}", "Get an order").token().account_header().customer_header().returns("Order"),
+        tag("Application keys", vec![
+            Op::get("/v2/application-keys", "List application keys").admin().list(),
+            Op::post("/v2/application-keys", "Create an application key").admin().created().body("DataObject"),
+            Op::delete("/v2/application-keys/{id}", "Delete an application key").admin().no_content(),
         ]),
         tag("Settings", vec![
             Op::get("/v2/settings", "Get the store settings").admin(),
@@ -312,6 +306,17 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/currencies/{id}", "Get a currency").admin(),
             Op::put("/v2/currencies/{id}", "Update a currency").admin().body("DataObject"),
             Op::delete("/v2/currencies/{id}", "Delete a currency").admin().no_content(),
+        ]),
+        tag("Shopper catalog", vec![
+            Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
+            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers(),
+            Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
+            Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
+            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
@@ -364,17 +369,6 @@ pub fn operations() -> Vec<Op> {
             Op::post("/v2/inventories/{product_id}/transactions", "Create a stock transaction").admin().created().body("DataObject"),
             Op::get("/v2/inventories/{product_id}/transactions/{id}", "Get a stock transaction").token(),
         ]),
-        tag("Shopper catalog", vec![
-            Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
-            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers(),
-            Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
-            Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
-            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
-        ]),
     ];
     // Catalog administration answers under `/catalogs` and `/pcm/catalogs` alike.
     for prefix in ["", "/pcm"] {
@@ -416,6 +410,24 @@ pub fn operations() -> Vec<Op> {
             ],
         ));
     }
+    groups.extend([
+        tag(
+            "Health",
+            vec![
+                Op::get("/healthz", "Liveness probe").raw("Health", "application/json"),
+                Op::get("/readyz", "Readiness probe: the database answers").raw("Health", "application/json"),
+            ],
+        ),
+        tag(
+            "Documentation",
+            vec![
+                Op::get("/openapi.json", "This OpenAPI document").raw("Any", "application/json"),
+                Op::get("/docs", "Interactive API reference (HTML)").raw("Text", "text/html"),
+                Op::get("/docs/swagger-ui-bundle.js", "API reference script").raw("Text", "text/javascript"),
+                Op::get("/docs/swagger-ui.css", "API reference style sheet").raw("Text", "text/css"),
+            ],
+        ),
+    ]);
     groups.into_iter().flatten().collect()
 }
 
@@ -596,6 +608,14 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
+/// `{"type": "string"}` → `{"type": ["string", "null"]}`.
+fn nullable(mut schema: Value) -> Value {
+    if let Some(Value::String(t)) = schema.get("type").cloned() {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
 fn schemas() -> Value {
     let error = |status: Value| {
         json!({
@@ -628,8 +648,9 @@ fn schemas() -> Value {
             "links": { "type": "object" },
             "relationships": { "type": "object" },
         });
+        // Optional attributes are written as `null` when unset.
         if let (Some(p), Value::Object(extra)) = (properties.as_object_mut(), props) {
-            p.extend(extra);
+            p.extend(extra.into_iter().map(|(k, v)| (k, nullable(v))));
         }
         json!({ "type": "object", "required": ["type"], "properties": properties })
     };

@@ -13,5 +13,6 @@ mod checkout;
 mod conventions;
 mod customers;
 mod inventories;
+mod openapi;
 mod process;
 mod sdk;
