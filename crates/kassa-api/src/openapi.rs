@@ -210,12 +210,12 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Carts", vec![
             Op::get("/v2/carts", "List the shopper's carts").shopper().list().returns("Cart"),
-            Op::post("/v2/carts", "Create a cart").shopper().created().body("DataObject").optional_body().returns("Cart"),
+            Op::post("/v2/carts", "Create a cart").shopper().created().body("CartBody").optional_body().returns("Cart"),
             Op::get("/v2/carts/{id}", "Get a cart").shopper().returns("Cart"),
-            Op::put("/v2/carts/{id}", "Update a cart").shopper().body("DataObject").returns("Cart"),
+            Op::put("/v2/carts/{id}", "Update a cart").shopper().body("CartBody").returns("Cart"),
             Op::delete("/v2/carts/{id}", "Delete a cart").shopper().no_content(),
             Op::get("/v2/carts/{id}/items", "List a cart's items").shopper().list().returns("CartItem"),
-            Op::post("/v2/carts/{id}/items", "Add items to a cart").shopper().created().body("DataAny").list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/items", "Add items to a cart").shopper().created().body("AddItemsBody").list().returns("CartItem"),
             Op::put("/v2/carts/{id}/items", "Update several items' quantities").shopper().body("DataArray").list().returns("CartItem"),
             Op::delete("/v2/carts/{id}/items", "Empty a cart").shopper().no_content(),
             Op::put("/v2/carts/{id}/items/{item_id}", "Update an item's quantity").shopper().body("QuantityBody").list().returns("CartItem"),
@@ -234,23 +234,23 @@ pub fn operations() -> Vec<Op> {
         tag("Cart taxes", vec![
             Op::post("/v2/carts/{id}/taxes", "Add tax items to many cart items").admin().created().body("DataArray").list(),
             Op::delete("/v2/carts/{id}/taxes", "Delete all of a cart's tax items").admin().no_content(),
-            Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("DataObject"),
-            Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("DataObject"),
+            Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("TaxItemBody"),
+            Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
             Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
         ]),
         tag("Customers", vec![
             Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
-            Op::post("/v2/customers", "Create a customer").token().created().body("DataObject").returns("Customer"),
-            Op::post("/v2/customers/tokens", "Log in a customer: get a customer token").token().body("DataObject"),
+            Op::post("/v2/customers", "Create a customer").token().created().body("CustomerBody").returns("Customer"),
+            Op::post("/v2/customers/tokens", "Log in a customer: get a customer token").token().body("CustomerTokenBody"),
             Op::get("/v2/customers/{id}", "Get a customer").token().customer_header().returns("Customer"),
-            Op::put("/v2/customers/{id}", "Update a customer").token().customer_header().body("DataObject").returns("Customer"),
+            Op::put("/v2/customers/{id}", "Update a customer").token().customer_header().body("CustomerBody").returns("Customer"),
             Op::delete("/v2/customers/{id}", "Delete a customer").admin().no_content(),
         ]),
         tag("Accounts", vec![
             Op::get("/v2/accounts", "List accounts").token().account_header().list().returns("Account"),
-            Op::post("/v2/accounts", "Create an account").admin().created().body("DataObject").returns("Account"),
+            Op::post("/v2/accounts", "Create an account").admin().created().body("AccountBody").returns("Account"),
             Op::get("/v2/accounts/{id}", "Get an account").token().account_header().returns("Account"),
-            Op::put("/v2/accounts/{id}", "Update an account").admin().body("DataObject").returns("Account"),
+            Op::put("/v2/accounts/{id}", "Update an account").admin().body("AccountBody").returns("Account"),
             Op::delete("/v2/accounts/{id}", "Delete an account").admin().no_content(),
             Op::get("/v2/accounts/{id}/account-memberships", "List an account's memberships").token().account_header().list(),
             Op::post("/v2/accounts/{id}/account-memberships", "Create an account membership").admin().created().body("DataObject"),
@@ -320,9 +320,9 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
-            Op::post("/pcm/products", "Create a product").admin().created().body("DataObject"),
+            Op::post("/pcm/products", "Create a product").admin().created().body("ProductBody"),
             Op::get("/pcm/products/{id}", "Get a product").admin(),
-            Op::put("/pcm/products/{id}", "Update a product").admin().body("DataObject"),
+            Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
             Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
         ]),
         tag("Products", Op::any("/pcm/products/import")),
@@ -334,14 +334,14 @@ pub fn operations() -> Vec<Op> {
         tag("Products", Op::any("/pcm/variations/{rest}")),
         tag("Hierarchies", vec![
             Op::get("/pcm/hierarchies", "List hierarchies").admin().list(),
-            Op::post("/pcm/hierarchies", "Create a hierarchy").admin().created().body("DataObject"),
+            Op::post("/pcm/hierarchies", "Create a hierarchy").admin().created().body("HierarchyBody"),
             Op::get("/pcm/hierarchies/{id}", "Get a hierarchy").admin(),
-            Op::put("/pcm/hierarchies/{id}", "Update a hierarchy").admin().body("DataObject"),
+            Op::put("/pcm/hierarchies/{id}", "Update a hierarchy").admin().body("HierarchyBody"),
             Op::delete("/pcm/hierarchies/{id}", "Delete a hierarchy").admin().no_content(),
             Op::get("/pcm/hierarchies/{id}/nodes", "List a hierarchy's nodes").admin().list(),
-            Op::post("/pcm/hierarchies/{id}/nodes", "Create a node").admin().created().body("DataObject"),
+            Op::post("/pcm/hierarchies/{id}/nodes", "Create a node").admin().created().body("NodeBody"),
             Op::get("/pcm/hierarchies/{id}/nodes/{node}", "Get a node").admin(),
-            Op::put("/pcm/hierarchies/{id}/nodes/{node}", "Update a node").admin().body("DataObject"),
+            Op::put("/pcm/hierarchies/{id}/nodes/{node}", "Update a node").admin().body("NodeBody"),
             Op::delete("/pcm/hierarchies/{id}/nodes/{node}", "Delete a node").admin().no_content(),
             Op::post("/pcm/hierarchies/{id}/nodes/{node}/relationships/products", "Attach products to a node").admin().created().body("DataArray").returns("Any"),
             Op::delete("/pcm/hierarchies/{id}/nodes/{node}/relationships/products", "Detach products from a node").admin().body("DataArray").returns("Any"),
@@ -349,9 +349,9 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Price books", vec![
             Op::get("/pcm/pricebooks", "List price books").admin().list(),
-            Op::post("/pcm/pricebooks", "Create a price book").admin().created().body("DataObject"),
+            Op::post("/pcm/pricebooks", "Create a price book").admin().created().body("PricebookBody"),
             Op::get("/pcm/pricebooks/{id}", "Get a price book").admin(),
-            Op::put("/pcm/pricebooks/{id}", "Update a price book").admin().body("DataObject"),
+            Op::put("/pcm/pricebooks/{id}", "Update a price book").admin().body("PricebookBody"),
             Op::delete("/pcm/pricebooks/{id}", "Delete a price book").admin().no_content(),
             Op::get("/pcm/pricebooks/{id}/prices", "List a price book's prices").admin().list(),
             Op::post("/pcm/pricebooks/{id}/prices", "Create a price").admin().created().body("DataObject"),
@@ -363,7 +363,7 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/inventories", "List stock").token().list(),
             Op::post("/v2/inventories/multiple", "Get stock for several products").token().body("DataArray").list(),
             Op::get("/v2/inventories/{product_id}", "Get a product's stock").token(),
-            Op::post("/v2/inventories/{product_id}", "Create a product's stock").admin().created().body("DataObject"),
+            Op::post("/v2/inventories/{product_id}", "Create a product's stock").admin().created().body("StockBody"),
             Op::delete("/v2/inventories/{product_id}", "Delete a product's stock").admin().no_content(),
             Op::get("/v2/inventories/{product_id}/transactions", "List a product's stock transactions").token().list(),
             Op::post("/v2/inventories/{product_id}/transactions", "Create a stock transaction").admin().created().body("DataObject"),
@@ -664,6 +664,32 @@ fn schemas() -> Value {
             "phone_number": { "type": "string" }, "instructions": { "type": "string" },
         },
     });
+    // `{"data": {<props>}}`, and the PCM form `{"data": {"type", "id"?, "attributes": {<props>}}}`.
+    let data_body = |props: Value| {
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "object", "properties": props } },
+        })
+    };
+    let pcm_body = |kind: &str, props: Value| {
+        data_body(json!({
+            "type": { "const": kind },
+            "id": { "type": "string" },
+            "attributes": { "type": "object", "properties": props },
+        }))
+    };
+    let s = || json!({ "type": "string" });
+    let add_item = json!({
+        "type": "object",
+        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product, `{type: custom_item, name, sku, quantity, price}` for anything else",
+        "properties": {
+            "type": { "type": "string" }, "id": s(), "sku": s(), "name": s(), "description": s(),
+            "quantity": { "type": "integer", "minimum": 1 },
+            "price": { "type": "object", "properties": { "amount": { "type": "integer" }, "includes_tax": { "type": "boolean" } } },
+            "custom_inputs": { "type": "object" },
+        },
+    });
     let money = json!({ "type": "object", "properties": { "amount": { "type": "integer" }, "currency": { "type": "string" } } });
     json!({
         "Errors": error(json!({ "type": "integer" })),
@@ -741,6 +767,42 @@ fn schemas() -> Value {
             },
         },
         "Money": money,
+        "CartBody": data_body(json!({
+            "name": s(), "description": s(),
+            "contact": { "type": "object", "properties": { "email": s() } },
+            "discount_settings": { "type": "object" }, "inventory_settings": { "type": "object" },
+            "custom_attributes": { "type": "object" },
+        })),
+        "AddItemsBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "anyOf": [add_item, { "type": "array", "items": add_item }] },
+                "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
+            },
+        },
+        "TaxItemBody": data_body(json!({
+            "type": { "const": "tax_item" }, "name": s(), "code": s(), "jurisdiction": s(),
+            "rate": { "type": "number" }, "amount": { "type": "integer" },
+        })),
+        "CustomerBody": data_body(json!({
+            "type": { "const": "customer" }, "name": s(), "email": s(), "password": s(), "external_ref": s(),
+        })),
+        "CustomerTokenBody": data_body(json!({
+            "type": { "const": "token" }, "email": s(), "password": s(), "authentication_mechanism": s(),
+        })),
+        "AccountBody": data_body(json!({
+            "type": { "const": "account" }, "name": s(), "legal_name": s(), "registration_id": s(),
+            "external_ref": s(), "parent_id": s(),
+        })),
+        "StockBody": data_body(json!({ "type": { "const": "stock" }, "quantity": { "type": "integer", "minimum": 0 } })),
+        "ProductBody": pcm_body("product", json!({
+            "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
+            "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
+        })),
+        "HierarchyBody": pcm_body("hierarchy", json!({ "name": s(), "description": s(), "slug": s() })),
+        "NodeBody": pcm_body("node", json!({ "name": s(), "description": s(), "slug": s() })),
+        "PricebookBody": pcm_body("pricebook", json!({ "name": s(), "description": s() })),
     })
 }
 
