@@ -81,6 +81,17 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     })
 }
 
+/// A query or form value may not hold a NUL character: PostgreSQL cannot take one as a query
+/// parameter, so it would fail in the store as a 500.
+pub(crate) fn refuse_nul(text: &str, source: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(
+            ApiError::bad_request(format!("{source} may not contain the NUL character")).with_source(source),
+        );
+    }
+    Ok(())
+}
+
 /// Whether JSON text holds the escape `\u0000`. (A raw NUL byte is not valid JSON at all, and
 /// `\\u0000` is a backslash followed by text, not a NUL.)
 fn has_escaped_nul(bytes: &[u8]) -> bool {
@@ -166,6 +177,8 @@ impl ListQuery {
         let mut include = Vec::new();
         let mut params = Vec::new();
         for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            refuse_nul(&key, "query")?;
+            refuse_nul(&value, &key)?;
             match key.as_ref() {
                 "page[limit]" => limit = Some(value.into_owned()),
                 "page[offset]" => offset = Some(value.into_owned()),

@@ -10,7 +10,7 @@ use kassa_core::token::Grant;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{has_content_type, read_body};
+use crate::extract::{has_content_type, read_body, refuse_nul};
 use crate::routes::Routes;
 use crate::state::AppState;
 
@@ -41,6 +41,7 @@ impl FromRequest<AppState> for TokenRequest {
         let body = read_body(req, state).await?;
         let (mut grant_type, mut client_id, mut client_secret) = (None, None, None);
         for (key, value) in form_urlencoded::parse(&body) {
+            refuse_nul(&value, &key)?;
             let value = Some(value.into_owned()).filter(|v| !v.is_empty());
             match key.as_ref() {
                 "grant_type" => grant_type = value,

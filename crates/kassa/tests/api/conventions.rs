@@ -199,6 +199,21 @@ async fn nul_characters_in_bodies_are_400(backend: Backend) {
     let r = app.get("/v2/customers", &admin).await;
     assert_eq!(r.body["data"], json!([]), "no customer was made");
 
+    // Nor in a query string or the token form, where PostgreSQL would get it as a parameter.
+    for path in [
+        "/v2/customers?filter=eq(email,a%00b)",
+        "/pcm/products?filter=eq(name,%00)",
+    ] {
+        let r = app.get(path, &admin).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.error()["source"], "filter");
+    }
+    let r = app
+        .token_request(&[("grant_type", "implicit"), ("client_id", "a\u{0}")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["source"], "client_id");
+
     // A backslash followed by the text `u0000` is ordinary text.
     let r = app
         .put(
