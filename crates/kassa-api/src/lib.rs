@@ -1,5 +1,7 @@
 //! kassa's HTTP API: Elastic Path's wire contract on axum. Handlers parse and authorize, call
 //! the store's use-case, and render; the rules live in `kassa-core`.
+// The OpenAPI schema table is one large `json!` literal.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod catalog_view;
@@ -8,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 
@@ -24,29 +27,8 @@ use crate::error::ApiError;
 /// The whole API. Serve it behind [`normalize_path`], which must run before routing.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        // The table of contents: one router per resource.
-        .merge(routes::health::router())
-        .merge(routes::oauth::router())
-        .merge(routes::application_keys::router())
-        .merge(routes::realms::router())
-        .merge(routes::accounts::router())
-        .merge(routes::account_members::router())
-        .merge(routes::customers::router())
-        .merge(routes::carts::router())
-        .merge(routes::cart_taxes::router())
-        .merge(routes::orders::router())
-        .merge(routes::order_updates::router())
-        .merge(routes::payments::router())
-        .merge(routes::gateways::router())
-        .merge(routes::settings::router())
-        .merge(routes::products::router())
-        .merge(routes::hierarchies::router())
-        .merge(routes::pricebooks::router())
-        .merge(routes::currencies::router())
-        .merge(routes::inventories::router())
-        .merge(routes::catalogs::router())
-        .merge(routes::shopper_catalog::router())
+    routes::all()
+        .into_router()
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
                 "Not Found",

@@ -2,10 +2,10 @@
 //! `POST /v2/account-members/tokens`, which turns a username and password into one account
 //! management authentication token per account the member belongs to.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::account::{
     Account, Credential, MIN_PASSWORD_LENGTH, Member, Membership, SelfSignup, is_valid_email,
@@ -19,18 +19,19 @@ use uuid::Uuid;
 
 use crate::auth::{AccountScope, Admin, Caller, Shopper};
 use crate::envelope::{self, Origin};
-use crate::error::{ApiError, ApiResult, string_status};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::routes::accounts::{render_account, render_membership};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/account-members", get(list))
         .route("/v2/account-members/tokens", post(tokens))
         .route("/v2/account-members/{id}", get(read).put(update))
         .route("/v2/account-members/{id}/account-memberships", get(memberships))
-        .layer(axum::middleware::map_response(string_status))
+        .string_status()
 }
 
 const MEMBER_FIELDS: &[FieldSpec] = &[

@@ -1,10 +1,10 @@
 //! `/v2/accounts` and their memberships. Admins manage everything; a shopper holding an account
 //! token reads their own account and its memberships, and gets 404 for any other account.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::account::{Account, Member, Membership};
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS, TIME_OPS};
@@ -15,13 +15,14 @@ use uuid::Uuid;
 
 use crate::auth::{AccountScope, Admin, Shopper};
 use crate::envelope::{self, Origin};
-use crate::error::{ApiError, ApiResult, string_status};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
+use crate::routes::Routes;
 use crate::routes::account_members::render_member;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/accounts", get(list).post(create))
         .route("/v2/accounts/{id}", get(read).put(update).delete(remove))
         .route(
@@ -38,7 +39,7 @@ pub fn router() -> Router<AppState> {
                 .put(update_membership)
                 .delete(remove_membership),
         )
-        .layer(axum::middleware::map_response(string_status))
+        .string_status()
 }
 
 const ACCOUNT_FIELDS: &[FieldSpec] = &[

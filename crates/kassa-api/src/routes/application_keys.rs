@@ -1,10 +1,10 @@
 //! `/v2/application-keys`: administrator credentials (client_credentials only). The secret is
 //! shown once, at creation; only its Argon2id hash is stored.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get};
-use axum::{Json, Router};
 use kassa_core::store::ApplicationKey;
 use kassa_core::time::now_millis;
 use kassa_core::{Validator, secret};
@@ -16,10 +16,11 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/application-keys", get(list).post(create))
         .route("/v2/application-keys/{id}", delete(remove))
 }

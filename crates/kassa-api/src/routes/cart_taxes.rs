@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use axum::{Json, Router};
 use kassa_core::cart::{TaxItem, TaxRate};
 use kassa_core::carts::{CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal};
 use kassa_core::time::{Millis, now_millis};
@@ -20,10 +20,11 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/carts/{id}/taxes", post(bulk_add).delete(bulk_delete))
         .route("/v2/carts/{id}/items/{item_id}/taxes", post(add))
         .route(

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, put};
-use axum::{Json, Router};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
 use kassa_core::carts::{
     Cart, CartItem, CartScope, CartTaxItem, ItemKind, custom_line_key, is_valid_cart_id, product_line_key,
@@ -29,11 +29,12 @@ use crate::catalog_view::{ShopperRequest, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
+use crate::routes::Routes;
 use crate::routes::cart_taxes::{self, render_tax_item};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/carts", get(list).post(create))
         .route("/v2/carts/{id}", get(read).put(update).delete(remove))
         .route(

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::catalog::{Catalog, MAX_CATALOG_PRICEBOOKS, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
 use kassa_core::pricing::Schedule;
@@ -23,10 +23,11 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    let mut routes = Router::new();
+pub fn router() -> Routes {
+    let mut routes = Routes::new();
     for prefix in ["", "/pcm"] {
         routes = routes
             .route(&format!("{prefix}/catalogs"), get(list).post(create))

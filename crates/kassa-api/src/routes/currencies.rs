@@ -1,9 +1,9 @@
 //! `/v2/currencies`: the store's currencies (at most 10, exactly one default, USD at first).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::money::{Currency, MAX_DECIMAL_PLACES, MoneyFormat, PRICE_PLACEHOLDER, is_currency_code};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
@@ -16,10 +16,11 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/currencies", get(list).post(create))
         .route("/v2/currencies/{id}", get(show).put(update).delete(remove))
 }

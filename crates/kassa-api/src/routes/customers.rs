@@ -7,10 +7,10 @@
 //! is 404, so nothing leaks about which customers exist. Passwords are stored as Argon2id hashes
 //! and rendered only as `"password": true|false`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use kassa_core::customer::{CustomerFilter, CustomerQuery, MAX_EXTERNAL_REF, MAX_NAME};
 use kassa_core::store::{Customer, CustomerPatch};
 use kassa_core::time::now_millis;
@@ -23,14 +23,15 @@ use crate::auth::{Admin, Caller, CustomerToken};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/customers", get(list).post(create))
         .route("/v2/customers/tokens", post(token))
         .route("/v2/customers/{id}", get(read).put(update).delete(remove))
-        .layer(axum::middleware::map_response(crate::error::string_status))
+        .string_status()
 }
 
 #[derive(Deserialize)]

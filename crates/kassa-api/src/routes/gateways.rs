@@ -2,24 +2,25 @@
 //! only). The enabled flags are stored in the database, so every node sees the same gateways.
 //! Errors carry a string `status`, like EP's payments examples.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::payments::{Gateway, gateways};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
 use serde_json::{Value, json};
 
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, string_status};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/gateways", get(list))
         .route("/v2/gateways/{slug}", get(read).put(update))
-        .layer(axum::middleware::map_response(string_status))
+        .string_status()
 }
 
 fn render(g: &Gateway) -> Value {

@@ -1,16 +1,17 @@
 //! Liveness and readiness probes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
 }

@@ -1,10 +1,10 @@
 //! `/pcm/hierarchies`: hierarchies, their nodes (nested through a parent relationship) and the
 //! products placed in nodes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::catalog::{Hierarchy, Node};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::time::now_millis;
@@ -18,11 +18,12 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     pcm::router(
-        Router::new()
+        Routes::new()
             .route("/pcm/hierarchies", get(list).post(create))
             .route("/pcm/hierarchies/{id}", get(show).put(update).delete(remove))
             .route("/pcm/hierarchies/{id}/nodes", get(list_nodes).post(create_node))

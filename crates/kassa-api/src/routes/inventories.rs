@@ -6,10 +6,10 @@
 //! permission matrix; any write is 403. Products are referenced by id only: stock can be created
 //! for any UUID, and a product without a stock record is simply not stock-managed.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::inventory::{MAX_MULTIPLE, Stock, StockLevels, StockTransaction};
 use kassa_core::query::check_filters;
@@ -22,10 +22,11 @@ use crate::auth::{Admin, Caller};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/inventories", get(list))
         .route("/v2/inventories/multiple", post(multiple))
         .route(

@@ -1,22 +1,23 @@
 //! `POST /oauth/access_token`: the only unauthenticated endpoint. Form-encoded in, an
 //! *unwrapped* token object out (no `data` envelope), exactly as the official clients expect.
 
+use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Json, Router};
 use kassa_core::secret;
 use kassa_core::token::Grant;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{has_content_type, read_body};
+use crate::extract::{has_content_type, read_body, refuse_nul};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/oauth/access_token", post(access_token))
-        .layer(axum::middleware::map_response(crate::error::string_status))
+        .string_status()
 }
 
 /// The form fields, read by hand so every problem is an error envelope naming the field.
@@ -40,6 +41,7 @@ impl FromRequest<AppState> for TokenRequest {
         let body = read_body(req, state).await?;
         let (mut grant_type, mut client_id, mut client_secret) = (None, None, None);
         for (key, value) in form_urlencoded::parse(&body) {
+            refuse_nul(&value, &key)?;
             let value = Some(value.into_owned()).filter(|v| !v.is_empty());
             match key.as_ref() {
                 "grant_type" => grant_type = value,

@@ -7,9 +7,9 @@
 //! field edits, refuses `status` and `shipping` together, and names any other field as not
 //! updatable instead of ignoring it.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::put;
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::order::Command;
 use kassa_core::orders::MAX_EXTERNAL_REF;
@@ -22,13 +22,14 @@ use crate::auth::Admin;
 use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::routes::Routes;
 use crate::routes::carts::money_formats;
 use crate::routes::orders::{address, render_order};
 use crate::routes::payments::order_not_found;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v2/orders/{id}", put(update))
+pub fn router() -> Routes {
+    Routes::new().route("/v2/orders/{id}", put(update))
 }
 
 const MAX_ORDER_NUMBER: usize = 255;

@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use kassa_core::account::is_valid_email;
 use kassa_core::cart::{CartLine, CartTotals, cart_totals};
 use kassa_core::carts::{Cart, CartItem, CartTaxItem, ItemKind, is_valid_cart_id};
@@ -35,12 +35,13 @@ use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery};
 use crate::idempotency::{self, Begin, Claim};
+use crate::routes::Routes;
 use crate::routes::cart_taxes::{by_item, render_tax_item};
 use crate::routes::carts::{Requester, bad_cart_id, figures, money, money_formats};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/carts/{id}/checkout", post(checkout))
         .route("/v2/orders", get(list))
         .route("/v2/orders/{id}", get(read))

@@ -11,11 +11,11 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{Command, PaymentMethod};
 use kassa_core::orders::IdempotentResponse;
@@ -33,11 +33,12 @@ use crate::auth::{Admin, CustomerToken, Shopper};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::{self, Begin};
+use crate::routes::Routes;
 use crate::routes::carts::{money, money_formats};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/orders/{id}/payments", post(pay))
         .route("/v2/orders/{id}/transactions", get(list))
         .route("/v2/orders/{id}/transactions/{tx}", get(read))

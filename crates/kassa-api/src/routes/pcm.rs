@@ -2,7 +2,6 @@
 //! "relationships","meta"}}`, partial updates, string error statuses, and a clear refusal of the
 //! parts of Elastic Path's product model kassa does not implement.
 
-use axum::Router;
 use axum::http::Uri;
 use kassa_core::Validator;
 use serde::{Deserialize, Deserializer};
@@ -10,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::Routes;
 
 /// A write body. `attributes` is required.
 #[derive(Deserialize)]
@@ -140,8 +139,8 @@ pub(crate) fn meta(created_at: i64, updated_at: i64, extra: Value) -> Value {
 }
 
 /// The PCM services write error statuses as strings (`"404"`).
-pub(crate) fn router(routes: Router<AppState>) -> Router<AppState> {
-    routes.layer(axum::middleware::map_response(crate::error::string_status))
+pub(crate) fn router(routes: Routes) -> Routes {
+    routes.string_status()
 }
 
 /// Answers requests for parts of the product model kassa does not implement.

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::catalog::{Pricebook, ProductPrice};
 use kassa_core::pricing::{CurrencyPrice, PriceSheet, Sale, Schedule, Tier, check_sheet};
 use kassa_core::query::{FilterOp, check_filters};
@@ -20,11 +20,12 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     pcm::router(
-        Router::new()
+        Routes::new()
             .route("/pcm/pricebooks", get(list).post(create))
             .route("/pcm/pricebooks/{id}", get(show).put(update).delete(remove))
             .route("/pcm/pricebooks/{id}/prices", get(list_prices).post(create_price))

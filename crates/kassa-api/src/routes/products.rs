@@ -1,10 +1,10 @@
 //! `/pcm/products`: products of the Product Experience Manager. Variations, bundles, files and
 //! templates are refused with a 400 that names them.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{any, get};
-use axum::{Json, Router};
 use kassa_core::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::time::now_millis;
@@ -18,11 +18,12 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     pcm::router(
-        Router::new()
+        Routes::new()
             .route("/pcm/products", get(list).post(create))
             .route("/pcm/products/{id}", get(show).put(update).delete(remove))
             .route("/pcm/products/import", any(pcm::unsupported))

@@ -2,10 +2,10 @@
 //! (`/v2/authentication-realms`), and under the realm its password profiles, users
 //! (`user-authentication-info`, one record with the account member) and their passwords.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::account::{
     AccountSettings, Credential, DUPLICATE_EMAIL_POLICIES, MIN_PASSWORD_LENGTH, Member, PasswordProfile,
@@ -20,13 +20,14 @@ use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::envelope::{self, Origin};
-use crate::error::{ApiError, ApiResult, string_status};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     const REALM: &str = "/v2/authentication-realms/{realm}";
-    Router::new()
+    Routes::new()
         .route("/v2/settings/account-authentication", get(read_settings).put(update_settings))
         .route("/v2/authentication-realms", get(list_realms))
         .route(REALM, get(read_realm).put(update_realm))
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
             &format!("{REALM}/user-authentication-info/{{id}}/user-authentication-password-profile-info/{{credential}}"),
             get(read_password).put(update_password).delete(remove_password),
         )
-        .layer(axum::middleware::map_response(string_status))
+        .string_status()
 }
 
 fn not_found(what: &str) -> ApiError {

@@ -1,10 +1,10 @@
 //! `/v2/settings` and `/v2/settings/cart`: the store-wide settings, admin only. Errors carry a
 //! string `status`, like Elastic Path's settings services.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::Validator;
 use kassa_core::cart::CalculationMethod;
 use kassa_core::carts::MAX_CART_EXPIRY_DAYS;
@@ -16,15 +16,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, string_status};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/v2/settings", get(read).put(update))
         .route("/v2/settings/cart", get(read_cart).put(update_cart))
-        .layer(axum::middleware::map_response(string_status))
+        .string_status()
 }
 
 fn render(s: &StoreSettings) -> Value {

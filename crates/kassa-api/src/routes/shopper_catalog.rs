@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
-use axum::{Json, Router};
 use kassa_core::catalog::{Hierarchy, Node};
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
@@ -24,11 +24,12 @@ use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ListQuery, parse_uuid};
+use crate::routes::Routes;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     pcm::router(
-        Router::new()
+        Routes::new()
             .route("/catalog", get(show_catalog))
             .route("/catalog/products", get(list_products))
             .route("/catalog/products/{id}", get(show_product))

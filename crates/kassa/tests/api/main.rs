@@ -13,6 +13,7 @@ mod checkout;
 mod conventions;
 mod customers;
 mod inventories;
+mod openapi;
 mod order_updates;
 mod orders;
 mod payments;

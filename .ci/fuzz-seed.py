@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Seeds a fresh kassa with one of each resource and writes a schemathesis config that pins each
+operation's path ids to them, so the fuzzer reaches the handlers' logic instead of a 404.
+
+Usage: fuzz-seed.py BASE_URL ADMIN_TOKEN CONFIG_OUT. A seed that fails is reported and skipped
+(its operations then get random ids); it never fails the run by itself.
+"""
+import json
+import sys
+import urllib.error
+import urllib.request
+
+BASE, TOKEN, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + TOKEN)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            raw = res.read()
+            return json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as e:
+        print(f"fuzz-seed: {method} {path} answered {e.code}: {e.read()[:300]!r}", file=sys.stderr)
+        return None
+
+
+def new(method, path, body, pick=lambda d: d["data"]["id"]):
+    doc = call(method, path, body)
+    try:
+        return pick(doc)
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
+ids = {}
+ids["product"] = new("POST", "/pcm/products", {"data": {"type": "product", "attributes": {
+    "name": "Fuzz Shirt", "sku": "FUZZ-1", "slug": "fuzz-1", "commodity_type": "physical", "status": "live"}}})
+ids["hierarchy"] = new("POST", "/pcm/hierarchies", {"data": {"type": "hierarchy", "attributes": {"name": "Fuzz"}}})
+if ids["hierarchy"]:
+    ids["node"] = new("POST", f"/pcm/hierarchies/{ids['hierarchy']}/nodes",
+                      {"data": {"type": "node", "attributes": {"name": "Fuzz node"}}})
+    if ids["node"] and ids["product"]:
+        call("POST", f"/pcm/hierarchies/{ids['hierarchy']}/nodes/{ids['node']}/relationships/products",
+             {"data": [{"type": "product", "id": ids["product"]}]})
+ids["pricebook"] = new("POST", "/pcm/pricebooks", {"data": {"type": "pricebook", "attributes": {"name": "Fuzz"}}})
+if ids["pricebook"]:
+    ids["price"] = new("POST", f"/pcm/pricebooks/{ids['pricebook']}/prices", {"data": {"type": "product-price",
+        "attributes": {"sku": "FUZZ-1", "currencies": {"USD": {"amount": 1500, "includes_tax": False}}}}})
+if ids["hierarchy"] and ids["pricebook"]:
+    ids["catalog"] = new("POST", "/catalogs", {"data": {"type": "catalog", "attributes": {
+        "name": "Fuzz", "hierarchy_ids": [ids["hierarchy"]], "pricebook_id": ids["pricebook"]}}})
+    if ids["catalog"]:
+        ids["release"] = new("POST", f"/catalogs/{ids['catalog']}/releases", None)
+        ids["rule"] = new("POST", "/catalogs/rules", {"data": {"type": "catalog_rule", "attributes": {
+            "name": "Fuzz rule", "catalog_id": ids["catalog"], "channels": ["fuzz"]}}})
+ids["currency"] = new("GET", "/v2/currencies", None, lambda d: d["data"][0]["id"])
+if ids["product"]:
+    call("POST", f"/v2/inventories/{ids['product']}", {"data": {"type": "stock", "quantity": 1000}})
+    ids["transaction"] = new("POST", f"/v2/inventories/{ids['product']}/transactions",
+                             {"data": {"type": "stock-transaction", "action": "increment", "quantity": 1}})
+ids["customer"] = new("POST", "/v2/customers", {"data": {"type": "customer", "name": "Fuzz",
+                                                         "email": "fuzz@example.com", "password": "fuzz-pa55word"}})
+ids["account"] = new("POST", "/v2/accounts", {"data": {"type": "account", "name": "Fuzz", "legal_name": "Fuzz Ltd"}})
+ids["realm"] = new("GET", "/v2/authentication-realms", None, lambda d: d["data"][0]["id"])
+ids["cart"] = new("POST", "/v2/carts", {"data": {"name": "Fuzz cart"}})
+if ids["cart"]:
+    ids["item"] = new("POST", f"/v2/carts/{ids['cart']}/items", {"data": {"type": "custom_item", "name": "Fuzz",
+        "sku": "FUZZ-C", "quantity": 2, "price": {"amount": 1000, "includes_tax": False}}},
+        lambda d: d["data"][0]["id"])
+    if ids["item"]:
+        ids["tax"] = new("POST", f"/v2/carts/{ids['cart']}/items/{ids['item']}/taxes", {"data": {"type": "tax_item",
+            "name": "Sales Tax", "code": "ST", "jurisdiction": "US-NY", "rate": 0.1}})
+# A second cart is checked out, so there is an order (and the first cart stays open).
+order_cart = new("POST", "/v2/carts", {"data": {"name": "Fuzz order"}})
+if order_cart:
+    call("POST", f"/v2/carts/{order_cart}/items", {"data": {"type": "custom_item", "name": "Fuzz", "sku": "FUZZ-O",
+         "quantity": 1, "price": {"amount": 1000, "includes_tax": False}}})
+    address = {"first_name": "Fuzz", "last_name": "Tester", "line_1": "1 Main St", "city": "Springfield",
+               "postcode": "12345", "country": "US", "region": "IL"}
+    ids["order"] = new("POST", f"/v2/carts/{order_cart}/checkout", {"data": {
+        "customer": {"name": "Fuzz Tester", "email": "fuzz-order@example.com"},
+        "billing_address": address, "shipping_address": address}})
+
+# Which path parameter of which paths each id fills, most specific first.
+pins = [
+    (r"^/v2/carts/\{id\}/items/\{item_id\}/taxes/\{tax_id\}$", {"id": "cart", "item_id": "item", "tax_id": "tax"}),
+    (r"^/v2/carts/\{id\}/items/\{item_id\}", {"id": "cart", "item_id": "item"}),
+    (r"^/v2/carts/\{id\}", {"id": "cart"}),
+    (r"^/v2/orders/\{id\}", {"id": "order"}),
+    (r"^/v2/customers/\{id\}", {"id": "customer"}),
+    (r"^/v2/accounts/\{id\}", {"id": "account"}),
+    (r"^/v2/currencies/\{id\}", {"id": "currency"}),
+    (r"^/v2/authentication-realms/\{realm\}", {"realm": "realm"}),
+    (r"^/v2/inventories/\{product_id\}/transactions/\{id\}", {"product_id": "product", "id": "transaction"}),
+    (r"^/v2/inventories/\{product_id\}", {"product_id": "product"}),
+    (r"^/pcm/products/\{id\}", {"id": "product"}),
+    (r"^/pcm/hierarchies/\{id\}/nodes/\{node\}", {"id": "hierarchy", "node": "node"}),
+    (r"^/pcm/hierarchies/\{id\}", {"id": "hierarchy"}),
+    (r"^/pcm/pricebooks/\{id\}/prices/\{price\}", {"id": "pricebook", "price": "price"}),
+    (r"^/pcm/pricebooks/\{id\}", {"id": "pricebook"}),
+    (r"^(/pcm)?/catalogs/rules/\{id\}", {"id": "rule"}),
+    (r"^(/pcm)?/catalogs/\{id\}/releases/\{release\}", {"id": "catalog", "release": "release"}),
+    (r"^(/pcm)?/catalogs/\{id\}", {"id": "catalog"}),
+    (r"^/catalog/products/\{id\}", {"id": "product"}),
+    (r"^/catalog/hierarchies/\{id\}", {"id": "hierarchy"}),
+    (r"^/catalog/nodes/\{id\}", {"id": "node"}),
+]
+lines = []
+claimed = []
+for regex, params in pins:
+    values = {f"path.{name}": ids.get(kind) for name, kind in params.items()}
+    if not all(values.values()):
+        continue
+    # An operation takes the first (most specific) pin whose regex matches: later, broader
+    # regexes exclude the paths the earlier ones claimed.
+    lines.append("[[operations]]")
+    lines.append(f"include-path-regex = {json.dumps(regex)}")
+    if claimed:
+        lines.append(f"exclude-path-regex = {json.dumps('|'.join(claimed))}")
+    lines.append("parameters = { " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in values.items()) + " }")
+    lines.append("")
+    claimed.append(regex)
+with open(OUT, "w") as f:
+    f.write("\n".join(lines))
+print("fuzz-seed: " + ", ".join(f"{k}={'ok' if v else 'MISSING'}" for k, v in ids.items()))

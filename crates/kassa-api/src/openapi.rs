@@ -1,0 +1,968 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`, built from the table in
+//! [`operations`].
+//!
+//! Registering a route and documenting it are kept in step by tests, not by convention:
+//! `routes::Routes` records every path a router registers, and the tests below fail, naming
+//! the path, when a registered path is missing here or a documented one is not served. The API
+//! test `openapi_matches_the_router` then asks the running server every method on every path,
+//! so a method that answers but is undocumented (or documented but answers 405) is named too.
+//!
+//! To document a new route: add one `Op::get/post/put/delete(path, summary)` line to the
+//! resource's `tag(...)` group below, with its auth (`.admin()` / `.token()` and the headers it
+//! reads), its success shape (`.list()`, `.created()`, `.no_content()`, `.returns(schema)`) and
+//! its request body (`.body(schema)`). Error responses are added to every operation, with the
+//! `status` type its router really sends.
+//!
+//! Schemas describe what kassa really sends (schemathesis checks every response against them
+//! in CI, `.ci/fuzz`), so they name the main attributes and allow any others.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value, json};
+
+use crate::routes::{self, StatusStyle};
+
+/// The document, serialized once.
+static DOCUMENT: LazyLock<Vec<u8>> =
+    LazyLock::new(|| serde_json::to_vec(&document()).expect("the OpenAPI document serializes"));
+
+pub fn document_bytes() -> &'static [u8] {
+    &DOCUMENT
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// No token.
+    Public,
+    /// Any access token (client_credentials or implicit).
+    Token,
+    /// A client_credentials (admin) token.
+    Admin,
+}
+
+/// What a success body looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `{"data": <schema>, "links"?, "meta"?, "included"?}`.
+    One,
+    /// `{"data": [<schema>], "links"?, "meta"?}`; a GET also takes the paging/filter parameters.
+    Many,
+    /// The schema is the whole body.
+    Raw,
+}
+
+/// One documented operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    method: &'static str,
+    path: String,
+    summary: &'static str,
+    description: Option<&'static str>,
+    tag: &'static str,
+    auth: Auth,
+    account_header: bool,
+    customer_header: bool,
+    catalog_headers: bool,
+    statuses: &'static [u16],
+    shape: Shape,
+    schema: &'static str,
+    content_type: &'static str,
+    body: Option<Value>,
+    form_body: bool,
+    body_required: bool,
+}
+
+impl Op {
+    fn new(method: &'static str, path: impl Into<String>, summary: &'static str) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            summary,
+            description: None,
+            tag: "",
+            auth: Auth::Public,
+            account_header: false,
+            customer_header: false,
+            catalog_headers: false,
+            statuses: &[200],
+            shape: Shape::One,
+            schema: "Resource",
+            content_type: "application/json",
+            body: None,
+            form_body: false,
+            body_required: true,
+        }
+    }
+    fn get(path: impl Into<String>, summary: &'static str) -> Self {
+        Self::new("get", path, summary)
+    }
+    fn post(path: impl Into<String>, summary: &'static str) -> Self {
+        Self::new("post", path, summary)
+    }
+    fn put(path: impl Into<String>, summary: &'static str) -> Self {
+        Self::new("put", path, summary)
+    }
+    fn delete(path: impl Into<String>, summary: &'static str) -> Self {
+        Self::new("delete", path, summary)
+    }
+    /// Every method on a path that only refuses (see `routes::pcm::unsupported`).
+    fn any(path: &'static str) -> Vec<Self> {
+        ["get", "post", "put", "delete", "patch"]
+            .into_iter()
+            .map(|m| {
+                let mut op = Self::new(m, path, "Not supported: answers 400 Not Supported");
+                op.statuses = &[];
+                op
+            })
+            .collect()
+    }
+    fn describe(mut self, text: &'static str) -> Self {
+        self.description = Some(text);
+        self
+    }
+    fn token(mut self) -> Self {
+        self.auth = Auth::Token;
+        self
+    }
+    fn admin(mut self) -> Self {
+        self.auth = Auth::Admin;
+        self
+    }
+    /// A shopper's route: any token, acting for the account or customer its headers name.
+    fn shopper(self) -> Self {
+        self.token().account_header().customer_header()
+    }
+    /// Reads `EP-Account-Management-Authentication-Token`.
+    fn account_header(mut self) -> Self {
+        self.account_header = true;
+        self
+    }
+    /// Reads `X-Moltin-Customer-Token`.
+    fn customer_header(mut self) -> Self {
+        self.customer_header = true;
+        self
+    }
+    /// Reads `EP-Channel`, `EP-Context-Tag` and `X-Moltin-Currency`.
+    fn catalog_headers(mut self) -> Self {
+        self.catalog_headers = true;
+        self
+    }
+    fn list(mut self) -> Self {
+        self.shape = Shape::Many;
+        self
+    }
+    fn created(mut self) -> Self {
+        self.statuses = &[201];
+        self
+    }
+    fn no_content(mut self) -> Self {
+        self.statuses = &[204];
+        self
+    }
+    /// 200, or 204 when there was nothing to change.
+    fn maybe_no_content(mut self) -> Self {
+        self.statuses = &[200, 204];
+        self
+    }
+    /// The resource schema (a name under `components.schemas`) in the success envelope.
+    fn returns(mut self, schema: &'static str) -> Self {
+        self.schema = schema;
+        self
+    }
+    /// The success body is `schema` itself, of this content type.
+    fn raw(mut self, schema: &'static str, content_type: &'static str) -> Self {
+        self.shape = Shape::Raw;
+        self.schema = schema;
+        self.content_type = content_type;
+        self
+    }
+    /// A JSON request body (a name under `components.schemas`).
+    fn body(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema_ref(schema));
+        self
+    }
+    /// The body may be left out.
+    fn optional_body(mut self) -> Self {
+        self.body_required = false;
+        self
+    }
+    fn form(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema_ref(schema));
+        self.form_body = true;
+        self
+    }
+}
+
+fn tag(name: &'static str, ops: Vec<Op>) -> Vec<Op> {
+    ops.into_iter().map(|op| Op { tag: name, ..op }).collect()
+}
+
+/// Every documented operation, grouped by resource as `routes/*.rs` is.
+pub fn operations() -> Vec<Op> {
+    const PW: &str = "/v2/authentication-realms/{realm}/user-authentication-info/{id}/user-authentication-password-profile-info";
+    let mut groups: Vec<Vec<Op>> = vec![
+        tag("Authentication", vec![
+            Op::post("/oauth/access_token", "Get an access token")
+                .describe("`grant_type=client_credentials` with `client_id` and `client_secret` gives an admin token; `grant_type=implicit` with `client_id` a shopper token.")
+                .form("TokenRequest")
+                .raw("AccessToken", "application/json"),
+        ]),
+        tag("Carts", vec![
+            Op::get("/v2/carts", "List the shopper's carts").shopper().list().returns("Cart"),
+            Op::post("/v2/carts", "Create a cart").shopper().created().body("CartBody").optional_body().returns("Cart"),
+            Op::get("/v2/carts/{id}", "Get a cart").shopper().returns("Cart"),
+            Op::put("/v2/carts/{id}", "Update a cart").shopper().body("CartBody").returns("Cart"),
+            Op::delete("/v2/carts/{id}", "Delete a cart").shopper().no_content(),
+            Op::get("/v2/carts/{id}/items", "List a cart's items").shopper().list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/items", "Add items to a cart").shopper().created().body("AddItemsBody").list().returns("CartItem"),
+            Op::put("/v2/carts/{id}/items", "Update several items' quantities").shopper().body("DataArray").list().returns("CartItem"),
+            Op::delete("/v2/carts/{id}/items", "Empty a cart").shopper().no_content(),
+            Op::put("/v2/carts/{id}/items/{item_id}", "Update an item's quantity").shopper().body("QuantityBody").list().returns("CartItem"),
+            Op::delete("/v2/carts/{id}/items/{item_id}", "Remove an item from a cart").shopper().list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/relationships/accounts", "Associate a cart with an account").shopper().body("DataArray").maybe_no_content().returns("Any"),
+            Op::delete("/v2/carts/{id}/relationships/accounts", "Dissociate a cart from an account").shopper().body("DataArray").no_content(),
+            Op::post("/v2/carts/{id}/relationships/customers", "Associate a cart with a customer").shopper().body("DataArray").maybe_no_content().returns("Any"),
+            Op::delete("/v2/carts/{id}/relationships/customers", "Dissociate a cart from a customer").shopper().body("DataArray").no_content(),
+        ]),
+        tag("Orders", vec![
+            Op::post("/v2/carts/{id}/checkout", "Checkout: turn a cart into an order")
+                .describe("Send `Idempotency-Key` to make a retried checkout answer the first one's order.")
+                .shopper().created().body("CheckoutBody").returns("Order"),
+            Op::get("/v2/orders", "List orders")
+                .describe("An admin token sees every order; an implicit token with an account or customer token that account's or customer's orders. `filter` takes EP's order fields; `sort` is `created_at` or `updated_at` (`-` for newest first, the default).")
+                .shopper().list().returns("Order"),
+            Op::get("/v2/orders/{id}", "Get an order").shopper().returns("Order"),
+            Op::put("/v2/orders/{id}", "Update an order: cancel, fulfil, or edit its number, reference and shipping address")
+                .admin().body("OrderUpdateBody").returns("Order"),
+            Op::get("/v2/orders/{id}/items", "List an order's items").shopper().list().returns("OrderItem"),
+        ]),
+        tag("Payments", vec![
+            Op::post("/v2/orders/{id}/payments", "Pay for an order (manual gateway)")
+                .describe("`purchase` or `authorize` the balance owing, or `amount` of it for a split payment. Send `Idempotency-Key` to make a retried payment answer the first one's transaction.")
+                .shopper().body("PaymentBody").returns("Transaction"),
+            Op::get("/v2/orders/{id}/transactions", "List an order's transactions").shopper().list().returns("Transaction"),
+            Op::get("/v2/orders/{id}/transactions/{tx}", "Get a transaction").shopper().returns("Transaction"),
+            Op::post("/v2/orders/{id}/transactions/{tx}/capture", "Capture an authorized transaction")
+                .admin().body("DataObject").optional_body().returns("Transaction"),
+            Op::post("/v2/orders/{id}/transactions/{tx}/refund", "Refund a transaction (all of it without `amount`)")
+                .admin().body("RefundBody").optional_body().returns("Transaction"),
+            Op::post("/v2/orders/{id}/transactions/{tx}/cancel", "Cancel a transaction (not possible on the manual gateway: 400)")
+                .admin().body("DataObject").optional_body().returns("Transaction"),
+            Op::get("/v2/gateways", "List payment gateways").admin().list().returns("Gateway"),
+            Op::get("/v2/gateways/{slug}", "Get a payment gateway").admin().returns("Gateway"),
+            Op::put("/v2/gateways/{slug}", "Enable or disable a payment gateway").admin().body("GatewayBody").returns("Gateway"),
+        ]),
+        tag("Cart taxes", vec![
+            Op::post("/v2/carts/{id}/taxes", "Add tax items to many cart items").admin().created().body("DataArray").list(),
+            Op::delete("/v2/carts/{id}/taxes", "Delete all of a cart's tax items").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("TaxItemBody"),
+            Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
+        ]),
+        tag("Customers", vec![
+            Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
+            Op::post("/v2/customers", "Create a customer").token().created().body("CustomerBody").returns("Customer"),
+            Op::post("/v2/customers/tokens", "Log in a customer: get a customer token").token().body("CustomerTokenBody"),
+            Op::get("/v2/customers/{id}", "Get a customer").token().customer_header().returns("Customer"),
+            Op::put("/v2/customers/{id}", "Update a customer").token().customer_header().body("CustomerBody").returns("Customer"),
+            Op::delete("/v2/customers/{id}", "Delete a customer").admin().no_content(),
+        ]),
+        tag("Accounts", vec![
+            Op::get("/v2/accounts", "List accounts").token().account_header().list().returns("Account"),
+            Op::post("/v2/accounts", "Create an account").admin().created().body("AccountBody").returns("Account"),
+            Op::get("/v2/accounts/{id}", "Get an account").token().account_header().returns("Account"),
+            Op::put("/v2/accounts/{id}", "Update an account").admin().body("AccountBody").returns("Account"),
+            Op::delete("/v2/accounts/{id}", "Delete an account").admin().no_content(),
+            Op::get("/v2/accounts/{id}/account-memberships", "List an account's memberships").token().account_header().list(),
+            Op::post("/v2/accounts/{id}/account-memberships", "Create an account membership").admin().created().body("DataObject"),
+            Op::get("/v2/accounts/{id}/account-memberships/unassigned-account-members", "List account members not in this account").admin().list(),
+            Op::get("/v2/accounts/{id}/account-memberships/{membership_id}", "Get an account membership").token().account_header(),
+            Op::put("/v2/accounts/{id}/account-memberships/{membership_id}", "Update an account membership").admin().body("DataObject"),
+            Op::delete("/v2/accounts/{id}/account-memberships/{membership_id}", "Delete an account membership").admin().no_content(),
+        ]),
+        tag("Account members", vec![
+            Op::get("/v2/account-members", "List account members").token().account_header().list(),
+            Op::post("/v2/account-members/tokens", "Log in an account member: get account management tokens")
+                .token().created().body("DataObject").list(),
+            Op::get("/v2/account-members/{id}", "Get an account member").token().account_header(),
+            Op::put("/v2/account-members/{id}", "Update an account member").admin().body("DataObject"),
+            Op::get("/v2/account-members/{id}/account-memberships", "List an account member's memberships").token().account_header().list(),
+        ]),
+        tag("Authentication realms", vec![
+            Op::get("/v2/settings/account-authentication", "Get account authentication settings").admin(),
+            Op::put("/v2/settings/account-authentication", "Update account authentication settings").admin().body("DataObject"),
+            Op::get("/v2/authentication-realms", "List authentication realms").token().list(),
+            Op::get("/v2/authentication-realms/{realm}", "Get an authentication realm").token(),
+            Op::put("/v2/authentication-realms/{realm}", "Update an authentication realm").admin().body("DataObject"),
+            Op::get("/v2/authentication-realms/{realm}/password-profiles", "List password profiles").admin().list(),
+            Op::post("/v2/authentication-realms/{realm}/password-profiles", "Create a password profile").admin().created().body("DataObject"),
+            Op::get("/v2/authentication-realms/{realm}/password-profiles/{id}", "Get a password profile").admin(),
+            Op::put("/v2/authentication-realms/{realm}/password-profiles/{id}", "Update a password profile").admin().body("DataObject"),
+            Op::delete("/v2/authentication-realms/{realm}/password-profiles/{id}", "Delete a password profile").admin().no_content(),
+            Op::get("/v2/authentication-realms/{realm}/user-authentication-info", "List user authentication infos").admin().list(),
+            Op::post("/v2/authentication-realms/{realm}/user-authentication-info", "Create a user authentication info").admin().created().body("DataObject"),
+            Op::get("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Get a user authentication info").admin(),
+            Op::put("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Update a user authentication info").admin().body("DataObject"),
+            Op::delete("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Delete a user authentication info").admin().no_content(),
+            Op::get(PW, "List a user's password credentials").admin().list(),
+            Op::post(PW, "Create a password credential").admin().created().body("DataObject"),
+            Op::get(format!("{PW}/{{credential}}"), "Get a password credential").admin(),
+            Op::put(format!("{PW}/{{credential}}"), "Update a password credential").admin().body("DataObject"),
+            Op::delete(format!("{PW}/{{credential}}"), "Delete a password credential").admin().no_content(),
+        ]),
+        tag("Application keys", vec![
+            Op::get("/v2/application-keys", "List application keys").admin().list(),
+            Op::post("/v2/application-keys", "Create an application key").admin().created().body("DataObject"),
+            Op::delete("/v2/application-keys/{id}", "Delete an application key").admin().no_content(),
+        ]),
+        tag("Settings", vec![
+            Op::get("/v2/settings", "Get the store settings").admin(),
+            Op::put("/v2/settings", "Update the store settings").admin().body("DataObject"),
+            Op::get("/v2/settings/cart", "Get the cart settings").admin(),
+            Op::put("/v2/settings/cart", "Update the cart settings").admin().body("DataObject"),
+        ]),
+        tag("Currencies", vec![
+            Op::get("/v2/currencies", "List currencies").admin().list(),
+            Op::post("/v2/currencies", "Create a currency").admin().created().body("DataObject"),
+            Op::get("/v2/currencies/{id}", "Get a currency").admin(),
+            Op::put("/v2/currencies/{id}", "Update a currency").admin().body("DataObject"),
+            Op::delete("/v2/currencies/{id}", "Delete a currency").admin().no_content(),
+        ]),
+        tag("Shopper catalog", vec![
+            Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
+            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers(),
+            Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
+            Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
+            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
+        ]),
+        tag("Products", vec![
+            Op::get("/pcm/products", "List products").admin().list(),
+            Op::post("/pcm/products", "Create a product").admin().created().body("ProductBody"),
+            Op::get("/pcm/products/{id}", "Get a product").admin(),
+            Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
+            Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
+        ]),
+        tag("Products", Op::any("/pcm/products/import")),
+        tag("Products", Op::any("/pcm/products/export")),
+        tag("Products", Op::any("/pcm/products/{id}/children")),
+        tag("Products", Op::any("/pcm/products/{id}/build")),
+        tag("Products", Op::any("/pcm/products/{id}/relationships/{rel}")),
+        tag("Products", Op::any("/pcm/variations")),
+        tag("Products", Op::any("/pcm/variations/{rest}")),
+        tag("Hierarchies", vec![
+            Op::get("/pcm/hierarchies", "List hierarchies").admin().list(),
+            Op::post("/pcm/hierarchies", "Create a hierarchy").admin().created().body("HierarchyBody"),
+            Op::get("/pcm/hierarchies/{id}", "Get a hierarchy").admin(),
+            Op::put("/pcm/hierarchies/{id}", "Update a hierarchy").admin().body("HierarchyBody"),
+            Op::delete("/pcm/hierarchies/{id}", "Delete a hierarchy").admin().no_content(),
+            Op::get("/pcm/hierarchies/{id}/nodes", "List a hierarchy's nodes").admin().list(),
+            Op::post("/pcm/hierarchies/{id}/nodes", "Create a node").admin().created().body("NodeBody"),
+            Op::get("/pcm/hierarchies/{id}/nodes/{node}", "Get a node").admin(),
+            Op::put("/pcm/hierarchies/{id}/nodes/{node}", "Update a node").admin().body("NodeBody"),
+            Op::delete("/pcm/hierarchies/{id}/nodes/{node}", "Delete a node").admin().no_content(),
+            Op::post("/pcm/hierarchies/{id}/nodes/{node}/relationships/products", "Attach products to a node").admin().created().body("DataArray").returns("Any"),
+            Op::delete("/pcm/hierarchies/{id}/nodes/{node}/relationships/products", "Detach products from a node").admin().body("DataArray").returns("Any"),
+            Op::get("/pcm/hierarchies/{id}/nodes/{node}/products", "List a node's products").admin().list(),
+        ]),
+        tag("Price books", vec![
+            Op::get("/pcm/pricebooks", "List price books").admin().list(),
+            Op::post("/pcm/pricebooks", "Create a price book").admin().created().body("PricebookBody"),
+            Op::get("/pcm/pricebooks/{id}", "Get a price book").admin(),
+            Op::put("/pcm/pricebooks/{id}", "Update a price book").admin().body("PricebookBody"),
+            Op::delete("/pcm/pricebooks/{id}", "Delete a price book").admin().no_content(),
+            Op::get("/pcm/pricebooks/{id}/prices", "List a price book's prices").admin().list(),
+            Op::post("/pcm/pricebooks/{id}/prices", "Create a price").admin().created().body("DataObject"),
+            Op::get("/pcm/pricebooks/{id}/prices/{price}", "Get a price").admin(),
+            Op::put("/pcm/pricebooks/{id}/prices/{price}", "Update a price").admin().body("DataObject"),
+            Op::delete("/pcm/pricebooks/{id}/prices/{price}", "Delete a price").admin().no_content(),
+        ]),
+        tag("Inventories", vec![
+            Op::get("/v2/inventories", "List stock").token().list(),
+            Op::post("/v2/inventories/multiple", "Get stock for several products").token().body("DataArray").list(),
+            Op::get("/v2/inventories/{product_id}", "Get a product's stock").token(),
+            Op::post("/v2/inventories/{product_id}", "Create a product's stock").admin().created().body("StockBody"),
+            Op::delete("/v2/inventories/{product_id}", "Delete a product's stock").admin().no_content(),
+            Op::get("/v2/inventories/{product_id}/transactions", "List a product's stock transactions").token().list(),
+            Op::post("/v2/inventories/{product_id}/transactions", "Create a stock transaction").admin().created().body("DataObject"),
+            Op::get("/v2/inventories/{product_id}/transactions/{id}", "Get a stock transaction").token(),
+        ]),
+    ];
+    // Catalog administration answers under `/catalogs` and `/pcm/catalogs` alike.
+    for prefix in ["", "/pcm"] {
+        let p = |rest: &str| format!("{prefix}{rest}");
+        groups.push(tag(
+            "Catalogs",
+            vec![
+                Op::get(p("/catalogs"), "List catalogs").admin().list(),
+                Op::post(p("/catalogs"), "Create a catalog")
+                    .admin()
+                    .created()
+                    .body("DataObject"),
+                Op::get(p("/catalogs/{id}"), "Get a catalog").admin(),
+                Op::put(p("/catalogs/{id}"), "Update a catalog")
+                    .admin()
+                    .body("DataObject"),
+                Op::delete(p("/catalogs/{id}"), "Delete a catalog")
+                    .admin()
+                    .no_content(),
+                Op::get(p("/catalogs/{id}/releases"), "List a catalog's releases")
+                    .admin()
+                    .list(),
+                Op::post(p("/catalogs/{id}/releases"), "Publish a catalog release")
+                    .admin()
+                    .created(),
+                Op::get(p("/catalogs/{id}/releases/{release}"), "Get a catalog release").admin(),
+                Op::get(p("/catalogs/rules"), "List catalog rules").admin().list(),
+                Op::post(p("/catalogs/rules"), "Create a catalog rule")
+                    .admin()
+                    .created()
+                    .body("DataObject"),
+                Op::get(p("/catalogs/rules/{id}"), "Get a catalog rule").admin(),
+                Op::put(p("/catalogs/rules/{id}"), "Update a catalog rule")
+                    .admin()
+                    .body("DataObject"),
+                Op::delete(p("/catalogs/rules/{id}"), "Delete a catalog rule")
+                    .admin()
+                    .no_content(),
+            ],
+        ));
+    }
+    groups.extend([
+        tag(
+            "Health",
+            vec![
+                Op::get("/healthz", "Liveness probe").raw("Health", "application/json"),
+                Op::get("/readyz", "Readiness probe: the database answers").raw("Health", "application/json"),
+            ],
+        ),
+        tag(
+            "Documentation",
+            vec![
+                Op::get("/openapi.json", "This OpenAPI document").raw("Any", "application/json"),
+                Op::get("/docs", "Interactive API reference (HTML)").raw("Text", "text/html"),
+                Op::get("/docs/swagger-ui-bundle.js", "API reference script").raw("Text", "text/javascript"),
+                Op::get("/docs/swagger-ui.css", "API reference style sheet").raw("Text", "text/css"),
+            ],
+        ),
+    ]);
+    groups.into_iter().flatten().collect()
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// An axum path as OpenAPI writes it: `{*rest}` (a catch-all) becomes `{rest}`.
+pub fn openapi_path(axum_path: &str) -> String {
+    axum_path.replace("{*", "{")
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let styles: BTreeMap<String, StatusStyle> = routes::all()
+        .paths()
+        .iter()
+        .map(|p| (openapi_path(&p.path), p.style))
+        .collect();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut tags: Vec<&str> = Vec::new();
+    for op in operations() {
+        if !tags.contains(&op.tag) {
+            tags.push(op.tag);
+        }
+        let style = styles.get(&op.path).copied().unwrap_or(StatusStyle::Number);
+        paths
+            .entry(op.path.clone())
+            .or_default()
+            .insert(op.method.to_owned(), operation(&op, style));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kassa",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A self-hosted commerce API server that speaks the Elastic Path Composable Commerce REST API. \
+                Get a token from `POST /oauth/access_token` and send it as `Authorization: Bearer <token>`.",
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+        },
+        "tags": tags.iter().map(|t| json!({ "name": t })).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An access token from `POST /oauth/access_token`: `client_credentials` (admin) or `implicit` (shopper).",
+                },
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn operation(op: &Op, style: StatusStyle) -> Value {
+    let mut parameters: Vec<Value> = op
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    if op.shape == Shape::Many && op.method == "get" {
+        parameters.extend([
+            json!({ "name": "page[limit]", "in": "query", "schema": { "type": "integer" }, "description": "Results per page" }),
+            json!({ "name": "page[offset]", "in": "query", "schema": { "type": "integer" }, "description": "Results to skip" }),
+            json!({ "name": "filter", "in": "query", "schema": { "type": "string" }, "description": "Elastic Path filter expression, e.g. `eq(name,Shirt)`" }),
+            json!({ "name": "sort", "in": "query", "schema": { "type": "string" }, "description": "Field to sort by; `-field` for descending" }),
+        ]);
+    }
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": false, "schema": { "type": "string" }, "description": description });
+    if op.account_header {
+        parameters.push(header(
+            "EP-Account-Management-Authentication-Token",
+            "An account management token from `POST /v2/account-members/tokens`: acts for that account",
+        ));
+    }
+    if op.customer_header {
+        parameters.push(header(
+            "X-Moltin-Customer-Token",
+            "A customer token from `POST /v2/customers/tokens`: acts for that customer",
+        ));
+    }
+    if op.catalog_headers {
+        parameters.push(header("EP-Channel", "Selects the catalog rule by channel"));
+        parameters.push(header("EP-Context-Tag", "Selects the catalog rule by tag"));
+        parameters.push(header("X-Moltin-Currency", "Prices in this currency"));
+    }
+
+    let mut responses = Map::new();
+    for &status in op.statuses {
+        let response = if status == 204 {
+            json!({ "description": "No Content" })
+        } else {
+            let schema = match op.shape {
+                Shape::One => json!({
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": schema_ref(op.schema),
+                        "links": { "type": "object" },
+                        "meta": { "type": "object" },
+                        "included": { "type": "object" },
+                    },
+                }),
+                Shape::Many => json!({
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": { "type": "array", "items": schema_ref(op.schema) },
+                        "links": { "type": "object" },
+                        "meta": { "type": "object" },
+                        "included": { "type": "object" },
+                    },
+                }),
+                Shape::Raw => schema_ref(op.schema),
+            };
+            json!({
+                "description": if status == 201 { "Created" } else { "OK" },
+                "content": { op.content_type: { "schema": schema } },
+            })
+        };
+        responses.insert(status.to_string(), response);
+    }
+    let errors = match style {
+        StatusStyle::Number => "Errors",
+        StatusStyle::String => "ErrorsWithStringStatus",
+    };
+    responses.insert(
+        "4XX".into(),
+        json!({
+            "description": "The request was refused: bad input, no or wrong token, not found, conflict",
+            "content": { "application/json": { "schema": schema_ref(errors) } },
+        }),
+    );
+
+    let mut description = op.description.unwrap_or_default().to_owned();
+    if op.auth == Auth::Admin {
+        description = format!("Needs a `client_credentials` (admin) token. {description}");
+    }
+    let mut v = json!({
+        "tags": [op.tag],
+        "summary": op.summary,
+        "operationId": operation_id(op.method, &op.path),
+        "parameters": parameters,
+        "responses": responses,
+        "security": if op.auth == Auth::Public { json!([]) } else { json!([{ "bearerAuth": [] }]) },
+    });
+    if !description.trim().is_empty() {
+        v["description"] = json!(description.trim());
+    }
+    if let Some(schema) = &op.body {
+        let content_type = if op.form_body {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        v["requestBody"] = json!({
+            "required": op.body_required,
+            "content": { content_type: { "schema": schema } },
+        });
+    }
+    v
+}
+
+/// `get /v2/carts/{id}/items` → `get_v2_carts_id_items`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        id.extend(
+            segment
+                .chars()
+                .filter(|c| !matches!(c, '{' | '}'))
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        );
+    }
+    id
+}
+
+/// `{"type": "string"}` → `{"type": ["string", "null"]}`.
+fn nullable(mut schema: Value) -> Value {
+    if let Some(Value::String(t)) = schema.get("type").cloned() {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+fn schemas() -> Value {
+    let error = |status: Value| {
+        json!({
+            "type": "object",
+            "required": ["errors"],
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["status", "title"],
+                        "properties": {
+                            "status": status,
+                            "title": { "type": "string" },
+                            "detail": { "type": "string" },
+                            "source": { "type": "string" },
+                            "meta": {},
+                        },
+                    },
+                },
+            },
+        })
+    };
+    let resource = |kind: Option<&str>, props: Value| {
+        let mut properties = json!({
+            "id": { "type": "string" },
+            "type": kind.map_or_else(|| json!({ "type": "string" }), |k| json!({ "const": k })),
+            "meta": { "type": "object" },
+            "links": { "type": "object" },
+            "relationships": { "type": "object" },
+        });
+        // Optional attributes are written as `null` when unset.
+        if let (Some(p), Value::Object(extra)) = (properties.as_object_mut(), props) {
+            p.extend(extra.into_iter().map(|(k, v)| (k, nullable(v))));
+        }
+        json!({ "type": "object", "required": ["type"], "properties": properties })
+    };
+    let address = json!({
+        "type": "object",
+        "properties": {
+            "first_name": { "type": "string" }, "last_name": { "type": "string" },
+            "company_name": { "type": "string" }, "line_1": { "type": "string" }, "line_2": { "type": "string" },
+            "city": { "type": "string" }, "postcode": { "type": "string" }, "county": { "type": "string" },
+            "region": { "type": "string" }, "country": { "type": "string" },
+            "phone_number": { "type": "string" }, "instructions": { "type": "string" },
+        },
+    });
+    // `{"data": {<props>}}`, and the PCM form `{"data": {"type", "id"?, "attributes": {<props>}}}`.
+    let data_body = |props: Value| {
+        json!({
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "object", "properties": props } },
+        })
+    };
+    let pcm_body = |kind: &str, props: Value| {
+        data_body(json!({
+            "type": { "const": kind },
+            "id": { "type": "string" },
+            "attributes": { "type": "object", "properties": props },
+        }))
+    };
+    let s = || json!({ "type": "string" });
+    let add_item = json!({
+        "type": "object",
+        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product, `{type: custom_item, name, sku, quantity, price}` for anything else",
+        "properties": {
+            "type": { "type": "string" }, "id": s(), "sku": s(), "name": s(), "description": s(),
+            "quantity": { "type": "integer", "minimum": 1 },
+            "price": { "type": "object", "properties": { "amount": { "type": "integer" }, "includes_tax": { "type": "boolean" } } },
+            "custom_inputs": { "type": "object" },
+        },
+    });
+    let money = json!({ "type": "object", "properties": { "amount": { "type": "integer" }, "currency": { "type": "string" } } });
+    json!({
+        "Errors": error(json!({ "type": "integer" })),
+        "ErrorsWithStringStatus": error(json!({ "type": "string" })),
+        "Any": {},
+        "Text": { "type": "string" },
+        "Health": { "type": "object" },
+        "Resource": resource(None, json!({})),
+        "Account": resource(Some("account"), json!({ "name": { "type": "string" }, "legal_name": { "type": "string" } })),
+        "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
+        "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
+        "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" } })),
+        "Order": resource(Some("order"), json!({
+            "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
+            "billing_address": address, "shipping_address": address,
+        })),
+        "OrderItem": resource(Some("order_item"), json!({
+            "name": { "type": "string" }, "sku": { "type": "string" }, "quantity": { "type": "integer" },
+            "product_id": { "type": "string" },
+        })),
+        "Transaction": resource(Some("transaction"), json!({
+            "transaction_type": { "enum": ["purchase", "authorize", "capture", "refund", "purchase_setup", "authorize_setup"] },
+            "status": { "type": "string" }, "gateway": { "type": "string" }, "reference": { "type": "string" },
+            "amount": { "type": "integer" }, "refunded_amount": { "type": "integer" }, "currency": { "type": "string" },
+        })),
+        "Gateway": {
+            "type": "object",
+            "required": ["type", "slug", "enabled"],
+            "properties": { "type": { "const": "gateway" }, "slug": { "type": "string" }, "name": { "type": "string" }, "enabled": { "type": "boolean" } },
+        },
+        "PaymentBody": data_body(json!({
+            "gateway": { "type": "string" },
+            "method": { "enum": ["purchase", "authorize", "purchase_setup", "authorize_setup"] },
+            "amount": { "type": "integer", "minimum": 1 },
+            "paymentmethod_meta": { "type": "object", "properties": { "custom_reference": s(), "name": s() } },
+        })),
+        "RefundBody": data_body(json!({ "amount": { "type": "integer", "minimum": 1 } })),
+        "GatewayBody": data_body(json!({ "enabled": { "type": "boolean" } })),
+        "OrderUpdateBody": data_body(json!({
+            "type": { "const": "order" },
+            "status": { "const": "cancelled" }, "shipping": { "const": "fulfilled" },
+            "order_number": s(), "external_ref": s(), "shipping_address": address,
+        })),
+        "AccessToken": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "expires", "identifier"],
+            "properties": {
+                "access_token": { "type": "string" },
+                "token_type": { "const": "Bearer" },
+                "expires_in": { "type": "integer" },
+                "expires": { "type": "integer" },
+                "identifier": { "enum": ["client_credentials", "implicit"] },
+            },
+        },
+        "TokenRequest": {
+            "type": "object",
+            "required": ["grant_type", "client_id"],
+            "properties": {
+                "grant_type": { "enum": ["client_credentials", "implicit"] },
+                "client_id": { "type": "string" },
+                "client_secret": { "type": "string" },
+            },
+        },
+        "DataObject": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "object", "properties": { "type": { "type": "string" } } } },
+        },
+        "DataArray": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "array", "items": { "type": "object" } } },
+        },
+        "DataAny": { "type": "object", "required": ["data"], "properties": { "data": {} } },
+        "QuantityBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "object", "properties": { "quantity": { "type": "integer", "minimum": 0 } } } },
+        },
+        "CheckoutBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "properties": {
+                        "customer": {
+                            "type": "object",
+                            "description": "Who buys: `{id}` of a customer, or `{email, name}`",
+                            "properties": { "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": "string" } },
+                        },
+                        "account": {
+                            "type": "object",
+                            "description": "For an account checkout: `{id, member_id}`",
+                            "properties": { "id": { "type": "string" }, "member_id": { "type": "string" } },
+                        },
+                        "contact": { "type": "object", "properties": { "email": { "type": "string" }, "name": { "type": "string" } } },
+                        "billing_address": address,
+                        "shipping_address": address,
+                    },
+                },
+            },
+        },
+        "Money": money,
+        "CartBody": data_body(json!({
+            "name": s(), "description": s(),
+            "contact": { "type": "object", "properties": { "email": s() } },
+            "discount_settings": { "type": "object" }, "inventory_settings": { "type": "object" },
+            "custom_attributes": { "type": "object" },
+        })),
+        "AddItemsBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "anyOf": [add_item, { "type": "array", "items": add_item }] },
+                "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
+            },
+        },
+        "TaxItemBody": data_body(json!({
+            "type": { "const": "tax_item" }, "name": s(), "code": s(), "jurisdiction": s(),
+            "rate": { "type": "number" }, "amount": { "type": "integer" },
+        })),
+        "CustomerBody": data_body(json!({
+            "type": { "const": "customer" }, "name": s(), "email": s(), "password": s(), "external_ref": s(),
+        })),
+        "CustomerTokenBody": data_body(json!({
+            "type": { "const": "token" }, "email": s(), "password": s(), "authentication_mechanism": s(),
+        })),
+        "AccountBody": data_body(json!({
+            "type": { "const": "account" }, "name": s(), "legal_name": s(), "registration_id": s(),
+            "external_ref": s(), "parent_id": s(),
+        })),
+        "StockBody": data_body(json!({ "type": { "const": "stock" }, "quantity": { "type": "integer", "minimum": 0 } })),
+        "ProductBody": pcm_body("product", json!({
+            "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
+            "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
+        })),
+        "HierarchyBody": pcm_body("hierarchy", json!({ "name": s(), "description": s(), "slug": s() })),
+        "NodeBody": pcm_body("node", json!({ "name": s(), "description": s(), "slug": s() })),
+        "PricebookBody": pcm_body("pricebook", json!({ "name": s(), "description": s() })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn registered() -> BTreeSet<String> {
+        routes::all()
+            .paths()
+            .iter()
+            .map(|p| openapi_path(&p.path))
+            .collect()
+    }
+
+    fn documented() -> BTreeSet<String> {
+        operations().into_iter().map(|op| op.path).collect()
+    }
+
+    #[test]
+    fn every_registered_path_is_documented() {
+        let missing: Vec<String> = registered().difference(&documented()).cloned().collect();
+        assert!(
+            missing.is_empty(),
+            "these routes are served but not in the OpenAPI document; add them to \
+             kassa_api::openapi::operations(): {missing:#?}"
+        );
+    }
+
+    #[test]
+    fn every_documented_path_is_registered() {
+        let extra: Vec<String> = documented().difference(&registered()).cloned().collect();
+        assert!(
+            extra.is_empty(),
+            "these paths are in the OpenAPI document but no router serves them: {extra:#?}"
+        );
+    }
+
+    #[test]
+    fn operations_are_unique_and_name_their_path_parameters() {
+        let doc = document();
+        let mut ids = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        for op in operations() {
+            assert!(
+                seen.insert((op.method, op.path.clone())),
+                "documented twice: {} {}",
+                op.method,
+                op.path
+            );
+        }
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "operationId {id} is not unique");
+                for name in path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                {
+                    assert!(
+                        op["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|p| p["name"] == name && p["in"] == "path"),
+                        "{method} {path} does not declare its path parameter {name}"
+                    );
+                }
+                assert!(
+                    op["responses"]["4XX"].is_object(),
+                    "{method} {path} has no error response"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "unknown schema {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_status_type_follows_the_router() {
+        let doc = document();
+        let error_schema = |method: &str, path: &str| {
+            doc["paths"][path][method]["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            error_schema("post", "/v2/carts/{id}/checkout"),
+            "#/components/schemas/Errors"
+        );
+        assert_eq!(
+            error_schema("get", "/v2/accounts"),
+            "#/components/schemas/ErrorsWithStringStatus"
+        );
+        assert_eq!(
+            error_schema("get", "/pcm/products"),
+            "#/components/schemas/ErrorsWithStringStatus"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! The API's own description: `GET /openapi.json` (built from [`crate::openapi`]) and an
+//! interactive reference at `GET /docs` (Swagger UI, vendored under `assets/swagger-ui/` and
+//! compiled into the binary, so it works offline).
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::routes::Routes;
+
+const INDEX_HTML: &str = include_str!("../../assets/docs.html");
+const BUNDLE_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const UI_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
+
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(index))
+        .route("/docs/swagger-ui-bundle.js", get(bundle_js))
+        .route("/docs/swagger-ui.css", get(ui_css))
+}
+
+async fn openapi_json() -> Response {
+    asset("application/json", crate::openapi::document_bytes(), "no-cache")
+}
+
+async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML.as_bytes(), "no-cache")
+}
+
+async fn bundle_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        BUNDLE_JS,
+        "public, max-age=86400",
+    )
+}
+
+async fn ui_css() -> Response {
+    asset("text/css; charset=utf-8", UI_CSS, "public, max-age=86400")
+}
+
+fn asset(content_type: &'static str, body: &'static [u8], cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response()
+}
