@@ -278,13 +278,21 @@ pub const CUSTOMER_TOKEN_HEADER: &str = "x-moltin-customer-token";
 
 /// A header's value, with an empty or blank value treated as absent: the classic JS client sends
 /// `EP-Account-Management-Authentication-Token: ""` when no token is given.
+///
+/// The same token sent twice arrives as `t, t`: a storefront that keeps the account token in the
+/// classic client's `config.headers` and also passes it to `AddAccountAssociation` (which spells
+/// the header in capitals, so `fetch` joins the two). Identical copies count as one; different
+/// ones are left as they are, and fail verification.
 fn header_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
+    let value = parts
         .headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty())?;
+    let mut copies = value.split(',').map(str::trim);
+    let first = copies.next().unwrap_or(value);
+    Some(if copies.all(|c| c == first) { first } else { value })
 }
 
 fn both_shopper_tokens() -> ApiError {

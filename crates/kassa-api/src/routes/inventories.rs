@@ -116,7 +116,11 @@ async fn create(
     };
     let d = body.data;
     let mut v = Validator::new();
-    v.resource_type(d.kind.as_deref(), "stock");
+    // The classic js-sdk's `Inventories.Create` sends `{"data":{"quantity":n}}` with no type:
+    // a missing type is accepted, a wrong one is not.
+    if d.kind.is_some() {
+        v.resource_type(d.kind.as_deref(), "stock");
+    }
     let quantity = v.quantity(d.quantity.as_ref(), "data.quantity", 0);
     v.finish()?;
     let now = now_millis();
