@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     account_token_checkout_reproduces_the_example,
@@ -29,31 +29,6 @@ backend_tests!(
     place_order_is_all_or_nothing,
     product_lines_are_repriced_from_the_catalog,
 );
-
-const AM: &str = "EP-Account-Management-Authentication-Token";
-const CT: &str = "X-Moltin-Customer-Token";
-
-/// A request with a Bearer token, extra headers and an optional JSON body.
-async fn req(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    bearer: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    let mut r = app
-        .http
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(bearer);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    Resp::read(r.send().await.unwrap()).await
-}
 
 async fn checkout(app: &TestApp, cart: &str, bearer: &str, headers: &[(&str, &str)], body: Value) -> Resp {
     req(

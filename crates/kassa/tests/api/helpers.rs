@@ -303,3 +303,28 @@ impl Resp {
         &errors[0]
     }
 }
+
+pub const AM: &str = "EP-Account-Management-Authentication-Token";
+pub const CT: &str = "X-Moltin-Customer-Token";
+
+/// A request with a Bearer token, extra headers and an optional JSON body.
+pub async fn req(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Resp {
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(bearer);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    Resp::read(r.send().await.unwrap()).await
+}

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     who_sees_which_orders,
@@ -29,31 +29,8 @@ backend_tests!(
     bad_list_queries_are_400,
 );
 
-const AM: &str = "EP-Account-Management-Authentication-Token";
-const CT: &str = "X-Moltin-Customer-Token";
 /// 2023-11-14T22:13:20Z; order `n` is created `n` seconds later.
 const BASE: i64 = 1_700_000_000_000;
-
-async fn req(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    bearer: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    let mut r = app
-        .http
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(bearer);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    Resp::read(r.send().await.unwrap()).await
-}
 
 async fn get(app: &TestApp, path: &str, bearer: &str, headers: &[(&str, &str)]) -> Resp {
     req(app, Method::GET, path, bearer, headers, None).await

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     gateways_start_disabled_and_only_admins_change_them,
@@ -33,31 +33,6 @@ backend_tests!(
     reserve_at_checkout_allocates_when_the_order_is_placed,
     refused_captures_refunds_and_fulfilments_change_nothing,
 );
-
-pub(crate) const AM: &str = "EP-Account-Management-Authentication-Token";
-pub(crate) const CT: &str = "X-Moltin-Customer-Token";
-
-/// A request with a Bearer token, extra headers and an optional JSON body.
-pub(crate) async fn req(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    bearer: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Resp {
-    let mut r = app
-        .http
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(bearer);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    Resp::read(r.send().await.unwrap()).await
-}
 
 fn address() -> Value {
     json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "city": "Pawnee",

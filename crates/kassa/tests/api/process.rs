@@ -206,6 +206,19 @@ async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) 
     r.body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A shopper (implicit) token for `client_id`.
+async fn implicit_token(http: &reqwest::Client, server: &Server, client_id: &str) -> String {
+    let res = http
+        .post(server.url("/oauth/access_token"))
+        .form(&[("grant_type", "implicit"), ("client_id", client_id)])
+        .send()
+        .await
+        .unwrap();
+    let r = Resp::read(res).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["access_token"].as_str().unwrap().to_owned()
+}
+
 backend_tests!(
     readme_demo_journey_reaches_a_paid_order,
     committed_orders_survive_kill_9,
@@ -261,18 +274,7 @@ async fn committed_orders_survive_kill_9(backend: Backend) {
     ];
     let server = Server::start(&db.url, &creds);
     let http = reqwest::Client::new();
-    let implicit = {
-        let res = http
-            .post(server.url("/oauth/access_token"))
-            .form(&[("grant_type", "implicit"), ("client_id", "admin")])
-            .send()
-            .await
-            .unwrap();
-        Resp::read(res).await.body["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let implicit = implicit_token(&http, &server, "admin").await;
     let address = json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "postcode": "46001",
                          "region": "IN", "country": "US"});
     let checkout = json!({"data": {"customer": {"name": "Ann Perkins", "email": "ann@perkins.com"},
@@ -512,18 +514,7 @@ async fn two_nodes_share_idempotency_keys_and_orders() {
         (a.join().unwrap(), b.join().unwrap())
     });
     let http = reqwest::Client::new();
-    let implicit = {
-        let res = http
-            .post(a.url("/oauth/access_token"))
-            .form(&[("grant_type", "implicit"), ("client_id", "shared-admin")])
-            .send()
-            .await
-            .unwrap();
-        Resp::read(res).await.body["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let implicit = implicit_token(&http, &a, "shared-admin").await;
     let item = json!({"data": {"type": "custom_item", "name": "Sign", "sku": "SIGN", "quantity": 1, "price": {"amount": 2500}}});
     let res = http
         .post(a.url("/v2/carts/shared-cart/items"))
