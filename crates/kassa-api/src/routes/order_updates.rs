@@ -24,8 +24,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::routes::Routes;
 use crate::routes::carts::money_formats;
+use crate::routes::orders::order_not_found;
 use crate::routes::orders::{address, render_order};
-use crate::routes::payments::order_not_found;
+use crate::routes::payments::data_of;
 use crate::state::AppState;
 
 pub fn router() -> Routes {
@@ -58,10 +59,7 @@ fn clearable(v: &mut Validator, data: &Map<String, Value>, name: &str, max: usiz
 }
 
 fn parse(body: &Value) -> ApiResult<(Option<Command>, OrderEdit)> {
-    let data = body
-        .get("data")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request("data is required and must be an object").with_source("data"))?;
+    let data = data_of(body)?;
     let mut v = Validator::new();
     for key in data.keys().filter(|k| !UPDATABLE.contains(&k.as_str())) {
         v.push(

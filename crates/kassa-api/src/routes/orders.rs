@@ -72,12 +72,18 @@ fn cart_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Cart not found")
 }
 
-fn order_not_found() -> ApiError {
+pub(crate) fn order_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Order not found")
 }
 
 /// A string field of `obj`, reporting a non-string value, blankness or excess length.
-fn text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str, max: usize) -> Option<String> {
+pub(crate) fn text(
+    v: &mut Validator,
+    obj: &Map<String, Value>,
+    name: &str,
+    base: &str,
+    max: usize,
+) -> Option<String> {
     let source = format!("{base}.{name}");
     match obj.get(name) {
         None | Some(Value::Null) => None,
@@ -868,7 +874,7 @@ async fn place(
 }
 
 /// Which orders the caller may read, from its tokens ([`order_scope`]); `None` reads nothing.
-fn scope(shopper: &Shopper, customer: &CustomerToken) -> Option<OrderScope> {
+pub(crate) fn scope(shopper: &Shopper, customer: &CustomerToken) -> Option<OrderScope> {
     order_scope(
         shopper.caller.is_admin(),
         shopper.account.as_ref().map(|a| a.scope),

@@ -35,6 +35,7 @@ use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::{self, Begin};
 use crate::routes::Routes;
 use crate::routes::carts::{money, money_formats};
+use crate::routes::orders::{order_not_found, text};
 use crate::state::AppState;
 
 pub fn router() -> Routes {
@@ -50,10 +51,6 @@ pub fn router() -> Routes {
 /// Longest `custom_reference` or `name` of a payment.
 const MAX_TEXT: usize = 255;
 
-pub(crate) fn order_not_found() -> ApiError {
-    ApiError::not_found("Not Found", "Order not found")
-}
-
 fn transaction_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Transaction not found")
 }
@@ -67,17 +64,10 @@ pub(crate) fn order_timestamps(o: &PlacedOrder) -> Value {
     t
 }
 
-/// Whether the caller may read the order (and its transactions): the order read's rule.
-pub(crate) fn may_see(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
-    if shopper.caller.is_admin() {
-        true
-    } else if let Some(account) = &shopper.account {
-        o.account_id == Some(account.scope)
-    } else if let Some(c) = &customer.0 {
-        o.customer_id == Some(c.sub)
-    } else {
-        false
-    }
+/// Whether the caller may read the order (and its transactions): the order read's rule
+/// ([`kassa_core::orders::order_scope`]).
+fn may_see(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
+    crate::routes::orders::scope(shopper, customer).is_some_and(|scope| scope.may_see(o))
 }
 
 /// Whether the caller may pay the order: whoever may read it, and anyone for a guest order.
@@ -143,7 +133,7 @@ fn parse_tx(tx: &str) -> ApiResult<Uuid> {
 }
 
 /// `data` of a body, which must be an object.
-fn data_of(body: &Value) -> ApiResult<&Map<String, Value>> {
+pub(crate) fn data_of(body: &Value) -> ApiResult<&Map<String, Value>> {
     body.get("data")
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("data is required and must be an object").with_source("data"))
@@ -156,18 +146,6 @@ fn amount(v: &mut Validator, obj: &Map<String, Value>, source: &str) -> Option<i
         Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
         Some(_) => {
             v.push(source, "type", "amount must be an integer (minor units)");
-            None
-        }
-    }
-}
-
-fn optional_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str) -> Option<String> {
-    let source = format!("{base}.{name}");
-    match obj.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => v.optional_text(Some(s.clone()), &source, MAX_TEXT),
-        Some(_) => {
-            v.push(source, "type", format!("{name} must be a string"));
             None
         }
     }
@@ -218,8 +196,14 @@ fn parse_payment(body: &Value) -> ApiResult<Payment> {
     match data.get("paymentmethod_meta") {
         None | Some(Value::Null) => {}
         Some(Value::Object(meta)) => {
-            custom_reference = optional_text(&mut v, meta, "custom_reference", "data.paymentmethod_meta");
-            name = optional_text(&mut v, meta, "name", "data.paymentmethod_meta");
+            custom_reference = text(
+                &mut v,
+                meta,
+                "custom_reference",
+                "data.paymentmethod_meta",
+                MAX_TEXT,
+            );
+            name = text(&mut v, meta, "name", "data.paymentmethod_meta", MAX_TEXT);
         }
         Some(_) => v.push(
             "data.paymentmethod_meta",
