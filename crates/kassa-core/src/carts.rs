@@ -164,6 +164,41 @@ pub enum TaxRefusal {
     LimitReached,
 }
 
+/// A cart with all its lines (oldest first) and their tax items, read or written together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CartContents {
+    pub cart: Cart,
+    pub lines: Vec<CartItem>,
+    pub taxes: Vec<CartTaxItem>,
+}
+
+impl CartContents {
+    /// A cart that has no lines yet.
+    pub fn empty(cart: Cart) -> Self {
+        Self {
+            cart,
+            lines: Vec::new(),
+            taxes: Vec::new(),
+        }
+    }
+
+    /// Who the cart belongs to: a write that was decided on one reading of the cart must not
+    /// land on a cart that changed hands since.
+    pub fn owner(&self) -> (Option<Uuid>, Option<Uuid>) {
+        (self.cart.account_id, self.cart.customer_id)
+    }
+}
+
+/// Which stock levels a cart read returns alongside the cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StockOf {
+    Nothing,
+    /// The products of the cart's lines (a checkout).
+    Lines,
+    /// These products (an add to the cart).
+    Products(Vec<Uuid>),
+}
+
 /// Which carts a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CartScope {

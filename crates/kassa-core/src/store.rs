@@ -9,7 +9,7 @@ use crate::Result;
 use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
-use crate::carts::{Cart, CartItem, CartScope, CartTaxItem, TaxRefusal};
+use crate::carts::{Cart, CartContents, CartItem, CartScope, CartTaxItem, StockOf, TaxRefusal};
 use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
@@ -348,26 +348,37 @@ pub trait CartStore {
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>>;
     /// Oldest line first.
     async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>>;
-    /// Adds lines to an existing cart: a line whose `line_key` exists gets the quantity added
-    /// (and the new unit price); others are inserted. Fixes the cart's currency if unset, bumps
-    /// `updated_at`/`expires_at`. `BadRequest` past [`crate::carts::MAX_CART_ITEMS`] lines; then
-    /// nothing changes. Returns the cart and all its lines.
+    /// The live cart with its lines and tax items, and the stock levels asked for (those of
+    /// products without a stock record are absent), from one consistent read: the request paths
+    /// that need several of these pay one hand-off to the database instead of one each.
+    async fn cart_contents(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+    ) -> Result<(Option<CartContents>, Vec<Stock>)>;
+    /// Adds lines to the cart `seen` (as the caller read it), creating it from `seen` if it is
+    /// gone, so the first add to an unknown id is one write. A line whose `line_key` exists gets
+    /// the quantity added (and the new unit price); others are inserted. Fixes the cart's
+    /// currency if unset, bumps `updated_at`/`expires_at`. `BadRequest` past
+    /// [`crate::carts::MAX_CART_ITEMS`] lines, `Conflict` if the cart changed owner since `seen`;
+    /// then nothing changes. Returns the cart with all its lines and tax items.
     async fn add_cart_items(
         &self,
-        cart_id: &str,
+        seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)>;
+    ) -> Result<CartContents>;
     /// Sets quantities (0 removes the line), all or nothing: `NotFound` for an unknown line, then
-    /// nothing changes. Returns the cart and all its lines.
+    /// nothing changes. Returns the cart with all its lines and tax items.
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
         quantities: Vec<(Uuid, i64)>,
         now: Millis,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)>;
+    ) -> Result<CartContents>;
     /// Removes every line (the cart and its associations stay).
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;
     /// Deletes carts whose `expires_at` has passed; returns how many.

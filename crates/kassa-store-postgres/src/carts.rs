@@ -3,8 +3,10 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
+    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
+    StockOf, TaxRefusal,
 };
+use kassa_core::inventory::Stock;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -101,6 +103,12 @@ fn tax_row(r: &PgRow) -> CartTaxItem {
 }
 
 /// A tax item's rate and amount columns.
+/// The cart was associated with (or dissociated from) an account or customer between the
+/// caller's reading of it and the write: the caller's permission was checked on the old owner.
+pub(crate) fn cart_changed_owner() -> Error {
+    Error::Conflict("The cart changed owner while the request ran; try again".into())
+}
+
 fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
     match tax {
         TaxItem::Rate(rate) => (Some(i64::from(rate.ppm())), None),
@@ -125,13 +133,25 @@ async fn lock_cart<'e>(db: impl Executor<'e, Database = Postgres>, id: &str, now
         .ok_or_else(|| Error::not_found("Not Found", "Cart not found"))
 }
 
-async fn insert_cart<'e>(db: impl Executor<'e, Database = Postgres>, c: &Cart) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO carts (id, name, description, contact_email, currency, custom_discounts_enabled, use_rule_promotions,
-           defer_inventory_check, custom_attributes, snapshot_date, payment_intent_id, account_id, customer_id,
-           created_at, updated_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)",
-    )
+/// Inserts the cart; `Conflict` if the id is taken, or with `if_absent` nothing happens then.
+async fn insert_cart<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    c: &Cart,
+    if_absent: bool,
+) -> Result<()> {
+    macro_rules! insert {
+        () => {
+            "INSERT INTO carts (id, name, description, contact_email, currency, custom_discounts_enabled,
+               use_rule_promotions, defer_inventory_check, custom_attributes, snapshot_date, payment_intent_id,
+               account_id, customer_id, created_at, updated_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)"
+        };
+    }
+    sqlx::query(if if_absent {
+        concat!(insert!(), " ON CONFLICT (id) DO NOTHING")
+    } else {
+        insert!()
+    })
     .bind(&c.id)
     .bind(&c.name)
     .bind(&c.description)
@@ -165,6 +185,19 @@ async fn items_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str)
     .await
     .map_err(sql_error)?;
     Ok(rows.iter().map(item_row).collect())
+}
+
+async fn taxes_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CartTaxItem>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        tax_columns!(),
+        " FROM cart_tax_items WHERE cart_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(cart_id)
+    .fetch_all(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(rows.iter().map(tax_row).collect())
 }
 
 async fn touch<'e>(
@@ -274,7 +307,7 @@ impl CartStore for PgStore {
     }
 
     async fn create_cart(&self, cart: Cart) -> Result<()> {
-        insert_cart(&self.pool, &cart).await
+        insert_cart(&self.pool, &cart, false).await
     }
 
     async fn update_cart(&self, c: Cart) -> Result<bool> {
@@ -347,33 +380,90 @@ impl CartStore for PgStore {
         items_of(&self.pool, cart_id).await
     }
 
+    async fn cart_contents(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+    ) -> Result<(Option<CartContents>, Vec<Stock>)> {
+        // In sequence on one connection: no transaction, whose BEGIN and COMMIT would cost two
+        // more statements of the database's CPU; each part is as fresh as the separate reads were.
+        let mut conn = self.pool.acquire().await.map_err(sql_error)?;
+        let cart = sqlx::query(concat!(
+            "SELECT ",
+            cart_columns!(),
+            " FROM carts WHERE id = $1 AND expires_at > $2"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql_error)?;
+        let contents = match cart.as_ref().map(cart_row) {
+            Some(cart) => {
+                let lines = items_of(&mut *conn, id).await?;
+                let taxes = if lines.is_empty() {
+                    Vec::new()
+                } else {
+                    taxes_of(&mut *conn, id).await?
+                };
+                Some(CartContents { cart, lines, taxes })
+            }
+            None => None,
+        };
+        let products: Vec<Uuid> = match stock {
+            StockOf::Nothing => Vec::new(),
+            StockOf::Lines => contents
+                .iter()
+                .flat_map(|c| c.lines.iter().filter_map(|l| l.product_id))
+                .collect(),
+            StockOf::Products(ids) => ids,
+        };
+        let levels = crate::inventories::stock_of(&mut *conn, &products).await?;
+        Ok((contents, levels))
+    }
+
     async fn add_cart_items(
         &self,
-        cart_id: &str,
+        seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)> {
+    ) -> Result<CartContents> {
         let now = items.first().map_or(0, |i| i.updated_at);
+        let cart_id = seen.id.as_str();
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // One statement locks the cart (the UPDATE's row lock serialises concurrent adds), fixes
         // its currency on the first add, and extends its life.
-        let row = sqlx::query(concat!(
-            "UPDATE carts SET updated_at = $2, expires_at = $3, currency = COALESCE(currency, $4) \
-             WHERE id = $1 AND expires_at > $2 RETURNING ",
-            cart_columns!()
-        ))
-        .bind(cart_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(currency)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        let cart = row
-            .as_ref()
-            .map(cart_row)
-            .ok_or_else(|| Error::not_found("Not Found", "Cart not found"))?;
+        let lock = || {
+            sqlx::query(concat!(
+                "UPDATE carts SET updated_at = $2, expires_at = $3, currency = COALESCE(currency, $4) \
+                 WHERE id = $1 AND expires_at > $2 RETURNING ",
+                cart_columns!()
+            ))
+            .bind(cart_id)
+            .bind(now)
+            .bind(expires_at)
+            .bind(currency)
+        };
+        let cart = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
+            Some(row) => cart_row(&row),
+            None => {
+                // Unknown or expired: the add creates it, as reading it would have. A concurrent
+                // first add may have created it since: then that cart is the one added to.
+                sqlx::query("DELETE FROM carts WHERE id = $1 AND expires_at <= $2")
+                    .bind(cart_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql_error)?;
+                insert_cart(&mut *tx, seen, true).await?;
+                cart_row(&lock().fetch_one(&mut *tx).await.map_err(sql_error)?)
+            }
+        };
+        if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
+            return Err(crate::carts::cart_changed_owner());
+        }
         let distinct_lines: std::collections::HashSet<&str> =
             items.iter().map(|i| i.line_key.as_str()).collect();
         if distinct_lines.len() == items.len() {
@@ -392,8 +482,9 @@ impl CartStore for PgStore {
                 format!("A cart holds at most {MAX_CART_ITEMS} different items"),
             ));
         }
+        let taxes = taxes_of(&mut *tx, cart_id).await?;
         tx.commit().await.map_err(sql_error)?;
-        Ok((cart, lines))
+        Ok(CartContents { cart, lines, taxes })
     }
 
     async fn set_cart_item_quantities(
@@ -402,7 +493,7 @@ impl CartStore for PgStore {
         quantities: Vec<(Uuid, i64)>,
         now: Millis,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)> {
+    ) -> Result<CartContents> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
         for (item_id, quantity) in &quantities {
@@ -430,10 +521,11 @@ impl CartStore for PgStore {
         }
         touch(&mut *tx, cart_id, now, expires_at).await?;
         let lines = items_of(&mut *tx, cart_id).await?;
+        let taxes = taxes_of(&mut *tx, cart_id).await?;
         tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
-        Ok((cart, lines))
+        Ok(CartContents { cart, lines, taxes })
     }
 
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
@@ -485,16 +577,7 @@ impl CartStore for PgStore {
     }
 
     async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            tax_columns!(),
-            " FROM cart_tax_items WHERE cart_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(cart_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql_error)?;
-        Ok(rows.iter().map(tax_row).collect())
+        taxes_of(&self.pool, cart_id).await
     }
 
     async fn add_cart_tax_items(

@@ -24,6 +24,26 @@ macro_rules! transaction_columns {
     };
 }
 
+/// The stock records of these products, by product id; products without one are absent.
+pub(crate) async fn stock_of<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    product_ids: &[Uuid],
+) -> Result<Vec<Stock>> {
+    if product_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        stock_columns!(),
+        " FROM inventories WHERE product_id = ANY($1) ORDER BY product_id"
+    ))
+    .bind(product_ids)
+    .fetch_all(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(rows.iter().map(stock_from_row).collect())
+}
+
 fn stock_from_row(row: &PgRow) -> Stock {
     Stock {
         product_id: row.get(0),
@@ -160,19 +180,7 @@ impl InventoryStore for PgStore {
     }
 
     async fn stock_levels(&self, product_ids: &[Uuid]) -> Result<Vec<Stock>> {
-        if product_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            stock_columns!(),
-            " FROM inventories WHERE product_id = ANY($1) ORDER BY product_id"
-        ))
-        .bind(product_ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql_error)?;
-        Ok(rows.iter().map(stock_from_row).collect())
+        stock_of(&self.pool, product_ids).await
     }
 
     async fn delete_stock(&self, product_id: Uuid) -> Result<bool> {

@@ -3,8 +3,10 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal,
+    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
+    StockOf, TaxRefusal,
 };
+use kassa_core::inventory::Stock;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -164,6 +166,17 @@ fn items_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<CartItem>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+fn taxes_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<CartTaxItem>> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            tax_columns!(),
+            " FROM cart_tax_items WHERE cart_id = ?1 ORDER BY created_at, id"
+        ))?
+        .query_map([cart_id], tax_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 fn touch(conn: &Connection, cart_id: &str, now: Millis, expires_at: Millis) -> DbResult<()> {
     conn.prepare_cached("UPDATE carts SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
         .execute(params![cart_id, now, expires_at])?;
@@ -172,6 +185,12 @@ fn touch(conn: &Connection, cart_id: &str, now: Millis, expires_at: Millis) -> D
 
 fn cart_gone() -> Error {
     Error::not_found("Not Found", "Cart not found")
+}
+
+/// The cart was associated with (or dissociated from) an account or customer between the
+/// caller's reading of it and the write: the caller's permission was checked on the old owner.
+pub(crate) fn cart_changed_owner() -> Error {
+    Error::Conflict("The cart changed owner while the request ran; try again".into())
 }
 
 #[async_trait]
@@ -285,18 +304,62 @@ impl CartStore for SqliteStore {
         self.db.read(move |conn| items_of(conn, &cart_id)).await
     }
 
+    async fn cart_contents(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+    ) -> Result<(Option<CartContents>, Vec<Stock>)> {
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                let contents = match live_cart(conn, &id, now)? {
+                    Some(cart) => Some(CartContents {
+                        lines: items_of(conn, &id)?,
+                        taxes: taxes_of(conn, &id)?,
+                        cart,
+                    }),
+                    None => None,
+                };
+                let products: Vec<Uuid> = match stock {
+                    StockOf::Nothing => Vec::new(),
+                    StockOf::Lines => contents
+                        .iter()
+                        .flat_map(|c| c.lines.iter().filter_map(|l| l.product_id))
+                        .collect(),
+                    StockOf::Products(ids) => ids,
+                };
+                let levels = crate::inventories::stock_of(conn, &products)?;
+                Ok((contents, levels))
+            })
+            .await
+    }
+
     async fn add_cart_items(
         &self,
-        cart_id: &str,
+        seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)> {
-        let (cart_id, currency) = (cart_id.to_owned(), currency.to_owned());
+    ) -> Result<CartContents> {
+        let (seen, currency) = (seen.clone(), currency.to_owned());
         self.db
             .write(move |conn| {
                 let now = items.first().map_or(0, |i| i.updated_at);
-                let mut cart = live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
+                let cart_id = seen.id.clone();
+                let mut cart = match live_cart(conn, &cart_id, now)? {
+                    Some(cart) => cart,
+                    None => {
+                        // Unknown or expired: the add creates it, as reading it would have.
+                        conn.prepare_cached("DELETE FROM carts WHERE id = ?1")?
+                            .execute([&cart_id])?;
+                        insert_cart(conn, &seen)?;
+                        seen.clone()
+                    }
+                };
+                if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
+                    return Err(cart_changed_owner().into());
+                }
                 for item in &items {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_items (",
@@ -341,7 +404,11 @@ impl CartStore for SqliteStore {
                 touch(conn, &cart_id, now, expires_at)?;
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
-                Ok((cart, lines))
+                Ok(CartContents {
+                    taxes: taxes_of(conn, &cart_id)?,
+                    cart,
+                    lines,
+                })
             })
             .await
     }
@@ -352,7 +419,7 @@ impl CartStore for SqliteStore {
         quantities: Vec<(Uuid, i64)>,
         now: Millis,
         expires_at: Millis,
-    ) -> Result<(Cart, Vec<CartItem>)> {
+    ) -> Result<CartContents> {
         let cart_id = cart_id.to_owned();
         self.db
             .write(move |conn| {
@@ -374,7 +441,11 @@ impl CartStore for SqliteStore {
                 touch(conn, &cart_id, now, expires_at)?;
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
-                Ok((cart, items_of(conn, &cart_id)?))
+                Ok(CartContents {
+                    lines: items_of(conn, &cart_id)?,
+                    taxes: taxes_of(conn, &cart_id)?,
+                    cart,
+                })
             })
             .await
     }
@@ -429,18 +500,7 @@ impl CartStore for SqliteStore {
 
     async fn cart_tax_items(&self, cart_id: &str) -> Result<Vec<CartTaxItem>> {
         let cart_id = cart_id.to_owned();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        tax_columns!(),
-                        " FROM cart_tax_items WHERE cart_id = ?1 ORDER BY created_at, id"
-                    ))?
-                    .query_map([cart_id], tax_row)?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.db.read(move |conn| taxes_of(conn, &cart_id)).await
     }
 
     async fn add_cart_tax_items(

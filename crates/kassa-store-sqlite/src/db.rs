@@ -156,9 +156,9 @@ impl Db {
         let (tx, rx) = oneshot::channel();
         let job: ReadJob = Box::new(move |conn| {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                conn.execute_batch("BEGIN")?;
+                run(conn, "BEGIN")?;
                 let out = f(conn);
-                conn.execute_batch("COMMIT")?;
+                run(conn, "COMMIT")?;
                 out
             }))
             .unwrap_or_else(|_| Err(DbError::Domain(Error::internal("a storage read panicked"))));

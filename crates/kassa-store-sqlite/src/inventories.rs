@@ -6,7 +6,7 @@ use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::InventoryStore;
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::SqliteStore;
@@ -23,6 +23,23 @@ macro_rules! transaction_columns {
     () => {
         "id, product_id, action, quantity, created_at"
     };
+}
+
+/// The stock records of these products, by product id; products without one are absent. One
+/// cached statement whatever the count: the ids go in as one JSON array.
+pub(crate) fn stock_of(conn: &Connection, product_ids: &[Uuid]) -> DbResult<Vec<Stock>> {
+    if product_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(product_ids).map_err(Error::internal)?;
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            stock_columns!(),
+            " FROM inventories WHERE product_id IN (SELECT value FROM json_each(?1)) ORDER BY product_id"
+        ))?
+        .query_map([ids], stock_from_row)?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn stock_from_row(row: &Row<'_>) -> rusqlite::Result<Stock> {
@@ -179,24 +196,8 @@ impl InventoryStore for SqliteStore {
         if product_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = product_ids.iter().map(Uuid::to_string).collect();
-        self.db
-            .read(move |conn| {
-                let placeholders = vec!["?"; ids.len()].join(", ");
-                let sql = format!(
-                    concat!(
-                        "SELECT ",
-                        stock_columns!(),
-                        " FROM inventories WHERE product_id IN ({}) ORDER BY product_id"
-                    ),
-                    placeholders
-                );
-                Ok(conn
-                    .prepare(&sql)?
-                    .query_map(params_from_iter(ids), stock_from_row)?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        let ids = product_ids.to_vec();
+        self.db.read(move |conn| stock_of(conn, &ids)).await
     }
 
     async fn delete_stock(&self, product_id: Uuid) -> Result<bool> {

@@ -5,7 +5,7 @@
 //! anyone holding its id, as in Elastic Path. Totals are computed on every read from the lines by
 //! `kassa_core::cart::cart_totals`; nothing derived is stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::State;
@@ -13,8 +13,10 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{get, put};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
 use kassa_core::carts::{
-    Cart, CartItem, CartScope, CartTaxItem, ItemKind, custom_line_key, is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, StockOf, custom_line_key,
+    is_valid_cart_id, product_line_key,
 };
+use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
 use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
@@ -25,7 +27,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::{CustomerToken, Shopper};
-use crate::catalog_view::{ShopperRequest, price_product};
+use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
@@ -106,22 +108,32 @@ pub(crate) fn bad_cart_id() -> ApiError {
 /// JS clients rely on), after checking the caller may use it; and the store settings, read once
 /// per request.
 async fn open_cart(state: &AppState, id: &str, who: &Requester) -> ApiResult<(Cart, StoreSettings)> {
+    let (contents, settings) = open_contents(state, id, who).await?;
+    Ok((contents.cart, settings))
+}
+
+/// [`open_cart`] with the cart's lines and tax items, from the same read.
+async fn open_contents(
+    state: &AppState,
+    id: &str,
+    who: &Requester,
+) -> ApiResult<(CartContents, StoreSettings)> {
     if !is_valid_cart_id(id) {
         return Err(bad_cart_id());
     }
     let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let cart = match state.store.cart(id, now).await? {
-        Some(cart) => cart,
-        None => {
+    let contents = match state.store.cart_contents(id, now, StockOf::Nothing).await?.0 {
+        Some(contents) => contents,
+        None => CartContents::empty(
             state
                 .store
                 .ensure_cart(settings.new_cart(id.to_owned(), now))
-                .await?
-        }
+                .await?,
+        ),
     };
-    who.may_use(&cart)?;
-    Ok((cart, settings))
+    who.may_use(&contents.cart)?;
+    Ok((contents, settings))
 }
 
 /// Currency formats by code, and the store default, from the node's cached catalog view (a
@@ -323,19 +335,18 @@ fn render_lines(
 /// and their tax items under `included.tax_items`.
 async fn cart_response(
     state: &AppState,
-    cart: &Cart,
+    contents: &CartContents,
     settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
 ) -> ApiResult<Value> {
-    let lines = state.store.cart_items(&cart.id).await?;
-    let taxes = state.store.cart_tax_items(&cart.id).await?;
-    let totals = totals_of(&lines, &taxes, settings.calculation_method)?;
+    let CartContents { cart, lines, taxes } = contents;
+    let totals = totals_of(lines, taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
-    let mut body = envelope::single(render_cart(cart, &lines, &totals, &formats, &default, origin));
+    let mut body = envelope::single(render_cart(cart, lines, &totals, &formats, &default, origin));
     if include.iter().any(|i| i == "items") {
         let currency = cart.currency.as_deref().unwrap_or(&default);
-        body["included"]["items"] = json!(render_lines(&lines, &taxes, &totals, currency, &formats, origin));
+        body["included"]["items"] = json!(render_lines(lines, taxes, &totals, currency, &formats, origin));
     }
     if include.iter().any(|i| i == "tax_items") {
         body["included"]["tax_items"] = json!(taxes.iter().map(render_tax_item).collect::<Vec<_>>());
@@ -353,18 +364,17 @@ async fn cart_response(
 /// `include=tax_items` their tax items under `included.tax_items`.
 async fn items_response(
     state: &AppState,
-    cart: &Cart,
-    lines: &[CartItem],
+    contents: &CartContents,
     settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
 ) -> ApiResult<Value> {
-    let taxes = state.store.cart_tax_items(&cart.id).await?;
-    let totals = totals_of(lines, &taxes, settings.calculation_method)?;
+    let CartContents { cart, lines, taxes } = contents;
+    let totals = totals_of(lines, taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
     let currency = cart.currency.as_deref().unwrap_or(&default);
     let mut body = json!({
-        "data": render_lines(lines, &taxes, &totals, currency, &formats, origin),
+        "data": render_lines(lines, taxes, &totals, currency, &formats, origin),
         "meta": {
             "display_price": cart_display_price(&totals, currency, &formats),
             "timestamps": cart_timestamps(cart),
@@ -384,9 +394,9 @@ async fn read(
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     Ok(Json(
-        cart_response(&state, &cart, &settings, &query.include, &origin).await?,
+        cart_response(&state, &contents, &settings, &query.include, &origin).await?,
     ))
 }
 
@@ -497,15 +507,16 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let mut cart = settings.new_cart(Uuid::new_v4().to_string(), now);
+    let mut cart = settings.new_cart(Uuid::now_v7().to_string(), now);
     // A shopper's token associates the new cart with their account or customer.
     cart.account_id = shopper.account.as_ref().map(|a| a.scope);
     cart.customer_id = customer.0.as_ref().map(|c| c.sub);
     apply_cart_body(&mut cart, body.map(|b| b.data).unwrap_or_default())?;
     state.store.create_cart(cart.clone()).await?;
+    let contents = CartContents::empty(cart);
     Ok((
         StatusCode::CREATED,
-        Json(cart_response(&state, &cart, &settings, &[], &origin).await?),
+        Json(cart_response(&state, &contents, &settings, &[], &origin).await?),
     ))
 }
 
@@ -517,15 +528,15 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CartBody>,
 ) -> ApiResult<Json<Value>> {
-    let (mut cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    if body.data.snapshot_date.is_none() && cart.snapshot_date.is_some() {
-        // A preview cart stays one; the field is simply not repeated by the client.
-    }
-    apply_cart_body(&mut cart, body.data)?;
+    let (mut contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let cart = &mut contents.cart;
+    apply_cart_body(cart, body.data)?;
     cart.updated_at = now_millis();
     cart.expires_at = settings.cart_expiry(cart.updated_at);
     state.store.update_cart(cart.clone()).await?;
-    Ok(Json(cart_response(&state, &cart, &settings, &[], &origin).await?))
+    Ok(Json(
+        cart_response(&state, &contents, &settings, &[], &origin).await?,
+    ))
 }
 
 async fn remove(
@@ -618,10 +629,9 @@ async fn items(
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    let lines = state.store.cart_items(&cart.id).await?;
+    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     Ok(Json(
-        items_response(&state, &cart, &lines, &settings, &query.include, &origin).await?,
+        items_response(&state, &contents, &settings, &query.include, &origin).await?,
     ))
 }
 
@@ -941,14 +951,67 @@ fn item_problem(
     }
 }
 
+/// Available stock by product, for the products whose stock has been read; a product without a
+/// stock record is not stock-managed and has no entry in `available`.
+struct KnownStock {
+    read: HashSet<Uuid>,
+    available: HashMap<Uuid, i64>,
+}
+
+impl KnownStock {
+    fn new(read: &[Uuid], levels: Vec<Stock>) -> Self {
+        Self {
+            read: read.iter().copied().collect(),
+            available: levels
+                .into_iter()
+                .map(|s| (s.product_id, s.levels.available))
+                .collect(),
+        }
+    }
+
+    /// Reads the stock of those of `ids` not read yet (products a re-order brought in).
+    async fn complete(&mut self, state: &AppState, ids: &[Uuid]) -> ApiResult<()> {
+        let missing: Vec<Uuid> = ids.iter().filter(|id| !self.read.contains(id)).copied().collect();
+        if !missing.is_empty() {
+            for stock in state.store.stock_levels(&missing).await? {
+                self.available.insert(stock.product_id, stock.levels.available);
+            }
+            self.read.extend(missing);
+        }
+        Ok(())
+    }
+}
+
+/// The products the requests name (by id or sku) in the shopper's release, for reading their
+/// stock together with the cart.
+fn requested_products<'a>(
+    release: Option<&ShopperRelease>,
+    products: impl Iterator<Item = &'a ProductRequest>,
+) -> Vec<Uuid> {
+    let Some(release) = release else {
+        return Vec::new();
+    };
+    products
+        .filter_map(|p| match (p.id, p.sku.as_deref()) {
+            (Some(id), _) => release.product(id),
+            (None, Some(sku)) => release.product_by_sku(sku),
+            (None, None) => None,
+        })
+        .map(|p| p.product.id)
+        .collect()
+}
+
 /// Prices product requests from the shopper's published catalog at the cart's quantity of each
 /// line (volume tiers count the whole line), checking stock unless the cart defers it.
+#[allow(clippy::too_many_arguments)]
 async fn price_products(
     state: &AppState,
-    request: &ShopperRequest,
+    release: Option<&ShopperRelease>,
     cart: &Cart,
+    existing: &[CartItem],
     currency: &str,
     products: Vec<ProductRequest>,
+    stock: &mut KnownStock,
     now: Millis,
 ) -> ApiResult<(Vec<CartItem>, Vec<ErrorObject>)> {
     let mut items = Vec::new();
@@ -956,19 +1019,14 @@ async fn price_products(
     if products.is_empty() {
         return Ok((items, problems));
     }
-    let release = state
-        .catalog_view
-        .shopper_release(&*state.store, &request.context)
-        .await?;
-    let existing = state.store.cart_items(&cart.id).await?;
     let mut found = Vec::new();
     for p in products {
-        let product = release.as_ref().and_then(|r| match (p.id, p.sku.as_deref()) {
+        let product = release.and_then(|r| match (p.id, p.sku.as_deref()) {
             (Some(id), _) => r.product(id),
             (None, Some(sku)) => r.product_by_sku(sku),
             (None, None) => None,
         });
-        let (Some(release), Some(product)) = (release.as_ref(), product) else {
+        let (Some(release), Some(product)) = (release, product) else {
             let what =
                 p.id.map_or_else(|| json!({ "sku": p.sku }), |id| json!({ "id": id }));
             problems.push(item_problem(
@@ -1034,19 +1092,13 @@ async fn price_products(
     }
     if !cart.defer_inventory_check && !found.is_empty() {
         let ids: Vec<Uuid> = found.iter().filter_map(|(_, _, i)| i.product_id).collect();
-        let stock: HashMap<Uuid, i64> = state
-            .store
-            .stock_levels(&ids)
-            .await?
-            .into_iter()
-            .map(|s| (s.product_id, s.levels.available))
-            .collect();
+        stock.complete(state, &ids).await?;
         let mut wanted: HashMap<Uuid, i64> = HashMap::new();
         for (in_cart, base, item) in found {
             let product_id = item.product_id.unwrap_or_default();
             let total = wanted.entry(product_id).or_insert(in_cart);
             *total += item.quantity;
-            match stock.get(&product_id) {
+            match stock.available.get(&product_id) {
                 Some(available) if *total > *available => problems.push(item_problem(
                     400,
                     "Insufficient stock",
@@ -1072,8 +1124,12 @@ async fn add_items(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    if !is_valid_cart_id(&id) {
+        return Err(bad_cart_id());
+    }
+    let who = Requester::new(&shopper, &customer);
     let now = now_millis();
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
     let (parsed, bulk): (Vec<_>, bool) = match &body.data {
         Value::Array(list) => (
             list.iter()
@@ -1102,6 +1158,26 @@ async fn add_items(
             );
         }
     };
+    // The release is the node's cached catalog view: knowing the products before reading the
+    // cart lets one read return the cart, its lines and those products' stock.
+    let release = state
+        .catalog_view
+        .shopper_release(&*state.store, &request.context)
+        .await?;
+    let named = parsed.iter().filter_map(|r| match r {
+        Ok(Requested::Product(p)) => Some(p),
+        _ => None,
+    });
+    let stock_of = requested_products(release.as_deref(), named);
+    let (contents, levels) = state
+        .store
+        .cart_contents(&id, now, StockOf::Products(stock_of.clone()))
+        .await?;
+    // An unknown cart is created by the add itself (one write), as Elastic Path creates it.
+    let contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.clone(), now)));
+    who.may_use(&contents.cart)?;
+    let cart = &contents.cart;
+    let mut stock = KnownStock::new(&stock_of, levels);
     let mut custom = Vec::new();
     let mut products = Vec::new();
     let mut problems: Vec<ErrorObject> = Vec::new();
@@ -1110,7 +1186,7 @@ async fn add_items(
             Ok(Requested::Custom(item)) => custom.push(item),
             Ok(Requested::Product(p)) => products.push(p),
             Ok(Requested::Reorder { base, order_id }) => {
-                match reordered(&state, &Requester::new(&shopper, &customer), order_id, &base).await {
+                match reordered(&state, &who, order_id, &base).await {
                     Ok((requests, refused)) => {
                         products.extend(requests);
                         problems.extend(refused);
@@ -1122,7 +1198,7 @@ async fn add_items(
                 }
             }
             Ok(Requested::Merge { base, cart_id }) => {
-                match merged_lines(&state, &Requester::new(&shopper, &customer), &cart, &cart_id, now).await {
+                match merged_lines(&state, &who, cart, &cart_id, now).await {
                     Ok(lines) => custom.extend(lines),
                     Err(e) => problems.extend(e.errors.into_iter().map(|mut p| {
                         p.source = Some(format!("{base}.cart_id"));
@@ -1146,8 +1222,17 @@ async fn add_items(
                 .code
         }
     };
-    let (priced, product_problems) =
-        price_products(&state, &request, &cart, &currency, products, now).await?;
+    let (priced, product_problems) = price_products(
+        &state,
+        release.as_deref(),
+        cart,
+        &contents.lines,
+        &currency,
+        products,
+        &mut stock,
+        now,
+    )
+    .await?;
     problems.extend(product_problems);
     let mut good = custom;
     good.extend(priced);
@@ -1166,11 +1251,11 @@ async fn add_items(
             errors: problems,
         });
     }
-    let (cart, lines) = state
+    let contents = state
         .store
-        .add_cart_items(&cart.id, &currency, good, settings.cart_expiry(now))
+        .add_cart_items(cart, &currency, good, settings.cart_expiry(now))
         .await?;
-    let mut response = items_response(&state, &cart, &lines, &settings, &[], &origin).await?;
+    let mut response = items_response(&state, &contents, &settings, &[], &origin).await?;
     if !problems.is_empty() {
         response["errors"] = json!(problems);
     }
@@ -1208,7 +1293,7 @@ async fn update_item(
     let item_id = parse_uuid(&item_id, not_found)?;
     let quantity = check_quantity(body.data.quantity, "data.quantity")?;
     let now = now_millis();
-    let (cart, lines) = state
+    let contents = state
         .store
         .set_cart_item_quantities(
             &cart.id,
@@ -1218,7 +1303,7 @@ async fn update_item(
         )
         .await?;
     Ok(Json(
-        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+        items_response(&state, &contents, &settings, &[], &origin).await?,
     ))
 }
 
@@ -1258,12 +1343,12 @@ async fn update_items(
         ));
     }
     let now = now_millis();
-    let (cart, lines) = state
+    let contents = state
         .store
         .set_cart_item_quantities(&cart.id, changes, now, settings.cart_expiry(now))
         .await?;
     Ok(Json(
-        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+        items_response(&state, &contents, &settings, &[], &origin).await?,
     ))
 }
 
@@ -1278,12 +1363,12 @@ async fn remove_item(
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
     let now = now_millis();
-    let (cart, lines) = state
+    let contents = state
         .store
         .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, settings.cart_expiry(now))
         .await?;
     Ok(Json(
-        items_response(&state, &cart, &lines, &settings, &[], &origin).await?,
+        items_response(&state, &contents, &settings, &[], &origin).await?,
     ))
 }
 

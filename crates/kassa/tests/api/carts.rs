@@ -23,6 +23,7 @@ backend_tests!(
     merging_another_cart_adds_its_lines,
     customer_carts_and_the_last_cart_rule,
     a_sale_prices_the_cart,
+    an_add_decided_on_a_cart_that_changed_owner_changes_nothing,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -893,4 +894,58 @@ async fn a_sale_prices_the_cart(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["data"][0]["unit_price"]["amount"], 4000, "the sale price");
     assert_eq!(r.body["meta"]["display_price"]["without_tax"]["amount"], 8000);
+}
+
+/// The API checks the caller may use a cart on one read and adds on a later write; the store
+/// refuses the write if the cart was associated with someone else in between, so an add decided
+/// for a guest cart cannot land in what became an account's cart.
+async fn an_add_decided_on_a_cart_that_changed_owner_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let account = account(&app, &admin, "Owner").await;
+    let r = add(&app, &admin, "handover", custom("Mug", "MUG", 1, 500)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let store = app.store().await;
+    let now = kassa_core::time::now_millis();
+    let (seen, _) = store
+        .cart_contents("handover", now, kassa_core::carts::StockOf::Nothing)
+        .await
+        .unwrap();
+    let seen = seen.unwrap().cart;
+    let r = app
+        .post(
+            "/v2/carts/handover/relationships/accounts",
+            &admin,
+            json!({"data": [{"type": "account", "id": account}]}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+
+    let mut line = kassa_core::carts::CartItem {
+        id: uuid::Uuid::now_v7(),
+        cart_id: "handover".into(),
+        kind: kassa_core::carts::ItemKind::Custom,
+        line_key: String::new(),
+        product_id: None,
+        sku: Some("PEN".into()),
+        name: "Pen".into(),
+        description: None,
+        slug: None,
+        quantity: 1,
+        unit_amount: 200,
+        includes_tax: false,
+        custom_inputs: json!({}),
+        catalog_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    line.line_key = kassa_core::carts::custom_line_key(line.sku.as_deref(), line.id);
+    let refused = store
+        .add_cart_items(&seen, "USD", vec![line], now + 86_400_000)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, kassa_core::Error::Conflict(_)), "{refused:?}");
+    let r = app.get("/v2/carts/handover/items", &admin).await;
+    assert_eq!(r.body["data"].as_array().map(Vec::len), Some(1), "{}", r.body);
 }

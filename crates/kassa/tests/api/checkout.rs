@@ -4,11 +4,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kassa::config::Database;
 use kassa_core::carts::{CartItem, ItemKind};
 use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, request_hash};
-use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -172,12 +170,6 @@ fn sources(r: &Resp) -> Vec<String> {
         .iter()
         .map(|e| e["source"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-async fn store_of(app: &TestApp) -> Arc<dyn Store> {
-    kassa::prepare_store(&Database::parse(&app.db.url).unwrap())
-        .await
-        .unwrap()
 }
 
 async fn account_token_checkout_reproduces_the_example(backend: Backend) {
@@ -531,7 +523,7 @@ async fn cart_rules_and_access(backend: Backend) {
 
     // A preview cart cannot be checked out.
     filled_cart(&app, &admin, "preview").await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let mut cart = store.cart("preview", now_millis()).await.unwrap().unwrap();
     cart.snapshot_date = Some(now_millis() + 86_400_000);
     assert!(store.update_cart(cart).await.unwrap());
@@ -628,7 +620,7 @@ async fn idempotency_replays_mismatches_and_in_flight(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.body);
 
     // A first request still in flight: 409 (after a short wait for it).
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let body = guest("j@x.com");
     let claim = IdempotencyClaim {
         scope: format!("{}|-", app.client_id),
@@ -706,7 +698,7 @@ async fn final_stock_check(backend: Backend) {
     let implicit = app.implicit_token().await;
     filled_cart(&app, &admin, "s").await;
     // A product line, as adding a catalog product makes it, and its stock record.
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = Uuid::new_v4();
     let now = now_millis();
     let line = CartItem {
@@ -728,7 +720,12 @@ async fn final_stock_check(backend: Backend) {
         updated_at: now,
     };
     store
-        .add_cart_items("s", "USD", vec![line], now + 86_400_000)
+        .add_cart_items(
+            &kassa_core::carts::Cart::empty("s".into(), now, 7),
+            "USD",
+            vec![line],
+            now + 86_400_000,
+        )
         .await
         .unwrap();
     store
@@ -763,7 +760,7 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
     filled_cart(&app, &admin, "a").await;
     let r = checkout(&app, "a", &implicit, &[], guest("j@x.com")).await;
     assert_eq!(r.status, 201);
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let id: Uuid = r.body["data"]["id"].as_str().unwrap().parse().unwrap();
     let (mut order, mut items) = store.order(id).await.unwrap().unwrap();
     assert_eq!(items.len(), 2);

@@ -150,6 +150,14 @@ pub struct Resp {
 }
 
 impl TestApp {
+    /// A second handle on the app's database, for setting up what the API cannot (or not
+    /// quickly) and for racing the store directly.
+    pub async fn store(&self) -> std::sync::Arc<dyn kassa_core::store::Store> {
+        kassa::prepare_store(&Database::parse(&self.db.url).unwrap())
+            .await
+            .unwrap()
+    }
+
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, Options::default()).await
     }

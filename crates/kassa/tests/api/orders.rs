@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use kassa::config::Database;
 use kassa_core::cart::CalculationMethod;
 use kassa_core::carts::ItemKind;
 use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
@@ -52,12 +51,6 @@ async fn ids(app: &TestApp, query: &str, bearer: &str, headers: &[(&str, &str)])
         .collect();
     assert!(r.body["meta"]["results"]["total"].as_u64().unwrap() as usize >= ids.len());
     ids
-}
-
-async fn store_of(app: &TestApp) -> Arc<dyn Store> {
-    kassa::prepare_store(&Database::parse(&app.db.url).unwrap())
-        .await
-        .unwrap()
 }
 
 /// Order `n`: a guest order created (and updated) `n` seconds after [`BASE`].
@@ -165,7 +158,7 @@ async fn who_sees_which_orders(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let realm = realm(&app, &admin).await;
     let m1 = user(&app, &admin, &realm, "m1@example.com", "pa55word-x").await;
     let m2 = user(&app, &admin, &realm, "m2@example.com", "pa55word-x").await;
@@ -292,7 +285,7 @@ async fn who_sees_which_orders(backend: Backend) {
 async fn every_filter_kind(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let (acc, member, customer, product) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let o1 = place(
         &store,
@@ -416,7 +409,7 @@ fn urlencode(s: &str) -> String {
 async fn sorting_and_pagination(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     // 30 orders; `updated_at` runs the other way round from `created_at`.
     let mut placed = Vec::new();
     for n in 1..=30 {
@@ -523,7 +516,7 @@ async fn sorting_and_pagination(backend: Backend) {
 async fn include_items_and_the_items_endpoint(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = Uuid::new_v4();
     let first = order(1);
     let first_items = vec![
@@ -615,7 +608,7 @@ async fn include_items_and_the_items_endpoint(backend: Backend) {
 async fn bad_list_queries_are_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let only = place(&store, order(1), None).await;
     let eleven = ["eq(currency,USD)"; 11].join(":");
     let ten = ["eq(currency,USD)"; 10].join(":");

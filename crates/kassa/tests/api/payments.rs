@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use kassa::config::Database;
 use kassa_core::carts::{CartItem, ItemKind};
 use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::store::Store;
@@ -193,12 +192,6 @@ fn id_of(r: &Resp) -> String {
     r.body["data"]["id"].as_str().unwrap().to_owned()
 }
 
-async fn store_of(app: &TestApp) -> Arc<dyn Store> {
-    kassa::prepare_store(&Database::parse(&app.db.url).unwrap())
-        .await
-        .unwrap()
-}
-
 /// A stock-managed product with `available` units; returns its id.
 async fn stocked_product(store: &Arc<dyn Store>, available: i64) -> Uuid {
     let product = Uuid::new_v4();
@@ -241,10 +234,10 @@ async fn product_order(store: &Arc<dyn Store>, product: Uuid, quantity: i64) -> 
         created_at: now,
         updated_at: now,
     };
+    // Adding to an unknown cart creates it.
     let empty = kassa_core::carts::Cart::empty(cart.clone(), now, 7);
-    store.ensure_cart(empty).await.unwrap();
     store
-        .add_cart_items(&cart, "USD", vec![line], now + 86_400_000)
+        .add_cart_items(&empty, "USD", vec![line], now + 86_400_000)
         .await
         .unwrap();
     // Checkout reprices product lines from the catalog; these orders are placed directly.
@@ -430,7 +423,7 @@ async fn purchase_pays_the_order(backend: Backend) {
         404
     );
     // The listing filter columns follow: the order is stored as complete/paid.
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let (placed, _) = store.order(order.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(
         (placed.status.as_str(), placed.payment.as_str()),
@@ -889,7 +882,7 @@ async fn stock_is_allocated_by_the_first_payment_and_shipped_on_fulfilment(backe
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = stocked_product(&store, 10).await;
     let order = product_order(&store, product, 3).await;
     assert_eq!(levels(&app, &admin, product).await, (10, 10, 0));
@@ -949,7 +942,7 @@ async fn short_stock_refuses_the_payment(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = stocked_product(&store, 2).await;
     let order = product_order(&store, product, 3).await;
     let r = pay(&app, &implicit, &[], &order, payment("purchase", None)).await;
@@ -968,7 +961,7 @@ async fn concurrent_payments_sell_exactly_the_last_units(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = stocked_product(&store, 3).await;
     let mut orders = Vec::new();
     for _ in 0..8 {
@@ -1111,7 +1104,7 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
     assert_eq!(other.status, 422);
     // The remembered response is written in the payment's transaction: if the key cannot be
     // completed (no longer claimed), the payment is not recorded either.
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let remember: kassa_core::store::RememberResponse =
         Box::new(|_| kassa_core::orders::IdempotentResponse {
             scope: "nobody".into(),
@@ -1161,7 +1154,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         "checkout"
     );
 
-    let store = store_of(&app).await;
+    let store = app.store().await;
     let product = stocked_product(&store, 3).await;
     // A cart with 2 of the product, checked out over HTTP (the checkout's stock check passes;
     // the price comes from the catalog, so the product line is priced by the store directly).
@@ -1187,7 +1180,12 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         updated_at: now,
     };
     store
-        .add_cart_items(cart, "USD", vec![line(2)], now + 86_400_000)
+        .add_cart_items(
+            &kassa_core::carts::Cart::empty(cart.into(), now, 7),
+            "USD",
+            vec![line(2)],
+            now + 86_400_000,
+        )
         .await
         .unwrap();
     // Checkout reprices product lines from a published catalog, which this store has not: the
@@ -1250,7 +1248,12 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
 
     // Short at checkout: the order is not placed at all, and no stock moves.
     store
-        .add_cart_items(cart, "USD", vec![line(2)], now + 86_400_000)
+        .add_cart_items(
+            &kassa_core::carts::Cart::empty(cart.into(), now, 7),
+            "USD",
+            vec![line(2)],
+            now + 86_400_000,
+        )
         .await
         .unwrap();
     let again = Uuid::new_v4();
