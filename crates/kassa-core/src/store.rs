@@ -134,6 +134,8 @@ pub trait AccountStore {
     /// `Conflict` if the member already belongs to the account.
     async fn create_membership(&self, membership: Membership) -> Result<()>;
     async fn membership(&self, account_id: Uuid, id: Uuid) -> Result<Option<Membership>>;
+    /// Whether the account exists, and whether this member belongs to it, in one read.
+    async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)>;
     /// Touches `updated_at`; false if there is no such membership.
     async fn touch_membership(&self, account_id: Uuid, id: Uuid, now: crate::time::Millis) -> Result<bool>;
     async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> Result<bool>;

@@ -634,6 +634,19 @@ impl AccountStore for PgStore {
         Ok(row.map(|r| membership_at(&r, 0)))
     }
 
+    async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1),
+                    EXISTS (SELECT 1 FROM account_memberships WHERE account_id = $1 AND member_id = $2)",
+        )
+        .bind(account_id)
+        .bind(member_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     async fn touch_membership(&self, account_id: Uuid, id: Uuid, now: Millis) -> Result<bool> {
         changed(
             sqlx::query("UPDATE account_memberships SET updated_at = $3 WHERE account_id = $1 AND id = $2")

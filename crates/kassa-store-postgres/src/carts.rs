@@ -61,25 +61,30 @@ fn cart_row(r: &PgRow) -> Cart {
 }
 
 fn item_row(r: &PgRow) -> CartItem {
-    let kind: String = r.get(2);
-    let inputs: String = r.get(12);
+    item_row_at(r, 0)
+}
+
+/// A cart line from [`item_columns`] starting at column `at` of the row.
+fn item_row_at(r: &PgRow, at: usize) -> CartItem {
+    let kind: String = r.get(at + 2);
+    let inputs: String = r.get(at + 12);
     CartItem {
-        id: r.get(0),
-        cart_id: r.get(1),
+        id: r.get(at),
+        cart_id: r.get(at + 1),
         kind: ItemKind::parse(&kind).unwrap_or(ItemKind::Custom),
-        line_key: r.get(3),
-        product_id: r.get(4),
-        sku: r.get(5),
-        name: r.get(6),
-        description: r.get(7),
-        slug: r.get(8),
-        quantity: r.get(9),
-        unit_amount: r.get(10),
-        includes_tax: r.get(11),
+        line_key: r.get(at + 3),
+        product_id: r.get(at + 4),
+        sku: r.get(at + 5),
+        name: r.get(at + 6),
+        description: r.get(at + 7),
+        slug: r.get(at + 8),
+        quantity: r.get(at + 9),
+        unit_amount: r.get(at + 10),
+        includes_tax: r.get(at + 11),
         custom_inputs: serde_json::from_str(&inputs).unwrap_or_default(),
-        catalog_id: r.get(13),
-        created_at: r.get(14),
-        updated_at: r.get(15),
+        catalog_id: r.get(at + 13),
+        created_at: r.get(at + 14),
+        updated_at: r.get(at + 15),
     }
 }
 
@@ -134,11 +139,12 @@ async fn lock_cart<'e>(db: impl Executor<'e, Database = Postgres>, id: &str, now
 }
 
 /// Inserts the cart; `Conflict` if the id is taken, or with `if_absent` nothing happens then.
+/// Whether it was inserted.
 async fn insert_cart<'e>(
     db: impl Executor<'e, Database = Postgres>,
     c: &Cart,
     if_absent: bool,
-) -> Result<()> {
+) -> Result<bool> {
     macro_rules! insert {
         () => {
             "INSERT INTO carts (id, name, description, contact_email, currency, custom_discounts_enabled,
@@ -170,8 +176,8 @@ async fn insert_cart<'e>(
     .bind(c.expires_at)
     .execute(db)
     .await
-    .map_err(|e| conflict(e, |_| "A cart with this id already exists"))?;
-    Ok(())
+    .map_err(|e| conflict(e, |_| "A cart with this id already exists"))
+    .map(|done| done.rows_affected() == 1)
 }
 
 async fn items_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CartItem>> {
@@ -307,7 +313,7 @@ impl CartStore for PgStore {
     }
 
     async fn create_cart(&self, cart: Cart) -> Result<()> {
-        insert_cart(&self.pool, &cart, false).await
+        insert_cart(&self.pool, &cart, false).await.map(|_| ())
     }
 
     async fn update_cart(&self, c: Cart) -> Result<bool> {
@@ -386,28 +392,42 @@ impl CartStore for PgStore {
         now: Millis,
         stock: StockOf,
     ) -> Result<(Option<CartContents>, Vec<Stock>)> {
-        // In sequence on one connection: no transaction, whose BEGIN and COMMIT would cost two
-        // more statements of the database's CPU; each part is as fresh as the separate reads were.
-        let mut conn = self.pool.acquire().await.map_err(sql_error)?;
-        let cart = sqlx::query(concat!(
-            "SELECT ",
+        // PostgreSQL's CPU per statement is what limits it here, so the cart, its lines and
+        // whether it has tax items come in one statement (a row per line, the cart's columns
+        // repeated); the tax items and stock levels are a statement each only when there are any.
+        let rows = sqlx::query(concat!(
+            "SELECT c.*, i.* FROM (SELECT ",
             cart_columns!(),
-            " FROM carts WHERE id = $1 AND expires_at > $2"
+            ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed \
+             FROM carts WHERE id = $1 AND expires_at > $2) AS c \
+             LEFT JOIN LATERAL (SELECT ",
+            item_columns!(),
+            " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
         ))
         .bind(id)
         .bind(now)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&self.pool)
         .await
         .map_err(sql_error)?;
-        let contents = match cart.as_ref().map(cart_row) {
-            Some(cart) => {
-                let lines = items_of(&mut *conn, id).await?;
-                let taxes = if lines.is_empty() {
-                    Vec::new()
+        const TAXED: usize = 16;
+        const FIRST_ITEM_COLUMN: usize = 17;
+        let contents = match rows.first() {
+            Some(first) => {
+                let lines: Vec<CartItem> = rows
+                    .iter()
+                    .filter(|r| r.get::<Option<Uuid>, _>(FIRST_ITEM_COLUMN).is_some())
+                    .map(|r| item_row_at(r, FIRST_ITEM_COLUMN))
+                    .collect();
+                let taxes = if first.get::<bool, _>(TAXED) {
+                    taxes_of(&self.pool, id).await?
                 } else {
-                    taxes_of(&mut *conn, id).await?
+                    Vec::new()
                 };
-                Some(CartContents { cart, lines, taxes })
+                Some(CartContents {
+                    cart: cart_row(first),
+                    lines,
+                    taxes,
+                })
             }
             None => None,
         };
@@ -419,7 +439,7 @@ impl CartStore for PgStore {
                 .collect(),
             StockOf::Products(ids) => ids,
         };
-        let levels = crate::inventories::stock_of(&mut *conn, &products).await?;
+        let levels = crate::inventories::stock_of(&self.pool, &products).await?;
         Ok((contents, levels))
     }
 
@@ -434,20 +454,22 @@ impl CartStore for PgStore {
         let cart_id = seen.id.as_str();
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // One statement locks the cart (the UPDATE's row lock serialises concurrent adds), fixes
-        // its currency on the first add, and extends its life.
+        // its currency on the first add, extends its life and says whether it has tax items.
         let lock = || {
             sqlx::query(concat!(
                 "UPDATE carts SET updated_at = $2, expires_at = $3, currency = COALESCE(currency, $4) \
                  WHERE id = $1 AND expires_at > $2 RETURNING ",
-                cart_columns!()
+                cart_columns!(),
+                ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id)"
             ))
             .bind(cart_id)
             .bind(now)
             .bind(expires_at)
             .bind(currency)
         };
-        let cart = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
-            Some(row) => cart_row(&row),
+        let locked = |row: PgRow| (cart_row(&row), row.get::<bool, _>(16));
+        let (cart, taxed) = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
+            Some(row) => locked(row),
             None => {
                 // Unknown or expired: the add creates it, as reading it would have. A concurrent
                 // first add may have created it since: then that cart is the one added to.
@@ -457,8 +479,14 @@ impl CartStore for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(sql_error)?;
-                insert_cart(&mut *tx, seen, true).await?;
-                cart_row(&lock().fetch_one(&mut *tx).await.map_err(sql_error)?)
+                let mut new = seen.clone();
+                new.currency.get_or_insert_with(|| currency.to_owned());
+                (new.updated_at, new.expires_at) = (now, expires_at);
+                if insert_cart(&mut *tx, &new, true).await? {
+                    (new, false)
+                } else {
+                    locked(lock().fetch_one(&mut *tx).await.map_err(sql_error)?)
+                }
             }
         };
         if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
@@ -482,7 +510,11 @@ impl CartStore for PgStore {
                 format!("A cart holds at most {MAX_CART_ITEMS} different items"),
             ));
         }
-        let taxes = taxes_of(&mut *tx, cart_id).await?;
+        let taxes = if taxed {
+            taxes_of(&mut *tx, cart_id).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await.map_err(sql_error)?;
         Ok(CartContents { cart, lines, taxes })
     }

@@ -189,6 +189,105 @@ pub(crate) async fn complete_key<'e>(
     Ok(())
 }
 
+/// Inserts the order and all its items in one statement: the order's insert is a CTE of the
+/// items' insert, and the items' foreign key is checked at the end of the statement, when the
+/// order is there.
+async fn insert_order<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    o: &PlacedOrder,
+    items: &[OrderItem],
+) -> Result<()> {
+    let col = |f: &dyn Fn(&OrderItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    let positions: Vec<i64> = items.iter().map(|i| i.position).collect();
+    let cart_items: Vec<Uuid> = items.iter().map(|i| i.cart_item_id).collect();
+    let kinds = col(&|i| Some(i.kind.as_str().to_owned()));
+    let products: Vec<Option<Uuid>> = items.iter().map(|i| i.product_id).collect();
+    let skus = col(&|i| i.sku.clone());
+    let names = col(&|i| Some(i.name.clone()));
+    let descriptions = col(&|i| i.description.clone());
+    let quantities: Vec<i64> = items.iter().map(|i| i.quantity).collect();
+    let amounts: Vec<i64> = items.iter().map(|i| i.unit_amount).collect();
+    let includes: Vec<bool> = items.iter().map(|i| i.includes_tax).collect();
+    let inputs = col(&|i| Some(i.custom_inputs.to_string()));
+    let catalogs: Vec<Option<Uuid>> = items.iter().map(|i| i.catalog_id).collect();
+    let taxes = col(&|i| Some(taxes_to_json(&i.taxes)));
+    let created: Vec<i64> = items.iter().map(|i| i.created_at).collect();
+    let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
+    sqlx::query(
+        "WITH placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
+           contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
+           billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
+           discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
+           paid, authorized, balance_owing, fully_paid_at, stock_allocated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
+           $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33))
+         INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
+           quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)
+         SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
+           t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
+           t.created_at, t.updated_at
+         FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
+           $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
+           $48::bigint[], $49::bigint[])
+           AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
+             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)",
+    )
+    .bind(o.id)
+    .bind(o.status.as_str())
+    .bind(o.payment.as_str())
+    .bind(o.shipping.as_str())
+    .bind(&o.cart_id)
+    .bind(&o.currency)
+    .bind(&o.order_number)
+    .bind(&o.external_ref)
+    .bind(&o.contact_name)
+    .bind(&o.contact_email)
+    .bind(&o.customer_name)
+    .bind(&o.customer_email)
+    .bind(o.customer_id)
+    .bind(o.account_id)
+    .bind(o.account_member_id)
+    .bind(o.billing_address.to_string())
+    .bind(o.shipping_address.to_string())
+    .bind(o.custom_attributes.to_string())
+    .bind(o.calculation_method.as_str())
+    .bind(o.with_tax)
+    .bind(o.without_tax)
+    .bind(o.tax)
+    .bind(o.discount)
+    .bind(o.without_discount)
+    .bind(o.shipping_amount)
+    .bind(o.shipping_discount)
+    .bind(o.created_at)
+    .bind(o.updated_at)
+    .bind(o.paid)
+    .bind(o.authorized)
+    .bind(o.balance_owing)
+    .bind(o.fully_paid_at)
+    .bind(o.stock_allocated)
+    .bind(ids)
+    .bind(positions)
+    .bind(cart_items)
+    .bind(kinds)
+    .bind(products)
+    .bind(skus)
+    .bind(names)
+    .bind(descriptions)
+    .bind(quantities)
+    .bind(amounts)
+    .bind(includes)
+    .bind(inputs)
+    .bind(catalogs)
+    .bind(taxes)
+    .bind(created)
+    .bind(updated)
+    .execute(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl OrderStore for PgStore {
     async fn place_order(
@@ -197,102 +296,12 @@ impl OrderStore for PgStore {
         items: Vec<OrderItem>,
         idempotency: Option<IdempotentResponse>,
     ) -> Result<()> {
+        if !o.stock_allocated && idempotency.is_none() {
+            // The common case is one statement: no BEGIN and COMMIT round trips.
+            return insert_order(&self.pool, &o, &items).await;
+        }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        sqlx::query(
-            "INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
-               contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
-               billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
-               discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
-               paid, authorized, balance_owing, fully_paid_at, stock_allocated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-               $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
-        )
-        .bind(o.id)
-        .bind(o.status.as_str())
-        .bind(o.payment.as_str())
-        .bind(o.shipping.as_str())
-        .bind(&o.cart_id)
-        .bind(&o.currency)
-        .bind(&o.order_number)
-        .bind(&o.external_ref)
-        .bind(&o.contact_name)
-        .bind(&o.contact_email)
-        .bind(&o.customer_name)
-        .bind(&o.customer_email)
-        .bind(o.customer_id)
-        .bind(o.account_id)
-        .bind(o.account_member_id)
-        .bind(o.billing_address.to_string())
-        .bind(o.shipping_address.to_string())
-        .bind(o.custom_attributes.to_string())
-        .bind(o.calculation_method.as_str())
-        .bind(o.with_tax)
-        .bind(o.without_tax)
-        .bind(o.tax)
-        .bind(o.discount)
-        .bind(o.without_discount)
-        .bind(o.shipping_amount)
-        .bind(o.shipping_discount)
-        .bind(o.created_at)
-        .bind(o.updated_at)
-        .bind(o.paid)
-        .bind(o.authorized)
-        .bind(o.balance_owing)
-        .bind(o.fully_paid_at)
-        .bind(o.stock_allocated)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        // Every item in one statement.
-        let col = |f: &dyn Fn(&OrderItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
-        let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
-        let positions: Vec<i64> = items.iter().map(|i| i.position).collect();
-        let cart_items: Vec<Uuid> = items.iter().map(|i| i.cart_item_id).collect();
-        let kinds = col(&|i| Some(i.kind.as_str().to_owned()));
-        let products: Vec<Option<Uuid>> = items.iter().map(|i| i.product_id).collect();
-        let skus = col(&|i| i.sku.clone());
-        let names = col(&|i| Some(i.name.clone()));
-        let descriptions = col(&|i| i.description.clone());
-        let quantities: Vec<i64> = items.iter().map(|i| i.quantity).collect();
-        let amounts: Vec<i64> = items.iter().map(|i| i.unit_amount).collect();
-        let includes: Vec<bool> = items.iter().map(|i| i.includes_tax).collect();
-        let inputs = col(&|i| Some(i.custom_inputs.to_string()));
-        let catalogs: Vec<Option<Uuid>> = items.iter().map(|i| i.catalog_id).collect();
-        let taxes = col(&|i| Some(taxes_to_json(&i.taxes)));
-        let created: Vec<i64> = items.iter().map(|i| i.created_at).collect();
-        let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
-        sqlx::query(
-            "INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
-               quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)
-             SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
-               t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
-               t.created_at, t.updated_at
-             FROM UNNEST($2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::text[],
-               $9::text[], $10::bigint[], $11::bigint[], $12::boolean[], $13::text[], $14::uuid[], $15::text[],
-               $16::bigint[], $17::bigint[])
-               AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
-                 includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)",
-        )
-        .bind(o.id)
-        .bind(ids)
-        .bind(positions)
-        .bind(cart_items)
-        .bind(kinds)
-        .bind(products)
-        .bind(skus)
-        .bind(names)
-        .bind(descriptions)
-        .bind(quantities)
-        .bind(amounts)
-        .bind(includes)
-        .bind(inputs)
-        .bind(catalogs)
-        .bind(taxes)
-        .bind(created)
-        .bind(updated)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_error)?;
+        insert_order(&mut *tx, &o, &items).await?;
         if o.stock_allocated {
             crate::payments::move_stock(
                 &mut tx,
@@ -309,11 +318,12 @@ impl OrderStore for PgStore {
     }
 
     async fn order(&self, id: Uuid) -> Result<Option<(PlacedOrder, Vec<OrderItem>)>> {
-        // Orders are written in one transaction, so a committed order always has its items.
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // An order and its items are written by one statement and its items never change, so two
+        // reads without a transaction (whose BEGIN and COMMIT would be two more statements) agree.
+        let mut conn = self.pool.acquire().await.map_err(sql_error)?;
         let Some(row) = sqlx::query(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(sql_error)?
         else {
@@ -326,10 +336,9 @@ impl OrderStore for PgStore {
             " FROM order_items WHERE order_id = $1 ORDER BY position"
         ))
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(sql_error)?;
-        tx.commit().await.map_err(sql_error)?;
         let items = rows.iter().map(|r| order_item_row(r, &order.cart_id)).collect();
         Ok(Some((order, items)))
     }

@@ -698,6 +698,19 @@ impl AccountStore for SqliteStore {
             .await
     }
 
+    async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1),
+                                EXISTS (SELECT 1 FROM account_memberships WHERE account_id = ?1 AND member_id = ?2)",
+                    )?
+                    .query_row([id(account_id), id(member_id)], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            })
+            .await
+    }
+
     async fn touch_membership(&self, account_id: Uuid, membership_id: Uuid, now: Millis) -> Result<bool> {
         self.db
             .write(move |conn| {

@@ -24,7 +24,6 @@ use kassa_core::orders::{
     MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort,
     PlacedOrder, order_conditions, order_scope,
 };
-use kassa_core::query::PageRequest;
 use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
 use serde_json::{Map, Value, json};
@@ -353,24 +352,6 @@ fn parse_checkout(body: &Value, shopper: &Shopper, customer: &CustomerToken) -> 
     })
 }
 
-/// Whether the member belongs to the account.
-async fn is_member(state: &AppState, account: Uuid, member: Uuid) -> ApiResult<bool> {
-    let mut offset = 0;
-    loop {
-        let page = state
-            .store
-            .member_memberships(member, PageRequest { limit: 100, offset })
-            .await?;
-        if page.items.iter().any(|(m, _)| m.account_id == account) {
-            return Ok(true);
-        }
-        if page.items.len() < 100 {
-            return Ok(false);
-        }
-        offset += 100;
-    }
-}
-
 /// Settles who the order is for against the database: the customer exists (and lends its name
 /// and email), the account exists and the member belongs to it.
 async fn resolve_party(state: &AppState, c: &mut Checkout) -> ApiResult<()> {
@@ -382,12 +363,14 @@ async fn resolve_party(state: &AppState, c: &mut Checkout) -> ApiResult<()> {
         c.party.customer_email.get_or_insert(found.email);
     }
     if let Some(account) = c.party.account_id {
-        if state.store.account(account).await?.is_none() {
+        let (exists, is_member) = match c.party.account_member_id {
+            Some(member) => state.store.account_membership(account, member).await?,
+            None => (state.store.account(account).await?.is_some(), true),
+        };
+        if !exists {
             return Err(Error::field("data.account.id", "not_found", "Account not found").into());
         }
-        if let Some(member) = c.party.account_member_id
-            && !is_member(state, account, member).await?
-        {
+        if !is_member {
             return Err(Error::field(
                 "data.account.member_id",
                 "not_found",
