@@ -347,14 +347,18 @@ impl CartStore for SqliteStore {
             .write(move |conn| {
                 let now = items.first().map_or(0, |i| i.updated_at);
                 let cart_id = seen.id.clone();
-                let mut cart = match live_cart(conn, &cart_id, now)? {
-                    Some(cart) => cart,
+                let (mut cart, created) = match live_cart(conn, &cart_id, now)? {
+                    Some(cart) => (cart, false),
                     None => {
-                        // Unknown or expired: the add creates it, as reading it would have.
+                        // Unknown or expired: the add creates it, as reading it would have, with
+                        // its currency and life already set (no second write of the row).
                         conn.prepare_cached("DELETE FROM carts WHERE id = ?1")?
                             .execute([&cart_id])?;
-                        insert_cart(conn, &seen)?;
-                        seen.clone()
+                        let mut new = seen.clone();
+                        new.currency.get_or_insert_with(|| currency.clone());
+                        (new.updated_at, new.expires_at) = (now, expires_at);
+                        insert_cart(conn, &new)?;
+                        (new, true)
                     }
                 };
                 if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
@@ -396,19 +400,18 @@ impl CartStore for SqliteStore {
                     )
                     .into());
                 }
-                if cart.currency.is_none() {
-                    cart.currency = Some(currency);
-                    conn.prepare_cached("UPDATE carts SET currency = ?2 WHERE id = ?1")?
-                        .execute(params![cart_id, cart.currency])?;
+                if !created {
+                    // One update fixes the currency on the first add and extends the cart's life.
+                    conn.prepare_cached(
+                        "UPDATE carts SET updated_at = ?2, expires_at = ?3, currency = COALESCE(currency, ?4)
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![cart_id, now, expires_at, currency])?;
+                    cart.currency.get_or_insert(currency);
+                    (cart.updated_at, cart.expires_at) = (now, expires_at);
                 }
-                touch(conn, &cart_id, now, expires_at)?;
-                cart.updated_at = now;
-                cart.expires_at = expires_at;
-                Ok(CartContents {
-                    taxes: taxes_of(conn, &cart_id)?,
-                    cart,
-                    lines,
-                })
+                let taxes = if created { Vec::new() } else { taxes_of(conn, &cart_id)? };
+                Ok(CartContents { cart, lines, taxes })
             })
             .await
     }
