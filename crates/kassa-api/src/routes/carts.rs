@@ -18,6 +18,7 @@ use kassa_core::carts::{
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
+use kassa_core::orders::order_scope;
 use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis, rfc3339};
@@ -905,9 +906,9 @@ async fn reordered(
 ) -> ApiResult<(Vec<ProductRequest>, Vec<ErrorObject>)> {
     let not_found = || ApiError::not_found("Not Found", "Order not found");
     let (order, items) = state.store.order(order_id).await?.ok_or_else(not_found)?;
-    let visible = who.admin
-        || (who.account.is_some() && order.account_id == who.account)
-        || (who.customer.is_some() && order.customer_id == who.customer);
+    // The one order access rule, as for `GET /v2/orders/{id}`: a shopper token narrows an admin one.
+    let visible =
+        order_scope(who.admin, who.account, who.customer).is_some_and(|scope| scope.may_see(&order));
     if !visible {
         return Err(not_found());
     }

@@ -460,9 +460,8 @@ async fn reprice(
     Ok(())
 }
 
-/// The final stock check: every stock-managed product has enough available.
-/// Every product line's quantity (summed per product) is in stock; `levels` are the stock
-/// records of the lines' products (a product without one is not stock-managed).
+/// The final stock check: every product's quantity (summed over its lines) is available; `levels`
+/// are the stock records of the lines' products (a product without one is not stock-managed).
 fn check_stock(lines: &[CartItem], mut levels: Vec<Stock>) -> ApiResult<()> {
     let mut wanted: HashMap<Uuid, (i64, Option<String>)> = HashMap::new();
     for line in lines {

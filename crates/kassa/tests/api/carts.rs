@@ -8,7 +8,7 @@ use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
 use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
 use crate::customers::customer_token;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::helpers::{AM, Backend, Resp, TestApp, req};
 
 backend_tests!(
     unknown_cart_ids_are_created_empty,
@@ -24,6 +24,7 @@ backend_tests!(
     customer_carts_and_the_last_cart_rule,
     a_sale_prices_the_cart,
     an_add_decided_on_a_cart_that_changed_owner_changes_nothing,
+    reordering_adds_an_orders_product_lines_for_whoever_may_read_it,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -948,4 +949,92 @@ async fn an_add_decided_on_a_cart_that_changed_owner_changes_nothing(backend: Ba
     assert!(matches!(refused, kassa_core::Error::Conflict(_)), "{refused:?}");
     let r = app.get("/v2/carts/handover/items", &admin).await;
     assert_eq!(r.body["data"].as_array().map(Vec::len), Some(1), "{}", r.body);
+}
+
+/// `{"type":"order_items","order_id"}` adds an order's product lines again, priced anew; custom
+/// items are refused in `errors`. Only who may read the order may re-order it, by the same rule as
+/// `GET /v2/orders/{id}`: another account's token gets 404, also together with an admin token.
+async fn reordering_adds_an_orders_product_lines_for_whoever_may_read_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Whisky").await;
+    let lag = product(&app, &admin, &node, "Lagavulin 16", "LAG-16", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(&app, &admin, &book, "LAG-16", usd(8999)).await;
+    let cat = catalog(
+        &app,
+        &admin,
+        "Main",
+        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &cat).await;
+    let realm = realm(&app, &admin).await;
+    let ron = user(&app, &admin, &realm, "ron@swanson.com", "lagavulin16").await;
+    let tammy = user(&app, &admin, &realm, "tammy@swanson.com", "tammytwo22").await;
+    let (a, b) = (account(&app, &admin, "A").await, account(&app, &admin, "B").await);
+    join(&app, &admin, &a, &ron).await;
+    join(&app, &admin, &b, &tammy).await;
+    let token = |r: Resp| r.body["data"][0]["token"].as_str().unwrap().to_owned();
+    let token_a = token(login(&app, &realm, "ron@swanson.com", "lagavulin16").await);
+    let token_b = token(login(&app, &realm, "tammy@swanson.com", "tammytwo22").await);
+
+    let items =
+        json!({"data": [{"type": "cart_item", "id": lag, "quantity": 2}, custom("Card", "CARD", 1, 300)]});
+    let r = with_account(&app, Method::POST, "/v2/carts/ron-1/items", &token_a, Some(items)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let address = json!({"first_name": "Ron", "last_name": "Swanson", "line_1": "1 Main St",
+                         "postcode": "12345", "county": "Pawnee", "country": "US"});
+    let body = json!({"data": {"contact": {"name": "Ron", "email": "ron@swanson.com"},
+                               "billing_address": address, "shipping_address": address}});
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/ron-1/checkout",
+        &token_a,
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let again = json!({"data": {"type": "order_items", "order_id": order}});
+
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/ron-2/items",
+        &token_a,
+        Some(again.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let lines = r.body["data"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{}", r.body);
+    assert_eq!(
+        (lines[0]["product_id"].as_str(), lines[0]["quantity"].as_i64()),
+        (Some(lag.as_str()), Some(2))
+    );
+    assert_eq!(r.body["errors"].as_array().map(Vec::len), Some(1), "{}", r.body);
+
+    let r = with_account(
+        &app,
+        Method::POST,
+        "/v2/carts/tammy-1/items",
+        &token_b,
+        Some(again.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = req(
+        &app,
+        Method::POST,
+        "/v2/carts/tammy-2/items",
+        &admin,
+        &[(AM, &token_b)],
+        Some(again.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = app.post("/v2/carts/admin-1/items", &admin, again).await;
+    assert_eq!(r.status, 201, "{}", r.body);
 }
