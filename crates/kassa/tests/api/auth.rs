@@ -193,14 +193,16 @@ async fn expired_tokens_are_refused(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
         Options {
-            access_token_ttl: Duration::from_secs(1),
+            // Expiry has whole-second resolution, so a token of TTL n lives between n − 1 and n
+            // seconds: 3 leaves the first call at least 2 s on a loaded machine.
+            access_token_ttl: Duration::from_secs(3),
             ..Options::default()
         },
     )
     .await;
     let token = app.admin_token().await;
     assert_eq!(app.get("/v2/application-keys", &token).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let r = app.get("/v2/application-keys", &token).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error()["title"], "Unable to validate access token");

@@ -777,7 +777,9 @@ async fn expired_customer_tokens_are_401(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
         Options {
-            customer_token_ttl: Duration::from_secs(1),
+            // Expiry has whole-second resolution, so a token of TTL n lives between n − 1 and n
+            // seconds: 3 leaves the first call at least 2 s on a loaded machine.
+            customer_token_ttl: Duration::from_secs(3),
             ..Options::default()
         },
     )
@@ -793,7 +795,7 @@ async fn expired_customer_tokens_are_401(backend: Backend) {
             .status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let r = call(&app, Method::GET, &path, &implicit, Some(&token), None).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error()["detail"], "The customer token is invalid or expired");
