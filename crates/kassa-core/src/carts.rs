@@ -181,11 +181,18 @@ impl CartContents {
             taxes: Vec::new(),
         }
     }
+}
 
-    /// Who the cart belongs to: a write that was decided on one reading of the cart must not
-    /// land on a cart that changed hands since.
-    pub fn owner(&self) -> (Option<Uuid>, Option<Uuid>) {
-        (self.cart.account_id, self.cart.customer_id)
+/// A write decided on the cart as `seen` (the caller's permission was checked on its owner) must
+/// not land on a cart that was associated with, or dissociated from, an account or customer since:
+/// `Conflict` then.
+pub fn check_same_owner(current: &Cart, seen: &Cart) -> crate::Result<()> {
+    if (current.account_id, current.customer_id) == (seen.account_id, seen.customer_id) {
+        Ok(())
+    } else {
+        Err(crate::Error::Conflict(
+            "The cart changed owner while the request ran; try again".into(),
+        ))
     }
 }
 
@@ -197,6 +204,17 @@ pub enum StockOf {
     Lines,
     /// These products (an add to the cart).
     Products(Vec<Uuid>),
+}
+
+impl StockOf {
+    /// The products whose stock to read, given the cart's lines (none if there is no cart).
+    pub fn products(self, lines: &[CartItem]) -> Vec<Uuid> {
+        match self {
+            StockOf::Nothing => Vec::new(),
+            StockOf::Lines => lines.iter().filter_map(|l| l.product_id).collect(),
+            StockOf::Products(ids) => ids,
+        }
+    }
 }
 
 /// Which carts a listing shows.
@@ -212,6 +230,60 @@ pub enum CartScope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_needs_the_owner_it_was_decided_for() {
+        let seen = Cart::empty("c".into(), 0, 7);
+        let (a, b) = (Some(Uuid::from_u128(1)), Some(Uuid::from_u128(2)));
+        let with = |account, customer| Cart {
+            account_id: account,
+            customer_id: customer,
+            ..seen.clone()
+        };
+        assert!(check_same_owner(&seen, &seen).is_ok());
+        for changed in [with(a, None), with(None, b), with(a, b)] {
+            assert!(matches!(
+                check_same_owner(&changed, &seen),
+                Err(crate::Error::Conflict(_))
+            ));
+            assert!(matches!(
+                check_same_owner(&seen, &changed),
+                Err(crate::Error::Conflict(_))
+            ));
+        }
+        assert!(check_same_owner(&with(a, None), &with(a, None)).is_ok());
+    }
+
+    #[test]
+    fn stock_is_read_for_the_lines_or_the_products_asked() {
+        let (p, q) = (Uuid::from_u128(7), Uuid::from_u128(8));
+        let line = |product_id: Option<Uuid>| CartItem {
+            id: Uuid::from_u128(9),
+            cart_id: "c".into(),
+            kind: if product_id.is_some() {
+                ItemKind::Product
+            } else {
+                ItemKind::Custom
+            },
+            line_key: String::new(),
+            product_id,
+            sku: None,
+            name: "x".into(),
+            description: None,
+            slug: None,
+            quantity: 1,
+            unit_amount: 1,
+            includes_tax: false,
+            custom_inputs: serde_json::json!({}),
+            catalog_id: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let lines = [line(Some(p)), line(None)];
+        assert_eq!(StockOf::Nothing.products(&lines), Vec::<Uuid>::new());
+        assert_eq!(StockOf::Lines.products(&lines), vec![p]);
+        assert_eq!(StockOf::Products(vec![q]).products(&lines), vec![q]);
+    }
 
     #[test]
     fn cart_ids_use_safe_characters() {

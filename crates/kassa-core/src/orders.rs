@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::cart::{CalculationMethod, TaxItem, TaxRate};
-use crate::carts::{CartTaxItem, ItemKind};
+use crate::carts::{CartItem, CartTaxItem, ItemKind};
 use crate::order::{OrderStatus, PaymentStatus, ShippingStatus};
 use crate::query::{
     self, Condition, FieldKind, FieldSpec, Filter, FilterOp, INT_OPS, PageRequest, Sort, TIME_OPS,
@@ -86,6 +86,38 @@ pub struct OrderItem {
     pub taxes: Vec<CartTaxItem>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl OrderItem {
+    /// The order's copy of a cart line, at `position`, with the line's tax items. Its id is
+    /// time-ordered, so an order's items grow every index at its right edge.
+    pub fn from_cart_line(
+        order_id: Uuid,
+        position: usize,
+        line: &CartItem,
+        taxes: Vec<CartTaxItem>,
+        now: Millis,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            order_id,
+            position: position as i64,
+            cart_item_id: line.id,
+            kind: line.kind,
+            product_id: line.product_id,
+            sku: line.sku.clone(),
+            name: line.name.clone(),
+            description: line.description.clone(),
+            quantity: line.quantity,
+            unit_amount: line.unit_amount,
+            includes_tax: line.includes_tax,
+            custom_inputs: line.custom_inputs.clone(),
+            catalog_id: line.catalog_id,
+            taxes,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 /// Tax items as stored with an order item: a JSON array.

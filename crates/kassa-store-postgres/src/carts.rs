@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
-    StockOf, TaxRefusal,
+    StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::query::{Page, PageRequest};
@@ -108,12 +108,6 @@ fn tax_row(r: &PgRow) -> CartTaxItem {
 }
 
 /// A tax item's rate and amount columns.
-/// The cart was associated with (or dissociated from) an account or customer between the
-/// caller's reading of it and the write: the caller's permission was checked on the old owner.
-pub(crate) fn cart_changed_owner() -> Error {
-    Error::Conflict("The cart changed owner while the request ran; try again".into())
-}
-
 fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
     match tax {
         TaxItem::Rate(rate) => (Some(i64::from(rate.ppm())), None),
@@ -431,14 +425,8 @@ impl CartStore for PgStore {
             }
             None => None,
         };
-        let products: Vec<Uuid> = match stock {
-            StockOf::Nothing => Vec::new(),
-            StockOf::Lines => contents
-                .iter()
-                .flat_map(|c| c.lines.iter().filter_map(|l| l.product_id))
-                .collect(),
-            StockOf::Products(ids) => ids,
-        };
+        let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
+        let products = stock.products(lines);
         let levels = crate::inventories::stock_of(&self.pool, &products).await?;
         Ok((contents, levels))
     }
@@ -489,9 +477,7 @@ impl CartStore for PgStore {
                 }
             }
         };
-        if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
-            return Err(crate::carts::cart_changed_owner());
-        }
+        check_same_owner(&cart, seen)?;
         let distinct_lines: std::collections::HashSet<&str> =
             items.iter().map(|i| i.line_key.as_str()).collect();
         if distinct_lines.len() == items.len() {

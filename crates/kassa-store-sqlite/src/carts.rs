@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
-    StockOf, TaxRefusal,
+    StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::query::{Page, PageRequest};
@@ -187,12 +187,6 @@ fn cart_gone() -> Error {
     Error::not_found("Not Found", "Cart not found")
 }
 
-/// The cart was associated with (or dissociated from) an account or customer between the
-/// caller's reading of it and the write: the caller's permission was checked on the old owner.
-pub(crate) fn cart_changed_owner() -> Error {
-    Error::Conflict("The cart changed owner while the request ran; try again".into())
-}
-
 #[async_trait]
 impl CartStore for SqliteStore {
     async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>> {
@@ -314,21 +308,20 @@ impl CartStore for SqliteStore {
         self.db
             .read(move |conn| {
                 let contents = match live_cart(conn, &id, now)? {
-                    Some(cart) => Some(CartContents {
-                        lines: items_of(conn, &id)?,
-                        taxes: taxes_of(conn, &id)?,
-                        cart,
-                    }),
+                    Some(cart) => {
+                        let lines = items_of(conn, &id)?;
+                        // Tax items belong to lines: an empty cart has none.
+                        let taxes = if lines.is_empty() {
+                            Vec::new()
+                        } else {
+                            taxes_of(conn, &id)?
+                        };
+                        Some(CartContents { cart, lines, taxes })
+                    }
                     None => None,
                 };
-                let products: Vec<Uuid> = match stock {
-                    StockOf::Nothing => Vec::new(),
-                    StockOf::Lines => contents
-                        .iter()
-                        .flat_map(|c| c.lines.iter().filter_map(|l| l.product_id))
-                        .collect(),
-                    StockOf::Products(ids) => ids,
-                };
+                let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
+                let products = stock.products(lines);
                 let levels = crate::inventories::stock_of(conn, &products)?;
                 Ok((contents, levels))
             })
@@ -361,9 +354,7 @@ impl CartStore for SqliteStore {
                         (new, true)
                     }
                 };
-                if (cart.account_id, cart.customer_id) != (seen.account_id, seen.customer_id) {
-                    return Err(cart_changed_owner().into());
-                }
+                check_same_owner(&cart, &seen)?;
                 for item in &items {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_items (",

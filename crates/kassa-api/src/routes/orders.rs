@@ -798,27 +798,12 @@ async fn place(
     let items: Vec<OrderItem> = lines
         .iter()
         .enumerate()
-        .map(|(n, l)| OrderItem {
-            id: Uuid::now_v7(),
-            order_id,
-            position: n as i64,
-            cart_item_id: l.id,
-            kind: l.kind,
-            product_id: l.product_id,
-            sku: l.sku.clone(),
-            name: l.name.clone(),
-            description: l.description.clone(),
-            quantity: l.quantity,
-            unit_amount: l.unit_amount,
-            includes_tax: l.includes_tax,
-            custom_inputs: l.custom_inputs.clone(),
-            catalog_id: l.catalog_id,
-            taxes: taxes
+        .map(|(n, l)| {
+            let line_taxes = taxes
                 .get(&l.id)
                 .map(|t| t.iter().map(|t| (*t).clone()).collect())
-                .unwrap_or_default(),
-            created_at: now,
-            updated_at: now,
+                .unwrap_or_default();
+            OrderItem::from_cart_line(order_id, n, l, line_taxes, now)
         })
         .collect();
     let p = checkout.party;

@@ -137,7 +137,8 @@ async fn shopper(app: &TestApp, admin: &str, email: &str) -> (String, String, St
     (account, member, token)
 }
 
-async fn customer_token(app: &TestApp, admin: &str, email: &str) -> (String, String) {
+/// A customer with a password, and a customer token for them: `(customer id, token)`.
+pub(crate) async fn customer_token(app: &TestApp, admin: &str, email: &str) -> (String, String) {
     let r = app
         .post(
             "/v2/customers",

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
+use crate::checkout::customer_token;
 use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
@@ -127,28 +128,6 @@ async fn place(store: &Arc<dyn Store>, o: PlacedOrder, items: Option<Vec<OrderIt
     id
 }
 
-async fn customer_token(app: &TestApp, admin: &str, email: &str) -> (Uuid, String) {
-    let r = app
-        .post(
-            "/v2/customers",
-            admin,
-            json!({"data": {"type": "customer", "name": "Leslie Knope", "email": email, "password": "waffles-4ever"}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = Uuid::parse_str(r.body["data"]["id"].as_str().unwrap()).unwrap();
-    let implicit = app.implicit_token().await;
-    let r = app
-        .post(
-            "/v2/customers/tokens",
-            &implicit,
-            json!({"data": {"type": "token", "email": email, "password": "waffles-4ever", "authentication_mechanism": "password"}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    (id, r.body["data"]["token"].as_str().unwrap().to_owned())
-}
-
 fn token_of(r: &Resp) -> String {
     assert_eq!(r.status, 201, "{}", r.body);
     r.body["data"][0]["token"].as_str().unwrap().to_owned()
@@ -173,6 +152,7 @@ async fn who_sees_which_orders(backend: Backend) {
     let t3 = token_of(&login(&app, &realm, "m3@example.com", "pa55word-x").await);
     let (c1, ct1) = customer_token(&app, &admin, "c1@example.com").await;
     let (c2, ct2) = customer_token(&app, &admin, "c2@example.com").await;
+    let (c1, c2) = (Uuid::parse_str(&c1).unwrap(), Uuid::parse_str(&c2).unwrap());
     let uuid = |s: &str| Uuid::parse_str(s).unwrap();
     let (admin, implicit) = (admin.as_str(), implicit.as_str());
     let (t1, t2, t3, ct1, ct2) = (t1.as_str(), t2.as_str(), t3.as_str(), ct1.as_str(), ct2.as_str());

@@ -247,25 +247,7 @@ async fn product_order(store: &Arc<dyn Store>, product: Uuid, quantity: i64) -> 
     let items = items
         .iter()
         .enumerate()
-        .map(|(n, l)| kassa_core::orders::OrderItem {
-            id: Uuid::new_v4(),
-            order_id: order,
-            position: n as i64,
-            cart_item_id: l.id,
-            kind: l.kind,
-            product_id: l.product_id,
-            sku: l.sku.clone(),
-            name: l.name.clone(),
-            description: None,
-            quantity: l.quantity,
-            unit_amount: l.unit_amount,
-            includes_tax: false,
-            custom_inputs: json!({}),
-            catalog_id: None,
-            taxes: Vec::new(),
-            created_at: now,
-            updated_at: now,
-        })
+        .map(|(n, l)| kassa_core::orders::OrderItem::from_cart_line(order, n, l, Vec::new(), now))
         .collect();
     store.place_order(placed, items, None).await.unwrap();
     order.to_string()
@@ -1201,25 +1183,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
             .into_iter()
             .filter(|l| l.product_id.is_some())
             .enumerate()
-            .map(|(n, l)| kassa_core::orders::OrderItem {
-                id: Uuid::new_v4(),
-                order_id: order,
-                position: n as i64,
-                cart_item_id: l.id,
-                kind: l.kind,
-                product_id: l.product_id,
-                sku: l.sku.clone(),
-                name: l.name.clone(),
-                description: None,
-                quantity: l.quantity,
-                unit_amount: l.unit_amount,
-                includes_tax: false,
-                custom_inputs: json!({}),
-                catalog_id: None,
-                taxes: Vec::new(),
-                created_at: now,
-                updated_at: now,
-            })
+            .map(|(n, l)| kassa_core::orders::OrderItem::from_cart_line(order, n, &l, Vec::new(), now))
             .collect();
         (placed_order(order, cart, 200, true), items)
     };
