@@ -205,6 +205,30 @@ impl OrderScope {
     }
 }
 
+/// Who may change an order (pay it, or as the admin capture, refund, cancel, fulfil or edit it).
+/// The store checks it on the row the change locks, so deciding and changing are one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderAccess {
+    /// The orders the caller may read ([`order_scope`]); `None`: none.
+    pub scope: Option<OrderScope>,
+    /// Whether a guest order (no account, no customer) may be changed by anyone who knows its id:
+    /// EP lets an implicit token pay the order a guest checkout created.
+    pub guest_orders: bool,
+}
+
+impl OrderAccess {
+    /// The admin acting without a shopper token: every order.
+    pub const ADMIN: Self = Self {
+        scope: Some(OrderScope::All),
+        guest_orders: true,
+    };
+
+    pub fn allows(self, order: &PlacedOrder) -> bool {
+        self.scope.is_some_and(|scope| scope.may_see(order))
+            || (self.guest_orders && order.account_id.is_none() && order.customer_id.is_none())
+    }
+}
+
 /// Logical columns of order filters that are not plain `orders` columns; each store renders them
 /// (the postcodes live in the address JSON, the item fields in `order_items`).
 pub const COLUMN_SHIPPING_POSTCODE: &str = "shipping_postcode";
@@ -503,6 +527,20 @@ mod tests {
         for (scope, expected) in matrix {
             let seen = [&of_a, &of_c, &guest].map(|o| scope.may_see(o));
             assert_eq!(seen, expected, "{scope:?}");
+        }
+        // Who may change which order: a payer (guest orders too) or a reader only.
+        let access = |scope, guest_orders| OrderAccess { scope, guest_orders };
+        let matrix = [
+            (OrderAccess::ADMIN, [true, true, true]),
+            (access(Some(OrderScope::Account(a)), true), [true, false, true]),
+            (access(Some(OrderScope::Account(b)), true), [false, false, true]),
+            (access(Some(OrderScope::Customer(c)), false), [false, true, false]),
+            (access(None, true), [false, false, true]),
+            (access(None, false), [false, false, false]),
+        ];
+        for (access, expected) in matrix {
+            let allowed = [&of_a, &of_c, &guest].map(|o| access.allows(o));
+            assert_eq!(allowed, expected, "{access:?}");
         }
     }
 

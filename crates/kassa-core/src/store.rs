@@ -520,12 +520,14 @@ pub trait PaymentStore {
     /// order: loads the order and its transactions, runs [`crate::payments::plan`], writes the
     /// transaction, moves the stock of the order's stock-managed products and updates the
     /// order's statuses and amounts. A refusal (as [`crate::payments::refusal_error`]) or short
-    /// stock (`Insufficient stock`) changes nothing. `None` if there is no such order.
+    /// stock (`Insufficient stock`) changes nothing. `None` if there is no such order or
+    /// `access` does not allow changing it (the caller answers 404 for both).
     /// With `remember`, the response it renders from the outcome completes the request's
     /// idempotency key in the same transaction (`Conflict` if the key is no longer claimed).
     async fn change_order(
         &self,
         order_id: Uuid,
+        access: crate::orders::OrderAccess,
         change: crate::payments::OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use kassa_core::inventory::{StockAction, StockTransaction};
 use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
+use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
 use kassa_core::store::{PaymentStore, RememberResponse};
 use kassa_core::time::Millis;
@@ -103,6 +104,7 @@ pub(crate) async fn move_stock(
 async fn change(
     conn: &mut PgConnection,
     id: Uuid,
+    access: OrderAccess,
     change: OrderChange,
     now: Millis,
     remember: Option<RememberResponse>,
@@ -120,6 +122,9 @@ async fn change(
         return Ok(None);
     };
     let mut order = order_row(&row);
+    if !access.allows(&order) {
+        return Ok(None);
+    }
     let mut stored = transactions(conn, id).await?;
     let core = Order {
         total: order.with_tax,
@@ -278,12 +283,13 @@ impl PaymentStore for PgStore {
     async fn change_order(
         &self,
         order_id: Uuid,
+        access: OrderAccess,
         order_change: OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,
     ) -> Result<Option<ChangedOrder>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let changed = change(&mut tx, order_id, order_change, now, remember).await?;
+        let changed = change(&mut tx, order_id, access, order_change, now, remember).await?;
         if changed.is_some() {
             tx.commit().await.map_err(sql_error)?;
         }

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use kassa_core::inventory::{StockAction, StockTransaction};
 use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
+use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
 use kassa_core::store::{PaymentStore, RememberResponse};
 use kassa_core::time::Millis;
@@ -103,6 +104,7 @@ pub(crate) fn move_stock(
 fn change(
     conn: &Connection,
     id: Uuid,
+    access: OrderAccess,
     change: OrderChange,
     now: Millis,
     remember: Option<RememberResponse>,
@@ -111,6 +113,7 @@ fn change(
         .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
         .query_row([id.to_string()], order_row)
         .optional()?
+        .filter(|order| access.allows(order))
     else {
         return Ok(None);
     };
@@ -271,12 +274,13 @@ impl PaymentStore for SqliteStore {
     async fn change_order(
         &self,
         order_id: Uuid,
+        access: OrderAccess,
         order_change: OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,
     ) -> Result<Option<ChangedOrder>> {
         self.db
-            .write(move |conn| change(conn, order_id, order_change, now, remember))
+            .write(move |conn| change(conn, order_id, access, order_change, now, remember))
             .await
     }
 }

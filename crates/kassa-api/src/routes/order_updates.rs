@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::routing::put;
 use kassa_core::Validator;
 use kassa_core::order::Command;
-use kassa_core::orders::MAX_EXTERNAL_REF;
+use kassa_core::orders::{MAX_EXTERNAL_REF, OrderAccess};
 use kassa_core::payments::{OrderChange, OrderEdit, TransactionDetails};
 use kassa_core::time::now_millis;
 use serde_json::{Map, Value};
@@ -132,7 +132,7 @@ async fn update(
     };
     let changed = state
         .store
-        .change_order(id, change, now_millis(), None)
+        .change_order(id, OrderAccess::ADMIN, change, now_millis(), None)
         .await?
         .ok_or_else(order_not_found)?;
     let (formats, _) = money_formats(&state).await?;

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{Command, PaymentMethod};
-use kassa_core::orders::IdempotentResponse;
+use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::orders::PlacedOrder;
 use kassa_core::payments::{
     ChangedOrder, MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
@@ -70,9 +70,12 @@ fn may_see(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool
     crate::routes::orders::scope(shopper, customer).is_some_and(|scope| scope.may_see(o))
 }
 
-/// Whether the caller may pay the order: whoever may read it, and anyone for a guest order.
-fn may_pay(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
-    may_see(shopper, customer, o) || (o.account_id.is_none() && o.customer_id.is_none())
+/// Who may pay an order: whoever may read it, and anyone for a guest order.
+fn payer(shopper: &Shopper, customer: &CustomerToken) -> OrderAccess {
+    OrderAccess {
+        scope: crate::routes::orders::scope(shopper, customer),
+        guest_orders: true,
+    }
 }
 
 fn render_transaction(t: &PaymentTransaction, formats: &HashMap<String, MoneyFormat>) -> Value {
@@ -120,12 +123,16 @@ async fn load_order(
     id: &str,
     allowed: impl FnOnce(&PlacedOrder) -> bool,
 ) -> ApiResult<PlacedOrder> {
-    let id = Uuid::parse_str(id).map_err(|_| order_not_found())?;
-    let (order, _) = state.store.order(id).await?.ok_or_else(order_not_found)?;
+    let (order, _) = state.store.order(parse_order_id(id)?).await?.ok_or_else(order_not_found)?;
     if !allowed(&order) {
         return Err(order_not_found());
     }
     Ok(order)
+}
+
+/// An order id from the path; one that is no UUID names no order (404).
+fn parse_order_id(id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| order_not_found())
 }
 
 fn parse_tx(tx: &str) -> ApiResult<Uuid> {
@@ -259,7 +266,7 @@ async fn pay(
         Begin::Run(claim) => claim,
     };
     let payment = parse_payment(&body)?;
-    let order = load_order(&state, &id, |o| may_pay(&shopper, &customer, o)).await?;
+    let order_id = parse_order_id(&id)?;
     check_gateway(&state, &payment.gateway).await?;
     let change = OrderChange {
         command: Some(Command::Pay {
@@ -287,7 +294,7 @@ async fn pay(
     });
     let changed = state
         .store
-        .change_order(order.id, change, now_millis(), remember)
+        .change_order(order_id, payer(&shopper, &customer), change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
     if let Some(claim) = claim {
@@ -328,7 +335,7 @@ async fn read(
 
 /// Runs a capture or refund as the admin and answers with the transaction.
 async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Json<Value>> {
-    let order = load_order(state, id, |_| true).await?;
+    let order_id = parse_order_id(id)?;
     let change = OrderChange {
         command: Some(command),
         details: TransactionDetails::default(),
@@ -336,7 +343,7 @@ async fn transaction_command(state: &AppState, id: &str, command: Command) -> Ap
     };
     let changed = state
         .store
-        .change_order(order.id, change, now_millis(), None)
+        .change_order(order_id, OrderAccess::ADMIN, change, now_millis(), None)
         .await?
         .ok_or_else(order_not_found)?;
     let t = changed.transaction.ok_or_else(transaction_not_found)?;

@@ -1108,7 +1108,13 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
         edit: Default::default(),
     };
     let e = store
-        .change_order(order.parse().unwrap(), change, now_millis(), Some(remember))
+        .change_order(
+            order.parse().unwrap(),
+            kassa_core::orders::OrderAccess::ADMIN,
+            change,
+            now_millis(),
+            Some(remember),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, kassa_core::Error::Conflict(_)), "{e:?}");
