@@ -216,16 +216,18 @@ async fn touch<'e>(
     Ok(())
 }
 
-/// Adds the items (distinct line keys) in one statement; an existing line of the same key gains
-/// the quantity and takes the new price.
-async fn insert_items<'e>(
+/// Adds the items (distinct line keys) and answers with all of the cart's lines in cart order, in
+/// one statement; an existing line of the same key gains the quantity and takes the new price.
+/// The caller holds the cart's row lock, so the statement's snapshot has every other line: the
+/// added or changed ones come from `RETURNING`, the rest from that snapshot.
+async fn upsert_lines<'e>(
     db: impl Executor<'e, Database = Postgres>,
     cart_id: &str,
     items: &[CartItem],
-) -> Result<()> {
+) -> Result<Vec<CartItem>> {
     let column = |f: fn(&CartItem) -> String| items.iter().map(f).collect::<Vec<String>>();
-    sqlx::query(
-        "INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
+    let rows = sqlx::query(concat!(
+        "WITH added AS (INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
            unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at)
          SELECT id, $1, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount,
            includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at
@@ -235,8 +237,13 @@ async fn insert_items<'e>(
                 custom_inputs, catalog_id, created_at, updated_at)
          ON CONFLICT (cart_id, line_key) DO UPDATE SET
            quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
-           includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at",
-    )
+           includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at
+         RETURNING ",
+        item_columns!(),
+        ") SELECT * FROM added UNION ALL SELECT ",
+        item_columns!(),
+        " FROM cart_items WHERE cart_id = $1 AND id NOT IN (SELECT id FROM added) ORDER BY created_at, id"
+    ))
     .bind(cart_id)
     .bind(items.iter().map(|i| i.id).collect::<Vec<_>>())
     .bind(column(|i| i.kind.as_str().to_owned()))
@@ -253,10 +260,10 @@ async fn insert_items<'e>(
     .bind(items.iter().map(|i| i.catalog_id).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.created_at).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.updated_at).collect::<Vec<_>>())
-    .execute(db)
+    .fetch_all(db)
     .await
     .map_err(sql_error)?;
-    Ok(())
+    Ok(rows.iter().map(item_row).collect())
 }
 
 #[async_trait]
@@ -480,16 +487,17 @@ impl CartStore for PgStore {
         check_same_owner(&cart, seen)?;
         let distinct_lines: std::collections::HashSet<&str> =
             items.iter().map(|i| i.line_key.as_str()).collect();
-        if distinct_lines.len() == items.len() {
-            insert_items(&mut *tx, cart_id, &items).await?;
+        let lines = if distinct_lines.len() == items.len() {
+            upsert_lines(&mut *tx, cart_id, &items).await?
         } else {
             // ON CONFLICT cannot touch one row twice in one statement: lines that repeat within
             // the request go one by one.
+            let mut lines = Vec::new();
             for item in &items {
-                insert_items(&mut *tx, cart_id, std::slice::from_ref(item)).await?;
+                lines = upsert_lines(&mut *tx, cart_id, std::slice::from_ref(item)).await?;
             }
-        }
-        let lines = items_of(&mut *tx, cart_id).await?;
+            lines
+        };
         if lines.len() > MAX_CART_ITEMS {
             return Err(Error::bad_request(
                 "Too many items",
@@ -548,12 +556,13 @@ impl CartStore for PgStore {
 
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The cart's row lock first, as every other change of its lines takes it: one lock order.
+        touch(&mut *tx, cart_id, now, expires_at).await?;
         sqlx::query("DELETE FROM cart_items WHERE cart_id = $1")
             .bind(cart_id)
             .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
-        touch(&mut *tx, cart_id, now, expires_at).await?;
         tx.commit().await.map_err(sql_error)
     }
 

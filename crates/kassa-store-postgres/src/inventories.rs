@@ -131,6 +131,64 @@ pub(crate) async fn apply(
     }))
 }
 
+/// Applies `moves` (one per product, sorted by product id) in one statement, as [`apply`] does
+/// for one: the rows are locked in product order first (two orders sharing products cannot
+/// deadlock), then every move whose levels allow it is written with its history entry. Answers
+/// with the refusals, in product order; a product without a stock record is skipped.
+pub(crate) async fn apply_all(
+    conn: &mut PgConnection,
+    moves: &[StockTransaction],
+) -> Result<Vec<StockRefusal>> {
+    let deltas: Vec<(i64, i64)> = moves.iter().map(|t| t.action.delta(t.quantity)).collect();
+    let refused: Vec<Uuid> = sqlx::query_scalar(concat!(
+        "WITH wanted AS (
+           SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::int8[])
+             AS w(product_id, da, dl, id, action, quantity)),
+         locked AS MATERIALIZED (
+           SELECT product_id FROM inventories WHERE product_id = ANY($1) ORDER BY product_id FOR UPDATE),
+         moved AS (
+           UPDATE inventories i SET available = i.available + w.da, allocated = i.allocated + w.dl, updated_at = $7
+           FROM wanted w
+           WHERE i.product_id = w.product_id AND i.product_id IN (SELECT product_id FROM locked)
+             AND i.available + w.da >= 0 AND i.allocated + w.dl >= 0
+             AND i.available + i.allocated + w.da + w.dl <= $8
+           RETURNING w.*),
+         logged AS (
+           INSERT INTO stock_transactions (",
+        transaction_columns!(),
+        ") SELECT id, product_id, action, quantity, $7 FROM moved)
+         SELECT product_id FROM locked WHERE product_id NOT IN (SELECT product_id FROM moved) ORDER BY product_id"
+    ))
+    .bind(moves.iter().map(|t| t.product_id).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.0).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.1).collect::<Vec<_>>())
+    .bind(moves.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(moves.iter().map(|t| t.action.as_str()).collect::<Vec<_>>())
+    .bind(moves.iter().map(|t| t.quantity).collect::<Vec<_>>())
+    .bind(moves.first().map_or(0, |t| t.created_at))
+    .bind(MAX_TOTAL)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql_error)?;
+    if refused.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Refused: read only to say why; nothing was written for these products.
+    let levels = stock_of(&mut *conn, &refused).await?;
+    Ok(moves
+        .iter()
+        .filter_map(|t| {
+            let stock = levels.iter().find(|s| s.product_id == t.product_id)?;
+            Some(StockRefusal {
+                product_id: t.product_id,
+                action: t.action,
+                requested: t.quantity,
+                levels: stock.levels,
+            })
+        })
+        .collect())
+}
+
 #[async_trait]
 impl InventoryStore for PgStore {
     async fn create_stock(&self, stock: Stock) -> Result<Stock> {

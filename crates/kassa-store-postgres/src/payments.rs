@@ -81,21 +81,26 @@ pub(crate) async fn move_stock(
     .iter()
     .map(|r| (r.get(0), r.get(1)))
     .collect();
+    if products.is_empty() {
+        return Ok(());
+    }
     for &action in actions {
-        for &(product_id, quantity) in &products {
-            let t = StockTransaction {
+        let moves: Vec<StockTransaction> = products
+            .iter()
+            .map(|&(product_id, quantity)| StockTransaction {
                 id: Uuid::now_v7(),
                 product_id,
                 action,
                 quantity,
                 created_at: now,
-            };
-            if let Some(Err(refusal)) = crate::inventories::apply(&mut *conn, &t).await? {
-                if action == StockAction::Allocate {
-                    return Err(Error::from(refusal));
-                }
-                tracing::warn!(%order_id, %product_id, action = action.as_str(), "stock not moved: {}", refusal.detail());
+            })
+            .collect();
+        for refusal in crate::inventories::apply_all(&mut *conn, &moves).await? {
+            if action == StockAction::Allocate {
+                return Err(Error::from(refusal));
             }
+            let product_id = refusal.product_id;
+            tracing::warn!(%order_id, %product_id, action = action.as_str(), "stock not moved: {}", refusal.detail());
         }
     }
     Ok(())

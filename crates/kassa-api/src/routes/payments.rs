@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{Command, PaymentMethod};
-use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::orders::PlacedOrder;
+use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::payments::{
     ChangedOrder, MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
 };
@@ -123,7 +123,11 @@ async fn load_order(
     id: &str,
     allowed: impl FnOnce(&PlacedOrder) -> bool,
 ) -> ApiResult<PlacedOrder> {
-    let (order, _) = state.store.order(parse_order_id(id)?).await?.ok_or_else(order_not_found)?;
+    let (order, _) = state
+        .store
+        .order(parse_order_id(id)?)
+        .await?
+        .ok_or_else(order_not_found)?;
     if !allowed(&order) {
         return Err(order_not_found());
     }
@@ -294,7 +298,13 @@ async fn pay(
     });
     let changed = state
         .store
-        .change_order(order_id, payer(&shopper, &customer), change, now_millis(), remember)
+        .change_order(
+            order_id,
+            payer(&shopper, &customer),
+            change,
+            now_millis(),
+            remember,
+        )
         .await?
         .ok_or_else(order_not_found)?;
     if let Some(claim) = claim {

@@ -27,6 +27,7 @@ backend_tests!(
     short_stock_refuses_the_payment,
     concurrent_payments_sell_exactly_the_last_units,
     concurrent_payments_of_one_order_never_exceed_its_total,
+    concurrent_payments_of_orders_sharing_products_all_succeed,
     capture_and_refund_racing_stay_consistent,
     idempotent_payment_is_recorded_once,
     reserve_at_checkout_allocates_when_the_order_is_placed,
@@ -214,36 +215,46 @@ async fn stocked_product(store: &Arc<dyn Store>, available: i64) -> Uuid {
 /// A guest order of `quantity` × the product at 100 each (a product line, as adding a catalog
 /// product makes one; written through the store to skip publishing a catalog).
 async fn product_order(store: &Arc<dyn Store>, product: Uuid, quantity: i64) -> String {
+    products_order(store, &[(product, quantity)]).await
+}
+
+/// A guest order with a line of `quantity` × product at 100 each per `(product, quantity)`, in
+/// this order.
+async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String {
     let cart = format!("p-{}", Uuid::new_v4().simple());
     let now = now_millis();
-    let line = CartItem {
-        id: Uuid::now_v7(),
-        cart_id: cart.clone(),
-        kind: ItemKind::Product,
-        line_key: kassa_core::carts::product_line_key(product, &json!({})),
-        product_id: Some(product),
-        sku: Some("GIFT".into()),
-        name: "Gift".into(),
-        description: None,
-        slug: None,
-        quantity,
-        unit_amount: 100,
-        includes_tax: false,
-        custom_inputs: json!({}),
-        catalog_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let lines: Vec<CartItem> = lines
+        .iter()
+        .map(|&(product, quantity)| CartItem {
+            id: Uuid::now_v7(),
+            cart_id: cart.clone(),
+            kind: ItemKind::Product,
+            line_key: kassa_core::carts::product_line_key(product, &json!({})),
+            product_id: Some(product),
+            sku: Some("GIFT".into()),
+            name: "Gift".into(),
+            description: None,
+            slug: None,
+            quantity,
+            unit_amount: 100,
+            includes_tax: false,
+            custom_inputs: json!({}),
+            catalog_id: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let total = lines.iter().map(|l| 100 * l.quantity).sum();
     // Adding to an unknown cart creates it.
     let empty = kassa_core::carts::Cart::empty(cart.clone(), now, 7);
     store
-        .add_cart_items(&empty, "USD", vec![line], now + 86_400_000)
+        .add_cart_items(&empty, "USD", lines, now + 86_400_000)
         .await
         .unwrap();
     // Checkout reprices product lines from the catalog; these orders are placed directly.
     let order = Uuid::new_v4();
     let items = store.cart_items(&cart).await.unwrap();
-    let placed = placed_order(order, &cart, 100 * quantity, false);
+    let placed = placed_order(order, &cart, total, false);
     let items = items
         .iter()
         .enumerate()
@@ -982,6 +993,45 @@ async fn concurrent_payments_sell_exactly_the_last_units(backend: Backend) {
         }
     }
     assert_eq!(paid, 3);
+}
+
+/// Orders listing the same two products in either order, paid at once: every payment allocates
+/// both products' stock, none deadlocks or fails.
+async fn concurrent_payments_of_orders_sharing_products_all_succeed(backend: Backend) {
+    let app = Arc::new(TestApp::spawn(backend).await);
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    enable_manual(&app, &admin).await;
+    let store = app.store().await;
+    let (a, b) = (
+        stocked_product(&store, 100).await,
+        stocked_product(&store, 100).await,
+    );
+    let mut orders = Vec::new();
+    for n in 0..12 {
+        let lines = if n % 2 == 0 {
+            [(a, 1), (b, 2)]
+        } else {
+            [(b, 2), (a, 1)]
+        };
+        orders.push(products_order(&store, &lines).await);
+    }
+    let tasks: Vec<_> = orders
+        .into_iter()
+        .map(|order| {
+            let (app, implicit) = (app.clone(), implicit.clone());
+            tokio::spawn(async move {
+                let r = pay(&app, &implicit, &[], &order, payment("purchase", None)).await;
+                (r.status.as_u16(), r.body.to_string())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(levels(&app, &admin, a).await, (100, 88, 12));
+    assert_eq!(levels(&app, &admin, b).await, (100, 76, 24));
 }
 
 async fn concurrent_payments_of_one_order_never_exceed_its_total(backend: Backend) {
