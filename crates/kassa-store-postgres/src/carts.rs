@@ -6,7 +6,7 @@ use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
     StockOf, TaxRefusal, check_same_owner,
 };
-use kassa_core::inventory::Stock;
+use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -38,25 +38,78 @@ macro_rules! item_columns {
     };
 }
 
+/// The stock records of the products `$which` selects, as one JSON array of
+/// `[product_id, available, allocated, created_at, updated_at]` in product order.
+macro_rules! stock_json {
+    ($which:literal) => {
+        concat!(
+            "(SELECT json_agg(json_build_array(product_id, available, allocated, created_at, updated_at) \
+             ORDER BY product_id)::text FROM inventories WHERE ",
+            $which,
+            ")"
+        )
+    };
+}
+
+/// [`CartStore::cart_contents`] in one statement: `$stock` (a text expression), then the cart
+/// ($1, live at $2) with whether it has tax items, then its lines; the cart's and the lines'
+/// columns are NULL where there is no cart or no line.
+macro_rules! contents_sql {
+    ($stock:expr) => {
+        concat!(
+            "SELECT ",
+            $stock,
+            " AS stock, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
+            cart_columns!(),
+            ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed \
+             FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
+             LEFT JOIN LATERAL (SELECT ",
+            item_columns!(),
+            " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
+        )
+    };
+}
+
+/// Stock records from [`stock_json`]'s array.
+fn stock_levels(json: &str) -> Result<Vec<Stock>> {
+    let rows: Vec<(Uuid, i64, i64, Millis, Millis)> = serde_json::from_str(json).map_err(Error::internal)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(product_id, available, allocated, created_at, updated_at)| Stock {
+                product_id,
+                levels: StockLevels { available, allocated },
+                created_at,
+                updated_at,
+            },
+        )
+        .collect())
+}
+
 fn cart_row(r: &PgRow) -> Cart {
-    let attrs: String = r.get(8);
+    cart_row_at(r, 0)
+}
+
+/// A cart from [`cart_columns`] starting at column `at` of the row.
+fn cart_row_at(r: &PgRow, at: usize) -> Cart {
+    let attrs: String = r.get(at + 8);
     Cart {
-        id: r.get(0),
-        name: r.get(1),
-        description: r.get(2),
-        contact_email: r.get(3),
-        currency: r.get(4),
-        custom_discounts_enabled: r.get(5),
-        use_rule_promotions: r.get(6),
-        defer_inventory_check: r.get(7),
+        id: r.get(at),
+        name: r.get(at + 1),
+        description: r.get(at + 2),
+        contact_email: r.get(at + 3),
+        currency: r.get(at + 4),
+        custom_discounts_enabled: r.get(at + 5),
+        use_rule_promotions: r.get(at + 6),
+        defer_inventory_check: r.get(at + 7),
         custom_attributes: serde_json::from_str(&attrs).unwrap_or_default(),
-        snapshot_date: r.get(9),
-        payment_intent_id: r.get(10),
-        account_id: r.get(11),
-        customer_id: r.get(12),
-        created_at: r.get(13),
-        updated_at: r.get(14),
-        expires_at: r.get(15),
+        snapshot_date: r.get(at + 9),
+        payment_intent_id: r.get(at + 10),
+        account_id: r.get(at + 11),
+        customer_id: r.get(at + 12),
+        created_at: r.get(at + 13),
+        updated_at: r.get(at + 14),
+        expires_at: r.get(at + 15),
     }
 }
 
@@ -393,49 +446,58 @@ impl CartStore for PgStore {
         now: Millis,
         stock: StockOf,
     ) -> Result<(Option<CartContents>, Vec<Stock>)> {
-        // PostgreSQL's CPU per statement is what limits it here, so the cart, its lines and
-        // whether it has tax items come in one statement (a row per line, the cart's columns
-        // repeated); the tax items and stock levels are a statement each only when there are any.
-        let rows = sqlx::query(concat!(
-            "SELECT c.*, i.* FROM (SELECT ",
-            cart_columns!(),
-            ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed \
-             FROM carts WHERE id = $1 AND expires_at > $2) AS c \
-             LEFT JOIN LATERAL (SELECT ",
-            item_columns!(),
-            " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sql_error)?;
-        const TAXED: usize = 16;
-        const FIRST_ITEM_COLUMN: usize = 17;
-        let contents = match rows.first() {
-            Some(first) => {
-                let lines: Vec<CartItem> = rows
-                    .iter()
-                    .filter(|r| r.get::<Option<Uuid>, _>(FIRST_ITEM_COLUMN).is_some())
-                    .map(|r| item_row_at(r, FIRST_ITEM_COLUMN))
-                    .collect();
-                let taxes = if first.get::<bool, _>(TAXED) {
-                    taxes_of(&self.pool, id).await?
-                } else {
-                    Vec::new()
-                };
-                Some(CartContents {
-                    cart: cart_row(first),
-                    lines,
-                    taxes,
-                })
-            }
-            None => None,
+        // PostgreSQL's CPU per statement is what limits it here, so the stock levels the request
+        // checks, the cart, its lines and whether it has tax items come in one statement (a row
+        // per line, the stock and the cart's columns repeated; one row of NULLs without a cart);
+        // the tax items are a statement of their own only when there are any.
+        let sql = match &stock {
+            StockOf::Nothing => contents_sql!("NULL::text"),
+            StockOf::Lines => contents_sql!(stock_json!(
+                "product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"
+            )),
+            StockOf::Products(_) => contents_sql!(stock_json!("product_id = ANY($3)")),
         };
-        let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
-        let products = stock.products(lines);
-        let levels = crate::inventories::stock_of(&self.pool, &products).await?;
-        Ok((contents, levels))
+        let mut query = sqlx::query(sql).bind(id).bind(now);
+        if let StockOf::Products(ids) = &stock {
+            query = query.bind(ids);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(sql_error)?;
+        const FIRST_CART_COLUMN: usize = 1;
+        const TAXED: usize = 17;
+        const FIRST_ITEM_COLUMN: usize = 18;
+        let Some(first) = rows.first() else {
+            return Err(Error::internal("a cart read returned no row"));
+        };
+        let levels = match first.get::<Option<String>, _>(0) {
+            Some(json) => stock_levels(&json)?,
+            None => Vec::new(),
+        };
+        if first.get::<Option<String>, _>(FIRST_CART_COLUMN).is_none() {
+            // No such cart: an add creates it (the requested products' stock is wanted), a
+            // checkout has no lines to check.
+            let levels = if matches!(stock, StockOf::Products(_)) {
+                levels
+            } else {
+                Vec::new()
+            };
+            return Ok((None, levels));
+        }
+        let lines: Vec<CartItem> = rows
+            .iter()
+            .filter(|r| r.get::<Option<Uuid>, _>(FIRST_ITEM_COLUMN).is_some())
+            .map(|r| item_row_at(r, FIRST_ITEM_COLUMN))
+            .collect();
+        let taxes = if first.get::<bool, _>(TAXED) {
+            taxes_of(&self.pool, id).await?
+        } else {
+            Vec::new()
+        };
+        let contents = CartContents {
+            cart: cart_row_at(first, FIRST_CART_COLUMN),
+            lines,
+            taxes,
+        };
+        Ok((Some(contents), levels))
     }
 
     async fn add_cart_items(
