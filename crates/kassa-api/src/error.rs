@@ -9,16 +9,19 @@ use kassa_core::Error;
 use serde::Serialize;
 use serde_json::Value;
 
+/// Fields in alphabetical order: the error responses render through a `Value` (whose maps sort
+/// their keys) but a bulk add-to-cart serializes its `errors` directly, and this order keeps both
+/// the same bytes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorObject {
-    pub status: u16,
-    pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub status: u16,
+    pub title: String,
 }
 
 /// An HTTP error: one status and one or more error objects.

@@ -13,7 +13,7 @@ use kassa_core::cart::{TaxItem, TaxRate};
 use kassa_core::carts::{CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal};
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -35,20 +35,37 @@ pub fn router() -> Routes {
 
 const MAX_TEXT: usize = 255;
 
-/// A tax item as the wire shows it (`included.tax_items`, the tax endpoints' `data`).
-pub(crate) fn render_tax_item(t: &CartTaxItem) -> Value {
-    let mut v = json!({
-        "type": "tax_item",
-        "id": t.id,
-        "name": t.name,
-        "code": t.code,
-        "jurisdiction": t.jurisdiction,
-    });
-    match t.tax {
-        TaxItem::Rate(rate) => v["rate"] = json!(rate.to_f64()),
-        TaxItem::Amount(amount) => v["amount"] = json!(amount),
+/// A tax item as the wire shows it (`included.tax_items`, the tax endpoints' `data`): a `rate` or
+/// an `amount`. Fields in alphabetical order, as the `Value` rendering this replaced listed them
+/// (see the views in `carts`).
+#[derive(Serialize)]
+pub(crate) struct TaxItemView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<i64>,
+    code: Option<&'a str>,
+    id: Uuid,
+    jurisdiction: Option<&'a str>,
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+pub(crate) fn render_tax_item(t: &CartTaxItem) -> TaxItemView<'_> {
+    let (rate, amount) = match t.tax {
+        TaxItem::Rate(rate) => (Some(rate.to_f64()), None),
+        TaxItem::Amount(amount) => (None, Some(amount)),
+    };
+    TaxItemView {
+        amount,
+        code: t.code.as_deref(),
+        id: t.id,
+        jurisdiction: t.jurisdiction.as_deref(),
+        name: t.name.as_deref(),
+        rate,
+        kind: "tax_item",
     }
-    v
 }
 
 /// The cart's tax items grouped by line, in one pass.
@@ -361,7 +378,7 @@ async fn bulk_add(
     for ((outcome, item_id), kind) in outcomes.into_iter().zip(item_ids).zip(kinds) {
         match outcome {
             Ok(tax) => {
-                let mut v = render_tax_item(&tax);
+                let mut v = json!(render_tax_item(&tax));
                 v["relationships"] = json!({ "item": { "data": { "type": kind, "id": item_id } } });
                 added.push(v);
             }

@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, cart_totals};
+use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, LineTotals, cart_totals};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, StockOf, custom_line_key,
     is_valid_cart_id, product_line_key,
@@ -23,7 +24,7 @@ use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis, rfc3339};
 use kassa_core::{Error, FieldError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -33,7 +34,7 @@ use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::routes::Routes;
-use crate::routes::cart_taxes::{self, render_tax_item};
+use crate::routes::cart_taxes::{self, TaxItemView, render_tax_item};
 use crate::state::AppState;
 
 pub fn router() -> Routes {
@@ -151,14 +152,238 @@ pub(crate) async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String
     ))
 }
 
-pub(crate) fn money(amount: i64, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+// The cart responses are rendered from the typed views below rather than from a
+// `serde_json::Value` tree: no maps to build, sort and drop on the hottest path. Until these views
+// existed the responses were `Value`s, whose objects are `BTreeMap`s and so list their keys in
+// byte order; every view declares its fields in that same alphabetical order (by wire name) so the
+// bytes stay identical. Keep it so when adding a field.
+
+/// An amount as the wire shows it, with its currency's formatting.
+#[derive(Serialize)]
+pub(crate) struct MoneyView<'a> {
+    amount: i64,
+    currency: &'a str,
+    formatted: String,
+}
+
+/// A price as stored: `unit_price` and `value` of a line.
+#[derive(Serialize)]
+struct PriceView<'a> {
+    amount: i64,
+    currency: &'a str,
+    includes_tax: bool,
+}
+
+/// One figure of a line's display price: per unit and for the whole line.
+#[derive(Serialize)]
+struct LinePriceView<'a> {
+    unit: MoneyView<'a>,
+    value: MoneyView<'a>,
+}
+
+/// `meta.display_price` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]);
+/// only a cart has shipping figures.
+#[derive(Serialize)]
+struct DisplayPriceView<T> {
+    discount: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipping: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipping_discount: Option<T>,
+    tax: T,
+    with_tax: T,
+    without_discount: T,
+    without_tax: T,
+}
+
+/// `meta.timestamps`, in RFC 3339; only a cart expires.
+#[derive(Serialize)]
+struct TimestampsView {
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    updated_at: String,
+}
+
+/// `meta` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]).
+#[derive(Serialize)]
+struct MetaView<T> {
+    display_price: DisplayPriceView<T>,
+    timestamps: TimestampsView,
+}
+
+/// `links`: a line's product (product lines only), a cart's `self`.
+#[derive(Serialize)]
+struct LinksView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<String>,
+    #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
+    self_link: Option<String>,
+}
+
+/// `{"type", "id"}`: a resource a relationship points at.
+#[derive(Serialize)]
+struct ResourceRefView {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// `{"data": …}`, the shape of every relationship.
+#[derive(Serialize)]
+struct DataView<T> {
+    data: T,
+}
+
+/// What kassa has none of yet (promotions, custom discounts): always `[]`.
+type NoneYet = [(); 0];
+
+#[derive(Serialize)]
+struct CartItemRelationshipsView {
+    custom_discounts: DataView<NoneYet>,
+    promotions: DataView<NoneYet>,
+    taxes: DataView<Vec<ResourceRefView>>,
+}
+
+/// A cart line.
+#[derive(Serialize)]
+struct CartItemView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_source: Option<&'static str>,
+    custom_inputs: &'a Value,
+    description: Option<&'a str>,
+    id: Uuid,
+    links: LinksView,
+    manage_stock: bool,
+    meta: MetaView<LinePriceView<'a>>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_id: Option<Uuid>,
+    quantity: i64,
+    relationships: CartItemRelationshipsView,
+    sku: Option<&'a str>,
+    slug: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    unit_price: PriceView<'a>,
+    value: PriceView<'a>,
+}
+
+#[derive(Serialize)]
+struct ContactView<'a> {
+    email: &'a str,
+}
+
+#[derive(Serialize)]
+struct DiscountSettingsView {
+    custom_discounts_enabled: bool,
+    use_rule_promotions: bool,
+}
+
+#[derive(Serialize)]
+struct InventorySettingsView {
+    defer_inventory_check: bool,
+}
+
+#[derive(Serialize)]
+struct CartRelationshipsView {
+    accounts: DataView<Vec<ResourceRefView>>,
+    custom_discounts: DataView<NoneYet>,
+    customers: DataView<Vec<ResourceRefView>>,
+    items: DataView<Vec<ResourceRefView>>,
+    promotions: DataView<NoneYet>,
+}
+
+/// A cart, without its lines.
+#[derive(Serialize)]
+struct CartView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<ContactView<'a>>,
+    custom_attributes: &'a Value,
+    description: Option<&'a str>,
+    discount_settings: DiscountSettingsView,
+    id: &'a str,
+    inventory_settings: InventorySettingsView,
+    links: LinksView,
+    meta: MetaView<MoneyView<'a>>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_intent_id: Option<&'a str>,
+    relationships: CartRelationshipsView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_date: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// `included`: each member present only when asked for with `include=`.
+#[derive(Serialize, Default)]
+struct IncludedView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_discounts: Option<NoneYet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<CartItemView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotions: Option<NoneYet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tax_items: Option<Vec<TaxItemView<'a>>>,
+}
+
+impl IncludedView<'_> {
+    fn is_empty(&self) -> bool {
+        self.custom_discounts.is_none()
+            && self.items.is_none()
+            && self.promotions.is_none()
+            && self.tax_items.is_none()
+    }
+}
+
+/// The answer of the cart calls: `{"data": cart}`, and `included` when asked for.
+#[derive(Serialize)]
+struct CartDocument<'a> {
+    data: CartView<'a>,
+    #[serde(skip_serializing_if = "IncludedView::is_empty")]
+    included: IncludedView<'a>,
+}
+
+/// The answer of the item calls: every line and the cart's `meta`; `errors` are the items a bulk
+/// add could not add, `included` is present when asked for.
+#[derive(Serialize)]
+struct ItemsDocument<'a> {
+    data: Vec<CartItemView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [ErrorObject]>,
+    #[serde(skip_serializing_if = "IncludedView::is_empty")]
+    included: IncludedView<'a>,
+    meta: MetaView<MoneyView<'a>>,
+}
+
+/// `amount` in `currency`, formatted as the currency says (a currency without a format shows the
+/// bare number of minor units).
+pub(crate) fn money<'a>(
+    amount: i64,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+) -> MoneyView<'a> {
     let formatted = formats
         .get(currency)
         .map_or_else(|| format!("{amount}"), |f| f.format(amount));
-    json!({ "amount": amount, "currency": currency, "formatted": formatted })
+    MoneyView {
+        amount,
+        currency,
+        formatted,
+    }
 }
 
-pub(crate) fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) -> [Value; 5] {
+/// `with_tax`, `without_tax`, `tax`, `discount` and `without_discount`, in that order (the order
+/// rendering embeds them in its `Value` documents, which sort them).
+pub(crate) fn figures<'a>(
+    f: &Figures,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+) -> [MoneyView<'a>; 5] {
     [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount].map(|a| money(a, currency, formats))
 }
 
@@ -186,141 +411,173 @@ fn totals_of(lines: &[CartItem], taxes: &[CartTaxItem], method: CalculationMetho
     })
 }
 
-fn cart_display_price(t: &CartTotals, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
-    let [with_tax, without_tax, tax, discount, without_discount] = figures(
-        &Figures {
-            with_tax: t.with_tax,
-            without_tax: t.without_tax,
-            tax: t.tax,
-            discount: t.discount,
-            without_discount: t.without_discount,
-        },
-        currency,
-        formats,
-    );
-    json!({
-        "with_tax": with_tax,
-        "without_tax": without_tax,
-        "tax": tax,
-        "discount": discount,
-        "without_discount": without_discount,
-        "shipping": money(t.shipping, currency, formats),
-        "shipping_discount": money(t.shipping_discount, currency, formats),
-    })
+fn cart_display_price<'a>(
+    t: &CartTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+) -> DisplayPriceView<MoneyView<'a>> {
+    let figure = |amount: i64| money(amount, currency, formats);
+    DisplayPriceView {
+        discount: figure(t.discount),
+        shipping: Some(figure(t.shipping)),
+        shipping_discount: Some(figure(t.shipping_discount)),
+        tax: figure(t.tax),
+        with_tax: figure(t.with_tax),
+        without_discount: figure(t.without_discount),
+        without_tax: figure(t.without_tax),
+    }
 }
 
-fn cart_timestamps(cart: &Cart) -> Value {
-    json!({
-        "created_at": rfc3339(cart.created_at),
-        "updated_at": rfc3339(cart.updated_at),
-        "expires_at": rfc3339(cart.expires_at),
-    })
+fn line_display_price<'a>(
+    t: &LineTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+) -> DisplayPriceView<LinePriceView<'a>> {
+    let price = |unit: i64, value: i64| LinePriceView {
+        unit: money(unit, currency, formats),
+        value: money(value, currency, formats),
+    };
+    let (unit, value) = (&t.unit, &t.value);
+    DisplayPriceView {
+        discount: price(unit.discount, value.discount),
+        shipping: None,
+        shipping_discount: None,
+        tax: price(unit.tax, value.tax),
+        with_tax: price(unit.with_tax, value.with_tax),
+        without_discount: price(unit.without_discount, value.without_discount),
+        without_tax: price(unit.without_tax, value.without_tax),
+    }
 }
 
-fn render_item(
-    item: &CartItem,
+fn cart_timestamps(cart: &Cart) -> TimestampsView {
+    TimestampsView {
+        created_at: rfc3339(cart.created_at),
+        expires_at: Some(rfc3339(cart.expires_at)),
+        updated_at: rfc3339(cart.updated_at),
+    }
+}
+
+fn render_item<'a>(
+    item: &'a CartItem,
     taxes: &[&CartTaxItem],
-    t: &kassa_core::cart::LineTotals,
-    currency: &str,
+    t: &LineTotals,
+    currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
-) -> Value {
-    let unit = figures(&t.unit, currency, formats);
-    let value = figures(&t.value, currency, formats);
-    let names = ["with_tax", "without_tax", "tax", "discount", "without_discount"];
-    let display: serde_json::Map<String, Value> = names
-        .iter()
-        .zip(unit.into_iter().zip(value))
-        .map(|(name, (unit, value))| ((*name).to_owned(), json!({ "unit": unit, "value": value })))
-        .collect();
-    let mut v = json!({
-        "id": item.id,
-        "type": item.kind.as_str(),
-        "name": item.name,
-        "description": item.description,
-        "sku": item.sku,
-        "slug": item.slug,
-        "quantity": item.quantity,
-        "manage_stock": false,
-        "unit_price": { "amount": item.unit_amount, "currency": currency, "includes_tax": item.includes_tax },
-        "value": { "amount": item.unit_amount.saturating_mul(item.quantity), "currency": currency, "includes_tax": item.includes_tax },
-        "custom_inputs": item.custom_inputs,
-        "links": {},
-        "relationships": {
-            "taxes": { "data": taxes.iter().map(|t| json!({ "type": "tax_item", "id": t.id })).collect::<Vec<_>>() },
-            "custom_discounts": { "data": [] },
-            "promotions": { "data": [] },
+) -> CartItemView<'a> {
+    let price = |amount: i64| PriceView {
+        amount,
+        currency,
+        includes_tax: item.includes_tax,
+    };
+    CartItemView {
+        catalog_id: item.catalog_id,
+        catalog_source: item.product_id.map(|_| "pim"),
+        custom_inputs: &item.custom_inputs,
+        description: item.description.as_deref(),
+        id: item.id,
+        links: LinksView {
+            product: item
+                .product_id
+                .map(|id| origin.url(&format!("/catalog/products/{id}"))),
+            self_link: None,
         },
-        "meta": {
-            "display_price": display,
-            "timestamps": { "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at) },
+        manage_stock: false,
+        meta: MetaView {
+            display_price: line_display_price(t, currency, formats),
+            timestamps: TimestampsView {
+                created_at: rfc3339(item.created_at),
+                expires_at: None,
+                updated_at: rfc3339(item.updated_at),
+            },
         },
-    });
-    if let Some(product_id) = item.product_id {
-        v["product_id"] = json!(product_id);
-        v["catalog_source"] = json!("pim");
-        v["links"]["product"] = json!(origin.url(&format!("/catalog/products/{product_id}")));
+        name: &item.name,
+        product_id: item.product_id,
+        quantity: item.quantity,
+        relationships: CartItemRelationshipsView {
+            custom_discounts: DataView { data: [] },
+            promotions: DataView { data: [] },
+            taxes: DataView {
+                data: taxes
+                    .iter()
+                    .map(|t| ResourceRefView {
+                        id: t.id,
+                        kind: "tax_item",
+                    })
+                    .collect(),
+            },
+        },
+        sku: item.sku.as_deref(),
+        slug: item.slug.as_deref(),
+        kind: item.kind.as_str(),
+        unit_price: price(item.unit_amount),
+        value: price(item.unit_amount.saturating_mul(item.quantity)),
     }
-    if let Some(catalog_id) = item.catalog_id {
-        v["catalog_id"] = json!(catalog_id);
-    }
-    v
 }
 
-fn render_cart(
-    cart: &Cart,
+fn render_cart<'a>(
+    cart: &'a Cart,
     lines: &[CartItem],
     totals: &CartTotals,
     formats: &HashMap<String, MoneyFormat>,
-    default: &str,
+    default: &'a str,
     origin: &Origin,
-) -> Value {
+) -> CartView<'a> {
     let currency = cart.currency.as_deref().unwrap_or(default);
-    let mut v = json!({
-        "id": cart.id,
-        "type": "cart",
-        "name": cart.name,
-        "description": cart.description,
-        "discount_settings": {
-            "custom_discounts_enabled": cart.custom_discounts_enabled,
-            "use_rule_promotions": cart.use_rule_promotions,
+    let party = |id: Option<Uuid>, kind: &'static str| DataView {
+        data: id.map(|id| ResourceRefView { id, kind }).into_iter().collect(),
+    };
+    CartView {
+        contact: cart.contact_email.as_deref().map(|email| ContactView { email }),
+        custom_attributes: &cart.custom_attributes,
+        description: cart.description.as_deref(),
+        discount_settings: DiscountSettingsView {
+            custom_discounts_enabled: cart.custom_discounts_enabled,
+            use_rule_promotions: cart.use_rule_promotions,
         },
-        "inventory_settings": { "defer_inventory_check": cart.defer_inventory_check },
-        "custom_attributes": cart.custom_attributes,
-        "links": { "self": origin.url(&format!("/v2/carts/{}", cart.id)) },
-        "relationships": {
-            "items": { "data": lines.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.id })).collect::<Vec<_>>() },
-            "customers": { "data": cart.customer_id.map(|id| vec![json!({ "type": "customer", "id": id })]).unwrap_or_default() },
-            "accounts": { "data": cart.account_id.map(|id| vec![json!({ "type": "account", "id": id })]).unwrap_or_default() },
-            "custom_discounts": { "data": [] },
-            "promotions": { "data": [] },
+        id: &cart.id,
+        inventory_settings: InventorySettingsView {
+            defer_inventory_check: cart.defer_inventory_check,
         },
-        "meta": {
-            "display_price": cart_display_price(totals, currency, formats),
-            "timestamps": cart_timestamps(cart),
+        links: LinksView {
+            product: None,
+            self_link: Some(origin.url(&format!("/v2/carts/{}", cart.id))),
         },
-    });
-    if let Some(email) = &cart.contact_email {
-        v["contact"] = json!({ "email": email });
+        meta: MetaView {
+            display_price: cart_display_price(totals, currency, formats),
+            timestamps: cart_timestamps(cart),
+        },
+        name: &cart.name,
+        payment_intent_id: cart.payment_intent_id.as_deref(),
+        relationships: CartRelationshipsView {
+            accounts: party(cart.account_id, "account"),
+            custom_discounts: DataView { data: [] },
+            customers: party(cart.customer_id, "customer"),
+            items: DataView {
+                data: lines
+                    .iter()
+                    .map(|i| ResourceRefView {
+                        id: i.id,
+                        kind: i.kind.as_str(),
+                    })
+                    .collect(),
+            },
+            promotions: DataView { data: [] },
+        },
+        snapshot_date: cart.snapshot_date.map(rfc3339),
+        kind: "cart",
     }
-    if let Some(at) = cart.snapshot_date {
-        v["snapshot_date"] = json!(rfc3339(at));
-    }
-    if let Some(intent) = &cart.payment_intent_id {
-        v["payment_intent_id"] = json!(intent);
-    }
-    v
 }
 
 /// Every line rendered with its totals and tax items.
-fn render_lines(
-    lines: &[CartItem],
+fn render_lines<'a>(
+    lines: &'a [CartItem],
     taxes: &[CartTaxItem],
     totals: &CartTotals,
-    currency: &str,
+    currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
-) -> Vec<Value> {
+) -> Vec<CartItemView<'a>> {
     let by_item = cart_taxes::by_item(taxes);
     lines
         .iter()
@@ -334,57 +591,85 @@ fn render_lines(
 
 /// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
 /// and their tax items under `included.tax_items`.
+fn cart_document<'a>(
+    contents: &'a CartContents,
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &'a str,
+    include: &[String],
+    origin: &Origin,
+) -> CartDocument<'a> {
+    let CartContents { cart, lines, taxes } = contents;
+    let asked = |name: &str| include.iter().any(|i| i == name);
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    CartDocument {
+        data: render_cart(cart, lines, totals, formats, default, origin),
+        included: IncludedView {
+            // kassa has no promotions or custom discounts yet: asked for, they are present and empty.
+            custom_discounts: asked("custom_discounts").then_some([]),
+            items: asked("items").then(|| render_lines(lines, taxes, totals, currency, formats, origin)),
+            promotions: asked("promotions").then_some([]),
+            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
+        },
+    }
+}
+
+/// The items collection every item call answers with: all lines plus the cart's `meta`, with
+/// `include=tax_items` their tax items under `included.tax_items`, and the items a bulk add
+/// refused under `errors` (present only when there are some).
+fn items_document<'a>(
+    contents: &'a CartContents,
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &'a str,
+    include: &[String],
+    origin: &Origin,
+    refused: &'a [ErrorObject],
+) -> ItemsDocument<'a> {
+    let CartContents { cart, lines, taxes } = contents;
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    let asked = |name: &str| include.iter().any(|i| i == name);
+    ItemsDocument {
+        data: render_lines(lines, taxes, totals, currency, formats, origin),
+        errors: (!refused.is_empty()).then_some(refused),
+        included: IncludedView {
+            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
+            ..IncludedView::default()
+        },
+        meta: MetaView {
+            display_price: cart_display_price(totals, currency, formats),
+            timestamps: cart_timestamps(cart),
+        },
+    }
+}
+
+/// [`cart_document`], serialized here because it borrows the cart the handler read.
 async fn cart_response(
     state: &AppState,
     contents: &CartContents,
     settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
-) -> ApiResult<Value> {
-    let CartContents { cart, lines, taxes } = contents;
-    let totals = totals_of(lines, taxes, settings.calculation_method)?;
+) -> ApiResult<Response> {
+    let totals = totals_of(&contents.lines, &contents.taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
-    let mut body = envelope::single(render_cart(cart, lines, &totals, &formats, &default, origin));
-    if include.iter().any(|i| i == "items") {
-        let currency = cart.currency.as_deref().unwrap_or(&default);
-        body["included"]["items"] = json!(render_lines(lines, taxes, &totals, currency, &formats, origin));
-    }
-    if include.iter().any(|i| i == "tax_items") {
-        body["included"]["tax_items"] = json!(taxes.iter().map(render_tax_item).collect::<Vec<_>>());
-    }
-    // kassa has no promotions or custom discounts yet: asked for, they are present and empty.
-    for name in ["custom_discounts", "promotions"] {
-        if include.iter().any(|i| i == name) {
-            body["included"][name] = json!([]);
-        }
-    }
-    Ok(body)
+    let document = cart_document(contents, &totals, &formats, &default, include, origin);
+    Ok(Json(document).into_response())
 }
 
-/// The items collection every item call answers with: all lines plus the cart's `meta`, and with
-/// `include=tax_items` their tax items under `included.tax_items`.
+/// [`items_document`], serialized here because it borrows the cart the handler read.
 async fn items_response(
     state: &AppState,
     contents: &CartContents,
     settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
-) -> ApiResult<Value> {
-    let CartContents { cart, lines, taxes } = contents;
-    let totals = totals_of(lines, taxes, settings.calculation_method)?;
+    refused: &[ErrorObject],
+) -> ApiResult<Response> {
+    let totals = totals_of(&contents.lines, &contents.taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
-    let currency = cart.currency.as_deref().unwrap_or(&default);
-    let mut body = json!({
-        "data": render_lines(lines, taxes, &totals, currency, &formats, origin),
-        "meta": {
-            "display_price": cart_display_price(&totals, currency, &formats),
-            "timestamps": cart_timestamps(cart),
-        },
-    });
-    if include.iter().any(|i| i == "tax_items") {
-        body["included"] = json!({ "tax_items": taxes.iter().map(render_tax_item).collect::<Vec<_>>() });
-    }
-    Ok(body)
+    let document = items_document(contents, &totals, &formats, &default, include, origin, refused);
+    Ok(Json(document).into_response())
 }
 
 async fn read(
@@ -394,11 +679,9 @@ async fn read(
     origin: Origin,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    Ok(Json(
-        cart_response(&state, &contents, &settings, &query.include, &origin).await?,
-    ))
+    cart_response(&state, &contents, &settings, &query.include, &origin).await
 }
 
 #[derive(Deserialize, Default)]
@@ -505,7 +788,7 @@ async fn create(
     customer: CustomerToken,
     origin: Origin,
     OptionalJson(body): OptionalJson<CartBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Response)> {
     let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
     let mut cart = settings.new_cart(Uuid::now_v7().to_string(), now);
@@ -517,7 +800,7 @@ async fn create(
     let contents = CartContents::empty(cart);
     Ok((
         StatusCode::CREATED,
-        Json(cart_response(&state, &contents, &settings, &[], &origin).await?),
+        cart_response(&state, &contents, &settings, &[], &origin).await?,
     ))
 }
 
@@ -528,16 +811,14 @@ async fn update(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CartBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (mut contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let cart = &mut contents.cart;
     apply_cart_body(cart, body.data)?;
     cart.updated_at = now_millis();
     cart.expires_at = settings.cart_expiry(cart.updated_at);
     state.store.update_cart(cart.clone()).await?;
-    Ok(Json(
-        cart_response(&state, &contents, &settings, &[], &origin).await?,
-    ))
+    cart_response(&state, &contents, &settings, &[], &origin).await
 }
 
 async fn remove(
@@ -629,11 +910,9 @@ async fn items(
     origin: Origin,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
-    Ok(Json(
-        items_response(&state, &contents, &settings, &query.include, &origin).await?,
-    ))
+    items_response(&state, &contents, &settings, &query.include, &origin, &[]).await
 }
 
 #[derive(Deserialize)]
@@ -1124,7 +1403,7 @@ async fn add_items(
     request: ShopperRequest,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AddBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Response)> {
     if !is_valid_cart_id(&id) {
         return Err(bad_cart_id());
     }
@@ -1256,11 +1535,10 @@ async fn add_items(
         .store
         .add_cart_items(cart, &currency, good, settings.cart_expiry(now))
         .await?;
-    let mut response = items_response(&state, &contents, &settings, &[], &origin).await?;
-    if !problems.is_empty() {
-        response["errors"] = json!(problems);
-    }
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok((
+        StatusCode::CREATED,
+        items_response(&state, &contents, &settings, &[], &origin, &problems).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1288,7 +1566,7 @@ async fn update_item(
     origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<QuantityBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
@@ -1303,9 +1581,7 @@ async fn update_item(
             settings.cart_expiry(now),
         )
         .await?;
-    Ok(Json(
-        items_response(&state, &contents, &settings, &[], &origin).await?,
-    ))
+    items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
 #[derive(Deserialize)]
@@ -1326,7 +1602,7 @@ async fn update_items(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BulkQuantityBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let mut changes = Vec::with_capacity(body.data.len());
     for (i, change) in body.data.into_iter().enumerate() {
@@ -1348,9 +1624,7 @@ async fn update_items(
         .store
         .set_cart_item_quantities(&cart.id, changes, now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(
-        items_response(&state, &contents, &settings, &[], &origin).await?,
-    ))
+    items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
 async fn remove_item(
@@ -1359,7 +1633,7 @@ async fn remove_item(
     customer: CustomerToken,
     origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
@@ -1368,9 +1642,7 @@ async fn remove_item(
         .store
         .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, settings.cart_expiry(now))
         .await?;
-    Ok(Json(
-        items_response(&state, &contents, &settings, &[], &origin).await?,
-    ))
+    items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
 async fn clear_items(
@@ -1581,4 +1853,501 @@ async fn dissociate_customer(
         Party::Customer,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pins the exact bytes of the cart responses: the typed views must serialize to the same
+    //! string as the former `serde_json::Value` rendering, kept verbatim in [`legacy`].
+
+    use kassa_core::cart::{TaxItem, TaxRate};
+
+    use super::*;
+
+    /// The `Value`-based rendering the cart path used before the typed views, unchanged except
+    /// that the response builders take their totals and formats as arguments instead of reading
+    /// them from the state.
+    mod legacy {
+        use super::*;
+
+        pub fn money(amount: i64, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+            let formatted = formats
+                .get(currency)
+                .map_or_else(|| format!("{amount}"), |f| f.format(amount));
+            json!({ "amount": amount, "currency": currency, "formatted": formatted })
+        }
+
+        pub fn figures(f: &Figures, currency: &str, formats: &HashMap<String, MoneyFormat>) -> [Value; 5] {
+            [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount]
+                .map(|a| money(a, currency, formats))
+        }
+
+        pub fn render_tax_item(t: &CartTaxItem) -> Value {
+            let mut v = json!({
+                "type": "tax_item",
+                "id": t.id,
+                "name": t.name,
+                "code": t.code,
+                "jurisdiction": t.jurisdiction,
+            });
+            match t.tax {
+                TaxItem::Rate(rate) => v["rate"] = json!(rate.to_f64()),
+                TaxItem::Amount(amount) => v["amount"] = json!(amount),
+            }
+            v
+        }
+
+        fn cart_display_price(
+            t: &CartTotals,
+            currency: &str,
+            formats: &HashMap<String, MoneyFormat>,
+        ) -> Value {
+            let [with_tax, without_tax, tax, discount, without_discount] = figures(
+                &Figures {
+                    with_tax: t.with_tax,
+                    without_tax: t.without_tax,
+                    tax: t.tax,
+                    discount: t.discount,
+                    without_discount: t.without_discount,
+                },
+                currency,
+                formats,
+            );
+            json!({
+                "with_tax": with_tax,
+                "without_tax": without_tax,
+                "tax": tax,
+                "discount": discount,
+                "without_discount": without_discount,
+                "shipping": money(t.shipping, currency, formats),
+                "shipping_discount": money(t.shipping_discount, currency, formats),
+            })
+        }
+
+        fn cart_timestamps(cart: &Cart) -> Value {
+            json!({
+                "created_at": rfc3339(cart.created_at),
+                "updated_at": rfc3339(cart.updated_at),
+                "expires_at": rfc3339(cart.expires_at),
+            })
+        }
+
+        fn render_item(
+            item: &CartItem,
+            taxes: &[&CartTaxItem],
+            t: &kassa_core::cart::LineTotals,
+            currency: &str,
+            formats: &HashMap<String, MoneyFormat>,
+            origin: &Origin,
+        ) -> Value {
+            let unit = figures(&t.unit, currency, formats);
+            let value = figures(&t.value, currency, formats);
+            let names = ["with_tax", "without_tax", "tax", "discount", "without_discount"];
+            let display: serde_json::Map<String, Value> = names
+                .iter()
+                .zip(unit.into_iter().zip(value))
+                .map(|(name, (unit, value))| ((*name).to_owned(), json!({ "unit": unit, "value": value })))
+                .collect();
+            let mut v = json!({
+                "id": item.id,
+                "type": item.kind.as_str(),
+                "name": item.name,
+                "description": item.description,
+                "sku": item.sku,
+                "slug": item.slug,
+                "quantity": item.quantity,
+                "manage_stock": false,
+                "unit_price": { "amount": item.unit_amount, "currency": currency, "includes_tax": item.includes_tax },
+                "value": { "amount": item.unit_amount.saturating_mul(item.quantity), "currency": currency, "includes_tax": item.includes_tax },
+                "custom_inputs": item.custom_inputs,
+                "links": {},
+                "relationships": {
+                    "taxes": { "data": taxes.iter().map(|t| json!({ "type": "tax_item", "id": t.id })).collect::<Vec<_>>() },
+                    "custom_discounts": { "data": [] },
+                    "promotions": { "data": [] },
+                },
+                "meta": {
+                    "display_price": display,
+                    "timestamps": { "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at) },
+                },
+            });
+            if let Some(product_id) = item.product_id {
+                v["product_id"] = json!(product_id);
+                v["catalog_source"] = json!("pim");
+                v["links"]["product"] = json!(origin.url(&format!("/catalog/products/{product_id}")));
+            }
+            if let Some(catalog_id) = item.catalog_id {
+                v["catalog_id"] = json!(catalog_id);
+            }
+            v
+        }
+
+        pub fn render_cart(
+            cart: &Cart,
+            lines: &[CartItem],
+            totals: &CartTotals,
+            formats: &HashMap<String, MoneyFormat>,
+            default: &str,
+            origin: &Origin,
+        ) -> Value {
+            let currency = cart.currency.as_deref().unwrap_or(default);
+            let mut v = json!({
+                "id": cart.id,
+                "type": "cart",
+                "name": cart.name,
+                "description": cart.description,
+                "discount_settings": {
+                    "custom_discounts_enabled": cart.custom_discounts_enabled,
+                    "use_rule_promotions": cart.use_rule_promotions,
+                },
+                "inventory_settings": { "defer_inventory_check": cart.defer_inventory_check },
+                "custom_attributes": cart.custom_attributes,
+                "links": { "self": origin.url(&format!("/v2/carts/{}", cart.id)) },
+                "relationships": {
+                    "items": { "data": lines.iter().map(|i| json!({ "type": i.kind.as_str(), "id": i.id })).collect::<Vec<_>>() },
+                    "customers": { "data": cart.customer_id.map(|id| vec![json!({ "type": "customer", "id": id })]).unwrap_or_default() },
+                    "accounts": { "data": cart.account_id.map(|id| vec![json!({ "type": "account", "id": id })]).unwrap_or_default() },
+                    "custom_discounts": { "data": [] },
+                    "promotions": { "data": [] },
+                },
+                "meta": {
+                    "display_price": cart_display_price(totals, currency, formats),
+                    "timestamps": cart_timestamps(cart),
+                },
+            });
+            if let Some(email) = &cart.contact_email {
+                v["contact"] = json!({ "email": email });
+            }
+            if let Some(at) = cart.snapshot_date {
+                v["snapshot_date"] = json!(rfc3339(at));
+            }
+            if let Some(intent) = &cart.payment_intent_id {
+                v["payment_intent_id"] = json!(intent);
+            }
+            v
+        }
+
+        fn render_lines(
+            lines: &[CartItem],
+            taxes: &[CartTaxItem],
+            totals: &CartTotals,
+            currency: &str,
+            formats: &HashMap<String, MoneyFormat>,
+            origin: &Origin,
+        ) -> Vec<Value> {
+            let by_item = cart_taxes::by_item(taxes);
+            lines
+                .iter()
+                .zip(&totals.lines)
+                .map(|(i, t)| {
+                    let taxes = by_item.get(&i.id).map_or(&[][..], Vec::as_slice);
+                    render_item(i, taxes, t, currency, formats, origin)
+                })
+                .collect()
+        }
+
+        pub fn cart_response(
+            contents: &CartContents,
+            totals: &CartTotals,
+            formats: &HashMap<String, MoneyFormat>,
+            default: &str,
+            include: &[String],
+            origin: &Origin,
+        ) -> Value {
+            let CartContents { cart, lines, taxes } = contents;
+            let mut body = json!({ "data": render_cart(cart, lines, totals, formats, default, origin) });
+            if include.iter().any(|i| i == "items") {
+                let currency = cart.currency.as_deref().unwrap_or(default);
+                body["included"]["items"] =
+                    json!(render_lines(lines, taxes, totals, currency, formats, origin));
+            }
+            if include.iter().any(|i| i == "tax_items") {
+                body["included"]["tax_items"] = json!(taxes.iter().map(render_tax_item).collect::<Vec<_>>());
+            }
+            for name in ["custom_discounts", "promotions"] {
+                if include.iter().any(|i| i == name) {
+                    body["included"][name] = json!([]);
+                }
+            }
+            body
+        }
+
+        /// The items response, and `errors` as the add-to-cart handler added them.
+        pub fn items_response(
+            contents: &CartContents,
+            totals: &CartTotals,
+            formats: &HashMap<String, MoneyFormat>,
+            default: &str,
+            include: &[String],
+            origin: &Origin,
+            problems: &[ErrorObject],
+        ) -> Value {
+            let CartContents { cart, lines, taxes } = contents;
+            let currency = cart.currency.as_deref().unwrap_or(default);
+            let mut body = json!({
+                "data": render_lines(lines, taxes, totals, currency, formats, origin),
+                "meta": {
+                    "display_price": cart_display_price(totals, currency, formats),
+                    "timestamps": cart_timestamps(cart),
+                },
+            });
+            if include.iter().any(|i| i == "tax_items") {
+                body["included"] =
+                    json!({ "tax_items": taxes.iter().map(render_tax_item).collect::<Vec<_>>() });
+            }
+            if !problems.is_empty() {
+                body["errors"] = json!(problems);
+            }
+            body
+        }
+    }
+
+    const T0: Millis = 1_700_000_000_123;
+
+    fn formats() -> HashMap<String, MoneyFormat> {
+        let usd = MoneyFormat {
+            format: "${price}".into(),
+            decimal_point: ".".into(),
+            thousand_separator: ",".into(),
+            decimal_places: 2,
+        };
+        HashMap::from([("USD".to_owned(), usd)])
+    }
+
+    fn origin() -> Origin {
+        Origin("https://shop.example".into())
+    }
+
+    fn uuid(n: u128) -> Uuid {
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+    }
+
+    /// A cart with every optional field set, or with none.
+    fn cart(id: &str, everything_set: bool, currency: Option<&str>) -> Cart {
+        let mut cart = Cart::empty(id.into(), T0, 7);
+        cart.currency = currency.map(str::to_owned);
+        cart.updated_at = T0 + 61_000;
+        if everything_set {
+            cart.description = Some("Birthday \"presents\" ✓".into());
+            cart.contact_email = Some("guest@example.com".into());
+            cart.custom_discounts_enabled = true;
+            cart.use_rule_promotions = true;
+            cart.defer_inventory_check = true;
+            cart.custom_attributes = json!({
+                "zeta": { "type": "string", "value": "last" },
+                "alpha": { "type": "boolean", "value": true },
+            });
+            cart.snapshot_date = Some(T0 + 3_600_000);
+            cart.payment_intent_id = Some("pi_3Mtw".into());
+            cart.account_id = Some(uuid(901));
+            cart.customer_id = Some(uuid(902));
+        }
+        cart
+    }
+
+    fn line(n: u128, kind: ItemKind, product: Option<u128>, catalog: Option<u128>) -> CartItem {
+        let id = uuid(n);
+        CartItem {
+            id,
+            cart_id: String::new(),
+            kind,
+            line_key: format!("line:{n}"),
+            product_id: product.map(uuid),
+            sku: Some(format!("SKU-{n}")),
+            name: format!("Line {n}"),
+            description: Some("A line".into()),
+            slug: Some(format!("line-{n}")),
+            quantity: 3,
+            unit_amount: 123_456,
+            includes_tax: false,
+            custom_inputs: json!({ "engraving": "Hi", "colour": { "name": "red" } }),
+            catalog_id: catalog.map(uuid),
+            created_at: T0 + n as i64,
+            updated_at: T0 + 2 * n as i64,
+        }
+    }
+
+    /// A product line with a rate and an amount tax, a product line of no catalog, a bare custom
+    /// line and a custom line of quantity 0 that includes tax.
+    fn lines() -> Vec<CartItem> {
+        let bare_custom = CartItem {
+            sku: None,
+            description: None,
+            slug: None,
+            custom_inputs: json!({}),
+            ..line(3, ItemKind::Custom, None, None)
+        };
+        let empty_custom = CartItem {
+            quantity: 0,
+            includes_tax: true,
+            unit_amount: 999,
+            ..line(4, ItemKind::Custom, None, None)
+        };
+        vec![
+            line(1, ItemKind::Product, Some(101), Some(201)),
+            line(2, ItemKind::Product, Some(102), None),
+            bare_custom,
+            empty_custom,
+        ]
+    }
+
+    fn taxes() -> Vec<CartTaxItem> {
+        let tax = |n: u128, item: u128, tax: TaxItem, named: bool| CartTaxItem {
+            id: uuid(n),
+            cart_id: String::new(),
+            item_id: uuid(item),
+            name: named.then(|| "VAT".to_owned()),
+            code: named.then(|| "VAT20".to_owned()),
+            jurisdiction: named.then(|| "UK".to_owned()),
+            tax,
+            created_at: T0,
+            updated_at: T0,
+        };
+        vec![
+            tax(301, 1, TaxItem::Rate(TaxRate::from_ppm(85_000)), true),
+            tax(302, 1, TaxItem::Amount(150), false),
+            tax(303, 4, TaxItem::Rate(TaxRate::from_ppm(200_000)), false),
+        ]
+    }
+
+    /// Full and bare carts, with and without lines, in the store default currency, a formatted
+    /// one and one without a format.
+    fn cases() -> Vec<CartContents> {
+        let with_lines = |cart: Cart| CartContents {
+            cart,
+            lines: lines(),
+            taxes: taxes(),
+        };
+        vec![
+            with_lines(cart("full", true, Some("USD"))),
+            with_lines(cart("bare", false, None)),
+            with_lines(cart("unformatted", true, Some("GBP"))),
+            CartContents {
+                lines: lines(),
+                ..CartContents::empty(cart("untaxed", false, Some("USD")))
+            },
+            CartContents::empty(cart("empty", true, None)),
+            CartContents::empty(cart("new", false, None)),
+        ]
+    }
+
+    fn includes() -> Vec<Vec<String>> {
+        let all = ["items", "tax_items", "custom_discounts", "promotions", "unknown"];
+        let mut includes: Vec<Vec<String>> = vec![Vec::new(), all.map(str::to_owned).to_vec()];
+        includes.extend(all.map(|one| vec![one.to_owned()]));
+        includes
+    }
+
+    fn problems() -> Vec<ErrorObject> {
+        vec![
+            item_problem(
+                404,
+                "Product not found",
+                "The requested product could not be found".into(),
+                "data[1].id".into(),
+                Some(json!({ "sku": "nope" })),
+            ),
+            ErrorObject {
+                status: 400,
+                title: "Insufficient stock".into(),
+                detail: None,
+                source: None,
+                meta: None,
+            },
+        ]
+    }
+
+    fn totals(contents: &CartContents) -> CartTotals {
+        totals_of(&contents.lines, &contents.taxes, CalculationMethod::Line).unwrap()
+    }
+
+    fn typed_cart_response(
+        contents: &CartContents,
+        totals: &CartTotals,
+        formats: &HashMap<String, MoneyFormat>,
+        include: &[String],
+    ) -> String {
+        let document = cart_document(contents, totals, formats, "USD", include, &origin());
+        serde_json::to_string(&document).unwrap()
+    }
+
+    fn typed_items_response(
+        contents: &CartContents,
+        totals: &CartTotals,
+        formats: &HashMap<String, MoneyFormat>,
+        include: &[String],
+        problems: &[ErrorObject],
+    ) -> String {
+        let document = items_document(contents, totals, formats, "USD", include, &origin(), problems);
+        serde_json::to_string(&document).unwrap()
+    }
+
+    #[test]
+    fn cart_responses_keep_their_bytes() {
+        let formats = formats();
+        for contents in cases() {
+            let totals = totals(&contents);
+            for include in includes() {
+                let before = legacy::cart_response(&contents, &totals, &formats, "USD", &include, &origin());
+                assert_eq!(
+                    typed_cart_response(&contents, &totals, &formats, &include),
+                    serde_json::to_string(&before).unwrap(),
+                    "cart {} with include={include:?}",
+                    contents.cart.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn items_responses_keep_their_bytes() {
+        let formats = formats();
+        for contents in cases() {
+            let totals = totals(&contents);
+            for include in includes() {
+                for problems in [Vec::new(), problems()] {
+                    let before = legacy::items_response(
+                        &contents,
+                        &totals,
+                        &formats,
+                        "USD",
+                        &include,
+                        &origin(),
+                        &problems,
+                    );
+                    assert_eq!(
+                        typed_items_response(&contents, &totals, &formats, &include, &problems),
+                        serde_json::to_string(&before).unwrap(),
+                        "items of cart {} with include={include:?} and {} problems",
+                        contents.cart.id,
+                        problems.len()
+                    );
+                }
+            }
+        }
+    }
+
+    /// `money` and `figures` as orders and payments embed them in their `Value` documents.
+    #[test]
+    fn money_and_figures_keep_their_bytes() {
+        let formats = formats();
+        let f = Figures {
+            with_tax: 1_234_567,
+            without_tax: -5,
+            tax: 0,
+            discount: -100,
+            without_discount: i64::MAX,
+        };
+        for currency in ["USD", "GBP"] {
+            assert_eq!(
+                json!({ "m": money(-123_456, currency, &formats) }).to_string(),
+                json!({ "m": legacy::money(-123_456, currency, &formats) }).to_string()
+            );
+            let [a, b, c, d, e] = figures(&f, currency, &formats);
+            assert_eq!(
+                json!([a, b, c, d, e]).to_string(),
+                json!(legacy::figures(&f, currency, &formats)).to_string()
+            );
+        }
+    }
 }

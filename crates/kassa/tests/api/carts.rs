@@ -25,6 +25,7 @@ backend_tests!(
     a_sale_prices_the_cart,
     an_add_decided_on_a_cart_that_changed_owner_changes_nothing,
     reordering_adds_an_orders_product_lines_for_whoever_may_read_it,
+    cart_responses_are_compact_json_with_sorted_keys,
 );
 
 fn custom(name: &str, sku: &str, quantity: i64, amount: i64) -> Value {
@@ -1037,4 +1038,109 @@ async fn reordering_adds_an_orders_product_lines_for_whoever_may_read_it(backend
     assert_eq!(r.status, 404, "{}", r.body);
     let r = app.post("/v2/carts/admin-1/items", &admin, again).await;
     assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// The status, `Content-Type` and exact body of a call.
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, String, String) {
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    let res = r.send().await.unwrap();
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (res.status().as_u16(), content_type, res.text().await.unwrap())
+}
+
+/// The cart responses are compact JSON with the keys of every object in byte order: exactly what
+/// serializing their parsed `Value` again gives. They are rendered from typed views whose fields
+/// must stay in that order to keep the bytes of the former `Value` rendering.
+async fn cart_responses_are_compact_json_with_sorted_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.admin_token().await;
+    let mut bodies = Vec::new();
+    let mut call = async |method: Method, path: &str, body: Option<Value>, status: u16| {
+        let (got, content_type, text) = raw(&app, method, path, &token, body).await;
+        assert_eq!(
+            (got, content_type.as_str()),
+            (status, "application/json"),
+            "{path}: {text}"
+        );
+        bodies.push(text.clone());
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    call(Method::GET, "/v2/carts/sorted", None, 200).await;
+    let partly =
+        json!({"data": [custom("A", "A", 2, 1250), {"type": "custom_item", "name": "B", "quantity": "2"}]});
+    let added = call(Method::POST, "/v2/carts/sorted/items", Some(partly), 201).await;
+    assert_eq!(added["errors"].as_array().map(Vec::len), Some(1), "{added}");
+    let item = added["data"][0]["id"].as_str().unwrap().to_owned();
+    let tax = json!({"data": {"type": "tax_item", "name": "VAT", "jurisdiction": "UK", "rate": 0.2}});
+    call(
+        Method::POST,
+        &format!("/v2/carts/sorted/items/{item}/taxes"),
+        Some(tax),
+        201,
+    )
+    .await;
+    let tax = json!({"data": {"type": "tax_item", "code": "FIX", "amount": 30}});
+    call(
+        Method::POST,
+        &format!("/v2/carts/sorted/items/{item}/taxes"),
+        Some(tax),
+        201,
+    )
+    .await;
+    call(
+        Method::POST,
+        "/v2/carts/sorted/items",
+        Some(json!({"data": custom("C", "C", 1, 99)})),
+        201,
+    )
+    .await;
+    let details = json!({"data": {"description": "Mine", "contact": {"email": "guest@example.com"},
+        "snapshot_date": "2024-05-01T10:00:00Z", "payment_intent_id": "pi_1", "custom_attributes": {"z": 1, "a": 2}}});
+    call(Method::PUT, "/v2/carts/sorted", Some(details), 200).await;
+    let quantity = json!({"data": {"quantity": 3}});
+    call(
+        Method::PUT,
+        &format!("/v2/carts/sorted/items/{item}"),
+        Some(quantity),
+        200,
+    )
+    .await;
+    let everything = "include=items,tax_items,custom_discounts,promotions";
+    let cart = call(Method::GET, &format!("/v2/carts/sorted?{everything}"), None, 200).await;
+    assert_eq!(
+        cart["included"]["tax_items"].as_array().map(Vec::len),
+        Some(2),
+        "{cart}"
+    );
+    call(Method::GET, "/v2/carts/sorted/items?include=tax_items", None, 200).await;
+    call(Method::GET, "/v2/carts", None, 200).await;
+    call(
+        Method::POST,
+        "/v2/carts",
+        Some(json!({"data": {"name": "New"}})),
+        201,
+    )
+    .await;
+    call(
+        Method::DELETE,
+        &format!("/v2/carts/sorted/items/{item}"),
+        None,
+        200,
+    )
+    .await;
+    for body in bodies {
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap().to_string(), body);
+    }
 }
