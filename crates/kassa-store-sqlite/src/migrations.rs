@@ -29,7 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0010_order_listing.sql"),
     ),
     ("0011_payments", include_str!("../migrations/0011_payments.sql")),
-    ("0012_partial_indexes", include_str!("../migrations/0012_partial_indexes.sql")),
+    (
+        "0012_partial_indexes",
+        include_str!("../migrations/0012_partial_indexes.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
