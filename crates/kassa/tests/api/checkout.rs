@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kassa_core::carts::{CartItem, ItemKind};
 use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, request_hash};
 use kassa_core::time::now_millis;
@@ -702,24 +701,7 @@ async fn final_stock_check(backend: Backend) {
     let store = app.store().await;
     let product = Uuid::new_v4();
     let now = now_millis();
-    let line = CartItem {
-        id: Uuid::now_v7(),
-        cart_id: "s".into(),
-        kind: ItemKind::Product,
-        line_key: kassa_core::carts::product_line_key(product, &json!({})),
-        product_id: Some(product),
-        sku: Some("gift2".into()),
-        name: "Gift".into(),
-        description: None,
-        slug: None,
-        quantity: 3,
-        unit_amount: 100,
-        includes_tax: false,
-        custom_inputs: json!({}),
-        catalog_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let line = crate::payments::product_line("s", product, "gift2", 3);
     store
         .add_cart_items(
             &kassa_core::carts::Cart::empty("s".into(), now, 7),

@@ -212,6 +212,30 @@ async fn stocked_product(store: &Arc<dyn Store>, available: i64) -> Uuid {
     product
 }
 
+/// A line of `quantity` × the product at 100 each, as adding a catalog product makes it (tests
+/// write it through the store to skip publishing a catalog).
+pub(crate) fn product_line(cart: &str, product: Uuid, sku: &str, quantity: i64) -> CartItem {
+    let now = now_millis();
+    CartItem {
+        id: Uuid::now_v7(),
+        cart_id: cart.into(),
+        kind: ItemKind::Product,
+        line_key: kassa_core::carts::product_line_key(product, &json!({})),
+        product_id: Some(product),
+        sku: Some(sku.into()),
+        name: "Gift".into(),
+        description: None,
+        slug: None,
+        quantity,
+        unit_amount: 100,
+        includes_tax: false,
+        custom_inputs: json!({}),
+        catalog_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// A guest order of `quantity` × the product at 100 each (a product line, as adding a catalog
 /// product makes one; written through the store to skip publishing a catalog).
 async fn product_order(store: &Arc<dyn Store>, product: Uuid, quantity: i64) -> String {
@@ -225,24 +249,7 @@ async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String
     let now = now_millis();
     let lines: Vec<CartItem> = lines
         .iter()
-        .map(|&(product, quantity)| CartItem {
-            id: Uuid::now_v7(),
-            cart_id: cart.clone(),
-            kind: ItemKind::Product,
-            line_key: kassa_core::carts::product_line_key(product, &json!({})),
-            product_id: Some(product),
-            sku: Some("GIFT".into()),
-            name: "Gift".into(),
-            description: None,
-            slug: None,
-            quantity,
-            unit_amount: 100,
-            includes_tax: false,
-            custom_inputs: json!({}),
-            catalog_id: None,
-            created_at: now,
-            updated_at: now,
-        })
+        .map(|&(product, quantity)| product_line(&cart, product, "GIFT", quantity))
         .collect();
     let total = lines.iter().map(|l| 100 * l.quantity).sum();
     // Adding to an unknown cart creates it.
@@ -1199,24 +1206,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
     let cart = "reserve";
     add_custom(&app, &admin, cart, "CUSTOM", 1, 10).await;
     let now = now_millis();
-    let line = |quantity| CartItem {
-        id: Uuid::now_v7(),
-        cart_id: cart.into(),
-        kind: ItemKind::Product,
-        line_key: kassa_core::carts::product_line_key(product, &json!({})),
-        product_id: Some(product),
-        sku: Some("GIFT".into()),
-        name: "Gift".into(),
-        description: None,
-        slug: None,
-        quantity,
-        unit_amount: 100,
-        includes_tax: false,
-        custom_inputs: json!({}),
-        catalog_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let line = |quantity| product_line(cart, product, "GIFT", quantity);
     store
         .add_cart_items(
             &kassa_core::carts::Cart::empty(cart.into(), now, 7),
