@@ -47,8 +47,8 @@ pub fn single<T: Serialize>(data: T) -> Value {
     json!({ "data": data })
 }
 
-/// A collection page with Elastic Path's `links` and `meta.page` / `meta.results`.
-/// `meta.page.current` is 1-based and `meta.page.total` counts pages (at least 1).
+/// A collection page with Elastic Path's `links` and `meta.page` / `meta.results`, as a `Value`
+/// (for the callers that add to it); see [`CollectionDocument`].
 pub fn collection<T: Serialize>(
     items: Vec<T>,
     total: u64,
@@ -56,25 +56,87 @@ pub fn collection<T: Serialize>(
     origin: &Origin,
     uri: &Uri,
 ) -> Value {
-    let limit = query.page.limit.max(1);
-    let offset = query.page.offset;
-    let pages = total.div_ceil(limit).max(1);
-    let page_url = |offset: u64| page_link(origin, uri, limit, offset);
-    let last_offset = (pages - 1) * limit;
-    json!({
-        "data": items,
-        "links": {
-            "current": page_url(offset),
-            "first": page_url(0),
-            "last": (pages > 1).then(|| page_url(last_offset)),
-            "next": (offset + limit < total).then(|| page_url(offset + limit)),
-            "prev": (offset > 0).then(|| page_url(offset.saturating_sub(limit))),
-        },
-        "meta": {
-            "page": { "limit": limit, "offset": offset, "current": offset / limit + 1, "total": pages },
-            "results": { "total": total },
-        },
-    })
+    let page = CollectionDocument::<T>::new(items, None, total, query, origin, uri);
+    serde_json::to_value(page).expect("a collection page serializes")
+}
+
+/// A collection page: `data`, `included` (when given), Elastic Path's `links` and
+/// `meta.page` / `meta.results`. `meta.page.current` is 1-based and `meta.page.total` counts
+/// pages (at least 1). Fields are in alphabetical order, the order of the `BTreeMap` of the
+/// `Value` this rendering replaced, so the bytes stay the same.
+#[derive(Serialize)]
+pub struct CollectionDocument<T, I = ()> {
+    data: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    included: Option<I>,
+    links: PageLinks,
+    meta: PageMeta,
+}
+
+/// A page's links; the absent ones are `null`.
+#[derive(Serialize)]
+struct PageLinks {
+    current: String,
+    first: String,
+    last: Option<String>,
+    next: Option<String>,
+    prev: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PageMeta {
+    page: PageNumbers,
+    results: Results,
+}
+
+#[derive(Serialize)]
+struct PageNumbers {
+    current: u64,
+    limit: u64,
+    offset: u64,
+    total: u64,
+}
+
+#[derive(Serialize)]
+struct Results {
+    total: u64,
+}
+
+impl<T, I> CollectionDocument<T, I> {
+    pub fn new(
+        items: Vec<T>,
+        included: Option<I>,
+        total: u64,
+        query: &ListQuery,
+        origin: &Origin,
+        uri: &Uri,
+    ) -> Self {
+        let limit = query.page.limit.max(1);
+        let offset = query.page.offset;
+        let pages = total.div_ceil(limit).max(1);
+        let page_url = |offset: u64| page_link(origin, uri, limit, offset);
+        let last_offset = (pages - 1) * limit;
+        Self {
+            data: items,
+            included,
+            links: PageLinks {
+                current: page_url(offset),
+                first: page_url(0),
+                last: (pages > 1).then(|| page_url(last_offset)),
+                next: (offset + limit < total).then(|| page_url(offset + limit)),
+                prev: (offset > 0).then(|| page_url(offset.saturating_sub(limit))),
+            },
+            meta: PageMeta {
+                page: PageNumbers {
+                    current: offset / limit + 1,
+                    limit,
+                    offset,
+                    total: pages,
+                },
+                results: Results { total },
+            },
+        }
+    }
 }
 
 /// The request's URL with its `page[…]` parameters replaced.

@@ -55,14 +55,14 @@ pub struct Claim {
 }
 
 impl Claim {
-    /// What the creating use-case stores with the resource.
-    pub fn response(&self, status: StatusCode, body: &Value) -> IdempotentResponse {
+    /// What the creating use-case stores with the resource: `body` is the exact JSON sent.
+    pub fn response(&self, status: StatusCode, body: String) -> IdempotentResponse {
         IdempotentResponse {
             scope: self.scope.clone(),
             key: self.key.clone(),
             request_hash: self.hash.clone(),
             status: status.as_u16(),
-            body: body.to_string(),
+            body,
         }
     }
 

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, Figures, LineTotals, cart_totals};
+use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, StockOf, custom_line_key,
     is_valid_cart_id, product_line_key,
@@ -152,11 +152,11 @@ pub(crate) async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String
     ))
 }
 
-// The cart responses are rendered from the typed views below rather than from a
-// `serde_json::Value` tree: no maps to build, sort and drop on the hottest path. Until these views
-// existed the responses were `Value`s, whose objects are `BTreeMap`s and so list their keys in
-// byte order; every view declares its fields in that same alphabetical order (by wire name) so the
-// bytes stay identical. Keep it so when adding a field.
+// The cart responses (and, reusing these views, the order and payment responses) are rendered
+// from the typed views below rather than from a `serde_json::Value` tree: no maps to build, sort and
+// drop on the hottest paths. Until these views existed the responses were `Value`s, whose objects
+// are `BTreeMap`s and so list their keys in byte order; every view declares its fields in that same
+// alphabetical order (by wire name) so the bytes stay identical. Keep it so when adding a field.
 
 /// An amount as the wire shows it, with its currency's formatting.
 #[derive(Serialize)]
@@ -168,75 +168,95 @@ pub(crate) struct MoneyView<'a> {
 
 /// A price as stored: `unit_price` and `value` of a line.
 #[derive(Serialize)]
-struct PriceView<'a> {
-    amount: i64,
-    currency: &'a str,
-    includes_tax: bool,
+pub(crate) struct PriceView<'a> {
+    pub(crate) amount: i64,
+    pub(crate) currency: &'a str,
+    pub(crate) includes_tax: bool,
 }
 
 /// One figure of a line's display price: per unit and for the whole line.
 #[derive(Serialize)]
-struct LinePriceView<'a> {
+pub(crate) struct LinePriceView<'a> {
     unit: MoneyView<'a>,
     value: MoneyView<'a>,
 }
 
-/// `meta.display_price` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]);
-/// only a cart has shipping figures.
+/// `meta.display_price` of a cart (`T` = [`MoneyView`]) or of a cart or order line
+/// (`T` = [`LinePriceView`]); only a cart has shipping figures, only an order line `discounts`.
 #[derive(Serialize)]
-struct DisplayPriceView<T> {
-    discount: T,
+pub(crate) struct DisplayPriceView<T> {
+    pub(crate) discount: T,
     #[serde(skip_serializing_if = "Option::is_none")]
-    shipping: Option<T>,
+    pub(crate) discounts: Option<EmptyObject>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    shipping_discount: Option<T>,
-    tax: T,
-    with_tax: T,
-    without_discount: T,
-    without_tax: T,
+    pub(crate) shipping: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) shipping_discount: Option<T>,
+    pub(crate) tax: T,
+    pub(crate) with_tax: T,
+    pub(crate) without_discount: T,
+    pub(crate) without_tax: T,
 }
 
-/// `meta.timestamps`, in RFC 3339; only a cart expires.
+/// `meta.timestamps`, in RFC 3339; only a cart expires, only a paid order has `fully_paid_at`.
 #[derive(Serialize)]
-struct TimestampsView {
-    created_at: String,
+pub(crate) struct TimestampsView {
+    pub(crate) created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<String>,
-    updated_at: String,
+    pub(crate) expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fully_paid_at: Option<String>,
+    pub(crate) updated_at: String,
+}
+
+impl TimestampsView {
+    /// `created_at` and `updated_at` only.
+    pub(crate) fn of(created_at: Millis, updated_at: Millis) -> Self {
+        Self {
+            created_at: rfc3339(created_at),
+            expires_at: None,
+            fully_paid_at: None,
+            updated_at: rfc3339(updated_at),
+        }
+    }
 }
 
 /// `meta` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]).
 #[derive(Serialize)]
-struct MetaView<T> {
-    display_price: DisplayPriceView<T>,
-    timestamps: TimestampsView,
+pub(crate) struct MetaView<T> {
+    pub(crate) display_price: DisplayPriceView<T>,
+    pub(crate) timestamps: TimestampsView,
 }
 
 /// `links`: a line's product (product lines only), a cart's `self`.
 #[derive(Serialize)]
-struct LinksView {
+pub(crate) struct LinksView {
     #[serde(skip_serializing_if = "Option::is_none")]
-    product: Option<String>,
+    pub(crate) product: Option<String>,
     #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
-    self_link: Option<String>,
+    pub(crate) self_link: Option<String>,
 }
 
 /// `{"type", "id"}`: a resource a relationship points at.
 #[derive(Serialize)]
-struct ResourceRefView {
-    id: Uuid,
+pub(crate) struct ResourceRefView {
+    pub(crate) id: Uuid,
     #[serde(rename = "type")]
-    kind: &'static str,
+    pub(crate) kind: &'static str,
 }
 
-/// `{"data": …}`, the shape of every relationship.
+/// `{"data": …}`, the shape of every relationship (and of a plain `{"data": …}` answer).
 #[derive(Serialize)]
-struct DataView<T> {
-    data: T,
+pub(crate) struct DataView<T> {
+    pub(crate) data: T,
 }
 
 /// What kassa has none of yet (promotions, custom discounts): always `[]`.
-type NoneYet = [(); 0];
+pub(crate) type NoneYet = [(); 0];
+
+/// Always `{}` (a braced struct without fields; a unit struct would be `null`).
+#[derive(Serialize)]
+pub(crate) struct EmptyObject {}
 
 #[derive(Serialize)]
 struct CartItemRelationshipsView {
@@ -318,21 +338,22 @@ struct CartView<'a> {
     kind: &'static str,
 }
 
-/// `included`: each member present only when asked for with `include=`.
-#[derive(Serialize, Default)]
-struct IncludedView<'a> {
+/// `included`: each member present only when asked for with `include=`; `I` is the item view (a
+/// cart's or an order's).
+#[derive(Serialize)]
+pub(crate) struct IncludedView<'a, I> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    custom_discounts: Option<NoneYet>,
+    pub(crate) custom_discounts: Option<NoneYet>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    items: Option<Vec<CartItemView<'a>>>,
+    pub(crate) items: Option<Vec<I>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    promotions: Option<NoneYet>,
+    pub(crate) promotions: Option<NoneYet>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tax_items: Option<Vec<TaxItemView<'a>>>,
+    pub(crate) tax_items: Option<Vec<TaxItemView<'a>>>,
 }
 
-impl IncludedView<'_> {
-    fn is_empty(&self) -> bool {
+impl<I> IncludedView<'_, I> {
+    pub(crate) fn is_empty(&self) -> bool {
         self.custom_discounts.is_none()
             && self.items.is_none()
             && self.promotions.is_none()
@@ -340,13 +361,15 @@ impl IncludedView<'_> {
     }
 }
 
-/// The answer of the cart calls: `{"data": cart}`, and `included` when asked for.
+/// `{"data": …}`, and `included` when asked for: the answer of the cart calls and of an order read.
 #[derive(Serialize)]
-struct CartDocument<'a> {
-    data: CartView<'a>,
+pub(crate) struct IncludingDocument<'a, D, I> {
+    pub(crate) data: D,
     #[serde(skip_serializing_if = "IncludedView::is_empty")]
-    included: IncludedView<'a>,
+    pub(crate) included: IncludedView<'a, I>,
 }
+
+type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, CartItemView<'a>>;
 
 /// The answer of the item calls: every line and the cart's `meta`; `errors` are the items a bulk
 /// add could not add, `included` is present when asked for.
@@ -356,7 +379,7 @@ struct ItemsDocument<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [ErrorObject]>,
     #[serde(skip_serializing_if = "IncludedView::is_empty")]
-    included: IncludedView<'a>,
+    included: IncludedView<'a, CartItemView<'a>>,
     meta: MetaView<MoneyView<'a>>,
 }
 
@@ -375,16 +398,6 @@ pub(crate) fn money<'a>(
         currency,
         formatted,
     }
-}
-
-/// `with_tax`, `without_tax`, `tax`, `discount` and `without_discount`, in that order (the order
-/// rendering embeds them in its `Value` documents, which sort them).
-pub(crate) fn figures<'a>(
-    f: &Figures,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-) -> [MoneyView<'a>; 5] {
-    [f.with_tax, f.without_tax, f.tax, f.discount, f.without_discount].map(|a| money(a, currency, formats))
 }
 
 /// The totals of the lines with their tax items (all of the cart's, grouped in one pass).
@@ -419,6 +432,7 @@ fn cart_display_price<'a>(
     let figure = |amount: i64| money(amount, currency, formats);
     DisplayPriceView {
         discount: figure(t.discount),
+        discounts: None,
         shipping: Some(figure(t.shipping)),
         shipping_discount: Some(figure(t.shipping_discount)),
         tax: figure(t.tax),
@@ -428,7 +442,7 @@ fn cart_display_price<'a>(
     }
 }
 
-fn line_display_price<'a>(
+pub(crate) fn line_display_price<'a>(
     t: &LineTotals,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
@@ -440,6 +454,7 @@ fn line_display_price<'a>(
     let (unit, value) = (&t.unit, &t.value);
     DisplayPriceView {
         discount: price(unit.discount, value.discount),
+        discounts: None,
         shipping: None,
         shipping_discount: None,
         tax: price(unit.tax, value.tax),
@@ -451,9 +466,8 @@ fn line_display_price<'a>(
 
 fn cart_timestamps(cart: &Cart) -> TimestampsView {
     TimestampsView {
-        created_at: rfc3339(cart.created_at),
         expires_at: Some(rfc3339(cart.expires_at)),
-        updated_at: rfc3339(cart.updated_at),
+        ..TimestampsView::of(cart.created_at, cart.updated_at)
     }
 }
 
@@ -485,11 +499,7 @@ fn render_item<'a>(
         manage_stock: false,
         meta: MetaView {
             display_price: line_display_price(t, currency, formats),
-            timestamps: TimestampsView {
-                created_at: rfc3339(item.created_at),
-                expires_at: None,
-                updated_at: rfc3339(item.updated_at),
-            },
+            timestamps: TimestampsView::of(item.created_at, item.updated_at),
         },
         name: &item.name,
         product_id: item.product_id,
@@ -633,8 +643,10 @@ fn items_document<'a>(
         data: render_lines(lines, taxes, totals, currency, formats, origin),
         errors: (!refused.is_empty()).then_some(refused),
         included: IncludedView {
+            custom_discounts: None,
+            items: None,
+            promotions: None,
             tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
-            ..IncludedView::default()
         },
         meta: MetaView {
             display_price: cart_display_price(totals, currency, formats),

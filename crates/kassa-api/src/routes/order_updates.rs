@@ -7,8 +7,8 @@
 //! field edits, refuses `status` and `shipping` together, and names any other field as not
 //! updatable instead of ignoring it.
 
-use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::put;
 use kassa_core::Validator;
 use kassa_core::order::Command;
@@ -25,7 +25,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::routes::Routes;
 use crate::routes::carts::money_formats;
 use crate::routes::orders::order_not_found;
-use crate::routes::orders::{address, render_order};
+use crate::routes::orders::{Includes, address, order_response};
 use crate::routes::payments::data_of;
 use crate::state::AppState;
 
@@ -121,7 +121,7 @@ async fn update(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| order_not_found())?;
     let (command, edit) = parse(&body)?;
     let (_, items) = state.store.order(id).await?.ok_or_else(order_not_found)?;
@@ -136,12 +136,5 @@ async fn update(
         .await?
         .ok_or_else(order_not_found)?;
     let (formats, _) = money_formats(&state).await?;
-    Ok(Json(render_order(
-        &changed.order,
-        &items,
-        &formats,
-        &origin,
-        false,
-        false,
-    )?))
+    order_response(&changed.order, &items, &formats, &origin, Includes::default())
 }

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::account::is_valid_email;
-use kassa_core::cart::{CartLine, CartTotals, cart_totals};
+use kassa_core::cart::{CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{Cart, CartContents, CartItem, ItemKind, StockOf, is_valid_cart_id};
 use kassa_core::catalog_rule::ShopperContext;
 use kassa_core::inventory::Stock;
@@ -24,20 +25,25 @@ use kassa_core::orders::{
     MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderScope, OrderSort,
     PlacedOrder, order_conditions, order_scope,
 };
-use kassa_core::time::{now_millis, rfc3339};
+use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::auth::{CustomerToken, Shopper};
 use crate::catalog_view::{CHANNEL_HEADER, CONTEXT_TAG_HEADER, price_product};
-use crate::envelope::{self, Origin};
+use crate::envelope::{CollectionDocument, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery};
 use crate::idempotency::{self, Begin, Claim};
 use crate::routes::Routes;
 use crate::routes::cart_taxes::{by_item, render_tax_item};
-use crate::routes::carts::{Requester, bad_cart_id, figures, money, money_formats};
+use crate::routes::carts::{
+    DataView, DisplayPriceView, EmptyObject, IncludedView, IncludingDocument, LinePriceView, LinksView,
+    MetaView, MoneyView, NoneYet, PriceView, Requester, ResourceRefView, TimestampsView, bad_cart_id,
+    line_display_price, money, money_formats,
+};
 use crate::state::AppState;
 
 pub fn router() -> Routes {
@@ -505,141 +511,275 @@ fn line_totals(o: &PlacedOrder, items: &[OrderItem]) -> ApiResult<CartTotals> {
     })
 }
 
-fn render_order_item(
-    i: &OrderItem,
-    t: &kassa_core::cart::LineTotals,
-    currency: &str,
-    formats: &HashMap<String, MoneyFormat>,
-    origin: &Origin,
-) -> Value {
-    let unit = figures(&t.unit, currency, formats);
-    let value = figures(&t.value, currency, formats);
-    let names = ["with_tax", "without_tax", "tax", "discount", "without_discount"];
-    let mut display: Map<String, Value> = names
-        .iter()
-        .zip(unit.into_iter().zip(value))
-        .map(|(name, (unit, value))| ((*name).to_owned(), json!({ "unit": unit, "value": value })))
-        .collect();
-    display.insert("discounts".into(), json!({}));
-    let mut v = json!({
-        "type": "order_item",
-        "id": i.id,
-        "quantity": i.quantity,
-        "product_id": i.product_id.map_or_else(String::new, |p| p.to_string()),
-        "name": i.name,
-        "sku": i.sku.clone().unwrap_or_default(),
-        "location": null,
-        "unit_price": { "amount": i.unit_amount, "currency": currency, "includes_tax": i.includes_tax },
-        "value": { "amount": i.unit_amount.saturating_mul(i.quantity), "currency": currency, "includes_tax": i.includes_tax },
-        "discounts": [],
-        "custom_inputs": i.custom_inputs,
-        "links": {},
-        "meta": {
-            "display_price": display,
-            "timestamps": { "created_at": rfc3339(i.created_at), "updated_at": rfc3339(i.updated_at) },
-        },
-        "relationships": {
-            "cart_item": { "data": { "type": i.kind.as_str(), "id": i.cart_item_id } },
-            "taxes": { "data": i.taxes.iter().map(|t| json!({ "type": "tax_item", "id": t.id })).collect::<Vec<_>>() },
-            "promotions": { "data": [] },
-        },
-    });
-    if let Some(product_id) = i.product_id {
-        v["catalog_source"] = json!("pim");
-        v["links"]["product"] = json!(origin.url(&format!("/catalog/products/{product_id}")));
-    }
-    if let Some(catalog_id) = i.catalog_id {
-        v["catalog_id"] = json!(catalog_id);
-    }
-    v
+/// An order's `contact` (never with an `id`) or `customer`; an unknown name or email is `null`.
+#[derive(Serialize)]
+struct PartyView<'a> {
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    name: Option<&'a str>,
 }
 
-/// The order resource (`data` of an order envelope, or one entry of a listing).
-fn order_data(o: &PlacedOrder, items: &[OrderItem], formats: &HashMap<String, MoneyFormat>) -> Value {
-    let c = o.currency.as_str();
-    let m = |amount: i64| money(amount, c, formats);
-    let mut relationships = json!({
-        "items": { "data": items.iter().map(|i| json!({ "type": "item", "id": i.id })).collect::<Vec<_>>() },
-        "custom_discounts": { "data": [] },
-        "promotions": { "data": [] },
-    });
-    if let Some(id) = o.account_id {
-        relationships["account"] = json!({ "data": { "type": "account", "id": id } });
+impl PartyView<'_> {
+    /// Whether the order knows anything of this party; if not, the key is left out.
+    fn is_known(&self) -> bool {
+        self.email.is_some() || self.id.is_some() || self.name.is_some()
     }
-    if let Some(id) = o.account_member_id {
-        relationships["account_member"] = json!({ "data": { "type": "account_member", "id": id } });
-    }
-    if let Some(id) = o.customer_id {
-        relationships["customer"] = json!({ "data": { "type": "customer", "id": id } });
-    }
-    let mut data = json!({
-        "type": "order",
-        "id": o.id,
-        "status": o.status.as_str(),
-        "payment": o.payment.as_str(),
-        "shipping": o.shipping.as_str(),
-        "anonymized": false,
-        "custom_attributes": o.custom_attributes,
-        "billing_address": o.billing_address,
-        "shipping_address": o.shipping_address,
-        "links": {},
-        "meta": {
-            "display_price": {
-                "with_tax": m(o.with_tax),
-                "without_tax": m(o.without_tax),
-                "tax": m(o.tax),
-                "discount": m(o.discount),
-                "balance_owing": m(o.balance_owing),
-                "paid": m(o.paid),
-                "authorized": m(o.authorized),
-                "without_discount": m(o.without_discount),
-                "shipping": m(o.shipping_amount),
-                "shipping_discount": m(o.shipping_discount),
-            },
-            "timestamps": crate::routes::payments::order_timestamps(o),
+}
+
+/// An order's `meta.display_price`.
+#[derive(Serialize)]
+struct OrderDisplayPriceView<'a> {
+    authorized: MoneyView<'a>,
+    balance_owing: MoneyView<'a>,
+    discount: MoneyView<'a>,
+    paid: MoneyView<'a>,
+    shipping: MoneyView<'a>,
+    shipping_discount: MoneyView<'a>,
+    tax: MoneyView<'a>,
+    with_tax: MoneyView<'a>,
+    without_discount: MoneyView<'a>,
+    without_tax: MoneyView<'a>,
+}
+
+#[derive(Serialize)]
+struct OrderMetaView<'a> {
+    display_price: OrderDisplayPriceView<'a>,
+    timestamps: TimestampsView,
+}
+
+/// An order's relationships; the account, member and customer only when it has them.
+#[derive(Serialize)]
+struct OrderRelationshipsView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<DataView<ResourceRefView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_member: Option<DataView<ResourceRefView>>,
+    custom_discounts: DataView<NoneYet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<DataView<ResourceRefView>>,
+    items: DataView<Vec<ResourceRefView>>,
+    promotions: DataView<NoneYet>,
+}
+
+/// The order resource (`data` of an order document, or one entry of a listing). Fields in
+/// alphabetical order, like every view (see `carts`).
+#[derive(Serialize)]
+struct OrderView<'a> {
+    anonymized: bool,
+    billing_address: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<PartyView<'a>>,
+    custom_attributes: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<PartyView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ref: Option<&'a str>,
+    id: Uuid,
+    links: EmptyObject,
+    meta: OrderMetaView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_number: Option<&'a str>,
+    payment: &'static str,
+    relationships: OrderRelationshipsView,
+    shipping: &'static str,
+    shipping_address: &'a Value,
+    status: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct OrderItemRelationshipsView {
+    cart_item: DataView<ResourceRefView>,
+    promotions: DataView<NoneYet>,
+    taxes: DataView<Vec<ResourceRefView>>,
+}
+
+/// An `OrderItemResponse`. A custom line's `product_id` and a line without SKU's `sku` are `""`.
+#[derive(Serialize)]
+struct OrderItemView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_source: Option<&'static str>,
+    custom_inputs: &'a Value,
+    discounts: NoneYet,
+    id: Uuid,
+    links: LinksView,
+    /// Always `null`.
+    location: (),
+    meta: MetaView<LinePriceView<'a>>,
+    name: &'a str,
+    product_id: String,
+    quantity: i64,
+    relationships: OrderItemRelationshipsView,
+    sku: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    unit_price: PriceView<'a>,
+    value: PriceView<'a>,
+}
+
+/// `included` of an order document or listing: `items` and `tax_items` when asked for (orders
+/// have no promotions or custom discounts to include).
+type OrderIncludedView<'a> = IncludedView<'a, OrderItemView<'a>>;
+
+/// An order read: `{"data": order}`, and `included` when asked for.
+type OrderDocument<'a> = IncludingDocument<'a, OrderView<'a>, OrderItemView<'a>>;
+
+fn render_order_item<'a>(
+    i: &'a OrderItem,
+    t: &LineTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> OrderItemView<'a> {
+    let price = |amount: i64| PriceView {
+        amount,
+        currency,
+        includes_tax: i.includes_tax,
+    };
+    OrderItemView {
+        catalog_id: i.catalog_id,
+        catalog_source: i.product_id.map(|_| "pim"),
+        custom_inputs: &i.custom_inputs,
+        discounts: [],
+        id: i.id,
+        links: LinksView {
+            product: i
+                .product_id
+                .map(|id| origin.url(&format!("/catalog/products/{id}"))),
+            self_link: None,
         },
-        "relationships": relationships,
-    });
-    if let Some(n) = &o.order_number {
-        data["order_number"] = json!(n);
+        location: (),
+        meta: MetaView {
+            display_price: DisplayPriceView {
+                discounts: Some(EmptyObject {}),
+                ..line_display_price(t, currency, formats)
+            },
+            timestamps: TimestampsView::of(i.created_at, i.updated_at),
+        },
+        name: &i.name,
+        product_id: i.product_id.map_or_else(String::new, |p| p.to_string()),
+        quantity: i.quantity,
+        relationships: OrderItemRelationshipsView {
+            cart_item: DataView {
+                data: ResourceRefView {
+                    id: i.cart_item_id,
+                    kind: i.kind.as_str(),
+                },
+            },
+            promotions: DataView { data: [] },
+            taxes: DataView {
+                data: i
+                    .taxes
+                    .iter()
+                    .map(|t| ResourceRefView {
+                        id: t.id,
+                        kind: "tax_item",
+                    })
+                    .collect(),
+            },
+        },
+        sku: i.sku.as_deref().unwrap_or_default(),
+        kind: "order_item",
+        unit_price: price(i.unit_amount),
+        value: price(i.unit_amount.saturating_mul(i.quantity)),
     }
-    if let Some(r) = &o.external_ref {
-        data["external_ref"] = json!(r);
+}
+
+fn render_order<'a>(
+    o: &'a PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+) -> OrderView<'a> {
+    let m = |amount: i64| money(amount, &o.currency, formats);
+    let related = |id: Option<Uuid>, kind: &'static str| {
+        id.map(|id| DataView {
+            data: ResourceRefView { id, kind },
+        })
+    };
+    let contact = PartyView {
+        email: o.contact_email.as_deref(),
+        id: None,
+        name: o.contact_name.as_deref(),
+    };
+    let customer = PartyView {
+        email: o.customer_email.as_deref(),
+        id: o.customer_id,
+        name: o.customer_name.as_deref(),
+    };
+    OrderView {
+        anonymized: false,
+        billing_address: &o.billing_address,
+        contact: Some(contact).filter(PartyView::is_known),
+        custom_attributes: &o.custom_attributes,
+        customer: Some(customer).filter(PartyView::is_known),
+        external_ref: o.external_ref.as_deref(),
+        id: o.id,
+        links: EmptyObject {},
+        meta: OrderMetaView {
+            display_price: OrderDisplayPriceView {
+                authorized: m(o.authorized),
+                balance_owing: m(o.balance_owing),
+                discount: m(o.discount),
+                paid: m(o.paid),
+                shipping: m(o.shipping_amount),
+                shipping_discount: m(o.shipping_discount),
+                tax: m(o.tax),
+                with_tax: m(o.with_tax),
+                without_discount: m(o.without_discount),
+                without_tax: m(o.without_tax),
+            },
+            timestamps: crate::routes::payments::order_timestamps(o),
+        },
+        order_number: o.order_number.as_deref(),
+        payment: o.payment.as_str(),
+        relationships: OrderRelationshipsView {
+            account: related(o.account_id, "account"),
+            account_member: related(o.account_member_id, "account_member"),
+            custom_discounts: DataView { data: [] },
+            customer: related(o.customer_id, "customer"),
+            items: DataView {
+                data: items
+                    .iter()
+                    .map(|i| ResourceRefView {
+                        id: i.id,
+                        kind: "item",
+                    })
+                    .collect(),
+            },
+            promotions: DataView { data: [] },
+        },
+        shipping: o.shipping.as_str(),
+        shipping_address: &o.shipping_address,
+        status: o.status.as_str(),
+        kind: "order",
     }
-    if o.contact_name.is_some() || o.contact_email.is_some() {
-        data["contact"] = json!({ "name": o.contact_name, "email": o.contact_email });
-    }
-    if o.customer_id.is_some() || o.customer_name.is_some() || o.customer_email.is_some() {
-        let mut customer = json!({ "name": o.customer_name, "email": o.customer_email });
-        if let Some(id) = o.customer_id {
-            customer["id"] = json!(id);
-        }
-        data["customer"] = customer;
-    }
-    data
 }
 
 /// The order's items as `OrderItemResponse`s, with their figures computed as at checkout.
-fn order_items(
-    o: &PlacedOrder,
-    items: &[OrderItem],
+fn order_items<'a>(
+    o: &'a PlacedOrder,
+    items: &'a [OrderItem],
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<OrderItemView<'a>>> {
     let totals = line_totals(o, items)?;
     Ok(items
         .iter()
         .zip(&totals.lines)
-        .map(|(i, t)| render_order_item(i, t, o.currency.as_str(), formats, origin))
+        .map(|(i, t)| render_order_item(i, t, &o.currency, formats, origin))
         .collect())
 }
 
 /// What `include` asked for, of what orders offer (`custom_discounts` and `promotions` are
 /// always empty here, so they add nothing).
 #[derive(Debug, Clone, Copy, Default)]
-struct Includes {
-    items: bool,
-    tax_items: bool,
+pub(crate) struct Includes {
+    pub(crate) items: bool,
+    pub(crate) tax_items: bool,
 }
 
 impl Includes {
@@ -652,54 +792,59 @@ impl Includes {
     }
 }
 
-/// Adds `included.items` / `included.tax_items` for `orders` to an envelope.
-fn include(
-    body: &mut Value,
-    orders: &[(&PlacedOrder, &[OrderItem])],
+/// `included.items` / `included.tax_items` of `orders`, as asked for.
+fn included<'a>(
+    orders: &[(&'a PlacedOrder, &'a [OrderItem])],
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
     includes: Includes,
-) -> ApiResult<()> {
-    if includes.items {
+) -> ApiResult<OrderIncludedView<'a>> {
+    let items = if includes.items {
         let mut all = Vec::new();
         for (o, items) in orders {
             all.extend(order_items(o, items, formats, origin)?);
         }
-        body["included"]["items"] = Value::Array(all);
-    }
-    if includes.tax_items {
-        body["included"]["tax_items"] = json!(
-            orders
-                .iter()
-                .flat_map(|(_, items)| items.iter().flat_map(|i| i.taxes.iter().map(render_tax_item)))
-                .collect::<Vec<_>>()
-        );
-    }
-    Ok(())
+        Some(all)
+    } else {
+        None
+    };
+    let tax_items = includes.tax_items.then(|| {
+        orders
+            .iter()
+            .flat_map(|(_, items)| items.iter().flat_map(|i| i.taxes.iter().map(render_tax_item)))
+            .collect()
+    });
+    Ok(IncludedView {
+        custom_discounts: None,
+        items,
+        promotions: None,
+        tax_items,
+    })
 }
 
-/// The order envelope: `data` and, with `items`, `included.items` (and `tax_items` with
-/// `tax_items`).
-pub(crate) fn render_order(
+/// The order document: `data` and, as `includes` asks, `included.items` / `included.tax_items`.
+fn order_document<'a>(
+    o: &'a PlacedOrder,
+    items: &'a [OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    includes: Includes,
+) -> ApiResult<OrderDocument<'a>> {
+    Ok(IncludingDocument {
+        data: render_order(o, items, formats),
+        included: included(&[(o, items)], formats, origin, includes)?,
+    })
+}
+
+/// [`order_document`], serialized here because it borrows the order the handler read.
+pub(crate) fn order_response(
     o: &PlacedOrder,
     items: &[OrderItem],
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
-    include_items: bool,
-    include_taxes: bool,
-) -> ApiResult<Value> {
-    let mut body = envelope::single(order_data(o, items, formats));
-    include(
-        &mut body,
-        &[(o, items)],
-        formats,
-        origin,
-        Includes {
-            items: include_items,
-            tax_items: include_taxes,
-        },
-    )?;
-    Ok(body)
+    includes: Includes,
+) -> ApiResult<Response> {
+    Ok(Json(order_document(o, items, formats, origin, includes)?).into_response())
 }
 
 async fn checkout(
@@ -733,7 +878,7 @@ async fn checkout(
             if let Some(claim) = claim {
                 claim.completed();
             }
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            Ok((StatusCode::CREATED, [(CONTENT_TYPE, "application/json")], body).into_response())
         }
         (Err(e), Some(claim)) => {
             claim.release().await;
@@ -753,7 +898,7 @@ async fn place(
     id: &str,
     body: &Value,
     claim: Option<&Claim>,
-) -> ApiResult<Value> {
+) -> ApiResult<String> {
     let mut checkout = parse_checkout(body, shopper, customer)?;
     if !is_valid_cart_id(id) {
         return Err(bad_cart_id());
@@ -851,8 +996,14 @@ async fn place(
     order.shipping_amount = totals.shipping;
     order.shipping_discount = totals.shipping_discount;
     order.balance_owing = totals.with_tax;
-    let response = render_order(&order, &items, &formats, origin, true, false)?;
-    let remembered = claim.map(|c| c.response(StatusCode::CREATED, &response));
+    let includes = Includes {
+        items: true,
+        tax_items: false,
+    };
+    // Serialized once: an Idempotency-Key's replay stores exactly the bytes sent now.
+    let response = serde_json::to_string(&order_document(&order, &items, &formats, origin, includes)?)
+        .expect("an order document serializes");
+    let remembered = claim.map(|c| c.response(StatusCode::CREATED, response.clone()));
     state.store.place_order(order, items, remembered).await?;
     Ok(response)
 }
@@ -889,18 +1040,10 @@ async fn read(
     origin: Origin,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (order, items) = visible_order(&state, &shopper, &customer, &id).await?;
     let (formats, _) = money_formats(&state).await?;
-    let includes = Includes::of(&query);
-    Ok(Json(render_order(
-        &order,
-        &items,
-        &formats,
-        &origin,
-        includes.items,
-        includes.tax_items,
-    )?))
+    order_response(&order, &items, &formats, &origin, Includes::of(&query))
 }
 
 /// `GET /v2/orders/{id}/items`: `{data: [OrderItemResponse]}` (EP has no pagination here: an
@@ -911,12 +1054,11 @@ async fn items(
     customer: CustomerToken,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (order, items) = visible_order(&state, &shopper, &customer, &id).await?;
     let (formats, _) = money_formats(&state).await?;
-    Ok(Json(
-        json!({ "data": order_items(&order, &items, &formats, &origin)? }),
-    ))
+    let data = order_items(&order, &items, &formats, &origin)?;
+    Ok(Json(DataView { data }).into_response())
 }
 
 /// `GET /v2/orders`: the caller's orders (see [`order_scope`]), filtered, sorted (newest first
@@ -929,7 +1071,7 @@ async fn list(
     origin: Origin,
     query: ListQuery,
     uri: Uri,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let scope = scope(&shopper, &customer).ok_or_else(|| {
         ApiError::forbidden(
             "Listing orders needs a client_credentials token, or an implicit token with an EP-Account-Management-Authentication-Token or an X-Moltin-Customer-Token",
@@ -955,11 +1097,11 @@ async fn list(
     let data = page
         .items
         .iter()
-        .map(|(o, items)| order_data(o, items, &formats))
+        .map(|(o, items)| render_order(o, items, &formats))
         .collect();
-    let mut body = envelope::collection(data, page.total, &query, &origin, &uri);
     let listed: Vec<(&PlacedOrder, &[OrderItem])> =
         page.items.iter().map(|(o, i)| (o, i.as_slice())).collect();
-    include(&mut body, &listed, &formats, &origin, includes)?;
-    Ok(Json(body))
+    let included = Some(included(&listed, &formats, &origin, includes)?).filter(|i| !i.is_empty());
+    let document = CollectionDocument::new(data, included, page.total, &query, &origin, &uri);
+    Ok(Json(document).into_response())
 }

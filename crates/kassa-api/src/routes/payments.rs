@@ -26,7 +26,8 @@ use kassa_core::payments::{
 use kassa_core::store::RememberResponse;
 use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::auth::{Admin, CustomerToken, Shopper};
@@ -34,7 +35,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::{self, Begin};
 use crate::routes::Routes;
-use crate::routes::carts::{money, money_formats};
+use crate::routes::carts::{DataView, MoneyView, ResourceRefView, TimestampsView, money, money_formats};
 use crate::routes::orders::{order_not_found, text};
 use crate::state::AppState;
 
@@ -56,12 +57,11 @@ fn transaction_not_found() -> ApiError {
 }
 
 /// The order's `meta.timestamps`, with `fully_paid_at` once it has been fully paid.
-pub(crate) fn order_timestamps(o: &PlacedOrder) -> Value {
-    let mut t = json!({ "created_at": rfc3339(o.created_at), "updated_at": rfc3339(o.updated_at) });
-    if let Some(at) = o.fully_paid_at {
-        t["fully_paid_at"] = json!(rfc3339(at));
+pub(crate) fn order_timestamps(o: &PlacedOrder) -> TimestampsView {
+    TimestampsView {
+        fully_paid_at: o.fully_paid_at.map(rfc3339),
+        ..TimestampsView::of(o.created_at, o.updated_at)
     }
-    t
 }
 
 /// Whether the caller may read the order (and its transactions): the order read's rule
@@ -78,43 +78,102 @@ fn payer(shopper: &Shopper, customer: &CustomerToken) -> OrderAccess {
     }
 }
 
-fn render_transaction(t: &PaymentTransaction, formats: &HashMap<String, MoneyFormat>) -> Value {
-    let c = t.currency.as_str();
-    json!({
-        "type": "transaction",
-        "id": t.id,
-        "reference": "manual",
-        "name": t.name,
-        "custom_reference": t.custom_reference,
-        "gateway": t.gateway,
-        "amount": t.amount,
-        "refunded_amount": t.refunded_amount,
-        "currency": c,
-        "transaction_type": t.transaction_type.as_str(),
-        "status": t.status.as_str(),
-        "capture_mechanism": "manual",
-        "refund_mechanism": "manual",
-        "relationships": { "order": { "data": { "type": "order", "id": t.order_id } } },
-        "meta": {
-            "display_price": money(t.amount, c, formats),
-            "display_refunded_amount": { "total": money(t.refunded_amount, c, formats) },
-            "timestamps": { "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at) },
-        },
-    })
+#[derive(Serialize)]
+struct RefundedAmountView<'a> {
+    total: MoneyView<'a>,
 }
 
-/// The response to a payment: the transaction it recorded.
-fn payment_body(changed: &ChangedOrder, formats: &HashMap<String, MoneyFormat>) -> Value {
-    match &changed.transaction {
-        Some(t) => json!({ "data": render_transaction(t, formats) }),
-        // A payment always records a transaction (`Effect::Record`).
-        None => json!({ "data": null }),
+#[derive(Serialize)]
+struct TransactionMetaView<'a> {
+    display_price: MoneyView<'a>,
+    display_refunded_amount: RefundedAmountView<'a>,
+    timestamps: TimestampsView,
+}
+
+#[derive(Serialize)]
+struct TransactionRelationshipsView {
+    order: DataView<ResourceRefView>,
+}
+
+/// A transaction. Fields in alphabetical order, like every view (see `carts`).
+#[derive(Serialize)]
+struct TransactionView<'a> {
+    amount: i64,
+    capture_mechanism: &'static str,
+    currency: &'a str,
+    custom_reference: Option<&'a str>,
+    gateway: &'a str,
+    id: Uuid,
+    meta: TransactionMetaView<'a>,
+    name: Option<&'a str>,
+    reference: &'static str,
+    refund_mechanism: &'static str,
+    refunded_amount: i64,
+    relationships: TransactionRelationshipsView,
+    status: &'static str,
+    transaction_type: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+fn render_transaction<'a>(
+    t: &'a PaymentTransaction,
+    formats: &HashMap<String, MoneyFormat>,
+) -> TransactionView<'a> {
+    let c = t.currency.as_str();
+    TransactionView {
+        amount: t.amount,
+        capture_mechanism: "manual",
+        currency: c,
+        custom_reference: t.custom_reference.as_deref(),
+        gateway: &t.gateway,
+        id: t.id,
+        meta: TransactionMetaView {
+            display_price: money(t.amount, c, formats),
+            display_refunded_amount: RefundedAmountView {
+                total: money(t.refunded_amount, c, formats),
+            },
+            timestamps: TimestampsView::of(t.created_at, t.updated_at),
+        },
+        name: t.name.as_deref(),
+        reference: "manual",
+        refund_mechanism: "manual",
+        refunded_amount: t.refunded_amount,
+        relationships: TransactionRelationshipsView {
+            order: DataView {
+                data: ResourceRefView {
+                    id: t.order_id,
+                    kind: "order",
+                },
+            },
+        },
+        status: t.status.as_str(),
+        transaction_type: t.transaction_type.as_str(),
+        kind: "transaction",
     }
 }
 
-async fn single(state: &AppState, t: &PaymentTransaction) -> ApiResult<Value> {
+/// The response to a payment: the transaction it recorded (a payment always records one,
+/// `Effect::Record`; without, `data` is `null`).
+fn payment_document<'a>(
+    changed: &'a ChangedOrder,
+    formats: &HashMap<String, MoneyFormat>,
+) -> DataView<Option<TransactionView<'a>>> {
+    DataView {
+        data: changed
+            .transaction
+            .as_ref()
+            .map(|t| render_transaction(t, formats)),
+    }
+}
+
+/// `{"data": transaction}`, serialized here because it borrows the transaction the handler read.
+async fn single(state: &AppState, t: &PaymentTransaction) -> ApiResult<Response> {
     let (formats, _) = money_formats(state).await?;
-    Ok(json!({ "data": render_transaction(t, &formats) }))
+    Ok(Json(DataView {
+        data: render_transaction(t, &formats),
+    })
+    .into_response())
 }
 
 /// The order, if it exists and `allowed` says the caller may act on it; else 404.
@@ -289,10 +348,11 @@ async fn pay(
     // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
     // crash there is a payment and its replay, or neither.
     let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
-        let template = c.response(StatusCode::OK, &Value::Null);
+        let template = c.response(StatusCode::OK, String::new());
         let formats = formats.clone();
         Box::new(move |changed: &ChangedOrder| IdempotentResponse {
-            body: payment_body(changed, &formats).to_string(),
+            body: serde_json::to_string(&payment_document(changed, &formats))
+                .expect("a payment document serializes"),
             ..template
         }) as RememberResponse
     });
@@ -310,7 +370,8 @@ async fn pay(
     if let Some(claim) = claim {
         claim.completed();
     }
-    Ok((StatusCode::OK, Json(payment_body(&changed, &formats))).into_response())
+    // The same document as the one remembered above, so a replay sends the same bytes.
+    Ok((StatusCode::OK, Json(payment_document(&changed, &formats))).into_response())
 }
 
 async fn list(
@@ -318,13 +379,15 @@ async fn list(
     shopper: Shopper,
     customer: CustomerToken,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
     let transactions = state.store.order_transactions(order.id).await?;
     let (formats, _) = money_formats(&state).await?;
-    Ok(Json(json!({
-        "data": transactions.iter().map(|t| render_transaction(t, &formats)).collect::<Vec<_>>(),
-    })))
+    let data: Vec<_> = transactions
+        .iter()
+        .map(|t| render_transaction(t, &formats))
+        .collect();
+    Ok(Json(DataView { data }).into_response())
 }
 
 async fn read(
@@ -332,7 +395,7 @@ async fn read(
     shopper: Shopper,
     customer: CustomerToken,
     ApiPath((id, tx)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
     let tx = parse_tx(&tx)?;
     let transactions = state.store.order_transactions(order.id).await?;
@@ -340,11 +403,11 @@ async fn read(
         .iter()
         .find(|t| t.id == tx)
         .ok_or_else(transaction_not_found)?;
-    Ok(Json(single(&state, t).await?))
+    single(&state, t).await
 }
 
 /// Runs a capture or refund as the admin and answers with the transaction.
-async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Json<Value>> {
+async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Response> {
     let order_id = parse_order_id(id)?;
     let change = OrderChange {
         command: Some(command),
@@ -357,7 +420,7 @@ async fn transaction_command(state: &AppState, id: &str, command: Command) -> Ap
         .await?
         .ok_or_else(order_not_found)?;
     let t = changed.transaction.ok_or_else(transaction_not_found)?;
-    Ok(Json(single(state, &t).await?))
+    single(state, &t).await
 }
 
 async fn capture(
@@ -365,7 +428,7 @@ async fn capture(
     _: Admin,
     ApiPath((id, tx)): ApiPath<(String, String)>,
     OptionalJson(_body): OptionalJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tx = parse_tx(&tx)?;
     transaction_command(&state, &id, Command::Capture(tx)).await
 }
@@ -375,7 +438,7 @@ async fn refund(
     _: Admin,
     ApiPath((id, tx)): ApiPath<(String, String)>,
     OptionalJson(body): OptionalJson<Value>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tx = parse_tx(&tx)?;
     let mut v = Validator::new();
     let amount = match &body {

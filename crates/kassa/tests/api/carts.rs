@@ -8,7 +8,7 @@ use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
 use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
 use crate::customers::customer_token;
-use crate::helpers::{AM, Backend, Resp, TestApp, req};
+use crate::helpers::{AM, Backend, Resp, TestApp, raw, req};
 
 backend_tests!(
     unknown_cart_ids_are_created_empty,
@@ -1040,26 +1040,6 @@ async fn reordering_adds_an_orders_product_lines_for_whoever_may_read_it(backend
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
-/// The status, `Content-Type` and exact body of a call.
-async fn raw(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, String, String) {
-    let mut r = app
-        .http
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    let res = r.send().await.unwrap();
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-    (res.status().as_u16(), content_type, res.text().await.unwrap())
-}
-
 /// The cart responses are compact JSON with the keys of every object in byte order: exactly what
 /// serializing their parsed `Value` again gives. They are rendered from typed views whose fields
 /// must stay in that order to keep the bytes of the former `Value` rendering.
@@ -1068,7 +1048,7 @@ async fn cart_responses_are_compact_json_with_sorted_keys(backend: Backend) {
     let token = app.admin_token().await;
     let mut bodies = Vec::new();
     let mut call = async |method: Method, path: &str, body: Option<Value>, status: u16| {
-        let (got, content_type, text) = raw(&app, method, path, &token, body).await;
+        let (got, content_type, text) = raw(&app, method, path, &token, &[], body).await;
         assert_eq!(
             (got, content_type.as_str()),
             (status, "application/json"),

@@ -336,3 +336,28 @@ pub async fn req(
     }
     Resp::read(r.send().await.unwrap()).await
 }
+
+/// The status, `Content-Type` and exact body of a call with a Bearer token, extra headers and an
+/// optional JSON body.
+pub async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, String, String) {
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(bearer);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    let res = r.send().await.unwrap();
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (res.status().as_u16(), content_type, res.text().await.unwrap())
+}

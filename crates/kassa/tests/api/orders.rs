@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
 use crate::checkout::customer_token;
-use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, raw, req};
+use crate::payments::{add_custom, enable_manual, guest_body, payment};
 
 backend_tests!(
     who_sees_which_orders,
@@ -27,6 +28,7 @@ backend_tests!(
     sorting_and_pagination,
     include_items_and_the_items_endpoint,
     bad_list_queries_are_400,
+    order_responses_are_compact_json_with_sorted_keys,
 );
 
 /// 2023-11-14T22:13:20Z; order `n` is created `n` seconds later.
@@ -637,4 +639,108 @@ async fn bad_list_queries_are_400(backend: Backend) {
         ids(&app, &format!("?filter={}", urlencode(&ten)), &admin, &[]).await,
         vec![only]
     );
+}
+
+/// The order and payment responses are compact JSON with the keys of every object in byte order:
+/// exactly what serializing their parsed `Value` again gives. They are rendered from typed views
+/// whose fields must stay in that order to keep the bytes of the former `Value` rendering. A
+/// replayed `Idempotency-Key` response is the same bytes as the first.
+async fn order_responses_are_compact_json_with_sorted_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let store = app.store().await;
+    let mut bodies = Vec::new();
+    let mut call = async |method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>| {
+        let (status, content_type, text) = raw(&app, method, path, &admin, headers, body).await;
+        assert_eq!(
+            (status < 300, content_type.as_str()),
+            (true, "application/json"),
+            "{path}: {status} {text}"
+        );
+        bodies.push(text.clone());
+        text
+    };
+
+    // A checked-out order: a taxed and an untaxed line, an order number and an external reference.
+    add_custom(&app, &admin, "sorted", "MUG", 2, 1000).await;
+    add_custom(&app, &admin, "sorted", "PEN", 1, 550).await;
+    let cart = app.get("/v2/carts/sorted/items", &admin).await;
+    let line = cart.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let tax = json!({"data": {"type": "tax_item", "name": "VAT", "jurisdiction": "UK", "rate": 0.2}});
+    let r = app
+        .post(&format!("/v2/carts/sorted/items/{line}/taxes"), &admin, tax)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut body = guest_body();
+    body["data"]["order_number"] = json!("ORD-1");
+    body["data"]["external_ref"] = json!("ext-1");
+    let key = [("Idempotency-Key", "sorted-checkout")];
+    let placed = call(
+        Method::POST,
+        "/v2/carts/sorted/checkout",
+        &key,
+        Some(body.clone()),
+    )
+    .await;
+    let replayed = call(Method::POST, "/v2/carts/sorted/checkout", &key, Some(body)).await;
+    assert_eq!(replayed, placed, "a replay is the first response's bytes");
+    let id = serde_json::from_str::<Value>(&placed).unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A stored order with a contact, a named customer and a product line.
+    let mut other = order(1);
+    other.contact_name = Some("Ann".into());
+    other.contact_email = Some("ann@example.com".into());
+    other.custom_attributes = json!({"z": 1, "a": {"type": "string", "value": "x"}});
+    let lines = vec![item(&other, 0, "P", Some(Uuid::new_v4()), 3)];
+    place(&store, other, Some(lines)).await;
+
+    for include in [
+        "",
+        "?include=items",
+        "?include=tax_items",
+        "?include=items,tax_items",
+    ] {
+        call(Method::GET, &format!("/v2/orders/{id}{include}"), &[], None).await;
+        call(Method::GET, &format!("/v2/orders{include}"), &[], None).await;
+    }
+    call(
+        Method::GET,
+        "/v2/orders?include=items&page[limit]=1&page[offset]=1",
+        &[],
+        None,
+    )
+    .await;
+    call(Method::GET, &format!("/v2/orders/{id}/items"), &[], None).await;
+
+    // Paying it (with a replay), its transactions, a refund, and the paid order.
+    enable_manual(&app, &admin).await;
+    let key = [("Idempotency-Key", "sorted-payment")];
+    let path = format!("/v2/orders/{id}/payments");
+    let paid = call(Method::POST, &path, &key, Some(payment("purchase", None))).await;
+    let replayed = call(Method::POST, &path, &key, Some(payment("purchase", None))).await;
+    assert_eq!(replayed, paid, "a replay is the first response's bytes");
+    let tx = serde_json::from_str::<Value>(&paid).unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(Method::GET, &format!("/v2/orders/{id}/transactions"), &[], None).await;
+    call(
+        Method::GET,
+        &format!("/v2/orders/{id}/transactions/{tx}"),
+        &[],
+        None,
+    )
+    .await;
+    let refund = json!({"data": {"amount": 100}});
+    let path = format!("/v2/orders/{id}/transactions/{tx}/refund");
+    call(Method::POST, &path, &[], Some(refund)).await;
+    let order = call(Method::GET, &format!("/v2/orders/{id}?include=items"), &[], None).await;
+    assert!(order.contains("\"fully_paid_at\""), "{order}");
+
+    for body in bodies {
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap().to_string(), body);
+    }
 }
