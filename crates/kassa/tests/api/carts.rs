@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{account, join, login, realm, user};
 use crate::backend_tests;
-use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
+use crate::catalogs::{hierarchy, price, pricebook, product, published_catalog, usd};
 use crate::customers::customer_token;
 use crate::helpers::{AM, Backend, Resp, TestApp, raw, req};
 
@@ -578,14 +578,7 @@ async fn product_items_are_priced_from_the_published_catalog(backend: Backend) {
     )
     .await;
     price(&app, &admin, &book, "NEW-1", usd(1)).await;
-    let cat = catalog(
-        &app,
-        &admin,
-        "Main",
-        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
-    )
-    .await;
-    publish(&app, &admin, &cat).await;
+    let cat = published_catalog(&app, &admin, "Main", &node.0, &book).await;
     let r = app
         .post(
             &format!("/v2/inventories/{rare}"),
@@ -877,14 +870,7 @@ async fn a_sale_prices_the_cart(backend: Backend) {
         "sales": {"winter": {"schedule": {"valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z"},
                              "currencies": {"USD": {"amount": 4000, "includes_tax": false}}}}
     })).await;
-    let cat = catalog(
-        &app,
-        &admin,
-        "Sale",
-        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
-    )
-    .await;
-    publish(&app, &admin, &cat).await;
+    published_catalog(&app, &admin, "Sale", &node.0, &book).await;
     let token = app.implicit_token().await;
     let r = add(
         &app,
@@ -962,14 +948,7 @@ async fn reordering_adds_an_orders_product_lines_for_whoever_may_read_it(backend
     let lag = product(&app, &admin, &node, "Lagavulin 16", "LAG-16", "live").await;
     let book = pricebook(&app, &admin, "Retail").await;
     price(&app, &admin, &book, "LAG-16", usd(8999)).await;
-    let cat = catalog(
-        &app,
-        &admin,
-        "Main",
-        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
-    )
-    .await;
-    publish(&app, &admin, &cat).await;
+    published_catalog(&app, &admin, "Main", &node.0, &book).await;
     let realm = realm(&app, &admin).await;
     let ron = user(&app, &admin, &realm, "ron@swanson.com", "lagavulin16").await;
     let tammy = user(&app, &admin, &realm, "tammy@swanson.com", "tammytwo22").await;

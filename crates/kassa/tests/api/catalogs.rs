@@ -118,6 +118,25 @@ pub(crate) async fn catalog(app: &TestApp, admin: &str, name: &str, attributes: 
     create(app, admin, "/catalogs", body).await
 }
 
+/// A catalog over one hierarchy and one price book, published; its id.
+pub(crate) async fn published_catalog(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    node: &str,
+    book: &str,
+) -> String {
+    let cat = catalog(
+        app,
+        admin,
+        name,
+        json!({"hierarchy_ids": [node], "pricebook_id": book}),
+    )
+    .await;
+    publish(app, admin, &cat).await;
+    cat
+}
+
 pub(crate) async fn publish(app: &TestApp, admin: &str, catalog: &str) -> String {
     let r = app
         .call(

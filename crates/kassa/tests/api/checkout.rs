@@ -780,21 +780,14 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
 /// A product line is priced again from the shopper's published catalog at checkout: a price
 /// changed and re-published since the add is the price of the order (EP's behaviour).
 async fn product_lines_are_repriced_from_the_catalog(backend: Backend) {
-    use crate::catalogs::{catalog, hierarchy, price, pricebook, product, publish, usd};
+    use crate::catalogs::{hierarchy, price, pricebook, product, publish, published_catalog, usd};
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let node = hierarchy(&app, &admin, "Whisky").await;
     let p = product(&app, &admin, &node, "Bowmore 12", "BOW-12", "live").await;
     let book = pricebook(&app, &admin, "Retail").await;
     let price_id = price(&app, &admin, &book, "BOW-12", usd(4500)).await;
-    let cat = catalog(
-        &app,
-        &admin,
-        "Main",
-        json!({"hierarchy_ids": [node.0], "pricebook_id": book}),
-    )
-    .await;
-    publish(&app, &admin, &cat).await;
+    let cat = published_catalog(&app, &admin, "Main", &node.0, &book).await;
 
     let token = app.implicit_token().await;
     let r = app

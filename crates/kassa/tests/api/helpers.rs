@@ -315,15 +315,15 @@ impl Resp {
 pub const AM: &str = "EP-Account-Management-Authentication-Token";
 pub const CT: &str = "X-Moltin-Customer-Token";
 
-/// A request with a Bearer token, extra headers and an optional JSON body.
-pub async fn req(
+/// A request with a Bearer token, extra headers and an optional JSON body, sent.
+async fn send(
     app: &TestApp,
     method: Method,
     path: &str,
     bearer: &str,
     headers: &[(&str, &str)],
     body: Option<Value>,
-) -> Resp {
+) -> reqwest::Response {
     let mut r = app
         .http
         .request(method, format!("{}{path}", app.url))
@@ -334,7 +334,19 @@ pub async fn req(
     if let Some(body) = body {
         r = r.json(&body);
     }
-    Resp::read(r.send().await.unwrap()).await
+    r.send().await.unwrap()
+}
+
+/// A request with a Bearer token, extra headers and an optional JSON body.
+pub async fn req(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Resp {
+    Resp::read(send(app, method, path, bearer, headers, body).await).await
 }
 
 /// The status, `Content-Type` and exact body of a call with a Bearer token, extra headers and an
@@ -347,17 +359,7 @@ pub async fn raw(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> (u16, String, String) {
-    let mut r = app
-        .http
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(bearer);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    let res = r.send().await.unwrap();
+    let res = send(app, method, path, bearer, headers, body).await;
     let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
     (res.status().as_u16(), content_type, res.text().await.unwrap())
 }
