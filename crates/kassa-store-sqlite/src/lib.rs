@@ -4,9 +4,11 @@
 //! ~2k checkout-shaped transactions/s because every statement is a hand-off between threads,
 //! while one OS thread owning a connection and committing *groups* of use-cases reaches ~20k/s.
 //! So: all writes go through [`Db::write`] to one writer thread, which runs each use-case inside a
-//! `SAVEPOINT` (a failing use-case rolls back only itself) and commits the whole batch at once,
-//! replying to each caller only after the commit is durable. Reads go to a few reader threads
-//! with their own connections; WAL lets them run beside the writer.
+//! `SAVEPOINT` (a failing use-case rolls back only itself) and commits the whole batch at once.
+//! A syncer thread flushes the WAL and only then replies to the batch's callers, while the writer
+//! already runs the next batch; a checkpointer thread copies the WAL into the database file.
+//! Reads go to a few reader threads with their own connections; WAL lets them run beside the
+//! writer.
 
 mod accounts;
 mod auth;

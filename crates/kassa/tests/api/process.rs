@@ -265,7 +265,8 @@ async fn readme_demo_journey_reaches_a_paid_order(backend: Backend) {
 }
 
 /// An order is committed before its 201 is sent: a `kill -9` right after the answers loses
-/// none of them (SQLite runs `synchronous=FULL` in WAL mode; PostgreSQL commits synchronously).
+/// none of them (SQLite answers a write only after its WAL frames are flushed to the disk;
+/// PostgreSQL commits synchronously).
 async fn committed_orders_survive_kill_9(backend: Backend) {
     let db = TestDatabase::create(backend).await;
     let creds = [
