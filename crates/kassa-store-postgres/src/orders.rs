@@ -526,14 +526,32 @@ mod plan_tests {
         }
     }
 
+    /// The plan the store's connections run: the generic plan of the prepared listing statement
+    /// (`plan_cache_mode=force_generic_plan`), which cannot look at the values bound.
     async fn explain(pool: &sqlx::PgPool, q: &OrderQuery) -> String {
-        let mut qb = QueryBuilder::new("EXPLAIN SELECT o.id ");
+        let mut qb = QueryBuilder::new("SELECT o.id ");
         push_order_from_where(&mut qb, q);
         qb.push(format!(" ORDER BY {} LIMIT ", q.sort.sql()));
         qb.push_bind(q.page.limit as i64);
         qb.push(" OFFSET ");
         qb.push_bind(q.page.offset as i64);
-        let rows = qb.build().fetch_all(pool).await.unwrap();
+        let sql = qb.sql();
+        let params = sql.as_str().matches('$').count();
+        let mut conn = pool.acquire().await.unwrap();
+        let prepare = format!("PREPARE listing AS {}", sql.as_str());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let explain = format!("EXPLAIN EXECUTE listing({})", vec!["NULL"; params].join(", "));
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(explain))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql("DEALLOCATE listing")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
         rows.iter()
             .map(|r| r.get::<String, _>(0))
             .collect::<Vec<_>>()
