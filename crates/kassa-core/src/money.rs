@@ -27,29 +27,53 @@ impl MoneyFormat {
     /// `"$1,234.50"` for 123450 in `${price}` with `.`, `,` and 2 places. A negative amount gets a
     /// leading `-` before the whole string (`"-$5.00"`).
     pub fn format(&self, amount: i64) -> String {
-        let places = self.decimal_places.min(MAX_DECIMAL_PLACES);
-        let scale = 10u64.pow(places);
+        // Every cart and order response formats a dozen amounts: one pass, one string, no
+        // `format!` machinery.
+        let places = self.decimal_places.min(MAX_DECIMAL_PLACES) as usize;
+        let scale = 10u64.pow(places as u32);
         let abs = amount.unsigned_abs();
-        let digits = (abs / scale).to_string();
-        let mut number = String::with_capacity(digits.len() + 8);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                number.push_str(&self.thousand_separator);
+        let mut whole = [0u8; 20];
+        let whole = digits(abs / scale, 1, &mut whole);
+        let mut fraction = [0u8; 20];
+        let fraction = digits(abs % scale, places, &mut fraction);
+
+        let mut text = String::with_capacity(self.format.len() + whole.len() + 2 * places + 8);
+        if amount < 0 {
+            text.push('-');
+        }
+        for (n, part) in self.format.split(PRICE_PLACEHOLDER).enumerate() {
+            if n > 0 {
+                for (i, d) in whole.iter().enumerate() {
+                    if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                        text.push_str(&self.thousand_separator);
+                    }
+                    text.push(char::from(*d));
+                }
+                if places > 0 {
+                    text.push_str(&self.decimal_point);
+                    fraction.iter().for_each(|d| text.push(char::from(*d)));
+                }
             }
-            number.push(c);
+            text.push_str(part);
         }
-        if places > 0 {
-            number.push_str(&self.decimal_point);
-            number.push_str(&format!("{:0width$}", abs % scale, width = places as usize));
-        }
-        let text = self.format.replace(PRICE_PLACEHOLDER, &number);
-        if amount < 0 { format!("-{text}") } else { text }
+        text
     }
 
     /// The amount in major units, for Elastic Path's `float_price`.
     pub fn float(&self, amount: i64) -> f64 {
         amount as f64 / 10f64.powi(self.decimal_places.min(MAX_DECIMAL_PLACES) as i32)
     }
+}
+
+/// The decimal digits of `n`, at least `width` of them (zero-padded), written into `buf`.
+fn digits(mut n: u64, width: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    while n > 0 || buf.len() - start < width.max(1) {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    &buf[start..]
 }
 
 /// A currency of the store. Exactly one is the default at all times.
