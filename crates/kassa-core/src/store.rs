@@ -45,6 +45,8 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// Called once at a clean stop, after the last request has been answered.
+    async fn close(&self) -> Result<()>;
 }
 
 /// An administrator credential pair. The secret is only ever stored hashed.

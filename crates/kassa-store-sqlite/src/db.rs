@@ -82,6 +82,7 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 pub(crate) struct Db {
     writer: SyncSender<WriteJob>,
     readers: Sender<ReadJob>,
+    path: Arc<Path>,
 }
 
 impl Db {
@@ -129,7 +130,22 @@ impl Db {
         Ok(Self {
             writer: write_tx,
             readers: read_tx,
+            path: Arc::from(path),
         })
+    }
+
+    /// Copies the whole WAL into the database and empties it (`TRUNCATE`), waiting up to the busy
+    /// timeout for readers and the writer to finish; for a clean stop, when no request is left.
+    pub(crate) async fn checkpoint_all(&self) -> Result<(), Error> {
+        let path = Arc::clone(&self.path);
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&*path)?;
+            configure(&conn, Role::Checkpointer)?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::internal(format!("sqlite: final checkpoint failed: {e}")))
     }
 
     /// Runs `f` as one atomic unit on the writer thread; resolves once its batch is committed.

@@ -57,4 +57,10 @@ impl Store for SqliteStore {
             .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
+
+    /// Folds the WAL into the database file, so a stopped server's data is all in that one file
+    /// and the next start has no WAL to read back.
+    async fn close(&self) -> Result<()> {
+        self.db.checkpoint_all().await
+    }
 }

@@ -214,6 +214,7 @@ pub async fn serve(
             let _ = sweep_stop.changed().await;
         },
     ));
+    let store = Arc::clone(&state.store);
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
     let service = axum::ServiceExt::<Request>::into_make_service(app);
     let result = axum::serve(listener, service)
@@ -222,6 +223,9 @@ pub async fn serve(
     drop(stop_tx);
     let _ = refresher.await;
     let _ = sweeper.await;
+    if let Err(e) = store.close().await {
+        tracing::warn!(error = %e, "closing the store failed");
+    }
     result.context("server error")
 }
 

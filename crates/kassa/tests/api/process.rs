@@ -362,6 +362,11 @@ async fn sigterm_finishes_in_flight_requests(backend: Backend) {
     assert!(response.contains("access_token"), "{response}");
     assert!(server.wait(Duration::from_secs(10)), "clean exit after SIGTERM");
     assert!(TcpStream::connect(&server.addr).is_err(), "no longer listening");
+    // A clean stop leaves every SQLite row in the database file itself: the WAL is folded in.
+    if let Some(path) = db.url.strip_prefix("sqlite://") {
+        let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "WAL left behind by a clean stop");
+    }
 }
 
 async fn first_start_prints_credentials_once(backend: Backend) {
