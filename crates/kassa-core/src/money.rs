@@ -65,7 +65,7 @@ impl MoneyFormat {
     }
 }
 
-/// The decimal digits of `n`, at least `width` of them (zero-padded), written into `buf`.
+/// The decimal digits of `n`, zero-padded to `width` (at least one digit), written into `buf`.
 fn digits(mut n: u64, width: usize, buf: &mut [u8; 20]) -> &[u8] {
     let mut start = buf.len();
     while n > 0 || buf.len() - start < width.max(1) {

@@ -212,7 +212,7 @@ fn writer_gone() -> Error {
     Error::internal("the SQLite worker threads have stopped")
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Role {
     Writer,
     Checkpointer,
@@ -312,7 +312,7 @@ fn writer_loop(conn: Connection, jobs: Receiver<WriteJob>, committed: Sender<Vec
 /// that, so an acknowledged write survives power loss as with `synchronous=FULL`; frames are
 /// only ever overwritten (WAL restart) after a checkpoint has flushed them into the database.
 /// What this does allow: a reader may see a batch's rows a few milliseconds before they are on
-/// the disk, as its own writer's callers are still waiting.
+/// the disk, while the batch's own callers are still waiting.
 fn syncer_loop(wal: &Path, committed: Receiver<Vec<Reply>>, checkpoint: SyncSender<()>) {
     let mut wal_file: Option<File> = None;
     while let Ok(first) = committed.recv() {
