@@ -141,7 +141,15 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let conn = Connection::open(&*path)?;
             configure(&conn, Role::Checkpointer)?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            // Busy (1) while the checkpointer thread is in the middle of its own: try again.
+            for _ in 0..50 {
+                let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                if busy == 0 {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            Ok::<_, rusqlite::Error>(())
         })
         .await
         .map_err(Error::internal)?

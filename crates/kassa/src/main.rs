@@ -70,7 +70,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(args) => {
             let database = Database::resolve(&args, &file)?;
-            kassa::prepare_store(&database).await?;
+            let store = kassa::prepare_store(&database).await?;
+            store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("kassa: database is up to date");
             Ok(())
         }
@@ -80,6 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let database = Database::resolve(&database, &file)?;
             let store = kassa::prepare_store(&database).await?;
             let (key, secret) = kassa::create_key(&*store, &name).await?;
+            store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("id:            {}", key.id);
             println!("client_id:     {}", key.client_id);
             println!("client_secret: {secret}");

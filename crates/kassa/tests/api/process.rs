@@ -363,10 +363,14 @@ async fn sigterm_finishes_in_flight_requests(backend: Backend) {
     assert!(server.wait(Duration::from_secs(10)), "clean exit after SIGTERM");
     assert!(TcpStream::connect(&server.addr).is_err(), "no longer listening");
     // A clean stop leaves every SQLite row in the database file itself: the WAL is folded in.
-    if let Some(path) = db.url.strip_prefix("sqlite://") {
-        let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
-        assert_eq!(wal, 0, "WAL left behind by a clean stop");
-    }
+    assert_eq!(wal_bytes(&db), 0, "WAL left behind by a clean stop");
+}
+
+/// The size of a SQLite database's WAL file (0 when there is none, and on PostgreSQL).
+fn wal_bytes(db: &TestDatabase) -> u64 {
+    db.url.strip_prefix("sqlite://").map_or(0, |path| {
+        std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len())
+    })
 }
 
 async fn first_start_prints_credentials_once(backend: Backend) {
@@ -400,6 +404,7 @@ async fn migrate_and_keys_create_subcommands(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = kassa(&["keys", "create", "--name", "ci"], &env).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(wal_bytes(&db), 0, "the key is in the SQLite database file itself");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let value = |name: &str| {
         stdout
