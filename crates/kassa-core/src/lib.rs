@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod catalog_rule;
 pub mod customer;
 pub mod error;
+pub mod file;
 pub mod inventory;
 pub mod money;
 pub mod order;
