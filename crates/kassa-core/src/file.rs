@@ -63,6 +63,15 @@ pub const ACCEPTED: &[(&str, &str)] = &[
     ("application/pdf", "pdf"),
 ];
 
+/// The content types kassa serves, as [`ACCEPTED`] lists them.
+pub const ACCEPTED_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+];
+
 /// The format of `bytes` from its magic bytes, if it is one kassa accepts.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     let mime = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -331,6 +340,12 @@ mod tests {
         for (bytes, expected) in cases {
             assert_eq!(sniff(bytes), *expected, "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn accepted_types_agree() {
+        let types: Vec<&str> = ACCEPTED.iter().map(|(m, _)| *m).collect();
+        assert_eq!(types, ACCEPTED_TYPES);
     }
 
     #[test]

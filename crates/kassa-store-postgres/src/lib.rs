@@ -8,6 +8,7 @@ mod carts;
 mod catalog;
 mod currency;
 mod customers;
+mod files;
 mod inventories;
 mod list;
 mod orders;
