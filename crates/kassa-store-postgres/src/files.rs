@@ -179,17 +179,22 @@ impl FileStore for PgStore {
     ) -> Result<MediaChange> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // The product's row lock serializes changes of its files: each starts from the last.
-        let current: Option<Vec<Uuid>> = sqlx::query_scalar(
-            "SELECT ARRAY(SELECT file_id FROM product_files WHERE product_id = products.id ORDER BY position)
-             FROM products WHERE id = $1 FOR UPDATE",
-        )
-        .bind(product_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        let Some(current) = current else {
+        // The files are read by a statement of their own, after the lock is held: one statement
+        // would read them from the snapshot it took before waiting for the lock.
+        let locked = sqlx::query("SELECT 1 FROM products WHERE id = $1 FOR UPDATE")
+            .bind(product_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        if locked.is_none() {
             return Ok(MediaChange::NoProduct);
-        };
+        }
+        let current: Vec<Uuid> =
+            sqlx::query_scalar("SELECT file_id FROM product_files WHERE product_id = $1 ORDER BY position")
+                .bind(product_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(sql_error)?;
         if change != FilesChange::Remove {
             // KEY SHARE keeps the files from being deleted until this transaction ends.
             let found: Vec<Uuid> =

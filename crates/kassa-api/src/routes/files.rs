@@ -261,7 +261,6 @@ fn new_file(form: Form, id: Uuid) -> Result<(File, Option<Vec<u8>>), kassa_core:
                 let ext = file::extension(a.mime_type).unwrap_or("bin");
                 let name = form
                     .file_name
-                    .clone()
                     .or(part_name)
                     .unwrap_or_else(|| format!("{id}.{ext}"));
                 let f = File {
@@ -287,7 +286,7 @@ fn new_file(form: Form, id: Uuid) -> Result<(File, Option<Vec<u8>>), kassa_core:
             Ok((name, mime_type)) => {
                 let f = File {
                     id,
-                    file_name: form.file_name.clone().or(name).unwrap_or_else(|| "file".into()),
+                    file_name: form.file_name.or(name).unwrap_or_else(|| "file".into()),
                     mime_type,
                     file_size: None,
                     public,

@@ -12,6 +12,7 @@ mod catalogs;
 mod checkout;
 mod conventions;
 mod customers;
+mod files;
 mod inventories;
 mod openapi;
 mod order_updates;
