@@ -103,7 +103,12 @@ impl Validator {
 
     /// An optional attribute as a form sends it: blank (`""` or only spaces, as an empty input
     /// is sent) counts as not given; anything else must be at most `max` characters.
-    pub fn optional_text_or_blank(&mut self, value: Option<String>, source: &str, max: usize) -> Option<String> {
+    pub fn optional_text_or_blank(
+        &mut self,
+        value: Option<String>,
+        source: &str,
+        max: usize,
+    ) -> Option<String> {
         match value {
             Some(text) if text.trim().is_empty() => None,
             value => self.optional_text(value, source, max),
@@ -176,7 +181,11 @@ mod tests {
                 want(optional),
                 "{value:?}"
             );
-            assert_eq!(outcome(|v, s| v.text(s, "data.line_1", 6)), want(required), "{value:?}");
+            assert_eq!(
+                outcome(|v, s| v.text(s, "data.line_1", 6)),
+                want(required),
+                "{value:?}"
+            );
         }
     }
 }

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, QuantityChange, StockOf,
-    custom_line_key, is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, QuantityChange, StockOf, custom_line_key,
+    is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;

@@ -145,7 +145,8 @@ async fn create(
     let name = v.text(d.name.flatten(), "data.name", MAX_NAME);
     let email = v.email(d.email.flatten(), "data.email");
     let password = v.password(d.password.flatten(), "data.password");
-    let external_ref = v.optional_text_or_blank(d.external_ref.flatten(), "data.external_ref", MAX_EXTERNAL_REF);
+    let external_ref =
+        v.optional_text_or_blank(d.external_ref.flatten(), "data.external_ref", MAX_EXTERNAL_REF);
     v.finish()?;
     let now = now_millis();
     let customer = Customer {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::pcm::{self, Body, Patch, present_text, check_required_text, check_text, present, set};
+use super::pcm::{self, Body, Patch, check_required_text, check_text, present, present_text, set};
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};

@@ -786,11 +786,19 @@ async fn volume_tiers_follow_the_quantity_both_ways(backend: Backend) {
         (
             item["quantity"].as_i64().unwrap(),
             item["unit_price"]["amount"].as_i64().unwrap(),
-            r.body["meta"]["display_price"]["without_tax"]["amount"].as_i64().unwrap(),
+            r.body["meta"]["display_price"]["without_tax"]["amount"]
+                .as_i64()
+                .unwrap(),
         )
     };
 
-    let r = add(&app, &token, "tiers", json!({"type": "cart_item", "id": mug, "quantity": 5})).await;
+    let r = add(
+        &app,
+        &token,
+        "tiers",
+        json!({"type": "cart_item", "id": mug, "quantity": 5}),
+    )
+    .await;
     assert_eq!(line(&r), (5, 800, 4000));
     let item = r.body["data"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("/v2/carts/tiers/items/{item}");
@@ -809,11 +817,26 @@ async fn volume_tiers_follow_the_quantity_both_ways(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(line(&r), (3, 1000, 3000));
     let cart = app.get("/v2/carts/tiers", &token).await;
-    assert_eq!(cart.body["data"]["meta"]["display_price"]["without_tax"]["amount"], 3000);
+    assert_eq!(
+        cart.body["data"]["meta"]["display_price"]["without_tax"]["amount"],
+        3000
+    );
 
     // A merge of two more mugs lifts the line to the tier.
-    add(&app, &token, "other", json!({"type": "cart_item", "id": mug, "quantity": 2})).await;
-    let r = add(&app, &token, "tiers", json!({"type": "cart_items", "cart_id": "other"})).await;
+    add(
+        &app,
+        &token,
+        "other",
+        json!({"type": "cart_item", "id": mug, "quantity": 2}),
+    )
+    .await;
+    let r = add(
+        &app,
+        &token,
+        "tiers",
+        json!({"type": "cart_items", "cart_id": "other"}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(line(&r), (5, 800, 4000));
 }

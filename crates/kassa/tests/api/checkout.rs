@@ -525,8 +525,16 @@ async fn blank_optional_fields_are_not_given(backend: Backend) {
                        "region": "London", "country": "GB"});
     assert_eq!(r.body["data"]["billing_address"], given);
     assert_eq!(r.body["data"]["shipping_address"], given);
-    assert!(r.body["data"].get("order_number").is_none_or(Value::is_null), "{}", r.body);
-    assert!(r.body["data"].get("external_ref").is_none_or(Value::is_null), "{}", r.body);
+    assert!(
+        r.body["data"].get("order_number").is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["data"].get("external_ref").is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
 
     // Blank required fields, and a region and county that are both blank, are refused, all at once.
     let mut refused = body;

@@ -241,7 +241,11 @@ async fn blank_optional_attributes_are_not_given(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert!(r.body["data"].get("external_ref").is_none_or(|v| v.is_null()), "{}", r.body);
+    assert!(
+        r.body["data"].get("external_ref").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
 
     let r = app
         .post(
@@ -251,7 +255,11 @@ async fn blank_optional_attributes_are_not_given(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert!(r.body["data"].get("legal_name").is_none_or(|v| v.is_null()), "{}", r.body);
+    assert!(
+        r.body["data"].get("legal_name").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
     let account = r.body["data"]["id"].as_str().unwrap().to_owned();
     let r = app
         .put(
@@ -260,7 +268,10 @@ async fn blank_optional_attributes_are_not_given(backend: Backend) {
             json!({"data": {"type": "account", "name": ""}}),
         )
         .await;
-    assert_eq!((r.status.as_u16(), &r.error()["source"]), (400, &json!("data.name")));
+    assert_eq!(
+        (r.status.as_u16(), &r.error()["source"]),
+        (400, &json!("data.name"))
+    );
 
     let r = app
         .post(
@@ -273,7 +284,11 @@ async fn blank_optional_attributes_are_not_given(backend: Backend) {
     assert_eq!(r.status, 201, "{}", r.body);
     let attributes = &r.body["data"]["attributes"];
     assert!(attributes.get("slug").is_none_or(|v| v.is_null()), "{}", r.body);
-    assert!(attributes.get("description").is_none_or(|v| v.is_null()), "{}", r.body);
+    assert!(
+        attributes.get("description").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
     let r = app
         .post(
             "/pcm/products",
@@ -294,5 +309,9 @@ async fn blank_optional_attributes_are_not_given(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let line = &r.body["data"][0];
-    assert!(line.get("sku").is_none_or(|v| v.is_null() || v == ""), "{}", r.body);
+    assert!(
+        line.get("sku").is_none_or(|v| v.is_null() || v == ""),
+        "{}",
+        r.body
+    );
 }
