@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use kassa_core::catalog::{Hierarchy, Node};
-use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches};
+use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches, product_types};
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
 use kassa_core::query::check_filters;
@@ -120,6 +120,8 @@ fn render_product(
     meta.insert("release_id".into(), json!(r.release.id));
     meta.insert("catalog_source".into(), json!("pim"));
     meta.insert("bread_crumb_nodes".into(), json!(p.node_ids));
+    // Storefronts choose the product page's layout by the first type.
+    meta.insert("product_types".into(), json!(product_types(product)));
     let mut price = None;
     if let Some(sku) = product.sku.as_deref()
         && let Some((pricebook_id, sheet)) = r.deciding_sheet(sku)

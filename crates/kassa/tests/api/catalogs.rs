@@ -500,6 +500,7 @@ async fn shopper_filters_and_pages(backend: Backend) {
     let by_ids = format!("filter=in(id,{},{},{})", ids[2], ids[0], uuid::Uuid::new_v4());
     let r = shop(&app, &shopper, &list(&by_ids), &[]).await;
     assert_eq!(skus(&r), ["SHIRT-R", "HAT"], "catalog order, unknown ids ignored");
+    assert_eq!(r.body["data"][0]["meta"]["product_types"], json!(["standard"]));
     let by_id_and_name = format!("filter=in(id,{},{}):eq(name,Hat)", ids[2], ids[0]);
     assert_eq!(
         skus(&shop(&app, &shopper, &list(&by_id_and_name), &[]).await),
