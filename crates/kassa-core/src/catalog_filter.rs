@@ -28,13 +28,14 @@ pub const PRODUCT_FILTERS: &[(&str, &[FilterOp])] = &[
 pub const NODE_FILTERS: &[(&str, &[FilterOp])] = &[("id", IN), ("name", EQ_IN_LIKE), ("slug", EQ_IN_LIKE)];
 
 /// Every value of an `id` filter must be an id: a malformed one is the caller's mistake, not a
-/// filter that matches nothing.
+/// filter that matches nothing. An empty operand is allowed and matches nothing: a storefront
+/// looks up the products of an empty cart as `in(id,)`.
 pub fn check_ids(filters: &[Filter]) -> Result<()> {
     let bad = filters
         .iter()
         .filter(|f| f.field == "id")
         .flat_map(|f| &f.values)
-        .find(|v| Uuid::parse_str(v).is_err());
+        .find(|v| !v.is_empty() && Uuid::parse_str(v).is_err());
     match bad {
         Some(value) => Err(Error::field(
             "filter",
@@ -170,5 +171,8 @@ mod tests {
         assert!(check_ids(&parse_filter("in(id,not-an-id)").unwrap()).is_err());
         assert!(check_ids(&parse_filter(&format!("in(id,{})", Uuid::from_u128(1))).unwrap()).is_ok());
         assert!(check_ids(&parse_filter("eq(slug,not-an-id)").unwrap()).is_ok());
+        let empty = parse_filter("in(id,)").unwrap();
+        assert!(check_ids(&empty).is_ok());
+        assert!(!product_matches(&product(), &empty));
     }
 }
