@@ -131,6 +131,7 @@ pub struct Options {
     pub access_token_ttl: Duration,
     pub customer_token_ttl: Duration,
     pub max_file_bytes: usize,
+    pub cors: kassa_api::cors::AllowedOrigins,
 }
 
 impl Default for Options {
@@ -139,6 +140,7 @@ impl Default for Options {
             access_token_ttl: Duration::from_secs(3600),
             customer_token_ttl: Duration::from_secs(24 * 3600),
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
+            cors: kassa_api::cors::AllowedOrigins::None,
         }
     }
 }
@@ -183,6 +185,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         max_file_bytes: options.max_file_bytes,
         admin_credentials: Some((client_id.to_owned(), client_secret.to_owned())),
         demo: false,
+        cors: options.cors.clone(),
     }
 }
 
