@@ -74,6 +74,7 @@ pub struct Op {
     body_type: &'static str,
     body_required: bool,
     binary_types: &'static [&'static str],
+    product_includes: bool,
 }
 
 impl Op {
@@ -96,6 +97,7 @@ impl Op {
             body_type: "application/json",
             body_required: true,
             binary_types: &[],
+            product_includes: false,
         }
     }
     fn get(path: impl Into<String>, summary: &'static str) -> Self {
@@ -145,6 +147,11 @@ impl Op {
     /// Reads `X-Moltin-Customer-Token`.
     fn customer_header(mut self) -> Self {
         self.customer_header = true;
+        self
+    }
+    /// Takes `include=main_image,files,component_products`.
+    fn product_includes(mut self) -> Self {
+        self.product_includes = true;
         self
     }
     /// Reads `EP-Channel`, `EP-Context-Tag` and `X-Moltin-Currency`.
@@ -348,17 +355,17 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Shopper catalog", vec![
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
-            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers(),
+            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list().product_includes(),
+            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers().product_includes(),
             Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
             Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}/children", "List a catalog hierarchy's top-level nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/hierarchies/{id}/products", "List the products in a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}/products", "List the products in a catalog hierarchy's nodes").token().account_header().catalog_headers().list().product_includes(),
             Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
@@ -577,6 +584,12 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
             "X-Moltin-Customer-Token",
             "A customer token from `POST /v2/customers/tokens`: acts for that customer",
         ));
+    }
+    if op.product_includes {
+        parameters.push(json!({
+            "name": "include", "in": "query", "required": false, "schema": { "type": "string" },
+            "description": "Comma-separated: `main_image`, `files`, `component_products` (always empty: no bundles). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
+        }));
     }
     if op.shape == Shape::Binary {
         parameters.push(header(

@@ -20,6 +20,7 @@ backend_tests!(
     product_main_image_and_files,
     product_media_bad_input,
     parallel_file_attachments_are_all_kept,
+    published_products_show_their_images,
 );
 
 // --- Test content -------------------------------------------------------------------------
@@ -1115,4 +1116,208 @@ async fn two_nodes_on_one_postgres_serve_each_others_uploads() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(fetch(&app.http, &format!("{}{path}", app.url), &[]).await.0, 404);
+}
+
+async fn set_main(app: &TestApp, admin: &str, product: &str, file: &Value) -> StatusCode {
+    app.post(
+        &format!("/pcm/products/{product}/relationships/main_image"),
+        admin,
+        json!({"data": {"type": "file", "id": file["id"]}}),
+    )
+    .await
+    .status
+}
+
+/// The shopper catalog renders a release's images from the release: `relationships`, and
+/// `included.main_images` / `included.files` as `include` asks, with hrefs that serve the bytes.
+async fn published_products_show_their_images(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let front_png = png(6, 4);
+    let back_png = png(4, 6);
+    let front = uploaded(&app, &admin, "front.png", &front_png).await;
+    let back = uploaded(&app, &admin, "back.png", &back_png).await;
+    let manual = uploaded(&app, &admin, "manual.pdf", PDF).await;
+    let hidden = uploaded(&app, &admin, "draft.png", &png(1, 1)).await;
+    let later = uploaded(&app, &admin, "later.png", &png(2, 1)).await;
+    let fid = |f: &Value| str_of(f, "id").to_owned();
+
+    let node = catalogs::hierarchy(&app, &admin, "Shirts").await;
+    let shirt = catalogs::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
+    let hoodie = catalogs::product(&app, &admin, &node, "Hoodie", "HOODIE", "live").await;
+    let plain = catalogs::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
+    let draft = catalogs::product(&app, &admin, &node, "Draft", "DRAFT", "draft").await;
+    for (product, file) in [(&shirt, &front), (&hoodie, &back), (&draft, &hidden)] {
+        assert_eq!(set_main(&app, &admin, product, file).await, 204);
+    }
+    let r = app
+        .post(
+            &format!("/pcm/products/{shirt}/relationships/files"),
+            &admin,
+            json!({"data": [{"type": "file", "id": manual["id"]}, {"type": "file", "id": back["id"]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let book = catalogs::pricebook(&app, &admin, "Prices").await;
+    catalogs::price(&app, &admin, &book, "SHIRT", catalogs::usd(2000)).await;
+    let catalog = catalogs::published_catalog(&app, &admin, "Store", &node.0, &book).await;
+    // Changed after the publish: shoppers see it only with the next release.
+    assert_eq!(set_main(&app, &admin, &plain, &later).await, 204);
+
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_id = |r: &Resp, id: &str| -> Value {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no product {id}: {}", r.body))
+    };
+
+    // The featured-products call: main images only.
+    let r = app.get("/catalog/products?include=main_image", &shopper).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        ids(&r.body["included"]["main_images"]),
+        vec![fid(&front), fid(&back)]
+    );
+    assert!(
+        r.body["included"].get("files").is_none(),
+        "{}",
+        r.body["included"]
+    );
+    assert_eq!(
+        by_id(&r, &shirt)["relationships"]["main_image"]["data"],
+        json!({"type": "main_image", "id": front["id"]})
+    );
+    assert_eq!(
+        by_id(&r, &hoodie)["relationships"]["main_image"]["data"]["id"],
+        back["id"]
+    );
+    assert!(
+        by_id(&r, &plain).get("relationships").is_none(),
+        "the image set after the publish is not in this release"
+    );
+    // Each included image is the file, with an href that serves its bytes.
+    let listed = app.get(&format!("/v2/files/{}", fid(&front)), &admin).await;
+    assert_eq!(r.body["included"]["main_images"][0], listed.body["data"]);
+    for (image, bytes) in [
+        (&r.body["included"]["main_images"][0], &front_png),
+        (&r.body["included"]["main_images"][1], &back_png),
+    ] {
+        let (status, headers, body) = fetch(&app.http, str_of(&image["link"], "href"), &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "content-type"), "image/png");
+        assert!(&body == bytes);
+    }
+
+    // The product page: by slug, with everything.
+    let r = app
+        .get(
+            "/catalog/products?filter=eq(slug,shirt)&include=main_image,files,component_products",
+            &shopper,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.body["data"]), vec![shirt.clone()]);
+    assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&front)]);
+    assert_eq!(
+        ids(&r.body["included"]["files"]),
+        vec![fid(&manual), fid(&back)],
+        "in the product's order"
+    );
+    assert_eq!(r.body["included"]["component_products"], json!([]));
+    let files_rel = &r.body["data"][0]["relationships"]["files"]["data"];
+    assert_eq!(ids(files_rel), vec![fid(&manual), fid(&back)]);
+    assert_eq!(files_rel[0]["type"], "file");
+    assert_eq!(
+        files_rel[0]["created_at"],
+        manual["meta"]["timestamps"]["created_at"]
+    );
+    let pdf = &r.body["included"]["files"][0];
+    assert_eq!(pdf["mime_type"], "application/pdf");
+    assert_eq!(fetch(&app.http, str_of(&pdf["link"], "href"), &[]).await.2, PDF);
+
+    // One product.
+    let r = app
+        .get(
+            &format!("/catalog/products/{shirt}?include=main_image,files"),
+            &shopper,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&front)]);
+    assert_eq!(ids(&r.body["included"]["files"]), vec![fid(&manual), fid(&back)]);
+    let r = app
+        .get(
+            &format!("/catalog/products/{hoodie}?include=main_image"),
+            &shopper,
+        )
+        .await;
+    assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&back)]);
+    let r = app
+        .get(
+            &format!("/catalog/products/{plain}?include=main_image,files"),
+            &shopper,
+        )
+        .await;
+    assert_eq!(r.body["included"], json!({"main_images": [], "files": []}));
+
+    // Without include (or with values kassa does not know) there is no `included`; the
+    // relationships are there either way.
+    for query in ["", "?include=unknown_thing"] {
+        let r = app.get(&format!("/catalog/products{query}"), &shopper).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        assert!(r.body.get("included").is_none(), "{query}: {}", r.body);
+        assert_eq!(
+            by_id(&r, &shirt)["relationships"]["main_image"]["data"]["id"],
+            front["id"]
+        );
+    }
+
+    // The node's and the hierarchy's product listings share the renderer.
+    for path in [
+        format!(
+            "/catalog/nodes/{}/relationships/products?include=main_image",
+            node.1
+        ),
+        format!("/catalog/hierarchies/{}/products?include=main_image", node.0),
+    ] {
+        let r = app.get(&path, &shopper).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(
+            ids(&r.body["included"]["main_images"]),
+            vec![fid(&front), fid(&back)],
+            "{path}"
+        );
+    }
+    // Paging: only the page's products' images.
+    let r = app
+        .get(
+            "/catalog/products?include=main_image&page[limit]=1&page[offset]=1",
+            &shopper,
+        )
+        .await;
+    assert_eq!(ids(&r.body["data"]), vec![hoodie.clone()]);
+    assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&back)]);
+    // The draft's image was never published.
+    let all = app
+        .get("/catalog/products?include=main_image,files", &shopper)
+        .await;
+    assert!(!all.body["included"].to_string().contains(&fid(&hidden)));
+
+    // The next publish carries the image set meanwhile.
+    catalogs::publish(&app, &admin, &catalog).await;
+    let r = app
+        .get(&format!("/catalog/products/{plain}?include=main_image"), &shopper)
+        .await;
+    assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&later)]);
 }
