@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod addresses;
 mod application_keys;
 mod auth;
 mod cart_taxes;
