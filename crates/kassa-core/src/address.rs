@@ -3,9 +3,10 @@
 //! `/v2/customers/{id}/addresses`) share, and the saved address itself.
 //!
 //! The rules are the official spec's (`AddressCommon`): `first_name`, `last_name`, `line_1`,
-//! `postcode` and `country` are required, and `region` or `county`; every text is at most 255
-//! characters (`instructions` 1024). Which optional fields an address may carry depends on its
-//! use ([`AddressUse`]); fields it may not carry are dropped, as checkout always did.
+//! `postcode` and `country` are required (and never blank), and `region` or `county`; every text
+//! is at most 255 characters (`instructions` 1024). A blank optional field (`""`, as a form sends
+//! an empty input) counts as not given. Which optional fields an address may carry depends on
+//! its use ([`AddressUse`]); fields it may not carry are dropped, as checkout always did.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -154,7 +155,12 @@ impl AddressFields {
 /// Checks the address object `obj` (found at `base`, such as `data.billing_address` or `data`)
 /// for `address_use`, reporting every problem to `v` with its field's path. Returns the fields
 /// it may carry that were given; other fields are dropped.
-pub fn check(v: &mut Validator, obj: &Map<String, Value>, base: &str, address_use: AddressUse) -> AddressFields {
+pub fn check(
+    v: &mut Validator,
+    obj: &Map<String, Value>,
+    base: &str,
+    address_use: AddressUse,
+) -> AddressFields {
     let mut out = AddressFields::default();
     for f in FIELDS.iter().filter(|f| f.used_by(address_use)) {
         let source = format!("{base}.{}", f.name);
@@ -165,7 +171,8 @@ pub fn check(v: &mut Validator, obj: &Map<String, Value>, base: &str, address_us
                 }
                 None
             }
-            Some(Value::String(s)) => v.optional_text(Some(s.clone()), &source, f.max),
+            Some(Value::String(s)) if f.required => v.text(Some(s.clone()), &source, f.max),
+            Some(Value::String(s)) => v.optional_text_or_blank(Some(s.clone()), &source, f.max),
             Some(_) => {
                 v.push(source, "type", format!("{} must be a string", f.name));
                 None
@@ -175,7 +182,12 @@ pub fn check(v: &mut Validator, obj: &Map<String, Value>, base: &str, address_us
             *slot = value;
         }
     }
-    let has = |f: &str| obj.get(f).is_some_and(|x| !x.is_null());
+    // A blank region or county is not given; a value of the wrong type was reported above.
+    let has = |f: &str| match obj.get(f) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
     if !has("region") && !has("county") {
         v.push(
             format!("{base}.region"),
@@ -186,8 +198,9 @@ pub fn check(v: &mut Validator, obj: &Map<String, Value>, base: &str, address_us
     out
 }
 
-/// A partial update of a saved address: `patch`'s fields over `stored`'s, where `null` clears
-/// a field. The result is then checked as a whole with [`check`].
+/// A partial update of a saved address: `patch`'s fields over `stored`'s, where `null` (or, as
+/// [`check`] reads it, a blank string) clears a field. The result is then checked as a whole
+/// with [`check`].
 pub fn merge(stored: &AddressFields, patch: &Map<String, Value>) -> Map<String, Value> {
     let mut merged: Map<String, Value> = stored.to_json();
     for (key, value) in patch {
@@ -307,7 +320,11 @@ mod tests {
         // (input, use, expected problems as (source, title))
         let cases: Vec<(Value, AddressUse, Vec<(&str, &str)>)> = vec![
             (minimal(), AddressUse::Billing, vec![]),
-            (with(json!({"county": "__remove", "region": "CA"})), AddressUse::Billing, vec![]),
+            (
+                with(json!({"county": "__remove", "region": "CA"})),
+                AddressUse::Billing,
+                vec![],
+            ),
             (
                 with(json!({"county": "__remove"})),
                 AddressUse::Billing,
@@ -344,13 +361,48 @@ mod tests {
                 AddressUse::Shipping,
                 vec![("data.a.instructions", "max_length")],
             ),
-            (with(json!({"instructions": ok_instructions})), AddressUse::Saved, vec![]),
+            (
+                with(json!({"instructions": ok_instructions})),
+                AddressUse::Saved,
+                vec![],
+            ),
             // A billing address carries no shipping fields: they are dropped, not checked.
-            (with(json!({"instructions": long_instructions})), AddressUse::Billing, vec![]),
+            (
+                with(json!({"instructions": long_instructions})),
+                AddressUse::Billing,
+                vec![],
+            ),
             (
                 with(json!({"name": "x".repeat(MAX_TEXT + 1)})),
                 AddressUse::Saved,
                 vec![("data.a.name", "max_length")],
+            ),
+            // Blank optional fields are not given; a blank required one is refused.
+            (
+                with(json!({"line_2": "", "company_name": "  ", "city": "", "phone_number": ""})),
+                AddressUse::Shipping,
+                vec![],
+            ),
+            (
+                with(json!({"line_1": "", "country": "  "})),
+                AddressUse::Saved,
+                vec![("data.a.line_1", "min_length"), ("data.a.country", "min_length")],
+            ),
+            (
+                with(json!({"county": "", "region": " "})),
+                AddressUse::Billing,
+                vec![("data.a.region", "required")],
+            ),
+            (
+                with(json!({"county": "", "region": "IN"})),
+                AddressUse::Billing,
+                vec![],
+            ),
+            // A county of the wrong type is reported as such, not as missing.
+            (
+                with(json!({"county": 5})),
+                AddressUse::Billing,
+                vec![("data.a.county", "type")],
             ),
         ];
         for (input, address_use, expected) in cases {
@@ -365,12 +417,16 @@ mod tests {
 
     #[test]
     fn keeps_the_fields_its_use_allows() {
-        let input = with(json!({"name": "Home", "phone_number": "555", "instructions": "Bin", "unknown": "x"}));
+        let input =
+            with(json!({"name": "Home", "phone_number": "555", "instructions": "Bin", "unknown": "x"}));
         let (billing, _) = run(input.clone(), AddressUse::Billing);
         assert_eq!(billing.name, None);
         assert_eq!(billing.phone_number, None);
         let (shipping, _) = run(input.clone(), AddressUse::Shipping);
-        assert_eq!((shipping.name, shipping.phone_number.as_deref()), (None, Some("555")));
+        assert_eq!(
+            (shipping.name, shipping.phone_number.as_deref()),
+            (None, Some("555"))
+        );
         let (saved, _) = run(input, AddressUse::Saved);
         assert_eq!(saved.name.as_deref(), Some("Home"));
         assert_eq!(saved.instructions.as_deref(), Some("Bin"));
@@ -380,9 +436,23 @@ mod tests {
     }
 
     #[test]
+    fn blank_optional_fields_are_left_out() {
+        let (fields, problems) = run(
+            with(json!({"line_2": "", "instructions": " "})),
+            AddressUse::Shipping,
+        );
+        assert!(problems.is_empty());
+        assert_eq!((&fields.line_2, &fields.instructions), (&None, &None));
+        assert!(!fields.to_json().contains_key("line_2"));
+    }
+
+    #[test]
     fn merges_a_partial_update() {
-        let (stored, _) = run(with(json!({"line_2": "Unit 1", "name": "Home"})), AddressUse::Saved);
-        let patch = json!({"line_2": null, "city": "Pawnee", "name": "Work"});
+        let (stored, _) = run(
+            with(json!({"line_2": "Unit 1", "name": "Home"})),
+            AddressUse::Saved,
+        );
+        let patch = json!({"line_2": null, "city": "Pawnee", "name": "Work", "company_name": "", "county": "Wamapoke"});
         let merged = merge(&stored, patch.as_object().unwrap());
         let (fields, problems) = run(Value::Object(merged), AddressUse::Saved);
         assert!(problems.is_empty(), "{problems:?}");

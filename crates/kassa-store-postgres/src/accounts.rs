@@ -226,7 +226,10 @@ async fn insert_membership(tx: &mut PgConnection, m: &Membership) -> Result<()> 
         if foreign_key_violation(&e) {
             return Error::not_found("Not Found", "account not found");
         }
-        conflict(e, |_| "account membership with the given account id and account member id already exists")
+        conflict(
+            e,
+            |_| "account membership with the given account id and account member id already exists",
+        )
     })?;
     let (limit, inserted): (i64, bool) = (row.get(0), row.get(1));
     if !inserted {

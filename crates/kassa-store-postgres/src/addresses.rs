@@ -84,7 +84,11 @@ async fn get(db: &mut PgConnection, owner: AddressOwner, id: Uuid, lock: bool) -
     let (column, _, _) = owner_parts(owner);
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = sqlx::query(AssertSqlSafe(format!(
-        concat!("SELECT ", address_columns!(), " FROM addresses ad WHERE ad.{} = $1 AND ad.id = $2{}"),
+        concat!(
+            "SELECT ",
+            address_columns!(),
+            " FROM addresses ad WHERE ad.{} = $1 AND ad.id = $2{}"
+        ),
         column, lock
     )))
     .bind(owner.id())

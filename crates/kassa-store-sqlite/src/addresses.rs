@@ -79,7 +79,11 @@ fn get(conn: &Connection, owner: AddressOwner, address_id: Uuid) -> DbResult<Opt
     let (column, _, _) = owner_parts(owner);
     Ok(conn
         .prepare_cached(&format!(
-            concat!("SELECT ", address_columns!(), " FROM addresses ad WHERE ad.{} = ?1 AND ad.id = ?2"),
+            concat!(
+                "SELECT ",
+                address_columns!(),
+                " FROM addresses ad WHERE ad.{} = ?1 AND ad.id = ?2"
+            ),
             column
         ))?
         .query_row([id(owner.id()), id(address_id)], address_row)

@@ -46,9 +46,7 @@ pub fn router() -> Routes {
         )
         .route(
             "/v2/customers/{id}/addresses/{address_id}",
-            get(read_customer)
-                .put(update_customer)
-                .delete(remove_customer),
+            get(read_customer).put(update_customer).delete(remove_customer),
         )
 }
 
@@ -63,9 +61,7 @@ fn account_owner(shopper: &Shopper, raw: &str) -> ApiResult<AddressOwner> {
 
 /// The customer whose book the caller addresses: admins any, a customer only their own.
 fn customer_owner(caller: &Caller, token: &CustomerToken, raw: &str) -> ApiResult<AddressOwner> {
-    Scope::of(caller, token)?
-        .target(raw)
-        .map(AddressOwner::Customer)
+    Scope::of(caller, token)?.target(raw).map(AddressOwner::Customer)
 }
 
 pub(crate) fn render(a: &Address, origin: &Origin) -> Value {
@@ -129,9 +125,7 @@ async fn list(
         .await?
         .ok_or_else(|| owner_not_found(owner))?;
     let items = page.items.iter().map(|a| render(a, origin)).collect();
-    Ok(Json(envelope::collection(
-        items, page.total, query, origin, uri,
-    )))
+    Ok(Json(envelope::collection(items, page.total, query, origin, uri)))
 }
 
 fn owner_not_found(owner: AddressOwner) -> ApiError {

@@ -13,8 +13,9 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::Validator;
 use kassa_core::account::{
-    AccountSettings, Credential, DUPLICATE_EMAIL_POLICIES, MAX_ACCOUNT_TOKEN_TIMEOUT_SECS, MIN_PASSWORD_LENGTH,
-    Member, PasswordProfile, Realm, SELF_MANAGEMENT_MODES, USERNAME_FORMATS, is_valid_email,
+    AccountSettings, Credential, DUPLICATE_EMAIL_POLICIES, MAX_ACCOUNT_TOKEN_TIMEOUT_SECS,
+    MIN_PASSWORD_LENGTH, Member, PasswordProfile, Realm, SELF_MANAGEMENT_MODES, USERNAME_FORMATS,
+    is_valid_email,
 };
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS};
 use kassa_core::secret;

@@ -96,10 +96,7 @@ async fn admin_manages_an_account_address_book(backend: Backend) {
         a["relationships"]["account"],
         json!({"id": acc, "type": "account"})
     );
-    assert_eq!(
-        a["links"]["self"],
-        format!("{}{book}/{id}", app.url).as_str()
-    );
+    assert_eq!(a["links"]["self"], format!("{}{book}/{id}", app.url).as_str());
     let created = a["meta"]["timestamps"]["created_at"].as_str().unwrap();
     assert!(created.ends_with('Z'));
     assert_eq!(a["meta"]["timestamps"]["updated_at"], created);
@@ -123,7 +120,10 @@ async fn admin_manages_an_account_address_book(backend: Backend) {
     assert_eq!(updated["first_name"], "Ron");
     assert!(updated.get("line_2").is_none());
     assert_eq!(updated["meta"]["timestamps"]["created_at"], created);
-    assert_eq!(app.get(&format!("{book}/{id}"), &admin).await.body["data"], *updated);
+    assert_eq!(
+        app.get(&format!("{book}/{id}"), &admin).await.body["data"],
+        *updated
+    );
 
     let r = app.delete(&format!("{book}/{id}"), &admin).await;
     assert_eq!(r.status, 204);
@@ -150,10 +150,7 @@ async fn admin_manages_an_account_address_book(backend: Backend) {
         let r = app.post(&path, &admin, home()).await;
         assert_eq!(r.status, 404, "{path}");
     }
-    assert_eq!(
-        app.get(&format!("{book}/not-a-uuid"), &admin).await.status,
-        404
-    );
+    assert_eq!(app.get(&format!("{book}/not-a-uuid"), &admin).await.status, 404);
 }
 
 async fn address_input_is_checked_and_refusals_change_nothing(backend: Backend) {
@@ -245,7 +242,9 @@ async fn address_input_is_checked_and_refusals_change_nothing(backend: Backend) 
         assert_eq!(r.error()["source"], source, "{patch}");
         assert_eq!(app.get(&path, &admin).await.body, before, "{patch}");
     }
-    let r = app.put(&path, &admin, json!({"data": {"city": "Eagleton"}})).await;
+    let r = app
+        .put(&path, &admin, json!({"data": {"city": "Eagleton"}}))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error()["source"], "data.type");
     assert_eq!(app.get(&path, &admin).await.body, before);
@@ -264,7 +263,11 @@ async fn address_listings_page_and_filter(backend: Backend) {
         ids.push(r.body["data"]["id"].as_str().unwrap().to_owned());
     }
     let r = app
-        .post(&format!("/v2/accounts/{other}/addresses"), &admin, minimal("Home"))
+        .post(
+            &format!("/v2/accounts/{other}/addresses"),
+            &admin,
+            minimal("Home"),
+        )
         .await;
     assert_eq!(r.status, 201);
 
@@ -313,7 +316,12 @@ async fn address_listings_page_and_filter(backend: Backend) {
         assert_eq!(got, expected, "{filter}");
         assert_eq!(r.body["meta"]["results"]["total"], expected.len(), "{filter}");
     }
-    for bad in ["gt(name,a)", "eq(id,x)", "text(instructions,bin)", "page[limit]=0"] {
+    for bad in [
+        "gt(name,a)",
+        "eq(id,x)",
+        "text(instructions,bin)",
+        "page[limit]=0",
+    ] {
         let query = if bad.starts_with("page") {
             bad.to_owned()
         } else {
@@ -410,13 +418,29 @@ async fn members_reach_only_their_own_account_book(backend: Backend) {
         let r = req(&app, method.clone(), &path, &implicit, &[], body.clone()).await;
         assert_eq!(r.status, 403, "{method} {path}");
         r.error();
-        let r = as_customer(&app, method.clone(), &path, &implicit, &customer_tok, body.clone()).await;
+        let r = as_customer(
+            &app,
+            method.clone(),
+            &path,
+            &implicit,
+            &customer_tok,
+            body.clone(),
+        )
+        .await;
         assert_eq!(r.status, 403, "{method} {path}");
         let r = app.call(method.clone(), &path, None, body).await;
         assert_eq!(r.status, 401, "{method} {path}");
     }
 
-    let r = as_member(&app, Method::DELETE, &format!("{book}/{own}"), &implicit, &token, None).await;
+    let r = as_member(
+        &app,
+        Method::DELETE,
+        &format!("{book}/{own}"),
+        &implicit,
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(app.get(&book, &admin).await.body["data"], json!([]));
 }
@@ -498,7 +522,10 @@ async fn customers_reach_only_their_own_book(backend: Backend) {
     }
     // An unknown customer (admin) has no book.
     let r = app
-        .get(&format!("/v2/customers/{}/addresses", uuid::Uuid::now_v7()), &admin)
+        .get(
+            &format!("/v2/customers/{}/addresses", uuid::Uuid::now_v7()),
+            &admin,
+        )
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error()["detail"], "Customer not found");
@@ -540,7 +567,10 @@ async fn address_limit_holds_under_parallel_creates(backend: Backend) {
     let customer_tok = customer_token(&app, "ann@perkins.com", "pa55word-a").await;
     let books = [
         (format!("/v2/accounts/{acc}/addresses"), (AM, token.clone())),
-        (format!("/v2/customers/{customer}/addresses"), (CT, customer_tok.clone())),
+        (
+            format!("/v2/customers/{customer}/addresses"),
+            (CT, customer_tok.clone()),
+        ),
     ];
     for (book, (header, shopper)) in &books {
         // Twelve parallel creates at a limit of 3: exactly three succeed.
@@ -580,10 +610,7 @@ async fn address_limit_holds_under_parallel_creates(backend: Backend) {
         // The limit counts per book; freeing a place lets one more in.
         let first = r.body["data"][0]["id"].as_str().unwrap().to_owned();
         assert_eq!(app.post(book, &admin, home()).await.status, 400);
-        assert_eq!(
-            app.delete(&format!("{book}/{first}"), &admin).await.status,
-            204
-        );
+        assert_eq!(app.delete(&format!("{book}/{first}"), &admin).await.status, 204);
         assert_eq!(app.post(book, &admin, home()).await.status, 201);
     }
 
