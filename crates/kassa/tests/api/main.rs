@@ -3,6 +3,7 @@
 mod browser;
 mod helpers;
 
+mod account_self_service;
 mod accounts;
 mod addresses;
 mod application_keys;
@@ -22,3 +23,4 @@ mod orders;
 mod payments;
 mod process;
 mod sdk;
+mod shopper_reads;
