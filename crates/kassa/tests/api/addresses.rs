@@ -248,6 +248,51 @@ async fn address_input_is_checked_and_refusals_change_nothing(backend: Backend) 
     assert_eq!(r.status, 400);
     assert_eq!(r.error()["source"], "data.type");
     assert_eq!(app.get(&path, &admin).await.body, before);
+
+    // A form's empty inputs: a blank optional field is not given, and on an update clears it.
+    let r = app
+        .post(
+            &book,
+            &admin,
+            json!({"data": {"type": "address", "name": "Cabin", "first_name": "Ron", "last_name": "Swanson",
+                            "company_name": "", "line_1": "Cabin Road", "line_2": "", "city": " ", "region": "",
+                            "county": "Wamapoke", "postcode": "47998", "country": "US", "phone_number": "",
+                            "instructions": ""}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cabin = r.body["data"].as_object().unwrap();
+    for blank in [
+        "company_name",
+        "line_2",
+        "city",
+        "region",
+        "phone_number",
+        "instructions",
+    ] {
+        assert!(!cabin.contains_key(blank), "{blank}");
+    }
+    let r = app
+        .put(
+            &path,
+            &admin,
+            json!({"data": {"type": "address", "line_2": "", "company_name": ""}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["data"].get("line_2").is_none());
+    assert!(r.body["data"].get("company_name").is_none());
+    assert_eq!(r.body["data"]["line_1"], "1 Sunny Street");
+    // Only a blank region with no county left is a missing region.
+    let r = app
+        .put(
+            &path,
+            &admin,
+            json!({"data": {"type": "address", "county": "", "region": ""}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["source"], "data.region");
 }
 
 async fn address_listings_page_and_filter(backend: Backend) {
