@@ -318,7 +318,8 @@ mod tests {
         let long_instructions = "x".repeat(MAX_INSTRUCTIONS + 1);
         let ok_instructions = "x".repeat(MAX_INSTRUCTIONS);
         // (input, use, expected problems as (source, title))
-        let cases: Vec<(Value, AddressUse, Vec<(&str, &str)>)> = vec![
+        type Case = (Value, AddressUse, Vec<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             (minimal(), AddressUse::Billing, vec![]),
             (
                 with(json!({"county": "__remove", "region": "CA"})),
@@ -357,7 +358,7 @@ mod tests {
                 ],
             ),
             (
-                with(json!({"instructions": long_instructions.clone()})),
+                with(json!({"instructions": long_instructions})),
                 AddressUse::Shipping,
                 vec![("data.a.instructions", "max_length")],
             ),

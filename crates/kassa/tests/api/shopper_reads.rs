@@ -159,11 +159,14 @@ async fn set(app: &TestApp, admin: &str, path: &str, kind: &str, field: &str, va
     r.status.as_u16()
 }
 
+/// A settings endpoint, its `data.type`, a field, and values with the status each gets.
+type Boundaries<'a> = (&'a str, &'a str, &'a str, &'a [(Value, u16)]);
+
 async fn settings_take_every_value_elastic_path_allows(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     const YEAR: i64 = 365 * 86_400;
-    let cases: &[(&str, &str, &str, &[(Value, u16)])] = &[
+    let cases: &[Boundaries<'_>] = &[
         (
             "/v2/settings/account-authentication",
             "account_authentication_settings",
