@@ -160,6 +160,11 @@ impl Op {
         self.statuses = &[204];
         self
     }
+    /// Never succeeds: the operation only refuses (a feature not supported yet).
+    fn refused(mut self) -> Self {
+        self.statuses = &[];
+        self
+    }
     /// 200, or 204 when there was nothing to change.
     fn maybe_no_content(mut self) -> Self {
         self.statuses = &[200, 204];
@@ -317,7 +322,13 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/authentication-realms/{realm}", "Get an authentication realm").token(),
             Op::put("/v2/authentication-realms/{realm}", "Update an authentication realm").admin().body("DataObject"),
             Op::get("/v2/authentication-realms/{realm}/oidc-profiles", "List a realm's OpenID Connect profiles (none: OIDC is not supported yet)").token().list(),
+            Op::post("/v2/authentication-realms/{realm}/oidc-profiles", "Create an OpenID Connect profile (not supported yet: 400)")
+                .admin().body("DataObject").refused(),
             Op::get("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Get an OpenID Connect profile (always 404: OIDC is not supported yet)").token(),
+            Op::put("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Update an OpenID Connect profile (always 404: there are none)")
+                .admin().body("DataObject").refused(),
+            Op::delete("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Delete an OpenID Connect profile (always 404: there are none)")
+                .admin().refused(),
             Op::get("/v2/authentication-realms/{realm}/password-profiles", "List password profiles").admin().list(),
             Op::post("/v2/authentication-realms/{realm}/password-profiles", "Create a password profile").admin().created().body("DataObject"),
             Op::get("/v2/authentication-realms/{realm}/password-profiles/{id}", "Get a password profile").admin(),

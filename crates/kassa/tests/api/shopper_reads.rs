@@ -130,6 +130,25 @@ async fn implicit_tokens_read_the_login_settings_and_oidc_profiles(backend: Back
         404
     );
     assert_eq!(app.get(&profiles, "garbage").await.status, 401);
+    // Writes are the admin's: 403 for an implicit token; an admin learns OIDC is not there yet.
+    let one = format!("{profiles}/{}", uuid::Uuid::now_v7());
+    let body = json!({"data": {"type": "oidc-profile", "name": "Google"}});
+    for (method, path, admin_status) in [
+        (Method::POST, profiles.clone(), 400),
+        (Method::PUT, one.clone(), 404),
+        (Method::DELETE, one.clone(), 404),
+    ] {
+        let r = app
+            .call(method.clone(), &path, Some(&implicit), Some(body.clone()))
+            .await;
+        assert_eq!(r.status, 403, "{method} {path}");
+        let r = app
+            .call(method.clone(), &path, Some(&admin), Some(body.clone()))
+            .await;
+        assert_eq!(r.status, admin_status, "{method} {path}");
+        assert_eq!(r.error()["status"], admin_status.to_string());
+    }
+    assert_eq!(app.get(&profiles, &admin).await.body["data"], json!([]));
     // The realm itself, as before, is readable; its password profiles are not.
     assert_eq!(
         app.get(&format!("/v2/authentication-realms/{realm_id}"), &implicit)
