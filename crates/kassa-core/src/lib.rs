@@ -6,6 +6,7 @@ pub mod address;
 pub mod cart;
 pub mod carts;
 pub mod catalog;
+pub mod catalog_filter;
 pub mod catalog_rule;
 pub mod customer;
 pub mod error;
