@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_partial_indexes",
         include_str!("../migrations/0012_partial_indexes.sql"),
     ),
+    ("0014_addresses", include_str!("../migrations/0014_addresses.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -503,7 +503,10 @@ async fn shopper_filters_and_pages(backend: Backend) {
     assert_eq!(r.body["data"][0]["meta"]["product_types"], json!(["standard"]));
     // An empty cart's lookup.
     let r = shop(&app, &shopper, &list("filter=in(id,)"), &[]).await;
-    assert_eq!((r.status.as_u16(), r.body["data"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (r.status.as_u16(), r.body["data"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     let by_id_and_name = format!("filter=in(id,{},{}):eq(name,Hat)", ids[2], ids[0]);
     assert_eq!(
         skus(&shop(&app, &shopper, &list(&by_id_and_name), &[]).await),
