@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0012_partial_indexes.sql"),
     ),
     ("0013_files", include_str!("../migrations/0013_files.sql")),
+    ("0014_addresses", include_str!("../migrations/0014_addresses.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
