@@ -28,6 +28,33 @@ def call(method, path, body=None):
         return None
 
 
+def upload(file_name, content):
+    """POST /v2/files with a multipart/form-data body holding one file; the new file's data."""
+    boundary = "fuzz-seed-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(BASE + "/v2/files", data=body, method="POST")
+    req.add_header("Authorization", "Bearer " + TOKEN)
+    req.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            return json.loads(res.read())["data"]
+    except urllib.error.HTTPError as e:
+        print(f"fuzz-seed: POST /v2/files answered {e.code}: {e.read()[:300]!r}", file=sys.stderr)
+        return None
+
+
+def png(width, height):
+    """A real RGB PNG (zlib-compressed rows, no filter)."""
+    import struct
+    import zlib
+    rows = b"".join(b"\x00" + bytes([200, 100, 50]) * width for _ in range(height))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def new(method, path, body, pick=lambda d: d["data"]["id"]):
     doc = call(method, path, body)
     try:
@@ -46,6 +73,16 @@ if ids["hierarchy"]:
     if ids["node"] and ids["product"]:
         call("POST", f"/pcm/hierarchies/{ids['hierarchy']}/nodes/{ids['node']}/relationships/products",
              {"data": [{"type": "product", "id": ids["product"]}]})
+# A picture of the product, published with it: the shopper catalog's `include` renders it.
+seeded_file = upload("fuzz-shirt.png", png(4, 3))
+if seeded_file:
+    ids["file"] = seeded_file["id"]
+    ids["file_name"] = seeded_file["link"]["href"].rsplit("/", 1)[-1]
+    if ids["product"]:
+        call("POST", f"/pcm/products/{ids['product']}/relationships/main_image",
+             {"data": {"type": "file", "id": ids["file"]}})
+        call("POST", f"/pcm/products/{ids['product']}/relationships/files",
+             {"data": [{"type": "file", "id": ids["file"]}]})
 ids["pricebook"] = new("POST", "/pcm/pricebooks", {"data": {"type": "pricebook", "attributes": {"name": "Fuzz"}}})
 if ids["pricebook"]:
     ids["price"] = new("POST", f"/pcm/pricebooks/{ids['pricebook']}/prices", {"data": {"type": "product-price",
@@ -113,6 +150,8 @@ pins = [
     (r"^(/pcm)?/catalogs/\{id\}/releases/\{release\}", {"id": "catalog", "release": "release"}),
     (r"^(/pcm)?/catalogs/\{id\}", {"id": "catalog"}),
     (r"^/catalog/products/\{id\}", {"id": "product"}),
+    (r"^/v2/files/\{id\}", {"id": "file"}),
+    (r"^/files/\{id\}/\{file_name\}", {"id": "file", "file_name": "file_name"}),
     (r"^/catalog/hierarchies/\{id\}", {"id": "hierarchy"}),
     (r"^/catalog/nodes/\{id\}", {"id": "node"}),
 ]

@@ -51,6 +51,7 @@ pub struct ShopperRelease {
     products: HashMap<Uuid, usize>,
     skus: HashMap<String, usize>,
     slugs: HashMap<String, usize>,
+    files: HashMap<Uuid, usize>,
 }
 
 impl ShopperRelease {
@@ -71,13 +72,25 @@ impl ShopperRelease {
         };
         let skus = index_by(|p| p.product.sku.as_ref());
         let slugs = index_by(|p| p.product.slug.as_ref());
+        let files = snapshot
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id, i))
+            .collect();
         Self {
             release,
             snapshot,
             products,
             skus,
             slugs,
+            files,
         }
+    }
+
+    /// A file a published product shows (its main image or one of its files), as published.
+    pub fn file(&self, id: Uuid) -> Option<&kassa_core::file::File> {
+        self.files.get(&id).map(|&i| &self.snapshot.files[i])
     }
 
     /// The products that pass `filters` (checked against [`catalog_filter::PRODUCT_FILTERS`]),

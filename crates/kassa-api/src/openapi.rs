@@ -50,6 +50,8 @@ enum Shape {
     Many,
     /// The schema is the whole body.
     Raw,
+    /// Bytes of one of `Op::binary_types`, or 304 to a matching `If-None-Match`.
+    Binary,
 }
 
 /// One documented operation.
@@ -69,8 +71,10 @@ pub struct Op {
     schema: &'static str,
     content_type: &'static str,
     body: Option<Value>,
-    form_body: bool,
+    body_type: &'static str,
     body_required: bool,
+    binary_types: &'static [&'static str],
+    product_includes: bool,
 }
 
 impl Op {
@@ -90,8 +94,10 @@ impl Op {
             schema: "Resource",
             content_type: "application/json",
             body: None,
-            form_body: false,
+            body_type: "application/json",
             body_required: true,
+            binary_types: &[],
+            product_includes: false,
         }
     }
     fn get(path: impl Into<String>, summary: &'static str) -> Self {
@@ -141,6 +147,11 @@ impl Op {
     /// Reads `X-Moltin-Customer-Token`.
     fn customer_header(mut self) -> Self {
         self.customer_header = true;
+        self
+    }
+    /// Takes `include=main_image,files,component_products`.
+    fn product_includes(mut self) -> Self {
+        self.product_includes = true;
         self
     }
     /// Reads `EP-Channel`, `EP-Context-Tag` and `X-Moltin-Currency`.
@@ -194,7 +205,20 @@ impl Op {
     }
     fn form(mut self, schema: &'static str) -> Self {
         self.body = Some(schema_ref(schema));
-        self.form_body = true;
+        self.body_type = "application/x-www-form-urlencoded";
+        self
+    }
+    /// A `multipart/form-data` request body.
+    fn multipart(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema_ref(schema));
+        self.body_type = "multipart/form-data";
+        self
+    }
+    /// The success body is bytes of one of these types; `If-None-Match` may make it a 304.
+    fn binary(mut self, types: &'static [&'static str]) -> Self {
+        self.shape = Shape::Binary;
+        self.statuses = &[200, 304];
+        self.binary_types = types;
         self
     }
 }
@@ -367,17 +391,17 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Shopper catalog", vec![
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
-            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers(),
+            Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list().product_includes(),
+            Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers().product_includes(),
             Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
             Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}/children", "List a catalog hierarchy's top-level nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/hierarchies/{id}/products", "List the products in a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}/products", "List the products in a catalog hierarchy's nodes").token().account_header().catalog_headers().list().product_includes(),
             Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
-            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
@@ -385,6 +409,31 @@ pub fn operations() -> Vec<Op> {
             Op::get("/pcm/products/{id}", "Get a product").admin(),
             Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
             Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
+        ]),
+        tag("Products", vec![
+            Op::get("/pcm/products/{id}/relationships/main_image", "Get a product's main image")
+                .describe("`data` is a list of at most one file reference, as `pim.yaml` answers it.")
+                .admin().raw("FileReferences", "application/json"),
+            Op::post("/pcm/products/{id}/relationships/main_image", "Set a product's main image").admin().no_content().body("FileReferenceBody"),
+            Op::put("/pcm/products/{id}/relationships/main_image", "Replace a product's main image").admin().no_content().body("FileReferenceBody"),
+            Op::delete("/pcm/products/{id}/relationships/main_image", "Remove a product's main image").admin().no_content(),
+            Op::get("/pcm/products/{id}/relationships/files", "List a product's files").admin().raw("FileReferences", "application/json"),
+            Op::post("/pcm/products/{id}/relationships/files", "Attach files to a product (after those it has)").admin().no_content().body("FileReferencesBody"),
+            Op::put("/pcm/products/{id}/relationships/files", "Replace a product's files").admin().no_content().body("FileReferencesBody"),
+            Op::delete("/pcm/products/{id}/relationships/files", "Detach files from a product").admin().no_content().body("FileReferencesBody"),
+        ]),
+        tag("Files", vec![
+            Op::get("/v2/files", "List files")
+                .describe("Any access token may read files. `filter`: `eq`/`in` on `id`, `eq`/`like` on `file_name`, `gt`/`ge`/`lt`/`le` on `width`, `height`, `file_size`.")
+                .token().list().returns("File"),
+            Op::post("/v2/files", "Upload a file, or record one kept elsewhere")
+                .describe("`multipart/form-data` with `file` (PNG, JPEG, GIF, WebP or PDF, decided from the content; at most the server's file size limit, 10 MiB by default: larger is 413) or `file_location` (an http(s) URL; no bytes are stored), and optionally `file_name` and `public`.")
+                .admin().created().multipart("FileUpload").returns("File"),
+            Op::get("/v2/files/{id}", "Get a file").token().returns("File"),
+            Op::delete("/v2/files/{id}", "Delete a file and its content").admin().no_content(),
+            Op::get("/files/{id}/{file_name}", "A file's content (the file's `link.href`)")
+                .describe("No token needed, like Elastic Path's CDN. The content of an id never changes: it is served with a strong `ETag` (its SHA-256) and `Cache-Control: public, max-age=31536000, immutable`, and `If-None-Match` with that tag answers 304. The name in the path is not checked.")
+                .binary(kassa_core::file::ACCEPTED_TYPES),
         ]),
         tag("Products", Op::any("/pcm/products/import")),
         tag("Products", Op::any("/pcm/products/export")),
@@ -572,6 +621,18 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
             "A customer token from `POST /v2/customers/tokens`: acts for that customer",
         ));
     }
+    if op.product_includes {
+        parameters.push(json!({
+            "name": "include", "in": "query", "required": false, "schema": { "type": "string" },
+            "description": "Comma-separated: `main_image`, `files`, `component_products` (always empty: no bundles). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
+        }));
+    }
+    if op.shape == Shape::Binary {
+        parameters.push(header(
+            "If-None-Match",
+            "The `ETag` of a copy the client has: the answer is then 304 without the content",
+        ));
+    }
     if op.catalog_headers {
         parameters.push(header("EP-Channel", "Selects the catalog rule by channel"));
         parameters.push(header("EP-Context-Tag", "Selects the catalog rule by tag"));
@@ -582,6 +643,20 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
     for &status in op.statuses {
         let response = if status == 204 {
             json!({ "description": "No Content" })
+        } else if status == 304 {
+            json!({ "description": "Not Modified: the client's copy (`If-None-Match`) is current" })
+        } else if op.shape == Shape::Binary {
+            let content: Map<String, Value> = op
+                .binary_types
+                .iter()
+                .map(|t| {
+                    (
+                        (*t).to_owned(),
+                        json!({ "schema": { "type": "string", "format": "binary" } }),
+                    )
+                })
+                .collect();
+            json!({ "description": "OK", "content": content })
         } else {
             let schema = match op.shape {
                 Shape::One => json!({
@@ -604,7 +679,7 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
                         "included": { "type": "object" },
                     },
                 }),
-                Shape::Raw => schema_ref(op.schema),
+                Shape::Raw | Shape::Binary => schema_ref(op.schema),
             };
             json!({
                 "description": if status == 201 { "Created" } else { "OK" },
@@ -641,14 +716,9 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
         v["description"] = json!(description.trim());
     }
     if let Some(schema) = &op.body {
-        let content_type = if op.form_body {
-            "application/x-www-form-urlencoded"
-        } else {
-            "application/json"
-        };
         v["requestBody"] = json!({
             "required": op.body_required,
-            "content": { content_type: { "schema": schema } },
+            "content": { op.body_type: { "schema": schema } },
         });
     }
     v
@@ -898,6 +968,35 @@ fn schemas() -> Value {
             "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
             "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
         })),
+        "File": resource(Some("file"), json!({
+            "file_name": s(), "mime_type": s(), "file_size": { "type": "integer" }, "public": { "type": "boolean" },
+            "link": { "type": "object", "required": ["href"], "properties": { "href": s() } },
+        })),
+        "FileUpload": {
+            "type": "object",
+            "properties": {
+                "file": { "type": "string", "format": "binary", "description": "The file's bytes: PNG, JPEG, GIF, WebP or PDF" },
+                "file_location": { "type": "string", "description": "Instead of `file`: the http(s) URL where the file is kept" },
+                "file_name": s(),
+                "public": { "type": "boolean" },
+            },
+        },
+        "FileReferences": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "array", "items": {
+                "type": "object", "required": ["type", "id"],
+                "properties": { "type": { "const": "file" }, "id": s() },
+            } } },
+        },
+        "FileReferenceBody": data_body(json!({ "type": { "const": "file" }, "id": s() })),
+        "FileReferencesBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "array", "items": {
+                "type": "object", "properties": { "type": { "const": "file" }, "id": s() },
+            } } },
+        },
         "HierarchyBody": pcm_body("hierarchy", json!({ "name": s(), "description": s(), "slug": s() })),
         "NodeBody": pcm_body("node", json!({ "name": s(), "description": s(), "slug": s() })),
         "PricebookBody": pcm_body("pricebook", json!({ "name": s(), "description": s() })),

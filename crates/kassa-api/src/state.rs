@@ -17,6 +17,8 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Largest file `POST /v2/files` accepts (its own limit: uploads are larger than JSON).
+    pub max_file_bytes: usize,
     /// The web origins browsers may call the API from.
     pub cors: crate::cors::AllowedOrigins,
 }
@@ -27,6 +29,7 @@ impl Default for ApiConfig {
             public_url: None,
             access_token_ttl: Duration::from_secs(3600),
             max_body_bytes: 1024 * 1024,
+            max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: crate::cors::AllowedOrigins::None,
         }
     }

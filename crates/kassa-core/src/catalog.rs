@@ -28,6 +28,12 @@ pub struct Product {
     pub external_ref: Option<String>,
     /// Kept as given.
     pub extensions: Option<Value>,
+    /// The file shown as the product's picture (`relationships.main_image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_image: Option<Uuid>,
+    /// The product's other files (`relationships.files`), in the order they were attached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Uuid>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -116,6 +116,8 @@ mod tests {
             mpn: Some("BM-9".into()),
             external_ref: None,
             extensions: None,
+            main_image: None,
+            files: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

@@ -10,6 +10,7 @@ pub mod catalog_filter;
 pub mod catalog_rule;
 pub mod customer;
 pub mod error;
+pub mod file;
 pub mod inventory;
 pub mod money;
 pub mod order;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, Hierarchy, Node, Product, ProductPrice};
+use crate::file::File;
 use crate::pricing::PriceSheet;
 use crate::time::Millis;
 
@@ -47,6 +48,8 @@ pub struct ReleaseSource {
     pub products: Vec<Product>,
     /// The prices of the catalog's price books (the store may limit them to the placed skus).
     pub prices: Vec<ProductPrice>,
+    /// The files the placed products show (main images and files); the store may read more.
+    pub files: Vec<File>,
 }
 
 /// A product as published: the product and the nodes it is placed in.
@@ -75,6 +78,11 @@ pub struct Snapshot {
     pub products: Vec<ReleasedProduct>,
     /// In the catalog's order.
     pub pricebooks: Vec<ReleasedPricebook>,
+    /// The files the published products show (their main images and files), oldest first, so
+    /// the shopper catalog renders them with no read. Releases published before files existed
+    /// have none.
+    #[serde(default)]
+    pub files: Vec<File>,
 }
 
 /// The snapshot of `source`: its hierarchies and nodes, the live products placed in them (with
@@ -87,6 +95,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         placements,
         mut products,
         prices,
+        mut files,
     } = source;
     let hierarchy_ids: HashSet<Uuid> = hierarchies.iter().map(|h| h.id).collect();
     nodes.retain(|n| hierarchy_ids.contains(&n.hierarchy_id));
@@ -128,6 +137,14 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
                 .insert(price.sku, price.prices);
         }
     }
+    let shown: HashSet<Uuid> = products
+        .iter()
+        .flat_map(|p| p.product.main_image.iter().chain(&p.product.files))
+        .copied()
+        .collect();
+    files.retain(|f| shown.contains(&f.id));
+    files.sort_by_key(|f| (f.created_at, f.id));
+    files.dedup_by_key(|f| f.id);
     let pricebooks = catalog
         .pricebooks
         .iter()
@@ -144,6 +161,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         nodes,
         products,
         pricebooks,
+        files,
     }
 }
 
@@ -195,6 +213,8 @@ mod tests {
             mpn: None,
             external_ref: None,
             extensions: None,
+            main_image: None,
+            files: Vec::new(),
             created_at: n as i64,
             updated_at: n as i64,
         }
@@ -268,6 +288,7 @@ mod tests {
                 price(43, 50, "UNKNOWN", 1),
                 price(44, 51, "B", 70),
             ],
+            files: Vec::new(),
         }
     }
 
@@ -324,6 +345,57 @@ mod tests {
         assert!(s.nodes.is_empty() && s.products.is_empty());
         assert!(s.pricebooks.iter().all(|b| b.prices.is_empty()));
         assert_eq!(s.pricebooks.len(), 2, "the books stay, empty");
+    }
+
+    fn file(n: u128) -> File {
+        File {
+            id: id(n),
+            file_name: format!("f{n}.png"),
+            mime_type: "image/png".into(),
+            file_size: Some(10),
+            public: true,
+            width: Some(1),
+            height: Some(1),
+            sha256: Some("00".into()),
+            location: None,
+            created_at: n as i64,
+        }
+    }
+
+    #[test]
+    fn keeps_the_files_published_products_show() {
+        let mut src = source();
+        let set = |src: &mut ReleaseSource, product: u128, main: Option<u128>, files: &[u128]| {
+            let p = src.products.iter_mut().find(|p| p.id == id(product)).unwrap();
+            p.main_image = main.map(id);
+            p.files = files.iter().map(|&f| id(f)).collect();
+        };
+        set(&mut src, 31, Some(61), &[62, 60]);
+        set(&mut src, 33, Some(62), &[]);
+        set(&mut src, 32, Some(63), &[]); // a draft: its image stays out
+        src.files = vec![file(63), file(62), file(61), file(60), file(64), file(61)];
+        let s = build_snapshot(src);
+        assert_eq!(
+            s.files.iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![id(60), id(61), id(62)],
+            "each shown file once, oldest first; files of drafts and unused files are left out"
+        );
+        let p31 = s.products.iter().find(|p| p.product.id == id(31)).unwrap();
+        assert_eq!(p31.product.main_image, Some(id(61)));
+        assert_eq!(p31.product.files, vec![id(62), id(60)], "the product's own order");
+    }
+
+    #[test]
+    fn snapshots_without_files_still_read() {
+        let mut value = serde_json::to_value(build_snapshot(source())).unwrap();
+        value.as_object_mut().unwrap().remove("files");
+        let s: Snapshot = serde_json::from_value(value).unwrap();
+        assert!(s.files.is_empty());
+        assert!(
+            s.products
+                .iter()
+                .all(|p| p.product.main_image.is_none() && p.product.files.is_empty())
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::carts::{Cart, CartContents, CartItem, CartScope, CartTaxItem, StockOf
 use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
+use crate::file::{File, FileContent, FilesChange, MediaChange};
 use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
@@ -31,6 +32,7 @@ pub trait Store:
     + AddressStore
     + CustomerStore
     + CatalogStore
+    + FileStore
     + CurrencyStore
     + InventoryStore
     + CartStore
@@ -316,6 +318,33 @@ pub trait CatalogStore {
 }
 
 /// The store's currencies (`/v2/currencies`). Exactly one is the default at all times.
+/// Files (`/v2/files`) and the products' main images and files. A file's bytes live apart from
+/// its metadata, so listings never read them.
+#[async_trait]
+pub trait FileStore {
+    /// Stores the file and, for an upload, its bytes, in one transaction.
+    async fn create_file(&self, file: File, content: Option<Vec<u8>>) -> Result<()>;
+    async fn file(&self, id: Uuid) -> Result<Option<File>>;
+    /// Oldest first. `filter` was checked by `file::file_conditions`.
+    async fn files(&self, filter: &[Condition], page: PageRequest) -> Result<Page<File>>;
+    /// The stored content of an upload, without its bytes when its hash is one of `known` (the
+    /// client's `If-None-Match`); `None` for an unknown id or a file kept elsewhere.
+    async fn file_content(&self, id: Uuid, known: Vec<String>) -> Result<Option<FileContent>>;
+    /// Deletes the file and its bytes; products that showed it lose it (their main image becomes
+    /// none, their file list shrinks). False if there was no such file.
+    async fn delete_file(&self, id: Uuid) -> Result<bool>;
+    /// Sets or clears a product's main image, and its `updated_at`.
+    async fn set_main_image(&self, product_id: Uuid, file: Option<Uuid>, now: Millis) -> Result<MediaChange>;
+    /// Changes a product's files (see [`FilesChange`]), and its `updated_at`.
+    async fn change_product_files(
+        &self,
+        product_id: Uuid,
+        change: FilesChange,
+        files: Vec<Uuid>,
+        now: Millis,
+    ) -> Result<MediaChange>;
+}
+
 #[async_trait]
 pub trait CurrencyStore {
     /// `Conflict` if the code is taken; `BadRequest` beyond [`crate::money::MAX_CURRENCIES`].

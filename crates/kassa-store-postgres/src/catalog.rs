@@ -14,7 +14,9 @@ use crate::{PgStore, conflict_on, foreign_key_violation, sql_error};
 
 pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
-    products.extensions::text, products.created_at, products.updated_at";
+    products.extensions::text, products.created_at, products.updated_at, products.main_image_id, \
+    ARRAY(SELECT product_files.file_id FROM product_files WHERE product_files.product_id = products.id \
+          ORDER BY product_files.position)";
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("name", "name"),
     ("sku", "sku"),
@@ -73,6 +75,8 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         extensions: extensions.and_then(|e| serde_json::from_str(&e).ok()),
         created_at: row.get(11),
         updated_at: row.get(12),
+        main_image: row.get(13),
+        files: row.get(14),
     }
 }
 

@@ -9,6 +9,7 @@ mod carts;
 mod catalog;
 mod currency;
 mod customers;
+mod files;
 mod inventories;
 mod list;
 mod orders;

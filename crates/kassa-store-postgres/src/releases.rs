@@ -13,6 +13,7 @@ use crate::catalog::{
     HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json, lock,
     node_from_row, price_from_row, product_from_row, select_one, to_json,
 };
+use crate::files::{FILE_COLUMNS, file_from_row};
 use crate::list::Where;
 use crate::{PgStore, foreign_key_violation, sql_error};
 
@@ -272,6 +273,18 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
         price_from_row,
     )
     .await?;
+    let live = format!("SELECT id FROM products WHERE status = 'live' AND id IN ({placed})");
+    let files = all(
+        db,
+        format!(
+            "SELECT {FILE_COLUMNS} FROM files
+             WHERE id IN (SELECT main_image_id FROM products WHERE id IN ({live}))
+                OR id IN (SELECT file_id FROM product_files WHERE product_id IN ({live}))"
+        ),
+        catalog_id,
+        file_from_row,
+    )
+    .await?;
     Ok(Some(ReleaseSource {
         catalog,
         hierarchies,
@@ -279,6 +292,7 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
         placements,
         products,
         prices,
+        files,
     }))
 }
 

@@ -225,7 +225,7 @@ fn insert_membership(conn: &Connection, m: &Membership) -> DbResult<()> {
 }
 
 /// A page of rows and the total, from one `SELECT … FROM … WHERE …` body.
-fn page_of<T>(
+pub(crate) fn page_of<T>(
     conn: &Connection,
     select: &str,
     from_where: &str,

@@ -15,7 +15,9 @@ use crate::list::Where;
 
 pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
-    products.extensions, products.created_at, products.updated_at";
+    products.extensions, products.created_at, products.updated_at, products.main_image_id, \
+    (SELECT json_group_array(product_files.file_id ORDER BY product_files.position) \
+     FROM product_files WHERE product_files.product_id = products.id)";
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("name", "name"),
     ("sku", "sku"),
@@ -82,6 +84,8 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         extensions: extensions.and_then(|e| serde_json::from_str(&e).ok()),
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
+        main_image: crate::sql::opt_uuid_at(row, 13)?,
+        files: json_at::<Vec<Uuid>>(row, 14)?,
     })
 }
 

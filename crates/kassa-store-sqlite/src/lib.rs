@@ -18,6 +18,7 @@ mod catalog;
 mod currency;
 mod customers;
 mod db;
+mod files;
 mod inventories;
 mod list;
 mod migrations;

@@ -14,6 +14,7 @@ use crate::catalog::{
     node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
 };
 use crate::db::{DbResult, foreign_key_violation};
+use crate::files::{FILE_COLUMNS, file_from_row};
 use crate::list::Where;
 
 const CATALOG_COLUMNS: &str = "id, name, description, created_at, updated_at";
@@ -228,6 +229,17 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         [&id],
         price_from_row,
     )?;
+    let live = format!("SELECT id FROM products WHERE status = 'live' AND id IN ({placed})");
+    let files = all(
+        conn,
+        &format!(
+            "SELECT {FILE_COLUMNS} FROM files
+             WHERE id IN (SELECT main_image_id FROM products WHERE id IN ({live}))
+                OR id IN (SELECT file_id FROM product_files WHERE product_id IN ({live}))"
+        ),
+        [&id],
+        file_from_row,
+    )?;
     Ok(Some(ReleaseSource {
         catalog,
         hierarchies,
@@ -235,6 +247,7 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         placements,
         products,
         prices,
+        files,
     }))
 }
 

@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Lifetime of access tokens in seconds. [default: 3600]
     #[arg(long, env = "KASSA_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     pub access_token_ttl: Option<u64>,
+    /// Largest file `POST /v2/files` accepts, in bytes. [default: 10485760 (10 MiB)]
+    #[arg(long, env = "KASSA_MAX_FILE_SIZE", value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
     /// With KASSA_CLIENT_SECRET: an admin application key with exactly these credentials is
     /// created or updated at start.
     #[arg(long, env = "KASSA_CLIENT_ID", hide_env_values = true, value_name = "ID")]
@@ -105,6 +108,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub access_token_ttl: Option<u64>,
+    pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
 }
 
@@ -130,6 +134,8 @@ impl FileConfig {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://kassa.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Uploads are held in memory while they are checked and stored, so the limit is bounded.
+pub const MAX_FILE_SIZE_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +192,8 @@ pub struct ServeConfig {
     pub database: Database,
     pub public_url: Option<String>,
     pub access_token_ttl: Duration,
+    /// Largest file upload, in bytes.
+    pub max_file_bytes: usize,
     /// Lifetime of customer tokens: Elastic Path's 24 hours, not configurable (tests shorten it).
     pub customer_token_ttl: Duration,
     pub admin_credentials: Option<(String, String)>,
@@ -208,6 +216,15 @@ impl ServeConfig {
         if !(60..=86_400).contains(&ttl) {
             bail!("invalid access token lifetime {ttl}s: it must be between 60 and 86400 seconds");
         }
+        let max_file = args
+            .max_file_size
+            .or(file.max_file_size)
+            .unwrap_or(kassa_core::file::DEFAULT_MAX_FILE_BYTES as u64);
+        if !(1024..=MAX_FILE_SIZE_LIMIT).contains(&max_file) {
+            bail!(
+                "invalid largest file size {max_file} bytes: it must be between 1024 and {MAX_FILE_SIZE_LIMIT}"
+            );
+        }
         let admin_credentials = match (args.client_id, args.client_secret) {
             (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
             (None, None) => None,
@@ -229,6 +246,7 @@ impl ServeConfig {
             database,
             public_url: args.public_url.or(file.public_url),
             access_token_ttl: Duration::from_secs(ttl),
+            max_file_bytes: max_file as usize,
             customer_token_ttl: kassa_api::auth::CUSTOMER_TOKEN_TTL,
             admin_credentials,
             demo: args.demo,
@@ -282,6 +300,7 @@ mod tests {
             database: DatabaseArgs::default(),
             public_url: None,
             access_token_ttl: None,
+            max_file_size: None,
             client_id: None,
             client_secret: None,
             cors_origins: Vec::new(),
@@ -296,12 +315,14 @@ mod tests {
             database_url: Some("sqlite://file.db".into()),
             public_url: None,
             access_token_ttl: Some(120),
+            max_file_size: Some(2048),
             cors_origins: None,
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.database, Database::Sqlite("file.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(120));
+        assert_eq!(c.max_file_bytes, 2048);
 
         let args = ServeArgs {
             listen: Some("127.0.0.1:1234".into()),
@@ -321,6 +342,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
+        assert_eq!(c.max_file_bytes, 10 * 1024 * 1024);
     }
 
     #[test]
@@ -367,6 +389,14 @@ mod tests {
             },
             ServeArgs {
                 access_token_ttl: Some(5),
+                ..serve_args()
+            },
+            ServeArgs {
+                max_file_size: Some(10),
+                ..serve_args()
+            },
+            ServeArgs {
+                max_file_size: Some(MAX_FILE_SIZE_LIMIT + 1),
                 ..serve_args()
             },
             ServeArgs {

@@ -156,6 +156,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let api = ApiConfig {
         public_url: config.public_url.clone(),
         access_token_ttl: config.access_token_ttl,
+        max_file_bytes: config.max_file_bytes,
         cors: config.cors.clone(),
         ..ApiConfig::default()
     };

@@ -22,6 +22,7 @@ pub mod catalogs;
 pub mod currencies;
 pub mod customers;
 pub mod docs;
+pub mod files;
 pub mod gateways;
 pub mod health;
 pub mod hierarchies;
@@ -32,6 +33,7 @@ pub mod orders;
 pub mod payments;
 mod pcm;
 pub mod pricebooks;
+mod product_media;
 pub mod products;
 pub mod realms;
 pub mod settings;
@@ -142,6 +144,7 @@ pub fn all() -> Routes {
         .merge(gateways::router())
         .merge(settings::router())
         .merge(products::router())
+        .merge(files::router())
         .merge(hierarchies::router())
         .merge(pricebooks::router())
         .merge(currencies::router())

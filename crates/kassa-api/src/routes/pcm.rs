@@ -157,8 +157,6 @@ pub(crate) async fn unsupported(uri: Uri) -> ApiError {
         ("children", "Variations and child products"),
         ("build", "Variations and child products"),
         ("component_products", "Bundles"),
-        ("files", "Product files"),
-        ("main_image", "Product images"),
         ("templates", "Product templates"),
         ("import", "Product imports"),
         ("export", "Product exports"),

@@ -1,5 +1,6 @@
-//! `/pcm/products`: products of the Product Experience Manager. Variations, bundles, files and
-//! templates are refused with a 400 that names them.
+//! `/pcm/products`: products of the Product Experience Manager, with their main image and files
+//! (`super::product_media`). Variations, bundles and templates are refused with a 400 that names
+//! them.
 
 use axum::Json;
 use axum::extract::State;
@@ -33,6 +34,7 @@ pub fn router() -> Routes {
             .route("/pcm/products/{id}/children", any(pcm::unsupported))
             .route("/pcm/products/{id}/build", any(pcm::unsupported))
             .route("/pcm/products/{id}/relationships/{rel}", any(pcm::unsupported))
+            .merge(super::product_media::routes())
             .route("/pcm/variations", any(pcm::unsupported))
             .route("/pcm/variations/{*rest}", any(pcm::unsupported)),
     )
@@ -165,6 +167,13 @@ pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
             "external_ref": p.external_ref,
             "extensions": p.extensions,
         })),
+        "relationships": {
+            "files": {
+                "data": p.files.iter().map(|f| json!({ "type": "file", "id": f })).collect::<Vec<_>>(),
+                "links": { "self": origin.url(&format!("/pcm/products/{}/relationships/files", p.id)) },
+            },
+            "main_image": { "data": p.main_image.map(|f| json!({ "type": "file", "id": f })) },
+        },
         "meta": pcm::meta(p.created_at, p.updated_at, json!({"product_types": ["standard"]})),
         "links": { "self": origin.url(&format!("/pcm/products/{}", p.id)) },
     })
@@ -194,6 +203,8 @@ async fn create(
         mpn: None,
         external_ref: None,
         extensions: None,
+        main_image: None,
+        files: Vec::new(),
         created_at: now,
         updated_at: now,
     };

@@ -22,7 +22,7 @@ use kassa_core::time::{Millis, rfc3339};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::pcm;
+use super::{files, pcm};
 use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -77,15 +77,21 @@ fn page<'a, T: 'a>(
     origin: &Origin,
     uri: &Uri,
 ) -> Value {
+    let (total, shown) = page_slice(items, query);
+    let shown: Vec<Value> = shown.into_iter().map(render).collect();
+    envelope::collection(shown, total, query, origin, uri)
+}
+
+/// The number of `items` and those on the query's page.
+fn page_slice<'a, T: 'a>(items: impl Iterator<Item = &'a T>, query: &ListQuery) -> (u64, Vec<&'a T>) {
     let items: Vec<&T> = items.collect();
     let total = items.len() as u64;
-    let shown: Vec<Value> = items
+    let shown = items
         .into_iter()
         .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
         .take(usize::try_from(query.page.limit).unwrap_or(usize::MAX))
-        .map(render)
         .collect();
-    envelope::collection(shown, total, query, origin, uri)
+    (total, shown)
 }
 
 fn formatted(currency: &Currency, amount: i64) -> Value {
@@ -172,7 +178,7 @@ fn render_product(
             }
         }
     }
-    json!({
+    let mut rendered = json!({
         "type": "product",
         "id": product.id,
         "attributes": pcm::compact(json!({
@@ -193,7 +199,11 @@ fn render_product(
         })),
         "meta": meta,
         "links": { "self": origin.url(&format!("/catalog/products/{}", product.id)) },
-    })
+    });
+    if let Some(relationships) = media_relationships(r, p) {
+        rendered["relationships"] = relationships;
+    }
+    rendered
 }
 
 fn render_hierarchy(r: &ShopperRelease, h: &Hierarchy, origin: &Origin) -> Value {
@@ -309,7 +319,13 @@ async fn product_page(
         .into_iter()
         .filter(|p| scope(p));
     let render = |p: &ReleasedProduct| render_product(r, p, &currency, request.context.now, origin);
-    Ok(Json(page(matching, render, query, origin, uri)))
+    let (total, shown) = page_slice(matching, query);
+    let data: Vec<Value> = shown.iter().map(|p| render(p)).collect();
+    let mut body = envelope::collection(data, total, query, origin, uri);
+    if let Some(included) = included(r, &shown, &query.include, origin) {
+        body["included"] = included;
+    }
+    Ok(Json(body))
 }
 
 async fn list_products(
@@ -328,6 +344,7 @@ async fn show_product(
     State(state): State<AppState>,
     request: ShopperRequest,
     origin: Origin,
+    query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, product_not_found)?;
@@ -338,9 +355,11 @@ async fn show_product(
         .currency(&*state.store, request.currency.as_deref())
         .await?;
     let now = request.context.now;
-    Ok(Json(envelope::single(render_product(
-        &r, product, &currency, now, &origin,
-    ))))
+    let mut body = envelope::single(render_product(&r, product, &currency, now, &origin));
+    if let Some(included) = included(&r, &[product], &query.include, &origin) {
+        body["included"] = included;
+    }
+    Ok(Json(body))
 }
 
 async fn list_hierarchies(
@@ -519,4 +538,70 @@ async fn node_products(
     let node = find_node(&r, &id)?.id;
     let in_node = |p: &ReleasedProduct| p.node_ids.contains(&node);
     product_page(&state, &request, &r, in_node, &query, &origin, &uri).await
+}
+
+// --- Product media -------------------------------------------------------------------------
+
+/// `relationships.main_image` and `relationships.files` of a product that has them
+/// (`catalog_view.yaml`: `main_image` names a `main_image`, each file a `file` with its
+/// `created_at`), from the release alone.
+fn media_relationships(r: &ShopperRelease, p: &ReleasedProduct) -> Option<Value> {
+    let product = &p.product;
+    if product.main_image.is_none() && product.files.is_empty() {
+        return None;
+    }
+    let mut relationships = Map::new();
+    if let Some(id) = product.main_image {
+        relationships.insert(
+            "main_image".into(),
+            json!({ "data": { "type": "main_image", "id": id } }),
+        );
+    }
+    if !product.files.is_empty() {
+        let data: Vec<Value> = product
+            .files
+            .iter()
+            .map(|id| {
+                let mut reference = json!({ "type": "file", "id": id });
+                if let Some(f) = r.file(*id) {
+                    reference["created_at"] = json!(rfc3339(f.created_at));
+                }
+                reference
+            })
+            .collect();
+        relationships.insert("files".into(), json!({ "data": data }));
+    }
+    Some(Value::Object(relationships))
+}
+
+/// `included` for `products` as `include` asks: `main_images` and `files` (each file once, in
+/// the order the products show them) and `component_products` (always empty: kassa has no
+/// bundles). Other values are ignored, as `include` is elsewhere; nothing asked, no `included`.
+fn included(
+    r: &ShopperRelease,
+    products: &[&ReleasedProduct],
+    include: &[String],
+    origin: &Origin,
+) -> Option<Value> {
+    let asked = |name: &str| include.iter().any(|i| i == name);
+    let mut included = Map::new();
+    let collect = |ids: &mut dyn Iterator<Item = Uuid>| {
+        let mut seen = HashSet::new();
+        ids.filter(|id| seen.insert(*id))
+            .filter_map(|id| r.file(id))
+            .map(|f| files::render(f, origin))
+            .collect::<Vec<Value>>()
+    };
+    if asked("main_image") {
+        let mut ids = products.iter().filter_map(|p| p.product.main_image);
+        included.insert("main_images".into(), Value::Array(collect(&mut ids)));
+    }
+    if asked("files") {
+        let mut ids = products.iter().flat_map(|p| p.product.files.iter().copied());
+        included.insert("files".into(), Value::Array(collect(&mut ids)));
+    }
+    if asked("component_products") {
+        included.insert("component_products".into(), json!([]));
+    }
+    (!included.is_empty()).then_some(Value::Object(included))
 }

@@ -193,7 +193,10 @@ async fn products_validation_and_unsupported_features(backend: Backend) {
             Method::POST,
             format!("/pcm/products/{pid}/relationships/variations"),
         ),
-        (Method::GET, format!("/pcm/products/{pid}/relationships/files")),
+        (
+            Method::GET,
+            format!("/pcm/products/{pid}/relationships/variations"),
+        ),
         (
             Method::PUT,
             format!("/pcm/products/{pid}/relationships/templates"),

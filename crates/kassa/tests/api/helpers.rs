@@ -130,6 +130,7 @@ pub struct TestApp {
 pub struct Options {
     pub access_token_ttl: Duration,
     pub customer_token_ttl: Duration,
+    pub max_file_bytes: usize,
     pub cors: kassa_api::cors::AllowedOrigins,
 }
 
@@ -138,8 +139,53 @@ impl Default for Options {
         Self {
             access_token_ttl: Duration::from_secs(3600),
             customer_token_ttl: Duration::from_secs(24 * 3600),
+            max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: kassa_api::cors::AllowedOrigins::None,
         }
+    }
+}
+
+/// Another server on a running app's database (a second node), stopped when dropped.
+pub struct Node {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a server with `config`; its URL and the handle that stops it.
+async fn start(config: &ServeConfig) -> (String, oneshot::Sender<()>) {
+    let state = kassa::prepare(config).await.expect("server prepares");
+    let listener = kassa::bind(config).await.expect("server binds");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel();
+    tokio::spawn(async move {
+        kassa::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    (url, stop)
+}
+
+fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Options) -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: Database::parse(&db.url).unwrap(),
+        public_url: None,
+        access_token_ttl: options.access_token_ttl,
+        customer_token_ttl: options.customer_token_ttl,
+        max_file_bytes: options.max_file_bytes,
+        admin_credentials: Some((client_id.to_owned(), client_secret.to_owned())),
+        demo: false,
+        cors: options.cors.clone(),
     }
 }
 
@@ -168,33 +214,29 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let client_id = format!("test-admin-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
-        let config = ServeConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database: Database::parse(&db.url).unwrap(),
-            public_url: None,
-            access_token_ttl: options.access_token_ttl,
-            customer_token_ttl: options.customer_token_ttl,
-            admin_credentials: Some((client_id.clone(), client_secret.clone())),
-            demo: false,
-            cors: options.cors,
-        };
-        let state = kassa::prepare(&config).await.expect("server prepares");
-        let listener = kassa::bind(&config).await.expect("server binds");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(async move {
-            kassa::serve(listener, state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let (url, stop) = start(&config(&db, &client_id, &client_secret, &options)).await;
         Self {
             url,
             http: reqwest::Client::new(),
             client_id,
             client_secret,
             db,
+            stop: Some(stop),
+        }
+    }
+
+    /// A second server on this app's database, with the same admin credentials: on PostgreSQL
+    /// another node of one cluster.
+    pub async fn second_node(&self) -> Node {
+        let (url, stop) = start(&config(
+            &self.db,
+            &self.client_id,
+            &self.client_secret,
+            &Options::default(),
+        ))
+        .await;
+        Node {
+            url,
             stop: Some(stop),
         }
     }

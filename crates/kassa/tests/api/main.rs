@@ -16,6 +16,7 @@ mod checkout;
 mod conventions;
 mod cors;
 mod customers;
+mod files;
 mod inventories;
 mod openapi;
 mod order_updates;
