@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_partial_indexes",
         include_str!("../migrations/0012_partial_indexes.sql"),
     ),
+    (
+        "0015_inventory_locations",
+        include_str!("../migrations/0015_inventory_locations.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
