@@ -563,7 +563,10 @@ async fn create_transaction(
     v.resource_type(d.kind.as_deref(), "stock-transaction");
     let (action, quantity, location) = if ml {
         // `{"type", "attributes": {"action", "quantity", "location"?, "product_id"?}}`.
-        let a = v.required(d.attributes, "data.attributes").unwrap_or_default();
+        let Some(a) = v.required(d.attributes, "data.attributes") else {
+            v.finish()?;
+            return Err(ApiError::bad_request("attributes is required").with_source("data.attributes"));
+        };
         let action = v.stock_action(a.get("action"), "data.attributes.action", true);
         let min = action.map_or(1, |a| a.min_quantity());
         let quantity = v.quantity(a.get("quantity"), "data.attributes.quantity", min);

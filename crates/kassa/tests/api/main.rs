@@ -13,6 +13,7 @@ mod checkout;
 mod conventions;
 mod customers;
 mod inventories;
+mod inventory_locations;
 mod openapi;
 mod order_updates;
 mod orders;
