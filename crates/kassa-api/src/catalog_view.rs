@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use kassa_core::catalog_filter;
 use kassa_core::catalog_rule::{CatalogRule, ShopperContext, resolve_catalog};
 use kassa_core::money::Currency;
 use kassa_core::pricing::{
     NoPrice, PriceSheet, RankedPricebook, ResolvedPrice, deciding_book, resolve_price,
 };
-use kassa_core::query::PageRequest;
+use kassa_core::query::{Filter, FilterOp, PageRequest};
 use kassa_core::release::{PublishedCatalog, Release, ReleasedProduct, Snapshot};
 use kassa_core::settings::StoreSettings;
 use kassa_core::store::Store;
@@ -49,6 +50,7 @@ pub struct ShopperRelease {
     pub snapshot: Snapshot,
     products: HashMap<Uuid, usize>,
     skus: HashMap<String, usize>,
+    slugs: HashMap<String, usize>,
 }
 
 impl ShopperRelease {
@@ -59,18 +61,70 @@ impl ShopperRelease {
             .enumerate()
             .map(|(i, p)| (p.product.id, i))
             .collect();
-        let skus = snapshot
-            .products
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.product.sku.clone().map(|sku| (sku, i)))
-            .collect();
+        let index_by = |field: fn(&ReleasedProduct) -> Option<&String>| {
+            snapshot
+                .products
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| field(p).map(|value| (value.clone(), i)))
+                .collect()
+        };
+        let skus = index_by(|p| p.product.sku.as_ref());
+        let slugs = index_by(|p| p.product.slug.as_ref());
         Self {
             release,
             snapshot,
             products,
             skus,
+            slugs,
         }
+    }
+
+    /// The products that pass `filters` (checked against [`catalog_filter::PRODUCT_FILTERS`]),
+    /// in catalog order. A term on `id`, `sku` or `slug` with `eq` or `in` narrows through the
+    /// release's indexes first, so the storefront's lookups by id (`in(id,…)`) or slug cost the
+    /// same whatever the size of the catalog.
+    pub fn products_matching(&self, filters: &[Filter]) -> Vec<&ReleasedProduct> {
+        let passes = |p: &&ReleasedProduct| catalog_filter::product_matches(&p.product, filters);
+        match filters.iter().find_map(|f| self.indexed(f)) {
+            Some(mut found) => {
+                found.sort_unstable();
+                found.dedup();
+                found
+                    .into_iter()
+                    .map(|i| &self.snapshot.products[i])
+                    .filter(passes)
+                    .collect()
+            }
+            None => self.snapshot.products.iter().filter(passes).collect(),
+        }
+    }
+
+    /// The positions of the products an `eq`/`in` term on an indexed field can match.
+    fn indexed(&self, f: &Filter) -> Option<Vec<usize>> {
+        if !matches!(f.op, FilterOp::Eq | FilterOp::In) {
+            return None;
+        }
+        let found = match f.field.as_str() {
+            "id" => f
+                .values
+                .iter()
+                .filter_map(|v| Uuid::parse_str(v).ok())
+                .filter_map(|id| self.products.get(&id).copied())
+                .collect(),
+            "sku" => f
+                .values
+                .iter()
+                .filter_map(|v| self.skus.get(v).copied())
+                .collect(),
+            "slug" => f
+                .values
+                .iter()
+                .filter_map(|v| self.slugs.get(v).copied())
+                .collect(),
+            _ => return None,
+        };
+        Some(found)
     }
 
     /// A published (live) product of the release, by sku.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod catalog_view;
+pub mod cors;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -27,6 +28,7 @@ use crate::error::ApiError;
 /// The whole API. Serve it behind [`normalize_path`], which must run before routing.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let cors = state.config.cors.layer();
     routes::all()
         .into_router()
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
@@ -46,4 +48,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        // Outermost: preflights are answered before routing, and every response (an error or
+        // a caught panic too) carries the headers a browser needs to read it.
+        .layer(tower::util::option_layer(cors))
 }

@@ -344,8 +344,11 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
             Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}/children", "List a catalog hierarchy's top-level nodes").token().account_header().catalog_headers().list(),
+            Op::get("/catalog/hierarchies/{id}/products", "List the products in a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes", "List the catalog's nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
+            Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list(),
         ]),
         tag("Products", vec![

@@ -17,6 +17,8 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The web origins browsers may call the API from.
+    pub cors: crate::cors::AllowedOrigins,
 }
 
 impl Default for ApiConfig {
@@ -25,6 +27,7 @@ impl Default for ApiConfig {
             public_url: None,
             access_token_ttl: Duration::from_secs(3600),
             max_body_bytes: 1024 * 1024,
+            cors: crate::cors::AllowedOrigins::None,
         }
     }
 }

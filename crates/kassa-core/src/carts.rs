@@ -124,6 +124,16 @@ pub struct CartItem {
     pub updated_at: Millis,
 }
 
+/// A line's new quantity (0 removes the line) and, for a product line, its unit price at that
+/// quantity: volume tiers follow the quantity both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuantityChange {
+    pub item_id: Uuid,
+    pub quantity: i64,
+    /// `(unit_amount, includes_tax)`; `None` keeps the line's price (a custom item's is its own).
+    pub unit_price: Option<(i64, bool)>,
+}
+
 /// The line key of a product line: the same product with other custom inputs is another line.
 pub fn product_line_key(product_id: Uuid, custom_inputs: &Value) -> String {
     match custom_inputs {

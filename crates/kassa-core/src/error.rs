@@ -101,7 +101,22 @@ impl Validator {
         self.optional_text(Some(value), source, max)
     }
 
-    /// An optional string, if present not longer than `max` characters and not blank.
+    /// An optional attribute as a form sends it: blank (`""` or only spaces, as an empty input
+    /// is sent) counts as not given; anything else must be at most `max` characters.
+    pub fn optional_text_or_blank(
+        &mut self,
+        value: Option<String>,
+        source: &str,
+        max: usize,
+    ) -> Option<String> {
+        match value {
+            Some(text) if text.trim().is_empty() => None,
+            value => self.optional_text(value, source, max),
+        }
+    }
+
+    /// A string that may be left out of this request but never blank: a required attribute in a
+    /// partial update. If present, not longer than `max` characters.
     pub fn optional_text(&mut self, value: Option<String>, source: &str, max: usize) -> Option<String> {
         let value = value?;
         let field = source.rsplit('.').next().unwrap_or(source);
@@ -134,6 +149,43 @@ impl Validator {
             Ok(())
         } else {
             Err(Error::Validation(self.problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_optional_text_is_not_given_but_blank_required_text_is_refused() {
+        for (value, optional, required) in [
+            (None, Ok(None), Err("required")),
+            (Some(""), Ok(None), Err("min_length")),
+            (Some("  "), Ok(None), Err("min_length")),
+            (Some("Flat 2"), Ok(Some("Flat 2")), Ok(Some("Flat 2"))),
+            (Some("toolong"), Err("max_length"), Err("max_length")),
+        ] {
+            let outcome = |f: fn(&mut Validator, Option<String>) -> Option<String>| {
+                let mut v = Validator::new();
+                let got = f(&mut v, value.map(str::to_owned));
+                match v.finish() {
+                    Ok(()) => Ok(got),
+                    Err(Error::Validation(p)) => Err(p[0].title.clone()),
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            let want = |w: Result<Option<&str>, &str>| w.map(|o| o.map(str::to_owned)).map_err(str::to_owned);
+            assert_eq!(
+                outcome(|v, s| v.optional_text_or_blank(s, "data.line_2", 6)),
+                want(optional),
+                "{value:?}"
+            );
+            assert_eq!(
+                outcome(|v, s| v.text(s, "data.line_1", 6)),
+                want(required),
+                "{value:?}"
+            );
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod cart;
 pub mod carts;
 pub mod catalog;
+pub mod catalog_filter;
 pub mod catalog_rule;
 pub mod customer;
 pub mod error;

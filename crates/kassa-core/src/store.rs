@@ -409,12 +409,13 @@ pub trait CartStore {
         items: Vec<CartItem>,
         expires_at: Millis,
     ) -> Result<CartContents>;
-    /// Sets quantities (0 removes the line), all or nothing: `NotFound` for an unknown line, then
-    /// nothing changes. Returns the cart with all its lines and tax items.
+    /// Sets quantities (0 removes the line) and the prices given with them, all or nothing:
+    /// `NotFound` for an unknown line, then nothing changes. Returns the cart with all its lines
+    /// and tax items.
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
-        quantities: Vec<(Uuid, i64)>,
+        changes: Vec<crate::carts::QuantityChange>,
         now: Millis,
         expires_at: Millis,
     ) -> Result<CartContents>;

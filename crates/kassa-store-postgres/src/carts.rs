@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
-    MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxRefusal, check_same_owner,
+    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -595,27 +595,32 @@ impl CartStore for PgStore {
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
-        quantities: Vec<(Uuid, i64)>,
+        changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
     ) -> Result<CartContents> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
-        for (item_id, quantity) in &quantities {
-            let done = if *quantity == 0 {
+        for change in &changes {
+            let done = if change.quantity == 0 {
                 sqlx::query("DELETE FROM cart_items WHERE cart_id = $1 AND id = $2")
                     .bind(cart_id)
-                    .bind(item_id)
+                    .bind(change.item_id)
                     .execute(&mut *tx)
                     .await
             } else {
+                let (amount, includes_tax) = change.unit_price.unzip();
                 sqlx::query(
-                    "UPDATE cart_items SET quantity = $3, updated_at = $4 WHERE cart_id = $1 AND id = $2",
+                    "UPDATE cart_items SET quantity = $3, updated_at = $4, \
+                     unit_amount = COALESCE($5, unit_amount), includes_tax = COALESCE($6, includes_tax) \
+                     WHERE cart_id = $1 AND id = $2",
                 )
                 .bind(cart_id)
-                .bind(item_id)
-                .bind(quantity)
+                .bind(change.item_id)
+                .bind(change.quantity)
                 .bind(now)
+                .bind(amount)
+                .bind(includes_tax)
                 .execute(&mut *tx)
                 .await
             }

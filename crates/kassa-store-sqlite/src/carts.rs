@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
-    MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxRefusal, check_same_owner,
+    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -412,7 +412,7 @@ impl CartStore for SqliteStore {
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
-        quantities: Vec<(Uuid, i64)>,
+        changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
     ) -> Result<CartContents> {
@@ -420,15 +420,19 @@ impl CartStore for SqliteStore {
         self.db
             .write(move |conn| {
                 let mut cart = live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
-                for (item_id, quantity) in &quantities {
-                    let n = if *quantity == 0 {
+                for change in &changes {
+                    let item_id = change.item_id.to_string();
+                    let n = if change.quantity == 0 {
                         conn.prepare_cached("DELETE FROM cart_items WHERE cart_id = ?1 AND id = ?2")?
-                            .execute(params![cart_id, item_id.to_string()])?
+                            .execute(params![cart_id, item_id])?
                     } else {
+                        let (amount, includes_tax) = change.unit_price.unzip();
                         conn.prepare_cached(
-                            "UPDATE cart_items SET quantity = ?3, updated_at = ?4 WHERE cart_id = ?1 AND id = ?2",
+                            "UPDATE cart_items SET quantity = ?3, updated_at = ?4, \
+                             unit_amount = COALESCE(?5, unit_amount), includes_tax = COALESCE(?6, includes_tax) \
+                             WHERE cart_id = ?1 AND id = ?2",
                         )?
-                        .execute(params![cart_id, item_id.to_string(), quantity, now])?
+                        .execute(params![cart_id, item_id, change.quantity, now, amount, includes_tax])?
                     };
                     if n == 0 {
                         return Err(Error::not_found("Not Found", "Item was not found in the cart").into());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use kassa_api::cors::AllowedOrigins;
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
@@ -80,6 +81,16 @@ pub struct ServeArgs {
         value_name = "SECRET"
     )]
     pub client_secret: Option<String>,
+    /// A web origin (`scheme://host[:port]`) whose pages may call the API from a browser;
+    /// repeat the flag (or separate with commas) for several, `*` for any.
+    /// [default: none; any with --demo]
+    #[arg(
+        long = "cors-origin",
+        env = "KASSA_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Seed a small demo store (products with prices and stock, the manual gateway, an account
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
@@ -94,6 +105,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub public_url: Option<String>,
     pub access_token_ttl: Option<u64>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -178,6 +190,8 @@ pub struct ServeConfig {
     pub customer_token_ttl: Duration,
     pub admin_credentials: Option<(String, String)>,
     pub demo: bool,
+    /// The web origins browsers may call the API from.
+    pub cors: AllowedOrigins,
 }
 
 impl ServeConfig {
@@ -201,6 +215,15 @@ impl ServeConfig {
                 bail!("KASSA_CLIENT_ID and KASSA_CLIENT_SECRET must be set together, and not empty")
             }
         };
+        let origins = match args.cors_origins {
+            flags if !flags.is_empty() => flags,
+            _ => file.cors_origins.unwrap_or_default(),
+        };
+        let cors = match AllowedOrigins::parse(&origins).map_err(anyhow::Error::msg)? {
+            // The demo store is for trying things out, storefronts on any port included.
+            AllowedOrigins::None if args.demo => AllowedOrigins::Any,
+            cors => cors,
+        };
         Ok(Self {
             listen,
             database,
@@ -209,6 +232,7 @@ impl ServeConfig {
             customer_token_ttl: kassa_api::auth::CUSTOMER_TOKEN_TTL,
             admin_credentials,
             demo: args.demo,
+            cors,
         })
     }
 }
@@ -260,6 +284,7 @@ mod tests {
             access_token_ttl: None,
             client_id: None,
             client_secret: None,
+            cors_origins: Vec::new(),
             demo: false,
         }
     }
@@ -271,6 +296,7 @@ mod tests {
             database_url: Some("sqlite://file.db".into()),
             public_url: None,
             access_token_ttl: Some(120),
+            cors_origins: None,
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
@@ -295,6 +321,41 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn cors_origins_come_from_flags_or_the_file_and_the_demo_allows_any() {
+        let resolve = |args: ServeArgs, file: FileConfig| ServeConfig::resolve(args, file).unwrap().cors;
+        assert_eq!(resolve(serve_args(), FileConfig::default()), AllowedOrigins::None);
+        let demo = ServeArgs {
+            demo: true,
+            ..serve_args()
+        };
+        assert_eq!(resolve(demo, FileConfig::default()), AllowedOrigins::Any);
+        let file = FileConfig {
+            cors_origins: Some(vec!["http://localhost:3000".into()]),
+            ..Default::default()
+        };
+        let one = |o: &'static str| AllowedOrigins::List(vec![axum::http::HeaderValue::from_static(o)]);
+        assert_eq!(resolve(serve_args(), file), one("http://localhost:3000"));
+        let flags = ServeArgs {
+            cors_origins: vec!["https://shop.example.com".into()],
+            demo: true,
+            ..serve_args()
+        };
+        let file = FileConfig {
+            cors_origins: Some(vec!["http://localhost:3000".into()]),
+            ..Default::default()
+        };
+        assert_eq!(resolve(flags, file), one("https://shop.example.com"));
+        let bad = ServeArgs {
+            cors_origins: vec!["localhost:3000".into()],
+            ..serve_args()
+        };
+        let err = ServeConfig::resolve(bad, FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid CORS origin \"localhost:3000\""), "{err}");
     }
 
     #[test]

@@ -156,6 +156,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let api = ApiConfig {
         public_url: config.public_url.clone(),
         access_token_ttl: config.access_token_ttl,
+        cors: config.cors.clone(),
         ..ApiConfig::default()
     };
     Ok(AppState::new(store, Arc::new(tokens), api))

@@ -334,9 +334,9 @@ async fn self_signup(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
     let password = v.required(d.password, "data.password");
     let name = v.text(d.name, "data.name", 255);
     let email = v.text(d.email, "data.email", 254);
-    let given_name = v.optional_text(d.given_name, "data.given_name", 255);
-    let middle_name = v.optional_text(d.middle_name, "data.middle_name", 255);
-    let family_name = v.optional_text(d.family_name, "data.family_name", 255);
+    let given_name = v.optional_text_or_blank(d.given_name, "data.given_name", 255);
+    let middle_name = v.optional_text_or_blank(d.middle_name, "data.middle_name", 255);
+    let family_name = v.optional_text_or_blank(d.family_name, "data.family_name", 255);
     if email.as_deref().is_some_and(|e| !is_valid_email(e)) {
         v.push("data.email", "format", "Does not match format 'email'");
     }

@@ -151,7 +151,8 @@ fn optional_fields(v: &mut Validator, d: &mut AccountData) {
         ("data.external_ref", &mut d.external_ref, 2048),
     ] {
         *value = match value.take() {
-            Some(Some(text)) => Some(v.optional_text(Some(text), field, max)),
+            // Blank clears the field, like null.
+            Some(Some(text)) => Some(v.optional_text_or_blank(Some(text), field, max)),
             absent_or_null => absent_or_null,
         };
     }

@@ -119,7 +119,7 @@ fn read_tax(raw: &Value, prefix: &str, base: Option<&CartTaxItem>) -> Result<Fie
         match field(raw, name) {
             None => current.cloned(),
             Some(Value::Null) => None,
-            Some(Value::String(s)) => v.optional_text(Some(s.clone()), &src(name), MAX_TEXT),
+            Some(Value::String(s)) => v.optional_text_or_blank(Some(s.clone()), &src(name), MAX_TEXT),
             Some(_) => {
                 v.push(src(name), "type", format!("{name} must be a string"));
                 None

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, StockOf, custom_line_key,
-    is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, QuantityChange, StockOf,
+    custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
@@ -1124,8 +1124,8 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
     })?;
     let mut v = kassa_core::Validator::new();
     let name = v.text(data.name, &field("name"), MAX_NAME);
-    let sku = v.optional_text(data.sku, &field("sku"), MAX_NAME);
-    let description = v.optional_text(data.description, &field("description"), MAX_NAME);
+    let sku = v.optional_text_or_blank(data.sku, &field("sku"), MAX_NAME);
+    let description = v.optional_text_or_blank(data.description, &field("description"), MAX_NAME);
     let quantity = v.required(data.quantity, &field("quantity"));
     if quantity.is_some_and(|q| q < 1) {
         v.push(
@@ -1172,13 +1172,17 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
 
 /// The lines of another cart (which the caller must be allowed to use), as new lines to add to
 /// `into`: equal lines merge, quantities add up. Both carts must be in one currency.
+/// The lines of another cart the caller may use: its custom items as they are, and its product
+/// lines as product requests, priced anew from the catalog at the quantity they reach in this
+/// cart (as adding them would).
 async fn merged_lines(
     state: &AppState,
     who: &Requester,
     into: &Cart,
     source: &str,
+    base: &str,
     now: Millis,
-) -> ApiResult<Vec<CartItem>> {
+) -> ApiResult<(Vec<CartItem>, Vec<ProductRequest>)> {
     let not_found = || ApiError::not_found("Not Found", "Cart not found");
     let source = state.store.cart(source, now).await?.ok_or_else(not_found)?;
     who.may_use(&source)?;
@@ -1192,8 +1196,13 @@ async fn merged_lines(
             "Cart Currency Mismatch: the cart to merge is in {a}, this cart in {b}"
         )));
     }
-    let lines = state.store.cart_items(&source.id).await?;
-    Ok(lines
+    let (products, custom): (Vec<CartItem>, Vec<CartItem>) = state
+        .store
+        .cart_items(&source.id)
+        .await?
+        .into_iter()
+        .partition(|l| l.kind == ItemKind::Product && l.product_id.is_some());
+    let custom = custom
         .into_iter()
         .map(|l| CartItem {
             id: Uuid::now_v7(),
@@ -1202,7 +1211,20 @@ async fn merged_lines(
             updated_at: now,
             ..l
         })
-        .collect())
+        .collect();
+    let products = products
+        .into_iter()
+        .map(|l| ProductRequest {
+            base: base.to_owned(),
+            id: l.product_id,
+            sku: None,
+            quantity: l.quantity,
+            custom_inputs: l.custom_inputs,
+            // The line keeps the location it draws from (checked again at checkout).
+            location: l.location,
+        })
+        .collect();
+    Ok((custom, products))
 }
 
 /// The product lines of an order the caller may see, as product requests priced anew from the
@@ -1270,6 +1292,8 @@ struct KnownStock {
     /// Products whose record (or its absence) is known, and at which locations.
     read: HashSet<(Uuid, Option<String>)>,
     stock: HashMap<Uuid, Stock>,
+    /// The slugs the request's items named, read with the cart.
+    asked: HashSet<String>,
     locations: HashMap<String, Uuid>,
 }
 
@@ -1283,13 +1307,15 @@ impl KnownStock {
         Self {
             read: known,
             stock: read.stock.into_iter().map(|s| (s.product_id, s)).collect(),
+            asked: slugs.iter().cloned().collect(),
             locations: read.locations.into_iter().collect(),
         }
     }
 
-    /// Whether the location was asked for and exists.
-    fn location_exists(&self, slug: &str) -> bool {
-        self.locations.contains_key(slug)
+    /// Whether an item named this location and it does not exist. (A merged cart's lines keep
+    /// the locations they were added with; checkout checks those again.)
+    fn location_missing(&self, slug: &str) -> bool {
+        self.asked.contains(slug) && !self.locations.contains_key(slug)
     }
 
     /// What is available to a line of the product at `location` (or outside locations); `None`
@@ -1389,7 +1415,7 @@ async fn price_products(
         };
         let product = &product.product;
         if let Some(slug) = &p.location
-            && !stock.location_exists(slug)
+            && stock.location_missing(slug)
         {
             problems.push(item_problem(
                 400,
@@ -1568,8 +1594,11 @@ async fn add_items(
                 }
             }
             Ok(Requested::Merge { base, cart_id }) => {
-                match merged_lines(&state, &who, cart, &cart_id, now).await {
-                    Ok(lines) => custom.extend(lines),
+                match merged_lines(&state, &who, cart, &cart_id, &base, now).await {
+                    Ok((lines, requests)) => {
+                        custom.extend(lines);
+                        products.extend(requests);
+                    }
                     Err(e) => problems.extend(e.errors.into_iter().map(|mut p| {
                         p.source = Some(format!("{base}.cart_id"));
                         p
@@ -1649,27 +1678,73 @@ fn check_quantity(quantity: Option<i64>, source: &str) -> ApiResult<i64> {
     }
 }
 
+/// The quantity changes, each product line priced again at its new quantity from the shopper's
+/// release as an add prices it, so volume tiers follow the quantity down as well as up. A line
+/// whose product or price has left the catalog keeps its price (checkout refuses it).
+async fn priced_changes(
+    state: &AppState,
+    request: &ShopperRequest,
+    contents: &CartContents,
+    quantities: Vec<(Uuid, i64)>,
+) -> ApiResult<Vec<QuantityChange>> {
+    let product_line = |item_id: Uuid| {
+        contents
+            .lines
+            .iter()
+            .find(|l| l.id == item_id && l.kind == ItemKind::Product)
+    };
+    let repriced = quantities
+        .iter()
+        .any(|&(item_id, quantity)| quantity > 0 && product_line(item_id).is_some());
+    let release = match (repriced, contents.cart.currency.as_deref()) {
+        (true, Some(_)) => {
+            state
+                .catalog_view
+                .shopper_release(&*state.store, &request.context)
+                .await?
+        }
+        _ => None,
+    };
+    let now = now_millis();
+    Ok(quantities
+        .into_iter()
+        .map(|(item_id, quantity)| {
+            let unit_price = match (&release, contents.cart.currency.as_deref(), product_line(item_id)) {
+                (Some(release), Some(currency), Some(line)) if quantity > 0 => line
+                    .sku
+                    .as_deref()
+                    .filter(|_| line.product_id.is_some_and(|id| release.product(id).is_some()))
+                    .and_then(|sku| price_product(release, sku, currency, quantity as u64, now).ok())
+                    .map(|price| (price.amount, price.includes_tax)),
+                _ => None,
+            };
+            QuantityChange {
+                item_id,
+                quantity,
+                unit_price,
+            }
+        })
+        .collect())
+}
+
 async fn update_item(
     State(state): State<AppState>,
     shopper: Shopper,
     customer: CustomerToken,
     origin: Origin,
+    request: ShopperRequest,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<QuantityBody>,
 ) -> ApiResult<Response> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
     let quantity = check_quantity(body.data.quantity, "data.quantity")?;
+    let changes = priced_changes(&state, &request, &contents, vec![(item_id, quantity)]).await?;
     let now = now_millis();
     let contents = state
         .store
-        .set_cart_item_quantities(
-            &cart.id,
-            vec![(item_id, quantity)],
-            now,
-            settings.cart_expiry(now),
-        )
+        .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now))
         .await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
@@ -1690,10 +1765,11 @@ async fn update_items(
     shopper: Shopper,
     customer: CustomerToken,
     origin: Origin,
+    request: ShopperRequest,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BulkQuantityBody>,
 ) -> ApiResult<Response> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let mut changes = Vec::with_capacity(body.data.len());
     for (i, change) in body.data.into_iter().enumerate() {
         let item_id = change
@@ -1709,10 +1785,11 @@ async fn update_items(
             check_quantity(change.quantity, &format!("data[{i}].quantity"))?,
         ));
     }
+    let changes = priced_changes(&state, &request, &contents, changes).await?;
     let now = now_millis();
     let contents = state
         .store
-        .set_cart_item_quantities(&cart.id, changes, now, settings.cart_expiry(now))
+        .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now))
         .await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
@@ -1730,7 +1807,16 @@ async fn remove_item(
     let now = now_millis();
     let contents = state
         .store
-        .set_cart_item_quantities(&cart.id, vec![(item_id, 0)], now, settings.cart_expiry(now))
+        .set_cart_item_quantities(
+            &cart.id,
+            vec![QuantityChange {
+                item_id,
+                quantity: 0,
+                unit_price: None,
+            }],
+            now,
+            settings.cart_expiry(now),
+        )
         .await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }

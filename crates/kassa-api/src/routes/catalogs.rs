@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::pcm::{self, Body, Patch, check_required_text, check_text, present, set};
+use super::pcm::{self, Body, Patch, check_required_text, check_text, present, present_text, set};
 use super::pricebooks::moment;
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
@@ -88,7 +88,7 @@ fn ids(v: &mut Validator, values: &[String], source: &str) -> Vec<Uuid> {
 struct Attributes {
     #[serde(default, deserialize_with = "present")]
     name: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     description: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     hierarchy_ids: Patch<Vec<String>>,
@@ -408,7 +408,7 @@ async fn show_release(
 struct RuleAttributes {
     #[serde(default, deserialize_with = "present")]
     name: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     description: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     catalog_id: Patch<String>,

@@ -145,7 +145,8 @@ async fn create(
     let name = v.text(d.name.flatten(), "data.name", MAX_NAME);
     let email = v.email(d.email.flatten(), "data.email");
     let password = v.password(d.password.flatten(), "data.password");
-    let external_ref = v.optional_text(d.external_ref.flatten(), "data.external_ref", MAX_EXTERNAL_REF);
+    let external_ref =
+        v.optional_text_or_blank(d.external_ref.flatten(), "data.external_ref", MAX_EXTERNAL_REF);
     v.finish()?;
     let now = now_millis();
     let customer = Customer {
@@ -222,6 +223,8 @@ async fn update(
     let password = not_null(&mut v, d.password, "data.password");
     let password = v.password(password, "data.password");
     let external_ref = match d.external_ref {
+        // Blank clears it, like null.
+        Some(Some(r)) if r.trim().is_empty() => Some(None),
         Some(Some(r)) => v
             .optional_text(Some(r), "data.external_ref", MAX_EXTERNAL_REF)
             .map(Some),

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::pcm::{self, Body, Patch, check_required_text, check_slug, check_text, present, set};
+use super::pcm::{
+    self, Body, Patch, check_required_text, check_slug, check_text, present, present_text, set,
+};
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -45,9 +47,9 @@ pub fn router() -> Routes {
 struct Attributes {
     #[serde(default, deserialize_with = "present")]
     name: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     description: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     slug: Patch<String>,
 }
 

@@ -44,12 +44,12 @@ const UPDATABLE: &[&str] = &[
     "shipping_address",
 ];
 
-/// `""` or `null` clears the field; a string sets it.
+/// `""` (or only spaces) or `null` clears the field; a string sets it.
 fn clearable(v: &mut Validator, data: &Map<String, Value>, name: &str, max: usize) -> Option<Option<String>> {
     let source = format!("data.{name}");
     match data.get(name)? {
         Value::Null => Some(None),
-        Value::String(s) if s.is_empty() => Some(None),
+        Value::String(s) if s.trim().is_empty() => Some(None),
         Value::String(s) => v.optional_text(Some(s.clone()), &source, max).map(Some),
         _ => {
             v.push(source, "type", format!("{name} must be a string"));

@@ -81,7 +81,8 @@ pub(crate) fn order_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Order not found")
 }
 
-/// A string field of `obj`, reporting a non-string value, blankness or excess length.
+/// An optional string field of `obj`, reporting a non-string value or excess length. Blank
+/// (`""`, as a form sends an empty input) counts as not given.
 pub(crate) fn text(
     v: &mut Validator,
     obj: &Map<String, Value>,
@@ -92,7 +93,7 @@ pub(crate) fn text(
     let source = format!("{base}.{name}");
     match obj.get(name) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => v.optional_text(Some(s.clone()), &source, max),
+        Some(Value::String(s)) => v.optional_text_or_blank(Some(s.clone()), &source, max),
         Some(_) => {
             v.push(source, "type", format!("{name} must be a string"));
             None
@@ -125,10 +126,11 @@ fn is_email(e: &str) -> bool {
 
 fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool) -> Option<String> {
     let source = format!("{base}.email");
-    let e = text(v, obj, "email", base, MAX_TEXT);
-    if required && obj.get("email").is_none_or(Value::is_null) {
-        v.push(&source, "required", "email is required");
-    }
+    let e = if required {
+        required_text(v, obj, "email", base)
+    } else {
+        text(v, obj, "email", base, MAX_TEXT)
+    };
     let e = e?;
     if is_email(&e) {
         Some(e)
@@ -138,16 +140,20 @@ fn email(v: &mut Validator, obj: &Map<String, Value>, base: &str, required: bool
     }
 }
 
+/// A required string field of `obj`: present, a string, not blank, at most `MAX_TEXT` characters.
 fn required_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: &str) -> Option<String> {
-    if !obj.contains_key(name) || obj[name].is_null() {
-        v.push(
-            format!("{base}.{name}"),
-            "required",
-            format!("{name} is required"),
-        );
-        return None;
+    let source = format!("{base}.{name}");
+    match obj.get(name) {
+        None | Some(Value::Null) => {
+            v.push(source, "required", format!("{name} is required"));
+            None
+        }
+        Some(Value::String(s)) => v.text(Some(s.clone()), &source, MAX_TEXT),
+        Some(_) => {
+            v.push(source, "type", format!("{name} must be a string"));
+            None
+        }
     }
-    text(v, obj, name, base, MAX_TEXT)
 }
 
 /// A billing or shipping address per the official spec: the required fields, and `region` or
@@ -183,7 +189,12 @@ pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, 
             }
         }
     }
-    let has = |f: &str| obj.get(f).is_some_and(|x| !x.is_null());
+    // A blank region or county is not given; a value of the wrong type was reported above.
+    let has = |f: &str| match obj.get(f) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
     if !has("region") && !has("county") {
         v.push(
             format!("{base}.region"),

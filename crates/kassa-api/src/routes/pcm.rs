@@ -48,6 +48,12 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> R
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// As [`present`] for an optional text attribute: blank (`""`, as a form sends an empty input)
+/// clears it like `null`.
+pub(crate) fn present_text<'de, D: Deserializer<'de>>(d: D) -> Result<Patch<String>, D::Error> {
+    Option::<String>::deserialize(d).map(|text| Some(text.filter(|t| !t.trim().is_empty())))
+}
+
 /// Checks an optional text field if it is being set.
 pub(crate) fn check_text(v: &mut Validator, value: &Patch<String>, source: &str, max: usize) {
     if let Some(Some(text)) = value {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::pcm::{self, Body, Patch, check_required_text, check_text, present, set};
+use super::pcm::{self, Body, Patch, check_required_text, check_text, present, present_text, set};
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -41,9 +41,9 @@ pub fn router() -> Routes {
 struct Attributes {
     #[serde(default, deserialize_with = "present")]
     name: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     description: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     external_ref: Patch<String>,
 }
 
@@ -178,7 +178,7 @@ async fn remove(
 struct PriceAttributes {
     #[serde(default, deserialize_with = "present")]
     sku: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     external_ref: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     currencies: Patch<BTreeMap<String, CurrencyIn>>,

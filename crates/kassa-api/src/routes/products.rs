@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::pcm::{self, Body, Patch, check_enum, check_required_text, check_slug, check_text, present, set};
+use super::pcm::{
+    self, Body, Patch, check_enum, check_required_text, check_slug, check_text, present, present_text, set,
+};
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -52,21 +54,21 @@ const TEXT_OPS: &[FilterOp] = &[FilterOp::Eq, FilterOp::Like, FilterOp::In];
 struct Attributes {
     #[serde(default, deserialize_with = "present")]
     name: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     sku: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     slug: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     description: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     status: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     commodity_type: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     upc_ean: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     mpn: Patch<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_text")]
     external_ref: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     extensions: Patch<serde_json::Map<String, Value>>,

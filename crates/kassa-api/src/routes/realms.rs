@@ -425,7 +425,9 @@ fn name_parts(v: &mut Validator, d: &mut UserData) -> [Option<Option<String>>; 3
         ("data.middle_name", d.middle_name.take()),
         ("data.family_name", d.family_name.take()),
     ]
-    .map(|(field, value)| value.map(|inner| inner.and_then(|t| v.optional_text(Some(t), field, 255))))
+    .map(|(field, value)| {
+        value.map(|inner| inner.and_then(|t| v.optional_text_or_blank(Some(t), field, 255)))
+    })
 }
 
 fn check_email(v: &mut Validator, email: Option<&str>) {

@@ -5,6 +5,7 @@
 //! There is no tax engine: `display_price.with_tax` and `without_tax` show the same amount. A
 //! product without a price in the currency is still listed, without `display_price`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -12,12 +13,14 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use kassa_core::catalog::{Hierarchy, Node};
+use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches, product_types};
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
-use kassa_core::query::{Filter, FilterOp, check_filters, like_matches};
+use kassa_core::query::check_filters;
 use kassa_core::release::ReleasedProduct;
 use kassa_core::time::{Millis, rfc3339};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use super::pcm;
 use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
@@ -36,8 +39,11 @@ pub fn router() -> Routes {
             .route("/catalog/hierarchies", get(list_hierarchies))
             .route("/catalog/hierarchies/{id}", get(show_hierarchy))
             .route("/catalog/hierarchies/{id}/nodes", get(hierarchy_nodes))
+            .route("/catalog/hierarchies/{id}/children", get(hierarchy_children))
+            .route("/catalog/hierarchies/{id}/products", get(hierarchy_products))
             .route("/catalog/nodes", get(list_nodes))
             .route("/catalog/nodes/{id}", get(show_node))
+            .route("/catalog/nodes/{id}/relationships/children", get(node_children))
             .route("/catalog/nodes/{id}/relationships/products", get(node_products)),
     )
 }
@@ -114,6 +120,8 @@ fn render_product(
     meta.insert("release_id".into(), json!(r.release.id));
     meta.insert("catalog_source".into(), json!("pim"));
     meta.insert("bread_crumb_nodes".into(), json!(p.node_ids));
+    // Storefronts choose the product page's layout by the first type.
+    meta.insert("product_types".into(), json!(product_types(product)));
     let mut price = None;
     if let Some(sku) = product.sku.as_deref()
         && let Some((pricebook_id, sheet)) = r.deciding_sheet(sku)
@@ -270,27 +278,38 @@ async fn show_catalog(
     })))
 }
 
-fn product_field<'a>(p: &'a ReleasedProduct, field: &str) -> Option<&'a str> {
-    match field {
-        "sku" => p.product.sku.as_deref(),
-        "slug" => p.product.slug.as_deref(),
-        "name" => Some(&p.product.name),
-        _ => None,
-    }
+/// Checks a product listing's filters: the documented fields and operators, ids that are ids.
+fn check_product_filters(query: &ListQuery) -> ApiResult<()> {
+    check_filters(&query.filters, PRODUCT_FILTERS)?;
+    Ok(check_ids(&query.filters)?)
 }
 
-fn matches(p: &ReleasedProduct, filters: &[Filter]) -> bool {
-    filters.iter().all(|f| {
-        let Some(value) = product_field(p, &f.field) else {
-            return false;
-        };
-        match f.op {
-            FilterOp::Eq => value == f.value(),
-            FilterOp::In => f.values.iter().any(|v| v == value),
-            FilterOp::Like => like_matches(f.value(), value),
-            _ => false,
-        }
-    })
+/// Checks a hierarchy or node listing's filters.
+fn check_node_filters(query: &ListQuery) -> ApiResult<()> {
+    check_filters(&query.filters, NODE_FILTERS)?;
+    Ok(check_ids(&query.filters)?)
+}
+
+/// One page of the release's products that are in `scope` and pass the query's filters.
+async fn product_page(
+    state: &AppState,
+    request: &ShopperRequest,
+    r: &ShopperRelease,
+    scope: impl Fn(&ReleasedProduct) -> bool,
+    query: &ListQuery,
+    origin: &Origin,
+    uri: &Uri,
+) -> ApiResult<Json<Value>> {
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let matching = r
+        .products_matching(&query.filters)
+        .into_iter()
+        .filter(|p| scope(p));
+    let render = |p: &ReleasedProduct| render_product(r, p, &currency, request.context.now, origin);
+    Ok(Json(page(matching, render, query, origin, uri)))
 }
 
 async fn list_products(
@@ -300,16 +319,9 @@ async fn list_products(
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let ops: &[FilterOp] = &[FilterOp::Eq, FilterOp::In, FilterOp::Like];
-    check_filters(&query.filters, &[("sku", ops), ("slug", ops), ("name", ops)])?;
+    check_product_filters(&query)?;
     let r = release(&state, &request).await?;
-    let currency = state
-        .catalog_view
-        .currency(&*state.store, request.currency.as_deref())
-        .await?;
-    let matching = r.snapshot.products.iter().filter(|p| matches(p, &query.filters));
-    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
-    Ok(Json(page(matching, render, &query, &origin, &uri)))
+    product_page(&state, &request, &r, |_| true, &query, &origin, &uri).await
 }
 
 async fn show_product(
@@ -338,16 +350,32 @@ async fn list_hierarchies(
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    check_filters(&query.filters, &[])?;
+    check_node_filters(&query)?;
     let r = release(&state, &request).await?;
     let render = |h: &Hierarchy| render_hierarchy(&r, h, &origin);
-    Ok(Json(page(
-        r.snapshot.hierarchies.iter(),
-        render,
-        &query,
-        &origin,
-        &uri,
-    )))
+    let matching = r
+        .snapshot
+        .hierarchies
+        .iter()
+        .filter(|h| named_matches(h.id, &h.name, h.slug.as_deref(), &query.filters));
+    Ok(Json(page(matching, render, &query, &origin, &uri)))
+}
+
+/// One page of the nodes that pass `scope` and the query's filters.
+fn node_page(
+    r: &ShopperRelease,
+    scope: impl Fn(&Node) -> bool,
+    query: &ListQuery,
+    origin: &Origin,
+    uri: &Uri,
+) -> Json<Value> {
+    let matching = r
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| scope(n) && named_matches(n.id, &n.name, n.slug.as_deref(), &query.filters));
+    let render = |n: &Node| render_node(r, n, origin);
+    Json(page(matching, render, query, origin, uri))
 }
 
 fn find_hierarchy(r: &ShopperRelease, id: &str) -> ApiResult<Hierarchy> {
@@ -379,12 +407,49 @@ async fn hierarchy_nodes(
     uri: Uri,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    check_filters(&query.filters, &[])?;
+    check_node_filters(&query)?;
     let r = release(&state, &request).await?;
     let h = find_hierarchy(&r, &id)?;
-    let nodes = r.snapshot.nodes.iter().filter(|n| n.hierarchy_id == h.id);
-    let render = |n: &Node| render_node(&r, n, &origin);
-    Ok(Json(page(nodes, render, &query, &origin, &uri)))
+    Ok(node_page(&r, |n| n.hierarchy_id == h.id, &query, &origin, &uri))
+}
+
+/// The hierarchy's top-level nodes (EP's "parent nodes" of a hierarchy).
+async fn hierarchy_children(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_node_filters(&query)?;
+    let r = release(&state, &request).await?;
+    let h = find_hierarchy(&r, &id)?;
+    let top = |n: &Node| n.hierarchy_id == h.id && n.parent_id.is_none();
+    Ok(node_page(&r, top, &query, &origin, &uri))
+}
+
+/// The products placed in any node of the hierarchy.
+async fn hierarchy_products(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_product_filters(&query)?;
+    let r = release(&state, &request).await?;
+    let h = find_hierarchy(&r, &id)?;
+    let nodes: HashSet<Uuid> = r
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.hierarchy_id == h.id)
+        .map(|n| n.id)
+        .collect();
+    let in_hierarchy = |p: &ReleasedProduct| p.node_ids.iter().any(|n| nodes.contains(n));
+    product_page(&state, &request, &r, in_hierarchy, &query, &origin, &uri).await
 }
 
 async fn list_nodes(
@@ -394,10 +459,9 @@ async fn list_nodes(
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    check_filters(&query.filters, &[])?;
+    check_node_filters(&query)?;
     let r = release(&state, &request).await?;
-    let render = |n: &Node| render_node(&r, n, &origin);
-    Ok(Json(page(r.snapshot.nodes.iter(), render, &query, &origin, &uri)))
+    Ok(node_page(&r, |_| true, &query, &origin, &uri))
 }
 
 fn find_node<'a>(r: &'a ShopperRelease, id: &str) -> ApiResult<&'a Node> {
@@ -420,6 +484,28 @@ async fn show_node(
     Ok(Json(envelope::single(render_node(&r, node, &origin))))
 }
 
+/// The node's direct children.
+async fn node_children(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_node_filters(&query)?;
+    let r = release(&state, &request).await?;
+    let node = find_node(&r, &id)?.id;
+    Ok(node_page(
+        &r,
+        |n| n.parent_id == Some(node),
+        &query,
+        &origin,
+        &uri,
+    ))
+}
+
+/// The products placed in the node itself.
 async fn node_products(
     State(state): State<AppState>,
     request: ShopperRequest,
@@ -428,14 +514,9 @@ async fn node_products(
     uri: Uri,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    check_filters(&query.filters, &[])?;
+    check_product_filters(&query)?;
     let r = release(&state, &request).await?;
     let node = find_node(&r, &id)?.id;
-    let currency = state
-        .catalog_view
-        .currency(&*state.store, request.currency.as_deref())
-        .await?;
-    let products = r.snapshot.products.iter().filter(|p| p.node_ids.contains(&node));
-    let render = |p: &ReleasedProduct| render_product(&r, p, &currency, request.context.now, &origin);
-    Ok(Json(page(products, render, &query, &origin, &uri)))
+    let in_node = |p: &ReleasedProduct| p.node_ids.contains(&node);
+    product_page(&state, &request, &r, in_node, &query, &origin, &uri).await
 }

@@ -21,6 +21,7 @@ backend_tests!(
     a_cart_holds_at_most_100_lines,
     product_items_are_priced_from_the_published_catalog,
     merging_another_cart_adds_its_lines,
+    volume_tiers_follow_the_quantity_both_ways,
     customer_carts_and_the_last_cart_rule,
     a_sale_prices_the_cart,
     an_add_decided_on_a_cart_that_changed_owner_changes_nothing,
@@ -758,6 +759,86 @@ async fn merging_another_cart_adds_its_lines(backend: Backend) {
         .await;
     assert_eq!(r.body["included"]["promotions"], json!([]));
     assert_eq!(r.body["included"]["items"].as_array().unwrap().len(), 2);
+}
+
+/// Every change of a product line's quantity prices it again: an update down from a volume tier
+/// goes back to the base price (single and bulk), and a merge that lifts a line into a tier
+/// reaches it.
+async fn volume_tiers_follow_the_quantity_both_ways(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Mugs").await;
+    let mug = product(&app, &admin, &node, "Mug", "MUG", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(
+        &app,
+        &admin,
+        &book,
+        "MUG",
+        json!({"currencies": {"USD": {"amount": 1000, "includes_tax": false,
+        "tiers": {"five": {"minimum_quantity": 5, "amount": 800}}}}}),
+    )
+    .await;
+    published_catalog(&app, &admin, "Main", &node.0, &book).await;
+    let token = app.implicit_token().await;
+    let line = |r: &Resp| {
+        let item = &r.body["data"][0];
+        (
+            item["quantity"].as_i64().unwrap(),
+            item["unit_price"]["amount"].as_i64().unwrap(),
+            r.body["meta"]["display_price"]["without_tax"]["amount"]
+                .as_i64()
+                .unwrap(),
+        )
+    };
+
+    let r = add(
+        &app,
+        &token,
+        "tiers",
+        json!({"type": "cart_item", "id": mug, "quantity": 5}),
+    )
+    .await;
+    assert_eq!(line(&r), (5, 800, 4000));
+    let item = r.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v2/carts/tiers/items/{item}");
+    let r = app.put(&path, &token, json!({"data": {"quantity": 2}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(line(&r), (2, 1000, 2000));
+    let r = app.put(&path, &token, json!({"data": {"quantity": 6}})).await;
+    assert_eq!(line(&r), (6, 800, 4800));
+    let r = app
+        .put(
+            "/v2/carts/tiers/items",
+            &token,
+            json!({"data": [{"id": item, "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(line(&r), (3, 1000, 3000));
+    let cart = app.get("/v2/carts/tiers", &token).await;
+    assert_eq!(
+        cart.body["data"]["meta"]["display_price"]["without_tax"]["amount"],
+        3000
+    );
+
+    // A merge of two more mugs lifts the line to the tier.
+    add(
+        &app,
+        &token,
+        "other",
+        json!({"type": "cart_item", "id": mug, "quantity": 2}),
+    )
+    .await;
+    let r = add(
+        &app,
+        &token,
+        "tiers",
+        json!({"type": "cart_items", "cart_id": "other"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(line(&r), (5, 800, 4000));
 }
 
 /// A shopper's request with a customer token.

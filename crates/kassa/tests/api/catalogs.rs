@@ -13,6 +13,7 @@ backend_tests!(
     releases_are_snapshots,
     priority_sale_and_currency,
     shopper_filters_and_pages,
+    hierarchy_and_node_children_and_products,
     rules_choose_the_catalog,
     catalog_validation_and_conflicts,
 );
@@ -469,13 +470,22 @@ async fn shopper_filters_and_pages(backend: Backend) {
     let admin = app.admin_token().await;
     let shopper = app.implicit_token().await;
     let tree = hierarchy(&app, &admin, "H").await;
+    let mut ids = Vec::new();
     for (name, sku) in [
         ("Red Shirt", "SHIRT-R"),
         ("Blue Shirt", "SHIRT-B"),
         ("Hat", "HAT"),
     ] {
-        product(&app, &admin, &tree, name, sku, "live").await;
+        ids.push(product(&app, &admin, &tree, name, sku, "live").await);
     }
+    let r = app
+        .put(
+            &format!("/pcm/products/{}", ids[2]),
+            &admin,
+            json!({"data": {"type": "product", "id": ids[2], "attributes": {"mpn": "HAT-MPN", "upc_ean": "0042"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let book = pricebook(&app, &admin, "B").await;
     let c = catalog(
         &app,
@@ -486,7 +496,33 @@ async fn shopper_filters_and_pages(backend: Backend) {
     .await;
     publish(&app, &admin, &c).await;
     let list = |q: &str| format!("/catalog/products?{q}");
+    // The storefront's lookups: by ids (cart, checkout and order pages) and by slug (product page).
+    let by_ids = format!("filter=in(id,{},{},{})", ids[2], ids[0], uuid::Uuid::new_v4());
+    let r = shop(&app, &shopper, &list(&by_ids), &[]).await;
+    assert_eq!(skus(&r), ["SHIRT-R", "HAT"], "catalog order, unknown ids ignored");
+    assert_eq!(r.body["data"][0]["meta"]["product_types"], json!(["standard"]));
+    // An empty cart's lookup.
+    let r = shop(&app, &shopper, &list("filter=in(id,)"), &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["data"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let by_id_and_name = format!("filter=in(id,{},{}):eq(name,Hat)", ids[2], ids[0]);
+    assert_eq!(
+        skus(&shop(&app, &shopper, &list(&by_id_and_name), &[]).await),
+        ["HAT"]
+    );
     let cases: &[(&str, &[&str])] = &[
+        ("filter=eq(slug,shirt-b)", &["SHIRT-B"]),
+        ("filter=in(slug,hat,shirt-r)", &["SHIRT-R", "HAT"]),
+        ("filter=eq(manufacturer_part_num,HAT-MPN)", &["HAT"]),
+        ("filter=eq(upc_ean,0042)", &["HAT"]),
+        (
+            "filter=eq(product_types,standard)",
+            &["SHIRT-R", "SHIRT-B", "HAT"],
+        ),
+        ("filter=in(product_types,parent,child)", &[]),
+        ("filter=eq(tags,sale)", &[]),
         ("filter=eq(sku,HAT)", &["HAT"]),
         ("filter=in(sku,HAT,SHIRT-B)", &["SHIRT-B", "HAT"]),
         ("filter=like(name,*shirt)", &["SHIRT-R", "SHIRT-B"]),
@@ -502,8 +538,153 @@ async fn shopper_filters_and_pages(backend: Backend) {
     assert_eq!(r.body["meta"]["results"]["total"], 3);
     assert_eq!(r.body["meta"]["page"]["current"], 2);
     assert!(r.body["links"]["next"].is_string());
-    let r = shop(&app, &shopper, &list("filter=eq(status,live)"), &[]).await;
-    assert_eq!(r.status, 400, "unsupported filter field: {}", r.body);
+    for bad in [
+        "filter=eq(status,live)",
+        "filter=in(id,not-an-id)",
+        "filter=like(id,*)",
+    ] {
+        let r = shop(&app, &shopper, &list(bad), &[]).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.error()["source"], "filter", "{bad}");
+    }
+}
+
+/// Navigation: a hierarchy's top-level nodes, a node's children, and the products of a node and
+/// of a whole hierarchy, with filters and pages.
+async fn hierarchy_and_node_children_and_products(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let (h, clothes) = hierarchy(&app, &admin, "Shop").await;
+    let node = |name: &str, parent: Option<&str>| {
+        let mut body =
+            json!({"data": {"type": "node", "attributes": {"name": name, "slug": name.to_lowercase()}}});
+        if let Some(parent) = parent {
+            body["data"]["relationships"] = json!({"parent": {"data": {"type": "node", "id": parent}}});
+        }
+        body
+    };
+    let shirts = create(
+        &app,
+        &admin,
+        &format!("/pcm/hierarchies/{h}/nodes"),
+        node("Shirts", Some(&clothes)),
+    )
+    .await;
+    let hats = create(
+        &app,
+        &admin,
+        &format!("/pcm/hierarchies/{h}/nodes"),
+        node("Hats", Some(&clothes)),
+    )
+    .await;
+    let sale = create(
+        &app,
+        &admin,
+        &format!("/pcm/hierarchies/{h}/nodes"),
+        node("Sale", None),
+    )
+    .await;
+    let other = hierarchy(&app, &admin, "Other").await;
+    let in_clothes = product(
+        &app,
+        &admin,
+        &(h.clone(), clothes.clone()),
+        "Coat",
+        "COAT",
+        "live",
+    )
+    .await;
+    let in_shirts = product(
+        &app,
+        &admin,
+        &(h.clone(), shirts.clone()),
+        "Shirt",
+        "SHIRT",
+        "live",
+    )
+    .await;
+    product(&app, &admin, &(h.clone(), sale.clone()), "Scarf", "SCARF", "live").await;
+    product(&app, &admin, &other, "Elsewhere", "ELSE", "live").await;
+    let book = pricebook(&app, &admin, "B").await;
+    let c = catalog(
+        &app,
+        &admin,
+        "C",
+        json!({"hierarchy_ids": [h, other.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &c).await;
+
+    let names = |r: &Resp| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["attributes"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get = |path: String| {
+        let (app, shopper) = (&app, &shopper);
+        async move { shop(app, shopper, &path, &[]).await }
+    };
+    let r = get(format!("/catalog/hierarchies/{h}/children")).await;
+    assert_eq!(names(&r), ["Shop node", "Sale"]);
+    assert_eq!(r.body["data"][0]["type"], "node");
+    assert_eq!(r.body["meta"]["results"]["total"], 2);
+    let r = get(format!("/catalog/nodes/{clothes}/relationships/children")).await;
+    assert_eq!(names(&r), ["Shirts", "Hats"]);
+    assert_eq!(
+        r.body["data"][0]["relationships"]["parent"]["data"]["id"],
+        clothes.as_str()
+    );
+    let r = get(format!(
+        "/catalog/nodes/{clothes}/relationships/children?filter=eq(slug,hats)"
+    ))
+    .await;
+    assert_eq!(names(&r), ["Hats"]);
+    let r = get(format!(
+        "/catalog/nodes/{clothes}/relationships/children?page[limit]=1&page[offset]=1"
+    ))
+    .await;
+    assert_eq!(names(&r), ["Hats"]);
+    assert_eq!(r.body["meta"]["results"]["total"], 2);
+    assert_eq!(
+        names(&get(format!("/catalog/nodes/{hats}/relationships/children")).await),
+        Vec::<String>::new()
+    );
+    let r = get(format!("/catalog/nodes?filter=in(id,{shirts},{sale})")).await;
+    assert_eq!(names(&r), ["Shirts", "Sale"]);
+    let r = get("/catalog/hierarchies?filter=eq(name,Other)".into()).await;
+    assert_eq!(names(&r), ["Other"]);
+
+    let r = get(format!("/catalog/hierarchies/{h}/products")).await;
+    assert_eq!(skus(&r), ["COAT", "SHIRT", "SCARF"]);
+    let r = get(format!(
+        "/catalog/hierarchies/{h}/products?filter=in(id,{in_shirts},{in_clothes})&page[limit]=1"
+    ))
+    .await;
+    assert_eq!(skus(&r), ["COAT"]);
+    assert_eq!(r.body["meta"]["results"]["total"], 2);
+    let r = get(format!("/catalog/nodes/{clothes}/relationships/products")).await;
+    assert_eq!(skus(&r), ["COAT"], "a node lists the products placed in it");
+    let r = get(format!(
+        "/catalog/nodes/{shirts}/relationships/products?filter=eq(slug,shirt)"
+    ))
+    .await;
+    assert_eq!(skus(&r), ["SHIRT"]);
+
+    for path in [
+        format!("/catalog/hierarchies/{}/children", uuid::Uuid::new_v4()),
+        format!("/catalog/hierarchies/{}/products", uuid::Uuid::new_v4()),
+        format!("/catalog/nodes/{}/relationships/children", uuid::Uuid::new_v4()),
+        "/catalog/hierarchies/not-an-id/children".into(),
+    ] {
+        assert_eq!(get(path.clone()).await.status, 404, "{path}");
+    }
+    let r = get(format!("/catalog/hierarchies/{h}/children?filter=eq(sku,X)")).await;
+    assert_eq!((r.status.as_u16(), &r.error()["source"]), (400, &json!("filter")));
 }
 
 async fn rules_choose_the_catalog(backend: Backend) {

@@ -19,6 +19,7 @@ backend_tests!(
     account_token_checkout_reproduces_the_example,
     admin_account_customer_and_guest_modes,
     validation_reports_every_problem,
+    blank_optional_fields_are_not_given,
     cart_rules_and_access,
     idempotency_replays_mismatches_and_in_flight,
     fifty_concurrent_checkouts,
@@ -502,6 +503,58 @@ async fn validation_reports_every_problem(backend: Backend) {
     let r = checkout(&app, "v", &implicit, &[], body.clone()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["data"]["billing_address"], body["data"]["billing_address"]);
+}
+
+/// A checkout form sends an empty input as `""`: an optional field sent blank counts as not given
+/// (the order leaves it out), while a blank required field is still refused.
+async fn blank_optional_fields_are_not_given(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let implicit = app.implicit_token().await;
+    filled_cart(&app, &admin, "blank").await;
+    let blank_optional = json!({"first_name": "Ada", "last_name": "Lovelace", "company_name": "", "line_1": "1 Main St",
+                                "line_2": "", "city": " ", "postcode": "N1", "county": "", "region": "London",
+                                "country": "GB", "phone_number": "", "instructions": ""});
+    let body = json!({"data": {"customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+                               "contact": {"name": "", "email": ""},
+                               "billing_address": blank_optional, "shipping_address": blank_optional,
+                               "order_number": "", "external_ref": ""}});
+    let r = checkout(&app, "blank", &implicit, &[], body.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let given = json!({"first_name": "Ada", "last_name": "Lovelace", "line_1": "1 Main St", "postcode": "N1",
+                       "region": "London", "country": "GB"});
+    assert_eq!(r.body["data"]["billing_address"], given);
+    assert_eq!(r.body["data"]["shipping_address"], given);
+    assert!(
+        r.body["data"].get("order_number").is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["data"].get("external_ref").is_none_or(Value::is_null),
+        "{}",
+        r.body
+    );
+
+    // Blank required fields, and a region and county that are both blank, are refused, all at once.
+    let mut refused = body;
+    refused["data"]["billing_address"]["first_name"] = json!("");
+    refused["data"]["billing_address"]["region"] = json!(" ");
+    refused["data"]["shipping_address"]["line_1"] = json!("");
+    refused["data"]["customer"]["email"] = json!("");
+    let r = checkout(&app, "blank", &implicit, &[], refused).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut got = sources(&r);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "data.billing_address.first_name",
+            "data.billing_address.region",
+            "data.customer.email",
+            "data.shipping_address.line_1",
+        ]
+    );
 }
 
 async fn cart_rules_and_access(backend: Backend) {

@@ -17,6 +17,7 @@ backend_tests!(
     repeated_and_trailing_slashes_are_normalized,
     health_and_readiness,
     nul_characters_in_bodies_are_400,
+    blank_optional_attributes_are_not_given,
 );
 
 async fn unknown_routes_and_methods_get_envelopes(backend: Backend) {
@@ -224,4 +225,93 @@ async fn nul_characters_in_bodies_are_400(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["data"]["name"], "C:\\u0000");
+}
+
+/// A form sends an empty input as `""`: every optional text attribute takes it as not given (or,
+/// in an update, as cleared), while a required one still refuses it.
+async fn blank_optional_attributes_are_not_given(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+
+    let r = app
+        .post(
+            "/v2/customers",
+            &admin,
+            json!({"data": {"type": "customer", "name": "Ann", "email": "ann@example.com", "external_ref": ""}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body["data"].get("external_ref").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
+
+    let r = app
+        .post(
+            "/v2/accounts",
+            &admin,
+            json!({"data": {"type": "account", "name": "Acme", "legal_name": "", "external_ref": " "}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body["data"].get("legal_name").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
+    let account = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("/v2/accounts/{account}"),
+            &admin,
+            json!({"data": {"type": "account", "name": ""}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), &r.error()["source"]),
+        (400, &json!("data.name"))
+    );
+
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            json!({"data": {"type": "product", "attributes": {"name": "Tee", "sku": "TEE", "slug": "",
+                                                               "description": "", "commodity_type": "physical"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let attributes = &r.body["data"]["attributes"];
+    assert!(attributes.get("slug").is_none_or(|v| v.is_null()), "{}", r.body);
+    assert!(
+        attributes.get("description").is_none_or(|v| v.is_null()),
+        "{}",
+        r.body
+    );
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            json!({"data": {"type": "product", "attributes": {"name": "", "sku": "MUG", "commodity_type": "physical"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["source"], "data.attributes.name");
+
+    let r = app
+        .post(
+            "/v2/carts/blank/items",
+            &admin,
+            json!({"data": {"type": "custom_item", "name": "Gift wrap", "sku": "", "description": "", "quantity": 1,
+                            "price": {"amount": 100}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let line = &r.body["data"][0];
+    assert!(
+        line.get("sku").is_none_or(|v| v.is_null() || v == ""),
+        "{}",
+        r.body
+    );
 }

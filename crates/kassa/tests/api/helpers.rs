@@ -130,6 +130,7 @@ pub struct TestApp {
 pub struct Options {
     pub access_token_ttl: Duration,
     pub customer_token_ttl: Duration,
+    pub cors: kassa_api::cors::AllowedOrigins,
 }
 
 impl Default for Options {
@@ -137,6 +138,7 @@ impl Default for Options {
         Self {
             access_token_ttl: Duration::from_secs(3600),
             customer_token_ttl: Duration::from_secs(24 * 3600),
+            cors: kassa_api::cors::AllowedOrigins::None,
         }
     }
 }
@@ -174,6 +176,7 @@ impl TestApp {
             customer_token_ttl: options.customer_token_ttl,
             admin_credentials: Some((client_id.clone(), client_secret.clone())),
             demo: false,
+            cors: options.cors,
         };
         let state = kassa::prepare(&config).await.expect("server prepares");
         let listener = kassa::bind(&config).await.expect("server binds");

@@ -1,5 +1,6 @@
 //! Behaviour tests over the real HTTP stack, each run against SQLite and PostgreSQL.
 
+mod browser;
 mod helpers;
 
 mod accounts;
@@ -11,6 +12,7 @@ mod catalog_admin;
 mod catalogs;
 mod checkout;
 mod conventions;
+mod cors;
 mod customers;
 mod inventories;
 mod inventory_locations;
