@@ -890,7 +890,7 @@ fn schemas() -> Value {
                     "type": "object",
                     "properties": {
                         "total": { "type": "integer" }, "available": { "type": "integer" }, "allocated": { "type": "integer" },
-                        "locations": { "type": "object", "additionalProperties": levels.clone() },
+                        "locations": { "type": "object", "additionalProperties": levels },
                     },
                 },
                 "meta": { "type": "object", "properties": { "stock_id": s(), "timestamps": { "type": "object" } } },

@@ -482,7 +482,9 @@ async fn reprice(
 /// stock-managed) and the lines' locations; a line whose location no longer exists is refused.
 /// Answers the ids of the lines' locations, by slug.
 fn check_stock(lines: &[CartItem], stock: CartStock) -> ApiResult<HashMap<String, Uuid>> {
-    let mut wanted: BTreeMap<(Uuid, Option<&str>), (i64, Option<&str>)> = BTreeMap::new();
+    // (product, location) → (quantity, sku), in a fixed order so the first shortage is stable.
+    type Position<'a> = (Uuid, Option<&'a str>);
+    let mut wanted: BTreeMap<Position, (i64, Option<&str>)> = BTreeMap::new();
     for line in lines {
         let Some(id) = line.product_id else { continue };
         if let Some(slug) = &line.location

@@ -1239,6 +1239,11 @@ async fn cart_items_draw_from_a_location(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(lines(&r), vec![(4, Some("stevenage".into()))]);
 
+    // Merging the cart into another keeps the line's location.
+    let r = add(&app, &shopper, "merged", json!({"type": "cart_items", "cart_id": cart})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(lines(&r), vec![(4, Some("stevenage".into()))]);
+
     // Without stock outside locations, a line naming no location has nothing to draw from.
     let r = add(&app, &shopper, "plain", cart_item(&product, 1, None)).await;
     assert_eq!(r.status, 400, "{}", r.body);
