@@ -504,19 +504,31 @@ pub(crate) async fn apply_all(
         .collect())
 }
 
-async fn get_location(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Location>> {
-    let sql = if lock {
-        concat!(
-            "SELECT ",
-            location_columns!(),
-            " FROM inventory_locations WHERE id = $1 FOR UPDATE"
-        )
-    } else {
-        concat!(
-            "SELECT ",
-            location_columns!(),
-            " FROM inventory_locations WHERE id = $1"
-        )
+/// Row locks a location read can take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LocationLock {
+    None,
+    /// For an edit: does not wait for the stock writers that hold it `FOR KEY SHARE`.
+    Edit,
+    /// For a delete.
+    Delete,
+}
+
+async fn get_location(conn: &mut PgConnection, id: Uuid, lock: LocationLock) -> Result<Option<Location>> {
+    macro_rules! select {
+        ($suffix:literal) => {
+            concat!(
+                "SELECT ",
+                location_columns!(),
+                " FROM inventory_locations WHERE id = $1",
+                $suffix
+            )
+        };
+    }
+    let sql = match lock {
+        LocationLock::None => select!(""),
+        LocationLock::Edit => select!(" FOR NO KEY UPDATE"),
+        LocationLock::Delete => select!(" FOR UPDATE"),
     };
     let row = sqlx::query(sql)
         .bind(id)
@@ -842,7 +854,7 @@ impl InventoryStore for PgStore {
 
     async fn location(&self, id: Uuid) -> Result<Option<Location>> {
         let mut conn = self.pool.acquire().await.map_err(sql_error)?;
-        get_location(&mut conn, id, false).await
+        get_location(&mut conn, id, LocationLock::None).await
     }
 
     async fn locations(&self, page: PageRequest) -> Result<Page<Location>> {
@@ -861,7 +873,7 @@ impl InventoryStore for PgStore {
 
     async fn update_location(&self, id: Uuid, edit: Edit<Location>) -> Result<Option<Location>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let Some(mut location) = get_location(&mut tx, id, true).await? else {
+        let Some(mut location) = get_location(&mut tx, id, LocationLock::Edit).await? else {
             return Ok(None);
         };
         edit(&mut location)?;
@@ -875,7 +887,7 @@ impl InventoryStore for PgStore {
         // The lock order: the location, then the records of the products stocked there (in
         // product order, as payments take them), then their positions. Empty positions go with
         // the location; one that holds stock stays, and then the foreign key refuses the delete.
-        if get_location(&mut tx, id, true).await?.is_none() {
+        if get_location(&mut tx, id, LocationLock::Delete).await?.is_none() {
             return Ok(false);
         }
         sqlx::query(
