@@ -74,6 +74,11 @@ ids["customer"] = new("POST", "/v2/customers", {"data": {"type": "customer", "na
                                                          "email": "fuzz@example.com", "password": "fuzz-pa55word"}})
 ids["account"] = new("POST", "/v2/accounts", {"data": {"type": "account", "name": "Fuzz", "legal_name": "Fuzz Ltd"}})
 ids["realm"] = new("GET", "/v2/authentication-realms", None, lambda d: d["data"][0]["id"])
+saved_address = {"type": "address", "name": "Fuzz home", "first_name": "Fuzz", "last_name": "Tester",
+                 "line_1": "1 Main St", "postcode": "12345", "country": "US", "region": "IL"}
+for owner, path in (("account", "/v2/accounts"), ("customer", "/v2/customers")):
+    if ids[owner]:
+        ids[f"{owner}_address"] = new("POST", f"{path}/{ids[owner]}/addresses", {"data": saved_address})
 ids["cart"] = new("POST", "/v2/carts", {"data": {"name": "Fuzz cart"}})
 if ids["cart"]:
     ids["item"] = new("POST", f"/v2/carts/{ids['cart']}/items", {"data": {"type": "custom_item", "name": "Fuzz",
@@ -99,7 +104,9 @@ pins = [
     (r"^/v2/carts/\{id\}/items/\{item_id\}", {"id": "cart", "item_id": "item"}),
     (r"^/v2/carts/\{id\}", {"id": "cart"}),
     (r"^/v2/orders/\{id\}", {"id": "order"}),
+    (r"^/v2/customers/\{id\}/addresses/\{address_id\}", {"id": "customer", "address_id": "customer_address"}),
     (r"^/v2/customers/\{id\}", {"id": "customer"}),
+    (r"^/v2/accounts/\{id\}/addresses/\{address_id\}", {"id": "account", "address_id": "account_address"}),
     (r"^/v2/accounts/\{id\}", {"id": "account"}),
     (r"^/v2/currencies/\{id\}", {"id": "currency"}),
     (r"^/v2/authentication-realms/\{realm\}", {"realm": "realm"}),

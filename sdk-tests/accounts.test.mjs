@@ -4,7 +4,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gateway, MemoryStorageFactory } from '@elasticpath/js-sdk';
-import { createShopperClient, postV2AccountMembersTokens, getV2Accounts, getV2AccountsAccountId } from '@epcc-sdk/sdks-shopper';
+import {
+  createShopperClient,
+  postV2AccountMembersTokens,
+  getV2Accounts,
+  getV2AccountsAccountId,
+  putV2AccountsAccountId,
+  getV2AccountAddresses,
+  getV2AccountAddress,
+  postV2AccountAddress,
+  putV2AccountAddress,
+  deleteV2AccountAddress,
+  getAllCurrencies,
+} from '@epcc-sdk/sdks-shopper';
 import { startKassa, memoryStorage } from './kassa.mjs';
 
 let kassa;
@@ -113,6 +125,65 @@ test('a shopper signs up and logs in with the generated client', async () => {
   const other = await getV2AccountsAccountId({ client, headers, path: { accountID: fixture.accountId } });
   assert.equal(other.response.status, 404);
   assert.ok(Array.isArray(other.error.errors));
+  Object.assign(fixture, { client, memberHeaders: headers, memberAccountId: token.account_id });
+});
+
+test('a member keeps an address book and renames the account, as the storefront does', async () => {
+  const { client, memberHeaders: headers, memberAccountId: accountID } = fixture;
+  // The storefront's address form drops empty inputs and sends the rest.
+  const created = await postV2AccountAddress({
+    client,
+    headers,
+    path: { accountID },
+    body: {
+      data: {
+        type: 'address',
+        name: 'Home',
+        first_name: 'Leslie',
+        last_name: 'Knope',
+        line_1: '1 Main Street',
+        city: 'Pawnee',
+        region: 'IN',
+        postcode: '47998',
+        country: 'US',
+        phone_number: '555-555-1234',
+      },
+    },
+  });
+  assert.equal(created.error, undefined, JSON.stringify(created.error));
+  const addressID = created.data.data.id;
+  assert.equal(created.data.data.relationships.account.id, accountID);
+
+  const list = await getV2AccountAddresses({ client, headers, path: { accountID } });
+  assert.deepEqual(list.data.data.map((a) => a.name), ['Home']);
+  const updated = await putV2AccountAddress({
+    client,
+    headers,
+    path: { accountID, addressID },
+    body: { data: { type: 'address', name: 'Home', first_name: 'Leslie', last_name: 'Knope', line_1: '2 Main Street', region: 'IN', postcode: '47998', country: 'US' } },
+  });
+  assert.equal(updated.error, undefined, JSON.stringify(updated.error));
+  const read = await getV2AccountAddress({ client, headers, path: { accountID, addressID } });
+  assert.equal(read.data.data.line_1, '2 Main Street');
+  // Another account's book is not there for this token.
+  const foreign = await getV2AccountAddresses({ client, headers, path: { accountID: fixture.accountId } });
+  assert.equal(foreign.response.status, 404);
+  const removed = await deleteV2AccountAddress({ client, headers, path: { accountID, addressID } });
+  assert.equal(removed.response.status, 204);
+
+  const renamed = await putV2AccountsAccountId({
+    client,
+    headers,
+    path: { accountID },
+    body: { data: { type: 'account', name: 'Knope 2028', legal_name: 'Knope 2028' } },
+  });
+  assert.equal(renamed.error, undefined, JSON.stringify(renamed.error));
+  assert.equal(renamed.data.data.name, 'Knope 2028');
+
+  // The cart and checkout pages list currencies with the implicit token alone.
+  const currencies = await getAllCurrencies({ client });
+  assert.equal(currencies.error, undefined, JSON.stringify(currencies.error));
+  assert.ok(currencies.data.data.some((c) => c.code === 'USD'));
 });
 
 test('customers register and get tokens through the classic client', async () => {

@@ -168,6 +168,11 @@ impl Op {
         self.statuses = &[204];
         self
     }
+    /// Never succeeds: the operation only refuses (a feature not supported yet).
+    fn refused(mut self) -> Self {
+        self.statuses = &[];
+        self
+    }
     /// 200, or 204 when there was nothing to change.
     fn maybe_no_content(mut self) -> Self {
         self.statuses = &[200, 204];
@@ -209,6 +214,7 @@ fn tag(name: &'static str, ops: Vec<Op>) -> Vec<Op> {
 /// Every documented operation, grouped by resource as `routes/*.rs` is.
 pub fn operations() -> Vec<Op> {
     const PW: &str = "/v2/authentication-realms/{realm}/user-authentication-info/{id}/user-authentication-password-profile-info";
+    const SELF_MANAGED: &str = "An admin token, or a member's own record with their account token while `account_member_self_management` is `update_only` (403 while `disabled`; another member's id is 404).";
     let mut groups: Vec<Vec<Op>> = vec![
         tag("Authentication", vec![
             Op::post("/oauth/access_token", "Get an access token")
@@ -280,7 +286,9 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/accounts", "List accounts").token().account_header().list().returns("Account"),
             Op::post("/v2/accounts", "Create an account").admin().created().body("AccountBody").returns("Account"),
             Op::get("/v2/accounts/{id}", "Get an account").token().account_header().returns("Account"),
-            Op::put("/v2/accounts/{id}", "Update an account").admin().body("AccountBody").returns("Account"),
+            Op::put("/v2/accounts/{id}", "Update an account")
+                .describe("An admin may change every field but `parent_id`; a member, with their account token, their own account's `name` and `legal_name`.")
+                .token().account_header().body("AccountBody").returns("Account"),
             Op::delete("/v2/accounts/{id}", "Delete an account").admin().no_content(),
             Op::get("/v2/accounts/{id}/account-memberships", "List an account's memberships").token().account_header().list(),
             Op::post("/v2/accounts/{id}/account-memberships", "Create an account membership").admin().created().body("DataObject"),
@@ -288,6 +296,24 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/accounts/{id}/account-memberships/{membership_id}", "Get an account membership").token().account_header(),
             Op::put("/v2/accounts/{id}/account-memberships/{membership_id}", "Update an account membership").admin().body("DataObject"),
             Op::delete("/v2/accounts/{id}/account-memberships/{membership_id}", "Delete an account membership").admin().no_content(),
+            Op::get("/v2/settings/account-membership", "Get the account membership settings").admin(),
+            Op::put("/v2/settings/account-membership", "Update the account membership settings (`membership_limit`)").admin().body("DataObject"),
+        ]),
+        tag("Addresses", vec![
+            Op::get("/v2/accounts/{id}/addresses", "List an account's addresses").token().account_header().list().returns("Address"),
+            Op::post("/v2/accounts/{id}/addresses", "Create an account address")
+                .describe("At most the store's `shopper_address_limit` addresses per account (400 beyond).")
+                .token().account_header().created().body("AddressBody").returns("Address"),
+            Op::get("/v2/accounts/{id}/addresses/{address_id}", "Get an account address").token().account_header().returns("Address"),
+            Op::put("/v2/accounts/{id}/addresses/{address_id}", "Update an account address").token().account_header().body("AddressBody").returns("Address"),
+            Op::delete("/v2/accounts/{id}/addresses/{address_id}", "Delete an account address").token().account_header().no_content(),
+            Op::get("/v2/customers/{id}/addresses", "List a customer's addresses").token().customer_header().list().returns("Address"),
+            Op::post("/v2/customers/{id}/addresses", "Create a customer address")
+                .describe("At most the store's `shopper_address_limit` addresses per customer (400 beyond).")
+                .token().customer_header().created().body("AddressBody").returns("Address"),
+            Op::get("/v2/customers/{id}/addresses/{address_id}", "Get a customer address").token().customer_header().returns("Address"),
+            Op::put("/v2/customers/{id}/addresses/{address_id}", "Update a customer address").token().customer_header().body("AddressBody").returns("Address"),
+            Op::delete("/v2/customers/{id}/addresses/{address_id}", "Delete a customer address").token().customer_header().no_content(),
         ]),
         tag("Account members", vec![
             Op::get("/v2/account-members", "List account members").token().account_header().list(),
@@ -298,11 +324,19 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/account-members/{id}/account-memberships", "List an account member's memberships").token().account_header().list(),
         ]),
         tag("Authentication realms", vec![
-            Op::get("/v2/settings/account-authentication", "Get account authentication settings").admin(),
+            Op::get("/v2/settings/account-authentication", "Get account authentication settings").token(),
             Op::put("/v2/settings/account-authentication", "Update account authentication settings").admin().body("DataObject"),
             Op::get("/v2/authentication-realms", "List authentication realms").token().list(),
             Op::get("/v2/authentication-realms/{realm}", "Get an authentication realm").token(),
             Op::put("/v2/authentication-realms/{realm}", "Update an authentication realm").admin().body("DataObject"),
+            Op::get("/v2/authentication-realms/{realm}/oidc-profiles", "List a realm's OpenID Connect profiles (none: OIDC is not supported yet)").token().list(),
+            Op::post("/v2/authentication-realms/{realm}/oidc-profiles", "Create an OpenID Connect profile (not supported yet: 400)")
+                .admin().body("DataObject").refused(),
+            Op::get("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Get an OpenID Connect profile (always 404: OIDC is not supported yet)").token(),
+            Op::put("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Update an OpenID Connect profile (always 404: there are none)")
+                .admin().body("DataObject").refused(),
+            Op::delete("/v2/authentication-realms/{realm}/oidc-profiles/{id}", "Delete an OpenID Connect profile (always 404: there are none)")
+                .admin().refused(),
             Op::get("/v2/authentication-realms/{realm}/password-profiles", "List password profiles").admin().list(),
             Op::post("/v2/authentication-realms/{realm}/password-profiles", "Create a password profile").admin().created().body("DataObject"),
             Op::get("/v2/authentication-realms/{realm}/password-profiles/{id}", "Get a password profile").admin(),
@@ -310,13 +344,15 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/v2/authentication-realms/{realm}/password-profiles/{id}", "Delete a password profile").admin().no_content(),
             Op::get("/v2/authentication-realms/{realm}/user-authentication-info", "List user authentication infos").admin().list(),
             Op::post("/v2/authentication-realms/{realm}/user-authentication-info", "Create a user authentication info").admin().created().body("DataObject"),
-            Op::get("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Get a user authentication info").admin(),
-            Op::put("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Update a user authentication info").admin().body("DataObject"),
+            Op::get("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Get a user authentication info")
+                .describe(SELF_MANAGED).token().account_header(),
+            Op::put("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Update a user authentication info")
+                .describe(SELF_MANAGED).token().account_header().body("DataObject"),
             Op::delete("/v2/authentication-realms/{realm}/user-authentication-info/{id}", "Delete a user authentication info").admin().no_content(),
-            Op::get(PW, "List a user's password credentials").admin().list(),
+            Op::get(PW, "List a user's password credentials").describe(SELF_MANAGED).token().account_header().list(),
             Op::post(PW, "Create a password credential").admin().created().body("DataObject"),
-            Op::get(format!("{PW}/{{credential}}"), "Get a password credential").admin(),
-            Op::put(format!("{PW}/{{credential}}"), "Update a password credential").admin().body("DataObject"),
+            Op::get(format!("{PW}/{{credential}}"), "Get a password credential").describe(SELF_MANAGED).token().account_header(),
+            Op::put(format!("{PW}/{{credential}}"), "Update a password credential").describe(SELF_MANAGED).token().account_header().body("DataObject"),
             Op::delete(format!("{PW}/{{credential}}"), "Delete a password credential").admin().no_content(),
         ]),
         tag("Application keys", vec![
@@ -331,9 +367,9 @@ pub fn operations() -> Vec<Op> {
             Op::put("/v2/settings/cart", "Update the cart settings").admin().body("DataObject"),
         ]),
         tag("Currencies", vec![
-            Op::get("/v2/currencies", "List currencies").admin().list(),
+            Op::get("/v2/currencies", "List currencies").token().list(),
             Op::post("/v2/currencies", "Create a currency").admin().created().body("DataObject"),
-            Op::get("/v2/currencies/{id}", "Get a currency").admin(),
+            Op::get("/v2/currencies/{id}", "Get a currency").token(),
             Op::put("/v2/currencies/{id}", "Update a currency").admin().body("DataObject"),
             Op::delete("/v2/currencies/{id}", "Delete a currency").admin().no_content(),
         ]),
@@ -753,6 +789,16 @@ fn schemas() -> Value {
         "Text": { "type": "string" },
         "Health": { "type": "object" },
         "Resource": resource(None, json!({})),
+        "Address": resource(Some("address"), json!({
+            "name": s(), "first_name": s(), "last_name": s(), "company_name": s(), "line_1": s(), "line_2": s(),
+            "city": s(), "postcode": s(), "county": s(), "region": s(), "country": s(), "phone_number": s(),
+            "instructions": s(),
+        })),
+        "AddressBody": data_body(json!({
+            "type": { "const": "address" }, "name": s(), "first_name": s(), "last_name": s(), "company_name": s(),
+            "line_1": s(), "line_2": s(), "city": s(), "postcode": s(), "county": s(), "region": s(), "country": s(),
+            "phone_number": s(), "instructions": s(),
+        })),
         "Account": resource(Some("account"), json!({ "name": { "type": "string" }, "legal_name": { "type": "string" } })),
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),

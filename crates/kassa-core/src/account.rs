@@ -19,7 +19,30 @@ pub struct AccountSettings {
 }
 
 pub const DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS: i64 = 86_400;
+/// The longest an account token may live (`account_management_authentication_token_timeout_secs`):
+/// Elastic Path documents no bounds; kassa takes any positive number of seconds up to a year.
+pub const MAX_ACCOUNT_TOKEN_TIMEOUT_SECS: i64 = 365 * 86_400;
+/// `membership_limit` (`/v2/settings/account-membership`): how many accounts one member may
+/// belong to. Elastic Path's default and maximum.
+pub const DEFAULT_MEMBERSHIP_LIMIT: i64 = 10_000;
+pub const MAX_MEMBERSHIP_LIMIT: i64 = 10_000;
+
+/// The refusal of a membership past `membership_limit`.
+pub fn membership_limit_reached(limit: i64) -> crate::Error {
+    crate::Error::bad_request(
+        "Membership limit reached",
+        format!("The account member already belongs to {limit} accounts, the store's membership_limit"),
+    )
+}
 pub const SELF_MANAGEMENT_MODES: &[&str] = &["disabled", "update_only"];
+
+impl AccountSettings {
+    /// Whether a member may update their own details with their account token
+    /// (`account_member_self_management: update_only`).
+    pub fn members_manage_themselves(&self) -> bool {
+        self.account_member_self_management == "update_only"
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Realm {

@@ -2,6 +2,7 @@
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
 pub mod account;
+pub mod address;
 pub mod cart;
 pub mod carts;
 pub mod catalog;

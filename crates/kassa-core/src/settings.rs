@@ -27,6 +27,8 @@ pub struct StoreSettings {
     pub defer_inventory_check: bool,
     /// When an order's stock is allocated (`inventory.reserve_at`).
     pub reserve_at: ReserveAt,
+    /// How many addresses one account or customer may have (`shopper_address_limit`).
+    pub shopper_address_limit: i64,
 }
 
 /// When stock is allocated to an order: at its first complete payment (EP's behaviour, the
@@ -66,6 +68,7 @@ impl Default for StoreSettings {
             use_rule_promotions: false,
             defer_inventory_check: false,
             reserve_at: ReserveAt::Payment,
+            shopper_address_limit: crate::address::DEFAULT_SHOPPER_ADDRESS_LIMIT,
         }
     }
 }

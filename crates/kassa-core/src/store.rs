@@ -9,6 +9,7 @@ use crate::Result;
 use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
+use crate::address::{Address, AddressFields, AddressOwner};
 use crate::carts::{Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, StockOf, TaxRefusal};
 use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::catalog_rule::CatalogRule;
@@ -27,6 +28,7 @@ use crate::token::SigningKey;
 pub trait Store:
     AuthStore
     + AccountStore
+    + AddressStore
     + CustomerStore
     + CatalogStore
     + CurrencyStore
@@ -130,11 +132,16 @@ pub trait AccountStore {
         page: PageRequest,
     ) -> Result<Page<Account>>;
     async fn update_account(&self, account: Account) -> Result<bool>;
-    /// Also deletes its memberships.
+    /// Also deletes its memberships and addresses.
     async fn delete_account(&self, id: Uuid) -> Result<bool>;
 
-    /// `Conflict` if the member already belongs to the account.
+    /// `Conflict` if the member already belongs to the account; `BadRequest` (`Membership limit
+    /// reached`) if the member already belongs to `membership_limit` accounts, decided in the
+    /// write's transaction, so parallel creates never exceed the limit.
     async fn create_membership(&self, membership: Membership) -> Result<()>;
+    /// `membership_limit` (`/v2/settings/account-membership`).
+    async fn membership_limit(&self) -> Result<i64>;
+    async fn set_membership_limit(&self, limit: i64) -> Result<()>;
     async fn membership(&self, account_id: Uuid, id: Uuid) -> Result<Option<Membership>>;
     /// Whether the account exists, and whether this member belongs to it, in one read.
     async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)>;
@@ -159,6 +166,38 @@ pub trait AccountStore {
     /// Creates the member, the credential and optionally an account with the membership, all or
     /// nothing.
     async fn self_signup(&self, signup: SelfSignup) -> Result<()>;
+}
+
+/// The saved addresses of accounts and customers (`…/addresses`).
+#[async_trait]
+pub trait AddressStore {
+    /// Stores the address. `NotFound` if the owner does not exist; `BadRequest` (`Address limit
+    /// reached`) if the owner already has the store's `shopper_address_limit` addresses, decided
+    /// in the write's own transaction (the owner's row is locked, or the writer is single), so
+    /// parallel creates never exceed it. A refused create stores nothing.
+    async fn create_address(&self, address: Address) -> Result<Address>;
+    /// The owner's address with this id; `None` for an unknown address or another owner's.
+    async fn address(&self, owner: AddressOwner, id: Uuid) -> Result<Option<Address>>;
+    /// One page of the owner's addresses, oldest first, with the filtered total; `None` if the
+    /// owner does not exist. Conditions name the columns of [`crate::address::ADDRESS_FILTER_FIELDS`].
+    async fn addresses(
+        &self,
+        owner: AddressOwner,
+        filter: &[Condition],
+        page: PageRequest,
+    ) -> Result<Option<Page<Address>>>;
+    /// Applies `edit` to the current fields inside the write's transaction and stores them with
+    /// `updated_at = now`; `None` if there is no such address of this owner. A refused edit
+    /// changes nothing.
+    async fn update_address(
+        &self,
+        owner: AddressOwner,
+        id: Uuid,
+        edit: Edit<AddressFields>,
+        now: Millis,
+    ) -> Result<Option<Address>>;
+    /// False if there is no such address of this owner.
+    async fn delete_address(&self, owner: AddressOwner, id: Uuid) -> Result<bool>;
 }
 
 /// A legacy customer. The password is only ever stored hashed.
@@ -196,7 +235,7 @@ pub trait CustomerStore {
     async fn customers(&self, query: CustomerQuery) -> Result<Page<Customer>>;
     /// Applies `patch`; `None` if there is no such customer, `Conflict` on a taken email.
     async fn update_customer(&self, id: Uuid, patch: CustomerPatch, now: Millis) -> Result<Option<Customer>>;
-    /// False if there was none with this id.
+    /// Also deletes the customer's addresses. False if there was none with this id.
     async fn delete_customer(&self, id: Uuid) -> Result<bool>;
 }
 

@@ -8,7 +8,7 @@ use kassa_core::store::AccountStore;
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, Postgres, Row};
+use sqlx::{Executor, PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 use crate::sql::{conflict, foreign_key_violation, page_of, push_conditions};
@@ -189,23 +189,52 @@ async fn insert_account<'e>(db: impl Executor<'e, Database = Postgres>, a: &Acco
     Ok(())
 }
 
-async fn insert_membership<'e>(db: impl Executor<'e, Database = Postgres>, m: &Membership) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO account_memberships (id, account_id, member_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+/// Inserts the membership unless the member already belongs to `membership_limit` accounts.
+/// The member's row is locked first (`FOR NO KEY UPDATE`), so creates for one member serialize;
+/// the count and the insert are one later statement, whose snapshot sees what earlier lock
+/// holders committed. Must run inside a transaction.
+async fn insert_membership(tx: &mut PgConnection, m: &Membership) -> Result<()> {
+    let member = sqlx::query("SELECT 1 FROM account_members WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(m.member_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+    if member.is_none() {
+        return Err(Error::field(
+            "data.account_member_id",
+            "not_found",
+            "The account member does not exist",
+        ));
+    }
+    let row = sqlx::query(
+        "WITH lim AS (SELECT membership_limit AS n FROM store_settings WHERE id = 1),
+              ins AS (
+                INSERT INTO account_memberships (id, account_id, member_id, created_at, updated_at)
+                SELECT $1, $2, $3, $4, $5 FROM lim
+                WHERE (SELECT count(*) FROM account_memberships WHERE member_id = $3) < lim.n
+                RETURNING 1)
+         SELECT lim.n, EXISTS (SELECT 1 FROM ins) FROM lim",
     )
     .bind(m.id)
     .bind(m.account_id)
     .bind(m.member_id)
     .bind(m.created_at)
     .bind(m.updated_at)
-    .execute(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| {
         if foreign_key_violation(&e) {
-            return Error::field("data.account_member_id", "not_found", "The account member does not exist");
+            return Error::not_found("Not Found", "account not found");
         }
-        conflict(e, |_| "account membership with the given account id and account member id already exists")
+        conflict(
+            e,
+            |_| "account membership with the given account id and account member id already exists",
+        )
     })?;
+    let (limit, inserted): (i64, bool) = (row.get(0), row.get(1));
+    if !inserted {
+        return Err(kassa_core::account::membership_limit_reached(limit));
+    }
     Ok(())
 }
 
@@ -619,7 +648,25 @@ impl AccountStore for PgStore {
     }
 
     async fn create_membership(&self, membership: Membership) -> Result<()> {
-        insert_membership(&self.pool, &membership).await
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        insert_membership(&mut tx, &membership).await?;
+        tx.commit().await.map_err(sql_error)
+    }
+
+    async fn membership_limit(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT membership_limit FROM store_settings WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(sql_error)
+    }
+
+    async fn set_membership_limit(&self, limit: i64) -> Result<()> {
+        sqlx::query("UPDATE store_settings SET membership_limit = $1 WHERE id = 1")
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?;
+        Ok(())
     }
 
     async fn membership(&self, account_id: Uuid, id: Uuid) -> Result<Option<Membership>> {
@@ -733,7 +780,7 @@ impl AccountStore for PgStore {
         insert_credential(&mut *tx, &signup.credential).await?;
         if let Some((account, membership)) = &signup.account {
             insert_account(&mut *tx, account).await?;
-            insert_membership(&mut *tx, membership).await?;
+            insert_membership(&mut tx, membership).await?;
         }
         tx.commit().await.map_err(sql_error)
     }

@@ -826,7 +826,8 @@ impl SettingsStore for PgStore {
     async fn store_settings(&self) -> Result<StoreSettings> {
         let row = sqlx::query(
             "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
-             custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at
+             custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at,
+             shopper_address_limit
              FROM store_settings WHERE id = 1",
         )
         .fetch_optional(&self.pool)
@@ -843,6 +844,7 @@ impl SettingsStore for PgStore {
                 use_rule_promotions: r.get(5),
                 defer_inventory_check: r.get(6),
                 reserve_at: ReserveAt::parse(r.get::<&str, _>(7)).unwrap_or_default(),
+                shopper_address_limit: r.get(8),
             }
         }))
     }
@@ -850,14 +852,16 @@ impl SettingsStore for PgStore {
     async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
         sqlx::query(
             "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
-               custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at)
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8)
+               custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at,
+               shopper_address_limit)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET page_length = EXCLUDED.page_length,
                calculation_method = EXCLUDED.calculation_method, cart_expiry_days = EXCLUDED.cart_expiry_days,
                show_all_carts = EXCLUDED.show_all_carts, custom_discounts_enabled = EXCLUDED.custom_discounts_enabled,
                use_rule_promotions = EXCLUDED.use_rule_promotions,
                defer_inventory_check = EXCLUDED.defer_inventory_check,
-               inventory_reserve_at = EXCLUDED.inventory_reserve_at",
+               inventory_reserve_at = EXCLUDED.inventory_reserve_at,
+               shopper_address_limit = EXCLUDED.shopper_address_limit",
         )
         .bind(s.page_length)
         .bind(s.calculation_method.as_str())
@@ -867,6 +871,7 @@ impl SettingsStore for PgStore {
         .bind(s.use_rule_promotions)
         .bind(s.defer_inventory_check)
         .bind(s.reserve_at.as_str())
+        .bind(s.shopper_address_limit)
         .execute(&self.pool)
         .await
         .map_err(sql_error)?;

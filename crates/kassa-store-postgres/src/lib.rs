@@ -3,6 +3,7 @@
 //! check in Rust followed by a write.
 
 mod accounts;
+mod addresses;
 mod auth;
 mod carts;
 mod catalog;

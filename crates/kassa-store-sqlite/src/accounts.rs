@@ -199,7 +199,18 @@ fn insert_account(conn: &Connection, a: &Account) -> DbResult<()> {
     Ok(())
 }
 
+/// Inserts the membership unless the member already belongs to `membership_limit` accounts
+/// (counted here, on the single writer, so parallel creates cannot pass the limit together).
 fn insert_membership(conn: &Connection, m: &Membership) -> DbResult<()> {
+    let (count, limit): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM account_memberships WHERE member_id = ?1),
+                    (SELECT membership_limit FROM store_settings WHERE id = 1)",
+        )?
+        .query_row([id(m.member_id)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if count >= limit {
+        return Err(kassa_core::account::membership_limit_reached(limit).into());
+    }
     conn.prepare_cached(
         "INSERT INTO account_memberships (id, account_id, member_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -682,6 +693,26 @@ impl AccountStore for SqliteStore {
     async fn create_membership(&self, membership: Membership) -> Result<()> {
         self.db
             .write(move |conn| insert_membership(conn, &membership))
+            .await
+    }
+
+    async fn membership_limit(&self) -> Result<i64> {
+        self.db
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT membership_limit FROM store_settings WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn set_membership_limit(&self, limit: i64) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE store_settings SET membership_limit = ?1 WHERE id = 1")?
+                    .execute([limit])?;
+                Ok(())
+            })
             .await
     }
 

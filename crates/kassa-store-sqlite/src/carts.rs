@@ -642,7 +642,7 @@ impl SettingsStore for SqliteStore {
                     .prepare_cached(
                         "SELECT page_length, calculation_method, cart_expiry_days, show_all_carts,
                          custom_discounts_enabled, use_rule_promotions, defer_inventory_check,
-                         inventory_reserve_at
+                         inventory_reserve_at, shopper_address_limit
                          FROM store_settings WHERE id = 1",
                     )?
                     .query_row([], |r| {
@@ -656,6 +656,7 @@ impl SettingsStore for SqliteStore {
                             use_rule_promotions: r.get(5)?,
                             defer_inventory_check: r.get(6)?,
                             reserve_at: ReserveAt::parse(&r.get::<_, String>(7)?).unwrap_or_default(),
+                            shopper_address_limit: r.get(8)?,
                         })
                     })
                     .optional()?
@@ -670,14 +671,15 @@ impl SettingsStore for SqliteStore {
                 conn.prepare_cached(
                     "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
                        custom_discounts_enabled, use_rule_promotions, defer_inventory_check,
-                       inventory_reserve_at)
-                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                       inventory_reserve_at, shopper_address_limit)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (id) DO UPDATE SET page_length = excluded.page_length,
                        calculation_method = excluded.calculation_method, cart_expiry_days = excluded.cart_expiry_days,
                        show_all_carts = excluded.show_all_carts, custom_discounts_enabled = excluded.custom_discounts_enabled,
                        use_rule_promotions = excluded.use_rule_promotions,
                        defer_inventory_check = excluded.defer_inventory_check,
-                       inventory_reserve_at = excluded.inventory_reserve_at",
+                       inventory_reserve_at = excluded.inventory_reserve_at,
+                       shopper_address_limit = excluded.shopper_address_limit",
                 )?
                 .execute(params![
                     s.page_length,
@@ -687,7 +689,8 @@ impl SettingsStore for SqliteStore {
                     s.custom_discounts_enabled,
                     s.use_rule_promotions,
                     s.defer_inventory_check,
-                    s.reserve_at.as_str()
+                    s.reserve_at.as_str(),
+                    s.shopper_address_limit
                 ])?;
                 Ok(())
             })

@@ -11,6 +11,7 @@
 //! writer.
 
 mod accounts;
+mod addresses;
 mod auth;
 mod carts;
 mod catalog;

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_partial_indexes",
         include_str!("../migrations/0012_partial_indexes.sql"),
     ),
+    ("0014_addresses", include_str!("../migrations/0014_addresses.sql")),
     (
         "0015_inventory_locations",
         include_str!("../migrations/0015_inventory_locations.sql"),

@@ -1,12 +1,13 @@
-//! `/v2/accounts` and their memberships. Admins manage everything; a shopper holding an account
-//! token reads their own account and its memberships, and gets 404 for any other account.
+//! `/v2/accounts` and their memberships, and `/v2/settings/account-membership`. Admins manage
+//! everything; a shopper holding an account token reads their own account and its memberships,
+//! renames their own account, and gets 404 for any other account.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::Validator;
-use kassa_core::account::{Account, Member, Membership};
+use kassa_core::account::{Account, MAX_MEMBERSHIP_LIMIT, Member, Membership};
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS, TIME_OPS};
 use kassa_core::time::now_millis;
 use serde::Deserialize;
@@ -38,6 +39,10 @@ pub fn router() -> Routes {
             get(read_membership)
                 .put(update_membership)
                 .delete(remove_membership),
+        )
+        .route(
+            "/v2/settings/account-membership",
+            get(read_membership_settings).put(update_membership_settings),
         )
         .string_status()
 }
@@ -159,7 +164,7 @@ fn optional_fields(v: &mut Validator, d: &mut AccountData) {
 }
 
 /// Resolves the caller's view of one account id: admins see all; a shopper only their own.
-fn visible_account(shopper: &Shopper, raw: &str) -> ApiResult<Uuid> {
+pub(crate) fn visible_account(shopper: &Shopper, raw: &str) -> ApiResult<Uuid> {
     let id = parse_uuid(raw, account_not_found)?;
     match shopper.account_scope()? {
         AccountScope::All => Ok(id),
@@ -248,14 +253,32 @@ async fn read(
     Ok(Json(envelope::single(render_account(&account, &origin))))
 }
 
+/// Fields only an admin may change: `registration_id` is unique across accounts (a member trying
+/// values would learn other accounts' ids from the 409) and `external_ref` links the account to
+/// the merchant's own systems.
+const ADMIN_ONLY_FIELDS: &[&str] = &["registration_id", "external_ref"];
+
+/// An admin changes any field but `parent_id`; a member, with their account token, their own
+/// account's `name` and `legal_name` (what a storefront's account page edits). Another account
+/// is 404, as for reads.
 async fn update(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(mut body): ApiJson<AccountBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_uuid(&id, account_not_found)?;
+    let id = visible_account(&shopper, &id)?;
+    if matches!(shopper.account_scope()?, AccountScope::Account { .. }) {
+        let d = &body.data;
+        let sent = [d.registration_id.is_some(), d.external_ref.is_some()];
+        if let Some((field, _)) = ADMIN_ONLY_FIELDS.iter().zip(sent).find(|(_, sent)| *sent) {
+            return Err(ApiError::forbidden(format!(
+                "An account member may change only the account's name and legal_name, not {field}"
+            ))
+            .with_source(format!("data.{field}")));
+        }
+    }
     let mut v = Validator::new();
     v.resource_type(body.data.kind.as_deref(), "account");
     let name = body
@@ -480,5 +503,57 @@ async fn unassigned(
         .collect();
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
+    )))
+}
+
+// ---- /v2/settings/account-membership -----------------------------------------------------
+
+fn render_membership_settings(limit: i64) -> Value {
+    json!({ "data": { "type": "account_membership_setting", "membership_limit": limit } })
+}
+
+async fn read_membership_settings(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
+    Ok(Json(render_membership_settings(
+        state.store.membership_limit().await?,
+    )))
+}
+
+#[derive(Deserialize)]
+struct MembershipSettingsBody {
+    data: MembershipSettingsData,
+}
+
+#[derive(Deserialize)]
+struct MembershipSettingsData {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    membership_limit: Option<i64>,
+}
+
+/// `membership_limit`: how many accounts one member may belong to, 1 to 10,000 (EP: "any number
+/// up to 10,000"). It applies to memberships created from then on; existing ones stay.
+async fn update_membership_settings(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiJson(body): ApiJson<MembershipSettingsBody>,
+) -> ApiResult<Json<Value>> {
+    let d = body.data;
+    let mut v = Validator::new();
+    v.resource_type(d.kind.as_deref(), "account_membership_setting");
+    if let Some(limit) = d.membership_limit
+        && !(1..=MAX_MEMBERSHIP_LIMIT).contains(&limit)
+    {
+        v.push(
+            "data.membership_limit",
+            "range",
+            format!("membership_limit must be between 1 and {MAX_MEMBERSHIP_LIMIT}"),
+        );
+    }
+    v.finish()?;
+    if let Some(limit) = d.membership_limit {
+        state.store.set_membership_limit(limit).await?;
+    }
+    Ok(Json(render_membership_settings(
+        state.store.membership_limit().await?,
     )))
 }

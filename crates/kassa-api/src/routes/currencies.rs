@@ -1,4 +1,5 @@
-//! `/v2/currencies`: the store's currencies (at most 10, exactly one default, USD at first).
+//! `/v2/currencies`: the store's currencies (at most 10, exactly one default, USD at first). Any
+//! token reads them; only an admin writes.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pcm::set;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
@@ -172,9 +173,11 @@ async fn create(
     ))
 }
 
+/// Any token may read currencies: Elastic Path's permissions give implicit tokens read access
+/// to `/currencies`, and storefronts list them for their currency picker.
 async fn show(
     State(state): State<AppState>,
-    _: Admin,
+    _: Caller,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
@@ -185,7 +188,7 @@ async fn show(
 
 async fn list(
     State(state): State<AppState>,
-    _: Admin,
+    _: Caller,
     origin: Origin,
     query: ListQuery,
     uri: Uri,

@@ -77,18 +77,18 @@ fn render(c: &Customer, origin: &Origin) -> Value {
     })
 }
 
-fn not_found() -> ApiError {
+pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("Not Found", "Customer not found")
 }
 
 /// Which customers the caller may see and change.
-enum Scope {
+pub(crate) enum Scope {
     All,
     Own(Uuid),
 }
 
 impl Scope {
-    fn of(caller: &Caller, token: &CustomerToken) -> ApiResult<Self> {
+    pub(crate) fn of(caller: &Caller, token: &CustomerToken) -> ApiResult<Self> {
         if caller.is_admin() {
             return Ok(Scope::All);
         }
@@ -101,7 +101,7 @@ impl Scope {
     }
 
     /// The id from the path, if the caller may address it; 404 otherwise.
-    fn target(&self, raw: &str) -> ApiResult<Uuid> {
+    pub(crate) fn target(&self, raw: &str) -> ApiResult<Uuid> {
         let id = parse_uuid(raw, not_found)?;
         match self {
             Scope::Own(own) if *own != id => Err(not_found()),

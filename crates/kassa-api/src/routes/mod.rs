@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 pub mod account_members;
 pub mod accounts;
+pub mod addresses;
 pub mod application_keys;
 pub mod cart_taxes;
 pub mod carts;
@@ -131,6 +132,7 @@ pub fn all() -> Routes {
         .merge(realms::router())
         .merge(accounts::router())
         .merge(account_members::router())
+        .merge(addresses::router())
         .merge(customers::router())
         .merge(carts::router())
         .merge(cart_taxes::router())

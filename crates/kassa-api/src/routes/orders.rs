@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::account::is_valid_email;
+use kassa_core::address::AddressUse;
 use kassa_core::cart::{CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{Cart, CartContents, CartItem, CartStock, ItemKind, StockOf, is_valid_cart_id};
 use kassa_core::catalog_rule::ShopperContext;
@@ -53,25 +54,9 @@ pub fn router() -> Routes {
         .route("/v2/orders/{id}/items", get(items))
 }
 
-/// Longest accepted text field of a checkout body (names, emails, address lines).
+/// Longest accepted text field of a checkout body (names, emails, references); addresses follow
+/// `kassa_core::address`.
 const MAX_TEXT: usize = 255;
-/// Longest accepted delivery instructions.
-const MAX_INSTRUCTIONS: usize = 1024;
-
-const ADDRESS_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "company_name",
-    "line_1",
-    "line_2",
-    "city",
-    "postcode",
-    "county",
-    "region",
-    "country",
-];
-const SHIPPING_ONLY_FIELDS: &[&str] = &["phone_number", "instructions"];
-const REQUIRED_ADDRESS_FIELDS: &[&str] = &["first_name", "last_name", "line_1", "postcode", "country"];
 
 fn cart_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Cart not found")
@@ -156,8 +141,9 @@ fn required_text(v: &mut Validator, obj: &Map<String, Value>, name: &str, base: 
     }
 }
 
-/// A billing or shipping address per the official spec: the required fields, and `region` or
-/// `county`. Returns the address as stored and rendered (known fields only).
+/// A billing or shipping address at `data.{name}`, checked by the rules every address follows
+/// (`kassa_core::address`: the official spec's required fields, `region` or `county`, lengths).
+/// Returns the address as stored and rendered (the fields its use allows, blank ones left out).
 pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, shipping: bool) -> Value {
     let base = format!("data.{name}");
     let Some(obj) = object(v, data, name) else {
@@ -166,43 +152,12 @@ pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, 
         }
         return Value::Null;
     };
-    let mut out = Map::new();
-    for field in ADDRESS_FIELDS {
-        let value = if REQUIRED_ADDRESS_FIELDS.contains(field) {
-            required_text(v, obj, field, &base)
-        } else {
-            text(v, obj, field, &base, MAX_TEXT)
-        };
-        if let Some(value) = value {
-            out.insert((*field).to_owned(), Value::String(value));
-        }
-    }
-    if shipping {
-        for field in SHIPPING_ONLY_FIELDS {
-            let max = if *field == "instructions" {
-                MAX_INSTRUCTIONS
-            } else {
-                MAX_TEXT
-            };
-            if let Some(value) = text(v, obj, field, &base, max) {
-                out.insert((*field).to_owned(), Value::String(value));
-            }
-        }
-    }
-    // A blank region or county is not given; a value of the wrong type was reported above.
-    let has = |f: &str| match obj.get(f) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.trim().is_empty(),
-        Some(_) => true,
+    let address_use = if shipping {
+        AddressUse::Shipping
+    } else {
+        AddressUse::Billing
     };
-    if !has("region") && !has("county") {
-        v.push(
-            format!("{base}.region"),
-            "required",
-            "region or county is required",
-        );
-    }
-    Value::Object(out)
+    Value::Object(kassa_core::address::check(v, obj, &base, address_use).to_json())
 }
 
 /// Who the order is for.

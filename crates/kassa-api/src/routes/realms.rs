@@ -1,6 +1,11 @@
 //! The store's account authentication: `/v2/settings/account-authentication`, the realm it names
 //! (`/v2/authentication-realms`), and under the realm its password profiles, users
 //! (`user-authentication-info`, one record with the account member) and their passwords.
+//!
+//! Any token reads the settings, the realms and their (so far no) OpenID Connect profiles: a
+//! storefront's login page does, with an implicit token. Everything else is an admin's, except
+//! that a member may read and update their own user and password records with their account
+//! token while `account_member_self_management` is `update_only`.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,8 +13,9 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::Validator;
 use kassa_core::account::{
-    AccountSettings, Credential, DUPLICATE_EMAIL_POLICIES, MIN_PASSWORD_LENGTH, Member, PasswordProfile,
-    Realm, SELF_MANAGEMENT_MODES, USERNAME_FORMATS, is_valid_email,
+    AccountSettings, Credential, DUPLICATE_EMAIL_POLICIES, MAX_ACCOUNT_TOKEN_TIMEOUT_SECS,
+    MIN_PASSWORD_LENGTH, Member, PasswordProfile, Realm, SELF_MANAGEMENT_MODES, USERNAME_FORMATS,
+    is_valid_email,
 };
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS};
 use kassa_core::secret;
@@ -18,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller};
+use crate::auth::{AccountScope, Admin, Caller, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
@@ -31,6 +37,11 @@ pub fn router() -> Routes {
         .route("/v2/settings/account-authentication", get(read_settings).put(update_settings))
         .route("/v2/authentication-realms", get(list_realms))
         .route(REALM, get(read_realm).put(update_realm))
+        .route(&format!("{REALM}/oidc-profiles"), get(list_oidc_profiles).post(create_oidc_profile))
+        .route(
+            &format!("{REALM}/oidc-profiles/{{id}}"),
+            get(read_oidc_profile).put(change_oidc_profile).delete(change_oidc_profile),
+        )
         .route(&format!("{REALM}/password-profiles"), get(list_profiles).post(create_profile))
         .route(&format!("{REALM}/password-profiles/{{id}}"), get(read_profile).put(update_profile).delete(remove_profile))
         .route(&format!("{REALM}/user-authentication-info"), get(list_users).post(create_user))
@@ -80,7 +91,7 @@ fn render_settings(s: &AccountSettings, origin: &Origin) -> Value {
     })
 }
 
-async fn read_settings(State(state): State<AppState>, _: Admin, origin: Origin) -> ApiResult<Json<Value>> {
+async fn read_settings(State(state): State<AppState>, _: Caller, origin: Origin) -> ApiResult<Json<Value>> {
     Ok(Json(render_settings(
         &state.store.account_settings().await?,
         &origin,
@@ -120,13 +131,14 @@ async fn update_settings(
             "must be one of: disabled, update_only",
         );
     }
+    // Elastic Path documents no bounds; storefronts test their idle timeout with a few seconds.
     if let Some(secs) = d.account_management_authentication_token_timeout_secs
-        && !(60..=31_536_000).contains(&secs)
+        && !(1..=MAX_ACCOUNT_TOKEN_TIMEOUT_SECS).contains(&secs)
     {
         v.push(
             "data.account_management_authentication_token_timeout_secs",
             "range",
-            "must be between 60 seconds and one year",
+            format!("must be a whole number of seconds from 1 to {MAX_ACCOUNT_TOKEN_TIMEOUT_SECS} (a year)"),
         );
     }
     v.finish()?;
@@ -239,6 +251,46 @@ async fn update_realm(
     realm.updated_at = now_millis();
     state.store.update_realm(realm.clone()).await?;
     Ok(Json(envelope::single(render_realm(&realm, &origin))))
+}
+
+// ---- OpenID Connect profiles -------------------------------------------------------------
+
+/// A realm's OpenID Connect profiles: kassa has no OIDC yet, so none. A storefront's login page
+/// lists them for its single sign-on buttons, and shows none.
+async fn list_oidc_profiles(
+    State(state): State<AppState>,
+    _: Caller,
+    origin: Origin,
+    ApiPath(realm): ApiPath<String>,
+    query: ListQuery,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    realm_or_404(&state, &realm).await?;
+    Ok(Json(envelope::collection(
+        Vec::<Value>::new(),
+        0,
+        &query,
+        &origin,
+        &uri,
+    )))
+}
+
+async fn read_oidc_profile(_: Caller) -> ApiError {
+    not_found("OIDC profile")
+}
+
+/// Creating a profile is an admin's (403 for an implicit token), and not supported yet.
+async fn create_oidc_profile(_: Admin) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "Not Supported",
+        "OpenID Connect profiles are not supported by this server yet",
+    )
+}
+
+/// There are no profiles to update or delete.
+async fn change_oidc_profile(_: Admin) -> ApiError {
+    not_found("OIDC profile")
 }
 
 // ---- password profiles -------------------------------------------------------------------
@@ -383,6 +435,26 @@ async fn remove_profile(
 
 // ---- users (user-authentication-info = account members) ----------------------------------
 
+/// Who may read and change a user's own records (the user and their passwords): an admin any
+/// user's; a member, with their account token, only their own, and only while
+/// `account_member_self_management` is `update_only` (403 while `disabled`; another member's id
+/// is 404, like an unknown one).
+async fn self_service(state: &AppState, shopper: &Shopper, raw_id: &str) -> ApiResult<()> {
+    let AccountScope::Account { member_id, .. } = shopper.account_scope()? else {
+        return Ok(());
+    };
+    if !state.store.account_settings().await?.members_manage_themselves() {
+        return Err(ApiError::forbidden(
+            "Account members may not manage their own details: account_member_self_management is disabled",
+        ));
+    }
+    let id = parse_uuid(raw_id, || not_found("user authentication info"))?;
+    if id != member_id {
+        return Err(not_found("user authentication info"));
+    }
+    Ok(())
+}
+
 fn render_user(m: &Member, origin: &Origin) -> Value {
     let mut meta = timestamps_meta(m.created_at, m.updated_at);
     meta["creation_status"] = json!("COMPLETE");
@@ -520,21 +592,23 @@ async fn user_or_404(state: &AppState, realm: &str, id: &str) -> ApiResult<Membe
 
 async fn read_user(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath((realm, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
+    self_service(&state, &shopper, &id).await?;
     let member = user_or_404(&state, &realm, &id).await?;
     Ok(Json(envelope::single(render_user(&member, &origin))))
 }
 
 async fn update_user(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath((realm, id)): ApiPath<(String, String)>,
     ApiJson(mut body): ApiJson<UserBody>,
 ) -> ApiResult<Json<Value>> {
+    self_service(&state, &shopper, &id).await?;
     let mut member = user_or_404(&state, &realm, &id).await?;
     let mut v = Validator::new();
     v.resource_type(body.data.kind.as_deref(), "user_authentication_info");
@@ -678,12 +752,13 @@ async fn create_password(
 
 async fn list_passwords(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath((realm, id)): ApiPath<(String, String)>,
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
+    self_service(&state, &shopper, &id).await?;
     let member = user_or_404(&state, &realm, &id).await?;
     let all = state.store.credentials(member.id).await?;
     let total = all.len() as u64;
@@ -714,10 +789,11 @@ async fn password_or_404(
 
 async fn read_password(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath((realm, id, credential)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
+    self_service(&state, &shopper, &id).await?;
     let (member, credential) = password_or_404(&state, &realm, &id, &credential).await?;
     Ok(Json(envelope::single(render_password(
         &credential,
@@ -728,11 +804,12 @@ async fn read_password(
 
 async fn update_password(
     State(state): State<AppState>,
-    _: Admin,
+    shopper: Shopper,
     origin: Origin,
     ApiPath((realm, id, credential)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<Json<Value>> {
+    self_service(&state, &shopper, &id).await?;
     let (member, mut credential) = password_or_404(&state, &realm, &id, &credential).await?;
     let d = body.data;
     let mut v = Validator::new();
@@ -741,6 +818,20 @@ async fn update_password(
     check_password(&mut v, d.password.as_deref());
     v.finish()?;
     if let Some(username) = username {
+        // The same rule as on create: an email-only profile takes only email-shaped usernames.
+        let profile = state
+            .store
+            .password_profile(member.realm_id, credential.password_profile_id)
+            .await?
+            .ok_or_else(|| not_found("password profile"))?;
+        if profile.username_format == "email" && !is_valid_email(username.trim()) {
+            return Err(kassa_core::Error::field(
+                "data.username",
+                "format",
+                "This password profile requires the username to be an email address",
+            )
+            .into());
+        }
         credential.username = username;
     }
     if let Some(password) = d.password {

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use kassa_core::Validator;
+use kassa_core::address::MAX_SHOPPER_ADDRESS_LIMIT;
 use kassa_core::cart::CalculationMethod;
 use kassa_core::carts::MAX_CART_EXPIRY_DAYS;
 use kassa_core::settings::{
@@ -38,6 +39,7 @@ fn render(s: &StoreSettings) -> Value {
             "tax_item_limit": TAX_ITEM_LIMIT,
             "filter_limit": FILTER_LIMIT,
             "page_offset_limit": PAGE_OFFSET_LIMIT,
+            "shopper_address_limit": s.shopper_address_limit,
             "inventory": { "reserve_at": s.reserve_at.as_str() },
         },
         "meta": { "owner": "store" },
@@ -74,6 +76,7 @@ struct SettingsData {
     kind: Option<String>,
     page_length: Option<i64>,
     calculation_method: Option<String>,
+    shopper_address_limit: Option<i64>,
     inventory: Option<InventorySettings>,
 }
 
@@ -98,6 +101,15 @@ async fn update(
             "data.page_length",
             "range",
             format!("page_length must be between 1 and {MAX_PAGE_LENGTH}"),
+        );
+    }
+    if let Some(n) = d.shopper_address_limit
+        && !(1..=MAX_SHOPPER_ADDRESS_LIMIT).contains(&n)
+    {
+        v.push(
+            "data.shopper_address_limit",
+            "range",
+            format!("shopper_address_limit must be between 1 and {MAX_SHOPPER_ADDRESS_LIMIT}"),
         );
     }
     let method = d.calculation_method.as_deref().and_then(|m| {
@@ -127,6 +139,7 @@ async fn update(
     s.reserve_at = reserve_at.unwrap_or(s.reserve_at);
     s.page_length = d.page_length.unwrap_or(s.page_length);
     s.calculation_method = method.unwrap_or(s.calculation_method);
+    s.shopper_address_limit = d.shopper_address_limit.unwrap_or(s.shopper_address_limit);
     state.store.update_store_settings(s.clone()).await?;
     state.catalog_view.invalidate();
     Ok(Json(render(&s)))

@@ -366,7 +366,7 @@ async fn settings_round_trip_and_validation(backend: Backend) {
         r.body,
         json!({"data": {"type": "settings", "page_length": 25, "calculation_method": "line",
                          "currency_limit": 10, "tax_item_limit": 5, "filter_limit": 10, "page_offset_limit": 10000,
-                         "inventory": {"reserve_at": "payment"}},
+                         "shopper_address_limit": 25, "inventory": {"reserve_at": "payment"}},
                "meta": {"owner": "store"}})
     );
     let r = app.get("/v2/settings", &implicit).await;

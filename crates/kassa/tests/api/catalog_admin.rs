@@ -990,8 +990,8 @@ async fn implicit_tokens_are_refused(backend: Backend) {
         (Method::GET, "/pcm/pricebooks".to_owned()),
         (Method::POST, format!("/pcm/pricebooks/{id}/prices")),
         (Method::DELETE, format!("/pcm/pricebooks/{id}/prices/{id}")),
-        (Method::GET, "/v2/currencies".to_owned()),
         (Method::POST, "/v2/currencies".to_owned()),
+        (Method::PUT, format!("/v2/currencies/{id}")),
         (Method::DELETE, format!("/v2/currencies/{id}")),
     ] {
         let r = app

@@ -1240,7 +1240,13 @@ async fn cart_items_draw_from_a_location(backend: Backend) {
     assert_eq!(lines(&r), vec![(4, Some("stevenage".into()))]);
 
     // Merging the cart into another keeps the line's location.
-    let r = add(&app, &shopper, "merged", json!({"type": "cart_items", "cart_id": cart})).await;
+    let r = add(
+        &app,
+        &shopper,
+        "merged",
+        json!({"type": "cart_items", "cart_id": cart}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(lines(&r), vec![(4, Some("stevenage".into()))]);
 

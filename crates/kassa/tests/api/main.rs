@@ -3,7 +3,9 @@
 mod browser;
 mod helpers;
 
+mod account_self_service;
 mod accounts;
+mod addresses;
 mod application_keys;
 mod auth;
 mod cart_taxes;
@@ -22,3 +24,4 @@ mod orders;
 mod payments;
 mod process;
 mod sdk;
+mod shopper_reads;
