@@ -13,10 +13,12 @@ import urllib.request
 BASE, TOKEN, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
-def call(method, path, body=None):
+def call(method, path, body=None, headers=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(BASE + path, data=data, method=method)
     req.add_header("Authorization", "Bearer " + TOKEN)
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -99,6 +101,12 @@ if ids["product"]:
     call("POST", f"/v2/inventories/{ids['product']}", {"data": {"type": "stock", "quantity": 1000}})
     ids["transaction"] = new("POST", f"/v2/inventories/{ids['product']}/transactions",
                              {"data": {"type": "stock-transaction", "action": "increment", "quantity": 1}})
+ids["location"] = new("POST", "/v2/inventories/locations", {"data": {"type": "inventory_location",
+                      "attributes": {"name": "Fuzz Warehouse", "slug": "fuzz-warehouse"}}})
+if ids["location"] and ids["product"]:
+    call("POST", f"/v2/inventories/{ids['product']}/transactions", {"data": {"type": "stock-transaction",
+         "attributes": {"action": "increment", "quantity": 5, "location": "fuzz-warehouse"}}},
+         {"EP-Inventories-Multi-Location": "true"})
 ids["customer"] = new("POST", "/v2/customers", {"data": {"type": "customer", "name": "Fuzz",
                                                          "email": "fuzz@example.com", "password": "fuzz-pa55word"}})
 ids["account"] = new("POST", "/v2/accounts", {"data": {"type": "account", "name": "Fuzz", "legal_name": "Fuzz Ltd"}})
@@ -139,6 +147,7 @@ pins = [
     (r"^/v2/accounts/\{id\}", {"id": "account"}),
     (r"^/v2/currencies/\{id\}", {"id": "currency"}),
     (r"^/v2/authentication-realms/\{realm\}", {"realm": "realm"}),
+    (r"^/v2/inventories/locations/\{id\}", {"id": "location"}),
     (r"^/v2/inventories/\{product_id\}/transactions/\{id\}", {"product_id": "product", "id": "transaction"}),
     (r"^/v2/inventories/\{product_id\}", {"product_id": "product"}),
     (r"^/pcm/products/\{id\}", {"id": "product"}),

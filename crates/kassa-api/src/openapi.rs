@@ -66,6 +66,7 @@ pub struct Op {
     account_header: bool,
     customer_header: bool,
     catalog_headers: bool,
+    multi_location_header: bool,
     statuses: &'static [u16],
     shape: Shape,
     schema: &'static str,
@@ -89,6 +90,7 @@ impl Op {
             account_header: false,
             customer_header: false,
             catalog_headers: false,
+            multi_location_header: false,
             statuses: &[200],
             shape: Shape::One,
             schema: "Resource",
@@ -157,6 +159,12 @@ impl Op {
     /// Reads `EP-Channel`, `EP-Context-Tag` and `X-Moltin-Currency`.
     fn catalog_headers(mut self) -> Self {
         self.catalog_headers = true;
+        self
+    }
+    /// Reads `EP-Inventories-Multi-Location`, which chooses the shape of the stock and its
+    /// transactions (and of their request bodies where both APIs have one).
+    fn multi_location(mut self) -> Self {
+        self.multi_location_header = true;
         self
     }
     fn list(mut self) -> Self {
@@ -470,14 +478,21 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/pcm/pricebooks/{id}/prices/{price}", "Delete a price").admin().no_content(),
         ]),
         tag("Inventories", vec![
-            Op::get("/v2/inventories", "List stock").token().list(),
-            Op::post("/v2/inventories/multiple", "Get stock for several products").token().body("DataArray").list(),
-            Op::get("/v2/inventories/{product_id}", "Get a product's stock").token(),
-            Op::post("/v2/inventories/{product_id}", "Create a product's stock").admin().created().body("StockBody"),
+            Op::get("/v2/inventories", "List stock").token().multi_location().list().returns("Stock"),
+            Op::post("/v2/inventories", "Create a product's stock (multi-location API)").admin().multi_location().created().body("StockCreateBody").returns("Stock"),
+            Op::post("/v2/inventories/multiple", "Get stock for several products").token().multi_location().body("DataArray").list().returns("Stock"),
+            Op::get("/v2/inventories/{product_id}", "Get a product's stock").token().multi_location().returns("Stock"),
+            Op::post("/v2/inventories/{product_id}", "Create a product's stock").admin().multi_location().created().body("StockBody").returns("Stock"),
+            Op::put("/v2/inventories/{product_id}", "Set a product's stock at locations (multi-location API)").admin().multi_location().body("StockUpdateBody").returns("Stock"),
             Op::delete("/v2/inventories/{product_id}", "Delete a product's stock").admin().no_content(),
-            Op::get("/v2/inventories/{product_id}/transactions", "List a product's stock transactions").token().list(),
-            Op::post("/v2/inventories/{product_id}/transactions", "Create a stock transaction").admin().created().body("DataObject"),
-            Op::get("/v2/inventories/{product_id}/transactions/{id}", "Get a stock transaction").token(),
+            Op::get("/v2/inventories/{product_id}/transactions", "List a product's stock transactions").token().multi_location().list().returns("StockTransaction"),
+            Op::post("/v2/inventories/{product_id}/transactions", "Create a stock transaction").admin().multi_location().created().body("StockTransactionBody").returns("StockTransaction"),
+            Op::get("/v2/inventories/{product_id}/transactions/{id}", "Get a stock transaction").token().multi_location().returns("StockTransaction"),
+            Op::get("/v2/inventories/locations", "List stock locations").token().list().returns("Location"),
+            Op::post("/v2/inventories/locations", "Create a stock location").admin().created().body("LocationBody").returns("Location"),
+            Op::get("/v2/inventories/locations/{id}", "Get a stock location").token().returns("Location"),
+            Op::put("/v2/inventories/locations/{id}", "Update a stock location").admin().body("LocationBody").returns("Location"),
+            Op::delete("/v2/inventories/locations/{id}", "Delete a stock location (refused with 409 while it holds stock)").admin().no_content(),
         ]),
     ];
     // Catalog administration answers under `/catalogs` and `/pcm/catalogs` alike.
@@ -632,6 +647,15 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
             "If-None-Match",
             "The `ETag` of a copy the client has: the answer is then 304 without the content",
         ));
+    }
+    if op.multi_location_header {
+        parameters.push(json!({
+            "name": "EP-Inventories-Multi-Location",
+            "in": "header",
+            "required": false,
+            "schema": { "enum": ["true", "false"] },
+            "description": "`true`: the multi-location inventory API, whose stock and transactions nest their fields under `attributes` (the stock with `attributes.locations` by location slug); otherwise the basic API, with the fields at the top level of `data`",
+        }));
     }
     if op.catalog_headers {
         parameters.push(header("EP-Channel", "Selects the catalog rule by channel"));
@@ -819,9 +843,15 @@ fn schemas() -> Value {
             "quantity": { "type": "integer", "minimum": 1 },
             "price": { "type": "object", "properties": { "amount": { "type": "integer" }, "includes_tax": { "type": "boolean" } } },
             "custom_inputs": { "type": "object" },
+            "location": { "type": "string", "description": "The slug of the stock location the line draws from" },
         },
     });
     let money = json!({ "type": "object", "properties": { "amount": { "type": "integer" }, "currency": { "type": "string" } } });
+    let levels = json!({
+        "type": "object",
+        "required": ["available", "allocated", "total"],
+        "properties": { "available": { "type": "integer" }, "allocated": { "type": "integer" }, "total": { "type": "integer" } },
+    });
     json!({
         "Errors": error(json!({ "type": "integer" })),
         "ErrorsWithStringStatus": error(json!({ "type": "string" })),
@@ -842,14 +872,14 @@ fn schemas() -> Value {
         "Account": resource(Some("account"), json!({ "name": { "type": "string" }, "legal_name": { "type": "string" } })),
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
-        "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" } })),
+        "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
             "billing_address": address, "shipping_address": address,
         })),
         "OrderItem": resource(Some("order_item"), json!({
             "name": { "type": "string" }, "sku": { "type": "string" }, "quantity": { "type": "integer" },
-            "product_id": { "type": "string" },
+            "product_id": { "type": "string" }, "location": { "type": "string" },
         })),
         "Transaction": resource(Some("transaction"), json!({
             "transaction_type": { "enum": ["purchase", "authorize", "capture", "refund", "purchase_setup", "authorize_setup"] },
@@ -964,6 +994,102 @@ fn schemas() -> Value {
             "external_ref": s(), "parent_id": s(),
         })),
         "StockBody": data_body(json!({ "type": { "const": "stock" }, "quantity": { "type": "integer", "minimum": 0 } })),
+        "Stock": {
+            "type": "object",
+            "required": ["type", "id"],
+            "description": "The basic shape has `total`, `available` and `allocated` at the top level; with `EP-Inventories-Multi-Location: true` they are under `attributes`, with `attributes.locations` keyed by location slug",
+            "properties": {
+                "type": { "const": "stock" },
+                "id": s(),
+                "total": { "type": "integer" }, "available": { "type": "integer" }, "allocated": { "type": "integer" },
+                "attributes": {
+                    "type": "object",
+                    "properties": {
+                        "total": { "type": "integer" }, "available": { "type": "integer" }, "allocated": { "type": "integer" },
+                        "locations": { "type": "object", "additionalProperties": levels },
+                    },
+                },
+                "meta": { "type": "object", "properties": { "stock_id": s(), "timestamps": { "type": "object" } } },
+                "links": { "type": "object" },
+            },
+        },
+        "StockTransaction": {
+            "type": "object",
+            "required": ["type", "id"],
+            "description": "The basic shape has its fields at the top level; with `EP-Inventories-Multi-Location: true` they are under `attributes`",
+            "properties": {
+                "type": { "const": "stock-transaction" },
+                "id": s(),
+                "action": { "enum": ["increment", "decrement", "allocate", "deallocate", "set"] },
+                "product_id": s(), "quantity": { "type": "integer" }, "location": s(),
+                "attributes": {
+                    "type": "object",
+                    "properties": {
+                        "action": { "enum": ["increment", "decrement", "allocate", "deallocate", "set"] },
+                        "product_id": s(), "quantity": { "type": "integer" }, "location": s(),
+                    },
+                },
+                "meta": { "type": "object" },
+                "links": { "type": "object" },
+            },
+        },
+        "StockCreateBody": pcm_body("stock", json!({
+            "available": { "type": "integer", "minimum": 0 },
+            "locations": { "type": "object", "additionalProperties": { "type": "object", "required": ["available"], "properties": { "available": { "type": "integer", "minimum": 0 } } } },
+        })),
+        "StockUpdateBody": pcm_body("stock", json!({
+            "locations": { "type": "object", "additionalProperties": { "type": ["object", "null"], "properties": { "available": { "type": "integer", "minimum": 0 } } } },
+        })),
+        "StockTransactionBody": {
+            "type": "object",
+            "required": ["data"],
+            "description": "Basic: `{data: {type, action, quantity}}`; with `EP-Inventories-Multi-Location: true`: `{data: {type, attributes: {action, quantity, location}}}` (`set` allowed)",
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "properties": {
+                        "type": { "const": "stock-transaction" },
+                        "action": { "enum": ["increment", "decrement", "allocate", "deallocate"] },
+                        "quantity": { "type": "integer", "minimum": 1 },
+                        "attributes": {
+                            "type": "object",
+                            "properties": {
+                                "action": { "enum": ["increment", "decrement", "allocate", "deallocate", "set"] },
+                                "quantity": { "type": "integer", "minimum": 0 },
+                                "location": s(),
+                                "product_id": s(),
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "Location": {
+            "type": "object",
+            "required": ["type", "id", "attributes"],
+            "properties": {
+                "type": { "const": "inventory_location" },
+                "id": s(),
+                "attributes": {
+                    "type": "object",
+                    "required": ["name", "slug"],
+                    "properties": {
+                        "name": s(), "slug": s(), "external_ref": s(), "description": s(),
+                        "address": { "type": "array", "items": s() },
+                        "geolocation": { "type": "object", "properties": { "lat": { "type": "number" }, "lon": { "type": "number" } } },
+                    },
+                },
+                "meta": { "type": "object" },
+                "links": { "type": "object" },
+            },
+        },
+        "LocationBody": pcm_body("inventory_location", json!({
+            "name": { "type": "string", "minLength": 3, "maxLength": 1024 },
+            "slug": { "type": "string", "minLength": 1, "maxLength": 128 },
+            "external_ref": { "type": ["string", "null"] }, "description": { "type": ["string", "null"] },
+            "address": { "type": ["array", "null"], "items": s() },
+            "geolocation": { "type": ["object", "null"], "properties": { "lat": { "type": "number" }, "lon": { "type": "number" } } },
+        })),
         "ProductBody": pcm_body("product", json!({
             "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
             "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),

@@ -117,6 +117,9 @@ pub struct CartItem {
     pub includes_tax: bool,
     pub custom_inputs: Value,
     pub catalog_id: Option<Uuid>,
+    /// The slug of the stock location the line draws from (Elastic Path: one per line; adding
+    /// the product again with another location moves the whole line there).
+    pub location: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -210,20 +213,55 @@ pub fn check_same_owner(current: &Cart, seen: &Cart) -> crate::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StockOf {
     Nothing,
-    /// The products of the cart's lines (a checkout).
+    /// The products of the cart's lines, and their positions at the lines' locations (a
+    /// checkout).
     Lines,
-    /// These products (an add to the cart).
-    Products(Vec<Uuid>),
+    /// These products (an add to the cart), and their positions at these locations (slugs; none
+    /// when no item names a location, and then the read is what it always was).
+    Products {
+        ids: Vec<Uuid>,
+        locations: Vec<String>,
+    },
 }
 
 impl StockOf {
-    /// The products whose stock to read, given the cart's lines (none if there is no cart).
-    pub fn products(self, lines: &[CartItem]) -> Vec<Uuid> {
-        match self {
-            StockOf::Nothing => Vec::new(),
-            StockOf::Lines => lines.iter().filter_map(|l| l.product_id).collect(),
-            StockOf::Products(ids) => ids,
+    /// These products, at no location.
+    pub fn products(ids: Vec<Uuid>) -> Self {
+        StockOf::Products {
+            ids,
+            locations: Vec::new(),
         }
+    }
+
+    /// The products whose stock to read, and the location slugs whose positions and existence to
+    /// read, given the cart's lines (none if there is no cart).
+    pub fn wanted(self, lines: &[CartItem]) -> (Vec<Uuid>, Vec<String>) {
+        match self {
+            StockOf::Nothing => (Vec::new(), Vec::new()),
+            StockOf::Lines => {
+                let mut slugs: Vec<String> = lines.iter().filter_map(|l| l.location.clone()).collect();
+                slugs.sort();
+                slugs.dedup();
+                (lines.iter().filter_map(|l| l.product_id).collect(), slugs)
+            }
+            StockOf::Products { ids, locations } => (ids, locations),
+        }
+    }
+}
+
+/// The stock a cart read brings along: the records of the products asked (each with its
+/// positions at the asked locations only), and which of the asked locations exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CartStock {
+    pub stock: Vec<crate::inventory::Stock>,
+    /// `(slug, id)` of each asked location that exists.
+    pub locations: Vec<(String, Uuid)>,
+}
+
+impl CartStock {
+    /// The id of the location with this slug, if it was asked for and exists.
+    pub fn location(&self, slug: &str) -> Option<Uuid> {
+        self.locations.iter().find(|(s, _)| s == slug).map(|(_, id)| *id)
     }
 }
 
@@ -286,13 +324,25 @@ mod tests {
             includes_tax: false,
             custom_inputs: serde_json::json!({}),
             catalog_id: None,
+            location: None,
             created_at: 0,
             updated_at: 0,
         };
-        let lines = [line(Some(p)), line(None)];
-        assert_eq!(StockOf::Nothing.products(&lines), Vec::<Uuid>::new());
-        assert_eq!(StockOf::Lines.products(&lines), vec![p]);
-        assert_eq!(StockOf::Products(vec![q]).products(&lines), vec![q]);
+        let mut located = line(Some(q));
+        located.location = Some("york".into());
+        let lines = [line(Some(p)), line(None), located.clone(), located];
+        let none = (Vec::<Uuid>::new(), Vec::<String>::new());
+        assert_eq!(StockOf::Nothing.wanted(&lines), none);
+        assert_eq!(
+            StockOf::Lines.wanted(&lines),
+            (vec![p, q, q], vec!["york".to_owned()])
+        );
+        assert_eq!(StockOf::products(vec![q]).wanted(&lines), (vec![q], vec![]));
+        let asked = StockOf::Products {
+            ids: vec![q],
+            locations: vec!["leeds".into()],
+        };
+        assert_eq!(asked.wanted(&lines), (vec![q], vec!["leeds".to_owned()]));
     }
 
     #[test]

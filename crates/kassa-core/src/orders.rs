@@ -82,6 +82,10 @@ pub struct OrderItem {
     pub includes_tax: bool,
     pub custom_inputs: Value,
     pub catalog_id: Option<Uuid>,
+    /// The slug of the stock location the line drew from, as it was at checkout.
+    pub location: Option<String>,
+    /// That location's id: what the order's stock moves use (a slug may be renamed).
+    pub location_id: Option<Uuid>,
     /// The line's tax items as they were at checkout (`item_id` is the cart line's id).
     pub taxes: Vec<CartTaxItem>,
     pub created_at: Millis,
@@ -90,7 +94,8 @@ pub struct OrderItem {
 
 impl OrderItem {
     /// The order's copy of a cart line, at `position`, with the line's tax items. Its id is
-    /// time-ordered, so an order's items grow every index at its right edge.
+    /// time-ordered, so an order's items grow every index at its right edge. The location's id
+    /// is for the caller to fill in (checkout resolves it with the stock it reads).
     pub fn from_cart_line(
         order_id: Uuid,
         position: usize,
@@ -113,6 +118,8 @@ impl OrderItem {
             includes_tax: line.includes_tax,
             custom_inputs: line.custom_inputs.clone(),
             catalog_id: line.catalog_id,
+            location: line.location.clone(),
+            location_id: None,
             taxes,
             created_at: now,
             updated_at: now,

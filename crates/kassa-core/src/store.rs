@@ -10,12 +10,12 @@ use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
 use crate::address::{Address, AddressFields, AddressOwner};
-use crate::carts::{Cart, CartContents, CartItem, CartScope, CartTaxItem, StockOf, TaxRefusal};
+use crate::carts::{Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, StockOf, TaxRefusal};
 use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::file::{File, FileContent, FilesChange, MediaChange};
-use crate::inventory::{Stock, StockAction, StockRefusal, StockTransaction};
+use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
@@ -359,26 +359,48 @@ pub trait CurrencyStore {
     async fn delete_currency(&self, id: Uuid) -> Result<bool>;
 }
 
-/// Stock records and their transaction history. Products are referenced by id only; a product
-/// without a stock record is not stock-managed. Every change is one conditional update that
-/// refuses to take a level below zero, so no interleaving of callers can oversell.
+/// Stock records, their positions at stock locations, the locations, and the transaction
+/// history. Products are referenced by id only; a product without a stock record is not
+/// stock-managed. A record's own levels are the position kept outside any location; its
+/// `locations` are its positions at locations (see [`crate::inventory`]). Every change of a
+/// position is one conditional update that refuses to take a level below zero, so no
+/// interleaving of callers can oversell.
 #[async_trait]
 pub trait InventoryStore {
-    /// `Conflict` if the product already has a stock record.
+    /// `Conflict` if the product already has a stock record. The positions in `stock.locations`
+    /// name their location by slug (their `location_id` is not read): an unknown slug is a
+    /// validation error naming `data.attributes.locations.{slug}`, and then nothing is created.
+    /// Returns the record as stored.
     async fn create_stock(&self, stock: Stock) -> Result<Stock>;
+    /// With all its positions.
     async fn stock(&self, product_id: Uuid) -> Result<Option<Stock>>;
-    /// Oldest first.
+    /// Oldest first, each with all its positions.
     async fn stocks(&self, page: PageRequest) -> Result<Page<Stock>>;
-    /// The records of those of `product_ids` that have one, by product id; the others are not
-    /// stock-managed.
+    /// The records of those of `product_ids` that have one, by product id, each with all its
+    /// positions; the others are not stock-managed.
     async fn stock_levels(&self, product_ids: &[Uuid]) -> Result<Vec<Stock>>;
-    /// Also deletes its transactions; false if there was none.
+    /// Also deletes its positions and transactions; false if there was none.
     async fn delete_stock(&self, product_id: Uuid) -> Result<bool>;
+    /// `PUT /v2/inventories/{id}`: for each `(slug, Some(available))` sets the available level of
+    /// the product's position at that location (creating it; what is allocated there stays), for
+    /// each `(slug, None)` removes the position (`Conflict` while stock is allocated there; a
+    /// position that does not exist is left alone), recording a `set` transaction of the new
+    /// total for each. All or nothing: an unknown slug is a validation error naming
+    /// `data.attributes.locations.{slug}`, a total past [`crate::inventory::MAX_TOTAL`] a
+    /// refusal. Returns the record after it; `None` if there is none.
+    async fn set_stock_positions(
+        &self,
+        product_id: Uuid,
+        changes: Vec<(String, Option<i64>)>,
+        now: Millis,
+    ) -> Result<Option<Stock>>;
 
-    /// Applies the transaction and records it, all or nothing; returns the stock after it.
-    /// `NotFound` without a stock record; a refusal (a [`StockRefusal`] as `BadRequest`) changes
-    /// and records nothing.
-    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<Stock>;
+    /// Applies the transaction to the position it names (`location`: a slug; none for the
+    /// position outside locations) and records it, all or nothing. `NotFound` without a stock
+    /// record; an unknown location is a validation error naming `data.attributes.location`; a
+    /// refusal (a [`StockRefusal`] as `BadRequest`) changes and records nothing. An `increment`
+    /// or `set` at a location the product is not stocked at yet creates its position there.
+    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<()>;
     async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>>;
     /// Newest first.
     async fn stock_transactions(&self, product_id: Uuid, page: PageRequest)
@@ -401,6 +423,17 @@ pub trait InventoryStore {
         self.adjust_stock(StockAction::Allocate, items, crate::time::now_millis())
             .await
     }
+
+    /// `Conflict` if the slug is taken.
+    async fn create_location(&self, location: Location) -> Result<Location>;
+    async fn location(&self, id: Uuid) -> Result<Option<Location>>;
+    /// Oldest first.
+    async fn locations(&self, page: PageRequest) -> Result<Page<Location>>;
+    /// As `create_location`.
+    async fn update_location(&self, id: Uuid, edit: Edit<Location>) -> Result<Option<Location>>;
+    /// `Conflict` while any product's position there holds stock (available or allocated);
+    /// empty positions go with it. False if there was none.
+    async fn delete_location(&self, id: Uuid) -> Result<bool>;
 }
 
 /// Carts and their lines. Every use-case that changes a cart's lines is one transaction that
@@ -421,17 +454,19 @@ pub trait CartStore {
     /// Oldest line first.
     async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>>;
     /// The live cart with its lines and tax items, and the stock levels asked for (those of
-    /// products without a stock record are absent), from one consistent read: the request paths
-    /// that need several of these pay one hand-off to the database instead of one each.
+    /// products without a stock record are absent; positions only at the asked locations, and
+    /// which of those locations exist), from one consistent read: the request paths that need
+    /// several of these pay one hand-off to the database instead of one each.
     async fn cart_contents(
         &self,
         id: &str,
         now: Millis,
         stock: StockOf,
-    ) -> Result<(Option<CartContents>, Vec<Stock>)>;
+    ) -> Result<(Option<CartContents>, CartStock)>;
     /// Adds lines to the cart `seen` (as the caller read it), creating it from `seen` if it is
     /// gone, so the first add to an unknown id is one write. A line whose `line_key` exists gets
-    /// the quantity added (and the new unit price); others are inserted. Fixes the cart's
+    /// the quantity added (and the new unit price, and the item's location if it names one);
+    /// others are inserted. Fixes the cart's
     /// currency if unset, bumps `updated_at`/`expires_at`. `BadRequest` past
     /// [`crate::carts::MAX_CART_ITEMS`] lines, `Conflict` if the cart changed owner since `seen`;
     /// then nothing changes. Returns the cart with all its lines and tax items.

@@ -3,10 +3,9 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
-    QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
+    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
-use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -34,7 +33,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at"
+         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at, location"
     };
 }
 
@@ -51,15 +50,34 @@ macro_rules! stock_json {
     };
 }
 
-/// [`CartStore::cart_contents`] in one statement: `$stock` (a text expression), then the cart
-/// ($1, live at $2) with whether it has tax items, then its lines; the cart's and the lines'
-/// columns are NULL where there is no cart or no line.
+/// The asked locations (`$which` selects their slugs) that exist, each with the positions there
+/// of the products `$products` selects (for a location `l`), as one JSON array of
+/// `[slug, location_id, product_id, available, allocated, updated_at]` (the last four null for a
+/// location none of the products is stocked at).
+macro_rules! located_json {
+    ($which:literal, $products:literal) => {
+        concat!(
+            "(SELECT json_agg(json_build_array(l.slug, l.id, p.product_id, p.available, p.allocated, p.updated_at))::text \
+             FROM inventory_locations l LEFT JOIN stock_positions p ON p.location_id = l.id AND p.product_id IN (",
+            $products,
+            ") WHERE l.slug IN (",
+            $which,
+            "))"
+        )
+    };
+}
+
+/// [`CartStore::cart_contents`] in one statement: `$stock` and `$located` (text expressions),
+/// then the cart ($1, live at $2) with whether it has tax items, then its lines; the cart's and
+/// the lines' columns are NULL where there is no cart or no line.
 macro_rules! contents_sql {
-    ($stock:expr) => {
+    ($stock:expr, $located:expr) => {
         concat!(
             "SELECT ",
             $stock,
-            " AS stock, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
+            " AS stock, ",
+            $located,
+            " AS located, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
             cart_columns!(),
             ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed \
              FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
@@ -68,22 +86,6 @@ macro_rules! contents_sql {
             " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
         )
     };
-}
-
-/// Stock records from [`stock_json`]'s array.
-fn stock_levels(json: &str) -> Result<Vec<Stock>> {
-    let rows: Vec<(Uuid, i64, i64, Millis, Millis)> = serde_json::from_str(json).map_err(Error::internal)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(product_id, available, allocated, created_at, updated_at)| Stock {
-                product_id,
-                levels: StockLevels { available, allocated },
-                created_at,
-                updated_at,
-            },
-        )
-        .collect())
 }
 
 fn cart_row(r: &PgRow) -> Cart {
@@ -138,6 +140,7 @@ fn item_row_at(r: &PgRow, at: usize) -> CartItem {
         catalog_id: r.get(at + 13),
         created_at: r.get(at + 14),
         updated_at: r.get(at + 15),
+        location: r.get(at + 16),
     }
 }
 
@@ -281,16 +284,17 @@ async fn upsert_lines<'e>(
     let column = |f: fn(&CartItem) -> String| items.iter().map(f).collect::<Vec<String>>();
     let rows = sqlx::query(concat!(
         "WITH added AS (INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
-           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at)
+           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at, location)
          SELECT id, $1, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount,
-           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at
+           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at, location
          FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
-           $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[])
+           $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[], $17::text[])
            AS i(id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, includes_tax,
-                custom_inputs, catalog_id, created_at, updated_at)
+                custom_inputs, catalog_id, created_at, updated_at, location)
          ON CONFLICT (cart_id, line_key) DO UPDATE SET
            quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
-           includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at
+           includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at,
+           location = COALESCE(EXCLUDED.location, cart_items.location)
          RETURNING ",
         item_columns!(),
         ") SELECT * FROM added UNION ALL SELECT ",
@@ -313,6 +317,7 @@ async fn upsert_lines<'e>(
     .bind(items.iter().map(|i| i.catalog_id).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.created_at).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.updated_at).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.location.clone()).collect::<Vec<_>>())
     .fetch_all(db)
     .await
     .map_err(sql_error)?;
@@ -445,40 +450,52 @@ impl CartStore for PgStore {
         id: &str,
         now: Millis,
         stock: StockOf,
-    ) -> Result<(Option<CartContents>, Vec<Stock>)> {
+    ) -> Result<(Option<CartContents>, CartStock)> {
         // PostgreSQL's CPU per statement is what limits it here, so the stock levels the request
         // checks, the cart, its lines and whether it has tax items come in one statement (a row
         // per line, the stock and the cart's columns repeated; one row of NULLs without a cart);
-        // the tax items are a statement of their own only when there are any.
+        // the tax items are a statement of their own only when there are any. Positions at
+        // locations are in the same statement, and only asked for when there can be some.
         let sql = match &stock {
-            StockOf::Nothing => contents_sql!("NULL::text"),
-            StockOf::Lines => contents_sql!(stock_json!(
-                "product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"
-            )),
-            StockOf::Products(_) => contents_sql!(stock_json!("product_id = ANY($3)")),
+            StockOf::Nothing => contents_sql!("NULL::text", "NULL::text"),
+            StockOf::Lines => contents_sql!(
+                stock_json!("product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"),
+                located_json!(
+                    "SELECT location FROM cart_items WHERE cart_id = $1",
+                    "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug"
+                )
+            ),
+            StockOf::Products { locations, .. } if locations.is_empty() => {
+                contents_sql!(stock_json!("product_id = ANY($3)"), "NULL::text")
+            }
+            StockOf::Products { .. } => contents_sql!(
+                stock_json!("product_id = ANY($3)"),
+                located_json!("SELECT unnest($4::text[])", "SELECT unnest($3::uuid[])")
+            ),
         };
         let mut query = sqlx::query(sql).bind(id).bind(now);
-        if let StockOf::Products(ids) = &stock {
+        if let StockOf::Products { ids, locations } = &stock {
             query = query.bind(ids);
+            if !locations.is_empty() {
+                query = query.bind(locations);
+            }
         }
         let rows = query.fetch_all(&self.pool).await.map_err(sql_error)?;
-        const FIRST_CART_COLUMN: usize = 1;
-        const TAXED: usize = 17;
-        const FIRST_ITEM_COLUMN: usize = 18;
+        const FIRST_CART_COLUMN: usize = 2;
+        const TAXED: usize = 18;
+        const FIRST_ITEM_COLUMN: usize = 19;
         let Some(first) = rows.first() else {
             return Err(Error::internal("a cart read returned no row"));
         };
-        let levels = match first.get::<Option<String>, _>(0) {
-            Some(json) => stock_levels(&json)?,
-            None => Vec::new(),
-        };
+        let levels =
+            crate::inventories::cart_stock(first.get::<Option<&str>, _>(0), first.get::<Option<&str>, _>(1))?;
         if first.get::<Option<String>, _>(FIRST_CART_COLUMN).is_none() {
             // No such cart: an add creates it (the requested products' stock is wanted), a
             // checkout has no lines to check.
-            let levels = if matches!(stock, StockOf::Products(_)) {
+            let levels = if matches!(stock, StockOf::Products { .. }) {
                 levels
             } else {
-                Vec::new()
+                CartStock::default()
             };
             return Ok((None, levels));
         }

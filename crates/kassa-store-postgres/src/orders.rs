@@ -34,7 +34,8 @@ pub(crate) use order_columns;
 macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
-         unit_amount, includes_tax, custom_inputs::text, catalog_id, taxes::text, created_at, updated_at"
+         unit_amount, includes_tax, custom_inputs::text, catalog_id, taxes::text, created_at, updated_at, \
+         location, location_id"
     };
 }
 
@@ -106,6 +107,8 @@ fn order_item_row(r: &PgRow, cart_id: &str) -> OrderItem {
         taxes: taxes_from_json(&taxes, cart_id),
         created_at: r.get(15),
         updated_at: r.get(16),
+        location: r.get(17),
+        location_id: r.get(18),
     }
 }
 
@@ -214,6 +217,8 @@ async fn insert_order<'e>(
     let taxes = col(&|i| Some(taxes_to_json(&i.taxes)));
     let created: Vec<i64> = items.iter().map(|i| i.created_at).collect();
     let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
+    let locations = col(&|i| i.location.clone());
+    let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
     sqlx::query(
         "WITH placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
            contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
@@ -223,15 +228,16 @@ async fn insert_order<'e>(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
            $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33))
          INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
-           quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)
+           quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location,
+           location_id)
          SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
            t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
-           t.created_at, t.updated_at
+           t.created_at, t.updated_at, t.location, t.location_id
          FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
            $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
-           $48::bigint[], $49::bigint[])
+           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[])
            AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
-             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at)",
+             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id)",
     )
     .bind(o.id)
     .bind(o.status.as_str())
@@ -282,6 +288,8 @@ async fn insert_order<'e>(
     .bind(taxes)
     .bind(created)
     .bind(updated)
+    .bind(locations)
+    .bind(location_ids)
     .execute(db)
     .await
     .map_err(sql_error)?;

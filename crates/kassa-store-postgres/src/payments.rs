@@ -6,7 +6,7 @@
 //! before the commit: dropping the transaction rolls everything back.
 
 use async_trait::async_trait;
-use kassa_core::inventory::{StockAction, StockTransaction};
+use kassa_core::inventory::StockAction;
 use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
@@ -17,6 +17,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::inventories::Move;
 use crate::orders::{order_columns, order_row};
 use crate::{PgStore, sql_error};
 
@@ -59,8 +60,9 @@ async fn transactions(conn: &mut PgConnection, order_id: Uuid) -> Result<Vec<Pay
     Ok(rows.iter().map(transaction_row).collect())
 }
 
-/// Applies `actions` to every stock-managed product of the order (see the SQLite store for the
-/// rule: only a short allocation refuses the change).
+/// Applies `actions` to every stock-managed product of the order, each at the position its
+/// items drew from (see the SQLite store for the rule: only a short allocation refuses the
+/// change).
 pub(crate) async fn move_stock(
     conn: &mut PgConnection,
     order_id: Uuid,
@@ -70,32 +72,32 @@ pub(crate) async fn move_stock(
     if actions.is_empty() {
         return Ok(());
     }
-    let products: Vec<(Uuid, i64)> = sqlx::query(
-        "SELECT product_id, SUM(quantity)::BIGINT FROM order_items
-         WHERE order_id = $1 AND product_id IS NOT NULL GROUP BY product_id ORDER BY product_id",
+    let products: Vec<(Uuid, Option<Uuid>, i64)> = sqlx::query(
+        "SELECT product_id, location_id, SUM(quantity)::BIGINT FROM order_items
+         WHERE order_id = $1 AND product_id IS NOT NULL
+         GROUP BY product_id, location_id ORDER BY product_id, location_id",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await
     .map_err(sql_error)?
     .iter()
-    .map(|r| (r.get(0), r.get(1)))
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
     .collect();
     if products.is_empty() {
         return Ok(());
     }
     for &action in actions {
-        let moves: Vec<StockTransaction> = products
+        let moves: Vec<Move> = products
             .iter()
-            .map(|&(product_id, quantity)| StockTransaction {
-                id: Uuid::now_v7(),
+            .map(|&(product_id, location_id, quantity)| Move {
                 product_id,
+                location_id,
                 action,
                 quantity,
-                created_at: now,
             })
             .collect();
-        for refusal in crate::inventories::apply_all(&mut *conn, &moves).await? {
+        for refusal in crate::inventories::apply_all(&mut *conn, &moves, now).await? {
             if action == StockAction::Allocate {
                 return Err(Error::from(refusal));
             }

@@ -3,10 +3,9 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM,
-    QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
+    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
-use kassa_core::inventory::Stock;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -35,7 +34,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs, catalog_id, created_at, updated_at"
+         includes_tax, custom_inputs, catalog_id, created_at, updated_at, location"
     };
 }
 
@@ -81,6 +80,7 @@ fn item_row(r: &Row<'_>) -> rusqlite::Result<CartItem> {
         catalog_id: opt_uuid_at(r, 13)?,
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
+        location: r.get(16)?,
     })
 }
 
@@ -303,7 +303,7 @@ impl CartStore for SqliteStore {
         id: &str,
         now: Millis,
         stock: StockOf,
-    ) -> Result<(Option<CartContents>, Vec<Stock>)> {
+    ) -> Result<(Option<CartContents>, CartStock)> {
         let id = id.to_owned();
         self.db
             .read(move |conn| {
@@ -321,9 +321,9 @@ impl CartStore for SqliteStore {
                     None => None,
                 };
                 let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
-                let products = stock.products(lines);
-                let levels = crate::inventories::stock_of(conn, &products)?;
-                Ok((contents, levels))
+                let (products, locations) = stock.wanted(lines);
+                let stock = crate::inventories::cart_stock(conn, &products, &locations)?;
+                Ok((contents, stock))
             })
             .await
     }
@@ -359,10 +359,11 @@ impl CartStore for SqliteStore {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_items (",
                         item_columns!(),
-                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                          ON CONFLICT (cart_id, line_key) DO UPDATE SET
                            quantity = quantity + excluded.quantity, unit_amount = excluded.unit_amount,
-                           includes_tax = excluded.includes_tax, name = excluded.name, updated_at = excluded.updated_at"
+                           includes_tax = excluded.includes_tax, name = excluded.name, updated_at = excluded.updated_at,
+                           location = COALESCE(excluded.location, location)"
                     ))?
                     .execute(params![
                         item.id.to_string(),
@@ -380,7 +381,8 @@ impl CartStore for SqliteStore {
                         item.custom_inputs.to_string(),
                         item.catalog_id.map(|u| u.to_string()),
                         item.created_at,
-                        item.updated_at
+                        item.updated_at,
+                        item.location
                     ])?;
                 }
                 let lines = items_of(conn, &cart_id)?;

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0013_files", include_str!("../migrations/0013_files.sql")),
     ("0014_addresses", include_str!("../migrations/0014_addresses.sql")),
+    (
+        "0015_inventory_locations",
+        include_str!("../migrations/0015_inventory_locations.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -35,7 +35,8 @@ pub(crate) use order_columns;
 macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
-         unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at"
+         unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, \
+         location_id"
     };
 }
 
@@ -107,6 +108,8 @@ fn order_item_row(r: &Row<'_>, cart_id: &str) -> rusqlite::Result<OrderItem> {
         taxes: taxes_from_json(&taxes, cart_id),
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
+        location: r.get(17)?,
+        location_id: opt_uuid_at(r, 18)?,
     })
 }
 
@@ -291,7 +294,7 @@ impl OrderStore for SqliteStore {
                 let mut insert = conn.prepare_cached(concat!(
                     "INSERT INTO order_items (",
                     order_item_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                 ))?;
                 for i in &items {
                     insert.execute(params![
@@ -311,7 +314,9 @@ impl OrderStore for SqliteStore {
                         uuid_text(i.catalog_id),
                         taxes_to_json(&i.taxes),
                         i.created_at,
-                        i.updated_at
+                        i.updated_at,
+                        i.location,
+                        uuid_text(i.location_id)
                     ])?;
                 }
                 if o.stock_allocated {

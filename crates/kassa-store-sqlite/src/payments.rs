@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::SqliteStore;
 use crate::db::DbResult;
 use crate::orders::{order_columns, order_row};
-use crate::sql::uuid_at;
+use crate::sql::{opt_uuid_at, uuid_at};
 
 macro_rules! transaction_columns {
     () => {
@@ -56,21 +56,25 @@ fn transactions(conn: &Connection, order_id: Uuid) -> DbResult<Vec<PaymentTransa
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// The order's stock-managed candidates: product quantities summed per product, sorted by id.
-fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, i64)>> {
+/// The order's stock-managed candidates: quantities summed per product and location (an item
+/// without a location draws from the product's position outside locations), sorted.
+fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, Option<Uuid>, i64)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT product_id, SUM(quantity) FROM order_items
-             WHERE order_id = ?1 AND product_id IS NOT NULL GROUP BY product_id ORDER BY product_id",
+            "SELECT product_id, location_id, SUM(quantity) FROM order_items
+             WHERE order_id = ?1 AND product_id IS NOT NULL
+             GROUP BY product_id, location_id ORDER BY product_id, location_id",
         )?
-        .query_map([order_id.to_string()], |r| Ok((uuid_at(r, 0)?, r.get(1)?)))?
+        .query_map([order_id.to_string()], |r| {
+            Ok((uuid_at(r, 0)?, opt_uuid_at(r, 1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Applies `actions` to every stock-managed product of the order. Short stock when allocating
-/// refuses the whole change; releasing or shipping never blocks a cancel or a fulfilment (a
-/// record an admin adjusted by hand may hold less than was reserved), so such a product is
-/// left as it is.
+/// Applies `actions` to every stock-managed product of the order, each at the position its
+/// items drew from. Short stock when allocating refuses the whole change; releasing or shipping
+/// never blocks a cancel or a fulfilment (a record an admin adjusted by hand may hold less than
+/// was reserved), so such a position is left as it is.
 pub(crate) fn move_stock(
     conn: &Connection,
     order_id: Uuid,
@@ -82,15 +86,16 @@ pub(crate) fn move_stock(
     }
     let products = order_products(conn, order_id)?;
     for &action in actions {
-        for &(product_id, quantity) in &products {
+        for &(product_id, location, quantity) in &products {
             let t = StockTransaction {
                 id: Uuid::now_v7(),
                 product_id,
                 action,
                 quantity,
+                location: None,
                 created_at: now,
             };
-            if let Some(Err(refusal)) = crate::inventories::apply(conn, &t)? {
+            if let Some(Err(refusal)) = crate::inventories::apply(conn, &t, location)? {
                 if action == StockAction::Allocate {
                     return Err(Error::from(refusal).into());
                 }

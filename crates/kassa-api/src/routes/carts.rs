@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartTaxItem, ItemKind, QuantityChange, StockOf, custom_line_key,
-    is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, QuantityChange, StockOf,
+    custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
@@ -276,6 +276,9 @@ struct CartItemView<'a> {
     description: Option<&'a str>,
     id: Uuid,
     links: LinksView,
+    /// The stock location the line draws from (its slug); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
     manage_stock: bool,
     meta: MetaView<LinePriceView<'a>>,
     name: &'a str,
@@ -496,6 +499,7 @@ fn render_item<'a>(
                 .map(|id| origin.url(&format!("/catalog/products/{id}"))),
             self_link: None,
         },
+        location: item.location.as_deref(),
         manage_stock: false,
         meta: MetaView {
             display_price: line_display_price(t, currency, formats),
@@ -965,6 +969,8 @@ struct ProductRequest {
     sku: Option<String>,
     quantity: i64,
     custom_inputs: Value,
+    /// The slug of the stock location to draw from.
+    location: Option<String>,
 }
 
 enum Requested {
@@ -989,6 +995,7 @@ struct ProductItemData {
     quantity: Option<i64>,
     #[serde(default)]
     custom_inputs: Option<serde_json::Map<String, Value>>,
+    location: Option<String>,
 }
 
 fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldError>> {
@@ -1031,6 +1038,15 @@ fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldErr
             "Must be greater than or equal to 1",
         );
     }
+    if let Some(slug) = &data.location
+        && !kassa_core::inventory::is_valid_slug(slug)
+    {
+        v.push(
+            field("location"),
+            "invalid",
+            "location must be the slug of a stock location (1 to 128 characters of A-Z, a-z, 0-9, hyphen, underscore and period)",
+        );
+    }
     if let Err(Error::Validation(problems)) = v.finish() {
         return Err(problems);
     }
@@ -1040,6 +1056,7 @@ fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldErr
         sku: data.sku,
         quantity: quantity.unwrap_or_default(),
         custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
+        location: data.location,
     })
 }
 
@@ -1147,6 +1164,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
         includes_tax: price.and_then(|p| p.includes_tax).unwrap_or(true),
         custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
         catalog_id: None,
+        location: None,
         created_at: now,
         updated_at: now,
     }))
@@ -1202,6 +1220,8 @@ async fn merged_lines(
             sku: None,
             quantity: l.quantity,
             custom_inputs: l.custom_inputs,
+            // The line keeps the location it draws from (checked again at checkout).
+            location: l.location,
         })
         .collect();
     Ok((custom, products))
@@ -1233,6 +1253,8 @@ async fn reordered(
                 sku: None,
                 quantity: item.quantity,
                 custom_inputs: item.custom_inputs,
+                // A re-ordered line names no location: the shopper chooses one again.
+                location: None,
             }),
             _ => refused.push(item_problem(
                 400,
@@ -1263,54 +1285,95 @@ fn item_problem(
     }
 }
 
-/// Available stock by product, for the products whose stock has been read; a product without a
-/// stock record is not stock-managed and has no entry in `available`.
+/// The stock an add checks: the records of the products read (a product without one is not
+/// stock-managed), with their positions at the locations read, and which of those locations
+/// exist.
 struct KnownStock {
-    read: HashSet<Uuid>,
-    available: HashMap<Uuid, i64>,
+    /// Products whose record (or its absence) is known, and at which locations.
+    read: HashSet<(Uuid, Option<String>)>,
+    stock: HashMap<Uuid, Stock>,
+    /// The slugs the request's items named, read with the cart.
+    asked: HashSet<String>,
+    locations: HashMap<String, Uuid>,
 }
 
 impl KnownStock {
-    fn new(read: &[Uuid], levels: Vec<Stock>) -> Self {
+    fn new(products: &[Uuid], slugs: &[String], read: CartStock) -> Self {
+        let mut known = HashSet::new();
+        for id in products {
+            known.insert((*id, None));
+            known.extend(slugs.iter().map(|s| (*id, Some(s.clone()))));
+        }
         Self {
-            read: read.iter().copied().collect(),
-            available: levels
-                .into_iter()
-                .map(|s| (s.product_id, s.levels.available))
-                .collect(),
+            read: known,
+            stock: read.stock.into_iter().map(|s| (s.product_id, s)).collect(),
+            asked: slugs.iter().cloned().collect(),
+            locations: read.locations.into_iter().collect(),
         }
     }
 
-    /// Reads the stock of those of `ids` not read yet (products a re-order brought in).
-    async fn complete(&mut self, state: &AppState, ids: &[Uuid]) -> ApiResult<()> {
-        let missing: Vec<Uuid> = ids.iter().filter(|id| !self.read.contains(id)).copied().collect();
+    /// Whether an item named this location and it does not exist. (A merged cart's lines keep
+    /// the locations they were added with; checkout checks those again.)
+    fn location_missing(&self, slug: &str) -> bool {
+        self.asked.contains(slug) && !self.locations.contains_key(slug)
+    }
+
+    /// What is available to a line of the product at `location` (or outside locations); `None`
+    /// if the product is not stock-managed. Only for positions read.
+    fn available(&self, product_id: Uuid, location: Option<&str>) -> Option<i64> {
+        self.stock.get(&product_id).map(|s| s.at(location).available)
+    }
+
+    /// Reads the stock of those `(product, location)` positions not read yet: products a
+    /// re-order brought in, and lines a location-less add merges into that draw from a location.
+    async fn complete(&mut self, state: &AppState, wanted: &[(Uuid, Option<String>)]) -> ApiResult<()> {
+        let mut missing: Vec<Uuid> = wanted
+            .iter()
+            .filter(|w| !self.read.contains(*w))
+            .map(|(id, _)| *id)
+            .collect();
+        missing.sort();
+        missing.dedup();
         if !missing.is_empty() {
-            for stock in state.store.stock_levels(&missing).await? {
-                self.available.insert(stock.product_id, stock.levels.available);
+            // Each record with all its positions.
+            let found = state.store.stock_levels(&missing).await?;
+            for id in &missing {
+                self.stock.remove(id);
             }
-            self.read.extend(missing);
+            for stock in found {
+                self.stock.insert(stock.product_id, stock);
+            }
+            self.read.extend(wanted.iter().cloned());
         }
         Ok(())
     }
 }
 
-/// The products the requests name (by id or sku) in the shopper's release, for reading their
-/// stock together with the cart.
+/// The products the requests name (by id or sku) in the shopper's release, and the locations
+/// they name, for reading their stock together with the cart.
 fn requested_products<'a>(
     release: Option<&ShopperRelease>,
     products: impl Iterator<Item = &'a ProductRequest>,
-) -> Vec<Uuid> {
-    let Some(release) = release else {
-        return Vec::new();
-    };
-    products
-        .filter_map(|p| match (p.id, p.sku.as_deref()) {
+) -> (Vec<Uuid>, Vec<String>) {
+    let mut slugs: Vec<String> = Vec::new();
+    let mut ids = Vec::new();
+    for p in products {
+        if let Some(slug) = &p.location
+            && !slugs.contains(slug)
+        {
+            slugs.push(slug.clone());
+        }
+        let Some(release) = release else { continue };
+        let product = match (p.id, p.sku.as_deref()) {
             (Some(id), _) => release.product(id),
             (None, Some(sku)) => release.product_by_sku(sku),
             (None, None) => None,
-        })
-        .map(|p| p.product.id)
-        .collect()
+        };
+        if let Some(product) = product {
+            ids.push(product.product.id);
+        }
+    }
+    (ids, slugs)
 }
 
 /// Prices product requests from the shopper's published catalog at the cart's quantity of each
@@ -1351,12 +1414,26 @@ async fn price_products(
             continue;
         };
         let product = &product.product;
+        if let Some(slug) = &p.location
+            && stock.location_missing(slug)
+        {
+            problems.push(item_problem(
+                400,
+                "Location not found",
+                format!("There is no stock location with the slug '{slug}'"),
+                format!("{}.location", p.base),
+                Some(json!({ "location": slug })),
+            ));
+            continue;
+        }
         let line_key = product_line_key(product.id, &p.custom_inputs);
-        let in_cart: i64 = existing
-            .iter()
-            .filter(|l| l.line_key == line_key)
-            .map(|l| l.quantity)
-            .sum();
+        let line = existing.iter().find(|l| l.line_key == line_key);
+        let in_cart: i64 = line.map_or(0, |l| l.quantity);
+        // The line draws from the location named now, or else the one it drew from.
+        let location = p
+            .location
+            .clone()
+            .or_else(|| line.and_then(|l| l.location.clone()));
         let Some(sku) = product.sku.as_deref() else {
             problems.push(item_problem(
                 400,
@@ -1372,6 +1449,7 @@ async fn price_products(
                 let id = Uuid::now_v7();
                 found.push((
                     in_cart,
+                    location,
                     p.base.clone(),
                     CartItem {
                         id,
@@ -1388,6 +1466,7 @@ async fn price_products(
                         includes_tax: price.includes_tax,
                         custom_inputs: p.custom_inputs,
                         catalog_id: Some(release.catalog_id()),
+                        location: p.location,
                         created_at: now,
                         updated_at: now,
                     },
@@ -1403,15 +1482,19 @@ async fn price_products(
         }
     }
     if !cart.defer_inventory_check && !found.is_empty() {
-        let ids: Vec<Uuid> = found.iter().filter_map(|(_, _, i)| i.product_id).collect();
-        stock.complete(state, &ids).await?;
-        let mut wanted: HashMap<Uuid, i64> = HashMap::new();
-        for (in_cart, base, item) in found {
+        let positions: Vec<(Uuid, Option<String>)> = found
+            .iter()
+            .filter_map(|(_, location, _, i)| Some((i.product_id?, location.clone())))
+            .collect();
+        stock.complete(state, &positions).await?;
+        let mut wanted: HashMap<(Uuid, Option<String>), i64> = HashMap::new();
+        for (in_cart, location, base, item) in found {
             let product_id = item.product_id.unwrap_or_default();
-            let total = wanted.entry(product_id).or_insert(in_cart);
+            let available = stock.available(product_id, location.as_deref());
+            let total = wanted.entry((product_id, location)).or_insert(in_cart);
             *total += item.quantity;
-            match stock.available.get(&product_id) {
-                Some(available) if *total > *available => problems.push(item_problem(
+            match available {
+                Some(available) if *total > available => problems.push(item_problem(
                     400,
                     "Insufficient stock",
                     format!("There is not enough stock to add {} to your cart", item.name),
@@ -1422,7 +1505,7 @@ async fn price_products(
             }
         }
     } else {
-        items.extend(found.into_iter().map(|(_, _, item)| item));
+        items.extend(found.into_iter().map(|(_, _, _, item)| item));
     }
     Ok((items, problems))
 }
@@ -1480,16 +1563,17 @@ async fn add_items(
         Ok(Requested::Product(p)) => Some(p),
         _ => None,
     });
-    let stock_of = requested_products(release.as_deref(), named);
-    let (contents, levels) = state
-        .store
-        .cart_contents(&id, now, StockOf::Products(stock_of.clone()))
-        .await?;
+    let (stock_of, slugs) = requested_products(release.as_deref(), named);
+    let wanted = StockOf::Products {
+        ids: stock_of.clone(),
+        locations: slugs.clone(),
+    };
+    let (contents, levels) = state.store.cart_contents(&id, now, wanted).await?;
     // An unknown cart is created by the add itself (one write), as Elastic Path creates it.
     let contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.clone(), now)));
     who.may_use(&contents.cart)?;
     let cart = &contents.cart;
-    let mut stock = KnownStock::new(&stock_of, levels);
+    let mut stock = KnownStock::new(&stock_of, &slugs, levels);
     let mut custom = Vec::new();
     let mut products = Vec::new();
     let mut problems: Vec<ErrorObject> = Vec::new();

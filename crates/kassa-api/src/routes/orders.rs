@@ -6,7 +6,7 @@
 //! transaction (`OrderStore::place_order`), together with the `Idempotency-Key` response when the
 //! request has one. The cart is left as it was and can be checked out again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::State;
@@ -17,9 +17,8 @@ use axum::routing::{get, post};
 use kassa_core::account::is_valid_email;
 use kassa_core::address::AddressUse;
 use kassa_core::cart::{CartLine, CartTotals, LineTotals, cart_totals};
-use kassa_core::carts::{Cart, CartContents, CartItem, ItemKind, StockOf, is_valid_cart_id};
+use kassa_core::carts::{Cart, CartContents, CartItem, CartStock, ItemKind, StockOf, is_valid_cart_id};
 use kassa_core::catalog_rule::ShopperContext;
-use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
 use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
 use kassa_core::orders::{
@@ -432,30 +431,50 @@ async fn reprice(
     Ok(())
 }
 
-/// The final stock check: every product's quantity (summed over its lines) is available; `levels`
-/// are the stock records of the lines' products (a product without one is not stock-managed).
-fn check_stock(lines: &[CartItem], mut levels: Vec<Stock>) -> ApiResult<()> {
-    let mut wanted: HashMap<Uuid, (i64, Option<String>)> = HashMap::new();
+/// The final stock check: every product's quantity at each position (summed over its lines;
+/// a line draws from its location, or else from the stock outside locations) is available.
+/// `stock` holds the records of the lines' products (a product without one is not
+/// stock-managed) and the lines' locations; a line whose location no longer exists is refused.
+/// Answers the ids of the lines' locations, by slug.
+fn check_stock(lines: &[CartItem], stock: CartStock) -> ApiResult<HashMap<String, Uuid>> {
+    // (product, location) → (quantity, sku), in a fixed order so the first shortage is stable.
+    type Position<'a> = (Uuid, Option<&'a str>);
+    let mut wanted: BTreeMap<Position, (i64, Option<&str>)> = BTreeMap::new();
     for line in lines {
-        if let Some(id) = line.product_id {
-            let e = wanted.entry(id).or_insert((0, line.sku.clone()));
-            e.0 = e.0.saturating_add(line.quantity);
+        let Some(id) = line.product_id else { continue };
+        if let Some(slug) = &line.location
+            && stock.location(slug).is_none()
+        {
+            let sku = line.sku.clone().unwrap_or_else(|| id.to_string());
+            let mut e = ApiError::bad_request(format!(
+                "The stock location '{slug}' of {sku} no longer exists; add the item again with another location"
+            ));
+            e.errors[0].title = "Location not found".into();
+            e.errors[0].meta = Some(json!({ "id": id, "sku": sku, "location": slug }));
+            return Err(e);
         }
+        let e = wanted
+            .entry((id, line.location.as_deref()))
+            .or_insert((0, line.sku.as_deref()));
+        e.0 = e.0.saturating_add(line.quantity);
     }
-    levels.sort_by_key(|s| s.product_id);
-    for stock in levels {
-        let Some((quantity, sku)) = wanted.get(&stock.product_id) else {
+    for ((product_id, location), (quantity, sku)) in wanted {
+        let Some(record) = stock.stock.iter().find(|s| s.product_id == product_id) else {
             continue;
         };
-        if stock.levels.available < *quantity {
-            let sku = sku.clone().unwrap_or_else(|| stock.product_id.to_string());
+        if record.at(location).available < quantity {
+            let sku = sku.map_or_else(|| product_id.to_string(), str::to_owned);
             let mut e = ApiError::bad_request(format!("There is not enough stock to add {sku} to your cart"));
             e.errors[0].title = "Insufficient stock".into();
-            e.errors[0].meta = Some(json!({ "id": stock.product_id, "sku": sku }));
+            let mut meta = json!({ "id": product_id, "sku": sku });
+            if let Some(location) = location {
+                meta["location"] = json!(location);
+            }
+            e.errors[0].meta = Some(meta);
             return Err(e);
         }
     }
-    Ok(())
+    Ok(stock.locations.into_iter().collect())
 }
 
 fn line_totals(o: &PlacedOrder, items: &[OrderItem]) -> ApiResult<CartTotals> {
@@ -573,8 +592,8 @@ struct OrderItemView<'a> {
     discounts: NoneYet,
     id: Uuid,
     links: LinksView,
-    /// Always `null`.
-    location: (),
+    /// The slug of the stock location the item drew from; `null` when none.
+    location: Option<&'a str>,
     meta: MetaView<LinePriceView<'a>>,
     name: &'a str,
     product_id: String,
@@ -618,7 +637,7 @@ fn render_order_item<'a>(
                 .map(|id| origin.url(&format!("/catalog/products/{id}"))),
             self_link: None,
         },
-        location: (),
+        location: i.location.as_deref(),
         meta: MetaView {
             display_price: DisplayPriceView {
                 discounts: Some(EmptyObject {}),
@@ -899,7 +918,7 @@ async fn place(
     }
     let (formats, default) = money_formats(state).await?;
     let currency = cart.currency.clone().unwrap_or(default);
-    check_stock(&lines, stock)?;
+    let locations = check_stock(&lines, stock)?;
     reprice(state, headers, shopper, customer, &currency, &mut lines).await?;
 
     let taxes = by_item(&taxes);
@@ -914,7 +933,9 @@ async fn place(
                 .get(&l.id)
                 .map(|t| t.iter().map(|t| (*t).clone()).collect())
                 .unwrap_or_default();
-            OrderItem::from_cart_line(order_id, n, l, line_taxes, now)
+            let mut item = OrderItem::from_cart_line(order_id, n, l, line_taxes, now);
+            item.location_id = l.location.as_ref().and_then(|slug| locations.get(slug).copied());
+            item
         })
         .collect();
     let p = checkout.party;

@@ -771,6 +771,7 @@ async fn final_stock_check(backend: Backend) {
                 available: 2,
                 allocated: 0,
             },
+            locations: Vec::new(),
             created_at: now,
             updated_at: now,
         })

@@ -18,6 +18,7 @@ mod cors;
 mod customers;
 mod files;
 mod inventories;
+mod inventory_locations;
 mod openapi;
 mod order_updates;
 mod orders;

@@ -116,6 +116,8 @@ fn item(o: &PlacedOrder, position: i64, sku: &str, product: Option<Uuid>, quanti
         includes_tax: false,
         custom_inputs: json!({}),
         catalog_id: None,
+        location: None,
+        location_id: None,
         taxes: Vec::new(),
         created_at: o.created_at,
         updated_at: o.created_at,

@@ -204,6 +204,7 @@ async fn stocked_product(store: &Arc<dyn Store>, available: i64) -> Uuid {
                 available,
                 allocated: 0,
             },
+            locations: Vec::new(),
             created_at: now,
             updated_at: now,
         })
@@ -231,6 +232,7 @@ pub(crate) fn product_line(cart: &str, product: Uuid, sku: &str, quantity: i64) 
         includes_tax: false,
         custom_inputs: json!({}),
         catalog_id: None,
+        location: None,
         created_at: now,
         updated_at: now,
     }
