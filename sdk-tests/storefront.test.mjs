@@ -350,6 +350,10 @@ test('a guest adds to the cart, changes the quantity, and checks out with blank 
   const cart = await getACart({ client, path: { cartID }, query: { include: ['items'] }, headers: shopperHeaders });
   assert.equal(cart.response.status, 200, JSON.stringify(cart.error));
   assert.equal(cart.data.data.meta.display_price.with_tax.amount, 2 * 1000 + 3000);
+  // The thumbnails: each line's image.
+  const thumbnail = (id) => cart.data.included.items.find((item) => item.product_id === id).image?.href;
+  assert.equal(thumbnail(store.mug.id), store.mug.imageHref);
+  assert.equal(thumbnail(store.pot.id), store.pot.imageHref);
   const productIds = cart.data.included.items.map((item) => item.product_id).filter(Boolean);
   const details = await getByContextAllProducts({ client, query: { filter: `in(id,${productIds.join(',')})` }, headers: shopperHeaders });
   assert.deepEqual(details.data.data.map((p) => p.id).sort(), [store.mug.id, store.pot.id].sort());

@@ -1,6 +1,7 @@
 //! Carts as they are kept: the cart, its lines and who it belongs to. What a cart costs is
 //! computed from these by [`crate::cart::cart_totals`]; nothing derived is stored.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -120,8 +121,45 @@ pub struct CartItem {
     /// The slug of the stock location the line draws from (Elastic Path: one per line; adding
     /// the product again with another location moves the whole line there).
     pub location: Option<String>,
+    /// A product line's picture: the product's main image as the catalog published it when the
+    /// line was last added to, copied like its name so a cart renders with no file read.
+    pub image: Option<LineImage>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+/// What a cart line shows of its product's main image (Elastic Path's cart item `image`); the
+/// link is made when rendering, from the file's id and name or its external location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineImage {
+    pub file_id: Uuid,
+    pub file_name: String,
+    pub mime_type: String,
+    /// The URL of a file kept elsewhere (`file_location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl LineImage {
+    pub fn of(file: &crate::file::File) -> Self {
+        Self {
+            file_id: file.id,
+            file_name: file.file_name.clone(),
+            mime_type: file.mime_type.clone(),
+            location: file.location.clone(),
+        }
+    }
+
+    /// As stored: compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// From its stored form; a value that does not parse shows no image rather than failing the
+    /// cart.
+    pub fn from_json(stored: Option<&str>) -> Option<Self> {
+        stored.and_then(|s| serde_json::from_str(s).ok())
+    }
 }
 
 /// A line's new quantity (0 removes the line) and, for a product line, its unit price at that
@@ -325,6 +363,7 @@ mod tests {
             custom_inputs: serde_json::json!({}),
             catalog_id: None,
             location: None,
+            image: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, MAX_CART_ITEMS,
     MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
@@ -33,7 +33,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at, location"
+         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at, location, image"
     };
 }
 
@@ -141,6 +141,7 @@ fn item_row_at(r: &PgRow, at: usize) -> CartItem {
         created_at: r.get(at + 14),
         updated_at: r.get(at + 15),
         location: r.get(at + 16),
+        image: LineImage::from_json(r.get::<Option<&str>, _>(at + 17)),
     }
 }
 
@@ -284,17 +285,18 @@ async fn upsert_lines<'e>(
     let column = |f: fn(&CartItem) -> String| items.iter().map(f).collect::<Vec<String>>();
     let rows = sqlx::query(concat!(
         "WITH added AS (INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
-           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at, location)
+           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image)
          SELECT id, $1, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount,
-           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at, location
+           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at, location, image
          FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
-           $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[], $17::text[])
+           $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[], $17::text[],
+           $18::text[])
            AS i(id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, includes_tax,
-                custom_inputs, catalog_id, created_at, updated_at, location)
+                custom_inputs, catalog_id, created_at, updated_at, location, image)
          ON CONFLICT (cart_id, line_key) DO UPDATE SET
            quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
            includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at,
-           location = COALESCE(EXCLUDED.location, cart_items.location)
+           location = COALESCE(EXCLUDED.location, cart_items.location), image = EXCLUDED.image
          RETURNING ",
         item_columns!(),
         ") SELECT * FROM added UNION ALL SELECT ",
@@ -318,6 +320,7 @@ async fn upsert_lines<'e>(
     .bind(items.iter().map(|i| i.created_at).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.updated_at).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.location.clone()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.image.as_ref().map(LineImage::to_json)).collect::<Vec<_>>())
     .fetch_all(db)
     .await
     .map_err(sql_error)?;

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, MAX_CART_ITEMS,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, MAX_CART_ITEMS,
     MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
@@ -34,7 +34,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs, catalog_id, created_at, updated_at, location"
+         includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image"
     };
 }
 
@@ -81,6 +81,7 @@ fn item_row(r: &Row<'_>) -> rusqlite::Result<CartItem> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
         location: r.get(16)?,
+        image: LineImage::from_json(r.get::<_, Option<String>>(17)?.as_deref()),
     })
 }
 
@@ -359,11 +360,11 @@ impl CartStore for SqliteStore {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_items (",
                         item_columns!(),
-                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                          ON CONFLICT (cart_id, line_key) DO UPDATE SET
                            quantity = quantity + excluded.quantity, unit_amount = excluded.unit_amount,
                            includes_tax = excluded.includes_tax, name = excluded.name, updated_at = excluded.updated_at,
-                           location = COALESCE(excluded.location, location)"
+                           location = COALESCE(excluded.location, location), image = excluded.image"
                     ))?
                     .execute(params![
                         item.id.to_string(),
@@ -382,7 +383,8 @@ impl CartStore for SqliteStore {
                         item.catalog_id.map(|u| u.to_string()),
                         item.created_at,
                         item.updated_at,
-                        item.location
+                        item.location,
+                        item.image.as_ref().map(LineImage::to_json)
                     ])?;
                 }
                 let lines = items_of(conn, &cart_id)?;

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0015_inventory_locations",
         include_str!("../migrations/0015_inventory_locations.sql"),
     ),
+    (
+        "0016_cart_item_images",
+        include_str!("../migrations/0016_cart_item_images.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, QuantityChange, StockOf,
-    custom_line_key, is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, QuantityChange,
+    StockOf, custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
@@ -35,6 +35,7 @@ use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::routes::Routes;
 use crate::routes::cart_taxes::{self, TaxItemView, render_tax_item};
+use crate::routes::files;
 use crate::state::AppState;
 
 pub fn router() -> Routes {
@@ -265,6 +266,30 @@ struct CartItemRelationshipsView {
     taxes: DataView<Vec<ResourceRefView>>,
 }
 
+/// A line's picture: the product's main image, or empty strings (Elastic Path's custom items).
+#[derive(Serialize, Default)]
+struct ImageView<'a> {
+    file_name: &'a str,
+    href: String,
+    mime_type: &'a str,
+}
+
+impl<'a> ImageView<'a> {
+    fn of(image: Option<&'a LineImage>, origin: &Origin) -> Self {
+        let Some(image) = image else {
+            return Self::default();
+        };
+        ImageView {
+            file_name: &image.file_name,
+            href: match &image.location {
+                Some(url) => url.clone(),
+                None => files::content_href(image.file_id, &image.file_name, origin),
+            },
+            mime_type: &image.mime_type,
+        }
+    }
+}
+
 /// A cart line.
 #[derive(Serialize)]
 struct CartItemView<'a> {
@@ -275,6 +300,7 @@ struct CartItemView<'a> {
     custom_inputs: &'a Value,
     description: Option<&'a str>,
     id: Uuid,
+    image: ImageView<'a>,
     links: LinksView,
     /// The stock location the line draws from (its slug); absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -493,6 +519,7 @@ fn render_item<'a>(
         custom_inputs: &item.custom_inputs,
         description: item.description.as_deref(),
         id: item.id,
+        image: ImageView::of(item.image.as_ref(), origin),
         links: LinksView {
             product: item
                 .product_id
@@ -974,7 +1001,7 @@ struct ProductRequest {
 }
 
 enum Requested {
-    Custom(CartItem),
+    Custom(Box<CartItem>),
     Product(ProductRequest),
     /// `{"type": "cart_items", "cart_id"}`: every line of another cart.
     Merge {
@@ -1149,7 +1176,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
         return Err(problems);
     }
     let id = Uuid::now_v7();
-    Ok(Requested::Custom(CartItem {
+    Ok(Requested::Custom(Box::new(CartItem {
         id,
         cart_id: String::new(),
         kind: ItemKind::Custom,
@@ -1165,13 +1192,12 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
         custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
         catalog_id: None,
         location: None,
+        image: None,
         created_at: now,
         updated_at: now,
-    }))
+    })))
 }
 
-/// The lines of another cart (which the caller must be allowed to use), as new lines to add to
-/// `into`: equal lines merge, quantities add up. Both carts must be in one currency.
 /// The lines of another cart the caller may use: its custom items as they are, and its product
 /// lines as product requests, priced anew from the catalog at the quantity they reach in this
 /// cart (as adding them would).
@@ -1467,6 +1493,10 @@ async fn price_products(
                         custom_inputs: p.custom_inputs,
                         catalog_id: Some(release.catalog_id()),
                         location: p.location,
+                        image: product
+                            .main_image
+                            .and_then(|id| release.file(id))
+                            .map(LineImage::of),
                         created_at: now,
                         updated_at: now,
                     },
@@ -1579,7 +1609,7 @@ async fn add_items(
     let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
-            Ok(Requested::Custom(item)) => custom.push(item),
+            Ok(Requested::Custom(item)) => custom.push(*item),
             Ok(Requested::Product(p)) => products.push(p),
             Ok(Requested::Reorder { base, order_id }) => {
                 match reordered(&state, &who, order_id, &base).await {

@@ -69,8 +69,13 @@ fn path_segment(text: &str) -> String {
 pub(crate) fn href(f: &File, origin: &Origin) -> String {
     match &f.location {
         Some(url) => url.clone(),
-        None => origin.url(&format!("/files/{}/{}", f.id, path_segment(&f.file_name))),
+        None => content_href(f.id, &f.file_name, origin),
     }
+}
+
+/// This server's content route for an upload.
+pub(crate) fn content_href(id: Uuid, file_name: &str, origin: &Origin) -> String {
+    origin.url(&format!("/files/{id}/{}", path_segment(file_name)))
 }
 
 /// A file as Elastic Path writes it. `file_size` and `meta.dimensions` are left out where kassa

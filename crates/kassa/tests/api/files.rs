@@ -21,6 +21,7 @@ backend_tests!(
     product_media_bad_input,
     parallel_file_attachments_are_all_kept,
     published_products_show_their_images,
+    cart_lines_show_their_products_main_image,
 );
 
 // --- Test content -------------------------------------------------------------------------
@@ -1320,4 +1321,60 @@ async fn published_products_show_their_images(backend: Backend) {
         .get(&format!("/catalog/products/{plain}?include=main_image"), &shopper)
         .await;
     assert_eq!(ids(&r.body["included"]["main_images"]), vec![fid(&later)]);
+}
+
+/// A product line carries its product's main image as published (`image.href` serves the bytes);
+/// a product without one and a custom item have empty strings, as Elastic Path's custom items.
+async fn cart_lines_show_their_products_main_image(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let picture = png(3, 2);
+    let front = uploaded(&app, &admin, "front.png", &picture).await;
+    let node = catalogs::hierarchy(&app, &admin, "Shirts").await;
+    let shirt = catalogs::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
+    let plain = catalogs::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
+    assert_eq!(set_main(&app, &admin, &shirt, &front).await, 204);
+    let book = catalogs::pricebook(&app, &admin, "Prices").await;
+    for sku in ["SHIRT", "PLAIN"] {
+        catalogs::price(&app, &admin, &book, sku, catalogs::usd(2000)).await;
+    }
+    catalogs::published_catalog(&app, &admin, "Store", &node.0, &book).await;
+
+    let r = app
+        .post(
+            "/v2/carts/pictures/items",
+            &shopper,
+            json!({"data": [{"type": "cart_item", "id": shirt, "quantity": 1},
+                            {"type": "cart_item", "id": plain, "quantity": 1},
+                            {"type": "custom_item", "name": "Wrap", "sku": "WRAP", "quantity": 1, "price": {"amount": 100}}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app.get("/v2/carts/pictures/items", &shopper).await;
+    let line = |sku: &str| -> Value {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["sku"] == sku)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {sku}: {}", r.body))
+    };
+    let image = line("SHIRT")["image"].clone();
+    assert_eq!(image["file_name"], "front.png");
+    assert_eq!(image["mime_type"], "image/png");
+    assert_eq!(image["href"], front["link"]["href"]);
+    let (status, headers, body) = fetch(&app.http, str_of(&image, "href"), &[]).await;
+    assert_eq!(
+        (status.as_u16(), header(&headers, "content-type")),
+        (200, "image/png")
+    );
+    assert!(body == picture);
+    let empty = json!({"file_name": "", "href": "", "mime_type": ""});
+    assert_eq!(line("PLAIN")["image"], empty);
+    assert_eq!(line("WRAP")["image"], empty);
+    let cart = app.get("/v2/carts/pictures?include=items", &shopper).await;
+    let included = cart.body["included"]["items"].as_array().unwrap();
+    assert!(included.iter().any(|i| i["image"] == image), "{}", cart.body);
 }

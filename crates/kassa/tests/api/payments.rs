@@ -233,6 +233,7 @@ pub(crate) fn product_line(cart: &str, product: Uuid, sku: &str, quantity: i64) 
         custom_inputs: json!({}),
         catalog_id: None,
         location: None,
+        image: None,
         created_at: now,
         updated_at: now,
     }
