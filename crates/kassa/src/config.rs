@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use kassa_api::cors::AllowedOrigins;
 use serde::Deserialize;
 
+use crate::listen::{NetArgs, NetConfig, NetFile};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kassa",
@@ -98,6 +100,9 @@ pub struct ServeArgs {
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
     pub demo: bool,
+    /// HTTPS and connection limits.
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// The optional `kassa.toml`; every key is optional.
@@ -110,6 +115,17 @@ pub struct FileConfig {
     pub access_token_ttl: Option<u64>,
     pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    // HTTPS and connection limits (`listen.rs`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls: Option<String>,
+    pub tls_names: Option<Vec<String>>,
+    pub listen_http: Option<String>,
+    pub header_read_timeout: Option<f64>,
+    pub body_read_timeout: Option<f64>,
+    pub idle_timeout: Option<f64>,
+    pub max_connections: Option<usize>,
+    pub max_header_size: Option<usize>,
 }
 
 impl FileConfig {
@@ -169,6 +185,17 @@ impl Database {
         let url = args.database_url.clone().or_else(|| file.database_url.clone());
         Self::parse(url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
     }
+
+    /// The directory local files belong in: the SQLite file's, else the working directory.
+    pub fn local_dir(&self) -> PathBuf {
+        match self {
+            Database::Sqlite(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Database::Postgres(_) => PathBuf::from("."),
+        }
+    }
 }
 
 /// A URL with any password replaced, fit for messages and logs.
@@ -200,6 +227,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// The web origins browsers may call the API from.
     pub cors: AllowedOrigins,
+    /// HTTPS, a plain HTTP listener beside it, and connection limits.
+    pub net: NetConfig,
 }
 
 impl ServeConfig {
@@ -241,6 +270,19 @@ impl ServeConfig {
             AllowedOrigins::None if args.demo => AllowedOrigins::Any,
             cors => cors,
         };
+        let net_file = NetFile {
+            tls_cert: file.tls_cert,
+            tls_key: file.tls_key,
+            tls: file.tls,
+            tls_names: file.tls_names,
+            listen_http: file.listen_http,
+            header_read_timeout: file.header_read_timeout,
+            body_read_timeout: file.body_read_timeout,
+            idle_timeout: file.idle_timeout,
+            max_connections: file.max_connections,
+            max_header_size: file.max_header_size,
+        };
+        let net = NetConfig::resolve(args.net, net_file, &database.local_dir())?;
         Ok(Self {
             listen,
             database,
@@ -251,6 +293,7 @@ impl ServeConfig {
             admin_credentials,
             demo: args.demo,
             cors,
+            net,
         })
     }
 }
@@ -305,6 +348,7 @@ mod tests {
             client_secret: None,
             cors_origins: Vec::new(),
             demo: false,
+            net: NetArgs::default(),
         }
     }
 
@@ -316,7 +360,7 @@ mod tests {
             public_url: None,
             access_token_ttl: Some(120),
             max_file_size: Some(2048),
-            cors_origins: None,
+            ..Default::default()
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");

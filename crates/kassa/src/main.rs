@@ -51,22 +51,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig::resolve(args, file)?;
+            // The certificate first: a bad one fails before the database is touched or anything
+            // is printed.
+            let certificate = kassa::load_certificate(&config)?;
             let state = kassa::prepare(&config).await?;
             let demo = match config.demo {
                 true => Some(kassa::demo::seed(&state).await?),
                 false => None,
             };
-            let listener = kassa::bind(&config).await?;
-            let address = listener.local_addr()?;
-            tracing::info!(%address, "kassa is listening");
+            let bound = kassa::bind_with(&config, certificate).await?;
+            for listener in &bound.listeners {
+                let address = listener.local_addr()?;
+                tracing::info!(%address, scheme = listener.scheme(), "kassa is listening");
+            }
+            if let Some(ca) = &bound.dev_ca {
+                println!("{}", ca.banner());
+            }
             if let Some(demo) = demo {
-                let base = config
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{address}"));
+                let base = config.public_url.clone().unwrap_or_else(|| bound.base_url());
                 println!("{}", demo.banner(&base));
             }
-            kassa::serve(listener, state, kassa::shutdown_signal()).await
+            kassa::serve(bound, state, kassa::shutdown_signal()).await
         }
         Command::Migrate(args) => {
             let database = Database::resolve(&args, &file)?;

@@ -132,6 +132,8 @@ pub struct Options {
     pub customer_token_ttl: Duration,
     pub max_file_bytes: usize,
     pub cors: kassa_api::cors::AllowedOrigins,
+    /// TLS and connection limits.
+    pub net: kassa::listen::NetConfig,
 }
 
 impl Default for Options {
@@ -141,6 +143,7 @@ impl Default for Options {
             customer_token_ttl: Duration::from_secs(24 * 3600),
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: kassa_api::cors::AllowedOrigins::None,
+            net: kassa::listen::NetConfig::default(),
         }
     }
 }
@@ -163,7 +166,7 @@ impl Drop for Node {
 async fn start(config: &ServeConfig) -> (String, oneshot::Sender<()>) {
     let state = kassa::prepare(config).await.expect("server prepares");
     let listener = kassa::bind(config).await.expect("server binds");
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = listener.base_url();
     let (stop, stopped) = oneshot::channel();
     tokio::spawn(async move {
         kassa::serve(listener, state, async {
@@ -186,6 +189,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         admin_credentials: Some((client_id.to_owned(), client_secret.to_owned())),
         demo: false,
         cors: options.cors.clone(),
+        net: options.net.clone(),
     }
 }
 
