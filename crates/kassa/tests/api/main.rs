@@ -13,6 +13,7 @@ mod carts;
 mod catalog_admin;
 mod catalogs;
 mod checkout;
+mod connections;
 mod conventions;
 mod cors;
 mod customers;
