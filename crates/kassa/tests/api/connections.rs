@@ -68,7 +68,11 @@ pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, limi
                 break i + 4;
             }
             let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed before a response: {:?}", String::from_utf8_lossy(&buf));
+            assert!(
+                n > 0,
+                "closed before a response: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
             buf.extend_from_slice(&chunk[..n]);
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
@@ -161,7 +165,11 @@ async fn slow_headers_are_cut_off_while_others_are_served(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        assert!(t.elapsed() < Duration::from_millis(500), "served in {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "served in {:?}",
+            t.elapsed()
+        );
         let token = app.implicit_token().await;
         assert!(!token.is_empty());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -193,7 +201,10 @@ async fn a_stalled_body_is_answered_408_and_closed(backend: Backend) {
     let res = read_response(&mut stream, Duration::from_secs(5)).await;
     let waited = started.elapsed();
     assert_eq!(res.status, 408, "{res:?}");
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     let body = res.json();
     assert_eq!(body["errors"][0]["status"], 408);
     assert_eq!(body["errors"][0]["title"], "Request Timeout");
@@ -274,7 +285,10 @@ async fn past_the_connection_cap_the_answer_is_503(backend: Backend) {
     for _ in 0..4 {
         let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
         stream.write_all(get("/healthz").as_bytes()).await.unwrap();
-        assert_eq!(read_response(&mut stream, Duration::from_secs(2)).await.status, 200);
+        assert_eq!(
+            read_response(&mut stream, Duration::from_secs(2)).await.status,
+            200
+        );
         held.push(stream);
     }
     let mut extra = TcpStream::connect(addr(&app)).await.unwrap();
@@ -292,7 +306,10 @@ async fn past_the_connection_cap_the_answer_is_503(backend: Backend) {
     assert!(closed_within(&mut extra, Duration::from_secs(2)).await);
     // The held connections still serve.
     held[0].write_all(get("/healthz").as_bytes()).await.unwrap();
-    assert_eq!(read_response(&mut held[0], Duration::from_secs(2)).await.status, 200);
+    assert_eq!(
+        read_response(&mut held[0], Duration::from_secs(2)).await.status,
+        200
+    );
 
     drop(held.pop());
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -342,5 +359,8 @@ async fn a_head_over_the_limit_is_answered_431(backend: Backend) {
         "a".repeat(40 * 1024)
     );
     let _ = stream.write_all(request.as_bytes()).await;
-    assert_eq!(read_response(&mut stream, Duration::from_secs(3)).await.status, 431);
+    assert_eq!(
+        read_response(&mut stream, Duration::from_secs(3)).await.status,
+        431
+    );
 }

@@ -219,9 +219,20 @@ impl TestApp {
         let client_id = format!("test-admin-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
         let (url, stop) = start(&config(&db, &client_id, &client_secret, &options)).await;
+        // Over HTTPS with the development CA, the client trusts that CA.
+        let http = match &options.net.tls {
+            Some(kassa::listen::TlsSetting::SelfSigned { dir, .. }) => {
+                let ca = std::fs::read(dir.join("ca.pem")).expect("the development CA");
+                reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+                    .build()
+                    .unwrap()
+            }
+            _ => reqwest::Client::new(),
+        };
         Self {
             url,
-            http: reqwest::Client::new(),
+            http,
             client_id,
             client_secret,
             db,

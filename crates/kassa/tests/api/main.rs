@@ -27,3 +27,4 @@ mod payments;
 mod process;
 mod sdk;
 mod shopper_reads;
+mod tls;
