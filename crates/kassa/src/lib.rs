@@ -198,6 +198,8 @@ pub struct Bound {
     pub limits: listen::Limits,
     /// The development CA of `--tls self-signed`, for the start-up banner.
     pub dev_ca: Option<tls::DevCa>,
+    /// With TLS: the `SIGHUP`s that reload the certificate.
+    pub hangups: Option<tls::Hangups>,
 }
 
 impl Bound {
@@ -252,6 +254,7 @@ pub async fn bind(config: &ServeConfig) -> anyhow::Result<Bound> {
 /// Binds the configured addresses, serving `certificate` on `--listen`.
 pub async fn bind_with(config: &ServeConfig, certificate: Certificate) -> anyhow::Result<Bound> {
     let Certificate { tls, dev_ca } = certificate;
+    let hangups = tls.as_ref().map(|_| tls::Hangups::listen()).transpose()?;
     let main = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -276,6 +279,7 @@ pub async fn bind_with(config: &ServeConfig, certificate: Certificate) -> anyhow
         listeners,
         limits,
         dev_ca,
+        hangups,
     })
 }
 
@@ -300,8 +304,8 @@ pub async fn serve(
         },
     ));
     let certificates: Vec<tls::Tls> = bound.listeners.iter().filter_map(|l| l.tls.clone()).collect();
-    let reloader = (!certificates.is_empty()).then(|| {
-        tokio::spawn(tls::reload_on_sighup(certificates, async move {
+    let reloader = bound.hangups.map(|hangups| {
+        tokio::spawn(tls::reload_on_sighup(certificates, hangups, async move {
             let _ = reload_stop.changed().await;
         }))
     });

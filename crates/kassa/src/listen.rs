@@ -735,6 +735,10 @@ pub struct NetArgs {
         value_delimiter = ','
     )]
     pub tls_names: Vec<String>,
+    /// Where --tls self-signed keeps its CA and certificate. [default: `kassa-tls/` beside the
+    /// SQLite database, or in the working directory with PostgreSQL]
+    #[arg(long, env = "KASSA_TLS_DIR", value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
     /// Also serve plain HTTP on this address while --listen serves HTTPS (e.g. for a load
     /// balancer's health checks). [default: none]
     #[arg(long, env = "KASSA_LISTEN_HTTP", value_name = "ADDR")]
@@ -764,6 +768,7 @@ pub struct NetFile {
     pub tls_key: Option<PathBuf>,
     pub tls: Option<String>,
     pub tls_names: Option<Vec<String>>,
+    pub tls_dir: Option<PathBuf>,
     pub listen_http: Option<String>,
     pub header_read_timeout: Option<f64>,
     pub body_read_timeout: Option<f64>,
@@ -809,9 +814,10 @@ impl NetConfig {
             _ => file.tls_names.unwrap_or_default(),
         };
         let args_names_empty = names.is_empty();
+        let dir = args.tls_dir.or(file.tls_dir);
         let tls = match (mode.as_deref(), cert, key) {
             (Some("self-signed"), None, None) => Some(TlsSetting::SelfSigned {
-                dir: database_dir.join("kassa-tls"),
+                dir: dir.unwrap_or_else(|| database_dir.join("kassa-tls")),
                 names,
             }),
             (Some("self-signed"), _, _) => {
@@ -826,7 +832,7 @@ impl NetConfig {
             (None, None, None) => None,
             (None, _, _) => anyhow::bail!("--tls-cert and --tls-key must be given together"),
         };
-        if tls.is_none() && !args_names_empty {
+        if !matches!(tls, Some(TlsSetting::SelfSigned { .. })) && !args_names_empty {
             anyhow::bail!("--tls-name is for the development certificate: add --tls self-signed");
         }
         let listen_http = match args.listen_http.or(file.listen_http) {

@@ -94,34 +94,54 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Reloads every listener's certificate on each `SIGHUP` until `stop` resolves.
-pub async fn reload_on_sighup(tls: Vec<Tls>, stop: impl std::future::Future<Output = ()>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: TLS certificates will not be reloaded");
+/// The `SIGHUP`s that ask for the certificates to be read again, listened for from before the
+/// port is bound (the signal's default action would end the process).
+pub struct Hangups(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Hangups {
+    pub fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self(
+                signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+            ))
+        }
+        #[cfg(not(unix))]
+        Ok(Self())
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if self.0.recv().await.is_some() {
             return;
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = hangup.recv() => {
-                    for tls in &tls {
-                        match tls.reload() {
-                            Ok(()) => tracing::info!(cert = %tls.cert.display(), "reloaded the TLS certificate"),
-                            Err(e) => tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; the previous one stays in use"),
-                        }
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Reloads every listener's certificate on each `SIGHUP` until `stop` resolves.
+pub async fn reload_on_sighup(
+    tls: Vec<Tls>,
+    mut hangups: Hangups,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = hangups.recv() => {
+                for tls in &tls {
+                    match tls.reload() {
+                        Ok(()) => tracing::info!(cert = %tls.cert.display(), "reloaded the TLS certificate"),
+                        Err(e) => tracing::error!(
+                            error = %format!("{e:#}"),
+                            "TLS certificate not reloaded; the previous one stays in use"
+                        ),
                     }
                 }
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tls;
-        stop.await;
     }
 }
 

@@ -28,3 +28,4 @@ mod process;
 mod sdk;
 mod shopper_reads;
 mod tls;
+mod tls_process;

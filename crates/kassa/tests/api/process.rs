@@ -11,9 +11,9 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, Resp, TestDatabase};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 
-fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()
@@ -22,7 +22,7 @@ fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs to completion and checks the failure is exactly one clear line.
-fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
+pub(crate) fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
     let out: Output = kassa(args, env).stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
@@ -90,21 +90,21 @@ fn bad_configuration_exits_with_one_clear_line() {
 }
 
 /// A `kassa serve` child process.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     /// What the process printed to stdout before it was listening.
-    stdout: String,
+    pub(crate) stdout: String,
     /// What it prints after.
     later: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
-    fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
         Self::start_with(&["serve"], database_url, extra)
     }
 
-    fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut env = vec![
             ("KASSA_DATABASE_URL", database_url),
@@ -144,7 +144,7 @@ impl Server {
     }
 
     /// The first line printed (at any time) that contains `needle`.
-    fn line_containing(&self, needle: &str) -> String {
+    pub(crate) fn line_containing(&self, needle: &str) -> String {
         if let Some(line) = self.stdout.lines().find(|l| l.contains(needle)) {
             return line.to_owned();
         }
@@ -157,11 +157,11 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -171,7 +171,7 @@ impl Server {
     }
 
     /// Waits for the process to exit; returns whether it exited successfully.
-    fn wait(&mut self, limit: Duration) -> bool {
+    pub(crate) fn wait(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
