@@ -17,6 +17,7 @@ mod connections;
 mod conventions;
 mod cors;
 mod customers;
+mod demo_store;
 mod files;
 mod inventories;
 mod inventory_locations;
