@@ -14,7 +14,8 @@
 //!   `Retry-After` and closed (a few at a time: past that it is closed at once).
 //!
 //! The connection tracks its state in one atomic word that the I/O wrapper, the request and the
-//! response body update; a watchdog in the connection's own task closes it when a deadline passes.
+//! response body update. The I/O wrapper fails a read whose head is late; a watchdog in the
+//! connection's own task closes it when it has been idle too long.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,7 +36,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use kassa_api::error::ApiError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::tls::Tls;
@@ -227,7 +228,7 @@ async fn serve_connection<A: App>(
     match tls {
         None => {
             let watch = Arc::new(ConnWatch::new(false));
-            let io = Watched::new(tcp, Arc::clone(&watch));
+            let io = Watched::new(tcp, Arc::clone(&watch), limits.header_read_timeout);
             drive(io, watch, false, shared, mode).await;
         }
         Some(acceptor) => {
@@ -246,7 +247,7 @@ async fn serve_connection<A: App>(
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             let watch = Arc::new(ConnWatch::new(h2));
-            let io = Watched::new(stream, Arc::clone(&watch));
+            let io = Watched::new(stream, Arc::clone(&watch), limits.header_read_timeout);
             drive(io, watch, true, shared, mode).await;
         }
     }
@@ -316,8 +317,9 @@ where
     }
 }
 
-/// Drives `conn` until it ends, closing it when its head, or its idleness, outlasts the limits,
-/// and asking it to finish when the server stops.
+/// Drives `conn` until it ends, closing it when it has been idle too long, and asking it to
+/// finish when the server stops. (A head's deadline is kept by [`Watched`], which hyper polls
+/// while it waits for one.)
 async fn watchdog<C: Graceful>(
     conn: C,
     watch: &ConnWatch,
@@ -325,21 +327,14 @@ async fn watchdog<C: Graceful>(
     mut stopping: watch::Receiver<bool>,
 ) {
     tokio::pin!(conn);
-    let far = || tokio::time::Instant::now() + Duration::from_secs(86_400);
-    let sleep = tokio::time::sleep_until(far());
+    // Nothing wakes the watchdog when a request ends: it looks again when the earliest moment the
+    // connection could have been idle for long enough has come. Nothing per request.
+    let sleep = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(sleep);
     let mut stop_asked = false;
     // An HTTP/2 connection asked to close (GOAWAY) gets a grace period, then is dropped.
     let mut closing_until: Option<Instant> = None;
     loop {
-        let deadline = match (watch.deadline(limits), closing_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let deadline = deadline.map_or_else(far, tokio::time::Instant::from_std);
-        if sleep.deadline() != deadline {
-            sleep.as_mut().reset(deadline);
-        }
         tokio::select! {
             biased;
             result = conn.as_mut() => {
@@ -348,23 +343,27 @@ async fn watchdog<C: Graceful>(
                 }
                 return;
             }
-            () = watch.changed.notified() => {}
             () = &mut sleep => {
                 let now = Instant::now();
                 if closing_until.is_some_and(|t| t <= now) {
                     return;
                 }
-                match watch.expired(limits, now) {
-                    None => {}
-                    Some(Expired::Head) => return,
-                    Some(Expired::Idle) if !watch.h2 => return,
-                    Some(Expired::Idle) => {
-                        if closing_until.is_none() {
-                            conn.as_mut().graceful();
-                            closing_until = Some(now + limits.header_read_timeout);
+                let next = match watch.idle_deadline(limits) {
+                    Some(deadline) if deadline <= now => {
+                        if !watch.h2 {
+                            return;
                         }
+                        conn.as_mut().graceful();
+                        let until = now + limits.header_read_timeout;
+                        closing_until = Some(until);
+                        until
                     }
-                }
+                    Some(deadline) => deadline,
+                    // Busy, or reading a head: not idle before a whole idle timeout from now.
+                    None => now + limits.idle_timeout,
+                };
+                let next = closing_until.map_or(next, |c| c.min(next));
+                sleep.as_mut().reset(tokio::time::Instant::from_std(next));
             }
             () = stopped(&mut stopping), if !stop_asked => {
                 stop_asked = true;
@@ -378,11 +377,6 @@ const PHASE_HEAD: u64 = 0;
 const PHASE_IDLE: u64 = 1;
 const PHASE_BUSY: u64 = 2;
 
-enum Expired {
-    Head,
-    Idle,
-}
-
 /// One connection's state: whether a request is in flight, and since when it has been waiting
 /// for a head or idle.
 struct ConnWatch {
@@ -391,7 +385,6 @@ struct ConnWatch {
     /// Phase in the top two bits, the phase's start in milliseconds since `started` below.
     state: AtomicU64,
     in_flight: AtomicU32,
-    changed: Notify,
 }
 
 impl ConnWatch {
@@ -401,7 +394,6 @@ impl ConnWatch {
             h2,
             state: AtomicU64::new(PHASE_HEAD << 62),
             in_flight: AtomicU32::new(0),
-            changed: Notify::new(),
         }
     }
 
@@ -420,7 +412,6 @@ impl ConnWatch {
     fn on_read(&self) {
         if !self.h2 && self.state.load(Ordering::Relaxed) >> 62 == PHASE_IDLE {
             self.set(PHASE_HEAD);
-            self.changed.notify_one();
         }
     }
 
@@ -432,53 +423,85 @@ impl ConnWatch {
     fn request_finished(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.set(PHASE_IDLE);
-            self.changed.notify_one();
         }
     }
 
-    fn deadline(&self, limits: &Limits) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
-        }
-        Some(match self.phase() {
-            (PHASE_HEAD, since) => since + limits.header_read_timeout,
-            (_, since) => since + limits.idle_timeout,
-        })
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
     }
 
-    fn expired(&self, limits: &Limits, now: Instant) -> Option<Expired> {
-        let deadline = self.deadline(limits)?;
-        (deadline <= now).then(|| match self.phase().0 {
-            PHASE_HEAD => Expired::Head,
-            _ => Expired::Idle,
-        })
+    /// When the head being waited for must have arrived (none while a request is in flight).
+    fn head_deadline(&self, timeout: Duration) -> Option<Instant> {
+        match self.phase() {
+            (PHASE_HEAD, since) if self.idle() => Some(since + timeout),
+            _ => None,
+        }
+    }
+
+    /// When an idle connection is closed (none unless idle).
+    fn idle_deadline(&self, limits: &Limits) -> Option<Instant> {
+        match self.phase() {
+            (PHASE_HEAD, _) => None,
+            (_, since) if self.idle() => Some(since + limits.idle_timeout),
+            _ => None,
+        }
     }
 }
 
-/// The connection's byte stream, telling the watch when bytes arrive.
+/// The connection's byte stream: tells the watch when bytes arrive, and fails the read (so hyper
+/// closes the connection) when a head has not arrived in time. hyper polls the read whenever it
+/// waits for a head, so the timer is set only while a head is incomplete, never per request.
 struct Watched<I> {
     inner: I,
     watch: Arc<ConnWatch>,
+    header_read_timeout: Duration,
+    head_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<I> Watched<I> {
-    fn new(inner: I, watch: Arc<ConnWatch>) -> Self {
-        Self { inner, watch }
+    fn new(inner: I, watch: Arc<ConnWatch>, header_read_timeout: Duration) -> Self {
+        Self {
+            inner,
+            watch,
+            header_read_timeout,
+            head_timer: None,
+        }
     }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        if buf.filled().len() > before {
-            self.watch.on_read();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.watch.on_read();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let Some(deadline) = this.watch.head_deadline(this.header_read_timeout) else {
+                    return Poll::Pending;
+                };
+                let deadline = tokio::time::Instant::from_std(deadline);
+                let timer = match &mut this.head_timer {
+                    Some(timer) => {
+                        if timer.deadline() != deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    None => this.head_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                ready!(timer.as_mut().poll(cx));
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request head did not arrive within the header read timeout",
+                )))
+            }
         }
-        Poll::Ready(Ok(()))
     }
 }
 

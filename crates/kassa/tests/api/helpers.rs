@@ -214,7 +214,17 @@ impl TestApp {
         Self::spawn_with(backend, Options::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+    pub async fn spawn_with(backend: Backend, mut options: Options) -> Self {
+        // `KASSA_TEST_HTTPS=1` runs every test that leaves the connection settings alone over
+        // HTTPS with the development CA, HTTP/2 where the client offers it (ALPN): a check that
+        // the whole API behaves the same there. Tests that speak raw HTTP/1 or load pages in a
+        // browser do not expect it.
+        if std::env::var_os("KASSA_TEST_HTTPS").is_some() && options.net == kassa::listen::NetConfig::default() {
+            options.net.tls = Some(kassa::listen::TlsSetting::SelfSigned {
+                dir: std::env::temp_dir().join(format!("kassa-test-https-{}", Uuid::new_v4().simple())),
+                names: Vec::new(),
+            });
+        }
         let db = TestDatabase::create(backend).await;
         let client_id = format!("test-admin-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
