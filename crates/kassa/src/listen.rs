@@ -470,7 +470,11 @@ impl<I> Watched<I> {
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -493,7 +497,9 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
                         }
                         timer
                     }
-                    None => this.head_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    None => this
+                        .head_timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 ready!(timer.as_mut().poll(cx));
                 Poll::Ready(Err(io::Error::new(

@@ -219,7 +219,9 @@ impl TestApp {
         // HTTPS with the development CA, HTTP/2 where the client offers it (ALPN): a check that
         // the whole API behaves the same there. Tests that speak raw HTTP/1 or load pages in a
         // browser do not expect it.
-        if std::env::var_os("KASSA_TEST_HTTPS").is_some() && options.net == kassa::listen::NetConfig::default() {
+        if std::env::var_os("KASSA_TEST_HTTPS").is_some()
+            && options.net == kassa::listen::NetConfig::default()
+        {
             options.net.tls = Some(kassa::listen::TlsSetting::SelfSigned {
                 dir: std::env::temp_dir().join(format!("kassa-test-https-{}", Uuid::new_v4().simple())),
                 names: Vec::new(),
