@@ -48,8 +48,10 @@ pub fn app(state: AppState) -> Router {
         })
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
+        // A panic becomes a 500 envelope inside `observe`, so it is logged, counted and carries
+        // its X-Request-Id like any other answer.
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
         // Outermost: preflights are answered before routing, and every response (an error or
         // a caught panic too) carries the headers a browser needs to read it.
         .layer(tower::util::option_layer(cors))

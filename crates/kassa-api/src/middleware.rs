@@ -79,19 +79,12 @@ pub(crate) async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, n
     metrics.request(&method, route, response.status(), elapsed);
     let status = response.status().as_u16();
     let latency_us = elapsed.as_micros() as u64;
-    match crate::error::rendered_title(&response) {
-        Some(error) if status >= 500 => {
-            tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
-        }
-        Some(error) => {
-            tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
-        }
-        None if status >= 500 => {
-            tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
-        }
-        None => {
-            tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
-        }
+    // `None` (a success) records no `error` field at all.
+    let error = crate::error::rendered_title(&response);
+    if status >= 500 {
+        tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
+    } else {
+        tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
     }
     response
 }
