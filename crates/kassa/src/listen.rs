@@ -752,7 +752,8 @@ pub struct NetArgs {
     #[arg(long, env = "KASSA_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// `self-signed`: serve HTTPS on --listen with a development certificate signed by a local
-    /// CA, both made once and kept beside the database (in `kassa-tls/`).
+    /// CA, both made once and kept beside the database (in `kassa-tls/`); `files`: with
+    /// --tls-cert and --tls-key (what giving those two alone means).
     #[arg(long, env = "KASSA_TLS", value_name = "MODE")]
     pub tls: Option<String>,
     /// A further host name or IP address for the development certificate (repeat the flag, or
@@ -838,11 +839,11 @@ impl NetConfig {
         let cert = args.tls_cert.or(file.tls_cert);
         let key = args.tls_key.or(file.tls_key);
         let mode = args.tls.or(file.tls);
+        let names_flagged = !args.tls_names.is_empty();
         let names = match args.tls_names {
             flags if !flags.is_empty() => flags,
             _ => file.tls_names.unwrap_or_default(),
         };
-        let args_names_empty = names.is_empty();
         let dir = args.tls_dir.or(file.tls_dir);
         let tls = match (mode.as_deref(), cert, key) {
             (Some("self-signed"), None, None) => Some(TlsSetting::SelfSigned {
@@ -852,16 +853,19 @@ impl NetConfig {
             (Some("self-signed"), _, _) => {
                 anyhow::bail!("--tls self-signed and --tls-cert/--tls-key exclude each other: choose one")
             }
+            (Some("files") | None, Some(cert), Some(key)) => Some(TlsSetting::Files { cert, key }),
+            (Some("files"), _, _) => anyhow::bail!("--tls files needs --tls-cert and --tls-key"),
             (Some(other), _, _) => {
                 anyhow::bail!(
-                    "invalid TLS mode {other:?}: expected self-signed (or give --tls-cert and --tls-key)"
+                    "invalid TLS mode {other:?}: expected self-signed, or files (with --tls-cert and --tls-key)"
                 )
             }
-            (None, Some(cert), Some(key)) => Some(TlsSetting::Files { cert, key }),
             (None, None, None) => None,
             (None, _, _) => anyhow::bail!("--tls-cert and --tls-key must be given together"),
         };
-        if !matches!(tls, Some(TlsSetting::SelfSigned { .. })) && !args_names_empty {
+        // Names from the file are for whenever the development certificate is used; a flag
+        // without it is a mistake.
+        if names_flagged && !matches!(tls, Some(TlsSetting::SelfSigned { .. })) {
             anyhow::bail!("--tls-name is for the development certificate: add --tls self-signed");
         }
         let listen_http = match args.listen_http.or(file.listen_http) {

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::money::MoneyFormat;
-use kassa_core::order::{Command, PaymentMethod};
+use kassa_core::order::{Command, PayMethod, PaymentMethod};
 use kassa_core::orders::PlacedOrder;
 use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::payments::{
@@ -34,6 +34,7 @@ use crate::auth::{Admin, CustomerToken, Shopper};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::{self, Begin};
+use crate::metrics::{self, PaymentResult};
 use crate::routes::Routes;
 use crate::routes::carts::{DataView, MoneyView, ResourceRefView, TimestampsView, money, money_formats};
 use crate::routes::orders::{order_not_found, text};
@@ -329,8 +330,30 @@ async fn pay(
         Begin::Run(claim) => claim,
     };
     let payment = parse_payment(&body)?;
-    let order_id = parse_order_id(&id)?;
-    check_gateway(&state, &payment.gateway).await?;
+    let kind = match payment.method {
+        PaymentMethod::Pay(PayMethod::Purchase) | PaymentMethod::Setup(PayMethod::Purchase) => {
+            metrics::Payment::Purchase
+        }
+        PaymentMethod::Pay(PayMethod::Authorize) | PaymentMethod::Setup(PayMethod::Authorize) => {
+            metrics::Payment::Authorize
+        }
+    };
+    let outcome = record_payment(&state, &shopper, &customer, &id, payment, claim).await;
+    state.metrics.payment(kind, PaymentResult::of(&outcome));
+    outcome
+}
+
+/// The payment itself, once the request is parsed: everything that can refuse it.
+async fn record_payment(
+    state: &AppState,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    id: &str,
+    payment: Payment,
+    claim: Option<idempotency::Claim>,
+) -> ApiResult<Response> {
+    let order_id = parse_order_id(id)?;
+    check_gateway(state, &payment.gateway).await?;
     let change = OrderChange {
         command: Some(Command::Pay {
             id: Uuid::now_v7(),
@@ -344,7 +367,7 @@ async fn pay(
         },
         edit: OrderEdit::default(),
     };
-    let (formats, _) = money_formats(&state).await?;
+    let (formats, _) = money_formats(state).await?;
     // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
     // crash there is a payment and its replay, or neither.
     let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
@@ -358,13 +381,7 @@ async fn pay(
     });
     let changed = state
         .store
-        .change_order(
-            order_id,
-            payer(&shopper, &customer),
-            change,
-            now_millis(),
-            remember,
-        )
+        .change_order(order_id, payer(shopper, customer), change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
     if let Some(claim) = claim {
@@ -408,6 +425,16 @@ async fn read(
 
 /// Runs a capture or refund as the admin and answers with the transaction.
 async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Response> {
+    let kind = match command {
+        Command::Refund { .. } => metrics::Payment::Refund,
+        _ => metrics::Payment::Capture,
+    };
+    let outcome = run_transaction_command(state, id, command).await;
+    state.metrics.payment(kind, PaymentResult::of(&outcome));
+    outcome
+}
+
+async fn run_transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Response> {
     let order_id = parse_order_id(id)?;
     let change = OrderChange {
         command: Some(command),

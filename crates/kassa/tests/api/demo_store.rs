@@ -20,7 +20,7 @@ async fn the_demo_ids_a_storefront_compiles_in_are_the_same_on_every_fresh_datab
         let db = TestDatabase::create(backend).await;
         let server = Server::start_with(&["serve", "--demo"], &db.url, &[]);
         let line = server.line_containing("export KASSA=");
-        seen.push((exported(&line, "CLIENT_ID"), exported(&line, "PROFILE")));
+        seen.push((exported(&line, "DEMO_CLIENT_ID"), exported(&line, "DEMO_PROFILE")));
     }
     assert_eq!(seen[0], seen[1], "two fresh databases, the same ids");
     assert_eq!(

@@ -134,6 +134,7 @@ pub struct Options {
     pub cors: kassa_api::cors::AllowedOrigins,
     /// TLS and connection limits.
     pub net: kassa::listen::NetConfig,
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Options {
@@ -144,6 +145,7 @@ impl Default for Options {
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: kassa_api::cors::AllowedOrigins::None,
             net: kassa::listen::NetConfig::default(),
+            metrics_token: None,
         }
     }
 }
@@ -190,6 +192,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         demo: false,
         cors: options.cors.clone(),
         net: options.net.clone(),
+        metrics_token: options.metrics_token.clone(),
     }
 }
 

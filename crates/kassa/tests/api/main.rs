@@ -21,6 +21,7 @@ mod demo_store;
 mod files;
 mod inventories;
 mod inventory_locations;
+mod metrics;
 mod openapi;
 mod order_updates;
 mod orders;

@@ -87,6 +87,7 @@ fn bad_tls_files_exit_with_one_clear_line() {
             "exclude each other",
         ),
         (vec!["--tls", "on"], "invalid TLS mode"),
+        (vec!["--tls", "files"], "needs --tls-cert and --tls-key"),
         (vec!["--listen-http", "127.0.0.1:1"], "needs --tls-cert"),
         (vec!["--tls-name", "shop.test"], "add --tls self-signed"),
         (vec!["--header-read-timeout", "0"], "invalid header read timeout"),
