@@ -32,7 +32,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Whether a server at `addr` answers `GET /healthz` with 200 (waiting for it while it starts).
-/// An HTTPS port (`tls`) serves once it refuses the plain request, closing without an answer.
+/// An HTTPS port (`tls`) serves once it refuses the plain request, closing without an HTTP answer.
 fn answers_healthz(addr: &str, tls: bool) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
@@ -42,11 +42,12 @@ fn answers_healthz(addr: &str, tls: bool) -> bool {
         stream,
         "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     );
-    let mut answer = String::new();
-    match stream.read_to_string(&mut answer) {
-        Ok(_) if tls => sent.is_ok() && answer.is_empty(),
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        // A TLS alert, or nothing, and the connection closed.
+        Ok(_) if tls => sent.is_ok() && !answer.starts_with(b"HTTP/"),
         Err(e) if tls => e.kind() == std::io::ErrorKind::ConnectionReset,
-        read => sent.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 200"),
+        read => sent.is_ok() && read.is_ok() && answer.starts_with(b"HTTP/1.1 200"),
     }
 }
 
