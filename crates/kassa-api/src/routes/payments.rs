@@ -328,9 +328,35 @@ async fn pay(
         Begin::Replay(response) => return Ok(response),
         Begin::Run(claim) => claim,
     };
-    let payment = parse_payment(&body)?;
-    let order_id = parse_order_id(&id)?;
-    check_gateway(&state, &payment.gateway).await?;
+    let result = run_payment(&state, &shopper, &customer, &id, &body, claim.as_ref()).await;
+    match (result, claim) {
+        (Ok(response), claim) => {
+            if let Some(claim) = claim {
+                claim.completed();
+            }
+            Ok(response)
+        }
+        // A refused payment gives its key up before answering, so a retry runs it again and the
+        // refusal leaves nothing behind.
+        (Err(e), Some(claim)) => {
+            claim.release().await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+async fn run_payment(
+    state: &AppState,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    id: &str,
+    body: &Value,
+    claim: Option<&idempotency::Claim>,
+) -> ApiResult<Response> {
+    let payment = parse_payment(body)?;
+    let order_id = parse_order_id(id)?;
+    check_gateway(state, &payment.gateway).await?;
     let change = OrderChange {
         command: Some(Command::Pay {
             id: Uuid::now_v7(),
@@ -344,10 +370,10 @@ async fn pay(
         },
         edit: OrderEdit::default(),
     };
-    let (formats, _) = money_formats(&state).await?;
+    let (formats, _) = money_formats(state).await?;
     // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
     // crash there is a payment and its replay, or neither.
-    let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
+    let remember: Option<RememberResponse> = claim.map(|c| {
         let template = c.response(StatusCode::OK, String::new());
         let formats = formats.clone();
         Box::new(move |changed: &ChangedOrder| IdempotentResponse {
@@ -358,18 +384,9 @@ async fn pay(
     });
     let changed = state
         .store
-        .change_order(
-            order_id,
-            payer(&shopper, &customer),
-            change,
-            now_millis(),
-            remember,
-        )
+        .change_order(order_id, payer(shopper, customer), change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
-    if let Some(claim) = claim {
-        claim.completed();
-    }
     // The same document as the one remembered above, so a replay sends the same bytes.
     Ok((StatusCode::OK, Json(payment_document(&changed, &formats))).into_response())
 }
