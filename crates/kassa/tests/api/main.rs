@@ -24,5 +24,6 @@ mod order_updates;
 mod orders;
 mod payments;
 mod process;
+mod refusals;
 mod sdk;
 mod shopper_reads;
