@@ -35,7 +35,10 @@ pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
                     parent.display()
                 );
             }
-            Arc::new(SqliteStore::open(path).map_err(|e| anyhow!("{e}"))?)
+            Arc::new(SqliteStore::open(path).map_err(|e| match e {
+                Error::Internal(why) | Error::Unavailable(why) => anyhow!(why),
+                e => anyhow!("{e}"),
+            })?)
         }
         Database::Postgres(url) => Arc::new(
             PgStore::connect(url)

@@ -339,7 +339,7 @@ async fn pay(
         // A refused payment gives its key up before answering, so a retry runs it again and the
         // refusal leaves nothing behind.
         (Err(e), Some(claim)) => {
-            claim.release().await;
+            claim.release(&e).await;
             Err(e)
         }
         (Err(e), None) => Err(e),

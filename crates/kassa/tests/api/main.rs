@@ -22,6 +22,7 @@ mod inventory_locations;
 mod openapi;
 mod order_updates;
 mod orders;
+mod outages;
 mod payments;
 mod process;
 mod refusals;

@@ -13,7 +13,7 @@ use crate::helpers::{Backend, Resp, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 
-fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// Runs to completion and checks the failure is exactly one clear line.
-fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
+pub(crate) fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
     let out: Output = kassa(args, env).stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
@@ -90,9 +90,9 @@ fn bad_configuration_exits_with_one_clear_line() {
 }
 
 /// A `kassa serve` child process.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     /// What the process printed to stdout before it was listening.
     stdout: String,
     /// What it prints after.
@@ -100,7 +100,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
         Self::start_with(&["serve"], database_url, extra)
     }
 
@@ -157,11 +157,11 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -171,7 +171,7 @@ impl Server {
     }
 
     /// Waits for the process to exit; returns whether it exited successfully.
-    fn wait(&mut self, limit: Duration) -> bool {
+    pub(crate) fn wait(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -190,7 +190,7 @@ impl Drop for Server {
     }
 }
 
-async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> String {
+pub(crate) async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> String {
     let res = http
         .post(server.url("/oauth/access_token"))
         .form(&[
@@ -207,7 +207,7 @@ async fn token(http: &reqwest::Client, server: &Server, id: &str, secret: &str) 
 }
 
 /// A shopper (implicit) token for `client_id`.
-async fn implicit_token(http: &reqwest::Client, server: &Server, client_id: &str) -> String {
+pub(crate) async fn implicit_token(http: &reqwest::Client, server: &Server, client_id: &str) -> String {
     let res = http
         .post(server.url("/oauth/access_token"))
         .form(&[("grant_type", "implicit"), ("client_id", client_id)])
