@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
     pub demo: bool,
+    /// After SIGTERM (or Ctrl-C), how long requests in flight may run before kassa exits anyway,
+    /// in seconds (0–600). [default: 10]
+    #[arg(long, env = "KASSA_SHUTDOWN_DRAIN", value_name = "SECONDS")]
+    pub shutdown_drain: Option<u64>,
 }
 
 /// The optional `kassa.toml`; every key is optional.
@@ -110,6 +114,7 @@ pub struct FileConfig {
     pub access_token_ttl: Option<u64>,
     pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    pub shutdown_drain: Option<u64>,
 }
 
 impl FileConfig {
@@ -200,6 +205,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// The web origins browsers may call the API from.
     pub cors: AllowedOrigins,
+    /// How long in-flight requests may run after the shutdown signal.
+    pub shutdown_drain: Duration,
 }
 
 impl ServeConfig {
@@ -241,6 +248,17 @@ impl ServeConfig {
             AllowedOrigins::None if args.demo => AllowedOrigins::Any,
             cors => cors,
         };
+        let drain = args
+            .shutdown_drain
+            .or(file.shutdown_drain)
+            .map_or(crate::drain::DEFAULT_DRAIN, Duration::from_secs);
+        if drain > crate::drain::MAX_DRAIN {
+            bail!(
+                "invalid shutdown drain {}s: it must be between 0 and {} seconds",
+                drain.as_secs(),
+                crate::drain::MAX_DRAIN.as_secs()
+            );
+        }
         Ok(Self {
             listen,
             database,
@@ -251,6 +269,7 @@ impl ServeConfig {
             admin_credentials,
             demo: args.demo,
             cors,
+            shutdown_drain: drain,
         })
     }
 }
@@ -305,6 +324,7 @@ mod tests {
             client_secret: None,
             cors_origins: Vec::new(),
             demo: false,
+            shutdown_drain: None,
         }
     }
 
@@ -317,12 +337,14 @@ mod tests {
             access_token_ttl: Some(120),
             max_file_size: Some(2048),
             cors_origins: None,
+            shutdown_drain: Some(30),
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.database, Database::Sqlite("file.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(120));
         assert_eq!(c.max_file_bytes, 2048);
+        assert_eq!(c.shutdown_drain, Duration::from_secs(30));
 
         let args = ServeArgs {
             listen: Some("127.0.0.1:1234".into()),
@@ -343,6 +365,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
         assert_eq!(c.max_file_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.shutdown_drain, crate::drain::DEFAULT_DRAIN);
     }
 
     #[test]
@@ -401,6 +424,10 @@ mod tests {
             },
             ServeArgs {
                 client_id: Some("only-id".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                shutdown_drain: Some(601),
                 ..serve_args()
             },
             ServeArgs {

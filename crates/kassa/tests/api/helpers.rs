@@ -293,6 +293,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         admin_credentials: Some((client_id.to_owned(), client_secret.to_owned())),
         demo: false,
         cors: options.cors.clone(),
+        shutdown_drain: kassa::drain::DEFAULT_DRAIN,
     }
 }
 
