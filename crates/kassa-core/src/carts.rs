@@ -655,7 +655,7 @@ mod tests {
             item("e", MAX_AMOUNT, 1),
         ];
         assert_eq!(CartSize::of(&stored, &[]).check(), Ok(()));
-        let mut over = stored.clone();
+        let mut over = stored;
         over.push(item("f", MAX_AMOUNT, 1000));
         assert_eq!(CartSize::of(&over, &[]).check(), Err(CartLimit::Total));
         over[0].quantity = MAX_QUANTITY + 1;
