@@ -122,9 +122,19 @@ impl From<Error> for ApiError {
     }
 }
 
-/// Kept on the response so a layer can re-render the body (see [`string_status`]).
+/// Kept on the response so a layer can re-render the body (see [`string_status`]) and the
+/// request log can name the error.
 #[derive(Debug, Clone)]
 struct RenderedErrors(Vec<ErrorObject>);
+
+/// The title of an error response's first error object, for the request's log line.
+pub(crate) fn rendered_title(response: &Response) -> Option<&str> {
+    response
+        .extensions()
+        .get::<RenderedErrors>()
+        .and_then(|e| e.0.first())
+        .map(|e| e.title.as_str())
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -158,5 +168,6 @@ pub async fn string_status(response: Response) -> Response {
     let (parts, _) = response.into_parts();
     let mut response = (parts.status, Json(serde_json::json!({ "errors": errors }))).into_response();
     *response.headers_mut() = parts.headers;
+    *response.extensions_mut() = parts.extensions;
     response
 }

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -20,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use middleware::normalize_path;
+pub use middleware::{InternalRequest, normalize_path};
 pub use state::{ApiConfig, AppState};
 
 use crate::error::ApiError;
@@ -29,6 +30,7 @@ use crate::error::ApiError;
 pub fn app(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let cors = state.config.cors.layer();
+    let metrics = std::sync::Arc::clone(&state.metrics);
     routes::all()
         .into_router()
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
@@ -46,8 +48,10 @@ pub fn app(state: AppState) -> Router {
         })
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(middleware::observe))
+        // A panic becomes a 500 envelope inside `observe`, so it is logged, counted and carries
+        // its X-Request-Id like any other answer.
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
         // Outermost: preflights are answered before routing, and every response (an error or
         // a caught panic too) carries the headers a browser needs to read it.
         .layer(tower::util::option_layer(cors))

@@ -1,17 +1,24 @@
-//! Cross-cutting request handling: path normalization, request ids, one log line per request,
-//! and panics turned into error envelopes.
+//! Cross-cutting request handling: path normalization, request ids, one log line and the
+//! metrics per request, and panics turned into error envelopes.
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// A request extension marking a request kassa sends itself, in process (the `--demo` seed):
+/// it is neither logged nor counted in the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalRequest;
 
 /// Collapses repeated slashes and drops a trailing one, so `/v2/carts/x//items/` routes like
 /// `/v2/carts/x/items` (one classic client call really sends `//`).
@@ -42,10 +49,15 @@ pub fn normalize_path(mut req: Request) -> Request {
     req
 }
 
-/// Echoes a sane `X-Request-Id` or makes one, and logs one structured line per request:
-/// method, matched route (never the raw path, which may carry ids), status, latency, request id.
-pub(crate) async fn observe(req: Request, next: Next) -> Response {
+/// Echoes a sane `X-Request-Id` or makes one, logs one structured line per request — method,
+/// matched route (never the raw path, which may carry ids), status, latency, request id, and for
+/// an error the title of its (first) error object — and records the request's metrics.
+pub(crate) async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    if req.extensions().get::<InternalRequest>().is_some() {
+        return next.run(req).await;
+    }
     let started = Instant::now();
+    let _in_flight = metrics.in_flight();
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -62,13 +74,17 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let status = response.status().as_u16();
-    let latency_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
     let route = route.as_deref().unwrap_or("(unmatched)");
+    metrics.request(&method, route, response.status(), elapsed);
+    let status = response.status().as_u16();
+    let latency_us = elapsed.as_micros() as u64;
+    // `None` (a success) records no `error` field at all.
+    let error = crate::error::rendered_title(&response);
     if status >= 500 {
-        tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
+        tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
     } else {
-        tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, "request");
+        tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
     }
     response
 }

@@ -222,6 +222,11 @@ impl Op {
         self.body_type = "multipart/form-data";
         self
     }
+    /// Answers 307 with a `Location`.
+    fn redirect(mut self) -> Self {
+        self.statuses = &[307];
+        self
+    }
     /// The success body is bytes of one of these types; `If-None-Match` may make it a 304.
     fn binary(mut self, types: &'static [&'static str]) -> Self {
         self.shape = Shape::Binary;
@@ -541,12 +546,16 @@ pub fn operations() -> Vec<Op> {
             vec![
                 Op::get("/healthz", "Liveness probe").raw("Health", "application/json"),
                 Op::get("/readyz", "Readiness probe: the database answers").raw("Health", "application/json"),
+                Op::get("/metrics", "Metrics in Prometheus's text format")
+                    .describe("Requests by method, route and status; latency by route; requests in flight; the SQLite writer's batches or the PostgreSQL pool; orders placed; payments and login attempts by result. When kassa runs with `--metrics-token`, send that token as `Authorization: Bearer <token>` (401 otherwise).")
+                    .raw("Text", "text/plain"),
             ],
         ),
         tag(
             "Documentation",
             vec![
                 Op::get("/openapi.json", "This OpenAPI document").raw("Any", "application/json"),
+                Op::get("/", "Redirects to the API reference at /docs").redirect(),
                 Op::get("/docs", "Interactive API reference (HTML)").raw("Text", "text/html"),
                 Op::get("/docs/swagger-ui-bundle.js", "API reference script").raw("Text", "text/javascript"),
                 Op::get("/docs/swagger-ui.css", "API reference style sheet").raw("Text", "text/css"),
@@ -667,6 +676,11 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
     for &status in op.statuses {
         let response = if status == 204 {
             json!({ "description": "No Content" })
+        } else if status == 307 {
+            json!({
+                "description": "Temporary Redirect to the URL in `Location`",
+                "headers": { "Location": { "schema": { "type": "string" } } },
+            })
         } else if status == 304 {
             json!({ "description": "Not Modified: the client's copy (`If-None-Match`) is current" })
         } else if op.shape == Shape::Binary {

@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 use crate::auth::TokenService;
 use crate::catalog_view::CatalogView;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Settings the HTTP layer needs.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct ApiConfig {
     pub max_file_bytes: usize,
     /// The web origins browsers may call the API from.
     pub cors: crate::cors::AllowedOrigins,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -31,6 +34,7 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: crate::cors::AllowedOrigins::None,
+            metrics_token: None,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// The shopper catalog's per-process caches.
     pub catalog_view: Arc<CatalogView>,
+    /// This server's `GET /metrics` series.
+    pub metrics: Arc<Metrics>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -54,6 +60,7 @@ impl AppState {
             tokens,
             config: Arc::new(config),
             catalog_view: Arc::default(),
+            metrics: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
     }

@@ -21,6 +21,7 @@ pub mod query;
 pub mod release;
 pub mod secret;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod token;

@@ -51,6 +51,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Called once at a clean stop, after the last request has been answered.
     async fn close(&self) -> Result<()>;
+    /// The backend's own numbers for `GET /metrics` (writer batches, pool use), read from
+    /// memory: cheap, and never a database round trip.
+    fn stats(&self) -> crate::stats::StoreStats {
+        crate::stats::StoreStats::default()
+    }
 }
 
 /// An administrator credential pair. The secret is only ever stored hashed.

@@ -7,6 +7,7 @@ mod addresses;
 mod auth;
 mod carts;
 mod catalog;
+mod connect;
 mod currency;
 mod customers;
 mod files;
@@ -21,6 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kassa_core::stats::{PoolStats, StoreStats};
 use kassa_core::store::Store;
 use kassa_core::{Error, Result};
 use sqlx::PgPool;
@@ -34,7 +36,8 @@ pub struct PgStore {
 const DEFAULT_POOL_SIZE: u32 = 16;
 
 impl PgStore {
-    /// Connects to `url` (`postgres://…`), failing fast if the server cannot be reached.
+    /// Connects to `url` (`postgres://…`), failing fast if the server cannot be reached: one
+    /// first connection, whose error says what is wrong in one line (see `connect.rs`).
     pub async fn connect(url: &str) -> Result<Self> {
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| Error::internal(format!("invalid PostgreSQL URL: {e}")))?;
@@ -46,12 +49,13 @@ impl PgStore {
         if !url.contains("plan_cache_mode") {
             options = options.options([("plan_cache_mode", "force_generic_plan")]);
         }
+        connect::check(&options).await.map_err(Error::Internal)?;
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| Error::internal(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
         Ok(Self { pool })
     }
 }
@@ -118,6 +122,17 @@ impl Store for PgStore {
     async fn close(&self) -> Result<()> {
         self.pool.close().await;
         Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            sqlite_writer: None,
+            postgres_pool: Some(PoolStats {
+                max: self.pool.options().get_max_connections(),
+                open: self.pool.size(),
+                idle: self.pool.num_idle() as u32,
+            }),
+        }
     }
 }
 

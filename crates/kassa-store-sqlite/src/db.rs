@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kassa_core::Error;
+use kassa_core::stats::{Histogram, SqliteWriterStats};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
@@ -103,6 +104,32 @@ pub(crate) struct Db {
     writer: SyncSender<WriteJob>,
     readers: Sender<ReadJob>,
     path: Arc<Path>,
+    stats: Arc<WriterStats>,
+}
+
+/// Upper bounds of the batch-size buckets: use-cases per commit, up to [`MAX_BATCH`].
+const BATCH_SIZE_BOUNDS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// Upper bounds, in seconds, of the writer's and the syncer's time buckets.
+const SECONDS_BOUNDS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// What the writer and the syncer record for `/metrics`: a few relaxed atomic additions per
+/// batch, not per use-case.
+struct WriterStats {
+    batch_size: Histogram,
+    batch_seconds: Histogram,
+    wal_sync_seconds: Histogram,
+}
+
+impl WriterStats {
+    fn new() -> Self {
+        Self {
+            batch_size: Histogram::new(BATCH_SIZE_BOUNDS),
+            batch_seconds: Histogram::new(SECONDS_BOUNDS),
+            wal_sync_seconds: Histogram::new(SECONDS_BOUNDS),
+        }
+    }
 }
 
 impl Db {
@@ -135,13 +162,16 @@ impl Db {
         let (write_tx, write_rx) = mpsc::sync_channel(WRITE_QUEUE);
         let (committed_tx, committed_rx) = mpsc::channel();
         let (checkpoint_tx, checkpoint_rx) = mpsc::sync_channel(1);
+        let stats = Arc::new(WriterStats::new());
+        let writer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, write_rx, committed_tx))
+            .spawn(move || writer_loop(writer_conn, write_rx, committed_tx, &writer_stats))
             .map_err(Error::internal)?;
+        let syncer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-syncer".into())
-            .spawn(move || syncer_loop(&wal, committed_rx, checkpoint_tx))
+            .spawn(move || syncer_loop(&wal, committed_rx, checkpoint_tx, &syncer_stats))
             .map_err(Error::internal)?;
         thread::Builder::new()
             .name("kassa-sqlite-checkpointer".into())
@@ -167,7 +197,17 @@ impl Db {
             writer: write_tx,
             readers: read_tx,
             path: Arc::from(path),
+            stats,
         })
+    }
+
+    /// The writer's and the syncer's numbers so far.
+    pub(crate) fn stats(&self) -> SqliteWriterStats {
+        SqliteWriterStats {
+            batch_size: self.stats.batch_size.snapshot(),
+            batch_seconds: self.stats.batch_seconds.snapshot(),
+            wal_sync_seconds: self.stats.wal_sync_seconds.snapshot(),
+        }
     }
 
     /// Copies the whole WAL into the database and empties it (`TRUNCATE`), waiting up to the busy
@@ -298,7 +338,12 @@ fn configure(conn: &Connection, role: Role) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, jobs: Receiver<WriteJob>, committed: Sender<Vec<Reply>>) {
+fn writer_loop(
+    conn: Connection,
+    jobs: Receiver<WriteJob>,
+    committed: Sender<Vec<Reply>>,
+    stats: &WriterStats,
+) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = jobs.recv() {
         batch.push(first);
@@ -308,6 +353,8 @@ fn writer_loop(conn: Connection, jobs: Receiver<WriteJob>, committed: Sender<Vec
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        let size = batch.len();
         if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
             for job in batch.drain(..) {
@@ -336,6 +383,8 @@ fn writer_loop(conn: Connection, jobs: Receiver<WriteJob>, committed: Sender<Vec
         match run(&conn, "COMMIT") {
             // The syncer answers once the batch is durable; meanwhile the next batch runs.
             Ok(()) => {
+                stats.batch_size.observe(size as f64);
+                stats.batch_seconds.observe(started.elapsed().as_secs_f64());
                 if let Err(mpsc::SendError(lost)) = committed.send(replies) {
                     lost.into_iter()
                         .for_each(|reply| reply(Err("sqlite: the syncer has stopped".into())));
@@ -359,12 +408,15 @@ fn writer_loop(conn: Connection, jobs: Receiver<WriteJob>, committed: Sender<Vec
 /// only ever overwritten (WAL restart) after a checkpoint has flushed them into the database.
 /// What this does allow: a reader may see a batch's rows a few milliseconds before they are on
 /// the disk, while the batch's own callers are still waiting.
-fn syncer_loop(wal: &Path, committed: Receiver<Vec<Reply>>, checkpoint: SyncSender<()>) {
+fn syncer_loop(wal: &Path, committed: Receiver<Vec<Reply>>, checkpoint: SyncSender<()>, stats: &WriterStats) {
     let mut wal_file: Option<File> = None;
     while let Ok(first) = committed.recv() {
         let mut ready = vec![first];
         ready.extend(committed.try_iter());
-        let synced = flush(&mut wal_file, wal).map_err(|e| {
+        let started = Instant::now();
+        let synced = flush(&mut wal_file, wal);
+        stats.wal_sync_seconds.observe(started.elapsed().as_secs_f64());
+        let synced = synced.map_err(|e| {
             tracing::error!(error = %e, wal = %wal.display(), "sqlite: cannot flush the WAL");
             format!("sqlite: cannot flush the WAL: {e}")
         });
@@ -467,6 +519,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seen, 200);
+
+        // Every use-case was in exactly one recorded batch, and each batch was made durable by a
+        // recorded WAL flush (one flush may cover several batches) before it was answered.
+        let stats = db.stats();
+        let batches = stats.batch_size.count();
+        assert_eq!(stats.batch_size.sum, 201.0);
+        assert!((1..=201).contains(&batches), "{batches} batches");
+        assert_eq!(stats.batch_seconds.count(), batches);
+        let syncs = stats.wal_sync_seconds.count();
+        assert!(
+            (1..=batches).contains(&syncs),
+            "{syncs} flushes for {batches} batches"
+        );
 
         // 201 small commits are far below the writer's own checkpoint threshold: only the
         // checkpointer thread can have copied them into the database file.

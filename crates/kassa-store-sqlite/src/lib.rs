@@ -31,6 +31,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use kassa_core::Result;
+use kassa_core::stats::StoreStats;
 use kassa_core::store::Store;
 
 use db::Db;
@@ -64,5 +65,12 @@ impl Store for SqliteStore {
     /// and the next start has no WAL to read back.
     async fn close(&self) -> Result<()> {
         self.db.checkpoint_all().await
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            sqlite_writer: Some(self.db.stats()),
+            postgres_pool: None,
+        }
     }
 }

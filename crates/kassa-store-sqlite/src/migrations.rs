@@ -62,13 +62,26 @@ pub(crate) fn apply(conn: &Connection) -> DbResult<()> {
         ))
         .into());
     }
-    for (name, sql) in MIGRATIONS.iter().filter(|(name, _)| !applied.contains(*name)) {
-        tracing::info!(migration = name, "applying migration");
+    let pending: Vec<&(&str, &str)> = MIGRATIONS
+        .iter()
+        .filter(|(name, _)| !applied.contains(*name))
+        .collect();
+    for (name, sql) in &pending {
+        tracing::debug!(migration = name, "applying migration");
         conn.execute_batch(sql)?;
         conn.execute(
             "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
             rusqlite::params![name, kassa_core::time::now_millis()],
         )?;
+    }
+    // One line for a start, however many there were (a fresh database has them all).
+    if let (Some(first), Some(last)) = (pending.first(), pending.last()) {
+        tracing::info!(
+            count = pending.len(),
+            first = first.0,
+            last = last.0,
+            "applied migrations"
+        );
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Configuration: command-line flags, then `KASSA_*` environment variables, then an optional
 //! `kassa.toml`, then defaults — the first that sets a value wins.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +35,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print a completion script for a shell, e.g. `kassa completions bash > /etc/bash_completion.d/kassa`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,7 +65,8 @@ pub struct DatabaseArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. [default: 127.0.0.1:8080]
+    /// Address to listen on: IP:PORT or HOST:PORT (e.g. localhost:8080, 0.0.0.0:8080, [::]:8080).
+    /// [default: 127.0.0.1:8080]
     #[arg(long, env = "KASSA_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     #[command(flatten)]
@@ -73,10 +80,11 @@ pub struct ServeArgs {
     /// Largest file `POST /v2/files` accepts, in bytes. [default: 10485760 (10 MiB)]
     #[arg(long, env = "KASSA_MAX_FILE_SIZE", value_name = "BYTES")]
     pub max_file_size: Option<u64>,
-    /// With KASSA_CLIENT_SECRET: an admin application key with exactly these credentials is
+    /// With --client-secret: an admin application key with exactly these credentials is
     /// created or updated at start.
     #[arg(long, env = "KASSA_CLIENT_ID", hide_env_values = true, value_name = "ID")]
     pub client_id: Option<String>,
+    /// The secret of the admin key named by --client-id (both or neither).
     #[arg(
         long,
         env = "KASSA_CLIENT_SECRET",
@@ -94,6 +102,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// When set, `GET /metrics` answers only requests with `Authorization: Bearer <TOKEN>`.
+    /// [default: none: the metrics are open to anyone who can reach the port]
+    #[arg(
+        long,
+        env = "KASSA_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub metrics_token: Option<String>,
     /// Seed a small demo store (products with prices and stock, the manual gateway, an account
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
@@ -115,6 +132,7 @@ pub struct FileConfig {
     pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
     pub shutdown_drain: Option<u64>,
+    pub metrics_token: Option<String>,
 }
 
 impl FileConfig {
@@ -205,8 +223,38 @@ pub struct ServeConfig {
     pub demo: bool,
     /// The web origins browsers may call the API from.
     pub cors: AllowedOrigins,
+    /// The bearer token `GET /metrics` asks for, if any.
+    pub metrics_token: Option<String>,
     /// How long in-flight requests may run after the shutdown signal.
     pub shutdown_drain: Duration,
+}
+
+/// `IP:PORT`, or `HOST:PORT` with a host name resolved now (IPv4 preferred: `localhost` is
+/// then `127.0.0.1`, which every client reaches).
+pub fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        anyhow::anyhow!(
+            "invalid listen address {listen:?}: expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080"
+        )
+    };
+    let (host, port) = listen.rsplit_once(':').ok_or_else(invalid)?;
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    if host.is_empty() || host.contains([':', '/', '[', ']']) {
+        return Err(invalid());
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("invalid listen address {listen:?}: cannot resolve {host:?}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .with_context(|| format!("invalid listen address {listen:?}: {host:?} has no address"))
 }
 
 impl ServeConfig {
@@ -215,9 +263,7 @@ impl ServeConfig {
             .listen
             .or(file.listen.clone())
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen.parse().with_context(|| {
-            format!("invalid listen address {listen:?}: expected IP:PORT, e.g. 127.0.0.1:8080")
-        })?;
+        let listen = parse_listen(&listen)?;
         let database = Database::resolve(&args.database, &file)?;
         let ttl = args.access_token_ttl.or(file.access_token_ttl).unwrap_or(3600);
         if !(60..=86_400).contains(&ttl) {
@@ -259,6 +305,10 @@ impl ServeConfig {
                 crate::drain::MAX_DRAIN.as_secs()
             );
         }
+        let metrics_token = args.metrics_token.or(file.metrics_token);
+        if metrics_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            bail!("the metrics token must not be empty: leave it unset for open metrics");
+        }
         Ok(Self {
             listen,
             database,
@@ -270,6 +320,7 @@ impl ServeConfig {
             demo: args.demo,
             cors,
             shutdown_drain: drain,
+            metrics_token,
         })
     }
 }
@@ -323,6 +374,7 @@ mod tests {
             client_id: None,
             client_secret: None,
             cors_origins: Vec::new(),
+            metrics_token: None,
             demo: false,
             shutdown_drain: None,
         }
@@ -338,6 +390,7 @@ mod tests {
             max_file_size: Some(2048),
             cors_origins: None,
             shutdown_drain: Some(30),
+            metrics_token: Some("from-the-file".into()),
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
@@ -345,6 +398,7 @@ mod tests {
         assert_eq!(c.access_token_ttl, Duration::from_secs(120));
         assert_eq!(c.max_file_bytes, 2048);
         assert_eq!(c.shutdown_drain, Duration::from_secs(30));
+        assert_eq!(c.metrics_token.as_deref(), Some("from-the-file"));
 
         let args = ServeArgs {
             listen: Some("127.0.0.1:1234".into()),
@@ -404,6 +458,110 @@ mod tests {
     }
 
     #[test]
+    fn listen_takes_an_ip_or_a_host_name() {
+        let addr = |s: &str| parse_listen(s).unwrap().to_string();
+        assert_eq!(addr("127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(addr("0.0.0.0:80"), "0.0.0.0:80");
+        assert_eq!(addr("[::1]:9000"), "[::1]:9000");
+        // A name resolves, IPv4 first: what `curl localhost:8080` reaches.
+        assert_eq!(addr("localhost:8080"), "127.0.0.1:8080");
+        for bad in [
+            "localhost",
+            "localhost:",
+            ":8080",
+            "localhost:99999",
+            "localhost:http",
+            "http://localhost:8080",
+            "",
+        ] {
+            let err = parse_listen(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid listen address"), "{bad}: {err}");
+        }
+    }
+
+    /// `kassa … --help` explains every flag and command.
+    #[test]
+    fn every_flag_and_command_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        cli.build();
+        let mut missing = Vec::new();
+        walk(&cli, "kassa", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    /// The names of every key `kassa.toml` may hold, as serde knows them: asking for an unknown
+    /// one lists the real ones.
+    fn file_settings() -> Vec<String> {
+        let err = toml::from_str::<FileConfig>("no_such_setting = 1")
+            .unwrap_err()
+            .to_string();
+        let expected = err.split("expected").nth(1).unwrap_or_else(|| panic!("{err}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `kassa.example.toml` names every setting, each commented out (so the file as shipped
+    /// changes nothing), and uncommented it is a valid configuration. The README's table
+    /// names every setting too.
+    #[test]
+    fn the_example_file_lists_every_setting_and_parses() {
+        let example = include_str!("../../../kassa.example.toml");
+        let shipped: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{:?}", FileConfig::default()));
+
+        let is_setting = |l: &str| {
+            l.strip_prefix("# ")
+                .and_then(|rest| rest.split_once(" = "))
+                .is_some_and(|(key, _)| {
+                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+        };
+        let uncommented: String = example
+            .lines()
+            .map(|l| if is_setting(l) { &l[2..] } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let table: toml::Table = toml::from_str(&uncommented).unwrap();
+        let file: FileConfig = toml::from_str(&uncommented)
+            .unwrap_or_else(|e| panic!("the example's settings are not kassa's: {e}"));
+        ServeConfig::resolve(serve_args(), file).expect("the example's values are valid");
+
+        let settings = file_settings();
+        assert!(settings.len() >= 7, "{settings:?}");
+        let readme = include_str!("../../../README.md");
+        for name in &settings {
+            assert!(
+                table.contains_key(name),
+                "kassa.example.toml does not show `{name}`"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README.md's configuration table does not name `{name}`"
+            );
+        }
+        assert_eq!(table.len(), settings.len(), "{table:?}");
+    }
+
+    #[test]
     fn rejects_bad_settings() {
         let bad = [
             ServeArgs {
@@ -428,6 +586,14 @@ mod tests {
             },
             ServeArgs {
                 shutdown_drain: Some(601),
+                ..serve_args()
+            },
+            ServeArgs {
+                metrics_token: Some(" ".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                listen: Some("localhost:http".into()),
                 ..serve_args()
             },
             ServeArgs {

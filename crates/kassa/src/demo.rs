@@ -2,7 +2,9 @@
 //! machine, idempotently (a second start finds the seed and leaves it alone).
 //!
 //! The seed goes through the public API, in process, with an admin token: it is validated like
-//! any client's data, and it cannot drift from what the handlers accept.
+//! any client's data, and it cannot drift from what the handlers accept. Its requests are marked
+//! [`kassa_api::InternalRequest`], so they are neither logged nor counted in the metrics: the
+//! seed logs one line of its own.
 
 use anyhow::{Context, anyhow, bail};
 use axum::Router;
@@ -59,7 +61,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Demo> {
     let seeded = api
         .send(Method::GET, "/pcm/products?filter=eq(sku,DEMO-TEE)", None)
         .await?;
-    if seeded["data"].as_array().is_none_or(|d| d.is_empty()) {
+    let fresh = seeded["data"].as_array().is_none_or(|d| d.is_empty());
+    if fresh {
         seed_catalog(&api).await?;
     }
     let password_profile_id = seed_account(&api).await?;
@@ -69,6 +72,14 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Demo> {
         Some(json!({"data": {"enabled": true}})),
     )
     .await?;
+    if fresh {
+        tracing::info!(
+            products = PRODUCTS.len(),
+            "demo store seeded: products with prices and stock in a published catalog, the manual gateway, an account with a member"
+        );
+    } else {
+        tracing::info!("demo store found: seeded by an earlier start");
+    }
     Ok(Demo {
         client_id: DEMO_CLIENT_ID.into(),
         password_profile_id,
@@ -83,7 +94,7 @@ impl Demo {
     pub fn banner(&self, base_url: &str) -> String {
         format!(
             "kassa: demo store ready ({skus}). In another shell:\n  \
-             export KASSA={base_url} CLIENT_ID={client} PROFILE={profile} USERNAME={user} PASSWORD={password}",
+             export KASSA={base_url} DEMO_CLIENT_ID={client} DEMO_PROFILE={profile} DEMO_USERNAME={user} DEMO_PASSWORD={password}",
             skus = self.skus.join(", "),
             client = self.client_id,
             profile = self.password_profile_id,
@@ -260,6 +271,7 @@ impl InProcess {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
+            .extension(kassa_api::InternalRequest)
             .header(header::HOST, "localhost")
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
         if body.is_some() {

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use uuid::Uuid;
 
-use crate::config::{Database, ServeConfig, redact};
+use crate::config::{Database, ServeConfig};
 
 /// Opens the store the URL names. Does not migrate.
 pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
@@ -36,23 +36,25 @@ pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
                     parent.display()
                 );
             }
-            Arc::new(SqliteStore::open(path).map_err(|e| match e {
-                Error::Internal(why) | Error::Unavailable(why) => anyhow!(why),
-                e => anyhow!("{e}"),
-            })?)
+            Arc::new(SqliteStore::open(path).map_err(start_error)?)
         }
-        Database::Postgres(url) => Arc::new(
-            PgStore::connect(url)
-                .await
-                .map_err(|e| anyhow!("{}: {e}", redact(url)))?,
-        ),
+        // The store's message names the server and what is wrong, without the password.
+        Database::Postgres(url) => Arc::new(PgStore::connect(url).await.map_err(start_error)?),
     })
+}
+
+/// A store's error as one line for a person: without the "internal error" of a request's log.
+fn start_error(e: Error) -> anyhow::Error {
+    match e {
+        Error::Internal(message) | Error::Unavailable(message) => anyhow!(message),
+        other => anyhow!("{other}"),
+    }
 }
 
 /// Opens and migrates.
 pub async fn prepare_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
     let store = open_store(database).await?;
-    store.migrate().await.map_err(|e| anyhow!("{e}"))?;
+    store.migrate().await.map_err(start_error)?;
     Ok(store)
 }
 
@@ -162,6 +164,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         access_token_ttl: config.access_token_ttl,
         max_file_bytes: config.max_file_bytes,
         cors: config.cors.clone(),
+        metrics_token: config.metrics_token.clone(),
         ..ApiConfig::default()
     };
     Ok(AppState::new(store, Arc::new(tokens), api))

@@ -1,6 +1,7 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kassa::config::{Cli, Command, Database, FileConfig, KeysCommand, ServeConfig};
 
 /// mimalloc instead of the system allocator: allocation was ~17 % of kassa's CPU on the write
@@ -10,6 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "kassa", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     init_tracing();
     // Few blocking threads: each one that ever hashes a password keeps its ~19 MiB Argon2 arena.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -36,8 +41,12 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KASSA_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a file, a pipe or a log collector gets plain
+    // text. `NO_COLOR` (no-color.org) turns them off everywhere.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if std::env::var("KASSA_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
@@ -51,12 +60,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig::resolve(args, file)?;
+            // The port first: a taken one must stop the start before a database is created or
+            // an admin key is made and printed.
+            let listener = kassa::bind(&config).await?;
             let state = kassa::prepare(&config).await?;
             let demo = match config.demo {
                 true => Some(kassa::demo::seed(&state).await?),
                 false => None,
             };
-            let listener = kassa::bind(&config).await?;
             let address = listener.local_addr()?;
             tracing::info!(%address, "kassa is listening");
             if let Some(demo) = demo {
@@ -87,5 +98,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("client_secret: {secret}");
             Ok(())
         }
+        Command::Completions { .. } => unreachable!("answered before the runtime starts"),
     }
 }

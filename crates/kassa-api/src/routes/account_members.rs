@@ -21,6 +21,7 @@ use crate::auth::{AccountScope, Admin, Caller, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::metrics::Login;
 use crate::routes::Routes;
 use crate::routes::accounts::{render_account, render_membership};
 use crate::state::AppState;
@@ -315,6 +316,9 @@ async fn password_login(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
     let valid = state
         .hash_blocking(move || secret::verify_secret(&password, &hash))
         .await?;
+    state
+        .metrics
+        .login(Login::AccountMember, valid && credential.is_some());
     match credential {
         Some(c) if valid => Ok(c.member_id),
         _ => Err(bad_login()),

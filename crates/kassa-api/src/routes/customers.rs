@@ -23,6 +23,7 @@ use crate::auth::{Admin, Caller, CustomerToken};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
+use crate::metrics::Login;
 use crate::routes::Routes;
 use crate::state::AppState;
 
@@ -298,9 +299,9 @@ async fn token(
     let valid = state
         .hash_blocking(move || secret::verify_secret(&password, &hash))
         .await?;
-    let customer = customer
-        .filter(|c| valid && c.password_hash.is_some())
-        .ok_or_else(bad_credentials)?;
+    let customer = customer.filter(|c| valid && c.password_hash.is_some());
+    state.metrics.login(Login::Customer, customer.is_some());
+    let customer = customer.ok_or_else(bad_credentials)?;
     let (token, expires) = state.tokens.issue_customer(customer.id);
     Ok(Json(json!({
         "data": {

@@ -1,9 +1,9 @@
 //! The API's own description: `GET /openapi.json` (built from [`crate::openapi`]) and an
 //! interactive reference at `GET /docs` (Swagger UI, vendored under `assets/swagger-ui/` and
-//! compiled into the binary, so it works offline).
+//! compiled into the binary, so it works offline), where `GET /` sends a browser.
 
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::routes::Routes;
@@ -18,6 +18,13 @@ pub fn router() -> Routes {
         .route("/docs", get(index))
         .route("/docs/swagger-ui-bundle.js", get(bundle_js))
         .route("/docs/swagger-ui.css", get(ui_css))
+        .route("/", get(root))
+}
+
+/// Someone opening the server's address in a browser gets the API reference. Temporary (307):
+/// a later version may serve something else here.
+async fn root() -> Redirect {
+    Redirect::temporary("/docs")
 }
 
 async fn openapi_json() -> Response {

@@ -27,6 +27,7 @@ pub mod gateways;
 pub mod health;
 pub mod hierarchies;
 pub mod inventories;
+pub mod metrics;
 pub mod oauth;
 pub mod order_updates;
 pub mod orders;
@@ -129,6 +130,7 @@ pub fn all() -> Routes {
     Routes::new()
         .merge(health::router())
         .merge(docs::router())
+        .merge(metrics::router())
         .merge(oauth::router())
         .merge(application_keys::router())
         .merge(realms::router())

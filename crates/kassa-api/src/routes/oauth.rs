@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{has_content_type, read_body, refuse_nul};
+use crate::metrics::Login;
 use crate::routes::Routes;
 use crate::state::AppState;
 
@@ -103,6 +104,9 @@ async fn access_token(State(state): State<AppState>, request: TokenRequest) -> A
         let valid = state
             .hash_blocking(move || secret::verify_secret(&secret, &hash))
             .await?;
+        state
+            .metrics
+            .login(Login::ClientCredentials, valid && key.is_some());
         if !valid {
             return Err(bad_credentials());
         }

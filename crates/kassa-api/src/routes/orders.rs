@@ -863,6 +863,7 @@ async fn checkout(
             if let Some(claim) = claim {
                 claim.completed();
             }
+            state.metrics.order_placed();
             Ok((StatusCode::CREATED, [(CONTENT_TYPE, "application/json")], body).into_response())
         }
         (Err(e), Some(claim)) => {

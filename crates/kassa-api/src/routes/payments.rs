@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::money::MoneyFormat;
-use kassa_core::order::{Command, PaymentMethod};
+use kassa_core::order::{Command, PayMethod, PaymentMethod};
 use kassa_core::orders::PlacedOrder;
 use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::payments::{
@@ -34,6 +34,7 @@ use crate::auth::{Admin, CustomerToken, Shopper};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::{self, Begin};
+use crate::metrics::{self, PaymentResult};
 use crate::routes::Routes;
 use crate::routes::carts::{DataView, MoneyView, ResourceRefView, TimestampsView, money, money_formats};
 use crate::routes::orders::{order_not_found, text};
@@ -328,8 +329,26 @@ async fn pay(
         Begin::Replay(response) => return Ok(response),
         Begin::Run(claim) => claim,
     };
-    let result = run_payment(&state, &shopper, &customer, &id, &body, claim.as_ref()).await;
-    match (result, claim) {
+    let payment = match parse_payment(&body) {
+        Ok(payment) => payment,
+        Err(e) => {
+            if let Some(claim) = claim {
+                claim.release(&e).await;
+            }
+            return Err(e);
+        }
+    };
+    let kind = match payment.method {
+        PaymentMethod::Pay(PayMethod::Purchase) | PaymentMethod::Setup(PayMethod::Purchase) => {
+            metrics::Payment::Purchase
+        }
+        PaymentMethod::Pay(PayMethod::Authorize) | PaymentMethod::Setup(PayMethod::Authorize) => {
+            metrics::Payment::Authorize
+        }
+    };
+    let outcome = record_payment(&state, &shopper, &customer, &id, payment, claim.as_ref()).await;
+    state.metrics.payment(kind, PaymentResult::of(&outcome));
+    match (outcome, claim) {
         (Ok(response), claim) => {
             if let Some(claim) = claim {
                 claim.completed();
@@ -346,15 +365,15 @@ async fn pay(
     }
 }
 
-async fn run_payment(
+/// The payment itself, once the request is parsed: everything that can refuse it.
+async fn record_payment(
     state: &AppState,
     shopper: &Shopper,
     customer: &CustomerToken,
     id: &str,
-    body: &Value,
+    payment: Payment,
     claim: Option<&idempotency::Claim>,
 ) -> ApiResult<Response> {
-    let payment = parse_payment(body)?;
     let order_id = parse_order_id(id)?;
     check_gateway(state, &payment.gateway).await?;
     let change = OrderChange {
@@ -425,6 +444,16 @@ async fn read(
 
 /// Runs a capture or refund as the admin and answers with the transaction.
 async fn transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Response> {
+    let kind = match command {
+        Command::Refund { .. } => metrics::Payment::Refund,
+        _ => metrics::Payment::Capture,
+    };
+    let outcome = run_transaction_command(state, id, command).await;
+    state.metrics.payment(kind, PaymentResult::of(&outcome));
+    outcome
+}
+
+async fn run_transaction_command(state: &AppState, id: &str, command: Command) -> ApiResult<Response> {
     let order_id = parse_order_id(id)?;
     let change = OrderChange {
         command: Some(command),

@@ -239,6 +239,7 @@ pub struct Options {
     pub customer_token_ttl: Duration,
     pub max_file_bytes: usize,
     pub cors: kassa_api::cors::AllowedOrigins,
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Options {
@@ -248,6 +249,7 @@ impl Default for Options {
             customer_token_ttl: Duration::from_secs(24 * 3600),
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: kassa_api::cors::AllowedOrigins::None,
+            metrics_token: None,
         }
     }
 }
@@ -294,6 +296,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         demo: false,
         cors: options.cors.clone(),
         shutdown_drain: kassa::drain::DEFAULT_DRAIN,
+        metrics_token: options.metrics_token.clone(),
     }
 }
 

@@ -19,6 +19,7 @@ mod customers;
 mod files;
 mod inventories;
 mod inventory_locations;
+mod metrics;
 mod openapi;
 mod order_updates;
 mod orders;

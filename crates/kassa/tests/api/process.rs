@@ -1,5 +1,6 @@
 //! The `kassa` binary as an operator runs it: configuration errors, graceful shutdown, the
-//! subcommands, and several server processes sharing one PostgreSQL database.
+//! subcommands, its logs, the README's journey in bash and zsh, and several server processes
+//! sharing one PostgreSQL database.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestDatabase};
+use crate::helpers::{Backend, Resp, TestDatabase, postgres_admin_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 
@@ -30,8 +31,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Runs to completion and checks the failure is exactly one clear line.
-pub(crate) fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) {
+/// Whether a server at `addr` answers `GET /healthz` with 200 (waiting for it while it starts).
+fn answers_healthz(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
+    let sent = write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = String::new();
+    sent.is_ok() && stream.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1 200")
+}
+
+/// Runs to completion and checks the failure is exactly one clear line; returns what it printed.
+pub(crate) fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &str) -> Output {
     let out: Output = kassa(args, env).stdin(Stdio::null()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
@@ -45,6 +60,18 @@ pub(crate) fn assert_fails_with(args: &[&str], env: &[(&str, &str)], expected: &
         !stderr.contains("panicked") && !stderr.contains("backtrace"),
         "{stderr}"
     );
+    out
+}
+
+/// The admin URL of the test PostgreSQL with another database name.
+fn postgres_database_url(name: &str) -> String {
+    let admin = postgres_admin_url();
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    match query {
+        "" => format!("{server}/{name}"),
+        q => format!("{server}/{name}?{q}"),
+    }
 }
 
 #[test]
@@ -61,13 +88,36 @@ fn bad_configuration_exits_with_one_clear_line() {
     };
     let run = |env: Vec<(String, String)>, args: &[&str], expected: &str| {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_fails_with(args, &env, expected);
+        assert_fails_with(args, &env, expected)
     };
     run(base("mysql://u:pw@h/db"), &["serve"], "invalid database URL");
+    // PostgreSQL's errors say what is wrong, at once: one connection attempt, not the pool's
+    // retries until its timeout.
+    let started = Instant::now();
     run(
-        base("postgres://postgres@127.0.0.1:1/nope"),
+        base("postgres://postgres:hunter2@127.0.0.1:1/nope"),
         &["serve"],
-        "cannot connect to PostgreSQL",
+        "kassa: error: cannot connect to PostgreSQL: connection refused at 127.0.0.1:1: is PostgreSQL running and listening there?",
+    );
+    let missing = postgres_database_url("kassa_no_such_database");
+    let out = run(
+        base(&missing),
+        &["serve"],
+        "cannot connect to PostgreSQL: database \"kassa_no_such_database\" does not exist at ",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("— create it with `createdb -h ") && stderr.contains(" kassa_no_such_database`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains(" at line "),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "two PostgreSQL errors took {:?}",
+        started.elapsed()
     );
     run(base("sqlite:///no/such/dir/k.db"), &["serve"], "does not exist");
     let mut env = base(&sqlite);
@@ -82,11 +132,59 @@ fn bad_configuration_exits_with_one_clear_line() {
         "cannot read config file",
     );
 
+    let mut env = base(&sqlite);
+    env[1].1 = "localhost:99999".into();
+    run(env, &["serve"], "invalid listen address");
+
+    // A taken port stops the start before anything is written: no database file, no admin key
+    // printed (which would be lost: the next start finds a key and prints none).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut env = base(&sqlite);
     env[1].1 = taken.local_addr().unwrap().to_string();
-    run(env, &["serve"], "cannot listen on");
+    let out = run(env, &["serve"], "cannot listen on");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !db_dir.join("k.db").exists(),
+        "the database was created before the port was found taken"
+    );
     let _ = std::fs::remove_dir_all(db_dir);
+}
+
+/// `--listen localhost:PORT` resolves the name and serves on it.
+#[test]
+fn listen_takes_a_host_name() {
+    let dir = std::env::temp_dir().join(format!("kassa-listen-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("k.db").display());
+    let port = free_port();
+    let listen = format!("localhost:{port}");
+    let mut child = kassa(
+        &["serve", "--listen", &listen],
+        &[("KASSA_DATABASE_URL", url.as_str()), ("KASSA_LOG", "warn")],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let answer = loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            write!(
+                stream,
+                "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            break answer;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "kassa exited");
+        assert!(Instant::now() < deadline, "kassa did not start on {listen}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 /// A `kassa serve` child process.
@@ -105,6 +203,11 @@ impl Server {
     }
 
     fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_logging_to(args, database_url, extra, Stdio::inherit())
+    }
+
+    /// As [`Server::start_with`], with the server's stderr (its log) going to `stderr`.
+    fn start_logging_to(args: &[&str], database_url: &str, extra: &[(&str, &str)], stderr: Stdio) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut env = vec![
             ("KASSA_DATABASE_URL", database_url),
@@ -114,7 +217,7 @@ impl Server {
         env.extend_from_slice(extra);
         let mut child = kassa(args, &env)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         // Start-up prints any generated credentials to stdout, then serves.
@@ -125,8 +228,10 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
+        // The port is bound before start-up writes anything, so a connection is not enough:
+        // wait for an answer.
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(&addr).is_err() {
+        while !answers_healthz(&addr) {
             assert!(Instant::now() < deadline, "kassa did not start on {addr}");
             assert!(
                 child.try_wait().unwrap().is_none(),
@@ -134,7 +239,12 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let stdout = rx.try_iter().collect::<Vec<_>>().join("\n");
+        // Start-up printed everything before it served; let the reader thread pass it on.
+        let mut printed = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            printed.push(line);
+        }
+        let stdout = printed.join("\n");
         Self {
             child,
             addr,
@@ -226,40 +336,214 @@ backend_tests!(
     sigterm_under_load_answers_or_refuses_every_request,
     first_start_prints_credentials_once,
     migrate_and_keys_create_subcommands,
+    logs_are_plain_lines_naming_errors_and_the_demo_seed_is_one_line,
 );
 
-/// The README's copy-paste journey, run verbatim against `kassa serve --demo` (twice: the demo
-/// seed must be idempotent across restarts).
-async fn readme_demo_journey_reaches_a_paid_order(backend: Backend) {
+/// Written to a file (not a terminal), the log has no colour codes; the `--demo` seed's requests
+/// are not logged one by one but as one line; a refused request's line names the error.
+async fn logs_are_plain_lines_naming_errors_and_the_demo_seed_is_one_line(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let log_path = std::env::temp_dir().join(format!("kassa-log-{}.txt", uuid::Uuid::new_v4().simple()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Server::start_logging_to(
+        &["serve", "--demo"],
+        &db.url,
+        &[("KASSA_LOG", "info")],
+        Stdio::from(log),
+    );
+    let http = reqwest::Client::new();
+    let res = http
+        .get(server.url("/v2/orders/00000000-0000-4000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(10)));
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+
+    assert!(!text.contains('\u{1b}'), "colour codes in a log file:\n{text}");
+    let demo: Vec<&str> = text.lines().filter(|l| l.contains("demo store")).collect();
+    assert_eq!(demo.len(), 1, "{text}");
+    assert!(demo[0].contains("demo store seeded"), "{text}");
+    // A fresh start says little: the migrations in one line, the seed in one, then listening.
+    let start_up: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains("kassa is listening"))
+        .collect();
+    assert!(start_up.len() <= 2, "{start_up:#?}");
+    // The health checks of `Server::start` and the refused request; none of the seed's.
+    let requests: Vec<&str> = text.lines().filter(|l| l.contains("kassa::http")).collect();
+    assert!(
+        requests
+            .iter()
+            .all(|l| l.contains("route=\"/healthz\"") || l.contains("status=401")),
+        "{text}"
+    );
+    let refused: Vec<&&str> = requests.iter().filter(|l| l.contains("status=401")).collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(
+        refused[0].contains("route=\"/v2/orders/{id}\"")
+            && refused[0].contains("error=\"Unable to validate access token\""),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("route=\"/healthz\""))
+            .all(|l| !l.contains("error=")),
+        "a success names no error: {text}"
+    );
+}
+
+/// `kassa completions SHELL` prints a script the shell accepts, naming the commands and flags.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = kassa(&["completions", shell], &[]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in [
+            "serve",
+            "migrate",
+            "keys",
+            "completions",
+            "metrics-token",
+            "database-url",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word:?} in\n{script}");
+        }
+        match shell {
+            "bash" => assert!(script.contains("complete -F _kassa")),
+            "zsh" => assert!(script.starts_with("#compdef kassa")),
+            _ => assert!(script.contains("complete -c kassa")),
+        }
+        // bash and zsh check the syntax without running it (fish is not installed here).
+        if shell != "fish" {
+            let path = std::env::temp_dir().join(format!(
+                "kassa-completion-{}.{shell}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::write(&path, &script).unwrap();
+            let check = Command::new(shell).arg("-n").arg(&path).output().unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert!(
+                check.status.success(),
+                "{shell} -n: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    assert!(
+        !kassa(&["completions", "cmd.exe"], &[])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+/// The README's copy-paste journey block.
+fn readme_journey() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let block = readme
         .split("<!-- demo-journey:start -->")
         .nth(1)
         .and_then(|rest| rest.split("<!-- demo-journey:end -->").next())
         .expect("README.md has the demo journey block");
-    let script = block
+    block
         .trim()
         .strip_prefix("```sh")
         .and_then(|b| b.strip_suffix("```"))
-        .expect("the block is one sh code fence");
+        .expect("the block is one sh code fence")
+        .to_owned()
+}
 
+/// How a person runs the journey: pasted into an interactive shell (its standard input, no rc
+/// files: an interactive zsh reads `#` as a command and ignores `USERNAME=`; an interactive bash
+/// expands `!`), or saved and run as a script. Each shell must be installed — CI installs zsh —
+/// and a missing one fails the test rather than skipping it.
+fn run_journey(shell: &str, interactive: bool, exports: &str, script: &str) -> Output {
+    let mut cmd = Command::new(shell);
+    let input = format!("{exports}\n{script}\n");
+    match (shell, interactive) {
+        ("zsh", true) => cmd.args(["-f", "-i"]),
+        ("bash", true) => cmd.args(["--norc", "--noprofile", "-i"]),
+        (_, true) => panic!("no interactive mode for {shell}"),
+        (_, false) => cmd.args(["-c", &input]),
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("the README journey must be tested in {shell}, which cannot be run ({e}): apt-get install -y {shell}")
+        });
+    let mut stdin = child.stdin.take().unwrap();
+    if interactive {
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// The README's copy-paste journey, run verbatim against `kassa serve --demo` in bash and zsh,
+/// pasted and as a script (on two starts: the demo seed must be idempotent across restarts);
+/// and with a wrong password it stops at the failing step, showing kassa's error.
+async fn readme_demo_journey_reaches_a_paid_order(backend: Backend) {
+    let script = readme_journey();
     let db = TestDatabase::create(backend).await;
     for start in 0..2 {
         let mut server = Server::start_with(&["serve", "--demo"], &db.url, &[]);
-        let exports = server.line_containing("export KASSA=");
-        let out = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &format!("{}\n{script}", exports.trim())])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "start {start}: the README journey failed: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let last = stdout.lines().last().unwrap_or_default();
-        assert_eq!(last, "complete paid", "start {start}: {stdout}");
-        assert!(stdout.lines().any(|l| l == "purchase complete"), "{stdout}");
+        let exports = server.line_containing("export KASSA=").trim().to_owned();
+        for shell in ["bash", "zsh"] {
+            for interactive in [false, true] {
+                let out = run_journey(shell, interactive, &exports, &script);
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let how = format!("start {start}, {shell}, interactive: {interactive}");
+                assert!(
+                    out.status.success(),
+                    "{how}: the README journey failed: {stdout}\n{stderr}"
+                );
+                let last = stdout.lines().last().unwrap_or_default();
+                assert_eq!(last, "complete paid", "{how}: {stdout}");
+                assert!(
+                    stdout.lines().any(|l| l == "purchase complete"),
+                    "{how}: {stdout}"
+                );
+                for bad in ["not found", "Traceback", r#""errors":["#] {
+                    assert!(!stderr.contains(bad), "{how}: {bad:?} in {stderr}");
+                }
+            }
+        }
+        if start == 0 {
+            let wrong = exports.replace("DEMO_PASSWORD=kassa-demo-password", "DEMO_PASSWORD=wrong");
+            assert_ne!(wrong, exports, "{exports}");
+            for shell in ["bash", "zsh"] {
+                for interactive in [false, true] {
+                    let out = run_journey(shell, interactive, &wrong, &script);
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let how = format!("{shell}, interactive: {interactive}");
+                    assert!(!out.status.success(), "{how}: {stdout}");
+                    // Steps 1 and 2 announced, nothing after the refused login.
+                    let steps: Vec<&str> = stdout.lines().collect();
+                    assert_eq!(steps.len(), 2, "{how}: {stdout}");
+                    assert!(steps[1].starts_with("2. "), "{how}: {stdout}");
+                    assert!(
+                        stderr.contains(r#"kassa answered 401: {"errors":[{"detail":"The username or password is incorrect""#),
+                        "{how}: {stderr}"
+                    );
+                    assert!(!stderr.contains("Traceback"), "{how}: {stderr}");
+                }
+            }
+        }
         server.signal("-TERM");
         assert!(server.wait(Duration::from_secs(10)));
     }
@@ -631,6 +915,7 @@ async fn migrate_and_keys_create_subcommands(backend: Backend) {
         &["serve", "--help"],
         &["migrate", "--help"],
         &["keys", "create", "--help"],
+        &["completions", "--help"],
     ] {
         assert!(kassa(args, &[]).output().unwrap().status.success(), "{args:?}");
     }
