@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
     pub demo: bool,
+    /// After SIGTERM (or Ctrl-C), how long requests in flight may run before kassa exits anyway,
+    /// in seconds (0–600). [default: 10]
+    #[arg(long, env = "KASSA_SHUTDOWN_DRAIN", value_name = "SECONDS")]
+    pub shutdown_drain: Option<u64>,
 }
 
 /// The optional `kassa.toml`; every key is optional.
@@ -127,6 +131,7 @@ pub struct FileConfig {
     pub access_token_ttl: Option<u64>,
     pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    pub shutdown_drain: Option<u64>,
     pub metrics_token: Option<String>,
 }
 
@@ -220,6 +225,8 @@ pub struct ServeConfig {
     pub cors: AllowedOrigins,
     /// The bearer token `GET /metrics` asks for, if any.
     pub metrics_token: Option<String>,
+    /// How long in-flight requests may run after the shutdown signal.
+    pub shutdown_drain: Duration,
 }
 
 /// `IP:PORT`, or `HOST:PORT` with a host name resolved now (IPv4 preferred: `localhost` is
@@ -287,6 +294,17 @@ impl ServeConfig {
             AllowedOrigins::None if args.demo => AllowedOrigins::Any,
             cors => cors,
         };
+        let drain = args
+            .shutdown_drain
+            .or(file.shutdown_drain)
+            .map_or(crate::drain::DEFAULT_DRAIN, Duration::from_secs);
+        if drain > crate::drain::MAX_DRAIN {
+            bail!(
+                "invalid shutdown drain {}s: it must be between 0 and {} seconds",
+                drain.as_secs(),
+                crate::drain::MAX_DRAIN.as_secs()
+            );
+        }
         let metrics_token = args.metrics_token.or(file.metrics_token);
         if metrics_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             bail!("the metrics token must not be empty: leave it unset for open metrics");
@@ -301,6 +319,7 @@ impl ServeConfig {
             admin_credentials,
             demo: args.demo,
             cors,
+            shutdown_drain: drain,
             metrics_token,
         })
     }
@@ -357,6 +376,7 @@ mod tests {
             cors_origins: Vec::new(),
             metrics_token: None,
             demo: false,
+            shutdown_drain: None,
         }
     }
 
@@ -369,6 +389,7 @@ mod tests {
             access_token_ttl: Some(120),
             max_file_size: Some(2048),
             cors_origins: None,
+            shutdown_drain: Some(30),
             metrics_token: Some("from-the-file".into()),
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
@@ -376,6 +397,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("file.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(120));
         assert_eq!(c.max_file_bytes, 2048);
+        assert_eq!(c.shutdown_drain, Duration::from_secs(30));
         assert_eq!(c.metrics_token.as_deref(), Some("from-the-file"));
 
         let args = ServeArgs {
@@ -397,6 +419,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
         assert_eq!(c.max_file_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.shutdown_drain, crate::drain::DEFAULT_DRAIN);
     }
 
     #[test]
@@ -559,6 +582,10 @@ mod tests {
             },
             ServeArgs {
                 client_id: Some("only-id".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                shutdown_drain: Some(601),
                 ..serve_args()
             },
             ServeArgs {

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod drain;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,7 +46,7 @@ pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
 /// A store's error as one line for a person: without the "internal error" of a request's log.
 fn start_error(e: Error) -> anyhow::Error {
     match e {
-        Error::Internal(message) => anyhow!(message),
+        Error::Internal(message) | Error::Unavailable(message) => anyhow!(message),
         other => anyhow!("{other}"),
     }
 }
@@ -203,11 +204,22 @@ pub async fn bind(config: &ServeConfig) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {}", config.listen))
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+/// for at most [`drain::DEFAULT_DRAIN`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with_drain(listener, state, shutdown, drain::DEFAULT_DRAIN).await
+}
+
+/// [`serve`], letting in-flight requests finish for at most `drain` after `shutdown` resolves.
+pub async fn serve_with_drain(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let mut sweep_stop = stop_tx.subscribe();
@@ -225,9 +237,11 @@ pub async fn serve(
     let store = Arc::clone(&state.store);
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
     let service = axum::ServiceExt::<Request>::into_make_service(app);
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (shutdown, draining) = drain::observe(shutdown);
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    let result = drain::bounded(server.into_future(), draining, drain)
+        .await
+        .unwrap_or(Ok(()));
     drop(stop_tx);
     let _ = refresher.await;
     let _ = sweeper.await;

@@ -77,7 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| format!("http://{address}"));
                 println!("{}", demo.banner(&base));
             }
-            kassa::serve(listener, state, kassa::shutdown_signal()).await
+            kassa::serve_with_drain(listener, state, kassa::shutdown_signal(), config.shutdown_drain).await
         }
         Command::Migrate(args) => {
             let database = Database::resolve(&args, &file)?;
