@@ -69,7 +69,21 @@ impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
+
+    /// 503: the database cannot be reached or written now; retrying later may succeed (with the
+    /// same `Idempotency-Key`, a retried checkout or payment happens once). Sent with
+    /// `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "The database is not available just now; try again shortly",
+        )
+    }
 }
+
+/// What a 503 tells a client to wait before retrying, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
@@ -92,6 +106,10 @@ impl From<Error> for ApiError {
             Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "Conflict", detail),
             Error::Unauthenticated => Self::unauthenticated(),
             Error::Forbidden(detail) => Self::forbidden(detail),
+            Error::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "storage unavailable");
+                Self::unavailable()
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 Self::new(
@@ -122,6 +140,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "errors": &self.errors });
         let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
         response.extensions_mut().insert(RenderedErrors(self.errors));
         response
     }

@@ -51,6 +51,9 @@ pub struct Claim {
     scope: String,
     key: String,
     hash: String,
+    /// When the claim was made: a claim given up in the background is given up only while its
+    /// lease lasts (see [`give_up_in_background`]).
+    claimed_at: Instant,
     armed: bool,
 }
 
@@ -66,12 +69,23 @@ impl Claim {
         }
     }
 
-    /// Gives the claim up now: the request failed and a retry may run it again.
-    pub async fn release(mut self) {
+    /// Gives the claim up: the request failed with `failed` and a retry may run it again. Done
+    /// before the answer, so a refusal leaves nothing behind; but when the database is not
+    /// available (a 503) the answer does not wait for it, and the claim is given up in the
+    /// background as soon as the database is back.
+    pub async fn release(mut self, failed: &ApiError) {
         self.armed = false;
-        if let Err(e) = self.store.release_idempotency_key(&self.scope, &self.key).await {
-            tracing::warn!(error = %e, "could not release an idempotency key");
+        let (store, scope, key) = (
+            self.store.clone(),
+            std::mem::take(&mut self.scope),
+            std::mem::take(&mut self.key),
+        );
+        if failed.status != StatusCode::SERVICE_UNAVAILABLE
+            && store.release_idempotency_key(&scope, &key).await.is_ok()
+        {
+            return;
         }
+        give_up_in_background(store, scope, key, self.claimed_at);
     }
 
     /// The response was stored; the claim is settled.
@@ -83,20 +97,44 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         if self.armed {
-            let (store, scope, key) = (
+            give_up_in_background(
                 self.store.clone(),
                 std::mem::take(&mut self.scope),
                 std::mem::take(&mut self.key),
+                self.claimed_at,
             );
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if let Err(e) = store.release_idempotency_key(&scope, &key).await {
-                        tracing::warn!(error = %e, "could not release an idempotency key");
-                    }
-                });
-            }
         }
     }
+}
+
+/// Gives a claim up from a background task, trying again (100 ms, doubling to 1 s) while the
+/// database is not available, until a few seconds before the claim's lease would lapse anyway:
+/// a retry after a database outage then runs at once instead of waiting out the lease, and a
+/// claim made by a retry after the lease lapsed is never the one given up. Only a claim still in
+/// flight is deleted, never a completed one, so a request whose commit was in doubt keeps its
+/// replay.
+fn give_up_in_background(store: Arc<dyn Store>, scope: String, key: String, claimed_at: Instant) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let lease = Duration::from_millis(kassa_core::orders::IDEMPOTENCY_LEASE_MS as u64);
+    let until = claimed_at + lease.saturating_sub(Duration::from_secs(5));
+    rt.spawn(async move {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match store.release_idempotency_key(&scope, &key).await {
+                Ok(()) => return,
+                Err(e) if Instant::now() + wait >= until => {
+                    tracing::warn!(error = %e, "could not release an idempotency key; its lease will lapse");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    });
 }
 
 /// What to do with a request.
@@ -149,6 +187,7 @@ pub async fn begin(
                     scope,
                     key: key.to_owned(),
                     hash,
+                    claimed_at: Instant::now(),
                     armed: true,
                 })));
             }

@@ -737,6 +737,14 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
             "content": { "application/json": { "schema": schema_ref(errors) } },
         }),
     );
+    responses.insert(
+        "503".into(),
+        json!({
+            "description": "The database cannot be reached or written just now; retry after `Retry-After` seconds",
+            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": schema_ref(errors) } },
+        }),
+    );
 
     let mut description = op.description.unwrap_or_default().to_owned();
     if op.auth == Auth::Admin {
@@ -1211,8 +1219,8 @@ mod tests {
                     );
                 }
                 assert!(
-                    op["responses"]["4XX"].is_object(),
-                    "{method} {path} has no error response"
+                    op["responses"]["4XX"].is_object() && op["responses"]["503"].is_object(),
+                    "{method} {path} has no error response, or none for a database that is away"
                 );
             }
         }

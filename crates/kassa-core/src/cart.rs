@@ -239,6 +239,64 @@ pub enum TotalsError {
 
 type Result<T, E = TotalsError> = std::result::Result<T, E>;
 
+/// The largest amount of money one field takes, in minor units: a price (and its tiers and sale
+/// prices), a custom item's price, a fixed tax amount. 10^15 is $10 trillion, or ~$600 million in
+/// a currency of 16,000 to the dollar with two decimals: no real price, and far from `i64`'s
+/// 9.2 × 10^18. Beyond it a request is a 400 naming the field.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// The largest quantity of one cart line: what one add, merge or update asks for and what a line
+/// may reach by adding to it. The same bound as a stock quantity
+/// ([`crate::inventory::MAX_QUANTITY`]), so a line can always be checked against stock.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// An upper bound on the magnitude of every figure [`cart_totals`] computes for one line, by
+/// either [`CalculationMethod`]: its unit and value figures, the intermediate products, and its
+/// share of the cart's sums. `rate_ppm` is the sum of its tax rates, `fixed` of the magnitudes of
+/// its fixed tax amounts and `discounts` of its discounts'. Saturates instead of overflowing.
+///
+/// With `V` = |unit| × quantity, `D` the discounts, `R` the rate and `F` the fixed amounts, no
+/// figure exceeds `(V + D)(2 + R) + 2F + quantity + 2`: tax on top is at most `(V + D)R` plus
+/// one for rounding (the simple method rounds per unit, so plus `quantity`) plus `F`; a
+/// tax-inclusive line's net is at most its gross plus `F` plus one, and its tax at most twice
+/// its gross plus `F` plus one. The table test
+/// `tests::figures_within_the_bound_always_total` checks that carts within it always total.
+pub fn line_bound(unit_amount: i64, quantity: u64, rate_ppm: u64, fixed: u128, discounts: u128) -> u128 {
+    let one = u128::from(PPM_ONE);
+    let value = u128::from(unit_amount.unsigned_abs()).saturating_mul(u128::from(quantity));
+    let base = value.saturating_add(discounts);
+    base.saturating_mul(2 * one + u128::from(rate_ppm))
+        .div_ceil(one)
+        .saturating_add(fixed.saturating_mul(2))
+        .saturating_add(u128::from(quantity))
+        .saturating_add(2)
+}
+
+/// Whether lines of these [`line_bound`]s can be totalled: every figure of the cart, and every
+/// sum on the way to it, fits in `i64` whichever method the store uses now or later.
+pub fn bounds_fit(bounds: impl IntoIterator<Item = u128>) -> bool {
+    bounds
+        .into_iter()
+        .try_fold(0_u128, |sum, b| sum.checked_add(b))
+        .is_some_and(|sum| sum <= i64::MAX as u128)
+}
+
+/// [`line_bound`] of a [`CartLine`].
+pub fn cart_line_bound(line: &CartLine) -> u128 {
+    let (mut rate, mut fixed) = (0_u64, 0_u128);
+    for tax in &line.tax_items {
+        match *tax {
+            TaxItem::Rate(r) => rate = rate.saturating_add(u64::from(r.ppm())),
+            TaxItem::Amount(a) => fixed = fixed.saturating_add(u128::from(a.unsigned_abs())),
+        }
+    }
+    let discounts = line
+        .discounts
+        .iter()
+        .fold(0_u128, |sum, d| sum.saturating_add(u128::from(d.unsigned_abs())));
+    line_bound(line.unit_amount, line.quantity, rate, fixed, discounts)
+}
+
 /// The totals of one line on its own (its line-level discounts, no cart-level discounts).
 pub fn line_totals(line: &CartLine, method: CalculationMethod) -> Result<LineTotals> {
     compute_line(line, method, &[])
@@ -935,6 +993,127 @@ mod tests {
             cart_totals(&[line(1, 1, false, &[])], &[i64::MIN, -1], Simple),
             Err(TotalsError::Overflow)
         );
+    }
+
+    /// Whatever the lines, a cart within [`bounds_fit`] totals by both methods; the cases near the
+    /// edge come from a fixed pseudo-random sequence, so the test is the same on every run.
+    #[test]
+    fn figures_within_the_bound_always_total() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below.max(1)
+        };
+        let (mut fitted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            // Magnitudes spread over every scale, so that sums land on both sides of the limit.
+            let lines: Vec<CartLine> = (0..1 + next(4))
+                .map(|_| {
+                    let scale = next(63) as u32;
+                    let unit = (next(1 << 20) as i64) << scale.saturating_sub(20);
+                    let unit = if next(8) == 0 { -unit } else { unit };
+                    let bits = next(24);
+                    let quantity = 1 + next(1 << bits);
+                    let taxes = (0..next(3))
+                        .map(|_| match next(3) {
+                            0 => {
+                                let shift = next(62);
+                                let sign = if next(4) == 0 { -1 } else { 1 };
+                                TaxItem::Amount((next(1 << 62) >> shift) as i64 * sign)
+                            }
+                            1 => TaxItem::Rate(TaxRate::from_ppm(next(2_000_000) as u32)),
+                            _ => TaxItem::Rate(TaxRate::from_ppm(u32::MAX - next(1000) as u32)),
+                        })
+                        .collect::<Vec<_>>();
+                    CartLine {
+                        unit_amount: unit,
+                        quantity,
+                        includes_tax: next(2) == 0,
+                        tax_items: taxes,
+                        discounts: Vec::new(),
+                    }
+                })
+                .collect();
+            if bounds_fit(lines.iter().map(cart_line_bound)) {
+                fitted += 1;
+                for method in [Line, Simple] {
+                    assert!(
+                        cart_totals(&lines, &[], method).is_ok(),
+                        "{lines:?} fits the bound but does not total by {method:?}"
+                    );
+                }
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            fitted > 1000 && refused > 1000,
+            "{fitted} fitted, {refused} refused"
+        );
+    }
+
+    #[test]
+    fn the_bound_refuses_what_cannot_be_totalled() {
+        let fits = |lines: &[CartLine]| bounds_fit(lines.iter().map(cart_line_bound));
+        let top = i64::MAX / 2 - 2;
+        let cases: Vec<(&str, Vec<CartLine>, bool)> = vec![
+            ("2^62 × 2", vec![line(1 << 62, 2, true, &[])], false),
+            (
+                "one unit more than the most",
+                vec![line(top, 1, true, &[]), line(1, 1, true, &[])],
+                false,
+            ),
+            ("the most", vec![line(top - 1, 1, true, &[])], true),
+            (
+                "an amount at the bound, a thousand times",
+                vec![line(MAX_AMOUNT, 1000, false, &[rate("0.25")])],
+                true,
+            ),
+            (
+                "the largest amount and quantity",
+                vec![line(MAX_AMOUNT, MAX_QUANTITY as u64, false, &[])],
+                false,
+            ),
+            (
+                "a hundred lines of a billion",
+                (0..100)
+                    .map(|_| line(10_000_000, 100, false, &[rate("0.2")]))
+                    .collect(),
+                true,
+            ),
+            (
+                "a huge rate",
+                vec![line(MAX_AMOUNT, 1000, false, &[rate("4294")])],
+                false,
+            ),
+            (
+                "a huge fixed tax",
+                vec![line(1, 1, false, &[TaxItem::Amount(i64::MAX / 2)])],
+                false,
+            ),
+            (
+                "a negative credit",
+                vec![line(-MAX_AMOUNT, 1000, false, &[])],
+                true,
+            ),
+            ("an empty cart", vec![], true),
+        ];
+        for (name, lines, expected) in cases {
+            assert_eq!(fits(&lines), expected, "{name}");
+            if expected {
+                for method in [Line, Simple] {
+                    assert!(cart_totals(&lines, &[], method).is_ok(), "{name} {method:?}");
+                }
+            }
+        }
+        // The case: the cart at 2^63 − 1 that a small add tips over does not total either.
+        assert_eq!(
+            cart_totals(&[line(i64::MAX, 1, true, &[]), line(1, 1, true, &[])], &[], Line),
+            Err(TotalsError::Overflow)
+        );
+        assert!(!fits(&[line(i64::MAX, 1, true, &[])]));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::cart::TaxItem;
+use crate::cart::{MAX_QUANTITY, TaxItem};
 use crate::time::Millis;
 
 pub const DEFAULT_CART_NAME: &str = "Cart";
@@ -247,6 +247,203 @@ pub fn check_same_owner(current: &Cart, seen: &Cart) -> crate::Result<()> {
     }
 }
 
+/// Why a cart change was refused for its size: a line would hold more than
+/// [`MAX_QUANTITY`] units, or the cart could no longer be totalled ([`crate::cart::bounds_fit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CartLimit {
+    Quantity,
+    Total,
+}
+
+impl CartLimit {
+    /// The title of a [`CartLimit::Total`] refusal.
+    pub const TOTAL_TITLE: &'static str = "Cart total too large";
+
+    /// The refusal as a 400 naming `source`.
+    pub fn error(self, source: &str) -> crate::Error {
+        match self {
+            CartLimit::Quantity => crate::Error::field(
+                source,
+                "number_lte",
+                format!("A cart line holds at most {MAX_QUANTITY} units"),
+            ),
+            CartLimit::Total => crate::Error::field(
+                source,
+                Self::TOTAL_TITLE,
+                format!(
+                    "The cart's total would be too large to compute: every figure of a cart, taxes included, must stay within {} minor units",
+                    i64::MAX
+                ),
+            ),
+        }
+    }
+}
+
+/// One line as [`CartSize`] counts it.
+#[derive(Debug, Clone, Copy)]
+struct LineSize<'a> {
+    id: Uuid,
+    key: &'a str,
+    unit_amount: i64,
+    quantity: i64,
+    rate_ppm: u64,
+    fixed: u128,
+}
+
+impl LineSize<'_> {
+    fn bound(&self) -> u128 {
+        crate::cart::line_bound(
+            self.unit_amount,
+            self.quantity.max(0) as u64,
+            self.rate_ppm,
+            self.fixed,
+            0,
+        )
+    }
+}
+
+/// What decides whether a cart may hold its lines: every line's quantity and a bound on the
+/// cart's totals, kept line by line so that a change can be tried before it is made (an add
+/// item by item, each refused alone) and checked again on the lines a write produced, inside
+/// its transaction. Pure arithmetic over the lines, no allocation per tax item.
+#[derive(Debug, Clone)]
+pub struct CartSize<'a> {
+    lines: Vec<LineSize<'a>>,
+    total: u128,
+}
+
+impl<'a> CartSize<'a> {
+    /// The cart of these lines and tax items.
+    pub fn of(lines: &'a [CartItem], taxes: &[CartTaxItem]) -> Self {
+        let lines: Vec<LineSize<'a>> = lines
+            .iter()
+            .map(|l| {
+                let (mut rate_ppm, mut fixed) = (0_u64, 0_u128);
+                for t in taxes.iter().filter(|t| t.item_id == l.id) {
+                    match t.tax {
+                        TaxItem::Rate(r) => rate_ppm = rate_ppm.saturating_add(u64::from(r.ppm())),
+                        TaxItem::Amount(a) => fixed = fixed.saturating_add(u128::from(a.unsigned_abs())),
+                    }
+                }
+                LineSize {
+                    id: l.id,
+                    key: &l.line_key,
+                    unit_amount: l.unit_amount,
+                    quantity: l.quantity,
+                    rate_ppm,
+                    fixed,
+                }
+            })
+            .collect();
+        let total = lines.iter().fold(0_u128, |sum, l| sum.saturating_add(l.bound()));
+        Self { lines, total }
+    }
+
+    /// Whether the lines as they are now are within the limits.
+    pub fn check(&self) -> Result<(), CartLimit> {
+        if self
+            .lines
+            .iter()
+            .any(|l| !(0..=MAX_QUANTITY).contains(&l.quantity))
+        {
+            return Err(CartLimit::Quantity);
+        }
+        if crate::cart::bounds_fit([self.total]) {
+            Ok(())
+        } else {
+            Err(CartLimit::Total)
+        }
+    }
+
+    /// Adds an item as the store will: to the line of the same key (adding the quantity, taking
+    /// the item's price) or as a new line. Refused, the cart stays as it was.
+    pub fn try_add(&mut self, item: &'a CartItem) -> Result<(), CartLimit> {
+        match self.lines.iter().position(|l| l.key == item.line_key) {
+            Some(i) => {
+                let line = self.lines[i];
+                self.try_replace(
+                    Some(i),
+                    LineSize {
+                        unit_amount: item.unit_amount,
+                        quantity: line.quantity.saturating_add(item.quantity),
+                        ..line
+                    },
+                )
+            }
+            None => self.try_replace(
+                None,
+                LineSize {
+                    id: item.id,
+                    key: &item.line_key,
+                    unit_amount: item.unit_amount,
+                    quantity: item.quantity,
+                    rate_ppm: 0,
+                    fixed: 0,
+                },
+            ),
+        }
+    }
+
+    /// Sets a line's quantity (and its price, if given), as a quantity update will; an unknown
+    /// line changes nothing (the store refuses it). Refused, the cart stays as it was.
+    pub fn try_set(
+        &mut self,
+        item_id: Uuid,
+        quantity: i64,
+        unit_amount: Option<i64>,
+    ) -> Result<(), CartLimit> {
+        let Some(i) = self.lines.iter().position(|l| l.id == item_id) else {
+            return Ok(());
+        };
+        let line = self.lines[i];
+        self.try_replace(
+            Some(i),
+            LineSize {
+                quantity,
+                unit_amount: unit_amount.unwrap_or(line.unit_amount),
+                ..line
+            },
+        )
+    }
+
+    /// Adds a tax item to a line (unknown lines are the store's to refuse). Refused, the cart
+    /// stays as it was.
+    pub fn try_tax(&mut self, item_id: Uuid, tax: TaxItem) -> Result<(), CartLimit> {
+        let Some(i) = self.lines.iter().position(|l| l.id == item_id) else {
+            return Ok(());
+        };
+        let line = self.lines[i];
+        let line = match tax {
+            TaxItem::Rate(r) => LineSize {
+                rate_ppm: line.rate_ppm.saturating_add(u64::from(r.ppm())),
+                ..line
+            },
+            TaxItem::Amount(a) => LineSize {
+                fixed: line.fixed.saturating_add(u128::from(a.unsigned_abs())),
+                ..line
+            },
+        };
+        self.try_replace(Some(i), line)
+    }
+
+    fn try_replace(&mut self, at: Option<usize>, line: LineSize<'a>) -> Result<(), CartLimit> {
+        if !(0..=MAX_QUANTITY).contains(&line.quantity) {
+            return Err(CartLimit::Quantity);
+        }
+        let old = at.map_or(0, |i| self.lines[i].bound());
+        let total = self.total.saturating_sub(old).saturating_add(line.bound());
+        if !crate::cart::bounds_fit([total]) {
+            return Err(CartLimit::Total);
+        }
+        self.total = total;
+        match at {
+            Some(i) => self.lines[i] = line,
+            None => self.lines.push(line),
+        }
+        Ok(())
+    }
+}
+
 /// Which stock levels a cart read returns alongside the cart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StockOf {
@@ -382,6 +579,123 @@ mod tests {
             locations: vec!["leeds".into()],
         };
         assert_eq!(asked.wanted(&lines), (vec![q], vec!["leeds".to_owned()]));
+    }
+
+    fn item(key: &str, unit_amount: i64, quantity: i64) -> CartItem {
+        CartItem {
+            id: Uuid::now_v7(),
+            cart_id: "c".into(),
+            kind: ItemKind::Custom,
+            line_key: key.into(),
+            product_id: None,
+            sku: None,
+            name: "x".into(),
+            description: None,
+            slug: None,
+            quantity,
+            unit_amount,
+            includes_tax: true,
+            custom_inputs: serde_json::json!({}),
+            catalog_id: None,
+            location: None,
+            image: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn tax(line: &CartItem, tax: TaxItem) -> CartTaxItem {
+        CartTaxItem {
+            id: Uuid::now_v7(),
+            cart_id: "c".into(),
+            item_id: line.id,
+            name: None,
+            code: None,
+            jurisdiction: None,
+            tax,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Every change a cart's size refuses, and that a refused change leaves the count as it was.
+    #[test]
+    fn cart_size_refuses_lines_and_totals_past_the_limits() {
+        use crate::cart::{MAX_AMOUNT, TaxRate};
+        let big = 1_i64 << 62;
+        let existing = [item("a", 1000, 2), item("b", big / 4, 1)];
+        let taxes = [tax(&existing[0], TaxItem::Rate(TaxRate::from_ppm(200_000)))];
+        let new = [
+            // (what is added, expected)
+            (item("a", 1000, MAX_QUANTITY - 2), Ok(())),
+            (item("a", 1000, 1), Err(CartLimit::Quantity)),
+            (item("c", 0, MAX_QUANTITY + 1), Err(CartLimit::Quantity)),
+            (item("c", big, 2), Err(CartLimit::Total)),
+            (item("c", MAX_AMOUNT, 2000), Ok(())),
+            (item("d", MAX_AMOUNT, 1000), Ok(())),
+            (item("e", MAX_AMOUNT, 1000), Err(CartLimit::Total)),
+            (item("e", MAX_AMOUNT, 1), Ok(())),
+        ];
+        let mut size = CartSize::of(&existing, &taxes);
+        assert_eq!(size.check(), Ok(()));
+        for (n, (item, expected)) in new.iter().enumerate() {
+            let before = size.total;
+            assert_eq!(size.try_add(item), *expected, "add {n}");
+            if expected.is_err() {
+                assert_eq!(size.total, before, "a refused add {n} changes nothing");
+            }
+        }
+        assert_eq!(size.check(), Ok(()));
+        // The same lines, as a store would read them back, pass the store's check.
+        let stored: Vec<CartItem> = vec![
+            item("a", 1000, MAX_QUANTITY),
+            item("b", big / 4, 1),
+            item("c", MAX_AMOUNT, 2000),
+            item("d", MAX_AMOUNT, 1000),
+            item("e", MAX_AMOUNT, 1),
+        ];
+        assert_eq!(CartSize::of(&stored, &[]).check(), Ok(()));
+        let mut over = stored;
+        over.push(item("f", MAX_AMOUNT, 1000));
+        assert_eq!(CartSize::of(&over, &[]).check(), Err(CartLimit::Total));
+        over[0].quantity = MAX_QUANTITY + 1;
+        assert_eq!(CartSize::of(&over, &[]).check(), Err(CartLimit::Quantity));
+
+        // Quantity updates and tax items.
+        let mut size = CartSize::of(&existing, &taxes);
+        assert_eq!(
+            size.try_set(existing[0].id, MAX_QUANTITY + 1, None),
+            Err(CartLimit::Quantity)
+        );
+        assert_eq!(size.try_set(existing[1].id, 3, None), Ok(()));
+        assert_eq!(size.try_set(existing[1].id, 9, None), Err(CartLimit::Total));
+        assert_eq!(size.try_set(existing[1].id, 1, Some(big)), Err(CartLimit::Total));
+        assert_eq!(size.try_set(existing[1].id, 0, None), Ok(()));
+        assert_eq!(
+            size.try_set(Uuid::nil(), i64::MAX, None),
+            Ok(()),
+            "unknown lines are the store's"
+        );
+        let mut size = CartSize::of(&existing, &taxes);
+        let huge_rate = TaxItem::Rate(TaxRate::from_ppm(u32::MAX));
+        assert_eq!(size.try_tax(existing[0].id, huge_rate), Ok(()));
+        assert_eq!(size.try_tax(existing[1].id, huge_rate), Err(CartLimit::Total));
+        assert_eq!(
+            size.try_tax(existing[1].id, TaxItem::Amount(i64::MIN)),
+            Err(CartLimit::Total)
+        );
+        assert_eq!(size.try_tax(existing[1].id, TaxItem::Amount(MAX_AMOUNT)), Ok(()));
+        let taxed = [taxes[0].clone(), tax(&existing[1], huge_rate)];
+        assert_eq!(CartSize::of(&existing, &taxed).check(), Err(CartLimit::Total));
+
+        // What a refusal says, and where.
+        match CartLimit::Total.error("data[1].quantity") {
+            crate::Error::Validation(p) => {
+                assert_eq!(p[0].source, "data[1].quantity");
+                assert_eq!(p[0].title, CartLimit::TOTAL_TITLE);
+            }
+            e => panic!("{e}"),
+        }
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub enum Error {
     /// Valid credentials that may not do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The database cannot be reached or written just now (a PostgreSQL server that is down or
+    /// restarting, a SQLite file that cannot be written): the request may succeed if retried
+    /// later. The cause is logged, never shown to clients.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// Anything the caller cannot fix: a storage failure, a bug. Never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,6 +73,10 @@ impl Error {
 
     pub fn internal(cause: impl fmt::Display) -> Self {
         Error::Internal(cause.to_string())
+    }
+
+    pub fn unavailable(cause: impl fmt::Display) -> Self {
+        Error::Unavailable(cause.to_string())
     }
 }
 

@@ -245,6 +245,19 @@ pub fn check_sheet(sheet: &PriceSheet, v: &mut crate::Validator, base: &str) {
     }
 }
 
+/// A price amount: from 0 to [`crate::cart::MAX_AMOUNT`] minor units.
+fn check_amount(v: &mut crate::Validator, amount: i64, source: &str) {
+    if amount < 0 {
+        v.push(source, "minimum", "amount must not be negative");
+    } else if amount > crate::cart::MAX_AMOUNT {
+        v.push(
+            source,
+            "maximum",
+            format!("amount must be at most {} (minor units)", crate::cart::MAX_AMOUNT),
+        );
+    }
+}
+
 fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate::Validator, base: &str) {
     for (code, price) in currencies {
         let source = format!("{base}.{code}");
@@ -255,13 +268,7 @@ fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate:
                 format!("{code} is not a three-letter ISO 4217 currency code"),
             );
         }
-        if price.amount < 0 {
-            v.push(
-                format!("{source}.amount"),
-                "minimum",
-                "amount must not be negative",
-            );
-        }
+        check_amount(v, price.amount, &format!("{source}.amount"));
         let mut thresholds = Vec::new();
         for (name, tier) in &price.tiers {
             let source = format!("{source}.tiers.{name}");
@@ -272,13 +279,7 @@ fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate:
                     "minimum_quantity must be at least 1",
                 );
             }
-            if tier.amount < 0 {
-                v.push(
-                    format!("{source}.amount"),
-                    "minimum",
-                    "amount must not be negative",
-                );
-            }
+            check_amount(v, tier.amount, &format!("{source}.amount"));
             if thresholds.contains(&tier.minimum_quantity) {
                 v.push(
                     format!("{source}.minimum_quantity"),
@@ -635,6 +636,16 @@ mod tests {
         assert_eq!(
             problems(&sheet(price(-1, &[]))),
             ["data.attributes.currencies.USD.amount"]
+        );
+        // Amounts are bounded where they enter, so no price can make a cart untotallable alone.
+        let most = crate::cart::MAX_AMOUNT;
+        assert!(problems(&sheet(price(most, &[("a", 2, most)]))).is_empty());
+        assert_eq!(
+            problems(&sheet(price(most + 1, &[("a", 2, i64::MAX)]))),
+            [
+                "data.attributes.currencies.USD.amount",
+                "data.attributes.currencies.USD.tiers.a.amount",
+            ]
         );
         assert_eq!(
             problems(&sheet(price(1, &[("a", 0, -1), ("b", 5, 1), ("c", 5, 1)]))),

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, MAX_CART_ITEMS,
-    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
+    MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -271,6 +271,14 @@ async fn touch<'e>(
         .await
         .map_err(sql_error)?;
     Ok(())
+}
+
+/// The cart's lines as a write left them must be within [`CartSize`]'s limits; refused, the
+/// transaction is dropped (rolled back) with the error.
+fn within_limits(lines: &[CartItem], taxes: &[CartTaxItem]) -> Result<()> {
+    CartSize::of(lines, taxes)
+        .check()
+        .map_err(|limit| limit.error("data"))
 }
 
 /// Adds the items (distinct line keys) and answers with all of the cart's lines in cart order, in
@@ -591,6 +599,8 @@ impl CartStore for PgStore {
         } else {
             Vec::new()
         };
+        // Decided on the lines as written, before the commit: a refusal rolls it all back.
+        within_limits(&lines, &taxes)?;
         tx.commit().await.map_err(sql_error)?;
         Ok(CartContents { cart, lines, taxes })
     }
@@ -635,6 +645,7 @@ impl CartStore for PgStore {
         touch(&mut *tx, cart_id, now, expires_at).await?;
         let lines = items_of(&mut *tx, cart_id).await?;
         let taxes = taxes_of(&mut *tx, cart_id).await?;
+        within_limits(&lines, &taxes)?;
         tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
@@ -753,6 +764,10 @@ impl CartStore for PgStore {
             .await
             .map_err(sql_error)?;
         }
+        within_limits(
+            &items_of(&mut *tx, cart_id).await?,
+            &taxes_of(&mut *tx, cart_id).await?,
+        )?;
         touch(&mut *tx, cart_id, now, expires_at).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(outcomes)
@@ -761,6 +776,8 @@ impl CartStore for PgStore {
     async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool> {
         let (rate, amount) = tax_values(tax.tax);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The cart's row lock first, as every change of its lines and their taxes takes it.
+        lock_cart(&mut *tx, &tax.cart_id, tax.updated_at).await?;
         let done = sqlx::query(
             "UPDATE cart_tax_items SET name = $4, code = $5, jurisdiction = $6, rate_ppm = $7, amount = $8,
              updated_at = $9 WHERE cart_id = $1 AND item_id = $2 AND id = $3",
@@ -779,6 +796,10 @@ impl CartStore for PgStore {
         .map_err(sql_error)?;
         let found = done.rows_affected() > 0;
         if found {
+            within_limits(
+                &items_of(&mut *tx, &tax.cart_id).await?,
+                &taxes_of(&mut *tx, &tax.cart_id).await?,
+            )?;
             touch(&mut *tx, &tax.cart_id, tax.updated_at, expires_at).await?;
         }
         tx.commit().await.map_err(sql_error)?;

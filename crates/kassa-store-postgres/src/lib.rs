@@ -61,7 +61,33 @@ impl PgStore {
 }
 
 pub(crate) fn sql_error(e: sqlx::Error) -> Error {
-    Error::internal(format!("postgres: {e}"))
+    if unavailable(&e) {
+        Error::unavailable(format!("postgres: {e}"))
+    } else {
+        Error::internal(format!("postgres: {e}"))
+    }
+}
+
+/// Whether a statement failed because the server cannot be reached or is going away, rather
+/// than because of the statement: no connection within the pool's acquire timeout, a connection
+/// that broke, or the server's own "shutting down" / "not accepting connections" / "read-only"
+/// answers. The request may succeed once the server is back.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01–57P05: admin/crash shutdown, cannot connect now,
+            // database dropped, idle session timeout; 53300: too many connections; 25006: a
+            // read-only transaction (a standby, or the primary in recovery).
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "25006"
+        }),
+        _ => false,
+    }
 }
 
 /// The name of the unique constraint a statement violated, if that is why it failed.

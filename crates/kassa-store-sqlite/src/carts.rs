@@ -3,8 +3,8 @@ use std::collections::HashMap;
 
 use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, MAX_CART_ITEMS,
-    MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
+    MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -182,6 +182,14 @@ fn touch(conn: &Connection, cart_id: &str, now: Millis, expires_at: Millis) -> D
     conn.prepare_cached("UPDATE carts SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
         .execute(params![cart_id, now, expires_at])?;
     Ok(())
+}
+
+/// The cart's lines as a write left them must be within [`CartSize`]'s limits; refused, the
+/// write's job fails and its savepoint is rolled back.
+fn within_limits(lines: &[CartItem], taxes: &[CartTaxItem]) -> DbResult<()> {
+    CartSize::of(lines, taxes)
+        .check()
+        .map_err(|limit| limit.error("data").into())
 }
 
 fn cart_gone() -> Error {
@@ -395,6 +403,9 @@ impl CartStore for SqliteStore {
                     )
                     .into());
                 }
+                let taxes = if created { Vec::new() } else { taxes_of(conn, &cart_id)? };
+                // Decided on the lines as written, inside this job: a refusal rolls it all back.
+                within_limits(&lines, &taxes)?;
                 if !created {
                     // One update fixes the currency on the first add and extends the cart's life.
                     conn.prepare_cached(
@@ -405,7 +416,6 @@ impl CartStore for SqliteStore {
                     cart.currency.get_or_insert(currency);
                     (cart.updated_at, cart.expires_at) = (now, expires_at);
                 }
-                let taxes = if created { Vec::new() } else { taxes_of(conn, &cart_id)? };
                 Ok(CartContents { cart, lines, taxes })
             })
             .await
@@ -440,14 +450,13 @@ impl CartStore for SqliteStore {
                         return Err(Error::not_found("Not Found", "Item was not found in the cart").into());
                     }
                 }
+                let lines = items_of(conn, &cart_id)?;
+                let taxes = taxes_of(conn, &cart_id)?;
+                within_limits(&lines, &taxes)?;
                 touch(conn, &cart_id, now, expires_at)?;
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
-                Ok(CartContents {
-                    lines: items_of(conn, &cart_id)?,
-                    taxes: taxes_of(conn, &cart_id)?,
-                    cart,
-                })
+                Ok(CartContents { cart, lines, taxes })
             })
             .await
     }
@@ -561,6 +570,7 @@ impl CartStore for SqliteStore {
                         tax.updated_at
                     ])?;
                 }
+                within_limits(&items_of(conn, &cart_id)?, &taxes_of(conn, &cart_id)?)?;
                 touch(conn, &cart_id, now, expires_at)?;
                 Ok(outcomes)
             })
@@ -588,6 +598,7 @@ impl CartStore for SqliteStore {
                         tax.updated_at
                     ])?;
                 if n > 0 {
+                    within_limits(&items_of(conn, &tax.cart_id)?, &taxes_of(conn, &tax.cart_id)?)?;
                     touch(conn, &tax.cart_id, tax.updated_at, expires_at)?;
                 }
                 Ok(n > 0)

@@ -49,9 +49,29 @@ impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Domain(e) => e,
+            DbError::Sql(e) if cannot_write(&e) => Error::unavailable(format!("sqlite: {e}")),
             DbError::Sql(e) => Error::internal(format!("sqlite: {e}")),
         }
     }
+}
+
+/// Whether a statement failed because the database file cannot be written (or read) just now —
+/// a read-only file or file system, a full disk, an I/O error, a lock held too long — rather
+/// than because of the statement.
+pub(crate) fn cannot_write(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ReadOnly
+                | DiskFull
+                | SystemIoFailure
+                | CannotOpen
+                | DatabaseBusy
+                | DatabaseLocked
+                | PermissionDenied
+        )
+    )
 }
 
 /// The name of the unique index a statement violated, if that is why it failed.
@@ -115,9 +135,25 @@ impl WriterStats {
 impl Db {
     pub(crate) fn open(path: &Path, readers: usize) -> Result<Self, Error> {
         let open_err = |e: rusqlite::Error| {
-            Error::internal(format!("cannot open SQLite database {}: {e}", path.display()))
+            let hint = if cannot_write(&e) {
+                " (the file and its directory must be writable: check their owner, permissions and attributes, and that the file system is not read-only or full)"
+            } else {
+                ""
+            };
+            Error::internal(format!(
+                "cannot open SQLite database {}: {e}{hint}",
+                path.display()
+            ))
         };
         let writer_conn = Connection::open(path).map_err(open_err)?;
+        // SQLite opens a file it may not write read-only rather than failing: say so now, not at
+        // the first write.
+        if writer_conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(Error::internal(format!(
+                "cannot write the SQLite database {}: it is read-only (check the file's owner, permissions and attributes, and that its file system is mounted read-write)",
+                path.display()
+            )));
+        }
         configure(&writer_conn, Role::Writer).map_err(open_err)?;
         let checkpoint_conn = Connection::open(path).map_err(open_err)?;
         configure(&checkpoint_conn, Role::Checkpointer).map_err(open_err)?;
@@ -208,11 +244,13 @@ impl Db {
                 Some(conn) => catch_unwind(AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(DbError::Domain(Error::internal("a storage use-case panicked"))))
                     .map_err(Error::from),
-                None => Err(Error::internal("sqlite: could not start a write transaction")),
+                None => Err(Error::unavailable("sqlite: could not start a write transaction")),
             };
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit| {
-                let _ = tx.send(commit.map_err(Error::internal).and(result));
+                // A batch that cannot be committed (or flushed) is a database that cannot be
+                // written just now, whatever the use-case was.
+                let _ = tx.send(commit.map_err(Error::unavailable).and(result));
             });
             (ok, reply)
         });

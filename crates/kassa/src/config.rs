@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// HTTPS and connection limits.
     #[command(flatten)]
     pub net: NetArgs,
+    /// After SIGTERM (or Ctrl-C), how long requests in flight may run before kassa exits anyway,
+    /// in seconds (0–600). [default: 10]
+    #[arg(long, env = "KASSA_SHUTDOWN_DRAIN", value_name = "SECONDS")]
+    pub shutdown_drain: Option<u64>,
 }
 
 /// The optional `kassa.toml`; every key is optional.
@@ -146,6 +150,7 @@ pub struct FileConfig {
     pub idle_timeout: Option<f64>,
     pub max_connections: Option<usize>,
     pub max_header_size: Option<usize>,
+    pub shutdown_drain: Option<u64>,
     pub metrics_token: Option<String>,
 }
 
@@ -252,6 +257,8 @@ pub struct ServeConfig {
     pub net: NetConfig,
     /// The bearer token `GET /metrics` asks for, if any.
     pub metrics_token: Option<String>,
+    /// How long in-flight requests may run after the shutdown signal.
+    pub shutdown_drain: Duration,
 }
 
 /// `IP:PORT`, or `HOST:PORT` with a host name resolved now (IPv4 preferred: `localhost` is
@@ -333,6 +340,17 @@ impl ServeConfig {
             max_header_size: file.max_header_size,
         };
         let net = NetConfig::resolve(args.net, net_file, &database.local_dir())?;
+        let drain = args
+            .shutdown_drain
+            .or(file.shutdown_drain)
+            .map_or(crate::drain::DEFAULT_DRAIN, Duration::from_secs);
+        if drain > crate::drain::MAX_DRAIN {
+            bail!(
+                "invalid shutdown drain {}s: it must be between 0 and {} seconds",
+                drain.as_secs(),
+                crate::drain::MAX_DRAIN.as_secs()
+            );
+        }
         let metrics_token = args.metrics_token.or(file.metrics_token);
         if metrics_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             bail!("the metrics token must not be empty: leave it unset for open metrics");
@@ -348,6 +366,7 @@ impl ServeConfig {
             demo: args.demo,
             cors,
             net,
+            shutdown_drain: drain,
             metrics_token,
         })
     }
@@ -405,6 +424,7 @@ mod tests {
             metrics_token: None,
             demo: false,
             net: NetArgs::default(),
+            shutdown_drain: None,
         }
     }
 
@@ -417,6 +437,7 @@ mod tests {
             access_token_ttl: Some(120),
             max_file_size: Some(2048),
             cors_origins: None,
+            shutdown_drain: Some(30),
             metrics_token: Some("from-the-file".into()),
             ..Default::default()
         };
@@ -425,6 +446,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("file.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(120));
         assert_eq!(c.max_file_bytes, 2048);
+        assert_eq!(c.shutdown_drain, Duration::from_secs(30));
         assert_eq!(c.metrics_token.as_deref(), Some("from-the-file"));
 
         let args = ServeArgs {
@@ -446,6 +468,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("kassa.db".into()));
         assert_eq!(c.access_token_ttl, Duration::from_secs(3600));
         assert_eq!(c.max_file_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.shutdown_drain, crate::drain::DEFAULT_DRAIN);
     }
 
     #[test]
@@ -608,6 +631,10 @@ mod tests {
             },
             ServeArgs {
                 client_id: Some("only-id".into()),
+                ..serve_args()
+            },
+            ServeArgs {
+                shutdown_drain: Some(601),
                 ..serve_args()
             },
             ServeArgs {

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod drain;
 pub mod listen;
 pub mod tls;
 
@@ -46,7 +47,7 @@ pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
 /// A store's error as one line for a person: without the "internal error" of a request's log.
 fn start_error(e: Error) -> anyhow::Error {
     match e {
-        Error::Internal(message) => anyhow!(message),
+        Error::Internal(message) | Error::Unavailable(message) => anyhow!(message),
         other => anyhow!("{other}"),
     }
 }
@@ -289,11 +290,22 @@ pub async fn bind_with(config: &ServeConfig, certificate: Certificate) -> anyhow
     })
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+/// for at most [`drain::DEFAULT_DRAIN`].
 pub async fn serve(
     bound: Bound,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with_drain(bound, state, shutdown, drain::DEFAULT_DRAIN).await
+}
+
+/// [`serve`], letting in-flight requests finish for at most `drain` after `shutdown` resolves.
+pub async fn serve_with_drain(
+    bound: Bound,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let mut sweep_stop = stop_tx.subscribe();
@@ -317,7 +329,13 @@ pub async fn serve(
     });
     let store = Arc::clone(&state.store);
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
-    listen::serve(bound.listeners, app, bound.limits, shutdown).await;
+    let (shutdown, draining) = drain::observe(shutdown);
+    drain::bounded(
+        listen::serve(bound.listeners, app, bound.limits, shutdown),
+        draining,
+        drain,
+    )
+    .await;
     drop(stop_tx);
     let _ = refresher.await;
     let _ = sweeper.await;

@@ -79,7 +79,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let base = config.public_url.clone().unwrap_or_else(|| bound.base_url());
                 println!("{}", demo.banner(&base));
             }
-            kassa::serve(bound, state, kassa::shutdown_signal()).await
+            kassa::serve_with_drain(bound, state, kassa::shutdown_signal(), config.shutdown_drain).await
         }
         Command::Migrate(args) => {
             let database = Database::resolve(&args, &file)?;

@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use kassa_core::cart::{TaxItem, TaxRate};
-use kassa_core::carts::{CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, TaxRefusal};
+use kassa_core::cart::{MAX_AMOUNT, TaxItem, TaxRate};
+use kassa_core::carts::{CartContents, CartSize, CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxRefusal};
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
 use serde::{Deserialize, Serialize};
@@ -99,6 +99,30 @@ async fn cart_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(
     Ok((cart.id, settings.cart_expiry(now)))
 }
 
+/// The live cart with its lines and tax items (what a new tax is decided on), and the expiry a
+/// change to it gets.
+async fn contents_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(CartContents, Millis)> {
+    if !kassa_core::carts::is_valid_cart_id(id) {
+        return Err(cart_not_found());
+    }
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
+    let contents = state
+        .store
+        .cart_contents(id, now, StockOf::Nothing)
+        .await?
+        .0
+        .ok_or_else(cart_not_found)?;
+    Ok((contents, settings.cart_expiry(now)))
+}
+
+/// The field of a tax body a too-large total is blamed on: its rate or its amount.
+fn tax_field(tax: TaxItem) -> &'static str {
+    match tax {
+        TaxItem::Rate(_) => "rate",
+        TaxItem::Amount(_) => "amount",
+    }
+}
+
 /// One field of a tax body: absent, `null`, or a value.
 fn field<'a>(raw: &'a Value, name: &str) -> Option<&'a Value> {
     raw.as_object().and_then(|o| o.get(name))
@@ -167,6 +191,15 @@ fn read_tax(raw: &Value, prefix: &str, base: Option<&CartTaxItem>) -> Result<Fie
         }),
         Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64() {
+            Some(a) if a.unsigned_abs() > MAX_AMOUNT.unsigned_abs() => {
+                malformed = true;
+                v.push(
+                    src("amount"),
+                    "number_lte",
+                    format!("amount must be between -{MAX_AMOUNT} and {MAX_AMOUNT} (minor units)"),
+                );
+                None
+            }
             Some(a) => Some(a),
             None => {
                 malformed = true;
@@ -269,10 +302,15 @@ async fn add(
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let cart_id = contents.cart.id.clone();
     let item_id = parse_uuid(&item_id, item_not_found)?;
     let fields = read_tax(&body.data, "data", None).map_err(Error::Validation)?;
     let tax = fields.into_tax_item(&cart_id, item_id, now);
+    // Decided on the cart as read; the store decides again on what it writes.
+    CartSize::of(&contents.lines, &contents.taxes)
+        .try_tax(item_id, tax.tax)
+        .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
     let outcome = state
         .store
         .add_cart_tax_items(&cart_id, vec![tax], true, expires_at)
@@ -333,7 +371,9 @@ async fn bulk_add(
     ApiJson(body): ApiJson<BulkBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let cart_id = contents.cart.id.clone();
+    let mut size = CartSize::of(&contents.lines, &contents.taxes);
     let mut good = Vec::new();
     let mut kinds = Vec::new();
     let mut problems = Vec::new();
@@ -343,8 +383,21 @@ async fn bulk_add(
         let item = related_item(raw, &prefix);
         match (fields, item) {
             (Ok(fields), Ok((item_id, kind))) => {
-                good.push(fields.into_tax_item(&cart_id, item_id, now));
-                kinds.push(kind);
+                // Each tax item is decided on the cart as read with those before it; one that
+                // would make the cart too large to total is refused on its own.
+                let tax = fields.into_tax_item(&cart_id, item_id, now);
+                match size.try_tax(item_id, tax.tax) {
+                    Ok(()) => {
+                        good.push(tax);
+                        kinds.push(kind);
+                    }
+                    Err(limit) => {
+                        if let Error::Validation(p) = limit.error(&format!("{prefix}.{}", tax_field(tax.tax)))
+                        {
+                            problems.extend(p);
+                        }
+                    }
+                }
             }
             (fields, item) => {
                 problems.extend(fields.err().unwrap_or_default());
@@ -431,11 +484,11 @@ async fn update(
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<Json<Value>> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
     let item_id = parse_uuid(&item_id, item_not_found)?;
     let tax_id = parse_uuid(&tax_id, tax_not_found)?;
-    let taxes = state.store.cart_tax_items(&cart_id).await?;
-    let current = taxes
+    let current = contents
+        .taxes
         .iter()
         .find(|t| t.id == tax_id && t.item_id == item_id)
         .ok_or_else(tax_not_found)?;
@@ -448,6 +501,15 @@ async fn update(
         updated_at: now,
         ..current.clone()
     };
+    // Decided on the cart as read, with this tax item changed; the store decides again.
+    let taxes: Vec<CartTaxItem> = contents
+        .taxes
+        .iter()
+        .map(|t| if t.id == tax.id { tax.clone() } else { t.clone() })
+        .collect();
+    CartSize::of(&contents.lines, &taxes)
+        .check()
+        .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
     if !state.store.update_cart_tax_item(tax.clone(), expires_at).await? {
         return Err(tax_not_found());
     }

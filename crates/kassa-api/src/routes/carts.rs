@@ -12,10 +12,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use kassa_core::cart::{CalculationMethod, CartLine, CartTotals, LineTotals, cart_totals};
+use kassa_core::cart::{
+    CalculationMethod, CartLine, CartTotals, LineTotals, MAX_AMOUNT, MAX_QUANTITY, cart_totals,
+};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, ItemKind, LineImage, QuantityChange,
-    StockOf, custom_line_key, is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartLimit, CartScope, CartSize, CartStock, CartTaxItem, ItemKind,
+    LineImage, QuantityChange, StockOf, custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
 use kassa_core::money::MoneyFormat;
@@ -121,21 +123,41 @@ async fn open_contents(
     id: &str,
     who: &Requester,
 ) -> ApiResult<(CartContents, StoreSettings)> {
+    let (contents, settings) = existing_contents(state, id, who).await?;
+    let contents = match contents {
+        Some(contents) => contents,
+        None => {
+            let cart = state
+                .store
+                .ensure_cart(settings.new_cart(id.to_owned(), now_millis()))
+                .await?;
+            // Another request may have made it first, with an owner.
+            who.may_use(&cart)?;
+            CartContents::empty(cart)
+        }
+    };
+    Ok((contents, settings))
+}
+
+/// The live cart with its lines and tax items if there is one (the caller may use it), without
+/// creating it: for the writes that can be refused, which must not leave a new cart behind.
+async fn existing_contents(
+    state: &AppState,
+    id: &str,
+    who: &Requester,
+) -> ApiResult<(Option<CartContents>, StoreSettings)> {
     if !is_valid_cart_id(id) {
         return Err(bad_cart_id());
     }
-    let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let contents = match state.store.cart_contents(id, now, StockOf::Nothing).await?.0 {
-        Some(contents) => contents,
-        None => CartContents::empty(
-            state
-                .store
-                .ensure_cart(settings.new_cart(id.to_owned(), now))
-                .await?,
-        ),
-    };
-    who.may_use(&contents.cart)?;
+    let contents = state
+        .store
+        .cart_contents(id, now_millis(), StockOf::Nothing)
+        .await?
+        .0;
+    if let Some(contents) = &contents {
+        who.may_use(&contents.cart)?;
+    }
     Ok((contents, settings))
 }
 
@@ -733,7 +755,7 @@ struct CartBody {
     data: CartData,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 struct CartData {
     name: Option<String>,
     description: Option<String>,
@@ -745,18 +767,18 @@ struct CartData {
     payment_intent_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct DiscountSettings {
     custom_discounts_enabled: Option<bool>,
     use_rule_promotions: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct InventorySettings {
     defer_inventory_check: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Contact {
     email: Option<String>,
 }
@@ -855,7 +877,20 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CartBody>,
 ) -> ApiResult<Response> {
-    let (mut contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let who = Requester::new(&shopper, &customer);
+    let (contents, settings) = existing_contents(&state, &id, &who).await?;
+    let mut contents = match contents {
+        Some(contents) => contents,
+        None => {
+            // An unknown cart is created by the update, as reading it would create it; but only
+            // once the body is known to be good, so a refused update leaves no cart behind.
+            apply_cart_body(
+                &mut settings.new_cart(id.clone(), now_millis()),
+                body.data.clone(),
+            )?;
+            open_contents(&state, &id, &who).await?.0
+        }
+    };
     let cart = &mut contents.cart;
     apply_cart_body(cart, body.data)?;
     cart.updated_at = now_millis();
@@ -998,10 +1033,43 @@ struct ProductRequest {
     custom_inputs: Value,
     /// The slug of the stock location to draw from.
     location: Option<String>,
+    via: Via,
+}
+
+/// How an item came into an add: named itself, or one line of a merged cart or re-ordered order
+/// (whose refusals name the `cart_id` or `order_id` of the request's item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Item,
+    Merge,
+    Reorder,
+}
+
+/// An item to add, with where it came from in the request.
+struct Good {
+    base: String,
+    via: Via,
+    item: CartItem,
+}
+
+impl Good {
+    /// Where a [`CartLimit`] refusal of this item points.
+    fn limit_source(&self, limit: CartLimit) -> String {
+        let field = match (self.via, self.item.kind, limit) {
+            (Via::Merge, ..) => "cart_id",
+            (Via::Reorder, ..) => "order_id",
+            (Via::Item, ItemKind::Custom, CartLimit::Total) => "price.amount",
+            (Via::Item, ..) => "quantity",
+        };
+        format!("{}.{field}", self.base)
+    }
 }
 
 enum Requested {
-    Custom(Box<CartItem>),
+    Custom {
+        base: String,
+        item: Box<CartItem>,
+    },
     Product(ProductRequest),
     /// `{"type": "cart_items", "cart_id"}`: every line of another cart.
     Merge {
@@ -1058,13 +1126,7 @@ fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldErr
         );
     }
     let quantity = v.required(data.quantity, &field("quantity"));
-    if quantity.is_some_and(|q| q < 1) {
-        v.push(
-            field("quantity"),
-            "number_gte",
-            "Must be greater than or equal to 1",
-        );
-    }
+    check_item_quantity(&mut v, quantity, &field("quantity"));
     if let Some(slug) = &data.location
         && !kassa_core::inventory::is_valid_slug(slug)
     {
@@ -1084,7 +1146,21 @@ fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldErr
         quantity: quantity.unwrap_or_default(),
         custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
         location: data.location,
+        via: Via::Item,
     })
+}
+
+/// An item's quantity: from 1 to [`MAX_QUANTITY`].
+fn check_item_quantity(v: &mut kassa_core::Validator, quantity: Option<i64>, source: &str) {
+    match quantity {
+        Some(q) if q < 1 => v.push(source, "number_gte", "Must be greater than or equal to 1"),
+        Some(q) if q > MAX_QUANTITY => v.push(
+            source,
+            "number_lte",
+            format!("Must be less than or equal to {MAX_QUANTITY}"),
+        ),
+        _ => {}
+    }
 }
 
 /// One requested item, checked; or the problems with it, each naming its field under `base`.
@@ -1154,13 +1230,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
     let sku = v.optional_text_or_blank(data.sku, &field("sku"), MAX_NAME);
     let description = v.optional_text_or_blank(data.description, &field("description"), MAX_NAME);
     let quantity = v.required(data.quantity, &field("quantity"));
-    if quantity.is_some_and(|q| q < 1) {
-        v.push(
-            field("quantity"),
-            "number_gte",
-            "Must be greater than or equal to 1",
-        );
-    }
+    check_item_quantity(&mut v, quantity, &field("quantity"));
     let price = v.required(data.price, &field("price"));
     let amount = price
         .as_ref()
@@ -1172,30 +1242,40 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
             "Must be greater than or equal to 0",
         );
     }
+    if amount.is_some_and(|a| a > MAX_AMOUNT) {
+        v.push(
+            field("price.amount"),
+            "number_lte",
+            format!("Must be less than or equal to {MAX_AMOUNT} (minor units)"),
+        );
+    }
     if let Err(Error::Validation(problems)) = v.finish() {
         return Err(problems);
     }
     let id = Uuid::now_v7();
-    Ok(Requested::Custom(Box::new(CartItem {
-        id,
-        cart_id: String::new(),
-        kind: ItemKind::Custom,
-        line_key: custom_line_key(sku.as_deref(), id),
-        product_id: None,
-        sku,
-        name: name.unwrap_or_default(),
-        description,
-        slug: None,
-        quantity: quantity.unwrap_or_default(),
-        unit_amount: amount.unwrap_or_default(),
-        includes_tax: price.and_then(|p| p.includes_tax).unwrap_or(true),
-        custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
-        catalog_id: None,
-        location: None,
-        image: None,
-        created_at: now,
-        updated_at: now,
-    })))
+    Ok(Requested::Custom {
+        base: base.to_owned(),
+        item: Box::new(CartItem {
+            id,
+            cart_id: String::new(),
+            kind: ItemKind::Custom,
+            line_key: custom_line_key(sku.as_deref(), id),
+            product_id: None,
+            sku,
+            name: name.unwrap_or_default(),
+            description,
+            slug: None,
+            quantity: quantity.unwrap_or_default(),
+            unit_amount: amount.unwrap_or_default(),
+            includes_tax: price.and_then(|p| p.includes_tax).unwrap_or(true),
+            custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
+            catalog_id: None,
+            location: None,
+            image: None,
+            created_at: now,
+            updated_at: now,
+        }),
+    })
 }
 
 /// The lines of another cart the caller may use: its custom items as they are, and its product
@@ -1208,7 +1288,7 @@ async fn merged_lines(
     source: &str,
     base: &str,
     now: Millis,
-) -> ApiResult<(Vec<CartItem>, Vec<ProductRequest>)> {
+) -> ApiResult<(Vec<Good>, Vec<ProductRequest>)> {
     let not_found = || ApiError::not_found("Not Found", "Cart not found");
     let source = state.store.cart(source, now).await?.ok_or_else(not_found)?;
     who.may_use(&source)?;
@@ -1230,12 +1310,16 @@ async fn merged_lines(
         .partition(|l| l.kind == ItemKind::Product && l.product_id.is_some());
     let custom = custom
         .into_iter()
-        .map(|l| CartItem {
-            id: Uuid::now_v7(),
-            cart_id: into.id.clone(),
-            created_at: now,
-            updated_at: now,
-            ..l
+        .map(|l| Good {
+            base: base.to_owned(),
+            via: Via::Merge,
+            item: CartItem {
+                id: Uuid::now_v7(),
+                cart_id: into.id.clone(),
+                created_at: now,
+                updated_at: now,
+                ..l
+            },
         })
         .collect();
     let products = products
@@ -1248,6 +1332,7 @@ async fn merged_lines(
             custom_inputs: l.custom_inputs,
             // The line keeps the location it draws from (checked again at checkout).
             location: l.location,
+            via: Via::Merge,
         })
         .collect();
     Ok((custom, products))
@@ -1281,6 +1366,7 @@ async fn reordered(
                 custom_inputs: item.custom_inputs,
                 // A re-ordered line names no location: the shopper chooses one again.
                 location: None,
+                via: Via::Reorder,
             }),
             _ => refused.push(item_problem(
                 400,
@@ -1414,7 +1500,7 @@ async fn price_products(
     products: Vec<ProductRequest>,
     stock: &mut KnownStock,
     now: Millis,
-) -> ApiResult<(Vec<CartItem>, Vec<ErrorObject>)> {
+) -> ApiResult<(Vec<Good>, Vec<ErrorObject>)> {
     let mut items = Vec::new();
     let mut problems = Vec::new();
     if products.is_empty() {
@@ -1470,13 +1556,20 @@ async fn price_products(
             ));
             continue;
         };
-        match price_product(release, sku, currency, (in_cart + p.quantity).max(1) as u64, now) {
+        match price_product(
+            release,
+            sku,
+            currency,
+            in_cart.saturating_add(p.quantity).max(1) as u64,
+            now,
+        ) {
             Ok(price) => {
                 let id = Uuid::now_v7();
                 found.push((
                     in_cart,
                     location,
                     p.base.clone(),
+                    p.via,
                     CartItem {
                         id,
                         cart_id: cart.id.clone(),
@@ -1514,15 +1607,15 @@ async fn price_products(
     if !cart.defer_inventory_check && !found.is_empty() {
         let positions: Vec<(Uuid, Option<String>)> = found
             .iter()
-            .filter_map(|(_, location, _, i)| Some((i.product_id?, location.clone())))
+            .filter_map(|(_, location, _, _, i)| Some((i.product_id?, location.clone())))
             .collect();
         stock.complete(state, &positions).await?;
         let mut wanted: HashMap<(Uuid, Option<String>), i64> = HashMap::new();
-        for (in_cart, location, base, item) in found {
+        for (in_cart, location, base, via, item) in found {
             let product_id = item.product_id.unwrap_or_default();
             let available = stock.available(product_id, location.as_deref());
             let total = wanted.entry((product_id, location)).or_insert(in_cart);
-            *total += item.quantity;
+            *total = total.saturating_add(item.quantity);
             match available {
                 Some(available) if *total > available => problems.push(item_problem(
                     400,
@@ -1531,11 +1624,15 @@ async fn price_products(
                     format!("{base}.quantity"),
                     Some(json!({ "id": product_id })),
                 )),
-                _ => items.push(item),
+                _ => items.push(Good { base, via, item }),
             }
         }
     } else {
-        items.extend(found.into_iter().map(|(_, _, _, item)| item));
+        items.extend(
+            found
+                .into_iter()
+                .map(|(_, _, base, via, item)| Good { base, via, item }),
+        );
     }
     Ok((items, problems))
 }
@@ -1609,7 +1706,11 @@ async fn add_items(
     let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
-            Ok(Requested::Custom(item)) => custom.push(*item),
+            Ok(Requested::Custom { base, item }) => custom.push(Good {
+                base,
+                via: Via::Item,
+                item: *item,
+            }),
             Ok(Requested::Product(p)) => products.push(p),
             Ok(Requested::Reorder { base, order_id }) => {
                 match reordered(&state, &who, order_id, &base).await {
@@ -1628,6 +1729,10 @@ async fn add_items(
                     Ok((lines, requests)) => {
                         custom.extend(lines);
                         products.extend(requests);
+                    }
+                    // Another owner's cart refuses the whole request, as every use of it does.
+                    Err(e) if e.status == StatusCode::FORBIDDEN => {
+                        return Err(e.with_source(format!("{base}.cart_id")));
                     }
                     Err(e) => problems.extend(e.errors.into_iter().map(|mut p| {
                         p.source = Some(format!("{base}.cart_id"));
@@ -1665,6 +1770,24 @@ async fn add_items(
     problems.extend(product_problems);
     let mut good = custom;
     good.extend(priced);
+    // Each item is decided on the cart as read (the store decides again on the lines it writes,
+    // in the same transaction, should another add have come in between): one that would take a
+    // line past its quantity or the cart past what can be totalled is refused on its own.
+    let mut size = CartSize::of(&contents.lines, &contents.taxes);
+    let fits: Vec<bool> = good
+        .iter()
+        .map(|g| match size.try_add(&g.item) {
+            Ok(()) => true,
+            Err(limit) => {
+                problems.extend(ApiError::from(limit.error(&g.limit_source(limit))).errors);
+                false
+            }
+        })
+        .collect();
+    drop(size);
+    let mut fits = fits.into_iter();
+    good.retain(|_| fits.next().unwrap_or(false));
+    let good: Vec<CartItem> = good.into_iter().map(|g| g.item).collect();
     // A single item, or a bulk add with add_all_or_nothing, changes nothing when anything fails.
     if !problems.is_empty() && (!bulk || body.options.add_all_or_nothing || good.is_empty()) {
         let status = if problems.iter().all(|p| p.status == 404) {
@@ -1702,10 +1825,29 @@ struct QuantityData {
 
 fn check_quantity(quantity: Option<i64>, source: &str) -> ApiResult<i64> {
     match quantity {
-        Some(q) if q >= 0 => Ok(q),
+        Some(q) if (0..=MAX_QUANTITY).contains(&q) => Ok(q),
+        Some(q) if q > MAX_QUANTITY => Err(ApiError::bad_request(format!(
+            "Must be less than or equal to {MAX_QUANTITY}"
+        ))
+        .with_source(source)),
         Some(_) => Err(ApiError::bad_request("Must be greater than or equal to 0").with_source(source)),
         None => Err(ApiError::bad_request("quantity is required").with_source(source)),
     }
+}
+
+/// Decides quantity changes on the cart as read, each named at `source(i)` when refused (the
+/// store checks the lines it wrote again, in its transaction).
+fn check_changes(
+    contents: &CartContents,
+    changes: &[QuantityChange],
+    source: impl Fn(usize) -> String,
+) -> ApiResult<()> {
+    let mut size = CartSize::of(&contents.lines, &contents.taxes);
+    for (i, c) in changes.iter().enumerate() {
+        size.try_set(c.item_id, c.quantity, c.unit_price.map(|(amount, _)| amount))
+            .map_err(|limit| limit.error(&source(i)))?;
+    }
+    Ok(())
 }
 
 /// The quantity changes, each product line priced again at its new quantity from the shopper's
@@ -1766,11 +1908,14 @@ async fn update_item(
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<QuantityBody>,
 ) -> ApiResult<Response> {
-    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
-    let item_id = parse_uuid(&item_id, not_found)?;
     let quantity = check_quantity(body.data.quantity, "data.quantity")?;
+    let item_id = parse_uuid(&item_id, not_found)?;
+    // An unknown cart has no such item: 404, and no cart is created.
+    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let contents = contents.ok_or_else(not_found)?;
     let changes = priced_changes(&state, &request, &contents, vec![(item_id, quantity)]).await?;
+    check_changes(&contents, &changes, |_| "data.quantity".into())?;
     let now = now_millis();
     let contents = state
         .store
@@ -1799,7 +1944,6 @@ async fn update_items(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BulkQuantityBody>,
 ) -> ApiResult<Response> {
-    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let mut changes = Vec::with_capacity(body.data.len());
     for (i, change) in body.data.into_iter().enumerate() {
         let item_id = change
@@ -1815,13 +1959,41 @@ async fn update_items(
             check_quantity(change.quantity, &format!("data[{i}].quantity"))?,
         ));
     }
+    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let Some(contents) = contents else {
+        // An unknown cart has none of the items: 404 (nothing to change for an empty list), and
+        // no cart is created.
+        if changes.is_empty() {
+            return open_and_list(&state, &id, &shopper, &customer, &origin).await;
+        }
+        return Err(ApiError::not_found("Not Found", "Item was not found in the cart"));
+    };
     let changes = priced_changes(&state, &request, &contents, changes).await?;
+    check_changes(&contents, &changes, |i| format!("data[{i}].quantity"))?;
     let now = now_millis();
     let contents = state
         .store
         .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now))
         .await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
+}
+
+/// An empty bulk update of an unknown cart: the cart is created (as reading it would) and its
+/// items listed, as before.
+async fn open_and_list(
+    state: &AppState,
+    id: &str,
+    shopper: &Shopper,
+    customer: &CustomerToken,
+    origin: &Origin,
+) -> ApiResult<Response> {
+    let (contents, settings) = open_contents(state, id, &Requester::new(shopper, customer)).await?;
+    let now = now_millis();
+    let contents = state
+        .store
+        .set_cart_item_quantities(&contents.cart.id, Vec::new(), now, settings.cart_expiry(now))
+        .await?;
+    items_response(state, &contents, &settings, &[], origin, &[]).await
 }
 
 async fn remove_item(
@@ -1831,9 +2003,11 @@ async fn remove_item(
     origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
+    // An unknown cart has no such item: 404, and no cart is created.
+    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let cart = contents.ok_or_else(not_found)?.cart;
     let now = now_millis();
     let contents = state
         .store
@@ -1951,6 +2125,10 @@ async fn associate(
             "{owner} does not have the required permissions to fulfill this request"
         )));
     }
+    // Before the cart is opened, which creates an unknown one: a refusal creates nothing.
+    if !party.exists(state, id).await? {
+        return Err(ApiError::not_found("Not Found", format!("{kind} not found")).with_source("data[0].id"));
+    }
     let (mut cart, settings) = open_cart(state, cart_id, who).await?;
     match *party.slot(&mut cart) {
         Some(existing) if existing == id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
@@ -1960,9 +2138,6 @@ async fn associate(
             )));
         }
         None => {}
-    }
-    if !party.exists(state, id).await? {
-        return Err(ApiError::not_found("Not Found", format!("{kind} not found")).with_source("data[0].id"));
     }
     *party.slot(&mut cart) = Some(id);
     cart.contact_email = None;

@@ -1,5 +1,7 @@
 //! Liveness and readiness probes.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,9 +23,20 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers.
+/// How long `/readyz` waits for the database before saying it is not ready: a probe must answer
+/// sooner than a request would wait for a connection.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database answers, within [`READY_TIMEOUT`].
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    match state.store.ping().await {
+    let ping = tokio::time::timeout(READY_TIMEOUT, state.store.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(kassa_core::Error::unavailable(
+                "no answer within the readiness timeout",
+            ))
+        });
+    match ping {
         Ok(()) => Ok(Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

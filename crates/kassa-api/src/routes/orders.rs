@@ -867,7 +867,7 @@ async fn checkout(
             Ok((StatusCode::CREATED, [(CONTENT_TYPE, "application/json")], body).into_response())
         }
         (Err(e), Some(claim)) => {
-            claim.release().await;
+            claim.release(&e).await;
             Err(e)
         }
         (Err(e), None) => Err(e),

@@ -329,7 +329,15 @@ async fn pay(
         Begin::Replay(response) => return Ok(response),
         Begin::Run(claim) => claim,
     };
-    let payment = parse_payment(&body)?;
+    let payment = match parse_payment(&body) {
+        Ok(payment) => payment,
+        Err(e) => {
+            if let Some(claim) = claim {
+                claim.release(&e).await;
+            }
+            return Err(e);
+        }
+    };
     let kind = match payment.method {
         PaymentMethod::Pay(PayMethod::Purchase) | PaymentMethod::Setup(PayMethod::Purchase) => {
             metrics::Payment::Purchase
@@ -338,9 +346,23 @@ async fn pay(
             metrics::Payment::Authorize
         }
     };
-    let outcome = record_payment(&state, &shopper, &customer, &id, payment, claim).await;
+    let outcome = record_payment(&state, &shopper, &customer, &id, payment, claim.as_ref()).await;
     state.metrics.payment(kind, PaymentResult::of(&outcome));
-    outcome
+    match (outcome, claim) {
+        (Ok(response), claim) => {
+            if let Some(claim) = claim {
+                claim.completed();
+            }
+            Ok(response)
+        }
+        // A refused payment gives its key up before answering, so a retry runs it again and the
+        // refusal leaves nothing behind.
+        (Err(e), Some(claim)) => {
+            claim.release(&e).await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// The payment itself, once the request is parsed: everything that can refuse it.
@@ -350,7 +372,7 @@ async fn record_payment(
     customer: &CustomerToken,
     id: &str,
     payment: Payment,
-    claim: Option<idempotency::Claim>,
+    claim: Option<&idempotency::Claim>,
 ) -> ApiResult<Response> {
     let order_id = parse_order_id(id)?;
     check_gateway(state, &payment.gateway).await?;
@@ -370,7 +392,7 @@ async fn record_payment(
     let (formats, _) = money_formats(state).await?;
     // With an Idempotency-Key, the response is stored in the payment's own transaction: after a
     // crash there is a payment and its replay, or neither.
-    let remember: Option<RememberResponse> = claim.as_ref().map(|c| {
+    let remember: Option<RememberResponse> = claim.map(|c| {
         let template = c.response(StatusCode::OK, String::new());
         let formats = formats.clone();
         Box::new(move |changed: &ChangedOrder| IdempotentResponse {
@@ -384,9 +406,6 @@ async fn record_payment(
         .change_order(order_id, payer(shopper, customer), change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
-    if let Some(claim) = claim {
-        claim.completed();
-    }
     // The same document as the one remembered above, so a replay sends the same bytes.
     Ok((StatusCode::OK, Json(payment_document(&changed, &formats))).into_response())
 }

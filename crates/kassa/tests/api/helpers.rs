@@ -117,6 +117,113 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Every row of every table of a database, each table's rows sorted: two dumps are equal exactly
+/// when the stored data is, byte for byte (SQLite rows as `quote()` renders each column, which
+/// keeps types and blobs exact; PostgreSQL rows as their record text).
+pub type Dump = Vec<(String, Vec<String>)>;
+
+impl TestDatabase {
+    pub async fn dump(&self) -> Dump {
+        match (&self.sqlite_dir, &self.pg_schema) {
+            (Some(_), _) => {
+                let path = self.url.strip_prefix("sqlite://").unwrap().to_owned();
+                tokio::task::spawn_blocking(move || sqlite_dump(&path))
+                    .await
+                    .unwrap()
+            }
+            (None, Some(_)) => postgres_dump(&self.url).await,
+            (None, None) => unreachable!("a test database is SQLite or PostgreSQL"),
+        }
+    }
+}
+
+fn sqlite_dump(path: &str) -> Dump {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the SQLite database read-only");
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let columns: Vec<String> = conn
+                .prepare(&format!(
+                    "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+                ))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let row = columns
+                .iter()
+                .map(|c| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let mut rows: Vec<String> = conn
+                .prepare(&format!("SELECT {row} FROM \"{table}\""))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.sort();
+            (table, rows)
+        })
+        .collect()
+}
+
+async fn postgres_dump(url: &str) -> Dump {
+    use sqlx::Row;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connect to the test schema");
+    let tables: Vec<String> = sqlx::query(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut dump = Vec::new();
+    for table in tables {
+        let mut rows: Vec<String> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT t::text FROM \"{table}\" t")))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        rows.sort();
+        dump.push((table, rows));
+    }
+    dump
+}
+
+/// Asserts two dumps are equal, naming the first table that differs and how.
+#[track_caller]
+pub fn assert_same_dump(before: &Dump, after: &Dump, what: &str) {
+    let tables = |d: &Dump| d.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(tables(before), tables(after), "{what}: the tables changed");
+    for ((table, old), (_, new)) in before.iter().zip(after) {
+        if old != new {
+            let gone: Vec<&String> = old.iter().filter(|r| !new.contains(r)).collect();
+            let came: Vec<&String> = new.iter().filter(|r| !old.contains(r)).collect();
+            panic!("{what}: table {table} changed\n  rows gone: {gone:#?}\n  rows new: {came:#?}");
+        }
+    }
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub url: String,
@@ -192,6 +299,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         demo: false,
         cors: options.cors.clone(),
         net: options.net.clone(),
+        shutdown_drain: kassa::drain::DEFAULT_DRAIN,
         metrics_token: options.metrics_token.clone(),
     }
 }
