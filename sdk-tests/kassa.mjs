@@ -15,6 +15,19 @@ async function freePort() {
 }
 
 export async function startKassa() {
+  // A kassa the Rust test already runs (e.g. over HTTPS with its development CA, which Node
+  // trusts through NODE_EXTRA_CA_CERTS): the storefront's own `https://host` set-up.
+  if (process.env.KASSA_SDK_BASE_URL) {
+    const url = new URL(process.env.KASSA_SDK_BASE_URL);
+    return {
+      host: url.host,
+      protocol: url.protocol.replace(':', ''),
+      baseUrl: url.origin,
+      clientId: process.env.KASSA_SDK_CLIENT_ID,
+      clientSecret: process.env.KASSA_SDK_CLIENT_SECRET,
+      stop: async () => {},
+    };
+  }
   const bin = process.env.KASSA_BIN;
   const databaseUrl = process.env.KASSA_SDK_DATABASE_URL;
   if (!bin || !databaseUrl) throw new Error('KASSA_BIN and KASSA_SDK_DATABASE_URL must be set');
@@ -46,6 +59,7 @@ export async function startKassa() {
   }
   return {
     host,
+    protocol: 'http',
     baseUrl: `http://${host}`,
     clientId,
     clientSecret,

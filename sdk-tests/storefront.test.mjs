@@ -147,7 +147,7 @@ before(async () => {
     client_id: kassa.clientId,
     client_secret: kassa.clientSecret,
     host: kassa.host,
-    protocol: 'http',
+    protocol: kassa.protocol,
     storage: new MemoryStorageFactory(),
   });
 

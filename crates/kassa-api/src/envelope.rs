@@ -2,7 +2,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{Uri, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -11,18 +11,28 @@ use crate::extract::ListQuery;
 use crate::state::AppState;
 
 /// `scheme://host` of this server as the client addressed it, for `links`. Taken from the
-/// configured public URL, else from `X-Forwarded-Proto`/`Host`.
+/// configured public URL, else from `X-Forwarded-Proto` (else `https` on a TLS connection) and
+/// `Host` (HTTP/2: the request's authority).
 #[derive(Debug, Clone)]
 pub struct Origin(pub String);
 
+/// Marks a request that arrived over TLS (set by the server's connection layer).
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
+
 impl Origin {
-    pub fn from_headers(headers: &HeaderMap, configured: Option<&str>) -> Self {
+    pub fn from_parts(parts: &Parts, configured: Option<&str>) -> Self {
         if let Some(url) = configured {
             return Origin(url.trim_end_matches('/').to_owned());
         }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let scheme = header("x-forwarded-proto").unwrap_or("http");
-        let host = header(header::HOST.as_str()).unwrap_or("localhost");
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let scheme = header("x-forwarded-proto").unwrap_or(match parts.extensions.get::<Https>() {
+            Some(_) => "https",
+            None => "http",
+        });
+        let host = header(header::HOST.as_str())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
         Origin(format!("{scheme}://{host}"))
     }
 
@@ -35,10 +45,7 @@ impl FromRequestParts<AppState> for Origin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Origin::from_headers(
-            &parts.headers,
-            state.config.public_url.as_deref(),
-        ))
+        Ok(Origin::from_parts(parts, state.config.public_url.as_deref()))
     }
 }
 

@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::report::{Report, RunResult};
-use crate::scenario::{Scenario, Window};
+use crate::scenario::{Protocol, Scenario, Target, Window};
 use crate::server::{Backend, BenchDatabase, CpuSample, Server};
 
 /// mimalloc instead of the system allocator: allocation was ~17 % of kassa's CPU on the write
@@ -75,6 +75,12 @@ struct Cli {
         default_value = "floor,catalog,cart,journey,checkout,edit,login"
     )]
     scenarios: Vec<Scenario>,
+    /// How the virtual users talk to kassa, comma-separated: `http` (HTTP/1.1), `https`
+    /// (HTTP/1.1 over TLS), `h2` (HTTP/2 over TLS). With a TLS one, kassa serves HTTPS with a
+    /// development certificate and plain HTTP on a second address: every scenario runs once per
+    /// protocol against the same server, side by side.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "http")]
+    protocols: Vec<Protocol>,
     /// Also write the results as JSON to this file (`-` for stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -95,8 +101,10 @@ impl Cli {
             self.concurrency = vec![4];
             self.login_concurrency = vec![4];
             self.orders = 2_000;
+            self.protocols = vec![Protocol::Http, Protocol::Https, Protocol::H2];
             self.scenarios = vec![
                 Scenario::Floor,
+                Scenario::Handshake,
                 Scenario::Catalog,
                 Scenario::Cart,
                 Scenario::Journey,
@@ -164,8 +172,10 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
         kassa.display()
     );
 
+    anyhow::ensure!(!cli.protocols.is_empty(), "--protocols needs at least one");
+    let tls = cli.protocols.iter().any(|p| *p != Protocol::Http);
     let db = BenchDatabase::create(cli.backend, &cli.postgres_url).await?;
-    let outcome = match Server::start(&kassa, db.url()).await {
+    let outcome = match Server::start(&kassa, db.url(), tls).await {
         Ok(server) => {
             let fresh_start = server.ready_after;
             let outcome = measure(&cli, &server, &db).await;
@@ -222,13 +232,38 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
     let mut scenarios = cli.scenarios.clone();
     scenarios.sort(); // the floor first: the others are reported against it
     scenarios.dedup();
-    for scenario in scenarios {
+    let mut protocols = cli.protocols.clone();
+    protocols.sort();
+    protocols.dedup();
+    let targets: Vec<Target> = protocols
+        .iter()
+        .map(|&protocol| match (protocol, &server.https) {
+            (Protocol::Http, _) => Ok(Target {
+                protocol,
+                base: server.url.clone(),
+                ca: None,
+            }),
+            (_, Some((base, ca))) => Ok(Target {
+                protocol,
+                base: base.clone(),
+                ca: Some(ca.clone()),
+            }),
+            (_, None) => Err(anyhow::anyhow!("the server was started without TLS")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut runs = Vec::new();
+    for &scenario in &scenarios {
         let levels = if scenario == Scenario::Login {
             &cli.login_concurrency
         } else {
             &cli.concurrency
         };
         for &concurrency in levels {
+            runs.extend(targets.iter().map(|target| (scenario, concurrency, target)));
+        }
+    }
+    for (scenario, concurrency, target) in runs {
+        {
             let start = Instant::now();
             let window = Window {
                 measure_from: start + Duration::from_secs_f64(cli.warmup),
@@ -246,10 +281,11 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
                 }
                 (first, CpuSample::now(pid, with_postgres), peak_rss)
             });
-            let stats = scenario::run(scenario, concurrency, fixture.clone(), window).await?;
+            let stats = scenario::run(scenario, concurrency, fixture.clone(), window, target).await?;
             let (first, last, peak_rss) = sampler.await?;
             let run = RunResult::new(
                 scenario,
+                target.protocol,
                 concurrency,
                 cli.duration,
                 stats,

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::scenario::{Scenario, Stats};
+use crate::scenario::{Protocol, Scenario, Stats};
 use crate::server::{Backend, CpuUse};
 
 #[derive(Debug, Serialize)]
@@ -26,6 +26,7 @@ pub struct Report {
 #[derive(Debug, Serialize)]
 pub struct RunResult {
     pub scenario: Scenario,
+    pub protocol: Protocol,
     pub concurrency: usize,
     pub journeys: u64,
     pub journeys_per_s: f64,
@@ -72,8 +73,10 @@ fn quantile_ms(sorted: &[u32], q: f64) -> f64 {
 }
 
 impl RunResult {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         scenario: Scenario,
+        protocol: Protocol,
         concurrency: usize,
         duration_s: f64,
         stats: Stats,
@@ -105,6 +108,7 @@ impl RunResult {
         endpoints.sort_by_key(|e| journey.iter().position(|s| s.endpoint() == e.endpoint));
         Self {
             scenario,
+            protocol,
             concurrency,
             journeys: stats.journeys,
             journeys_per_s: stats.journeys as f64 / duration_s,
@@ -128,6 +132,14 @@ impl RunResult {
         }
     }
 
+    /// The scenario's name, with the protocol unless it is plain HTTP.
+    pub fn label(&self) -> String {
+        match self.protocol {
+            Protocol::Http => self.scenario.name().to_owned(),
+            p => format!("{} ({})", self.scenario.name(), p.name()),
+        }
+    }
+
     pub fn error_count(&self) -> u64 {
         self.errors.iter().map(|e| e.count).sum()
     }
@@ -135,7 +147,7 @@ impl RunResult {
     pub fn one_line(&self) -> String {
         let mut line = format!(
             "{} c={}: {:.0} req/s, {:.0} journeys/s, kassa CPU {:.0} %, {} errors",
-            self.scenario.name(),
+            self.label(),
             self.concurrency,
             self.requests_per_s,
             self.journeys_per_s,
@@ -171,12 +183,12 @@ impl Report {
         }
     }
 
-    /// Adds a run; the floor's runs must come first.
+    /// Adds a run; the floor's runs must come first. Each protocol has its own floor.
     pub fn push(&mut self, mut run: RunResult) {
         let floors: Vec<&RunResult> = self
             .runs
             .iter()
-            .filter(|r| r.scenario == Scenario::Floor && r.requests_per_s > 0.0)
+            .filter(|r| r.scenario == Scenario::Floor && r.protocol == run.protocol && r.requests_per_s > 0.0)
             .collect();
         let same = floors.iter().find(|r| r.concurrency == run.concurrency);
         let best = floors
@@ -227,7 +239,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.0} | {:.0} | {} | {} | {:.0} % | {:.0} % | {} | {:.0} % | {:.0} MiB |",
-                r.scenario.name(),
+                r.label(),
                 r.concurrency,
                 r.journeys_per_s,
                 r.requests_per_s,
@@ -254,7 +266,7 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "| {} | {} | `{}` | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |",
-                    r.scenario.name(),
+                    r.label(),
                     r.concurrency,
                     e.endpoint,
                     e.requests_per_s,

@@ -8,10 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::ValueEnum;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 use crate::seed::{Fixture, login_body};
 
@@ -22,6 +25,9 @@ const ACCOUNT_TOKEN_HEADER: &str = "EP-Account-Management-Authentication-Token";
 pub enum Scenario {
     /// `GET /healthz`: the HTTP floor.
     Floor,
+    /// `GET /healthz` on a new connection each time: over TLS a full handshake (no session
+    /// resumption), so requests/s is handshakes/s.
+    Handshake,
     /// `GET /catalog/products/{id}` of a random product, with an implicit token.
     Catalog,
     /// Create an account cart, add 3 custom items, read the cart.
@@ -50,6 +56,81 @@ pub enum Scenario {
     Orders,
 }
 
+/// How the virtual users talk to kassa.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain HTTP/1.1, keep-alive.
+    Http,
+    /// HTTP/1.1 over TLS, keep-alive.
+    Https,
+    /// HTTP/2 over TLS, one connection per virtual user.
+    H2,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+/// Where and how the virtual users of a run connect.
+#[derive(Clone)]
+pub struct Target {
+    pub protocol: Protocol,
+    /// `http://…` or `https://…`.
+    pub base: String,
+    /// The development CA the HTTPS listener's certificate is signed by (PEM).
+    pub ca: Option<Vec<u8>>,
+}
+
+impl Target {
+    /// A client (so a connection) per virtual user, as separate shoppers have: no pool shared
+    /// between virtual users, no lock in the load generator. `handshake` keeps no connection.
+    fn client(&self, scenario: Scenario) -> anyhow::Result<reqwest::Client> {
+        let fresh = scenario == Scenario::Handshake;
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(if fresh { 0 } else { 1 })
+            .tcp_nodelay(true);
+        if self.protocol == Protocol::Http {
+            return Ok(builder.build()?);
+        }
+        let ca = self.ca.as_deref().context("HTTPS without the CA")?;
+        if fresh {
+            // A full handshake every time: the client keeps no TLS session to resume.
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca) {
+                roots.add(cert?)?;
+            }
+            #[allow(deprecated)] // ring, as kassa (its tls.rs)
+            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+            let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.resumption = tokio_rustls::rustls::client::Resumption::disabled();
+            config.alpn_protocols = match self.protocol {
+                Protocol::H2 => vec![b"h2".to_vec()],
+                _ => vec![b"http/1.1".to_vec()],
+            };
+            builder = builder.use_preconfigured_tls(config);
+        } else {
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(ca)?)
+                .tls_built_in_root_certs(false);
+        }
+        builder = match self.protocol {
+            Protocol::H2 => builder.http2_prior_knowledge(),
+            _ => builder.http1_only(),
+        };
+        Ok(builder.build()?)
+    }
+}
+
 /// How many carts the `edit` scenario spreads its writes over.
 pub const EDITED_CARTS: usize = 10_000;
 
@@ -57,6 +138,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Floor => "floor",
+            Scenario::Handshake => "handshake",
             Scenario::Catalog => "catalog",
             Scenario::Cart => "cart",
             Scenario::Journey => "journey",
@@ -72,7 +154,7 @@ impl Scenario {
 
     pub fn journey(self) -> &'static [Step] {
         match self {
-            Scenario::Floor => &[Step::Health],
+            Scenario::Floor | Scenario::Handshake => &[Step::Health],
             Scenario::Catalog => &[Step::GetProduct],
             Scenario::Cart => &[
                 Step::CreateCart,
@@ -328,6 +410,7 @@ impl Rng {
 struct Vu {
     id: usize,
     http: reqwest::Client,
+    base: String,
     fixture: Arc<Fixture>,
     account_token: String,
     rng: Rng,
@@ -380,19 +463,16 @@ pub async fn run(
     concurrency: usize,
     fixture: Arc<Fixture>,
     window: Window,
+    target: &Target,
 ) -> anyhow::Result<Stats> {
     let mut set = tokio::task::JoinSet::new();
     for n in 0..concurrency {
         let tokens = &fixture.account_tokens;
-        // A client (so a connection) per virtual user, as separate shoppers have: no pool shared
-        // between virtual users, no lock in the load generator.
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .build()?;
+        let http = target.client(scenario)?;
         let mut vu = Vu {
             id: n,
             http,
+            base: target.base.clone(),
             account_token: tokens[n % tokens.len()].clone(),
             fixture: fixture.clone(),
             rng: Rng(0x9E37_79B9_7F4A_7C15 ^ ((n as u64 + 1) * 0x2545_F491_4F6C_DD1D)),
@@ -443,7 +523,7 @@ impl Vu {
         let r = step.request(self);
         let mut req = self
             .http
-            .request(r.method, format!("{}{}", self.fixture.base, r.path))
+            .request(r.method, format!("{}{}", self.base, r.path))
             .timeout(Duration::from_secs(30));
         if r.implicit_token {
             req = req.bearer_auth(&self.fixture.implicit_token);

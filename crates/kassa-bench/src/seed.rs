@@ -21,7 +21,6 @@ const STOCK: i64 = 1_000_000_000;
 
 /// What the scenarios need from the seeded server.
 pub struct Fixture {
-    pub base: String,
     pub implicit_token: String,
     /// client_credentials, for the admin listings of the `orders` scenario.
     pub admin_token: String,
@@ -215,7 +214,6 @@ pub async fn seed(
     };
 
     Ok(Fixture {
-        base: server.url.clone(),
         implicit_token,
         admin_token: admin,
         orders_from_ms,

@@ -121,7 +121,12 @@ fn with_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
 pub struct Server {
     child: Child,
     pub pid: u32,
+    /// Plain HTTP (with TLS: the `--listen-http` address).
     pub url: String,
+    /// With TLS: `https://…` of `--listen`, and the development CA (PEM) it is signed by.
+    pub https: Option<(String, Vec<u8>)>,
+    /// Where the development CA is kept (removed with the server).
+    tls_dir: Option<PathBuf>,
     pub client_id: String,
     pub client_secret: String,
     /// From spawning the process to its first `200` from `/readyz` (the database answers).
@@ -129,10 +134,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(kassa: &Path, database_url: &str) -> anyhow::Result<Self> {
+    /// With `tls`, `--listen` serves HTTPS with a development certificate and plain HTTP is on
+    /// a second address (`--listen-http`), so one server takes both.
+    pub async fn start(kassa: &Path, database_url: &str, tls: bool) -> anyhow::Result<Self> {
         let client_id = format!("bench-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
-        Self::start_as(kassa, database_url, client_id, client_secret).await
+        let tls_dir =
+            tls.then(|| std::env::temp_dir().join(format!("kassa-bench-tls-{}", Uuid::new_v4().simple())));
+        Self::start_as(kassa, database_url, client_id, client_secret, tls_dir).await
     }
 
     /// Starts another server on the same database with the same admin credentials: measures a
@@ -140,7 +149,7 @@ impl Server {
     pub async fn restart(self, kassa: &Path, database_url: &str) -> anyhow::Result<Self> {
         let (id, secret) = (self.client_id.clone(), self.client_secret.clone());
         self.stop().await?;
-        Self::start_as(kassa, database_url, id, secret).await
+        Self::start_as(kassa, database_url, id, secret, None).await
     }
 
     async fn start_as(
@@ -148,14 +157,30 @@ impl Server {
         database_url: &str,
         client_id: String,
         client_secret: String,
+        tls_dir: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
+        let free = || -> anyhow::Result<String> {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            Ok(format!("127.0.0.1:{port}"))
+        };
+        let main = free()?;
+        let mut command = Command::new(kassa);
+        command.arg("serve");
+        let addr = match &tls_dir {
+            Some(dir) => {
+                let plain = free()?;
+                command
+                    .args(["--tls", "self-signed", "--tls-dir"])
+                    .arg(dir)
+                    .args(["--listen-http", &plain]);
+                plain
+            }
+            None => main.clone(),
+        };
         let started = Instant::now();
-        let mut child = Command::new(kassa)
-            .arg("serve")
+        let mut child = command
             .env("KASSA_DATABASE_URL", database_url)
-            .env("KASSA_LISTEN", &addr)
+            .env("KASSA_LISTEN", &main)
             .env("KASSA_LOG", "warn")
             .env("KASSA_CLIENT_ID", &client_id)
             .env("KASSA_CLIENT_SECRET", &client_secret)
@@ -185,10 +210,19 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        let https = match &tls_dir {
+            Some(dir) => {
+                let ca = std::fs::read(dir.join("ca.pem")).context("the development CA")?;
+                Some((format!("https://{main}"), ca))
+            }
+            None => None,
+        };
         Ok(Self {
             child,
             pid,
             url,
+            https,
+            tls_dir,
             client_id,
             client_secret,
             ready_after: started.elapsed(),
@@ -197,6 +231,9 @@ impl Server {
 
     /// SIGTERM (graceful), then SIGKILL after 10 s.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(dir) = self.tls_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status();

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use kassa_api::cors::AllowedOrigins;
 use serde::Deserialize;
 
+use crate::listen::{NetArgs, NetConfig, NetFile};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kassa",
@@ -25,6 +27,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start; boxing `serve`'s many flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Apply migrations, then serve the API until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
@@ -115,6 +119,9 @@ pub struct ServeArgs {
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
     pub demo: bool,
+    /// HTTPS and connection limits.
+    #[command(flatten)]
+    pub net: NetArgs,
     /// After SIGTERM (or Ctrl-C), how long requests in flight may run before kassa exits anyway,
     /// in seconds (0–600). [default: 10]
     #[arg(long, env = "KASSA_SHUTDOWN_DRAIN", value_name = "SECONDS")]
@@ -131,6 +138,18 @@ pub struct FileConfig {
     pub access_token_ttl: Option<u64>,
     pub max_file_size: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    // HTTPS and connection limits (`listen.rs`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls: Option<String>,
+    pub tls_names: Option<Vec<String>>,
+    pub tls_dir: Option<PathBuf>,
+    pub listen_http: Option<String>,
+    pub header_read_timeout: Option<f64>,
+    pub body_read_timeout: Option<f64>,
+    pub idle_timeout: Option<f64>,
+    pub max_connections: Option<usize>,
+    pub max_header_size: Option<usize>,
     pub shutdown_drain: Option<u64>,
     pub metrics_token: Option<String>,
 }
@@ -192,6 +211,17 @@ impl Database {
         let url = args.database_url.clone().or_else(|| file.database_url.clone());
         Self::parse(url.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
     }
+
+    /// The directory local files belong in: the SQLite file's, else the working directory.
+    pub fn local_dir(&self) -> PathBuf {
+        match self {
+            Database::Sqlite(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Database::Postgres(_) => PathBuf::from("."),
+        }
+    }
 }
 
 /// A URL with any password replaced, fit for messages and logs.
@@ -223,6 +253,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// The web origins browsers may call the API from.
     pub cors: AllowedOrigins,
+    /// HTTPS, a plain HTTP listener beside it, and connection limits.
+    pub net: NetConfig,
     /// The bearer token `GET /metrics` asks for, if any.
     pub metrics_token: Option<String>,
     /// How long in-flight requests may run after the shutdown signal.
@@ -294,6 +326,20 @@ impl ServeConfig {
             AllowedOrigins::None if args.demo => AllowedOrigins::Any,
             cors => cors,
         };
+        let net_file = NetFile {
+            tls_cert: file.tls_cert,
+            tls_key: file.tls_key,
+            tls: file.tls,
+            tls_names: file.tls_names,
+            tls_dir: file.tls_dir,
+            listen_http: file.listen_http,
+            header_read_timeout: file.header_read_timeout,
+            body_read_timeout: file.body_read_timeout,
+            idle_timeout: file.idle_timeout,
+            max_connections: file.max_connections,
+            max_header_size: file.max_header_size,
+        };
+        let net = NetConfig::resolve(args.net, net_file, &database.local_dir())?;
         let drain = args
             .shutdown_drain
             .or(file.shutdown_drain)
@@ -319,6 +365,7 @@ impl ServeConfig {
             admin_credentials,
             demo: args.demo,
             cors,
+            net,
             shutdown_drain: drain,
             metrics_token,
         })
@@ -376,6 +423,7 @@ mod tests {
             cors_origins: Vec::new(),
             metrics_token: None,
             demo: false,
+            net: NetArgs::default(),
             shutdown_drain: None,
         }
     }
@@ -391,6 +439,7 @@ mod tests {
             cors_origins: None,
             shutdown_drain: Some(30),
             metrics_token: Some("from-the-file".into()),
+            ..Default::default()
         };
         let c = ServeConfig::resolve(serve_args(), file).unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");

@@ -11,13 +11,20 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use kassa_api::AppState;
+use kassa_core::account::PasswordProfile;
 use kassa_core::secret;
+use kassa_core::time::now_millis;
 use kassa_core::token::Grant;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use uuid::Uuid;
 
 /// The demo's shopper application key: a fixed, public client id, so the README can name it.
 pub const DEMO_CLIENT_ID: &str = "kassa-demo";
+/// The demo members' password profile: the same id on every fresh database, so a storefront
+/// that compiles it in (`NEXT_PUBLIC_PASSWORD_PROFILE_ID`) keeps working after kassa's data is
+/// thrown away.
+pub const DEMO_PASSWORD_PROFILE_ID: Uuid = uuid::uuid!("6b617373-6164-4000-8000-64656d6f7077");
 pub const DEMO_USERNAME: &str = "demo@kassa.example";
 pub const DEMO_PASSWORD: &str = "kassa-demo-password";
 const DEMO_ACCOUNT: &str = "Demo Company";
@@ -65,7 +72,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Demo> {
     if fresh {
         seed_catalog(&api).await?;
     }
-    let password_profile_id = seed_account(&api).await?;
+    let password_profile_id = seed_account(state, &api).await?;
     api.send(
         Method::PUT,
         "/v2/gateways/manual",
@@ -189,7 +196,7 @@ async fn seed_catalog(api: &InProcess) -> anyhow::Result<()> {
 
 /// The demo account, its member with a password, and the membership; returns the password
 /// profile the member logs in with.
-async fn seed_account(api: &InProcess) -> anyhow::Result<String> {
+async fn seed_account(state: &AppState, api: &InProcess) -> anyhow::Result<String> {
     let settings = api
         .send(Method::GET, "/v2/settings/account-authentication", None)
         .await?;
@@ -205,12 +212,28 @@ async fn seed_account(api: &InProcess) -> anyhow::Result<String> {
     let profile = match find(&profiles, |p| p["name"] == "demo passwords") {
         Some(id) => id,
         None => {
-            api.create(
-                &format!("{realm_path}/password-profiles"),
-                json!({"data": {"type": "password_profile", "name": "demo passwords",
-                                "username_format": "email", "enable_one_time_password_token": false}}),
-            )
-            .await?
+            // Made in the store rather than through the API, which picks ids itself.
+            let now = now_millis();
+            let created = state
+                .store
+                .create_password_profile(PasswordProfile {
+                    id: DEMO_PASSWORD_PROFILE_ID,
+                    realm_id: realm.parse().context("the realm id is not a UUID")?,
+                    name: "demo passwords".into(),
+                    username_format: "email".into(),
+                    enable_one_time_password_token: false,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await;
+            if let Err(e) = created {
+                // Another node seeding at the same moment made it.
+                let profiles = api
+                    .send(Method::GET, &format!("{realm_path}/password-profiles"), None)
+                    .await?;
+                find(&profiles, |p| p["name"] == "demo passwords").ok_or_else(|| anyhow!("{e}"))?;
+            }
+            DEMO_PASSWORD_PROFILE_ID.to_string()
         }
     };
 

@@ -3,13 +3,14 @@
 pub mod config;
 pub mod demo;
 pub mod drain;
+pub mod listen;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use axum::extract::Request;
 use kassa_api::auth::TokenService;
 use kassa_api::{ApiConfig, AppState};
 use kassa_core::account::{AccountSettings, DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS, Realm};
@@ -197,32 +198,118 @@ async fn ensure_account_realm(store: &dyn Store) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("{e}"))
 }
 
-/// Binds the configured address; a taken port is a clear error.
-pub async fn bind(config: &ServeConfig) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(config.listen)
+/// The bound listeners (the `--listen` address first, HTTPS when TLS is configured, then any
+/// plain HTTP one) and the limits their connections are served under.
+pub struct Bound {
+    pub listeners: Vec<listen::Listener>,
+    pub limits: listen::Limits,
+    /// The development CA of `--tls self-signed`, for the start-up banner.
+    pub dev_ca: Option<tls::DevCa>,
+    /// With TLS: the `SIGHUP`s that reload the certificate.
+    pub hangups: Option<tls::Hangups>,
+}
+
+impl Bound {
+    /// The `--listen` address.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listeners[0].local_addr()
+    }
+
+    /// `http://…` or `https://…` of the `--listen` address.
+    pub fn base_url(&self) -> String {
+        let main = &self.listeners[0];
+        match main.local_addr() {
+            Ok(addr) => format!("{}://{addr}", main.scheme()),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// The certificate `--listen` serves, read and checked (the development one made first if asked).
+pub struct Certificate {
+    pub tls: Option<tls::Tls>,
+    pub dev_ca: Option<tls::DevCa>,
+}
+
+/// Loads the configured certificate and key: a missing, unreadable or mismatched one is a clear
+/// error, found before the database is touched.
+pub fn load_certificate(config: &ServeConfig) -> anyhow::Result<Certificate> {
+    Ok(match &config.net.tls {
+        None => Certificate {
+            tls: None,
+            dev_ca: None,
+        },
+        Some(listen::TlsSetting::Files { cert, key }) => Certificate {
+            tls: Some(tls::Tls::load(cert, key)?),
+            dev_ca: None,
+        },
+        Some(listen::TlsSetting::SelfSigned { dir, names }) => {
+            let ca = tls::dev_ca(dir, names)?;
+            Certificate {
+                tls: Some(tls::Tls::load(&ca.cert, &ca.key)?),
+                dev_ca: Some(ca),
+            }
+        }
+    })
+}
+
+/// Loads the certificate and binds the configured addresses; a taken port is a clear error.
+pub async fn bind(config: &ServeConfig) -> anyhow::Result<Bound> {
+    bind_with(config, load_certificate(config)?).await
+}
+
+/// Binds the configured addresses, serving `certificate` on `--listen`.
+pub async fn bind_with(config: &ServeConfig, certificate: Certificate) -> anyhow::Result<Bound> {
+    let Certificate { tls, dev_ca } = certificate;
+    let hangups = tls.as_ref().map(|_| tls::Hangups::listen()).transpose()?;
+    let main = TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let mut listeners = vec![listen::Listener { tcp: main, tls }];
+    if let Some(addr) = config.net.listen_http {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listeners.push(listen::Listener { tcp, tls: None });
+    }
+    let limits = config.net.limits.clone();
+    if let Some(files) = listen::open_files_limit()
+        && files < limits.max_connections as u64 + 256
+    {
+        tracing::warn!(
+            open_files = files,
+            max_connections = limits.max_connections,
+            "the open-file limit is below the connection limit: raise it (ulimit -n) or lower --max-connections"
+        );
+    }
+    Ok(Bound {
+        listeners,
+        limits,
+        dev_ca,
+        hangups,
+    })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
 /// for at most [`drain::DEFAULT_DRAIN`].
 pub async fn serve(
-    listener: TcpListener,
+    bound: Bound,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    serve_with_drain(listener, state, shutdown, drain::DEFAULT_DRAIN).await
+    serve_with_drain(bound, state, shutdown, drain::DEFAULT_DRAIN).await
 }
 
 /// [`serve`], letting in-flight requests finish for at most `drain` after `shutdown` resolves.
 pub async fn serve_with_drain(
-    listener: TcpListener,
+    bound: Bound,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let mut sweep_stop = stop_tx.subscribe();
+    let mut reload_stop = stop_tx.subscribe();
     let refresher = tokio::spawn(Arc::clone(&state.tokens).refresh_until(async move {
         let mut rx = stop_rx;
         let _ = rx.changed().await;
@@ -234,21 +321,31 @@ pub async fn serve_with_drain(
             let _ = sweep_stop.changed().await;
         },
     ));
+    let certificates: Vec<tls::Tls> = bound.listeners.iter().filter_map(|l| l.tls.clone()).collect();
+    let reloader = bound.hangups.map(|hangups| {
+        tokio::spawn(tls::reload_on_sighup(certificates, hangups, async move {
+            let _ = reload_stop.changed().await;
+        }))
+    });
     let store = Arc::clone(&state.store);
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
-    let service = axum::ServiceExt::<Request>::into_make_service(app);
     let (shutdown, draining) = drain::observe(shutdown);
-    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
-    let result = drain::bounded(server.into_future(), draining, drain)
-        .await
-        .unwrap_or(Ok(()));
+    drain::bounded(
+        listen::serve(bound.listeners, app, bound.limits, shutdown),
+        draining,
+        drain,
+    )
+    .await;
     drop(stop_tx);
     let _ = refresher.await;
     let _ = sweeper.await;
+    if let Some(reloader) = reloader {
+        let _ = reloader.await;
+    }
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the store failed");
     }
-    result.context("server error")
+    Ok(())
 }
 
 /// How often each node deletes expired carts.

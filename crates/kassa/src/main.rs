@@ -60,24 +60,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig::resolve(args, file)?;
-            // The port first: a taken one must stop the start before a database is created or
-            // an admin key is made and printed.
-            let listener = kassa::bind(&config).await?;
+            // The certificate and the ports first: a bad certificate or a taken port must stop
+            // the start before a database is created or an admin key is made and printed.
+            let bound = kassa::bind(&config).await?;
             let state = kassa::prepare(&config).await?;
             let demo = match config.demo {
                 true => Some(kassa::demo::seed(&state).await?),
                 false => None,
             };
-            let address = listener.local_addr()?;
-            tracing::info!(%address, "kassa is listening");
+            for listener in &bound.listeners {
+                let address = listener.local_addr()?;
+                tracing::info!(%address, scheme = listener.scheme(), "kassa is listening");
+            }
+            if let Some(ca) = &bound.dev_ca {
+                println!("{}", ca.banner());
+            }
             if let Some(demo) = demo {
-                let base = config
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{address}"));
+                let base = config.public_url.clone().unwrap_or_else(|| bound.base_url());
                 println!("{}", demo.banner(&base));
             }
-            kassa::serve_with_drain(listener, state, kassa::shutdown_signal(), config.shutdown_drain).await
+            kassa::serve_with_drain(bound, state, kassa::shutdown_signal(), config.shutdown_drain).await
         }
         Command::Migrate(args) => {
             let database = Database::resolve(&args, &file)?;

@@ -47,11 +47,22 @@ impl Page {
 /// Loads `url` in headless Chromium and returns the DOM after its scripts ran (network requests
 /// included: `--virtual-time-budget` advances only while nothing is pending).
 pub async fn rendered_dom(url: &str) -> String {
+    rendered_dom_with_home(url, None).await
+}
+
+/// As [`rendered_dom`], with `HOME` set: Chromium on Linux trusts the certificate authorities in
+/// `$HOME/.pki/nssdb` (see [`trust_ca_in`]).
+pub async fn rendered_dom_with_home(url: &str, home: Option<&std::path::Path>) -> String {
     let url = url.to_owned();
+    let home = home.map(std::path::Path::to_path_buf);
     tokio::task::spawn_blocking(move || {
         let profile = std::env::temp_dir().join(format!("kassa-chromium-{}", uuid::Uuid::new_v4().simple()));
         // Off the network (this machine has only loopback) and without first-run work.
-        let out = Command::new("chromium")
+        let mut chromium = Command::new("chromium");
+        if let Some(home) = &home {
+            chromium.env("HOME", home);
+        }
+        let out = chromium
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -78,6 +89,37 @@ pub async fn rendered_dom(url: &str) -> String {
     })
     .await
     .unwrap()
+}
+
+/// Makes `home` a home directory whose NSS database (what Chromium on Linux reads) trusts the CA
+/// in `ca_pem`, as a developer does with `certutil` (Debian's `libnss3-tools`).
+pub fn trust_ca_in(home: &std::path::Path, ca_pem: &std::path::Path) {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db = format!("sql:{}", db.display());
+    let run = |args: &[&str]| {
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil is required for the HTTPS browser test: apt-get install -y libnss3-tools");
+        assert!(
+            out.status.success(),
+            "certutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["-N", "-d", &db, "--empty-password"]);
+    run(&[
+        "-A",
+        "-d",
+        &db,
+        "-t",
+        "C,,",
+        "-n",
+        "kassa development CA",
+        "-i",
+        &ca_pem.display().to_string(),
+    ]);
 }
 
 /// The text of the element with this id in a dumped DOM (`<p id="out">…</p>`).

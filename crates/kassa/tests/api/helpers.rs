@@ -239,6 +239,8 @@ pub struct Options {
     pub customer_token_ttl: Duration,
     pub max_file_bytes: usize,
     pub cors: kassa_api::cors::AllowedOrigins,
+    /// TLS and connection limits.
+    pub net: kassa::listen::NetConfig,
     pub metrics_token: Option<String>,
 }
 
@@ -249,6 +251,7 @@ impl Default for Options {
             customer_token_ttl: Duration::from_secs(24 * 3600),
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: kassa_api::cors::AllowedOrigins::None,
+            net: kassa::listen::NetConfig::default(),
             metrics_token: None,
         }
     }
@@ -272,7 +275,7 @@ impl Drop for Node {
 async fn start(config: &ServeConfig) -> (String, oneshot::Sender<()>) {
     let state = kassa::prepare(config).await.expect("server prepares");
     let listener = kassa::bind(config).await.expect("server binds");
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = listener.base_url();
     let (stop, stopped) = oneshot::channel();
     tokio::spawn(async move {
         kassa::serve(listener, state, async {
@@ -295,6 +298,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         admin_credentials: Some((client_id.to_owned(), client_secret.to_owned())),
         demo: false,
         cors: options.cors.clone(),
+        net: options.net.clone(),
         shutdown_drain: kassa::drain::DEFAULT_DRAIN,
         metrics_token: options.metrics_token.clone(),
     }
@@ -321,14 +325,37 @@ impl TestApp {
         Self::spawn_with(backend, Options::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+    pub async fn spawn_with(backend: Backend, mut options: Options) -> Self {
+        // `KASSA_TEST_HTTPS=1` runs every test that leaves the connection settings alone over
+        // HTTPS with the development CA, HTTP/2 where the client offers it (ALPN): a check that
+        // the whole API behaves the same there. Tests that speak raw HTTP/1 or load pages in a
+        // browser do not expect it.
+        if std::env::var_os("KASSA_TEST_HTTPS").is_some()
+            && options.net == kassa::listen::NetConfig::default()
+        {
+            options.net.tls = Some(kassa::listen::TlsSetting::SelfSigned {
+                dir: std::env::temp_dir().join(format!("kassa-test-https-{}", Uuid::new_v4().simple())),
+                names: Vec::new(),
+            });
+        }
         let db = TestDatabase::create(backend).await;
         let client_id = format!("test-admin-{}", Uuid::new_v4().simple());
         let client_secret = format!("secret-{}", Uuid::new_v4().simple());
         let (url, stop) = start(&config(&db, &client_id, &client_secret, &options)).await;
+        // Over HTTPS with the development CA, the client trusts that CA.
+        let http = match &options.net.tls {
+            Some(kassa::listen::TlsSetting::SelfSigned { dir, .. }) => {
+                let ca = std::fs::read(dir.join("ca.pem")).expect("the development CA");
+                reqwest::Client::builder()
+                    .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+                    .build()
+                    .unwrap()
+            }
+            _ => reqwest::Client::new(),
+        };
         Self {
             url,
-            http: reqwest::Client::new(),
+            http,
             client_id,
             client_secret,
             db,

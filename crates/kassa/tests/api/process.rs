@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, Resp, TestDatabase, postgres_admin_url};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kassa");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kassa");
 
 pub(crate) fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
@@ -23,7 +23,7 @@ pub(crate) fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -32,7 +32,8 @@ fn free_port() -> u16 {
 }
 
 /// Whether a server at `addr` answers `GET /healthz` with 200 (waiting for it while it starts).
-fn answers_healthz(addr: &str) -> bool {
+/// An HTTPS port (`tls`) serves once it refuses the plain request, closing without an HTTP answer.
+fn answers_healthz(addr: &str, tls: bool) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
     };
@@ -41,8 +42,13 @@ fn answers_healthz(addr: &str) -> bool {
         stream,
         "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     );
-    let mut answer = String::new();
-    sent.is_ok() && stream.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1 200")
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        // A TLS alert, or nothing, and the connection closed.
+        Ok(_) if tls => sent.is_ok() && !answer.starts_with(b"HTTP/"),
+        Err(e) if tls => e.kind() == std::io::ErrorKind::ConnectionReset,
+        read => sent.is_ok() && read.is_ok() && answer.starts_with(b"HTTP/1.1 200"),
+    }
 }
 
 /// Runs to completion and checks the failure is exactly one clear line; returns what it printed.
@@ -192,7 +198,7 @@ pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) addr: String,
     /// What the process printed to stdout before it was listening.
-    stdout: String,
+    pub(crate) stdout: String,
     /// What it prints after.
     later: std::sync::mpsc::Receiver<String>,
 }
@@ -202,7 +208,7 @@ impl Server {
         Self::start_with(&["serve"], database_url, extra)
     }
 
-    fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(args: &[&str], database_url: &str, extra: &[(&str, &str)]) -> Self {
         Self::start_logging_to(args, database_url, extra, Stdio::inherit())
     }
 
@@ -231,7 +237,8 @@ impl Server {
         // The port is bound before start-up writes anything, so a connection is not enough:
         // wait for an answer.
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !answers_healthz(&addr) {
+        let tls = args.iter().any(|a| *a == "--tls" || *a == "--tls-cert");
+        while !answers_healthz(&addr, tls) {
             assert!(Instant::now() < deadline, "kassa did not start on {addr}");
             assert!(
                 child.try_wait().unwrap().is_none(),
@@ -254,7 +261,7 @@ impl Server {
     }
 
     /// The first line printed (at any time) that contains `needle`.
-    fn line_containing(&self, needle: &str) -> String {
+    pub(crate) fn line_containing(&self, needle: &str) -> String {
         if let Some(line) = self.stdout.lines().find(|l| l.contains(needle)) {
             return line.to_owned();
         }
