@@ -1,218 +1,24 @@
-//! Bearer tokens: issuing them, and checking them from memory.
-//!
-//! Verification needs no database round trip: the signing keys are loaded from the database at
-//! start and cached. A token signed with a key this node has not seen (a key added by another
-//! node) triggers one rate-limited reload. A background refresh also picks up application keys
-//! deleted on other nodes, whose outstanding tokens are then refused everywhere.
-
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+//! Who is asking: the extractors that read a request's tokens (verified from memory by
+//! [`TokenService`], no database round trip) and turn them into [`Caller`], [`Admin`],
+//! [`Shopper`], [`CustomerToken`], [`Requester`] and [`ShopperRequest`].
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
-use kassa_core::store::{ApplicationKey, Store};
+use axum::http::{HeaderMap, header};
+use kassa_core::catalog_rule::ShopperContext;
+use kassa_core::requester::{AccountMember, Requester};
 use kassa_core::time::now_millis;
-use kassa_core::token::{
-    AccessClaims, AccountClaims, CustomerClaims, Expiring, Grant, KeyRing, SigningKey, TokenError, TokenUse,
-};
-use kassa_core::{Error, Result};
-use serde::de::DeserializeOwned;
+use kassa_core::token::{AccessClaims, AccountClaims, CustomerClaims, Grant};
 use uuid::Uuid;
 
+use crate::catalog_view::{CHANNEL_HEADER, CONTEXT_TAG_HEADER, CURRENCY_HEADER};
 use crate::error::ApiError;
+use crate::error::ApiResult;
+use crate::extract::parse_uuid;
 use crate::state::AppState;
-
-/// How often every node re-reads signing keys and deleted application keys.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
-/// An unknown key id reloads the keys at most this often, so forged tokens cannot flood the
-/// database.
-const MIN_RELOAD_GAP: Duration = Duration::from_millis(500);
-/// Customer tokens live 24 hours, as Elastic Path's do.
-pub const CUSTOMER_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
-
-pub struct TokenService {
-    store: Arc<dyn Store>,
-    ring: RwLock<Arc<KeyRing>>,
-    revoked: RwLock<Arc<HashSet<Uuid>>>,
-    last_reload: Mutex<Instant>,
-    ttl: Duration,
-    customer_ttl: Duration,
-}
-
-impl TokenService {
-    /// Makes sure a signing key exists, then loads keys and revocations.
-    pub async fn load(store: Arc<dyn Store>, ttl: Duration) -> Result<Self> {
-        store
-            .insert_signing_key_if_none(SigningKey::generate(now_millis()))
-            .await?;
-        let ring = Self::read_ring(&*store).await?;
-        let service = Self {
-            store,
-            ring: RwLock::new(Arc::new(ring)),
-            revoked: RwLock::new(Arc::default()),
-            last_reload: Mutex::new(Instant::now()),
-            ttl,
-            customer_ttl: CUSTOMER_TOKEN_TTL,
-        };
-        service.refresh().await?;
-        Ok(service)
-    }
-
-    async fn read_ring(store: &dyn Store) -> Result<KeyRing> {
-        KeyRing::new(store.signing_keys().await?)
-            .ok_or_else(|| Error::internal("no signing key in the database"))
-    }
-
-    /// Re-reads the signing keys and the application keys deleted within a token lifetime.
-    pub async fn refresh(&self) -> Result<()> {
-        let ring = Self::read_ring(&*self.store).await?;
-        let since = now_millis() - self.ttl.as_millis() as i64 - 60_000;
-        let revoked: HashSet<Uuid> = self
-            .store
-            .deleted_application_keys(since)
-            .await?
-            .into_iter()
-            .collect();
-        *self.ring.write().expect("key ring lock") = Arc::new(ring);
-        *self.revoked.write().expect("revocation lock") = Arc::new(revoked);
-        Ok(())
-    }
-
-    /// Refreshes every [`REFRESH_INTERVAL`] until `stop` resolves.
-    pub async fn refresh_until(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.refresh().await {
-                        tracing::warn!(error = %e, "could not refresh token keys");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Refuses this key's tokens on this node at once (other nodes follow on their refresh).
-    pub fn revoke(&self, key_id: Uuid) {
-        let mut revoked = self.revoked.write().expect("revocation lock");
-        let mut next = HashSet::clone(&revoked);
-        next.insert(key_id);
-        *revoked = Arc::new(next);
-    }
-
-    fn ring(&self) -> Arc<KeyRing> {
-        Arc::clone(&self.ring.read().expect("key ring lock"))
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// Sets the lifetime of customer tokens (24 h unless changed).
-    pub fn with_customer_ttl(mut self, ttl: Duration) -> Self {
-        self.customer_ttl = ttl;
-        self
-    }
-
-    /// Signs an access token for `key`; returns it with its expiry in epoch seconds.
-    pub fn issue_access(&self, grant: Grant, key: &ApplicationKey) -> (String, i64) {
-        let now = now_millis() / 1000;
-        let exp = now + self.ttl.as_secs() as i64;
-        let claims = AccessClaims {
-            token_use: TokenUse::Access,
-            grant,
-            sub: key.client_id.clone(),
-            key_id: key.id,
-            iat: now,
-            exp,
-        };
-        (self.ring().sign(&claims), exp)
-    }
-
-    /// Checks an access token; `None` for anything invalid, expired, revoked or forged.
-    pub async fn verify_access(&self, token: &str) -> Option<AccessClaims> {
-        let claims: AccessClaims = self.verify(token).await?;
-        let revoked = self
-            .revoked
-            .read()
-            .expect("revocation lock")
-            .contains(&claims.key_id);
-        (claims.token_use == TokenUse::Access && !revoked).then_some(claims)
-    }
-
-    /// Signs an account management authentication token for `member` acting for `account`.
-    pub fn issue_account(&self, member: Uuid, account: Uuid, lifetime_secs: i64) -> (String, i64) {
-        let now = now_millis() / 1000;
-        let exp = now + lifetime_secs;
-        let claims = AccountClaims {
-            token_use: TokenUse::AccountMember,
-            sub: member,
-            scope: account,
-            iat: now,
-            exp,
-        };
-        (self.ring().sign(&claims), exp)
-    }
-
-    /// Checks an account management authentication token.
-    pub async fn verify_account(&self, token: &str) -> Option<AccountClaims> {
-        let claims: AccountClaims = self.verify(token).await?;
-        (claims.token_use == TokenUse::AccountMember).then_some(claims)
-    }
-
-    /// Signs a customer token for `customer_id`; returns it with its expiry in epoch seconds.
-    pub fn issue_customer(&self, customer_id: Uuid) -> (String, i64) {
-        let now = now_millis() / 1000;
-        let exp = now + self.customer_ttl.as_secs() as i64;
-        let claims = CustomerClaims {
-            token_use: TokenUse::Customer,
-            sub: customer_id,
-            iat: now,
-            exp,
-        };
-        (self.ring().sign(&claims), exp)
-    }
-
-    /// Checks a customer token; `None` for anything invalid, expired or forged, and for any
-    /// other kind of token (an access token is never a customer token).
-    pub async fn verify_customer(&self, token: &str) -> Option<CustomerClaims> {
-        let claims = self.verify::<CustomerClaims>(token).await?;
-        (claims.token_use == TokenUse::Customer).then_some(claims)
-    }
-
-    /// Signature and expiry, reloading the keys once if the token names an unknown key.
-    async fn verify<C: DeserializeOwned + Expiring>(&self, token: &str) -> Option<C> {
-        let now = now_millis() / 1000;
-        match self.ring().verify::<C>(token, now) {
-            Err(TokenError::UnknownKey(kid)) if self.may_reload() => {
-                if let Err(e) = self.refresh().await {
-                    tracing::warn!(error = %e, "could not reload token keys");
-                }
-                let ring = self.ring();
-                if !ring.contains(&kid) {
-                    return None;
-                }
-                ring.verify::<C>(token, now).ok()
-            }
-            other => other.ok(),
-        }
-    }
-
-    fn may_reload(&self) -> bool {
-        let mut last = self.last_reload.lock().expect("reload lock");
-        if last.elapsed() >= MIN_RELOAD_GAP {
-            *last = Instant::now();
-            true
-        } else {
-            false
-        }
-    }
-}
+pub use crate::token_service::{CUSTOMER_TOKEN_TTL, REFRESH_INTERVAL, TokenService};
+use crate::views::account::account_not_found;
+use crate::views::customer::customer_not_found;
 
 /// Any caller with a valid access token.
 #[derive(Debug, Clone)]
@@ -339,6 +145,16 @@ impl FromRequestParts<AppState> for Shopper {
 }
 
 impl Shopper {
+    /// Resolves the caller's view of one account id: admins see all; a shopper only their own.
+    pub(crate) fn visible_account(&self, raw: &str) -> ApiResult<Uuid> {
+        let id = parse_uuid(raw, account_not_found)?;
+        match self.account_scope()? {
+            AccountScope::All => Ok(id),
+            AccountScope::Account { account_id, .. } if account_id == id => Ok(id),
+            AccountScope::Account { .. } => Err(account_not_found()),
+        }
+    }
+
     /// What this caller may read of Account Management: everything (admin), one account as one
     /// member (implicit with an account token), or nothing (403).
     pub fn account_scope(&self) -> Result<AccountScope, ApiError> {
@@ -391,5 +207,99 @@ impl FromRequestParts<AppState> for CustomerToken {
         }
         let claims = state.tokens.verify_customer(token).await.ok_or_else(invalid)?;
         Ok(CustomerToken(Some(claims)))
+    }
+}
+
+/// Who is asking, for every endpoint a shopper or an admin may call: the access token's client
+/// and, from the account or customer token, the account member or customer it acts for. The
+/// shopper tokens are checked as [`Shopper`] and [`CustomerToken`] check them (an invalid one is
+/// 401, both together 400); the access rules are [`Requester`]'s methods in `kassa-core`.
+impl FromRequestParts<AppState> for Requester {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let shopper = Shopper::from_request_parts(parts, state).await?;
+        let CustomerToken(customer) = CustomerToken::from_request_parts(parts, state).await?;
+        Ok(Requester {
+            admin: shopper.caller.is_admin(),
+            client: shopper.caller.claims.sub,
+            account: shopper.account.map(|a| AccountMember {
+                account_id: a.scope,
+                member_id: a.sub,
+            }),
+            customer: customer.map(|c| c.sub),
+        })
+    }
+}
+
+/// A shopper request: who asks (account and customer tokens, `EP-Channel`, `EP-Context-Tag`,
+/// now) and the requested `X-MOLTIN-CURRENCY`. Any valid access token will do.
+#[derive(Debug, Clone)]
+pub struct ShopperRequest {
+    pub context: ShopperContext,
+    pub currency: Option<String>,
+}
+
+impl ShopperRequest {
+    /// The catalog context of `who` with the request's `EP-Channel` and `EP-Context-Tag`.
+    pub fn context_of(who: &Requester, headers: &HeaderMap) -> ShopperContext {
+        ShopperContext {
+            account_id: who.account_id().map(|a| a.to_string()),
+            customer_id: who.customer.map(|c| c.to_string()),
+            channel: trimmed_header(headers, CHANNEL_HEADER),
+            tag: trimmed_header(headers, CONTEXT_TAG_HEADER),
+            now: now_millis(),
+        }
+    }
+}
+
+/// A header's value, trimmed; absent when missing, blank or not text.
+fn trimmed_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl FromRequestParts<AppState> for ShopperRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let who = Requester::from_request_parts(parts, state).await?;
+        Ok(ShopperRequest {
+            context: ShopperRequest::context_of(&who, &parts.headers),
+            currency: trimmed_header(&parts.headers, CURRENCY_HEADER),
+        })
+    }
+}
+
+/// Which customers the caller may see and change.
+pub(crate) enum CustomerScope {
+    All,
+    Own(Uuid),
+}
+
+impl CustomerScope {
+    pub(crate) fn of(caller: &Caller, token: &CustomerToken) -> ApiResult<Self> {
+        if caller.is_admin() {
+            return Ok(CustomerScope::All);
+        }
+        match &token.0 {
+            Some(claims) => Ok(CustomerScope::Own(claims.sub)),
+            None => Err(ApiError::forbidden(
+                "An implicit token needs an X-Moltin-Customer-Token to read or change customers",
+            )),
+        }
+    }
+
+    /// The id from the path, if the caller may address it; 404 otherwise.
+    pub(crate) fn target(&self, raw: &str) -> ApiResult<Uuid> {
+        let id = parse_uuid(raw, customer_not_found)?;
+        match self {
+            CustomerScope::Own(own) if *own != id => Err(customer_not_found()),
+            _ => Ok(id),
+        }
     }
 }

@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use kassa_core::catalog_filter;
 use kassa_core::catalog_rule::{CatalogRule, ShopperContext, resolve_catalog};
 use kassa_core::money::Currency;
@@ -26,13 +24,9 @@ use kassa_core::query::{Filter, FilterOp, PageRequest};
 use kassa_core::release::{PublishedCatalog, Release, ReleasedProduct, Snapshot};
 use kassa_core::settings::StoreSettings;
 use kassa_core::store::Store;
-use kassa_core::time::{Millis, now_millis};
+use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use uuid::Uuid;
-
-use crate::auth::{CustomerToken, Shopper};
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How long a node may serve a release choice without asking the database again.
 pub const CHOICE_TTL: Duration = Duration::from_secs(1);
@@ -336,43 +330,6 @@ impl CatalogView {
                     code.unwrap_or("marked as default")
                 ),
             )
-        })
-    }
-}
-
-/// A shopper request: who asks (account and customer tokens, `EP-Channel`, `EP-Context-Tag`,
-/// now) and the requested `X-MOLTIN-CURRENCY`. Any valid access token will do.
-#[derive(Debug, Clone)]
-pub struct ShopperRequest {
-    pub context: ShopperContext,
-    pub currency: Option<String>,
-}
-
-fn header(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
-impl FromRequestParts<AppState> for ShopperRequest {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let shopper = Shopper::from_request_parts(parts, state).await?;
-        let CustomerToken(customer) = CustomerToken::from_request_parts(parts, state).await?;
-        Ok(ShopperRequest {
-            context: ShopperContext {
-                account_id: shopper.account.map(|a| a.scope.to_string()),
-                customer_id: customer.map(|c| c.sub.to_string()),
-                channel: header(parts, CHANNEL_HEADER),
-                tag: header(parts, CONTEXT_TAG_HEADER),
-                now: now_millis(),
-            },
-            currency: header(parts, CURRENCY_HEADER),
         })
     }
 }

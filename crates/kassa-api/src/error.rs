@@ -171,3 +171,11 @@ pub async fn string_status(response: Response) -> Response {
     *response.extensions_mut() = parts.extensions;
     response
 }
+
+/// How a route writes the `status` of its error objects: Elastic Path's account, auth,
+/// settings and PCM services write a string (`"400"`), carts and orders a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusStyle {
+    Number,
+    String,
+}

@@ -1,13 +1,17 @@
-//! Request extractors whose every failure is an Elastic Path error envelope.
+//! Request extractors whose every failure is an Elastic Path error envelope, and the body field
+//! parsers several resources share (`data`, optional text, addresses).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use kassa_core::Validator;
+use kassa_core::address::AddressUse;
 use kassa_core::query::{self, Filter, PageRequest, Sort};
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A JSON body. Wrong content type → 415, too large → 413, malformed JSON → 400, a value of the
@@ -250,6 +254,72 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// `data` of a body, which must be an object.
+pub(crate) fn data_of(body: &Value) -> ApiResult<&Map<String, Value>> {
+    body.get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("data is required and must be an object").with_source("data"))
+}
+
+/// An optional string field of `obj`, reporting a non-string value or excess length. Blank
+/// (`""`, as a form sends an empty input) counts as not given.
+pub(crate) fn text(
+    v: &mut Validator,
+    obj: &Map<String, Value>,
+    name: &str,
+    base: &str,
+    max: usize,
+) -> Option<String> {
+    let source = format!("{base}.{name}");
+    match obj.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => v.optional_text_or_blank(Some(s.clone()), &source, max),
+        Some(_) => {
+            v.push(source, "type", format!("{name} must be a string"));
+            None
+        }
+    }
+}
+
+/// The object at `data.{name}`, reporting anything else.
+pub(crate) fn object<'a>(
+    v: &mut Validator,
+    data: &'a Map<String, Value>,
+    name: &str,
+) -> Option<&'a Map<String, Value>> {
+    match data.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => Some(o),
+        Some(_) => {
+            v.push(
+                format!("data.{name}"),
+                "type",
+                format!("{name} must be an object"),
+            );
+            None
+        }
+    }
+}
+
+/// A billing or shipping address at `data.{name}`, checked by the rules every address follows
+/// (`kassa_core::address`: the official spec's required fields, `region` or `county`, lengths).
+/// Returns the address as stored and rendered (the fields its use allows, blank ones left out).
+pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, shipping: bool) -> Value {
+    let base = format!("data.{name}");
+    let Some(obj) = object(v, data, name) else {
+        if !data.contains_key(name) || data[name].is_null() {
+            v.push(base, "required", format!("{name} is required"));
+        }
+        return Value::Null;
+    };
+    let address_use = if shipping {
+        AddressUse::Shipping
+    } else {
+        AddressUse::Billing
+    };
+    Value::Object(kassa_core::address::check(v, obj, &base, address_use).to_json())
 }
 
 #[cfg(test)]

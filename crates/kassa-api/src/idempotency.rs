@@ -24,7 +24,6 @@ use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use serde_json::Value;
 
-use crate::auth::{CustomerToken, Shopper};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -34,16 +33,6 @@ pub const MAX_KEY_LENGTH: usize = 255;
 /// How long a request waits for an in-flight twin before answering 409.
 pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
-
-/// Whose replays a request may see: the client and the shopper token's subject.
-pub fn scope_of(shopper: &Shopper, customer: &CustomerToken) -> String {
-    let who = match (&shopper.account, &customer.0) {
-        (Some(a), _) => format!("account:{}:{}", a.scope, a.sub),
-        (None, Some(c)) => format!("customer:{}", c.sub),
-        (None, None) => "-".to_owned(),
-    };
-    format!("{}|{who}", shopper.caller.claims.sub)
-}
 
 /// A claimed key. Dropped without [`Claim::completed`], it gives the claim up in the background.
 pub struct Claim {

@@ -13,8 +13,11 @@ pub mod idempotency;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod route_table;
 pub mod routes;
 pub mod state;
+pub mod token_service;
+mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,11 +30,15 @@ pub use state::{ApiConfig, AppState};
 use crate::error::ApiError;
 
 /// The whole API. Serve it behind [`normalize_path`], which must run before routing.
-pub fn app(state: AppState) -> Router {
+pub fn app(mut state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let cors = state.config.cors.layer();
     let metrics = std::sync::Arc::clone(&state.metrics);
-    routes::all()
+    let routes = routes::all();
+    state.api_document = std::sync::Arc::new(openapi::ApiDocument::new(
+        routes.paths().iter().map(|p| (p.path.as_str(), p.style)),
+    ));
+    routes
         .into_router()
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(

@@ -17,18 +17,42 @@
 //! in CI, `.ci/fuzz`), so they name the main attributes and allow any others.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
+use axum::body::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::routes::{self, StatusStyle};
+use crate::error::StatusStyle;
 
-/// The document, serialized once.
-static DOCUMENT: LazyLock<Vec<u8>> =
-    LazyLock::new(|| serde_json::to_vec(&document()).expect("the OpenAPI document serializes"));
+/// The document of the routes a server registered (each path with its error style), serialized
+/// at its first request. `crate::app` makes it from the route table and keeps it in the
+/// application state, so this module needs nothing of the routes themselves.
+#[derive(Debug, Default)]
+pub struct ApiDocument {
+    styles: BTreeMap<String, StatusStyle>,
+    bytes: OnceLock<Bytes>,
+}
 
-pub fn document_bytes() -> &'static [u8] {
-    &DOCUMENT
+impl ApiDocument {
+    /// From every registered `(axum path, error style)`.
+    pub fn new<'a>(paths: impl IntoIterator<Item = (&'a str, StatusStyle)>) -> Self {
+        Self {
+            styles: paths
+                .into_iter()
+                .map(|(path, style)| (openapi_path(path), style))
+                .collect(),
+            bytes: OnceLock::new(),
+        }
+    }
+
+    pub fn bytes(&self) -> Bytes {
+        self.bytes
+            .get_or_init(|| {
+                let json = serde_json::to_vec(&document(&self.styles));
+                Bytes::from(json.expect("the OpenAPI document serializes"))
+            })
+            .clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -574,13 +598,8 @@ pub fn openapi_path(axum_path: &str) -> String {
     axum_path.replace("{*", "{")
 }
 
-/// The whole document.
-pub fn document() -> Value {
-    let styles: BTreeMap<String, StatusStyle> = routes::all()
-        .paths()
-        .iter()
-        .map(|p| (openapi_path(&p.path), p.style))
-        .collect();
+/// The whole document; `styles` are the error styles of the registered paths, by OpenAPI path.
+pub fn document(styles: &BTreeMap<String, StatusStyle>) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut tags: Vec<&str> = Vec::new();
     for op in operations() {
@@ -1156,6 +1175,14 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::routes;
+
+    /// The document of every registered route, as a server serves it.
+    fn document() -> Value {
+        let routes = routes::all();
+        let served = ApiDocument::new(routes.paths().iter().map(|p| (p.path.as_str(), p.style)));
+        super::document(&served.styles)
+    }
 
     fn registered() -> BTreeSet<String> {
         routes::all()

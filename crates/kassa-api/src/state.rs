@@ -4,10 +4,11 @@ use std::time::Duration;
 use kassa_core::store::Store;
 use tokio::sync::Semaphore;
 
-use crate::auth::TokenService;
 use crate::catalog_view::CatalogView;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::openapi::ApiDocument;
+use crate::token_service::TokenService;
 
 /// Settings the HTTP layer needs.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct AppState {
     pub catalog_view: Arc<CatalogView>,
     /// This server's `GET /metrics` series.
     pub metrics: Arc<Metrics>,
+    /// `GET /openapi.json`, made by [`crate::app`] from the routes it serves.
+    pub api_document: Arc<ApiDocument>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -61,6 +64,7 @@ impl AppState {
             config: Arc::new(config),
             catalog_view: Arc::default(),
             metrics: Arc::default(),
+            api_document: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
     }

@@ -2,6 +2,7 @@
 //! closed-loop scenarios at several concurrency levels and reports throughput, latency
 //! percentiles per endpoint, errors, and the server's CPU and memory. See `BENCHMARKS.md`.
 
+mod api_client;
 mod orders;
 mod report;
 mod scenario;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use reqwest::Method;
 
-use crate::seed::Api;
+use crate::api_client::Api;
 use crate::server::BenchDatabase;
 
 /// Customer emails the orders are spread over (`customer{k}@bench.example`).

@@ -1,11 +1,13 @@
 //! Carts as they are kept: the cart, its lines and who it belongs to. What a cart costs is
-//! computed from these by [`crate::cart::cart_totals`]; nothing derived is stored.
+//! computed from these by [`crate::cart_totals::cart_totals`]; nothing derived is stored.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::cart::{MAX_QUANTITY, TaxItem};
+use crate::cart_totals::{MAX_QUANTITY, TaxItem};
 use crate::time::Millis;
 
 pub const DEFAULT_CART_NAME: &str = "Cart";
@@ -206,6 +208,44 @@ pub struct CartTaxItem {
     pub updated_at: Millis,
 }
 
+/// The cart's tax items grouped by line, in one pass.
+pub fn taxes_by_item(taxes: &[CartTaxItem]) -> HashMap<Uuid, Vec<&CartTaxItem>> {
+    let mut map: HashMap<Uuid, Vec<&CartTaxItem>> = HashMap::new();
+    for t in taxes {
+        map.entry(t.item_id).or_default().push(t);
+    }
+    map
+}
+
+/// Decides each tax item of a bulk add on the cart's lines as they are, `counts` being how many
+/// tax items each line has now (by line id): a tax item for no line of the cart is refused, as
+/// is one past [`MAX_TAX_ITEMS_PER_ITEM`] on its line (counting those this add gives it first).
+/// The accepted ones are given the cart's id. Answers the outcomes in order and whether to write
+/// the accepted ones: not when nothing fits, nor, with `all_or_nothing`, when anything was
+/// refused.
+pub fn plan_tax_items(
+    items: Vec<CartTaxItem>,
+    cart_id: &str,
+    mut counts: HashMap<Uuid, usize>,
+    all_or_nothing: bool,
+) -> (Vec<Result<CartTaxItem, TaxRefusal>>, bool) {
+    let outcomes: Vec<_> = items
+        .into_iter()
+        .map(|mut tax| match counts.get_mut(&tax.item_id) {
+            None => Err(TaxRefusal::UnknownItem),
+            Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM => Err(TaxRefusal::LimitReached),
+            Some(n) => {
+                *n += 1;
+                tax.cart_id = cart_id.to_owned();
+                Ok(tax)
+            }
+        })
+        .collect();
+    let refused = outcomes.iter().any(Result::is_err);
+    let write = !(all_or_nothing && refused) && outcomes.iter().any(Result::is_ok);
+    (outcomes, write)
+}
+
 /// Why one tax item of a bulk add was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaxRefusal {
@@ -248,7 +288,7 @@ pub fn check_same_owner(current: &Cart, seen: &Cart) -> crate::Result<()> {
 }
 
 /// Why a cart change was refused for its size: a line would hold more than
-/// [`MAX_QUANTITY`] units, or the cart could no longer be totalled ([`crate::cart::bounds_fit`]).
+/// [`MAX_QUANTITY`] units, or the cart could no longer be totalled ([`crate::cart_totals::bounds_fit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CartLimit {
     Quantity,
@@ -292,7 +332,7 @@ struct LineSize<'a> {
 
 impl LineSize<'_> {
     fn bound(&self) -> u128 {
-        crate::cart::line_bound(
+        crate::cart_totals::line_bound(
             self.unit_amount,
             self.quantity.max(0) as u64,
             self.rate_ppm,
@@ -348,7 +388,7 @@ impl<'a> CartSize<'a> {
         {
             return Err(CartLimit::Quantity);
         }
-        if crate::cart::bounds_fit([self.total]) {
+        if crate::cart_totals::bounds_fit([self.total]) {
             Ok(())
         } else {
             Err(CartLimit::Total)
@@ -432,7 +472,7 @@ impl<'a> CartSize<'a> {
         }
         let old = at.map_or(0, |i| self.lines[i].bound());
         let total = self.total.saturating_sub(old).saturating_add(line.bound());
-        if !crate::cart::bounds_fit([total]) {
+        if !crate::cart_totals::bounds_fit([total]) {
             return Err(CartLimit::Total);
         }
         self.total = total;
@@ -581,6 +621,59 @@ mod tests {
         assert_eq!(asked.wanted(&lines), (vec![q], vec!["leeds".to_owned()]));
     }
 
+    #[test]
+    fn a_bulk_tax_add_is_decided_per_line_and_all_or_nothing_on_request() {
+        let (a, b) = (item("a", 100, 1), item("b", 100, 1));
+        let stranger = item("x", 100, 1);
+        let rate = TaxItem::Rate(crate::cart_totals::TaxRate::from_ppm(1));
+        let full = MAX_TAX_ITEMS_PER_ITEM;
+        let ok = |t: &CartTaxItem| Ok::<Uuid, TaxRefusal>(t.item_id);
+        // (existing counts of a and b, items for, all or nothing) → (outcomes, write)
+        let cases = [
+            (
+                (0, 0),
+                vec![&a, &b],
+                false,
+                (vec![ok(&tax(&a, rate)), ok(&tax(&b, rate))], true),
+            ),
+            (
+                (full - 1, 0),
+                vec![&a, &a],
+                false,
+                (vec![Ok(a.id), Err(TaxRefusal::LimitReached)], true),
+            ),
+            (
+                (full - 1, 0),
+                vec![&a, &a],
+                true,
+                (vec![Ok(a.id), Err(TaxRefusal::LimitReached)], false),
+            ),
+            (
+                (0, 0),
+                vec![&stranger],
+                false,
+                (vec![Err(TaxRefusal::UnknownItem)], false),
+            ),
+            (
+                (full, full),
+                vec![&a, &b],
+                false,
+                (vec![Err(TaxRefusal::LimitReached); 2], false),
+            ),
+        ];
+        for ((count_a, count_b), lines, all_or_nothing, (want, want_write)) in cases {
+            let counts = HashMap::from([(a.id, count_a), (b.id, count_b)]);
+            let items = lines.iter().map(|l| tax(l, rate)).collect();
+            let (outcomes, write) = plan_tax_items(items, "cart", counts, all_or_nothing);
+            let got: Vec<Result<Uuid, TaxRefusal>> = outcomes
+                .iter()
+                .map(|o| o.as_ref().map(|t| t.item_id).map_err(|e| *e))
+                .collect();
+            assert_eq!((got, write), (want, want_write));
+            assert!(outcomes.iter().flatten().all(|t| t.cart_id == "cart"));
+        }
+    }
+
     fn item(key: &str, unit_amount: i64, quantity: i64) -> CartItem {
         CartItem {
             id: Uuid::now_v7(),
@@ -621,7 +714,7 @@ mod tests {
     /// Every change a cart's size refuses, and that a refused change leaves the count as it was.
     #[test]
     fn cart_size_refuses_lines_and_totals_past_the_limits() {
-        use crate::cart::{MAX_AMOUNT, TaxRate};
+        use crate::cart_totals::{MAX_AMOUNT, TaxRate};
         let big = 1_i64 << 62;
         let existing = [item("a", 1000, 2), item("b", big / 4, 1)];
         let taxes = [tax(&existing[0], TaxItem::Rate(TaxRate::from_ppm(200_000)))];

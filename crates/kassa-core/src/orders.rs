@@ -1,13 +1,13 @@
 //! Orders as they are kept: what checkout turned a cart into. An order is written once, with its
 //! items, in one transaction ([`crate::store::OrderStore::place_order`]); its payment state is
-//! derived by [`crate::order`] from transactions, which come later.
+//! derived by [`crate::order_state`] from transactions, which come later.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::cart::{CalculationMethod, TaxItem, TaxRate};
+use crate::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use crate::carts::{CartItem, CartTaxItem, ItemKind};
-use crate::order::{OrderStatus, PaymentStatus, ShippingStatus};
+use crate::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
 use crate::query::{
     self, Condition, FieldKind, FieldSpec, Filter, FilterOp, INT_OPS, PageRequest, Sort, TIME_OPS,
 };

@@ -245,15 +245,18 @@ pub fn check_sheet(sheet: &PriceSheet, v: &mut crate::Validator, base: &str) {
     }
 }
 
-/// A price amount: from 0 to [`crate::cart::MAX_AMOUNT`] minor units.
+/// A price amount: from 0 to [`crate::cart_totals::MAX_AMOUNT`] minor units.
 fn check_amount(v: &mut crate::Validator, amount: i64, source: &str) {
     if amount < 0 {
         v.push(source, "minimum", "amount must not be negative");
-    } else if amount > crate::cart::MAX_AMOUNT {
+    } else if amount > crate::cart_totals::MAX_AMOUNT {
         v.push(
             source,
             "maximum",
-            format!("amount must be at most {} (minor units)", crate::cart::MAX_AMOUNT),
+            format!(
+                "amount must be at most {} (minor units)",
+                crate::cart_totals::MAX_AMOUNT
+            ),
         );
     }
 }
@@ -638,7 +641,7 @@ mod tests {
             ["data.attributes.currencies.USD.amount"]
         );
         // Amounts are bounded where they enter, so no price can make a cart untotallable alone.
-        let most = crate::cart::MAX_AMOUNT;
+        let most = crate::cart_totals::MAX_AMOUNT;
         assert!(problems(&sheet(price(most, &[("a", 2, most)]))).is_empty());
         assert_eq!(
             problems(&sheet(price(most + 1, &[("a", 2, i64::MAX)]))),

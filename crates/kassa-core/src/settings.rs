@@ -1,7 +1,7 @@
 //! Store-wide settings (`/v2/settings` and `/v2/settings/cart`): one record per store, read on
 //! every cart request by one small query.
 
-use crate::cart::CalculationMethod;
+use crate::cart_totals::CalculationMethod;
 use crate::carts::{Cart, DEFAULT_CART_EXPIRY_DAYS};
 use crate::time::Millis;
 

@@ -3,6 +3,7 @@ use kassa_core::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
     normalize_username,
 };
+use kassa_core::conflicts;
 use kassa_core::query::{Condition, Page, PageRequest, Sort};
 use kassa_core::store::AccountStore;
 use kassa_core::time::Millis;
@@ -131,7 +132,7 @@ async fn insert_member<'e>(db: impl Executor<'e, Database = Postgres>, m: &Membe
     .bind(m.updated_at)
     .execute(db)
     .await
-    .map_err(|e| conflict(e, |_| "A user with this id already exists"))?;
+    .map_err(|e| conflict(e, |_| conflicts::USER_ID))?;
     Ok(())
 }
 
@@ -155,10 +156,10 @@ async fn insert_credential<'e>(db: impl Executor<'e, Database = Postgres>, c: &C
             return Error::not_found("Not Found", "The user or password profile does not exist");
         }
         conflict(e, |constraint| {
-            if constraint.contains("username_key") {
-                "The username is already taken in this password profile"
+            if constraint.contains(conflicts::USERNAME.postgres) {
+                conflicts::USERNAME.detail
             } else {
-                "The user already has a password for this password profile"
+                conflicts::PASSWORD_CREDENTIAL
             }
         })
     })?;
@@ -184,7 +185,7 @@ async fn insert_account<'e>(db: impl Executor<'e, Database = Postgres>, a: &Acco
         if foreign_key_violation(&e) {
             return Error::field("data.parent_id", "not_found", "The parent account does not exist");
         }
-        conflict(e, |_| "An account with this registration_id already exists")
+        conflict(e, |_| conflicts::ACCOUNT_REGISTRATION_ID)
     })?;
     Ok(())
 }
@@ -226,10 +227,7 @@ async fn insert_membership(tx: &mut PgConnection, m: &Membership) -> Result<()> 
         if foreign_key_violation(&e) {
             return Error::not_found("Not Found", "account not found");
         }
-        conflict(
-            e,
-            |_| "account membership with the given account id and account member id already exists",
-        )
+        conflict(e, |_| conflicts::ACCOUNT_MEMBERSHIP)
     })?;
     let (limit, inserted): (i64, bool) = (row.get(0), row.get(1));
     if !inserted {
@@ -547,7 +545,7 @@ impl AccountStore for PgStore {
             .bind(c.updated_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict(e, |_| "The username is already taken in this password profile"))?,
+            .map_err(|e| conflict(e, |_| conflicts::USERNAME.detail))?,
         )
     }
 
@@ -627,7 +625,7 @@ impl AccountStore for PgStore {
             .bind(a.updated_at)
             .execute(&self.pool)
             .await
-            .map_err(|e| conflict(e, |_| "An account with this registration_id already exists"))?,
+            .map_err(|e| conflict(e, |_| conflicts::ACCOUNT_REGISTRATION_ID))?,
         )
     }
 
@@ -639,7 +637,7 @@ impl AccountStore for PgStore {
                 .await
                 .map_err(|e| {
                     if foreign_key_violation(&e) {
-                        Error::Conflict("The account has child accounts; delete those first".into())
+                        Error::Conflict(conflicts::ACCOUNT_HAS_CHILDREN.into())
                     } else {
                         sql_error(e)
                     }

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use kassa_core::conflicts;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{ApplicationKey, AuthStore};
 use kassa_core::time::Millis;
@@ -43,7 +44,7 @@ async fn insert_key<'e>(db: impl Executor<'e, Database = Postgres>, key: &Applic
     .execute(db)
     .await
     .map_err(|e| match unique_violation(&e) {
-        Some(_) => Error::Conflict("An application key with this client_id already exists".into()),
+        Some(_) => Error::Conflict(conflicts::APPLICATION_KEY_CLIENT_ID.into()),
         None => sql_error(e),
     })?;
     Ok(())

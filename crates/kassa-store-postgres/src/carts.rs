@@ -1,11 +1,12 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
-use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
+use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
+use kassa_core::conflicts;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -227,7 +228,7 @@ async fn insert_cart<'e>(
     .bind(c.expires_at)
     .execute(db)
     .await
-    .map_err(|e| conflict(e, |_| "A cart with this id already exists"))
+    .map_err(|e| conflict(e, |_| conflicts::CART_ID))
     .map(|done| done.rows_affected() == 1)
 }
 
@@ -716,7 +717,7 @@ impl CartStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         lock_cart(&mut *tx, cart_id, now).await?;
         // How many tax items each line of the cart has now.
-        let mut counts: HashMap<Uuid, i64> = sqlx::query(
+        let counts: HashMap<Uuid, usize> = sqlx::query(
             "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
              WHERE i.cart_id = $1 GROUP BY i.id",
         )
@@ -725,22 +726,10 @@ impl CartStore for PgStore {
         .await
         .map_err(sql_error)?
         .iter()
-        .map(|r| (r.get::<Uuid, _>(0), r.get::<i64, _>(1)))
+        .map(|r| (r.get::<Uuid, _>(0), r.get::<i64, _>(1).max(0) as usize))
         .collect();
-        let outcomes: Vec<_> = items
-            .into_iter()
-            .map(|mut tax| match counts.get_mut(&tax.item_id) {
-                None => Err(TaxRefusal::UnknownItem),
-                Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM as i64 => Err(TaxRefusal::LimitReached),
-                Some(n) => {
-                    *n += 1;
-                    tax.cart_id = cart_id.to_owned();
-                    Ok(tax)
-                }
-            })
-            .collect();
-        let refused = outcomes.iter().any(|o| o.is_err());
-        if (all_or_nothing && refused) || !outcomes.iter().any(|o| o.is_ok()) {
+        let (outcomes, write) = plan_tax_items(items, cart_id, counts, all_or_nothing);
+        if !write {
             return Ok(outcomes);
         }
         for tax in outcomes.iter().flatten() {

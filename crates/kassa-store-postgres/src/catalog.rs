@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
 use kassa_core::store::{CatalogStore, Edit};
@@ -26,34 +27,12 @@ const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("upc_ean", "upc_ean"),
     ("external_ref", "external_ref"),
 ];
-const PRODUCT_CONFLICTS: &[(&str, &str)] = &[
-    ("products_sku_key", "A product with this sku already exists"),
-    ("products_slug_key", "A product with this slug already exists"),
-];
 pub(crate) const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
 pub(crate) const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
-const NODE_CONFLICTS: &[(&str, &str)] = &[
-    (
-        "nodes_sibling_name_key",
-        "A sibling node with this name already exists",
-    ),
-    (
-        "nodes_sibling_slug_key",
-        "A sibling node with this slug already exists",
-    ),
-];
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
-const PRICEBOOK_CONFLICTS: &[(&str, &str)] = &[(
-    "pricebooks_name_key",
-    "A price book with this name already exists",
-)];
 pub(crate) const PRICE_COLUMNS: &str =
     "id, pricebook_id, sku, external_ref, currencies::text, sales::text, created_at, updated_at";
-const PRICE_CONFLICTS: &[(&str, &str)] = &[(
-    "prices_pricebook_sku_key",
-    "The price book already has a price for this sku",
-)];
 
 pub(crate) fn json<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_default()
@@ -189,7 +168,7 @@ async fn save_product(db: &mut PgConnection, p: &Product, insert: bool) -> Resul
         .bind(p.updated_at)
         .execute(db)
         .await
-        .map_err(|e| conflict_on(e, PRODUCT_CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
     Ok(())
 }
 
@@ -307,7 +286,7 @@ async fn save_node(db: &mut PgConnection, n: &Node, insert: bool) -> Result<()> 
             if foreign_key_violation(&e) {
                 Error::not_found("Hierarchy not found", "No hierarchy with this id")
             } else {
-                conflict_on(e, NODE_CONFLICTS)
+                conflict_on(e, conflicts::NODE)
             }
         })?;
     Ok(())
@@ -342,7 +321,7 @@ async fn save_pricebook(db: &mut PgConnection, b: &Pricebook, insert: bool) -> R
         .bind(b.updated_at)
         .execute(db)
         .await
-        .map_err(|e| conflict_on(e, PRICEBOOK_CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::PRICEBOOK))?;
     Ok(())
 }
 
@@ -383,7 +362,7 @@ async fn save_price(db: &mut PgConnection, p: &ProductPrice, insert: bool) -> Re
             if foreign_key_violation(&e) {
                 Error::not_found("Price book not found", "No price book with this id")
             } else {
-                conflict_on(e, PRICE_CONFLICTS)
+                conflict_on(e, conflicts::PRICE)
             }
         })?;
     Ok(())
@@ -618,7 +597,7 @@ impl CatalogStore for PgStore {
             .await
             .map_err(|e| {
                 if foreign_key_violation(&e) {
-                    Error::Conflict("The price book is used by a catalog".into())
+                    Error::Conflict(conflicts::PRICEBOOK_IN_USE.into())
                 } else {
                     sql_error(e)
                 }

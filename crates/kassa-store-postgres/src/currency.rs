@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use kassa_core::conflicts;
 use kassa_core::money::{Currency, MAX_CURRENCIES, MoneyFormat, check_default_kept};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{CurrencyStore, Edit};
@@ -12,7 +13,6 @@ use crate::{PgStore, conflict_on, sql_error};
 
 const COLUMNS: &str = "id, code, exchange_rate, format, decimal_point, thousand_separator, decimal_places, \
     is_default, enabled, created_at, updated_at";
-const CONFLICTS: &[(&str, &str)] = &[("currencies_code_key", "A currency with this code already exists")];
 
 fn currency_from_row(row: &PgRow) -> Currency {
     Currency {
@@ -85,7 +85,7 @@ async fn save(db: &mut PgConnection, c: &Currency, insert: bool) -> Result<()> {
         .bind(c.updated_at)
         .execute(db)
         .await
-        .map_err(|e| conflict_on(e, CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::CURRENCY))?;
     Ok(())
 }
 

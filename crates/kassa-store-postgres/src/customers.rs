@@ -1,5 +1,6 @@
 use async_trait::async_trait;
-use kassa_core::customer::{CustomerField, CustomerQuery, DUPLICATE_EMAIL, normalize_email};
+use kassa_core::conflicts;
+use kassa_core::customer::{CustomerField, CustomerQuery, normalize_email};
 use kassa_core::query::Page;
 use kassa_core::store::{Customer, CustomerPatch, CustomerStore};
 use kassa_core::time::Millis;
@@ -31,7 +32,7 @@ fn customer_from_row(row: &PgRow) -> Customer {
 /// A violation of the `customers_email_key` index is a taken email.
 fn email_conflict(e: sqlx::Error) -> Error {
     match unique_violation(&e) {
-        Some(index) if index == "customers_email_key" => Error::Conflict(DUPLICATE_EMAIL.into()),
+        Some(index) if index == conflicts::CUSTOMER_EMAIL.postgres => conflicts::CUSTOMER_EMAIL.error(),
         _ => sql_error(e),
     }
 }

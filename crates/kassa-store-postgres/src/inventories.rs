@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use kassa_core::carts::CartStock;
+use kassa_core::conflicts;
 use kassa_core::inventory::{
     Geolocation, Location, MAX_TOTAL, Position, Stock, StockAction, StockLevels, StockRefusal,
     StockTransaction, normalize_items,
@@ -564,15 +565,7 @@ async fn save_location(conn: &mut PgConnection, l: &Location, create: bool) -> R
         .bind(l.updated_at)
         .execute(&mut *conn)
         .await
-        .map_err(|e| {
-            conflict_on(
-                e,
-                &[(
-                    "inventory_locations_slug",
-                    "A location with this slug already exists",
-                )],
-            )
-        })?;
+        .map_err(|e| conflict_on(e, conflicts::LOCATION))?;
     Ok(())
 }
 
@@ -617,7 +610,7 @@ impl InventoryStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| match unique_violation(&e) {
-            Some(_) => Error::Conflict("Stock already exists for this product".into()),
+            Some(_) => Error::Conflict(conflicts::STOCK_RECORD.into()),
             None => sql_error(e),
         })?;
         tx.commit().await.map_err(sql_error)?;

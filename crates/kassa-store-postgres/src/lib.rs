@@ -11,17 +11,20 @@ mod connect;
 mod currency;
 mod customers;
 mod files;
+mod idempotency;
 mod inventories;
 mod list;
 mod orders;
 mod payments;
 mod releases;
 mod sql;
+mod stock_moves;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kassa_core::conflicts::{self, UniqueRule};
 use kassa_core::stats::{PoolStats, StoreStats};
 use kassa_core::store::Store;
 use kassa_core::{Error, Result};
@@ -136,12 +139,12 @@ impl Store for PgStore {
     }
 }
 
-/// Maps a unique violation of one of `rules` (constraint name, message) to `Conflict`.
-pub(crate) fn conflict_on(e: sqlx::Error, rules: &[(&str, &str)]) -> Error {
+/// Maps a unique violation of one of `rules` (by constraint name) to `Conflict`.
+pub(crate) fn conflict_on(e: sqlx::Error, rules: &[UniqueRule]) -> Error {
     if let Some(name) = unique_violation(&e)
-        && let Some((_, detail)) = rules.iter().find(|(index, _)| *index == name)
+        && let Some(rule) = conflicts::broken(rules, |r| r.postgres == name)
     {
-        return Error::Conflict((*detail).to_owned());
+        return rule.error();
     }
     sql_error(e)
 }

@@ -1,23 +1,23 @@
 use async_trait::async_trait;
 
-use kassa_core::cart::CalculationMethod;
+use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
-use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
+use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
 use std::collections::HashMap;
 
+use kassa_core::Result;
 use kassa_core::orders::{
-    COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE, ClaimOutcome,
-    IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_TTL_MS, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery,
-    OrderScope, PlacedOrder, UUID_COLUMNS, taxes_from_json, taxes_to_json,
+    COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE,
+    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, UUID_COLUMNS, taxes_from_json,
+    taxes_to_json,
 };
 use kassa_core::query::{Condition, FilterOp, Page, SqlValue};
-use kassa_core::store::{IdempotencyStore, OrderStore};
-use kassa_core::time::Millis;
-use kassa_core::{Error, Result};
+use kassa_core::store::OrderStore;
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::idempotency::complete_key;
 use crate::sql::push_conditions;
 use crate::{PgStore, sql_error};
 
@@ -168,30 +168,6 @@ pub(crate) fn push_order_from_where(qb: &mut QueryBuilder<Postgres>, q: &OrderQu
     push_conditions(qb, &plain);
 }
 
-pub(crate) async fn complete_key<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    r: &IdempotentResponse,
-) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5
-         WHERE scope = $1 AND key = $2 AND request_hash = $3 AND state = 'in_flight'",
-    )
-    .bind(&r.scope)
-    .bind(&r.key)
-    .bind(&r.request_hash)
-    .bind(i32::from(r.status))
-    .bind(&r.body)
-    .execute(db)
-    .await
-    .map_err(sql_error)?;
-    if done.rows_affected() == 0 {
-        return Err(Error::Conflict(
-            "The idempotency key is no longer claimed by this request".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Inserts the order and all its items in one statement: the order's insert is a CTE of the
 /// items' insert, and the items' foreign key is checked at the end of the statement, when the
 /// order is there.
@@ -311,7 +287,7 @@ impl OrderStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         insert_order(&mut *tx, &o, &items).await?;
         if o.stock_allocated {
-            crate::payments::move_stock(
+            crate::stock_moves::move_stock(
                 &mut tx,
                 o.id,
                 &[kassa_core::inventory::StockAction::Allocate],
@@ -407,109 +383,6 @@ impl OrderStore for PgStore {
                 .collect(),
             total: total as u64,
         })
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for PgStore {
-    async fn claim_idempotency_key(&self, c: IdempotencyClaim) -> Result<ClaimOutcome> {
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        // A concurrent claim of the same key waits here until the first one commits.
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys
-               (scope, key, request_hash, state, locked_at, created_at, expires_at)
-             VALUES ($1, $2, $3, 'in_flight', $4, $4, $5)
-             ON CONFLICT (scope, key) DO NOTHING",
-        )
-        .bind(&c.scope)
-        .bind(&c.key)
-        .bind(&c.request_hash)
-        .bind(c.now)
-        .bind(c.now + IDEMPOTENCY_TTL_MS)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        if inserted.rows_affected() == 1 {
-            tx.commit().await.map_err(sql_error)?;
-            return Ok(ClaimOutcome::Claimed);
-        }
-        let row = sqlx::query(
-            "SELECT request_hash, state, response_status, response_body, locked_at, expires_at
-             FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE",
-        )
-        .bind(&c.scope)
-        .bind(&c.key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        let outcome = match row {
-            // Released between the insert and the read: the caller may simply retry.
-            None => ClaimOutcome::InFlight,
-            Some(r) => {
-                let hash: String = r.get(0);
-                let state: String = r.get(1);
-                let status: Option<i32> = r.get(2);
-                let body: Option<String> = r.get(3);
-                let locked_at: Millis = r.get(4);
-                let expires_at: Millis = r.get(5);
-                if expires_at <= c.now
-                    || (state == "in_flight"
-                        && hash == c.request_hash
-                        && locked_at + IDEMPOTENCY_LEASE_MS <= c.now)
-                {
-                    sqlx::query(
-                        "UPDATE idempotency_keys SET request_hash = $3, state = 'in_flight', response_status = NULL,
-                           response_body = NULL, locked_at = $4,
-                           created_at = CASE WHEN expires_at <= $4 THEN $4 ELSE created_at END,
-                           expires_at = CASE WHEN expires_at <= $4 THEN $5 ELSE expires_at END
-                         WHERE scope = $1 AND key = $2",
-                    )
-                    .bind(&c.scope)
-                    .bind(&c.key)
-                    .bind(&c.request_hash)
-                    .bind(c.now)
-                    .bind(c.now + IDEMPOTENCY_TTL_MS)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql_error)?;
-                    ClaimOutcome::Claimed
-                } else if hash != c.request_hash {
-                    ClaimOutcome::Mismatch
-                } else if state == "done" {
-                    ClaimOutcome::Done {
-                        status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
-                        body: body.unwrap_or_default(),
-                    }
-                } else {
-                    ClaimOutcome::InFlight
-                }
-            }
-        };
-        tx.commit().await.map_err(sql_error)?;
-        Ok(outcome)
-    }
-
-    async fn complete_idempotency_key(&self, response: IdempotentResponse) -> Result<()> {
-        complete_key(&self.pool, &response).await
-    }
-
-    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'")
-            .bind(scope)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(sql_error)?;
-        Ok(())
-    }
-
-    async fn delete_expired_idempotency_keys(&self, now: Millis) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(sql_error)?;
-        Ok(done.rows_affected())
     }
 }
 

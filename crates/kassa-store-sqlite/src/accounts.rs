@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use kassa_core::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
+use kassa_core::conflicts;
 use kassa_core::query::{Condition, Page, PageRequest, Sort};
 use kassa_core::store::AccountStore;
 use kassa_core::time::Millis;
@@ -141,7 +142,7 @@ fn insert_member(conn: &Connection, m: &Member) -> DbResult<()> {
         m.created_at,
         m.updated_at
     ])
-    .map_err(|e| conflict(e, |_| Some("A user with this id already exists")))?;
+    .map_err(|e| conflict(e, |_| Some(conflicts::USER_ID)))?;
     Ok(())
 }
 
@@ -165,10 +166,10 @@ fn insert_credential(conn: &Connection, c: &Credential) -> DbResult<()> {
             return Error::not_found("Not Found", "The user or password profile does not exist").into();
         }
         conflict(e, |msg| {
-            if msg.contains("username_key") {
-                Some("The username is already taken in this password profile")
+            if msg.contains(conflicts::USERNAME.sqlite) {
+                Some(conflicts::USERNAME.detail)
             } else {
-                Some("The user already has a password for this password profile")
+                Some(conflicts::PASSWORD_CREDENTIAL)
             }
         })
     })?;
@@ -194,7 +195,7 @@ fn insert_account(conn: &Connection, a: &Account) -> DbResult<()> {
         if foreign_key_violation(&e) {
             return Error::field("data.parent_id", "not_found", "The parent account does not exist").into();
         }
-        conflict(e, |_| Some("An account with this registration_id already exists"))
+        conflict(e, |_| Some(conflicts::ACCOUNT_REGISTRATION_ID))
     })?;
     Ok(())
 }
@@ -219,7 +220,7 @@ fn insert_membership(conn: &Connection, m: &Membership) -> DbResult<()> {
         if foreign_key_violation(&e) {
             return Error::field("data.account_member_id", "not_found", "The account member does not exist").into();
         }
-        conflict(e, |_| Some("account membership with the given account id and account member id already exists"))
+        conflict(e, |_| Some(conflicts::ACCOUNT_MEMBERSHIP))
     })?;
     Ok(())
 }
@@ -584,7 +585,7 @@ impl AccountStore for SqliteStore {
                         c.password_hash,
                         c.updated_at
                     ])
-                    .map_err(|e| conflict(e, |_| Some("The username is already taken in this password profile")))?;
+                    .map_err(|e| conflict(e, |_| Some(conflicts::USERNAME.detail)))?;
                 changed(n)
             })
             .await
@@ -664,7 +665,7 @@ impl AccountStore for SqliteStore {
                         "UPDATE accounts SET name = ?2, legal_name = ?3, registration_id = ?4, external_ref = ?5, updated_at = ?6 WHERE id = ?1",
                     )?
                     .execute(params![id(a.id), a.name, a.legal_name, a.registration_id, a.external_ref, a.updated_at])
-                    .map_err(|e| conflict(e, |_| Some("An account with this registration_id already exists")))?;
+                    .map_err(|e| conflict(e, |_| Some(conflicts::ACCOUNT_REGISTRATION_ID)))?;
                 changed(n)
             })
             .await
@@ -678,9 +679,7 @@ impl AccountStore for SqliteStore {
                     .execute([id(account_id)])
                     .map_err(|e| {
                         if foreign_key_violation(&e) {
-                            DbError::from(Error::Conflict(
-                                "The account has child accounts; delete those first".into(),
-                            ))
+                            DbError::from(Error::Conflict(conflicts::ACCOUNT_HAS_CHILDREN.into()))
                         } else {
                             e.into()
                         }

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use kassa_core::conflicts;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{ApplicationKey, AuthStore};
 use kassa_core::time::Millis;
@@ -49,7 +50,7 @@ fn insert_key(conn: &Connection, key: &ApplicationKey) -> DbResult<()> {
         key.updated_at
     ])
     .map_err(|e| match unique_violation(&e) {
-        Some(_) => Error::Conflict("An application key with this client_id already exists".into()).into(),
+        Some(_) => Error::Conflict(conflicts::APPLICATION_KEY_CLIENT_ID.into()).into(),
         None => e.into(),
     })
     .map(|_| ())

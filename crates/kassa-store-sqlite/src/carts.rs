@@ -1,11 +1,12 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
-use kassa_core::cart::{CalculationMethod, TaxItem, TaxRate};
+use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, MAX_TAX_ITEMS_PER_ITEM, QuantityChange, StockOf, TaxRefusal, check_same_owner,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
+use kassa_core::conflicts;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -149,7 +150,7 @@ fn insert_cart(conn: &Connection, c: &Cart) -> DbResult<()> {
     ])
     .map_err(|e| -> DbError {
         match unique_violation(&e) {
-            Some(_) => Error::Conflict("A cart with this id already exists".into()).into(),
+            Some(_) => Error::Conflict(conflicts::CART_ID.into()).into(),
             None => e.into(),
         }
     })?;
@@ -527,27 +528,15 @@ impl CartStore for SqliteStore {
                 let now = items.first().map_or(0, |t| t.updated_at);
                 live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
                 // How many tax items each line of the cart has now.
-                let mut counts: HashMap<String, usize> = conn
+                let counts: HashMap<Uuid, usize> = conn
                     .prepare_cached(
                         "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
                          WHERE i.cart_id = ?1 GROUP BY i.id",
                     )?
-                    .query_map([&cart_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?
+                    .query_map([&cart_id], |r| Ok((uuid_at(r, 0)?, r.get::<_, i64>(1)? as usize)))?
                     .collect::<rusqlite::Result<_>>()?;
-                let outcomes: Vec<_> = items
-                    .into_iter()
-                    .map(|mut tax| match counts.get_mut(&tax.item_id.to_string()) {
-                        None => Err(TaxRefusal::UnknownItem),
-                        Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM => Err(TaxRefusal::LimitReached),
-                        Some(n) => {
-                            *n += 1;
-                            tax.cart_id = cart_id.clone();
-                            Ok(tax)
-                        }
-                    })
-                    .collect();
-                let refused = outcomes.iter().any(|o| o.is_err());
-                if (all_or_nothing && refused) || !outcomes.iter().any(|o| o.is_ok()) {
+                let (outcomes, write) = plan_tax_items(items, &cart_id, counts, all_or_nothing);
+                if !write {
                     return Ok(outcomes);
                 }
                 for tax in outcomes.iter().flatten() {

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
 use kassa_core::store::{CatalogStore, Edit};
@@ -27,32 +28,12 @@ const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("upc_ean", "upc_ean"),
     ("external_ref", "external_ref"),
 ];
-const PRODUCT_CONFLICTS: &[(&str, &str)] = &[
-    ("products.sku", "A product with this sku already exists"),
-    ("products.slug", "A product with this slug already exists"),
-];
 pub(crate) const HIERARCHY_COLUMNS: &str = "id, name, description, slug, created_at, updated_at";
 pub(crate) const NODE_COLUMNS: &str =
     "id, hierarchy_id, parent_id, name, description, slug, sort_order, created_at, updated_at";
-const NODE_CONFLICTS: &[(&str, &str)] = &[
-    (
-        "nodes_sibling_name_key",
-        "A sibling node with this name already exists",
-    ),
-    (
-        "nodes_sibling_slug_key",
-        "A sibling node with this slug already exists",
-    ),
-];
 const PRICEBOOK_COLUMNS: &str = "id, name, description, external_ref, created_at, updated_at";
-const PRICEBOOK_CONFLICTS: &[(&str, &str)] =
-    &[("pricebooks.name", "A price book with this name already exists")];
 pub(crate) const PRICE_COLUMNS: &str =
     "id, pricebook_id, sku, external_ref, currencies, sales, created_at, updated_at";
-const PRICE_CONFLICTS: &[(&str, &str)] = &[(
-    "prices.pricebook_id, prices.sku",
-    "The price book already has a price for this sku",
-)];
 
 pub(crate) fn uuid_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     Ok(parse_uuid(row.get_ref(i)?.as_str()?))
@@ -182,7 +163,7 @@ fn save_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<()> {
             p.created_at,
             p.updated_at
         ])
-        .map_err(|e| conflict_on(e, PRODUCT_CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
     Ok(())
 }
 
@@ -279,7 +260,7 @@ fn save_node(conn: &Connection, n: &Node, insert: bool) -> DbResult<()> {
             if foreign_key_violation(&e) {
                 Error::not_found("Hierarchy not found", "No hierarchy with this id").into()
             } else {
-                conflict_on(e, NODE_CONFLICTS)
+                conflict_on(e, conflicts::NODE)
             }
         })?;
     Ok(())
@@ -307,7 +288,7 @@ fn save_pricebook(conn: &Connection, b: &Pricebook, insert: bool) -> DbResult<()
             b.created_at,
             b.updated_at
         ])
-        .map_err(|e| conflict_on(e, PRICEBOOK_CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::PRICEBOOK))?;
     Ok(())
 }
 
@@ -345,7 +326,7 @@ fn save_price(conn: &Connection, p: &ProductPrice, insert: bool) -> DbResult<()>
             if foreign_key_violation(&e) {
                 Error::not_found("Price book not found", "No price book with this id").into()
             } else {
-                conflict_on(e, PRICE_CONFLICTS)
+                conflict_on(e, conflicts::PRICE)
             }
         })?;
     Ok(())
@@ -586,7 +567,7 @@ impl CatalogStore for SqliteStore {
             .write(move |conn| {
                 delete(conn, "DELETE FROM pricebooks WHERE id = ?1", &[id]).map_err(|e| match e {
                     crate::db::DbError::Sql(e) if foreign_key_violation(&e) => {
-                        Error::Conflict("The price book is used by a catalog".into()).into()
+                        Error::Conflict(conflicts::PRICEBOOK_IN_USE.into()).into()
                     }
                     e => e,
                 })

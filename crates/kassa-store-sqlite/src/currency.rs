@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use kassa_core::conflicts;
 use kassa_core::money::{Currency, MAX_CURRENCIES, MoneyFormat, check_default_kept};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{CurrencyStore, Edit};
@@ -13,7 +14,6 @@ use crate::list::Where;
 
 const COLUMNS: &str = "id, code, exchange_rate, format, decimal_point, thousand_separator, decimal_places, \
     is_default, enabled, created_at, updated_at";
-const CONFLICTS: &[(&str, &str)] = &[("currencies.code", "A currency with this code already exists")];
 
 fn currency_from_row(row: &Row<'_>) -> rusqlite::Result<Currency> {
     Ok(Currency {
@@ -70,7 +70,7 @@ fn save(conn: &Connection, c: &Currency, insert: bool) -> DbResult<()> {
             c.created_at,
             c.updated_at
         ])
-        .map_err(|e| conflict_on(e, CONFLICTS))?;
+        .map_err(|e| conflict_on(e, conflicts::CURRENCY))?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 use async_trait::async_trait;
-use kassa_core::customer::{CustomerField, CustomerQuery, DUPLICATE_EMAIL, normalize_email};
+use kassa_core::Result;
+use kassa_core::conflicts;
+use kassa_core::customer::{CustomerField, CustomerQuery, normalize_email};
 use kassa_core::query::Page;
 use kassa_core::store::{Customer, CustomerPatch, CustomerStore};
 use kassa_core::time::Millis;
-use kassa_core::{Error, Result};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
@@ -32,8 +33,8 @@ fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
 /// A violation of `customers_email_key` (SQLite names the indexed column) is a taken email.
 fn email_conflict(e: rusqlite::Error) -> DbError {
     match unique_violation(&e) {
-        Some(msg) if msg.contains("customers.email_normalized") => {
-            Error::Conflict(DUPLICATE_EMAIL.into()).into()
+        Some(msg) if msg.contains(conflicts::CUSTOMER_EMAIL.sqlite) => {
+            conflicts::CUSTOMER_EMAIL.error().into()
         }
         _ => e.into(),
     }

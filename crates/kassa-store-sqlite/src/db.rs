@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kassa_core::Error;
+use kassa_core::conflicts::{self, UniqueRule};
 use kassa_core::stats::{Histogram, SqliteWriterStats};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -471,11 +472,11 @@ fn reader_loop(conn: Connection, jobs: &Mutex<Receiver<ReadJob>>) {
 /// Maps a unique violation to `Conflict` with the message of the first rule whose needle the
 /// error names (SQLite names the columns of a column index, `products.sku`, and the index of an
 /// expression index, `nodes_sibling_name_key`); other errors pass through.
-pub(crate) fn conflict_on(e: rusqlite::Error, rules: &[(&str, &str)]) -> DbError {
+pub(crate) fn conflict_on(e: rusqlite::Error, rules: &[UniqueRule]) -> DbError {
     if let Some(msg) = unique_violation(&e)
-        && let Some((_, detail)) = rules.iter().find(|(needle, _)| msg.contains(needle))
+        && let Some(rule) = conflicts::broken(rules, |r| msg.contains(r.sqlite))
     {
-        return Error::Conflict((*detail).to_owned()).into();
+        return rule.error().into();
     }
     e.into()
 }

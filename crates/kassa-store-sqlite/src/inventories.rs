@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use kassa_core::carts::CartStock;
+use kassa_core::conflicts;
 use kassa_core::inventory::{
     Geolocation, Location, MAX_TOTAL, Position, Stock, StockAction, StockLevels, StockRefusal,
     StockTransaction, normalize_items,
@@ -184,7 +185,7 @@ fn location_from_row(row: &Row<'_>) -> rusqlite::Result<Location> {
 
 fn duplicate_stock(e: rusqlite::Error) -> DbError {
     match unique_violation(&e) {
-        Some(_) => Error::Conflict("Stock already exists for this product".into()).into(),
+        Some(_) => Error::Conflict(conflicts::STOCK_RECORD.into()).into(),
         None => e.into(),
     }
 }
@@ -390,7 +391,7 @@ fn save_location(conn: &Connection, l: &Location, create: bool) -> DbResult<()> 
             l.updated_at
         ])
     };
-    done.map_err(|e| conflict_on(e, &[("slug", "A location with this slug already exists")]))?;
+    done.map_err(|e| conflict_on(e, conflicts::LOCATION))?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod currency;
 mod customers;
 mod db;
 mod files;
+mod idempotency;
 mod inventories;
 mod list;
 mod migrations;
@@ -26,6 +27,7 @@ mod orders;
 mod payments;
 mod releases;
 mod sql;
+mod stock_moves;
 
 use std::path::Path;
 

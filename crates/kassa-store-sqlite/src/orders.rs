@@ -1,25 +1,24 @@
 use async_trait::async_trait;
 
-use kassa_core::cart::CalculationMethod;
+use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
-use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
+use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
 use std::collections::HashMap;
 
+use kassa_core::Result;
 use kassa_core::orders::{
-    COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE, ClaimOutcome,
-    IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_TTL_MS, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery,
-    OrderScope, PlacedOrder, taxes_from_json, taxes_to_json,
+    COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE,
+    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, taxes_from_json, taxes_to_json,
 };
 use kassa_core::query::{Condition, Page, SqlValue};
-use kassa_core::store::{IdempotencyStore, OrderStore};
-use kassa_core::time::Millis;
-use kassa_core::{Error, Result};
+use kassa_core::store::OrderStore;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::db::DbResult;
+use crate::idempotency::complete_key;
 use crate::sql::{as_params, opt_uuid_at, push_conditions, push_page, uuid_at};
 
 macro_rules! order_columns {
@@ -225,21 +224,6 @@ fn uuid_text(u: Option<Uuid>) -> Option<String> {
     u.map(|u| u.to_string())
 }
 
-pub(crate) fn complete_key(conn: &Connection, r: &IdempotentResponse) -> DbResult<()> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE idempotency_keys SET state = 'done', response_status = ?4, response_body = ?5
-             WHERE scope = ?1 AND key = ?2 AND request_hash = ?3 AND state = 'in_flight'",
-        )?
-        .execute(params![r.scope, r.key, r.request_hash, r.status, r.body])?;
-    if changed == 0 {
-        return Err(
-            Error::Conflict("The idempotency key is no longer claimed by this request".into()).into(),
-        );
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn place_order(
@@ -320,7 +304,7 @@ impl OrderStore for SqliteStore {
                     ])?;
                 }
                 if o.stock_allocated {
-                    crate::payments::move_stock(
+                    crate::stock_moves::move_stock(
                         conn,
                         o.id,
                         &[kassa_core::inventory::StockAction::Allocate],
@@ -385,80 +369,6 @@ impl OrderStore for SqliteStore {
                         .collect(),
                     total: total as u64,
                 })
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for SqliteStore {
-    async fn claim_idempotency_key(&self, c: IdempotencyClaim) -> Result<ClaimOutcome> {
-        self.db
-            .write(move |conn| {
-                type Found = (String, String, Option<u16>, Option<String>, Millis, Millis);
-                let found: Option<Found> = conn
-                    .prepare_cached(
-                        "SELECT request_hash, state, response_status, response_body, locked_at, expires_at
-                         FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
-                    )?
-                    .query_row(params![c.scope, c.key], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-                    })
-                    .optional()?;
-                let claim = |conn: &Connection| -> DbResult<ClaimOutcome> {
-                    conn.prepare_cached(
-                        "INSERT OR REPLACE INTO idempotency_keys
-                           (scope, key, request_hash, state, response_status, response_body, locked_at, created_at, expires_at)
-                         VALUES (?1, ?2, ?3, 'in_flight', NULL, NULL, ?4, ?4, ?5)",
-                    )?
-                    .execute(params![c.scope, c.key, c.request_hash, c.now, c.now + IDEMPOTENCY_TTL_MS])?;
-                    Ok(ClaimOutcome::Claimed)
-                };
-                match found {
-                    None => claim(conn),
-                    Some((.., expires_at)) if expires_at <= c.now => claim(conn),
-                    Some((hash, ..)) if hash != c.request_hash => Ok(ClaimOutcome::Mismatch),
-                    Some((_, state, status, body, ..)) if state == "done" => Ok(ClaimOutcome::Done {
-                        status: status.unwrap_or(200),
-                        body: body.unwrap_or_default(),
-                    }),
-                    Some((.., locked_at, _)) if locked_at + IDEMPOTENCY_LEASE_MS <= c.now => {
-                        conn.prepare_cached(
-                            "UPDATE idempotency_keys SET locked_at = ?3 WHERE scope = ?1 AND key = ?2",
-                        )?
-                        .execute(params![c.scope, c.key, c.now])?;
-                        Ok(ClaimOutcome::Claimed)
-                    }
-                    Some(_) => Ok(ClaimOutcome::InFlight),
-                }
-            })
-            .await
-    }
-
-    async fn complete_idempotency_key(&self, response: IdempotentResponse) -> Result<()> {
-        self.db.write(move |conn| complete_key(conn, &response)).await
-    }
-
-    async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.db
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND state = 'in_flight'",
-                )?
-                .execute(params![scope, key])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn delete_expired_idempotency_keys(&self, now: Millis) -> Result<u64> {
-        self.db
-            .write(move |conn| {
-                let n = conn
-                    .prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
-                    .execute([now])?;
-                Ok(n as u64)
             })
             .await
     }

@@ -4,20 +4,23 @@
 //! savepoint back (nothing recorded, no stock moved).
 
 use async_trait::async_trait;
-use kassa_core::inventory::{StockAction, StockTransaction};
-use kassa_core::order::{Effect, Order, OrderStatus, TransactionStatus, TransactionType};
+use kassa_core::Result;
+use kassa_core::order_state::{TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
-use kassa_core::payments::{ChangedOrder, OrderChange, PaymentTransaction, plan, refusal_error};
+use kassa_core::payments::{
+    ChangedOrder, OrderChange, PaymentTransaction, TransactionWrite, change_writes, refusal_error,
+};
 use kassa_core::store::{PaymentStore, RememberResponse};
 use kassa_core::time::Millis;
-use kassa_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::db::DbResult;
+use crate::idempotency::complete_key;
 use crate::orders::{order_columns, order_row};
-use crate::sql::{opt_uuid_at, uuid_at};
+use crate::sql::uuid_at;
+use crate::stock_moves::move_stock;
 
 macro_rules! transaction_columns {
     () => {
@@ -56,56 +59,6 @@ fn transactions(conn: &Connection, order_id: Uuid) -> DbResult<Vec<PaymentTransa
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// The order's stock-managed candidates: quantities summed per product and location (an item
-/// without a location draws from the product's position outside locations), sorted.
-fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, Option<Uuid>, i64)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT product_id, location_id, SUM(quantity) FROM order_items
-             WHERE order_id = ?1 AND product_id IS NOT NULL
-             GROUP BY product_id, location_id ORDER BY product_id, location_id",
-        )?
-        .query_map([order_id.to_string()], |r| {
-            Ok((uuid_at(r, 0)?, opt_uuid_at(r, 1)?, r.get(2)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?)
-}
-
-/// Applies `actions` to every stock-managed product of the order, each at the position its
-/// items drew from. Short stock when allocating refuses the whole change; releasing or shipping
-/// never blocks a cancel or a fulfilment (a record an admin adjusted by hand may hold less than
-/// was reserved), so such a position is left as it is.
-pub(crate) fn move_stock(
-    conn: &Connection,
-    order_id: Uuid,
-    actions: &[StockAction],
-    now: Millis,
-) -> DbResult<()> {
-    if actions.is_empty() {
-        return Ok(());
-    }
-    let products = order_products(conn, order_id)?;
-    for &action in actions {
-        for &(product_id, location, quantity) in &products {
-            let t = StockTransaction {
-                id: Uuid::now_v7(),
-                product_id,
-                action,
-                quantity,
-                location: None,
-                created_at: now,
-            };
-            if let Some(Err(refusal)) = crate::inventories::apply(conn, &t, location)? {
-                if action == StockAction::Allocate {
-                    return Err(Error::from(refusal).into());
-                }
-                tracing::warn!(%order_id, %product_id, action = action.as_str(), "stock not moved: {}", refusal.detail());
-            }
-        }
-    }
-    Ok(())
-}
-
 fn change(
     conn: &Connection,
     id: Uuid,
@@ -114,7 +67,7 @@ fn change(
     now: Millis,
     remember: Option<RememberResponse>,
 ) -> DbResult<Option<ChangedOrder>> {
-    let Some(mut order) = conn
+    let Some(order) = conn
         .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
         .query_row([id.to_string()], order_row)
         .optional()?
@@ -122,98 +75,48 @@ fn change(
     else {
         return Ok(None);
     };
-    let mut stored = transactions(conn, id)?;
-    let core = Order {
-        total: order.with_tax,
-        cancelled: order.status == OrderStatus::Cancelled,
-        shipping: order.shipping,
-        transactions: stored.iter().map(PaymentTransaction::core).collect(),
-        stock_allocated: order.stock_allocated,
-    };
-    let plan = plan(&core, &change, order.fully_paid_at, now).map_err(refusal_error)?;
-    let mut written = None;
-    if let Some(decision) = &plan.decision {
-        match decision.effect {
-            Effect::Record(t) => {
-                let record = PaymentTransaction {
-                    id: t.id,
-                    order_id: id,
-                    gateway: change.details.gateway.clone(),
-                    transaction_type: t.transaction_type,
-                    status: t.status,
-                    amount: t.amount,
-                    refunded_amount: t.refunded_amount,
-                    currency: order.currency.clone(),
-                    custom_reference: change.details.custom_reference.clone(),
-                    name: change.details.name.clone(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                conn.prepare_cached(concat!(
-                    "INSERT INTO order_transactions (",
-                    transaction_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ))?
-                .execute(params![
-                    record.id.to_string(),
-                    id.to_string(),
-                    record.gateway,
-                    record.transaction_type.as_str(),
-                    record.status.as_str(),
-                    record.amount,
-                    record.refunded_amount,
-                    record.currency,
-                    record.custom_reference,
-                    record.name,
-                    now,
-                    now
-                ])?;
-                written = Some(record);
-            }
-            Effect::Update(t) => {
-                conn.prepare_cached(
-                    "UPDATE order_transactions SET transaction_type = ?3, status = ?4, refunded_amount = ?5,
-                       updated_at = ?6 WHERE id = ?1 AND order_id = ?2",
-                )?
-                .execute(params![
-                    t.id.to_string(),
-                    id.to_string(),
-                    t.transaction_type.as_str(),
-                    t.status.as_str(),
-                    t.refunded_amount,
-                    now
-                ])?;
-                if let Some(record) = stored.iter_mut().find(|r| r.id == t.id) {
-                    record.transaction_type = t.transaction_type;
-                    record.status = t.status;
-                    record.refunded_amount = t.refunded_amount;
-                    record.updated_at = now;
-                    written = Some(record.clone());
-                }
-            }
-            Effect::Cancel | Effect::Fulfil => {}
+    let stored = transactions(conn, id)?;
+    let writes = change_writes(&order, &stored, &change, now).map_err(refusal_error)?;
+    match &writes.transaction {
+        Some(TransactionWrite::Insert(record)) => {
+            conn.prepare_cached(concat!(
+                "INSERT INTO order_transactions (",
+                transaction_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))?
+            .execute(params![
+                record.id.to_string(),
+                id.to_string(),
+                record.gateway,
+                record.transaction_type.as_str(),
+                record.status.as_str(),
+                record.amount,
+                record.refunded_amount,
+                record.currency,
+                record.custom_reference,
+                record.name,
+                now,
+                now
+            ])?;
         }
-        move_stock(conn, id, &decision.stock, now)?;
+        Some(TransactionWrite::Update(record)) => {
+            conn.prepare_cached(
+                "UPDATE order_transactions SET transaction_type = ?3, status = ?4, refunded_amount = ?5,
+                   updated_at = ?6 WHERE id = ?1 AND order_id = ?2",
+            )?
+            .execute(params![
+                record.id.to_string(),
+                id.to_string(),
+                record.transaction_type.as_str(),
+                record.status.as_str(),
+                record.refunded_amount,
+                now
+            ])?;
+        }
+        None => {}
     }
-    let edit = &change.edit;
-    if let Some(n) = &edit.order_number {
-        order.order_number = n.clone();
-    }
-    if let Some(r) = &edit.external_ref {
-        order.external_ref = r.clone();
-    }
-    if let Some(a) = &edit.shipping_address {
-        order.shipping_address = a.clone();
-    }
-    order.status = plan.status;
-    order.payment = plan.payment.status;
-    order.shipping = plan.after.shipping;
-    order.paid = plan.payment.paid;
-    order.authorized = plan.payment.authorized;
-    order.balance_owing = plan.payment.balance_owing;
-    order.fully_paid_at = plan.fully_paid_at;
-    order.stock_allocated = plan.after.stock_allocated;
-    order.updated_at = now;
+    move_stock(conn, id, &writes.stock, now)?;
+    let order = &writes.order;
     conn.prepare_cached(
         "UPDATE orders SET status = ?2, payment = ?3, shipping = ?4, paid = ?5, authorized = ?6,
            balance_owing = ?7, fully_paid_at = ?8, stock_allocated = ?9, order_number = ?10,
@@ -235,12 +138,9 @@ fn change(
         order.shipping_address.to_string(),
         now
     ])?;
-    let changed = ChangedOrder {
-        order,
-        transaction: written,
-    };
+    let changed = writes.changed();
     if let Some(remember) = remember {
-        crate::orders::complete_key(conn, &remember(&changed))?;
+        complete_key(conn, &remember(&changed))?;
     }
     Ok(Some(changed))
 }

@@ -22,9 +22,9 @@ use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::metrics::Login;
-use crate::routes::Routes;
-use crate::routes::accounts::{render_account, render_membership};
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::account::{render_account, render_member, render_membership};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -70,17 +70,6 @@ const MEMBER_FIELDS: &[FieldSpec] = &[
 
 fn member_not_found() -> ApiError {
     ApiError::not_found("Not Found", "account member not found")
-}
-
-pub(crate) fn render_member(m: &Member, origin: &Origin) -> Value {
-    json!({
-        "type": "account_member",
-        "id": m.id,
-        "name": m.name,
-        "email": m.email,
-        "meta": { "timestamps": envelope::timestamps(m.created_at, m.updated_at) },
-        "links": { "self": origin.url(&format!("/v2/account-members/{}", m.id)) },
-    })
 }
 
 /// Admins see every member; a shopper only themselves.

@@ -18,9 +18,9 @@ use crate::auth::{AccountScope, Admin, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
-use crate::routes::Routes;
-use crate::routes::account_members::render_member;
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::account::{account_not_found, render_account, render_member, render_membership};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -93,42 +93,6 @@ const ACCOUNT_FIELDS: &[FieldSpec] = &[
 ];
 const ACCOUNT_SORTS: &[&str] = &["created_at", "id", "name", "updated_at"];
 
-pub(crate) fn account_not_found() -> ApiError {
-    ApiError::not_found("Not Found", "account not found")
-}
-
-pub(crate) fn render_account(a: &Account, origin: &Origin) -> Value {
-    let mut v = json!({
-        "type": "account",
-        "id": a.id,
-        "name": a.name,
-        "legal_name": a.legal_name,
-        "registration_id": a.registration_id,
-        "external_ref": a.external_ref,
-        "meta": { "timestamps": envelope::timestamps(a.created_at, a.updated_at) },
-        "links": { "self": origin.url(&format!("/v2/accounts/{}", a.id)) },
-    });
-    if let Some(parent) = a.parent_id {
-        v["parent_id"] = json!(parent);
-        v["relationships"] = json!({ "parent": { "data": { "type": "account", "id": parent } } });
-    }
-    v
-}
-
-pub(crate) fn render_membership(m: &Membership, origin: &Origin) -> Value {
-    json!({
-        "type": "account_membership",
-        "id": m.id,
-        "account_member_id": m.member_id,
-        "relationships": {
-            "account_member": { "data": { "type": "account_member", "id": m.member_id } },
-            "account": { "data": { "type": "account", "id": m.account_id } },
-        },
-        "meta": { "timestamps": envelope::timestamps(m.created_at, m.updated_at) },
-        "links": { "self": origin.url(&format!("/v2/accounts/{}/account-memberships/{}", m.account_id, m.id)) },
-    })
-}
-
 #[derive(Deserialize)]
 struct AccountBody {
     data: AccountData,
@@ -160,16 +124,6 @@ fn optional_fields(v: &mut Validator, d: &mut AccountData) {
             Some(Some(text)) => Some(v.optional_text_or_blank(Some(text), field, max)),
             absent_or_null => absent_or_null,
         };
-    }
-}
-
-/// Resolves the caller's view of one account id: admins see all; a shopper only their own.
-pub(crate) fn visible_account(shopper: &Shopper, raw: &str) -> ApiResult<Uuid> {
-    let id = parse_uuid(raw, account_not_found)?;
-    match shopper.account_scope()? {
-        AccountScope::All => Ok(id),
-        AccountScope::Account { account_id, .. } if account_id == id => Ok(id),
-        AccountScope::Account { .. } => Err(account_not_found()),
     }
 }
 
@@ -248,7 +202,7 @@ async fn read(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = visible_account(&shopper, &id)?;
+    let id = shopper.visible_account(&id)?;
     let account = state.store.account(id).await?.ok_or_else(account_not_found)?;
     Ok(Json(envelope::single(render_account(&account, &origin))))
 }
@@ -268,7 +222,7 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(mut body): ApiJson<AccountBody>,
 ) -> ApiResult<Json<Value>> {
-    let id = visible_account(&shopper, &id)?;
+    let id = shopper.visible_account(&id)?;
     if matches!(shopper.account_scope()?, AccountScope::Account { .. }) {
         let d = &body.data;
         let sent = [d.registration_id.is_some(), d.external_ref.is_some()];
@@ -396,7 +350,7 @@ async fn list_memberships(
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let account_id = visible_account(&shopper, &id)?;
+    let account_id = shopper.visible_account(&id)?;
     if !query.filters.is_empty() {
         return Err(ApiError::bad_request("Account memberships cannot be filtered").with_source("filter"));
     }
@@ -429,7 +383,7 @@ async fn read_membership(
     origin: Origin,
     ApiPath((id, membership_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let account_id = visible_account(&shopper, &id)?;
+    let account_id = shopper.visible_account(&id)?;
     let membership_id = parse_uuid(&membership_id, membership_not_found)?;
     let m = state
         .store

@@ -21,14 +21,14 @@ use kassa_core::time::now_millis;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::auth::{Caller, CustomerToken, Shopper};
+use crate::auth::{Caller, CustomerScope, CustomerToken, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
-use crate::routes::Routes;
-use crate::routes::accounts::{account_not_found, visible_account};
-use crate::routes::customers::{self, Scope};
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::account::account_not_found;
+use crate::views::customer::customer_not_found;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -56,12 +56,14 @@ fn address_not_found() -> ApiError {
 
 /// The account whose book the caller addresses: admins any, a member only their token's.
 fn account_owner(shopper: &Shopper, raw: &str) -> ApiResult<AddressOwner> {
-    visible_account(shopper, raw).map(AddressOwner::Account)
+    shopper.visible_account(raw).map(AddressOwner::Account)
 }
 
 /// The customer whose book the caller addresses: admins any, a customer only their own.
 fn customer_owner(caller: &Caller, token: &CustomerToken, raw: &str) -> ApiResult<AddressOwner> {
-    Scope::of(caller, token)?.target(raw).map(AddressOwner::Customer)
+    CustomerScope::of(caller, token)?
+        .target(raw)
+        .map(AddressOwner::Customer)
 }
 
 pub(crate) fn render(a: &Address, origin: &Origin) -> Value {
@@ -131,7 +133,7 @@ async fn list(
 fn owner_not_found(owner: AddressOwner) -> ApiError {
     match owner {
         AddressOwner::Account(_) => account_not_found(),
-        AddressOwner::Customer(_) => customers::not_found(),
+        AddressOwner::Customer(_) => customer_not_found(),
     }
 }
 

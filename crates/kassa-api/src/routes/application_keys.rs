@@ -16,7 +16,7 @@ use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

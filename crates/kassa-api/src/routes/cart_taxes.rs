@@ -3,25 +3,24 @@
 //! `rate` (a decimal, kept exactly as parts per million) **or** a fixed `amount` in minor units;
 //! the cart totals include them on every read.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
-use kassa_core::cart::{MAX_AMOUNT, TaxItem, TaxRate};
+use kassa_core::cart_totals::{MAX_AMOUNT, TaxItem, TaxRate};
 use kassa_core::carts::{CartContents, CartSize, CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxRefusal};
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::tax_item::render_tax_item;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -34,48 +33,6 @@ pub fn router() -> Routes {
 }
 
 const MAX_TEXT: usize = 255;
-
-/// A tax item as the wire shows it (`included.tax_items`, the tax endpoints' `data`): a `rate` or
-/// an `amount`. Fields in alphabetical order, as the `Value` rendering this replaced listed them
-/// (see the views in `carts`).
-#[derive(Serialize)]
-pub(crate) struct TaxItemView<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amount: Option<i64>,
-    code: Option<&'a str>,
-    id: Uuid,
-    jurisdiction: Option<&'a str>,
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rate: Option<f64>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-pub(crate) fn render_tax_item(t: &CartTaxItem) -> TaxItemView<'_> {
-    let (rate, amount) = match t.tax {
-        TaxItem::Rate(rate) => (Some(rate.to_f64()), None),
-        TaxItem::Amount(amount) => (None, Some(amount)),
-    };
-    TaxItemView {
-        amount,
-        code: t.code.as_deref(),
-        id: t.id,
-        jurisdiction: t.jurisdiction.as_deref(),
-        name: t.name.as_deref(),
-        rate,
-        kind: "tax_item",
-    }
-}
-
-/// The cart's tax items grouped by line, in one pass.
-pub(crate) fn by_item(taxes: &[CartTaxItem]) -> HashMap<Uuid, Vec<&CartTaxItem>> {
-    let mut map: HashMap<Uuid, Vec<&CartTaxItem>> = HashMap::new();
-    for t in taxes {
-        map.entry(t.item_id).or_default().push(t);
-    }
-    map
-}
 
 fn cart_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Cart not found")

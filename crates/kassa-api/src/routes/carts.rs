@@ -3,42 +3,41 @@
 //! A cart associated with an account (or customer) is readable and writable only by an admin or
 //! by a shopper holding that account's (customer's) token; an unassociated cart is reachable by
 //! anyone holding its id, as in Elastic Path. Totals are computed on every read from the lines by
-//! `kassa_core::cart::cart_totals`; nothing derived is stored.
+//! `kassa_core::cart_totals::cart_totals`; nothing derived is stored.
 
 use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, put};
-use kassa_core::cart::{
-    CalculationMethod, CartLine, CartTotals, LineTotals, MAX_AMOUNT, MAX_QUANTITY, cart_totals,
-};
+use kassa_core::cart_totals::{MAX_AMOUNT, MAX_QUANTITY};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartLimit, CartScope, CartSize, CartStock, CartTaxItem, ItemKind,
     LineImage, QuantityChange, StockOf, custom_line_key, is_valid_cart_id, product_line_key,
 };
 use kassa_core::inventory::Stock;
-use kassa_core::money::MoneyFormat;
-use kassa_core::orders::order_scope;
 use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
-use kassa_core::time::{Millis, now_millis, rfc3339};
+use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::{CustomerToken, Shopper};
-use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
+use kassa_core::requester::Requester;
+
+use crate::auth::ShopperRequest;
+use crate::catalog_view::{ShopperRelease, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
-use crate::routes::Routes;
-use crate::routes::cart_taxes::{self, TaxItemView, render_tax_item};
-use crate::routes::files;
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::cart::{bad_cart_id, cart_response, items_response, render_cart};
+use crate::views::money::money_formats;
+use kassa_core::cart_pricing::price_cart;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -54,60 +53,15 @@ pub fn router() -> Routes {
         )
         .route(
             "/v2/carts/{id}/relationships/accounts",
-            axum::routing::post(associate_account).delete(dissociate_account),
+            axum::routing::post(associate::<Accounts>).delete(dissociate::<Accounts>),
         )
         .route(
             "/v2/carts/{id}/relationships/customers",
-            axum::routing::post(associate_customer).delete(dissociate_customer),
+            axum::routing::post(associate::<Customers>).delete(dissociate::<Customers>),
         )
 }
 
 const MAX_NAME: usize = 255;
-
-/// Who is asking, for the cart access rules.
-pub(crate) struct Requester {
-    pub(crate) admin: bool,
-    pub(crate) account: Option<Uuid>,
-    pub(crate) customer: Option<Uuid>,
-}
-
-impl Requester {
-    pub(crate) fn new(shopper: &Shopper, customer: &CustomerToken) -> Self {
-        Self {
-            admin: shopper.caller.is_admin(),
-            account: shopper.account.as_ref().map(|a| a.scope),
-            customer: customer.0.as_ref().map(|c| c.sub),
-        }
-    }
-
-    /// Elastic Path's model: an associated cart belongs to its account/customer; an unassociated
-    /// cart to whoever holds its id.
-    pub(crate) fn may_use(&self, cart: &Cart) -> ApiResult<()> {
-        if self.admin {
-            return Ok(());
-        }
-        if let Some(account) = cart.account_id
-            && self.account != Some(account)
-        {
-            return Err(ApiError::forbidden(
-                "Account does not have the required permissions to fulfill this request",
-            ));
-        }
-        if let Some(customer) = cart.customer_id
-            && self.customer != Some(customer)
-        {
-            return Err(ApiError::forbidden(
-                "Customer does not have the required permissions to fulfill this request",
-            ));
-        }
-        Ok(())
-    }
-}
-
-pub(crate) fn bad_cart_id() -> ApiError {
-    ApiError::bad_request("The cart id may only contain letters, digits, '-' and '_' (at most 128)")
-        .with_source("cartID")
-}
 
 /// The cart with this id, created empty if unknown (Elastic Path's behaviour, which the classic
 /// JS clients rely on), after checking the caller may use it; and the store settings, read once
@@ -132,7 +86,7 @@ async fn open_contents(
                 .ensure_cart(settings.new_cart(id.to_owned(), now_millis()))
                 .await?;
             // Another request may have made it first, with an owner.
-            who.may_use(&cart)?;
+            who.may_use_cart(&cart)?;
             CartContents::empty(cart)
         }
     };
@@ -156,596 +110,19 @@ async fn existing_contents(
         .await?
         .0;
     if let Some(contents) = &contents {
-        who.may_use(&contents.cart)?;
+        who.may_use_cart(&contents.cart)?;
     }
     Ok((contents, settings))
 }
 
-/// Currency formats by code, and the store default, from the node's cached catalog view (a
-/// currency change is seen at once on this node and within a second on others).
-pub(crate) async fn money_formats(state: &AppState) -> ApiResult<(HashMap<String, MoneyFormat>, String)> {
-    let currencies = state.catalog_view.currencies(&*state.store).await?;
-    let default = currencies
-        .iter()
-        .find(|c| c.default)
-        .map_or_else(|| "USD".to_owned(), |c| c.code.clone());
-    Ok((
-        currencies.into_iter().map(|c| (c.code, c.money)).collect(),
-        default,
-    ))
-}
-
-// The cart responses (and, reusing these views, the order and payment responses) are rendered
-// from the typed views below rather than from a `serde_json::Value` tree: no maps to build, sort and
-// drop on the hottest paths. Until these views existed the responses were `Value`s, whose objects
-// are `BTreeMap`s and so list their keys in byte order; every view declares its fields in that same
-// alphabetical order (by wire name) so the bytes stay identical. Keep it so when adding a field.
-
-/// An amount as the wire shows it, with its currency's formatting.
-#[derive(Serialize)]
-pub(crate) struct MoneyView<'a> {
-    amount: i64,
-    currency: &'a str,
-    formatted: String,
-}
-
-/// A price as stored: `unit_price` and `value` of a line.
-#[derive(Serialize)]
-pub(crate) struct PriceView<'a> {
-    pub(crate) amount: i64,
-    pub(crate) currency: &'a str,
-    pub(crate) includes_tax: bool,
-}
-
-/// One figure of a line's display price: per unit and for the whole line.
-#[derive(Serialize)]
-pub(crate) struct LinePriceView<'a> {
-    unit: MoneyView<'a>,
-    value: MoneyView<'a>,
-}
-
-/// `meta.display_price` of a cart (`T` = [`MoneyView`]) or of a cart or order line
-/// (`T` = [`LinePriceView`]); only a cart has shipping figures, only an order line `discounts`.
-#[derive(Serialize)]
-pub(crate) struct DisplayPriceView<T> {
-    pub(crate) discount: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) discounts: Option<EmptyObject>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) shipping: Option<T>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) shipping_discount: Option<T>,
-    pub(crate) tax: T,
-    pub(crate) with_tax: T,
-    pub(crate) without_discount: T,
-    pub(crate) without_tax: T,
-}
-
-/// `meta.timestamps`, in RFC 3339; only a cart expires, only a paid order has `fully_paid_at`.
-#[derive(Serialize)]
-pub(crate) struct TimestampsView {
-    pub(crate) created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) fully_paid_at: Option<String>,
-    pub(crate) updated_at: String,
-}
-
-impl TimestampsView {
-    /// `created_at` and `updated_at` only.
-    pub(crate) fn of(created_at: Millis, updated_at: Millis) -> Self {
-        Self {
-            created_at: rfc3339(created_at),
-            expires_at: None,
-            fully_paid_at: None,
-            updated_at: rfc3339(updated_at),
-        }
-    }
-}
-
-/// `meta` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]).
-#[derive(Serialize)]
-pub(crate) struct MetaView<T> {
-    pub(crate) display_price: DisplayPriceView<T>,
-    pub(crate) timestamps: TimestampsView,
-}
-
-/// `links`: a line's product (product lines only), a cart's `self`.
-#[derive(Serialize)]
-pub(crate) struct LinksView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) product: Option<String>,
-    #[serde(rename = "self", skip_serializing_if = "Option::is_none")]
-    pub(crate) self_link: Option<String>,
-}
-
-/// `{"type", "id"}`: a resource a relationship points at.
-#[derive(Serialize)]
-pub(crate) struct ResourceRefView {
-    pub(crate) id: Uuid,
-    #[serde(rename = "type")]
-    pub(crate) kind: &'static str,
-}
-
-/// `{"data": …}`, the shape of every relationship (and of a plain `{"data": …}` answer).
-#[derive(Serialize)]
-pub(crate) struct DataView<T> {
-    pub(crate) data: T,
-}
-
-/// What kassa has none of yet (promotions, custom discounts): always `[]`.
-pub(crate) type NoneYet = [(); 0];
-
-/// Always `{}` (a braced struct without fields; a unit struct would be `null`).
-#[derive(Serialize)]
-pub(crate) struct EmptyObject {}
-
-#[derive(Serialize)]
-struct CartItemRelationshipsView {
-    custom_discounts: DataView<NoneYet>,
-    promotions: DataView<NoneYet>,
-    taxes: DataView<Vec<ResourceRefView>>,
-}
-
-/// A line's picture: the product's main image, or empty strings (Elastic Path's custom items).
-#[derive(Serialize, Default)]
-struct ImageView<'a> {
-    file_name: &'a str,
-    href: String,
-    mime_type: &'a str,
-}
-
-impl<'a> ImageView<'a> {
-    fn of(image: Option<&'a LineImage>, origin: &Origin) -> Self {
-        let Some(image) = image else {
-            return Self::default();
-        };
-        ImageView {
-            file_name: &image.file_name,
-            href: match &image.location {
-                Some(url) => url.clone(),
-                None => files::content_href(image.file_id, &image.file_name, origin),
-            },
-            mime_type: &image.mime_type,
-        }
-    }
-}
-
-/// A cart line.
-#[derive(Serialize)]
-struct CartItemView<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    catalog_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    catalog_source: Option<&'static str>,
-    custom_inputs: &'a Value,
-    description: Option<&'a str>,
-    id: Uuid,
-    image: ImageView<'a>,
-    links: LinksView,
-    /// The stock location the line draws from (its slug); absent when none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<&'a str>,
-    manage_stock: bool,
-    meta: MetaView<LinePriceView<'a>>,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    product_id: Option<Uuid>,
-    quantity: i64,
-    relationships: CartItemRelationshipsView,
-    sku: Option<&'a str>,
-    slug: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    unit_price: PriceView<'a>,
-    value: PriceView<'a>,
-}
-
-#[derive(Serialize)]
-struct ContactView<'a> {
-    email: &'a str,
-}
-
-#[derive(Serialize)]
-struct DiscountSettingsView {
-    custom_discounts_enabled: bool,
-    use_rule_promotions: bool,
-}
-
-#[derive(Serialize)]
-struct InventorySettingsView {
-    defer_inventory_check: bool,
-}
-
-#[derive(Serialize)]
-struct CartRelationshipsView {
-    accounts: DataView<Vec<ResourceRefView>>,
-    custom_discounts: DataView<NoneYet>,
-    customers: DataView<Vec<ResourceRefView>>,
-    items: DataView<Vec<ResourceRefView>>,
-    promotions: DataView<NoneYet>,
-}
-
-/// A cart, without its lines.
-#[derive(Serialize)]
-struct CartView<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    contact: Option<ContactView<'a>>,
-    custom_attributes: &'a Value,
-    description: Option<&'a str>,
-    discount_settings: DiscountSettingsView,
-    id: &'a str,
-    inventory_settings: InventorySettingsView,
-    links: LinksView,
-    meta: MetaView<MoneyView<'a>>,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payment_intent_id: Option<&'a str>,
-    relationships: CartRelationshipsView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    snapshot_date: Option<String>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-/// `included`: each member present only when asked for with `include=`; `I` is the item view (a
-/// cart's or an order's).
-#[derive(Serialize)]
-pub(crate) struct IncludedView<'a, I> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) custom_discounts: Option<NoneYet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) items: Option<Vec<I>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) promotions: Option<NoneYet>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) tax_items: Option<Vec<TaxItemView<'a>>>,
-}
-
-impl<I> IncludedView<'_, I> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.custom_discounts.is_none()
-            && self.items.is_none()
-            && self.promotions.is_none()
-            && self.tax_items.is_none()
-    }
-}
-
-/// `{"data": …}`, and `included` when asked for: the answer of the cart calls and of an order read.
-#[derive(Serialize)]
-pub(crate) struct IncludingDocument<'a, D, I> {
-    pub(crate) data: D,
-    #[serde(skip_serializing_if = "IncludedView::is_empty")]
-    pub(crate) included: IncludedView<'a, I>,
-}
-
-type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, CartItemView<'a>>;
-
-/// The answer of the item calls: every line and the cart's `meta`; `errors` are the items a bulk
-/// add could not add, `included` is present when asked for.
-#[derive(Serialize)]
-struct ItemsDocument<'a> {
-    data: Vec<CartItemView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [ErrorObject]>,
-    #[serde(skip_serializing_if = "IncludedView::is_empty")]
-    included: IncludedView<'a, CartItemView<'a>>,
-    meta: MetaView<MoneyView<'a>>,
-}
-
-/// `amount` in `currency`, formatted as the currency says (a currency without a format shows the
-/// bare number of minor units).
-pub(crate) fn money<'a>(
-    amount: i64,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-) -> MoneyView<'a> {
-    let formatted = formats
-        .get(currency)
-        .map_or_else(|| format!("{amount}"), |f| f.format(amount));
-    MoneyView {
-        amount,
-        currency,
-        formatted,
-    }
-}
-
-/// The totals of the lines with their tax items (all of the cart's, grouped in one pass).
-fn totals_of(lines: &[CartItem], taxes: &[CartTaxItem], method: CalculationMethod) -> ApiResult<CartTotals> {
-    let taxes = cart_taxes::by_item(taxes);
-    let lines: Vec<CartLine> = lines
-        .iter()
-        .map(|i| CartLine {
-            unit_amount: i.unit_amount,
-            quantity: i.quantity.max(0) as u64,
-            includes_tax: i.includes_tax,
-            tax_items: taxes
-                .get(&i.id)
-                .map(|t| t.iter().map(|t| t.tax).collect())
-                .unwrap_or_default(),
-            discounts: Vec::new(),
-        })
-        .collect();
-    cart_totals(&lines, &[], method).map_err(|e| {
-        ApiError::from(Error::bad_request(
-            "Bad Request",
-            format!("The cart cannot be totalled: {e}"),
-        ))
-    })
-}
-
-fn cart_display_price<'a>(
-    t: &CartTotals,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-) -> DisplayPriceView<MoneyView<'a>> {
-    let figure = |amount: i64| money(amount, currency, formats);
-    DisplayPriceView {
-        discount: figure(t.discount),
-        discounts: None,
-        shipping: Some(figure(t.shipping)),
-        shipping_discount: Some(figure(t.shipping_discount)),
-        tax: figure(t.tax),
-        with_tax: figure(t.with_tax),
-        without_discount: figure(t.without_discount),
-        without_tax: figure(t.without_tax),
-    }
-}
-
-pub(crate) fn line_display_price<'a>(
-    t: &LineTotals,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-) -> DisplayPriceView<LinePriceView<'a>> {
-    let price = |unit: i64, value: i64| LinePriceView {
-        unit: money(unit, currency, formats),
-        value: money(value, currency, formats),
-    };
-    let (unit, value) = (&t.unit, &t.value);
-    DisplayPriceView {
-        discount: price(unit.discount, value.discount),
-        discounts: None,
-        shipping: None,
-        shipping_discount: None,
-        tax: price(unit.tax, value.tax),
-        with_tax: price(unit.with_tax, value.with_tax),
-        without_discount: price(unit.without_discount, value.without_discount),
-        without_tax: price(unit.without_tax, value.without_tax),
-    }
-}
-
-fn cart_timestamps(cart: &Cart) -> TimestampsView {
-    TimestampsView {
-        expires_at: Some(rfc3339(cart.expires_at)),
-        ..TimestampsView::of(cart.created_at, cart.updated_at)
-    }
-}
-
-fn render_item<'a>(
-    item: &'a CartItem,
-    taxes: &[&CartTaxItem],
-    t: &LineTotals,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-    origin: &Origin,
-) -> CartItemView<'a> {
-    let price = |amount: i64| PriceView {
-        amount,
-        currency,
-        includes_tax: item.includes_tax,
-    };
-    CartItemView {
-        catalog_id: item.catalog_id,
-        catalog_source: item.product_id.map(|_| "pim"),
-        custom_inputs: &item.custom_inputs,
-        description: item.description.as_deref(),
-        id: item.id,
-        image: ImageView::of(item.image.as_ref(), origin),
-        links: LinksView {
-            product: item
-                .product_id
-                .map(|id| origin.url(&format!("/catalog/products/{id}"))),
-            self_link: None,
-        },
-        location: item.location.as_deref(),
-        manage_stock: false,
-        meta: MetaView {
-            display_price: line_display_price(t, currency, formats),
-            timestamps: TimestampsView::of(item.created_at, item.updated_at),
-        },
-        name: &item.name,
-        product_id: item.product_id,
-        quantity: item.quantity,
-        relationships: CartItemRelationshipsView {
-            custom_discounts: DataView { data: [] },
-            promotions: DataView { data: [] },
-            taxes: DataView {
-                data: taxes
-                    .iter()
-                    .map(|t| ResourceRefView {
-                        id: t.id,
-                        kind: "tax_item",
-                    })
-                    .collect(),
-            },
-        },
-        sku: item.sku.as_deref(),
-        slug: item.slug.as_deref(),
-        kind: item.kind.as_str(),
-        unit_price: price(item.unit_amount),
-        value: price(item.unit_amount.saturating_mul(item.quantity)),
-    }
-}
-
-fn render_cart<'a>(
-    cart: &'a Cart,
-    lines: &[CartItem],
-    totals: &CartTotals,
-    formats: &HashMap<String, MoneyFormat>,
-    default: &'a str,
-    origin: &Origin,
-) -> CartView<'a> {
-    let currency = cart.currency.as_deref().unwrap_or(default);
-    let party = |id: Option<Uuid>, kind: &'static str| DataView {
-        data: id.map(|id| ResourceRefView { id, kind }).into_iter().collect(),
-    };
-    CartView {
-        contact: cart.contact_email.as_deref().map(|email| ContactView { email }),
-        custom_attributes: &cart.custom_attributes,
-        description: cart.description.as_deref(),
-        discount_settings: DiscountSettingsView {
-            custom_discounts_enabled: cart.custom_discounts_enabled,
-            use_rule_promotions: cart.use_rule_promotions,
-        },
-        id: &cart.id,
-        inventory_settings: InventorySettingsView {
-            defer_inventory_check: cart.defer_inventory_check,
-        },
-        links: LinksView {
-            product: None,
-            self_link: Some(origin.url(&format!("/v2/carts/{}", cart.id))),
-        },
-        meta: MetaView {
-            display_price: cart_display_price(totals, currency, formats),
-            timestamps: cart_timestamps(cart),
-        },
-        name: &cart.name,
-        payment_intent_id: cart.payment_intent_id.as_deref(),
-        relationships: CartRelationshipsView {
-            accounts: party(cart.account_id, "account"),
-            custom_discounts: DataView { data: [] },
-            customers: party(cart.customer_id, "customer"),
-            items: DataView {
-                data: lines
-                    .iter()
-                    .map(|i| ResourceRefView {
-                        id: i.id,
-                        kind: i.kind.as_str(),
-                    })
-                    .collect(),
-            },
-            promotions: DataView { data: [] },
-        },
-        snapshot_date: cart.snapshot_date.map(rfc3339),
-        kind: "cart",
-    }
-}
-
-/// Every line rendered with its totals and tax items.
-fn render_lines<'a>(
-    lines: &'a [CartItem],
-    taxes: &[CartTaxItem],
-    totals: &CartTotals,
-    currency: &'a str,
-    formats: &HashMap<String, MoneyFormat>,
-    origin: &Origin,
-) -> Vec<CartItemView<'a>> {
-    let by_item = cart_taxes::by_item(taxes);
-    lines
-        .iter()
-        .zip(&totals.lines)
-        .map(|(i, t)| {
-            let taxes = by_item.get(&i.id).map_or(&[][..], Vec::as_slice);
-            render_item(i, taxes, t, currency, formats, origin)
-        })
-        .collect()
-}
-
-/// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
-/// and their tax items under `included.tax_items`.
-fn cart_document<'a>(
-    contents: &'a CartContents,
-    totals: &CartTotals,
-    formats: &HashMap<String, MoneyFormat>,
-    default: &'a str,
-    include: &[String],
-    origin: &Origin,
-) -> CartDocument<'a> {
-    let CartContents { cart, lines, taxes } = contents;
-    let asked = |name: &str| include.iter().any(|i| i == name);
-    let currency = cart.currency.as_deref().unwrap_or(default);
-    CartDocument {
-        data: render_cart(cart, lines, totals, formats, default, origin),
-        included: IncludedView {
-            // kassa has no promotions or custom discounts yet: asked for, they are present and empty.
-            custom_discounts: asked("custom_discounts").then_some([]),
-            items: asked("items").then(|| render_lines(lines, taxes, totals, currency, formats, origin)),
-            promotions: asked("promotions").then_some([]),
-            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
-        },
-    }
-}
-
-/// The items collection every item call answers with: all lines plus the cart's `meta`, with
-/// `include=tax_items` their tax items under `included.tax_items`, and the items a bulk add
-/// refused under `errors` (present only when there are some).
-fn items_document<'a>(
-    contents: &'a CartContents,
-    totals: &CartTotals,
-    formats: &HashMap<String, MoneyFormat>,
-    default: &'a str,
-    include: &[String],
-    origin: &Origin,
-    refused: &'a [ErrorObject],
-) -> ItemsDocument<'a> {
-    let CartContents { cart, lines, taxes } = contents;
-    let currency = cart.currency.as_deref().unwrap_or(default);
-    let asked = |name: &str| include.iter().any(|i| i == name);
-    ItemsDocument {
-        data: render_lines(lines, taxes, totals, currency, formats, origin),
-        errors: (!refused.is_empty()).then_some(refused),
-        included: IncludedView {
-            custom_discounts: None,
-            items: None,
-            promotions: None,
-            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
-        },
-        meta: MetaView {
-            display_price: cart_display_price(totals, currency, formats),
-            timestamps: cart_timestamps(cart),
-        },
-    }
-}
-
-/// [`cart_document`], serialized here because it borrows the cart the handler read.
-async fn cart_response(
-    state: &AppState,
-    contents: &CartContents,
-    settings: &StoreSettings,
-    include: &[String],
-    origin: &Origin,
-) -> ApiResult<Response> {
-    let totals = totals_of(&contents.lines, &contents.taxes, settings.calculation_method)?;
-    let (formats, default) = money_formats(state).await?;
-    let document = cart_document(contents, &totals, &formats, &default, include, origin);
-    Ok(Json(document).into_response())
-}
-
-/// [`items_document`], serialized here because it borrows the cart the handler read.
-async fn items_response(
-    state: &AppState,
-    contents: &CartContents,
-    settings: &StoreSettings,
-    include: &[String],
-    origin: &Origin,
-    refused: &[ErrorObject],
-) -> ApiResult<Response> {
-    let totals = totals_of(&contents.lines, &contents.taxes, settings.calculation_method)?;
-    let (formats, default) = money_formats(state).await?;
-    let document = items_document(contents, &totals, &formats, &default, include, origin, refused);
-    Ok(Json(document).into_response())
-}
-
 async fn read(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = open_contents(&state, &id, &who).await?;
     cart_response(&state, &contents, &settings, &query.include, &origin).await
 }
 
@@ -849,8 +226,7 @@ fn apply_cart_body(cart: &mut Cart, d: CartData) -> ApiResult<()> {
 
 async fn create(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     OptionalJson(body): OptionalJson<CartBody>,
 ) -> ApiResult<(StatusCode, Response)> {
@@ -858,8 +234,8 @@ async fn create(
     let settings = state.catalog_view.store_settings(&*state.store).await?;
     let mut cart = settings.new_cart(Uuid::now_v7().to_string(), now);
     // A shopper's token associates the new cart with their account or customer.
-    cart.account_id = shopper.account.as_ref().map(|a| a.scope);
-    cart.customer_id = customer.0.as_ref().map(|c| c.sub);
+    cart.account_id = who.account_id();
+    cart.customer_id = who.customer;
     apply_cart_body(&mut cart, body.map(|b| b.data).unwrap_or_default())?;
     state.store.create_cart(cart.clone()).await?;
     let contents = CartContents::empty(cart);
@@ -871,13 +247,11 @@ async fn create(
 
 async fn update(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CartBody>,
 ) -> ApiResult<Response> {
-    let who = Requester::new(&shopper, &customer);
     let (contents, settings) = existing_contents(&state, &id, &who).await?;
     let mut contents = match contents {
         Some(contents) => contents,
@@ -901,8 +275,7 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     if !is_valid_cart_id(&id) {
@@ -911,7 +284,7 @@ async fn remove(
     let Some(cart) = state.store.cart(&id, now_millis()).await? else {
         return Err(ApiError::not_found("Not Found", "Cart not found"));
     };
-    Requester::new(&shopper, &customer).may_use(&cart)?;
+    who.may_use_cart(&cart)?;
     if let Some(owner) = cart.customer_id {
         let theirs = state
             .store
@@ -935,22 +308,16 @@ async fn remove(
 
 async fn list(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let scope = match (shopper.account.as_ref(), customer.0.as_ref()) {
-        (Some(account), _) => CartScope::Account(account.scope),
-        (None, Some(c)) => CartScope::Customer(c.sub),
-        (None, None) if shopper.caller.is_admin() => CartScope::Associated,
-        (None, None) => {
-            return Err(ApiError::forbidden(
-                "Listing carts needs an EP-Account-Management-Authentication-Token or an X-Moltin-Customer-Token",
-            ));
-        }
-    };
+    let scope = who.cart_listing().ok_or_else(|| {
+        ApiError::forbidden(
+            "Listing carts needs an EP-Account-Management-Authentication-Token or an X-Moltin-Customer-Token",
+        )
+    })?;
     let settings = state.catalog_view.store_settings(&*state.store).await?;
     let scope = match scope {
         CartScope::Associated if settings.show_all_carts => CartScope::All,
@@ -973,7 +340,7 @@ async fn list(
     for cart in &page.items {
         let lines = lines_by_cart.remove(&cart.id).unwrap_or_default();
         let taxes = taxes_by_cart.remove(&cart.id).unwrap_or_default();
-        let totals = totals_of(&lines, &taxes, settings.calculation_method)?;
+        let totals = price_cart(&lines, &taxes, settings.calculation_method)?;
         carts.push(render_cart(cart, &lines, &totals, &formats, &default, &origin));
     }
     Ok(Json(envelope::collection(
@@ -983,13 +350,12 @@ async fn list(
 
 async fn items(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let (contents, settings) = open_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = open_contents(&state, &id, &who).await?;
     items_response(&state, &contents, &settings, &query.include, &origin, &[]).await
 }
 
@@ -1291,7 +657,7 @@ async fn merged_lines(
 ) -> ApiResult<(Vec<Good>, Vec<ProductRequest>)> {
     let not_found = || ApiError::not_found("Not Found", "Cart not found");
     let source = state.store.cart(source, now).await?.ok_or_else(not_found)?;
-    who.may_use(&source)?;
+    who.may_use_cart(&source)?;
     if source.id == into.id {
         return Err(ApiError::bad_request("A cart cannot be merged into itself"));
     }
@@ -1349,9 +715,7 @@ async fn reordered(
     let not_found = || ApiError::not_found("Not Found", "Order not found");
     let (order, items) = state.store.order(order_id).await?.ok_or_else(not_found)?;
     // The one order access rule, as for `GET /v2/orders/{id}`: a shopper token narrows an admin one.
-    let visible =
-        order_scope(who.admin, who.account, who.customer).is_some_and(|scope| scope.may_see(&order));
-    if !visible {
+    if !who.may_see_order(&order) {
         return Err(not_found());
     }
     let mut requests = Vec::new();
@@ -1639,8 +1003,7 @@ async fn price_products(
 
 async fn add_items(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     request: ShopperRequest,
     ApiPath(id): ApiPath<String>,
@@ -1649,7 +1012,6 @@ async fn add_items(
     if !is_valid_cart_id(&id) {
         return Err(bad_cart_id());
     }
-    let who = Requester::new(&shopper, &customer);
     let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
     let (parsed, bulk): (Vec<_>, bool) = match &body.data {
@@ -1698,7 +1060,7 @@ async fn add_items(
     let (contents, levels) = state.store.cart_contents(&id, now, wanted).await?;
     // An unknown cart is created by the add itself (one write), as Elastic Path creates it.
     let contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.clone(), now)));
-    who.may_use(&contents.cart)?;
+    who.may_use_cart(&contents.cart)?;
     let cart = &contents.cart;
     let mut stock = KnownStock::new(&stock_of, &slugs, levels);
     let mut custom = Vec::new();
@@ -1901,8 +1263,7 @@ async fn priced_changes(
 
 async fn update_item(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     request: ShopperRequest,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
@@ -1912,7 +1273,7 @@ async fn update_item(
     let quantity = check_quantity(body.data.quantity, "data.quantity")?;
     let item_id = parse_uuid(&item_id, not_found)?;
     // An unknown cart has no such item: 404, and no cart is created.
-    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = existing_contents(&state, &id, &who).await?;
     let contents = contents.ok_or_else(not_found)?;
     let changes = priced_changes(&state, &request, &contents, vec![(item_id, quantity)]).await?;
     check_changes(&contents, &changes, |_| "data.quantity".into())?;
@@ -1937,8 +1298,7 @@ struct BulkQuantity {
 
 async fn update_items(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     request: ShopperRequest,
     ApiPath(id): ApiPath<String>,
@@ -1959,12 +1319,12 @@ async fn update_items(
             check_quantity(change.quantity, &format!("data[{i}].quantity"))?,
         ));
     }
-    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = existing_contents(&state, &id, &who).await?;
     let Some(contents) = contents else {
         // An unknown cart has none of the items: 404 (nothing to change for an empty list), and
         // no cart is created.
         if changes.is_empty() {
-            return open_and_list(&state, &id, &shopper, &customer, &origin).await;
+            return open_and_list(&state, &id, &who, &origin).await;
         }
         return Err(ApiError::not_found("Not Found", "Item was not found in the cart"));
     };
@@ -1980,14 +1340,8 @@ async fn update_items(
 
 /// An empty bulk update of an unknown cart: the cart is created (as reading it would) and its
 /// items listed, as before.
-async fn open_and_list(
-    state: &AppState,
-    id: &str,
-    shopper: &Shopper,
-    customer: &CustomerToken,
-    origin: &Origin,
-) -> ApiResult<Response> {
-    let (contents, settings) = open_contents(state, id, &Requester::new(shopper, customer)).await?;
+async fn open_and_list(state: &AppState, id: &str, who: &Requester, origin: &Origin) -> ApiResult<Response> {
+    let (contents, settings) = open_contents(state, id, who).await?;
     let now = now_millis();
     let contents = state
         .store
@@ -1998,15 +1352,14 @@ async fn open_and_list(
 
 async fn remove_item(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::not_found("Not Found", "Item was not found in the cart");
     let item_id = parse_uuid(&item_id, not_found)?;
     // An unknown cart has no such item: 404, and no cart is created.
-    let (contents, settings) = existing_contents(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (contents, settings) = existing_contents(&state, &id, &who).await?;
     let cart = contents.ok_or_else(not_found)?.cart;
     let now = now_millis();
     let contents = state
@@ -2027,11 +1380,10 @@ async fn remove_item(
 
 async fn clear_items(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let (cart, settings) = open_cart(&state, &id, &Requester::new(&shopper, &customer)).await?;
+    let (cart, settings) = open_cart(&state, &id, &who).await?;
     let now = now_millis();
     state
         .store
@@ -2096,7 +1448,7 @@ impl Party {
     /// The id the caller's own token speaks for.
     fn own(self, who: &Requester) -> Option<Uuid> {
         match self {
-            Party::Account => who.account,
+            Party::Account => who.account_id(),
             Party::Customer => who.customer,
         }
     }
@@ -2109,15 +1461,34 @@ impl Party {
     }
 }
 
-async fn associate(
-    state: &AppState,
-    who: &Requester,
-    cart_id: &str,
-    body: &RelationshipBody,
-    party: Party,
+/// The party a relationship route is for, as a type: one handler serves both routes.
+trait PartyRoute {
+    const PARTY: Party;
+}
+
+/// `/v2/carts/{id}/relationships/accounts`.
+struct Accounts;
+
+impl PartyRoute for Accounts {
+    const PARTY: Party = Party::Account;
+}
+
+/// `/v2/carts/{id}/relationships/customers`.
+struct Customers;
+
+impl PartyRoute for Customers {
+    const PARTY: Party = Party::Customer;
+}
+
+async fn associate<P: PartyRoute>(
+    State(state): State<AppState>,
+    who: Requester,
+    ApiPath(cart_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (state, who, cart_id, party) = (&state, &who, cart_id.as_str(), P::PARTY);
     let kind = party.kind();
-    let id = relationship(body, kind)?;
+    let id = relationship(&body, kind)?;
     if !who.admin && party.own(who) != Some(id) {
         let mut owner = kind.to_owned();
         owner[..1].make_ascii_uppercase();
@@ -2150,14 +1521,14 @@ async fn associate(
     ))
 }
 
-async fn dissociate(
-    state: &AppState,
-    who: &Requester,
-    cart_id: &str,
-    body: &RelationshipBody,
-    party: Party,
+async fn dissociate<P: PartyRoute>(
+    State(state): State<AppState>,
+    who: Requester,
+    ApiPath(cart_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<StatusCode> {
-    let id = relationship(body, party.kind())?;
+    let (state, who, cart_id, party) = (&state, &who, cart_id.as_str(), P::PARTY);
+    let id = relationship(&body, party.kind())?;
     let (mut cart, settings) = open_cart(state, cart_id, who).await?;
     if *party.slot(&mut cart) == Some(id) {
         *party.slot(&mut cart) = None;
@@ -2166,72 +1537,4 @@ async fn dissociate(
         state.store.update_cart(cart).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn associate_account(
-    State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<RelationshipBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    associate(
-        &state,
-        &Requester::new(&shopper, &customer),
-        &id,
-        &body,
-        Party::Account,
-    )
-    .await
-}
-
-async fn dissociate_account(
-    State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<RelationshipBody>,
-) -> ApiResult<StatusCode> {
-    dissociate(
-        &state,
-        &Requester::new(&shopper, &customer),
-        &id,
-        &body,
-        Party::Account,
-    )
-    .await
-}
-
-async fn associate_customer(
-    State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<RelationshipBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    associate(
-        &state,
-        &Requester::new(&shopper, &customer),
-        &id,
-        &body,
-        Party::Customer,
-    )
-    .await
-}
-
-async fn dissociate_customer(
-    State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<RelationshipBody>,
-) -> ApiResult<StatusCode> {
-    dissociate(
-        &state,
-        &Requester::new(&shopper, &customer),
-        &id,
-        &body,
-        Party::Customer,
-    )
-    .await
 }

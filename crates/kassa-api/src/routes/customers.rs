@@ -19,13 +19,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller, CustomerToken};
+use crate::auth::{Admin, Caller, CustomerScope, CustomerToken};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
 use crate::metrics::Login;
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::customer::customer_not_found;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -76,39 +77,6 @@ fn render(c: &Customer, origin: &Origin) -> Value {
         "meta": { "timestamps": envelope::timestamps(c.created_at, c.updated_at) },
         "links": { "self": origin.url(&format!("/v2/customers/{}", c.id)) },
     })
-}
-
-pub(crate) fn not_found() -> ApiError {
-    ApiError::not_found("Not Found", "Customer not found")
-}
-
-/// Which customers the caller may see and change.
-pub(crate) enum Scope {
-    All,
-    Own(Uuid),
-}
-
-impl Scope {
-    pub(crate) fn of(caller: &Caller, token: &CustomerToken) -> ApiResult<Self> {
-        if caller.is_admin() {
-            return Ok(Scope::All);
-        }
-        match &token.0 {
-            Some(claims) => Ok(Scope::Own(claims.sub)),
-            None => Err(ApiError::forbidden(
-                "An implicit token needs an X-Moltin-Customer-Token to read or change customers",
-            )),
-        }
-    }
-
-    /// The id from the path, if the caller may address it; 404 otherwise.
-    pub(crate) fn target(&self, raw: &str) -> ApiResult<Uuid> {
-        let id = parse_uuid(raw, not_found)?;
-        match self {
-            Scope::Own(own) if *own != id => Err(not_found()),
-            _ => Ok(id),
-        }
-    }
 }
 
 /// A field that may be left out of an update but not set to `null`.
@@ -174,15 +142,15 @@ async fn list(
     query: ListQuery,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let scope = Scope::of(&caller, &token)?;
+    let scope = CustomerScope::of(&caller, &token)?;
     let filters = CustomerFilter::from_filters(&query.filters)?;
     let page = state
         .store
         .customers(CustomerQuery {
             filters,
             only: match scope {
-                Scope::All => None,
-                Scope::Own(id) => Some(id),
+                CustomerScope::All => None,
+                CustomerScope::Own(id) => Some(id),
             },
             page: query.page,
         })
@@ -200,8 +168,8 @@ async fn read(
     origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = Scope::of(&caller, &token)?.target(&id)?;
-    let customer = state.store.customer(id).await?.ok_or_else(not_found)?;
+    let id = CustomerScope::of(&caller, &token)?.target(&id)?;
+    let customer = state.store.customer(id).await?.ok_or_else(customer_not_found)?;
     Ok(Json(envelope::single(render(&customer, &origin))))
 }
 
@@ -213,7 +181,7 @@ async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Body<CustomerData>>,
 ) -> ApiResult<Json<Value>> {
-    let id = Scope::of(&caller, &token)?.target(&id)?;
+    let id = CustomerScope::of(&caller, &token)?.target(&id)?;
     let d = body.data;
     let mut v = Validator::new();
     v.resource_type(d.kind.as_deref(), "customer");
@@ -243,7 +211,7 @@ async fn update(
         .store
         .update_customer(id, patch, now_millis())
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(customer_not_found)?;
     Ok(Json(envelope::single(render(&customer, &origin))))
 }
 
@@ -252,9 +220,9 @@ async fn remove(
     _: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_uuid(&id, not_found)?;
+    let id = parse_uuid(&id, customer_not_found)?;
     if !state.store.delete_customer(id).await? {
-        return Err(not_found());
+        return Err(customer_not_found());
     }
     Ok(StatusCode::NO_CONTENT)
 }

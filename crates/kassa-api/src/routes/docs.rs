@@ -2,11 +2,14 @@
 //! interactive reference at `GET /docs` (Swagger UI, vendored under `assets/swagger-ui/` and
 //! compiled into the binary, so it works offline), where `GET /` sends a browser.
 
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use crate::routes::Routes;
+use crate::route_table::Routes;
+use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../assets/docs.html");
 const BUNDLE_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
@@ -27,8 +30,8 @@ async fn root() -> Redirect {
     Redirect::temporary("/docs")
 }
 
-async fn openapi_json() -> Response {
-    asset("application/json", crate::openapi::document_bytes(), "no-cache")
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    asset("application/json", state.api_document.bytes(), "no-cache")
 }
 
 async fn index() -> Response {
@@ -47,13 +50,13 @@ async fn ui_css() -> Response {
     asset("text/css; charset=utf-8", UI_CSS, "public, max-age=86400")
 }
 
-fn asset(content_type: &'static str, body: &'static [u8], cache: &'static str) -> Response {
+fn asset(content_type: &'static str, body: impl Into<Bytes>, cache: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

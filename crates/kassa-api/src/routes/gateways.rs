@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

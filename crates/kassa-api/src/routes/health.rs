@@ -9,7 +9,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

@@ -34,7 +34,7 @@ use crate::auth::{Admin, Caller};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

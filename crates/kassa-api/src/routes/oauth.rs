@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{has_content_type, read_body, refuse_nul};
 use crate::metrics::Login;
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::put;
 use kassa_core::Validator;
-use kassa_core::order::Command;
+use kassa_core::order_state::Command;
 use kassa_core::orders::{MAX_EXTERNAL_REF, OrderAccess};
 use kassa_core::payments::{OrderChange, OrderEdit, TransactionDetails};
 use kassa_core::time::now_millis;
@@ -21,13 +21,11 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
-use crate::routes::Routes;
-use crate::routes::carts::money_formats;
-use crate::routes::orders::order_not_found;
-use crate::routes::orders::{Includes, address, order_response};
-use crate::routes::payments::data_of;
+use crate::extract::{ApiJson, ApiPath, address, data_of};
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::money::money_formats;
+use crate::views::order::{Includes, order_not_found, order_response};
 
 pub fn router() -> Routes {
     Routes::new().route("/v2/orders/{id}", put(update))

@@ -1,6 +1,6 @@
 //! `POST /v2/orders/{id}/payments` and `/v2/orders/{id}/transactions[/{tx}[/capture|refund|cancel]]`.
 //!
-//! Handlers only parse, decide who may act, and render: the rules are `kassa_core::order`, and
+//! Handlers only parse, decide who may act, and render: the rules are `kassa_core::order_state`, and
 //! each change is one `PaymentStore::change_order` transaction (statuses, amounts, stock).
 //!
 //! Who may pay: a client_credentials token; the shopper whose account token or customer token
@@ -17,28 +17,32 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::money::MoneyFormat;
-use kassa_core::order::{Command, PayMethod, PaymentMethod};
+use kassa_core::order_state::{Command, PayMethod, PaymentMethod};
 use kassa_core::orders::PlacedOrder;
 use kassa_core::orders::{IdempotentResponse, OrderAccess};
 use kassa_core::payments::{
     ChangedOrder, MANUAL, OrderChange, OrderEdit, PaymentTransaction, TransactionDetails, gateways,
 };
 use kassa_core::store::RememberResponse;
-use kassa_core::time::{now_millis, rfc3339};
+use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::auth::{Admin, CustomerToken, Shopper};
+use kassa_core::requester::Requester;
+
+use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::extract::{ApiJson, ApiPath, OptionalJson, data_of, text};
 use crate::idempotency::{self, Begin};
 use crate::metrics::{self, PaymentResult};
-use crate::routes::Routes;
-use crate::routes::carts::{DataView, MoneyView, ResourceRefView, TimestampsView, money, money_formats};
-use crate::routes::orders::{order_not_found, text};
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::document::{DataView, ResourceRefView};
+use crate::views::money::{MoneyView, money, money_formats};
+use crate::views::order::order_not_found;
+use crate::views::timestamps::TimestampsView;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -55,28 +59,6 @@ const MAX_TEXT: usize = 255;
 
 fn transaction_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Transaction not found")
-}
-
-/// The order's `meta.timestamps`, with `fully_paid_at` once it has been fully paid.
-pub(crate) fn order_timestamps(o: &PlacedOrder) -> TimestampsView {
-    TimestampsView {
-        fully_paid_at: o.fully_paid_at.map(rfc3339),
-        ..TimestampsView::of(o.created_at, o.updated_at)
-    }
-}
-
-/// Whether the caller may read the order (and its transactions): the order read's rule
-/// ([`kassa_core::orders::order_scope`]).
-fn may_see(shopper: &Shopper, customer: &CustomerToken, o: &PlacedOrder) -> bool {
-    crate::routes::orders::scope(shopper, customer).is_some_and(|scope| scope.may_see(o))
-}
-
-/// Who may pay an order: whoever may read it, and anyone for a guest order.
-fn payer(shopper: &Shopper, customer: &CustomerToken) -> OrderAccess {
-    OrderAccess {
-        scope: crate::routes::orders::scope(shopper, customer),
-        guest_orders: true,
-    }
 }
 
 #[derive(Serialize)]
@@ -203,13 +185,6 @@ fn parse_tx(tx: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(tx).map_err(|_| transaction_not_found())
 }
 
-/// `data` of a body, which must be an object.
-pub(crate) fn data_of(body: &Value) -> ApiResult<&Map<String, Value>> {
-    body.get("data")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request("data is required and must be an object").with_source("data"))
-}
-
 /// An optional integer amount (minor units) at `source`.
 fn amount(v: &mut Validator, obj: &Map<String, Value>, source: &str) -> Option<i64> {
     match obj.get("amount") {
@@ -317,13 +292,12 @@ async fn check_gateway(state: &AppState, slug: &str) -> ApiResult<()> {
 
 async fn pay(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let scope = idempotency::scope_of(&shopper, &customer);
+    let scope = who.idempotency_scope();
     let path = format!("/v2/orders/{id}/payments");
     let claim = match idempotency::begin(&state, &headers, scope, "POST", &path, &body).await? {
         Begin::Replay(response) => return Ok(response),
@@ -346,7 +320,7 @@ async fn pay(
             metrics::Payment::Authorize
         }
     };
-    let outcome = record_payment(&state, &shopper, &customer, &id, payment, claim.as_ref()).await;
+    let outcome = record_payment(&state, &who, &id, payment, claim.as_ref()).await;
     state.metrics.payment(kind, PaymentResult::of(&outcome));
     match (outcome, claim) {
         (Ok(response), claim) => {
@@ -368,8 +342,7 @@ async fn pay(
 /// The payment itself, once the request is parsed: everything that can refuse it.
 async fn record_payment(
     state: &AppState,
-    shopper: &Shopper,
-    customer: &CustomerToken,
+    who: &Requester,
     id: &str,
     payment: Payment,
     claim: Option<&idempotency::Claim>,
@@ -403,7 +376,7 @@ async fn record_payment(
     });
     let changed = state
         .store
-        .change_order(order_id, payer(shopper, customer), change, now_millis(), remember)
+        .change_order(order_id, who.payer(), change, now_millis(), remember)
         .await?
         .ok_or_else(order_not_found)?;
     // The same document as the one remembered above, so a replay sends the same bytes.
@@ -412,11 +385,10 @@ async fn record_payment(
 
 async fn list(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
+    let order = load_order(&state, &id, |o| who.may_see_order(o)).await?;
     let transactions = state.store.order_transactions(order.id).await?;
     let (formats, _) = money_formats(&state).await?;
     let data: Vec<_> = transactions
@@ -428,11 +400,10 @@ async fn list(
 
 async fn read(
     State(state): State<AppState>,
-    shopper: Shopper,
-    customer: CustomerToken,
+    who: Requester,
     ApiPath((id, tx)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let order = load_order(&state, &id, |o| may_see(&shopper, &customer, o)).await?;
+    let order = load_order(&state, &id, |o| who.may_see_order(o)).await?;
     let tx = parse_tx(&tx)?;
     let transactions = state.store.order_transactions(order.id).await?;
     let t = transactions

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::routes::Routes;
+use crate::route_table::Routes;
 
 /// A write body. `attributes` is required.
 #[derive(Deserialize)]

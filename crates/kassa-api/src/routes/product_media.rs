@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub(crate) fn routes() -> Routes {

@@ -28,7 +28,7 @@ use crate::auth::{AccountScope, Admin, Caller, Shopper};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, nullable, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

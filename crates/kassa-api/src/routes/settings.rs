@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use kassa_core::Validator;
 use kassa_core::address::MAX_SHOPPER_ADDRESS_LIMIT;
-use kassa_core::cart::CalculationMethod;
+use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::MAX_CART_EXPIRY_DAYS;
 use kassa_core::settings::{
     CURRENCY_LIMIT, FILTER_LIMIT, MAX_PAGE_LENGTH, PAGE_OFFSET_LIMIT, ReserveAt, StoreSettings,
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
 
 pub fn router() -> Routes {

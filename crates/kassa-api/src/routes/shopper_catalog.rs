@@ -22,13 +22,15 @@ use kassa_core::time::{Millis, rfc3339};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{files, pcm};
-use crate::catalog_view::{ShopperRelease, ShopperRequest, price_product};
+use super::pcm;
+use crate::auth::ShopperRequest;
+use crate::catalog_view::{ShopperRelease, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ListQuery, parse_uuid};
-use crate::routes::Routes;
+use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::file::render as render_file;
 
 pub fn router() -> Routes {
     pcm::router(
@@ -589,7 +591,7 @@ fn included(
         let mut seen = HashSet::new();
         ids.filter(|id| seen.insert(*id))
             .filter_map(|id| r.file(id))
-            .map(|f| files::render(f, origin))
+            .map(|f| render_file(f, origin))
             .collect::<Vec<Value>>()
     };
     if asked("main_image") {

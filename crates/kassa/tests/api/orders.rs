@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use kassa_core::cart::CalculationMethod;
+use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
-use kassa_core::order::{OrderStatus, PaymentStatus, ShippingStatus};
+use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
 use kassa_core::orders::{OrderItem, PlacedOrder};
 use kassa_core::store::Store;
 use reqwest::Method;

@@ -1156,9 +1156,9 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
             body: "{}".into(),
         });
     let change = kassa_core::payments::OrderChange {
-        command: Some(kassa_core::order::Command::Pay {
+        command: Some(kassa_core::order_state::Command::Pay {
             id: Uuid::now_v7(),
-            method: kassa_core::order::PaymentMethod::Pay(kassa_core::order::PayMethod::Purchase),
+            method: kassa_core::order_state::PaymentMethod::Pay(kassa_core::order_state::PayMethod::Purchase),
             amount: Some(100),
         }),
         details: kassa_core::payments::TransactionDetails {
@@ -1318,9 +1318,9 @@ fn placed_order(id: Uuid, cart: &str, total: i64, stock_allocated: bool) -> kass
     let now = now_millis();
     kassa_core::orders::PlacedOrder {
         id,
-        status: kassa_core::order::OrderStatus::Incomplete,
-        payment: kassa_core::order::PaymentStatus::Unpaid,
-        shipping: kassa_core::order::ShippingStatus::Unfulfilled,
+        status: kassa_core::order_state::OrderStatus::Incomplete,
+        payment: kassa_core::order_state::PaymentStatus::Unpaid,
+        shipping: kassa_core::order_state::ShippingStatus::Unfulfilled,
         cart_id: cart.into(),
         currency: "USD".into(),
         order_number: None,
@@ -1335,7 +1335,7 @@ fn placed_order(id: Uuid, cart: &str, total: i64, stock_allocated: bool) -> kass
         billing_address: address(),
         shipping_address: address(),
         custom_attributes: json!({}),
-        calculation_method: kassa_core::cart::CalculationMethod::Line,
+        calculation_method: kassa_core::cart_totals::CalculationMethod::Line,
         with_tax: total,
         without_tax: total,
         tax: 0,

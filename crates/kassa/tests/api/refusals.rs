@@ -23,7 +23,7 @@ backend_tests!(
     refused_payments_and_order_updates_change_nothing,
 );
 
-/// kassa's bounds (`kassa_core::cart::{MAX_AMOUNT, MAX_QUANTITY}`).
+/// kassa's bounds (`kassa_core::cart_totals::{MAX_AMOUNT, MAX_QUANTITY}`).
 const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 const MAX_QUANTITY: i64 = 1_000_000_000;
 

@@ -1,0 +1,381 @@
+//! A cart, its lines and the item collection, as every cart call answers.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use kassa_core::cart_pricing::price_cart;
+use kassa_core::cart_totals::{CartTotals, LineTotals};
+use kassa_core::carts::{Cart, CartContents, CartItem, CartTaxItem, LineImage, taxes_by_item};
+use kassa_core::money::MoneyFormat;
+use kassa_core::settings::StoreSettings;
+use kassa_core::time::rfc3339;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::envelope::Origin;
+use crate::error::{ApiError, ApiResult, ErrorObject};
+use crate::state::AppState;
+use crate::views::document::{
+    DataView, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
+};
+use crate::views::file::content_href;
+use crate::views::money::{
+    LinePriceView, MetaView, MoneyView, PriceView, cart_display_price, line_display_price, money_formats,
+};
+use crate::views::tax_item::render_tax_item;
+use crate::views::timestamps::TimestampsView;
+
+pub(crate) fn bad_cart_id() -> ApiError {
+    ApiError::bad_request("The cart id may only contain letters, digits, '-' and '_' (at most 128)")
+        .with_source("cartID")
+}
+
+pub(crate) fn cart_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Cart not found")
+}
+
+#[derive(Serialize)]
+pub(crate) struct CartItemRelationshipsView {
+    custom_discounts: DataView<NoneYet>,
+    promotions: DataView<NoneYet>,
+    taxes: DataView<Vec<ResourceRefView>>,
+}
+
+/// A line's picture: the product's main image, or empty strings (Elastic Path's custom items).
+#[derive(Serialize, Default)]
+pub(crate) struct ImageView<'a> {
+    file_name: &'a str,
+    href: String,
+    mime_type: &'a str,
+}
+
+impl<'a> ImageView<'a> {
+    fn of(image: Option<&'a LineImage>, origin: &Origin) -> Self {
+        let Some(image) = image else {
+            return Self::default();
+        };
+        ImageView {
+            file_name: &image.file_name,
+            href: match &image.location {
+                Some(url) => url.clone(),
+                None => content_href(image.file_id, &image.file_name, origin),
+            },
+            mime_type: &image.mime_type,
+        }
+    }
+}
+
+/// A cart line.
+#[derive(Serialize)]
+pub(crate) struct CartItemView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_source: Option<&'static str>,
+    custom_inputs: &'a Value,
+    description: Option<&'a str>,
+    id: Uuid,
+    image: ImageView<'a>,
+    links: LinksView,
+    /// The stock location the line draws from (its slug); absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
+    manage_stock: bool,
+    meta: MetaView<LinePriceView<'a>>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_id: Option<Uuid>,
+    quantity: i64,
+    relationships: CartItemRelationshipsView,
+    sku: Option<&'a str>,
+    slug: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    unit_price: PriceView<'a>,
+    value: PriceView<'a>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ContactView<'a> {
+    email: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DiscountSettingsView {
+    custom_discounts_enabled: bool,
+    use_rule_promotions: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct InventorySettingsView {
+    defer_inventory_check: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CartRelationshipsView {
+    accounts: DataView<Vec<ResourceRefView>>,
+    custom_discounts: DataView<NoneYet>,
+    customers: DataView<Vec<ResourceRefView>>,
+    items: DataView<Vec<ResourceRefView>>,
+    promotions: DataView<NoneYet>,
+}
+
+/// A cart, without its lines.
+#[derive(Serialize)]
+pub(crate) struct CartView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<ContactView<'a>>,
+    custom_attributes: &'a Value,
+    description: Option<&'a str>,
+    discount_settings: DiscountSettingsView,
+    id: &'a str,
+    inventory_settings: InventorySettingsView,
+    links: LinksView,
+    meta: MetaView<MoneyView<'a>>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_intent_id: Option<&'a str>,
+    relationships: CartRelationshipsView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_date: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+pub(crate) type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, CartItemView<'a>>;
+
+/// The answer of the item calls: every line and the cart's `meta`; `errors` are the items a bulk
+/// add could not add, `included` is present when asked for.
+#[derive(Serialize)]
+pub(crate) struct ItemsDocument<'a> {
+    data: Vec<CartItemView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [ErrorObject]>,
+    #[serde(skip_serializing_if = "IncludedView::is_empty")]
+    included: IncludedView<'a, CartItemView<'a>>,
+    meta: MetaView<MoneyView<'a>>,
+}
+
+pub(crate) fn cart_timestamps(cart: &Cart) -> TimestampsView {
+    TimestampsView {
+        expires_at: Some(rfc3339(cart.expires_at)),
+        ..TimestampsView::of(cart.created_at, cart.updated_at)
+    }
+}
+
+pub(crate) fn render_item<'a>(
+    item: &'a CartItem,
+    taxes: &[&CartTaxItem],
+    t: &LineTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> CartItemView<'a> {
+    let price = |amount: i64| PriceView {
+        amount,
+        currency,
+        includes_tax: item.includes_tax,
+    };
+    CartItemView {
+        catalog_id: item.catalog_id,
+        catalog_source: item.product_id.map(|_| "pim"),
+        custom_inputs: &item.custom_inputs,
+        description: item.description.as_deref(),
+        id: item.id,
+        image: ImageView::of(item.image.as_ref(), origin),
+        links: LinksView {
+            product: item
+                .product_id
+                .map(|id| origin.url(&format!("/catalog/products/{id}"))),
+            self_link: None,
+        },
+        location: item.location.as_deref(),
+        manage_stock: false,
+        meta: MetaView {
+            display_price: line_display_price(t, currency, formats),
+            timestamps: TimestampsView::of(item.created_at, item.updated_at),
+        },
+        name: &item.name,
+        product_id: item.product_id,
+        quantity: item.quantity,
+        relationships: CartItemRelationshipsView {
+            custom_discounts: DataView { data: [] },
+            promotions: DataView { data: [] },
+            taxes: DataView {
+                data: taxes
+                    .iter()
+                    .map(|t| ResourceRefView {
+                        id: t.id,
+                        kind: "tax_item",
+                    })
+                    .collect(),
+            },
+        },
+        sku: item.sku.as_deref(),
+        slug: item.slug.as_deref(),
+        kind: item.kind.as_str(),
+        unit_price: price(item.unit_amount),
+        value: price(item.unit_amount.saturating_mul(item.quantity)),
+    }
+}
+
+pub(crate) fn render_cart<'a>(
+    cart: &'a Cart,
+    lines: &[CartItem],
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &'a str,
+    origin: &Origin,
+) -> CartView<'a> {
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    let party = |id: Option<Uuid>, kind: &'static str| DataView {
+        data: id.map(|id| ResourceRefView { id, kind }).into_iter().collect(),
+    };
+    CartView {
+        contact: cart.contact_email.as_deref().map(|email| ContactView { email }),
+        custom_attributes: &cart.custom_attributes,
+        description: cart.description.as_deref(),
+        discount_settings: DiscountSettingsView {
+            custom_discounts_enabled: cart.custom_discounts_enabled,
+            use_rule_promotions: cart.use_rule_promotions,
+        },
+        id: &cart.id,
+        inventory_settings: InventorySettingsView {
+            defer_inventory_check: cart.defer_inventory_check,
+        },
+        links: LinksView {
+            product: None,
+            self_link: Some(origin.url(&format!("/v2/carts/{}", cart.id))),
+        },
+        meta: MetaView {
+            display_price: cart_display_price(totals, currency, formats),
+            timestamps: cart_timestamps(cart),
+        },
+        name: &cart.name,
+        payment_intent_id: cart.payment_intent_id.as_deref(),
+        relationships: CartRelationshipsView {
+            accounts: party(cart.account_id, "account"),
+            custom_discounts: DataView { data: [] },
+            customers: party(cart.customer_id, "customer"),
+            items: DataView {
+                data: lines
+                    .iter()
+                    .map(|i| ResourceRefView {
+                        id: i.id,
+                        kind: i.kind.as_str(),
+                    })
+                    .collect(),
+            },
+            promotions: DataView { data: [] },
+        },
+        snapshot_date: cart.snapshot_date.map(rfc3339),
+        kind: "cart",
+    }
+}
+
+/// Every line rendered with its totals and tax items.
+pub(crate) fn render_lines<'a>(
+    lines: &'a [CartItem],
+    taxes: &[CartTaxItem],
+    totals: &CartTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> Vec<CartItemView<'a>> {
+    let by_item = taxes_by_item(taxes);
+    lines
+        .iter()
+        .zip(&totals.lines)
+        .map(|(i, t)| {
+            let taxes = by_item.get(&i.id).map_or(&[][..], Vec::as_slice);
+            render_item(i, taxes, t, currency, formats, origin)
+        })
+        .collect()
+}
+
+/// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
+/// and their tax items under `included.tax_items`.
+pub(crate) fn cart_document<'a>(
+    contents: &'a CartContents,
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &'a str,
+    include: &[String],
+    origin: &Origin,
+) -> CartDocument<'a> {
+    let CartContents { cart, lines, taxes } = contents;
+    let asked = |name: &str| include.iter().any(|i| i == name);
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    CartDocument {
+        data: render_cart(cart, lines, totals, formats, default, origin),
+        included: IncludedView {
+            // kassa has no promotions or custom discounts yet: asked for, they are present and empty.
+            custom_discounts: asked("custom_discounts").then_some([]),
+            items: asked("items").then(|| render_lines(lines, taxes, totals, currency, formats, origin)),
+            promotions: asked("promotions").then_some([]),
+            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
+        },
+    }
+}
+
+/// The items collection every item call answers with: all lines plus the cart's `meta`, with
+/// `include=tax_items` their tax items under `included.tax_items`, and the items a bulk add
+/// refused under `errors` (present only when there are some).
+pub(crate) fn items_document<'a>(
+    contents: &'a CartContents,
+    totals: &CartTotals,
+    formats: &HashMap<String, MoneyFormat>,
+    default: &'a str,
+    include: &[String],
+    origin: &Origin,
+    refused: &'a [ErrorObject],
+) -> ItemsDocument<'a> {
+    let CartContents { cart, lines, taxes } = contents;
+    let currency = cart.currency.as_deref().unwrap_or(default);
+    let asked = |name: &str| include.iter().any(|i| i == name);
+    ItemsDocument {
+        data: render_lines(lines, taxes, totals, currency, formats, origin),
+        errors: (!refused.is_empty()).then_some(refused),
+        included: IncludedView {
+            custom_discounts: None,
+            items: None,
+            promotions: None,
+            tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
+        },
+        meta: MetaView {
+            display_price: cart_display_price(totals, currency, formats),
+            timestamps: cart_timestamps(cart),
+        },
+    }
+}
+
+/// [`cart_document`], serialized here because it borrows the cart the handler read.
+pub(crate) async fn cart_response(
+    state: &AppState,
+    contents: &CartContents,
+    settings: &StoreSettings,
+    include: &[String],
+    origin: &Origin,
+) -> ApiResult<Response> {
+    let totals = price_cart(&contents.lines, &contents.taxes, settings.calculation_method)?;
+    let (formats, default) = money_formats(state).await?;
+    let document = cart_document(contents, &totals, &formats, &default, include, origin);
+    Ok(Json(document).into_response())
+}
+
+/// [`items_document`], serialized here because it borrows the cart the handler read.
+pub(crate) async fn items_response(
+    state: &AppState,
+    contents: &CartContents,
+    settings: &StoreSettings,
+    include: &[String],
+    origin: &Origin,
+    refused: &[ErrorObject],
+) -> ApiResult<Response> {
+    let totals = price_cart(&contents.lines, &contents.taxes, settings.calculation_method)?;
+    let (formats, default) = money_formats(state).await?;
+    let document = items_document(contents, &totals, &formats, &default, include, origin, refused);
+    Ok(Json(document).into_response())
+}

@@ -1,0 +1,374 @@
+//! An order and its items (`GET /v2/orders`, an order read, checkout's answer).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use kassa_core::cart_pricing::price_order;
+use kassa_core::cart_totals::LineTotals;
+use kassa_core::money::MoneyFormat;
+use kassa_core::orders::{OrderItem, PlacedOrder};
+use kassa_core::time::rfc3339;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::envelope::Origin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ListQuery;
+use crate::views::document::{
+    DataView, EmptyObject, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
+};
+use crate::views::money::{
+    DisplayPriceView, LinePriceView, MetaView, MoneyView, PriceView, line_display_price, money,
+};
+use crate::views::tax_item::render_tax_item;
+use crate::views::timestamps::TimestampsView;
+
+pub(crate) fn order_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Order not found")
+}
+
+/// An order's `contact` (never with an `id`) or `customer`; an unknown name or email is `null`.
+#[derive(Serialize)]
+pub(crate) struct PartyView<'a> {
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Uuid>,
+    name: Option<&'a str>,
+}
+
+impl PartyView<'_> {
+    /// Whether the order knows anything of this party; if not, the key is left out.
+    fn is_known(&self) -> bool {
+        self.email.is_some() || self.id.is_some() || self.name.is_some()
+    }
+}
+
+/// An order's `meta.display_price`.
+#[derive(Serialize)]
+pub(crate) struct OrderDisplayPriceView<'a> {
+    authorized: MoneyView<'a>,
+    balance_owing: MoneyView<'a>,
+    discount: MoneyView<'a>,
+    paid: MoneyView<'a>,
+    shipping: MoneyView<'a>,
+    shipping_discount: MoneyView<'a>,
+    tax: MoneyView<'a>,
+    with_tax: MoneyView<'a>,
+    without_discount: MoneyView<'a>,
+    without_tax: MoneyView<'a>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct OrderMetaView<'a> {
+    display_price: OrderDisplayPriceView<'a>,
+    timestamps: TimestampsView,
+}
+
+/// An order's relationships; the account, member and customer only when it has them.
+#[derive(Serialize)]
+pub(crate) struct OrderRelationshipsView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<DataView<ResourceRefView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_member: Option<DataView<ResourceRefView>>,
+    custom_discounts: DataView<NoneYet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<DataView<ResourceRefView>>,
+    items: DataView<Vec<ResourceRefView>>,
+    promotions: DataView<NoneYet>,
+}
+
+/// The order resource (`data` of an order document, or one entry of a listing). Fields in
+/// alphabetical order, like every view (see `carts`).
+#[derive(Serialize)]
+pub(crate) struct OrderView<'a> {
+    anonymized: bool,
+    billing_address: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<PartyView<'a>>,
+    custom_attributes: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<PartyView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ref: Option<&'a str>,
+    id: Uuid,
+    links: EmptyObject,
+    meta: OrderMetaView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_number: Option<&'a str>,
+    payment: &'static str,
+    relationships: OrderRelationshipsView,
+    shipping: &'static str,
+    shipping_address: &'a Value,
+    status: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct OrderItemRelationshipsView {
+    cart_item: DataView<ResourceRefView>,
+    promotions: DataView<NoneYet>,
+    taxes: DataView<Vec<ResourceRefView>>,
+}
+
+/// An `OrderItemResponse`. A custom line's `product_id` and a line without SKU's `sku` are `""`.
+#[derive(Serialize)]
+pub(crate) struct OrderItemView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_source: Option<&'static str>,
+    custom_inputs: &'a Value,
+    discounts: NoneYet,
+    id: Uuid,
+    links: LinksView,
+    /// The slug of the stock location the item drew from; `null` when none.
+    location: Option<&'a str>,
+    meta: MetaView<LinePriceView<'a>>,
+    name: &'a str,
+    product_id: String,
+    quantity: i64,
+    relationships: OrderItemRelationshipsView,
+    sku: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    unit_price: PriceView<'a>,
+    value: PriceView<'a>,
+}
+
+/// `included` of an order document or listing: `items` and `tax_items` when asked for (orders
+/// have no promotions or custom discounts to include).
+pub(crate) type OrderIncludedView<'a> = IncludedView<'a, OrderItemView<'a>>;
+
+/// An order read: `{"data": order}`, and `included` when asked for.
+pub(crate) type OrderDocument<'a> = IncludingDocument<'a, OrderView<'a>, OrderItemView<'a>>;
+
+pub(crate) fn render_order_item<'a>(
+    i: &'a OrderItem,
+    t: &LineTotals,
+    currency: &'a str,
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> OrderItemView<'a> {
+    let price = |amount: i64| PriceView {
+        amount,
+        currency,
+        includes_tax: i.includes_tax,
+    };
+    OrderItemView {
+        catalog_id: i.catalog_id,
+        catalog_source: i.product_id.map(|_| "pim"),
+        custom_inputs: &i.custom_inputs,
+        discounts: [],
+        id: i.id,
+        links: LinksView {
+            product: i
+                .product_id
+                .map(|id| origin.url(&format!("/catalog/products/{id}"))),
+            self_link: None,
+        },
+        location: i.location.as_deref(),
+        meta: MetaView {
+            display_price: DisplayPriceView {
+                discounts: Some(EmptyObject {}),
+                ..line_display_price(t, currency, formats)
+            },
+            timestamps: TimestampsView::of(i.created_at, i.updated_at),
+        },
+        name: &i.name,
+        product_id: i.product_id.map_or_else(String::new, |p| p.to_string()),
+        quantity: i.quantity,
+        relationships: OrderItemRelationshipsView {
+            cart_item: DataView {
+                data: ResourceRefView {
+                    id: i.cart_item_id,
+                    kind: i.kind.as_str(),
+                },
+            },
+            promotions: DataView { data: [] },
+            taxes: DataView {
+                data: i
+                    .taxes
+                    .iter()
+                    .map(|t| ResourceRefView {
+                        id: t.id,
+                        kind: "tax_item",
+                    })
+                    .collect(),
+            },
+        },
+        sku: i.sku.as_deref().unwrap_or_default(),
+        kind: "order_item",
+        unit_price: price(i.unit_amount),
+        value: price(i.unit_amount.saturating_mul(i.quantity)),
+    }
+}
+
+pub(crate) fn render_order<'a>(
+    o: &'a PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+) -> OrderView<'a> {
+    let m = |amount: i64| money(amount, &o.currency, formats);
+    let related = |id: Option<Uuid>, kind: &'static str| {
+        id.map(|id| DataView {
+            data: ResourceRefView { id, kind },
+        })
+    };
+    let contact = PartyView {
+        email: o.contact_email.as_deref(),
+        id: None,
+        name: o.contact_name.as_deref(),
+    };
+    let customer = PartyView {
+        email: o.customer_email.as_deref(),
+        id: o.customer_id,
+        name: o.customer_name.as_deref(),
+    };
+    OrderView {
+        anonymized: false,
+        billing_address: &o.billing_address,
+        contact: Some(contact).filter(PartyView::is_known),
+        custom_attributes: &o.custom_attributes,
+        customer: Some(customer).filter(PartyView::is_known),
+        external_ref: o.external_ref.as_deref(),
+        id: o.id,
+        links: EmptyObject {},
+        meta: OrderMetaView {
+            display_price: OrderDisplayPriceView {
+                authorized: m(o.authorized),
+                balance_owing: m(o.balance_owing),
+                discount: m(o.discount),
+                paid: m(o.paid),
+                shipping: m(o.shipping_amount),
+                shipping_discount: m(o.shipping_discount),
+                tax: m(o.tax),
+                with_tax: m(o.with_tax),
+                without_discount: m(o.without_discount),
+                without_tax: m(o.without_tax),
+            },
+            timestamps: order_timestamps(o),
+        },
+        order_number: o.order_number.as_deref(),
+        payment: o.payment.as_str(),
+        relationships: OrderRelationshipsView {
+            account: related(o.account_id, "account"),
+            account_member: related(o.account_member_id, "account_member"),
+            custom_discounts: DataView { data: [] },
+            customer: related(o.customer_id, "customer"),
+            items: DataView {
+                data: items
+                    .iter()
+                    .map(|i| ResourceRefView {
+                        id: i.id,
+                        kind: "item",
+                    })
+                    .collect(),
+            },
+            promotions: DataView { data: [] },
+        },
+        shipping: o.shipping.as_str(),
+        shipping_address: &o.shipping_address,
+        status: o.status.as_str(),
+        kind: "order",
+    }
+}
+
+/// The order's items as `OrderItemResponse`s, with their figures computed as at checkout.
+pub(crate) fn order_items<'a>(
+    o: &'a PlacedOrder,
+    items: &'a [OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+) -> ApiResult<Vec<OrderItemView<'a>>> {
+    let totals = price_order(o, items)?;
+    Ok(items
+        .iter()
+        .zip(&totals.lines)
+        .map(|(i, t)| render_order_item(i, t, &o.currency, formats, origin))
+        .collect())
+}
+
+/// What `include` asked for, of what orders offer (`custom_discounts` and `promotions` are
+/// always empty here, so they add nothing).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Includes {
+    pub(crate) items: bool,
+    pub(crate) tax_items: bool,
+}
+
+impl Includes {
+    pub(crate) fn of(query: &ListQuery) -> Self {
+        let has = |name: &str| query.include.iter().any(|i| i == name);
+        Self {
+            items: has("items"),
+            tax_items: has("tax_items"),
+        }
+    }
+}
+
+/// `included.items` / `included.tax_items` of `orders`, as asked for.
+pub(crate) fn included<'a>(
+    orders: &[(&'a PlacedOrder, &'a [OrderItem])],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    includes: Includes,
+) -> ApiResult<OrderIncludedView<'a>> {
+    let items = if includes.items {
+        let mut all = Vec::new();
+        for (o, items) in orders {
+            all.extend(order_items(o, items, formats, origin)?);
+        }
+        Some(all)
+    } else {
+        None
+    };
+    let tax_items = includes.tax_items.then(|| {
+        orders
+            .iter()
+            .flat_map(|(_, items)| items.iter().flat_map(|i| i.taxes.iter().map(render_tax_item)))
+            .collect()
+    });
+    Ok(IncludedView {
+        custom_discounts: None,
+        items,
+        promotions: None,
+        tax_items,
+    })
+}
+
+/// The order document: `data` and, as `includes` asks, `included.items` / `included.tax_items`.
+pub(crate) fn order_document<'a>(
+    o: &'a PlacedOrder,
+    items: &'a [OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    includes: Includes,
+) -> ApiResult<OrderDocument<'a>> {
+    Ok(IncludingDocument {
+        data: render_order(o, items, formats),
+        included: included(&[(o, items)], formats, origin, includes)?,
+    })
+}
+
+/// [`order_document`], serialized here because it borrows the order the handler read.
+pub(crate) fn order_response(
+    o: &PlacedOrder,
+    items: &[OrderItem],
+    formats: &HashMap<String, MoneyFormat>,
+    origin: &Origin,
+    includes: Includes,
+) -> ApiResult<Response> {
+    Ok(Json(order_document(o, items, formats, origin, includes)?).into_response())
+}
+
+/// The order's `meta.timestamps`, with `fully_paid_at` once it has been fully paid.
+pub(crate) fn order_timestamps(o: &PlacedOrder) -> TimestampsView {
+    TimestampsView {
+        fully_paid_at: o.fully_paid_at.map(rfc3339),
+        ..TimestampsView::of(o.created_at, o.updated_at)
+    }
+}
