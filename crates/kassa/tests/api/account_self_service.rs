@@ -2,12 +2,11 @@
 //! (while `account_member_self_management` is `update_only`) update their own user and password
 //! records; and `membership_limit`, which bounds how many accounts one member joins.
 
+use crate::backend_tests;
+use crate::fixtures::{Realm, account, join, login, realm, user};
+use crate::helpers::{AM, Backend, Resp, TestApp, req};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::accounts::{Realm, account, join, login, realm, user};
-use crate::backend_tests;
-use crate::helpers::{AM, Backend, Resp, TestApp, req};
 
 backend_tests!(
     members_rename_their_own_account_only,

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::fixtures::{account, join, login, realm, user};
 use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
@@ -16,93 +17,6 @@ backend_tests!(
     accounts_crud_filters_and_validation,
     memberships_and_members,
 );
-
-/// The realm and a password profile, as an admin sets them up.
-pub(crate) struct Realm {
-    pub id: String,
-    pub profile: String,
-}
-
-pub(crate) async fn realm(app: &TestApp, admin: &str) -> Realm {
-    let r = app.get("/v2/settings/account-authentication", admin).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["data"]["type"], "account_authentication_settings");
-    assert_eq!(
-        r.body["data"]["account_management_authentication_token_timeout_secs"],
-        86400
-    );
-    let id = r.body["data"]["relationships"]["authentication_realm"]["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .post(
-            &format!("/v2/authentication-realms/{id}/password-profiles"),
-            admin,
-            json!({"data": {"type": "password_profile", "name": "passwords", "username_format": "email", "enable_one_time_password_token": false}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    Realm {
-        id,
-        profile: r.body["data"]["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// A user with a password; returns the member id.
-pub(crate) async fn user(app: &TestApp, admin: &str, realm: &Realm, email: &str, password: &str) -> String {
-    let r = app
-        .post(
-            &format!("/v2/authentication-realms/{}/user-authentication-info", realm.id),
-            admin,
-            json!({"data": {"type": "user_authentication_info", "name": "Ron Swanson", "email": email}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/v2/authentication-realms/{}/user-authentication-info/{id}/user-authentication-password-profile-info", realm.id),
-            admin,
-            json!({"data": {"type": "user_authentication_password_profile_info", "password_profile_id": realm.profile, "username": email, "password": password}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert!(r.body["data"].get("password").is_none());
-    id
-}
-
-pub(crate) async fn account(app: &TestApp, admin: &str, name: &str) -> String {
-    let r = app
-        .post(
-            "/v2/accounts",
-            admin,
-            json!({"data": {"type": "account", "name": name, "legal_name": format!("{name} Ltd")}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["data"]["id"].as_str().unwrap().to_owned()
-}
-
-pub(crate) async fn join(app: &TestApp, admin: &str, account: &str, member: &str) -> Resp {
-    app.post(
-        &format!("/v2/accounts/{account}/account-memberships"),
-        admin,
-        json!({"data": {"type": "account_membership", "account_member_id": member}}),
-    )
-    .await
-}
-
-pub(crate) async fn login(app: &TestApp, realm: &Realm, username: &str, password: &str) -> Resp {
-    let implicit = app.implicit_token().await;
-    app.post(
-        "/v2/account-members/tokens",
-        &implicit,
-        json!({"data": {"type": "account_management_authentication_token", "authentication_mechanism": "password",
-                        "password_profile_id": realm.profile, "username": username, "password": password}}),
-    )
-    .await
-}
 
 /// A request as a shopper: implicit Bearer plus the account token.
 async fn as_shopper(app: &TestApp, path: &str, account_token: &str) -> Resp {

@@ -3,13 +3,11 @@
 //! `shopper_address_limit` under parallel creates, and that an owner's deletion takes its
 //! addresses with it.
 
+use crate::backend_tests;
+use crate::fixtures::{account, join, login, realm, user};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::customers::customer_token;
-use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     admin_manages_an_account_address_book,
@@ -451,7 +449,7 @@ async fn members_reach_only_their_own_account_book(backend: Backend) {
 
     // An implicit token alone, or with a customer token, gets 403; no token 401.
     let customer = create_customer(&app, &admin, "ann@perkins.com", "pa55word-a").await;
-    let customer_tok = customer_token(&app, "ann@perkins.com", "pa55word-a").await;
+    let customer_tok = app.customer_login("ann@perkins.com", "pa55word-a").await;
     assert!(!customer.is_empty());
     for (method, path, body) in [
         (Method::GET, book.clone(), None),
@@ -496,7 +494,7 @@ async fn customers_reach_only_their_own_book(backend: Backend) {
     let implicit = app.implicit_token().await;
     let ann = create_customer(&app, &admin, "ann@perkins.com", "pa55word-a").await;
     let chris = create_customer(&app, &admin, "chris@traeger.com", "pa55word-c").await;
-    let ann_token = customer_token(&app, "ann@perkins.com", "pa55word-a").await;
+    let ann_token = app.customer_login("ann@perkins.com", "pa55word-a").await;
     let book = format!("/v2/customers/{ann}/addresses");
 
     let r = as_customer(&app, Method::POST, &book, &implicit, &ann_token, Some(home())).await;
@@ -609,7 +607,7 @@ async fn address_limit_holds_under_parallel_creates(backend: Backend) {
     let acc = account(&app, &admin, "Pawnee Parks").await;
     let token = member_token(&app, &admin, &acc, "ron@swanson.com").await;
     let customer = create_customer(&app, &admin, "ann@perkins.com", "pa55word-a").await;
-    let customer_tok = customer_token(&app, "ann@perkins.com", "pa55word-a").await;
+    let customer_tok = app.customer_login("ann@perkins.com", "pa55word-a").await;
     let books = [
         (format!("/v2/accounts/{acc}/addresses"), (AM, token.clone())),
         (

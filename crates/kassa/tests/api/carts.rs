@@ -1,14 +1,13 @@
 //! Carts: the classic clients' invented ids, the shopper SDK's `POST /v2/carts`, custom items and
 //! their totals, the access matrix, and parallel writers.
 
+use crate::backend_tests;
+use crate::fixtures::{
+    account, hierarchy, join, login, price, pricebook, product, published_catalog, realm, usd, user,
+};
+use crate::helpers::{AM, Backend, Resp, TestApp, raw, req};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::catalogs::{hierarchy, price, pricebook, product, published_catalog, usd};
-use crate::customers::customer_token;
-use crate::helpers::{AM, Backend, Resp, TestApp, raw, req};
 
 backend_tests!(
     unknown_cart_ids_are_created_empty,
@@ -869,8 +868,8 @@ async fn customer_carts_and_the_last_cart_rule(backend: Backend) {
         assert_eq!(r.status, 201, "{}", r.body);
         ids.push(r.body["data"]["id"].as_str().unwrap().to_owned());
     }
-    let ann = customer_token(&app, "ann@perkins.com", "literally1").await;
-    let chris = customer_token(&app, "chris@traeger.com", "literally1").await;
+    let ann = app.customer_login("ann@perkins.com", "literally1").await;
+    let chris = app.customer_login("chris@traeger.com", "literally1").await;
 
     let r = as_customer(
         &app,

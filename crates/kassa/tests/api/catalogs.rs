@@ -1,12 +1,11 @@
 //! Catalogs, published releases, catalog rules and the shopper catalog (`/catalogs...`,
 //! `/catalog...`).
 
+use crate::backend_tests;
+use crate::fixtures::{self, catalog, create, hierarchy, price, pricebook, product, publish, usd};
+use crate::helpers::{Backend, Resp, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::accounts;
-use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
     publish_and_shop,
@@ -17,140 +16,6 @@ backend_tests!(
     rules_choose_the_catalog,
     catalog_validation_and_conflicts,
 );
-
-pub(crate) fn id(r: &Resp) -> String {
-    r.body["data"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id: {}", r.body))
-        .to_owned()
-}
-
-pub(crate) async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
-    let r = app.post(path, token, body).await;
-    assert_eq!(r.status, 201, "{path}: {}", r.body);
-    id(&r)
-}
-
-/// A hierarchy with one node; returns both ids.
-pub(crate) async fn hierarchy(app: &TestApp, admin: &str, name: &str) -> (String, String) {
-    let h = create(
-        app,
-        admin,
-        "/pcm/hierarchies",
-        json!({"data": {"type": "hierarchy", "attributes": {"name": name}}}),
-    )
-    .await;
-    let n = create(
-        app,
-        admin,
-        &format!("/pcm/hierarchies/{h}/nodes"),
-        json!({"data": {"type": "node", "attributes": {"name": format!("{name} node")}}}),
-    )
-    .await;
-    (h, n)
-}
-
-/// A product of `status` placed in the node.
-pub(crate) async fn product(
-    app: &TestApp,
-    admin: &str,
-    (h, n): &(String, String),
-    name: &str,
-    sku: &str,
-    status: &str,
-) -> String {
-    let p = create(
-        app,
-        admin,
-        "/pcm/products",
-        json!({"data": {"type": "product", "attributes": {
-            "name": name, "sku": sku, "slug": sku.to_lowercase(), "commodity_type": "physical", "status": status
-        }}}),
-    )
-    .await;
-    let r = app
-        .post(
-            &format!("/pcm/hierarchies/{h}/nodes/{n}/relationships/products"),
-            admin,
-            json!({"data": [{"type": "product", "id": p}]}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    p
-}
-
-pub(crate) async fn pricebook(app: &TestApp, admin: &str, name: &str) -> String {
-    create(
-        app,
-        admin,
-        "/pcm/pricebooks",
-        json!({"data": {"type": "pricebook", "attributes": {"name": name}}}),
-    )
-    .await
-}
-
-/// A price of `sku` in the book; `attributes` extends `{sku}`.
-pub(crate) async fn price(
-    app: &TestApp,
-    admin: &str,
-    book: &str,
-    sku: &str,
-    mut attributes: Value,
-) -> String {
-    attributes["sku"] = json!(sku);
-    create(
-        app,
-        admin,
-        &format!("/pcm/pricebooks/{book}/prices"),
-        json!({"data": {"type": "product-price", "attributes": attributes}}),
-    )
-    .await
-}
-
-pub(crate) fn usd(amount: i64) -> Value {
-    json!({"currencies": {"USD": {"amount": amount, "includes_tax": false}}})
-}
-
-pub(crate) async fn catalog(app: &TestApp, admin: &str, name: &str, attributes: Value) -> String {
-    let mut body = json!({"data": {"type": "catalog", "attributes": {"name": name}}});
-    for (k, v) in attributes.as_object().unwrap() {
-        body["data"]["attributes"][k] = v.clone();
-    }
-    create(app, admin, "/catalogs", body).await
-}
-
-/// A catalog over one hierarchy and one price book, published; its id.
-pub(crate) async fn published_catalog(
-    app: &TestApp,
-    admin: &str,
-    name: &str,
-    node: &str,
-    book: &str,
-) -> String {
-    let cat = catalog(
-        app,
-        admin,
-        name,
-        json!({"hierarchy_ids": [node], "pricebook_id": book}),
-    )
-    .await;
-    publish(app, admin, &cat).await;
-    cat
-}
-
-pub(crate) async fn publish(app: &TestApp, admin: &str, catalog: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/catalogs/{catalog}/releases"),
-            Some(admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["data"]["meta"]["release_status"], "PUBLISHED");
-    id(&r)
-}
 
 /// A shopper GET with extra headers.
 async fn shop(app: &TestApp, token: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -709,11 +574,11 @@ async fn rules_choose_the_catalog(backend: Backend) {
     for c in catalogs.iter().rev() {
         publish(&app, &admin, c).await;
     }
-    let realm = accounts::realm(&app, &admin).await;
-    let member = accounts::user(&app, &admin, &realm, "ann@perkins.com", "secret-pass-1").await;
-    let acc = accounts::account(&app, &admin, "Perkins Wholesale").await;
-    assert_eq!(accounts::join(&app, &admin, &acc, &member).await.status, 201);
-    let r = accounts::login(&app, &realm, "ann@perkins.com", "secret-pass-1").await;
+    let realm = fixtures::realm(&app, &admin).await;
+    let member = fixtures::user(&app, &admin, &realm, "ann@perkins.com", "secret-pass-1").await;
+    let acc = fixtures::account(&app, &admin, "Perkins Wholesale").await;
+    assert_eq!(fixtures::join(&app, &admin, &acc, &member).await.status, 201);
+    let r = fixtures::login(&app, &realm, "ann@perkins.com", "secret-pass-1").await;
     let account_token = r.body["data"][0]["token"].as_str().unwrap().to_owned();
 
     let r = app

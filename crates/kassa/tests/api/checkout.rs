@@ -4,16 +4,18 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::backend_tests;
+use crate::fixtures::{
+    AccountShopper, Customer, account, hierarchy, join, login, price, pricebook, product, publish,
+    published_catalog, realm, usd, user,
+};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, request_hash};
 use kassa_core::time::now_millis;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     account_token_checkout_reproduces_the_example,
@@ -125,41 +127,6 @@ async fn filled_cart(app: &TestApp, admin: &str, cart: &str) -> (String, String)
     (a, b)
 }
 
-/// A member of a new account, logged in: (account id, member id, account token).
-async fn shopper(app: &TestApp, admin: &str, email: &str) -> (String, String, String) {
-    let realm = realm(app, admin).await;
-    let member = user(app, admin, &realm, email, "pa55word-x").await;
-    let account = account(app, admin, "Pawnee").await;
-    assert_eq!(join(app, admin, &account, &member).await.status, 201);
-    let r = login(app, &realm, email, "pa55word-x").await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let token = r.body["data"][0]["token"].as_str().unwrap().to_owned();
-    (account, member, token)
-}
-
-/// A customer with a password, and a customer token for them: `(customer id, token)`.
-pub(crate) async fn customer_token(app: &TestApp, admin: &str, email: &str) -> (String, String) {
-    let r = app
-        .post(
-            "/v2/customers",
-            admin,
-            json!({"data": {"type": "customer", "name": "Leslie Knope", "email": email, "password": "waffles-4ever"}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let implicit = app.implicit_token().await;
-    let r = app
-        .post(
-            "/v2/customers/tokens",
-            &implicit,
-            json!({"data": {"type": "token", "email": email, "password": "waffles-4ever", "authentication_mechanism": "password"}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    (id, r.body["data"]["token"].as_str().unwrap().to_owned())
-}
-
 fn amount(v: &Value) -> i64 {
     v["amount"].as_i64().unwrap_or_else(|| panic!("no amount: {v}"))
 }
@@ -176,7 +143,11 @@ fn sources(r: &Resp) -> Vec<String> {
 async fn account_token_checkout_reproduces_the_example(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let (account, member, token) = shopper(&app, &admin, "john@email.com").await;
+    let AccountShopper {
+        account,
+        member,
+        token,
+    } = app.account_shopper(&admin, "Pawnee", "john@email.com").await;
     let implicit = app.implicit_token().await;
     let (mug, pen) = filled_cart(&app, &admin, "c1").await;
     let r = checkout(&app, "c1", &implicit, &[(AM, &token)], account_token_example()).await;
@@ -271,7 +242,11 @@ async fn admin_account_customer_and_guest_modes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
-    let (account_id, member, token) = shopper(&app, &admin, "ron@swanson.com").await;
+    let AccountShopper {
+        account: account_id,
+        member,
+        token,
+    } = app.account_shopper(&admin, "Pawnee", "ron@swanson.com").await;
     filled_cart(&app, &admin, "c").await;
     let addresses = |mut body: Value| {
         body["data"]["billing_address"] = billing();
@@ -318,7 +293,10 @@ async fn admin_account_customer_and_guest_modes(backend: Backend) {
     assert_eq!(get_order(&app, &admin_order, &implicit, &[]).await.status, 404);
 
     // Customer id checkout: the customer's name and email are copied.
-    let (customer, ctoken) = customer_token(&app, &admin, "leslie@pawnee.gov").await;
+    let Customer {
+        id: customer,
+        token: ctoken,
+    } = app.customer(&admin, "leslie@pawnee.gov").await;
     let r = checkout(
         &app,
         "c",
@@ -410,7 +388,7 @@ async fn validation_reports_every_problem(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
-    let (_, _, token) = shopper(&app, &admin, "john@email.com").await;
+    let AccountShopper { token, .. } = app.account_shopper(&admin, "Pawnee", "john@email.com").await;
     filled_cart(&app, &admin, "v").await;
 
     // Account checkout: contact and both addresses, all at once.
@@ -487,7 +465,7 @@ async fn validation_reports_every_problem(backend: Backend) {
     let r = checkout(&app, "v", &implicit, &[], json!({"nodata": true})).await;
     assert_eq!(r.status, 400);
     // Both shopper tokens at once.
-    let (_, ctoken) = customer_token(&app, &admin, "leslie@pawnee.gov").await;
+    let Customer { token: ctoken, .. } = app.customer(&admin, "leslie@pawnee.gov").await;
     let r = checkout(
         &app,
         "v",
@@ -561,7 +539,11 @@ async fn cart_rules_and_access(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
-    let (account_id, _, token) = shopper(&app, &admin, "john@email.com").await;
+    let AccountShopper {
+        account: account_id,
+        token,
+        ..
+    } = app.account_shopper(&admin, "Pawnee", "john@email.com").await;
 
     // A missing cart is 404 and is not created; an empty one is 400.
     let r = checkout(&app, "nope", &implicit, &[], guest("j@x.com")).await;
@@ -646,7 +628,7 @@ async fn idempotency_replays_mismatches_and_in_flight(backend: Backend) {
     let r = checkout(&app, "k", &implicit, &[key], guest("other@x.com")).await;
     assert_eq!(r.status, 422, "{}", r.body);
     // Another caller's scope does not see the replay: a new order.
-    let (_, ctoken) = customer_token(&app, &admin, "leslie@pawnee.gov").await;
+    let Customer { token: ctoken, .. } = app.customer(&admin, "leslie@pawnee.gov").await;
     let mine = checkout(&app, "k", &implicit, &[key, (CT, &ctoken)], guest("j@x.com")).await;
     assert_eq!(mine.status, 201, "{}", mine.body);
     assert_ne!(mine.body["data"]["id"], first.body["data"]["id"]);
@@ -754,7 +736,7 @@ async fn final_stock_check(backend: Backend) {
     let store = app.store().await;
     let product = Uuid::new_v4();
     let now = now_millis();
-    let line = crate::payments::product_line("s", product, "gift2", 3);
+    let line = crate::fixtures::product_line("s", product, "gift2", 3);
     store
         .add_cart_items(
             &kassa_core::carts::Cart::empty("s".into(), now, 7),
@@ -834,7 +816,6 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
 /// A product line is priced again from the shopper's published catalog at checkout: a price
 /// changed and re-published since the add is the price of the order (EP's behaviour).
 async fn product_lines_are_repriced_from_the_catalog(backend: Backend) {
-    use crate::catalogs::{hierarchy, price, pricebook, product, publish, published_catalog, usd};
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let node = hierarchy(&app, &admin, "Whisky").await;

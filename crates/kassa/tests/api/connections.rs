@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use kassa::listen::{Limits, NetConfig};
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::backend_tests;
+use crate::fixtures::{closed_within, read_response};
 use crate::helpers::{Backend, Options, TestApp};
 
 backend_tests!(
@@ -35,80 +35,6 @@ async fn spawn_with_limits(backend: Backend, limits: Limits) -> TestApp {
 
 fn addr(app: &TestApp) -> String {
     app.url.trim_start_matches("http://").to_owned()
-}
-
-/// A parsed HTTP/1.1 response read off a raw connection.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-}
-
-/// Reads one response (head and a `Content-Length` body) within `limit`.
-pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> RawResponse {
-    tokio::time::timeout(limit, async {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(
-                n > 0,
-                "closed before a response: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let status = head[9..12].parse().expect("status");
-        let mut response = RawResponse {
-            status,
-            head,
-            body: buf[head_end..].to_vec(),
-        };
-        let length: usize = response
-            .header("content-length")
-            .map_or(0, |v| v.parse().expect("content-length"));
-        while response.body.len() < length {
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed inside a body");
-            response.body.extend_from_slice(&chunk[..n]);
-        }
-        response
-    })
-    .await
-    .expect("a response in time")
-}
-
-/// Whether the server closes the connection within `limit` (reading and dropping anything sent).
-pub async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> bool {
-    let mut chunk = [0u8; 1024];
-    tokio::time::timeout(limit, async {
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
 }
 
 fn get(path: &str) -> String {

@@ -101,13 +101,6 @@ async fn sign_in(app: &TestApp, bearer: &str, email: &str, password: &str) -> Re
     .await
 }
 
-pub(crate) async fn customer_token(app: &TestApp, email: &str, password: &str) -> String {
-    let implicit = app.implicit_token().await;
-    let r = sign_in(app, &implicit, email, password).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["data"]["token"].as_str().unwrap().to_owned()
-}
-
 async fn admin_creates_reads_updates_and_deletes_customers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
@@ -645,7 +638,7 @@ async fn customer_token_reaches_only_its_own_record(backend: Backend) {
     let leslie = create(&app, &admin, "Leslie", "leslie@knope.com", Some("pa55word-l")).await;
     let ben = create(&app, &admin, "Ben", "ben@wyatt.com", Some("pa55word-b")).await;
     let implicit = app.implicit_token().await;
-    let token = customer_token(&app, "leslie@knope.com", "pa55word-l").await;
+    let token = app.customer_login("leslie@knope.com", "pa55word-l").await;
     let own = format!("/v2/customers/{leslie}");
     let other = format!("/v2/customers/{ben}");
     let update = || Some(json!({"data": {"type": "customer", "name": "Leslie Knope"}}));
@@ -712,7 +705,7 @@ async fn customer_token_reaches_only_its_own_record(backend: Backend) {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["password"], true);
-    customer_token(&app, "leslie@knope.com", "pa55word-new").await;
+    app.customer_login("leslie@knope.com", "pa55word-new").await;
 
     // client_credentials sees everyone.
     let r = call(&app, Method::GET, "/v2/customers", &admin, None, None).await;
@@ -726,7 +719,7 @@ async fn bad_customer_tokens_are_401(backend: Backend) {
     let implicit = app.implicit_token().await;
     let leslie = create(&app, &admin, "Leslie", "leslie@knope.com", Some("pa55word-l")).await;
     let ben = create(&app, &admin, "Ben", "ben@wyatt.com", None).await;
-    let token = customer_token(&app, "leslie@knope.com", "pa55word-l").await;
+    let token = app.customer_login("leslie@knope.com", "pa55word-l").await;
 
     // Rewrite the subject to another customer, keeping the signature.
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -787,7 +780,7 @@ async fn expired_customer_tokens_are_401(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     let id = create(&app, &admin, "Tom", "tom@haverford.org", Some("pa55word-t")).await;
-    let token = customer_token(&app, "tom@haverford.org", "pa55word-t").await;
+    let token = app.customer_login("tom@haverford.org", "pa55word-t").await;
     let path = format!("/v2/customers/{id}");
     assert_eq!(
         call(&app, Method::GET, &path, &implicit, Some(&token), None)

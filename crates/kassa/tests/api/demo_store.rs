@@ -2,7 +2,7 @@
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestDatabase};
-use crate::process::Server;
+use crate::server_process::Server;
 
 backend_tests!(the_demo_ids_a_storefront_compiles_in_are_the_same_on_every_fresh_database);
 

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::catalogs;
+use crate::fixtures::{self, BOUNDARY, Part, file_part, form, png, text_part, upload, upload_to, uploaded};
 use crate::helpers::{Backend, Options, Resp, TestApp};
 
 backend_tests!(
@@ -26,63 +26,6 @@ backend_tests!(
 
 // --- Test content -------------------------------------------------------------------------
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A real (decodable) RGB PNG of `width`×`height`: zlib with stored blocks, no compression.
-pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut raw = Vec::new();
-    for y in 0..height {
-        raw.push(0); // filter: none
-        for x in 0..width {
-            raw.extend_from_slice(&[(x * 40) as u8, (y * 40) as u8, 200]);
-        }
-    }
-    let mut zlib = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
-    for (i, block) in blocks.iter().enumerate() {
-        zlib.push(u8::from(i + 1 == blocks.len()));
-        let len = block.len() as u16;
-        zlib.extend_from_slice(&len.to_le_bytes());
-        zlib.extend_from_slice(&(!len).to_le_bytes());
-        zlib.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in &raw {
-        a = (a + u32::from(byte)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32(&body).to_be_bytes());
-    };
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &zlib);
-    chunk(b"IEND", &[]);
-    out
-}
-
 /// The markers of a baseline JPEG of `width`×`height` (what a reader of its size sees).
 fn jpeg(width: u16, height: u16) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8];
@@ -99,82 +42,6 @@ fn jpeg(width: u16, height: u16) -> Vec<u8> {
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 // --- Helpers ---------------------------------------------------------------------------------
-
-/// One part of a `multipart/form-data` body.
-pub(crate) struct Part<'a> {
-    pub name: &'a str,
-    pub file_name: Option<&'a str>,
-    pub content_type: Option<&'a str>,
-    pub bytes: &'a [u8],
-}
-
-pub(crate) fn file_part<'a>(file_name: &'a str, bytes: &'a [u8]) -> Part<'a> {
-    Part {
-        name: "file",
-        file_name: Some(file_name),
-        content_type: Some("application/octet-stream"),
-        bytes,
-    }
-}
-
-pub(crate) fn text_part<'a>(name: &'a str, value: &'a str) -> Part<'a> {
-    Part {
-        name,
-        file_name: None,
-        content_type: None,
-        bytes: value.as_bytes(),
-    }
-}
-
-const BOUNDARY: &str = "kassa-test-boundary-7f3a9c";
-
-fn form(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for p in parts {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", p.name);
-        if let Some(f) = p.file_name {
-            disposition.push_str(&format!("; filename=\"{f}\""));
-        }
-        body.extend_from_slice(disposition.as_bytes());
-        body.extend_from_slice(b"\r\n");
-        if let Some(t) = p.content_type {
-            body.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
-        }
-        body.extend_from_slice(b"\r\n");
-        body.extend_from_slice(p.bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-/// `POST /v2/files` with a multipart body made of `parts`.
-pub(crate) async fn upload_to(url: &str, http: &reqwest::Client, token: &str, parts: &[Part<'_>]) -> Resp {
-    let res = http
-        .post(format!("{url}/v2/files"))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(form(parts))
-        .send()
-        .await
-        .unwrap();
-    Resp::read(res).await
-}
-
-pub(crate) async fn upload(app: &TestApp, token: &str, parts: &[Part<'_>]) -> Resp {
-    upload_to(&app.url, &app.http, token, parts).await
-}
-
-/// Uploads `bytes` as `file_name`; the new file's `data`.
-pub(crate) async fn uploaded(app: &TestApp, admin: &str, file_name: &str, bytes: &[u8]) -> Value {
-    let r = upload(app, admin, &[file_part(file_name, bytes)]).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["data"].clone()
-}
 
 /// The status, headers and bytes of a GET of an absolute URL, with extra headers.
 pub(crate) async fn fetch(
@@ -460,7 +327,7 @@ async fn deleting_a_file_removes_its_content(backend: Backend) {
     let keep = uploaded(&app, &admin, "kept.png", &image).await;
     let id = str_of(&f, "id");
     let href = str_of(&f["link"], "href");
-    let product = catalogs::create(
+    let product = fixtures::create(
         &app,
         &admin,
         "/pcm/products",
@@ -752,7 +619,7 @@ async fn implicit_tokens_read_but_do_not_write(backend: Backend) {
     let (status, _, _) = fetch(&app.http, str_of(&f["link"], "href"), &[]).await;
     assert_eq!(status, 200);
     // A shopper cannot touch products' pictures either.
-    let product = catalogs::create(
+    let product = fixtures::create(
         &app,
         &admin,
         "/pcm/products",
@@ -785,7 +652,7 @@ async fn product_main_image_and_files(backend: Backend) {
         uploaded(&app, &admin, "c.pdf", PDF).await,
     ]
     .map(|f| str_of(&f, "id").to_owned());
-    let product = catalogs::create(
+    let product = fixtures::create(
         &app,
         &admin,
         "/pcm/products",
@@ -886,7 +753,7 @@ async fn product_media_bad_input(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let a = str_of(&uploaded(&app, &admin, "a.png", &png(2, 2)).await, "id").to_owned();
-    let product = catalogs::create(
+    let product = fixtures::create(
         &app,
         &admin,
         "/pcm/products",
@@ -1059,7 +926,7 @@ async fn parallel_file_attachments_are_all_kept(backend: Backend) {
             .to_owned(),
         );
     }
-    let product = catalogs::create(
+    let product = fixtures::create(
         &app,
         &admin,
         "/pcm/products",
@@ -1144,11 +1011,11 @@ async fn published_products_show_their_images(backend: Backend) {
     let later = uploaded(&app, &admin, "later.png", &png(2, 1)).await;
     let fid = |f: &Value| str_of(f, "id").to_owned();
 
-    let node = catalogs::hierarchy(&app, &admin, "Shirts").await;
-    let shirt = catalogs::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
-    let hoodie = catalogs::product(&app, &admin, &node, "Hoodie", "HOODIE", "live").await;
-    let plain = catalogs::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
-    let draft = catalogs::product(&app, &admin, &node, "Draft", "DRAFT", "draft").await;
+    let node = fixtures::hierarchy(&app, &admin, "Shirts").await;
+    let shirt = fixtures::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
+    let hoodie = fixtures::product(&app, &admin, &node, "Hoodie", "HOODIE", "live").await;
+    let plain = fixtures::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
+    let draft = fixtures::product(&app, &admin, &node, "Draft", "DRAFT", "draft").await;
     for (product, file) in [(&shirt, &front), (&hoodie, &back), (&draft, &hidden)] {
         assert_eq!(set_main(&app, &admin, product, file).await, 204);
     }
@@ -1160,9 +1027,9 @@ async fn published_products_show_their_images(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let book = catalogs::pricebook(&app, &admin, "Prices").await;
-    catalogs::price(&app, &admin, &book, "SHIRT", catalogs::usd(2000)).await;
-    let catalog = catalogs::published_catalog(&app, &admin, "Store", &node.0, &book).await;
+    let book = fixtures::pricebook(&app, &admin, "Prices").await;
+    fixtures::price(&app, &admin, &book, "SHIRT", fixtures::usd(2000)).await;
+    let catalog = fixtures::published_catalog(&app, &admin, "Store", &node.0, &book).await;
     // Changed after the publish: shoppers see it only with the next release.
     assert_eq!(set_main(&app, &admin, &plain, &later).await, 204);
 
@@ -1316,7 +1183,7 @@ async fn published_products_show_their_images(backend: Backend) {
     assert!(!all.body["included"].to_string().contains(&fid(&hidden)));
 
     // The next publish carries the image set meanwhile.
-    catalogs::publish(&app, &admin, &catalog).await;
+    fixtures::publish(&app, &admin, &catalog).await;
     let r = app
         .get(&format!("/catalog/products/{plain}?include=main_image"), &shopper)
         .await;
@@ -1331,15 +1198,15 @@ async fn cart_lines_show_their_products_main_image(backend: Backend) {
     let shopper = app.implicit_token().await;
     let picture = png(3, 2);
     let front = uploaded(&app, &admin, "front.png", &picture).await;
-    let node = catalogs::hierarchy(&app, &admin, "Shirts").await;
-    let shirt = catalogs::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
-    let plain = catalogs::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
+    let node = fixtures::hierarchy(&app, &admin, "Shirts").await;
+    let shirt = fixtures::product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
+    let plain = fixtures::product(&app, &admin, &node, "Plain", "PLAIN", "live").await;
     assert_eq!(set_main(&app, &admin, &shirt, &front).await, 204);
-    let book = catalogs::pricebook(&app, &admin, "Prices").await;
+    let book = fixtures::pricebook(&app, &admin, "Prices").await;
     for sku in ["SHIRT", "PLAIN"] {
-        catalogs::price(&app, &admin, &book, sku, catalogs::usd(2000)).await;
+        fixtures::price(&app, &admin, &book, sku, fixtures::usd(2000)).await;
     }
-    catalogs::published_catalog(&app, &admin, "Store", &node.0, &book).await;
+    fixtures::published_catalog(&app, &admin, "Store", &node.0, &book).await;
 
     let r = app
         .post(

@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::catalogs::{hierarchy, price, pricebook, product, published_catalog, usd};
+use crate::fixtures::{
+    enable_manual, guest_body, hierarchy, pay, payment, price, pricebook, product, published_catalog, usd,
+};
 use crate::helpers::{Backend, Resp, TestApp, req};
-use crate::payments::{enable_manual, guest_body, pay, payment};
 
 backend_tests!(
     locations_are_created_read_listed_updated_and_deleted,

@@ -1,7 +1,9 @@
 //! Behaviour tests over the real HTTP stack, each run against SQLite and PostgreSQL.
 
 mod browser;
+mod fixtures;
 mod helpers;
+mod server_process;
 
 mod account_self_service;
 mod accounts;

@@ -8,8 +8,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend_tests;
+use crate::fixtures::{add_custom, enable_manual, pay, payment};
 use crate::helpers::{Backend, Options, TestApp};
-use crate::payments::{add_custom, enable_manual, guest_order, pay, payment};
 
 backend_tests!(
     requests_are_counted_by_route_and_status,
@@ -164,7 +164,7 @@ async fn orders_payments_and_logins_are_counted(backend: Backend) {
     enable_manual(&app, &admin).await;
     let before = scrape(&app).await;
 
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     assert_eq!(
         pay(&app, &admin, &[], &order, payment("purchase", None))
             .await
@@ -178,7 +178,7 @@ async fn orders_payments_and_logins_are_counted(backend: Backend) {
             .status,
         400
     );
-    let order = guest_order(&app, &admin, 500).await;
+    let order = app.guest_order(&admin, 500).await;
     let r = pay(&app, &admin, &[], &order, payment("authorize", None)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // A malformed payment is a bad request, not a payment attempt.

@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::backend_tests;
+use crate::fixtures::{enable_manual, order_state, pay, payment, transactions};
 use crate::helpers::{Backend, Resp, TestApp};
-use crate::payments::{enable_manual, guest_order, order_state, pay, payment, transactions};
 
 backend_tests!(
     only_admins_update_orders,
@@ -23,7 +23,7 @@ async fn only_admins_update_orders(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
-    let order = guest_order(&app, &admin, 100).await;
+    let order = app.guest_order(&admin, 100).await;
     let r = put_order(
         &app,
         &implicit,
@@ -54,7 +54,7 @@ async fn only_admins_update_orders(backend: Backend) {
 async fn bad_bodies_name_the_field_and_change_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let order = guest_order(&app, &admin, 100).await;
+    let order = app.guest_order(&admin, 100).await;
     let before = app.get(&format!("/v2/orders/{order}"), &admin).await.body;
     let cases = [
         (json!({"type": "order", "status": "complete"}), "data.status"),
@@ -104,7 +104,7 @@ async fn edits_set_and_clear_fields_until_fulfilled(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 100).await;
+    let order = app.guest_order(&admin, 100).await;
     let address = json!({"first_name": "Ron", "last_name": "Swanson", "line_1": "2 Cabin Rd",
                          "city": "Pawnee", "county": "Wamapoke", "postcode": "47998", "country": "US",
                          "instructions": "Leave by the woodpile"});
@@ -180,7 +180,7 @@ async fn cancel_and_fulfil_follow_the_payment(backend: Backend) {
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
     // Fulfil needs a paid order.
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let r = put_order(
         &app,
         &admin,

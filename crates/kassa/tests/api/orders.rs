@@ -7,6 +7,11 @@
 
 use std::sync::Arc;
 
+use crate::backend_tests;
+use crate::fixtures::{
+    Customer, account, add_custom, enable_manual, guest_body, join, login, payment, realm, user,
+};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, raw, req};
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
 use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
@@ -15,12 +20,6 @@ use kassa_core::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::checkout::customer_token;
-use crate::helpers::{AM, Backend, CT, Resp, TestApp, raw, req};
-use crate::payments::{add_custom, enable_manual, guest_body, payment};
 
 backend_tests!(
     who_sees_which_orders,
@@ -154,8 +153,8 @@ async fn who_sees_which_orders(backend: Backend) {
     let t1 = token_of(&login(&app, &realm, "m1@example.com", "pa55word-x").await);
     let t2 = token_of(&login(&app, &realm, "m2@example.com", "pa55word-x").await);
     let t3 = token_of(&login(&app, &realm, "m3@example.com", "pa55word-x").await);
-    let (c1, ct1) = customer_token(&app, &admin, "c1@example.com").await;
-    let (c2, ct2) = customer_token(&app, &admin, "c2@example.com").await;
+    let Customer { id: c1, token: ct1 } = app.customer(&admin, "c1@example.com").await;
+    let Customer { id: c2, token: ct2 } = app.customer(&admin, "c2@example.com").await;
     let (c1, c2) = (Uuid::parse_str(&c1).unwrap(), Uuid::parse_str(&c2).unwrap());
     let uuid = |s: &str| Uuid::parse_str(s).unwrap();
     let (admin, implicit) = (admin.as_str(), implicit.as_str());

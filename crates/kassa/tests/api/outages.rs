@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
+use crate::fixtures::{add_custom, guest_body};
 use crate::helpers::{Backend, Resp, TestApp};
-use crate::process::{Server, implicit_token, token};
+use crate::server_process::{Server, assert_fails_with, implicit_token, kassa, token};
 
 /// No request may take longer than this while the database is away: the pool waits 5 s for a
 /// connection, a retried checkout up to 5 s for its in-flight twin.
@@ -467,7 +468,6 @@ impl Drop for Immutable {
 /// writes succeed without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_that_cannot_be_written_is_503_for_writes_while_reads_go_on() {
-    use crate::payments::{add_custom, guest_body};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let admin = app.admin_token().await;
     add_custom(&app, &admin, "before", "SIGN", 1, 2500).await;
@@ -545,7 +545,6 @@ async fn sqlite_that_cannot_be_written_is_503_for_writes_while_reads_go_on() {
 /// write: a read-only file, and a directory in which the file cannot be created.
 #[test]
 fn sqlite_that_cannot_be_written_is_a_clear_startup_error() {
-    use crate::process::{assert_fails_with, kassa};
     let dir = std::env::temp_dir().join(format!("kassa-ro-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(dir.join("locked")).unwrap();
     let file = dir.join("kassa.db");

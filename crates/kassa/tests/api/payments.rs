@@ -3,17 +3,19 @@
 
 use std::sync::Arc;
 
-use kassa_core::carts::{CartItem, ItemKind};
+use crate::backend_tests;
+use crate::fixtures::{
+    add_custom, address, checkout, enable_manual, guest_body, order_state, pay, payment, product_line,
+    transactions,
+};
+use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
+use kassa_core::carts::CartItem;
 use kassa_core::inventory::{Stock, StockLevels};
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::helpers::{AM, Backend, CT, Resp, TestApp, req};
 
 backend_tests!(
     gateways_start_disabled_and_only_admins_change_them,
@@ -34,98 +36,6 @@ backend_tests!(
     refused_captures_refunds_and_fulfilments_change_nothing,
 );
 
-fn address() -> Value {
-    json!({"first_name": "Ann", "last_name": "Perkins", "line_1": "1 Main St", "city": "Pawnee",
-           "region": "IN", "postcode": "47998", "country": "US"})
-}
-
-pub(crate) fn guest_body() -> Value {
-    json!({"data": {"customer": {"name": "Ann Perkins", "email": "ann@pawnee.gov"},
-                    "billing_address": address(), "shipping_address": address()}})
-}
-
-/// Adds a custom line of `quantity` × `amount` (untaxed) to the cart.
-pub(crate) async fn add_custom(
-    app: &TestApp,
-    admin: &str,
-    cart: &str,
-    sku: &str,
-    quantity: i64,
-    amount: i64,
-) {
-    let r = app
-        .post(
-            &format!("/v2/carts/{cart}/items"),
-            admin,
-            json!({"data": {"type": "custom_item", "name": sku, "sku": sku, "quantity": quantity,
-                             "price": {"amount": amount, "includes_tax": false}}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-}
-
-/// A guest order totalling `total`, checked out with an implicit token; returns its id.
-pub(crate) async fn guest_order(app: &TestApp, admin: &str, total: i64) -> String {
-    let cart = format!("c-{}", Uuid::new_v4().simple());
-    add_custom(app, admin, &cart, "CUSTOM", 1, total).await;
-    let implicit = app.implicit_token().await;
-    checkout(app, &cart, &implicit, &[], guest_body()).await
-}
-
-pub(crate) async fn checkout(
-    app: &TestApp,
-    cart: &str,
-    bearer: &str,
-    headers: &[(&str, &str)],
-    body: Value,
-) -> String {
-    let r = req(
-        app,
-        Method::POST,
-        &format!("/v2/carts/{cart}/checkout"),
-        bearer,
-        headers,
-        Some(body),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["data"]["id"].as_str().unwrap().to_owned()
-}
-
-pub(crate) async fn enable_manual(app: &TestApp, admin: &str) {
-    let r = app
-        .put("/v2/gateways/manual", admin, json!({"data": {"enabled": true}}))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-}
-
-pub(crate) fn payment(method: &str, amount: Option<i64>) -> Value {
-    let mut data = json!({"gateway": "manual", "method": method,
-                          "paymentmethod_meta": {"custom_reference": "till-7", "name": "Cash"}});
-    if let Some(a) = amount {
-        data["amount"] = json!(a);
-    }
-    json!({ "data": data })
-}
-
-pub(crate) async fn pay(
-    app: &TestApp,
-    token: &str,
-    headers: &[(&str, &str)],
-    order: &str,
-    body: Value,
-) -> Resp {
-    req(
-        app,
-        Method::POST,
-        &format!("/v2/orders/{order}/payments"),
-        token,
-        headers,
-        Some(body),
-    )
-    .await
-}
-
 async fn tx_action(
     app: &TestApp,
     token: &str,
@@ -145,26 +55,6 @@ async fn tx_action(
     .await
 }
 
-/// The order as the admin reads it: `(status, payment, shipping, paid, authorized, balance_owing)`.
-pub(crate) async fn order_state(
-    app: &TestApp,
-    admin: &str,
-    order: &str,
-) -> (String, String, String, i64, i64, i64) {
-    let r = app.get(&format!("/v2/orders/{order}"), admin).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let d = &r.body["data"];
-    let p = &d["meta"]["display_price"];
-    (
-        d["status"].as_str().unwrap().to_owned(),
-        d["payment"].as_str().unwrap().to_owned(),
-        d["shipping"].as_str().unwrap().to_owned(),
-        p["paid"]["amount"].as_i64().unwrap(),
-        p["authorized"]["amount"].as_i64().unwrap(),
-        p["balance_owing"]["amount"].as_i64().unwrap(),
-    )
-}
-
 fn st(
     status: &str,
     payment: &str,
@@ -181,12 +71,6 @@ fn st(
         authorized,
         owing,
     )
-}
-
-pub(crate) async fn transactions(app: &TestApp, admin: &str, order: &str) -> Vec<Value> {
-    let r = app.get(&format!("/v2/orders/{order}/transactions"), admin).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["data"].as_array().unwrap().clone()
 }
 
 fn id_of(r: &Resp) -> String {
@@ -211,32 +95,6 @@ async fn stocked_product(store: &Arc<dyn Store>, available: i64) -> Uuid {
         .await
         .unwrap();
     product
-}
-
-/// A line of `quantity` × the product at 100 each, as adding a catalog product makes it (tests
-/// write it through the store to skip publishing a catalog).
-pub(crate) fn product_line(cart: &str, product: Uuid, sku: &str, quantity: i64) -> CartItem {
-    let now = now_millis();
-    CartItem {
-        id: Uuid::now_v7(),
-        cart_id: cart.into(),
-        kind: ItemKind::Product,
-        line_key: kassa_core::carts::product_line_key(product, &json!({})),
-        product_id: Some(product),
-        sku: Some(sku.into()),
-        name: "Gift".into(),
-        description: None,
-        slug: None,
-        quantity,
-        unit_amount: 100,
-        includes_tax: false,
-        custom_inputs: json!({}),
-        catalog_id: None,
-        location: None,
-        image: None,
-        created_at: now,
-        updated_at: now,
-    }
 }
 
 /// A guest order of `quantity` × the product at 100 each (a product line, as adding a catalog
@@ -308,7 +166,7 @@ async fn gateways_start_disabled_and_only_admins_change_them(backend: Backend) {
     assert_eq!(r.status, 403);
 
     // Paying through a disabled or unknown gateway is refused and records nothing.
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let r = pay(&app, &implicit, &[], &order, payment("purchase", None)).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error()["source"], "data.gateway");
@@ -351,7 +209,7 @@ async fn gateways_start_disabled_and_only_admins_change_them(backend: Backend) {
         .put("/v2/gateways/manual", &admin, json!({"data": {"enabled": false}}))
         .await;
     assert_eq!(r.body["data"]["enabled"], false);
-    let other = guest_order(&app, &admin, 10).await;
+    let other = app.guest_order(&admin, 10).await;
     assert_eq!(
         pay(&app, &implicit, &[], &other, payment("purchase", None))
             .await
@@ -365,7 +223,7 @@ async fn purchase_pays_the_order(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let before = app.get(&format!("/v2/orders/{order}"), &admin).await;
     assert!(before.body["data"]["meta"]["timestamps"]["fully_paid_at"].is_null());
     let r = pay(&app, &implicit, &[], &order, payment("purchase", None)).await;
@@ -439,7 +297,7 @@ async fn authorize_then_capture(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let r = pay(&app, &implicit, &[], &order, payment("authorize", None)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["data"]["transaction_type"], "authorize");
@@ -497,7 +355,7 @@ async fn split_payments_never_exceed_the_total(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let r = pay(&app, &implicit, &[], &order, payment("purchase", Some(400))).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
@@ -550,7 +408,7 @@ async fn partial_full_and_marked_refunds(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let first = id_of(&pay(&app, &implicit, &[], &order, payment("purchase", Some(600))).await);
     // Refunds need a paid order.
     let r = tx_action(&app, &admin, &order, &first, "refund", None).await;
@@ -664,7 +522,7 @@ async fn refused_payments_record_nothing(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let r = pay(&app, &implicit, &[], &order, json!({"data": {}})).await;
     assert_eq!(r.status, 400);
     let sources: Vec<&str> = r.body["errors"]
@@ -729,46 +587,19 @@ async fn refused_payments_record_nothing(backend: Backend) {
     );
 }
 
-/// A member of a new account, logged in: (account id, account token).
-async fn account_shopper(app: &TestApp, admin: &str, email: &str) -> (String, String) {
-    let realm = realm(app, admin).await;
-    let member = user(app, admin, &realm, email, "pa55word-x").await;
-    let account = account(app, admin, email).await;
-    assert_eq!(join(app, admin, &account, &member).await.status, 201);
-    let r = login(app, &realm, email, "pa55word-x").await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let token = r.body["data"][0]["token"].as_str().unwrap().to_owned();
-    (account, token)
-}
-
-async fn customer_token(app: &TestApp, admin: &str, email: &str) -> String {
-    let r = app
-        .post(
-            "/v2/customers",
-            admin,
-            json!({"data": {"type": "customer", "name": "Leslie Knope", "email": email, "password": "waffles-4ever"}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let implicit = app.implicit_token().await;
-    let r = app
-        .post(
-            "/v2/customers/tokens",
-            &implicit,
-            json!({"data": {"type": "token", "email": email, "password": "waffles-4ever", "authentication_mechanism": "password"}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["data"]["token"].as_str().unwrap().to_owned()
-}
-
 async fn who_may_pay_and_see_transactions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let (_, mine) = account_shopper(&app, &admin, "april@pawnee.gov").await;
-    let (_, theirs) = account_shopper(&app, &admin, "andy@pawnee.gov").await;
+    let mine = app
+        .account_shopper(&admin, "april@pawnee.gov", "april@pawnee.gov")
+        .await
+        .token;
+    let theirs = app
+        .account_shopper(&admin, "andy@pawnee.gov", "andy@pawnee.gov")
+        .await
+        .token;
     let account_body = json!({"data": {"contact": {"name": "April", "email": "april@pawnee.gov"},
                                        "billing_address": address(), "shipping_address": address()}});
     add_custom(&app, &admin, "acct", "A", 1, 500).await;
@@ -822,8 +653,8 @@ async fn who_may_pay_and_see_transactions(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // A customer's order: that customer's token only.
-    let leslie = customer_token(&app, &admin, "leslie@pawnee.gov").await;
-    let ron = customer_token(&app, &admin, "ron@pawnee.gov").await;
+    let leslie = app.customer(&admin, "leslie@pawnee.gov").await.token;
+    let ron = app.customer(&admin, "ron@pawnee.gov").await.token;
     add_custom(&app, &admin, "cust", "C", 1, 700).await;
     let customer_order = checkout(
         &app,
@@ -866,7 +697,7 @@ async fn who_may_pay_and_see_transactions(backend: Backend) {
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
 
     // A guest order: the order id is the capability, any token may pay it.
-    let guest = guest_order(&app, &admin, 300).await;
+    let guest = app.guest_order(&admin, 300).await;
     let r = pay(
         &app,
         &implicit,
@@ -931,7 +762,7 @@ async fn stock_is_allocated_by_the_first_payment_and_shipped_on_fulfilment(backe
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(levels(&app, &admin, product).await, (7, 7, 0));
     // Products without a stock record are not stock-managed: a custom line pays freely.
-    let custom = guest_order(&app, &admin, 100).await;
+    let custom = app.guest_order(&admin, 100).await;
     assert_eq!(
         pay(&app, &implicit, &[], &custom, payment("purchase", None))
             .await
@@ -1049,7 +880,7 @@ async fn concurrent_payments_of_one_order_never_exceed_its_total(backend: Backen
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let tasks: Vec<_> = (0..10)
         .map(|n| {
             let (app, implicit, order) = (app.clone(), implicit.clone(), order.clone());
@@ -1084,7 +915,7 @@ async fn capture_and_refund_racing_stay_consistent(backend: Backend) {
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
     for _ in 0..4 {
-        let order = guest_order(&app, &admin, 1000).await;
+        let order = app.guest_order(&admin, 1000).await;
         let bought = id_of(&pay(&app, &implicit, &[], &order, payment("purchase", Some(500))).await);
         let held = id_of(&pay(&app, &implicit, &[], &order, payment("authorize", None)).await);
         // The refund needs a paid order, which only the capture makes: whichever runs first,
@@ -1133,7 +964,7 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
     let admin = app.admin_token().await;
     let implicit = app.implicit_token().await;
     enable_manual(&app, &admin).await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let key = ("Idempotency-Key", "pay-1");
     let first = pay(&app, &implicit, &[key], &order, payment("purchase", Some(100))).await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -1299,7 +1130,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error()["title"], "Insufficient stock");
-    guest_order(&app, &admin, 10).await;
+    app.guest_order(&admin, 10).await;
 }
 
 /// A domain error's HTTP status and title, as the API would answer.
@@ -1370,9 +1201,9 @@ async fn refused_captures_refunds_and_fulfilments_change_nothing(backend: Backen
         }
     };
     // Capturing a purchase; refunding an authorization.
-    let paid = guest_order(&app, &admin, 500).await;
+    let paid = app.guest_order(&admin, 500).await;
     let purchase = id_of(&pay(&app, &implicit, &[], &paid, payment("purchase", None)).await);
-    let held_order = guest_order(&app, &admin, 500).await;
+    let held_order = app.guest_order(&admin, 500).await;
     let held = id_of(&pay(&app, &implicit, &[], &held_order, payment("authorize", None)).await);
     let cases = [
         (

@@ -8,10 +8,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::catalogs::{hierarchy, price, pricebook, product, published_catalog, usd};
-use crate::checkout::customer_token;
+use crate::fixtures::{
+    Customer, add_custom, enable_manual, guest_body, hierarchy, pay, payment, price, pricebook, product,
+    published_catalog, usd,
+};
 use crate::helpers::{Backend, CT, Resp, TestApp, assert_same_dump, req};
-use crate::payments::{add_custom, enable_manual, guest_body, guest_order, pay, payment};
 
 backend_tests!(
     a_refused_add_changes_nothing,
@@ -249,8 +250,8 @@ async fn refused_merges_and_reorders_change_nothing(backend: Backend) {
 
     // Another customer's cart cannot be merged: 403, as every other use of it.
     let implicit = app.implicit_token().await;
-    let (_, ann) = customer_token(&app, &admin, "ann@perkins.com").await;
-    let (_, ben) = customer_token(&app, &admin, "ben@wyatt.com").await;
+    let Customer { token: ann, .. } = app.customer(&admin, "ann@perkins.com").await;
+    let Customer { token: ben, .. } = app.customer(&admin, "ben@wyatt.com").await;
     let r = req(
         &app,
         Method::POST,
@@ -565,7 +566,7 @@ async fn refused_checkouts_change_nothing(backend: Backend) {
 async fn refused_payments_and_order_updates_change_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
-    let order = guest_order(&app, &admin, 1000).await;
+    let order = app.guest_order(&admin, 1000).await;
     let key = [("Idempotency-Key", "pay-1")];
     refused(
         &app,

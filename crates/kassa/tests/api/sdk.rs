@@ -82,13 +82,13 @@ async fn official_js_clients_pass(backend: Backend) {
 /// prints.
 async fn the_storefront_replay_runs_over_https_with_node_trusting_the_development_ca(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let tls_dir = crate::tls::ca_dir();
+    let tls_dir = crate::fixtures::ca_dir();
     let creds = [
         ("KASSA_CLIENT_ID", "storefront-admin"),
         ("KASSA_CLIENT_SECRET", "storefront-secret"),
     ];
     let tls_dir_arg = tls_dir.display().to_string();
-    let server = crate::process::Server::start_with(
+    let server = crate::server_process::Server::start_with(
         &["serve", "--tls", "self-signed", "--tls-dir", &tls_dir_arg],
         &db.url,
         &creds,

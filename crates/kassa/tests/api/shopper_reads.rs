@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
+use crate::backend_tests;
+use crate::fixtures::{account, join, login, realm, user};
+use crate::helpers::{AM, Backend, TestApp, req};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::accounts::{account, join, login, realm, user};
-use crate::backend_tests;
-use crate::helpers::{AM, Backend, TestApp, req};
 
 backend_tests!(
     implicit_tokens_read_currencies_but_do_not_write_them,

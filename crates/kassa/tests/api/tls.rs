@@ -3,7 +3,7 @@
 //! limits. The binary's side (bad files, SIGHUP, both listeners, Node.js, Chromium) is in
 //! `tls_process.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kassa::listen::{Limits, NetConfig, TlsSetting};
@@ -13,8 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::backend_tests;
-use crate::connections::closed_within;
-use crate::files::{png, uploaded};
+use crate::fixtures::{ca_dir, closed_within, png, trusting, uploaded};
 use crate::helpers::{Backend, Options, Resp, TestApp};
 
 backend_tests!(
@@ -23,18 +22,6 @@ backend_tests!(
     a_slow_handshake_is_bounded_like_a_slow_header,
     http2_limits_hold_per_stream,
 );
-
-/// A fresh directory for a development CA.
-pub fn ca_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("kassa-tls-test-{}", uuid::Uuid::new_v4().simple()))
-}
-
-pub fn trusting(ca: &Path) -> reqwest::ClientBuilder {
-    let pem = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .tls_built_in_root_certs(false)
-}
 
 async fn spawn_https(backend: Backend, limits: Limits) -> (TestApp, PathBuf) {
     let dir = ca_dir();

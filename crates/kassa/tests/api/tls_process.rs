@@ -15,10 +15,9 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::backend_tests;
 use crate::browser::{Page, element_text, rendered_dom_with_home, trust_ca_in};
-use crate::connections::read_response;
+use crate::fixtures::{ca_dir, read_response, trusting};
 use crate::helpers::{Backend, TestDatabase};
-use crate::process::{Server, free_port, kassa};
-use crate::tls::{ca_dir, trusting};
+use crate::server_process::{Server, free_port, kassa};
 
 backend_tests!(
     pem_keys_of_every_kind_and_chains_are_served,
