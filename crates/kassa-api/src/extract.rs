@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use kassa_core::Validator;
 use kassa_core::address::AddressUse;
 use kassa_core::query::{self, Filter, PageRequest, Sort};
+use kassa_core::time::parse_rfc3339;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -320,6 +321,20 @@ pub(crate) fn address(v: &mut Validator, data: &Map<String, Value>, name: &str, 
         AddressUse::Billing
     };
     Value::Object(kassa_core::address::check(v, obj, &base, address_use).to_json())
+}
+
+/// An optional RFC 3339 date-time at `source`, reporting anything else.
+pub(crate) fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> {
+    let text = text?;
+    let parsed = parse_rfc3339(&text);
+    if parsed.is_none() {
+        v.push(
+            source,
+            "invalid",
+            "Expected an RFC 3339 date-time such as 2026-12-24T09:00:00Z",
+        );
+    }
+    parsed
 }
 
 #[cfg(test)]

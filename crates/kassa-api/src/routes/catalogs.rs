@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::pcm::{self, Body, Patch, check_required_text, check_text, present, present_text, set};
-use super::pricebooks::moment;
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::extract::{ApiJson, ApiPath, ListQuery, moment, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 

@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::product::render as render_product;
 
 pub fn router() -> Routes {
     pcm::router(
@@ -457,11 +458,7 @@ async fn node_products(
     check_filters(&query.filters, &[])?;
     let node = existing_node(&state, &hierarchy, &node).await?;
     let page = state.store.node_products(node.id, query.page).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|p| super::products::render(p, &origin))
-        .collect();
+    let items = page.items.iter().map(|p| render_product(p, &origin)).collect();
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
     )))

@@ -9,7 +9,7 @@ use axum::routing::get;
 use kassa_core::catalog::{Pricebook, ProductPrice};
 use kassa_core::pricing::{CurrencyPrice, PriceSheet, Sale, Schedule, Tier, check_sheet};
 use kassa_core::query::{FilterOp, check_filters};
-use kassa_core::time::{now_millis, parse_rfc3339, rfc3339};
+use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use super::pcm::{self, Body, Patch, check_required_text, check_text, present, pr
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
+use crate::extract::{ApiJson, ApiPath, ListQuery, moment, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 
@@ -253,19 +253,6 @@ fn currencies(
             (code, price)
         })
         .collect()
-}
-
-pub(crate) fn moment(v: &mut Validator, text: Option<String>, source: &str) -> Option<i64> {
-    let text = text?;
-    let parsed = parse_rfc3339(&text);
-    if parsed.is_none() {
-        v.push(
-            source,
-            "invalid",
-            "Expected an RFC 3339 date-time such as 2026-12-24T09:00:00Z",
-        );
-    }
-    parsed
 }
 
 fn sales(v: &mut Validator, input: BTreeMap<String, SaleIn>) -> BTreeMap<String, Sale> {

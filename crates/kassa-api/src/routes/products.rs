@@ -11,7 +11,7 @@ use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::pcm::{
@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::product::render;
 
 pub fn router() -> Routes {
     pcm::router(
@@ -149,34 +150,6 @@ fn parse(body: Body<Attributes>, path_id: Option<Uuid>) -> Result<Attributes, Er
     }
     v.finish()?;
     attributes.ok_or_else(|| Error::internal("validated attributes missing"))
-}
-
-pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
-    json!({
-        "type": "product",
-        "id": p.id,
-        "attributes": pcm::compact(json!({
-            "name": p.name,
-            "sku": p.sku,
-            "slug": p.slug,
-            "description": p.description,
-            "status": p.status,
-            "commodity_type": p.commodity_type,
-            "upc_ean": p.upc_ean,
-            "mpn": p.mpn,
-            "external_ref": p.external_ref,
-            "extensions": p.extensions,
-        })),
-        "relationships": {
-            "files": {
-                "data": p.files.iter().map(|f| json!({ "type": "file", "id": f })).collect::<Vec<_>>(),
-                "links": { "self": origin.url(&format!("/pcm/products/{}/relationships/files", p.id)) },
-            },
-            "main_image": { "data": p.main_image.map(|f| json!({ "type": "file", "id": f })) },
-        },
-        "meta": pcm::meta(p.created_at, p.updated_at, json!({"product_types": ["standard"]})),
-        "links": { "self": origin.url(&format!("/pcm/products/{}", p.id)) },
-    })
 }
 
 fn not_found() -> ApiError {

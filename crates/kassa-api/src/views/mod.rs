@@ -15,5 +15,7 @@ pub(crate) mod document;
 pub(crate) mod file;
 pub(crate) mod money;
 pub(crate) mod order;
+pub(crate) mod pcm;
+pub(crate) mod product;
 pub(crate) mod tax_item;
 pub(crate) mod timestamps;
