@@ -207,12 +207,12 @@ impl ChangeWrites {
 /// rule both stores follow, so a payment record, an update and the order after it are decided
 /// once.
 pub fn change_writes(
-    order: &PlacedOrder,
+    order: PlacedOrder,
     stored: &[PaymentTransaction],
     change: &OrderChange,
     now: Millis,
 ) -> Result<ChangeWrites, Refusal> {
-    let plan = plan(&order_state_of(order, stored), change, order.fully_paid_at, now)?;
+    let plan = plan(&order_state_of(&order, stored), change, order.fully_paid_at, now)?;
     let (transaction, stock) = match &plan.decision {
         Some(decision) => {
             let transaction = match decision.effect {
@@ -246,7 +246,7 @@ pub fn change_writes(
         }
         None => (None, Vec::new()),
     };
-    let mut after = order.clone();
+    let mut after = order;
     let edit = &change.edit;
     if let Some(n) = &edit.order_number {
         after.order_number = n.clone();
@@ -383,7 +383,7 @@ mod tests {
         };
         // A payment inserts a record with the request's details, in the order's currency.
         let paying = OrderChange { details, ..pay(None) };
-        let writes = change_writes(&order, &[], &paying, 5).unwrap();
+        let writes = change_writes(order.clone(), &[], &paying, 5).unwrap();
         let Some(TransactionWrite::Insert(record)) = &writes.transaction else {
             panic!("expected an insert, got {:?}", writes.transaction);
         };
@@ -427,7 +427,7 @@ mod tests {
             }),
             ..pay(None)
         };
-        let writes = change_writes(&paid.order, &stored, &refund, 9).unwrap();
+        let writes = change_writes(paid.order, &stored, &refund, 9).unwrap();
         let Some(TransactionWrite::Update(updated)) = &writes.transaction else {
             panic!("expected an update, got {:?}", writes.transaction);
         };
@@ -442,7 +442,7 @@ mod tests {
                 ..OrderEdit::default()
             },
         };
-        let writes = change_writes(&order, &[], &edit, 3).unwrap();
+        let writes = change_writes(order.clone(), &[], &edit, 3).unwrap();
         assert_eq!((writes.transaction, writes.stock.is_empty()), (None, true));
         assert_eq!(writes.order.order_number.as_deref(), Some("A-1"));
         // A refusal writes nothing at all.
@@ -451,7 +451,7 @@ mod tests {
             ..pay(None)
         };
         assert_eq!(
-            change_writes(&order, &[], &capture_unknown, 3),
+            change_writes(order, &[], &capture_unknown, 3),
             Err(Refusal::TransactionNotFound)
         );
     }

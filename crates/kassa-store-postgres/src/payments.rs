@@ -87,7 +87,7 @@ async fn change(
         return Ok(None);
     }
     let stored = transactions(conn, id).await?;
-    let writes = change_writes(&order, &stored, &change, now).map_err(refusal_error)?;
+    let writes = change_writes(order, &stored, &change, now).map_err(refusal_error)?;
     match &writes.transaction {
         Some(TransactionWrite::Insert(record)) => {
             sqlx::query(concat!(

@@ -76,7 +76,7 @@ fn change(
         return Ok(None);
     };
     let stored = transactions(conn, id)?;
-    let writes = change_writes(&order, &stored, &change, now).map_err(refusal_error)?;
+    let writes = change_writes(order, &stored, &change, now).map_err(refusal_error)?;
     match &writes.transaction {
         Some(TransactionWrite::Insert(record)) => {
             conn.prepare_cached(concat!(
