@@ -67,7 +67,11 @@ impl SearchIndexes {
     /// The index that answers for `release`'s catalog: `release`'s own once built, until then
     /// the catalog's previous one (`None` if it never had one). Starts building `release`'s if
     /// it is not built or being built.
-    pub async fn for_release(self: &Arc<Self>, state: &AppState, release: &Arc<ShopperRelease>) -> Option<Arc<ReleaseSearch>> {
+    pub async fn for_release(
+        self: &Arc<Self>,
+        state: &AppState,
+        release: &Arc<ShopperRelease>,
+    ) -> Option<Arc<ReleaseSearch>> {
         let current = self
             .current
             .read()
@@ -207,7 +211,12 @@ fn remove_stale_dirs(dir: &Path, keep: &HashSet<String>, building: &HashSet<Stri
 
 /// The index of `release`: reopened from `dir` when it is there and whole, else built (into a
 /// scratch directory renamed into place when complete, so a crash leaves no half index behind).
-pub fn build_index(release: &ShopperRelease, currencies: &[Currency], dir: Option<&Path>, now: Millis) -> std::io::Result<SearchIndex> {
+pub fn build_index(
+    release: &ShopperRelease,
+    currencies: &[Currency],
+    dir: Option<&Path>,
+    now: Millis,
+) -> std::io::Result<SearchIndex> {
     let docs = search_docs(release, currencies, now);
     let numeric: Vec<String> = currencies.iter().map(|c| fields::price(&c.code)).collect();
     let Some(root) = dir else {
@@ -220,7 +229,11 @@ pub fn build_index(release: &ShopperRelease, currencies: &[Currency], dir: Optio
         }
         std::fs::remove_dir_all(&target)?;
     }
-    let scratch = root.join(format!("{}.building-{}", release.release.id, Uuid::new_v4().simple()));
+    let scratch = root.join(format!(
+        "{}.building-{}",
+        release.release.id,
+        Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&scratch)?;
     let built = SearchIndex::build(&docs, &numeric, Some(&scratch));
     match built {

@@ -21,15 +21,17 @@ const STOCK: i64 = 1_000_000_000;
 
 /// The words product names are made of, so searches match some products, not all.
 pub const NOUNS: &[&str] = &[
-    "lamp", "chair", "table", "kettle", "blanket", "jacket", "boots", "hammer", "drill", "ladder",
-    "bottle", "candle", "mirror", "pillow", "basket", "wallet", "helmet", "glove", "scarf", "teapot",
-    "shovel", "bucket", "racket", "saddle", "tripod", "camera", "speaker", "router", "charger", "monitor",
+    "lamp", "chair", "table", "kettle", "blanket", "jacket", "boots", "hammer", "drill", "ladder", "bottle",
+    "candle", "mirror", "pillow", "basket", "wallet", "helmet", "glove", "scarf", "teapot", "shovel",
+    "bucket", "racket", "saddle", "tripod", "camera", "speaker", "router", "charger", "monitor",
 ];
 const ADJECTIVES: &[&str] = &[
-    "Red", "Blue", "Green", "Oak", "Steel", "Linen", "Woollen", "Compact", "Classic", "Rugged",
-    "Folding", "Quiet", "Vintage", "Nordic", "Travel", "Solar", "Smart", "Heavy", "Light", "Bamboo",
+    "Red", "Blue", "Green", "Oak", "Steel", "Linen", "Woollen", "Compact", "Classic", "Rugged", "Folding",
+    "Quiet", "Vintage", "Nordic", "Travel", "Solar", "Smart", "Heavy", "Light", "Bamboo",
 ];
-const BRANDS: &[&str] = &["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka", "Stark"];
+const BRANDS: &[&str] = &[
+    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka", "Stark",
+];
 
 /// `Red Lamp 42`: an adjective and a noun that vary independently, and the number.
 fn product_name(i: usize) -> String {
@@ -40,7 +42,10 @@ fn product_name(i: usize) -> String {
         {
             let noun = NOUNS[(i / ADJECTIVES.len()) % NOUNS.len()];
             let mut chars = noun.chars();
-            chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
         }
     )
 }

@@ -82,8 +82,14 @@ mod tests {
             ("price.usd.float_price", "price.USD.float_price"),
             ("price.GBP", "price.GBP.float_price"),
             ("categories.lvl1", "meta.search.categories.lvl1"),
-            ("extensions.Details.BRAND-NAME", "attributes.extensions.Details.BRAND-NAME"),
-            ("attributes.extensions.Details.BRAND-NAME", "attributes.extensions.Details.BRAND-NAME"),
+            (
+                "extensions.Details.BRAND-NAME",
+                "attributes.extensions.Details.BRAND-NAME",
+            ),
+            (
+                "attributes.extensions.Details.BRAND-NAME",
+                "attributes.extensions.Details.BRAND-NAME",
+            ),
             ("brand", "brand"),
             ("nodes", "meta.bread_crumb_nodes"),
             ("created_at", "attributes.created_at"),

@@ -190,10 +190,7 @@ impl Parser {
         self.skip_space();
         let values = if self.eat("[") {
             let values = self.list()?;
-            if matches!(
-                op,
-                Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual
-            ) {
+            if matches!(op, Op::Greater | Op::GreaterOrEqual | Op::Less | Op::LessOrEqual) {
                 return Err(invalid(format!(
                     "Could not parse the filter query: {field} compares with a list"
                 )));
@@ -293,7 +290,11 @@ mod tests {
             ("brand:!=[a,b]", clause("brand", Op::NotEquals, &["a", "b"])),
             (
                 "meta.search.categories.lvl0:=[`Men > Shoes`,`a, b`]",
-                clause("meta.search.categories.lvl0", Op::Equals, &["Men > Shoes", "a, b"]),
+                clause(
+                    "meta.search.categories.lvl0",
+                    Op::Equals,
+                    &["Men > Shoes", "a, b"],
+                ),
             ),
             (
                 "attributes.extensions.Details.BRAND-NAME:=`X`",
@@ -318,7 +319,10 @@ mod tests {
         assert_eq!(
             parse_filter("a:1 && b:2 || c:3").unwrap(),
             Some(Filter::Or(vec![
-                Filter::And(vec![clause("a", Op::Matches, &["1"]), clause("b", Op::Matches, &["2"])]),
+                Filter::And(vec![
+                    clause("a", Op::Matches, &["1"]),
+                    clause("b", Op::Matches, &["2"])
+                ]),
                 clause("c", Op::Matches, &["3"]),
             ]))
         );
@@ -326,7 +330,10 @@ mod tests {
             parse_filter("a:1 && (b:2 || c:3)").unwrap(),
             Some(Filter::And(vec![
                 clause("a", Op::Matches, &["1"]),
-                Filter::Or(vec![clause("b", Op::Matches, &["2"]), clause("c", Op::Matches, &["3"])]),
+                Filter::Or(vec![
+                    clause("b", Op::Matches, &["2"]),
+                    clause("c", Op::Matches, &["3"])
+                ]),
             ]))
         );
         assert_eq!(parse_filter("  ").unwrap(), None);

@@ -32,8 +32,8 @@ pub fn distance(a: &str, b: &str, max: u8) -> u8 {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -74,7 +74,13 @@ pub fn word_matches(word: &str, token: &str, prefix: bool) -> bool {
 
 /// The highlight of `value` for the query words `tokens` (the last may be a prefix), or `None`
 /// when nothing matched.
-pub fn highlight(field: &str, value: &str, tokens: &[String], prefix_last: bool, full: bool) -> Option<Highlight> {
+pub fn highlight(
+    field: &str,
+    value: &str,
+    tokens: &[String],
+    prefix_last: bool,
+    full: bool,
+) -> Option<Highlight> {
     // The value as alternating runs: (text, is_word).
     let mut runs: Vec<(&str, bool)> = Vec::new();
     let mut start = 0;
@@ -100,9 +106,10 @@ pub fn highlight(field: &str, value: &str, tokens: &[String], prefix_last: bool,
                 return ((*text).to_owned(), false);
             }
             let lower = text.to_lowercase();
-            let hit = tokens.iter().enumerate().any(|(i, t)| {
-                word_matches(&lower, t, prefix_last && i + 1 == tokens.len())
-            });
+            let hit = tokens
+                .iter()
+                .enumerate()
+                .any(|(i, t)| word_matches(&lower, t, prefix_last && i + 1 == tokens.len()));
             if hit {
                 matched_tokens.push((*text).to_owned());
                 (format!("<mark>{text}</mark>"), true)
@@ -149,14 +156,27 @@ mod tests {
 
     #[test]
     fn distances() {
-        for (a, b, d) in [("shoe", "shoe", 0), ("shoe", "shoes", 1), ("hammer", "hamer", 1), ("hammer", "hmamer", 1), ("hammer", "nail", 3)] {
+        for (a, b, d) in [
+            ("shoe", "shoe", 0),
+            ("shoe", "shoes", 1),
+            ("hammer", "hamer", 1),
+            ("hammer", "hmamer", 1),
+            ("hammer", "nail", 3),
+        ] {
             assert_eq!(distance(a, b, 2), d.min(3), "{a} {b}");
         }
     }
 
     #[test]
     fn marks_exact_typo_and_prefix_matches() {
-        let h = highlight("attributes.name", "Claw Hammer, steel", &words("hamer"), false, true).unwrap();
+        let h = highlight(
+            "attributes.name",
+            "Claw Hammer, steel",
+            &words("hamer"),
+            false,
+            true,
+        )
+        .unwrap();
         assert_eq!(h.snippet, "Claw <mark>Hammer</mark>, steel");
         assert_eq!(h.value.as_deref(), Some("Claw <mark>Hammer</mark>, steel"));
         assert_eq!(h.matched_tokens, ["Hammer"]);
@@ -171,6 +191,9 @@ mod tests {
     fn long_values_get_a_snippet() {
         let value = format!("{}needle {}", "hay ".repeat(40), "straw ".repeat(40));
         let h = highlight("attributes.description", &value, &words("needle"), false, false).unwrap();
-        assert_eq!(h.snippet, "…hay hay hay hay <mark>needle</mark> straw straw straw straw…");
+        assert_eq!(
+            h.snippet,
+            "…hay hay hay hay <mark>needle</mark> straw straw straw straw…"
+        );
     }
 }

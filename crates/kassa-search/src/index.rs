@@ -9,7 +9,9 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TEXT};
-use tantivy::{DocId, Index, IndexReader, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexReader, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 
 use crate::fields::{self, TEXT_ONLY, canonical_field};
 use crate::filter::{Clause, Filter, Op, Value};
@@ -330,7 +332,9 @@ impl SearchIndex {
         };
         let wanted = match params.kind {
             // Suggestions are grouped by name afterwards: rank enough candidates to fill pages.
-            SearchKind::Autocomplete => ((params.page * params.per_page) as usize).saturating_mul(4).max(100),
+            SearchKind::Autocomplete => ((params.page * params.per_page) as usize)
+                .saturating_mul(4)
+                .max(100),
             SearchKind::Search => (params.page * params.per_page) as usize,
         }
         .min(found);
@@ -421,7 +425,12 @@ impl SearchIndex {
         Box::new(BooleanQuery::new(any))
     }
 
-    fn sort_key(&self, field: &str, direction: Direction, currency: &str) -> Result<SortKey<'_>, SearchError> {
+    fn sort_key(
+        &self,
+        field: &str,
+        direction: Direction,
+        currency: &str,
+    ) -> Result<SortKey<'_>, SearchError> {
         if field == "_text_match" {
             return Ok(SortKey::Score(direction));
         }
@@ -479,11 +488,9 @@ impl SearchIndex {
                     })
                     .collect::<Result<_, _>>()?;
                 let selected: Vec<bool> = match clause.op {
-                    Op::Equals | Op::NotEquals => column
-                        .dict
-                        .iter()
-                        .map(|d| wanted.contains(&d.as_str()))
-                        .collect(),
+                    Op::Equals | Op::NotEquals => {
+                        column.dict.iter().map(|d| wanted.contains(&d.as_str())).collect()
+                    }
                     Op::Matches => {
                         let wanted: Vec<Vec<String>> = wanted.iter().map(|w| tokenize(w)).collect();
                         column
@@ -512,9 +519,13 @@ impl SearchIndex {
             }
             ColumnRef::Numbers(values) => {
                 let number = |s: &str| {
-                    s.trim().parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| {
-                        SearchError::Filter(format!("{} takes numbers, not {s:?}", clause.field))
-                    })
+                    s.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|n| n.is_finite())
+                        .ok_or_else(|| {
+                            SearchError::Filter(format!("{} takes numbers, not {s:?}", clause.field))
+                        })
                 };
                 let ranges: Vec<(f64, f64)> = clause
                     .values
@@ -630,12 +641,12 @@ fn facet(name: &str, column: ColumnRef<'_>, matches: &[(usize, f32)], max_values
                     counts[v as usize] += 1;
                 }
             }
-            let mut values: Vec<(usize, u64)> = counts
-                .into_iter()
-                .enumerate()
-                .filter(|(_, c)| *c > 0)
-                .collect();
-            values.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| column.dict[a.0].cmp(&column.dict[b.0])));
+            let mut values: Vec<(usize, u64)> =
+                counts.into_iter().enumerate().filter(|(_, c)| *c > 0).collect();
+            values.sort_unstable_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| column.dict[a.0].cmp(&column.dict[b.0]))
+            });
             values.truncate(max_values);
             FacetCount {
                 field_name: name.to_owned(),
@@ -665,7 +676,8 @@ fn facet(name: &str, column: ColumnRef<'_>, matches: &[(usize, f32)], max_values
                 sum += v;
                 n += 1;
             }
-            let mut counted: Vec<(f64, u64)> = counts.into_iter().map(|(b, c)| (f64::from_bits(b), c)).collect();
+            let mut counted: Vec<(f64, u64)> =
+                counts.into_iter().map(|(b, c)| (f64::from_bits(b), c)).collect();
             counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
             counted.truncate(max_values);
             let stats = if n == 0 {
@@ -758,7 +770,14 @@ mod tests {
     use super::*;
     use crate::request::RawSearch;
 
-    fn doc(name: &str, description: &str, sku: &str, brand: &str, category: &str, price: Option<f64>) -> SearchDoc {
+    fn doc(
+        name: &str,
+        description: &str,
+        sku: &str,
+        brand: &str,
+        category: &str,
+        price: Option<f64>,
+    ) -> SearchDoc {
         let mut strings = vec![
             (fields::SKU.to_owned(), sku.to_owned()),
             (fields::NAME.to_owned(), name.to_owned()),
@@ -782,12 +801,54 @@ mod tests {
 
     fn catalog() -> Vec<SearchDoc> {
         vec![
-            doc("Claw Hammer", "A steel hammer for nails", "HAM-1", "Acme", "Tools", Some(19.99)),
-            doc("Sledge", "Heavy hammer for demolition", "SLG-1", "Acme", "Tools", Some(49.0)),
-            doc("Hammock", "Sleep outside", "HMK-1", "Outdoor Co", "Garden", Some(80.0)),
-            doc("Nail Box", "Two hundred nails", "NAIL-200", "", "Tools", Some(5.0)),
-            doc("Garden Hose", "Twenty metres, green", "HOSE-20", "Outdoor Co", "Garden", None),
-            doc("Trowel", "For planting; fits HAM-1 holsters", "TRW-1", "Acme", "Garden", Some(7.5)),
+            doc(
+                "Claw Hammer",
+                "A steel hammer for nails",
+                "HAM-1",
+                "Acme",
+                "Tools",
+                Some(19.99),
+            ),
+            doc(
+                "Sledge",
+                "Heavy hammer for demolition",
+                "SLG-1",
+                "Acme",
+                "Tools",
+                Some(49.0),
+            ),
+            doc(
+                "Hammock",
+                "Sleep outside",
+                "HMK-1",
+                "Outdoor Co",
+                "Garden",
+                Some(80.0),
+            ),
+            doc(
+                "Nail Box",
+                "Two hundred nails",
+                "NAIL-200",
+                "",
+                "Tools",
+                Some(5.0),
+            ),
+            doc(
+                "Garden Hose",
+                "Twenty metres, green",
+                "HOSE-20",
+                "Outdoor Co",
+                "Garden",
+                None,
+            ),
+            doc(
+                "Trowel",
+                "For planting; fits HAM-1 holsters",
+                "TRW-1",
+                "Acme",
+                "Garden",
+                Some(7.5),
+            ),
         ]
     }
 
@@ -801,8 +862,20 @@ mod tests {
     }
 
     fn names(index: &SearchIndex, search: serde_json::Value) -> Vec<&'static str> {
-        const NAMES: [&str; 6] = ["Claw Hammer", "Sledge", "Hammock", "Nail Box", "Garden Hose", "Trowel"];
-        run(index, search).unwrap().hits.iter().map(|(o, _)| NAMES[*o]).collect()
+        const NAMES: [&str; 6] = [
+            "Claw Hammer",
+            "Sledge",
+            "Hammock",
+            "Nail Box",
+            "Garden Hose",
+            "Trowel",
+        ];
+        run(index, search)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|(o, _)| NAMES[*o])
+            .collect()
     }
 
     #[test]
@@ -811,7 +884,10 @@ mod tests {
         // HAM-1 is Claw Hammer's sku and appears in Trowel's description.
         assert_eq!(names(&index, json!({"q": "HAM-1"}))[0], "Claw Hammer");
         // "hammer": in Claw Hammer's name, in Sledge's description only.
-        assert_eq!(names(&index, json!({"q": "hammer"}))[..2], ["Claw Hammer", "Sledge"]);
+        assert_eq!(
+            names(&index, json!({"q": "hammer"}))[..2],
+            ["Claw Hammer", "Sledge"]
+        );
         // "nail": Nail Box's name first, then the descriptions that say "nails" (a typo away).
         assert_eq!(names(&index, json!({"q": "nail"}))[0], "Nail Box");
     }
@@ -826,10 +902,16 @@ mod tests {
         // Three letters: no typo allowed, but the last word is a prefix.
         assert_eq!(names(&index, json!({"q": "tro"})), ["Trowel"]);
         // "garden" is also the category of Hammock and Trowel; "ho" the start of Trowel's "holsters".
-        assert_eq!(names(&index, json!({"q": "garden ho"})), ["Garden Hose", "Trowel"]);
+        assert_eq!(
+            names(&index, json!({"q": "garden ho"})),
+            ["Garden Hose", "Trowel"]
+        );
         assert!(names(&index, json!({"q": "xyzzy"})).is_empty());
         let found = names(&index, json!({"type": "autocomplete", "q": "hamm"}));
-        assert!(found.contains(&"Claw Hammer") && found.contains(&"Hammock"), "{found:?}");
+        assert!(
+            found.contains(&"Claw Hammer") && found.contains(&"Hammock"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -841,42 +923,82 @@ mod tests {
             ("brand:outdoor", &["Hammock", "Garden Hose"]),
             ("brand:=outdoor", &[]),
             ("brand:!=Acme", &["Hammock", "Nail Box", "Garden Hose"]),
-            ("brand:=[Acme,`Outdoor Co`]", &["Claw Hammer", "Sledge", "Hammock", "Garden Hose", "Trowel"]),
+            (
+                "brand:=[Acme,`Outdoor Co`]",
+                &["Claw Hammer", "Sledge", "Hammock", "Garden Hose", "Trowel"],
+            ),
             ("price:>19.99", &["Sledge", "Hammock"]),
             ("price:>=19.99", &["Claw Hammer", "Sledge", "Hammock"]),
             ("price:<7.5", &["Nail Box"]),
             ("price:<=7.5", &["Nail Box", "Trowel"]),
             ("price:=49", &["Sledge"]),
-            ("price.USD.float_price:[5..10, 80]", &["Hammock", "Nail Box", "Trowel"]),
-            ("price:!=[5..10]", &["Claw Hammer", "Sledge", "Hammock", "Garden Hose"]),
+            (
+                "price.USD.float_price:[5..10, 80]",
+                &["Hammock", "Nail Box", "Trowel"],
+            ),
+            (
+                "price:!=[5..10]",
+                &["Claw Hammer", "Sledge", "Hammock", "Garden Hose"],
+            ),
             ("price.EUR.float_price:>0", &[]),
             ("categories:=Garden && price:<50", &["Trowel"]),
-            ("categories:=Garden || price:<6", &["Hammock", "Nail Box", "Garden Hose", "Trowel"]),
-            ("(brand:=Acme || brand:=`Outdoor Co`) && price:>40", &["Sledge", "Hammock"]),
+            (
+                "categories:=Garden || price:<6",
+                &["Hammock", "Nail Box", "Garden Hose", "Trowel"],
+            ),
+            (
+                "(brand:=Acme || brand:=`Outdoor Co`) && price:>40",
+                &["Sledge", "Hammock"],
+            ),
             ("sku:=NAIL-200", &["Nail Box"]),
         ];
         for (filter, expected) in table {
             assert_eq!(&names(&index, json!({"filter_by": filter})), expected, "{filter}");
         }
-        for bad in ["colour:=red", "description:x", "brand:>3", "price:abc", "price:[1..x]", "brand:[a..b]"] {
-            assert!(matches!(run(&index, json!({"filter_by": bad})), Err(SearchError::Filter(_))), "{bad}");
+        for bad in [
+            "colour:=red",
+            "description:x",
+            "brand:>3",
+            "price:abc",
+            "price:[1..x]",
+            "brand:[a..b]",
+        ] {
+            assert!(
+                matches!(
+                    run(&index, json!({"filter_by": bad})),
+                    Err(SearchError::Filter(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn facets_count_the_matching_products() {
         let index = index();
-        let out = run(&index, json!({"q": "*", "facet_by": "brand,categories.lvl0,price", "filter_by": "price:<60"})).unwrap();
+        let out = run(
+            &index,
+            json!({"q": "*", "facet_by": "brand,categories.lvl0,price", "filter_by": "price:<60"}),
+        )
+        .unwrap();
         assert_eq!(out.found, 4);
         let brand = &out.facets[0];
         assert_eq!(brand.field_name, "brand");
         assert_eq!(
-            brand.counts.iter().map(|c| (c.value.as_str(), c.count)).collect::<Vec<_>>(),
+            brand
+                .counts
+                .iter()
+                .map(|c| (c.value.as_str(), c.count))
+                .collect::<Vec<_>>(),
             [("Acme", 3)]
         );
         let levels = &out.facets[1];
         assert_eq!(
-            levels.counts.iter().map(|c| (c.value.as_str(), c.count)).collect::<Vec<_>>(),
+            levels
+                .counts
+                .iter()
+                .map(|c| (c.value.as_str(), c.count))
+                .collect::<Vec<_>>(),
             [("Tools", 3), ("Garden", 1)]
         );
         let price = &out.facets[2];
@@ -886,7 +1008,10 @@ mod tests {
         let out = run(&index, json!({"facet_by": "brand", "max_facet_values": 1})).unwrap();
         assert_eq!(out.facets[0].counts.len(), 1);
         for bad in ["description", "id", "colour"] {
-            assert!(matches!(run(&index, json!({"facet_by": bad})), Err(SearchError::Facet(_))), "{bad}");
+            assert!(
+                matches!(run(&index, json!({"facet_by": bad})), Err(SearchError::Facet(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -895,11 +1020,25 @@ mod tests {
         let index = index();
         assert_eq!(
             names(&index, json!({"sort_by": "price:asc"})),
-            ["Nail Box", "Trowel", "Claw Hammer", "Sledge", "Hammock", "Garden Hose"]
+            [
+                "Nail Box",
+                "Trowel",
+                "Claw Hammer",
+                "Sledge",
+                "Hammock",
+                "Garden Hose"
+            ]
         );
         assert_eq!(
             names(&index, json!({"sort_by": "price:desc"})),
-            ["Hammock", "Sledge", "Claw Hammer", "Trowel", "Nail Box", "Garden Hose"]
+            [
+                "Hammock",
+                "Sledge",
+                "Claw Hammer",
+                "Trowel",
+                "Nail Box",
+                "Garden Hose"
+            ]
         );
         assert_eq!(
             names(&index, json!({"sort_by": "name:asc", "per_page": 2, "page": 2})),
@@ -907,8 +1046,16 @@ mod tests {
         );
         let out = run(&index, json!({"per_page": 4, "page": 2})).unwrap();
         assert_eq!((out.found, out.hits.len()), (6, 2));
-        assert!(run(&index, json!({"per_page": 4, "page": 3})).unwrap().hits.is_empty());
-        assert!(matches!(run(&index, json!({"sort_by": "description:asc"})), Err(SearchError::Sort(_))));
+        assert!(
+            run(&index, json!({"per_page": 4, "page": 3}))
+                .unwrap()
+                .hits
+                .is_empty()
+        );
+        assert!(matches!(
+            run(&index, json!({"sort_by": "description:asc"})),
+            Err(SearchError::Sort(_))
+        ));
     }
 
     #[test]
@@ -920,7 +1067,9 @@ mod tests {
         let built = SearchIndex::build(&docs, &[], Some(&dir)).unwrap();
         assert_eq!(built.len(), 6);
         drop(built);
-        let opened = SearchIndex::open(&dir, &docs, &[]).unwrap().expect("the same index");
+        let opened = SearchIndex::open(&dir, &docs, &[])
+            .unwrap()
+            .expect("the same index");
         assert_eq!(names(&opened, json!({"q": "sledge"})), ["Sledge"]);
         assert!(SearchIndex::open(&dir, &docs[..3], &[]).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();

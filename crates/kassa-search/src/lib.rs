@@ -80,7 +80,14 @@ mod tests {
 
     #[test]
     fn typos_grow_with_word_length() {
-        for (word, typos) in [("", 0), ("hat", 0), ("shoe", 1), ("hammer", 1), ("trousers", 2), ("hämmer", 1)] {
+        for (word, typos) in [
+            ("", 0),
+            ("hat", 0),
+            ("shoe", 1),
+            ("hammer", 1),
+            ("trousers", 2),
+            ("hämmer", 1),
+        ] {
             assert_eq!(typos_allowed(word), typos, "{word}");
         }
     }

@@ -179,9 +179,15 @@ fn render_result(
                 .skip(skip)
                 .take(params.per_page as usize)
                 .map(|(id, q, count, score)| {
-                    let highlights: Vec<Highlight> = highlight("q", &q, &outcome.tokens, true, full(params, "q") || full(params, "name"))
-                        .into_iter()
-                        .collect();
+                    let highlights: Vec<Highlight> = highlight(
+                        "q",
+                        &q,
+                        &outcome.tokens,
+                        true,
+                        full(params, "q") || full(params, "name"),
+                    )
+                    .into_iter()
+                    .collect();
                     json!({
                         "document": { "id": id, "q": q, "count": count },
                         "highlights": highlights,

@@ -38,7 +38,13 @@ async fn item(
     if let Some(brand) = brand {
         attributes["extensions"] = json!({"products(Details)": {"brand": brand, "weight": cents / 100}});
     }
-    let p = create(app, admin, "/pcm/products", json!({"data": {"type": "product", "attributes": attributes}})).await;
+    let p = create(
+        app,
+        admin,
+        "/pcm/products",
+        json!({"data": {"type": "product", "attributes": attributes}}),
+    )
+    .await;
     let r = app
         .post(
             &format!("/pcm/hierarchies/{h}/nodes/{n}/relationships/products"),
@@ -113,11 +119,29 @@ async fn tool_shop(app: &TestApp, admin: &str) -> String {
     let tree = hierarchy(app, admin, "Tools").await;
     let book = pricebook(app, admin, "Prices").await;
     for (name, sku, description, brand, cents) in [
-        ("Claw Hammer", "HAM-1", "A steel hammer for nails", Some("Acme"), 1999),
-        ("Sledge", "SLG-1", "Heavy hammer for demolition", Some("Acme"), 4900),
+        (
+            "Claw Hammer",
+            "HAM-1",
+            "A steel hammer for nails",
+            Some("Acme"),
+            1999,
+        ),
+        (
+            "Sledge",
+            "SLG-1",
+            "Heavy hammer for demolition",
+            Some("Acme"),
+            4900,
+        ),
         ("Hammock", "HMK-1", "Sleep outside", Some("Outdoor Co"), 8000),
         ("Nail Box", "NAIL-200", "Two hundred nails", None, 500),
-        ("Trowel", "TRW-1", "For planting; fits HAM-1 holsters", Some("Acme"), 750),
+        (
+            "Trowel",
+            "TRW-1",
+            "For planting; fits HAM-1 holsters",
+            Some("Acme"),
+            750,
+        ),
     ] {
         item(app, admin, &tree, &book, name, sku, description, brand, cents).await;
     }
@@ -131,13 +155,22 @@ async fn tool_shop(app: &TestApp, admin: &str) -> String {
     .await;
     let r = app
         .post(
-            &format!("/pcm/hierarchies/{}/nodes/{}/relationships/products", tree.0, tree.1),
+            &format!(
+                "/pcm/hierarchies/{}/nodes/{}/relationships/products",
+                tree.0, tree.1
+            ),
             admin,
             json!({"data": [{"type": "product", "id": draft}]}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let cat = catalog(app, admin, "Shop", json!({"hierarchy_ids": [tree.0], "pricebook_id": book})).await;
+    let cat = catalog(
+        app,
+        admin,
+        "Shop",
+        json!({"hierarchy_ids": [tree.0], "pricebook_id": book}),
+    )
+    .await;
     publish(app, admin, &cat).await;
     cat
 }
@@ -161,7 +194,9 @@ async fn search_ranks_tolerates_typos_and_completes_prefixes(backend: Backend) {
     let hit = &r.body["results"][0]["hits"][0];
     assert_eq!(hit["highlights"][0]["field"], "attributes.name");
     assert_eq!(hit["highlights"][0]["snippet"], "Claw <mark>Hammer</mark>");
-    assert!(hit["text_match"].as_u64().unwrap() > r.body["results"][0]["hits"][1]["text_match"].as_u64().unwrap());
+    assert!(
+        hit["text_match"].as_u64().unwrap() > r.body["results"][0]["hits"][1]["text_match"].as_u64().unwrap()
+    );
     assert!(!names(&r, 0).contains(&"Secret Hammer".to_owned()));
     // Typos: one from four letters, two from seven; none below four.
     let r = search(&app, &app.url, &shopper, q("sldge"), &[]).await;
@@ -192,7 +227,10 @@ async fn search_ranks_tolerates_typos_and_completes_prefixes(backend: Backend) {
         .iter()
         .map(|h| h["document"]["q"].as_str().unwrap())
         .collect();
-    assert!(suggestions.contains(&"Claw Hammer") && suggestions.contains(&"Hammock"), "{suggestions:?}");
+    assert!(
+        suggestions.contains(&"Claw Hammer") && suggestions.contains(&"Hammock"),
+        "{suggestions:?}"
+    );
     let hammock = result["hits"]
         .as_array()
         .unwrap()
@@ -215,22 +253,41 @@ async fn search_filters_facets_sorts_and_pages(backend: Backend) {
         ("brand:=Acme", &["Claw Hammer", "Sledge", "Trowel"]),
         ("brand:outdoor", &["Hammock"]),
         ("brand:!=Acme", &["Hammock", "Nail Box"]),
-        ("brand:=[Acme,`Outdoor Co`]", &["Claw Hammer", "Sledge", "Hammock", "Trowel"]),
+        (
+            "brand:=[Acme,`Outdoor Co`]",
+            &["Claw Hammer", "Sledge", "Hammock", "Trowel"],
+        ),
         ("price:>19.99", &["Sledge", "Hammock"]),
         ("price:>=19.99", &["Claw Hammer", "Sledge", "Hammock"]),
         ("price:<7.5", &["Nail Box"]),
         ("price:<=7.50", &["Nail Box", "Trowel"]),
         ("price:=49", &["Sledge"]),
-        ("price.USD.float_price:[5..10, 80]", &["Hammock", "Nail Box", "Trowel"]),
+        (
+            "price.USD.float_price:[5..10, 80]",
+            &["Hammock", "Nail Box", "Trowel"],
+        ),
         ("price:>40 && brand:=Acme", &["Sledge"]),
         ("price:<6 || brand:outdoor", &["Hammock", "Nail Box"]),
         ("sku:=NAIL-200", &["Nail Box"]),
         ("extensions.Details.weight:>=49", &["Sledge", "Hammock"]),
-        ("categories:=Tools", &["Claw Hammer", "Sledge", "Hammock", "Nail Box", "Trowel"]),
-        ("meta.search.categories.lvl1:=[`Tools > Tools node`]", &["Claw Hammer", "Sledge", "Hammock", "Nail Box", "Trowel"]),
+        (
+            "categories:=Tools",
+            &["Claw Hammer", "Sledge", "Hammock", "Nail Box", "Trowel"],
+        ),
+        (
+            "meta.search.categories.lvl1:=[`Tools > Tools node`]",
+            &["Claw Hammer", "Sledge", "Hammock", "Nail Box", "Trowel"],
+        ),
     ];
     for (filter, expected) in table {
-        let r = search(&app, &app.url, &shopper, json!([{"q": "*", "filter_by": filter}]), &[]).await;
+        let r = search(
+            &app,
+            &app.url,
+            &shopper,
+            json!([{"q": "*", "filter_by": filter}]),
+            &[],
+        )
+        .await;
         assert_eq!(&names(&r, 0), expected, "{filter}");
     }
 
@@ -253,9 +310,17 @@ async fn search_filters_facets_sorts_and_pages(backend: Backend) {
     assert_eq!(result["found"], 4);
     let facets = result["facet_counts"].as_array().unwrap();
     assert_eq!(facets[0]["field_name"], "meta.search.categories.lvl0");
-    assert_eq!(facets[0]["counts"], json!([{"value": "Tools", "highlighted": "Tools", "count": 4}]));
     assert_eq!(
-        facets[1]["counts"].as_array().unwrap().iter().map(|c| (c["value"].as_str().unwrap(), c["count"].as_u64().unwrap())).collect::<Vec<_>>(),
+        facets[0]["counts"],
+        json!([{"value": "Tools", "highlighted": "Tools", "count": 4}])
+    );
+    assert_eq!(
+        facets[1]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["value"].as_str().unwrap(), c["count"].as_u64().unwrap()))
+            .collect::<Vec<_>>(),
         [("Acme", 3)]
     );
     assert_eq!(facets[2]["stats"]["min"], 5.0);
@@ -268,7 +333,14 @@ async fn search_filters_facets_sorts_and_pages(backend: Backend) {
 
     // Currency: `price` is the shopper's; hits are priced in it.
     let eur = [("X-MOLTIN-CURRENCY", "EUR")];
-    let r = search(&app, &app.url, &shopper, json!([{"q": "*", "filter_by": "price:<=15", "sort_by": "price:desc"}]), &eur).await;
+    let r = search(
+        &app,
+        &app.url,
+        &shopper,
+        json!([{"q": "*", "filter_by": "price:<=15", "sort_by": "price:desc"}]),
+        &eur,
+    )
+    .await;
     assert_eq!(names(&r, 0), ["Trowel", "Nail Box"]);
     let hit = &r.body["results"][0]["hits"][0]["document"];
     assert_eq!(hit["meta"]["display_price"]["without_tax"]["currency"], "EUR");
@@ -339,7 +411,9 @@ async fn search_refuses_bad_input_with_the_specs_errors(backend: Backend) {
     assert_eq!(r.status, 400, "{}", r.body);
     let r = app.post("/catalog/multi-search", &shopper, json!({})).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    let r = app.post("/catalog/multi-search", "garbage", json!({"searches": [{}]})).await;
+    let r = app
+        .post("/catalog/multi-search", "garbage", json!({"searches": [{}]}))
+        .await;
     assert_eq!(r.status, 401);
     // Odd but valid input answers.
     for searches in [
@@ -361,8 +435,27 @@ async fn search_sees_only_the_shoppers_catalog(backend: Backend) {
     let mut catalogs = Vec::new();
     for name in ["Default", "Mobile"] {
         let tree = hierarchy(&app, &admin, name).await;
-        item(&app, &admin, &tree, &book, &format!("{name} Lamp"), &name.to_uppercase(), "A lamp", None, 1000).await;
-        catalogs.push(catalog(&app, &admin, name, json!({"hierarchy_ids": [tree.0], "pricebook_id": book})).await);
+        item(
+            &app,
+            &admin,
+            &tree,
+            &book,
+            &format!("{name} Lamp"),
+            &name.to_uppercase(),
+            "A lamp",
+            None,
+            1000,
+        )
+        .await;
+        catalogs.push(
+            catalog(
+                &app,
+                &admin,
+                name,
+                json!({"hierarchy_ids": [tree.0], "pricebook_id": book}),
+            )
+            .await,
+        );
     }
     for c in &catalogs {
         publish(&app, &admin, c).await;
@@ -386,7 +479,10 @@ async fn search_sees_only_the_shoppers_catalog(backend: Backend) {
     let r = search(&app, &app.url, &shopper, lamps, &mobile).await;
     assert_eq!(names(&r, 0), ["Mobile Lamp"]);
     assert_eq!(names(&r, 1), ["Mobile Lamp"]);
-    assert_eq!(r.body["results"][0]["hits"][0]["document"]["meta"]["catalog_id"], catalogs[1].as_str());
+    assert_eq!(
+        r.body["results"][0]["hits"][0]["document"]["meta"]["catalog_id"],
+        catalogs[1].as_str()
+    );
 }
 
 async fn a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it(backend: Backend) {
@@ -396,13 +492,22 @@ async fn a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it(ba
     let tree = hierarchy(&app, &admin, "Garden").await;
     let book = pricebook(&app, &admin, "B").await;
     item(&app, &admin, &tree, &book, "Rake", "RAKE", "Leaves", None, 900).await;
-    let cat = catalog(&app, &admin, "Garden", json!({"hierarchy_ids": [tree.0], "pricebook_id": book})).await;
+    let cat = catalog(
+        &app,
+        &admin,
+        "Garden",
+        json!({"hierarchy_ids": [tree.0], "pricebook_id": book}),
+    )
+    .await;
     let first = publish(&app, &admin, &cat).await;
     searchable(&app, &app.url, &shopper, &[]).await;
 
     // A second release with one more product, published while shoppers search: every answer is
     // whole, from one release or the other, never an error.
-    item(&app, &admin, &tree, &book, "Spade", "SPADE", "Digging", None, 1500).await;
+    item(
+        &app, &admin, &tree, &book, "Spade", "SPADE", "Digging", None, 1500,
+    )
+    .await;
     let searching = {
         let (http, url, token) = (app.http.clone(), app.url.clone(), shopper.clone());
         tokio::spawn(async move {
@@ -419,13 +524,20 @@ async fn a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it(ba
                 assert_eq!(r.status(), 200);
                 let body: Value = r.json().await.unwrap();
                 let result = &body["results"][0];
-                let release = result["hits"][0]["document"]["meta"]["release_id"].as_str().unwrap().to_owned();
+                let release = result["hits"][0]["document"]["meta"]["release_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
                 let names: Vec<String> = result["hits"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|h| {
-                        assert_eq!(h["document"]["meta"]["release_id"], release.as_str(), "one release per answer");
+                        assert_eq!(
+                            h["document"]["meta"]["release_id"],
+                            release.as_str(),
+                            "one release per answer"
+                        );
                         h["document"]["attributes"]["name"].as_str().unwrap().to_owned()
                     })
                     .collect();
@@ -448,14 +560,22 @@ async fn a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it(ba
             assert_eq!(names, &["Rake", "Spade"]);
         }
     }
-    assert_eq!(seen.last().unwrap().0, second, "the second release became searchable");
+    assert_eq!(
+        seen.last().unwrap().0,
+        second,
+        "the second release became searchable"
+    );
 
     // Another node (a restart, on SQLite, reopens the index kept beside the database).
     if backend == Backend::Sqlite {
         let db = app.db.url.strip_prefix("sqlite://").unwrap();
         let kept = std::path::PathBuf::from(format!("{db}.search")).join(&second);
         assert!(kept.is_dir(), "{kept:?}");
-        assert!(!std::path::PathBuf::from(format!("{db}.search")).join(&first).exists());
+        assert!(
+            !std::path::PathBuf::from(format!("{db}.search"))
+                .join(&first)
+                .exists()
+        );
     }
     let node = app.second_node().await;
     searchable(&app, &node.url, &shopper, &[]).await;
