@@ -78,9 +78,11 @@ impl SearchIndexes {
             .expect("search index lock")
             .get(&release.catalog_id())
             .cloned();
+        // Only a newer release is built: a node that has not yet seen a publish another node
+        // indexed (its release choice is cached for a second) keeps answering from the newer one.
         if current
             .as_ref()
-            .is_none_or(|c| c.release.release.id != release.release.id)
+            .is_none_or(|c| c.release.release.published_at < release.release.published_at)
         {
             self.build(state, Arc::clone(release)).await;
         }
@@ -182,11 +184,9 @@ impl SearchIndexes {
             if current == Some(p.release.id) {
                 continue;
             }
-            match state.store.release_snapshot(p.release.id).await {
-                Ok(Some(snapshot)) => {
-                    let release = Arc::new(ShopperRelease::new(p.release, snapshot));
-                    self.build(state, release).await;
-                }
+            // Through the shopper catalog's cache: the index and `/catalog…` share one parsed copy.
+            match state.catalog_view.release(&*state.store, &p.release).await {
+                Ok(Some(release)) => self.build(state, release).await,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "a release snapshot is unreadable"),
             }
