@@ -116,7 +116,8 @@ impl SearchIndexes {
             drop(permit);
             match built {
                 Ok(Ok(index)) => {
-                    tracing::info!(
+                    // Debug: a start-up (and the demo seed's publish) stays one line each.
+                    tracing::debug!(
                         release = %id,
                         products = index.len(),
                         millis = started.elapsed().as_millis() as u64,
