@@ -14,6 +14,7 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod search;
 pub mod state;
 
 use axum::Router;

@@ -8,6 +8,7 @@ use crate::auth::TokenService;
 use crate::catalog_view::CatalogView;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::search::SearchIndexes;
 
 /// Settings the HTTP layer needs.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct AppState {
     pub catalog_view: Arc<CatalogView>,
     /// This server's `GET /metrics` series.
     pub metrics: Arc<Metrics>,
+    /// The catalog search indexes.
+    pub search: Arc<SearchIndexes>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -61,8 +64,15 @@ impl AppState {
             config: Arc::new(config),
             catalog_view: Arc::default(),
             metrics: Arc::default(),
+            search: Arc::new(SearchIndexes::in_memory()),
             hashing: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Keeps the search indexes in `dir` (reopened at the next start) rather than in memory.
+    pub fn with_search_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.search = Arc::new(SearchIndexes::with_dir(Some(dir)));
+        self
     }
 
     /// Runs CPU-heavy secret hashing on the blocking pool, at most one per core at a time.

@@ -37,6 +37,7 @@ pub mod pricebooks;
 mod product_media;
 pub mod products;
 pub mod realms;
+pub mod search;
 pub mod settings;
 pub mod shopper_catalog;
 
@@ -153,4 +154,5 @@ pub fn all() -> Routes {
         .merge(inventories::router())
         .merge(catalogs::router())
         .merge(shopper_catalog::router())
+        .merge(search::router())
 }

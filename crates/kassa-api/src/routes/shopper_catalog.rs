@@ -113,7 +113,7 @@ fn amount(price: &CurrencyPrice) -> Value {
 }
 
 /// A product priced for one unit at `now`.
-fn render_product(
+pub(crate) fn render_product(
     r: &ShopperRelease,
     p: &ReleasedProduct,
     currency: &Currency,
