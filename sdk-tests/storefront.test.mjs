@@ -38,6 +38,7 @@ import {
   deleteV2AccountAddress,
   getCustomerOrders,
   getAnOrder,
+  postMultiSearch,
 } from '@epcc-sdk/sdks-shopper';
 import { startKassa } from './kassa.mjs';
 
@@ -535,4 +536,63 @@ test('a member logs in, renames the account, keeps an address book, checks out w
   const removed = await deleteV2AccountAddress({ client, path: { accountID, addressID } });
   assert.equal(removed.response.status, 204);
   assert.deepEqual((await getV2AccountAddresses({ client, path: { accountID } })).data.data, []);
+});
+
+test('search: the listing page (categories, price range, price sort) and the autocomplete box', async () => {
+  const { client } = await firstVisit();
+  // The catalog search adapter's listing request: hierarchical and price facets, no query.
+  const listingSearch = (extra) => ({
+    type: 'search', q: '*', facet_by: 'meta.search.categories.lvl0,price.USD.float_price',
+    max_facet_values: 10, page: 1, per_page: 20, ...extra,
+  });
+  // The index is built in the background after the publish: until then kassa answers 503.
+  let listing;
+  for (let i = 0; i < 600; i++) {
+    listing = await postMultiSearch({ client, headers: shopperHeaders, body: { searches: [listingSearch({})] } });
+    if (listing.response.status !== 503) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(listing.response.status, 200, JSON.stringify(listing.error));
+  const [all] = listing.data.results;
+  assert.equal(all.found, 2);
+  assert.deepEqual(all.hits.map((h) => h.document.attributes.sku), ['MUG-BLUE', 'POT-TEA']);
+  assert.equal(all.hits[0].document.attributes.price.USD.amount, 1000);
+  assert.equal(all.hits[0].document.meta.display_price.with_tax.currency, 'USD');
+  const [categories, price] = all.facet_counts;
+  assert.deepEqual(categories.counts.map((c) => [c.value, c.count]), [['Kitchen', 2]]);
+  assert.equal(price.stats.min, 10);
+  assert.equal(price.stats.max, 30);
+
+  // A category picked in the menu, the price slider moved, sorted by price: InstantSearch's filters.
+  const refined = await postMultiSearch({
+    client,
+    headers: shopperHeaders,
+    body: {
+      searches: [
+        listingSearch({ filter_by: 'meta.search.categories.lvl1:=[`Kitchen > Mugs`] && price.USD.float_price:=[5..20]' }),
+        listingSearch({ sort_by: 'price.USD.float_price:desc' }),
+      ],
+    },
+  });
+  assert.equal(refined.response.status, 200, JSON.stringify(refined.error));
+  assert.deepEqual(refined.data.results[0].hits.map((h) => h.document.attributes.sku), ['MUG-BLUE']);
+  assert.deepEqual(refined.data.results[1].hits.map((h) => h.document.attributes.sku), ['POT-TEA', 'MUG-BLUE']);
+
+  // The search box's autocomplete, exactly as the storefront sends it.
+  const predictions = await postMultiSearch({
+    client,
+    body: { searches: [{ type: 'autocomplete', highlight_full_fields: 'name', q: 'tea', include_fields: 'name' }] },
+  });
+  assert.equal(predictions.response.status, 200, JSON.stringify(predictions.error));
+  const [suggestion] = predictions.data.results[0].hits;
+  assert.equal(suggestion.document.q, 'Tea Pot');
+  assert.equal(suggestion.highlights.find((h) => h.field === 'q').snippet, '<mark>Tea</mark> Pot');
+
+  // A typed query with a typo finds the mug; a filter that does not parse is the spec's 400.
+  const typed = await postMultiSearch({ client, body: { searches: [{ type: 'search', q: 'bleu mug' }] } });
+  assert.equal(typed.response.status, 200, JSON.stringify(typed.error));
+  assert.deepEqual(typed.data.results[0].hits.map((h) => h.document.attributes.sku), ['MUG-BLUE']);
+  const bad = await postMultiSearch({ client, body: { searches: [{ type: 'search', q: '*', filter_by: 'price:>' }] } });
+  assert.equal(bad.response.status, 400);
+  assert.equal(bad.error.errors[0].title, 'Invalid Filter');
 });

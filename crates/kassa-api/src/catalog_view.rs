@@ -247,7 +247,7 @@ impl CatalogView {
     }
 
     /// The parsed release, from the cache or the store; `None` if it is no longer stored.
-    async fn release(&self, store: &dyn Store, release: &Release) -> Result<Option<Arc<ShopperRelease>>> {
+    pub async fn release(&self, store: &dyn Store, release: &Release) -> Result<Option<Arc<ShopperRelease>>> {
         {
             let mut cache = self.releases.lock().expect("release cache lock");
             cache.clock += 1;

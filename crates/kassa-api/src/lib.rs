@@ -15,6 +15,7 @@ mod middleware;
 pub mod openapi;
 pub mod route_table;
 pub mod routes;
+pub mod search;
 pub mod state;
 pub mod token_service;
 mod views;

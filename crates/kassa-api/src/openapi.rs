@@ -439,6 +439,7 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
+            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)").token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
@@ -897,6 +898,76 @@ fn schemas() -> Value {
         "Errors": error(json!({ "type": "integer" })),
         "ErrorsWithStringStatus": error(json!({ "type": "string" })),
         "Any": {},
+        "MultiSearchRequest": {
+            "type": "object",
+            "required": ["searches"],
+            "properties": {
+                "searches": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 50,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "type": { "enum": ["search", "autocomplete"] },
+                            "q": { "type": "string" },
+                            "filter_by": { "type": "string" },
+                            "facet_by": { "type": "string" },
+                            "sort_by": { "type": "string" },
+                            "max_facet_values": { "type": "integer", "minimum": 0, "maximum": 250 },
+                            "highlight_full_fields": { "type": "string" },
+                            "page": { "type": "integer", "minimum": 1 },
+                            "per_page": { "type": "integer", "minimum": 0, "maximum": 100 },
+                        },
+                    },
+                },
+            },
+        },
+        "MultiSearchResponse": {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["found", "out_of", "page", "hits", "facet_counts"],
+                        "properties": {
+                            "type": { "enum": ["search", "autocomplete"] },
+                            "found": { "type": "integer" },
+                            "out_of": { "type": "integer" },
+                            "page": { "type": "integer" },
+                            "hits": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "document": { "type": "object" },
+                                        "highlights": { "type": "array", "items": { "type": "object" } },
+                                        "highlight": { "type": "object" },
+                                        "text_match": { "type": "integer" },
+                                    },
+                                },
+                            },
+                            "facet_counts": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "field_name": { "type": "string" },
+                                        "counts": { "type": "array", "items": { "type": "object" } },
+                                        "stats": { "type": "object" },
+                                    },
+                                },
+                            },
+                            "search_time_ms": { "type": "integer" },
+                            "search_cutoff": { "type": "boolean" },
+                            "request_params": { "type": "object" },
+                        },
+                    },
+                },
+            },
+        },
         "Text": { "type": "string" },
         "Health": { "type": "object" },
         "Resource": resource(None, json!({})),

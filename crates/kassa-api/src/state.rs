@@ -8,6 +8,7 @@ use crate::catalog_view::CatalogView;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDocument;
+use crate::search::{SearchIndexes, Sources};
 use crate::token_service::TokenService;
 
 /// Settings the HTTP layer needs.
@@ -51,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `GET /openapi.json`, made by [`crate::app`] from the routes it serves.
     pub api_document: Arc<ApiDocument>,
+    /// The catalog search indexes.
+    pub search: Arc<SearchIndexes>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -65,8 +68,23 @@ impl AppState {
             catalog_view: Arc::default(),
             metrics: Arc::default(),
             api_document: Arc::default(),
+            search: Arc::new(SearchIndexes::in_memory()),
             hashing: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// What the search indexes are built from.
+    pub fn search_sources(&self) -> Sources<'_> {
+        Sources {
+            store: &*self.store,
+            catalog_view: &self.catalog_view,
+        }
+    }
+
+    /// Keeps the search indexes in `dir` (reopened at the next start) rather than in memory.
+    pub fn with_search_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.search = Arc::new(SearchIndexes::with_dir(Some(dir)));
+        self
     }
 
     /// Runs CPU-heavy secret hashing on the blocking pool, at most one per core at a time.

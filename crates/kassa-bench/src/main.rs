@@ -114,6 +114,8 @@ impl Cli {
                 Scenario::Edit,
                 Scenario::Login,
                 Scenario::Orders,
+                Scenario::Search,
+                Scenario::Autocomplete,
             ];
         }
     }
@@ -282,7 +284,43 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
                 }
                 (first, CpuSample::now(pid, with_postgres), peak_rss)
             });
+            // `checkout-indexing`: publish again as the measured window opens, and time the
+            // rebuild of the search index that runs beside the checkouts.
+            let republish = (scenario == Scenario::CheckoutIndexing).then(|| {
+                let (api, fixture) = (
+                    seed::Api {
+                        http: reqwest::Client::new(),
+                        base: server.url.clone(),
+                    },
+                    fixture.clone(),
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(window.measure_from.into()).await;
+                    let started = Instant::now();
+                    let r = api
+                        .send(
+                            reqwest::Method::POST,
+                            &format!("/catalogs/{}/releases", fixture.catalog_id),
+                            Some(&fixture.admin_token),
+                            None,
+                        )
+                        .await?;
+                    let published = started.elapsed();
+                    let release = r["data"]["id"].as_str().unwrap_or_default().to_owned();
+                    seed::searchable(&api, &fixture.admin_token, &release).await?;
+                    anyhow::Ok((published, started.elapsed()))
+                })
+            });
             let stats = scenario::run(scenario, concurrency, fixture.clone(), window, target).await?;
+            if let Some(republish) = republish {
+                let (published, searchable) = republish.await??;
+                eprintln!(
+                    "kassa-bench: under the checkout load, {} products republished in {:.1} s, searchable {:.1} s after the request",
+                    fixture.product_ids.len(),
+                    published.as_secs_f64(),
+                    searchable.as_secs_f64()
+                );
+            }
             let (first, last, peak_rss) = sampler.await?;
             let run = RunResult::new(
                 scenario,

@@ -51,6 +51,16 @@ pub enum Scenario {
     Edit,
     /// `POST /v2/account-members/tokens` with a password (Argon2: slow on purpose).
     Login,
+    /// `POST /catalog/multi-search`: a typed query of a word of the product names, with a brand
+    /// facet and a price-range filter, as a storefront's listing sends it.
+    Search,
+    /// `POST /catalog/multi-search` autocomplete: the first three letters of a word.
+    Autocomplete,
+    /// Checkout (as `checkout`) while the catalog is published again at the start of the measured
+    /// window, so its search index is rebuilt under the load.
+    #[value(name = "checkout-indexing")]
+    #[serde(rename = "checkout-indexing")]
+    CheckoutIndexing,
     /// `GET /v2/orders` on a store seeded with `--orders` orders: an account's orders newest first
     /// (account token), and as an admin by status, by customer email and by a day of `created_at`.
     Orders,
@@ -149,6 +159,9 @@ impl Scenario {
             Scenario::Edit => "edit",
             Scenario::Login => "login",
             Scenario::Orders => "orders",
+            Scenario::Search => "search",
+            Scenario::Autocomplete => "autocomplete",
+            Scenario::CheckoutIndexing => "checkout-indexing",
         }
     }
 
@@ -173,7 +186,9 @@ impl Scenario {
                 Step::Checkout,
                 Step::Pay,
             ],
-            Scenario::Checkout => &[Step::FillCart(3), Step::Checkout],
+            Scenario::Checkout | Scenario::CheckoutIndexing => &[Step::FillCart(3), Step::Checkout],
+            Scenario::Search => &[Step::Search],
+            Scenario::Autocomplete => &[Step::Autocomplete],
             Scenario::Checkout1 => &[Step::FillCart(1), Step::Checkout],
             Scenario::Checkout10 => &[Step::FillCart(10), Step::Checkout],
             Scenario::Checkout100 => &[Step::FillCart(100), Step::Checkout],
@@ -212,6 +227,8 @@ pub enum Step {
     OrdersByStatus,
     OrdersByEmail,
     OrdersOfADay,
+    Search,
+    Autocomplete,
 }
 
 /// One request to make.
@@ -243,6 +260,8 @@ impl Step {
             Step::OrdersByStatus => "GET /v2/orders?filter=eq(status,…)",
             Step::OrdersByEmail => "GET /v2/orders?filter=eq(email,…)",
             Step::OrdersOfADay => "GET /v2/orders?filter=ge(created_at,…):lt(created_at,…)",
+            Step::Search => "POST /catalog/multi-search (q, facet, filter)",
+            Step::Autocomplete => "POST /catalog/multi-search (autocomplete)",
         }
     }
 
@@ -349,6 +368,24 @@ impl Step {
                 )
             }
             Step::AccountOrders => get("/v2/orders".into(), true),
+            Step::Search => {
+                let word = crate::seed::NOUNS[vu.rng.below(crate::seed::NOUNS.len())];
+                let low = 5 * vu.rng.below(10);
+                post(
+                    "/catalog/multi-search".into(),
+                    false,
+                    json!({"searches": [{"type": "search", "q": word, "facet_by": "brand",
+                        "filter_by": format!("price:[{low}..{}]", low + 30), "per_page": 20}]}),
+                )
+            }
+            Step::Autocomplete => {
+                let word = crate::seed::NOUNS[vu.rng.below(crate::seed::NOUNS.len())];
+                post(
+                    "/catalog/multi-search".into(),
+                    false,
+                    json!({"searches": [{"type": "autocomplete", "q": &word[..3], "highlight_full_fields": "name"}]}),
+                )
+            }
             Step::OrdersByStatus => {
                 let status = ["complete", "incomplete", "processing", "cancelled"][vu.rng.below(4)];
                 admin_get(format!("/v2/orders?filter=eq(status,{status})"))

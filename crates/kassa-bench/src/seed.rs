@@ -20,6 +20,37 @@ const PASSWORD: &str = "bench-password-1";
 /// Units of each product in stock: more than any run sells.
 const STOCK: i64 = 1_000_000_000;
 
+/// The words product names are made of, so searches match some products, not all.
+pub const NOUNS: &[&str] = &[
+    "lamp", "chair", "table", "kettle", "blanket", "jacket", "boots", "hammer", "drill", "ladder", "bottle",
+    "candle", "mirror", "pillow", "basket", "wallet", "helmet", "glove", "scarf", "teapot", "shovel",
+    "bucket", "racket", "saddle", "tripod", "camera", "speaker", "router", "charger", "monitor",
+];
+const ADJECTIVES: &[&str] = &[
+    "Red", "Blue", "Green", "Oak", "Steel", "Linen", "Woollen", "Compact", "Classic", "Rugged", "Folding",
+    "Quiet", "Vintage", "Nordic", "Travel", "Solar", "Smart", "Heavy", "Light", "Bamboo",
+];
+const BRANDS: &[&str] = &[
+    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka", "Stark",
+];
+
+/// `Red Lamp 42`: an adjective and a noun that vary independently, and the number.
+fn product_name(i: usize) -> String {
+    format!(
+        "{} {} {i}",
+        ADJECTIVES[i % ADJECTIVES.len()],
+        // Capitalised: names read like names; the index lower-cases.
+        {
+            let noun = NOUNS[(i / ADJECTIVES.len()) % NOUNS.len()];
+            let mut chars = noun.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        }
+    )
+}
+
 /// What the scenarios need from the seeded server.
 pub struct Fixture {
     pub implicit_token: String,
@@ -28,6 +59,8 @@ pub struct Fixture {
     /// `created_at` of the oldest seeded order (0 when none were seeded).
     pub orders_from_ms: i64,
     pub product_ids: Vec<String>,
+    /// The published catalog (the `checkout-indexing` scenario publishes it again).
+    pub catalog_id: String,
     pub password_profile_id: String,
     pub usernames: Vec<String>,
     pub password: String,
@@ -89,7 +122,7 @@ pub async fn seed(
         .await?;
 
     let started = Instant::now();
-    let product_ids = seed_catalog(&api, &admin, products).await?;
+    let (product_ids, catalog_id) = seed_catalog(&api, &admin, products).await?;
     eprintln!(
         "kassa-bench: seeded and published {products} products in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -156,6 +189,7 @@ pub async fn seed(
         admin_token: admin,
         orders_from_ms,
         product_ids,
+        catalog_id,
         password_profile_id,
         usernames,
         password: PASSWORD.to_owned(),
@@ -169,7 +203,7 @@ pub fn login_body(profile: &str, username: &str, password: &str) -> Value {
 }
 
 /// Live products with USD prices in one price book, all in one node, in a published catalog.
-async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result<Vec<String>> {
+async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result<(Vec<String>, String)> {
     let hierarchy = api
         .create(
             admin,
@@ -203,8 +237,9 @@ async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result
                         &admin,
                         "/pcm/products",
                         json!({"data": {"type": "product", "attributes": {
-                            "name": format!("Bench product {i}"), "sku": sku, "slug": sku.to_lowercase(),
-                            "description": "A product made by kassa-bench.",
+                            "name": product_name(i), "sku": sku, "slug": sku.to_lowercase(),
+                            "description": format!("A {} made by kassa-bench.", NOUNS[(i / 7) % NOUNS.len()]),
+                            "extensions": {"products(Details)": {"brand": BRANDS[i % BRANDS.len()]}},
                             "commodity_type": "physical", "status": "live"
                         }}}),
                     )
@@ -266,7 +301,44 @@ async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result
     if r["data"]["meta"]["release_status"] != "PUBLISHED" {
         bail!("the catalog release is not published: {r}");
     }
-    Ok(ids)
+    let published = Instant::now();
+    let release = r["data"]["id"].as_str().unwrap_or_default().to_owned();
+    searchable(api, admin, &release).await?;
+    eprintln!(
+        "kassa-bench: {products} products searchable {:.1} s after the publish answered",
+        published.elapsed().as_secs_f64()
+    );
+    Ok((ids, catalog))
+}
+
+/// Waits until `POST /catalog/multi-search` answers from `release`'s index.
+pub async fn searchable(api: &Api, token: &str, release: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let r = api
+            .http
+            .post(format!("{}/catalog/multi-search", api.base))
+            .bearer_auth(token)
+            .json(&json!({"searches": [{"q": "*", "per_page": 1}]}))
+            .send()
+            .await?;
+        if r.status().is_success() {
+            let body: Value = r.json().await?;
+            if body["results"][0]["hits"][0]["document"]["meta"]["release_id"] == release {
+                return Ok(());
+            }
+        } else if r.status() == reqwest::StatusCode::NOT_FOUND {
+            // A kassa from before catalog search (an A/B against an older binary).
+            eprintln!("kassa-bench: this kassa has no catalog search");
+            return Ok(());
+        } else if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            bail!("multi-search answered {}", r.status());
+        }
+        if Instant::now() > deadline {
+            bail!("release {release} not searchable within 10 minutes");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The realm's password profile, and per account a member who can log in with a password.

@@ -168,7 +168,22 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         metrics_token: config.metrics_token.clone(),
         ..ApiConfig::default()
     };
-    Ok(AppState::new(store, Arc::new(tokens), api))
+    let state = AppState::new(store, Arc::new(tokens), api);
+    let state = match &config.database {
+        Database::Sqlite(path) => state.with_search_dir(search_dir(path)),
+        Database::Postgres(_) => state,
+    };
+    // The search indexes open or build in the background: serving starts at once.
+    let indexing = state.clone();
+    tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
+    Ok(state)
+}
+
+/// Where a SQLite database keeps its search indexes: beside it, `<file>.search/`.
+pub fn search_dir(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".search");
+    name.into()
 }
 
 /// Every store has one account authentication realm, made on first start.

@@ -41,6 +41,16 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KASSA_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The search engine logs every index commit at info: routine, not news. A filter that names
+    // `tantivy` (`KASSA_LOG=info,tantivy=info`) keeps what it says.
+    let asked = std::env::var("KASSA_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_default();
+    let filter = if asked.contains("tantivy") {
+        filter
+    } else {
+        filter.add_directive("tantivy=warn".parse().expect("a valid directive"))
+    };
     // Colours only for a person at a terminal: a file, a pipe or a log collector gets plain
     // text. `NO_COLOR` (no-color.org) turns them off everywhere.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -361,6 +361,8 @@ async fn publish(
     };
     let release = state.store.publish_release(release, snapshot).await?;
     state.catalog_view.invalidate();
+    let indexing = state.clone();
+    tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render_release(&release, &origin))),

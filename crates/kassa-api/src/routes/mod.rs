@@ -29,6 +29,7 @@ pub mod pricebooks;
 mod product_media;
 pub mod products;
 pub mod realms;
+pub mod search;
 pub mod settings;
 pub mod shopper_catalog;
 
@@ -63,4 +64,5 @@ pub fn all() -> Routes {
         .merge(inventories::router())
         .merge(catalogs::router())
         .merge(shopper_catalog::router())
+        .merge(search::router())
 }

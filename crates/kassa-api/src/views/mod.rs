@@ -10,6 +10,7 @@
 
 pub(crate) mod account;
 pub(crate) mod cart;
+pub(crate) mod catalog_product;
 pub(crate) mod customer;
 pub(crate) mod document;
 pub(crate) mod file;

@@ -32,6 +32,7 @@ mod payments;
 mod process;
 mod refusals;
 mod sdk;
+mod search;
 mod shopper_reads;
 mod tls;
 mod tls_process;

@@ -1,0 +1,218 @@
+//! `POST /catalog/multi-search`: Typesense's multi-search request and response over the search
+//! index of the release the shopper sees (see [`crate::search`]). Any access token may search;
+//! what it finds is what `/catalog/products` would show the same request, priced in its currency.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kassa_core::money::Currency;
+use kassa_search::highlight::{Highlight, highlight};
+use kassa_search::request::{MAX_SEARCHES, RawSearch};
+use kassa_search::{SearchError, SearchKind, SearchOutcome, SearchParams};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::ShopperRequest;
+use crate::envelope::Origin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::route_table::Routes;
+use crate::search::ReleaseSearch;
+use crate::state::AppState;
+use crate::views::catalog_product;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/catalog/multi-search", post(multi_search))
+        .string_status()
+}
+
+#[derive(Deserialize)]
+struct MultiSearch {
+    searches: Option<Vec<RawSearch>>,
+}
+
+fn refused(e: SearchError, index: usize) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, e.title(), e.to_string()).with_source(format!("searches[{index}]"))
+}
+
+/// Seconds a client should wait before asking again while the first index of its catalog builds.
+const RETRY_AFTER_SECS: &str = "1";
+
+async fn multi_search(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    ApiJson(body): ApiJson<MultiSearch>,
+) -> ApiResult<Response> {
+    let searches = body.searches.unwrap_or_default();
+    if searches.is_empty() || searches.len() > MAX_SEARCHES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid Search",
+            format!("searches must hold 1 to {MAX_SEARCHES} searches"),
+        )
+        .with_source("searches"));
+    }
+    let settings = state.catalog_view.store_settings(&*state.store).await?;
+    let default_per_page = u64::try_from(settings.page_length).unwrap_or(1);
+    let checked: Vec<SearchParams> = searches
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.check(default_per_page).map_err(|e| refused(e, i)))
+        .collect::<Result<_, _>>()?;
+    let release = state
+        .catalog_view
+        .shopper_release(&*state.store, &request.context)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Catalog not found", "No catalog is published"))?;
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let Some(index) = state.search.for_release(state.search_sources(), &release).await else {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Search Index Building",
+            "The catalog was just published and its search index is being built; try again shortly",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        return Ok(response);
+    };
+    let mut results = Vec::with_capacity(checked.len());
+    for (i, params) in checked.iter().enumerate() {
+        let started = Instant::now();
+        let outcome = index
+            .index
+            .search(params, &currency.code)
+            .map_err(|e| refused(e, i))?;
+        results.push(render_result(
+            &index,
+            params,
+            &searches[i],
+            outcome,
+            &currency,
+            request.context.now,
+            &origin,
+            started,
+        ));
+    }
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+/// Typesense's `text_match`: a whole number, higher for a better match.
+fn text_match(score: f32) -> u64 {
+    (f64::from(score.max(0.0)) * 1_000_000.0) as u64
+}
+
+/// Whether `field` is one of the search's `highlight_full_fields` (by short or document name).
+fn full(params: &SearchParams, field: &str) -> bool {
+    params
+        .highlight_full_fields
+        .iter()
+        .any(|f| f == field || field.strip_prefix("attributes.") == Some(f.as_str()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_result(
+    index: &Arc<ReleaseSearch>,
+    params: &SearchParams,
+    raw: &RawSearch,
+    outcome: SearchOutcome,
+    currency: &Currency,
+    now: kassa_core::time::Millis,
+    origin: &Origin,
+    started: Instant,
+) -> Value {
+    let release = &index.release;
+    let products = &release.snapshot.products;
+    let (found, hits) = match params.kind {
+        SearchKind::Search => {
+            let hits: Vec<Value> = outcome
+                .hits
+                .iter()
+                .map(|&(ord, score)| {
+                    let p = &products[ord];
+                    let highlights: Vec<Highlight> = [
+                        ("attributes.name", Some(p.product.name.as_str())),
+                        ("attributes.sku", p.product.sku.as_deref()),
+                        ("attributes.description", p.product.description.as_deref()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(field, value)| {
+                        highlight(field, value?, &outcome.tokens, true, full(params, field))
+                    })
+                    .collect();
+                    json!({
+                        "document": catalog_product::render(release, p, currency, now, origin),
+                        "highlights": highlights,
+                        "highlight": {},
+                        "text_match": text_match(score),
+                    })
+                })
+                .collect();
+            (outcome.found, hits)
+        }
+        SearchKind::Autocomplete => {
+            // One suggestion per distinct name, best match first; `count` products carry it.
+            let mut suggestions: Vec<(String, String, u64, f32)> = Vec::new();
+            for &(ord, score) in &outcome.hits {
+                let name = &products[ord].product.name;
+                let key = name.to_lowercase();
+                match suggestions.iter_mut().find(|s| s.0 == key) {
+                    Some(s) => s.2 += 1,
+                    None => suggestions.push((key, name.clone(), 1, score)),
+                }
+            }
+            let found = suggestions.len();
+            let skip = ((params.page - 1) * params.per_page) as usize;
+            let hits = suggestions
+                .into_iter()
+                .skip(skip)
+                .take(params.per_page as usize)
+                .map(|(id, q, count, score)| {
+                    let highlights: Vec<Highlight> = highlight(
+                        "q",
+                        &q,
+                        &outcome.tokens,
+                        true,
+                        full(params, "q") || full(params, "name"),
+                    )
+                    .into_iter()
+                    .collect();
+                    json!({
+                        "document": { "id": id, "q": q, "count": count },
+                        "highlights": highlights,
+                        "highlight": {},
+                        "text_match": text_match(score),
+                    })
+                })
+                .collect();
+            (found, hits)
+        }
+    };
+    json!({
+        "type": params.kind.as_str(),
+        "found": found,
+        "out_of": index.index.len(),
+        "page": params.page,
+        "hits": hits,
+        "facet_counts": outcome.facets,
+        "search_cutoff": false,
+        "search_time_ms": started.elapsed().as_millis() as u64,
+        "request_params": {
+            "collection_name": params.kind.as_str(),
+            "q": raw.q.clone().unwrap_or_else(|| json!("*")),
+            "per_page": params.per_page,
+            "first_q": raw.q.clone().unwrap_or_else(|| json!("*")),
+        },
+    })
+}
