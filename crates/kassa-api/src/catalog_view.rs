@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kassa_core::cart_change::CartCatalog;
+use kassa_core::carts::LineImage;
+use kassa_core::catalog::Product;
 use kassa_core::catalog_filter;
 use kassa_core::catalog_rule::{CatalogRule, ShopperContext, resolve_catalog};
 use kassa_core::money::Currency;
@@ -164,6 +167,36 @@ impl ShopperRelease {
     pub fn deciding_sheet(&self, sku: &str) -> Option<(Uuid, &PriceSheet)> {
         let books = self.books();
         deciding_book(&books, sku).map(|(b, sheet)| (b.pricebook_id, sheet))
+    }
+}
+
+/// The shopper's release is the catalog a cart change prices from.
+impl CartCatalog for ShopperRelease {
+    fn find_product(&self, id: Option<Uuid>, sku: Option<&str>) -> Option<&Product> {
+        let released = match (id, sku) {
+            (Some(id), _) => self.product(id),
+            (None, Some(sku)) => self.product_by_sku(sku),
+            (None, None) => None,
+        };
+        released.map(|r| &r.product)
+    }
+
+    fn unit_price(
+        &self,
+        sku: &str,
+        currency: &str,
+        quantity: u64,
+        now: Millis,
+    ) -> std::result::Result<ResolvedPrice, NoPrice> {
+        price_product(self, sku, currency, quantity, now)
+    }
+
+    fn catalog_id(&self) -> Uuid {
+        ShopperRelease::catalog_id(self)
+    }
+
+    fn line_image(&self, file_id: Uuid) -> Option<LineImage> {
+        self.file(file_id).map(LineImage::of)
     }
 }
 

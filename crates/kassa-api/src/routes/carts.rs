@@ -5,7 +5,7 @@
 //! anyone holding its id, as in Elastic Path. Totals are computed on every read from the lines by
 //! `kassa_core::cart_totals::cart_totals`; nothing derived is stored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
@@ -14,10 +14,9 @@ use axum::response::Response;
 use axum::routing::{get, put};
 use kassa_core::cart_totals::{MAX_AMOUNT, MAX_QUANTITY};
 use kassa_core::carts::{
-    Cart, CartContents, CartItem, CartLimit, CartScope, CartSize, CartStock, CartTaxItem, ItemKind,
-    LineImage, QuantityChange, StockOf, custom_line_key, is_valid_cart_id, product_line_key,
+    Cart, CartContents, CartItem, CartScope, CartSize, CartTaxItem, ItemKind, QuantityChange, StockOf,
+    custom_line_key, is_valid_cart_id,
 };
-use kassa_core::inventory::Stock;
 use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis};
@@ -26,10 +25,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use kassa_core::cart_change::{self, ItemRefusal, KnownStock, NewLine, ProductRequest, Refusal, Via};
 use kassa_core::requester::Requester;
 
 use crate::auth::ShopperRequest;
-use crate::catalog_view::{ShopperRelease, price_product};
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
@@ -389,48 +388,6 @@ struct CustomPrice {
     includes_tax: Option<bool>,
 }
 
-/// A catalog product to add: priced from the shopper's published catalog once parsed.
-struct ProductRequest {
-    /// Where the item was in the request (`data`, `data[2]`), for error sources.
-    base: String,
-    id: Option<Uuid>,
-    sku: Option<String>,
-    quantity: i64,
-    custom_inputs: Value,
-    /// The slug of the stock location to draw from.
-    location: Option<String>,
-    via: Via,
-}
-
-/// How an item came into an add: named itself, or one line of a merged cart or re-ordered order
-/// (whose refusals name the `cart_id` or `order_id` of the request's item).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Via {
-    Item,
-    Merge,
-    Reorder,
-}
-
-/// An item to add, with where it came from in the request.
-struct Good {
-    base: String,
-    via: Via,
-    item: CartItem,
-}
-
-impl Good {
-    /// Where a [`CartLimit`] refusal of this item points.
-    fn limit_source(&self, limit: CartLimit) -> String {
-        let field = match (self.via, self.item.kind, limit) {
-            (Via::Merge, ..) => "cart_id",
-            (Via::Reorder, ..) => "order_id",
-            (Via::Item, ItemKind::Custom, CartLimit::Total) => "price.amount",
-            (Via::Item, ..) => "quantity",
-        };
-        format!("{}.{field}", self.base)
-    }
-}
-
 enum Requested {
     Custom {
         base: String,
@@ -654,7 +611,7 @@ async fn merged_lines(
     source: &str,
     base: &str,
     now: Millis,
-) -> ApiResult<(Vec<Good>, Vec<ProductRequest>)> {
+) -> ApiResult<(Vec<NewLine>, Vec<ProductRequest>)> {
     let not_found = || ApiError::not_found("Not Found", "Cart not found");
     let source = state.store.cart(source, now).await?.ok_or_else(not_found)?;
     who.may_use_cart(&source)?;
@@ -676,7 +633,7 @@ async fn merged_lines(
         .partition(|l| l.kind == ItemKind::Product && l.product_id.is_some());
     let custom = custom
         .into_iter()
-        .map(|l| Good {
+        .map(|l| NewLine {
             base: base.to_owned(),
             via: Via::Merge,
             item: CartItem {
@@ -744,6 +701,56 @@ async fn reordered(
     Ok((requests, refused))
 }
 
+/// An item refused by the cart-change plan, as Elastic Path words it.
+fn refusal_problem(refused: ItemRefusal) -> ErrorObject {
+    let ItemRefusal { source, refusal } = refused;
+    match refusal {
+        Refusal::ProductNotFound { id, sku } => item_problem(
+            404,
+            "Product not found",
+            "The requested product could not be found".into(),
+            source,
+            Some(id.map_or_else(|| json!({ "sku": sku }), |id| json!({ "id": id }))),
+        ),
+        Refusal::LocationNotFound { slug } => item_problem(
+            400,
+            "Location not found",
+            format!("There is no stock location with the slug '{slug}'"),
+            source,
+            Some(json!({ "location": slug })),
+        ),
+        Refusal::NoSku { product_id } => item_problem(
+            400,
+            "Product has no price",
+            format!("The product {product_id} has no sku, so no price"),
+            source,
+            Some(json!({ "id": product_id })),
+        ),
+        Refusal::NoPrice {
+            product_id,
+            sku,
+            currency,
+        } => item_problem(
+            400,
+            "Product has no price",
+            format!("The product {sku} has no price in the cart's currency {currency}"),
+            source,
+            Some(json!({ "id": product_id, "sku": sku })),
+        ),
+        Refusal::InsufficientStock { product_id, name } => item_problem(
+            400,
+            "Insufficient stock",
+            format!("There is not enough stock to add {name} to your cart"),
+            source,
+            Some(json!({ "id": product_id })),
+        ),
+        Refusal::Limit(limit) => {
+            let mut errors = ApiError::from(limit.error(&source)).errors;
+            errors.remove(0)
+        }
+    }
+}
+
 /// An item problem with its own status (a missing product is 404, the rest 400).
 fn item_problem(
     status: u16,
@@ -759,246 +766,6 @@ fn item_problem(
         source: Some(source),
         meta,
     }
-}
-
-/// The stock an add checks: the records of the products read (a product without one is not
-/// stock-managed), with their positions at the locations read, and which of those locations
-/// exist.
-struct KnownStock {
-    /// Products whose record (or its absence) is known, and at which locations.
-    read: HashSet<(Uuid, Option<String>)>,
-    stock: HashMap<Uuid, Stock>,
-    /// The slugs the request's items named, read with the cart.
-    asked: HashSet<String>,
-    locations: HashMap<String, Uuid>,
-}
-
-impl KnownStock {
-    fn new(products: &[Uuid], slugs: &[String], read: CartStock) -> Self {
-        let mut known = HashSet::new();
-        for id in products {
-            known.insert((*id, None));
-            known.extend(slugs.iter().map(|s| (*id, Some(s.clone()))));
-        }
-        Self {
-            read: known,
-            stock: read.stock.into_iter().map(|s| (s.product_id, s)).collect(),
-            asked: slugs.iter().cloned().collect(),
-            locations: read.locations.into_iter().collect(),
-        }
-    }
-
-    /// Whether an item named this location and it does not exist. (A merged cart's lines keep
-    /// the locations they were added with; checkout checks those again.)
-    fn location_missing(&self, slug: &str) -> bool {
-        self.asked.contains(slug) && !self.locations.contains_key(slug)
-    }
-
-    /// What is available to a line of the product at `location` (or outside locations); `None`
-    /// if the product is not stock-managed. Only for positions read.
-    fn available(&self, product_id: Uuid, location: Option<&str>) -> Option<i64> {
-        self.stock.get(&product_id).map(|s| s.at(location).available)
-    }
-
-    /// Reads the stock of those `(product, location)` positions not read yet: products a
-    /// re-order brought in, and lines a location-less add merges into that draw from a location.
-    async fn complete(&mut self, state: &AppState, wanted: &[(Uuid, Option<String>)]) -> ApiResult<()> {
-        let mut missing: Vec<Uuid> = wanted
-            .iter()
-            .filter(|w| !self.read.contains(*w))
-            .map(|(id, _)| *id)
-            .collect();
-        missing.sort();
-        missing.dedup();
-        if !missing.is_empty() {
-            // Each record with all its positions.
-            let found = state.store.stock_levels(&missing).await?;
-            for id in &missing {
-                self.stock.remove(id);
-            }
-            for stock in found {
-                self.stock.insert(stock.product_id, stock);
-            }
-            self.read.extend(wanted.iter().cloned());
-        }
-        Ok(())
-    }
-}
-
-/// The products the requests name (by id or sku) in the shopper's release, and the locations
-/// they name, for reading their stock together with the cart.
-fn requested_products<'a>(
-    release: Option<&ShopperRelease>,
-    products: impl Iterator<Item = &'a ProductRequest>,
-) -> (Vec<Uuid>, Vec<String>) {
-    let mut slugs: Vec<String> = Vec::new();
-    let mut ids = Vec::new();
-    for p in products {
-        if let Some(slug) = &p.location
-            && !slugs.contains(slug)
-        {
-            slugs.push(slug.clone());
-        }
-        let Some(release) = release else { continue };
-        let product = match (p.id, p.sku.as_deref()) {
-            (Some(id), _) => release.product(id),
-            (None, Some(sku)) => release.product_by_sku(sku),
-            (None, None) => None,
-        };
-        if let Some(product) = product {
-            ids.push(product.product.id);
-        }
-    }
-    (ids, slugs)
-}
-
-/// Prices product requests from the shopper's published catalog at the cart's quantity of each
-/// line (volume tiers count the whole line), checking stock unless the cart defers it.
-#[allow(clippy::too_many_arguments)]
-async fn price_products(
-    state: &AppState,
-    release: Option<&ShopperRelease>,
-    cart: &Cart,
-    existing: &[CartItem],
-    currency: &str,
-    products: Vec<ProductRequest>,
-    stock: &mut KnownStock,
-    now: Millis,
-) -> ApiResult<(Vec<Good>, Vec<ErrorObject>)> {
-    let mut items = Vec::new();
-    let mut problems = Vec::new();
-    if products.is_empty() {
-        return Ok((items, problems));
-    }
-    let mut found = Vec::new();
-    for p in products {
-        let product = release.and_then(|r| match (p.id, p.sku.as_deref()) {
-            (Some(id), _) => r.product(id),
-            (None, Some(sku)) => r.product_by_sku(sku),
-            (None, None) => None,
-        });
-        let (Some(release), Some(product)) = (release, product) else {
-            let what =
-                p.id.map_or_else(|| json!({ "sku": p.sku }), |id| json!({ "id": id }));
-            problems.push(item_problem(
-                404,
-                "Product not found",
-                "The requested product could not be found".into(),
-                format!("{}.id", p.base),
-                Some(what),
-            ));
-            continue;
-        };
-        let product = &product.product;
-        if let Some(slug) = &p.location
-            && stock.location_missing(slug)
-        {
-            problems.push(item_problem(
-                400,
-                "Location not found",
-                format!("There is no stock location with the slug '{slug}'"),
-                format!("{}.location", p.base),
-                Some(json!({ "location": slug })),
-            ));
-            continue;
-        }
-        let line_key = product_line_key(product.id, &p.custom_inputs);
-        let line = existing.iter().find(|l| l.line_key == line_key);
-        let in_cart: i64 = line.map_or(0, |l| l.quantity);
-        // The line draws from the location named now, or else the one it drew from.
-        let location = p
-            .location
-            .clone()
-            .or_else(|| line.and_then(|l| l.location.clone()));
-        let Some(sku) = product.sku.as_deref() else {
-            problems.push(item_problem(
-                400,
-                "Product has no price",
-                format!("The product {} has no sku, so no price", product.id),
-                format!("{}.id", p.base),
-                Some(json!({ "id": product.id })),
-            ));
-            continue;
-        };
-        match price_product(
-            release,
-            sku,
-            currency,
-            in_cart.saturating_add(p.quantity).max(1) as u64,
-            now,
-        ) {
-            Ok(price) => {
-                let id = Uuid::now_v7();
-                found.push((
-                    in_cart,
-                    location,
-                    p.base.clone(),
-                    p.via,
-                    CartItem {
-                        id,
-                        cart_id: cart.id.clone(),
-                        kind: ItemKind::Product,
-                        line_key,
-                        product_id: Some(product.id),
-                        sku: Some(sku.to_owned()),
-                        name: product.name.clone(),
-                        description: product.description.clone(),
-                        slug: product.slug.clone(),
-                        quantity: p.quantity,
-                        unit_amount: price.amount,
-                        includes_tax: price.includes_tax,
-                        custom_inputs: p.custom_inputs,
-                        catalog_id: Some(release.catalog_id()),
-                        location: p.location,
-                        image: product
-                            .main_image
-                            .and_then(|id| release.file(id))
-                            .map(LineImage::of),
-                        created_at: now,
-                        updated_at: now,
-                    },
-                ));
-            }
-            Err(_) => problems.push(item_problem(
-                400,
-                "Product has no price",
-                format!("The product {sku} has no price in the cart's currency {currency}"),
-                format!("{}.id", p.base),
-                Some(json!({ "id": product.id, "sku": sku })),
-            )),
-        }
-    }
-    if !cart.defer_inventory_check && !found.is_empty() {
-        let positions: Vec<(Uuid, Option<String>)> = found
-            .iter()
-            .filter_map(|(_, location, _, _, i)| Some((i.product_id?, location.clone())))
-            .collect();
-        stock.complete(state, &positions).await?;
-        let mut wanted: HashMap<(Uuid, Option<String>), i64> = HashMap::new();
-        for (in_cart, location, base, via, item) in found {
-            let product_id = item.product_id.unwrap_or_default();
-            let available = stock.available(product_id, location.as_deref());
-            let total = wanted.entry((product_id, location)).or_insert(in_cart);
-            *total = total.saturating_add(item.quantity);
-            match available {
-                Some(available) if *total > available => problems.push(item_problem(
-                    400,
-                    "Insufficient stock",
-                    format!("There is not enough stock to add {} to your cart", item.name),
-                    format!("{base}.quantity"),
-                    Some(json!({ "id": product_id })),
-                )),
-                _ => items.push(Good { base, via, item }),
-            }
-        }
-    } else {
-        items.extend(
-            found
-                .into_iter()
-                .map(|(_, _, base, via, item)| Good { base, via, item }),
-        );
-    }
-    Ok((items, problems))
 }
 
 async fn add_items(
@@ -1052,7 +819,7 @@ async fn add_items(
         Ok(Requested::Product(p)) => Some(p),
         _ => None,
     });
-    let (stock_of, slugs) = requested_products(release.as_deref(), named);
+    let (stock_of, slugs) = cart_change::requested_products(release.as_deref(), named);
     let wanted = StockOf::Products {
         ids: stock_of.clone(),
         locations: slugs.clone(),
@@ -1068,7 +835,7 @@ async fn add_items(
     let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
-            Ok(Requested::Custom { base, item }) => custom.push(Good {
+            Ok(Requested::Custom { base, item }) => custom.push(NewLine {
                 base,
                 via: Via::Item,
                 item: *item,
@@ -1118,40 +885,32 @@ async fn add_items(
                 .code
         }
     };
-    let (priced, product_problems) = price_products(
-        &state,
+    let priced = cart_change::price_products(
         release.as_deref(),
         cart,
         &contents.lines,
         &currency,
         products,
-        &mut stock,
+        &stock,
         now,
-    )
-    .await?;
-    problems.extend(product_problems);
-    let mut good = custom;
-    good.extend(priced);
-    // Each item is decided on the cart as read (the store decides again on the lines it writes,
-    // in the same transaction, should another add have come in between): one that would take a
-    // line past its quantity or the cart past what can be totalled is refused on its own.
-    let mut size = CartSize::of(&contents.lines, &contents.taxes);
-    let fits: Vec<bool> = good
-        .iter()
-        .map(|g| match size.try_add(&g.item) {
-            Ok(()) => true,
-            Err(limit) => {
-                problems.extend(ApiError::from(limit.error(&g.limit_source(limit))).errors);
-                false
-            }
-        })
-        .collect();
-    drop(size);
-    let mut fits = fits.into_iter();
-    good.retain(|_| fits.next().unwrap_or(false));
-    let good: Vec<CartItem> = good.into_iter().map(|g| g.item).collect();
-    // A single item, or a bulk add with add_all_or_nothing, changes nothing when anything fails.
-    if !problems.is_empty() && (!bulk || body.options.add_all_or_nothing || good.is_empty()) {
+    );
+    // Products a re-order brought in, and lines this add merges into that draw from a location
+    // not named, have their stock read now.
+    let positions = priced.stock_positions(cart);
+    let unread = stock.unread(&positions);
+    if !unread.is_empty() {
+        let found = state.store.stock_levels(&unread).await?;
+        stock.learn(&unread, found, &positions);
+    }
+    let decision = priced.decide(custom, cart, &contents.lines, &contents.taxes, &stock);
+    problems.extend(decision.refusals.into_iter().map(refusal_problem));
+    let good = decision.lines;
+    if cart_change::add_refused_whole(
+        !problems.is_empty(),
+        bulk,
+        body.options.add_all_or_nothing,
+        good.len(),
+    ) {
         let status = if problems.iter().all(|p| p.status == 404) {
             StatusCode::NOT_FOUND
         } else {
@@ -1212,26 +971,17 @@ fn check_changes(
     Ok(())
 }
 
-/// The quantity changes, each product line priced again at its new quantity from the shopper's
-/// release as an add prices it, so volume tiers follow the quantity down as well as up. A line
-/// whose product or price has left the catalog keeps its price (checkout refuses it).
+/// The quantity changes, each product line priced again at its new quantity by
+/// [`cart_change::quantity_changes`] (the shopper's release is read only if a line needs it).
 async fn priced_changes(
     state: &AppState,
     request: &ShopperRequest,
     contents: &CartContents,
     quantities: Vec<(Uuid, i64)>,
 ) -> ApiResult<Vec<QuantityChange>> {
-    let product_line = |item_id: Uuid| {
-        contents
-            .lines
-            .iter()
-            .find(|l| l.id == item_id && l.kind == ItemKind::Product)
-    };
-    let repriced = quantities
-        .iter()
-        .any(|&(item_id, quantity)| quantity > 0 && product_line(item_id).is_some());
-    let release = match (repriced, contents.cart.currency.as_deref()) {
-        (true, Some(_)) => {
+    let currency = contents.cart.currency.as_deref();
+    let release = match currency {
+        Some(_) if cart_change::changes_reprice(&contents.lines, &quantities) => {
             state
                 .catalog_view
                 .shopper_release(&*state.store, &request.context)
@@ -1239,26 +989,13 @@ async fn priced_changes(
         }
         _ => None,
     };
-    let now = now_millis();
-    Ok(quantities
-        .into_iter()
-        .map(|(item_id, quantity)| {
-            let unit_price = match (&release, contents.cart.currency.as_deref(), product_line(item_id)) {
-                (Some(release), Some(currency), Some(line)) if quantity > 0 => line
-                    .sku
-                    .as_deref()
-                    .filter(|_| line.product_id.is_some_and(|id| release.product(id).is_some()))
-                    .and_then(|sku| price_product(release, sku, currency, quantity as u64, now).ok())
-                    .map(|price| (price.amount, price.includes_tax)),
-                _ => None,
-            };
-            QuantityChange {
-                item_id,
-                quantity,
-                unit_price,
-            }
-        })
-        .collect())
+    Ok(cart_change::quantity_changes(
+        release.as_deref(),
+        currency,
+        &contents.lines,
+        quantities,
+        now_millis(),
+    ))
 }
 
 async fn update_item(

@@ -23,11 +23,11 @@ use kassa_core::{Error, Validator};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use kassa_core::cart_change::{self, RepriceRefusal};
 use kassa_core::checkout::{self, OrderDetails, OrderParty, StockRefusal};
 use kassa_core::requester::Requester;
 
 use crate::auth::ShopperRequest;
-use crate::catalog_view::price_product;
 use crate::envelope::{CollectionDocument, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, address, object, text};
@@ -275,7 +275,8 @@ async fn resolve_party(state: &AppState, c: &mut Checkout) -> ApiResult<()> {
     Ok(())
 }
 
-/// Product lines priced again from the shopper's current release, as adding them would.
+/// Product lines priced again from the shopper's current release by
+/// [`cart_change::reprice`] (read only if the cart has product lines).
 async fn reprice(
     state: &AppState,
     headers: &HeaderMap,
@@ -287,40 +288,35 @@ async fn reprice(
         return Ok(());
     }
     let ctx = ShopperRequest::context_of(who, headers);
-    let now = ctx.now;
     let release = state.catalog_view.shopper_release(&*state.store, &ctx).await?;
-    for line in lines.iter_mut().filter(|l| l.kind == ItemKind::Product) {
-        let unavailable = |line: &CartItem| {
-            let mut e = ApiError::bad_request(format!(
+    cart_change::reprice(release.as_deref(), currency, lines, ctx.now).map_err(reprice_refused)
+}
+
+/// Checkout's re-pricing refusals as Elastic Path words them.
+fn reprice_refused(refusal: RepriceRefusal) -> ApiError {
+    let (title, detail, meta) = match refusal {
+        RepriceRefusal::Unavailable { product_id, sku } => (
+            "Product not found",
+            format!(
                 "The product {} is no longer available in the catalog",
-                line.sku.as_deref().unwrap_or_default()
-            ));
-            e.errors[0].title = "Product not found".into();
-            e.errors[0].meta = Some(json!({ "id": line.product_id, "sku": line.sku }));
-            e
-        };
-        let (Some(release), Some(product_id), Some(sku)) = (&release, line.product_id, line.sku.clone())
-        else {
-            return Err(unavailable(line));
-        };
-        if release.product(product_id).is_none() {
-            return Err(unavailable(line));
-        }
-        match price_product(release, &sku, currency, line.quantity.max(1) as u64, now) {
-            Ok(price) => {
-                line.unit_amount = price.amount;
-                line.includes_tax = price.includes_tax;
-                line.catalog_id = Some(release.catalog_id());
-            }
-            Err(_) => {
-                let mut e = ApiError::bad_request(format!("The product {sku} has no price in {currency}"));
-                e.errors[0].title = "Price not found".into();
-                e.errors[0].meta = Some(json!({ "id": product_id, "sku": sku }));
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
+                sku.as_deref().unwrap_or_default()
+            ),
+            json!({ "id": product_id, "sku": sku }),
+        ),
+        RepriceRefusal::NoPrice {
+            product_id,
+            sku,
+            currency,
+        } => (
+            "Price not found",
+            format!("The product {sku} has no price in {currency}"),
+            json!({ "id": product_id, "sku": sku }),
+        ),
+    };
+    let mut e = ApiError::bad_request(detail);
+    e.errors[0].title = title.into();
+    e.errors[0].meta = Some(meta);
+    e
 }
 
 /// Checkout's stock refusals as Elastic Path words them, with what is short in `meta`.

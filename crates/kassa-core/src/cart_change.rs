@@ -1,0 +1,1135 @@
+//! The cart-change plan: the rules of adding items to a cart (`POST /v2/carts/{id}/items`),
+//! changing line quantities and re-pricing lines at checkout, as pure functions over what the
+//! handler read: the cart's lines, the requested items, a [`CartCatalog`] (the shopper's
+//! published catalog) and the [`KnownStock`].
+//!
+//! An add is decided in two steps, because which stock it needs is known only once its products
+//! are found: [`price_products`] resolves each requested product and its price (volume tiers
+//! count the whole line), and [`PricedProducts::decide`] checks stock (unless the cart defers
+//! it) and the cart's size on the lines as read. Each refused item is an [`ItemRefusal`] naming
+//! its field; the handler renders it. The store decides the size again on the lines it writes,
+//! in its transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::carts::{
+    Cart, CartItem, CartLimit, CartSize, CartStock, CartTaxItem, ItemKind, LineImage, QuantityChange,
+    product_line_key,
+};
+use crate::catalog::Product;
+use crate::inventory::Stock;
+use crate::pricing::{NoPrice, ResolvedPrice};
+use crate::time::Millis;
+
+/// What the plan needs of the shopper's published catalog.
+pub trait CartCatalog {
+    /// The product a request names: by id if it has one, else by sku.
+    fn find_product(&self, id: Option<Uuid>, sku: Option<&str>) -> Option<&Product>;
+    /// The unit price of `quantity` units of `sku` in `currency` at `now` (sales and volume
+    /// tiers applied).
+    fn unit_price(
+        &self,
+        sku: &str,
+        currency: &str,
+        quantity: u64,
+        now: Millis,
+    ) -> Result<ResolvedPrice, NoPrice>;
+    /// The catalog a line priced from it records.
+    fn catalog_id(&self) -> Uuid;
+    /// The image a line of a product whose main image is this file shows.
+    fn line_image(&self, file_id: Uuid) -> Option<LineImage>;
+}
+
+/// How an item came into an add: named itself, or one line of a merged cart or re-ordered order
+/// (whose refusals name the `cart_id` or `order_id` of the request's item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Item,
+    Merge,
+    Reorder,
+}
+
+/// A catalog product to add, priced by [`price_products`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductRequest {
+    /// Where the item was in the request (`data`, `data[2]`), for refusal sources.
+    pub base: String,
+    pub id: Option<Uuid>,
+    pub sku: Option<String>,
+    pub quantity: i64,
+    pub custom_inputs: Value,
+    /// The slug of the stock location to draw from.
+    pub location: Option<String>,
+    pub via: Via,
+}
+
+/// A line to add, with where it came from in the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLine {
+    pub base: String,
+    pub via: Via,
+    pub item: CartItem,
+}
+
+impl NewLine {
+    /// Where a [`CartLimit`] refusal of this line points.
+    pub fn limit_source(&self, limit: CartLimit) -> String {
+        let field = match (self.via, self.item.kind, limit) {
+            (Via::Merge, ..) => "cart_id",
+            (Via::Reorder, ..) => "order_id",
+            (Via::Item, ItemKind::Custom, CartLimit::Total) => "price.amount",
+            (Via::Item, ..) => "quantity",
+        };
+        format!("{}.{field}", self.base)
+    }
+}
+
+/// Why an item of an add is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request named a product (by `id`, else `sku`) the catalog does not hold.
+    ProductNotFound { id: Option<Uuid>, sku: Option<String> },
+    /// The item named a stock location that does not exist.
+    LocationNotFound { slug: String },
+    /// The product has no sku, so no price.
+    NoSku { product_id: Uuid },
+    /// The product has no price in the cart's currency.
+    NoPrice {
+        product_id: Uuid,
+        sku: String,
+        currency: String,
+    },
+    /// The line would hold more than the stock available to it.
+    InsufficientStock { product_id: Uuid, name: String },
+    /// The line or the cart would grow past what it may hold.
+    Limit(CartLimit),
+}
+
+/// A refused item, and the field of the request the refusal names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRefusal {
+    pub source: String,
+    pub refusal: Refusal,
+}
+
+impl ItemRefusal {
+    fn at(base: &str, field: &str, refusal: Refusal) -> Self {
+        Self {
+            source: format!("{base}.{field}"),
+            refusal,
+        }
+    }
+}
+
+/// The stock an add checks: the records of the products read (a product without one is not
+/// stock-managed), with their positions at the locations read, and which of those locations
+/// exist.
+#[derive(Debug, Default)]
+pub struct KnownStock {
+    /// Products whose record (or its absence) is known, and at which locations.
+    read: HashSet<(Uuid, Option<String>)>,
+    stock: HashMap<Uuid, Stock>,
+    /// The slugs the request's items named, read with the cart.
+    asked: HashSet<String>,
+    locations: HashMap<String, Uuid>,
+}
+
+impl KnownStock {
+    /// What was read with the cart: the stock of `products` at no location and at each of
+    /// `slugs`, and which of those locations exist.
+    pub fn new(products: &[Uuid], slugs: &[String], read: CartStock) -> Self {
+        let mut known = HashSet::new();
+        for id in products {
+            known.insert((*id, None));
+            known.extend(slugs.iter().map(|s| (*id, Some(s.clone()))));
+        }
+        Self {
+            read: known,
+            stock: read.stock.into_iter().map(|s| (s.product_id, s)).collect(),
+            asked: slugs.iter().cloned().collect(),
+            locations: read.locations.into_iter().collect(),
+        }
+    }
+
+    /// Whether an item named this location and it does not exist. (A merged cart's lines keep
+    /// the locations they were added with; checkout checks those again.)
+    pub fn location_missing(&self, slug: &str) -> bool {
+        self.asked.contains(slug) && !self.locations.contains_key(slug)
+    }
+
+    /// What is available to a line of the product at `location` (or outside locations); `None`
+    /// if the product is not stock-managed. Only for positions read.
+    pub fn available(&self, product_id: Uuid, location: Option<&str>) -> Option<i64> {
+        self.stock.get(&product_id).map(|s| s.at(location).available)
+    }
+
+    /// The products of those positions not read yet (each once, sorted): products a re-order
+    /// brought in, and lines a location-less add merges into that draw from a location.
+    pub fn unread(&self, wanted: &[(Uuid, Option<String>)]) -> Vec<Uuid> {
+        let mut missing: Vec<Uuid> = wanted
+            .iter()
+            .filter(|w| !self.read.contains(*w))
+            .map(|(id, _)| *id)
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    /// Records the stock read for the [`unread`](Self::unread) `products` (each record with all
+    /// its positions; a product without one is not stock-managed), so `wanted` is known.
+    pub fn learn(&mut self, products: &[Uuid], found: Vec<Stock>, wanted: &[(Uuid, Option<String>)]) {
+        for id in products {
+            self.stock.remove(id);
+        }
+        for stock in found {
+            self.stock.insert(stock.product_id, stock);
+        }
+        self.read.extend(wanted.iter().cloned());
+    }
+}
+
+/// The products the requests name (by id or sku) in the catalog, and the locations they name,
+/// for reading their stock together with the cart.
+pub fn requested_products<'a, C: CartCatalog>(
+    catalog: Option<&C>,
+    requests: impl Iterator<Item = &'a ProductRequest>,
+) -> (Vec<Uuid>, Vec<String>) {
+    let mut slugs: Vec<String> = Vec::new();
+    let mut ids = Vec::new();
+    for p in requests {
+        if let Some(slug) = &p.location
+            && !slugs.contains(slug)
+        {
+            slugs.push(slug.clone());
+        }
+        if let Some(product) = catalog.and_then(|c| c.find_product(p.id, p.sku.as_deref())) {
+            ids.push(product.id);
+        }
+    }
+    (ids, slugs)
+}
+
+/// A product line priced for an add, before its stock is checked.
+#[derive(Debug)]
+struct PricedLine {
+    /// What the cart's line of the product holds already.
+    in_cart: i64,
+    /// The location the line draws from.
+    location: Option<String>,
+    line: NewLine,
+}
+
+/// Product requests priced: the lines found, and the requests refused.
+#[derive(Debug)]
+pub struct PricedProducts {
+    lines: Vec<PricedLine>,
+    refusals: Vec<ItemRefusal>,
+}
+
+/// Prices product requests from the catalog at the cart's quantity of each line (volume tiers
+/// count the whole line): each found product becomes a line of `cart` priced in `currency`, and
+/// each request for a product the catalog lacks, at a location that does not exist, or without
+/// a price, is refused.
+pub fn price_products<C: CartCatalog>(
+    catalog: Option<&C>,
+    cart: &Cart,
+    existing: &[CartItem],
+    currency: &str,
+    requests: Vec<ProductRequest>,
+    stock: &KnownStock,
+    now: Millis,
+) -> PricedProducts {
+    let mut lines = Vec::new();
+    let mut refusals = Vec::new();
+    for p in requests {
+        let found = catalog.and_then(|c| Some((c, c.find_product(p.id, p.sku.as_deref())?)));
+        let Some((catalog, product)) = found else {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "id",
+                Refusal::ProductNotFound { id: p.id, sku: p.sku },
+            ));
+            continue;
+        };
+        if let Some(slug) = &p.location
+            && stock.location_missing(slug)
+        {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "location",
+                Refusal::LocationNotFound { slug: slug.clone() },
+            ));
+            continue;
+        }
+        let line_key = product_line_key(product.id, &p.custom_inputs);
+        let line = existing.iter().find(|l| l.line_key == line_key);
+        let in_cart: i64 = line.map_or(0, |l| l.quantity);
+        // The line draws from the location named now, or else the one it drew from.
+        let location = p
+            .location
+            .clone()
+            .or_else(|| line.and_then(|l| l.location.clone()));
+        let Some(sku) = product.sku.as_deref() else {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "id",
+                Refusal::NoSku {
+                    product_id: product.id,
+                },
+            ));
+            continue;
+        };
+        let quantity = in_cart.saturating_add(p.quantity).max(1) as u64;
+        let Ok(price) = catalog.unit_price(sku, currency, quantity, now) else {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "id",
+                Refusal::NoPrice {
+                    product_id: product.id,
+                    sku: sku.to_owned(),
+                    currency: currency.to_owned(),
+                },
+            ));
+            continue;
+        };
+        let item = CartItem {
+            id: Uuid::now_v7(),
+            cart_id: cart.id.clone(),
+            kind: ItemKind::Product,
+            line_key,
+            product_id: Some(product.id),
+            sku: Some(sku.to_owned()),
+            name: product.name.clone(),
+            description: product.description.clone(),
+            slug: product.slug.clone(),
+            quantity: p.quantity,
+            unit_amount: price.amount,
+            includes_tax: price.includes_tax,
+            custom_inputs: p.custom_inputs,
+            catalog_id: Some(catalog.catalog_id()),
+            location: p.location,
+            image: product.main_image.and_then(|id| catalog.line_image(id)),
+            created_at: now,
+            updated_at: now,
+        };
+        lines.push(PricedLine {
+            in_cart,
+            location,
+            line: NewLine {
+                base: p.base,
+                via: p.via,
+                item,
+            },
+        });
+    }
+    PricedProducts { lines, refusals }
+}
+
+/// What an add writes, and what it refuses, in the order the request named them.
+#[derive(Debug, Default)]
+pub struct AddDecision {
+    pub lines: Vec<CartItem>,
+    pub refusals: Vec<ItemRefusal>,
+}
+
+impl PricedProducts {
+    /// The `(product, location)` positions whose stock [`decide`](Self::decide) checks: none
+    /// when the cart defers its inventory check.
+    pub fn stock_positions(&self, cart: &Cart) -> Vec<(Uuid, Option<String>)> {
+        if cart.defer_inventory_check {
+            return Vec::new();
+        }
+        self.lines
+            .iter()
+            .filter_map(|p| Some((p.line.item.product_id?, p.location.clone())))
+            .collect()
+    }
+
+    /// Decides the add of `custom` lines and these product lines to the cart as read (`lines`
+    /// and `taxes`): a product line that would hold more than the stock available to it is
+    /// refused (unless the cart defers its inventory check; the stock of
+    /// [`stock_positions`](Self::stock_positions) must be known), and then each line, custom
+    /// ones first, that would take a line past its quantity or the cart past what can be
+    /// totalled is refused on its own.
+    pub fn decide(
+        self,
+        custom: Vec<NewLine>,
+        cart: &Cart,
+        lines: &[CartItem],
+        taxes: &[CartTaxItem],
+        stock: &KnownStock,
+    ) -> AddDecision {
+        let mut refusals = self.refusals;
+        let mut added = custom;
+        if cart.defer_inventory_check {
+            added.extend(self.lines.into_iter().map(|p| p.line));
+        } else {
+            let mut wanted: HashMap<(Uuid, Option<String>), i64> = HashMap::new();
+            for PricedLine {
+                in_cart,
+                location,
+                line,
+            } in self.lines
+            {
+                let product_id = line.item.product_id.unwrap_or_default();
+                let available = stock.available(product_id, location.as_deref());
+                let total = wanted.entry((product_id, location)).or_insert(in_cart);
+                *total = total.saturating_add(line.item.quantity);
+                match available {
+                    Some(available) if *total > available => refusals.push(ItemRefusal::at(
+                        &line.base,
+                        "quantity",
+                        Refusal::InsufficientStock {
+                            product_id,
+                            name: line.item.name,
+                        },
+                    )),
+                    _ => added.push(line),
+                }
+            }
+        }
+        let mut size = CartSize::of(lines, taxes);
+        let fits: Vec<bool> = added
+            .iter()
+            .map(|line| match size.try_add(&line.item) {
+                Ok(()) => true,
+                Err(limit) => {
+                    refusals.push(ItemRefusal {
+                        source: line.limit_source(limit),
+                        refusal: Refusal::Limit(limit),
+                    });
+                    false
+                }
+            })
+            .collect();
+        drop(size);
+        AddDecision {
+            lines: added
+                .into_iter()
+                .zip(fits)
+                .filter_map(|(line, fits)| fits.then_some(line.item))
+                .collect(),
+            refusals,
+        }
+    }
+}
+
+/// Whether an add with refusals changes nothing: a single item, or several (a bulk add, a merge,
+/// a re-order) with `add_all_or_nothing`, or when nothing is left to add. Otherwise the accepted
+/// lines are added and the refusals reported beside them.
+pub fn add_refused_whole(refused: bool, several: bool, all_or_nothing: bool, accepted: usize) -> bool {
+    refused && (!several || all_or_nothing || accepted == 0)
+}
+
+/// Whether setting these `(line id, quantity)` changes prices a product line again (so needs
+/// the catalog): a product line kept (quantity above 0).
+pub fn changes_reprice(lines: &[CartItem], quantities: &[(Uuid, i64)]) -> bool {
+    quantities
+        .iter()
+        .any(|&(item_id, quantity)| quantity > 0 && product_line(lines, item_id).is_some())
+}
+
+fn product_line(lines: &[CartItem], item_id: Uuid) -> Option<&CartItem> {
+    lines
+        .iter()
+        .find(|l| l.id == item_id && l.kind == ItemKind::Product)
+}
+
+/// The quantity changes, each product line priced again at its new quantity from the catalog
+/// in the cart's `currency` as an add prices it, so volume tiers follow the quantity down as
+/// well as up. A line whose product or price has left the catalog keeps its price (checkout
+/// refuses it); so does every line of a cart without a currency or without a catalog.
+pub fn quantity_changes<C: CartCatalog>(
+    catalog: Option<&C>,
+    currency: Option<&str>,
+    lines: &[CartItem],
+    quantities: Vec<(Uuid, i64)>,
+    now: Millis,
+) -> Vec<QuantityChange> {
+    quantities
+        .into_iter()
+        .map(|(item_id, quantity)| {
+            let unit_price = match (catalog, currency, product_line(lines, item_id)) {
+                (Some(catalog), Some(currency), Some(line)) if quantity > 0 => line
+                    .sku
+                    .as_deref()
+                    .filter(|_| {
+                        line.product_id
+                            .is_some_and(|id| catalog.find_product(Some(id), None).is_some())
+                    })
+                    .and_then(|sku| catalog.unit_price(sku, currency, quantity as u64, now).ok())
+                    .map(|price| (price.amount, price.includes_tax)),
+                _ => None,
+            };
+            QuantityChange {
+                item_id,
+                quantity,
+                unit_price,
+            }
+        })
+        .collect()
+}
+
+/// Why checkout refuses to re-price a product line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepriceRefusal {
+    /// The line's product has left the catalog (or the shopper has no catalog).
+    Unavailable {
+        product_id: Option<Uuid>,
+        sku: Option<String>,
+    },
+    /// The product has no price in the cart's currency any more.
+    NoPrice {
+        product_id: Uuid,
+        sku: String,
+        currency: String,
+    },
+}
+
+/// Prices the product lines again from the catalog in `currency` at `now`, as adding them
+/// would: checkout orders them at today's prices. The first line that can no longer be priced
+/// refuses the checkout.
+pub fn reprice<C: CartCatalog>(
+    catalog: Option<&C>,
+    currency: &str,
+    lines: &mut [CartItem],
+    now: Millis,
+) -> Result<(), RepriceRefusal> {
+    for line in lines.iter_mut().filter(|l| l.kind == ItemKind::Product) {
+        let unavailable = |line: &CartItem| RepriceRefusal::Unavailable {
+            product_id: line.product_id,
+            sku: line.sku.clone(),
+        };
+        let (Some(catalog), Some(product_id), Some(sku)) = (catalog, line.product_id, line.sku.clone())
+        else {
+            return Err(unavailable(line));
+        };
+        if catalog.find_product(Some(product_id), None).is_none() {
+            return Err(unavailable(line));
+        }
+        let Ok(price) = catalog.unit_price(&sku, currency, line.quantity.max(1) as u64, now) else {
+            return Err(RepriceRefusal::NoPrice {
+                product_id,
+                sku,
+                currency: currency.to_owned(),
+            });
+        };
+        line.unit_amount = price.amount;
+        line.includes_tax = price.includes_tax;
+        line.catalog_id = Some(catalog.catalog_id());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cart_totals::MAX_QUANTITY;
+    use crate::inventory::{Position, StockLevels};
+
+    const TEE: u128 = 1;
+    const MUG: u128 = 2;
+    const NO_SKU: u128 = 3;
+    const CATALOG: u128 = 99;
+    const LEEDS: u128 = 9;
+
+    fn product(id: u128, sku: Option<&str>) -> Product {
+        Product {
+            id: Uuid::from_u128(id),
+            name: sku.unwrap_or("nameless").to_owned(),
+            sku: sku.map(str::to_owned),
+            slug: None,
+            description: None,
+            status: "live".into(),
+            commodity_type: "physical".into(),
+            upc_ean: None,
+            mpn: None,
+            external_ref: None,
+            extensions: None,
+            main_image: None,
+            files: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// A tee (1000 each in GBP and USD, 800 from 10 units) and a mug (500, GBP only), both
+    /// stock-managed; a product without a sku.
+    struct Catalog(Vec<Product>);
+
+    impl Catalog {
+        fn new() -> Self {
+            Self(vec![
+                product(TEE, Some("tee")),
+                product(MUG, Some("mug")),
+                product(NO_SKU, None),
+            ])
+        }
+    }
+
+    impl CartCatalog for Catalog {
+        fn find_product(&self, id: Option<Uuid>, sku: Option<&str>) -> Option<&Product> {
+            match (id, sku) {
+                (Some(id), _) => self.0.iter().find(|p| p.id == id),
+                (None, Some(sku)) => self.0.iter().find(|p| p.sku.as_deref() == Some(sku)),
+                (None, None) => None,
+            }
+        }
+
+        fn unit_price(
+            &self,
+            sku: &str,
+            currency: &str,
+            quantity: u64,
+            _now: Millis,
+        ) -> Result<ResolvedPrice, NoPrice> {
+            let amount = match (sku, currency) {
+                ("tee", "GBP" | "USD") if quantity >= 10 => 800,
+                ("tee", "GBP" | "USD") => 1000,
+                ("mug", "GBP") => 500,
+                ("mug", _) => {
+                    return Err(NoPrice::Currency {
+                        pricebook_id: Uuid::nil(),
+                    });
+                }
+                _ => return Err(NoPrice::Sku),
+            };
+            Ok(ResolvedPrice {
+                amount,
+                includes_tax: false,
+                pricebook_id: Uuid::nil(),
+                tier: None,
+                sale_id: None,
+                sale_expires: None,
+                original: None,
+            })
+        }
+
+        fn catalog_id(&self) -> Uuid {
+            Uuid::from_u128(CATALOG)
+        }
+
+        fn line_image(&self, _file_id: Uuid) -> Option<LineImage> {
+            None
+        }
+    }
+
+    fn request(base: &str, id: Option<u128>, sku: Option<&str>, quantity: i64) -> ProductRequest {
+        ProductRequest {
+            base: base.into(),
+            id: id.map(Uuid::from_u128),
+            sku: sku.map(str::to_owned),
+            quantity,
+            custom_inputs: json!({}),
+            location: None,
+            via: Via::Item,
+        }
+    }
+
+    fn at(mut request: ProductRequest, location: &str) -> ProductRequest {
+        request.location = Some(location.into());
+        request
+    }
+
+    fn line(product: u128, sku: &str, quantity: i64, location: Option<&str>) -> CartItem {
+        CartItem {
+            id: Uuid::now_v7(),
+            cart_id: "c".into(),
+            kind: ItemKind::Product,
+            line_key: product_line_key(Uuid::from_u128(product), &json!({})),
+            product_id: Some(Uuid::from_u128(product)),
+            sku: Some(sku.into()),
+            name: sku.into(),
+            description: None,
+            slug: None,
+            quantity,
+            unit_amount: 1000,
+            includes_tax: false,
+            custom_inputs: json!({}),
+            catalog_id: None,
+            location: location.map(str::to_owned),
+            image: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn custom(base: &str, quantity: i64, unit_amount: i64) -> NewLine {
+        let id = Uuid::now_v7();
+        NewLine {
+            base: base.into(),
+            via: Via::Item,
+            item: CartItem {
+                kind: ItemKind::Custom,
+                line_key: crate::carts::custom_line_key(None, id),
+                product_id: None,
+                sku: None,
+                unit_amount,
+                ..line(0, "custom", quantity, None)
+            },
+        }
+    }
+
+    fn levels(available: i64) -> StockLevels {
+        StockLevels {
+            available,
+            allocated: 0,
+        }
+    }
+
+    /// The tee has 12 outside locations and 3 at "leeds"; the mug 4; products were read with
+    /// the cart for the locations `asked` (which exist if "leeds").
+    fn stock(asked: &[&str]) -> KnownStock {
+        let mut tee = Stock::unlocated(Uuid::from_u128(TEE), levels(12), 0);
+        tee.locations.push(Position {
+            location_id: Uuid::from_u128(LEEDS),
+            slug: "leeds".into(),
+            levels: levels(3),
+        });
+        let mug = Stock::unlocated(Uuid::from_u128(MUG), levels(4), 0);
+        let slugs: Vec<String> = asked.iter().map(|s| s.to_string()).collect();
+        let locations = slugs
+            .iter()
+            .filter(|s| *s == "leeds")
+            .map(|s| (s.clone(), Uuid::from_u128(LEEDS)))
+            .collect();
+        KnownStock::new(
+            &[Uuid::from_u128(TEE), Uuid::from_u128(MUG)],
+            &slugs,
+            CartStock {
+                stock: vec![tee, mug],
+                locations,
+            },
+        )
+    }
+
+    fn cart(defer_inventory_check: bool) -> Cart {
+        let mut cart = Cart::empty("c".into(), 0, 7);
+        cart.defer_inventory_check = defer_inventory_check;
+        cart
+    }
+
+    /// Plans an add of `requests` (after `custom` lines) to a cart holding `existing`.
+    fn add(
+        existing: &[CartItem],
+        requests: Vec<ProductRequest>,
+        custom: Vec<NewLine>,
+        currency: &str,
+        defer: bool,
+        stock: &KnownStock,
+    ) -> AddDecision {
+        let cart = cart(defer);
+        let catalog = Catalog::new();
+        let priced = price_products(Some(&catalog), &cart, existing, currency, requests, stock, 0);
+        priced.decide(custom, &cart, existing, &[], stock)
+    }
+
+    fn refused(source: &str, refusal: Refusal) -> ItemRefusal {
+        ItemRefusal {
+            source: source.into(),
+            refusal,
+        }
+    }
+
+    #[test]
+    fn products_are_found_by_id_or_sku_and_priced_at_the_line_quantity() {
+        let existing = [line(TEE, "tee", 6, None)];
+        // (requests, cart lines, expected (sku, quantity, unit amount) of the lines added)
+        let cases: Vec<(Vec<ProductRequest>, &[CartItem], Vec<(&str, i64, i64)>)> = vec![
+            (
+                vec![request("data", Some(TEE), None, 2)],
+                &[],
+                vec![("tee", 2, 1000)],
+            ),
+            (
+                vec![request("data", None, Some("mug"), 1)],
+                &[],
+                vec![("mug", 1, 500)],
+            ),
+            // The volume tier counts what the line already holds.
+            (
+                vec![request("data", Some(TEE), None, 4)],
+                &existing,
+                vec![("tee", 4, 800)],
+            ),
+            (
+                vec![request("data", Some(TEE), None, 3)],
+                &existing,
+                vec![("tee", 3, 1000)],
+            ),
+            (
+                vec![request("data", Some(TEE), None, 10)],
+                &[],
+                vec![("tee", 10, 800)],
+            ),
+            // The id wins over the sku.
+            (
+                vec![request("data", Some(MUG), Some("tee"), 1)],
+                &[],
+                vec![("mug", 1, 500)],
+            ),
+        ];
+        for (requests, lines, expected) in cases {
+            let decision = add(lines, requests, Vec::new(), "GBP", true, &stock(&[]));
+            assert_eq!(decision.refusals, Vec::new());
+            let got: Vec<(&str, i64, i64)> = decision
+                .lines
+                .iter()
+                .map(|l| (l.sku.as_deref().unwrap_or_default(), l.quantity, l.unit_amount))
+                .collect();
+            assert_eq!(got, expected);
+            assert!(
+                decision
+                    .lines
+                    .iter()
+                    .all(|l| l.catalog_id == Some(Uuid::from_u128(CATALOG)) && l.cart_id == "c")
+            );
+        }
+    }
+
+    #[test]
+    fn requests_the_catalog_cannot_price_are_refused_at_their_field() {
+        let tee = Uuid::from_u128(TEE);
+        let cases = [
+            (
+                request("data[0]", Some(42), None, 1),
+                "GBP",
+                refused(
+                    "data[0].id",
+                    Refusal::ProductNotFound {
+                        id: Some(Uuid::from_u128(42)),
+                        sku: None,
+                    },
+                ),
+            ),
+            (
+                request("data[1]", None, Some("hat"), 1),
+                "GBP",
+                refused(
+                    "data[1].id",
+                    Refusal::ProductNotFound {
+                        id: None,
+                        sku: Some("hat".into()),
+                    },
+                ),
+            ),
+            (
+                request("data", Some(NO_SKU), None, 1),
+                "GBP",
+                refused(
+                    "data.id",
+                    Refusal::NoSku {
+                        product_id: Uuid::from_u128(NO_SKU),
+                    },
+                ),
+            ),
+            (
+                request("data", Some(MUG), None, 1),
+                "USD",
+                refused(
+                    "data.id",
+                    Refusal::NoPrice {
+                        product_id: Uuid::from_u128(MUG),
+                        sku: "mug".into(),
+                        currency: "USD".into(),
+                    },
+                ),
+            ),
+            (
+                at(request("data", Some(TEE), None, 1), "york"),
+                "GBP",
+                refused("data.location", Refusal::LocationNotFound { slug: "york".into() }),
+            ),
+        ];
+        for (request, currency, expected) in cases {
+            let decision = add(&[], vec![request], Vec::new(), currency, false, &stock(&["york"]));
+            assert_eq!(decision.refusals, vec![expected]);
+            assert!(decision.lines.is_empty());
+        }
+        // Without a catalog, every product is unknown.
+        let cart = cart(false);
+        let priced = price_products::<Catalog>(
+            None,
+            &cart,
+            &[],
+            "GBP",
+            vec![request("data", Some(TEE), None, 1)],
+            &stock(&[]),
+            0,
+        );
+        let decision = priced.decide(Vec::new(), &cart, &[], &[], &stock(&[]));
+        assert_eq!(
+            decision.refusals,
+            vec![refused(
+                "data.id",
+                Refusal::ProductNotFound {
+                    id: Some(tee),
+                    sku: None
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn stock_is_checked_on_the_whole_line_at_its_location_unless_deferred() {
+        let short = |source: &str| {
+            refused(
+                source,
+                Refusal::InsufficientStock {
+                    product_id: Uuid::from_u128(TEE),
+                    name: "tee".into(),
+                },
+            )
+        };
+        let in_leeds = [line(TEE, "tee", 2, Some("leeds"))];
+        let outside = [line(TEE, "tee", 10, None)];
+        // (cart lines, requests, deferred, refusals, quantities added)
+        let cases: Vec<(&[CartItem], Vec<ProductRequest>, bool, Vec<ItemRefusal>, Vec<i64>)> = vec![
+            (
+                &[],
+                vec![request("data", Some(TEE), None, 12)],
+                false,
+                vec![],
+                vec![12],
+            ),
+            (
+                &[],
+                vec![request("data", Some(TEE), None, 13)],
+                false,
+                vec![short("data.quantity")],
+                vec![],
+            ),
+            (
+                &[],
+                vec![request("data", Some(TEE), None, 13)],
+                true,
+                vec![],
+                vec![13],
+            ),
+            // Two items for one line count together; the first fits.
+            (
+                &[],
+                vec![
+                    request("data[0]", Some(TEE), None, 8),
+                    request("data[1]", Some(TEE), None, 5),
+                ],
+                false,
+                vec![short("data[1].quantity")],
+                vec![8],
+            ),
+            // What the line holds counts.
+            (
+                &outside,
+                vec![request("data", Some(TEE), None, 3)],
+                false,
+                vec![short("data.quantity")],
+                vec![],
+            ),
+            (
+                &outside,
+                vec![request("data", Some(TEE), None, 2)],
+                false,
+                vec![],
+                vec![2],
+            ),
+            // A location has its own stock, and a line keeps drawing from its location.
+            (
+                &[],
+                vec![at(request("data", Some(TEE), None, 4), "leeds")],
+                false,
+                vec![short("data.quantity")],
+                vec![],
+            ),
+            (
+                &in_leeds,
+                vec![request("data", Some(TEE), None, 2)],
+                false,
+                vec![short("data.quantity")],
+                vec![],
+            ),
+            (
+                &in_leeds,
+                vec![request("data", Some(TEE), None, 1)],
+                false,
+                vec![],
+                vec![1],
+            ),
+        ];
+        for (lines, requests, defer, refusals, added) in cases {
+            let mut known = stock(&["leeds"]);
+            let cart = cart(defer);
+            let catalog = Catalog::new();
+            let priced = price_products(Some(&catalog), &cart, lines, "GBP", requests, &known, 0);
+            let positions = priced.stock_positions(&cart);
+            assert_eq!(positions.is_empty(), defer);
+            // Everything was read with the cart: nothing is left to read.
+            assert_eq!(known.unread(&positions), Vec::<Uuid>::new());
+            known.learn(&[], Vec::new(), &positions);
+            let decision = priced.decide(Vec::new(), &cart, lines, &[], &known);
+            assert_eq!(decision.refusals, refusals);
+            assert_eq!(
+                decision.lines.iter().map(|l| l.quantity).collect::<Vec<_>>(),
+                added
+            );
+        }
+    }
+
+    #[test]
+    fn stock_not_read_with_the_cart_is_asked_for_and_learned() {
+        // Products a re-order brought in were not read with the cart.
+        let mut known = stock(&[]);
+        let other = Uuid::from_u128(7);
+        let wanted = [(other, None), (Uuid::from_u128(TEE), None), (other, None)];
+        assert_eq!(known.unread(&wanted), vec![other]);
+        known.learn(&[other], vec![Stock::unlocated(other, levels(1), 0)], &wanted);
+        assert_eq!(known.unread(&wanted), Vec::<Uuid>::new());
+        assert_eq!(known.available(other, None), Some(1));
+        // A product without a stock record is not stock-managed.
+        let unmanaged = Uuid::from_u128(8);
+        known.learn(&[unmanaged], Vec::new(), &[(unmanaged, None)]);
+        assert_eq!(known.available(unmanaged, None), None);
+    }
+
+    #[test]
+    fn each_line_that_would_outgrow_the_cart_is_refused_on_its_own() {
+        let full = [line(TEE, "tee", MAX_QUANTITY, None)];
+        let decision = add(
+            &full,
+            vec![
+                request("data[1]", Some(TEE), None, 1),
+                request("data[2]", Some(MUG), None, 1),
+            ],
+            vec![custom("data[0]", 1, i64::MAX)],
+            "GBP",
+            true,
+            &stock(&[]),
+        );
+        assert_eq!(
+            decision.refusals,
+            vec![
+                refused("data[0].price.amount", Refusal::Limit(CartLimit::Total)),
+                refused("data[1].quantity", Refusal::Limit(CartLimit::Quantity)),
+            ]
+        );
+        assert_eq!(
+            decision
+                .lines
+                .iter()
+                .map(|l| l.sku.as_deref())
+                .collect::<Vec<_>>(),
+            vec![Some("mug")]
+        );
+        // A merged or re-ordered line's refusal names the cart or order it came from.
+        let merged = NewLine {
+            via: Via::Merge,
+            ..custom("data", 1, 1)
+        };
+        assert_eq!(merged.limit_source(CartLimit::Total), "data.cart_id");
+        let reordered = NewLine {
+            via: Via::Reorder,
+            ..custom("data", 1, 1)
+        };
+        assert_eq!(reordered.limit_source(CartLimit::Quantity), "data.order_id");
+    }
+
+    #[test]
+    fn an_add_with_refusals_changes_nothing_unless_several_items_may_partly_succeed() {
+        // (refused, several, add_all_or_nothing, accepted, changes nothing)
+        let cases = [
+            (false, false, false, 1, false),
+            (false, true, true, 3, false),
+            (true, false, false, 0, true),
+            (true, true, false, 2, false),
+            (true, true, true, 2, true),
+            (true, true, false, 0, true),
+        ];
+        for (refused, several, all_or_nothing, accepted, expected) in cases {
+            assert_eq!(
+                add_refused_whole(refused, several, all_or_nothing, accepted),
+                expected,
+                "{refused} {several} {all_or_nothing} {accepted}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantity_changes_reprice_kept_product_lines_only() {
+        let catalog = Catalog::new();
+        let tee = line(TEE, "tee", 2, None);
+        let gone = line(42, "hat", 2, None);
+        let custom = custom("data", 1, 300).item;
+        let lines = [tee.clone(), gone.clone(), custom.clone()];
+        let cases = [
+            ((tee.id, 10), Some("GBP"), Some((800, false))),
+            ((tee.id, 3), Some("GBP"), Some((1000, false))),
+            ((tee.id, 0), Some("GBP"), None),
+            ((tee.id, 3), None, None),
+            ((gone.id, 3), Some("GBP"), None),
+            ((custom.id, 3), Some("GBP"), None),
+        ];
+        for ((item_id, quantity), currency, unit_price) in cases {
+            let changes = [(item_id, quantity)];
+            assert_eq!(
+                changes_reprice(&lines, &changes),
+                quantity > 0 && item_id != custom.id
+            );
+            let planned = quantity_changes(Some(&catalog), currency, &lines, changes.to_vec(), 0);
+            assert_eq!(
+                planned,
+                vec![QuantityChange {
+                    item_id,
+                    quantity,
+                    unit_price
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn checkout_reprices_product_lines_or_refuses_the_first_it_cannot() {
+        let catalog = Catalog::new();
+        let mut lines = vec![line(TEE, "tee", 10, None), custom("data", 1, 300).item];
+        assert_eq!(reprice(Some(&catalog), "GBP", &mut lines, 0), Ok(()));
+        assert_eq!(
+            (lines[0].unit_amount, lines[0].catalog_id),
+            (800, Some(Uuid::from_u128(CATALOG)))
+        );
+        assert_eq!((lines[1].unit_amount, lines[1].catalog_id), (300, None));
+        let cases = [
+            (
+                line(42, "hat", 1, None),
+                "GBP",
+                RepriceRefusal::Unavailable {
+                    product_id: Some(Uuid::from_u128(42)),
+                    sku: Some("hat".into()),
+                },
+            ),
+            (
+                line(MUG, "mug", 1, None),
+                "USD",
+                RepriceRefusal::NoPrice {
+                    product_id: Uuid::from_u128(MUG),
+                    sku: "mug".into(),
+                    currency: "USD".into(),
+                },
+            ),
+        ];
+        for (line, currency, refusal) in cases {
+            assert_eq!(reprice(Some(&catalog), currency, &mut [line], 0), Err(refusal));
+        }
+        let tee = line(TEE, "tee", 1, None);
+        assert_eq!(
+            reprice::<Catalog>(None, "GBP", &mut [tee], 0),
+            Err(RepriceRefusal::Unavailable {
+                product_id: Some(Uuid::from_u128(TEE)),
+                sku: Some("tee".into()),
+            })
+        );
+    }
+}
