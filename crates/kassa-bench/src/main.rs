@@ -288,7 +288,7 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
             // rebuild of the search index that runs beside the checkouts.
             let republish = (scenario == Scenario::CheckoutIndexing).then(|| {
                 let (api, fixture) = (
-                    seed::Api {
+                    api_client::Api {
                         http: reqwest::Client::new(),
                         base: server.url.clone(),
                     },

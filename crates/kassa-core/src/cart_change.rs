@@ -533,6 +533,18 @@ mod tests {
     use crate::cart_totals::MAX_QUANTITY;
     use crate::inventory::{Position, StockLevels};
 
+    /// Requests, the cart's lines, and the `(sku, quantity, unit amount)` of the lines added.
+    type PricingCase<'a> = (Vec<ProductRequest>, &'a [CartItem], Vec<(&'a str, i64, i64)>);
+    /// The cart's lines, requests, whether the cart defers its inventory check, the refusals and
+    /// the quantities added.
+    type StockCase<'a> = (
+        &'a [CartItem],
+        Vec<ProductRequest>,
+        bool,
+        Vec<ItemRefusal>,
+        Vec<i64>,
+    );
+
     const TEE: u128 = 1;
     const MUG: u128 = 2;
     const NO_SKU: u128 = 3;
@@ -740,8 +752,7 @@ mod tests {
     #[test]
     fn products_are_found_by_id_or_sku_and_priced_at_the_line_quantity() {
         let existing = [line(TEE, "tee", 6, None)];
-        // (requests, cart lines, expected (sku, quantity, unit amount) of the lines added)
-        let cases: Vec<(Vec<ProductRequest>, &[CartItem], Vec<(&str, i64, i64)>)> = vec![
+        let cases: Vec<PricingCase> = vec![
             (
                 vec![request("data", Some(TEE), None, 2)],
                 &[],
@@ -889,8 +900,7 @@ mod tests {
         };
         let in_leeds = [line(TEE, "tee", 2, Some("leeds"))];
         let outside = [line(TEE, "tee", 10, None)];
-        // (cart lines, requests, deferred, refusals, quantities added)
-        let cases: Vec<(&[CartItem], Vec<ProductRequest>, bool, Vec<ItemRefusal>, Vec<i64>)> = vec![
+        let cases: Vec<StockCase> = vec![
             (
                 &[],
                 vec![request("data", Some(TEE), None, 12)],
