@@ -3,7 +3,10 @@
 //! A cart associated with an account (or customer) is readable and writable only by an admin or
 //! by a shopper holding that account's (customer's) token; an unassociated cart is reachable by
 //! anyone holding its id, as in Elastic Path. Totals are computed on every read from the lines by
-//! `kassa_core::cart_totals::cart_totals`; nothing derived is stored.
+//! `kassa_core::cart_totals::cart_totals`; nothing derived is stored. What an add or a quantity
+//! change may do (the products' prices and tiers, stock, the cart's size) is decided by
+//! `kassa_core::cart_change`; this module parses the items, reads what the plan needs and renders
+//! its refusals.
 
 use std::collections::HashMap;
 
