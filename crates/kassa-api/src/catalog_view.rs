@@ -3,13 +3,15 @@
 //! `/catalog/products/{id}` shows it.
 //!
 //! Speed: a release never changes, so each process keeps parsed releases by id (at most
-//! [`RELEASE_CACHE_SIZE`]); a shopper read neither re-reads nor re-parses its snapshot. Which
+//! [`RELEASE_CACHE_SIZE`], and only the newest of each catalog: a publish's release replaces
+//! its catalog's previous one); a shopper read neither re-reads nor re-parses its snapshot. Which
 //! release a shopper gets (the rules, the newest release of each catalog, the currencies), with the
 //! store settings every cart request needs, is
 //! cached for [`CHOICE_TTL`] and dropped at once on this node by a publish or a change to a
 //! catalog or a rule; other nodes see such a change within [`CHOICE_TTL`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -222,10 +224,70 @@ struct Choice {
     settings: StoreSettings,
 }
 
+/// A release being read and parsed: every request that needs it meanwhile waits for this one
+/// load instead of reading and parsing its own copy.
+type Loading = Arc<tokio::sync::OnceCell<Option<Arc<ShopperRelease>>>>;
+
 #[derive(Default)]
 struct Releases {
     entries: HashMap<Uuid, (Arc<ShopperRelease>, u64)>,
+    loading: HashMap<Uuid, Loading>,
     clock: u64,
+}
+
+impl Releases {
+    /// `release` if it is cached, else a newer release of its catalog if one is: a choice that
+    /// is a little stale (another node's publish, or one this node's choice has not seen yet)
+    /// then gets the catalog's newest release rather than parsing a superseded one again.
+    fn get(&mut self, release: &Release) -> Option<Arc<ShopperRelease>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let id = match self.entries.get(&release.id) {
+            Some(_) => release.id,
+            None => self
+                .entries
+                .iter()
+                .filter(|(_, (r, _))| {
+                    r.release.catalog_id == release.catalog_id && newer(&r.release, release)
+                })
+                .max_by_key(|(_, (r, _))| (r.release.published_at, r.release.id))
+                .map(|(id, _)| *id)?,
+        };
+        let (found, used) = self.entries.get_mut(&id)?;
+        *used = clock;
+        Some(Arc::clone(found))
+    }
+
+    /// Caches `parsed`, dropping the releases of its catalog it supersedes (requests still
+    /// holding one keep it until they finish); the least recently used release goes when full.
+    /// A release older than one of its catalog's already cached is not cached.
+    fn insert(&mut self, parsed: &Arc<ShopperRelease>) {
+        let catalog = parsed.release.catalog_id;
+        if self
+            .entries
+            .values()
+            .any(|(r, _)| r.release.catalog_id == catalog && newer(&r.release, &parsed.release))
+        {
+            return;
+        }
+        self.entries.retain(|_, (r, _)| r.release.catalog_id != catalog);
+        if self.entries.len() >= RELEASE_CACHE_SIZE
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| *id)
+        {
+            self.entries.remove(&oldest);
+        }
+        self.entries
+            .insert(parsed.release.id, (Arc::clone(parsed), self.clock));
+    }
+}
+
+/// Whether `a` was published after `b` (ties broken by id, as the store orders releases).
+fn newer(a: &Release, b: &Release) -> bool {
+    (a.published_at, a.id) > (b.published_at, b.id)
 }
 
 /// Per-process caches of the shopper catalog; see the module documentation.
@@ -279,34 +341,57 @@ impl CatalogView {
         Ok(choice)
     }
 
-    /// The parsed release, from the cache or the store; `None` if it is no longer stored.
+    /// The parsed release, from the cache or the store; `None` if it is no longer stored. A
+    /// newer release of the same catalog, when one is cached, answers for an older one (see
+    /// [`Releases::get`]).
+    ///
+    /// A release is read and parsed once however many requests need it at the same moment (all
+    /// of them do, right after a publish), and parsed on the blocking pool: a 100,000-product
+    /// release takes seconds of CPU that must not stall the requests sharing a runtime thread.
     pub async fn release(&self, store: &dyn Store, release: &Release) -> Result<Option<Arc<ShopperRelease>>> {
-        {
+        self.release_read_by(release, || store.release_snapshot(release.id))
+            .await
+    }
+
+    /// [`Self::release`], reading the snapshot with `read` when it is not cached.
+    async fn release_read_by<F, R>(&self, release: &Release, read: F) -> Result<Option<Arc<ShopperRelease>>>
+    where
+        F: FnOnce() -> R,
+        R: Future<Output = Result<Option<Snapshot>>>,
+    {
+        let loading = {
             let mut cache = self.releases.lock().expect("release cache lock");
-            cache.clock += 1;
-            let clock = cache.clock;
-            if let Some((found, used)) = cache.entries.get_mut(&release.id) {
-                *used = clock;
-                return Ok(Some(Arc::clone(found)));
+            if let Some(found) = cache.get(release) {
+                return Ok(Some(found));
             }
-        }
-        let Some(snapshot) = store.release_snapshot(release.id).await? else {
-            return Ok(None);
+            Arc::clone(cache.loading.entry(release.id).or_default())
         };
-        let parsed = Arc::new(ShopperRelease::new(release.clone(), snapshot));
+        // If the request that is loading is dropped, a waiting one takes over.
+        let loaded = loading
+            .get_or_try_init(|| async {
+                let Some(snapshot) = read().await? else {
+                    return Ok::<_, Error>(None);
+                };
+                let release = release.clone();
+                let parsed = tokio::task::spawn_blocking(move || ShopperRelease::new(release, snapshot))
+                    .await
+                    .map_err(Error::internal)?;
+                Ok(Some(Arc::new(parsed)))
+            })
+            .await;
         let mut cache = self.releases.lock().expect("release cache lock");
-        if cache.entries.len() >= RELEASE_CACHE_SIZE
-            && let Some(oldest) = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(id, _)| *id)
+        if cache
+            .loading
+            .get(&release.id)
+            .is_some_and(|l| Arc::ptr_eq(l, &loading))
         {
-            cache.entries.remove(&oldest);
+            cache.loading.remove(&release.id);
         }
-        let clock = cache.clock;
-        cache.entries.insert(release.id, (Arc::clone(&parsed), clock));
-        Ok(Some(parsed))
+        let parsed = loaded?.clone();
+        if let Some(parsed) = &parsed {
+            cache.insert(parsed);
+        }
+        Ok(parsed)
     }
 
     /// The release `ctx` sees: the newest release of the catalog the rules choose. `None` when no
@@ -364,5 +449,81 @@ impl CatalogView {
                 ),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn release(catalog_id: Uuid, published_at: Millis) -> Release {
+        Release {
+            id: Uuid::new_v4(),
+            catalog_id,
+            published_at,
+            total_products: 0,
+            total_nodes: 0,
+        }
+    }
+
+    fn snapshot(catalog_id: Uuid) -> Snapshot {
+        Snapshot {
+            catalog_id,
+            catalog_name: "Tools".into(),
+            hierarchies: Vec::new(),
+            nodes: Vec::new(),
+            products: Vec::new(),
+            pricebooks: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Reads `release` through `view`, counting the snapshot reads in `reads`.
+    async fn read(view: &CatalogView, release: &Release, reads: &AtomicUsize) -> Arc<ShopperRelease> {
+        view.release_read_by(release, || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            // Slow enough that every concurrent caller arrives while it is being read.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Some(snapshot(release.catalog_id)))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_release_needed_by_many_requests_at_once_is_read_once() {
+        let view = CatalogView::default();
+        let first = release(Uuid::new_v4(), 1);
+        let reads = AtomicUsize::new(0);
+        let got = futures_util::future::join_all((0..64).map(|_| read(&view, &first, &reads))).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(got.iter().all(|r| Arc::ptr_eq(r, &got[0])));
+        read(&view, &first, &reads).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "then it is cached");
+    }
+
+    #[tokio::test]
+    async fn a_newer_release_of_a_catalog_replaces_the_older_one_in_the_cache() {
+        let view = CatalogView::default();
+        let catalog = Uuid::new_v4();
+        let (old, new) = (release(catalog, 1), release(catalog, 2));
+        let other = release(Uuid::new_v4(), 1);
+        let reads = AtomicUsize::new(0);
+        let held = read(&view, &old, &reads).await;
+        read(&view, &other, &reads).await;
+        read(&view, &new, &reads).await;
+        let cached: Vec<Uuid> = view.releases.lock().unwrap().entries.keys().copied().collect();
+        assert_eq!(cached.len(), 2);
+        assert!(cached.contains(&new.id) && cached.contains(&other.id));
+        // What a request still holds stays whole.
+        assert_eq!(held.release.id, old.id);
+        // A stale choice naming the old release gets the newer one, with no read.
+        let stale = read(&view, &old, &reads).await;
+        assert_eq!((stale.release.id, reads.load(Ordering::SeqCst)), (new.id, 3));
+        // The other catalog's release is its own.
+        assert_eq!(read(&view, &other, &reads).await.release.id, other.id);
     }
 }

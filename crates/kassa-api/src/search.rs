@@ -13,8 +13,9 @@
 //!   written there and reopened at the next start instead of rebuilt; without one (PostgreSQL)
 //!   each node builds its indexes in memory from the release snapshots, at start and whenever it
 //!   sees a newer release.
-//! - **Cost**: one build at a time, on the blocking pool, with a one-thread tantivy writer, so a
-//!   build leaves the other cores to carts and checkouts.
+//! - **Cost**: one build at a time, on a thread of its own at the lowest scheduling priority,
+//!   with a one-thread tantivy writer: a build takes the CPU that carts, checkouts and searches
+//!   leave.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -117,7 +118,7 @@ impl SearchIndexes {
             let started = std::time::Instant::now();
             let dir = this.dir.clone();
             let built_release = Arc::clone(&release);
-            let built = tokio::task::spawn_blocking(move || {
+            let built = on_background_thread(move || {
                 build_index(&built_release, &currencies, dir.as_deref(), now_millis())
             })
             .await;
@@ -134,7 +135,7 @@ impl SearchIndexes {
                     this.install(release, index);
                 }
                 Ok(Err(e)) => tracing::error!(release = %id, error = %e, "search index build failed"),
-                Err(e) => tracing::error!(release = %id, error = %e, "search index build panicked"),
+                Err(e) => tracing::error!(release = %id, error = %e, "search index build failed to run"),
             }
             this.building.lock().expect("search build lock").remove(&id);
         });
@@ -202,6 +203,36 @@ impl SearchIndexes {
         }
     }
 }
+
+/// Runs `work` on a thread of its own at the lowest scheduling priority (niceness 19 on Linux;
+/// the threads it starts, tantivy's indexer and merger, inherit it), so that while an index is
+/// built, requests get the CPU first and the build takes what is left.
+async fn on_background_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("search-index".into())
+        .spawn(move || {
+            lower_own_priority();
+            let _ = done.send(work());
+        })?;
+    result
+        .await
+        .map_err(|_| std::io::Error::other("the search index build panicked"))
+}
+
+#[cfg(target_os = "linux")]
+fn lower_own_priority() {
+    use rustix::process::setpriority_process;
+    // On Linux the "process" of `setpriority` is a thread id: this thread alone.
+    if let Err(e) = setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "the search index thread keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_own_priority() {}
 
 /// Removes index directories of releases not in `keep` (and half-built ones not in `building`).
 fn remove_stale_dirs(dir: &Path, keep: &HashSet<String>, building: &HashSet<String>) {

@@ -580,10 +580,10 @@ impl Vu {
                 let status = res.status();
                 match res.bytes().await {
                     Ok(bytes) => Ok((status, bytes)),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(with_causes(&e)),
                 }
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(with_causes(&e)),
         };
         let now = Instant::now();
         let counted = now >= window.measure_from && now < window.until;
@@ -623,4 +623,17 @@ impl Vu {
         }
         false
     }
+}
+
+/// An error with its chain of causes: reqwest's own text (`error sending request for url …`)
+/// reads the same for a client timeout, a reset and a refused connection.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

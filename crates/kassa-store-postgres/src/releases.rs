@@ -361,8 +361,10 @@ impl ReleaseStore for PgStore {
     }
 
     async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release> {
-        let document = to_json(&snapshot);
-        drop(snapshot);
+        // Seconds of CPU for a large catalog: off the runtime's threads.
+        let document = tokio::task::spawn_blocking(move || to_json(&snapshot))
+            .await
+            .map_err(Error::internal)?;
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO catalog_releases (id, catalog_id, published_at, total_products, total_nodes, snapshot)
@@ -423,8 +425,12 @@ impl ReleaseStore for PgStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(sql_error)?;
-        text.map(|t| serde_json::from_str(&t).map_err(Error::internal))
-            .transpose()
+        let Some(text) = text else { return Ok(None) };
+        // Seconds of CPU for a large catalog: off the runtime's threads.
+        tokio::task::spawn_blocking(move || serde_json::from_str(&text).map_err(Error::internal))
+            .await
+            .map_err(Error::internal)?
+            .map(Some)
     }
 
     async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule> {
