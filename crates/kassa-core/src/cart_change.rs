@@ -531,6 +531,7 @@ mod tests {
 
     use super::*;
     use crate::cart_totals::MAX_QUANTITY;
+    use crate::carts::test_product_line as line;
     use crate::inventory::{Position, StockLevels};
 
     /// Requests, the cart's lines, and the `(sku, quantity, unit amount)` of the lines added.
@@ -647,29 +648,6 @@ mod tests {
     fn at(mut request: ProductRequest, location: &str) -> ProductRequest {
         request.location = Some(location.into());
         request
-    }
-
-    fn line(product: u128, sku: &str, quantity: i64, location: Option<&str>) -> CartItem {
-        CartItem {
-            id: Uuid::now_v7(),
-            cart_id: "c".into(),
-            kind: ItemKind::Product,
-            line_key: product_line_key(Uuid::from_u128(product), &json!({})),
-            product_id: Some(Uuid::from_u128(product)),
-            sku: Some(sku.into()),
-            name: sku.into(),
-            description: None,
-            slug: None,
-            quantity,
-            unit_amount: 1000,
-            includes_tax: false,
-            custom_inputs: json!({}),
-            catalog_id: None,
-            location: location.map(str::to_owned),
-            image: None,
-            created_at: 0,
-            updated_at: 0,
-        }
     }
 
     fn custom(base: &str, quantity: i64, unit_amount: i64) -> NewLine {

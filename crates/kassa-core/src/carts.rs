@@ -184,6 +184,33 @@ pub fn product_line_key(product_id: Uuid, custom_inputs: &Value) -> String {
     }
 }
 
+/// A product line as the use-case tests need one: `quantity` of product `product` (its sku
+/// `sku`), 10.00 a unit, from `location`.
+#[cfg(test)]
+pub(crate) fn test_product_line(product: u128, sku: &str, quantity: i64, location: Option<&str>) -> CartItem {
+    let product_id = Uuid::from_u128(product);
+    CartItem {
+        id: Uuid::now_v7(),
+        cart_id: "c".into(),
+        kind: ItemKind::Product,
+        line_key: product_line_key(product_id, &serde_json::json!({})),
+        product_id: Some(product_id),
+        sku: Some(sku.into()),
+        name: sku.into(),
+        description: None,
+        slug: None,
+        quantity,
+        unit_amount: 1000,
+        includes_tax: false,
+        custom_inputs: serde_json::json!({}),
+        catalog_id: None,
+        location: location.map(str::to_owned),
+        image: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 /// The line key of a custom item: items with the same sku merge; without a sku each add is its
 /// own line.
 pub fn custom_line_key(sku: Option<&str>, item_id: Uuid) -> String {

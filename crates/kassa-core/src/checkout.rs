@@ -211,35 +211,11 @@ pub fn place(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
     use crate::cart_totals::{CalculationMethod, TaxItem, TaxRate};
-    use crate::carts::ItemKind;
+    use crate::carts::test_product_line as product_line;
     use crate::inventory::{Position, Stock, StockLevels};
-
-    fn product_line(product: u128, sku: &str, quantity: i64, location: Option<&str>) -> CartItem {
-        CartItem {
-            id: Uuid::now_v7(),
-            cart_id: "c".into(),
-            kind: ItemKind::Product,
-            line_key: format!("{product}"),
-            product_id: Some(Uuid::from_u128(product)),
-            sku: Some(sku.into()),
-            name: sku.into(),
-            description: None,
-            slug: None,
-            quantity,
-            unit_amount: 1000,
-            includes_tax: false,
-            custom_inputs: json!({}),
-            catalog_id: None,
-            location: location.map(str::to_owned),
-            image: None,
-            created_at: 0,
-            updated_at: 0,
-        }
-    }
 
     fn levels(available: i64) -> StockLevels {
         StockLevels {
