@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TEXT};
 use tantivy::{
     DocId, Index, IndexReader, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
@@ -15,6 +15,7 @@ use tantivy::{
 
 use crate::fields::{self, TEXT_ONLY, canonical_field};
 use crate::filter::{Clause, Filter, Op, Value};
+use crate::fuzzy::{AutomatonQuery, WordAutomaton};
 use crate::request::{Direction, SearchKind, SearchParams};
 use crate::{SearchError, tokenize, typos_allowed};
 
@@ -393,30 +394,32 @@ impl SearchIndex {
     /// a prefix; in any text field, weighted by field.
     fn word_query(&self, token: &str, last: bool) -> Box<dyn Query> {
         let typos = typos_allowed(token);
+        let fuzzy = (typos > 0).then(|| WordAutomaton::new(token, typos, false));
+        let prefix = last.then(|| WordAutomaton::new(token, typos.min(1), true));
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(field, weight) in &self.text {
             let term = Term::from_field_text(field, token);
             any.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
                     weight * 2.0,
                 )),
             ));
-            if typos > 0 {
+            if let Some(fuzzy) = &fuzzy {
                 any.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term.clone(), typos, true)),
+                        Box::new(AutomatonQuery::new(field, fuzzy)),
                         weight * 0.5,
                     )),
                 ));
             }
-            if last {
+            if let Some(prefix) = &prefix {
                 any.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new_prefix(term, typos.min(1), true)),
+                        Box::new(AutomatonQuery::new(field, prefix)),
                         weight * 0.75,
                     )),
                 ));
