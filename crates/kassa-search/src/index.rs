@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TEXT};
 use tantivy::{
@@ -123,6 +123,7 @@ pub struct SearchIndex {
     numbers: HashMap<String, Vec<f64>>,
     /// Each product's rank when sorted by name.
     name_rank: Vec<u32>,
+    segment_ords: Arc<[Vec<u32>]>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -203,6 +204,7 @@ impl SearchIndex {
             .map(|(name, weight)| (schema.get_field(name).expect("declared field"), *weight))
             .collect();
         let sku_exact = schema.get_field(SKU_EXACT).expect("declared field");
+        let segment_ords = segment_ords(&reader)?;
 
         let mut strings: HashMap<String, StringColumn> = HashMap::new();
         let mut lookups: HashMap<String, HashMap<String, u32>> = HashMap::new();
@@ -264,6 +266,7 @@ impl SearchIndex {
             strings,
             numbers,
             name_rank,
+            segment_ords,
         })
     }
 
@@ -386,7 +389,7 @@ impl SearchIndex {
         let query = BooleanQuery::new(top);
         let searcher = self.reader.searcher();
         searcher
-            .search(&query, &AllMatches)
+            .search(&query, &AllMatches(Arc::clone(&self.segment_ords)))
             .map_err(|e| SearchError::Request(format!("The search failed: {e}")))
     }
 
@@ -725,10 +728,11 @@ fn number_text(v: f64) -> String {
 }
 
 /// Collects every match with its score, as release positions.
-struct AllMatches;
+struct AllMatches(Arc<[Vec<u32>]>);
 
 struct SegmentMatches {
-    ords: Column<u64>,
+    segment_ords: Arc<[Vec<u32>]>,
+    segment: usize,
     found: Vec<(usize, f32)>,
 }
 
@@ -736,9 +740,10 @@ impl Collector for AllMatches {
     type Fruit = Vec<(usize, f32)>;
     type Child = SegmentMatches;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentMatches> {
+    fn for_segment(&self, segment: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentMatches> {
         Ok(SegmentMatches {
-            ords: reader.fast_fields().u64(ORD)?,
+            segment_ords: Arc::clone(&self.0),
+            segment: segment as usize,
             found: Vec::new(),
         })
     }
@@ -756,14 +761,31 @@ impl SegmentCollector for SegmentMatches {
     type Fruit = Vec<(usize, f32)>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        if let Some(ord) = self.ords.first(doc) {
-            self.found.push((ord as usize, score));
+        match self.segment_ords[self.segment].get(doc as usize) {
+            Some(&ord) if ord != u32::MAX => self.found.push((ord as usize, score)),
+            _ => {}
         }
     }
 
     fn harvest(self) -> Vec<(usize, f32)> {
         self.found
     }
+}
+
+/// Each segment's documents' release positions, read once from the `ord` fast field: a lookup
+/// in a vector per match rather than a column read.
+fn segment_ords(reader: &IndexReader) -> std::io::Result<Arc<[Vec<u32>]>> {
+    reader
+        .searcher()
+        .segment_readers()
+        .iter()
+        .map(|segment| {
+            let column = segment.fast_fields().u64(ORD).map_err(tantivy_error)?;
+            Ok((0..segment.max_doc())
+                .map(|doc| column.first(doc).map_or(u32::MAX, |ord| ord as u32))
+                .collect())
+        })
+        .collect()
 }
 
 #[cfg(test)]
