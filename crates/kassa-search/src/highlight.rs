@@ -13,11 +13,11 @@ const AFFIX_WORDS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Highlight {
     pub field: String,
+    pub matched_tokens: Vec<String>,
     pub snippet: String,
     /// The whole value, marked: only for the `highlight_full_fields`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    pub matched_tokens: Vec<String>,
 }
 
 /// The edit distance between two words (insertions, deletions, substitutions, and swaps of

@@ -80,27 +80,30 @@ enum ColumnRef<'a> {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetValue {
-    pub value: String,
-    pub highlighted: String,
     pub count: u64,
+    pub highlighted: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetStats {
-    pub min: f64,
-    pub max: f64,
     pub avg: f64,
+    pub max: f64,
+    pub min: f64,
     pub sum: f64,
     pub total_values: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetCount {
-    pub field_name: String,
     pub counts: Vec<FacetValue>,
+    pub field_name: String,
     pub sampled: bool,
     pub stats: serde_json::Value,
 }
+
+// The answer's structs list their members in alphabetical order: the order of every kassa
+// response (docs/ARCHITECTURE.md, "Responses are typed").
 
 /// What a search found: how many products pass, the requested page of them (positions in the
 /// release's product list, with their text-match scores), and the facet counts.

@@ -114,26 +114,27 @@ struct MultiSearchResults<'a> {
     results: Vec<SearchResult<'a>>,
 }
 
-/// One search's answer, Typesense's shape.
+/// One search's answer, Typesense's shape. Members in alphabetical order, as in every kassa
+/// response (docs/ARCHITECTURE.md, "Responses are typed").
 #[derive(Serialize)]
 struct SearchResult<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
+    facet_counts: Vec<FacetCount>,
     found: usize,
+    hits: Vec<Hit<'a>>,
     out_of: usize,
     page: u64,
-    hits: Vec<Hit<'a>>,
-    facet_counts: Vec<FacetCount>,
+    request_params: RequestParams,
     search_cutoff: bool,
     search_time_ms: u64,
-    request_params: RequestParams,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
 struct Hit<'a> {
     document: HitDocument<'a>,
-    highlights: Vec<Highlight>,
     highlight: EmptyObject,
+    highlights: Vec<Highlight>,
     text_match: u64,
 }
 
@@ -143,18 +144,18 @@ enum HitDocument<'a> {
     Product(Box<CatalogProduct<'a>>),
     /// An autocomplete suggestion: a product name and how many products carry it.
     Suggestion {
+        count: u64,
         id: String,
         q: String,
-        count: u64,
     },
 }
 
 #[derive(Serialize)]
 struct RequestParams {
     collection_name: &'static str,
-    q: Value,
-    per_page: u64,
     first_q: Value,
+    per_page: u64,
+    q: Value,
 }
 
 /// Typesense's `text_match`: a whole number, higher for a better match.
@@ -240,7 +241,7 @@ fn render_result<'a>(
                     .into_iter()
                     .collect();
                     Hit {
-                        document: HitDocument::Suggestion { id, q, count },
+                        document: HitDocument::Suggestion { count, id, q },
                         highlights,
                         highlight: EmptyObject {},
                         text_match: text_match(score),

@@ -18,85 +18,80 @@ use crate::envelope::Origin;
 
 /// A product of the shopper catalog, serialised straight from the release it borrows from: a
 /// search page renders twenty of these, so no text or extension is copied into a `Value` tree.
+/// Fields in alphabetical order, the order the former `Value` rendering wrote (docs/ARCHITECTURE.md).
 #[derive(Serialize)]
 pub(crate) struct CatalogProduct<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: Uuid,
     attributes: Attributes<'a>,
-    meta: Meta<'a>,
+    id: Uuid,
     links: SelfLink,
+    meta: Meta<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     relationships: Option<Value>,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 /// The product's attributes; absent values are left out, as Elastic Path does.
 #[derive(Serialize)]
 struct Attributes<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sku: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    slug: Option<&'a str>,
+    commodity_type: &'a str,
+    created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
-    status: &'a str,
-    commodity_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    upc_ean: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mpn: Option<&'a str>,
+    extensions: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_ref: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    extensions: Option<&'a Value>,
+    mpn: Option<&'a str>,
+    name: &'a str,
     /// The deciding price book's prices, every currency.
     #[serde(skip_serializing_if = "Option::is_none")]
     price: Option<&'a BTreeMap<String, CurrencyPrice>>,
     published_at: String,
-    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sku: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slug: Option<&'a str>,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upc_ean: Option<&'a str>,
     updated_at: String,
 }
 
+/// The price members are there when the product has a price for one unit at the moment in the
+/// shopper's currency; the `original_*` and `sale_*` ones while a sale runs.
 #[derive(Serialize)]
 struct Meta<'a> {
-    catalog_id: Uuid,
-    release_id: Uuid,
-    catalog_source: &'static str,
     bread_crumb_nodes: &'a [Uuid],
-    /// Storefronts choose the product page's layout by the first type.
-    product_types: &'static [&'static str],
+    catalog_id: Uuid,
+    catalog_source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_price: Option<Display<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_display_price: Option<Display<'a>>,
+    /// The list price a sale replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_price: Option<BTreeMap<&'a str, Amount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pricebook_id: Option<Uuid>,
-    #[serde(flatten)]
-    price: Option<PriceMeta<'a>>,
-}
-
-/// The product's price for one unit at a moment, in the shopper's currency.
-#[derive(Serialize)]
-struct PriceMeta<'a> {
-    display_price: Display<'a>,
-    #[serde(flatten)]
-    sale: Option<SaleMeta<'a>>,
+    /// Storefronts choose the product page's layout by the first type.
+    product_types: &'static [&'static str],
+    release_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sale_expires: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sale_id: Option<Option<String>>,
     /// The tiers of the price that applies: the sale's while a sale runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     tiers: Option<BTreeMap<&'a str, TierMeta<'a>>>,
 }
 
-/// While a sale runs: the list price it replaces, and the sale.
-#[derive(Serialize)]
-struct SaleMeta<'a> {
-    original_price: BTreeMap<&'a str, Amount>,
-    original_display_price: Display<'a>,
-    sale_id: Option<String>,
-    sale_expires: Option<String>,
-}
-
 #[derive(Serialize)]
 struct TierMeta<'a> {
+    display_price: Display<'a>,
     minimum_quantity: i64,
     price: BTreeMap<&'a str, Amount>,
-    display_price: Display<'a>,
 }
 
 #[derive(Serialize)]
@@ -116,8 +111,8 @@ struct Display<'a> {
 struct Formatted<'a> {
     amount: i64,
     currency: &'a str,
-    formatted: String,
     float_price: f64,
+    formatted: String,
 }
 
 #[derive(Serialize)]
@@ -149,86 +144,63 @@ pub(crate) fn render<'a>(
 ) -> CatalogProduct<'a> {
     let product = &p.product;
     let sheet = product.sku.as_deref().and_then(|sku| r.deciding_sheet(sku));
-    let price = sheet.and_then(|(_, sheet)| {
-        let resolved = price_product(r, product.sku.as_deref()?, &currency.code, 1, now).ok()?;
+    let resolved = sheet.and_then(|_| price_product(r, product.sku.as_deref()?, &currency.code, 1, now).ok());
+    let code = currency.code.as_str();
+    let one = |amount: i64, includes_tax: bool| BTreeMap::from([(code, Amount { amount, includes_tax })]);
+    let sale = resolved.as_ref().and_then(|r| Some((r, r.original.as_ref()?)));
+    let tiers = resolved.as_ref().zip(sheet).and_then(|(resolved, (_, sheet))| {
         let applying = match &resolved.sale_id {
-            Some(sale) => sheet
-                .sales
-                .get(sale)
-                .and_then(|s| s.currencies.get(&currency.code)),
-            None => sheet.currencies.get(&currency.code),
-        };
-        let code = currency.code.as_str();
-        let sale = resolved.original.as_ref().map(|original| SaleMeta {
-            original_price: BTreeMap::from([(
-                code,
-                Amount {
-                    amount: original.amount,
-                    includes_tax: original.includes_tax,
-                },
-            )]),
-            original_display_price: display(currency, original.amount),
-            sale_id: resolved.sale_id.clone(),
-            sale_expires: resolved.sale_expires.map(rfc3339),
+            Some(sale) => sheet.sales.get(sale).and_then(|s| s.currencies.get(code)),
+            None => sheet.currencies.get(code),
+        }
+        .filter(|a| !a.tiers.is_empty())?;
+        let tiers = applying.tiers.iter().map(|(name, t)| {
+            let tier = TierMeta {
+                display_price: display(currency, t.amount),
+                minimum_quantity: t.minimum_quantity,
+                price: one(t.amount, applying.includes_tax),
+            };
+            (name.as_str(), tier)
         });
-        let tiers = applying.filter(|a| !a.tiers.is_empty()).map(|applying| {
-            applying
-                .tiers
-                .iter()
-                .map(|(name, t)| {
-                    let tier = TierMeta {
-                        minimum_quantity: t.minimum_quantity,
-                        price: BTreeMap::from([(
-                            code,
-                            Amount {
-                                amount: t.amount,
-                                includes_tax: applying.includes_tax,
-                            },
-                        )]),
-                        display_price: display(currency, t.amount),
-                    };
-                    (name.as_str(), tier)
-                })
-                .collect()
-        });
-        Some(PriceMeta {
-            display_price: display(currency, resolved.amount),
-            sale,
-            tiers,
-        })
+        Some(tiers.collect())
     });
     CatalogProduct {
-        kind: "product",
-        id: product.id,
         attributes: Attributes {
-            name: &product.name,
-            sku: product.sku.as_deref(),
-            slug: product.slug.as_deref(),
-            description: product.description.as_deref(),
-            status: &product.status,
             commodity_type: &product.commodity_type,
-            upc_ean: product.upc_ean.as_deref(),
-            mpn: product.mpn.as_deref(),
-            external_ref: product.external_ref.as_deref(),
+            created_at: rfc3339(product.created_at),
+            description: product.description.as_deref(),
             extensions: product.extensions.as_ref().filter(|e| !e.is_null()),
+            external_ref: product.external_ref.as_deref(),
+            mpn: product.mpn.as_deref(),
+            name: &product.name,
             price: sheet.map(|(_, sheet)| &sheet.currencies),
             published_at: rfc3339(r.release.published_at),
-            created_at: rfc3339(product.created_at),
+            sku: product.sku.as_deref(),
+            slug: product.slug.as_deref(),
+            status: &product.status,
+            upc_ean: product.upc_ean.as_deref(),
             updated_at: rfc3339(product.updated_at),
         },
-        meta: Meta {
-            catalog_id: r.catalog_id(),
-            release_id: r.release.id,
-            catalog_source: "pim",
-            bread_crumb_nodes: &p.node_ids,
-            product_types: product_types(product),
-            pricebook_id: sheet.map(|(id, _)| id),
-            price,
-        },
+        id: product.id,
         links: SelfLink {
             self_: origin.url(&format!("/catalog/products/{}", product.id)),
         },
+        meta: Meta {
+            bread_crumb_nodes: &p.node_ids,
+            catalog_id: r.catalog_id(),
+            catalog_source: "pim",
+            display_price: resolved.as_ref().map(|r| display(currency, r.amount)),
+            original_display_price: sale.map(|(_, original)| display(currency, original.amount)),
+            original_price: sale.map(|(_, original)| one(original.amount, original.includes_tax)),
+            pricebook_id: sheet.map(|(id, _)| id),
+            product_types: product_types(product),
+            release_id: r.release.id,
+            sale_expires: sale.map(|(r, _)| r.sale_expires.map(rfc3339)),
+            sale_id: sale.map(|(r, _)| r.sale_id.clone()),
+            tiers,
+        },
         relationships: media_relationships(r, p),
+        kind: "product",
     }
 }
 
