@@ -21,6 +21,7 @@ pub mod order_state;
 pub mod orders;
 pub mod payments;
 pub mod pricing;
+pub mod promotion_checkout;
 pub mod promotion_rules;
 pub mod promotions;
 pub mod query;

@@ -672,17 +672,14 @@ pub trait PromotionStore {
     /// With its codes (usages stay, as order history); false if there was none.
     async fn delete_promotion(&self, id: Uuid) -> Result<bool>;
 
-    /// Inserts the codes whose (case-insensitive) name is free store-wide and answers the names
-    /// of the others, which are left out. `NotFound` if there is no such promotion.
-    async fn create_promotion_codes(
-        &self,
-        promotion_id: Uuid,
-        codes: Vec<PromotionCode>,
-    ) -> Result<Vec<String>>;
+    /// Inserts the codes, all or nothing: `Conflict` naming the codes whose (case-insensitive)
+    /// name the promotion has already, `NotFound` if there is no such promotion.
+    async fn create_promotion_codes(&self, promotion_id: Uuid, codes: Vec<PromotionCode>) -> Result<()>;
     /// Oldest first.
     async fn promotion_codes(&self, promotion_id: Uuid, page: PageRequest) -> Result<Page<PromotionCode>>;
-    /// The code with this lower-cased name ([`crate::promotions::code_key`]).
-    async fn promotion_code(&self, key: &str) -> Result<Option<PromotionCode>>;
+    /// The codes with this lower-cased name ([`crate::promotions::code_key`]), one per
+    /// promotion that has it.
+    async fn promotion_codes_by_key(&self, key: &str) -> Result<Vec<PromotionCode>>;
     /// Deletes the promotion's codes with these ids, or all of them when `ids` is empty;
     /// answers how many.
     async fn delete_promotion_codes(&self, promotion_id: Uuid, ids: Vec<Uuid>) -> Result<u64>;

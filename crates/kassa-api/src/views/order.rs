@@ -173,7 +173,7 @@ pub(crate) fn render_order_item<'a>(
         location: i.location.as_deref(),
         meta: MetaView {
             display_price: DisplayPriceView {
-                discounts: Some(EmptyObject {}),
+                discounts: Some(serde_json::Value::Object(Default::default())),
                 ..line_display_price(t, currency, formats)
             },
             timestamps: TimestampsView::of(i.created_at, i.updated_at),
