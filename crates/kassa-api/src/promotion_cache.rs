@@ -154,9 +154,12 @@ pub async fn cart_promotions(
         .map(|c| CodeFacts {
             promotion_id: c.promotion_id,
             code: c.code.clone(),
-            applications_left: match c.consume_unit {
-                ConsumeUnit::PerApplication => c.remaining().map(|n| n as u64),
-                ConsumeUnit::PerCheckout => None,
+            // A used-up code applies nothing; a per-checkout code is otherwise not limited here
+            // (its one use is counted by the checkout's transaction).
+            applications_left: match (c.consume_unit, c.remaining()) {
+                (_, Some(0)) => Some(0),
+                (ConsumeUnit::PerApplication, left) => left.map(|n| n as u64),
+                (ConsumeUnit::PerCheckout, _) => None,
             },
         })
         .collect();

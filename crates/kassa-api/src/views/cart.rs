@@ -331,9 +331,16 @@ pub(crate) fn render_lines<'a>(
         .collect();
     let timestamps = serde_json::to_value(cart_timestamps(&contents.cart)).unwrap_or_default();
     out.extend(
-        promotion_lines(&contents.codes, &outcome.applied, currency, formats, &timestamps)
-            .into_iter()
-            .map(LineView::Promotion),
+        promotion_lines(
+            &contents.codes,
+            &outcome.applied,
+            &outcome.cart,
+            currency,
+            formats,
+            &timestamps,
+        )
+        .into_iter()
+        .map(LineView::Promotion),
     );
     out
 }

@@ -173,11 +173,12 @@ impl LineDiscounts<'_> {
 }
 
 /// The `promotion_item` lines of a cart: one for every code the shopper added (its promotion's
-/// discount, or 0 when it does not apply now) and one for every automatic promotion that
-/// applied, each with the promotion's whole discount.
+/// whole discount, or 0 when it does not apply now) and, as Elastic Path shows them, one for
+/// every automatic promotion that gave a cart discount (that discount).
 pub(crate) fn promotion_lines(
     codes: &[PromotionCode],
     applied: &[Applied],
+    cart: &[Discount],
     currency: &str,
     formats: &HashMap<String, MoneyFormat>,
     timestamps: &Value,
@@ -226,13 +227,20 @@ pub(crate) fn promotion_lines(
         ));
     }
     for a in applied.iter().filter(|a| a.code.is_none()) {
-        out.push(line(
-            a.promotion.id,
-            &a.promotion.name,
-            &a.promotion.description,
-            &automatic_code(a.promotion.id),
-            a.total,
-        ));
+        let off: i64 = cart
+            .iter()
+            .filter(|d| d.promotion_id == a.promotion.id)
+            .map(|d| d.amount)
+            .sum();
+        if off != 0 {
+            out.push(line(
+                a.promotion.id,
+                &a.promotion.name,
+                &a.promotion.description,
+                &automatic_code(a.promotion.id),
+                off,
+            ));
+        }
     }
     out
 }
