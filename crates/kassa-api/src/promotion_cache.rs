@@ -130,9 +130,8 @@ pub async fn cart_promotions(
     for l in &contents.lines {
         let mut nodes = Vec::new();
         if needs_categories && let (Some(catalog), Some(product)) = (l.catalog_id, l.product_id) {
-            if !releases.contains_key(&catalog) {
-                let release = catalog_view.newest_release_of(store, catalog).await?;
-                releases.insert(catalog, release);
+            if let std::collections::hash_map::Entry::Vacant(e) = releases.entry(catalog) {
+                e.insert(catalog_view.newest_release_of(store, catalog).await?);
             }
             if let Some(Some(release)) = releases.get(&catalog) {
                 nodes = release.categories_of(product);

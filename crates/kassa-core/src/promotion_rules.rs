@@ -935,7 +935,7 @@ mod tests {
             json!({"actions": [{"strategy": "item_discount", "args": ["percent", 10]}]}),
         );
         let c = cart(vec![code(&limited, "TWO", Some(2))]);
-        let out = evaluate(&[limited.clone()], &c, &lines[..1]);
+        let out = evaluate(std::slice::from_ref(&limited), &c, &lines[..1]);
         assert_eq!(out.applied[0].applications, 2);
         assert_eq!(out.lines[0][0].amount, -200);
         assert_eq!(out.lines[0][0].code, "TWO");

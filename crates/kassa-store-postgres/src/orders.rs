@@ -294,7 +294,7 @@ impl OrderStore for PgStore {
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // First, so a code's row lock is what concurrent checkouts with the code wait on.
-        crate::promotions::redeem(&mut *tx, &redemptions).await?;
+        crate::promotions::redeem(&mut tx, &redemptions).await?;
         insert_order(&mut *tx, &o, &items).await?;
         if o.stock_allocated {
             crate::stock_moves::move_stock(

@@ -153,6 +153,8 @@ pub(crate) struct CartView<'a> {
 /// promotion, rendered by [`promotion_lines`]).
 #[derive(Serialize)]
 #[serde(untagged)]
+// Mostly `Item`s, rendered and serialized at once: boxing them would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum LineView<'a> {
     Item(CartItemView<'a>),
     Promotion(Value),

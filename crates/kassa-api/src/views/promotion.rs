@@ -139,7 +139,9 @@ impl LineDiscounts<'_> {
 
     /// `meta.display_price.discounts`: by code, the amount and the promotions that gave it.
     pub(crate) fn by_code(&self, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
-        let mut by: Vec<(String, i64, Vec<(String, i64)>)> = Vec::new();
+        // (code, amount, [(promotion id, amount)]), in the order first seen.
+        type ByCode = Vec<(String, i64, Vec<(String, i64)>)>;
+        let mut by: ByCode = Vec::new();
         for (d, amount, _) in self.each() {
             let entry = match by.iter_mut().find(|(c, _, _)| *c == d.code) {
                 Some(e) => e,
