@@ -56,18 +56,28 @@ impl PromotionCache {
         if !fresh && let Some(list) = self.current() {
             return Ok(list);
         }
-        let _one = self.reload.lock().await;
+        // A stale cache is looked at by one request at a time; a checkout's fresh look reads the
+        // stamp at once (checkouts must not queue behind each other), and takes the turn only
+        // when the promotions did change.
+        let _one = if fresh {
+            None
+        } else {
+            Some(self.reload.lock().await)
+        };
         if !fresh && let Some(list) = self.current() {
             return Ok(list);
         }
         let started = Instant::now();
         let version = store.promotions_version().await?;
-        {
-            let mut c = self.cached.lock().expect("promotion cache lock");
-            if c.version == Some(version) {
-                c.checked = Some(started);
-                return Ok(Arc::clone(&c.list));
-            }
+        if let Some(list) = self.at_version(version, started) {
+            return Ok(list);
+        }
+        let _one = match _one {
+            Some(guard) => guard,
+            None => self.reload.lock().await,
+        };
+        if let Some(list) = self.at_version(version, started) {
+            return Ok(list);
         }
         let (version, all) = store.all_promotions().await?;
         let mut c = self.cached.lock().expect("promotion cache lock");
@@ -97,6 +107,16 @@ impl PromotionCache {
         c.version = Some(version);
         c.checked = Some(started);
         Ok(Arc::clone(&c.list))
+    }
+
+    /// The list, when it is the one of `version` (then it counts as checked at `at`).
+    fn at_version(&self, version: i64, at: Instant) -> Option<List> {
+        let mut c = self.cached.lock().expect("promotion cache lock");
+        if c.version == Some(version) {
+            c.checked = Some(c.checked.map_or(at, |t| t.max(at)));
+            return Some(Arc::clone(&c.list));
+        }
+        None
     }
 
     fn current(&self) -> Option<List> {

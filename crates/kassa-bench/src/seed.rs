@@ -423,19 +423,35 @@ pub async fn promotions(api: &Api, admin: &str) -> anyhow::Result<()> {
         let rule_set = serde_json::json!({
             "rules": {"strategy": "item_sku", "operator": "in", "args": [format!("NO-SUCH-SKU-{i}")]},
             "actions": [{"strategy": "cart_discount", "args": ["percent", 50]}]});
-        api.create(admin, "/v2/rule-promotions", promotion(format!("Never {i}"), true, rule_set))
-            .await?;
+        api.create(
+            admin,
+            "/v2/rule-promotions",
+            promotion(format!("Never {i}"), true, rule_set),
+        )
+        .await?;
     }
     let cart = serde_json::json!({"rules": {"strategy": "cart_total", "operator": "gte", "args": [1]},
                                   "actions": [{"strategy": "cart_discount", "args": ["percent", 5]}]});
-    api.create(admin, "/v2/rule-promotions", promotion("Five off carts".into(), true, cart))
-        .await?;
+    api.create(
+        admin,
+        "/v2/rule-promotions",
+        promotion("Five off carts".into(), true, cart),
+    )
+    .await?;
     let items = serde_json::json!({"actions": [{"strategy": "item_discount", "args": ["percent", 10]}]});
-    api.create(admin, "/v2/rule-promotions", promotion("Ten off items".into(), true, items))
-        .await?;
+    api.create(
+        admin,
+        "/v2/rule-promotions",
+        promotion("Ten off items".into(), true, items),
+    )
+    .await?;
     let coded = serde_json::json!({"actions": [{"strategy": "item_discount", "args": ["percent", 5]}]});
     let id = api
-        .create(admin, "/v2/rule-promotions", promotion("Code".into(), false, coded))
+        .create(
+            admin,
+            "/v2/rule-promotions",
+            promotion("Code".into(), false, coded),
+        )
         .await?;
     api.send(
         reqwest::Method::POST,

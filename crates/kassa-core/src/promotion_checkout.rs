@@ -4,9 +4,10 @@
 use uuid::Uuid;
 
 use crate::checkout::OrderParty;
-use crate::orders::PlacedOrder;
+use crate::orders::{OrderQuery, OrderScope, PlacedOrder};
 use crate::promotion_rules::{CartFacts, Outcome};
 use crate::promotions::{ConsumeUnit, PromotionCode, PromotionUsage, Redemption};
+use crate::query::{Filter, FilterOp, PageRequest};
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -58,6 +59,60 @@ pub fn check_codes(
         }
     }
     Ok(())
+}
+
+/// The queries that find an order the party has paid for (`paid`, `partially_paid`, then
+/// `refunded`: cancelling or refunding does not make a shopper new again), one page of one order
+/// each: what rules out a first-time shopper code. Empty for a party that cannot be told apart
+/// (a guest without an email), who is then taken to be new.
+pub fn paid_order_queries(party: &OrderParty) -> Vec<OrderQuery> {
+    let (scope, email) = match (party.customer_id, party.account_id) {
+        (Some(id), _) => (OrderScope::Customer(id), None),
+        (None, Some(id)) => (OrderScope::Account(id), None),
+        (None, None) => match party.customer_email.as_ref().or(party.contact_email.as_ref()) {
+            Some(email) => (OrderScope::All, Some(email.clone())),
+            None => return Vec::new(),
+        },
+    };
+    ["paid", "partially_paid", "refunded"]
+        .into_iter()
+        .filter_map(|payment| {
+            let mut filters = vec![Filter {
+                op: FilterOp::Eq,
+                field: "payment".into(),
+                values: vec![payment.into()],
+            }];
+            if let Some(email) = &email {
+                filters.push(Filter {
+                    op: FilterOp::Eq,
+                    field: "email".into(),
+                    values: vec![email.clone()],
+                });
+            }
+            Some(OrderQuery {
+                scope,
+                conditions: crate::orders::order_conditions(&filters).ok()?,
+                sort: Default::default(),
+                page: PageRequest { limit: 1, offset: 0 },
+                with_items: false,
+                count_cap: 1,
+            })
+        })
+        .collect()
+}
+
+/// A first-time shopper code (`is_for_new_shopper`) only for a shopper without a paid order.
+pub fn check_new_shopper(codes: &[PromotionCode], has_paid_order: bool) -> Result<()> {
+    match codes.iter().find(|c| c.is_for_new_shopper) {
+        Some(code) if has_paid_order => Err(refused(
+            "Promotion code not valid for this shopper",
+            format!(
+                "The promotion code '{}' is for first-time shoppers only",
+                code.code
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// No promotion is enabled at all: any code in the cart no longer applies.
@@ -174,6 +229,7 @@ pub fn redemptions(
             Some(Redemption {
                 code_id: code.id,
                 times,
+                max_uses: code.max_uses,
                 per_shopper: code.max_uses_per_shopper,
                 usage: PromotionUsage {
                     id: Uuid::now_v7(),
@@ -302,6 +358,35 @@ mod tests {
         }
         assert_eq!(title(check_no_codes(&[plain])), "Promotion code not applicable");
         assert_eq!(title(check_no_codes(&[])), "ok");
+    }
+
+    #[test]
+    fn first_time_shopper_codes() {
+        let p = Uuid::from_u128(1);
+        let mut new = code(p, ConsumeUnit::PerCheckout);
+        new.is_for_new_shopper = true;
+        assert!(check_new_shopper(std::slice::from_ref(&new), false).is_ok());
+        assert!(check_new_shopper(std::slice::from_ref(&new), true).is_err());
+        assert!(check_new_shopper(&[code(p, ConsumeUnit::PerCheckout)], true).is_ok());
+        let guest = OrderParty {
+            customer_email: Some("a@b.c".into()),
+            ..OrderParty::default()
+        };
+        let queries = paid_order_queries(&guest);
+        assert_eq!(queries.len(), 3);
+        assert_eq!(
+            (queries[0].scope, queries[0].conditions.len()),
+            (OrderScope::All, 2)
+        );
+        let customer = OrderParty {
+            customer_id: Some(Uuid::from_u128(5)),
+            ..OrderParty::default()
+        };
+        assert_eq!(
+            paid_order_queries(&customer)[0].scope,
+            OrderScope::Customer(Uuid::from_u128(5))
+        );
+        assert!(paid_order_queries(&OrderParty::default()).is_empty());
     }
 
     #[test]

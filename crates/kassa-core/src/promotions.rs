@@ -1527,6 +1527,9 @@ pub struct Redemption {
     pub code_id: Uuid,
     /// Added to the code's uses; refused when that passes `max_uses`.
     pub times: i64,
+    /// The code's limit: only a limited code's row is counted (and locked) by the redemption; an
+    /// unlimited one's uses are its usages, so checkouts with a popular code never queue.
+    pub max_uses: Option<i64>,
     /// The shopper's limit for this code, counted over usages by the same customer, account or
     /// (guest) email.
     pub per_shopper: Option<i64>,

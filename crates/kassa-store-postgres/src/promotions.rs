@@ -19,7 +19,10 @@ use crate::{PgStore, sql_error};
 
 const PROMOTION_COLUMNS: &str = "id, name, description, enabled, automatic, stackable, override_stacking, \
     priority, starts_at, ends_at, rule_set, created_at, updated_at";
-const CODE_COLUMNS: &str = "id, promotion_id, code, uses, max_uses, user_id, consume_unit, \
+/// `uses` is counted on a limited code's row; an unlimited code's uses are its usages.
+const CODE_COLUMNS: &str = "id, promotion_id, code, CASE WHEN max_uses IS NULL AND max_uses_per_shopper IS NULL \
+    THEN CAST(COALESCE((SELECT sum(u.times_used) FROM promotion_usages u WHERE u.code_id = promotion_codes.id), 0) \
+    AS BIGINT) ELSE uses END, max_uses, user_id, consume_unit, \
     max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at";
 const USAGE_COLUMNS: &str = "id, promotion_id, code_id, code, order_id, times_used, used_on, customer_id, \
     account_id, customer_email, anonymized, updated_at";
@@ -127,57 +130,70 @@ async fn save(db: &mut PgConnection, p: &RulePromotion, insert: bool) -> Result<
 /// before the lock was granted (READ COMMITTED).
 pub(crate) async fn redeem(db: &mut PgConnection, redemptions: &[Redemption]) -> Result<()> {
     for r in redemptions {
-        let done = sqlx::query(
-            "UPDATE promotion_codes SET uses = uses + $2
-             WHERE id = $1 AND (max_uses IS NULL OR uses + $2 <= max_uses)",
+        if r.max_uses.is_some() || r.per_shopper.is_some() {
+            count(db, r).await?;
+        }
+        insert_usage(db, &r.usage).await?;
+    }
+    Ok(())
+}
+
+/// Adds a limited code's uses within its limit (taking the row's lock) and checks the shopper's.
+async fn count(db: &mut PgConnection, r: &Redemption) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE promotion_codes SET uses = uses + $2
+         WHERE id = $1 AND (max_uses IS NULL OR uses + $2 <= max_uses)",
+    )
+    .bind(r.code_id)
+    .bind(r.times)
+    .execute(&mut *db)
+    .await
+    .map_err(sql_error)?;
+    if done.rows_affected() == 0 {
+        return Err(code_used_up(&r.usage.code));
+    }
+    let u = &r.usage;
+    if let Some(limit) = r.per_shopper {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM promotion_usages WHERE code_id = $1 AND NOT anonymized AND (
+                ($2::uuid IS NOT NULL AND customer_id = $2) OR ($3::uuid IS NOT NULL AND account_id = $3)
+                OR ($4::text IS NOT NULL AND lower(customer_email) = lower($4)))",
         )
         .bind(r.code_id)
-        .bind(r.times)
-        .execute(&mut *db)
-        .await
-        .map_err(sql_error)?;
-        if done.rows_affected() == 0 {
-            return Err(code_used_up(&r.usage.code));
-        }
-        let u = &r.usage;
-        if let Some(limit) = r.per_shopper {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM promotion_usages WHERE code_id = $1 AND NOT anonymized AND (
-                    ($2::uuid IS NOT NULL AND customer_id = $2) OR ($3::uuid IS NOT NULL AND account_id = $3)
-                    OR ($4::text IS NOT NULL AND lower(customer_email) = lower($4)))",
-            )
-            .bind(r.code_id)
-            .bind(u.customer_id)
-            .bind(u.account_id)
-            .bind(&u.customer_email)
-            .fetch_one(&mut *db)
-            .await
-            .map_err(sql_error)?;
-            if used >= limit {
-                return Err(shopper_limit_reached(&u.code));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
-                 customer_id, account_id, customer_email, anonymized, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(u.id)
-        .bind(u.promotion_id)
-        .bind(u.code_id)
-        .bind(&u.code)
-        .bind(u.order_id)
-        .bind(u.times_used)
-        .bind(u.used_on)
         .bind(u.customer_id)
         .bind(u.account_id)
         .bind(&u.customer_email)
-        .bind(u.anonymized)
-        .bind(u.updated_at)
-        .execute(&mut *db)
+        .fetch_one(&mut *db)
         .await
         .map_err(sql_error)?;
+        if used >= limit {
+            return Err(shopper_limit_reached(&u.code));
+        }
     }
+    Ok(())
+}
+
+async fn insert_usage(db: &mut PgConnection, u: &PromotionUsage) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
+             customer_id, account_id, customer_email, anonymized, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(u.id)
+    .bind(u.promotion_id)
+    .bind(u.code_id)
+    .bind(&u.code)
+    .bind(u.order_id)
+    .bind(u.times_used)
+    .bind(u.used_on)
+    .bind(u.customer_id)
+    .bind(u.account_id)
+    .bind(&u.customer_email)
+    .bind(u.anonymized)
+    .bind(u.updated_at)
+    .execute(db)
+    .await
+    .map_err(sql_error)?;
     Ok(())
 }
 

@@ -20,7 +20,10 @@ use crate::sql::{opt_uuid_at, uuid_at};
 
 const PROMOTION_COLUMNS: &str = "id, name, description, enabled, automatic, stackable, override_stacking, \
     priority, starts_at, ends_at, rule_set, created_at, updated_at";
-const CODE_COLUMNS: &str = "id, promotion_id, code, uses, max_uses, user_id, consume_unit, \
+/// `uses` is counted on a limited code's row; an unlimited code's uses are its usages.
+const CODE_COLUMNS: &str = "id, promotion_id, code, CASE WHEN max_uses IS NULL AND max_uses_per_shopper IS NULL \
+    THEN CAST(COALESCE((SELECT sum(u.times_used) FROM promotion_usages u WHERE u.code_id = promotion_codes.id), 0) \
+    AS BIGINT) ELSE uses END, max_uses, user_id, consume_unit, \
     max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at";
 const USAGE_COLUMNS: &str = "id, promotion_id, code_id, code, order_id, times_used, used_on, customer_id, \
     account_id, customer_email, anonymized, updated_at";
@@ -135,7 +138,11 @@ fn bump(conn: &Connection) -> DbResult<()> {
 /// Counts each redemption against its code and records its usage; the first that does not fit
 /// fails the job (and with it the order).
 pub(crate) fn redeem(conn: &Connection, redemptions: &[Redemption]) -> DbResult<()> {
-    for r in redemptions {
+    for r in redemptions.iter() {
+        if r.max_uses.is_none() && r.per_shopper.is_none() {
+            insert_usage(conn, &r.usage)?;
+            continue;
+        }
         let n = conn
             .prepare_cached(
                 "UPDATE promotion_codes SET uses = uses + ?2

@@ -40,7 +40,8 @@ use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::cart::{
-    bad_cart_id, cart_not_found, cart_response, items_response, price_with_promotions, render_cart,
+    bad_cart_id, cart_not_found, cart_response, items_document, items_response, price_with_promotions,
+    render_cart,
 };
 use crate::views::money::money_formats;
 
@@ -828,41 +829,32 @@ async fn add_code(
     let now = now_millis();
     // A code on an unknown cart is judged against an empty cart (and refused), creating nothing.
     let mut contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.to_owned(), now)));
-    let (_, default) = money_formats(state).await?;
-    let currency = contents.cart.currency.clone().unwrap_or(default);
-    if !contents.codes.iter().any(|c| code_key(&c.code) == key) {
-        contents.codes.extend(found.iter().cloned());
-        let list = state.promotions.enabled(&*state.store, false).await?;
-        let promotions = crate::promotion_cache::cart_promotions(
-            &state.promotions,
-            &state.catalog_view,
-            &*state.store,
-            &contents,
-            &currency,
-            now,
-            false,
-        )
-        .await?;
-        let applied = promotions.is_some_and(|p| {
-            let outcome = kassa_core::promotion_rules::evaluate(&p.list, &p.cart, &p.lines);
-            outcome
-                .applied
-                .iter()
-                .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id))
-        });
-        if !applied {
-            let mut e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
-            e.errors[0].source = Some("data.code".into());
-            return Err(e);
-        }
-        state
-            .store
-            .add_cart_code(&contents.cart.id, &key, now, settings.cart_expiry(now))
-            .await?;
-        contents.cart.updated_at = now;
-        contents.cart.expires_at = settings.cart_expiry(now);
+    if contents.codes.iter().any(|c| code_key(&c.code) == key) {
+        return items_response(state, &contents, settings, &[], origin, &[]).await;
     }
-    items_response(state, &contents, settings, &[], origin, &[]).await
+    contents.codes.extend(found.iter().cloned());
+    // One evaluation: the cart priced with the code decides whether it applies, and is the answer.
+    let (formats, default) = money_formats(state).await?;
+    let currency = contents.cart.currency.clone().unwrap_or_else(|| default.clone());
+    let (totals, outcome) = price_with_promotions(state, &contents, settings, &default).await?;
+    let applied = outcome
+        .applied
+        .iter()
+        .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id));
+    if !applied {
+        let list = state.promotions.enabled(&*state.store, false).await?;
+        let mut e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
+        e.errors[0].source = Some("data.code".into());
+        return Err(e);
+    }
+    state
+        .store
+        .add_cart_code(&contents.cart.id, &key, now, settings.cart_expiry(now))
+        .await?;
+    contents.cart.updated_at = now;
+    contents.cart.expires_at = settings.cart_expiry(now);
+    let document = items_document(&contents, &totals, &outcome, &formats, &default, &[], origin, &[]);
+    Ok(axum::response::IntoResponse::into_response(Json(document)))
 }
 
 /// `DELETE /v2/carts/{id}/discounts/{code}`: the shopper's code leaves the cart (matched ignoring

@@ -429,8 +429,7 @@ async fn place(
         order_number: checkout.order_number,
         external_ref: checkout.external_ref,
     };
-    // The promotions, evaluated once on the lines as re-priced, against the promotions as they
-    // are now (the version stamp is read whatever the cache's age).
+    // The promotions, evaluated once on the lines as re-priced.
     let promoted = CartContents {
         cart,
         lines,
@@ -480,6 +479,16 @@ async fn checkout_promotions(
             let list = std::sync::Arc::clone(&p.list);
             let outcome = kassa_core::promotion_rules::evaluate(&list, &cart, lines);
             promotion_checkout::check_codes(&cart, &outcome, &contents.codes, party)?;
+            if contents.codes.iter().any(|c| c.is_for_new_shopper) {
+                let mut paid = false;
+                for query in promotion_checkout::paid_order_queries(party) {
+                    if state.store.orders(query).await?.total > 0 {
+                        paid = true;
+                        break;
+                    }
+                }
+                promotion_checkout::check_new_shopper(&contents.codes, paid)?;
+            }
             outcome
         }
         None => {
@@ -496,6 +505,10 @@ async fn kassa_api_promotions(
     currency: &str,
     now: kassa_core::time::Millis,
 ) -> ApiResult<Option<kassa_core::cart_pricing::Promotions>> {
+    // A cart with codes is checked against the promotions as they are now (the version stamp is
+    // read whatever the cache's age): a code of a promotion disabled a moment ago on another node
+    // is refused. Without codes the node's cache (at most a second old) decides.
+    let fresh = !contents.codes.is_empty();
     Ok(crate::promotion_cache::cart_promotions(
         &state.promotions,
         &state.catalog_view,
@@ -503,7 +516,7 @@ async fn kassa_api_promotions(
         contents,
         currency,
         now,
-        true,
+        fresh,
     )
     .await?)
 }

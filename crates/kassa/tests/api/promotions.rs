@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::backend_tests;
-use crate::fixtures::{add_custom, guest_body};
+use crate::fixtures::{add_custom, enable_manual, guest_body};
 use crate::helpers::{Backend, Resp, TestApp, assert_same_dump, req};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,6 +22,7 @@ backend_tests!(
     checkout_keeps_the_discounts_and_counts_the_code_once,
     checkout_refuses_a_code_that_no_longer_applies,
     a_limited_code_is_redeemed_exactly_once_under_fifty_checkouts,
+    per_shopper_and_per_customer_codes,
 );
 
 fn promotion(name: &str, extra: Value, rule_set: Value) -> Value {
@@ -915,4 +916,116 @@ async fn a_limited_code_is_redeemed_exactly_once_under_fifty_checkouts(backend: 
         (&r.body["data"][0]["uses"], &r.body["data"][0]["max_uses"]),
         (&json!(1), &json!(1))
     );
+}
+
+fn guest(email: &str) -> Value {
+    let mut body = guest_body();
+    body["data"]["customer"]["email"] = json!(email);
+    body
+}
+
+async fn per_shopper_and_per_customer_codes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let id = create(
+        &app,
+        &admin,
+        promotion("Welcome", json!({}), percent_off_cart(10.0)),
+    )
+    .await;
+    let customer = app
+        .post(
+            "/v2/customers",
+            &admin,
+            json!({"data": {"type": "customer", "name": "Ron", "email": "ron@pawnee.gov"}}),
+        )
+        .await;
+    assert_eq!(customer.status, 201, "{}", customer.body);
+    let customer = customer.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = add_codes(
+        &app,
+        &admin,
+        &id,
+        json!([{"code": "ONCE-EACH", "max_uses_per_shopper": {"max_uses": 1, "includes_guests": true}},
+               {"code": "MEMBERS", "max_uses_per_shopper": {"max_uses": 1}},
+               {"code": "RON-ONLY", "user": customer},
+               {"code": "FIRST", "is_for_new_shopper": true}]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let checkout = |cart: &'static str, code: &'static str, body: Value| {
+        let (app, admin, shopper) = (&app, &admin, &shopper);
+        async move {
+            add_custom(app, admin, cart, "MUG", 1, 1000).await;
+            assert_eq!(apply(app, shopper, cart, code).await.status, 201);
+            req(
+                app,
+                Method::POST,
+                &format!("/v2/carts/{cart}/checkout"),
+                shopper,
+                &[],
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Once per shopper, guests by their email (ignoring case).
+    assert_eq!(
+        checkout("e1", "ONCE-EACH", guest("ann@pawnee.gov")).await.status,
+        201
+    );
+    let r = checkout("e2", "ONCE-EACH", guest("ANN@pawnee.gov")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["title"], "Promotion code limit reached");
+    assert_eq!(
+        checkout("e3", "ONCE-EACH", guest("leslie@pawnee.gov"))
+            .await
+            .status,
+        201
+    );
+    // Without includes_guests a guest may not use it.
+    let r = checkout("e4", "MEMBERS", guest("ann@pawnee.gov")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["title"], "Promotion code not valid for this shopper");
+    // A code for one customer: others are refused, the customer checks out with it.
+    let r = checkout("e5", "RON-ONLY", guest("ann@pawnee.gov")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["title"], "Promotion code not valid for this shopper");
+    let ron = json!({"data": {"customer": {"id": customer},
+        "billing_address": guest_body()["data"]["billing_address"].clone(),
+        "shipping_address": guest_body()["data"]["shipping_address"].clone()}});
+    let r = req(
+        &app,
+        Method::POST,
+        "/v2/carts/e5/checkout",
+        &admin,
+        &[],
+        Some(ron),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(display(&r.body["data"], "discount"), -100);
+    // A first-time shopper code: fine until the shopper has paid for an order.
+    let r = checkout("e6", "FIRST", guest("april@pawnee.gov")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.body["data"]["id"].as_str().unwrap().to_owned();
+    enable_manual(&app, &admin).await;
+    let r = checkout("e7", "FIRST", guest("april@pawnee.gov")).await;
+    assert_eq!(r.status, 201, "an unpaid order does not count: {}", r.body);
+    let r = app
+        .post(
+            &format!("/v2/orders/{order}/payments"),
+            &admin,
+            json!({"data": {"gateway": "manual", "method": "purchase"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = checkout("e8", "FIRST", guest("april@pawnee.gov")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["title"], "Promotion code not valid for this shopper");
+    let r = app.get(&format!("/v2/rule-promotions/{id}/usages"), &admin).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 5);
+    let r = app.get("/v2/orders", &admin).await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 5);
 }
