@@ -123,17 +123,17 @@ async fn save(db: &mut PgConnection, p: &RulePromotion, insert: bool) -> Result<
     Ok(changed)
 }
 
-/// Counts each redemption against its code and records its usage; the first that does not fit
-/// fails (and the caller's transaction, with its order, rolls back). The conditional update takes
-/// the code's row lock, so concurrent checkouts with one code take turns from here to their
-/// commit; the per-shopper count that follows, in its own statement, sees every usage committed
-/// before the lock was granted (READ COMMITTED).
-pub(crate) async fn redeem(db: &mut PgConnection, redemptions: &[Redemption]) -> Result<()> {
+/// Counts the redemptions of limited codes (a `max_uses` or a per-shopper limit); the first that
+/// does not fit fails (and the caller's transaction, with its order, rolls back). The conditional
+/// update takes the code's row lock, so concurrent checkouts with one limited code take turns from
+/// here to their commit; the per-shopper count that follows, in its own statement, sees every
+/// usage committed before the lock was granted (READ COMMITTED). The usage records are inserted
+/// with the order (`orders::insert_order`).
+pub(crate) async fn count_limited(db: &mut PgConnection, redemptions: &[Redemption]) -> Result<()> {
     for r in redemptions {
         if r.max_uses.is_some() || r.per_shopper.is_some() {
             count(db, r).await?;
         }
-        insert_usage(db, &r.usage).await?;
     }
     Ok(())
 }
@@ -170,30 +170,6 @@ async fn count(db: &mut PgConnection, r: &Redemption) -> Result<()> {
             return Err(shopper_limit_reached(&u.code));
         }
     }
-    Ok(())
-}
-
-async fn insert_usage(db: &mut PgConnection, u: &PromotionUsage) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
-             customer_id, account_id, customer_email, anonymized, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(u.id)
-    .bind(u.promotion_id)
-    .bind(u.code_id)
-    .bind(&u.code)
-    .bind(u.order_id)
-    .bind(u.times_used)
-    .bind(u.used_on)
-    .bind(u.customer_id)
-    .bind(u.account_id)
-    .bind(&u.customer_email)
-    .bind(u.anonymized)
-    .bind(u.updated_at)
-    .execute(db)
-    .await
-    .map_err(sql_error)?;
     Ok(())
 }
 
