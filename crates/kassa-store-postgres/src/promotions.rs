@@ -19,7 +19,12 @@ use crate::{PgStore, sql_error};
 
 const PROMOTION_COLUMNS: &str = "id, name, description, enabled, automatic, stackable, override_stacking, \
     priority, starts_at, ends_at, rule_set, created_at, updated_at";
-/// `uses` is counted on a limited code's row; an unlimited code's uses are its usages.
+/// A code as the hot paths read it (adding a code to a cart): `uses` as counted on the row, which
+/// only a limited code's redemptions keep (an unlimited code is never limited by it).
+const CODE_COLUMNS_RAW: &str = "id, promotion_id, code, uses, max_uses, user_id, consume_unit, \
+    max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at";
+/// A code as the admin lists it: `uses` is counted on a limited code's row; an unlimited code's
+/// uses are its usages (summed for the page listed).
 const CODE_COLUMNS: &str = "id, promotion_id, code, CASE WHEN max_uses IS NULL AND max_uses_per_shopper IS NULL \
     THEN CAST(COALESCE((SELECT sum(u.times_used) FROM promotion_usages u WHERE u.code_id = promotion_codes.id), 0) \
     AS BIGINT) ELSE uses END, max_uses, user_id, consume_unit, \
@@ -333,7 +338,7 @@ impl PromotionStore for PgStore {
 
     async fn promotion_codes_by_key(&self, key: &str) -> Result<Vec<PromotionCode>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {CODE_COLUMNS} FROM promotion_codes WHERE code_key = $1 ORDER BY created_at, id"
+            "SELECT {CODE_COLUMNS_RAW} FROM promotion_codes WHERE code_key = $1 ORDER BY created_at, id"
         )))
         .bind(key)
         .fetch_all(&self.pool)
