@@ -24,6 +24,7 @@ import {
   manageCarts,
   updateACartItem,
   getACart,
+  deleteAPromotionViaPromotionCode,
   checkoutApi,
   paymentSetup,
   deleteAllCartItems,
@@ -411,6 +412,75 @@ test('a guest adds to the cart, changes the quantity, and checks out with blank 
   assert.equal(Number(stock.data.attributes.locations.leeds.allocated), 2);
   const pot = await admin('GET', `/v2/inventories/${store.pot.id}`);
   assert.equal(Number(pot.data.attributes.locations.york.allocated), 1);
+});
+
+test('a guest applies a promotion code, sees the discount, removes it, and checks out with it', async () => {
+  // The merchant's promotion: 20 % off the cart with the code SPRING20 (at most 5 uses).
+  const promo = await admin('POST', '/v2/rule-promotions', {
+    data: {
+      type: 'rule_promotion', name: 'Spring sale', description: '20% off', enabled: true,
+      rule_set: { actions: [{ strategy: 'cart_discount', args: ['percent', 20] }] },
+    },
+  });
+  await admin('POST', `/v2/rule-promotions/${promo.data.id}/codes`, {
+    data: { type: 'promotion_codes', codes: [{ code: 'SPRING20', uses: 5 }] },
+  });
+
+  const { cookies, client } = await firstVisit();
+  const cartID = cookies.get('_store_ep_cart');
+  await manageCarts({
+    client,
+    path: { cartID },
+    body: { data: { type: 'custom_item', name: 'Gift card', sku: 'gift-card', quantity: 2, price: { amount: 2500, includes_tax: true } } },
+    headers: shopperHeaders,
+  });
+
+  // The cart's promo box: the code as the shopper typed it; a wrong one is refused.
+  const wrong = await manageCarts({ client, path: { cartID }, body: { data: { type: 'promotion_item', code: 'WINTER' } }, headers: shopperHeaders });
+  assert.equal(wrong.response.status, 404);
+  const applied = await manageCarts({ client, path: { cartID }, body: { data: { type: 'promotion_item', code: 'spring20' } }, headers: shopperHeaders });
+  assert.equal(applied.response.status, 201, JSON.stringify(applied.error));
+  const promotionLine = applied.data.data.find((i) => i.type === 'promotion_item');
+  assert.equal(promotionLine.sku, 'SPRING20');
+  assert.equal(applied.data.meta.display_price.discount.amount, -1000);
+
+  // The cart page reads the cart with its promotions: the discount and the applied code.
+  const cart = await getACart({
+    client,
+    path: { cartID },
+    query: { include: ['items', 'promotions', 'tax_items', 'custom_discounts'] },
+    headers: shopperHeaders,
+  });
+  assert.equal(cart.response.status, 200, JSON.stringify(cart.error));
+  assert.equal(cart.data.data.meta.display_price.with_tax.amount, 4000);
+  assert.equal(cart.data.data.meta.display_price.discount.amount, -1000);
+  assert.equal(cart.data.included.promotions[0].id, promo.data.id);
+  const gift = cart.data.included.items.find((i) => i.sku === 'gift-card');
+  assert.equal(gift.discounts[0].code, 'SPRING20');
+  assert.equal(gift.meta.display_price.with_tax.value.amount, 4000);
+
+  // Removed from the cart sheet, then applied again.
+  const removed = await deleteAPromotionViaPromotionCode({ client, path: { cartID, promoCode: 'SPRING20' }, headers: shopperHeaders });
+  assert.equal(removed.response.status, 204, JSON.stringify(removed.error));
+  const without = await getACart({ client, path: { cartID }, query: { include: ['items', 'promotions'] }, headers: shopperHeaders });
+  assert.equal(without.data.data.meta.display_price.with_tax.amount, 5000);
+  assert.deepEqual(without.data.included.promotions, []);
+  await manageCarts({ client, path: { cartID }, body: { data: { type: 'promotion_item', code: 'SPRING20' } }, headers: shopperHeaders });
+
+  // Checkout keeps the discount; the code has been used once.
+  const order = await checkoutApi({
+    client,
+    path: { cartID },
+    body: { data: { customer: { email: 'ann@example.com', name: 'Ann Perkins' }, billing_address: formAddress, shipping_address: formAddress } },
+    headers: shopperHeaders,
+  });
+  assert.equal(order.response.status, 201, JSON.stringify(order.error));
+  assert.equal(order.data.data.meta.display_price.with_tax.amount, 4000);
+  assert.equal(order.data.data.meta.display_price.discount.amount, -1000);
+  const codes = await admin('GET', `/v2/rule-promotions/${promo.data.id}/codes`);
+  assert.equal(codes.data[0].uses, 1);
+  const usages = await admin('GET', `/v2/rule-promotions/${promo.data.id}/usages`);
+  assert.equal(usages.data[0].order_id, order.data.data.id);
 });
 
 test('a member logs in, renames the account, keeps an address book, checks out with it and reads the orders', async () => {

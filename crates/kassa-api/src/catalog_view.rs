@@ -47,6 +47,9 @@ pub const CURRENCY_HEADER: &str = "x-moltin-currency";
 pub struct ShopperRelease {
     pub release: Release,
     pub snapshot: Snapshot,
+    /// Each node's parent node (if any) and hierarchy: a product's categories, ancestors
+    /// included, for the promotions' `item_category`.
+    node_parents: HashMap<Uuid, (Option<Uuid>, Uuid)>,
     products: HashMap<Uuid, usize>,
     skus: HashMap<String, usize>,
     slugs: HashMap<String, usize>,
@@ -77,14 +80,52 @@ impl ShopperRelease {
             .enumerate()
             .map(|(i, f)| (f.id, i))
             .collect();
+        let node_parents = snapshot
+            .nodes
+            .iter()
+            .map(|n| (n.id, (n.parent_id, n.hierarchy_id)))
+            .collect();
         Self {
             release,
             snapshot,
+            node_parents,
             products,
             skus,
             slugs,
             files,
         }
+    }
+
+    /// The nodes a published product sits in, their ancestors and their hierarchies, as strings
+    /// (what `item_category` names). Empty for a product not in this release.
+    pub fn categories_of(&self, product_id: Uuid) -> Vec<String> {
+        let Some(p) = self.product(product_id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for &node in &p.node_ids {
+            let mut at = Some(node);
+            // Bounded: a hierarchy is a tree, and a broken one stops after as many steps as nodes.
+            for _ in 0..=self.node_parents.len() {
+                let Some(id) = at else { break };
+                let text = id.to_string();
+                if out.contains(&text) {
+                    break;
+                }
+                out.push(text);
+                match self.node_parents.get(&id) {
+                    Some((parent, hierarchy)) => {
+                        let h = hierarchy.to_string();
+                        if !out.contains(&h) {
+                            out.push(h);
+                        }
+                        at = *parent;
+                    }
+                    None => at = None,
+                }
+            }
+        }
+        out
     }
 
     /// A file a published product shows (its main image or one of its files), as published.
@@ -416,6 +457,20 @@ impl CatalogView {
         Err(Error::internal(
             "the chosen release vanished twice while being read",
         ))
+    }
+
+    /// The newest release of a published catalog (what a cart line's `catalog_id` names), from
+    /// the cached choice and the release cache; `None` when the catalog has none.
+    pub async fn newest_release_of(
+        &self,
+        store: &dyn Store,
+        catalog_id: Uuid,
+    ) -> Result<Option<Arc<ShopperRelease>>> {
+        let choice = self.choice(store).await?;
+        let Some(published) = choice.published.iter().find(|p| p.catalog_id == catalog_id) else {
+            return Ok(None);
+        };
+        self.release(store, &published.release).await
     }
 
     /// The store settings, from the cached choice: a change made on this node is seen at once

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod promotion_cache;
 pub mod route_table;
 pub mod routes;
 pub mod search;

@@ -291,6 +291,7 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/v2/carts/{id}/relationships/accounts", "Dissociate a cart from an account").shopper().body("DataArray").no_content(),
             Op::post("/v2/carts/{id}/relationships/customers", "Associate a cart with a customer").shopper().body("DataArray").maybe_no_content().returns("Any"),
             Op::delete("/v2/carts/{id}/relationships/customers", "Dissociate a cart from a customer").shopper().body("DataArray").no_content(),
+            Op::delete("/v2/carts/{id}/discounts/{code}", "Remove a promotion code from a cart").shopper().no_content(),
         ]),
         tag("Orders", vec![
             Op::post("/v2/carts/{id}/checkout", "Checkout: turn a cart into an order")
@@ -425,6 +426,21 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/currencies/{id}", "Get a currency").token(),
             Op::put("/v2/currencies/{id}", "Update a currency").admin().body("DataObject"),
             Op::delete("/v2/currencies/{id}", "Delete a currency").admin().no_content(),
+        ]),
+        tag("Rule promotions", vec![
+            Op::get("/v2/rule-promotions", "List rule promotions").admin().list().returns("RulePromotion"),
+            Op::post("/v2/rule-promotions", "Create a rule promotion").admin().created().body("DataObject").returns("RulePromotion"),
+            Op::get("/v2/rule-promotions/{id}", "Get a rule promotion").admin().returns("RulePromotion"),
+            Op::put("/v2/rule-promotions/{id}", "Update a rule promotion").admin().body("DataObject").returns("RulePromotion"),
+            Op::delete("/v2/rule-promotions/{id}", "Delete a rule promotion").admin().no_content(),
+            Op::get("/v2/rule-promotions/{id}/codes", "List a rule promotion's codes").admin().list(),
+            Op::post("/v2/rule-promotions/{id}/codes", "Create promotion codes").admin().created().body("DataObject").returns("Any"),
+            Op::delete("/v2/rule-promotions/{id}/codes", "Delete promotion codes (all of them without a body)").admin().body("DataObject").optional_body().no_content(),
+            Op::delete("/v2/rule-promotions/{id}/codes/{code}", "Delete a promotion code by id").admin().no_content(),
+            Op::get("/v2/rule-promotions/{id}/usages", "List a rule promotion's usages").admin().list(),
+            Op::get("/v2/rule-promotions/{id}/codes/{code}/usages", "List a promotion code's usages").admin().list(),
+            Op::post("/v2/rule-promotions/usages/anonymize", "Anonymize promotion usages").admin().body("DataObject").returns("Any"),
+            Op::post("/v2/rule-promotions/{id}/jobs", "Run a code_generate job (synchronously)").admin().created().body("DataObject"),
         ]),
         tag("Shopper catalog", vec![
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
@@ -984,6 +1000,7 @@ fn schemas() -> Value {
         "Account": resource(Some("account"), json!({ "name": { "type": "string" }, "legal_name": { "type": "string" } })),
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
+        "RulePromotion": resource(Some("rule_promotion"), json!({ "name": { "type": "string" }, "enabled": { "type": "boolean" }, "automatic": { "type": "boolean" }, "rule_set": { "type": "object" } })),
         "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },

@@ -54,6 +54,8 @@ pub struct AppState {
     pub api_document: Arc<ApiDocument>,
     /// The catalog search indexes.
     pub search: Arc<SearchIndexes>,
+    /// The compiled rule promotions.
+    pub promotions: Arc<crate::promotion_cache::PromotionCache>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -69,6 +71,7 @@ impl AppState {
             metrics: Arc::default(),
             api_document: Arc::default(),
             search: Arc::new(SearchIndexes::in_memory()),
+            promotions: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
     }

@@ -265,7 +265,16 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
             runs.extend(targets.iter().map(|target| (scenario, concurrency, target)));
         }
     }
+    let mut promotions_seeded = false;
     for (scenario, concurrency, target) in runs {
+        if scenario == Scenario::CheckoutPromo && !promotions_seeded {
+            let api = api_client::Api {
+                http: reqwest::Client::new(),
+                base: server.url.clone(),
+            };
+            seed::promotions(&api, &fixture.admin_token).await?;
+            promotions_seeded = true;
+        }
         {
             let start = Instant::now();
             let window = Window {

@@ -64,6 +64,12 @@ pub enum Scenario {
     /// `GET /v2/orders` on a store seeded with `--orders` orders: an account's orders newest first
     /// (account token), and as an admin by status, by customer email and by a day of `created_at`.
     Orders,
+    /// `checkout` with rule promotions: among 100 enabled promotions (seeded before its first
+    /// run, so the scenarios before it run without any), two automatic ones apply to every cart
+    /// and the shopper adds a code of a third before checking out.
+    #[value(name = "checkout-promo")]
+    #[serde(rename = "checkout-promo")]
+    CheckoutPromo,
 }
 
 /// How the virtual users talk to kassa.
@@ -162,6 +168,7 @@ impl Scenario {
             Scenario::Search => "search",
             Scenario::Autocomplete => "autocomplete",
             Scenario::CheckoutIndexing => "checkout-indexing",
+            Scenario::CheckoutPromo => "checkout-promo",
         }
     }
 
@@ -187,6 +194,7 @@ impl Scenario {
                 Step::Pay,
             ],
             Scenario::Checkout | Scenario::CheckoutIndexing => &[Step::FillCart(3), Step::Checkout],
+            Scenario::CheckoutPromo => &[Step::FillCart(3), Step::ApplyCode, Step::Checkout],
             Scenario::Search => &[Step::Search],
             Scenario::Autocomplete => &[Step::Autocomplete],
             Scenario::Checkout1 => &[Step::FillCart(1), Step::Checkout],
@@ -216,6 +224,8 @@ pub enum Step {
     GetCart,
     /// One bulk add of this many distinct product lines to a new cart (made by the add itself).
     FillCart(u8),
+    /// The promotion code [`crate::seed::PROMO_CODE`] added to the cart.
+    ApplyCode,
     /// Checkout with the account token (the cart is the account's).
     Checkout,
     /// A manual-gateway purchase of the whole order, with the account token.
@@ -253,6 +263,7 @@ impl Step {
                 "POST /v2/carts/{id}/items"
             }
             Step::GetCart => "GET /v2/carts/{id}",
+            Step::ApplyCode => "POST /v2/carts/{id}/items (promotion_item)",
             Step::Checkout => "POST /v2/carts/{id}/checkout",
             Step::Pay => "POST /v2/orders/{id}/payments",
             Step::Login => "POST /v2/account-members/tokens",
@@ -312,6 +323,11 @@ impl Step {
                 json!({"data": {"type": "cart_item", "id": vu.random_product(), "quantity": 1}}),
             ),
             Step::GetCart => get(format!("/v2/carts/{cart}"), true),
+            Step::ApplyCode => post(
+                format!("/v2/carts/{cart}/items"),
+                true,
+                json!({"data": {"type": "promotion_item", "code": crate::seed::PROMO_CODE}}),
+            ),
             Step::FillCart(lines) => {
                 // A cart id of the client's choosing: the first add creates the cart, as in EP.
                 vu.carts_made += 1;

@@ -407,3 +407,58 @@ async fn seed_accounts(api: &Api, admin: &str, accounts: usize) -> anyhow::Resul
     };
     Ok((profile, usernames))
 }
+
+/// The code the `checkout-promo` scenario adds to its carts (unlimited uses).
+pub const PROMO_CODE: &str = "BENCH-PROMO";
+
+/// The `checkout-promo` store: 100 enabled rule promotions, of which two automatic ones apply to
+/// every cart (5 % off the cart, 10 % off every item), one applies through [`PROMO_CODE`] (5 %
+/// off every item) and 97 automatic ones never apply (each wants a sku no cart holds).
+pub async fn promotions(api: &Api, admin: &str) -> anyhow::Result<()> {
+    let promotion = |name: String, automatic: bool, rule_set: Value| {
+        serde_json::json!({"data": {"type": "rule_promotion", "name": name, "enabled": true,
+                                    "automatic": automatic, "rule_set": rule_set}})
+    };
+    for i in 0..97 {
+        let rule_set = serde_json::json!({
+            "rules": {"strategy": "item_sku", "operator": "in", "args": [format!("NO-SUCH-SKU-{i}")]},
+            "actions": [{"strategy": "cart_discount", "args": ["percent", 50]}]});
+        api.create(
+            admin,
+            "/v2/rule-promotions",
+            promotion(format!("Never {i}"), true, rule_set),
+        )
+        .await?;
+    }
+    let cart = serde_json::json!({"rules": {"strategy": "cart_total", "operator": "gte", "args": [1]},
+                                  "actions": [{"strategy": "cart_discount", "args": ["percent", 5]}]});
+    api.create(
+        admin,
+        "/v2/rule-promotions",
+        promotion("Five off carts".into(), true, cart),
+    )
+    .await?;
+    let items = serde_json::json!({"actions": [{"strategy": "item_discount", "args": ["percent", 10]}]});
+    api.create(
+        admin,
+        "/v2/rule-promotions",
+        promotion("Ten off items".into(), true, items),
+    )
+    .await?;
+    let coded = serde_json::json!({"actions": [{"strategy": "item_discount", "args": ["percent", 5]}]});
+    let id = api
+        .create(
+            admin,
+            "/v2/rule-promotions",
+            promotion("Code".into(), false, coded),
+        )
+        .await?;
+    api.send(
+        reqwest::Method::POST,
+        &format!("/v2/rule-promotions/{id}/codes"),
+        Some(admin),
+        Some(serde_json::json!({"data": {"type": "promotion_codes", "codes": [{"code": PROMO_CODE}]}})),
+    )
+    .await?;
+    Ok(())
+}

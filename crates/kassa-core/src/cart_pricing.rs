@@ -7,21 +7,28 @@
 //!
 //! - **line prices**: each line's unit price and quantity as kept (a product line's price was
 //!   resolved from the catalog, tiers included, when it was added or re-priced at checkout).
-//! - **line adjustments**: discounts on one line (none yet; promotions and bundles go here).
-//! - **cart adjustments**: discounts on the whole cart (none yet; cart promotions go here).
+//! - **line adjustments**: discounts on one line: the rule promotions' item and bundle discounts
+//!   ([`crate::promotion_rules::evaluate`], run once here for the whole cart), or an order's kept
+//!   line discounts.
+//! - **cart adjustments**: discounts on the whole cart: the promotions' cart discounts (or an
+//!   order's kept ones).
 //! - **tax**: the tax items set on each line.
 //! - **totals**: [`crate::cart_totals::cart_totals`], with the store's calculation method.
 //!
 //! A stage is a function over the [`Pricing`] in progress, listed once in [`STAGES`]; adding a
 //! promotion or a bundle is a new stage there, not an edit in each handler or store.
 
+use std::sync::Arc;
+
 use crate::Error;
 use crate::cart_totals::{CalculationMethod, CartLine, CartTotals, TaxItem, cart_totals};
 use crate::carts::{CartItem, CartTaxItem, taxes_by_item};
 use crate::orders::{OrderItem, PlacedOrder};
+use crate::promotion_rules::{CartFacts, LineFacts, Outcome, evaluate};
+use crate::promotions::Compiled;
 
 /// A cart (or order) being priced: its lines, in order, with what the stages so far decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pricing {
     pub method: CalculationMethod,
     pub lines: Vec<CartLine>,
@@ -29,6 +36,20 @@ pub struct Pricing {
     pub line_taxes: Vec<Vec<TaxItem>>,
     /// Discounts on the whole cart, each negative (the cart adjustments stage).
     pub cart_discounts: Vec<i64>,
+    /// The promotions to evaluate, taken by the line adjustments stage; `None` for an order,
+    /// which keeps the discounts it was placed with.
+    pub promotions: Option<Promotions>,
+    /// What the promotions took off (filled by the line adjustments stage).
+    pub outcome: Outcome,
+}
+
+/// What the promotion stages need: the live promotions in evaluation order, and the cart's and
+/// each line's facts (by position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promotions {
+    pub list: Arc<Vec<Arc<Compiled>>>,
+    pub cart: CartFacts,
+    pub lines: Vec<LineFacts>,
 }
 
 /// One stage of the pipeline: a name (for documentation and tests) and what it does.
@@ -41,12 +62,14 @@ pub const STAGES: &[Stage] = &[
     ("tax", tax),
 ];
 
-/// One line's price as kept: `(unit amount, quantity, tax included)` and its tax items.
+/// One line's price as kept: `(unit amount, quantity, tax included)`, its tax items and the
+/// line discounts it keeps (an order's; a cart's come from the promotions).
 pub struct LinePrice {
     pub unit_amount: i64,
     pub quantity: i64,
     pub includes_tax: bool,
     pub taxes: Vec<TaxItem>,
+    pub discounts: Vec<i64>,
 }
 
 /// The line prices stage: lines as the totals see them, untaxed and undiscounted. A negative
@@ -60,7 +83,7 @@ pub fn line_prices(lines: Vec<LinePrice>, method: CalculationMethod) -> Pricing 
                 quantity: l.quantity.max(0) as u64,
                 includes_tax: l.includes_tax,
                 tax_items: Vec::new(),
-                discounts: Vec::new(),
+                discounts: l.discounts,
             };
             (line, l.taxes)
         })
@@ -70,14 +93,29 @@ pub fn line_prices(lines: Vec<LinePrice>, method: CalculationMethod) -> Pricing 
         lines,
         line_taxes,
         cart_discounts: Vec::new(),
+        promotions: None,
+        outcome: Outcome::default(),
     }
 }
 
-/// Discounts on single lines. kassa has no promotions or bundles yet: nothing changes.
-pub fn line_adjustments(_pricing: &mut Pricing) {}
+/// Discounts on single lines: evaluates the promotions (once, for the whole cart) and puts each
+/// item or bundle discount on its line. Without promotions (an order) nothing changes.
+pub fn line_adjustments(pricing: &mut Pricing) {
+    let Some(p) = pricing.promotions.take() else {
+        return;
+    };
+    let outcome = evaluate(&p.list, &p.cart, &p.lines);
+    for (line, discounts) in pricing.lines.iter_mut().zip(&outcome.lines) {
+        line.discounts.extend(discounts.iter().map(|d| d.amount));
+    }
+    pricing.outcome = outcome;
+}
 
-/// Discounts on the whole cart. kassa has no cart promotions yet: nothing changes.
-pub fn cart_adjustments(_pricing: &mut Pricing) {}
+/// Discounts on the whole cart: the promotions' cart discounts, in the order they applied.
+pub fn cart_adjustments(pricing: &mut Pricing) {
+    let found: Vec<i64> = pricing.outcome.cart.iter().map(|d| d.amount).collect();
+    pricing.cart_discounts.extend(found);
+}
 
 /// Each line's tax items, as set on the cart (an order keeps them with its items).
 pub fn tax(pricing: &mut Pricing) {
@@ -95,11 +133,24 @@ pub fn totals(pricing: &Pricing) -> crate::Result<CartTotals> {
 
 /// The whole pipeline over lines given by their prices.
 pub fn price(lines: Vec<LinePrice>, method: CalculationMethod) -> crate::Result<CartTotals> {
+    price_with(lines, Vec::new(), None, method).map(|(t, _)| t)
+}
+
+/// The whole pipeline with kept cart discounts (an order's) or promotions to evaluate (a
+/// cart's): the totals and what the promotions took off.
+pub fn price_with(
+    lines: Vec<LinePrice>,
+    kept_cart_discounts: Vec<i64>,
+    promotions: Option<Promotions>,
+    method: CalculationMethod,
+) -> crate::Result<(CartTotals, Outcome)> {
     let mut pricing = line_prices(lines, method);
+    pricing.cart_discounts = kept_cart_discounts;
+    pricing.promotions = promotions;
     for (_, stage) in STAGES {
         stage(&mut pricing);
     }
-    totals(&pricing)
+    Ok((totals(&pricing)?, pricing.outcome))
 }
 
 /// What a cart's lines cost, with the cart's tax items (all of them, grouped here in one pass).
@@ -108,6 +159,16 @@ pub fn price_cart(
     taxes: &[CartTaxItem],
     method: CalculationMethod,
 ) -> crate::Result<CartTotals> {
+    price_promoted_cart(lines, taxes, None, method).map(|(t, _)| t)
+}
+
+/// [`price_cart`] with the cart's promotions evaluated: the totals and what each promotion took.
+pub fn price_promoted_cart(
+    lines: &[CartItem],
+    taxes: &[CartTaxItem],
+    promotions: Option<Promotions>,
+    method: CalculationMethod,
+) -> crate::Result<(CartTotals, Outcome)> {
     let by_item = taxes_by_item(taxes);
     let lines = lines
         .iter()
@@ -119,19 +180,25 @@ pub fn price_cart(
                 .get(&i.id)
                 .map(|t| t.iter().map(|t| t.tax).collect())
                 .unwrap_or_default(),
+            discounts: Vec::new(),
         })
         .collect();
-    price(lines, method)
+    price_with(lines, Vec::new(), promotions, method)
 }
 
 /// What an order's items cost, by the calculation method it was placed with: the figures it was
-/// placed with, computed again (nothing derived is stored but the order's own totals).
+/// placed with, computed again from the discounts it kept (nothing derived is stored but the
+/// order's own totals).
 pub fn price_order(order: &PlacedOrder, items: &[OrderItem]) -> crate::Result<CartTotals> {
-    price_items(items, order.calculation_method)
+    price_items(items, &order.discounts, order.calculation_method)
 }
 
 /// [`price_order`] before the order exists (checkout).
-pub fn price_items(items: &[OrderItem], method: CalculationMethod) -> crate::Result<CartTotals> {
+pub fn price_items(
+    items: &[OrderItem],
+    cart_discounts: &[crate::promotion_rules::Discount],
+    method: CalculationMethod,
+) -> crate::Result<CartTotals> {
     let lines = items
         .iter()
         .map(|i| LinePrice {
@@ -139,9 +206,11 @@ pub fn price_items(items: &[OrderItem], method: CalculationMethod) -> crate::Res
             quantity: i.quantity,
             includes_tax: i.includes_tax,
             taxes: i.taxes.iter().map(|t| t.tax).collect(),
+            discounts: i.discounts.iter().map(|d| d.amount).collect(),
         })
         .collect();
-    price(lines, method)
+    let kept = cart_discounts.iter().map(|d| d.amount).collect();
+    price_with(lines, kept, None, method).map(|(t, _)| t)
 }
 
 #[cfg(test)]
@@ -159,6 +228,7 @@ mod tests {
             quantity,
             includes_tax,
             taxes,
+            discounts: Vec::new(),
         }
     }
 
@@ -193,7 +263,59 @@ mod tests {
     }
 
     #[test]
-    fn adjustments_change_nothing_yet() {
+    fn the_promotions_are_evaluated_once_and_land_on_lines_and_cart() {
+        use crate::promotions::{compile, parse_promotion};
+        use serde_json::json;
+        let promo = |n: u128, rule_set| {
+            let body = json!({"data": {"type": "rule_promotion", "name": "p", "enabled": true, "automatic": true, "rule_set": rule_set}});
+            Arc::new(
+                compile(&parse_promotion(&body, None, uuid::Uuid::from_u128(n), n as i64).unwrap()).unwrap(),
+            )
+        };
+        let list = vec![
+            promo(
+                2,
+                json!({"actions": [{"strategy": "item_discount", "args": ["percent", 50],
+                "condition": {"strategy": "item_sku", "operator": "in", "args": ["a"]}}]}),
+            ),
+            promo(
+                1,
+                json!({"actions": [{"strategy": "cart_discount", "args": ["percent", 10]}]}),
+            ),
+        ];
+        let facts = |sku: &str, unit, quantity| LineFacts {
+            sku: Some(sku.into()),
+            unit_amount: unit,
+            quantity,
+            ..LineFacts::default()
+        };
+        let promotions = Promotions {
+            list: Arc::new(list),
+            cart: CartFacts {
+                currency: "USD".into(),
+                custom_attributes: json!({}),
+                account_tags: vec![],
+                codes: vec![],
+                now: 0,
+            },
+            lines: vec![facts("a", 1000, 2), facts("b", 500, 1)],
+        };
+        let lines = vec![
+            line(1000, 2, false, vec![rate(100_000)]),
+            line(500, 1, false, vec![]),
+        ];
+        // a: 2000 − 1000 (item) − 100 (its share of the 150 cart discount); b: 500 − 50.
+        let (t, outcome) = price_with(lines, vec![], Some(promotions), CalculationMethod::Line).unwrap();
+        assert_eq!(outcome.applied.len(), 2);
+        assert_eq!(
+            (t.without_tax, t.discount, t.tax, t.with_tax),
+            (1350, -1150, 90, 1440)
+        );
+        assert_eq!(t.lines[0].value.discount, -1100);
+    }
+
+    #[test]
+    fn adjustments_change_nothing_without_promotions() {
         let start = line_prices(
             vec![line(1000, 2, false, vec![]), line(250, 1, true, vec![])],
             CalculationMethod::Simple,

@@ -288,6 +288,8 @@ pub struct CartContents {
     pub cart: Cart,
     pub lines: Vec<CartItem>,
     pub taxes: Vec<CartTaxItem>,
+    /// The promotion codes the shopper added (`promotion_item`), oldest first.
+    pub codes: Vec<crate::promotions::PromotionCode>,
 }
 
 impl CartContents {
@@ -297,6 +299,7 @@ impl CartContents {
             cart,
             lines: Vec::new(),
             taxes: Vec::new(),
+            codes: Vec::new(),
         }
     }
 }

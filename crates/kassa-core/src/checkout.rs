@@ -13,6 +13,7 @@ use crate::cart_pricing::price_items;
 use crate::carts::{Cart, CartItem, CartStock, CartTaxItem, taxes_by_item};
 use crate::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
 use crate::orders::{OrderItem, PlacedOrder};
+use crate::promotion_rules::Outcome;
 use crate::settings::{ReserveAt, StoreSettings};
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -133,13 +134,15 @@ pub fn check_stock(
 }
 
 /// The order a checkout places: the cart's lines (priced as they are now) as items with their
-/// tax items and the ids of the locations they draw from (`locations`, by slug, from
-/// [`check_stock`]), and the order's totals computed once by the pricing pipeline.
+/// tax items, the discounts the promotions gave them (`promoted`, evaluated on these lines) and
+/// the ids of the locations they draw from (`locations`, by slug, from [`check_stock`]), and the
+/// order's totals computed once by the pricing pipeline from those kept discounts.
 #[allow(clippy::too_many_arguments)]
 pub fn place(
     cart: &Cart,
     lines: &[CartItem],
     taxes: &[CartTaxItem],
+    promoted: &Outcome,
     locations: &HashMap<String, Uuid>,
     details: OrderDetails,
     currency: String,
@@ -160,10 +163,12 @@ pub fn place(
                 .unwrap_or_default();
             let mut item = OrderItem::from_cart_line(order_id, n, l, line_taxes, now);
             item.location_id = l.location.as_ref().and_then(|slug| locations.get(slug).copied());
+            item.discounts = promoted.lines.get(n).cloned().unwrap_or_default();
             item
         })
         .collect();
-    let totals = price_items(&items, settings.calculation_method)?;
+    let discounts = promoted.cart.clone();
+    let totals = price_items(&items, &discounts, settings.calculation_method)?;
     let OrderDetails {
         party,
         billing,
@@ -203,6 +208,7 @@ pub fn place(
         balance_owing: totals.with_tax,
         fully_paid_at: None,
         stock_allocated: settings.reserve_at == ReserveAt::Checkout,
+        discounts,
         created_at: now,
         updated_at: now,
     };
@@ -367,6 +373,7 @@ mod tests {
                 &cart,
                 &lines,
                 &taxes,
+                &Outcome::default(),
                 &locations,
                 OrderDetails::default(),
                 "USD".into(),

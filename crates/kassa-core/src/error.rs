@@ -153,6 +153,11 @@ impl Validator {
         }
     }
 
+    /// How many problems were found so far.
+    pub fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     pub fn finish(self) -> Result<()> {
         if self.problems.is_empty() {
             Ok(())

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use crate::carts::{CartItem, CartTaxItem, ItemKind};
 use crate::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
+use crate::promotion_rules::Discount;
 use crate::query::{
     self, Condition, FieldKind, FieldSpec, Filter, FilterOp, INT_OPS, PageRequest, Sort, TIME_OPS,
 };
@@ -60,6 +61,9 @@ pub struct PlacedOrder {
     /// the store reserves stock at checkout (then placing the order allocates, all or nothing),
     /// else from its first complete payment; until it is cancelled or fulfilled.
     pub stock_allocated: bool,
+    /// The promotions' cart discounts it was placed with (each line keeps its own in
+    /// [`OrderItem::discounts`]): its totals are computed again from these.
+    pub discounts: Vec<Discount>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -88,6 +92,8 @@ pub struct OrderItem {
     pub location_id: Option<Uuid>,
     /// The line's tax items as they were at checkout (`item_id` is the cart line's id).
     pub taxes: Vec<CartTaxItem>,
+    /// The promotions' item and bundle discounts it was placed with.
+    pub discounts: Vec<Discount>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -121,10 +127,24 @@ impl OrderItem {
             location: line.location.clone(),
             location_id: None,
             taxes,
+            discounts: Vec::new(),
             created_at: now,
             updated_at: now,
         }
     }
+}
+
+/// Discounts as stored with an order or an order item: a JSON array (`[]` when none).
+pub fn discounts_to_json(discounts: &[Discount]) -> String {
+    serde_json::to_string(discounts).unwrap_or_else(|_| "[]".into())
+}
+
+/// Discounts from their stored form; a value that does not parse (never written by kassa)
+/// reads as none.
+pub fn discounts_from_json(stored: Option<&str>) -> Vec<Discount> {
+    stored
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
 }
 
 /// Tax items as stored with an order item: a JSON array.
@@ -495,6 +515,7 @@ mod tests {
             balance_owing: 0,
             fully_paid_at: None,
             stock_allocated: false,
+            discounts: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

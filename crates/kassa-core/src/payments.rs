@@ -365,9 +365,18 @@ mod tests {
         let settings = crate::settings::StoreSettings::default();
         let details = crate::checkout::OrderDetails::default();
         let locations = std::collections::HashMap::new();
-        let (mut order, _) =
-            crate::checkout::place(&cart, &[], &[], &locations, details, "EUR".into(), &settings, 1)
-                .expect("an empty order");
+        let (mut order, _) = crate::checkout::place(
+            &cart,
+            &[],
+            &[],
+            &Default::default(),
+            &locations,
+            details,
+            "EUR".into(),
+            &settings,
+            1,
+        )
+        .expect("an empty order");
         order.with_tax = total;
         order.balance_owing = total;
         order

@@ -18,6 +18,7 @@ use crate::file::{File, FileContent, FilesChange, MediaChange};
 use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
+use crate::promotions::{PromotionCode, PromotionUsage, Redemption, RulePromotion};
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
 use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot};
 use crate::settings::StoreSettings;
@@ -41,6 +42,7 @@ pub trait Store:
     + OrderStore
     + IdempotencyStore
     + PaymentStore
+    + PromotionStore
     + Send
     + Sync
     + 'static
@@ -586,10 +588,17 @@ pub trait OrderStore {
     /// Stores the order with its items and, when given, completes the idempotency key the
     /// request claimed, all in one transaction: afterwards either all of it exists or none.
     /// `Conflict` if the key is no longer claimed in flight (it completed elsewhere).
+    ///
+    /// Each redemption adds to its code's uses in the same transaction, only while that stays
+    /// within `max_uses` (else [`crate::promotions::code_used_up`]) and, with a per-shopper limit,
+    /// within the usages of the order's customer, account or guest email
+    /// ([`crate::promotions::shopper_limit_reached`]); it records a usage. A refusal places
+    /// nothing and counts nothing.
     async fn place_order(
         &self,
         order: PlacedOrder,
         items: Vec<OrderItem>,
+        redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
     ) -> Result<()>;
     /// The order and its items (in cart order), read together.
@@ -643,4 +652,56 @@ pub trait PaymentStore {
         now: Millis,
         remember: Option<RememberResponse>,
     ) -> Result<Option<crate::payments::ChangedOrder>>;
+}
+
+/// Rule promotions, their codes and usages, and the codes added to carts.
+#[async_trait]
+pub trait PromotionStore {
+    /// A number that changes with every promotion write (create, update, delete): what a node
+    /// compares to know whether its compiled promotions are current. One indexed read.
+    async fn promotions_version(&self) -> Result<i64>;
+    /// Every promotion with the version it was read at (one snapshot).
+    async fn all_promotions(&self) -> Result<(i64, Vec<RulePromotion>)>;
+    /// `BadRequest` past [`crate::promotions::MAX_PROMOTIONS`].
+    async fn create_promotion(&self, promotion: RulePromotion) -> Result<()>;
+    async fn promotion(&self, id: Uuid) -> Result<Option<RulePromotion>>;
+    /// Oldest first.
+    async fn promotions(&self, page: PageRequest) -> Result<Page<RulePromotion>>;
+    /// Replaces the promotion; false if there is none.
+    async fn update_promotion(&self, promotion: RulePromotion) -> Result<bool>;
+    /// With its codes (usages stay, as order history); false if there was none.
+    async fn delete_promotion(&self, id: Uuid) -> Result<bool>;
+
+    /// Inserts the codes, all or nothing: `Conflict` naming the codes whose (case-insensitive)
+    /// name the promotion has already, `NotFound` if there is no such promotion.
+    async fn create_promotion_codes(&self, promotion_id: Uuid, codes: Vec<PromotionCode>) -> Result<()>;
+    /// Oldest first.
+    async fn promotion_codes(&self, promotion_id: Uuid, page: PageRequest) -> Result<Page<PromotionCode>>;
+    /// The codes with this lower-cased name ([`crate::promotions::code_key`]), one per
+    /// promotion that has it.
+    async fn promotion_codes_by_key(&self, key: &str) -> Result<Vec<PromotionCode>>;
+    /// Deletes the promotion's codes with these ids, or all of them when `ids` is empty;
+    /// answers how many.
+    async fn delete_promotion_codes(&self, promotion_id: Uuid, ids: Vec<Uuid>) -> Result<u64>;
+    /// Newest first; only of the code with this key when given.
+    async fn promotion_usages(
+        &self,
+        promotion_id: Uuid,
+        code_key: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<PromotionUsage>>;
+    /// Blanks the customer, account and email of these usages; answers the ids it changed.
+    async fn anonymize_usages(&self, ids: Vec<Uuid>, now: Millis) -> Result<Vec<Uuid>>;
+
+    /// Adds a code (by key) to a live cart, bumping its `updated_at`/`expires_at`; adding it
+    /// again changes nothing. `NotFound` if the cart is gone.
+    async fn add_cart_code(
+        &self,
+        cart_id: &str,
+        code_key: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()>;
+    /// False if the cart did not hold the code.
+    async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool>;
 }

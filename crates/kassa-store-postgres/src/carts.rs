@@ -7,6 +7,7 @@ use kassa_core::carts::{
     MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
+use kassa_core::promotions::codes_from_json;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -71,6 +72,19 @@ macro_rules! located_json {
 /// [`CartStore::cart_contents`] in one statement: `$stock` and `$located` (text expressions),
 /// then the cart ($1, live at $2) with whether it has tax items, then its lines; the cart's and
 /// the lines' columns are NULL where there is no cart or no line.
+/// The codes of the cart `carts.id` as one JSON column
+/// ([`kassa_core::promotions::codes_from_json`]).
+macro_rules! cart_codes {
+    () => {
+        "(SELECT json_agg(json_build_object('id', pc.id, 'promotion_id', pc.promotion_id, 'code', pc.code, \
+         'uses', pc.uses, 'max_uses', pc.max_uses, 'user_id', pc.user_id, 'consume_unit', pc.consume_unit, \
+         'max_uses_per_shopper', pc.max_uses_per_shopper, 'includes_guests', pc.includes_guests, \
+         'is_for_new_shopper', pc.is_for_new_shopper, 'created_at', pc.created_at) \
+         ORDER BY cc.created_at, cc.code_key)::text FROM cart_promotion_codes cc \
+         JOIN promotion_codes pc ON pc.code_key = cc.code_key WHERE cc.cart_id = carts.id)"
+    };
+}
+
 macro_rules! contents_sql {
     ($stock:expr, $located:expr) => {
         concat!(
@@ -80,8 +94,9 @@ macro_rules! contents_sql {
             $located,
             " AS located, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
             cart_columns!(),
-            ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed \
-             FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
+            ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed, ",
+            cart_codes!(),
+            " AS codes FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
              LEFT JOIN LATERAL (SELECT ",
             item_columns!(),
             " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
@@ -243,6 +258,20 @@ async fn items_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str)
     .await
     .map_err(sql_error)?;
     Ok(rows.iter().map(item_row).collect())
+}
+
+async fn codes_of<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    cart_id: &str,
+) -> Result<Vec<kassa_core::promotions::PromotionCode>> {
+    let json: Option<String> =
+        sqlx::query_scalar(concat!("SELECT ", cart_codes!(), " FROM carts WHERE id = $1"))
+            .bind(cart_id)
+            .fetch_optional(db)
+            .await
+            .map_err(sql_error)?
+            .flatten();
+    Ok(codes_from_json(json.as_deref()))
 }
 
 async fn taxes_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CartTaxItem>> {
@@ -495,7 +524,8 @@ impl CartStore for PgStore {
         let rows = query.fetch_all(&self.pool).await.map_err(sql_error)?;
         const FIRST_CART_COLUMN: usize = 2;
         const TAXED: usize = 18;
-        const FIRST_ITEM_COLUMN: usize = 19;
+        const CODES: usize = 19;
+        const FIRST_ITEM_COLUMN: usize = 20;
         let Some(first) = rows.first() else {
             return Err(Error::internal("a cart read returned no row"));
         };
@@ -525,6 +555,7 @@ impl CartStore for PgStore {
             cart: cart_row_at(first, FIRST_CART_COLUMN),
             lines,
             taxes,
+            codes: codes_from_json(first.get::<Option<&str>, _>(CODES)),
         };
         Ok((Some(contents), levels))
     }
@@ -546,15 +577,22 @@ impl CartStore for PgStore {
                 "UPDATE carts SET updated_at = $2, expires_at = $3, currency = COALESCE(currency, $4) \
                  WHERE id = $1 AND expires_at > $2 RETURNING ",
                 cart_columns!(),
-                ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id)"
+                ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id), ",
+                cart_codes!()
             ))
             .bind(cart_id)
             .bind(now)
             .bind(expires_at)
             .bind(currency)
         };
-        let locked = |row: PgRow| (cart_row(&row), row.get::<bool, _>(16));
-        let (cart, taxed) = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
+        let locked = |row: PgRow| {
+            (
+                cart_row(&row),
+                row.get::<bool, _>(16),
+                codes_from_json(row.get::<Option<&str>, _>(17)),
+            )
+        };
+        let (cart, taxed, codes) = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
             Some(row) => locked(row),
             None => {
                 // Unknown or expired: the add creates it, as reading it would have. A concurrent
@@ -569,7 +607,7 @@ impl CartStore for PgStore {
                 new.currency.get_or_insert_with(|| currency.to_owned());
                 (new.updated_at, new.expires_at) = (now, expires_at);
                 if insert_cart(&mut *tx, &new, true).await? {
-                    (new, false)
+                    (new, false, Vec::new())
                 } else {
                     locked(lock().fetch_one(&mut *tx).await.map_err(sql_error)?)
                 }
@@ -603,7 +641,12 @@ impl CartStore for PgStore {
         // Decided on the lines as written, before the commit: a refusal rolls it all back.
         within_limits(&lines, &taxes)?;
         tx.commit().await.map_err(sql_error)?;
-        Ok(CartContents { cart, lines, taxes })
+        Ok(CartContents {
+            cart,
+            lines,
+            taxes,
+            codes,
+        })
     }
 
     async fn set_cart_item_quantities(
@@ -647,10 +690,16 @@ impl CartStore for PgStore {
         let lines = items_of(&mut *tx, cart_id).await?;
         let taxes = taxes_of(&mut *tx, cart_id).await?;
         within_limits(&lines, &taxes)?;
+        let codes = codes_of(&mut *tx, cart_id).await?;
         tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
-        Ok(CartContents { cart, lines, taxes })
+        Ok(CartContents {
+            cart,
+            lines,
+            taxes,
+            codes,
+        })
     }
 
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {

@@ -16,6 +16,7 @@ mod inventories;
 mod list;
 mod orders;
 mod payments;
+mod promotions;
 mod releases;
 mod sql;
 mod stock_moves;

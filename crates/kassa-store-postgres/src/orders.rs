@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use kassa_core::Result;
 use kassa_core::orders::{
     COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE,
-    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, UUID_COLUMNS, taxes_from_json,
-    taxes_to_json,
+    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, UUID_COLUMNS, discounts_from_json,
+    discounts_to_json, taxes_from_json, taxes_to_json,
 };
+use kassa_core::promotions::Redemption;
 use kassa_core::query::{Condition, FilterOp, Page, SqlValue};
 use kassa_core::store::OrderStore;
 use sqlx::postgres::PgRow;
@@ -27,7 +28,7 @@ macro_rules! order_columns {
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address::text, shipping_address::text, custom_attributes::text, calculation_method, with_tax, \
          without_tax, tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
-         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated, discounts"
     };
 }
 pub(crate) use order_columns;
@@ -35,7 +36,7 @@ macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
          unit_amount, includes_tax, custom_inputs::text, catalog_id, taxes::text, created_at, updated_at, \
-         location, location_id"
+         location, location_id, discounts"
     };
 }
 
@@ -83,6 +84,7 @@ pub(crate) fn order_row(r: &PgRow) -> PlacedOrder {
         balance_owing: r.get(30),
         fully_paid_at: r.get(31),
         stock_allocated: r.get(32),
+        discounts: discounts_from_json(r.get::<Option<&str>, _>(33)),
     }
 }
 
@@ -109,6 +111,7 @@ fn order_item_row(r: &PgRow, cart_id: &str) -> OrderItem {
         updated_at: r.get(16),
         location: r.get(17),
         location_id: r.get(18),
+        discounts: discounts_from_json(r.get::<Option<&str>, _>(19)),
     }
 }
 
@@ -175,7 +178,20 @@ async fn insert_order<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
     o: &PlacedOrder,
     items: &[OrderItem],
+    redemptions: &[Redemption],
 ) -> Result<()> {
+    // The codes' usage records go in the same statement (a CTE): a checkout with an unlimited
+    // code costs no more statements than one without.
+    let usages: Vec<&kassa_core::promotions::PromotionUsage> = redemptions.iter().map(|r| &r.usage).collect();
+    let usage_ids: Vec<Uuid> = usages.iter().map(|u| u.id).collect();
+    let usage_promotions: Vec<Uuid> = usages.iter().map(|u| u.promotion_id).collect();
+    let usage_codes: Vec<Uuid> = usages.iter().map(|u| u.code_id).collect();
+    let usage_names: Vec<String> = usages.iter().map(|u| u.code.clone()).collect();
+    let usage_times: Vec<i64> = usages.iter().map(|u| u.times_used).collect();
+    let usage_on: Vec<i64> = usages.iter().map(|u| u.used_on).collect();
+    let usage_customers: Vec<Option<Uuid>> = usages.iter().map(|u| u.customer_id).collect();
+    let usage_accounts: Vec<Option<Uuid>> = usages.iter().map(|u| u.account_id).collect();
+    let usage_emails: Vec<Option<String>> = usages.iter().map(|u| u.customer_email.clone()).collect();
     let col = |f: &dyn Fn(&OrderItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
     let positions: Vec<i64> = items.iter().map(|i| i.position).collect();
@@ -195,25 +211,34 @@ async fn insert_order<'e>(
     let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
     let locations = col(&|i| i.location.clone());
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
+    let item_discounts: Vec<String> = items.iter().map(|i| discounts_to_json(&i.discounts)).collect();
     sqlx::query(
         "WITH placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
            contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
            billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
            discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
-           paid, authorized, balance_owing, fully_paid_at, stock_allocated)
+           paid, authorized, balance_owing, fully_paid_at, stock_allocated, discounts)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-           $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33))
+           $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $52)),
+         used AS (INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
+           customer_id, account_id, customer_email, anonymized, updated_at)
+         SELECT u.id, u.promotion_id, u.code_id, u.code, $1, u.times_used, u.used_on, u.customer_id, u.account_id,
+           u.customer_email, FALSE, u.used_on
+         FROM UNNEST($54::uuid[], $55::uuid[], $56::uuid[], $57::text[], $58::bigint[], $59::bigint[], $60::uuid[],
+           $61::uuid[], $62::text[])
+           AS u (id, promotion_id, code_id, code, times_used, used_on, customer_id, account_id, customer_email))
          INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
            quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location,
-           location_id)
+           location_id, discounts)
          SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
            t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
-           t.created_at, t.updated_at, t.location, t.location_id
+           t.created_at, t.updated_at, t.location, t.location_id, t.discounts
          FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
            $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
-           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[])
+           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[], $53::text[])
            AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
-             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id)",
+             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id,
+             discounts)",
     )
     .bind(o.id)
     .bind(o.status.as_str())
@@ -266,6 +291,17 @@ async fn insert_order<'e>(
     .bind(updated)
     .bind(locations)
     .bind(location_ids)
+    .bind(discounts_to_json(&o.discounts))
+    .bind(item_discounts)
+    .bind(usage_ids)
+    .bind(usage_promotions)
+    .bind(usage_codes)
+    .bind(usage_names)
+    .bind(usage_times)
+    .bind(usage_on)
+    .bind(usage_customers)
+    .bind(usage_accounts)
+    .bind(usage_emails)
     .execute(db)
     .await
     .map_err(sql_error)?;
@@ -278,14 +314,20 @@ impl OrderStore for PgStore {
         &self,
         o: PlacedOrder,
         items: Vec<OrderItem>,
+        redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
     ) -> Result<()> {
-        if !o.stock_allocated && idempotency.is_none() {
+        let counted = redemptions
+            .iter()
+            .any(|r| r.max_uses.is_some() || r.per_shopper.is_some());
+        if !o.stock_allocated && idempotency.is_none() && !counted {
             // The common case is one statement: no BEGIN and COMMIT round trips.
-            return insert_order(&self.pool, &o, &items).await;
+            return insert_order(&self.pool, &o, &items, &redemptions).await;
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        insert_order(&mut *tx, &o, &items).await?;
+        // First, so a limited code's row lock is what concurrent checkouts with it wait on.
+        crate::promotions::count_limited(&mut tx, &redemptions).await?;
+        insert_order(&mut *tx, &o, &items, &redemptions).await?;
         if o.stock_allocated {
             crate::stock_moves::move_stock(
                 &mut tx,

@@ -326,7 +326,13 @@ impl CartStore for SqliteStore {
                         } else {
                             taxes_of(conn, &id)?
                         };
-                        Some(CartContents { cart, lines, taxes })
+                        let codes = crate::promotions::codes_of(conn, &id)?;
+                        Some(CartContents {
+                            cart,
+                            lines,
+                            taxes,
+                            codes,
+                        })
                     }
                     None => None,
                 };
@@ -417,7 +423,17 @@ impl CartStore for SqliteStore {
                     cart.currency.get_or_insert(currency);
                     (cart.updated_at, cart.expires_at) = (now, expires_at);
                 }
-                Ok(CartContents { cart, lines, taxes })
+                let codes = if created {
+                    Vec::new()
+                } else {
+                    crate::promotions::codes_of(conn, &cart_id)?
+                };
+                Ok(CartContents {
+                    cart,
+                    lines,
+                    taxes,
+                    codes,
+                })
             })
             .await
     }
@@ -457,7 +473,13 @@ impl CartStore for SqliteStore {
                 touch(conn, &cart_id, now, expires_at)?;
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
-                Ok(CartContents { cart, lines, taxes })
+                let codes = crate::promotions::codes_of(conn, &cart_id)?;
+                Ok(CartContents {
+                    cart,
+                    lines,
+                    taxes,
+                    codes,
+                })
             })
             .await
     }

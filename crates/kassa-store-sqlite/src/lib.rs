@@ -25,6 +25,7 @@ mod list;
 mod migrations;
 mod orders;
 mod payments;
+mod promotions;
 mod releases;
 mod sql;
 mod stock_moves;

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use kassa_core::Result;
 use kassa_core::orders::{
     COLUMN_BILLING_POSTCODE, COLUMN_ITEM_PRODUCT_ID, COLUMN_ITEM_SKU, COLUMN_SHIPPING_POSTCODE,
-    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, taxes_from_json, taxes_to_json,
+    IdempotentResponse, OrderItem, OrderQuery, OrderScope, PlacedOrder, discounts_from_json,
+    discounts_to_json, taxes_from_json, taxes_to_json,
 };
+use kassa_core::promotions::Redemption;
 use kassa_core::query::{Condition, Page, SqlValue};
 use kassa_core::store::OrderStore;
 use rusqlite::types::Value;
@@ -27,7 +29,7 @@ macro_rules! order_columns {
          contact_email, customer_name, customer_email, customer_id, account_id, account_member_id, \
          billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, \
          tax, discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at, \
-         paid, authorized, balance_owing, fully_paid_at, stock_allocated"
+         paid, authorized, balance_owing, fully_paid_at, stock_allocated, discounts"
     };
 }
 pub(crate) use order_columns;
@@ -35,7 +37,7 @@ macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
          unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, \
-         location_id"
+         location_id, discounts"
     };
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn order_row(r: &Row<'_>) -> rusqlite::Result<PlacedOrder> {
         balance_owing: r.get(30)?,
         fully_paid_at: r.get(31)?,
         stock_allocated: r.get(32)?,
+        discounts: discounts_from_json(r.get_ref(33)?.as_str_or_null()?),
     })
 }
 
@@ -109,6 +112,7 @@ fn order_item_row(r: &Row<'_>, cart_id: &str) -> rusqlite::Result<OrderItem> {
         updated_at: r.get(16)?,
         location: r.get(17)?,
         location_id: opt_uuid_at(r, 18)?,
+        discounts: discounts_from_json(r.get_ref(19)?.as_str_or_null()?),
     })
 }
 
@@ -230,15 +234,18 @@ impl OrderStore for SqliteStore {
         &self,
         o: PlacedOrder,
         items: Vec<OrderItem>,
+        redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
     ) -> Result<()> {
         self.db
             .write(move |conn| {
+                // The writer is the only one: counting and adding in this job cannot race.
+                crate::promotions::redeem(conn, &redemptions)?;
                 conn.prepare_cached(concat!(
                     "INSERT INTO orders (",
                     order_columns!(),
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)"
+                     ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"
                 ))?
                 .execute(params![
                     o.id.to_string(),
@@ -273,12 +280,13 @@ impl OrderStore for SqliteStore {
                     o.authorized,
                     o.balance_owing,
                     o.fully_paid_at,
-                    o.stock_allocated
+                    o.stock_allocated,
+                    discounts_to_json(&o.discounts)
                 ])?;
                 let mut insert = conn.prepare_cached(concat!(
                     "INSERT INTO order_items (",
                     order_item_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                 ))?;
                 for i in &items {
                     insert.execute(params![
@@ -300,7 +308,8 @@ impl OrderStore for SqliteStore {
                         i.created_at,
                         i.updated_at,
                         i.location,
-                        uuid_text(i.location_id)
+                        uuid_text(i.location_id),
+                        discounts_to_json(&i.discounts)
                     ])?;
                 }
                 if o.stock_allocated {

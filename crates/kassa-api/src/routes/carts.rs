@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 use kassa_core::cart_totals::{MAX_AMOUNT, MAX_QUANTITY};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartTaxItem, ItemKind, QuantityChange, StockOf,
@@ -29,6 +29,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use kassa_core::cart_change::{self, ItemRefusal, KnownStock, NewLine, ProductRequest, Refusal, Via};
+use kassa_core::promotion_checkout;
+use kassa_core::promotions::{MAX_CODE_LENGTH, code_key};
 use kassa_core::requester::Requester;
 
 use crate::auth::ShopperRequest;
@@ -37,9 +39,11 @@ use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::cart::{bad_cart_id, cart_response, items_response, render_cart};
+use crate::views::cart::{
+    bad_cart_id, cart_not_found, cart_response, items_document, items_response, price_with_promotions,
+    render_cart,
+};
 use crate::views::money::money_formats;
-use kassa_core::cart_pricing::price_cart;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -53,6 +57,7 @@ pub fn router() -> Routes {
             "/v2/carts/{id}/items/{item_id}",
             put(update_item).delete(remove_item),
         )
+        .route("/v2/carts/{id}/discounts/{code}", delete(remove_code))
         .route(
             "/v2/carts/{id}/relationships/accounts",
             axum::routing::post(associate::<Accounts>).delete(dissociate::<Accounts>),
@@ -340,10 +345,23 @@ async fn list(
     }
     let mut carts = Vec::with_capacity(page.items.len());
     for cart in &page.items {
-        let lines = lines_by_cart.remove(&cart.id).unwrap_or_default();
-        let taxes = taxes_by_cart.remove(&cart.id).unwrap_or_default();
-        let totals = price_cart(&lines, &taxes, settings.calculation_method)?;
-        carts.push(render_cart(cart, &lines, &totals, &formats, &default, &origin));
+        let contents = CartContents {
+            cart: cart.clone(),
+            lines: lines_by_cart.remove(&cart.id).unwrap_or_default(),
+            taxes: taxes_by_cart.remove(&cart.id).unwrap_or_default(),
+            // A listing shows the automatic promotions; a cart's own read also its codes.
+            codes: Vec::new(),
+        };
+        let (totals, outcome) = price_with_promotions(&state, &contents, &settings, &default).await?;
+        carts.push(render_cart(
+            cart,
+            &contents.lines,
+            &totals,
+            &outcome,
+            &formats,
+            &default,
+            &origin,
+        ));
     }
     Ok(Json(envelope::collection(
         carts, page.total, &query, &origin, &uri,
@@ -771,6 +789,94 @@ fn item_problem(
     }
 }
 
+/// `POST /v2/carts/{id}/items` `{type: "promotion_item", code}`: the code (matched ignoring
+/// case) must name an enabled promotion that applies to the cart as it is now; then it is kept on
+/// the cart and the items answer shows its discounts. A code the cart holds already changes
+/// nothing. Every refusal says why ([`promotion_checkout::refusal_for_code`]) and adds nothing.
+async fn add_code(
+    state: &AppState,
+    who: &Requester,
+    origin: &Origin,
+    id: &str,
+    raw: &Value,
+    settings: &StoreSettings,
+) -> ApiResult<Response> {
+    let code = match raw.get("code") {
+        Some(Value::String(c)) if !c.trim().is_empty() && c.chars().count() <= MAX_CODE_LENGTH => c.trim(),
+        Some(Value::String(_)) => {
+            return Err(
+                ApiError::bad_request(format!("code must be 1 to {MAX_CODE_LENGTH} characters"))
+                    .with_source("data.code"),
+            );
+        }
+        _ => return Err(ApiError::bad_request("code is required").with_source("data.code")),
+    };
+    let key = code_key(code);
+    let not_found = || {
+        let mut e = ApiError::not_found("Not Found", "No promotion could be found with the given code.");
+        e.errors[0].meta = Some(json!({ "code": code }));
+        e
+    };
+    let (found, existing) = tokio::join!(
+        state.store.promotion_codes_by_key(&key),
+        existing_contents(state, id, who)
+    );
+    let (contents, _) = existing?;
+    let found = found?;
+    if found.is_empty() {
+        return Err(not_found());
+    }
+    let now = now_millis();
+    // A code on an unknown cart is judged against an empty cart (and refused), creating nothing.
+    let mut contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.to_owned(), now)));
+    if contents.codes.iter().any(|c| code_key(&c.code) == key) {
+        return items_response(state, &contents, settings, &[], origin, &[]).await;
+    }
+    contents.codes.extend(found.iter().cloned());
+    // One evaluation: the cart priced with the code decides whether it applies, and is the answer.
+    let (formats, default) = money_formats(state).await?;
+    let currency = contents.cart.currency.clone().unwrap_or_else(|| default.clone());
+    let (totals, outcome) = price_with_promotions(state, &contents, settings, &default).await?;
+    let applied = outcome
+        .applied
+        .iter()
+        .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id));
+    if !applied {
+        let list = state.promotions.enabled(&*state.store, false).await?;
+        let mut e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
+        e.errors[0].source = Some("data.code".into());
+        return Err(e);
+    }
+    state
+        .store
+        .add_cart_code(&contents.cart.id, &key, now, settings.cart_expiry(now))
+        .await?;
+    contents.cart.updated_at = now;
+    contents.cart.expires_at = settings.cart_expiry(now);
+    let document = items_document(&contents, &totals, &outcome, &formats, &default, &[], origin, &[]);
+    Ok(axum::response::IntoResponse::into_response(Json(document)))
+}
+
+/// `DELETE /v2/carts/{id}/discounts/{code}`: the shopper's code leaves the cart (matched ignoring
+/// case); 404 when the cart does not hold it.
+async fn remove_code(
+    State(state): State<AppState>,
+    who: Requester,
+    ApiPath((id, code)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let not_found = || ApiError::not_found("Not Found", "The cart has no such promotion code");
+    let (contents, _) = existing_contents(&state, &id, &who).await?;
+    let cart = contents.ok_or_else(cart_not_found)?.cart;
+    if !state
+        .store
+        .remove_cart_code(&cart.id, &code_key(&code), now_millis())
+        .await?
+    {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn add_items(
     State(state): State<AppState>,
     who: Requester,
@@ -793,10 +899,8 @@ async fn add_items(
             true,
         ),
         raw @ Value::Object(_) if raw.get("type").and_then(Value::as_str) == Some("promotion_item") => {
-            let code = raw.get("code").cloned().unwrap_or(Value::Null);
-            let mut e = ApiError::not_found("Not Found", "No promotion could be found with the given code.");
-            e.errors[0].meta = Some(json!({ "code": code }));
-            return Err(e);
+            let response = add_code(&state, &who, &origin, &id, raw, &settings).await?;
+            return Ok((StatusCode::CREATED, response));
         }
         raw @ Value::Object(_) => {
             // A merge or re-order is several items in one: partial success is allowed as in bulk.

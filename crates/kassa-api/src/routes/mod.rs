@@ -29,6 +29,7 @@ pub mod pricebooks;
 mod product_media;
 pub mod products;
 pub mod realms;
+pub mod rule_promotions;
 pub mod search;
 pub mod settings;
 pub mod shopper_catalog;
@@ -61,6 +62,7 @@ pub fn all() -> Routes {
         .merge(hierarchies::router())
         .merge(pricebooks::router())
         .merge(currencies::router())
+        .merge(rule_promotions::router())
         .merge(inventories::router())
         .merge(catalogs::router())
         .merge(shopper_catalog::router())

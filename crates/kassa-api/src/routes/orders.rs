@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use kassa_core::cart_change::{self, RepriceRefusal};
 use kassa_core::checkout::{self, OrderDetails, OrderParty, StockRefusal};
+use kassa_core::promotion_checkout;
 use kassa_core::requester::Requester;
 
 use crate::auth::ShopperRequest;
@@ -410,6 +411,7 @@ async fn place(
         cart,
         mut lines,
         taxes,
+        codes,
     } = contents.ok_or_else(cart_not_found)?;
     who.may_use_cart(&cart)?;
     party?;
@@ -427,9 +429,24 @@ async fn place(
         order_number: checkout.order_number,
         external_ref: checkout.external_ref,
     };
+    // The promotions, evaluated once on the lines as re-priced.
+    let promoted = CartContents {
+        cart,
+        lines,
+        taxes,
+        codes,
+    };
+    let outcome = checkout_promotions(state, &promoted, &details.party, &currency, now).await?;
+    let CartContents {
+        cart,
+        lines,
+        taxes,
+        codes,
+    } = promoted;
     let (order, items) = checkout::place(
-        &cart, &lines, &taxes, &locations, details, currency, &settings, now,
+        &cart, &lines, &taxes, &outcome, &locations, details, currency, &settings, now,
     )?;
+    let redemptions = promotion_checkout::redemptions(&order, &codes, &outcome, now);
     let includes = Includes {
         items: true,
         tax_items: false,
@@ -438,8 +455,70 @@ async fn place(
     let response = serde_json::to_string(&order_document(&order, &items, &formats, origin, includes)?)
         .expect("an order document serializes");
     let remembered = claim.map(|c| c.response(StatusCode::CREATED, response.clone()));
-    state.store.place_order(order, items, remembered).await?;
+    state
+        .store
+        .place_order(order, items, redemptions, remembered)
+        .await?;
     Ok(response)
+}
+
+/// The cart's promotions at checkout: evaluated on the current promotions, and every code the
+/// shopper added must still apply and be theirs to use ([`promotion_checkout::check_codes`]).
+async fn checkout_promotions(
+    state: &AppState,
+    contents: &CartContents,
+    party: &OrderParty,
+    currency: &str,
+    now: kassa_core::time::Millis,
+) -> ApiResult<kassa_core::promotion_rules::Outcome> {
+    let promotions = kassa_api_promotions(state, contents, currency, now).await?;
+    let outcome = match promotions {
+        Some(p) => {
+            let cart = p.cart.clone();
+            let lines = &p.lines;
+            let list = std::sync::Arc::clone(&p.list);
+            let outcome = kassa_core::promotion_rules::evaluate(&list, &cart, lines);
+            promotion_checkout::check_codes(&cart, &outcome, &contents.codes, party)?;
+            if contents.codes.iter().any(|c| c.is_for_new_shopper) {
+                let mut paid = false;
+                for query in promotion_checkout::paid_order_queries(party) {
+                    if state.store.orders(query).await?.total > 0 {
+                        paid = true;
+                        break;
+                    }
+                }
+                promotion_checkout::check_new_shopper(&contents.codes, paid)?;
+            }
+            outcome
+        }
+        None => {
+            promotion_checkout::check_no_codes(&contents.codes)?;
+            Default::default()
+        }
+    };
+    Ok(outcome)
+}
+
+async fn kassa_api_promotions(
+    state: &AppState,
+    contents: &CartContents,
+    currency: &str,
+    now: kassa_core::time::Millis,
+) -> ApiResult<Option<kassa_core::cart_pricing::Promotions>> {
+    // A cart with codes is checked against the promotions as they are now (the version stamp is
+    // read whatever the cache's age): a code of a promotion disabled a moment ago on another node
+    // is refused. Without codes the node's cache (at most a second old) decides.
+    let fresh = !contents.codes.is_empty();
+    Ok(crate::promotion_cache::cart_promotions(
+        &state.promotions,
+        &state.catalog_view,
+        &*state.store,
+        contents,
+        currency,
+        now,
+        fresh,
+    )
+    .await?)
 }
 
 /// The order if the caller may see it; anything else (no such order, malformed id, another

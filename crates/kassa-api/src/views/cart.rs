@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use kassa_core::cart_pricing::price_cart;
+use kassa_core::cart_pricing::price_promoted_cart;
 use kassa_core::cart_totals::{CartTotals, LineTotals};
 use kassa_core::carts::{Cart, CartContents, CartItem, CartTaxItem, LineImage, taxes_by_item};
 use kassa_core::money::MoneyFormat;
+use kassa_core::promotion_rules::Outcome;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::rfc3339;
 use serde::Serialize;
@@ -22,8 +23,10 @@ use crate::views::document::{
 };
 use crate::views::file::content_href;
 use crate::views::money::{
-    LinePriceView, MetaView, MoneyView, PriceView, cart_display_price, line_display_price, money_formats,
+    DisplayPriceView, LinePriceView, MetaView, MoneyView, PriceView, cart_display_price, line_display_price,
+    money_formats,
 };
+use crate::views::promotion::{LineDiscounts, promotion_lines, render_condensed};
 use crate::views::tax_item::render_tax_item;
 use crate::views::timestamps::TimestampsView;
 
@@ -76,6 +79,8 @@ pub(crate) struct CartItemView<'a> {
     catalog_source: Option<&'static str>,
     custom_inputs: &'a Value,
     description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discounts: Option<Vec<Value>>,
     id: Uuid,
     image: ImageView<'a>,
     links: LinksView,
@@ -119,7 +124,7 @@ pub(crate) struct CartRelationshipsView {
     custom_discounts: DataView<NoneYet>,
     customers: DataView<Vec<ResourceRefView>>,
     items: DataView<Vec<ResourceRefView>>,
-    promotions: DataView<NoneYet>,
+    promotions: DataView<Vec<ResourceRefView>>,
 }
 
 /// A cart, without its lines.
@@ -144,17 +149,28 @@ pub(crate) struct CartView<'a> {
     kind: &'static str,
 }
 
-pub(crate) type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, CartItemView<'a>>;
+/// A line of the items collection: a cart line, or a `promotion_item` (a code or an automatic
+/// promotion, rendered by [`promotion_lines`]).
+#[derive(Serialize)]
+#[serde(untagged)]
+// Mostly `Item`s, rendered and serialized at once: boxing them would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum LineView<'a> {
+    Item(CartItemView<'a>),
+    Promotion(Value),
+}
+
+pub(crate) type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, LineView<'a>>;
 
 /// The answer of the item calls: every line and the cart's `meta`; `errors` are the items a bulk
 /// add could not add, `included` is present when asked for.
 #[derive(Serialize)]
 pub(crate) struct ItemsDocument<'a> {
-    data: Vec<CartItemView<'a>>,
+    data: Vec<LineView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [ErrorObject]>,
     #[serde(skip_serializing_if = "IncludedView::is_empty")]
-    included: IncludedView<'a, CartItemView<'a>>,
+    included: IncludedView<'a, LineView<'a>>,
     meta: MetaView<MoneyView<'a>>,
 }
 
@@ -169,6 +185,7 @@ pub(crate) fn render_item<'a>(
     item: &'a CartItem,
     taxes: &[&CartTaxItem],
     t: &LineTotals,
+    discounts: &LineDiscounts,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
@@ -183,6 +200,7 @@ pub(crate) fn render_item<'a>(
         catalog_source: item.product_id.map(|_| "pim"),
         custom_inputs: &item.custom_inputs,
         description: item.description.as_deref(),
+        discounts: discounts.array(currency, item.includes_tax),
         id: item.id,
         image: ImageView::of(item.image.as_ref(), origin),
         links: LinksView {
@@ -194,7 +212,10 @@ pub(crate) fn render_item<'a>(
         location: item.location.as_deref(),
         manage_stock: false,
         meta: MetaView {
-            display_price: line_display_price(t, currency, formats),
+            display_price: DisplayPriceView {
+                discounts: Some(discounts.by_code(currency, formats)),
+                ..line_display_price(t, currency, formats)
+            },
             timestamps: TimestampsView::of(item.created_at, item.updated_at),
         },
         name: &item.name,
@@ -225,6 +246,7 @@ pub(crate) fn render_cart<'a>(
     cart: &'a Cart,
     lines: &[CartItem],
     totals: &CartTotals,
+    outcome: &Outcome,
     formats: &HashMap<String, MoneyFormat>,
     default: &'a str,
     origin: &Origin,
@@ -268,31 +290,61 @@ pub(crate) fn render_cart<'a>(
                     })
                     .collect(),
             },
-            promotions: DataView { data: [] },
+            promotions: DataView {
+                data: outcome
+                    .applied
+                    .iter()
+                    .map(|a| ResourceRefView {
+                        id: a.promotion.id,
+                        kind: "promotion",
+                    })
+                    .collect(),
+            },
         },
         snapshot_date: cart.snapshot_date.map(rfc3339),
         kind: "cart",
     }
 }
 
-/// Every line rendered with its totals and tax items.
+/// Every line rendered with its totals, discounts and tax items, then the `promotion_item`s.
 pub(crate) fn render_lines<'a>(
-    lines: &'a [CartItem],
-    taxes: &[CartTaxItem],
+    contents: &'a CartContents,
     totals: &CartTotals,
+    outcome: &Outcome,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
-) -> Vec<CartItemView<'a>> {
-    let by_item = taxes_by_item(taxes);
-    lines
+) -> Vec<LineView<'a>> {
+    let by_item = taxes_by_item(&contents.taxes);
+    let mut out: Vec<LineView<'a>> = contents
+        .lines
         .iter()
         .zip(&totals.lines)
-        .map(|(i, t)| {
+        .enumerate()
+        .map(|(n, (i, t))| {
             let taxes = by_item.get(&i.id).map_or(&[][..], Vec::as_slice);
-            render_item(i, taxes, t, currency, formats, origin)
+            let discounts = LineDiscounts {
+                own: outcome.lines.get(n).map_or(&[][..], Vec::as_slice),
+                cart_sources: &outcome.cart,
+                cart_shares: &t.cart_discounts,
+            };
+            LineView::Item(render_item(i, taxes, t, &discounts, currency, formats, origin))
         })
-        .collect()
+        .collect();
+    let timestamps = serde_json::to_value(cart_timestamps(&contents.cart)).unwrap_or_default();
+    out.extend(
+        promotion_lines(
+            &contents.codes,
+            &outcome.applied,
+            &outcome.cart,
+            currency,
+            formats,
+            &timestamps,
+        )
+        .into_iter()
+        .map(LineView::Promotion),
+    );
+    out
 }
 
 /// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
@@ -300,21 +352,24 @@ pub(crate) fn render_lines<'a>(
 pub(crate) fn cart_document<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
+    outcome: &Outcome,
     formats: &HashMap<String, MoneyFormat>,
     default: &'a str,
     include: &[String],
     origin: &Origin,
 ) -> CartDocument<'a> {
-    let CartContents { cart, lines, taxes } = contents;
+    let CartContents {
+        cart, lines, taxes, ..
+    } = contents;
     let asked = |name: &str| include.iter().any(|i| i == name);
     let currency = cart.currency.as_deref().unwrap_or(default);
     CartDocument {
-        data: render_cart(cart, lines, totals, formats, default, origin),
+        data: render_cart(cart, lines, totals, outcome, formats, default, origin),
         included: IncludedView {
-            // kassa has no promotions or custom discounts yet: asked for, they are present and empty.
+            // kassa has no custom discounts yet: asked for, they are present and empty.
             custom_discounts: asked("custom_discounts").then_some([]),
-            items: asked("items").then(|| render_lines(lines, taxes, totals, currency, formats, origin)),
-            promotions: asked("promotions").then_some([]),
+            items: asked("items").then(|| render_lines(contents, totals, outcome, currency, formats, origin)),
+            promotions: asked("promotions").then(|| outcome.applied.iter().map(render_condensed).collect()),
             tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
         },
     }
@@ -323,20 +378,22 @@ pub(crate) fn cart_document<'a>(
 /// The items collection every item call answers with: all lines plus the cart's `meta`, with
 /// `include=tax_items` their tax items under `included.tax_items`, and the items a bulk add
 /// refused under `errors` (present only when there are some).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn items_document<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
+    outcome: &Outcome,
     formats: &HashMap<String, MoneyFormat>,
     default: &'a str,
     include: &[String],
     origin: &Origin,
     refused: &'a [ErrorObject],
 ) -> ItemsDocument<'a> {
-    let CartContents { cart, lines, taxes } = contents;
+    let CartContents { cart, taxes, .. } = contents;
     let currency = cart.currency.as_deref().unwrap_or(default);
     let asked = |name: &str| include.iter().any(|i| i == name);
     ItemsDocument {
-        data: render_lines(lines, taxes, totals, currency, formats, origin),
+        data: render_lines(contents, totals, outcome, currency, formats, origin),
         errors: (!refused.is_empty()).then_some(refused),
         included: IncludedView {
             custom_discounts: None,
@@ -359,9 +416,9 @@ pub(crate) async fn cart_response(
     include: &[String],
     origin: &Origin,
 ) -> ApiResult<Response> {
-    let totals = price_cart(&contents.lines, &contents.taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
-    let document = cart_document(contents, &totals, &formats, &default, include, origin);
+    let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
+    let document = cart_document(contents, &totals, &outcome, &formats, &default, include, origin);
     Ok(Json(document).into_response())
 }
 
@@ -374,8 +431,36 @@ pub(crate) async fn items_response(
     origin: &Origin,
     refused: &[ErrorObject],
 ) -> ApiResult<Response> {
-    let totals = price_cart(&contents.lines, &contents.taxes, settings.calculation_method)?;
     let (formats, default) = money_formats(state).await?;
-    let document = items_document(contents, &totals, &formats, &default, include, origin, refused);
+    let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
+    let document = items_document(
+        contents, &totals, &outcome, &formats, &default, include, origin, refused,
+    );
     Ok(Json(document).into_response())
+}
+
+/// What the cart costs with its promotions evaluated (once, for the whole cart).
+pub(crate) async fn price_with_promotions(
+    state: &AppState,
+    contents: &CartContents,
+    settings: &StoreSettings,
+    default_currency: &str,
+) -> ApiResult<(CartTotals, Outcome)> {
+    let currency = contents.cart.currency.as_deref().unwrap_or(default_currency);
+    let promotions = crate::promotion_cache::cart_promotions(
+        &state.promotions,
+        &state.catalog_view,
+        &*state.store,
+        contents,
+        currency,
+        kassa_core::time::now_millis(),
+        false,
+    )
+    .await?;
+    Ok(price_promoted_cart(
+        &contents.lines,
+        &contents.taxes,
+        promotions,
+        settings.calculation_method,
+    )?)
 }

@@ -45,7 +45,7 @@ pub(crate) struct IncludedView<'a, I> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) items: Option<Vec<I>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) promotions: Option<NoneYet>,
+    pub(crate) promotions: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tax_items: Option<Vec<TaxItemView<'a>>>,
 }

@@ -18,5 +18,6 @@ pub(crate) mod money;
 pub(crate) mod order;
 pub(crate) mod pcm;
 pub(crate) mod product;
+pub(crate) mod promotion;
 pub(crate) mod tax_item;
 pub(crate) mod timestamps;

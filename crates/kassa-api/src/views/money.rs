@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::views::document::EmptyObject;
 use crate::views::timestamps::TimestampsView;
 
 /// Currency formats by code, and the store default, from the node's cached catalog view (a
@@ -55,7 +54,7 @@ pub(crate) struct LinePriceView<'a> {
 pub(crate) struct DisplayPriceView<T> {
     pub(crate) discount: T,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) discounts: Option<EmptyObject>,
+    pub(crate) discounts: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) shipping: Option<T>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -122,7 +122,8 @@ pub(crate) struct OrderItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_source: Option<&'static str>,
     custom_inputs: &'a Value,
-    discounts: NoneYet,
+    /// The promotions' discounts the item was placed with (Elastic Path's shape; `[]` when none).
+    discounts: Vec<Value>,
     id: Uuid,
     links: LinksView,
     /// The slug of the stock location the item drew from; `null` when none.
@@ -149,6 +150,7 @@ pub(crate) type OrderDocument<'a> = IncludingDocument<'a, OrderView<'a>, OrderIt
 pub(crate) fn render_order_item<'a>(
     i: &'a OrderItem,
     t: &LineTotals,
+    cart_sources: &[kassa_core::promotion_rules::Discount],
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
@@ -158,11 +160,16 @@ pub(crate) fn render_order_item<'a>(
         currency,
         includes_tax: i.includes_tax,
     };
+    let discounts = crate::views::promotion::LineDiscounts {
+        own: &i.discounts,
+        cart_sources,
+        cart_shares: &t.cart_discounts,
+    };
     OrderItemView {
         catalog_id: i.catalog_id,
         catalog_source: i.product_id.map(|_| "pim"),
         custom_inputs: &i.custom_inputs,
-        discounts: [],
+        discounts: discounts.array(currency, i.includes_tax).unwrap_or_default(),
         id: i.id,
         links: LinksView {
             product: i
@@ -173,7 +180,7 @@ pub(crate) fn render_order_item<'a>(
         location: i.location.as_deref(),
         meta: MetaView {
             display_price: DisplayPriceView {
-                discounts: Some(EmptyObject {}),
+                discounts: Some(discounts.by_code(currency, formats)),
                 ..line_display_price(t, currency, formats)
             },
             timestamps: TimestampsView::of(i.created_at, i.updated_at),
@@ -288,7 +295,7 @@ pub(crate) fn order_items<'a>(
     Ok(items
         .iter()
         .zip(&totals.lines)
-        .map(|(i, t)| render_order_item(i, t, &o.currency, formats, origin))
+        .map(|(i, t)| render_order_item(i, t, &o.discounts, &o.currency, formats, origin))
         .collect())
 }
 

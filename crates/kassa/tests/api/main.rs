@@ -30,6 +30,7 @@ mod orders;
 mod outages;
 mod payments;
 mod process;
+mod promotions;
 mod refusals;
 mod sdk;
 mod search;

@@ -58,6 +58,7 @@ async fn ids(app: &TestApp, query: &str, bearer: &str, headers: &[(&str, &str)])
 /// Order `n`: a guest order created (and updated) `n` seconds after [`BASE`].
 fn order(n: i64) -> PlacedOrder {
     PlacedOrder {
+        discounts: vec![],
         id: Uuid::new_v4(),
         status: OrderStatus::Incomplete,
         payment: PaymentStatus::Unpaid,
@@ -97,6 +98,7 @@ fn order(n: i64) -> PlacedOrder {
 /// A custom line (`product` none) or a product line of `o`.
 fn item(o: &PlacedOrder, position: i64, sku: &str, product: Option<Uuid>, quantity: i64) -> OrderItem {
     OrderItem {
+        discounts: vec![],
         id: Uuid::new_v4(),
         order_id: o.id,
         position,
@@ -127,7 +129,7 @@ fn item(o: &PlacedOrder, position: i64, sku: &str, product: Option<Uuid>, quanti
 async fn place(store: &Arc<dyn Store>, o: PlacedOrder, items: Option<Vec<OrderItem>>) -> String {
     let items = items.unwrap_or_else(|| vec![item(&o, 0, "DEFAULT", None, 2)]);
     let id = o.id.to_string();
-    store.place_order(o, items, None).await.unwrap();
+    store.place_order(o, items, vec![], None).await.unwrap();
     id
 }
 

@@ -128,7 +128,7 @@ async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String
         .enumerate()
         .map(|(n, l)| kassa_core::orders::OrderItem::from_cart_line(order, n, l, Vec::new(), now))
         .collect();
-    store.place_order(placed, items, None).await.unwrap();
+    store.place_order(placed, items, vec![], None).await.unwrap();
     order.to_string()
 }
 
@@ -1067,7 +1067,10 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
             .collect();
         (placed_order(order, cart, 200, true), items)
     };
-    store.place_order(placed, items.clone(), None).await.unwrap();
+    store
+        .place_order(placed, items.clone(), vec![], None)
+        .await
+        .unwrap();
     assert_eq!(levels(&app, &admin, product).await, (3, 1, 2));
     // Paying does not allocate again; cancelling gives the units back.
     let r = pay(
@@ -1111,7 +1114,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         })
         .collect();
     let e = store
-        .place_order(placed_order(again, cart, 400, true), items, None)
+        .place_order(placed_order(again, cart, 400, true), items, vec![], None)
         .await
         .unwrap_err();
     assert_eq!(ApiStatus::of(e), (400, "Insufficient stock".to_owned()));
@@ -1148,6 +1151,7 @@ impl ApiStatus {
 fn placed_order(id: Uuid, cart: &str, total: i64, stock_allocated: bool) -> kassa_core::orders::PlacedOrder {
     let now = now_millis();
     kassa_core::orders::PlacedOrder {
+        discounts: vec![],
         id,
         status: kassa_core::order_state::OrderStatus::Incomplete,
         payment: kassa_core::order_state::PaymentStatus::Unpaid,
