@@ -54,6 +54,8 @@ pub struct AppState {
     pub api_document: Arc<ApiDocument>,
     /// The catalog search indexes.
     pub search: Arc<SearchIndexes>,
+    /// Which events integrations observe, and the wake-up of this node's delivery worker.
+    pub integrations: Arc<crate::integrations::Integrations>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -69,8 +71,15 @@ impl AppState {
             metrics: Arc::default(),
             api_document: Arc::default(),
             search: Arc::new(SearchIndexes::in_memory()),
+            integrations: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Delivers integration events with `policy` (tests shorten its delays).
+    pub fn with_delivery_policy(mut self, policy: kassa_core::integrations::RetryPolicy) -> Self {
+        self.integrations = Arc::new(crate::integrations::Integrations::new(policy));
+        self
     }
 
     /// What the search indexes are built from.

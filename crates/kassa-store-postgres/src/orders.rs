@@ -279,8 +279,9 @@ impl OrderStore for PgStore {
         o: PlacedOrder,
         items: Vec<OrderItem>,
         idempotency: Option<IdempotentResponse>,
+        events: Vec<kassa_core::integrations::Event>,
     ) -> Result<()> {
-        if !o.stock_allocated && idempotency.is_none() {
+        if !o.stock_allocated && idempotency.is_none() && events.is_empty() {
             // The common case is one statement: no BEGIN and COMMIT round trips.
             return insert_order(&self.pool, &o, &items).await;
         }
@@ -298,6 +299,7 @@ impl OrderStore for PgStore {
         if let Some(r) = &idempotency {
             complete_key(&mut *tx, r).await?;
         }
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)
     }
 

@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0016_cart_item_images",
         include_str!("../migrations/0016_cart_item_images.sql"),
     ),
+    (
+        "0018_integrations",
+        include_str!("../migrations/0018_integrations.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -231,6 +231,7 @@ impl OrderStore for SqliteStore {
         o: PlacedOrder,
         items: Vec<OrderItem>,
         idempotency: Option<IdempotentResponse>,
+        events: Vec<kassa_core::integrations::Event>,
     ) -> Result<()> {
         self.db
             .write(move |conn| {
@@ -314,6 +315,7 @@ impl OrderStore for SqliteStore {
                 if let Some(r) = &idempotency {
                     complete_key(conn, r)?;
                 }
+                crate::outbox::write(conn, &events)?;
                 Ok(())
             })
             .await

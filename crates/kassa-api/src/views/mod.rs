@@ -20,3 +20,4 @@ pub(crate) mod pcm;
 pub(crate) mod product;
 pub(crate) mod tax_item;
 pub(crate) mod timestamps;
+pub(crate) mod transaction;

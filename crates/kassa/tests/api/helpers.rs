@@ -242,6 +242,8 @@ pub struct Options {
     /// TLS and connection limits.
     pub net: kassa::listen::NetConfig,
     pub metrics_token: Option<String>,
+    /// How integration events are delivered (tests shorten the delays).
+    pub delivery: kassa_core::integrations::RetryPolicy,
 }
 
 impl Default for Options {
@@ -253,6 +255,7 @@ impl Default for Options {
             cors: kassa_api::cors::AllowedOrigins::None,
             net: kassa::listen::NetConfig::default(),
             metrics_token: None,
+            delivery: kassa_core::integrations::RetryPolicy::default(),
         }
     }
 }
@@ -301,6 +304,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         net: options.net.clone(),
         shutdown_drain: kassa::drain::DEFAULT_DRAIN,
         metrics_token: options.metrics_token.clone(),
+        delivery: options.delivery,
     }
 }
 

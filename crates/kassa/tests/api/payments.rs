@@ -128,7 +128,7 @@ async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String
         .enumerate()
         .map(|(n, l)| kassa_core::orders::OrderItem::from_cart_line(order, n, l, Vec::new(), now))
         .collect();
-    store.place_order(placed, items, None).await.unwrap();
+    store.place_order(placed, items, None, vec![]).await.unwrap();
     order.to_string()
 }
 
@@ -1005,6 +1005,7 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
             change,
             now_millis(),
             Some(remember),
+            None,
         )
         .await
         .unwrap_err();
@@ -1067,7 +1068,10 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
             .collect();
         (placed_order(order, cart, 200, true), items)
     };
-    store.place_order(placed, items.clone(), None).await.unwrap();
+    store
+        .place_order(placed, items.clone(), None, vec![])
+        .await
+        .unwrap();
     assert_eq!(levels(&app, &admin, product).await, (3, 1, 2));
     // Paying does not allocate again; cancelling gives the units back.
     let r = pay(
@@ -1111,7 +1115,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         })
         .collect();
     let e = store
-        .place_order(placed_order(again, cart, 400, true), items, None)
+        .place_order(placed_order(again, cart, 400, true), items, None, vec![])
         .await
         .unwrap_err();
     assert_eq!(ApiStatus::of(e), (400, "Insufficient stock".to_owned()));
