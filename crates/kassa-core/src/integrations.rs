@@ -619,10 +619,10 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// How long a leased job is reserved for its node: the timeout and a margin, so a lease
-    /// never ends while its attempt may still be under way.
+    /// How long a leased job is reserved for its node: twice the timeout and a margin, so a
+    /// lease never ends while its attempt may still be under way (22 s by default).
     pub fn lease_ms(&self) -> u64 {
-        self.timeout_ms * 2 + 10_000
+        self.timeout_ms * 2 + 2_000
     }
 
     /// The delay after failed attempt `attempt` (1-based) before the next one, or `None` when

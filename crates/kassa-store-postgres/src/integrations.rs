@@ -62,8 +62,9 @@ async fn write_integration(conn: &mut PgConnection, i: &Integration, insert: boo
         .await
         .map_err(sql_error)?;
     sqlx::query(
-        "WITH gone AS (DELETE FROM integration_observes WHERE integration_id = $1)
-         INSERT INTO integration_observes (event, integration_id) SELECT e, $1 FROM UNNEST($2::text[]) AS e",
+        "WITH gone AS (DELETE FROM integration_observes WHERE integration_id = $1 AND event <> ALL($2))
+         INSERT INTO integration_observes (event, integration_id) SELECT e, $1 FROM UNNEST($2::text[]) AS e
+         ON CONFLICT DO NOTHING",
     )
     .bind(i.id)
     .bind(&i.observes)

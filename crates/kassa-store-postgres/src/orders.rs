@@ -286,6 +286,8 @@ impl OrderStore for PgStore {
             return insert_order(&self.pool, &o, &items).await;
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The events first: anything after that fails takes them back with the order.
+        crate::outbox::write(&mut tx, &events).await?;
         insert_order(&mut *tx, &o, &items).await?;
         if o.stock_allocated {
             crate::stock_moves::move_stock(
@@ -299,7 +301,6 @@ impl OrderStore for PgStore {
         if let Some(r) = &idempotency {
             complete_key(&mut *tx, r).await?;
         }
-        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)
     }
 

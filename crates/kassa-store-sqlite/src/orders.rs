@@ -235,6 +235,8 @@ impl OrderStore for SqliteStore {
     ) -> Result<()> {
         self.db
             .write(move |conn| {
+                // The events first: anything after that fails takes them back with the order.
+                crate::outbox::write(conn, &events)?;
                 conn.prepare_cached(concat!(
                     "INSERT INTO orders (",
                     order_columns!(),
@@ -315,7 +317,6 @@ impl OrderStore for SqliteStore {
                 if let Some(r) = &idempotency {
                     complete_key(conn, r)?;
                 }
-                crate::outbox::write(conn, &events)?;
                 Ok(())
             })
             .await

@@ -277,7 +277,6 @@ async fn queue(job: &LeasedJob, config: &StompConfig) -> Outcome {
                 &config.destination,
                 message.as_bytes(),
                 &[
-                    ("message-id", id.as_str()),
                     ("kassa-event-id", id.as_str()),
                     ("kassa-event-type", job.event.as_str()),
                     ("kassa-attempt", attempt.as_str()),

@@ -231,6 +231,8 @@ pub struct TestApp {
     pub client_id: String,
     pub client_secret: String,
     pub db: TestDatabase,
+    /// The delivery policy it was started with (a second node gets the same).
+    pub delivery: kassa_core::integrations::RetryPolicy,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -363,6 +365,7 @@ impl TestApp {
             client_id,
             client_secret,
             db,
+            delivery: options.delivery,
             stop: Some(stop),
         }
     }
@@ -374,7 +377,10 @@ impl TestApp {
             &self.db,
             &self.client_id,
             &self.client_secret,
-            &Options::default(),
+            &Options {
+                delivery: self.delivery,
+                ..Options::default()
+            },
         ))
         .await;
         Node {
