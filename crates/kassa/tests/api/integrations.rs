@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use crate::backend_tests;
 use crate::fixtures::{enable_manual, pay, payment};
-use crate::helpers::{Backend, Options, TestApp, assert_same_dump};
+use crate::helpers::{Backend, Options, Resp, TestApp, TestDatabase, assert_same_dump};
+use crate::server_process::{Server, token};
 
 /// What the receiver does with the requests it gets next.
 #[derive(Default)]
@@ -880,7 +881,101 @@ async fn stomp_delivers_to_rabbitmq_and_retries_a_broker_that_is_down(backend: B
     consumer.close().await;
 }
 
+/// An event committed just before a `kill -9` — its first attempt under way, unanswered — is
+/// delivered by the restarted server once the dead node's lease has ended.
+async fn an_event_committed_before_kill_9_is_delivered_after_restart(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let env = [
+        ("KASSA_CLIENT_ID", "admin"),
+        ("KASSA_CLIENT_SECRET", "admin-secret"),
+        ("KASSA_INTEGRATION_TIMEOUT_MS", "1000"),
+        ("KASSA_INTEGRATION_RETRY_BASE_MS", "100"),
+        ("KASSA_INTEGRATION_MAX_ATTEMPTS", "100"),
+    ];
+    let receiver = Receiver::start().await;
+    receiver.behave(|b| {
+        b.slow_next = 1;
+        b.slow_for = Duration::from_secs(3);
+    });
+    let server = Server::start(&db.url, &env);
+    let http = reqwest::Client::new();
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let call = |url: String, body: Value| {
+        let (http, admin) = (http.clone(), admin.clone());
+        async move {
+            Resp::read(
+                http.post(url)
+                    .bearer_auth(&admin)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = call(
+        server.url("/v2/integrations"),
+        webhook(&receiver.url, &["account.created"]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = call(
+        server.url("/v2/accounts"),
+        json!({"data": {"type": "account", "name": "Eagleton"}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let account = r.body["data"]["id"].as_str().unwrap().to_owned();
+    // The first attempt has reached the receiver, which does not answer yet: kill the server.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.state.lock().unwrap().seen == 0 {
+        assert!(Instant::now() < deadline, "no attempt reached the receiver");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.signal("-KILL");
+    drop(server);
+
+    let restarted = Server::start(&db.url, &env);
+    let got = receiver
+        .wait_for(Duration::from_secs(20), |g| {
+            g.iter().any(|d| d.body["attempt"].as_u64() >= Some(2))
+        })
+        .await;
+    let after: Vec<&Delivery> = got
+        .iter()
+        .filter(|d| d.body["attempt"].as_u64() >= Some(2))
+        .collect();
+    assert_eq!(after[0].body["payload"]["data"]["id"], account.as_str());
+    // The same event as the attempt that was cut off.
+    let first = &receiver.got()[0];
+    assert_eq!(after[0].body["id"], first.body["id"]);
+    let admin = token(&http, &restarted, "admin", "admin-secret").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = Resp::read(
+            http.get(restarted.url("/v2/integrations/logs"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["succeeded"] == true)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 backend_tests!(
+    an_event_committed_before_kill_9_is_delivered_after_restart,
     admin_crud_and_validation,
     events_are_delivered_with_their_payloads_and_the_secret,
     a_failing_receiver_is_retried_with_backoff_then_the_job_fails,
