@@ -750,10 +750,11 @@ pub struct IntegrationJob {
 /// The body a webhook receives (Elastic Path's shape): the event id (stable across attempts),
 /// what triggered it, the attempt, the integration, the resource (`payload`, and the deprecated
 /// `resources` as its JSON text) and the configuration.
+///
+/// The stored payload is spliced in as it is (it is the JSON the API rendered), not parsed again.
 pub fn webhook_body(job: &LeasedJob) -> String {
-    let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
     let i = &job.integration;
-    json!({
+    let head = json!({
         "id": job.id,
         "triggered_by": job.event,
         "attempt": job.attempt,
@@ -764,10 +765,21 @@ pub fn webhook_body(job: &LeasedJob) -> String {
             "description": i.description,
         },
         "resources": job.payload,
-        "payload": payload,
         "configuration": i.configuration,
     })
-    .to_string()
+    .to_string();
+    let payload = if job.payload.is_empty() {
+        "null"
+    } else {
+        job.payload.as_str()
+    };
+    // `{…}` + `,"payload":<payload>}`.
+    let mut body = String::with_capacity(head.len() + payload.len() + 12);
+    body.push_str(&head[..head.len() - 1]);
+    body.push_str(",\"payload\":");
+    body.push_str(payload);
+    body.push('}');
+    body
 }
 
 /// The message a STOMP destination receives: a CloudEvent, as Elastic Path sends to queues,

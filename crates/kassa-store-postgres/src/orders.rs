@@ -170,11 +170,13 @@ pub(crate) fn push_order_from_where(qb: &mut QueryBuilder<Postgres>, q: &OrderQu
 
 /// Inserts the order and all its items in one statement: the order's insert is a CTE of the
 /// items' insert, and the items' foreign key is checked at the end of the statement, when the
-/// order is there.
+/// order is there. The order's integration events are a third CTE, the outbox write
+/// ([`crate::outbox::CTE`]), so a checkout stays one statement with or without them.
 async fn insert_order<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
     o: &PlacedOrder,
     items: &[OrderItem],
+    events: &[kassa_core::integrations::Event],
 ) -> Result<()> {
     let col = |f: &dyn Fn(&OrderItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
@@ -195,8 +197,11 @@ async fn insert_order<'e>(
     let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
     let locations = col(&|i| i.location.clone());
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
-    sqlx::query(
-        "WITH placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
+    let (event_kinds, payloads, at) = crate::outbox::columns(events);
+    sqlx::query(concat!(
+        "WITH ",
+        crate::outbox_cte!("$52", "$53", "$54"),
+        ", placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
            contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
            billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
            discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
@@ -214,7 +219,7 @@ async fn insert_order<'e>(
            $48::bigint[], $49::bigint[], $50::text[], $51::uuid[])
            AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
              includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id)",
-    )
+    ))
     .bind(o.id)
     .bind(o.status.as_str())
     .bind(o.payment.as_str())
@@ -266,6 +271,9 @@ async fn insert_order<'e>(
     .bind(updated)
     .bind(locations)
     .bind(location_ids)
+    .bind(event_kinds)
+    .bind(payloads)
+    .bind(at)
     .execute(db)
     .await
     .map_err(sql_error)?;
@@ -281,14 +289,12 @@ impl OrderStore for PgStore {
         idempotency: Option<IdempotentResponse>,
         events: Vec<kassa_core::integrations::Event>,
     ) -> Result<()> {
-        if !o.stock_allocated && idempotency.is_none() && events.is_empty() {
-            // The common case is one statement: no BEGIN and COMMIT round trips.
-            return insert_order(&self.pool, &o, &items).await;
+        if !o.stock_allocated && idempotency.is_none() {
+            // The common case is one statement (the events in it): no BEGIN and COMMIT round trips.
+            return insert_order(&self.pool, &o, &items, &events).await;
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        // The events first: anything after that fails takes them back with the order.
-        crate::outbox::write(&mut tx, &events).await?;
-        insert_order(&mut *tx, &o, &items).await?;
+        insert_order(&mut *tx, &o, &items, &events).await?;
         if o.stock_allocated {
             crate::stock_moves::move_stock(
                 &mut tx,

@@ -20,7 +20,7 @@ use kassa_core::integrations::{
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::stomp;
@@ -29,6 +29,11 @@ use crate::stomp;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// How often the worker looks for jobs nobody woke it for (other nodes' events, retries).
 pub const POLL: Duration = Duration::from_millis(500);
+/// After a commit wakes the worker, how long it waits for more before leasing: commits that
+/// come together are leased together (one write instead of one each).
+const GATHER: Duration = Duration::from_millis(10);
+/// Most attempts recorded in one write.
+const RECORD_BATCH: usize = 256;
 /// How long a stopping node waits for its deliveries under way; the others are retried after
 /// their lease by whichever node is up.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -80,6 +85,23 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let client = http_client();
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let freed = Arc::new(Notify::new());
+    // Attempts are recorded in batches by one task: one write for all that finished meanwhile.
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<(Attempt, OwnedSemaphorePermit)>();
+    let recorder = {
+        let (store, freed) = (Arc::clone(&store), Arc::clone(&freed));
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                let (attempts, permits): (Vec<Attempt>, Vec<OwnedSemaphorePermit>) = batch.drain(..).unzip();
+                if let Err(e) = store.record_attempts(node, attempts).await {
+                    // Their leases end and the jobs are tried again: at least once.
+                    tracing::warn!(error = %e, "could not record delivery attempts");
+                }
+                drop(permits);
+                freed.notify_one();
+            }
+        })
+    };
     let mut refresh = tokio::time::interval(OBSERVED_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -96,15 +118,10 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
                         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                             return;
                         };
-                        let (store, client, freed) = (Arc::clone(&store), client.clone(), Arc::clone(&freed));
+                        let (client, done) = (client.clone(), done.clone());
                         tokio::spawn(async move {
                             let attempt = attempt(&client, &job, &policy).await;
-                            if let Err(e) = store.record_attempts(node, vec![attempt]).await {
-                                // The lease ends and the job is tried again: at least once.
-                                tracing::warn!(error = %e, job = %job.id, "could not record a delivery attempt");
-                            }
-                            drop(permit);
-                            freed.notify_one();
+                            let _ = done.send((attempt, permit));
                         });
                     }
                 }
@@ -119,7 +136,7 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
         }
         tokio::select! {
             () = &mut stop => break,
-            () = integrations.next_commit() => {}
+            () = integrations.next_commit() => tokio::time::sleep(GATHER).await,
             () = freed.notified(), if full_batch => {}
             () = tokio::time::sleep(POLL) => {}
             _ = refresh.tick() => {
@@ -131,6 +148,8 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     }
     // Let the deliveries under way finish (and be recorded) for a moment.
     let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(MAX_IN_FLIGHT as u32)).await;
+    drop(done);
+    let _ = tokio::time::timeout(STOP_GRACE, recorder).await;
 }
 
 /// One attempt of `job`: deliver, and say what came of it and when to try again.
