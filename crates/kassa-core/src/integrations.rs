@@ -872,7 +872,7 @@ mod tests {
         let ok = json!({"type": "integration", "name": "n", "integration_type": "webhook",
             "observes": ["order.created", "order.created", "cart.updated"],
             "configuration": {"url": "https://example.com/hook"}});
-        let f = fields(ok.clone(), true).unwrap();
+        let f = fields(ok, true).unwrap();
         assert_eq!(f.observes.unwrap(), vec!["order.created", "cart.updated"]);
         let cases: &[(Value, &[&str])] = &[
             (
