@@ -20,7 +20,7 @@ use kassa_core::integrations::{
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
 use rand::Rng;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 use crate::stomp;
@@ -86,19 +86,18 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let freed = Arc::new(Notify::new());
     // Attempts are recorded in batches by one task: one write for all that finished meanwhile.
-    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<(Attempt, OwnedSemaphorePermit)>();
+    // A delivery's slot is free as soon as it is done (its job stays leased until recorded), so
+    // leasing and delivering go on while a batch is written.
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
     let recorder = {
-        let (store, freed) = (Arc::clone(&store), Arc::clone(&freed));
+        let store = Arc::clone(&store);
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-                let (attempts, permits): (Vec<Attempt>, Vec<OwnedSemaphorePermit>) = batch.drain(..).unzip();
-                if let Err(e) = store.record_attempts(node, attempts).await {
+                if let Err(e) = store.record_attempts(node, std::mem::take(&mut batch)).await {
                     // Their leases end and the jobs are tried again: at least once.
                     tracing::warn!(error = %e, "could not record delivery attempts");
                 }
-                drop(permits);
-                freed.notify_one();
             }
         })
     };
@@ -118,10 +117,12 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
                         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                             return;
                         };
-                        let (client, done) = (client.clone(), done.clone());
+                        let (client, done, freed) = (client.clone(), done.clone(), Arc::clone(&freed));
                         tokio::spawn(async move {
                             let attempt = attempt(&client, &job, &policy).await;
-                            let _ = done.send((attempt, permit));
+                            let _ = done.send(attempt);
+                            drop(permit);
+                            freed.notify_one();
                         });
                     }
                 }
