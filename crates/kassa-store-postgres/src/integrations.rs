@@ -218,9 +218,9 @@ impl IntegrationStore for PgStore {
                ORDER BY j.next_at LIMIT $2
                FOR UPDATE OF j SKIP LOCKED)
              UPDATE integration_jobs j SET attempts = j.attempts + 1, next_at = $3, leased_by = $4, updated_at = $1
-             FROM due, integrations i
-             WHERE j.id = due.id AND i.id = j.integration_id
-             RETURNING j.id, j.event, j.payload, j.created_at, j.attempts, ",
+             FROM due, integrations i, integration_events e
+             WHERE j.id = due.id AND i.id = j.integration_id AND e.id = j.event_id
+             RETURNING j.id, j.event, e.payload, j.created_at, j.attempts, ",
             integration_columns!()
         ))
         .bind(now)
@@ -376,13 +376,21 @@ impl IntegrationStore for PgStore {
     }
 
     async fn delete_finished_jobs(&self, before: Millis) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM integration_jobs WHERE status <> 'pending' AND updated_at < $1")
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(sql_error)?
-                .rows_affected(),
+        let jobs = sqlx::query("DELETE FROM integration_jobs WHERE status <> 'pending' AND updated_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(sql_error)?
+            .rows_affected();
+        // Events no job refers to any more (their jobs finished, or their integration went).
+        sqlx::query(
+            "DELETE FROM integration_events e WHERE e.created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM integration_jobs j WHERE j.event_id = e.id)",
         )
+        .bind(before)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(jobs)
     }
 }

@@ -197,10 +197,10 @@ async fn insert_order<'e>(
     let updated: Vec<i64> = items.iter().map(|i| i.updated_at).collect();
     let locations = col(&|i| i.location.clone());
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
-    let (event_kinds, payloads, at) = crate::outbox::columns(events);
+    let (event_ids, event_kinds, payloads, at) = crate::outbox::columns(events);
     sqlx::query(concat!(
         "WITH ",
-        crate::outbox_cte!("$52", "$53", "$54"),
+        crate::outbox_cte!("$52", "$53", "$54", "$55"),
         ", placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
            contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
            billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
@@ -271,6 +271,7 @@ async fn insert_order<'e>(
     .bind(updated)
     .bind(locations)
     .bind(location_ids)
+    .bind(event_ids)
     .bind(event_kinds)
     .bind(payloads)
     .bind(at)

@@ -21,13 +21,21 @@ CREATE TABLE integration_observes (
 );
 CREATE INDEX integration_observes_integration ON integration_observes (integration_id);
 
--- The outbox: one job per event and observing integration, written in the transaction of the
--- change that caused the event. id is the event id a receiver sees (stable across attempts).
-CREATE TABLE integration_jobs (
+-- The outbox: each observed event once (its payload, the resource as the API rendered it), and
+-- one job per event and observing integration, written in the transaction of the change that
+-- caused the event. A job's id is the event id its receiver sees (stable across attempts). The
+-- payload is apart so that leasing and settling a job rewrite a small row, not the payload.
+CREATE TABLE integration_events (
     id TEXT PRIMARY KEY,
-    integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
     event TEXT NOT NULL,
     payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE integration_jobs (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES integration_events (id) ON DELETE CASCADE,
+    integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at INTEGER NOT NULL,
@@ -39,6 +47,7 @@ CREATE TABLE integration_jobs (
 -- when its lease ends: leasing sets next_at to the end of the lease).
 CREATE INDEX integration_jobs_due ON integration_jobs (next_at) WHERE status = 'pending';
 CREATE INDEX integration_jobs_integration ON integration_jobs (integration_id, created_at, id);
+CREATE INDEX integration_jobs_event ON integration_jobs (event_id);
 CREATE INDEX integration_jobs_finished ON integration_jobs (updated_at) WHERE status <> 'pending';
 
 -- Every delivery attempt.

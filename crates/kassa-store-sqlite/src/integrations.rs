@@ -128,9 +128,10 @@ fn lease(
 ) -> DbResult<Vec<LeasedJob>> {
     let mut jobs = conn
         .prepare_cached(concat!(
-            "SELECT j.id, j.event, j.payload, j.created_at, j.attempts, ",
+            "SELECT j.id, j.event, e.payload, j.created_at, j.attempts, ",
             integration_columns!(),
             " FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
+             JOIN integration_events e ON e.id = j.event_id
              WHERE j.status = 'pending' AND j.next_at <= ?1 AND i.enabled
              ORDER BY j.next_at LIMIT ?2"
         ))?
@@ -355,11 +356,16 @@ impl IntegrationStore for SqliteStore {
     async fn delete_finished_jobs(&self, before: Millis) -> Result<u64> {
         self.db
             .write(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "DELETE FROM integration_jobs WHERE status <> 'pending' AND updated_at < ?1",
-                    )?
-                    .execute([before])? as u64)
+                let jobs = conn
+                    .prepare_cached("DELETE FROM integration_jobs WHERE status <> 'pending' AND updated_at < ?1")?
+                    .execute([before])? as u64;
+                // Events no job refers to any more (their jobs finished, or their integration went).
+                conn.prepare_cached(
+                    "DELETE FROM integration_events WHERE created_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM integration_jobs j WHERE j.event_id = integration_events.id)",
+                )?
+                .execute([before])?;
+                Ok(jobs)
             })
             .await
     }

@@ -689,7 +689,7 @@ async fn events_wait_for_a_receiver_that_is_down(backend: Backend) {
     .await;
     let admin = app.admin_token().await;
     let receiver = Receiver::start().await;
-    integration(&app, &admin, webhook(&receiver.url, &["account.created"])).await;
+    let hook = integration(&app, &admin, webhook(&receiver.url, &["account.created"])).await;
     receiver.pause().await;
     let mut accounts = HashSet::new();
     for i in 0..20 {
@@ -709,6 +709,34 @@ async fn events_wait_for_a_receiver_that_is_down(backend: Backend) {
     assert!(got.iter().all(|d| d.body["attempt"].as_u64().unwrap() > 1));
     let r = app.get("/v2/integrations/logs?page[limit]=1", &admin).await;
     assert!(r.body["meta"]["results"]["total"].as_u64().unwrap() > 20);
+    // The sweep deletes finished jobs, their logs and their events (here: all of them).
+    logs_when(&app, &admin, &hook, 21).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app
+        .get(&format!("/v2/integrations/{hook}/jobs?page[limit]=100"), &admin)
+        .await
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["status"] != "delivered")
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = app.store().await;
+    let swept = store
+        .delete_finished_jobs(kassa_core::time::now_millis() + 1)
+        .await
+        .unwrap();
+    assert_eq!(swept, 20);
+    let r = app.get(&format!("/v2/integrations/{hook}/logs"), &admin).await;
+    assert_eq!(r.body["meta"]["results"]["total"], 0);
+    let r = app.get(&format!("/v2/integrations/{hook}/jobs"), &admin).await;
+    assert_eq!(r.body["meta"]["results"]["total"], 0);
+    let dump = app.db.dump().await;
+    let events = dump.iter().find(|(t, _)| t == "integration_events").unwrap();
+    assert!(events.1.is_empty(), "{:?}", events.1);
 }
 
 async fn a_disabled_integration_delivers_nothing(backend: Backend) {
