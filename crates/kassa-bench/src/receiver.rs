@@ -50,16 +50,20 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` as ms since the epoch (days from the civil date, Hinnant's
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` as ms since the epoch (days from the civil date, Hinnant's
 /// algorithm).
 fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if text.as_bytes().get(19) == Some(&b'.') {
-        num(20..23).unwrap_or(0)
-    } else {
-        0
+    // The fraction has 1 to 9 digits (trailing zeros are left out: `.5` is 500 ms).
+    let ms = match text.get(19..).and_then(|r| r.strip_prefix('.')) {
+        Some(rest) => {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let padded = format!("{digits:0<3}");
+            padded.get(..3)?.parse::<i64>().ok()?
+        }
+        None => 0,
     };
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -178,6 +182,15 @@ mod tests {
         assert_eq!(
             super::parse_rfc3339_ms("2026-11-28T13:23:46.123Z"),
             Some(1_795_872_226_123)
+        );
+        // Trailing zeros of the fraction are left out by kassa's formatting.
+        assert_eq!(
+            super::parse_rfc3339_ms("2026-11-28T13:23:46.5Z"),
+            Some(1_795_872_226_500)
+        );
+        assert_eq!(
+            super::parse_rfc3339_ms("2026-11-28T13:23:46.05Z"),
+            Some(1_795_872_226_050)
         );
     }
 }
