@@ -13,41 +13,54 @@ const AFFIX_WORDS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Highlight {
     pub field: String,
+    pub matched_tokens: Vec<String>,
     pub snippet: String,
     /// The whole value, marked: only for the `highlight_full_fields`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    pub matched_tokens: Vec<String>,
 }
 
 /// The edit distance between two words (insertions, deletions, substitutions, and swaps of
 /// neighbours, as tantivy's fuzzy terms count them), stopping early past `max`.
 pub fn distance(a: &str, b: &str, max: u8) -> u8 {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+    // Highlighting calls this for every word of every hit's fields: compare bytes when both are
+    // ASCII (the usual case), chars otherwise.
+    if a.is_ascii() && b.is_ascii() {
+        bounded_distance(a.as_bytes(), b.as_bytes(), max)
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        bounded_distance(&a, &b, max)
+    }
+}
+
+/// [`distance`] over any symbols, keeping only the three rows the recurrence reads.
+fn bounded_distance<T: PartialEq>(a: &[T], b: &[T], max: u8) -> u8 {
+    let over = max as usize + 1;
     if a.len().abs_diff(b.len()) > max as usize {
-        return max + 1;
+        return over as u8;
     }
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
+    let width = b.len() + 1;
+    let mut rows = vec![0usize; 3 * width];
+    let (mut before, mut previous, mut current) = (0, width, 2 * width);
+    for (j, cell) in rows[previous..previous + width].iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
+        rows[current] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
+            let mut best = (rows[previous + j] + 1)
+                .min(rows[current + j - 1] + 1)
+                .min(rows[previous + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
+                best = best.min(rows[before + j - 2] + 1);
             }
-            rows[i][j] = best;
+            rows[current + j] = best;
         }
+        (before, previous, current) = (previous, current, before);
     }
-    rows[a.len()][b.len()].min(max as usize + 1) as u8
+    rows[previous + b.len()].min(over) as u8
 }
 
 /// Whether the value's word `word` (lower-cased) answers the query word `token`.

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TEXT};
 use tantivy::{
     DocId, Index, IndexReader, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
@@ -15,6 +15,7 @@ use tantivy::{
 
 use crate::fields::{self, TEXT_ONLY, canonical_field};
 use crate::filter::{Clause, Filter, Op, Value};
+use crate::fuzzy::{AutomatonQuery, WordAutomaton};
 use crate::request::{Direction, SearchKind, SearchParams};
 use crate::{SearchError, tokenize, typos_allowed};
 
@@ -79,27 +80,30 @@ enum ColumnRef<'a> {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetValue {
-    pub value: String,
-    pub highlighted: String,
     pub count: u64,
+    pub highlighted: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetStats {
-    pub min: f64,
-    pub max: f64,
     pub avg: f64,
+    pub max: f64,
+    pub min: f64,
     pub sum: f64,
     pub total_values: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FacetCount {
-    pub field_name: String,
     pub counts: Vec<FacetValue>,
+    pub field_name: String,
     pub sampled: bool,
     pub stats: serde_json::Value,
 }
+
+// The answer's structs list their members in alphabetical order: the order of every kassa
+// response (docs/ARCHITECTURE.md, "Responses are typed").
 
 /// What a search found: how many products pass, the requested page of them (positions in the
 /// release's product list, with their text-match scores), and the facet counts.
@@ -122,6 +126,7 @@ pub struct SearchIndex {
     numbers: HashMap<String, Vec<f64>>,
     /// Each product's rank when sorted by name.
     name_rank: Vec<u32>,
+    segment_ords: Arc<[Vec<u32>]>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -202,6 +207,7 @@ impl SearchIndex {
             .map(|(name, weight)| (schema.get_field(name).expect("declared field"), *weight))
             .collect();
         let sku_exact = schema.get_field(SKU_EXACT).expect("declared field");
+        let segment_ords = segment_ords(&reader)?;
 
         let mut strings: HashMap<String, StringColumn> = HashMap::new();
         let mut lookups: HashMap<String, HashMap<String, u32>> = HashMap::new();
@@ -263,6 +269,7 @@ impl SearchIndex {
             strings,
             numbers,
             name_rank,
+            segment_ords,
         })
     }
 
@@ -385,7 +392,7 @@ impl SearchIndex {
         let query = BooleanQuery::new(top);
         let searcher = self.reader.searcher();
         searcher
-            .search(&query, &AllMatches)
+            .search(&query, &AllMatches(Arc::clone(&self.segment_ords)))
             .map_err(|e| SearchError::Request(format!("The search failed: {e}")))
     }
 
@@ -393,30 +400,32 @@ impl SearchIndex {
     /// a prefix; in any text field, weighted by field.
     fn word_query(&self, token: &str, last: bool) -> Box<dyn Query> {
         let typos = typos_allowed(token);
+        let fuzzy = (typos > 0).then(|| WordAutomaton::new(token, typos, false));
+        let prefix = last.then(|| WordAutomaton::new(token, typos.min(1), true));
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(field, weight) in &self.text {
             let term = Term::from_field_text(field, token);
             any.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
                     weight * 2.0,
                 )),
             ));
-            if typos > 0 {
+            if let Some(fuzzy) = &fuzzy {
                 any.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term.clone(), typos, true)),
+                        Box::new(AutomatonQuery::new(field, fuzzy)),
                         weight * 0.5,
                     )),
                 ));
             }
-            if last {
+            if let Some(prefix) = &prefix {
                 any.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new_prefix(term, typos.min(1), true)),
+                        Box::new(AutomatonQuery::new(field, prefix)),
                         weight * 0.75,
                     )),
                 ));
@@ -722,10 +731,11 @@ fn number_text(v: f64) -> String {
 }
 
 /// Collects every match with its score, as release positions.
-struct AllMatches;
+struct AllMatches(Arc<[Vec<u32>]>);
 
 struct SegmentMatches {
-    ords: Column<u64>,
+    segment_ords: Arc<[Vec<u32>]>,
+    segment: usize,
     found: Vec<(usize, f32)>,
 }
 
@@ -733,9 +743,10 @@ impl Collector for AllMatches {
     type Fruit = Vec<(usize, f32)>;
     type Child = SegmentMatches;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentMatches> {
+    fn for_segment(&self, segment: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentMatches> {
         Ok(SegmentMatches {
-            ords: reader.fast_fields().u64(ORD)?,
+            segment_ords: Arc::clone(&self.0),
+            segment: segment as usize,
             found: Vec::new(),
         })
     }
@@ -753,14 +764,31 @@ impl SegmentCollector for SegmentMatches {
     type Fruit = Vec<(usize, f32)>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        if let Some(ord) = self.ords.first(doc) {
-            self.found.push((ord as usize, score));
+        match self.segment_ords[self.segment].get(doc as usize) {
+            Some(&ord) if ord != u32::MAX => self.found.push((ord as usize, score)),
+            _ => {}
         }
     }
 
     fn harvest(self) -> Vec<(usize, f32)> {
         self.found
     }
+}
+
+/// Each segment's documents' release positions, read once from the `ord` fast field: a lookup
+/// in a vector per match rather than a column read.
+fn segment_ords(reader: &IndexReader) -> std::io::Result<Arc<[Vec<u32>]>> {
+    reader
+        .searcher()
+        .segment_readers()
+        .iter()
+        .map(|segment| {
+            let column = segment.fast_fields().u64(ORD).map_err(tantivy_error)?;
+            Ok((0..segment.max_doc())
+                .map(|doc| column.first(doc).map_or(u32::MAX, |ord| ord as u32))
+                .collect())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 pub mod fields;
 pub mod filter;
+mod fuzzy;
 pub mod highlight;
 pub mod index;
 pub mod request;

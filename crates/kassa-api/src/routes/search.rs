@@ -13,8 +13,8 @@ use axum::routing::post;
 use kassa_core::money::Currency;
 use kassa_search::highlight::{Highlight, highlight};
 use kassa_search::request::{MAX_SEARCHES, RawSearch};
-use kassa_search::{SearchError, SearchKind, SearchOutcome, SearchParams};
-use serde::Deserialize;
+use kassa_search::{FacetCount, SearchError, SearchKind, SearchOutcome, SearchParams};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::ShopperRequest;
@@ -24,7 +24,8 @@ use crate::extract::ApiJson;
 use crate::route_table::Routes;
 use crate::search::ReleaseSearch;
 use crate::state::AppState;
-use crate::views::catalog_product;
+use crate::views::catalog_product::{self, CatalogProduct};
+use crate::views::document::EmptyObject;
 
 pub fn router() -> Routes {
     Routes::new()
@@ -105,7 +106,56 @@ async fn multi_search(
             started,
         ));
     }
-    Ok(Json(json!({ "results": results })).into_response())
+    Ok(Json(MultiSearchResults { results }).into_response())
+}
+
+#[derive(Serialize)]
+struct MultiSearchResults<'a> {
+    results: Vec<SearchResult<'a>>,
+}
+
+/// One search's answer, Typesense's shape. Members in alphabetical order, as in every kassa
+/// response (docs/ARCHITECTURE.md, "Responses are typed").
+#[derive(Serialize)]
+struct SearchResult<'a> {
+    facet_counts: Vec<FacetCount>,
+    found: usize,
+    hits: Vec<Hit<'a>>,
+    out_of: usize,
+    page: u64,
+    request_params: RequestParams,
+    search_cutoff: bool,
+    search_time_ms: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Hit<'a> {
+    document: HitDocument<'a>,
+    highlight: EmptyObject,
+    highlights: Vec<Highlight>,
+    text_match: u64,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum HitDocument<'a> {
+    Product(Box<CatalogProduct<'a>>),
+    /// An autocomplete suggestion: a product name and how many products carry it.
+    Suggestion {
+        count: u64,
+        id: String,
+        q: String,
+    },
+}
+
+#[derive(Serialize)]
+struct RequestParams {
+    collection_name: &'static str,
+    first_q: Value,
+    per_page: u64,
+    q: Value,
 }
 
 /// Typesense's `text_match`: a whole number, higher for a better match.
@@ -122,21 +172,21 @@ fn full(params: &SearchParams, field: &str) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render_result(
-    index: &Arc<ReleaseSearch>,
+fn render_result<'a>(
+    index: &'a Arc<ReleaseSearch>,
     params: &SearchParams,
     raw: &RawSearch,
     outcome: SearchOutcome,
-    currency: &Currency,
+    currency: &'a Currency,
     now: kassa_core::time::Millis,
     origin: &Origin,
     started: Instant,
-) -> Value {
+) -> SearchResult<'a> {
     let release = &index.release;
     let products = &release.snapshot.products;
     let (found, hits) = match params.kind {
         SearchKind::Search => {
-            let hits: Vec<Value> = outcome
+            let hits: Vec<Hit> = outcome
                 .hits
                 .iter()
                 .map(|&(ord, score)| {
@@ -151,12 +201,14 @@ fn render_result(
                         highlight(field, value?, &outcome.tokens, true, full(params, field))
                     })
                     .collect();
-                    json!({
-                        "document": catalog_product::render(release, p, currency, now, origin),
-                        "highlights": highlights,
-                        "highlight": {},
-                        "text_match": text_match(score),
-                    })
+                    Hit {
+                        document: HitDocument::Product(Box::new(catalog_product::render(
+                            release, p, currency, now, origin,
+                        ))),
+                        highlights,
+                        highlight: EmptyObject {},
+                        text_match: text_match(score),
+                    }
                 })
                 .collect();
             (outcome.found, hits)
@@ -188,31 +240,32 @@ fn render_result(
                     )
                     .into_iter()
                     .collect();
-                    json!({
-                        "document": { "id": id, "q": q, "count": count },
-                        "highlights": highlights,
-                        "highlight": {},
-                        "text_match": text_match(score),
-                    })
+                    Hit {
+                        document: HitDocument::Suggestion { count, id, q },
+                        highlights,
+                        highlight: EmptyObject {},
+                        text_match: text_match(score),
+                    }
                 })
                 .collect();
             (found, hits)
         }
     };
-    json!({
-        "type": params.kind.as_str(),
-        "found": found,
-        "out_of": index.index.len(),
-        "page": params.page,
-        "hits": hits,
-        "facet_counts": outcome.facets,
-        "search_cutoff": false,
-        "search_time_ms": started.elapsed().as_millis() as u64,
-        "request_params": {
-            "collection_name": params.kind.as_str(),
-            "q": raw.q.clone().unwrap_or_else(|| json!("*")),
-            "per_page": params.per_page,
-            "first_q": raw.q.clone().unwrap_or_else(|| json!("*")),
+    let q = raw.q.clone().unwrap_or_else(|| json!("*"));
+    SearchResult {
+        kind: params.kind.as_str(),
+        found,
+        out_of: index.index.len(),
+        page: params.page,
+        hits,
+        facet_counts: outcome.facets,
+        search_cutoff: false,
+        search_time_ms: started.elapsed().as_millis() as u64,
+        request_params: RequestParams {
+            collection_name: params.kind.as_str(),
+            q: q.clone(),
+            per_page: params.per_page,
+            first_q: q,
         },
-    })
+    }
 }

@@ -207,9 +207,11 @@ async fn product_page(
         .products_matching(&query.filters)
         .into_iter()
         .filter(|p| scope(p));
-    let render = |p: &ReleasedProduct| catalog_product::render(r, p, &currency, request.context.now, origin);
     let (total, shown) = page_slice(matching, query);
-    let data: Vec<Value> = shown.iter().map(|p| render(p)).collect();
+    let data: Vec<_> = shown
+        .iter()
+        .map(|p| catalog_product::render(r, p, &currency, request.context.now, origin))
+        .collect();
     let mut body = envelope::collection(data, total, query, origin, uri);
     if let Some(included) = included(r, &shown, &query.include, origin) {
         body["included"] = included;

@@ -2,127 +2,206 @@
 //! `/catalog/multi-search`): the released product priced for one unit at a moment in the
 //! shopper's currency.
 
+use std::collections::BTreeMap;
+
 use kassa_core::catalog_filter::product_types;
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
 use kassa_core::release::ReleasedProduct;
 use kassa_core::time::{Millis, rfc3339};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use crate::catalog_view::{ShopperRelease, price_product};
 use crate::envelope::Origin;
-use crate::views::pcm::compact;
 
-fn formatted(currency: &Currency, amount: i64) -> Value {
-    json!({
-        "amount": amount,
-        "currency": currency.code,
-        "formatted": currency.money.format(amount),
-        "float_price": currency.money.float(amount),
-    })
+/// A product of the shopper catalog, serialised straight from the release it borrows from: a
+/// search page renders twenty of these, so no text or extension is copied into a `Value` tree.
+/// Fields in alphabetical order, the order the former `Value` rendering wrote (docs/ARCHITECTURE.md).
+#[derive(Serialize)]
+pub(crate) struct CatalogProduct<'a> {
+    attributes: Attributes<'a>,
+    id: Uuid,
+    links: SelfLink,
+    meta: Meta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relationships: Option<Value>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The product's attributes; absent values are left out, as Elastic Path does.
+#[derive(Serialize)]
+struct Attributes<'a> {
+    commodity_type: &'a str,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extensions: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_ref: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mpn: Option<&'a str>,
+    name: &'a str,
+    /// The deciding price book's prices, every currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<&'a BTreeMap<String, CurrencyPrice>>,
+    published_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sku: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slug: Option<&'a str>,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upc_ean: Option<&'a str>,
+    updated_at: String,
+}
+
+/// The price members are there when the product has a price for one unit at the moment in the
+/// shopper's currency; the `original_*` and `sale_*` ones while a sale runs.
+#[derive(Serialize)]
+struct Meta<'a> {
+    bread_crumb_nodes: &'a [Uuid],
+    catalog_id: Uuid,
+    catalog_source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_price: Option<Display<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_display_price: Option<Display<'a>>,
+    /// The list price a sale replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_price: Option<BTreeMap<&'a str, Amount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricebook_id: Option<Uuid>,
+    /// Storefronts choose the product page's layout by the first type.
+    product_types: &'static [&'static str],
+    release_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sale_expires: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sale_id: Option<Option<String>>,
+    /// The tiers of the price that applies: the sale's while a sale runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tiers: Option<BTreeMap<&'a str, TierMeta<'a>>>,
+}
+
+#[derive(Serialize)]
+struct TierMeta<'a> {
+    display_price: Display<'a>,
+    minimum_quantity: i64,
+    price: BTreeMap<&'a str, Amount>,
+}
+
+#[derive(Serialize)]
+struct Amount {
+    amount: i64,
+    includes_tax: bool,
 }
 
 /// `with_tax` and `without_tax`: the same amount, as there is no tax engine.
-fn display(currency: &Currency, amount: i64) -> Value {
-    json!({ "with_tax": formatted(currency, amount), "without_tax": formatted(currency, amount) })
+#[derive(Serialize)]
+struct Display<'a> {
+    with_tax: Formatted<'a>,
+    without_tax: Formatted<'a>,
 }
 
-fn amount(price: &CurrencyPrice) -> Value {
-    json!({ "amount": price.amount, "includes_tax": price.includes_tax })
+#[derive(Serialize, Clone)]
+struct Formatted<'a> {
+    amount: i64,
+    currency: &'a str,
+    float_price: f64,
+    formatted: String,
+}
+
+#[derive(Serialize)]
+struct SelfLink {
+    #[serde(rename = "self")]
+    self_: String,
+}
+
+fn display(currency: &Currency, amount: i64) -> Display<'_> {
+    let formatted = Formatted {
+        amount,
+        currency: &currency.code,
+        formatted: currency.money.format(amount),
+        float_price: currency.money.float(amount),
+    };
+    Display {
+        with_tax: formatted.clone(),
+        without_tax: formatted,
+    }
 }
 
 /// A product priced for one unit at `now`.
-pub(crate) fn render(
-    r: &ShopperRelease,
-    p: &ReleasedProduct,
-    currency: &Currency,
+pub(crate) fn render<'a>(
+    r: &'a ShopperRelease,
+    p: &'a ReleasedProduct,
+    currency: &'a Currency,
     now: Millis,
     origin: &Origin,
-) -> Value {
+) -> CatalogProduct<'a> {
     let product = &p.product;
-    let mut meta = Map::new();
-    meta.insert("catalog_id".into(), json!(r.catalog_id()));
-    meta.insert("release_id".into(), json!(r.release.id));
-    meta.insert("catalog_source".into(), json!("pim"));
-    meta.insert("bread_crumb_nodes".into(), json!(p.node_ids));
-    // Storefronts choose the product page's layout by the first type.
-    meta.insert("product_types".into(), json!(product_types(product)));
-    let mut price = None;
-    if let Some(sku) = product.sku.as_deref()
-        && let Some((pricebook_id, sheet)) = r.deciding_sheet(sku)
-    {
-        price = Some(serde_json::to_value(&sheet.currencies).unwrap_or_default());
-        meta.insert("pricebook_id".into(), json!(pricebook_id));
-        if let Ok(resolved) = price_product(r, sku, &currency.code, 1, now) {
-            meta.insert("display_price".into(), display(currency, resolved.amount));
-            // The tiers of the price that applies: the sale's while a sale runs.
-            let applying = match &resolved.sale_id {
-                Some(sale) => sheet
-                    .sales
-                    .get(sale)
-                    .and_then(|s| s.currencies.get(&currency.code)),
-                None => sheet.currencies.get(&currency.code),
-            };
-            if let Some(original) = &resolved.original {
-                let list = json!({ currency.code.clone(): { "amount": original.amount, "includes_tax": original.includes_tax } });
-                meta.insert("original_price".into(), list);
-                meta.insert(
-                    "original_display_price".into(),
-                    display(currency, original.amount),
-                );
-                meta.insert("sale_id".into(), json!(resolved.sale_id));
-                meta.insert("sale_expires".into(), json!(resolved.sale_expires.map(rfc3339)));
-            }
-            if let Some(applying) = applying.filter(|a| !a.tiers.is_empty()) {
-                let tiers: Map<String, Value> = applying
-                    .tiers
-                    .iter()
-                    .map(|(name, t)| {
-                        let price = CurrencyPrice {
-                            amount: t.amount,
-                            includes_tax: applying.includes_tax,
-                            tiers: Default::default(),
-                        };
-                        (
-                            name.clone(),
-                            json!({
-                                "minimum_quantity": t.minimum_quantity,
-                                "price": { currency.code.clone(): amount(&price) },
-                                "display_price": display(currency, t.amount),
-                            }),
-                        )
-                    })
-                    .collect();
-                meta.insert("tiers".into(), Value::Object(tiers));
-            }
+    let sheet = product.sku.as_deref().and_then(|sku| r.deciding_sheet(sku));
+    let resolved = sheet.and_then(|_| price_product(r, product.sku.as_deref()?, &currency.code, 1, now).ok());
+    let code = currency.code.as_str();
+    let one = |amount: i64, includes_tax: bool| BTreeMap::from([(code, Amount { amount, includes_tax })]);
+    let sale = resolved.as_ref().and_then(|r| Some((r, r.original.as_ref()?)));
+    let tiers = resolved.as_ref().zip(sheet).and_then(|(resolved, (_, sheet))| {
+        let applying = match &resolved.sale_id {
+            Some(sale) => sheet.sales.get(sale).and_then(|s| s.currencies.get(code)),
+            None => sheet.currencies.get(code),
         }
-    }
-    let mut rendered = json!({
-        "type": "product",
-        "id": product.id,
-        "attributes": compact(json!({
-            "name": product.name,
-            "sku": product.sku,
-            "slug": product.slug,
-            "description": product.description,
-            "status": product.status,
-            "commodity_type": product.commodity_type,
-            "upc_ean": product.upc_ean,
-            "mpn": product.mpn,
-            "external_ref": product.external_ref,
-            "extensions": product.extensions,
-            "price": price,
-            "published_at": rfc3339(r.release.published_at),
-            "created_at": rfc3339(product.created_at),
-            "updated_at": rfc3339(product.updated_at),
-        })),
-        "meta": meta,
-        "links": { "self": origin.url(&format!("/catalog/products/{}", product.id)) },
+        .filter(|a| !a.tiers.is_empty())?;
+        let tiers = applying.tiers.iter().map(|(name, t)| {
+            let tier = TierMeta {
+                display_price: display(currency, t.amount),
+                minimum_quantity: t.minimum_quantity,
+                price: one(t.amount, applying.includes_tax),
+            };
+            (name.as_str(), tier)
+        });
+        Some(tiers.collect())
     });
-    if let Some(relationships) = media_relationships(r, p) {
-        rendered["relationships"] = relationships;
+    CatalogProduct {
+        attributes: Attributes {
+            commodity_type: &product.commodity_type,
+            created_at: rfc3339(product.created_at),
+            description: product.description.as_deref(),
+            extensions: product.extensions.as_ref().filter(|e| !e.is_null()),
+            external_ref: product.external_ref.as_deref(),
+            mpn: product.mpn.as_deref(),
+            name: &product.name,
+            price: sheet.map(|(_, sheet)| &sheet.currencies),
+            published_at: rfc3339(r.release.published_at),
+            sku: product.sku.as_deref(),
+            slug: product.slug.as_deref(),
+            status: &product.status,
+            upc_ean: product.upc_ean.as_deref(),
+            updated_at: rfc3339(product.updated_at),
+        },
+        id: product.id,
+        links: SelfLink {
+            self_: origin.url(&format!("/catalog/products/{}", product.id)),
+        },
+        meta: Meta {
+            bread_crumb_nodes: &p.node_ids,
+            catalog_id: r.catalog_id(),
+            catalog_source: "pim",
+            display_price: resolved.as_ref().map(|r| display(currency, r.amount)),
+            original_display_price: sale.map(|(_, original)| display(currency, original.amount)),
+            original_price: sale.map(|(_, original)| one(original.amount, original.includes_tax)),
+            pricebook_id: sheet.map(|(id, _)| id),
+            product_types: product_types(product),
+            release_id: r.release.id,
+            sale_expires: sale.map(|(r, _)| r.sale_expires.map(rfc3339)),
+            sale_id: sale.map(|(r, _)| r.sale_id.clone()),
+            tiers,
+        },
+        relationships: media_relationships(r, p),
+        kind: "product",
     }
-    rendered
 }
 
 fn media_relationships(r: &ShopperRelease, p: &ReleasedProduct) -> Option<Value> {

@@ -16,6 +16,7 @@ backend_tests!(
     search_refuses_bad_input_with_the_specs_errors,
     search_sees_only_the_shoppers_catalog,
     a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it,
+    search_and_catalog_answers_are_compact_json_with_sorted_keys,
 );
 
 /// A live product with a description, extensions and a USD (and EUR) price, in the node.
@@ -581,4 +582,49 @@ async fn a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it(ba
     searchable(&app, &node.url, &shopper, &[]).await;
     let r = search(&app, &node.url, &shopper, json!([{"q": "spade"}]), &[]).await;
     assert_eq!(names(&r, 0), ["Spade"]);
+}
+
+/// Search answers and shopper catalog products are rendered from typed views borrowing the
+/// release; their bytes are compact JSON with every object's keys in byte order, what
+/// serialising their parsed `Value` again gives (docs/ARCHITECTURE.md, "Responses are typed").
+async fn search_and_catalog_answers_are_compact_json_with_sorted_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    tool_shop(&app, &admin).await;
+    searchable(&app, &app.url, &shopper, &[]).await;
+    let searches = json!({"searches": [
+        {"q": "hamer", "facet_by": "brand,price", "filter_by": "price:>1", "highlight_full_fields": "name"},
+        {"type": "autocomplete", "q": "ham"},
+    ]});
+    let shopper = &shopper;
+    let text = |req: reqwest::RequestBuilder| async move {
+        let r = req.bearer_auth(shopper).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let searched = text(
+        app.http
+            .post(format!("{}/catalog/multi-search", app.url))
+            .json(&searches),
+    )
+    .await;
+    let listed = text(app.http.get(format!("{}/catalog/products", app.url))).await;
+    let parsed: Value = serde_json::from_str(&searched).unwrap();
+    let hits = &parsed["results"][0]["hits"];
+    assert_eq!(hits.as_array().map(Vec::len), Some(2), "{parsed}");
+    assert!(
+        parsed["results"][0]["facet_counts"][1]["stats"].is_object(),
+        "{parsed}"
+    );
+    assert_eq!(
+        parsed["results"][1]["hits"][0]["document"]["count"], 1,
+        "{parsed}"
+    );
+    let id = hits[0]["document"]["id"].as_str().unwrap().to_owned();
+    let shown = text(app.http.get(format!("{}/catalog/products/{id}", app.url))).await;
+    for body in [searched, listed, shown] {
+        let again = serde_json::to_string(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
+        assert_eq!(body, again);
+    }
 }
