@@ -135,6 +135,11 @@ if order_cart:
         "customer": {"name": "Fuzz Tester", "email": "fuzz-order@example.com"},
         "billing_address": address, "shipping_address": address}})
 
+# A disabled integration (delivers nothing), whose jobs and logs lists are then really read.
+ids["integration"] = new("POST", "/v2/integrations", {"data": {"type": "integration", "name": "Fuzz",
+    "integration_type": "webhook", "enabled": False, "observes": ["order.created"],
+    "configuration": {"url": "http://127.0.0.1:9/hook"}}})
+
 # Which path parameter of which paths each id fills, most specific first.
 pins = [
     (r"^/v2/carts/\{id\}/items/\{item_id\}/taxes/\{tax_id\}$", {"id": "cart", "item_id": "item", "tax_id": "tax"}),
@@ -146,6 +151,7 @@ pins = [
     (r"^/v2/accounts/\{id\}/addresses/\{address_id\}", {"id": "account", "address_id": "account_address"}),
     (r"^/v2/accounts/\{id\}", {"id": "account"}),
     (r"^/v2/currencies/\{id\}", {"id": "currency"}),
+    (r"^/v2/integrations/\{id\}", {"id": "integration"}),
     (r"^/v2/authentication-realms/\{realm\}", {"realm": "realm"}),
     (r"^/v2/inventories/locations/\{id\}", {"id": "location"}),
     (r"^/v2/inventories/\{product_id\}/transactions/\{id\}", {"product_id": "product", "id": "transaction"}),

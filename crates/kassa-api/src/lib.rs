@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod integrations;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

@@ -409,6 +409,18 @@ pub fn operations() -> Vec<Op> {
             Op::put(format!("{PW}/{{credential}}"), "Update a password credential").describe(SELF_MANAGED).token().account_header().body("DataObject"),
             Op::delete(format!("{PW}/{{credential}}"), "Delete a password credential").admin().no_content(),
         ]),
+        tag("Integrations", vec![
+            Op::get("/v2/integrations", "List integrations").admin().list().returns("Integration"),
+            Op::post("/v2/integrations", "Create an integration (webhook or stomp; aws_sqs is refused)")
+                .admin().created().body("IntegrationBody").returns("Integration"),
+            Op::get("/v2/integrations/logs", "List the delivery logs of every integration").admin().list().returns("IntegrationLog"),
+            Op::get("/v2/integrations/{id}", "Get an integration").admin().returns("Integration"),
+            Op::put("/v2/integrations/{id}", "Update an integration").admin().body("IntegrationBody").returns("Integration"),
+            Op::delete("/v2/integrations/{id}", "Delete an integration, its jobs and logs").admin().no_content(),
+            Op::get("/v2/integrations/{id}/logs", "List an integration's delivery logs").admin().list().returns("IntegrationLog"),
+            Op::get("/v2/integrations/{id}/jobs", "List an integration's jobs (one per event)").admin().list().returns("IntegrationJob"),
+            Op::get("/v2/integrations/{id}/jobs/{job_id}/logs", "List the delivery logs of a job").admin().list().returns("IntegrationLog"),
+        ]),
         tag("Application keys", vec![
             Op::get("/v2/application-keys", "List application keys").admin().list(),
             Op::post("/v2/application-keys", "Create an application key").admin().created().body("DataObject"),
@@ -998,6 +1010,27 @@ fn schemas() -> Value {
             "phone_number": s(), "instructions": s(),
         })),
         "Account": resource(Some("account"), json!({ "name": { "type": "string" }, "legal_name": { "type": "string" } })),
+        "Integration": resource(Some("integration"), json!({
+            "name": { "type": "string" }, "description": { "type": "string" }, "enabled": { "type": "boolean" },
+            "integration_type": { "enum": ["webhook", "stomp"] },
+            "observes": { "type": "array", "items": { "type": "string" } },
+            "configuration": { "type": "object" },
+        })),
+        "IntegrationBody": data_body(json!({
+            "type": { "const": "integration" }, "name": { "type": "string" }, "description": { "type": "string" },
+            "enabled": { "type": "boolean" }, "integration_type": { "enum": ["webhook", "stomp", "aws_sqs"] },
+            "observes": { "type": "array", "items": { "type": "string" } },
+            "configuration": { "type": "object" },
+        })),
+        "IntegrationLog": resource(Some("integration-log"), json!({
+            "succeeded": { "type": "boolean" }, "attempt": { "type": "integer" },
+            "status_code": { "type": ["integer", "null"] }, "body": { "type": ["string", "null"] },
+            "error_detail": { "type": ["string", "null"] }, "duration_ms": { "type": "integer" },
+        })),
+        "IntegrationJob": resource(Some("integration-job"), json!({
+            "triggered_by": { "type": "string" }, "status": { "enum": ["pending", "delivered", "failed"] },
+            "attempts": { "type": "integer" },
+        })),
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
         "RulePromotion": resource(Some("rule_promotion"), json!({ "name": { "type": "string" }, "enabled": { "type": "boolean" }, "automatic": { "type": "boolean" }, "rule_set": { "type": "object" } })),

@@ -56,6 +56,8 @@ pub struct AppState {
     pub search: Arc<SearchIndexes>,
     /// The compiled rule promotions.
     pub promotions: Arc<crate::promotion_cache::PromotionCache>,
+    /// Which events integrations observe, and the wake-up of this node's delivery worker.
+    pub integrations: Arc<crate::integrations::Integrations>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -72,8 +74,15 @@ impl AppState {
             api_document: Arc::default(),
             search: Arc::new(SearchIndexes::in_memory()),
             promotions: Arc::default(),
+            integrations: Arc::default(),
             hashing: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Delivers integration events with `policy` (tests shorten its delays).
+    pub fn with_delivery_policy(mut self, policy: kassa_core::integrations::RetryPolicy) -> Self {
+        self.integrations = Arc::new(crate::integrations::Integrations::new(policy));
+        self
     }
 
     /// What the search indexes are built from.

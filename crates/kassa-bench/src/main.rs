@@ -4,6 +4,7 @@
 
 mod api_client;
 mod orders;
+mod receiver;
 mod report;
 mod scenario;
 mod seed;
@@ -82,6 +83,11 @@ struct Cli {
     /// protocol against the same server, side by side.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "http")]
     protocols: Vec<Protocol>,
+    /// Create one webhook integration observing every event kassa emits, delivering to a tiny
+    /// receiver in this process, and report the events delivered per second and their delivery
+    /// lag (p50, p99) for each run.
+    #[arg(long)]
+    webhook: bool,
     /// Also write the results as JSON to this file (`-` for stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -220,6 +226,15 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
         0
     };
     let fixture = Arc::new(seed::seed(server, db, cli.products, cli.accounts, orders).await?);
+    let receiver = if cli.webhook {
+        let api = api_client::Api {
+            http: reqwest::Client::new(),
+            base: server.url.clone(),
+        };
+        Some(receiver::Receiver::start(&api, &fixture.admin_token).await?)
+    } else {
+        None
+    };
     let ticks = server::clock_ticks();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let with_postgres = cli.backend == Backend::Postgres;
@@ -331,6 +346,20 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
                 );
             }
             let (first, last, peak_rss) = sampler.await?;
+            if let Some(receiver) = &receiver {
+                // Deliveries still under way at the window's end arrive just after it.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let ms = |t: Instant| {
+                    let back = Instant::now().saturating_duration_since(t);
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.saturating_sub(back).as_millis() as i64)
+                };
+                let (per_s, p50, p99) = receiver.summary(ms(window.measure_from), ms(window.until));
+                eprintln!(
+                    "kassa-bench: webhook: {per_s:.0} events/s delivered, delivery lag p50 {p50} ms, p99 {p99} ms"
+                );
+            }
             let run = RunResult::new(
                 scenario,
                 target.protocol,

@@ -15,6 +15,7 @@ pub mod conflicts;
 pub mod customer;
 pub mod error;
 pub mod file;
+pub mod integrations;
 pub mod inventory;
 pub mod money;
 pub mod order_state;

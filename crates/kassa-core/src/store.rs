@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice}
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::file::{File, FileContent, FilesChange, MediaChange};
+use crate::integrations::{Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, LeasedJob};
 use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
@@ -43,6 +44,7 @@ pub trait Store:
     + IdempotencyStore
     + PaymentStore
     + PromotionStore
+    + IntegrationStore
     + Send
     + Sync
     + 'static
@@ -132,7 +134,7 @@ pub trait AccountStore {
     async fn credential_by_username(&self, profile_id: Uuid, username: &str) -> Result<Option<Credential>>;
 
     /// `Conflict` on a duplicate registration_id; `NotFound` for an unknown parent.
-    async fn create_account(&self, account: Account) -> Result<()>;
+    async fn create_account(&self, account: Account, events: Vec<Event>) -> Result<()>;
     async fn account(&self, id: Uuid) -> Result<Option<Account>>;
     async fn accounts(
         &self,
@@ -140,9 +142,9 @@ pub trait AccountStore {
         sort: Option<&Sort>,
         page: PageRequest,
     ) -> Result<Page<Account>>;
-    async fn update_account(&self, account: Account) -> Result<bool>;
+    async fn update_account(&self, account: Account, events: Vec<Event>) -> Result<bool>;
     /// Also deletes its memberships and addresses.
-    async fn delete_account(&self, id: Uuid) -> Result<bool>;
+    async fn delete_account(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 
     /// `Conflict` if the member already belongs to the account; `BadRequest` (`Membership limit
     /// reached`) if the member already belongs to `membership_limit` accounts, decided in the
@@ -235,17 +237,26 @@ pub struct CustomerPatch {
 /// Customers (the identity model checkout also accepts).
 #[async_trait]
 pub trait CustomerStore {
-    /// Fails with `Conflict` if another customer has the same email, ignoring case.
-    async fn create_customer(&self, customer: Customer) -> Result<Customer>;
+    /// Fails with `Conflict` if another customer has the same email, ignoring case. `events` go
+    /// to the outbox in the same transaction (as in every use-case that takes them).
+    async fn create_customer(&self, customer: Customer, events: Vec<Event>) -> Result<Customer>;
     async fn customer(&self, id: Uuid) -> Result<Option<Customer>>;
     /// Looks up by email, ignoring case.
     async fn customer_by_email(&self, email: &str) -> Result<Option<Customer>>;
     /// Oldest first.
     async fn customers(&self, query: CustomerQuery) -> Result<Page<Customer>>;
     /// Applies `patch`; `None` if there is no such customer, `Conflict` on a taken email.
-    async fn update_customer(&self, id: Uuid, patch: CustomerPatch, now: Millis) -> Result<Option<Customer>>;
-    /// Also deletes the customer's addresses. False if there was none with this id.
-    async fn delete_customer(&self, id: Uuid) -> Result<bool>;
+    /// `emit` renders the events of the customer after the change.
+    async fn update_customer(
+        &self,
+        id: Uuid,
+        patch: CustomerPatch,
+        now: Millis,
+        emit: Option<Emit<Customer>>,
+    ) -> Result<Option<Customer>>;
+    /// Also deletes the customer's addresses. False if there was none with this id (and then
+    /// `events` are not written).
+    async fn delete_customer(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 }
 
 /// A change to a stored record, applied inside the store's transaction to the current version
@@ -600,6 +611,7 @@ pub trait OrderStore {
         items: Vec<OrderItem>,
         redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
+        events: Vec<Event>,
     ) -> Result<()>;
     /// The order and its items (in cart order), read together.
     async fn order(&self, id: Uuid) -> Result<Option<(PlacedOrder, Vec<OrderItem>)>>;
@@ -651,6 +663,7 @@ pub trait PaymentStore {
         change: crate::payments::OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,
+        emit: Option<Emit<crate::payments::ChangedOrder>>,
     ) -> Result<Option<crate::payments::ChangedOrder>>;
 }
 
@@ -704,4 +717,58 @@ pub trait PromotionStore {
     ) -> Result<()>;
     /// False if the cart did not hold the code.
     async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool>;
+}
+
+/// Integrations, the outbox of their events and the log of every delivery attempt.
+///
+/// Every use-case of another part of the store that takes `events` writes them with the
+/// backend's `outbox` module in its own transaction: one job per event and enabled integration
+/// that observes the event's kind, read in that transaction (so a change on any node sees every
+/// committed integration).
+#[async_trait]
+pub trait IntegrationStore {
+    async fn create_integration(&self, integration: Integration, events: Vec<Event>) -> Result<()>;
+    async fn integration(&self, id: Uuid) -> Result<Option<Integration>>;
+    /// Oldest first.
+    async fn integrations(&self, page: PageRequest) -> Result<Page<Integration>>;
+    /// Applies `edit` to the current version in the write's transaction; `None` if there is none.
+    async fn update_integration(
+        &self,
+        id: Uuid,
+        edit: Edit<Integration>,
+        emit: Emit<Integration>,
+    ) -> Result<Option<Integration>>;
+    /// Also deletes its jobs and logs. False if there was none.
+    async fn delete_integration(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
+    /// The event names that some enabled integration observes.
+    async fn observed_events(&self) -> Result<Vec<String>>;
+
+    /// Takes up to `limit` due jobs of enabled integrations for one attempt each: jobs that are
+    /// pending, due by `now` and not leased (or whose lease ended), oldest due first. Each gets
+    /// its next attempt number and a lease for `node` until `lease_until`; two callers never
+    /// get the same job while its lease lasts (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite:
+    /// its single writer).
+    async fn lease_jobs(
+        &self,
+        node: Uuid,
+        now: crate::time::Millis,
+        lease_until: crate::time::Millis,
+        limit: usize,
+    ) -> Result<Vec<LeasedJob>>;
+    /// Logs each attempt and settles its job (delivered, failed, or due again at `retry_at`),
+    /// all in one transaction. A job whose lease `node` no longer holds for that attempt (it
+    /// ended and another node took the job) keeps its state; the attempt is still logged.
+    async fn record_attempts(&self, node: Uuid, attempts: Vec<Attempt>) -> Result<()>;
+    /// Newest first: every integration's, one integration's, or one job's logs.
+    async fn integration_logs(
+        &self,
+        integration: Option<Uuid>,
+        job: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Page<IntegrationLog>>;
+    /// An integration's jobs, newest first.
+    async fn integration_jobs(&self, integration: Uuid, page: PageRequest) -> Result<Page<IntegrationJob>>;
+    /// Deletes delivered and failed jobs (and their logs) last changed before `before`; returns how
+    /// many jobs.
+    async fn delete_finished_jobs(&self, before: crate::time::Millis) -> Result<u64>;
 }

@@ -4,6 +4,7 @@ use kassa_core::account::{
     normalize_username,
 };
 use kassa_core::conflicts;
+use kassa_core::integrations::Event;
 use kassa_core::query::{Condition, Page, PageRequest, Sort};
 use kassa_core::store::AccountStore;
 use kassa_core::time::Millis;
@@ -574,8 +575,11 @@ impl AccountStore for PgStore {
         Ok(row.as_ref().map(credential_row))
     }
 
-    async fn create_account(&self, account: Account) -> Result<()> {
-        insert_account(&self.pool, &account).await
+    async fn create_account(&self, account: Account, events: Vec<Event>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        insert_account(&mut *tx, &account).await?;
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)
     }
 
     async fn account(&self, id: Uuid) -> Result<Option<Account>> {
@@ -612,8 +616,9 @@ impl AccountStore for PgStore {
         .await
     }
 
-    async fn update_account(&self, a: Account) -> Result<bool> {
-        changed(
+    async fn update_account(&self, a: Account, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let updated = changed(
             sqlx::query(
                 "UPDATE accounts SET name = $2, legal_name = $3, registration_id = $4, external_ref = $5, updated_at = $6 WHERE id = $1",
             )
@@ -623,17 +628,23 @@ impl AccountStore for PgStore {
             .bind(&a.registration_id)
             .bind(&a.external_ref)
             .bind(a.updated_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| conflict(e, |_| conflicts::ACCOUNT_REGISTRATION_ID))?,
-        )
+        )?;
+        if updated {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(updated)
     }
 
-    async fn delete_account(&self, id: Uuid) -> Result<bool> {
-        changed(
+    async fn delete_account(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = changed(
             sqlx::query("DELETE FROM accounts WHERE id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| {
                     if foreign_key_violation(&e) {
@@ -642,7 +653,12 @@ impl AccountStore for PgStore {
                         sql_error(e)
                     }
                 })?,
-        )
+        )?;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn create_membership(&self, membership: Membership) -> Result<()> {

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use kassa_core::conflicts;
 use kassa_core::customer::{CustomerField, CustomerQuery, normalize_email};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::Page;
 use kassa_core::store::{Customer, CustomerPatch, CustomerStore};
 use kassa_core::time::Millis;
@@ -45,25 +46,41 @@ fn column(field: CustomerField) -> &'static str {
     }
 }
 
-#[async_trait]
-impl CustomerStore for PgStore {
-    async fn create_customer(&self, customer: Customer) -> Result<Customer> {
-        sqlx::query(
-            "INSERT INTO customers
+async fn insert_customer<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    customer: &Customer,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customers
              (id, name, email, email_normalized, password_hash, external_ref, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(customer.id)
-        .bind(&customer.name)
-        .bind(&customer.email)
-        .bind(normalize_email(&customer.email))
-        .bind(&customer.password_hash)
-        .bind(&customer.external_ref)
-        .bind(customer.created_at)
-        .bind(customer.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(email_conflict)?;
+    )
+    .bind(customer.id)
+    .bind(&customer.name)
+    .bind(&customer.email)
+    .bind(normalize_email(&customer.email))
+    .bind(&customer.password_hash)
+    .bind(&customer.external_ref)
+    .bind(customer.created_at)
+    .bind(customer.updated_at)
+    .execute(db)
+    .await
+    .map_err(email_conflict)?;
+    Ok(())
+}
+
+#[async_trait]
+impl CustomerStore for PgStore {
+    async fn create_customer(&self, customer: Customer, events: Vec<Event>) -> Result<Customer> {
+        // Without events, one statement and no BEGIN/COMMIT round trips.
+        if events.is_empty() {
+            insert_customer(&self.pool, &customer).await?;
+        } else {
+            let mut tx = self.pool.begin().await.map_err(sql_error)?;
+            insert_customer(&mut *tx, &customer).await?;
+            crate::outbox::write(&mut tx, &events).await?;
+            tx.commit().await.map_err(sql_error)?;
+        }
         Ok(customer)
     }
 
@@ -152,7 +169,14 @@ impl CustomerStore for PgStore {
         })
     }
 
-    async fn update_customer(&self, id: Uuid, patch: CustomerPatch, now: Millis) -> Result<Option<Customer>> {
+    async fn update_customer(
+        &self,
+        id: Uuid,
+        patch: CustomerPatch,
+        now: Millis,
+        emit: Option<Emit<Customer>>,
+    ) -> Result<Option<Customer>> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let normalized = patch.email.as_deref().map(normalize_email);
         let (set_ref, external_ref) = match patch.external_ref {
             Some(value) => (true, value),
@@ -177,18 +201,29 @@ impl CustomerStore for PgStore {
         .bind(set_ref)
         .bind(external_ref)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(email_conflict)?;
-        Ok(row.as_ref().map(customer_from_row))
+        let updated = row.as_ref().map(customer_from_row);
+        if let (Some(customer), Some(emit)) = (&updated, emit) {
+            crate::outbox::write(&mut tx, &emit(customer)).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(updated)
     }
 
-    async fn delete_customer(&self, id: Uuid) -> Result<bool> {
+    async fn delete_customer(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM customers WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
-        Ok(done.rows_affected() == 1)
+        let deleted = done.rows_affected() == 1;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 }

@@ -173,12 +173,15 @@ pub(crate) fn push_order_from_where(qb: &mut QueryBuilder<Postgres>, q: &OrderQu
 
 /// Inserts the order and all its items in one statement: the order's insert is a CTE of the
 /// items' insert, and the items' foreign key is checked at the end of the statement, when the
-/// order is there.
+/// order is there. The promotion codes' usages and the order's integration events (the outbox
+/// write, [`crate::outbox_cte`]) are further CTEs, so a checkout stays one statement with or
+/// without them.
 async fn insert_order<'e>(
     db: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
     o: &PlacedOrder,
     items: &[OrderItem],
     redemptions: &[Redemption],
+    events: &[kassa_core::integrations::Event],
 ) -> Result<()> {
     // The codes' usage records go in the same statement (a CTE): a checkout with an unlimited
     // code costs no more statements than one without.
@@ -212,8 +215,11 @@ async fn insert_order<'e>(
     let locations = col(&|i| i.location.clone());
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
     let item_discounts: Vec<String> = items.iter().map(|i| discounts_to_json(&i.discounts)).collect();
-    sqlx::query(
-        "WITH placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
+    let (event_ids, event_kinds, payloads, at) = crate::outbox::columns(events);
+    sqlx::query(concat!(
+        "WITH ",
+        crate::outbox_cte!("$63", "$64", "$65", "$66"),
+        ", placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
            contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
            billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
            discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
@@ -239,7 +245,7 @@ async fn insert_order<'e>(
            AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
              includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id,
              discounts)",
-    )
+    ))
     .bind(o.id)
     .bind(o.status.as_str())
     .bind(o.payment.as_str())
@@ -302,6 +308,10 @@ async fn insert_order<'e>(
     .bind(usage_customers)
     .bind(usage_accounts)
     .bind(usage_emails)
+    .bind(event_ids)
+    .bind(event_kinds)
+    .bind(payloads)
+    .bind(at)
     .execute(db)
     .await
     .map_err(sql_error)?;
@@ -316,18 +326,20 @@ impl OrderStore for PgStore {
         items: Vec<OrderItem>,
         redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
+        events: Vec<kassa_core::integrations::Event>,
     ) -> Result<()> {
         let counted = redemptions
             .iter()
             .any(|r| r.max_uses.is_some() || r.per_shopper.is_some());
         if !o.stock_allocated && idempotency.is_none() && !counted {
-            // The common case is one statement: no BEGIN and COMMIT round trips.
-            return insert_order(&self.pool, &o, &items, &redemptions).await;
+            // The common case is one statement (the events and an unlimited code's usage in it): no
+            // BEGIN and COMMIT round trips.
+            return insert_order(&self.pool, &o, &items, &redemptions, &events).await;
         }
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // First, so a limited code's row lock is what concurrent checkouts with it wait on.
         crate::promotions::count_limited(&mut tx, &redemptions).await?;
-        insert_order(&mut *tx, &o, &items, &redemptions).await?;
+        insert_order(&mut *tx, &o, &items, &redemptions, &events).await?;
         if o.stock_allocated {
             crate::stock_moves::move_stock(
                 &mut tx,

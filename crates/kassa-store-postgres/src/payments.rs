@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use kassa_core::Result;
+use kassa_core::integrations::Emit;
 use kassa_core::order_state::{TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{
@@ -69,6 +70,7 @@ async fn change(
     change: OrderChange,
     now: Millis,
     remember: Option<RememberResponse>,
+    emit: Option<Emit<ChangedOrder>>,
 ) -> Result<Option<ChangedOrder>> {
     let Some(row) = sqlx::query(concat!(
         "SELECT ",
@@ -156,6 +158,9 @@ async fn change(
     if let Some(remember) = remember {
         complete_key(&mut *conn, &remember(&changed)).await?;
     }
+    if let Some(emit) = emit {
+        crate::outbox::write(&mut *conn, &emit(&changed)).await?;
+    }
     Ok(Some(changed))
 }
 
@@ -195,9 +200,10 @@ impl PaymentStore for PgStore {
         order_change: OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,
+        emit: Option<Emit<ChangedOrder>>,
     ) -> Result<Option<ChangedOrder>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let changed = change(&mut tx, order_id, access, order_change, now, remember).await?;
+        let changed = change(&mut tx, order_id, access, order_change, now, remember, emit).await?;
         if changed.is_some() {
             tx.commit().await.map_err(sql_error)?;
         }

@@ -3,6 +3,7 @@ use kassa_core::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
 use kassa_core::conflicts;
+use kassa_core::integrations::Event;
 use kassa_core::query::{Condition, Page, PageRequest, Sort};
 use kassa_core::store::AccountStore;
 use kassa_core::time::Millis;
@@ -618,8 +619,13 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn create_account(&self, account: Account) -> Result<()> {
-        self.db.write(move |conn| insert_account(conn, &account)).await
+    async fn create_account(&self, account: Account, events: Vec<Event>) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                insert_account(conn, &account)?;
+                crate::outbox::write(conn, &events)
+            })
+            .await
     }
 
     async fn account(&self, account_id: Uuid) -> Result<Option<Account>> {
@@ -657,7 +663,7 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn update_account(&self, a: Account) -> Result<bool> {
+    async fn update_account(&self, a: Account, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let n = conn
@@ -666,12 +672,15 @@ impl AccountStore for SqliteStore {
                     )?
                     .execute(params![id(a.id), a.name, a.legal_name, a.registration_id, a.external_ref, a.updated_at])
                     .map_err(|e| conflict(e, |_| Some(conflicts::ACCOUNT_REGISTRATION_ID)))?;
+                if n == 1 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 changed(n)
             })
             .await
     }
 
-    async fn delete_account(&self, account_id: Uuid) -> Result<bool> {
+    async fn delete_account(&self, account_id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let n = conn
@@ -684,6 +693,9 @@ impl AccountStore for SqliteStore {
                             e.into()
                         }
                     })?;
+                if n == 1 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 changed(n)
             })
             .await

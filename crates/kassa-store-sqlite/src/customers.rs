@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::conflicts;
 use kassa_core::customer::{CustomerField, CustomerQuery, normalize_email};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::Page;
 use kassa_core::store::{Customer, CustomerPatch, CustomerStore};
 use kassa_core::time::Millis;
@@ -50,7 +51,7 @@ fn column(field: CustomerField) -> &'static str {
 
 #[async_trait]
 impl CustomerStore for SqliteStore {
-    async fn create_customer(&self, customer: Customer) -> Result<Customer> {
+    async fn create_customer(&self, customer: Customer, events: Vec<Event>) -> Result<Customer> {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
@@ -69,6 +70,7 @@ impl CustomerStore for SqliteStore {
                     customer.updated_at
                 ])
                 .map_err(email_conflict)?;
+                crate::outbox::write(conn, &events)?;
                 Ok(customer)
             })
             .await
@@ -156,7 +158,13 @@ impl CustomerStore for SqliteStore {
             .await
     }
 
-    async fn update_customer(&self, id: Uuid, patch: CustomerPatch, now: Millis) -> Result<Option<Customer>> {
+    async fn update_customer(
+        &self,
+        id: Uuid,
+        patch: CustomerPatch,
+        now: Millis,
+        emit: Option<Emit<Customer>>,
+    ) -> Result<Option<Customer>> {
         self.db
             .write(move |conn| {
                 let normalized = patch.email.as_deref().map(normalize_email);
@@ -164,8 +172,9 @@ impl CustomerStore for SqliteStore {
                     Some(value) => (true, value),
                     None => (false, None),
                 };
-                conn.prepare_cached(concat!(
-                    "UPDATE customers SET
+                let updated = conn
+                    .prepare_cached(concat!(
+                        "UPDATE customers SET
                            name = COALESCE(?2, name),
                            email = COALESCE(?3, email),
                            email_normalized = COALESCE(?4, email_normalized),
@@ -173,33 +182,40 @@ impl CustomerStore for SqliteStore {
                            external_ref = CASE WHEN ?6 THEN ?7 ELSE external_ref END,
                            updated_at = ?8
                          WHERE id = ?1 RETURNING ",
-                    customer_columns!()
-                ))?
-                .query_row(
-                    params![
-                        id.to_string(),
-                        patch.name,
-                        patch.email,
-                        normalized,
-                        patch.password_hash,
-                        set_ref,
-                        external_ref,
-                        now
-                    ],
-                    customer_from_row,
-                )
-                .optional()
-                .map_err(email_conflict)
+                        customer_columns!()
+                    ))?
+                    .query_row(
+                        params![
+                            id.to_string(),
+                            patch.name,
+                            patch.email,
+                            normalized,
+                            patch.password_hash,
+                            set_ref,
+                            external_ref,
+                            now
+                        ],
+                        customer_from_row,
+                    )
+                    .optional()
+                    .map_err(email_conflict)?;
+                if let (Some(customer), Some(emit)) = (&updated, emit) {
+                    crate::outbox::write(conn, &emit(customer))?;
+                }
+                Ok(updated)
             })
             .await
     }
 
-    async fn delete_customer(&self, id: Uuid) -> Result<bool> {
+    async fn delete_customer(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let changed = conn
                     .prepare_cached("DELETE FROM customers WHERE id = ?1")?
                     .execute([id.to_string()])?;
+                if changed == 1 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 Ok(changed == 1)
             })
             .await

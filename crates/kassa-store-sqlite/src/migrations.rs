@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0017_promotions",
         include_str!("../migrations/0017_promotions.sql"),
     ),
+    (
+        "0018_integrations",
+        include_str!("../migrations/0018_integrations.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

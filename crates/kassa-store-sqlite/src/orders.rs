@@ -236,11 +236,14 @@ impl OrderStore for SqliteStore {
         items: Vec<OrderItem>,
         redemptions: Vec<Redemption>,
         idempotency: Option<IdempotentResponse>,
+        events: Vec<kassa_core::integrations::Event>,
     ) -> Result<()> {
         self.db
             .write(move |conn| {
                 // The writer is the only one: counting and adding in this job cannot race.
                 crate::promotions::redeem(conn, &redemptions)?;
+                // The events in the same job: a failure after this takes them back with the order.
+                crate::outbox::write(conn, &events)?;
                 conn.prepare_cached(concat!(
                     "INSERT INTO orders (",
                     order_columns!(),

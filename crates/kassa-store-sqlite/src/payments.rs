@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use kassa_core::Result;
+use kassa_core::integrations::Emit;
 use kassa_core::order_state::{TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{
@@ -66,6 +67,7 @@ fn change(
     change: OrderChange,
     now: Millis,
     remember: Option<RememberResponse>,
+    emit: Option<Emit<ChangedOrder>>,
 ) -> DbResult<Option<ChangedOrder>> {
     let Some(order) = conn
         .prepare_cached(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1"))?
@@ -142,6 +144,9 @@ fn change(
     if let Some(remember) = remember {
         complete_key(conn, &remember(&changed))?;
     }
+    if let Some(emit) = emit {
+        crate::outbox::write(conn, &emit(&changed))?;
+    }
     Ok(Some(changed))
 }
 
@@ -183,9 +188,10 @@ impl PaymentStore for SqliteStore {
         order_change: OrderChange,
         now: Millis,
         remember: Option<RememberResponse>,
+        emit: Option<Emit<ChangedOrder>>,
     ) -> Result<Option<ChangedOrder>> {
         self.db
-            .write(move |conn| change(conn, order_id, access, order_change, now, remember))
+            .write(move |conn| change(conn, order_id, access, order_change, now, remember, emit))
             .await
     }
 }

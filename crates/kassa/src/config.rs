@@ -259,6 +259,42 @@ pub struct ServeConfig {
     pub metrics_token: Option<String>,
     /// How long in-flight requests may run after the shutdown signal.
     pub shutdown_drain: Duration,
+    /// How integration events are delivered: Elastic Path's 10 s timeout and kassa's retry
+    /// schedule, unless `KASSA_INTEGRATION_*` say otherwise ([`delivery_policy`]).
+    pub delivery: kassa_core::integrations::RetryPolicy,
+}
+
+/// The delivery policy: the defaults, each overridable by an environment variable (for tests
+/// and for receivers that need longer): `KASSA_INTEGRATION_TIMEOUT_MS`,
+/// `KASSA_INTEGRATION_RETRY_BASE_MS`, `KASSA_INTEGRATION_RETRY_MAX_MS`,
+/// `KASSA_INTEGRATION_MAX_ATTEMPTS`.
+pub fn delivery_policy() -> anyhow::Result<kassa_core::integrations::RetryPolicy> {
+    let mut p = kassa_core::integrations::RetryPolicy::default();
+    let var = |name: &str| -> anyhow::Result<Option<u64>> {
+        match std::env::var(name) {
+            Ok(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("{name} must be a positive integer, not {v:?}")),
+            Err(_) => Ok(None),
+        }
+    };
+    if let Some(v) = var("KASSA_INTEGRATION_TIMEOUT_MS")? {
+        p.timeout_ms = v;
+    }
+    if let Some(v) = var("KASSA_INTEGRATION_RETRY_BASE_MS")? {
+        p.base_delay_ms = v;
+    }
+    if let Some(v) = var("KASSA_INTEGRATION_RETRY_MAX_MS")? {
+        p.max_delay_ms = v;
+    }
+    if let Some(v) = var("KASSA_INTEGRATION_MAX_ATTEMPTS")? {
+        p.max_attempts = u32::try_from(v).unwrap_or(u32::MAX);
+    }
+    Ok(p)
 }
 
 /// `IP:PORT`, or `HOST:PORT` with a host name resolved now (IPv4 preferred: `localhost` is
@@ -362,6 +398,7 @@ impl ServeConfig {
             access_token_ttl: Duration::from_secs(ttl),
             max_file_bytes: max_file as usize,
             customer_token_ttl: kassa_api::auth::CUSTOMER_TOKEN_TTL,
+            delivery: delivery_policy()?,
             admin_credentials,
             demo: args.demo,
             cors,

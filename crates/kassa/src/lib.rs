@@ -1,9 +1,11 @@
 //! The kassa server: configuration, choice of storage backend, start-up and shutdown.
 
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod drain;
 pub mod listen;
+pub mod stomp;
 pub mod tls;
 
 use std::future::Future;
@@ -168,7 +170,13 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         metrics_token: config.metrics_token.clone(),
         ..ApiConfig::default()
     };
-    let state = AppState::new(store, Arc::new(tokens), api);
+    let state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);
+    // Which events integrations observe, before the first request.
+    state
+        .integrations
+        .reload(&*state.store)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let state = match &config.database {
         Database::Sqlite(path) => state.with_search_dir(search_dir(path)),
         Database::Postgres(_) => state,
@@ -325,6 +333,14 @@ pub async fn serve_with_drain(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let mut sweep_stop = stop_tx.subscribe();
     let mut reload_stop = stop_tx.subscribe();
+    let mut delivery_stop = stop_tx.subscribe();
+    let worker = tokio::spawn(delivery::run(
+        Arc::clone(&state.store),
+        Arc::clone(&state.integrations),
+        async move {
+            let _ = delivery_stop.changed().await;
+        },
+    ));
     let refresher = tokio::spawn(Arc::clone(&state.tokens).refresh_until(async move {
         let mut rx = stop_rx;
         let _ = rx.changed().await;
@@ -354,6 +370,7 @@ pub async fn serve_with_drain(
     drop(stop_tx);
     let _ = refresher.await;
     let _ = sweeper.await;
+    let _ = worker.await;
     if let Some(reloader) = reloader {
         let _ = reloader.await;
     }
@@ -362,6 +379,9 @@ pub async fn serve_with_drain(
     }
     Ok(())
 }
+
+/// How long finished integration jobs and their logs are kept (`/logs`, `/jobs`): 7 days.
+pub const INTEGRATION_JOBS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// How often each node deletes expired carts.
 pub const CART_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -385,6 +405,10 @@ pub async fn sweep_expired_carts(store: Arc<dyn Store>, interval: Duration, stop
                 // Idempotency keys past their 24 hours go the same way.
                 if let Err(e) = store.delete_expired_idempotency_keys(now_millis()).await {
                     tracing::warn!(error = %e, "could not delete expired idempotency keys");
+                }
+                // And integration jobs finished (delivered or failed) more than a week ago, with their logs.
+                if let Err(e) = store.delete_finished_jobs(now_millis() - INTEGRATION_JOBS_KEPT_MS).await {
+                    tracing::warn!(error = %e, "could not delete finished integration jobs");
                 }
             }
         }

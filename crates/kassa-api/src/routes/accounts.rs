@@ -8,6 +8,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::Validator;
 use kassa_core::account::{Account, MAX_MEMBERSHIP_LIMIT, Member, Membership};
+use kassa_core::integrations::{Event, EventKind, deleted_payload};
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS, TIME_OPS};
 use kassa_core::time::now_millis;
 use serde::Deserialize;
@@ -160,8 +161,19 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_account(account.clone()).await?;
     let rendered = render_account(&account, &origin);
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::AccountCreated, || {
+            envelope::single(&rendered).to_string()
+        })
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    state.store.create_account(account.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     let links = json!({ "self": rendered["links"]["self"] });
     Ok((
         StatusCode::CREATED,
@@ -264,10 +276,20 @@ async fn update(
         account.external_ref = value;
     }
     account.updated_at = now_millis();
-    if !state.store.update_account(account.clone()).await? {
+    let document = envelope::single(render_account(&account, &origin));
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::AccountUpdated, || document.to_string())
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    if !state.store.update_account(account.clone(), events).await? {
         return Err(account_not_found());
     }
-    Ok(Json(envelope::single(render_account(&account, &origin))))
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok(Json(document))
 }
 
 async fn remove(
@@ -276,7 +298,16 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, account_not_found)?;
-    if state.store.delete_account(id).await? {
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::AccountDeleted, || deleted_payload("account", id))
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    if state.store.delete_account(id, events).await? {
+        if emitted {
+            state.integrations.committed();
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(account_not_found())

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use kassa_core::customer::{CustomerFilter, CustomerQuery, MAX_EXTERNAL_REF, MAX_NAME};
+use kassa_core::integrations::{Emit, Event, EventKind, deleted_payload};
 use kassa_core::store::{Customer, CustomerPatch};
 use kassa_core::time::now_millis;
 use kassa_core::{Validator, secret};
@@ -127,11 +128,18 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    let customer = state.store.create_customer(customer).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(envelope::single(render(&customer, &origin))),
-    ))
+    let document = envelope::single(render(&customer, &origin));
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::CustomerCreated, || document.to_string())
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    state.store.create_customer(customer, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok((StatusCode::CREATED, Json(document)))
 }
 
 async fn list(
@@ -207,11 +215,26 @@ async fn update(
         password_hash: hash_password(&state, password).await?,
         external_ref,
     };
+    // The event renders the customer as this answer does, from the row the update returned.
+    let emit = state.integrations.observes(EventKind::CustomerUpdated).then(|| {
+        let origin = origin.clone();
+        Box::new(move |c: &Customer| {
+            vec![Event {
+                kind: EventKind::CustomerUpdated,
+                payload: envelope::single(render(c, &origin)).to_string(),
+                at: c.updated_at,
+            }]
+        }) as Emit<Customer>
+    });
+    let emitted = emit.is_some();
     let customer = state
         .store
-        .update_customer(id, patch, now_millis())
+        .update_customer(id, patch, now_millis(), emit)
         .await?
         .ok_or_else(customer_not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok(Json(envelope::single(render(&customer, &origin))))
 }
 
@@ -221,8 +244,17 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, customer_not_found)?;
-    if !state.store.delete_customer(id).await? {
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::CustomerDeleted, || deleted_payload("customer", id))
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    if !state.store.delete_customer(id, events).await? {
         return Err(customer_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ pub mod files;
 pub mod gateways;
 pub mod health;
 pub mod hierarchies;
+pub mod integrations;
 pub mod inventories;
 pub mod metrics;
 pub mod oauth;
@@ -45,6 +46,7 @@ pub fn all() -> Routes {
         .merge(metrics::router())
         .merge(oauth::router())
         .merge(application_keys::router())
+        .merge(integrations::router())
         .merge(realms::router())
         .merge(accounts::router())
         .merge(account_members::router())

@@ -25,7 +25,7 @@ use crate::extract::{ApiJson, ApiPath, address, data_of};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::money::money_formats;
-use crate::views::order::{Includes, order_not_found, order_response};
+use crate::views::order::{Includes, order_change_emit, order_not_found, order_response};
 
 pub fn router() -> Routes {
     Routes::new().route("/v2/orders/{id}", put(update))
@@ -128,11 +128,16 @@ async fn update(
         details: TransactionDetails::default(),
         edit,
     };
+    let (formats, _) = money_formats(&state).await?;
+    let emit = order_change_emit(&state.integrations, change.command, &formats);
+    let emitted = emit.is_some();
     let changed = state
         .store
-        .change_order(id, OrderAccess::ADMIN, change, now_millis(), None)
+        .change_order(id, OrderAccess::ADMIN, change, now_millis(), None, emit)
         .await?
         .ok_or_else(order_not_found)?;
-    let (formats, _) = money_formats(&state).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     order_response(&changed.order, &items, &formats, &origin, Includes::default())
 }

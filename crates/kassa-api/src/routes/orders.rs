@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::account::is_valid_email;
 use kassa_core::carts::{CartContents, CartItem, ItemKind, StockOf, is_valid_cart_id};
+use kassa_core::integrations::{Event, EventKind};
 use kassa_core::orders::{
     MAX_EXTERNAL_REF, ORDER_COUNT_CAP, ORDER_SORTS, OrderItem, OrderQuery, OrderSort, PlacedOrder,
     order_conditions,
@@ -455,10 +456,20 @@ async fn place(
     let response = serde_json::to_string(&order_document(&order, &items, &formats, origin, includes)?)
         .expect("an order document serializes");
     let remembered = claim.map(|c| c.response(StatusCode::CREATED, response.clone()));
+    // order.created carries the order as this answer does, items included.
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::OrderCreated, || response.clone())
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
     state
         .store
-        .place_order(order, items, redemptions, remembered)
+        .place_order(order, items, redemptions, remembered, events)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok(response)
 }
 

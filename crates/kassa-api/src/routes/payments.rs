@@ -26,7 +26,6 @@ use kassa_core::payments::{
 use kassa_core::store::RememberResponse;
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -39,10 +38,10 @@ use crate::idempotency::{self, Begin};
 use crate::metrics::{self, PaymentResult};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::document::{DataView, ResourceRefView};
-use crate::views::money::{MoneyView, money, money_formats};
-use crate::views::order::order_not_found;
-use crate::views::timestamps::TimestampsView;
+use crate::views::document::DataView;
+use crate::views::money::money_formats;
+use crate::views::order::{order_change_emit, order_not_found};
+use crate::views::transaction::{TransactionView, render_transaction};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -59,81 +58,6 @@ const MAX_TEXT: usize = 255;
 
 fn transaction_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Transaction not found")
-}
-
-#[derive(Serialize)]
-struct RefundedAmountView<'a> {
-    total: MoneyView<'a>,
-}
-
-#[derive(Serialize)]
-struct TransactionMetaView<'a> {
-    display_price: MoneyView<'a>,
-    display_refunded_amount: RefundedAmountView<'a>,
-    timestamps: TimestampsView,
-}
-
-#[derive(Serialize)]
-struct TransactionRelationshipsView {
-    order: DataView<ResourceRefView>,
-}
-
-/// A transaction. Fields in alphabetical order, like every view (see `carts`).
-#[derive(Serialize)]
-struct TransactionView<'a> {
-    amount: i64,
-    capture_mechanism: &'static str,
-    currency: &'a str,
-    custom_reference: Option<&'a str>,
-    gateway: &'a str,
-    id: Uuid,
-    meta: TransactionMetaView<'a>,
-    name: Option<&'a str>,
-    reference: &'static str,
-    refund_mechanism: &'static str,
-    refunded_amount: i64,
-    relationships: TransactionRelationshipsView,
-    status: &'static str,
-    transaction_type: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-fn render_transaction<'a>(
-    t: &'a PaymentTransaction,
-    formats: &HashMap<String, MoneyFormat>,
-) -> TransactionView<'a> {
-    let c = t.currency.as_str();
-    TransactionView {
-        amount: t.amount,
-        capture_mechanism: "manual",
-        currency: c,
-        custom_reference: t.custom_reference.as_deref(),
-        gateway: &t.gateway,
-        id: t.id,
-        meta: TransactionMetaView {
-            display_price: money(t.amount, c, formats),
-            display_refunded_amount: RefundedAmountView {
-                total: money(t.refunded_amount, c, formats),
-            },
-            timestamps: TimestampsView::of(t.created_at, t.updated_at),
-        },
-        name: t.name.as_deref(),
-        reference: "manual",
-        refund_mechanism: "manual",
-        refunded_amount: t.refunded_amount,
-        relationships: TransactionRelationshipsView {
-            order: DataView {
-                data: ResourceRefView {
-                    id: t.order_id,
-                    kind: "order",
-                },
-            },
-        },
-        status: t.status.as_str(),
-        transaction_type: t.transaction_type.as_str(),
-        kind: "transaction",
-    }
 }
 
 /// The response to a payment: the transaction it recorded (a payment always records one,
@@ -374,11 +298,16 @@ async fn record_payment(
             ..template
         }) as RememberResponse
     });
+    let emit = order_change_emit(&state.integrations, change.command, &formats);
+    let emitted = emit.is_some();
     let changed = state
         .store
-        .change_order(order_id, who.payer(), change, now_millis(), remember)
+        .change_order(order_id, who.payer(), change, now_millis(), remember, emit)
         .await?
         .ok_or_else(order_not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     // The same document as the one remembered above, so a replay sends the same bytes.
     Ok((StatusCode::OK, Json(payment_document(&changed, &formats))).into_response())
 }
@@ -431,11 +360,17 @@ async fn run_transaction_command(state: &AppState, id: &str, command: Command) -
         details: TransactionDetails::default(),
         edit: OrderEdit::default(),
     };
+    let (formats, _) = money_formats(state).await?;
+    let emit = order_change_emit(&state.integrations, change.command, &formats);
+    let emitted = emit.is_some();
     let changed = state
         .store
-        .change_order(order_id, OrderAccess::ADMIN, change, now_millis(), None)
+        .change_order(order_id, OrderAccess::ADMIN, change, now_millis(), None, emit)
         .await?
         .ok_or_else(order_not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     let t = changed.transaction.ok_or_else(transaction_not_found)?;
     single(state, &t).await
 }

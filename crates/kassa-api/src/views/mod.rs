@@ -21,3 +21,4 @@ pub(crate) mod product;
 pub(crate) mod promotion;
 pub(crate) mod tax_item;
 pub(crate) mod timestamps;
+pub(crate) mod transaction;

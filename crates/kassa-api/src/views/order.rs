@@ -6,8 +6,11 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use kassa_core::cart_pricing::price_order;
 use kassa_core::cart_totals::LineTotals;
+use kassa_core::integrations::{Emit, Event, EventKind, order_change_events};
 use kassa_core::money::MoneyFormat;
+use kassa_core::order_state::Command;
 use kassa_core::orders::{OrderItem, PlacedOrder};
+use kassa_core::payments::ChangedOrder;
 use kassa_core::time::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +27,7 @@ use crate::views::money::{
 };
 use crate::views::tax_item::render_tax_item;
 use crate::views::timestamps::TimestampsView;
+use crate::views::transaction::render_transaction;
 
 pub(crate) fn order_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Order not found")
@@ -378,4 +382,73 @@ pub(crate) fn order_timestamps(o: &PlacedOrder) -> TimestampsView {
         fully_paid_at: o.fully_paid_at.map(rfc3339),
         ..TimestampsView::of(o.created_at, o.updated_at)
     }
+}
+
+/// The integration events of an order change, rendered inside its transaction from the order
+/// and transaction after it: `{"data": order}` (its items are not read by a change: the order's
+/// `relationships.items` is empty there; `order.created` carries them) and `{"data":
+/// transaction}`. `None` when no enabled integration observes any of them.
+pub(crate) fn order_change_emit(
+    integrations: &crate::integrations::Integrations,
+    command: Option<Command>,
+    formats: &HashMap<String, MoneyFormat>,
+) -> Option<Emit<ChangedOrder>> {
+    let observed = |kinds: &[EventKind]| kinds.iter().any(|k| integrations.observes(*k));
+    // Which kinds may come out depends on the outcome; ask about all the command can emit.
+    let possible = [
+        EventKind::OrderUpdated,
+        EventKind::OrderPaid,
+        EventKind::OrderAuthorized,
+        EventKind::OrderRefunded,
+        EventKind::OrderCancelled,
+        EventKind::OrderFulfilled,
+        EventKind::TransactionCreated,
+        EventKind::TransactionUpdated,
+    ];
+    if !observed(&possible) {
+        return None;
+    }
+    let wanted: Vec<EventKind> = possible
+        .into_iter()
+        .filter(|k| integrations.observes(*k))
+        .collect();
+    let formats = formats.clone();
+    Some(Box::new(move |changed: &ChangedOrder| {
+        let kinds: Vec<EventKind> = order_change_events(command.as_ref(), changed.order.payment)
+            .into_iter()
+            .filter(|k| wanted.contains(k))
+            .collect();
+        let order = || {
+            serde_json::to_string(&DataView {
+                data: render_order(&changed.order, &[], &formats),
+            })
+            .expect("an order serializes")
+        };
+        let transaction = || {
+            serde_json::to_string(&DataView {
+                data: changed
+                    .transaction
+                    .as_ref()
+                    .map(|t| render_transaction(t, &formats)),
+            })
+            .expect("a transaction serializes")
+        };
+        let (mut order_payload, mut transaction_payload) = (None, None);
+        kinds
+            .into_iter()
+            .map(|kind| {
+                let payload = match kind {
+                    EventKind::TransactionCreated | EventKind::TransactionUpdated => {
+                        transaction_payload.get_or_insert_with(transaction).clone()
+                    }
+                    _ => order_payload.get_or_insert_with(order).clone(),
+                };
+                Event {
+                    kind,
+                    payload,
+                    at: changed.order.updated_at,
+                }
+            })
+            .collect()
+    }))
 }

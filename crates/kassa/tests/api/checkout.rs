@@ -798,7 +798,7 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
         body: "{}".into(),
     };
     let e = store
-        .place_order(order.clone(), items.clone(), vec![], Some(unclaimed))
+        .place_order(order.clone(), items.clone(), vec![], Some(unclaimed), vec![])
         .await
         .unwrap_err();
     assert!(matches!(e, kassa_core::Error::Conflict(_)), "{e}");
@@ -806,11 +806,16 @@ async fn place_order_is_all_or_nothing(backend: Backend) {
     // A failing item (a duplicate id) takes the order down with it.
     let mut dup = items.clone();
     dup[1].id = dup[0].id;
-    assert!(store.place_order(order.clone(), dup, vec![], None).await.is_err());
+    assert!(
+        store
+            .place_order(order.clone(), dup, vec![], None, vec![])
+            .await
+            .is_err()
+    );
     assert!(store.order(order.id).await.unwrap().is_none());
     // And the well-formed one goes in whole.
     store
-        .place_order(order.clone(), items, vec![], None)
+        .place_order(order.clone(), items, vec![], None, vec![])
         .await
         .unwrap();
     assert_eq!(store.order(order.id).await.unwrap().unwrap().1.len(), 2);

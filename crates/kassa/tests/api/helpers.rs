@@ -231,6 +231,8 @@ pub struct TestApp {
     pub client_id: String,
     pub client_secret: String,
     pub db: TestDatabase,
+    /// The delivery policy it was started with (a second node gets the same).
+    pub delivery: kassa_core::integrations::RetryPolicy,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -242,6 +244,8 @@ pub struct Options {
     /// TLS and connection limits.
     pub net: kassa::listen::NetConfig,
     pub metrics_token: Option<String>,
+    /// How integration events are delivered (tests shorten the delays).
+    pub delivery: kassa_core::integrations::RetryPolicy,
 }
 
 impl Default for Options {
@@ -253,6 +257,7 @@ impl Default for Options {
             cors: kassa_api::cors::AllowedOrigins::None,
             net: kassa::listen::NetConfig::default(),
             metrics_token: None,
+            delivery: kassa_core::integrations::RetryPolicy::default(),
         }
     }
 }
@@ -301,6 +306,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         net: options.net.clone(),
         shutdown_drain: kassa::drain::DEFAULT_DRAIN,
         metrics_token: options.metrics_token.clone(),
+        delivery: options.delivery,
     }
 }
 
@@ -359,6 +365,7 @@ impl TestApp {
             client_id,
             client_secret,
             db,
+            delivery: options.delivery,
             stop: Some(stop),
         }
     }
@@ -370,7 +377,10 @@ impl TestApp {
             &self.db,
             &self.client_id,
             &self.client_secret,
-            &Options::default(),
+            &Options {
+                delivery: self.delivery,
+                ..Options::default()
+            },
         ))
         .await;
         Node {

@@ -129,7 +129,7 @@ fn item(o: &PlacedOrder, position: i64, sku: &str, product: Option<Uuid>, quanti
 async fn place(store: &Arc<dyn Store>, o: PlacedOrder, items: Option<Vec<OrderItem>>) -> String {
     let items = items.unwrap_or_else(|| vec![item(&o, 0, "DEFAULT", None, 2)]);
     let id = o.id.to_string();
-    store.place_order(o, items, vec![], None).await.unwrap();
+    store.place_order(o, items, vec![], None, vec![]).await.unwrap();
     id
 }
 

@@ -128,7 +128,10 @@ async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String
         .enumerate()
         .map(|(n, l)| kassa_core::orders::OrderItem::from_cart_line(order, n, l, Vec::new(), now))
         .collect();
-    store.place_order(placed, items, vec![], None).await.unwrap();
+    store
+        .place_order(placed, items, vec![], None, vec![])
+        .await
+        .unwrap();
     order.to_string()
 }
 
@@ -1005,6 +1008,7 @@ async fn idempotent_payment_is_recorded_once(backend: Backend) {
             change,
             now_millis(),
             Some(remember),
+            None,
         )
         .await
         .unwrap_err();
@@ -1068,7 +1072,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         (placed_order(order, cart, 200, true), items)
     };
     store
-        .place_order(placed, items.clone(), vec![], None)
+        .place_order(placed, items.clone(), vec![], None, vec![])
         .await
         .unwrap();
     assert_eq!(levels(&app, &admin, product).await, (3, 1, 2));
@@ -1114,7 +1118,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
         })
         .collect();
     let e = store
-        .place_order(placed_order(again, cart, 400, true), items, vec![], None)
+        .place_order(placed_order(again, cart, 400, true), items, vec![], None, vec![])
         .await
         .unwrap_err();
     assert_eq!(ApiStatus::of(e), (400, "Insufficient stock".to_owned()));

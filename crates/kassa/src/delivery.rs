@@ -1,0 +1,318 @@
+//! The delivery worker: one per node. It leases due jobs from the outbox (`lease_jobs`), delivers
+//! each (a webhook `POST` or a STOMP `SEND`) under the policy's timeout, and records the attempt
+//! (`record_attempts`): delivered, due again after the retry delay, or failed after the last
+//! attempt. It wakes at once when a request on this node committed events, and polls for other
+//! nodes' events and for retries that came due. Requests never wait for it.
+//!
+//! A node that dies mid-attempt leaves its jobs leased; the lease ends after
+//! [`RetryPolicy::lease_ms`] and any node takes them again (with the next attempt number), so
+//! nothing is lost and, the lease outlasting any attempt, no attempt runs twice at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kassa_api::integrations::{Integrations, OBSERVED_REFRESH};
+use kassa_core::integrations::{
+    Attempt, IntegrationType, LeasedJob, RetryPolicy, StompConfig, WebhookConfig, delivered, excerpt,
+    queue_message, webhook_body,
+};
+use kassa_core::store::Store;
+use kassa_core::time::now_millis;
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use uuid::Uuid;
+
+use crate::stomp;
+
+/// Deliveries under way at once per node.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// How often the worker looks for jobs nobody woke it for (other nodes' events, retries).
+pub const POLL: Duration = Duration::from_millis(500);
+/// After a commit wakes the worker, how long it waits for more before leasing: commits that
+/// come together are leased together (one write instead of one each).
+const GATHER: Duration = Duration::from_millis(10);
+/// Most attempts recorded in one write.
+const RECORD_BATCH: usize = 256;
+/// How long a stopping node waits for its deliveries under way; the others are retried after
+/// their lease by whichever node is up.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The webhook client: rustls with the system's root certificates, no redirects (a 3xx is a
+/// failed delivery, as any non-2xx), the policy's timeout around each whole attempt.
+pub fn http_client() -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kassa/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(MAX_IN_FLIGHT);
+    for cert in system_roots() {
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// The operating system's CA bundle (`SSL_CERT_FILE`, else Debian's/Alpine's, Fedora's or
+/// openSUSE's path): read as PEM, so HTTPS webhooks need no root store compiled in.
+fn system_roots() -> Vec<reqwest::Certificate> {
+    let candidates = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/ca-bundle.pem",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(std::path::PathBuf::from),
+        );
+    for path in candidates {
+        if let Ok(pem) = std::fs::read(&path)
+            && let Ok(certs) = reqwest::Certificate::from_pem_bundle(&pem)
+            && !certs.is_empty()
+        {
+            return certs;
+        }
+    }
+    tracing::warn!("no CA bundle found (set SSL_CERT_FILE): HTTPS webhooks will fail");
+    Vec::new()
+}
+
+/// Runs this node's worker until `stop` resolves.
+pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: impl Future<Output = ()>) {
+    let node = Uuid::new_v4();
+    let policy = integrations.policy;
+    let client = http_client();
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let freed = Arc::new(Notify::new());
+    // Attempts are recorded in batches by one task: one write for all that finished meanwhile.
+    // A delivery's slot is free as soon as it is done (its job stays leased until recorded), so
+    // leasing and delivering go on while a batch is written.
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
+    let recorder = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                if let Err(e) = store.record_attempts(node, std::mem::take(&mut batch)).await {
+                    // Their leases end and the jobs are tried again: at least once.
+                    tracing::warn!(error = %e, "could not record delivery attempts");
+                }
+            }
+        })
+    };
+    let mut refresh = tokio::time::interval(OBSERVED_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        let free = slots.available_permits();
+        let mut full_batch = false;
+        if free > 0 {
+            let now = now_millis();
+            let lease_until = now + policy.lease_ms() as i64;
+            match store.lease_jobs(node, now, lease_until, free).await {
+                Ok(jobs) => {
+                    full_batch = jobs.len() == free;
+                    for job in jobs {
+                        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                            return;
+                        };
+                        let (client, done, freed) = (client.clone(), done.clone(), Arc::clone(&freed));
+                        tokio::spawn(async move {
+                            let attempt = attempt(&client, &job, &policy).await;
+                            let _ = done.send(attempt);
+                            drop(permit);
+                            freed.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not lease integration jobs"),
+            }
+        }
+        if full_batch {
+            // More may be due: take them as soon as there is room.
+            if slots.available_permits() > 0 {
+                continue;
+            }
+        }
+        tokio::select! {
+            () = &mut stop => break,
+            () = integrations.next_commit() => tokio::time::sleep(GATHER).await,
+            () = freed.notified(), if full_batch => {}
+            () = tokio::time::sleep(POLL) => {}
+            _ = refresh.tick() => {
+                if let Err(e) = integrations.reload(&*store).await {
+                    tracing::warn!(error = %e, "could not re-read the observed events");
+                }
+            }
+        }
+    }
+    // Let the deliveries under way finish (and be recorded) for a moment.
+    let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(MAX_IN_FLIGHT as u32)).await;
+    drop(done);
+    let _ = tokio::time::timeout(STOP_GRACE, recorder).await;
+}
+
+/// One attempt of `job`: deliver, and say what came of it and when to try again.
+pub async fn attempt(client: &reqwest::Client, job: &LeasedJob, policy: &RetryPolicy) -> Attempt {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(policy.timeout_ms);
+    let outcome = match tokio::time::timeout(timeout, deliver(client, job)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome {
+            succeeded: false,
+            status_code: None,
+            body: None,
+            error_detail: Some(format!(
+                "No answer within {} ms: treated as a failure",
+                policy.timeout_ms
+            )),
+        },
+    };
+    let at = now_millis();
+    let retry_at = if outcome.succeeded {
+        None
+    } else {
+        let jitter: f64 = rand::rng().random();
+        policy
+            .retry_delay(job.attempt, jitter)
+            .map(|delay| at + delay as i64)
+    };
+    Attempt {
+        job_id: job.id,
+        integration_id: job.integration.id,
+        attempt: job.attempt,
+        succeeded: outcome.succeeded,
+        status_code: outcome.status_code,
+        body: outcome.body,
+        error_detail: outcome.error_detail,
+        duration_ms: started.elapsed().as_millis() as i64,
+        at,
+        retry_at,
+    }
+}
+
+struct Outcome {
+    succeeded: bool,
+    status_code: Option<u16>,
+    body: Option<String>,
+    error_detail: Option<String>,
+}
+
+impl Outcome {
+    fn failed(detail: String) -> Self {
+        Self {
+            succeeded: false,
+            status_code: None,
+            body: None,
+            error_detail: Some(detail),
+        }
+    }
+}
+
+async fn deliver(client: &reqwest::Client, job: &LeasedJob) -> Outcome {
+    match job.integration.integration_type {
+        IntegrationType::Webhook => match WebhookConfig::of(&job.integration.configuration) {
+            Some(config) => webhook(client, job, &config).await,
+            None => Outcome::failed("The integration's webhook configuration is incomplete".into()),
+        },
+        IntegrationType::Stomp => match StompConfig::of(&job.integration.configuration) {
+            Some(config) => queue(job, &config).await,
+            None => Outcome::failed("The integration's STOMP configuration is incomplete".into()),
+        },
+    }
+}
+
+async fn webhook(client: &reqwest::Client, job: &LeasedJob, config: &WebhookConfig) -> Outcome {
+    let mut request = client
+        .post(&config.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(webhook_body(job));
+    if let Some(secret) = &config.secret_key {
+        request = request.header("X-MOLTIN-SECRET-KEY", secret);
+    }
+    let mut response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let what = if e.is_connect() {
+                "Could not connect to the webhook"
+            } else {
+                "The webhook request failed"
+            };
+            return Outcome::failed(format!("{what}: {}", error_chain(&e)));
+        }
+    };
+    let status = response.status().as_u16();
+    // Only the start of the answer is kept; the rest is not read.
+    let mut body = Vec::new();
+    while body.len() < kassa_core::integrations::MAX_LOGGED_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let body = excerpt(&String::from_utf8_lossy(&body));
+    let succeeded = delivered(status);
+    Outcome {
+        succeeded,
+        status_code: Some(status),
+        body: Some(body),
+        error_detail: (!succeeded)
+            .then(|| format!("Received status code {status}, outside the 2xx range: treated as a failure")),
+    }
+}
+
+/// The error and its causes on one line (reqwest's own message hides the cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn queue(job: &LeasedJob, config: &StompConfig) -> Outcome {
+    let message = queue_message(job, "kassa");
+    let login = config
+        .username
+        .as_deref()
+        .map(|u| (u, config.password.as_deref().unwrap_or("")));
+    let mut errors = Vec::new();
+    for address in &config.addresses {
+        let connection = stomp::Connection::open(&address.host, address.port, login).await;
+        let mut connection = match connection {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{}:{}: {e}", address.host, address.port));
+                continue;
+            }
+        };
+        let id = job.id.to_string();
+        let attempt = job.attempt.to_string();
+        let sent = connection
+            .send(
+                &config.destination,
+                message.as_bytes(),
+                &[
+                    ("kassa-event-id", id.as_str()),
+                    ("kassa-event-type", job.event.as_str()),
+                    ("kassa-attempt", attempt.as_str()),
+                ],
+            )
+            .await;
+        connection.close().await;
+        return match sent {
+            Ok(()) => Outcome {
+                succeeded: true,
+                status_code: None,
+                body: Some(format!("RECEIPT from {}:{}", address.host, address.port)),
+                error_detail: None,
+            },
+            Err(e) => Outcome::failed(format!("{}:{}: {e}", address.host, address.port)),
+        };
+    }
+    Outcome::failed(format!("No STOMP broker took the message: {}", errors.join("; ")))
+}
