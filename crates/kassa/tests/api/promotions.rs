@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::backend_tests;
-use crate::fixtures::{add_custom, enable_manual, guest_body};
-use crate::helpers::{Backend, Resp, TestApp, assert_same_dump, req};
+use crate::fixtures::{account, add_custom, enable_manual, guest_body, join, login, realm, user};
+use crate::helpers::{AM, Backend, Resp, TestApp, assert_same_dump, req};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -23,6 +23,7 @@ backend_tests!(
     checkout_refuses_a_code_that_no_longer_applies,
     a_limited_code_is_redeemed_exactly_once_under_fifty_checkouts,
     per_shopper_and_per_customer_codes,
+    another_account_cannot_add_or_remove_a_code_on_an_accounts_cart,
 );
 
 fn promotion(name: &str, extra: Value, rule_set: Value) -> Value {
@@ -1028,4 +1029,74 @@ async fn per_shopper_and_per_customer_codes(backend: Backend) {
     assert_eq!(r.body["data"].as_array().unwrap().len(), 5);
     let r = app.get("/v2/orders", &admin).await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 5);
+}
+
+/// A code is a cart write like any other: only whoever may use the cart adds or removes one.
+/// Another account's member, and the implicit token alone, are refused and change nothing.
+async fn another_account_cannot_add_or_remove_a_code_on_an_accounts_cart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let id = create(
+        &app,
+        &admin,
+        promotion("Ten off", json!({}), percent_off_cart(10.0)),
+    )
+    .await;
+    assert_eq!(
+        add_codes(&app, &admin, &id, json!([{"code": "SAVE10"}]))
+            .await
+            .status,
+        201
+    );
+    let realm = realm(&app, &admin).await;
+    let ron = user(&app, &admin, &realm, "ron@swanson.com", "lagavulin16").await;
+    let tammy = user(&app, &admin, &realm, "tammy@swanson.com", "tammytwo22").await;
+    let (a, b) = (account(&app, &admin, "A").await, account(&app, &admin, "B").await);
+    join(&app, &admin, &a, &ron).await;
+    join(&app, &admin, &b, &tammy).await;
+    let token = |r: Resp| r.body["data"][0]["token"].as_str().unwrap().to_owned();
+    let token_a = token(login(&app, &realm, "ron@swanson.com", "lagavulin16").await);
+    let token_b = token(login(&app, &realm, "tammy@swanson.com", "tammytwo22").await);
+    let as_member = async |method: Method, path: &str, account_token: &str, body: Option<Value>| {
+        let headers: &[(&str, &str)] = if account_token.is_empty() {
+            &[]
+        } else {
+            &[(AM, account_token)]
+        };
+        req(&app, method, path, &shopper, headers, body).await
+    };
+    let r = as_member(
+        Method::POST,
+        "/v2/carts",
+        &token_a,
+        Some(json!({"data": {"name": "A's"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cart = r.body["data"]["id"].as_str().unwrap().to_owned();
+    add_custom(&app, &admin, &cart, "MUG", 2, 1500).await;
+    let code = json!({"data": {"type": "promotion_item", "code": "SAVE10"}});
+    let items = format!("/v2/carts/{cart}/items");
+
+    let before = app.db.dump().await;
+    for (who, account_token) in [("another account", token_b.as_str()), ("implicit alone", "")] {
+        let r = as_member(Method::POST, &items, account_token, Some(code.clone())).await;
+        assert_eq!(r.status, 403, "{who}: {}", r.body);
+    }
+    assert_same_dump(&before, &app.db.dump().await, "refused code adds");
+
+    let r = as_member(Method::POST, &items, &token_a, Some(code)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let before = app.db.dump().await;
+    let discount = format!("/v2/carts/{cart}/discounts/SAVE10");
+    for (who, account_token) in [("another account", token_b.as_str()), ("implicit alone", "")] {
+        let r = as_member(Method::DELETE, &discount, account_token, None).await;
+        assert_eq!(r.status, 403, "{who}: {}", r.body);
+    }
+    assert_same_dump(&before, &app.db.dump().await, "refused code removals");
+    assert_eq!(
+        as_member(Method::DELETE, &discount, &token_a, None).await.status,
+        204
+    );
 }
