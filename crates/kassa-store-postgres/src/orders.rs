@@ -171,47 +171,6 @@ pub(crate) fn push_order_from_where(qb: &mut QueryBuilder<Postgres>, q: &OrderQu
     push_conditions(qb, &plain);
 }
 
-/// The parts of [`insert_order`]'s statement, as literals for `concat!`: the order (a CTE), the
-/// promotion codes' usages (a CTE), and the items' insert that ends the statement.
-macro_rules! placed_cte {
-    () => {
-        "placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
-           contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
-           billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
-           discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
-           paid, authorized, balance_owing, fully_paid_at, stock_allocated, discounts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
-           $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $52))"
-    };
-}
-macro_rules! used_cte {
-    () => {
-        "used AS (INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
-           customer_id, account_id, customer_email, anonymized, updated_at)
-         SELECT u.id, u.promotion_id, u.code_id, u.code, $1, u.times_used, u.used_on, u.customer_id, u.account_id,
-           u.customer_email, FALSE, u.used_on
-         FROM UNNEST($54::uuid[], $55::uuid[], $56::uuid[], $57::text[], $58::bigint[], $59::bigint[], $60::uuid[],
-           $61::uuid[], $62::text[])
-           AS u (id, promotion_id, code_id, code, times_used, used_on, customer_id, account_id, customer_email))"
-    };
-}
-macro_rules! items_insert {
-    () => {
-        "INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
-           quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location,
-           location_id, discounts)
-         SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
-           t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
-           t.created_at, t.updated_at, t.location, t.location_id, t.discounts
-         FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
-           $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
-           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[], $53::text[])
-           AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
-             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id,
-             discounts)"
-    };
-}
-
 /// Inserts the order and all its items in one statement: the order's insert is a CTE of the
 /// items' insert, and the items' foreign key is checked at the end of the statement, when the
 /// order is there. The promotion codes' usages and the order's integration events (the outbox
@@ -257,100 +216,105 @@ async fn insert_order<'e>(
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
     let item_discounts: Vec<String> = items.iter().map(|i| discounts_to_json(&i.discounts)).collect();
     let (event_ids, event_kinds, payloads, at) = crate::outbox::columns(events);
-    // A CTE over empty arrays still costs PostgreSQL a plan and a run: a checkout without codes
-    // or without observed events leaves that CTE out (its parameters stay bound, typed, unused).
-    let sql = match (redemptions.is_empty(), events.is_empty()) {
-        (true, true) => concat!("WITH ", placed_cte!(), " ", items_insert!()),
-        (false, true) => concat!("WITH ", placed_cte!(), ", ", used_cte!(), " ", items_insert!()),
-        (true, false) => concat!(
-            "WITH ",
-            crate::outbox_cte!("$63", "$64", "$65", "$66"),
-            ", ",
-            placed_cte!(),
-            " ",
-            items_insert!()
-        ),
-        (false, false) => concat!(
-            "WITH ",
-            crate::outbox_cte!("$63", "$64", "$65", "$66"),
-            ", ",
-            placed_cte!(),
-            ", ",
-            used_cte!(),
-            " ",
-            items_insert!()
-        ),
-    };
-    sqlx::query(sql)
-        .bind(o.id)
-        .bind(o.status.as_str())
-        .bind(o.payment.as_str())
-        .bind(o.shipping.as_str())
-        .bind(&o.cart_id)
-        .bind(&o.currency)
-        .bind(&o.order_number)
-        .bind(&o.external_ref)
-        .bind(&o.contact_name)
-        .bind(&o.contact_email)
-        .bind(&o.customer_name)
-        .bind(&o.customer_email)
-        .bind(o.customer_id)
-        .bind(o.account_id)
-        .bind(o.account_member_id)
-        .bind(o.billing_address.to_string())
-        .bind(o.shipping_address.to_string())
-        .bind(o.custom_attributes.to_string())
-        .bind(o.calculation_method.as_str())
-        .bind(o.with_tax)
-        .bind(o.without_tax)
-        .bind(o.tax)
-        .bind(o.discount)
-        .bind(o.without_discount)
-        .bind(o.shipping_amount)
-        .bind(o.shipping_discount)
-        .bind(o.created_at)
-        .bind(o.updated_at)
-        .bind(o.paid)
-        .bind(o.authorized)
-        .bind(o.balance_owing)
-        .bind(o.fully_paid_at)
-        .bind(o.stock_allocated)
-        .bind(ids)
-        .bind(positions)
-        .bind(cart_items)
-        .bind(kinds)
-        .bind(products)
-        .bind(skus)
-        .bind(names)
-        .bind(descriptions)
-        .bind(quantities)
-        .bind(amounts)
-        .bind(includes)
-        .bind(inputs)
-        .bind(catalogs)
-        .bind(taxes)
-        .bind(created)
-        .bind(updated)
-        .bind(locations)
-        .bind(location_ids)
-        .bind(discounts_to_json(&o.discounts))
-        .bind(item_discounts)
-        .bind(usage_ids)
-        .bind(usage_promotions)
-        .bind(usage_codes)
-        .bind(usage_names)
-        .bind(usage_times)
-        .bind(usage_on)
-        .bind(usage_customers)
-        .bind(usage_accounts)
-        .bind(usage_emails)
-        .bind(event_ids)
-        .bind(event_kinds)
-        .bind(payloads)
-        .bind(at)
-        .execute(db)
-        .await
-        .map_err(sql_error)?;
+    sqlx::query(concat!(
+        "WITH ",
+        crate::outbox_cte!("$63", "$64", "$65", "$66"),
+        ", placed AS (INSERT INTO orders (id, status, payment, shipping, cart_id, currency, order_number, external_ref,
+           contact_name, contact_email, customer_name, customer_email, customer_id, account_id, account_member_id,
+           billing_address, shipping_address, custom_attributes, calculation_method, with_tax, without_tax, tax,
+           discount, without_discount, shipping_amount, shipping_discount, created_at, updated_at,
+           paid, authorized, balance_owing, fully_paid_at, stock_allocated, discounts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb,
+           $18::jsonb, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $52)),
+         used AS (INSERT INTO promotion_usages (id, promotion_id, code_id, code, order_id, times_used, used_on,
+           customer_id, account_id, customer_email, anonymized, updated_at)
+         SELECT u.id, u.promotion_id, u.code_id, u.code, $1, u.times_used, u.used_on, u.customer_id, u.account_id,
+           u.customer_email, FALSE, u.used_on
+         FROM UNNEST($54::uuid[], $55::uuid[], $56::uuid[], $57::text[], $58::bigint[], $59::bigint[], $60::uuid[],
+           $61::uuid[], $62::text[])
+           AS u (id, promotion_id, code_id, code, times_used, used_on, customer_id, account_id, customer_email))
+         INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
+           quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location,
+           location_id, discounts)
+         SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
+           t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
+           t.created_at, t.updated_at, t.location, t.location_id, t.discounts
+         FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
+           $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
+           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[], $53::text[])
+           AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
+             includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id,
+             discounts)",
+    ))
+    .bind(o.id)
+    .bind(o.status.as_str())
+    .bind(o.payment.as_str())
+    .bind(o.shipping.as_str())
+    .bind(&o.cart_id)
+    .bind(&o.currency)
+    .bind(&o.order_number)
+    .bind(&o.external_ref)
+    .bind(&o.contact_name)
+    .bind(&o.contact_email)
+    .bind(&o.customer_name)
+    .bind(&o.customer_email)
+    .bind(o.customer_id)
+    .bind(o.account_id)
+    .bind(o.account_member_id)
+    .bind(o.billing_address.to_string())
+    .bind(o.shipping_address.to_string())
+    .bind(o.custom_attributes.to_string())
+    .bind(o.calculation_method.as_str())
+    .bind(o.with_tax)
+    .bind(o.without_tax)
+    .bind(o.tax)
+    .bind(o.discount)
+    .bind(o.without_discount)
+    .bind(o.shipping_amount)
+    .bind(o.shipping_discount)
+    .bind(o.created_at)
+    .bind(o.updated_at)
+    .bind(o.paid)
+    .bind(o.authorized)
+    .bind(o.balance_owing)
+    .bind(o.fully_paid_at)
+    .bind(o.stock_allocated)
+    .bind(ids)
+    .bind(positions)
+    .bind(cart_items)
+    .bind(kinds)
+    .bind(products)
+    .bind(skus)
+    .bind(names)
+    .bind(descriptions)
+    .bind(quantities)
+    .bind(amounts)
+    .bind(includes)
+    .bind(inputs)
+    .bind(catalogs)
+    .bind(taxes)
+    .bind(created)
+    .bind(updated)
+    .bind(locations)
+    .bind(location_ids)
+    .bind(discounts_to_json(&o.discounts))
+    .bind(item_discounts)
+    .bind(usage_ids)
+    .bind(usage_promotions)
+    .bind(usage_codes)
+    .bind(usage_names)
+    .bind(usage_times)
+    .bind(usage_on)
+    .bind(usage_customers)
+    .bind(usage_accounts)
+    .bind(usage_emails)
+    .bind(event_ids)
+    .bind(event_kinds)
+    .bind(payloads)
+    .bind(at)
+    .execute(db)
+    .await
+    .map_err(sql_error)?;
     Ok(())
 }
 
