@@ -542,6 +542,38 @@ pub trait CartStore {
     ) -> Result<bool>;
     /// Deletes every tax item of the cart; returns how many.
     async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+
+    /// Adds custom discounts (each on the cart, or on the line its `item_id` names) to a live
+    /// cart in one transaction that serializes with the cart's other writers, deciding each by
+    /// [`crate::custom_discounts::plan`] on the cart as it is there (its flag, lines and custom
+    /// discounts); bumps `updated_at`/`expires_at` if anything was added. Returns one outcome
+    /// per discount. `NotFound` if the cart is gone.
+    async fn add_custom_discounts(
+        &self,
+        cart_id: &str,
+        discounts: Vec<crate::custom_discounts::CustomDiscount>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<crate::custom_discounts::CustomDiscount, crate::custom_discounts::Refusal>>>;
+    /// Replaces a custom discount's fields, found by cart, line (`None`: the cart's own) and id;
+    /// false if there is none.
+    async fn update_custom_discount(
+        &self,
+        discount: crate::custom_discounts::CustomDiscount,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Deletes one custom discount, found by cart, line (`None`: the cart's own) and id; false
+    /// if there was none.
+    async fn delete_custom_discount(
+        &self,
+        cart_id: &str,
+        item_id: Option<Uuid>,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Deletes every custom discount of the cart and its lines; returns how many.
+    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
 }
 
 /// The store-wide settings record (there is always one; defaults until first changed).

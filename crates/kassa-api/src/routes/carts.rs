@@ -349,13 +349,16 @@ async fn list(
             cart: cart.clone(),
             lines: lines_by_cart.remove(&cart.id).unwrap_or_default(),
             taxes: taxes_by_cart.remove(&cart.id).unwrap_or_default(),
-            // A listing shows the automatic promotions; a cart's own read also its codes.
+            // A listing shows the automatic promotions; a cart's own read also its codes and
+            // custom discounts.
             codes: Vec::new(),
+            custom_discounts: Vec::new(),
         };
         let (totals, outcome) = price_with_promotions(&state, &contents, &settings, &default).await?;
         carts.push(render_cart(
             cart,
             &contents.lines,
+            &contents.custom_discounts,
             &totals,
             &outcome,
             &formats,
@@ -822,6 +825,20 @@ async fn add_code(
         existing_contents(state, id, who)
     );
     let (contents, _) = existing?;
+    // A cart uses custom discounts or promotions, never both (a new cart as the store's default).
+    let uses_custom = contents
+        .as_ref()
+        .map_or(settings.custom_discounts_enabled, |c| c.cart.custom_discounts_enabled);
+    if uses_custom {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Could not apply EP promotion with the given code",
+            "The cart is configured to use custom discounts",
+        );
+        e.errors[0].meta = Some(json!({ "code": code }));
+        e.errors[0].source = Some("data.code".into());
+        return Err(e);
+    }
     let found = found?;
     if found.is_empty() {
         return Err(not_found());

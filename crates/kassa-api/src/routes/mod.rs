@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod application_keys;
 pub mod cart_taxes;
+pub mod custom_discounts;
 pub mod carts;
 pub mod catalogs;
 pub mod currencies;
@@ -54,6 +55,7 @@ pub fn all() -> Routes {
         .merge(customers::router())
         .merge(carts::router())
         .merge(cart_taxes::router())
+        .merge(custom_discounts::router())
         .merge(orders::router())
         .merge(order_updates::router())
         .merge(payments::router())

@@ -413,6 +413,7 @@ async fn place(
         mut lines,
         taxes,
         codes,
+        custom_discounts,
     } = contents.ok_or_else(cart_not_found)?;
     who.may_use_cart(&cart)?;
     party?;
@@ -436,13 +437,21 @@ async fn place(
         lines,
         taxes,
         codes,
+        custom_discounts,
     };
-    let outcome = checkout_promotions(state, &promoted, &details.party, &currency, now).await?;
+    let outcome = if promoted.cart.custom_discounts_enabled {
+        // A cart with custom discounts has no promotions: its custom discounts, on the lines as
+        // re-priced, are what the order keeps.
+        kassa_core::cart_pricing::custom_outcome(&promoted.lines, &promoted.custom_discounts)
+    } else {
+        checkout_promotions(state, &promoted, &details.party, &currency, now).await?
+    };
     let CartContents {
         cart,
         lines,
         taxes,
         codes,
+        ..
     } = promoted;
     let (order, items) = checkout::place(
         &cart, &lines, &taxes, &outcome, &locations, details, currency, &settings, now,
@@ -451,6 +460,7 @@ async fn place(
     let includes = Includes {
         items: true,
         tax_items: false,
+        custom_discounts: false,
     };
     // Serialized once: an Idempotency-Key's replay stores exactly the bytes sent now.
     let response = serde_json::to_string(&order_document(&order, &items, &formats, origin, includes)?)

@@ -126,8 +126,11 @@ impl LineDiscounts<'_> {
                     "amount": {"amount": amount, "currency": currency, "includes_tax": includes_tax},
                     "code": d.code,
                     "id": d.promotion_id,
-                    "promotion_source": "rule-promotion",
                 });
+                // A custom discount has no promotion behind it.
+                if d.custom.is_none() {
+                    v["promotion_source"] = json!("rule-promotion");
+                }
                 if cart {
                     v["is_cart_discount"] = json!(true);
                 }
