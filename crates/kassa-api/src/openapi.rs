@@ -328,6 +328,17 @@ pub fn operations() -> Vec<Op> {
             Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
             Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
         ]),
+        tag("Custom discounts", vec![
+            Op::post("/v2/carts/{id}/custom-discounts", "Add custom discounts to a cart (one, or many in an array)")
+                .describe("Only while the cart's `discount_settings.custom_discounts_enabled` is true, on a cart with items, in a store with the `line` calculation method. Each may name a cart item in `relationships.item`; at most 5 on the cart and 5 on each item. `options.add_all_or_nothing` refuses all when one is refused.")
+                .admin().created().body("CustomDiscountsBody").returns("Any"),
+            Op::delete("/v2/carts/{id}/custom-discounts", "Delete all of a cart's custom discounts").admin().no_content(),
+            Op::put("/v2/carts/{id}/custom-discounts/{discount_id}", "Update a cart's custom discount").admin().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::delete("/v2/carts/{id}/custom-discounts/{discount_id}", "Delete a cart's custom discount").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/custom-discounts", "Add a custom discount to a cart item").admin().created().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::put("/v2/carts/{id}/items/{item_id}/custom-discounts/{discount_id}", "Update a cart item's custom discount").admin().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/custom-discounts/{discount_id}", "Delete a cart item's custom discount").admin().no_content(),
+        ]),
         tag("Customers", vec![
             Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
             Op::post("/v2/customers", "Create a customer").token().created().body("CustomerBody").returns("Customer"),
@@ -1034,6 +1045,10 @@ fn schemas() -> Value {
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
         "RulePromotion": resource(Some("rule_promotion"), json!({ "name": { "type": "string" }, "enabled": { "type": "boolean" }, "automatic": { "type": "boolean" }, "rule_set": { "type": "object" } })),
+        "CustomDiscount": resource(Some("custom_discount"), json!({
+            "external_id": { "type": "string" }, "discount_engine": { "type": "string" }, "discount_code": { "type": "string" },
+            "description": { "type": "string" }, "amount": money,
+        })),
         "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
@@ -1138,6 +1153,19 @@ fn schemas() -> Value {
             "required": ["data"],
             "properties": {
                 "data": { "anyOf": [add_item, { "type": "array", "items": add_item }] },
+                "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
+            },
+        },
+        "CustomDiscountBody": data_body(json!({
+            "type": { "const": "custom_discount" }, "external_id": s(), "discount_engine": s(),
+            "description": s(), "discount_code": s(),
+            "amount": { "description": "Negative, in minor units (or `{amount, currency}`)", "anyOf": [{ "type": "integer", "exclusiveMaximum": 0 }, { "type": "object" }] },
+        })),
+        "CustomDiscountsBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "anyOf": [{ "type": "object" }, { "type": "array", "items": { "type": "object" } }] },
                 "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
             },
         },
