@@ -463,7 +463,11 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/rule-promotions/{id}/usages", "List a rule promotion's usages").admin().list(),
             Op::get("/v2/rule-promotions/{id}/codes/{code}/usages", "List a promotion code's usages").admin().list(),
             Op::post("/v2/rule-promotions/usages/anonymize", "Anonymize promotion usages").admin().body("DataObject").returns("Any"),
-            Op::post("/v2/rule-promotions/{id}/jobs", "Run a code_generate job (synchronously)").admin().created().body("DataObject"),
+            Op::post("/v2/rule-promotions/{id}/jobs", "Run a code_generate or code_export job (synchronously: it answers completed)").admin().created().body("DataObject").returns("PromotionJob"),
+            Op::get("/v2/rule-promotions/{id}/jobs", "List a promotion's jobs (`filter`: `eq(job_type,…)`, `eq(status,…)`)").admin().list().returns("PromotionJob"),
+            Op::get("/v2/rule-promotions/{id}/jobs/{job_id}/file", "Get the link to a code_export job's CSV").admin().raw("JobFile", "application/json"),
+            Op::post("/v2/rule-promotions/{id}/jobs/{job_id}/cancel", "Cancel a job (kassa's are never pending: always 422)").admin().refused(),
+            Op::get("/v2/rule-promotions/exports/{file}", "Download an exported codes CSV (the link `…/jobs/{job_id}/file` answers)").raw("Any", "text/csv"),
         ]),
         tag("Shopper catalog", vec![
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
@@ -1049,6 +1053,11 @@ fn schemas() -> Value {
             "external_id": { "type": "string" }, "discount_engine": { "type": "string" }, "discount_code": { "type": "string" },
             "description": { "type": "string" }, "amount": money,
         })),
+        "PromotionJob": resource(Some("promotion_job"), json!({
+            "job_type": { "enum": ["code_generate", "code_export"] }, "name": { "type": "string" },
+            "status": { "type": "string" }, "rule_promotion_id": { "type": "string" },
+        })),
+        "JobFile": { "type": "object", "required": ["href"], "properties": { "href": { "type": "string" } } },
         "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },

@@ -24,6 +24,7 @@ pub mod orders;
 pub mod payments;
 pub mod pricing;
 pub mod promotion_checkout;
+pub mod promotion_jobs;
 pub mod promotion_rules;
 pub mod promotions;
 pub mod query;

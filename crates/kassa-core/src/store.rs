@@ -749,6 +749,19 @@ pub trait PromotionStore {
     ) -> Result<()>;
     /// False if the cart did not hold the code.
     async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool>;
+
+    /// Keeps a job (it goes with its promotion).
+    async fn create_promotion_job(&self, job: crate::promotion_jobs::PromotionJob) -> Result<()>;
+    /// The promotion's jobs, newest first, without their files.
+    async fn promotion_jobs(&self, promotion_id: Uuid) -> Result<Vec<crate::promotion_jobs::PromotionJob>>;
+    /// One job of the promotion, with its file.
+    async fn promotion_job(
+        &self,
+        promotion_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::promotion_jobs::PromotionJob>>;
+    /// The file of the export job whose link names `token`.
+    async fn promotion_job_file(&self, token: &str) -> Result<Option<String>>;
 }
 
 /// Integrations, the outbox of their events and the log of every delivery attempt.

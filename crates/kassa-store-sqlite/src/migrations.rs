@@ -52,8 +52,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0018_integrations.sql"),
     ),
     (
-        "0019_custom_discounts",
-        include_str!("../migrations/0019_custom_discounts.sql"),
+        "0019_custom_discounts_promotion_jobs",
+        include_str!("../migrations/0019_custom_discounts_promotion_jobs.sql"),
     ),
 ];
 
