@@ -319,7 +319,10 @@ mod tests {
     #[test]
     fn the_stages_run_in_their_documented_order() {
         let names: Vec<&str> = STAGES.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["line adjustments", "custom discounts", "cart adjustments", "tax"]);
+        assert_eq!(
+            names,
+            ["line adjustments", "custom discounts", "cart adjustments", "tax"]
+        );
     }
 
     #[test]
@@ -389,7 +392,8 @@ mod tests {
             line(500, 1, false, vec![]),
         ];
         // a: 2000 − 1000 (item) − 100 (its share of the 150 cart discount); b: 500 − 50.
-        let (t, outcome) = price_with(lines, vec![], Some(promotions), None, CalculationMethod::Line).unwrap();
+        let (t, outcome) =
+            price_with(lines, vec![], Some(promotions), None, CalculationMethod::Line).unwrap();
         assert_eq!(outcome.applied.len(), 2);
         assert_eq!(
             (t.without_tax, t.discount, t.tax, t.with_tax),
@@ -416,7 +420,11 @@ mod tests {
         // (discounts, method) → (without tax, discount, tax, with tax, line a's discount)
         // a: 2 × 1000 at 10 %, b: 500 untaxed.
         let cases = [
-            (vec![custom(Some(a), -500)], CalculationMethod::Line, (2000, -500, 150, 2150, -500)),
+            (
+                vec![custom(Some(a), -500)],
+                CalculationMethod::Line,
+                (2000, -500, 150, 2150, -500),
+            ),
             // the cart's 250 is spread 1500:500 after a's own 500
             (
                 vec![custom(None, -250), custom(Some(a), -500)],
@@ -430,15 +438,28 @@ mod tests {
                 (0, -2500, 0, 0, -2000),
             ),
             // with the simple method the cart's comes off after tax
-            (vec![custom(None, -300)], CalculationMethod::Simple, (2200, -300, 200, 2400, 0)),
+            (
+                vec![custom(None, -300)],
+                CalculationMethod::Simple,
+                (2200, -300, 200, 2400, 0),
+            ),
             (vec![], CalculationMethod::Line, (2500, 0, 200, 2700, 0)),
         ];
         for (discounts, method, (without_tax, discount, tax, with_tax, a_discount)) in cases {
-            let lines = vec![line(1000, 2, false, vec![rate(100_000)]), line(500, 1, false, vec![])];
+            let lines = vec![
+                line(1000, 2, false, vec![rate(100_000)]),
+                line(500, 1, false, vec![]),
+            ];
             let custom = custom_of(vec![a, b], &discounts);
             let (t, outcome) = price_with(lines, vec![], None, custom, method).unwrap();
             assert_eq!(
-                (t.without_tax, t.discount, t.tax, t.with_tax, t.lines[0].value.discount),
+                (
+                    t.without_tax,
+                    t.discount,
+                    t.tax,
+                    t.with_tax,
+                    t.lines[0].value.discount
+                ),
                 (without_tax, discount, tax, with_tax, a_discount),
                 "{discounts:?}"
             );

@@ -293,6 +293,9 @@ pub struct CartContents {
     /// The custom discounts in effect, oldest first: the cart's and its lines', read only while
     /// `cart.custom_discounts_enabled` (otherwise none count, and none are read).
     pub custom_discounts: Vec<crate::custom_discounts::CustomDiscount>,
+    /// The promotions' version stamp as of this read, when the store reads it with the cart (a
+    /// checkout's read on PostgreSQL); `None` otherwise.
+    pub promotions_version: Option<i64>,
 }
 
 impl CartContents {
@@ -304,6 +307,7 @@ impl CartContents {
             taxes: Vec::new(),
             codes: Vec::new(),
             custom_discounts: Vec::new(),
+            promotions_version: None,
         }
     }
 }

@@ -118,7 +118,11 @@ pub fn parse(
             None | Some(Value::Null) => match current {
                 Some(c) => c.clone(),
                 None => {
-                    problems.push(FieldError::new(src(name), "required", format!("{name} is required")));
+                    problems.push(FieldError::new(
+                        src(name),
+                        "required",
+                        format!("{name} is required"),
+                    ));
                     String::new()
                 }
             },
@@ -140,7 +144,11 @@ pub fn parse(
             }
             Some(Value::String(s)) => s.clone(),
             Some(_) => {
-                problems.push(FieldError::new(src(name), "type", format!("{name} must be a string")));
+                problems.push(FieldError::new(
+                    src(name),
+                    "type",
+                    format!("{name} must be a string"),
+                ));
                 String::new()
             }
         }
@@ -194,7 +202,11 @@ pub fn parse(
 fn amount_of(v: Option<&Value>, source: &str, problems: &mut Vec<FieldError>) -> Option<i64> {
     let field = source.rsplit('.').next().unwrap_or(source);
     let Some(v) = v.filter(|v| !v.is_null()) else {
-        problems.push(FieldError::new(source, "required", format!("{field} is required")));
+        problems.push(FieldError::new(
+            source,
+            "required",
+            format!("{field} is required"),
+        ));
         return None;
     };
     match v.as_i64() {
@@ -303,7 +315,13 @@ pub fn as_discount(d: &CustomDiscount, amount: i64) -> Discount {
 /// in the order given and capped so that no line and not the cart goes below zero
 /// (`cart_taken` is what cart discounts took before, positive). Adds them to `out` (whose
 /// `lines` has one entry per line) and answers each line's and the cart's amounts.
-pub fn apply(discounts: &[CustomDiscount], line_ids: &[Uuid], values: &mut [i64], cart_taken: i64, out: &mut Outcome) {
+pub fn apply(
+    discounts: &[CustomDiscount],
+    line_ids: &[Uuid],
+    values: &mut [i64],
+    cart_taken: i64,
+    out: &mut Outcome,
+) {
     if out.lines.len() < line_ids.len() {
         out.lines.resize(line_ids.len(), Vec::new());
     }
@@ -346,7 +364,11 @@ mod tests {
     }
 
     fn sources(r: Result<Fields, Vec<FieldError>>) -> Vec<String> {
-        r.err().unwrap_or_default().into_iter().map(|e| e.source).collect()
+        r.err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.source)
+            .collect()
     }
 
     #[test]
@@ -370,34 +392,67 @@ mod tests {
             (with("amount", json!(-1.5)), vec!["data.amount"]),
             (with("amount", json!("-100")), vec!["data.amount"]),
             (with("amount", json!(-MAX_AMOUNT - 1)), vec!["data.amount"]),
-            (with("amount", json!({"amount": -100, "currency": "EUR"})), vec!["data.amount.currency"]),
-            (with("amount", json!({"currency": "USD"})), vec!["data.amount.amount"]),
+            (
+                with("amount", json!({"amount": -100, "currency": "EUR"})),
+                vec!["data.amount.currency"],
+            ),
+            (
+                with("amount", json!({"currency": "USD"})),
+                vec!["data.amount.amount"],
+            ),
             (with("type", json!("tax_item")), vec!["data.type"]),
             (without("type"), vec!["data.type"]),
             (without("external_id"), vec!["data.external_id"]),
             (with("discount_engine", json!("")), vec!["data.discount_engine"]),
             (with("discount_code", json!(7)), vec!["data.discount_code"]),
-            (with("description", json!("x".repeat(MAX_DESCRIPTION + 1))), vec!["data.description"]),
+            (
+                with("description", json!("x".repeat(MAX_DESCRIPTION + 1))),
+                vec!["data.description"],
+            ),
             (
                 json!({"type": "custom_discount"}),
-                vec!["data.external_id", "data.discount_engine", "data.description", "data.discount_code", "data.amount"],
+                vec![
+                    "data.external_id",
+                    "data.discount_engine",
+                    "data.description",
+                    "data.discount_code",
+                    "data.amount",
+                ],
             ),
             (json!([]), vec!["data"]),
         ];
         for (body, want) in cases {
             assert_eq!(sources(parse(&body, "data", None, Some("USD"))), want, "{body}");
         }
-        let amount = parse(&with("amount", json!({"amount": -250, "currency": "usd", "formatted": "-$2.50"})), "data", None, Some("USD"));
+        let amount = parse(
+            &with(
+                "amount",
+                json!({"amount": -250, "currency": "usd", "formatted": "-$2.50"}),
+            ),
+            "data",
+            None,
+            Some("USD"),
+        );
         assert_eq!(amount.unwrap().amount, -250);
     }
 
     #[test]
     fn an_update_keeps_what_it_does_not_name() {
-        let base = parse(&good(), "data", None, None).unwrap().into_discount("c", None, 1);
+        let base = parse(&good(), "data", None, None)
+            .unwrap()
+            .into_discount("c", None, 1);
         let f = parse(&json!({"amount": -900}), "data", Some(&base), Some("USD")).unwrap();
-        assert_eq!((f.amount, f.external_id.as_str(), f.description.as_str()), (-900, "ext-1", "Loyalty"));
         assert_eq!(
-            sources(parse(&json!({"type": "x", "amount": 5}), "data", Some(&base), None)),
+            (f.amount, f.external_id.as_str(), f.description.as_str()),
+            (-900, "ext-1", "Loyalty")
+        );
+        assert_eq!(
+            sources(parse(
+                &json!({"type": "x", "amount": 5}),
+                "data",
+                Some(&base),
+                None
+            )),
             ["data.type", "data.amount"]
         );
     }
@@ -426,17 +481,77 @@ mod tests {
         let four_on_cart: Vec<_> = (0..4).map(|n| discount(n, None, -1)).collect();
         use Refusal::*;
         // (enabled, lines, existing, new (item), all or nothing) → outcomes, write
-        let cases: Vec<(bool, &[Uuid], Vec<CustomDiscount>, Vec<Option<Uuid>>, bool, Vec<Option<Refusal>>, bool)> = vec![
-            (true, &lines, vec![], vec![None, Some(a)], false, vec![None, None], true),
-            (false, &lines, vec![], vec![None], false, vec![Some(NotEnabled)], false),
+        let cases: Vec<(
+            bool,
+            &[Uuid],
+            Vec<CustomDiscount>,
+            Vec<Option<Uuid>>,
+            bool,
+            Vec<Option<Refusal>>,
+            bool,
+        )> = vec![
+            (
+                true,
+                &lines,
+                vec![],
+                vec![None, Some(a)],
+                false,
+                vec![None, None],
+                true,
+            ),
+            (
+                false,
+                &lines,
+                vec![],
+                vec![None],
+                false,
+                vec![Some(NotEnabled)],
+                false,
+            ),
             (true, &[], vec![], vec![None], false, vec![Some(EmptyCart)], false),
-            (true, &lines, vec![], vec![Some(Uuid::from_u128(9))], false, vec![Some(UnknownItem)], false),
-            (true, &lines, four_on_cart.clone(), vec![None, None], false, vec![None, Some(CartLimit)], true),
-            (true, &lines, four_on_cart, vec![None, None], true, vec![None, Some(CartLimit)], false),
-            (true, &lines, five_on_a.clone(), vec![Some(a), Some(b), None], false, vec![Some(ItemLimit), None, None], true),
+            (
+                true,
+                &lines,
+                vec![],
+                vec![Some(Uuid::from_u128(9))],
+                false,
+                vec![Some(UnknownItem)],
+                false,
+            ),
+            (
+                true,
+                &lines,
+                four_on_cart.clone(),
+                vec![None, None],
+                false,
+                vec![None, Some(CartLimit)],
+                true,
+            ),
+            (
+                true,
+                &lines,
+                four_on_cart,
+                vec![None, None],
+                true,
+                vec![None, Some(CartLimit)],
+                false,
+            ),
+            (
+                true,
+                &lines,
+                five_on_a.clone(),
+                vec![Some(a), Some(b), None],
+                false,
+                vec![Some(ItemLimit), None, None],
+                true,
+            ),
         ];
         for (enabled, lines, existing, new, all, want, want_write) in cases {
-            let new = new.into_iter().enumerate().map(|(n, item)| discount(50 + n as u128, item, -1)).collect();
+            let new = new
+                .into_iter()
+                .enumerate()
+                .map(|(n, item)| discount(50 + n as u128, item, -1))
+                .collect();
             let (outcomes, write) = plan(new, enabled, lines, &existing, all);
             let got: Vec<Option<Refusal>> = outcomes.iter().map(|o| o.as_ref().err().copied()).collect();
             assert_eq!((got, write), (want, want_write));
@@ -449,8 +564,20 @@ mod tests {
         let b = Uuid::from_u128(200);
         // (discounts, line values, cart taken before) → (line discounts, cart discounts)
         let cases: Vec<(Vec<CustomDiscount>, Vec<i64>, i64, Vec<Vec<i64>>, Vec<i64>)> = vec![
-            (vec![discount(1, Some(a), -300)], vec![1000, 500], 0, vec![vec![-300], vec![]], vec![]),
-            (vec![discount(1, Some(b), -800)], vec![1000, 500], 0, vec![vec![], vec![-500]], vec![]),
+            (
+                vec![discount(1, Some(a), -300)],
+                vec![1000, 500],
+                0,
+                vec![vec![-300], vec![]],
+                vec![],
+            ),
+            (
+                vec![discount(1, Some(b), -800)],
+                vec![1000, 500],
+                0,
+                vec![vec![], vec![-500]],
+                vec![],
+            ),
             (
                 vec![discount(1, Some(a), -600), discount(2, Some(a), -600)],
                 vec![1000, 500],
@@ -458,7 +585,13 @@ mod tests {
                 vec![vec![-600, -400], vec![]],
                 vec![],
             ),
-            (vec![discount(1, None, -200)], vec![1000, 500], 0, vec![vec![], vec![]], vec![-200]),
+            (
+                vec![discount(1, None, -200)],
+                vec![1000, 500],
+                0,
+                vec![vec![], vec![]],
+                vec![-200],
+            ),
             (
                 vec![discount(1, None, -1000), discount(2, None, -1000)],
                 vec![1000, 500],
@@ -474,17 +607,45 @@ mod tests {
                 vec![vec![-400], vec![]],
                 vec![-1100],
             ),
-            (vec![discount(1, None, -500)], vec![1000, 500], 1200, vec![vec![], vec![]], vec![-300]),
-            (vec![discount(1, None, -500)], vec![0, -200], 0, vec![vec![], vec![]], vec![]),
-            (vec![discount(1, Some(Uuid::from_u128(7)), -500)], vec![1000, 500], 0, vec![vec![], vec![]], vec![]),
+            (
+                vec![discount(1, None, -500)],
+                vec![1000, 500],
+                1200,
+                vec![vec![], vec![]],
+                vec![-300],
+            ),
+            (
+                vec![discount(1, None, -500)],
+                vec![0, -200],
+                0,
+                vec![vec![], vec![]],
+                vec![],
+            ),
+            (
+                vec![discount(1, Some(Uuid::from_u128(7)), -500)],
+                vec![1000, 500],
+                0,
+                vec![vec![], vec![]],
+                vec![],
+            ),
         ];
         for (discounts, mut values, taken, want_lines, want_cart) in cases {
             let mut out = Outcome::default();
             apply(&discounts, &[a, b], &mut values, taken, &mut out);
-            let lines: Vec<Vec<i64>> = out.lines.iter().map(|l| l.iter().map(|d| d.amount).collect()).collect();
+            let lines: Vec<Vec<i64>> = out
+                .lines
+                .iter()
+                .map(|l| l.iter().map(|d| d.amount).collect())
+                .collect();
             let cart: Vec<i64> = out.cart.iter().map(|d| d.amount).collect();
             assert_eq!((lines, cart), (want_lines, want_cart), "{discounts:?}");
-            assert!(out.lines.iter().flatten().chain(&out.cart).all(|d| d.custom.is_some()));
+            assert!(
+                out.lines
+                    .iter()
+                    .flatten()
+                    .chain(&out.cart)
+                    .all(|d| d.custom.is_some())
+            );
         }
     }
 

@@ -118,10 +118,26 @@ mod tests {
         };
         // (job, filters) → matches
         let cases = [
-            (job("code_export", "completed"), vec![f("job_type", "code_export")], true),
-            (job("code_generate", "completed"), vec![f("job_type", "code_export")], false),
-            (job("code_export", "completed"), vec![f("status", "complete")], true),
-            (job("code_export", "completed"), vec![f("status", "failed")], false),
+            (
+                job("code_export", "completed"),
+                vec![f("job_type", "code_export")],
+                true,
+            ),
+            (
+                job("code_generate", "completed"),
+                vec![f("job_type", "code_export")],
+                false,
+            ),
+            (
+                job("code_export", "completed"),
+                vec![f("status", "complete")],
+                true,
+            ),
+            (
+                job("code_export", "completed"),
+                vec![f("status", "failed")],
+                false,
+            ),
             (job("code_export", "completed"), vec![], true),
         ];
         for (j, filters, want) in cases {
@@ -152,7 +168,11 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("code,uses,max_uses,"));
-        assert!(lines[1].starts_with("SUMMER,2,5,per_checkout,,false,false,,1970-01-01T00:00:00"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("SUMMER,2,5,per_checkout,,false,false,,1970-01-01T00:00:00"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[2].starts_with("\"A,\"\"B\"\"\",2,,"), "{}", lines[2]);
     }
 }

@@ -494,6 +494,20 @@ pub trait CartStore {
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+    ) -> Result<CartContents> {
+        self.add_cart_items_and_codes(seen, currency, items, Vec::new(), expires_at)
+            .await
+    }
+    /// [`CartStore::add_cart_items`] that also keeps promotion codes (by
+    /// [`crate::promotions::code_key`]) on the cart, in the same transaction (a bulk add's
+    /// `promotion_item`s). The answer's `codes` are those the cart held before.
+    async fn add_cart_items_and_codes(
+        &self,
+        seen: &Cart,
+        currency: &str,
+        items: Vec<CartItem>,
+        code_keys: Vec<String>,
+        expires_at: Millis,
     ) -> Result<CartContents>;
     /// Sets quantities (0 removes the line) and the prices given with them, all or nothing:
     /// `NotFound` for an unknown line, then nothing changes. Returns the cart with all its lines
@@ -554,7 +568,9 @@ pub trait CartStore {
         discounts: Vec<crate::custom_discounts::CustomDiscount>,
         all_or_nothing: bool,
         expires_at: Millis,
-    ) -> Result<Vec<std::result::Result<crate::custom_discounts::CustomDiscount, crate::custom_discounts::Refusal>>>;
+    ) -> Result<
+        Vec<std::result::Result<crate::custom_discounts::CustomDiscount, crate::custom_discounts::Refusal>>,
+    >;
     /// Replaces a custom discount's fields, found by cart, line (`None`: the cart's own) and id;
     /// false if there is none.
     async fn update_custom_discount(

@@ -100,12 +100,17 @@ macro_rules! cart_custom {
 
 macro_rules! contents_sql {
     ($stock:expr, $located:expr) => {
+        contents_sql!($stock, $located, "NULL::int8")
+    };
+    ($stock:expr, $located:expr, $version:expr) => {
         concat!(
             "SELECT ",
             $stock,
             " AS stock, ",
             $located,
-            " AS located, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
+            " AS located, ",
+            $version,
+            " AS promotions_version, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
             cart_columns!(),
             ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed, ",
             cart_codes!(),
@@ -311,7 +316,10 @@ fn custom_row(r: &PgRow) -> CustomDiscount {
 }
 
 /// The cart's custom discounts and its lines', oldest first.
-async fn custom_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CustomDiscount>> {
+async fn custom_of<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    cart_id: &str,
+) -> Result<Vec<CustomDiscount>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         custom_columns!(),
@@ -549,12 +557,15 @@ impl CartStore for PgStore {
         // locations are in the same statement, and only asked for when there can be some.
         let sql = match &stock {
             StockOf::Nothing => contents_sql!("NULL::text", "NULL::text"),
+            // A checkout's read: the promotions' version stamp comes with it (the checkout of a
+            // cart with a code must see the promotions as they are now), one statement less.
             StockOf::Lines => contents_sql!(
                 stock_json!("product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"),
                 located_json!(
                     "SELECT location FROM cart_items WHERE cart_id = $1",
                     "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug"
-                )
+                ),
+                "(SELECT version FROM promotions_version WHERE id = 1)"
             ),
             StockOf::Products { locations, .. } if locations.is_empty() => {
                 contents_sql!(stock_json!("product_id = ANY($3)"), "NULL::text")
@@ -572,11 +583,12 @@ impl CartStore for PgStore {
             }
         }
         let rows = query.fetch_all(&self.pool).await.map_err(sql_error)?;
-        const FIRST_CART_COLUMN: usize = 2;
-        const TAXED: usize = 18;
-        const CODES: usize = 19;
-        const CUSTOM: usize = 20;
-        const FIRST_ITEM_COLUMN: usize = 21;
+        const VERSION: usize = 2;
+        const FIRST_CART_COLUMN: usize = 3;
+        const TAXED: usize = 19;
+        const CODES: usize = 20;
+        const CUSTOM: usize = 21;
+        const FIRST_ITEM_COLUMN: usize = 22;
         let Some(first) = rows.first() else {
             return Err(Error::internal("a cart read returned no row"));
         };
@@ -608,15 +620,17 @@ impl CartStore for PgStore {
             taxes,
             codes: codes_from_json(first.get::<Option<&str>, _>(CODES)),
             custom_discounts: custom_discounts::from_json(first.get::<Option<&str>, _>(CUSTOM)),
+            promotions_version: first.get::<Option<i64>, _>(VERSION),
         };
         Ok((Some(contents), levels))
     }
 
-    async fn add_cart_items(
+    async fn add_cart_items_and_codes(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
+        code_keys: Vec<String>,
         expires_at: Millis,
     ) -> Result<CartContents> {
         let now = items.first().map_or(0, |i| i.updated_at);
@@ -695,6 +709,18 @@ impl CartStore for PgStore {
         };
         // Decided on the lines as written, before the commit: a refusal rolls it all back.
         within_limits(&lines, &taxes)?;
+        if !code_keys.is_empty() {
+            sqlx::query(
+                "INSERT INTO cart_promotion_codes (cart_id, code_key, created_at)
+                 SELECT $1, k, $3 FROM UNNEST($2::text[]) AS k ON CONFLICT DO NOTHING",
+            )
+            .bind(cart_id)
+            .bind(&code_keys)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(CartContents {
             cart,
@@ -702,6 +728,7 @@ impl CartStore for PgStore {
             taxes,
             codes,
             custom_discounts: custom,
+            promotions_version: None,
         })
     }
 
@@ -761,6 +788,7 @@ impl CartStore for PgStore {
             taxes,
             codes,
             custom_discounts,
+            promotions_version: None,
         })
     }
 

@@ -377,6 +377,7 @@ impl CartStore for SqliteStore {
                             taxes,
                             codes,
                             custom_discounts,
+                            promotions_version: None,
                         })
                     }
                     None => None,
@@ -389,11 +390,12 @@ impl CartStore for SqliteStore {
             .await
     }
 
-    async fn add_cart_items(
+    async fn add_cart_items_and_codes(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
+        code_keys: Vec<String>,
         expires_at: Millis,
     ) -> Result<CartContents> {
         let (seen, currency) = (seen.clone(), currency.to_owned());
@@ -468,6 +470,13 @@ impl CartStore for SqliteStore {
                     cart.currency.get_or_insert(currency);
                     (cart.updated_at, cart.expires_at) = (now, expires_at);
                 }
+                for key in &code_keys {
+                    conn.prepare_cached(
+                        "INSERT INTO cart_promotion_codes (cart_id, code_key, created_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![cart_id, key, now])?;
+                }
                 let (codes, custom_discounts) = if created {
                     (Vec::new(), Vec::new())
                 } else {
@@ -482,6 +491,7 @@ impl CartStore for SqliteStore {
                     taxes,
                     codes,
                     custom_discounts,
+                    promotions_version: None,
                 })
             })
             .await
@@ -530,6 +540,7 @@ impl CartStore for SqliteStore {
                     taxes,
                     codes,
                     custom_discounts,
+                    promotions_version: None,
                 })
             })
             .await

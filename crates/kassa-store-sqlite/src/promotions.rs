@@ -2,11 +2,11 @@
 //! checkout runs inside its order's job.
 
 use async_trait::async_trait;
+use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::promotions::{
     ConsumeUnit, MAX_PROMOTIONS, PromotionCode, PromotionUsage, Redemption, RulePromotion, code_key,
     code_used_up, shopper_limit_reached,
 };
-use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::PromotionStore;
 use kassa_core::time::Millis;

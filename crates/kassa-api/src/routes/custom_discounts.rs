@@ -31,12 +31,18 @@ use crate::views::money::money_formats;
 
 pub fn router() -> Routes {
     Routes::new()
-        .route("/v2/carts/{id}/custom-discounts", post(bulk_add).delete(bulk_delete))
+        .route(
+            "/v2/carts/{id}/custom-discounts",
+            post(bulk_add).delete(bulk_delete),
+        )
         .route(
             "/v2/carts/{id}/custom-discounts/{discount_id}",
             put(update_on_cart).delete(remove_from_cart),
         )
-        .route("/v2/carts/{id}/items/{item_id}/custom-discounts", post(add_to_item))
+        .route(
+            "/v2/carts/{id}/items/{item_id}/custom-discounts",
+            post(add_to_item),
+        )
         .route(
             "/v2/carts/{id}/items/{item_id}/custom-discounts/{discount_id}",
             put(update_on_item).delete(remove_from_item),
@@ -75,7 +81,13 @@ async fn open(
     state: &AppState,
     id: &str,
     now: Millis,
-) -> ApiResult<(CartContents, StoreSettings, HashMap<String, MoneyFormat>, String, Millis)> {
+) -> ApiResult<(
+    CartContents,
+    StoreSettings,
+    HashMap<String, MoneyFormat>,
+    String,
+    Millis,
+)> {
     if !is_valid_cart_id(id) {
         return Err(cart_not_found());
     }
@@ -94,7 +106,11 @@ async fn open(
 
 fn refusal_error(refusal: Refusal, item_id: Option<Uuid>) -> ErrorObject {
     let (status, title, detail) = match refusal {
-        Refusal::NotEnabled => (400, "Bad Request", "Custom discounts not enabled for this cart".to_owned()),
+        Refusal::NotEnabled => (
+            400,
+            "Bad Request",
+            "Custom discounts not enabled for this cart".to_owned(),
+        ),
         Refusal::EmptyCart => (
             400,
             "Bad Request",
@@ -210,7 +226,11 @@ async fn bulk_add(
     let mut good = Vec::new();
     let mut problems = Vec::new();
     for (i, raw) in raws.iter().enumerate() {
-        let prefix = if single { "data".to_owned() } else { format!("data[{i}]") };
+        let prefix = if single {
+            "data".to_owned()
+        } else {
+            format!("data[{i}]")
+        };
         let fields = custom_discounts::parse(raw, &prefix, None, Some(&currency));
         let item = related_item(raw, &prefix);
         match (fields, item) {
@@ -236,7 +256,12 @@ async fn bulk_add(
     let mut errors = field_errors(problems);
     for outcome in outcomes {
         match outcome {
-            Ok(d) => added.push(render_custom_discount(&d, item_of(&contents, d.item_id), &currency, &formats)),
+            Ok(d) => added.push(render_custom_discount(
+                &d,
+                item_of(&contents, d.item_id),
+                &currency,
+                &formats,
+            )),
             Err(refusal) => errors.push(refusal_error(refusal, None)),
         }
     }
@@ -319,7 +344,9 @@ async fn add_to_item(
     match outcome {
         Ok(d) => Ok((
             StatusCode::CREATED,
-            Json(json!({ "data": render_custom_discount(&d, item_of(&contents, d.item_id), &currency, &formats) })),
+            Json(
+                json!({ "data": render_custom_discount(&d, item_of(&contents, d.item_id), &currency, &formats) }),
+            ),
         )),
         Err(refusal) => Err(to_api_error(refusal_error(refusal, Some(item_id)))),
     }
@@ -394,7 +421,12 @@ async fn update_on_item(
 
 /// `DELETE …/custom-discounts/{discountID}` on the cart or on a line; allowed also while the
 /// cart does not use custom discounts (removing one changes nothing it shows).
-async fn remove(state: &AppState, id: &str, item_id: Option<Uuid>, discount_id: &str) -> ApiResult<StatusCode> {
+async fn remove(
+    state: &AppState,
+    id: &str,
+    item_id: Option<Uuid>,
+    discount_id: &str,
+) -> ApiResult<StatusCode> {
     let now = now_millis();
     let (cart_id, expires_at) = cart_and_expiry(state, id, now).await?;
     let discount_id = parse_uuid(discount_id, discount_not_found)?;

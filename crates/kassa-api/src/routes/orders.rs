@@ -414,6 +414,7 @@ async fn place(
         taxes,
         codes,
         custom_discounts,
+        promotions_version,
     } = contents.ok_or_else(cart_not_found)?;
     who.may_use_cart(&cart)?;
     party?;
@@ -438,6 +439,7 @@ async fn place(
         taxes,
         codes,
         custom_discounts,
+        promotions_version,
     };
     let outcome = if promoted.cart.custom_discounts_enabled {
         // A cart with custom discounts has no promotions: its custom discounts, on the lines as
@@ -520,6 +522,8 @@ async fn checkout_promotions(
     Ok(outcome)
 }
 
+use crate::promotion_cache::Freshness;
+
 async fn kassa_api_promotions(
     state: &AppState,
     contents: &CartContents,
@@ -529,7 +533,12 @@ async fn kassa_api_promotions(
     // A cart with codes is checked against the promotions as they are now (the version stamp is
     // read whatever the cache's age): a code of a promotion disabled a moment ago on another node
     // is refused. Without codes the node's cache (at most a second old) decides.
-    let fresh = !contents.codes.is_empty();
+    // The stamp read with the cart (PostgreSQL) is as fresh as reading it now.
+    let fresh = match (contents.codes.is_empty(), contents.promotions_version) {
+        (true, _) => Freshness::Cached,
+        (false, Some(version)) => Freshness::AtVersion(version),
+        (false, None) => Freshness::Now,
+    };
     Ok(crate::promotion_cache::cart_promotions(
         &state.promotions,
         &state.catalog_view,

@@ -540,7 +540,11 @@ async fn job_file(
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
     let job_id = parse_uuid(&job_id, job_not_found)?;
-    let job = state.store.promotion_job(id, job_id).await?.ok_or_else(job_not_found)?;
+    let job = state
+        .store
+        .promotion_job(id, job_id)
+        .await?
+        .ok_or_else(job_not_found)?;
     let Some(token) = job.file_token else {
         return Err(ApiError::not_found(
             "Not Found",
@@ -560,7 +564,11 @@ async fn cancel_job(
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
     let job_id = parse_uuid(&job_id, job_not_found)?;
-    let job = state.store.promotion_job(id, job_id).await?.ok_or_else(job_not_found)?;
+    let job = state
+        .store
+        .promotion_job(id, job_id)
+        .await?
+        .ok_or_else(job_not_found)?;
     if !may_cancel(&job) {
         return Err(unprocessable(
             "Unprocessable Entity",
@@ -578,7 +586,11 @@ async fn download_export(
     use axum::response::IntoResponse;
     let not_found = || ApiError::not_found("Not Found", "File not found");
     let token = file.strip_suffix(".csv").ok_or_else(not_found)?;
-    let csv = state.store.promotion_job_file(token).await?.ok_or_else(not_found)?;
+    let csv = state
+        .store
+        .promotion_job_file(token)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -20,7 +20,9 @@ use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::state::AppState;
 use crate::views::custom_discount::render_cart_custom_discounts;
-use crate::views::document::{DataView, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView};
+use crate::views::document::{
+    DataView, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
+};
 use crate::views::file::content_href;
 use crate::views::money::{
     DisplayPriceView, LinePriceView, MetaView, MoneyView, PriceView, cart_display_price, line_display_price,
@@ -395,7 +397,16 @@ pub(crate) fn cart_document<'a>(
     let asked = |name: &str| include.iter().any(|i| i == name);
     let currency = cart.currency.as_deref().unwrap_or(default);
     CartDocument {
-        data: render_cart(cart, lines, custom_discounts, totals, outcome, formats, default, origin),
+        data: render_cart(
+            cart,
+            lines,
+            custom_discounts,
+            totals,
+            outcome,
+            formats,
+            default,
+            origin,
+        ),
         included: IncludedView {
             custom_discounts: asked("custom_discounts")
                 .then(|| render_cart_custom_discounts(custom_discounts, lines, currency, formats)),

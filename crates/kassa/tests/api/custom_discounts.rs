@@ -31,7 +31,10 @@ async fn custom_cart(app: &TestApp, admin: &str, id: &str) -> (String, String) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["data"]["discount_settings"]["custom_discounts_enabled"], true);
+    assert_eq!(
+        r.body["data"]["discount_settings"]["custom_discounts_enabled"],
+        true
+    );
     let mut ids = Vec::new();
     for (sku, quantity, amount) in [("A", 2, 1000), ("B", 1, 500)] {
         let r = app
@@ -43,7 +46,12 @@ async fn custom_cart(app: &TestApp, admin: &str, id: &str) -> (String, String) {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
-        let line = r.body["data"].as_array().unwrap().iter().find(|l| l["sku"] == sku).unwrap();
+        let line = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["sku"] == sku)
+            .unwrap();
         ids.push(line["id"].as_str().unwrap().to_owned());
     }
     let r = app
@@ -58,7 +66,9 @@ async fn custom_cart(app: &TestApp, admin: &str, id: &str) -> (String, String) {
 }
 
 fn figure(display_price: &Value, name: &str) -> i64 {
-    display_price[name]["amount"].as_i64().unwrap_or_else(|| panic!("{name}: {display_price}"))
+    display_price[name]["amount"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{name}: {display_price}"))
 }
 
 /// (without tax, discount, tax, with tax) of the cart.
@@ -111,8 +121,18 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     let d = &r.body["data"];
     assert_eq!(d["type"], "custom_discount");
     assert_eq!(
-        (&d["external_id"], &d["discount_engine"], &d["description"], &d["discount_code"]),
-        (&json!("ext-CART"), &json!("Talon.one"), &json!("CART off"), &json!("CART"))
+        (
+            &d["external_id"],
+            &d["discount_engine"],
+            &d["description"],
+            &d["discount_code"]
+        ),
+        (
+            &json!("ext-CART"),
+            &json!("Talon.one"),
+            &json!("CART off"),
+            &json!("CART")
+        )
     );
     assert_eq!(d["amount"]["amount"], -250);
     assert_eq!(d["amount"]["currency"], "USD");
@@ -131,7 +151,10 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     // A: 2000 − 500 − 187 (its share of 250, spread 1500:500) = 1313, tax 131; B: 500 − 63.
     assert_eq!(totals(&app, &shopper, "cd1").await, (1750, -750, 131, 1881));
     let r = app
-        .get("/v2/carts/cd1?include=custom_discounts,items,promotions", &shopper)
+        .get(
+            "/v2/carts/cd1?include=custom_discounts,items,promotions",
+            &shopper,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
@@ -142,7 +165,11 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     assert_eq!(r.body["included"]["promotions"], json!([]));
     let included = r.body["included"]["custom_discounts"].as_array().unwrap();
     assert_eq!(included.len(), 2, "{}", r.body);
-    assert!(included.iter().any(|c| c["id"] == on_a.as_str() && c["relationships"]["item"]["data"]["id"] == a.as_str()));
+    assert!(
+        included
+            .iter()
+            .any(|c| c["id"] == on_a.as_str() && c["relationships"]["item"]["data"]["id"] == a.as_str())
+    );
     let items = r.body["included"]["items"].as_array().unwrap();
     let item_a = items.iter().find(|i| i["id"] == a.as_str()).unwrap();
     assert_eq!(
@@ -165,8 +192,13 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     // No promotion_item lines: custom discounts are not items.
     assert_eq!(items.len(), 2);
     // The items collection includes them too.
-    let r = app.get("/v2/carts/cd1/items?include=custom_discounts", &admin).await;
-    assert_eq!(r.body["included"]["custom_discounts"].as_array().unwrap().len(), 2);
+    let r = app
+        .get("/v2/carts/cd1/items?include=custom_discounts", &admin)
+        .await;
+    assert_eq!(
+        r.body["included"]["custom_discounts"].as_array().unwrap().len(),
+        2
+    );
 
     // Never below zero: a line's is capped at the line, the cart's at what is left.
     let r = app
@@ -202,15 +234,24 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
-    assert_eq!(r.body["data"][1]["relationships"]["item"]["data"]["id"], a.as_str());
+    assert_eq!(
+        r.body["data"][1]["relationships"]["item"]["data"]["id"],
+        a.as_str()
+    );
     assert_eq!(r.body["errors"][0]["source"], "data[2].amount");
 
     // Deleting one, then all.
     let path = format!("/v2/carts/cd1/items/{a}/custom-discounts/{on_a}");
     assert_eq!(app.delete(&path, &admin).await.status, 204);
     assert_eq!(app.delete(&path, &admin).await.status, 404);
-    assert_eq!(app.delete("/v2/carts/cd1/custom-discounts", &admin).await.status, 204);
-    assert_eq!(app.delete("/v2/carts/cd1/custom-discounts", &admin).await.status, 204);
+    assert_eq!(
+        app.delete("/v2/carts/cd1/custom-discounts", &admin).await.status,
+        204
+    );
+    assert_eq!(
+        app.delete("/v2/carts/cd1/custom-discounts", &admin).await.status,
+        204
+    );
     assert_eq!(totals(&app, &shopper, "cd1").await, (2500, 0, 200, 2700));
     let r = app.get("/v2/carts/cd1?include=custom_discounts", &admin).await;
     assert_eq!(r.body["included"]["custom_discounts"], json!([]));
@@ -218,24 +259,56 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
     // Removing a line removes its custom discounts; a cart that stops using them shows none
     // (and gets its promotions again), and shows them again when it starts again.
     let (a2, _) = custom_cart(&app, &admin, "cd2").await;
-    assert_eq!(add_to_item(&app, &admin, "cd2", &a2, json!({"data": discount("L", -100)})).await.status, 201);
-    assert_eq!(add_to_cart(&app, &admin, "cd2", json!({"data": discount("C", -100)})).await.status, 201);
+    assert_eq!(
+        add_to_item(&app, &admin, "cd2", &a2, json!({"data": discount("L", -100)}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        add_to_cart(&app, &admin, "cd2", json!({"data": discount("C", -100)}))
+            .await
+            .status,
+        201
+    );
     assert_eq!(totals(&app, &shopper, "cd2").await.1, -200);
     let r = app
-        .put("/v2/carts/cd2", &admin, json!({"data": {"discount_settings": {"custom_discounts_enabled": false}}}))
+        .put(
+            "/v2/carts/cd2",
+            &admin,
+            json!({"data": {"discount_settings": {"custom_discounts_enabled": false}}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(totals(&app, &shopper, "cd2").await.1, -250, "the automatic 10 % instead");
+    assert_eq!(
+        totals(&app, &shopper, "cd2").await.1,
+        -250,
+        "the automatic 10 % instead"
+    );
     let r = app.get("/v2/carts/cd2?include=custom_discounts", &admin).await;
     assert_eq!(r.body["included"]["custom_discounts"], json!([]));
     let r = app
-        .put("/v2/carts/cd2", &admin, json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}))
+        .put(
+            "/v2/carts/cd2",
+            &admin,
+            json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(totals(&app, &shopper, "cd2").await.1, -200);
-    assert_eq!(app.delete(&format!("/v2/carts/cd2/items/{a2}"), &admin).await.status, 200);
+    assert_eq!(
+        app.delete(&format!("/v2/carts/cd2/items/{a2}"), &admin)
+            .await
+            .status,
+        200
+    );
     let r = app.get("/v2/carts/cd2?include=custom_discounts", &admin).await;
-    assert_eq!(r.body["included"]["custom_discounts"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(
+        r.body["included"]["custom_discounts"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
 }
 
 async fn refusals_and_access_change_nothing(backend: Backend) {
@@ -257,7 +330,11 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = app
-        .put("/v2/carts/empty", &admin, json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}))
+        .put(
+            "/v2/carts/empty",
+            &admin,
+            json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let r = add_to_cart(
@@ -268,22 +345,45 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 201, "both good: {}", r.body);
-    let added: Vec<String> = r.body["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect();
+    let added: Vec<String> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
     for id in &added {
-        assert_eq!(app.delete(&format!("/v2/carts/cd3/custom-discounts/{id}"), &admin).await.status, 204);
+        assert_eq!(
+            app.delete(&format!("/v2/carts/cd3/custom-discounts/{id}"), &admin)
+                .await
+                .status,
+            204
+        );
     }
     let before = app.db.dump().await;
 
     // Shoppers: 403 on every route, whatever the cart.
     let good = json!({"data": discount("X", -10)});
     assert_eq!(add_to_cart(&app, &shopper, "cd3", good.clone()).await.status, 403);
-    assert_eq!(add_to_item(&app, &shopper, "cd3", &a, good.clone()).await.status, 403);
-    assert_eq!(app.delete("/v2/carts/cd4/custom-discounts", &shopper).await.status, 403);
+    assert_eq!(
+        add_to_item(&app, &shopper, "cd3", &a, good.clone()).await.status,
+        403
+    );
+    assert_eq!(
+        app.delete("/v2/carts/cd4/custom-discounts", &shopper)
+            .await
+            .status,
+        403
+    );
     let on_other = format!("/v2/carts/cd4/custom-discounts/{other}");
     assert_eq!(app.put(&on_other, &shopper, good.clone()).await.status, 403);
     assert_eq!(app.delete(&on_other, &shopper).await.status, 403);
     let r = app
-        .call(Method::POST, "/v2/carts/cd3/custom-discounts", None, Some(good.clone()))
+        .call(
+            Method::POST,
+            "/v2/carts/cd3/custom-discounts",
+            None,
+            Some(good.clone()),
+        )
         .await;
     assert_eq!(r.status, 401, "{}", r.body);
 
@@ -293,8 +393,14 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
     assert_eq!(r.error()["detail"], "Custom discounts not enabled for this cart");
     let r = add_to_cart(&app, &admin, "empty", good.clone()).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert_eq!(r.error()["detail"], "Custom discounts cannot be added to an empty cart");
-    assert_eq!(add_to_cart(&app, &admin, "nosuchcart", good.clone()).await.status, 404);
+    assert_eq!(
+        r.error()["detail"],
+        "Custom discounts cannot be added to an empty cart"
+    );
+    assert_eq!(
+        add_to_cart(&app, &admin, "nosuchcart", good.clone()).await.status,
+        404
+    );
 
     // Every bad field at once, each named.
     let r = add_to_cart(
@@ -305,10 +411,22 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    let sources: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
     assert_eq!(
         sources,
-        ["data.type", "data.external_id", "data.discount_engine", "data.description", "data.discount_code", "data.amount"]
+        [
+            "data.type",
+            "data.external_id",
+            "data.discount_engine",
+            "data.description",
+            "data.discount_code",
+            "data.amount"
+        ]
     );
     let mut bad_item = discount("R", -1);
     bad_item["relationships"] = json!({"item": {"data": {"type": "product", "id": "x"}}});
@@ -326,8 +444,16 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error()["source"], "data[1].amount.currency");
-    assert_eq!(add_to_cart(&app, &admin, "cd3", json!({"data": []})).await.status, 400);
-    assert_eq!(add_to_cart(&app, &admin, "cd3", json!({"data": "x"})).await.error()["source"], "data");
+    assert_eq!(
+        add_to_cart(&app, &admin, "cd3", json!({"data": []})).await.status,
+        400
+    );
+    assert_eq!(
+        add_to_cart(&app, &admin, "cd3", json!({"data": "x"}))
+            .await
+            .error()["source"],
+        "data"
+    );
 
     // Lines and discounts of another cart are not found here.
     let unknown = "5601a4b1-9d13-42d3-8fb7-03b35169d1b6";
@@ -343,34 +469,68 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
     assert_eq!(app.put(&here, &admin, good.clone()).await.status, 404);
     assert_eq!(app.delete(&here, &admin).await.status, 404);
     let as_line = format!("/v2/carts/cd4/items/{other_line}/custom-discounts/{other}");
-    assert_eq!(app.put(&as_line, &admin, good.clone()).await.status, 404, "a cart's is not a line's");
+    assert_eq!(
+        app.put(&as_line, &admin, good.clone()).await.status,
+        404,
+        "a cart's is not a line's"
+    );
     assert_eq!(app.delete(&as_line, &admin).await.status, 404);
     let r = app
-        .put(&on_other, &admin, json!({"data": {"amount": 0, "discount_code": ""}}))
+        .put(
+            &on_other,
+            &admin,
+            json!({"data": {"amount": 0, "discount_code": ""}}),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["errors"].as_array().unwrap().len(), 2);
 
     // A promotion code on a cart that uses custom discounts.
     let r = app
-        .post("/v2/carts/cd3/items", &admin, json!({"data": {"type": "promotion_item", "code": "ANY"}}))
+        .post(
+            "/v2/carts/cd3/items",
+            &admin,
+            json!({"data": {"type": "promotion_item", "code": "ANY"}}),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(r.error()["title"], "Could not apply EP promotion with the given code");
-    assert_eq!(r.error()["detail"], "The cart is configured to use custom discounts");
+    assert_eq!(
+        r.error()["title"],
+        "Could not apply EP promotion with the given code"
+    );
+    assert_eq!(
+        r.error()["detail"],
+        "The cart is configured to use custom discounts"
+    );
     assert_same_dump(&before, &app.db.dump().await, "refused custom discounts");
 
     // Five on the cart and five on each line, then 422.
     for n in 0..5 {
-        let r = add_to_cart(&app, &admin, "cd3", json!({"data": discount(&format!("C{n}"), -1)})).await;
+        let r = add_to_cart(
+            &app,
+            &admin,
+            "cd3",
+            json!({"data": discount(&format!("C{n}"), -1)}),
+        )
+        .await;
         assert_eq!(r.status, 201, "{}", r.body);
-        let r = add_to_item(&app, &admin, "cd3", &a, json!({"data": discount(&format!("L{n}"), -1)})).await;
+        let r = add_to_item(
+            &app,
+            &admin,
+            "cd3",
+            &a,
+            json!({"data": discount(&format!("L{n}"), -1)}),
+        )
+        .await;
         assert_eq!(r.status, 201, "{}", r.body);
     }
     let before = app.db.dump().await;
     let r = add_to_cart(&app, &admin, "cd3", json!({"data": discount("C5", -1)})).await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(r.error()["detail"], "Cannot exceed custom discount limit of (5) at the cart level.");
+    assert_eq!(
+        r.error()["detail"],
+        "Cannot exceed custom discount limit of (5) at the cart level."
+    );
     let r = add_to_item(&app, &admin, "cd3", &a, json!({"data": discount("L5", -1)})).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.error()["title"], "Limit Reached");
@@ -388,7 +548,11 @@ async fn refusals_and_access_change_nothing(backend: Backend) {
 
     // A store with the simple calculation method does not take custom discounts.
     let r = app
-        .put("/v2/settings", &admin, json!({"data": {"type": "settings", "calculation_method": "simple"}}))
+        .put(
+            "/v2/settings",
+            &admin,
+            json!({"data": {"type": "settings", "calculation_method": "simple"}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let r = add_to_cart(&app, &admin, "cd4", json!({"data": discount("S", -1)})).await;
@@ -407,27 +571,52 @@ async fn checkout_keeps_custom_discounts_on_the_order(backend: Backend) {
     assert_eq!(r.status, 201);
     let on_a = r.body["data"]["id"].as_str().unwrap().to_owned();
 
-    let r = req(&app, Method::POST, "/v2/carts/cd5/checkout", &shopper, &[], Some(guest_body())).await;
+    let r = req(
+        &app,
+        Method::POST,
+        "/v2/carts/cd5/checkout",
+        &shopper,
+        &[],
+        Some(guest_body()),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let order = r.body["data"]["id"].as_str().unwrap().to_owned();
     let d = &r.body["data"]["meta"]["display_price"];
     assert_eq!(
-        (figure(d, "without_tax"), figure(d, "discount"), figure(d, "tax"), figure(d, "with_tax")),
+        (
+            figure(d, "without_tax"),
+            figure(d, "discount"),
+            figure(d, "tax"),
+            figure(d, "with_tax")
+        ),
         (1750, -750, 131, 1881)
     );
     assert_eq!(
         r.body["data"]["relationships"]["custom_discounts"]["data"],
         json!([{"type": "custom_discount", "id": on_cart}])
     );
-    let item_a = r.body["included"]["items"].as_array().unwrap().iter().find(|i| i["sku"] == "A").unwrap().clone();
+    let item_a = r.body["included"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sku"] == "A")
+        .unwrap()
+        .clone();
     assert_eq!(item_a["discounts"][0]["code"], "LINE");
     assert_eq!(item_a["discounts"][0]["amount"]["amount"], -500);
     assert_eq!(item_a["discounts"][1]["amount"]["amount"], -187);
 
     // The order keeps them: the cart's custom discounts going changes nothing on it.
-    assert_eq!(app.delete("/v2/carts/cd5/custom-discounts", &admin).await.status, 204);
+    assert_eq!(
+        app.delete("/v2/carts/cd5/custom-discounts", &admin).await.status,
+        204
+    );
     let r = app
-        .get(&format!("/v2/orders/{order}?include=custom_discounts,items"), &admin)
+        .get(
+            &format!("/v2/orders/{order}?include=custom_discounts,items"),
+            &admin,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(figure(&r.body["data"]["meta"]["display_price"], "with_tax"), 1881);
@@ -440,10 +629,24 @@ async fn checkout_keeps_custom_discounts_on_the_order(backend: Backend) {
     let line_level = kept.iter().find(|k| k["id"] == on_a.as_str()).unwrap();
     assert_eq!(line_level["relationships"]["item"]["data"]["id"], item_a["id"]);
     let r = app.get(&format!("/v2/orders/{order}/items"), &admin).await;
-    let again = r.body["data"].as_array().unwrap().iter().find(|i| i["sku"] == "A").unwrap().clone();
+    let again = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sku"] == "A")
+        .unwrap()
+        .clone();
     assert_eq!(again["discounts"], item_a["discounts"]);
     // Checkout again, without them now: full price.
-    let r = req(&app, Method::POST, "/v2/carts/cd5/checkout", &shopper, &[], Some(guest_body())).await;
+    let r = req(
+        &app,
+        Method::POST,
+        "/v2/carts/cd5/checkout",
+        &shopper,
+        &[],
+        Some(guest_body()),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(figure(&r.body["data"]["meta"]["display_price"], "with_tax"), 2700);
 }
