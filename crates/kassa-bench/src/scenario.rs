@@ -428,7 +428,7 @@ impl Step {
 
     /// Whether the step's response body is needed by later steps.
     fn keeps_body(self) -> bool {
-        matches!(self, Step::CreateCart | Step::Checkout)
+        matches!(self, Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_))
     }
 
     /// Takes what later steps need from a successful response.
@@ -442,6 +442,10 @@ impl Step {
         match self {
             Step::CreateCart => vu.cart_id = Some(id()?),
             Step::Checkout => vu.order_id = Some(id()?),
+            // The code must have been taken (a refused item is listed in `errors` of a 201).
+            Step::FillCartWithCode(_) if body.get("errors").is_some() => {
+                return Err("the promotion code was refused");
+            }
             _ => {}
         }
         Ok(())

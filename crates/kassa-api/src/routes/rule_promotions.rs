@@ -523,8 +523,8 @@ async fn jobs(
     let total = all.len() as u64;
     let items = all
         .iter()
-        .skip(query.page.offset.max(0) as usize)
-        .take(query.page.limit.max(0) as usize)
+        .skip(query.page.offset as usize)
+        .take(query.page.limit as usize)
         .map(render_job)
         .collect();
     Ok(Json(envelope::collection(items, total, &query, &origin, &uri)))
