@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::FieldError;
 use crate::cart_totals::MAX_AMOUNT;
-use crate::promotion_rules::{Discount, Outcome};
+use crate::promotion_rules::{CustomInfo, Discount, Outcome};
 use crate::time::Millis;
 
 /// At most this many custom discounts on the cart itself (Elastic Path's default limit)…
@@ -40,14 +40,6 @@ pub struct CustomDiscount {
     pub amount: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
-}
-
-/// What an order keeps of a custom discount beside its [`Discount`] (id, code and amount).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomInfo {
-    pub external_id: String,
-    pub discount_engine: String,
-    pub description: String,
 }
 
 /// The fields a body gives (over the discount it updates, if any).

@@ -72,7 +72,16 @@ pub struct Discount {
     /// For a custom discount (`promotion_id` is then its id, `code` its `discount_code`): what
     /// else the cart and an order show of it. `None` for a promotion's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom: Option<Box<crate::custom_discounts::CustomInfo>>,
+    pub custom: Option<Box<CustomInfo>>,
+}
+
+/// What an order keeps of a custom discount ([`crate::custom_discounts`]) beside its
+/// [`Discount`] (id, code and amount).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomInfo {
+    pub external_id: String,
+    pub discount_engine: String,
+    pub description: String,
 }
 
 /// A promotion that took something off.
