@@ -428,7 +428,10 @@ impl Step {
 
     /// Whether the step's response body is needed by later steps.
     fn keeps_body(self) -> bool {
-        matches!(self, Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_))
+        matches!(
+            self,
+            Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_)
+        )
     }
 
     /// Takes what later steps need from a successful response.
