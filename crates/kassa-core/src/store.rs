@@ -590,6 +590,12 @@ pub trait CartStore {
     ) -> Result<bool>;
     /// Deletes every custom discount of the cart and its lines; returns how many.
     async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+    /// The custom discounts of several carts (and their lines) in one read, oldest first within
+    /// each cart (a cart listing).
+    async fn carts_custom_discounts(
+        &self,
+        cart_ids: &[String],
+    ) -> Result<Vec<crate::custom_discounts::CustomDiscount>>;
 }
 
 /// The store-wide settings record (there is always one; defaults until first changed).

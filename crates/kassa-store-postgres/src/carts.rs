@@ -1083,6 +1083,19 @@ impl CartStore for PgStore {
         Ok(found)
     }
 
+    async fn carts_custom_discounts(&self, cart_ids: &[String]) -> Result<Vec<CustomDiscount>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            custom_columns!(),
+            " FROM cart_custom_discounts WHERE cart_id = ANY($1) ORDER BY cart_id, created_at, id"
+        ))
+        .bind(cart_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.iter().map(custom_row).collect())
+    }
+
     async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM cart_custom_discounts WHERE cart_id = $1")

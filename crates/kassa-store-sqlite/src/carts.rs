@@ -823,6 +823,25 @@ impl CartStore for SqliteStore {
             .await
     }
 
+    async fn carts_custom_discounts(&self, cart_ids: &[String]) -> Result<Vec<CustomDiscount>> {
+        let ids = cart_ids.to_vec();
+        self.db
+            .read(move |conn| {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let marks = vec!["?"; ids.len()].join(", ");
+                Ok(conn
+                    .prepare(&format!(
+                        "SELECT {} FROM cart_custom_discounts WHERE cart_id IN ({marks}) ORDER BY cart_id, created_at, id",
+                        custom_columns!()
+                    ))?
+                    .query_map(rusqlite::params_from_iter(&ids), custom_row)?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
         let cart_id = cart_id.to_owned();
         self.db

@@ -343,16 +343,30 @@ async fn list(
     for tax in all_taxes {
         taxes_by_cart.entry(tax.cart_id.clone()).or_default().push(tax);
     }
+    // Custom discounts count only on carts that use them: read only when one of those is listed.
+    let using: Vec<String> = page
+        .items
+        .iter()
+        .filter(|c| c.custom_discounts_enabled)
+        .map(|c| c.id.clone())
+        .collect();
+    let mut custom_by_cart: HashMap<String, Vec<kassa_core::custom_discounts::CustomDiscount>> =
+        HashMap::new();
+    if !using.is_empty() {
+        for d in state.store.carts_custom_discounts(&using).await? {
+            custom_by_cart.entry(d.cart_id.clone()).or_default().push(d);
+        }
+    }
     let mut carts = Vec::with_capacity(page.items.len());
     for cart in &page.items {
         let contents = CartContents {
             cart: cart.clone(),
             lines: lines_by_cart.remove(&cart.id).unwrap_or_default(),
             taxes: taxes_by_cart.remove(&cart.id).unwrap_or_default(),
-            // A listing shows the automatic promotions; a cart's own read also its codes and
-            // custom discounts.
+            // A listing shows the automatic promotions (a cart's own read also its codes) or
+            // the custom discounts of a cart that uses them.
             codes: Vec::new(),
-            custom_discounts: Vec::new(),
+            custom_discounts: custom_by_cart.remove(&cart.id).unwrap_or_default(),
             promotions_version: None,
         };
         let (totals, outcome) = price_with_promotions(&state, &contents, &settings, &default).await?;

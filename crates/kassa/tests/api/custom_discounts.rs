@@ -150,6 +150,29 @@ async fn custom_discounts_price_the_cart_and_show_everywhere(backend: Backend) {
 
     // A: 2000 − 500 − 187 (its share of 250, spread 1500:500) = 1313, tax 131; B: 500 − 63.
     assert_eq!(totals(&app, &shopper, "cd1").await, (1750, -750, 131, 1881));
+    // A cart listing prices them too.
+    let r = app
+        .put(
+            "/v2/settings/cart",
+            &admin,
+            json!({"data": {"type": "settings", "show_all_carts": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app.get("/v2/carts", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "cd1")
+        .unwrap()
+        .clone();
+    assert_eq!(figure(&listed["meta"]["display_price"], "discount"), -750);
+    assert_eq!(
+        listed["relationships"]["custom_discounts"]["data"],
+        json!([{"type": "custom_discount", "id": on_cart}])
+    );
     let r = app
         .get(
             "/v2/carts/cd1?include=custom_discounts,items,promotions",
