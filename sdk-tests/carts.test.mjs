@@ -79,3 +79,37 @@ test('the generated shopper client: createACart, manageCarts, getACart', async (
   assert.equal(bad.response.status, 400);
   assert.ok(Array.isArray(bad.error.errors));
 });
+
+test('the classic client: custom discounts on a cart and on a line, as an admin', async () => {
+  const admin = classic({ client_secret: kassa.clientSecret });
+  const cart = admin.Cart('sdk-custom-discounts');
+  await cart.UpdateCart({ discount_settings: { custom_discounts_enabled: true } });
+  await cart.AddCustomItem({ type: 'custom_item', name: 'Dram', sku: 'DRAM', quantity: 2, price: { amount: 1000, includes_tax: false } });
+  const items = await cart.Items();
+  const line = items.data.find((i) => i.sku === 'DRAM');
+  const onCart = await cart.AddCartCustomDiscount({
+    external_id: 'talon-1', discount_engine: 'Talon.one', description: 'Loyalty', discount_code: 'LOYAL', amount: -300,
+  });
+  assert.equal(onCart.data.type, 'custom_discount');
+  assert.equal(onCart.data.amount.amount, -300);
+  // The classic client sends this one to `…/items/{id}//custom-discounts`.
+  const onLine = await cart.AddItemCustomDiscount(line.id, {
+    external_id: 'talon-2', discount_engine: 'Talon.one', description: 'Line', discount_code: 'LINE', amount: -200,
+  });
+  assert.equal(onLine.data.relationships.item.data.id, line.id);
+  const read = await cart.With('custom_discounts').Get();
+  assert.equal(read.data.meta.display_price.discount.amount, -500);
+  assert.equal(read.data.meta.display_price.with_tax.amount, 1500);
+  assert.equal(read.included.custom_discounts.length, 2);
+  const updated = await cart.UpdateCartCustomDiscount(onCart.data.id, { amount: -100 });
+  assert.equal(updated.data.amount.amount, -100);
+  await cart.RemoveItemCustomDiscount(line.id, onLine.data.id);
+  await cart.RemoveCartCustomDiscount(onCart.data.id);
+  const after = await cart.Get();
+  assert.equal(after.data.meta.display_price.with_tax.amount, 2000);
+  // A shopper may not set them.
+  await assert.rejects(
+    classic().Cart('sdk-custom-discounts').AddCartCustomDiscount({ external_id: 'x', discount_engine: 'x', description: 'x', discount_code: 'x', amount: -1 }),
+    (body) => body.errors[0].status === 403 || body.errors[0].status === '403',
+  );
+});

@@ -328,6 +328,17 @@ pub fn operations() -> Vec<Op> {
             Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
             Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
         ]),
+        tag("Custom discounts", vec![
+            Op::post("/v2/carts/{id}/custom-discounts", "Add custom discounts to a cart (one, or many in an array)")
+                .describe("Only while the cart's `discount_settings.custom_discounts_enabled` is true, on a cart with items, in a store with the `line` calculation method. Each may name a cart item in `relationships.item`; at most 5 on the cart and 5 on each item. `options.add_all_or_nothing` refuses all when one is refused.")
+                .admin().created().body("CustomDiscountsBody").returns("Any"),
+            Op::delete("/v2/carts/{id}/custom-discounts", "Delete all of a cart's custom discounts").admin().no_content(),
+            Op::put("/v2/carts/{id}/custom-discounts/{discount_id}", "Update a cart's custom discount").admin().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::delete("/v2/carts/{id}/custom-discounts/{discount_id}", "Delete a cart's custom discount").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/custom-discounts", "Add a custom discount to a cart item").admin().created().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::put("/v2/carts/{id}/items/{item_id}/custom-discounts/{discount_id}", "Update a cart item's custom discount").admin().body("CustomDiscountBody").returns("CustomDiscount"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/custom-discounts/{discount_id}", "Delete a cart item's custom discount").admin().no_content(),
+        ]),
         tag("Customers", vec![
             Op::get("/v2/customers", "List customers").token().customer_header().list().returns("Customer"),
             Op::post("/v2/customers", "Create a customer").token().created().body("CustomerBody").returns("Customer"),
@@ -452,7 +463,11 @@ pub fn operations() -> Vec<Op> {
             Op::get("/v2/rule-promotions/{id}/usages", "List a rule promotion's usages").admin().list(),
             Op::get("/v2/rule-promotions/{id}/codes/{code}/usages", "List a promotion code's usages").admin().list(),
             Op::post("/v2/rule-promotions/usages/anonymize", "Anonymize promotion usages").admin().body("DataObject").returns("Any"),
-            Op::post("/v2/rule-promotions/{id}/jobs", "Run a code_generate job (synchronously)").admin().created().body("DataObject"),
+            Op::post("/v2/rule-promotions/{id}/jobs", "Run a code_generate or code_export job (synchronously: it answers completed)").admin().created().body("DataObject").returns("PromotionJob"),
+            Op::get("/v2/rule-promotions/{id}/jobs", "List a promotion's jobs (`filter`: `eq(job_type,…)`, `eq(status,…)`)").admin().list().returns("PromotionJob"),
+            Op::get("/v2/rule-promotions/{id}/jobs/{job_id}/file", "Get the link to a code_export job's CSV").admin().raw("JobFile", "application/json"),
+            Op::post("/v2/rule-promotions/{id}/jobs/{job_id}/cancel", "Cancel a job (kassa's are never pending: always 422)").admin().refused(),
+            Op::get("/v2/rule-promotions/exports/{file}", "Download an exported codes CSV (the link `…/jobs/{job_id}/file` answers)").raw("Any", "text/csv"),
         ]),
         tag("Shopper catalog", vec![
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
@@ -1034,6 +1049,15 @@ fn schemas() -> Value {
         "Customer": resource(Some("customer"), json!({ "name": { "type": "string" }, "email": { "type": "string" } })),
         "Cart": resource(Some("cart"), json!({ "name": { "type": "string" }, "description": { "type": "string" } })),
         "RulePromotion": resource(Some("rule_promotion"), json!({ "name": { "type": "string" }, "enabled": { "type": "boolean" }, "automatic": { "type": "boolean" }, "rule_set": { "type": "object" } })),
+        "CustomDiscount": resource(Some("custom_discount"), json!({
+            "external_id": { "type": "string" }, "discount_engine": { "type": "string" }, "discount_code": { "type": "string" },
+            "description": { "type": "string" }, "amount": money,
+        })),
+        "PromotionJob": resource(Some("promotion_job"), json!({
+            "job_type": { "enum": ["code_generate", "code_export"] }, "name": { "type": "string" },
+            "status": { "type": "string" }, "rule_promotion_id": { "type": "string" },
+        })),
+        "JobFile": { "type": "object", "required": ["href"], "properties": { "href": { "type": "string" } } },
         "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
@@ -1138,6 +1162,19 @@ fn schemas() -> Value {
             "required": ["data"],
             "properties": {
                 "data": { "anyOf": [add_item, { "type": "array", "items": add_item }] },
+                "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
+            },
+        },
+        "CustomDiscountBody": data_body(json!({
+            "type": { "const": "custom_discount" }, "external_id": s(), "discount_engine": s(),
+            "description": s(), "discount_code": s(),
+            "amount": { "description": "Negative, in minor units (or `{amount, currency}`)", "anyOf": [{ "type": "integer", "exclusiveMaximum": 0 }, { "type": "object" }] },
+        })),
+        "CustomDiscountsBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": { "anyOf": [{ "type": "object" }, { "type": "array", "items": { "type": "object" } }] },
                 "options": { "type": "object", "properties": { "add_all_or_nothing": { "type": "boolean" } } },
             },
         },

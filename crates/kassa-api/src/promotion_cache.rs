@@ -37,6 +37,23 @@ struct Cached {
     list: List,
 }
 
+/// How current the promotions a request uses must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The node's cache, at most [`CHECK_TTL`] old.
+    Cached,
+    /// As of now: the version stamp is read.
+    Now,
+    /// As of this version stamp, which the caller read just now (with the cart).
+    AtVersion(i64),
+}
+
+impl From<bool> for Freshness {
+    fn from(fresh: bool) -> Self {
+        if fresh { Freshness::Now } else { Freshness::Cached }
+    }
+}
+
 #[derive(Default)]
 pub struct PromotionCache {
     cached: Mutex<Cached>,
@@ -53,6 +70,18 @@ impl PromotionCache {
     /// The enabled promotions in evaluation order. With `fresh` (a checkout), the version stamp
     /// is read now whatever the cache's age.
     pub async fn enabled(&self, store: &dyn Store, fresh: bool) -> Result<List> {
+        let fresh = if fresh { Freshness::Now } else { Freshness::Cached };
+        self.enabled_as(store, fresh).await
+    }
+
+    /// [`PromotionCache::enabled`], fresh as `fresh` asks: a stamp read just now by the caller
+    /// ([`Freshness::AtVersion`]) counts as read now.
+    pub async fn enabled_as(&self, store: &dyn Store, fresh: Freshness) -> Result<List> {
+        let known = match fresh {
+            Freshness::AtVersion(v) => Some(v),
+            _ => None,
+        };
+        let fresh = fresh != Freshness::Cached;
         if !fresh && let Some(list) = self.current() {
             return Ok(list);
         }
@@ -68,7 +97,10 @@ impl PromotionCache {
             return Ok(list);
         }
         let started = Instant::now();
-        let version = store.promotions_version().await?;
+        let version = match known {
+            Some(v) => v,
+            None => store.promotions_version().await?,
+        };
         if let Some(list) = self.at_version(version, started) {
             return Ok(list);
         }
@@ -138,9 +170,9 @@ pub async fn cart_promotions(
     contents: &CartContents,
     currency: &str,
     now: Millis,
-    fresh: bool,
+    fresh: impl Into<Freshness>,
 ) -> Result<Option<Promotions>> {
-    let list = cache.enabled(store, fresh).await?;
+    let list = cache.enabled_as(store, fresh.into()).await?;
     if list.is_empty() {
         return Ok(None);
     }

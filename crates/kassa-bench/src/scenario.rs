@@ -66,7 +66,7 @@ pub enum Scenario {
     Orders,
     /// `checkout` with rule promotions: among 100 enabled promotions (seeded before its first
     /// run, so the scenarios before it run without any), two automatic ones apply to every cart
-    /// and the shopper adds a code of a third before checking out.
+    /// and the shopper adds a code of a third in the bulk add of the lines, then checks out.
     #[value(name = "checkout-promo")]
     #[serde(rename = "checkout-promo")]
     CheckoutPromo,
@@ -194,7 +194,9 @@ impl Scenario {
                 Step::Pay,
             ],
             Scenario::Checkout | Scenario::CheckoutIndexing => &[Step::FillCart(3), Step::Checkout],
-            Scenario::CheckoutPromo => &[Step::FillCart(3), Step::ApplyCode, Step::Checkout],
+            // The code goes in the same bulk add as the lines (EP's bulk add takes a
+            // `promotion_item`), so both checkout journeys make two requests.
+            Scenario::CheckoutPromo => &[Step::FillCartWithCode(3), Step::Checkout],
             Scenario::Search => &[Step::Search],
             Scenario::Autocomplete => &[Step::Autocomplete],
             Scenario::Checkout1 => &[Step::FillCart(1), Step::Checkout],
@@ -224,8 +226,9 @@ pub enum Step {
     GetCart,
     /// One bulk add of this many distinct product lines to a new cart (made by the add itself).
     FillCart(u8),
-    /// The promotion code [`crate::seed::PROMO_CODE`] added to the cart.
-    ApplyCode,
+    /// [`Step::FillCart`] with the promotion code [`crate::seed::PROMO_CODE`] as one more item
+    /// of the bulk add.
+    FillCartWithCode(u8),
     /// Checkout with the account token (the cart is the account's).
     Checkout,
     /// A manual-gateway purchase of the whole order, with the account token.
@@ -263,7 +266,7 @@ impl Step {
                 "POST /v2/carts/{id}/items"
             }
             Step::GetCart => "GET /v2/carts/{id}",
-            Step::ApplyCode => "POST /v2/carts/{id}/items (promotion_item)",
+            Step::FillCartWithCode(_) => "POST /v2/carts/{id}/items (with a promotion_item)",
             Step::Checkout => "POST /v2/carts/{id}/checkout",
             Step::Pay => "POST /v2/orders/{id}/payments",
             Step::Login => "POST /v2/account-members/tokens",
@@ -323,11 +326,13 @@ impl Step {
                 json!({"data": {"type": "cart_item", "id": vu.random_product(), "quantity": 1}}),
             ),
             Step::GetCart => get(format!("/v2/carts/{cart}"), true),
-            Step::ApplyCode => post(
-                format!("/v2/carts/{cart}/items"),
-                true,
-                json!({"data": {"type": "promotion_item", "code": crate::seed::PROMO_CODE}}),
-            ),
+            Step::FillCartWithCode(lines) => {
+                let mut r = Step::FillCart(lines).request(vu);
+                if let Some(Value::Array(items)) = r.body.as_mut().and_then(|b| b.get_mut("data")) {
+                    items.push(json!({"type": "promotion_item", "code": crate::seed::PROMO_CODE}));
+                }
+                r
+            }
             Step::FillCart(lines) => {
                 // A cart id of the client's choosing: the first add creates the cart, as in EP.
                 vu.carts_made += 1;
@@ -423,7 +428,10 @@ impl Step {
 
     /// Whether the step's response body is needed by later steps.
     fn keeps_body(self) -> bool {
-        matches!(self, Step::CreateCart | Step::Checkout)
+        matches!(
+            self,
+            Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_)
+        )
     }
 
     /// Takes what later steps need from a successful response.
@@ -437,6 +445,10 @@ impl Step {
         match self {
             Step::CreateCart => vu.cart_id = Some(id()?),
             Step::Checkout => vu.order_id = Some(id()?),
+            // The code must have been taken (a refused item is listed in `errors` of a 201).
+            Step::FillCartWithCode(_) if body.get("errors").is_some() => {
+                return Err("the promotion code was refused");
+            }
             _ => {}
         }
         Ok(())

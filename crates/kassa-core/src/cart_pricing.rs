@@ -2,7 +2,7 @@
 //! checkout and on every order read.
 //!
 //! ```text
-//! line prices → line adjustments → cart adjustments → tax → totals
+//! line prices → line adjustments → custom discounts → cart adjustments → tax → totals
 //! ```
 //!
 //! - **line prices**: each line's unit price and quantity as kept (a product line's price was
@@ -10,8 +10,10 @@
 //! - **line adjustments**: discounts on one line: the rule promotions' item and bundle discounts
 //!   ([`crate::promotion_rules::evaluate`], run once here for the whole cart), or an order's kept
 //!   line discounts.
-//! - **cart adjustments**: discounts on the whole cart: the promotions' cart discounts (or an
-//!   order's kept ones).
+//! - **custom discounts**: a cart's custom discounts (those of its lines, then its own), when
+//!   the cart uses them instead of promotions ([`crate::custom_discounts::apply`]).
+//! - **cart adjustments**: discounts on the whole cart: the promotions' and custom discounts' cart
+//!   discounts (or an order's kept ones).
 //! - **tax**: the tax items set on each line.
 //! - **totals**: [`crate::cart_totals::cart_totals`], with the store's calculation method.
 //!
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use crate::Error;
 use crate::cart_totals::{CalculationMethod, CartLine, CartTotals, TaxItem, cart_totals};
 use crate::carts::{CartItem, CartTaxItem, taxes_by_item};
+use crate::custom_discounts::CustomDiscount;
 use crate::orders::{OrderItem, PlacedOrder};
 use crate::promotion_rules::{CartFacts, LineFacts, Outcome, evaluate};
 use crate::promotions::Compiled;
@@ -39,8 +42,20 @@ pub struct Pricing {
     /// The promotions to evaluate, taken by the line adjustments stage; `None` for an order,
     /// which keeps the discounts it was placed with.
     pub promotions: Option<Promotions>,
-    /// What the promotions took off (filled by the line adjustments stage).
+    /// The custom discounts to apply, taken by the custom discounts stage; `None` for an order
+    /// and for a cart that uses promotions.
+    pub custom: Option<Custom>,
+    /// What the promotions and custom discounts took off (filled by the line adjustments and
+    /// custom discounts stages).
     pub outcome: Outcome,
+}
+
+/// What the custom discounts stage needs: the cart's custom discounts and each line's id (by
+/// position), which a line's discount names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Custom {
+    pub discounts: Vec<CustomDiscount>,
+    pub line_ids: Vec<uuid::Uuid>,
 }
 
 /// What the promotion stages need: the live promotions in evaluation order, and the cart's and
@@ -58,6 +73,7 @@ pub type Stage = (&'static str, fn(&mut Pricing));
 /// The stages between the line prices and the totals, in order.
 pub const STAGES: &[Stage] = &[
     ("line adjustments", line_adjustments),
+    ("custom discounts", custom_discounts),
     ("cart adjustments", cart_adjustments),
     ("tax", tax),
 ];
@@ -94,6 +110,7 @@ pub fn line_prices(lines: Vec<LinePrice>, method: CalculationMethod) -> Pricing 
         line_taxes,
         cart_discounts: Vec::new(),
         promotions: None,
+        custom: None,
         outcome: Outcome::default(),
     }
 }
@@ -111,7 +128,37 @@ pub fn line_adjustments(pricing: &mut Pricing) {
     pricing.outcome = outcome;
 }
 
-/// Discounts on the whole cart: the promotions' cart discounts, in the order they applied.
+/// A cart's custom discounts: each line's on what the line is worth after its other discounts,
+/// then the cart's on what is left of the cart, none taking a line or the cart below zero.
+/// Without custom discounts (an order, a cart that uses promotions) nothing changes.
+pub fn custom_discounts(pricing: &mut Pricing) {
+    let Some(custom) = pricing.custom.take() else {
+        return;
+    };
+    let mut values: Vec<i64> = pricing
+        .lines
+        .iter()
+        .map(|l| {
+            let quantity = i64::try_from(l.quantity).unwrap_or(i64::MAX);
+            l.unit_amount
+                .saturating_mul(quantity)
+                .saturating_add(l.discounts.iter().fold(0_i64, |a, d| a.saturating_add(*d)))
+        })
+        .collect();
+    let cart_taken = -pricing.outcome.cart.iter().map(|d| d.amount).sum::<i64>();
+    let out = &mut pricing.outcome;
+    if out.lines.len() < pricing.lines.len() {
+        out.lines.resize(pricing.lines.len(), Vec::new());
+    }
+    let before: Vec<usize> = out.lines.iter().map(Vec::len).collect();
+    crate::custom_discounts::apply(&custom.discounts, &custom.line_ids, &mut values, cart_taken, out);
+    for ((line, found), from) in pricing.lines.iter_mut().zip(&out.lines).zip(before) {
+        line.discounts.extend(found[from..].iter().map(|d| d.amount));
+    }
+}
+
+/// Discounts on the whole cart: the promotions' and custom discounts' cart discounts, in the
+/// order they applied.
 pub fn cart_adjustments(pricing: &mut Pricing) {
     let found: Vec<i64> = pricing.outcome.cart.iter().map(|d| d.amount).collect();
     pricing.cart_discounts.extend(found);
@@ -133,20 +180,23 @@ pub fn totals(pricing: &Pricing) -> crate::Result<CartTotals> {
 
 /// The whole pipeline over lines given by their prices.
 pub fn price(lines: Vec<LinePrice>, method: CalculationMethod) -> crate::Result<CartTotals> {
-    price_with(lines, Vec::new(), None, method).map(|(t, _)| t)
+    price_with(lines, Vec::new(), None, None, method).map(|(t, _)| t)
 }
 
-/// The whole pipeline with kept cart discounts (an order's) or promotions to evaluate (a
-/// cart's): the totals and what the promotions took off.
+/// The whole pipeline with kept cart discounts (an order's), or promotions to evaluate or custom
+/// discounts to apply (a cart's): the totals and what the promotions or custom discounts took
+/// off.
 pub fn price_with(
     lines: Vec<LinePrice>,
     kept_cart_discounts: Vec<i64>,
     promotions: Option<Promotions>,
+    custom: Option<Custom>,
     method: CalculationMethod,
 ) -> crate::Result<(CartTotals, Outcome)> {
     let mut pricing = line_prices(lines, method);
     pricing.cart_discounts = kept_cart_discounts;
     pricing.promotions = promotions;
+    pricing.custom = custom;
     for (_, stage) in STAGES {
         stage(&mut pricing);
     }
@@ -159,17 +209,21 @@ pub fn price_cart(
     taxes: &[CartTaxItem],
     method: CalculationMethod,
 ) -> crate::Result<CartTotals> {
-    price_promoted_cart(lines, taxes, None, method).map(|(t, _)| t)
+    price_promoted_cart(lines, taxes, None, &[], method).map(|(t, _)| t)
 }
 
-/// [`price_cart`] with the cart's promotions evaluated: the totals and what each promotion took.
+/// [`price_cart`] with the cart's promotions evaluated, or its custom discounts applied (a cart
+/// with custom discounts has no promotions to evaluate: `promotions` is then `None`): the totals
+/// and what each promotion or custom discount took.
 pub fn price_promoted_cart(
     lines: &[CartItem],
     taxes: &[CartTaxItem],
     promotions: Option<Promotions>,
+    custom: &[CustomDiscount],
     method: CalculationMethod,
 ) -> crate::Result<(CartTotals, Outcome)> {
     let by_item = taxes_by_item(taxes);
+    let custom = custom_of(lines_ids(lines), custom);
     let lines = lines
         .iter()
         .map(|i| LinePrice {
@@ -183,7 +237,37 @@ pub fn price_promoted_cart(
             discounts: Vec::new(),
         })
         .collect();
-    price_with(lines, Vec::new(), promotions, method)
+    price_with(lines, Vec::new(), promotions, custom, method)
+}
+
+fn lines_ids(lines: &[CartItem]) -> Vec<uuid::Uuid> {
+    lines.iter().map(|l| l.id).collect()
+}
+
+fn custom_of(line_ids: Vec<uuid::Uuid>, custom: &[CustomDiscount]) -> Option<Custom> {
+    (!custom.is_empty()).then(|| Custom {
+        discounts: custom.to_vec(),
+        line_ids,
+    })
+}
+
+/// What a cart's custom discounts take off its lines as they are (checkout, on the lines as
+/// re-priced), as the custom discounts stage decides it.
+pub fn custom_outcome(lines: &[CartItem], custom: &[CustomDiscount]) -> Outcome {
+    let prices = lines
+        .iter()
+        .map(|i| LinePrice {
+            unit_amount: i.unit_amount,
+            quantity: i.quantity,
+            includes_tax: i.includes_tax,
+            taxes: Vec::new(),
+            discounts: Vec::new(),
+        })
+        .collect();
+    let mut pricing = line_prices(prices, CalculationMethod::Line);
+    pricing.custom = custom_of(lines_ids(lines), custom);
+    custom_discounts(&mut pricing);
+    pricing.outcome
 }
 
 /// What an order's items cost, by the calculation method it was placed with: the figures it was
@@ -210,7 +294,7 @@ pub fn price_items(
         })
         .collect();
     let kept = cart_discounts.iter().map(|d| d.amount).collect();
-    price_with(lines, kept, None, method).map(|(t, _)| t)
+    price_with(lines, kept, None, None, method).map(|(t, _)| t)
 }
 
 #[cfg(test)]
@@ -235,7 +319,10 @@ mod tests {
     #[test]
     fn the_stages_run_in_their_documented_order() {
         let names: Vec<&str> = STAGES.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["line adjustments", "cart adjustments", "tax"]);
+        assert_eq!(
+            names,
+            ["line adjustments", "custom discounts", "cart adjustments", "tax"]
+        );
     }
 
     #[test]
@@ -305,7 +392,8 @@ mod tests {
             line(500, 1, false, vec![]),
         ];
         // a: 2000 − 1000 (item) − 100 (its share of the 150 cart discount); b: 500 − 50.
-        let (t, outcome) = price_with(lines, vec![], Some(promotions), CalculationMethod::Line).unwrap();
+        let (t, outcome) =
+            price_with(lines, vec![], Some(promotions), None, CalculationMethod::Line).unwrap();
         assert_eq!(outcome.applied.len(), 2);
         assert_eq!(
             (t.without_tax, t.discount, t.tax, t.with_tax),
@@ -315,12 +403,77 @@ mod tests {
     }
 
     #[test]
+    fn custom_discounts_are_priced_on_lines_and_cart_and_taxed_after() {
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let custom = |item: Option<uuid::Uuid>, amount: i64| CustomDiscount {
+            id: uuid::Uuid::from_u128(amount.unsigned_abs() as u128),
+            cart_id: "c".into(),
+            item_id: item,
+            external_id: "e".into(),
+            discount_engine: "x".into(),
+            description: "d".into(),
+            discount_code: "C".into(),
+            amount,
+            created_at: 0,
+            updated_at: 0,
+        };
+        // (discounts, method) → (without tax, discount, tax, with tax, line a's discount)
+        // a: 2 × 1000 at 10 %, b: 500 untaxed.
+        let cases = [
+            (
+                vec![custom(Some(a), -500)],
+                CalculationMethod::Line,
+                (2000, -500, 150, 2150, -500),
+            ),
+            // the cart's 250 is spread 1500:500 after a's own 500
+            (
+                vec![custom(None, -250), custom(Some(a), -500)],
+                CalculationMethod::Line,
+                (1750, -750, 131, 1881, -687),
+            ),
+            // never below zero: a's is capped at 2000, the cart's at what is left (500)
+            (
+                vec![custom(Some(a), -9000), custom(None, -9000)],
+                CalculationMethod::Line,
+                (0, -2500, 0, 0, -2000),
+            ),
+            // with the simple method the cart's comes off after tax
+            (
+                vec![custom(None, -300)],
+                CalculationMethod::Simple,
+                (2200, -300, 200, 2400, 0),
+            ),
+            (vec![], CalculationMethod::Line, (2500, 0, 200, 2700, 0)),
+        ];
+        for (discounts, method, (without_tax, discount, tax, with_tax, a_discount)) in cases {
+            let lines = vec![
+                line(1000, 2, false, vec![rate(100_000)]),
+                line(500, 1, false, vec![]),
+            ];
+            let custom = custom_of(vec![a, b], &discounts);
+            let (t, outcome) = price_with(lines, vec![], None, custom, method).unwrap();
+            assert_eq!(
+                (
+                    t.without_tax,
+                    t.discount,
+                    t.tax,
+                    t.with_tax,
+                    t.lines[0].value.discount
+                ),
+                (without_tax, discount, tax, with_tax, a_discount),
+                "{discounts:?}"
+            );
+            assert!(outcome.applied.is_empty());
+        }
+    }
+
+    #[test]
     fn adjustments_change_nothing_without_promotions() {
         let start = line_prices(
             vec![line(1000, 2, false, vec![]), line(250, 1, true, vec![])],
             CalculationMethod::Simple,
         );
-        for stage in [line_adjustments, cart_adjustments] {
+        for stage in [line_adjustments, custom_discounts, cart_adjustments] {
             let mut pricing = start.clone();
             stage(&mut pricing);
             assert_eq!(pricing, start);

@@ -290,6 +290,12 @@ pub struct CartContents {
     pub taxes: Vec<CartTaxItem>,
     /// The promotion codes the shopper added (`promotion_item`), oldest first.
     pub codes: Vec<crate::promotions::PromotionCode>,
+    /// The custom discounts in effect, oldest first: the cart's and its lines', read only while
+    /// `cart.custom_discounts_enabled` (otherwise none count, and none are read).
+    pub custom_discounts: Vec<crate::custom_discounts::CustomDiscount>,
+    /// The promotions' version stamp as of this read, when the store reads it with the cart (a
+    /// checkout's read on PostgreSQL); `None` otherwise.
+    pub promotions_version: Option<i64>,
 }
 
 impl CartContents {
@@ -300,6 +306,8 @@ impl CartContents {
             lines: Vec::new(),
             taxes: Vec::new(),
             codes: Vec::new(),
+            custom_discounts: Vec::new(),
+            promotions_version: None,
         }
     }
 }

@@ -69,6 +69,19 @@ pub struct Discount {
     /// The shopper's code, or `auto_<id>` for an automatic promotion.
     pub code: String,
     pub amount: i64,
+    /// For a custom discount (`promotion_id` is then its id, `code` its `discount_code`): what
+    /// else the cart and an order show of it. `None` for a promotion's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Box<CustomInfo>>,
+}
+
+/// What an order keeps of a custom discount ([`crate::custom_discounts`]) beside its
+/// [`Discount`] (id, code and amount).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CustomInfo {
+    pub external_id: String,
+    pub discount_engine: String,
+    pub description: String,
 }
 
 /// A promotion that took something off.
@@ -214,6 +227,7 @@ pub fn evaluate(promotions: &[Arc<Compiled>], cart: &CartFacts, lines: &[LineFac
                     promotion_id: p.id,
                     code: code_name.clone(),
                     amount: -d,
+                    custom: None,
                 }),
             }
         }
@@ -222,6 +236,7 @@ pub fn evaluate(promotions: &[Arc<Compiled>], cart: &CartFacts, lines: &[LineFac
                 promotion_id: p.id,
                 code: code_name.clone(),
                 amount: -cart_found,
+                custom: None,
             });
         }
         out.applied.push(Applied {

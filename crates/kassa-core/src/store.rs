@@ -494,6 +494,20 @@ pub trait CartStore {
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+    ) -> Result<CartContents> {
+        self.add_cart_items_and_codes(seen, currency, items, Vec::new(), expires_at)
+            .await
+    }
+    /// [`CartStore::add_cart_items`] that also keeps promotion codes (by
+    /// [`crate::promotions::code_key`]) on the cart, in the same transaction (a bulk add's
+    /// `promotion_item`s). The answer's `codes` are those the cart held before.
+    async fn add_cart_items_and_codes(
+        &self,
+        seen: &Cart,
+        currency: &str,
+        items: Vec<CartItem>,
+        code_keys: Vec<String>,
+        expires_at: Millis,
     ) -> Result<CartContents>;
     /// Sets quantities (0 removes the line) and the prices given with them, all or nothing:
     /// `NotFound` for an unknown line, then nothing changes. Returns the cart with all its lines
@@ -542,6 +556,46 @@ pub trait CartStore {
     ) -> Result<bool>;
     /// Deletes every tax item of the cart; returns how many.
     async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+
+    /// Adds custom discounts (each on the cart, or on the line its `item_id` names) to a live
+    /// cart in one transaction that serializes with the cart's other writers, deciding each by
+    /// [`crate::custom_discounts::plan`] on the cart as it is there (its flag, lines and custom
+    /// discounts); bumps `updated_at`/`expires_at` if anything was added. Returns one outcome
+    /// per discount. `NotFound` if the cart is gone.
+    async fn add_custom_discounts(
+        &self,
+        cart_id: &str,
+        discounts: Vec<crate::custom_discounts::CustomDiscount>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<
+        Vec<std::result::Result<crate::custom_discounts::CustomDiscount, crate::custom_discounts::Refusal>>,
+    >;
+    /// Replaces a custom discount's fields, found by cart, line (`None`: the cart's own) and id;
+    /// false if there is none.
+    async fn update_custom_discount(
+        &self,
+        discount: crate::custom_discounts::CustomDiscount,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Deletes one custom discount, found by cart, line (`None`: the cart's own) and id; false
+    /// if there was none.
+    async fn delete_custom_discount(
+        &self,
+        cart_id: &str,
+        item_id: Option<Uuid>,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Deletes every custom discount of the cart and its lines; returns how many.
+    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+    /// The custom discounts of several carts (and their lines) in one read, oldest first within
+    /// each cart (a cart listing).
+    async fn carts_custom_discounts(
+        &self,
+        cart_ids: &[String],
+    ) -> Result<Vec<crate::custom_discounts::CustomDiscount>>;
 }
 
 /// The store-wide settings record (there is always one; defaults until first changed).
@@ -717,6 +771,19 @@ pub trait PromotionStore {
     ) -> Result<()>;
     /// False if the cart did not hold the code.
     async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool>;
+
+    /// Keeps a job (it goes with its promotion).
+    async fn create_promotion_job(&self, job: crate::promotion_jobs::PromotionJob) -> Result<()>;
+    /// The promotion's jobs, newest first, without their files.
+    async fn promotion_jobs(&self, promotion_id: Uuid) -> Result<Vec<crate::promotion_jobs::PromotionJob>>;
+    /// One job of the promotion, with its file.
+    async fn promotion_job(
+        &self,
+        promotion_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::promotion_jobs::PromotionJob>>;
+    /// The file of the export job whose link names `token`.
+    async fn promotion_job_file(&self, token: &str) -> Result<Option<String>>;
 }
 
 /// Integrations, the outbox of their events and the log of every delivery attempt.

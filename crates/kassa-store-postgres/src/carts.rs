@@ -7,6 +7,7 @@ use kassa_core::carts::{
     MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
+use kassa_core::custom_discounts::{self, CustomDiscount};
 use kassa_core::promotions::codes_from_json;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -85,18 +86,37 @@ macro_rules! cart_codes {
     };
 }
 
+/// The custom discounts of the cart `carts.id` in effect (only while it uses them; PostgreSQL
+/// runs the subquery only then) as one JSON column ([`kassa_core::custom_discounts::from_json`]).
+macro_rules! cart_custom {
+    () => {
+        "CASE WHEN carts.custom_discounts_enabled THEN (SELECT json_agg(json_build_object('id', d.id, \
+         'cart_id', d.cart_id, 'item_id', d.item_id, 'external_id', d.external_id, 'discount_engine', \
+         d.discount_engine, 'description', d.description, 'discount_code', d.discount_code, 'amount', d.amount, \
+         'created_at', d.created_at, 'updated_at', d.updated_at) ORDER BY d.created_at, d.id)::text \
+         FROM cart_custom_discounts d WHERE d.cart_id = carts.id) END"
+    };
+}
+
 macro_rules! contents_sql {
     ($stock:expr, $located:expr) => {
+        contents_sql!($stock, $located, "NULL::int8")
+    };
+    ($stock:expr, $located:expr, $version:expr) => {
         concat!(
             "SELECT ",
             $stock,
             " AS stock, ",
             $located,
-            " AS located, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
+            " AS located, ",
+            $version,
+            " AS promotions_version, c.*, i.* FROM (SELECT 1) AS one LEFT JOIN (SELECT ",
             cart_columns!(),
             ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id) AS taxed, ",
             cart_codes!(),
-            " AS codes FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
+            " AS codes, ",
+            cart_custom!(),
+            " AS custom FROM carts WHERE id = $1 AND expires_at > $2) AS c ON true \
              LEFT JOIN LATERAL (SELECT ",
             item_columns!(),
             " FROM cart_items WHERE cart_id = c.id) AS i ON true ORDER BY i.created_at, i.id"
@@ -272,6 +292,44 @@ async fn codes_of<'e>(
             .map_err(sql_error)?
             .flatten();
     Ok(codes_from_json(json.as_deref()))
+}
+
+macro_rules! custom_columns {
+    () => {
+        "id, cart_id, item_id, external_id, discount_engine, description, discount_code, amount, created_at, updated_at"
+    };
+}
+
+fn custom_row(r: &PgRow) -> CustomDiscount {
+    CustomDiscount {
+        id: r.get(0),
+        cart_id: r.get(1),
+        item_id: r.get(2),
+        external_id: r.get(3),
+        discount_engine: r.get(4),
+        description: r.get(5),
+        discount_code: r.get(6),
+        amount: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    }
+}
+
+/// The cart's custom discounts and its lines', oldest first.
+async fn custom_of<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    cart_id: &str,
+) -> Result<Vec<CustomDiscount>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        custom_columns!(),
+        " FROM cart_custom_discounts WHERE cart_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(cart_id)
+    .fetch_all(db)
+    .await
+    .map_err(sql_error)?;
+    Ok(rows.iter().map(custom_row).collect())
 }
 
 async fn taxes_of<'e>(db: impl Executor<'e, Database = Postgres>, cart_id: &str) -> Result<Vec<CartTaxItem>> {
@@ -499,12 +557,15 @@ impl CartStore for PgStore {
         // locations are in the same statement, and only asked for when there can be some.
         let sql = match &stock {
             StockOf::Nothing => contents_sql!("NULL::text", "NULL::text"),
+            // A checkout's read: the promotions' version stamp comes with it (the checkout of a
+            // cart with a code must see the promotions as they are now), one statement less.
             StockOf::Lines => contents_sql!(
                 stock_json!("product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"),
                 located_json!(
                     "SELECT location FROM cart_items WHERE cart_id = $1",
                     "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug"
-                )
+                ),
+                "(SELECT version FROM promotions_version WHERE id = 1)"
             ),
             StockOf::Products { locations, .. } if locations.is_empty() => {
                 contents_sql!(stock_json!("product_id = ANY($3)"), "NULL::text")
@@ -522,10 +583,12 @@ impl CartStore for PgStore {
             }
         }
         let rows = query.fetch_all(&self.pool).await.map_err(sql_error)?;
-        const FIRST_CART_COLUMN: usize = 2;
-        const TAXED: usize = 18;
-        const CODES: usize = 19;
-        const FIRST_ITEM_COLUMN: usize = 20;
+        const VERSION: usize = 2;
+        const FIRST_CART_COLUMN: usize = 3;
+        const TAXED: usize = 19;
+        const CODES: usize = 20;
+        const CUSTOM: usize = 21;
+        const FIRST_ITEM_COLUMN: usize = 22;
         let Some(first) = rows.first() else {
             return Err(Error::internal("a cart read returned no row"));
         };
@@ -556,15 +619,18 @@ impl CartStore for PgStore {
             lines,
             taxes,
             codes: codes_from_json(first.get::<Option<&str>, _>(CODES)),
+            custom_discounts: custom_discounts::from_json(first.get::<Option<&str>, _>(CUSTOM)),
+            promotions_version: first.get::<Option<i64>, _>(VERSION),
         };
         Ok((Some(contents), levels))
     }
 
-    async fn add_cart_items(
+    async fn add_cart_items_and_codes(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
+        code_keys: Vec<String>,
         expires_at: Millis,
     ) -> Result<CartContents> {
         let now = items.first().map_or(0, |i| i.updated_at);
@@ -578,7 +644,9 @@ impl CartStore for PgStore {
                  WHERE id = $1 AND expires_at > $2 RETURNING ",
                 cart_columns!(),
                 ", EXISTS (SELECT 1 FROM cart_tax_items t WHERE t.cart_id = carts.id), ",
-                cart_codes!()
+                cart_codes!(),
+                ", ",
+                cart_custom!()
             ))
             .bind(cart_id)
             .bind(now)
@@ -590,9 +658,10 @@ impl CartStore for PgStore {
                 cart_row(&row),
                 row.get::<bool, _>(16),
                 codes_from_json(row.get::<Option<&str>, _>(17)),
+                custom_discounts::from_json(row.get::<Option<&str>, _>(18)),
             )
         };
-        let (cart, taxed, codes) = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
+        let (cart, taxed, codes, custom) = match lock().fetch_optional(&mut *tx).await.map_err(sql_error)? {
             Some(row) => locked(row),
             None => {
                 // Unknown or expired: the add creates it, as reading it would have. A concurrent
@@ -607,7 +676,7 @@ impl CartStore for PgStore {
                 new.currency.get_or_insert_with(|| currency.to_owned());
                 (new.updated_at, new.expires_at) = (now, expires_at);
                 if insert_cart(&mut *tx, &new, true).await? {
-                    (new, false, Vec::new())
+                    (new, false, Vec::new(), Vec::new())
                 } else {
                     locked(lock().fetch_one(&mut *tx).await.map_err(sql_error)?)
                 }
@@ -640,12 +709,26 @@ impl CartStore for PgStore {
         };
         // Decided on the lines as written, before the commit: a refusal rolls it all back.
         within_limits(&lines, &taxes)?;
+        if !code_keys.is_empty() {
+            sqlx::query(
+                "INSERT INTO cart_promotion_codes (cart_id, code_key, created_at)
+                 SELECT $1, k, $3 FROM UNNEST($2::text[]) AS k ON CONFLICT DO NOTHING",
+            )
+            .bind(cart_id)
+            .bind(&code_keys)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(CartContents {
             cart,
             lines,
             taxes,
             codes,
+            custom_discounts: custom,
+            promotions_version: None,
         })
     }
 
@@ -691,6 +774,11 @@ impl CartStore for PgStore {
         let taxes = taxes_of(&mut *tx, cart_id).await?;
         within_limits(&lines, &taxes)?;
         let codes = codes_of(&mut *tx, cart_id).await?;
+        let custom_discounts = if cart.custom_discounts_enabled {
+            custom_of(&mut *tx, cart_id).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
@@ -699,6 +787,8 @@ impl CartStore for PgStore {
             lines,
             taxes,
             codes,
+            custom_discounts,
+            promotions_version: None,
         })
     }
 
@@ -871,6 +961,144 @@ impl CartStore for PgStore {
     async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM cart_tax_items WHERE cart_id = $1")
+            .bind(cart_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        if done.rows_affected() > 0 {
+            touch(&mut *tx, cart_id, now, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn add_custom_discounts(
+        &self,
+        cart_id: &str,
+        discounts: Vec<CustomDiscount>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<CustomDiscount, custom_discounts::Refusal>>> {
+        let now = discounts.first().map_or(0, |d| d.updated_at);
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The cart's row lock serialises this with every other change of its lines and discounts,
+        // so the limits are counted on what is there.
+        let cart = lock_cart(&mut *tx, cart_id, now).await?;
+        let line_ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM cart_items WHERE cart_id = $1")
+            .bind(cart_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        let existing = custom_of(&mut *tx, cart_id).await?;
+        let (outcomes, write) = custom_discounts::plan(
+            discounts,
+            cart.custom_discounts_enabled,
+            &line_ids,
+            &existing,
+            all_or_nothing,
+        );
+        if !write {
+            return Ok(outcomes);
+        }
+        let added: Vec<&CustomDiscount> = outcomes.iter().flatten().collect();
+        let column = |f: fn(&CustomDiscount) -> String| added.iter().map(|d| f(d)).collect::<Vec<String>>();
+        sqlx::query(concat!(
+            "INSERT INTO cart_custom_discounts (",
+            custom_columns!(),
+            ") SELECT id, $1, item_id, external_id, discount_engine, description, discount_code, amount, created_at, \
+             updated_at FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], \
+             $9::int8[], $10::int8[]) AS d(id, item_id, external_id, discount_engine, description, discount_code, amount, \
+             created_at, updated_at)"
+        ))
+        .bind(cart_id)
+        .bind(added.iter().map(|d| d.id).collect::<Vec<_>>())
+        .bind(added.iter().map(|d| d.item_id).collect::<Vec<_>>())
+        .bind(column(|d| d.external_id.clone()))
+        .bind(column(|d| d.discount_engine.clone()))
+        .bind(column(|d| d.description.clone()))
+        .bind(column(|d| d.discount_code.clone()))
+        .bind(added.iter().map(|d| d.amount).collect::<Vec<_>>())
+        .bind(added.iter().map(|d| d.created_at).collect::<Vec<_>>())
+        .bind(added.iter().map(|d| d.updated_at).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        touch(&mut *tx, cart_id, now, expires_at).await?;
+        tx.commit().await.map_err(sql_error)?;
+        Ok(outcomes)
+    }
+
+    async fn update_custom_discount(&self, d: CustomDiscount, expires_at: Millis) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The cart's row lock first, as every change of its lines and discounts takes it.
+        lock_cart(&mut *tx, &d.cart_id, d.updated_at).await?;
+        let done = sqlx::query(
+            "UPDATE cart_custom_discounts SET external_id = $4, discount_engine = $5, description = $6,
+             discount_code = $7, amount = $8, updated_at = $9
+             WHERE cart_id = $1 AND item_id IS NOT DISTINCT FROM $2 AND id = $3",
+        )
+        .bind(&d.cart_id)
+        .bind(d.item_id)
+        .bind(d.id)
+        .bind(&d.external_id)
+        .bind(&d.discount_engine)
+        .bind(&d.description)
+        .bind(&d.discount_code)
+        .bind(d.amount)
+        .bind(d.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            touch(&mut *tx, &d.cart_id, d.updated_at, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(found)
+    }
+
+    async fn delete_custom_discount(
+        &self,
+        cart_id: &str,
+        item_id: Option<Uuid>,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let done = sqlx::query(
+            "DELETE FROM cart_custom_discounts WHERE cart_id = $1 AND item_id IS NOT DISTINCT FROM $2 AND id = $3",
+        )
+        .bind(cart_id)
+        .bind(item_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            touch(&mut *tx, cart_id, now, expires_at).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(found)
+    }
+
+    async fn carts_custom_discounts(&self, cart_ids: &[String]) -> Result<Vec<CustomDiscount>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            custom_columns!(),
+            " FROM cart_custom_discounts WHERE cart_id = ANY($1) ORDER BY cart_id, created_at, id"
+        ))
+        .bind(cart_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.iter().map(custom_row).collect())
+    }
+
+    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let done = sqlx::query("DELETE FROM cart_custom_discounts WHERE cart_id = $1")
             .bind(cart_id)
             .execute(&mut *tx)
             .await

@@ -2,6 +2,7 @@
 //! checkout runs inside its order's transaction.
 
 use async_trait::async_trait;
+use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::promotions::{
     ConsumeUnit, MAX_PROMOTIONS, PromotionCode, PromotionUsage, Redemption, RulePromotion, code_key,
     code_used_up, shopper_limit_reached,
@@ -48,6 +49,29 @@ fn promotion_row(r: &PgRow) -> RulePromotion {
         rule_set: serde_json::from_str(&rule_set).unwrap_or_default(),
         created_at: r.get(11),
         updated_at: r.get(12),
+    }
+}
+
+macro_rules! job_columns {
+    () => {
+        "id, promotion_id, job_type, name, parameters, status, result, file_token, created_at, updated_at"
+    };
+}
+
+fn job_row(r: &PgRow) -> PromotionJob {
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    PromotionJob {
+        id: r.get(0),
+        promotion_id: r.get(1),
+        job_type: r.get(2),
+        name: r.get(3),
+        parameters: json(r.get(4)),
+        status: r.get(5),
+        result: json(r.get(6)),
+        file_token: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+        file: r.get(10),
     }
 }
 
@@ -442,5 +466,65 @@ impl PromotionStore for PgStore {
         .await
         .map_err(sql_error)?;
         Ok(removed.is_some())
+    }
+
+    async fn create_promotion_job(&self, job: PromotionJob) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO promotion_jobs (",
+            job_columns!(),
+            ", file) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(job.id)
+        .bind(job.promotion_id)
+        .bind(&job.job_type)
+        .bind(&job.name)
+        .bind(job.parameters.to_string())
+        .bind(&job.status)
+        .bind(job.result.to_string())
+        .bind(&job.file_token)
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .bind(&job.file)
+        .execute(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(())
+    }
+
+    async fn promotion_jobs(&self, promotion_id: Uuid) -> Result<Vec<PromotionJob>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            ", NULL::text FROM promotion_jobs WHERE promotion_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(promotion_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows.iter().map(job_row).collect())
+    }
+
+    async fn promotion_job(&self, promotion_id: Uuid, id: Uuid) -> Result<Option<PromotionJob>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            ", file FROM promotion_jobs WHERE promotion_id = $1 AND id = $2"
+        ))
+        .bind(promotion_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(row.as_ref().map(job_row))
+    }
+
+    async fn promotion_job_file(&self, token: &str) -> Result<Option<String>> {
+        let file: Option<Option<String>> =
+            sqlx::query_scalar("SELECT file FROM promotion_jobs WHERE file_token = $1")
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(sql_error)?;
+        Ok(file.flatten())
     }
 }

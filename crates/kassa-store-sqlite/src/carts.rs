@@ -7,6 +7,7 @@ use kassa_core::carts::{
     MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
+use kassa_core::custom_discounts::{self, CustomDiscount};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -179,6 +180,48 @@ fn taxes_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<CartTaxItem>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
+macro_rules! custom_columns {
+    () => {
+        "id, cart_id, item_id, external_id, discount_engine, description, discount_code, amount, created_at, updated_at"
+    };
+}
+
+fn custom_row(r: &Row<'_>) -> rusqlite::Result<CustomDiscount> {
+    Ok(CustomDiscount {
+        id: uuid_at(r, 0)?,
+        cart_id: r.get(1)?,
+        item_id: opt_uuid_at(r, 2)?,
+        external_id: r.get(3)?,
+        discount_engine: r.get(4)?,
+        description: r.get(5)?,
+        discount_code: r.get(6)?,
+        amount: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+/// The cart's custom discounts and its lines', oldest first.
+fn custom_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<CustomDiscount>> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            custom_columns!(),
+            " FROM cart_custom_discounts WHERE cart_id = ?1 ORDER BY created_at, id"
+        ))?
+        .query_map([cart_id], custom_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// [`custom_of`] when they count (the cart uses custom discounts), else none.
+fn custom_in_effect(conn: &Connection, cart: &Cart) -> DbResult<Vec<CustomDiscount>> {
+    if cart.custom_discounts_enabled {
+        custom_of(conn, &cart.id)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 fn touch(conn: &Connection, cart_id: &str, now: Millis, expires_at: Millis) -> DbResult<()> {
     conn.prepare_cached("UPDATE carts SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
         .execute(params![cart_id, now, expires_at])?;
@@ -327,11 +370,14 @@ impl CartStore for SqliteStore {
                             taxes_of(conn, &id)?
                         };
                         let codes = crate::promotions::codes_of(conn, &id)?;
+                        let custom_discounts = custom_in_effect(conn, &cart)?;
                         Some(CartContents {
                             cart,
                             lines,
                             taxes,
                             codes,
+                            custom_discounts,
+                            promotions_version: None,
                         })
                     }
                     None => None,
@@ -344,11 +390,12 @@ impl CartStore for SqliteStore {
             .await
     }
 
-    async fn add_cart_items(
+    async fn add_cart_items_and_codes(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
+        code_keys: Vec<String>,
         expires_at: Millis,
     ) -> Result<CartContents> {
         let (seen, currency) = (seen.clone(), currency.to_owned());
@@ -423,16 +470,28 @@ impl CartStore for SqliteStore {
                     cart.currency.get_or_insert(currency);
                     (cart.updated_at, cart.expires_at) = (now, expires_at);
                 }
-                let codes = if created {
-                    Vec::new()
+                for key in &code_keys {
+                    conn.prepare_cached(
+                        "INSERT INTO cart_promotion_codes (cart_id, code_key, created_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![cart_id, key, now])?;
+                }
+                let (codes, custom_discounts) = if created {
+                    (Vec::new(), Vec::new())
                 } else {
-                    crate::promotions::codes_of(conn, &cart_id)?
+                    (
+                        crate::promotions::codes_of(conn, &cart_id)?,
+                        custom_in_effect(conn, &cart)?,
+                    )
                 };
                 Ok(CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
+                    custom_discounts,
+                    promotions_version: None,
                 })
             })
             .await
@@ -474,11 +533,14 @@ impl CartStore for SqliteStore {
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
                 let codes = crate::promotions::codes_of(conn, &cart_id)?;
+                let custom_discounts = custom_in_effect(conn, &cart)?;
                 Ok(CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
+                    custom_discounts,
+                    promotions_version: None,
                 })
             })
             .await
@@ -647,6 +709,145 @@ impl CartStore for SqliteStore {
             .write(move |conn| {
                 let n = conn
                     .prepare_cached("DELETE FROM cart_tax_items WHERE cart_id = ?1")?
+                    .execute([&cart_id])?;
+                if n > 0 {
+                    touch(conn, &cart_id, now, expires_at)?;
+                }
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn add_custom_discounts(
+        &self,
+        cart_id: &str,
+        discounts: Vec<CustomDiscount>,
+        all_or_nothing: bool,
+        expires_at: Millis,
+    ) -> Result<Vec<std::result::Result<CustomDiscount, custom_discounts::Refusal>>> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let now = discounts.first().map_or(0, |d| d.updated_at);
+                // The single writer serialises this with every other change of the cart.
+                let cart = live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
+                let line_ids: Vec<Uuid> = conn
+                    .prepare_cached("SELECT id FROM cart_items WHERE cart_id = ?1")?
+                    .query_map([&cart_id], |r| uuid_at(r, 0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let existing = custom_of(conn, &cart_id)?;
+                let (outcomes, write) = custom_discounts::plan(
+                    discounts,
+                    cart.custom_discounts_enabled,
+                    &line_ids,
+                    &existing,
+                    all_or_nothing,
+                );
+                if !write {
+                    return Ok(outcomes);
+                }
+                for d in outcomes.iter().flatten() {
+                    conn.prepare_cached(concat!(
+                        "INSERT INTO cart_custom_discounts (",
+                        custom_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ))?
+                    .execute(params![
+                        d.id.to_string(),
+                        cart_id,
+                        d.item_id.map(|u| u.to_string()),
+                        d.external_id,
+                        d.discount_engine,
+                        d.description,
+                        d.discount_code,
+                        d.amount,
+                        d.created_at,
+                        d.updated_at
+                    ])?;
+                }
+                touch(conn, &cart_id, now, expires_at)?;
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn update_custom_discount(&self, d: CustomDiscount, expires_at: Millis) -> Result<bool> {
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE cart_custom_discounts SET external_id = ?4, discount_engine = ?5, description = ?6,
+                         discount_code = ?7, amount = ?8, updated_at = ?9
+                         WHERE cart_id = ?1 AND item_id IS ?2 AND id = ?3",
+                    )?
+                    .execute(params![
+                        d.cart_id,
+                        d.item_id.map(|u| u.to_string()),
+                        d.id.to_string(),
+                        d.external_id,
+                        d.discount_engine,
+                        d.description,
+                        d.discount_code,
+                        d.amount,
+                        d.updated_at
+                    ])?;
+                if n > 0 {
+                    touch(conn, &d.cart_id, d.updated_at, expires_at)?;
+                }
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_custom_discount(
+        &self,
+        cart_id: &str,
+        item_id: Option<Uuid>,
+        id: Uuid,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "DELETE FROM cart_custom_discounts WHERE cart_id = ?1 AND item_id IS ?2 AND id = ?3",
+                    )?
+                    .execute(params![cart_id, item_id.map(|u| u.to_string()), id.to_string()])?;
+                if n > 0 {
+                    touch(conn, &cart_id, now, expires_at)?;
+                }
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn carts_custom_discounts(&self, cart_ids: &[String]) -> Result<Vec<CustomDiscount>> {
+        let ids = cart_ids.to_vec();
+        self.db
+            .read(move |conn| {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let marks = vec!["?"; ids.len()].join(", ");
+                Ok(conn
+                    .prepare(&format!(
+                        "SELECT {} FROM cart_custom_discounts WHERE cart_id IN ({marks}) ORDER BY cart_id, created_at, id",
+                        custom_columns!()
+                    ))?
+                    .query_map(rusqlite::params_from_iter(&ids), custom_row)?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+        let cart_id = cart_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM cart_custom_discounts WHERE cart_id = ?1")?
                     .execute([&cart_id])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;

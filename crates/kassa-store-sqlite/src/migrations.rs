@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0018_integrations",
         include_str!("../migrations/0018_integrations.sql"),
     ),
+    (
+        "0019_custom_discounts_promotion_jobs",
+        include_str!("../migrations/0019_custom_discounts_promotion_jobs.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -2,6 +2,7 @@
 //! checkout runs inside its order's job.
 
 use async_trait::async_trait;
+use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::promotions::{
     ConsumeUnit, MAX_PROMOTIONS, PromotionCode, PromotionUsage, Redemption, RulePromotion, code_key,
     code_used_up, shopper_limit_reached,
@@ -30,6 +31,26 @@ const CODE_COLUMNS: &str = "id, promotion_id, code, CASE WHEN max_uses IS NULL A
     THEN CAST(COALESCE((SELECT sum(u.times_used) FROM promotion_usages u WHERE u.code_id = promotion_codes.id), 0) \
     AS BIGINT) ELSE uses END, max_uses, user_id, consume_unit, \
     max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at";
+const JOB_COLUMNS: &str =
+    "id, promotion_id, job_type, name, parameters, status, result, file_token, created_at, updated_at";
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<PromotionJob> {
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    Ok(PromotionJob {
+        id: uuid_at(r, 0)?,
+        promotion_id: uuid_at(r, 1)?,
+        job_type: r.get(2)?,
+        name: r.get(3)?,
+        parameters: json(r.get(4)?),
+        status: r.get(5)?,
+        result: json(r.get(6)?),
+        file_token: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+        file: r.get(10)?,
+    })
+}
+
 const USAGE_COLUMNS: &str = "id, promotion_id, code_id, code, order_id, times_used, used_on, customer_id, \
     account_id, customer_email, anonymized, updated_at";
 
@@ -485,6 +506,70 @@ impl PromotionStore for SqliteStore {
                         .execute(params![cart_id, now])?;
                 }
                 Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn create_promotion_job(&self, job: PromotionJob) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(&format!(
+                    "INSERT INTO promotion_jobs ({JOB_COLUMNS}, file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))?
+                .execute(params![
+                    job.id.to_string(),
+                    job.promotion_id.to_string(),
+                    job.job_type,
+                    job.name,
+                    job.parameters.to_string(),
+                    job.status,
+                    job.result.to_string(),
+                    job.file_token,
+                    job.created_at,
+                    job.updated_at,
+                    job.file
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn promotion_jobs(&self, promotion_id: Uuid) -> Result<Vec<PromotionJob>> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {JOB_COLUMNS}, NULL FROM promotion_jobs WHERE promotion_id = ?1 \
+                         ORDER BY created_at DESC, id DESC"
+                    ))?
+                    .query_map([promotion_id.to_string()], job_row)?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    async fn promotion_job(&self, promotion_id: Uuid, id: Uuid) -> Result<Option<PromotionJob>> {
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!(
+                        "SELECT {JOB_COLUMNS}, file FROM promotion_jobs WHERE promotion_id = ?1 AND id = ?2"
+                    ))?
+                    .query_row([promotion_id.to_string(), id.to_string()], job_row)
+                    .optional()?)
+            })
+            .await
+    }
+
+    async fn promotion_job_file(&self, token: &str) -> Result<Option<String>> {
+        let token = token.to_owned();
+        self.db
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT file FROM promotion_jobs WHERE file_token = ?1")?
+                    .query_row([token], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten())
             })
             .await
     }

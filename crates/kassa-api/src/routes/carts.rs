@@ -343,19 +343,37 @@ async fn list(
     for tax in all_taxes {
         taxes_by_cart.entry(tax.cart_id.clone()).or_default().push(tax);
     }
+    // Custom discounts count only on carts that use them: read only when one of those is listed.
+    let using: Vec<String> = page
+        .items
+        .iter()
+        .filter(|c| c.custom_discounts_enabled)
+        .map(|c| c.id.clone())
+        .collect();
+    let mut custom_by_cart: HashMap<String, Vec<kassa_core::custom_discounts::CustomDiscount>> =
+        HashMap::new();
+    if !using.is_empty() {
+        for d in state.store.carts_custom_discounts(&using).await? {
+            custom_by_cart.entry(d.cart_id.clone()).or_default().push(d);
+        }
+    }
     let mut carts = Vec::with_capacity(page.items.len());
     for cart in &page.items {
         let contents = CartContents {
             cart: cart.clone(),
             lines: lines_by_cart.remove(&cart.id).unwrap_or_default(),
             taxes: taxes_by_cart.remove(&cart.id).unwrap_or_default(),
-            // A listing shows the automatic promotions; a cart's own read also its codes.
+            // A listing shows the automatic promotions (a cart's own read also its codes) or
+            // the custom discounts of a cart that uses them.
             codes: Vec::new(),
+            custom_discounts: custom_by_cart.remove(&cart.id).unwrap_or_default(),
+            promotions_version: None,
         };
         let (totals, outcome) = price_with_promotions(&state, &contents, &settings, &default).await?;
         carts.push(render_cart(
             cart,
             &contents.lines,
+            &contents.custom_discounts,
             &totals,
             &outcome,
             &formats,
@@ -424,6 +442,11 @@ enum Requested {
     Reorder {
         base: String,
         order_id: Uuid,
+    },
+    /// `{"type": "promotion_item", "code"}` among a bulk add's items.
+    Code {
+        base: String,
+        code: String,
     },
 }
 
@@ -546,11 +569,19 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
             };
         }
         Some("promotion_item") => {
-            return Err(vec![FieldError::new(
-                field("code"),
-                "Not Found",
-                "No promotion could be found with the given code.",
-            )]);
+            return match raw.get("code").and_then(Value::as_str).map(str::trim) {
+                Some(code) if !code.is_empty() && code.chars().count() <= MAX_CODE_LENGTH => {
+                    Ok(Requested::Code {
+                        base: base.to_owned(),
+                        code: code.to_owned(),
+                    })
+                }
+                _ => Err(bad(
+                    "code",
+                    "required",
+                    format!("code must be 1 to {MAX_CODE_LENGTH} characters"),
+                )),
+            };
         }
         Some(other) => {
             return Err(bad(
@@ -822,6 +853,20 @@ async fn add_code(
         existing_contents(state, id, who)
     );
     let (contents, _) = existing?;
+    // A cart uses custom discounts or promotions, never both (a new cart as the store's default).
+    let uses_custom = contents.as_ref().map_or(settings.custom_discounts_enabled, |c| {
+        c.cart.custom_discounts_enabled
+    });
+    if uses_custom {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Could not apply EP promotion with the given code",
+            "The cart is configured to use custom discounts",
+        );
+        e.errors[0].meta = Some(json!({ "code": code }));
+        e.errors[0].source = Some("data.code".into());
+        return Err(e);
+    }
     let found = found?;
     if found.is_empty() {
         return Err(not_found());
@@ -939,9 +984,11 @@ async fn add_items(
     let mut stock = KnownStock::new(&stock_of, &slugs, levels);
     let mut custom = Vec::new();
     let mut products = Vec::new();
+    let mut codes_asked: Vec<(String, String)> = Vec::new();
     let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
+            Ok(Requested::Code { base, code }) => codes_asked.push((base, code)),
             Ok(Requested::Custom { base, item }) => custom.push(NewLine {
                 base,
                 via: Via::Item,
@@ -1012,11 +1059,19 @@ async fn add_items(
     let decision = priced.decide(custom, cart, &contents.lines, &contents.taxes, &stock);
     problems.extend(decision.refusals.into_iter().map(refusal_problem));
     let good = decision.lines;
+    // The codes among the items, each judged on the cart as this add leaves it.
+    let codes = if codes_asked.is_empty() {
+        Vec::new()
+    } else {
+        let (accepted, refused) = bulk_codes(&state, &contents, &good, &settings, codes_asked, now).await?;
+        problems.extend(refused);
+        accepted
+    };
     if cart_change::add_refused_whole(
         !problems.is_empty(),
         bulk,
         body.options.add_all_or_nothing,
-        good.len(),
+        good.len() + codes.len(),
     ) {
         let status = if problems.iter().all(|p| p.status == 404) {
             StatusCode::NOT_FOUND
@@ -1031,14 +1086,107 @@ async fn add_items(
             errors: problems,
         });
     }
-    let contents = state
-        .store
-        .add_cart_items(cart, &currency, good, settings.cart_expiry(now))
-        .await?;
+    let keys: Vec<String> = codes.iter().map(|c| code_key(&c.code)).collect();
+    let mut contents = if good.is_empty() {
+        // Only codes: kept one by one on the cart (made now if it is new).
+        let (contents, _) = open_contents(&state, &id, &who).await?;
+        for key in &keys {
+            state
+                .store
+                .add_cart_code(&contents.cart.id, key, now, settings.cart_expiry(now))
+                .await?;
+        }
+        contents
+    } else {
+        state
+            .store
+            .add_cart_items_and_codes(cart, &currency, good, keys, settings.cart_expiry(now))
+            .await?
+    };
+    for c in codes {
+        if !contents.codes.iter().any(|k| k.id == c.id) {
+            contents.codes.push(c);
+        }
+    }
     Ok((
         StatusCode::CREATED,
         items_response(&state, &contents, &settings, &[], &origin, &problems).await?,
     ))
+}
+
+/// The codes of a bulk add (`(source base, code)`), each judged as a single `promotion_item` is
+/// ([`add_code`]) but on the cart as the add leaves it (`contents` with the `added` lines merged
+/// in as the store merges them): the codes to keep, and a problem for each refused one.
+async fn bulk_codes(
+    state: &AppState,
+    contents: &CartContents,
+    added: &[CartItem],
+    settings: &StoreSettings,
+    asked: Vec<(String, String)>,
+    now: Millis,
+) -> ApiResult<(Vec<kassa_core::promotions::PromotionCode>, Vec<ErrorObject>)> {
+    let mut after = contents.clone();
+    for item in added {
+        match after.lines.iter_mut().find(|l| l.line_key == item.line_key) {
+            Some(line) => {
+                line.quantity += item.quantity;
+                line.unit_amount = item.unit_amount;
+                line.includes_tax = item.includes_tax;
+            }
+            None => after.lines.push(item.clone()),
+        }
+    }
+    let (_, default) = money_formats(state).await?;
+    let currency = after.cart.currency.clone().unwrap_or_else(|| default.clone());
+    let mut accepted: Vec<kassa_core::promotions::PromotionCode> = Vec::new();
+    let mut refused = Vec::new();
+    for (base, code) in asked {
+        let key = code_key(&code);
+        let source = format!("{base}.code");
+        if after.cart.custom_discounts_enabled {
+            refused.push(item_problem(
+                422,
+                "Could not apply EP promotion with the given code",
+                "The cart is configured to use custom discounts".into(),
+                source,
+                Some(json!({ "code": code })),
+            ));
+            continue;
+        }
+        if after.codes.iter().any(|c| code_key(&c.code) == key) {
+            continue;
+        }
+        let found = state.store.promotion_codes_by_key(&key).await?;
+        if found.is_empty() {
+            refused.push(item_problem(
+                404,
+                "Not Found",
+                "No promotion could be found with the given code.".into(),
+                source,
+                Some(json!({ "code": code })),
+            ));
+            continue;
+        }
+        let mut trial = after.clone();
+        trial.codes.extend(found.iter().cloned());
+        let (_, outcome) = price_with_promotions(state, &trial, settings, &default).await?;
+        if outcome
+            .applied
+            .iter()
+            .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id))
+        {
+            after.codes.extend(found.iter().cloned());
+            accepted.extend(found);
+        } else {
+            let list = state.promotions.enabled(&*state.store, false).await?;
+            let e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
+            refused.extend(e.errors.into_iter().map(|mut p| {
+                p.source = Some(source.clone());
+                p
+            }));
+        }
+    }
+    Ok((accepted, refused))
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub mod cart_taxes;
 pub mod carts;
 pub mod catalogs;
 pub mod currencies;
+pub mod custom_discounts;
 pub mod customers;
 pub mod docs;
 pub mod files;
@@ -54,6 +55,7 @@ pub fn all() -> Routes {
         .merge(customers::router())
         .merge(carts::router())
         .merge(cart_taxes::router())
+        .merge(custom_discounts::router())
         .merge(orders::router())
         .merge(order_updates::router())
         .merge(payments::router())

@@ -413,6 +413,8 @@ async fn place(
         mut lines,
         taxes,
         codes,
+        custom_discounts,
+        promotions_version,
     } = contents.ok_or_else(cart_not_found)?;
     who.may_use_cart(&cart)?;
     party?;
@@ -436,13 +438,22 @@ async fn place(
         lines,
         taxes,
         codes,
+        custom_discounts,
+        promotions_version,
     };
-    let outcome = checkout_promotions(state, &promoted, &details.party, &currency, now).await?;
+    let outcome = if promoted.cart.custom_discounts_enabled {
+        // A cart with custom discounts has no promotions: its custom discounts, on the lines as
+        // re-priced, are what the order keeps.
+        kassa_core::cart_pricing::custom_outcome(&promoted.lines, &promoted.custom_discounts)
+    } else {
+        checkout_promotions(state, &promoted, &details.party, &currency, now).await?
+    };
     let CartContents {
         cart,
         lines,
         taxes,
         codes,
+        ..
     } = promoted;
     let (order, items) = checkout::place(
         &cart, &lines, &taxes, &outcome, &locations, details, currency, &settings, now,
@@ -451,6 +462,7 @@ async fn place(
     let includes = Includes {
         items: true,
         tax_items: false,
+        custom_discounts: false,
     };
     // Serialized once: an Idempotency-Key's replay stores exactly the bytes sent now.
     let response = serde_json::to_string(&order_document(&order, &items, &formats, origin, includes)?)
@@ -510,6 +522,8 @@ async fn checkout_promotions(
     Ok(outcome)
 }
 
+use crate::promotion_cache::Freshness;
+
 async fn kassa_api_promotions(
     state: &AppState,
     contents: &CartContents,
@@ -519,7 +533,12 @@ async fn kassa_api_promotions(
     // A cart with codes is checked against the promotions as they are now (the version stamp is
     // read whatever the cache's age): a code of a promotion disabled a moment ago on another node
     // is refused. Without codes the node's cache (at most a second old) decides.
-    let fresh = !contents.codes.is_empty();
+    // The stamp read with the cart (PostgreSQL) is as fresh as reading it now.
+    let fresh = match (contents.codes.is_empty(), contents.promotions_version) {
+        (true, _) => Freshness::Cached,
+        (false, Some(version)) => Freshness::AtVersion(version),
+        (false, None) => Freshness::Now,
+    };
     Ok(crate::promotion_cache::cart_promotions(
         &state.promotions,
         &state.catalog_view,

@@ -20,7 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::promotion::{render_code, render_promotion, render_usage};
+use crate::views::promotion::{render_code, render_job, render_promotion, render_usage};
+use kassa_core::promotion_jobs::{PromotionJob, check_job_filters, export_csv, job_matches, may_cancel};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -34,7 +35,10 @@ pub fn router() -> Routes {
         .route("/v2/rule-promotions/{id}/usages", get(usages))
         .route("/v2/rule-promotions/{id}/codes/{code}/usages", get(code_usages))
         .route("/v2/rule-promotions/usages/anonymize", post(anonymize))
-        .route("/v2/rule-promotions/{id}/jobs", post(create_job))
+        .route("/v2/rule-promotions/{id}/jobs", get(jobs).post(create_job))
+        .route("/v2/rule-promotions/{id}/jobs/{job_id}/file", get(job_file))
+        .route("/v2/rule-promotions/{id}/jobs/{job_id}/cancel", post(cancel_job))
+        .route("/v2/rule-promotions/exports/{file}", get(download_export))
 }
 
 fn not_found() -> ApiError {
@@ -332,8 +336,8 @@ fn generated_code(prefix: &str, length: usize) -> String {
     out
 }
 
-/// `POST …/jobs`: `code_generate` runs at once (EP runs it in the background) and answers the
-/// finished job; `code_export` is not offered.
+/// `POST …/jobs`: `code_generate` and `code_export` run at once (EP runs them in the
+/// background) and answer the finished job, which `GET …/jobs` lists afterwards.
 async fn create_job(
     State(state): State<AppState>,
     _: Admin,
@@ -346,12 +350,21 @@ async fn create_job(
         Some("promotion_job") => {}
         _ => v.push("data.type", "invalid", "type must be promotion_job"),
     }
-    if body.pointer("/data/job_type").and_then(Value::as_str) != Some("code_generate") {
-        v.push(
+    let name = body.pointer("/data/name").and_then(Value::as_str).unwrap_or("");
+    match body.pointer("/data/job_type").and_then(Value::as_str) {
+        Some("code_generate") => {}
+        Some("code_export") => {
+            if name.chars().count() > 50 {
+                v.push("data.name", "max_length", "name must be at most 50 characters");
+            }
+            v.finish()?;
+            return export_codes(&state, id, name, &body).await;
+        }
+        _ => v.push(
             "data.job_type",
             "invalid",
-            "job_type must be code_generate (code_export is not offered)",
-        );
+            "job_type must be code_generate or code_export",
+        ),
     }
     let params = body.pointer("/data/parameters").cloned().unwrap_or(Value::Null);
     let number = params.get("number_of_codes").and_then(Value::as_u64);
@@ -403,7 +416,6 @@ async fn create_job(
             ConsumeUnit::default()
         }),
     };
-    let name = body.pointer("/data/name").and_then(Value::as_str).unwrap_or("");
     if name.chars().count() > 50 {
         v.push("data.name", "max_length", "name must be at most 50 characters");
     }
@@ -427,16 +439,167 @@ async fn create_job(
     checked_codes(&state, id, &codes).await?;
     let generated = codes.len();
     insert_codes(&state, id, codes).await?;
-    let job = json!({
-        "type": "promotion_job",
-        "id": Uuid::now_v7(),
-        "rule_promotion_id": id,
-        "job_type": "code_generate",
-        "name": name,
-        "parameters": params,
-        "status": "completed",
-        "result": {"generated": generated, "deleted": null},
-        "meta": {"timestamps": envelope::timestamps(now, now)},
-    });
-    Ok((StatusCode::CREATED, Json(envelope::single(job))))
+    let job = PromotionJob {
+        id: Uuid::now_v7(),
+        promotion_id: id,
+        job_type: "code_generate".into(),
+        name: name.to_owned(),
+        parameters: params,
+        status: "completed".into(),
+        result: json!({"generated": generated, "deleted": null}),
+        file_token: None,
+        file: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_promotion_job(job.clone()).await?;
+    Ok((StatusCode::CREATED, Json(envelope::single(render_job(&job)))))
+}
+
+/// A `code_export` job: every code of the promotion, as they are now, in one CSV kept with the
+/// job.
+async fn export_codes(
+    state: &AppState,
+    id: Uuid,
+    name: &str,
+    body: &Value,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.store.promotion(id).await?.ok_or_else(not_found)?;
+    let mut codes = Vec::new();
+    loop {
+        let page = kassa_core::query::PageRequest {
+            limit: 1000,
+            offset: codes.len() as u64,
+        };
+        let found = state.store.promotion_codes(id, page).await?.items;
+        let done = found.len() < 1000;
+        codes.extend(found);
+        if done {
+            break;
+        }
+    }
+    let now = now_millis();
+    let job = PromotionJob {
+        id: Uuid::now_v7(),
+        promotion_id: id,
+        job_type: "code_export".into(),
+        name: name.to_owned(),
+        parameters: body.pointer("/data/parameters").cloned().unwrap_or(Value::Null),
+        status: "completed".into(),
+        result: Value::Null,
+        file_token: Some(format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())),
+        file: Some(export_csv(&codes)),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_promotion_job(job.clone()).await?;
+    Ok((StatusCode::CREATED, Json(envelope::single(render_job(&job)))))
+}
+
+fn job_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "Job not found")
+}
+
+/// `GET …/jobs`: the promotion's jobs, newest first; `filter` takes `eq(job_type, …)` and
+/// `eq(status, …)`.
+async fn jobs(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    check_job_filters(&query.filters)?;
+    state.store.promotion(id).await?.ok_or_else(not_found)?;
+    let all: Vec<PromotionJob> = state
+        .store
+        .promotion_jobs(id)
+        .await?
+        .into_iter()
+        .filter(|j| job_matches(j, &query.filters))
+        .collect();
+    let total = all.len() as u64;
+    let items = all
+        .iter()
+        .skip(query.page.offset as usize)
+        .take(query.page.limit as usize)
+        .map(render_job)
+        .collect();
+    Ok(Json(envelope::collection(items, total, &query, &origin, &uri)))
+}
+
+/// `GET …/jobs/{jobID}/file`: `{"href"}`, a link to an export job's CSV that needs no token (as
+/// EP's signed file links); 404 for a job that made no file.
+async fn job_file(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    ApiPath((id, job_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    let job_id = parse_uuid(&job_id, job_not_found)?;
+    let job = state
+        .store
+        .promotion_job(id, job_id)
+        .await?
+        .ok_or_else(job_not_found)?;
+    let Some(token) = job.file_token else {
+        return Err(ApiError::not_found(
+            "Not Found",
+            "This job has no file: only code_export jobs make one",
+        ));
+    };
+    Ok(Json(json!({
+        "href": origin.url(&format!("/v2/rule-promotions/exports/{token}.csv"))
+    })))
+}
+
+/// `POST …/jobs/{jobID}/cancel`: kassa's jobs finish as they start, so every cancel is EP's 422.
+async fn cancel_job(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, job_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    let job_id = parse_uuid(&job_id, job_not_found)?;
+    let job = state
+        .store
+        .promotion_job(id, job_id)
+        .await?
+        .ok_or_else(job_not_found)?;
+    if !may_cancel(&job) {
+        return Err(unprocessable(
+            "Unprocessable Entity",
+            "Only pending or processing jobs can be cancelled.",
+        ));
+    }
+    Ok(Json(envelope::single(render_job(&job))))
+}
+
+/// The CSV an export job's link names (no token: the link is the secret).
+async fn download_export(
+    State(state): State<AppState>,
+    ApiPath(file): ApiPath<String>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let not_found = || ApiError::not_found("Not Found", "File not found");
+    let token = file.strip_suffix(".csv").ok_or_else(not_found)?;
+    let csv = state
+        .store
+        .promotion_job_file(token)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"promotion-codes.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
 }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use kassa_core::cart_pricing::price_promoted_cart;
 use kassa_core::cart_totals::{CartTotals, LineTotals};
 use kassa_core::carts::{Cart, CartContents, CartItem, CartTaxItem, LineImage, taxes_by_item};
+use kassa_core::custom_discounts::CustomDiscount;
 use kassa_core::money::MoneyFormat;
 use kassa_core::promotion_rules::Outcome;
 use kassa_core::settings::StoreSettings;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::state::AppState;
+use crate::views::custom_discount::render_cart_custom_discounts;
 use crate::views::document::{
     DataView, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
 };
@@ -41,7 +43,7 @@ pub(crate) fn cart_not_found() -> ApiError {
 
 #[derive(Serialize)]
 pub(crate) struct CartItemRelationshipsView {
-    custom_discounts: DataView<NoneYet>,
+    custom_discounts: DataView<Vec<ResourceRefView>>,
     promotions: DataView<NoneYet>,
     taxes: DataView<Vec<ResourceRefView>>,
 }
@@ -121,7 +123,7 @@ pub(crate) struct InventorySettingsView {
 #[derive(Serialize)]
 pub(crate) struct CartRelationshipsView {
     accounts: DataView<Vec<ResourceRefView>>,
-    custom_discounts: DataView<NoneYet>,
+    custom_discounts: DataView<Vec<ResourceRefView>>,
     customers: DataView<Vec<ResourceRefView>>,
     items: DataView<Vec<ResourceRefView>>,
     promotions: DataView<Vec<ResourceRefView>>,
@@ -181,9 +183,25 @@ pub(crate) fn cart_timestamps(cart: &Cart) -> TimestampsView {
     }
 }
 
+/// The custom discounts on the line `item` (`None`: the cart's own) as relationship refs.
+fn custom_refs(custom: &[CustomDiscount], item: Option<Uuid>) -> DataView<Vec<ResourceRefView>> {
+    DataView {
+        data: custom
+            .iter()
+            .filter(|d| d.item_id == item)
+            .map(|d| ResourceRefView {
+                id: d.id,
+                kind: "custom_discount",
+            })
+            .collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn render_item<'a>(
     item: &'a CartItem,
     taxes: &[&CartTaxItem],
+    custom: &[CustomDiscount],
     t: &LineTotals,
     discounts: &LineDiscounts,
     currency: &'a str,
@@ -222,7 +240,7 @@ pub(crate) fn render_item<'a>(
         product_id: item.product_id,
         quantity: item.quantity,
         relationships: CartItemRelationshipsView {
-            custom_discounts: DataView { data: [] },
+            custom_discounts: custom_refs(custom, Some(item.id)),
             promotions: DataView { data: [] },
             taxes: DataView {
                 data: taxes
@@ -242,9 +260,11 @@ pub(crate) fn render_item<'a>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn render_cart<'a>(
     cart: &'a Cart,
     lines: &[CartItem],
+    custom: &[CustomDiscount],
     totals: &CartTotals,
     outcome: &Outcome,
     formats: &HashMap<String, MoneyFormat>,
@@ -279,7 +299,7 @@ pub(crate) fn render_cart<'a>(
         payment_intent_id: cart.payment_intent_id.as_deref(),
         relationships: CartRelationshipsView {
             accounts: party(cart.account_id, "account"),
-            custom_discounts: DataView { data: [] },
+            custom_discounts: custom_refs(custom, None),
             customers: party(cart.customer_id, "customer"),
             items: DataView {
                 data: lines
@@ -328,7 +348,16 @@ pub(crate) fn render_lines<'a>(
                 cart_sources: &outcome.cart,
                 cart_shares: &t.cart_discounts,
             };
-            LineView::Item(render_item(i, taxes, t, &discounts, currency, formats, origin))
+            LineView::Item(render_item(
+                i,
+                taxes,
+                &contents.custom_discounts,
+                t,
+                &discounts,
+                currency,
+                formats,
+                origin,
+            ))
         })
         .collect();
     let timestamps = serde_json::to_value(cart_timestamps(&contents.cart)).unwrap_or_default();
@@ -359,15 +388,28 @@ pub(crate) fn cart_document<'a>(
     origin: &Origin,
 ) -> CartDocument<'a> {
     let CartContents {
-        cart, lines, taxes, ..
+        cart,
+        lines,
+        taxes,
+        custom_discounts,
+        ..
     } = contents;
     let asked = |name: &str| include.iter().any(|i| i == name);
     let currency = cart.currency.as_deref().unwrap_or(default);
     CartDocument {
-        data: render_cart(cart, lines, totals, outcome, formats, default, origin),
+        data: render_cart(
+            cart,
+            lines,
+            custom_discounts,
+            totals,
+            outcome,
+            formats,
+            default,
+            origin,
+        ),
         included: IncludedView {
-            // kassa has no custom discounts yet: asked for, they are present and empty.
-            custom_discounts: asked("custom_discounts").then_some([]),
+            custom_discounts: asked("custom_discounts")
+                .then(|| render_cart_custom_discounts(custom_discounts, lines, currency, formats)),
             items: asked("items").then(|| render_lines(contents, totals, outcome, currency, formats, origin)),
             promotions: asked("promotions").then(|| outcome.applied.iter().map(render_condensed).collect()),
             tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
@@ -389,14 +431,21 @@ pub(crate) fn items_document<'a>(
     origin: &Origin,
     refused: &'a [ErrorObject],
 ) -> ItemsDocument<'a> {
-    let CartContents { cart, taxes, .. } = contents;
+    let CartContents {
+        cart,
+        lines,
+        taxes,
+        custom_discounts,
+        ..
+    } = contents;
     let currency = cart.currency.as_deref().unwrap_or(default);
     let asked = |name: &str| include.iter().any(|i| i == name);
     ItemsDocument {
         data: render_lines(contents, totals, outcome, currency, formats, origin),
         errors: (!refused.is_empty()).then_some(refused),
         included: IncludedView {
-            custom_discounts: None,
+            custom_discounts: asked("custom_discounts")
+                .then(|| render_cart_custom_discounts(custom_discounts, lines, currency, formats)),
             items: None,
             promotions: None,
             tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
@@ -439,13 +488,23 @@ pub(crate) async fn items_response(
     Ok(Json(document).into_response())
 }
 
-/// What the cart costs with its promotions evaluated (once, for the whole cart).
+/// What the cart costs with its promotions evaluated (once, for the whole cart), or, when the
+/// cart uses custom discounts instead, with those applied.
 pub(crate) async fn price_with_promotions(
     state: &AppState,
     contents: &CartContents,
     settings: &StoreSettings,
     default_currency: &str,
 ) -> ApiResult<(CartTotals, Outcome)> {
+    if contents.cart.custom_discounts_enabled {
+        return Ok(price_promoted_cart(
+            &contents.lines,
+            &contents.taxes,
+            None,
+            &contents.custom_discounts,
+            settings.calculation_method,
+        )?);
+    }
     let currency = contents.cart.currency.as_deref().unwrap_or(default_currency);
     let promotions = crate::promotion_cache::cart_promotions(
         &state.promotions,
@@ -461,6 +520,7 @@ pub(crate) async fn price_with_promotions(
         &contents.lines,
         &contents.taxes,
         promotions,
+        &[],
         settings.calculation_method,
     )?)
 }

@@ -41,7 +41,7 @@ pub(crate) struct EmptyObject {}
 #[derive(Serialize)]
 pub(crate) struct IncludedView<'a, I> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) custom_discounts: Option<NoneYet>,
+    pub(crate) custom_discounts: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) items: Option<Vec<I>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@
 pub(crate) mod account;
 pub(crate) mod cart;
 pub(crate) mod catalog_product;
+pub(crate) mod custom_discount;
 pub(crate) mod customer;
 pub(crate) mod document;
 pub(crate) mod file;

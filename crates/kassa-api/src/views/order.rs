@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ListQuery;
+use crate::views::custom_discount::render_kept;
 use crate::views::document::{
     DataView, EmptyObject, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
 };
@@ -77,7 +78,7 @@ pub(crate) struct OrderRelationshipsView {
     account: Option<DataView<ResourceRefView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     account_member: Option<DataView<ResourceRefView>>,
-    custom_discounts: DataView<NoneYet>,
+    custom_discounts: DataView<Vec<ResourceRefView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     customer: Option<DataView<ResourceRefView>>,
     items: DataView<Vec<ResourceRefView>>,
@@ -268,7 +269,17 @@ pub(crate) fn render_order<'a>(
         relationships: OrderRelationshipsView {
             account: related(o.account_id, "account"),
             account_member: related(o.account_member_id, "account_member"),
-            custom_discounts: DataView { data: [] },
+            custom_discounts: DataView {
+                data: o
+                    .discounts
+                    .iter()
+                    .filter(|d| d.custom.is_some())
+                    .map(|d| ResourceRefView {
+                        id: d.promotion_id,
+                        kind: "custom_discount",
+                    })
+                    .collect(),
+            },
             customer: related(o.customer_id, "customer"),
             items: DataView {
                 data: items
@@ -303,12 +314,13 @@ pub(crate) fn order_items<'a>(
         .collect())
 }
 
-/// What `include` asked for, of what orders offer (`custom_discounts` and `promotions` are
-/// always empty here, so they add nothing).
+/// What `include` asked for, of what orders offer (`promotions` adds nothing: each item carries
+/// the promotions' discounts it was placed with).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Includes {
     pub(crate) items: bool,
     pub(crate) tax_items: bool,
+    pub(crate) custom_discounts: bool,
 }
 
 impl Includes {
@@ -317,6 +329,7 @@ impl Includes {
         Self {
             items: has("items"),
             tax_items: has("tax_items"),
+            custom_discounts: has("custom_discounts"),
         }
     }
 }
@@ -343,8 +356,23 @@ pub(crate) fn included<'a>(
             .flat_map(|(_, items)| items.iter().flat_map(|i| i.taxes.iter().map(render_tax_item)))
             .collect()
     });
+    let custom_discounts = includes.custom_discounts.then(|| {
+        let mut all = Vec::new();
+        for (o, items) in orders {
+            let on_order = o.discounts.iter().map(|d| (d, None));
+            let on_items = items
+                .iter()
+                .flat_map(|i| i.discounts.iter().map(move |d| (d, Some(i.id))));
+            all.extend(
+                on_order
+                    .chain(on_items)
+                    .filter_map(|(d, item)| render_kept(d, item, &o.currency, formats)),
+            );
+        }
+        all
+    });
     Ok(IncludedView {
-        custom_discounts: None,
+        custom_discounts,
         items,
         promotions: None,
         tax_items,

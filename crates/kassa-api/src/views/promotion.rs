@@ -61,6 +61,26 @@ pub(crate) fn render_code(c: &PromotionCode) -> Value {
     v
 }
 
+/// A `promotion_job`.
+pub(crate) fn render_job(j: &kassa_core::promotion_jobs::PromotionJob) -> Value {
+    let mut v = json!({
+        "type": "promotion_job",
+        "id": j.id,
+        "rule_promotion_id": j.promotion_id,
+        "job_type": j.job_type,
+        "name": j.name,
+        "status": j.status,
+        "meta": {"timestamps": {"created_at": rfc3339(j.created_at), "updated_at": rfc3339(j.updated_at)}},
+    });
+    if !j.parameters.is_null() {
+        v["parameters"] = j.parameters.clone();
+    }
+    if !j.result.is_null() {
+        v["result"] = j.result.clone();
+    }
+    v
+}
+
 /// A usage record.
 pub(crate) fn render_usage(u: &PromotionUsage) -> Value {
     json!({
@@ -126,8 +146,11 @@ impl LineDiscounts<'_> {
                     "amount": {"amount": amount, "currency": currency, "includes_tax": includes_tax},
                     "code": d.code,
                     "id": d.promotion_id,
-                    "promotion_source": "rule-promotion",
                 });
+                // A custom discount has no promotion behind it.
+                if d.custom.is_none() {
+                    v["promotion_source"] = json!("rule-promotion");
+                }
                 if cart {
                     v["is_cart_discount"] = json!(true);
                 }

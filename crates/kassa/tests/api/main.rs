@@ -18,6 +18,7 @@ mod checkout;
 mod connections;
 mod conventions;
 mod cors;
+mod custom_discounts;
 mod customers;
 mod demo_store;
 mod files;

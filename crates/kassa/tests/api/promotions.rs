@@ -24,6 +24,8 @@ backend_tests!(
     a_limited_code_is_redeemed_exactly_once_under_fifty_checkouts,
     per_shopper_and_per_customer_codes,
     another_account_cannot_add_or_remove_a_code_on_an_accounts_cart,
+    jobs_are_listed_exported_and_never_cancelled,
+    a_bulk_add_takes_a_code_among_its_items,
 );
 
 fn promotion(name: &str, extra: Value, rule_set: Value) -> Value {
@@ -1099,4 +1101,293 @@ async fn another_account_cannot_add_or_remove_a_code_on_an_accounts_cart(backend
         as_member(Method::DELETE, &discount, &token_a, None).await.status,
         204
     );
+}
+
+async fn jobs_are_listed_exported_and_never_cancelled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let id = create(&app, &admin, promotion("Jobs", json!({}), percent_off_cart(5.0))).await;
+    let jobs = format!("/v2/rule-promotions/{id}/jobs");
+    assert_eq!(
+        add_codes(
+            &app,
+            &admin,
+            &id,
+            json!([{"code": "Summer,1", "uses": 3}, {"code": "FREE"}])
+        )
+        .await
+        .status,
+        201
+    );
+    let r = app
+        .post(
+            &jobs,
+            &admin,
+            json!({"data": {"type": "promotion_job", "job_type": "code_generate", "name": "gen",
+                            "parameters": {"number_of_codes": 3, "code_length": 8}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let generated = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &jobs,
+            &admin,
+            json!({"data": {"type": "promotion_job", "job_type": "code_export", "name": "Demo export codes"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let d = &r.body["data"];
+    assert_eq!(
+        (&d["type"], &d["job_type"], &d["status"], &d["name"]),
+        (
+            &json!("promotion_job"),
+            &json!("code_export"),
+            &json!("completed"),
+            &json!("Demo export codes")
+        )
+    );
+    assert_eq!(d["rule_promotion_id"], id.as_str());
+    let export = d["id"].as_str().unwrap().to_owned();
+
+    // Listed newest first, filtered by type or status.
+    let r = app.get(&jobs, &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [export.as_str(), generated.as_str()]);
+    assert_eq!(r.body["meta"]["results"]["total"], 2);
+    assert_eq!(r.body["data"][1]["result"]["generated"], 3);
+    let r = app
+        .get(&format!("{jobs}?filter=eq(job_type,code_export)"), &admin)
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    let r = app.get(&format!("{jobs}?filter=eq(status,failed)"), &admin).await;
+    assert_eq!(r.body["data"], json!([]));
+    let r = app.get(&format!("{jobs}?filter=eq(name,x)"), &admin).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // The export's file: a link that needs no token, to every code as a CSV row.
+    let r = app.get(&format!("{jobs}/{export}/file"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let href = r.body["href"].as_str().unwrap().to_owned();
+    assert!(href.starts_with(&app.url), "{href}");
+    let csv = reqwest::get(&href).await.unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 5, "{csv}");
+    assert!(lines[0].starts_with("code,uses,max_uses,"));
+    assert!(csv.contains("\"Summer,1\",0,3,"), "{csv}");
+    assert_eq!(reqwest::get(format!("{href}x")).await.unwrap().status(), 404);
+    // A generate job has no file; unknown jobs and promotions are 404.
+    assert_eq!(
+        app.get(&format!("{jobs}/{generated}/file"), &admin).await.status,
+        404
+    );
+    assert_eq!(app.get(&format!("{jobs}/{id}/file"), &admin).await.status, 404);
+    assert_eq!(
+        app.get(&format!("/v2/rule-promotions/{generated}/jobs"), &admin)
+            .await
+            .status,
+        404
+    );
+
+    // Nothing is ever pending, so nothing can be cancelled.
+    let r = app
+        .post(&format!("{jobs}/{export}/cancel"), &admin, json!({}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.error()["detail"],
+        "Only pending or processing jobs can be cancelled."
+    );
+    assert_eq!(
+        app.post(&format!("{jobs}/{id}/cancel"), &admin, json!({}))
+            .await
+            .status,
+        404
+    );
+
+    // Admin only.
+    assert_eq!(app.get(&jobs, &shopper).await.status, 403);
+    assert_eq!(
+        app.get(&format!("{jobs}/{export}/file"), &shopper).await.status,
+        403
+    );
+    assert_eq!(
+        app.post(&format!("{jobs}/{export}/cancel"), &shopper, json!({}))
+            .await
+            .status,
+        403
+    );
+
+    // A job type EP does not have.
+    let r = app
+        .post(
+            &jobs,
+            &admin,
+            json!({"data": {"type": "promotion_job", "job_type": "code_delete"}}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["source"], "data.job_type");
+    // Jobs go with their promotion.
+    assert_eq!(
+        app.delete(&format!("/v2/rule-promotions/{id}"), &admin)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(reqwest::get(&href).await.unwrap().status(), 404);
+}
+
+async fn a_bulk_add_takes_a_code_among_its_items(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    // Ten off a cart of at least 20.00: the code applies only with the lines of the same add.
+    let id = create(
+        &app,
+        &admin,
+        promotion(
+            "Big cart",
+            json!({}),
+            json!({"rules": {"strategy": "cart_total", "operator": "gte", "args": [2000]},
+                   "actions": [{"strategy": "cart_discount", "args": ["percent", 10]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        add_codes(&app, &admin, &id, json!([{"code": "BIG"}]))
+            .await
+            .status,
+        201
+    );
+    let item = |sku: &str, amount: i64| json!({"type": "custom_item", "name": sku, "sku": sku, "quantity": 1, "price": {"amount": amount}});
+    let code = |c: &str| json!({"type": "promotion_item", "code": c});
+    let r = app
+        .post(
+            "/v2/carts/b1/items",
+            &shopper,
+            json!({"data": [item("A", 1500), code("big"), item("B", 1000)]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.get("errors").is_none(), "{}", r.body);
+    let lines = r.body["data"].as_array().unwrap();
+    let promo = lines
+        .iter()
+        .find(|l| l["type"] == "promotion_item")
+        .expect("the code's line");
+    assert_eq!(promo["sku"], "BIG");
+    assert_eq!(display(&r.body, "discount"), -250);
+    assert_eq!(cart_totals(&app, &shopper, "b1").await, (2250, -250));
+
+    // A code that does not apply, or does not exist, is refused on its own; the lines are added.
+    let r = app
+        .post(
+            "/v2/carts/b2/items",
+            &shopper,
+            json!({"data": [item("A", 500), code("BIG"), code("NOPE")]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let errors = r.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{}", r.body);
+    assert_eq!(errors[0]["source"], "data[1].code");
+    assert_eq!(errors[0]["title"], "Promotion not applicable");
+    assert_eq!(errors[1]["source"], "data[2].code");
+    assert_eq!(errors[1]["status"], 404);
+    assert_eq!(cart_totals(&app, &shopper, "b2").await, (500, 0));
+    let r = app.get("/v2/carts/b2/items", &shopper).await;
+    assert!(
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["type"] != "promotion_item")
+    );
+
+    // All or nothing: one refused code refuses the whole add, and nothing changes.
+    let before = app.db.dump().await;
+    let r = app
+        .post(
+            "/v2/carts/b2/items",
+            &shopper,
+            json!({"data": [item("C", 5000), code("NOPE")], "options": {"add_all_or_nothing": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.error()["source"], "data[1].code");
+    assert_same_dump(
+        &before,
+        &app.db.dump().await,
+        "a refused all-or-nothing add with a code",
+    );
+    let r = app
+        .post(
+            "/v2/carts/b2/items",
+            &shopper,
+            json!({"data": [item("C", 5000), {"type": "promotion_item"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["source"], "data[1].code");
+    let r = app
+        .delete(
+            &format!(
+                "/v2/carts/b2/items/{}",
+                r.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|l| l["sku"] == "C")
+                    .unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+            ),
+            &shopper,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Codes alone in a bulk add: judged on the cart as it is.
+    let r = app
+        .post("/v2/carts/b1/items", &shopper, json!({"data": [code("BIG")]}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app
+        .post("/v2/carts/b2/items", &shopper, json!({"data": [code("BIG")]}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // A cart with custom discounts takes no code, in bulk either.
+    let r = app
+        .put(
+            "/v2/carts/b3",
+            &admin,
+            json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = app
+        .post(
+            "/v2/carts/b3/items",
+            &admin,
+            json!({"data": [item("A", 5000), code("BIG")]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["status"], 422);
+    assert_eq!(cart_totals(&app, &admin, "b3").await, (5000, 0));
 }
