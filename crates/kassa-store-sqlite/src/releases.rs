@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::release::{PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot};
+use kassa_core::release::{
+    PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot, SnapshotDocument,
+};
 use kassa_core::store::{Edit, ReleaseStore};
 use kassa_core::{Error, Result};
 use rusqlite::{Connection, Row, params};
@@ -312,11 +314,8 @@ impl ReleaseStore for SqliteStore {
         self.db.read(move |conn| release_source(conn, catalog_id)).await
     }
 
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release> {
-        // Seconds of CPU for a large catalog: off the runtime's threads.
-        let document = tokio::task::spawn_blocking(move || to_json(&snapshot))
-            .await
-            .map_err(Error::internal)?;
+    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+        let document = snapshot.into_json();
         self.db
             .write(move |conn| {
                 let catalog = release.catalog_id.to_string();
