@@ -311,7 +311,10 @@ impl ReleaseStore for SqliteStore {
     }
 
     async fn release_source(&self, catalog_id: Uuid) -> Result<Option<ReleaseSource>> {
-        self.db.read(move |conn| release_source(conn, catalog_id)).await
+        // Seconds for a large catalog: at the lowest priority, off the shared readers.
+        self.db
+            .read_in_background(move |conn| release_source(conn, catalog_id))
+            .await
     }
 
     async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
