@@ -3,10 +3,10 @@
 //! is published and indexed, carts and checkouts get the CPU first and the work takes what is
 //! left.
 
-/// Runs `work` on a new thread named `name` at the lowest scheduling priority (niceness 19 on
-/// Linux; threads it starts, such as tantivy's indexer and merger, inherit it) and waits for it
-/// without holding a runtime thread.
-pub async fn run_at_lowest_priority<T: Send + 'static>(
+/// Runs `work` on a new thread named `name` at the lowest scheduling priority (Linux's
+/// `SCHED_IDLE` policy; threads it starts, such as tantivy's indexer and merger, inherit it) and
+/// waits for it without holding a runtime thread.
+pub(crate) async fn run_at_lowest_priority<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<T> {
@@ -22,10 +22,16 @@ pub async fn run_at_lowest_priority<T: Send + 'static>(
 
 #[cfg(target_os = "linux")]
 fn lower_own_priority() {
-    use rustix::process::setpriority_process;
-    // On Linux the "process" of `setpriority` is a thread id: this thread alone.
-    if let Err(e) = setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(error = %e, "a background thread keeps its priority");
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    // `SCHED_IDLE` rather than only niceness 19: a request thread that wakes takes the core
+    // from an idle-policy thread at once, where a nice one keeps it to the end of its slice.
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) =
+        set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
+    {
+        tracing::debug!(error = ?e, "a background thread keeps its priority");
     }
 }
 

@@ -293,8 +293,7 @@ impl Db {
             .name("kassa-sqlite-background".into())
             .spawn(move || {
                 #[cfg(target_os = "linux")]
-                // On Linux the "process" of `setpriority` is a thread id: this thread alone.
-                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                lower_own_priority();
                 let result = match open_reader(&path) {
                     Ok(conn) => read_transaction(&conn, f),
                     Err(e) => Err(Error::internal(format!("sqlite: cannot open a reader: {e}"))),
@@ -304,6 +303,17 @@ impl Db {
             .map_err(Error::internal)?;
         rx.await.map_err(|_| writer_gone())?
     }
+}
+
+/// Linux's `SCHED_IDLE` policy for this thread: a request thread that wakes takes the core from
+/// it at once.
+#[cfg(target_os = "linux")]
+fn lower_own_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let _ = set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle);
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
