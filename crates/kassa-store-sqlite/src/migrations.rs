@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0018_integrations",
         include_str!("../migrations/0018_integrations.sql"),
     ),
+    (
+        "0021_release_parts",
+        include_str!("../migrations/0021_release_parts.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
