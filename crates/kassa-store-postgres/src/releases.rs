@@ -367,7 +367,7 @@ impl ReleaseStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO catalog_releases (id, catalog_id, published_at, total_products, total_nodes, snapshot)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(release.id)
         .bind(release.catalog_id)
@@ -419,7 +419,7 @@ impl ReleaseStore for PgStore {
 
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>> {
         let text: Option<String> =
-            sqlx::query_scalar("SELECT snapshot::text FROM catalog_releases WHERE id = $1")
+            sqlx::query_scalar("SELECT snapshot FROM catalog_releases WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await

@@ -52,8 +52,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0018_integrations.sql"),
     ),
     (
-        "0021_release_parts",
-        include_str!("../migrations/0021_release_parts.sql"),
+        "0021_release_storage",
+        include_str!("../migrations/0021_release_storage.sql"),
     ),
 ];
 
