@@ -326,6 +326,27 @@ impl Releases {
     }
 }
 
+/// Removes a release [`CatalogView::publish`] offered from the loads under way, unless a load
+/// of its own replaced the offer.
+struct Withdraw<'a> {
+    releases: &'a Mutex<Releases>,
+    id: Uuid,
+    offered: Loading,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        let mut cache = self.releases.lock().expect("release cache lock");
+        if cache
+            .loading
+            .get(&self.id)
+            .is_some_and(|l| Arc::ptr_eq(l, &self.offered))
+        {
+            cache.loading.remove(&self.id);
+        }
+    }
+}
+
 /// Whether `a` was published after `b` (ties broken by id, as the store orders releases).
 fn newer(a: &Release, b: &Release) -> bool {
     (a.published_at, a.id) > (b.published_at, b.id)
@@ -433,6 +454,39 @@ impl CatalogView {
             cache.insert(parsed);
         }
         Ok(parsed)
+    }
+
+    /// Stores, with `write`, a release this node is publishing, and offers `parsed` (the
+    /// snapshot it was made from, already parsed) to this node's shoppers: requests that choose
+    /// the release once the write has committed take this copy instead of reading and parsing
+    /// the stored snapshot again (seconds of CPU for a large catalog, while every request waits
+    /// for it). Then forgets the cached choice, so the next shopper read sees the release at once
+    /// on this node.
+    pub async fn publish<F, R>(&self, parsed: Arc<ShopperRelease>, write: F) -> Result<Release>
+    where
+        F: FnOnce() -> R,
+        R: Future<Output = Result<Release>>,
+    {
+        let id = parsed.release.id;
+        // Offered before the write, as a load already done: no request can ask for this id
+        // before the write commits, and one that asks at once after finds it ready.
+        let offered: Loading = Arc::new(tokio::sync::OnceCell::new_with(Some(Some(Arc::clone(&parsed)))));
+        self.releases
+            .lock()
+            .expect("release cache lock")
+            .loading
+            .insert(id, Arc::clone(&offered));
+        // Withdrawn however this ends, the publish's future dropped included: if the write did
+        // commit, a request then reads the release from the store as any other node does.
+        let _withdraw = Withdraw {
+            releases: &self.releases,
+            id,
+            offered,
+        };
+        let written = write().await?;
+        self.releases.lock().expect("release cache lock").insert(&parsed);
+        self.invalidate();
+        Ok(written)
     }
 
     /// The release `ctx` sees: the newest release of the catalog the rules choose. `None` when no
@@ -580,5 +634,44 @@ mod tests {
         assert_eq!((stale.release.id, reads.load(Ordering::SeqCst)), (new.id, 3));
         // The other catalog's release is its own.
         assert_eq!(read(&view, &other, &reads).await.release.id, other.id);
+    }
+
+    #[tokio::test]
+    async fn a_release_this_node_publishes_is_served_without_reading_it_back() {
+        let view = CatalogView::default();
+        let published = release(Uuid::new_v4(), 1);
+        let parsed = Arc::new(ShopperRelease::new(
+            published.clone(),
+            snapshot(published.catalog_id),
+        ));
+        let reads = AtomicUsize::new(0);
+        // A request that asks while the write is under way (as one could only once it has
+        // committed) gets the offered copy too.
+        let written = view
+            .publish(Arc::clone(&parsed), || async {
+                assert!(Arc::ptr_eq(&read(&view, &published, &reads).await, &parsed));
+                Ok(published.clone())
+            })
+            .await
+            .unwrap();
+        assert_eq!(written, published);
+        assert!(Arc::ptr_eq(&read(&view, &published, &reads).await, &parsed));
+        assert_eq!(reads.load(Ordering::SeqCst), 0);
+        assert!(view.releases.lock().unwrap().loading.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_publish_whose_write_fails_offers_nothing() {
+        let view = CatalogView::default();
+        let failed = release(Uuid::new_v4(), 1);
+        let parsed = Arc::new(ShopperRelease::new(failed.clone(), snapshot(failed.catalog_id)));
+        let outcome = view
+            .publish(parsed, || async {
+                Err(Error::not_found("Catalog not found", "gone"))
+            })
+            .await;
+        assert!(outcome.is_err());
+        let cache = view.releases.lock().unwrap();
+        assert!(cache.loading.is_empty() && cache.entries.is_empty());
     }
 }

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub(crate) mod background;
 pub mod catalog_view;
 pub mod cors;
 pub mod envelope;

@@ -31,6 +31,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::background::run_at_lowest_priority;
 use crate::catalog_view::{CatalogView, ShopperRelease, price_product};
 
 /// A built index and the release it was built from (whose products its hits are).
@@ -118,7 +119,7 @@ impl SearchIndexes {
             let started = std::time::Instant::now();
             let dir = this.dir.clone();
             let built_release = Arc::clone(&release);
-            let built = on_background_thread(move || {
+            let built = run_at_lowest_priority("search-index", move || {
                 build_index(&built_release, &currencies, dir.as_deref(), now_millis())
             })
             .await;
@@ -203,36 +204,6 @@ impl SearchIndexes {
         }
     }
 }
-
-/// Runs `work` on a thread of its own at the lowest scheduling priority (niceness 19 on Linux;
-/// the threads it starts, tantivy's indexer and merger, inherit it), so that while an index is
-/// built, requests get the CPU first and the build takes what is left.
-async fn on_background_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<T> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("search-index".into())
-        .spawn(move || {
-            lower_own_priority();
-            let _ = done.send(work());
-        })?;
-    result
-        .await
-        .map_err(|_| std::io::Error::other("the search index build panicked"))
-}
-
-#[cfg(target_os = "linux")]
-fn lower_own_priority() {
-    use rustix::process::setpriority_process;
-    // On Linux the "process" of `setpriority` is a thread id: this thread alone.
-    if let Err(e) = setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(error = %e, "the search index thread keeps its priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_own_priority() {}
 
 /// Removes index directories of releases not in `keep` (and half-built ones not in `building`).
 fn remove_stale_dirs(dir: &Path, keep: &HashSet<String>, building: &HashSet<String>) {

@@ -85,6 +85,23 @@ pub struct Snapshot {
     pub files: Vec<File>,
 }
 
+/// A snapshot as the stores keep it: its JSON. Made by the publish, off the request threads,
+/// from the snapshot it then keeps parsed for its own node's shoppers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotDocument(String);
+
+impl Snapshot {
+    pub fn to_document(&self) -> SnapshotDocument {
+        SnapshotDocument(serde_json::to_string(self).expect("a snapshot serialises to JSON"))
+    }
+}
+
+impl SnapshotDocument {
+    pub fn into_json(self) -> String {
+        self.0
+    }
+}
+
 /// The snapshot of `source`: its hierarchies and nodes, the live products placed in them (with
 /// their node ids), and the price sheets of those products' skus from the catalog's price books.
 pub fn build_snapshot(source: ReleaseSource) -> Snapshot {

@@ -21,7 +21,7 @@ use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
 use crate::promotions::{PromotionCode, PromotionUsage, Redemption, RulePromotion};
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
-use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot};
+use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot, SnapshotDocument};
 use crate::settings::StoreSettings;
 use crate::time::Millis;
 use crate::token::SigningKey;
@@ -627,7 +627,7 @@ pub trait ReleaseStore {
     /// Stores the release with its snapshot and, in the same transaction, deletes all but the
     /// newest [`crate::release::RELEASES_KEPT`] releases of its catalog. `NotFound` if the
     /// catalog is gone.
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release>;
+    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release>;
     /// Newest first.
     async fn releases(&self, catalog_id: Uuid) -> Result<Vec<Release>>;
     async fn release(&self, catalog_id: Uuid, id: Uuid) -> Result<Option<Release>>;

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::release::{PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot};
+use kassa_core::release::{
+    PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot, SnapshotDocument,
+};
 use kassa_core::store::{Edit, ReleaseStore};
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -360,15 +362,12 @@ impl ReleaseStore for PgStore {
         Ok(source)
     }
 
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release> {
-        // Seconds of CPU for a large catalog: off the runtime's threads.
-        let document = tokio::task::spawn_blocking(move || to_json(&snapshot))
-            .await
-            .map_err(Error::internal)?;
+    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+        let document = snapshot.into_json();
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO catalog_releases (id, catalog_id, published_at, total_products, total_nodes, snapshot)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(release.id)
         .bind(release.catalog_id)
@@ -420,7 +419,7 @@ impl ReleaseStore for PgStore {
 
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>> {
         let text: Option<String> =
-            sqlx::query_scalar("SELECT snapshot::text FROM catalog_releases WHERE id = $1")
+            sqlx::query_scalar("SELECT snapshot FROM catalog_releases WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await

@@ -182,12 +182,7 @@ impl Db {
         let (read_tx, read_rx) = mpsc::channel::<ReadJob>();
         let read_rx = Arc::new(Mutex::new(read_rx));
         for n in 0..readers.max(1) {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(open_err)?;
-            configure(&conn, Role::Reader).map_err(open_err)?;
+            let conn = open_reader(path).map_err(open_err)?;
             let rx = Arc::clone(&read_rx);
             thread::Builder::new()
                 .name(format!("kassa-sqlite-reader-{n}"))
@@ -278,21 +273,71 @@ impl Db {
     {
         let (tx, rx) = oneshot::channel();
         let job: ReadJob = Box::new(move |conn| {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                run(conn, "BEGIN")?;
-                let out = f(conn);
-                run(conn, "COMMIT")?;
-                out
-            }))
-            .unwrap_or_else(|_| Err(DbError::Domain(Error::internal("a storage read panicked"))));
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            let _ = tx.send(result.map_err(Error::from));
+            let _ = tx.send(read_transaction(conn, f));
         });
         self.readers.send(job).map_err(|_| writer_gone())?;
         rx.await.map_err(|_| writer_gone())?
     }
+
+    /// Runs `f` as [`Self::read`] does, but on a connection and a thread of its own at the lowest
+    /// scheduling priority: for a read of seconds (a publish's read of a whole large catalog)
+    /// that should neither hold one of the few shared readers nor take the CPU from requests.
+    pub(crate) async fn read_in_background<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> DbResult<T> + Send + 'static,
+    {
+        let path = Arc::clone(&self.path);
+        let (tx, rx) = oneshot::channel();
+        thread::Builder::new()
+            .name("kassa-sqlite-background".into())
+            .spawn(move || {
+                #[cfg(target_os = "linux")]
+                lower_own_priority();
+                let result = match open_reader(&path) {
+                    Ok(conn) => read_transaction(&conn, f),
+                    Err(e) => Err(Error::internal(format!("sqlite: cannot open a reader: {e}"))),
+                };
+                let _ = tx.send(result);
+            })
+            .map_err(Error::internal)?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+}
+
+/// Linux's `SCHED_IDLE` policy for this thread: a request thread that wakes takes the core from
+/// it at once.
+#[cfg(target_os = "linux")]
+fn lower_own_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    let _ = set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle);
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn, Role::Reader)?;
+    Ok(conn)
+}
+
+/// Runs `f` inside one read transaction on `conn`, rolling back whatever it left open.
+fn read_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T, Error> {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        run(conn, "BEGIN")?;
+        let out = f(conn);
+        run(conn, "COMMIT")?;
+        out
+    }))
+    .unwrap_or_else(|_| Err(DbError::Domain(Error::internal("a storage read panicked"))));
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result.map_err(Error::from)
 }
 
 fn writer_gone() -> Error {

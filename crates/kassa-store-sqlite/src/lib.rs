@@ -57,7 +57,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
-        self.db.write(migrations::apply).await
+        self.db.write(migrations::apply).await?;
+        releases::delete_abandoned_parts(&self.db).await
     }
 
     async fn ping(&self) -> Result<()> {

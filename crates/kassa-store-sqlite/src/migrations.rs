@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0019_custom_discounts_promotion_jobs",
         include_str!("../migrations/0019_custom_discounts_promotion_jobs.sql"),
     ),
+    (
+        "0021_release_storage",
+        include_str!("../migrations/0021_release_storage.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
 use kassa_core::query::{Page, PageRequest};
-use kassa_core::release::{PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot};
+use kassa_core::release::{
+    PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot, SnapshotDocument,
+};
 use kassa_core::store::{Edit, ReleaseStore};
 use kassa_core::{Error, Result};
 use rusqlite::{Connection, Row, params};
@@ -13,7 +15,7 @@ use crate::catalog::{
     HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json_at,
     node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
 };
-use crate::db::{DbResult, foreign_key_violation};
+use crate::db::{Db, DbResult, foreign_key_violation};
 use crate::files::{FILE_COLUMNS, file_from_row};
 use crate::list::Where;
 
@@ -185,6 +187,129 @@ fn save_rule(conn: &Connection, r: &CatalogRule, insert: bool) -> DbResult<()> {
     Ok(())
 }
 
+/// The most a snapshot part holds (see migration 0021): about a millisecond of the writer each.
+const PART_BYTES: usize = 1 << 20;
+
+/// Writes `snapshot` in parts, a write each, then the release row with the deletion of its
+/// catalog's releases beyond the newest [`RELEASES_KEPT`], then deletes those releases' parts,
+/// a write each: the writer is never held for more than a part, so carts and checkouts go on
+/// between them. Readers never see a partial release: its row comes last, and a release's
+/// parts outlive its row.
+async fn publish_in_parts(db: &Db, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+    let document = snapshot.into_json().into_bytes();
+    for (seq, part) in document.chunks(PART_BYTES).enumerate() {
+        let (id, part) = (release.id.to_string(), part.to_vec());
+        let written = db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO catalog_release_parts (release_id, seq, body) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, seq as i64, part])?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = written {
+            delete_parts(db, vec![release.id]).await?;
+            return Err(e);
+        }
+    }
+    let id = release.id;
+    let stored = db
+        .write(move |conn| {
+            let catalog = release.catalog_id.to_string();
+            conn.prepare_cached(
+                "INSERT INTO catalog_releases (id, catalog_id, published_at, total_products, total_nodes)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                release.id.to_string(),
+                catalog,
+                release.published_at,
+                release.total_products,
+                release.total_nodes,
+            ])
+            .map_err(|e| {
+                if foreign_key_violation(&e) {
+                    Error::not_found("Catalog not found", "No catalog with this id").into()
+                } else {
+                    crate::db::DbError::from(e)
+                }
+            })?;
+            let superseded = all(
+                conn,
+                "DELETE FROM catalog_releases WHERE catalog_id = ?1 AND id NOT IN (
+                     SELECT id FROM catalog_releases WHERE catalog_id = ?1
+                     ORDER BY published_at DESC, id DESC LIMIT ?2)
+                 RETURNING id",
+                params![catalog, RELEASES_KEPT as i64],
+                |r| uuid_at(r, 0),
+            )?;
+            Ok((release, superseded))
+        })
+        .await;
+    match stored {
+        Ok((release, superseded)) => {
+            delete_parts(db, superseded).await?;
+            Ok(release)
+        }
+        Err(e) => {
+            delete_parts(db, vec![id]).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Deletes the parts a publish that crashed left behind: parts of a release that has no row and
+/// whose publish began more than an hour ago (a release id is a UUIDv7, stamped when its publish
+/// began), so that a publish under way in another process is never touched.
+pub(crate) async fn delete_abandoned_parts(db: &Db) -> Result<()> {
+    let orphans = db
+        .read(|conn| {
+            all(
+                conn,
+                "SELECT DISTINCT release_id FROM catalog_release_parts
+                 WHERE release_id NOT IN (SELECT id FROM catalog_releases)",
+                [],
+                |r| uuid_at(r, 0),
+            )
+        })
+        .await?;
+    let hour_ago = kassa_core::time::now_millis() - 3_600_000;
+    let abandoned = orphans
+        .into_iter()
+        .filter(|id| {
+            id.get_timestamp()
+                .is_none_or(|t| (t.to_unix().0 as i64) * 1000 < hour_ago)
+        })
+        .collect();
+    delete_parts(db, abandoned).await
+}
+
+/// Deletes the snapshot parts of `releases` (whose rows are gone or were never written), a part
+/// per write.
+async fn delete_parts(db: &Db, releases: Vec<Uuid>) -> Result<()> {
+    for release in releases {
+        let id = release.to_string();
+        loop {
+            let id = id.clone();
+            let deleted = db
+                .write(move |conn| {
+                    Ok(conn
+                        .prepare_cached(
+                            "DELETE FROM catalog_release_parts WHERE rowid =
+                                 (SELECT rowid FROM catalog_release_parts WHERE release_id = ?1 LIMIT 1)",
+                        )?
+                        .execute([id])?)
+                })
+                .await?;
+            if deleted == 0 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<ReleaseSource>> {
     let Some(catalog) = get_catalog(conn, catalog_id)? else {
         return Ok(None);
@@ -303,51 +428,40 @@ impl ReleaseStore for SqliteStore {
     }
 
     async fn delete_catalog(&self, id: Uuid) -> Result<bool> {
-        self.db
-            .write(move |conn| delete(conn, "DELETE FROM catalogs WHERE id = ?1", &[id]))
-            .await
+        let (deleted, releases) = self
+            .db
+            .write(move |conn| {
+                // Its releases go with it (a cascade); their parts after, a write each.
+                let releases = all(
+                    conn,
+                    "SELECT id FROM catalog_releases WHERE catalog_id = ?1",
+                    [id.to_string()],
+                    |r| uuid_at(r, 0),
+                )?;
+                Ok((
+                    delete(conn, "DELETE FROM catalogs WHERE id = ?1", &[id])?,
+                    releases,
+                ))
+            })
+            .await?;
+        delete_parts(&self.db, releases).await?;
+        Ok(deleted)
     }
 
     async fn release_source(&self, catalog_id: Uuid) -> Result<Option<ReleaseSource>> {
-        self.db.read(move |conn| release_source(conn, catalog_id)).await
+        // Seconds for a large catalog: at the lowest priority, off the shared readers.
+        self.db
+            .read_in_background(move |conn| release_source(conn, catalog_id))
+            .await
     }
 
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release> {
-        // Seconds of CPU for a large catalog: off the runtime's threads.
-        let document = tokio::task::spawn_blocking(move || to_json(&snapshot))
+    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+        // A task of its own: a publish begun is finished even if its request goes away, so no
+        // parts are left behind.
+        let db = self.db.clone();
+        tokio::spawn(async move { publish_in_parts(&db, release, snapshot).await })
             .await
-            .map_err(Error::internal)?;
-        self.db
-            .write(move |conn| {
-                let catalog = release.catalog_id.to_string();
-                conn.prepare_cached(
-                    "INSERT INTO catalog_releases (id, catalog_id, published_at, total_products, total_nodes, snapshot)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    release.id.to_string(),
-                    catalog,
-                    release.published_at,
-                    release.total_products,
-                    release.total_nodes,
-                    document
-                ])
-                .map_err(|e| {
-                    if foreign_key_violation(&e) {
-                        Error::not_found("Catalog not found", "No catalog with this id").into()
-                    } else {
-                        crate::db::DbError::from(e)
-                    }
-                })?;
-                conn.prepare_cached(
-                    "DELETE FROM catalog_releases WHERE catalog_id = ?1 AND id NOT IN (
-                         SELECT id FROM catalog_releases WHERE catalog_id = ?1
-                         ORDER BY published_at DESC, id DESC LIMIT ?2)",
-                )?
-                .execute(params![catalog, RELEASES_KEPT as i64])?;
-                Ok(release)
-            })
-            .await
+            .map_err(Error::internal)?
     }
 
     async fn releases(&self, catalog_id: Uuid) -> Result<Vec<Release>> {
@@ -384,12 +498,28 @@ impl ReleaseStore for SqliteStore {
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>> {
         self.db
             .read(move |conn| {
-                one(
+                let id = id.to_string();
+                if one(
                     conn,
-                    "SELECT snapshot FROM catalog_releases WHERE id = ?1",
-                    [id.to_string()],
-                    |r| json_at(r, 0),
-                )
+                    "SELECT 1 FROM catalog_releases WHERE id = ?1",
+                    [&id],
+                    |_| Ok(()),
+                )?
+                .is_none()
+                {
+                    return Ok(None);
+                }
+                let mut document = Vec::new();
+                let mut parts = conn.prepare_cached(
+                    "SELECT body FROM catalog_release_parts WHERE release_id = ?1 ORDER BY seq",
+                )?;
+                let mut rows = parts.query([&id])?;
+                while let Some(row) = rows.next()? {
+                    document.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
+                }
+                serde_json::from_slice(&document)
+                    .map(Some)
+                    .map_err(|e| Error::internal(format!("a release snapshot is unreadable: {e}")).into())
             })
             .await
     }
@@ -469,5 +599,113 @@ impl ReleaseStore for SqliteStore {
                 Ok((rules, published))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kassa_core::store::Store;
+
+    use super::*;
+
+    async fn store() -> SqliteStore {
+        let dir = std::env::temp_dir().join(format!("kassa-parts-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("kassa.db")).unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn parts_of(store: &SqliteStore, release: Uuid) -> i64 {
+        store
+            .db
+            .read(move |conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM catalog_release_parts WHERE release_id = ?1",
+                    [release.to_string()],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A snapshot of about `bytes` of JSON (its catalog name makes up the size).
+    fn snapshot(catalog_id: Uuid, bytes: usize) -> Snapshot {
+        Snapshot {
+            catalog_id,
+            catalog_name: "é".repeat(bytes / 2),
+            hierarchies: Vec::new(),
+            nodes: Vec::new(),
+            products: Vec::new(),
+            pricebooks: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn release(catalog_id: Uuid, published_at: i64) -> Release {
+        Release {
+            id: Uuid::now_v7(),
+            catalog_id,
+            published_at,
+            total_products: 0,
+            total_nodes: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_snapshot_is_stored_in_parts_read_back_whole_and_deleted_with_its_release() {
+        let store = store().await;
+        let catalog = store
+            .create_catalog(Catalog {
+                id: Uuid::new_v4(),
+                name: "Big".into(),
+                description: None,
+                hierarchy_ids: Vec::new(),
+                pricebooks: Vec::new(),
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+        // Two and a half parts, split inside two-byte characters.
+        let big = snapshot(catalog.id, PART_BYTES * 5 / 2 + 1);
+        let first = release(catalog.id, 1);
+        store
+            .publish_release(first.clone(), big.to_document())
+            .await
+            .unwrap();
+        assert_eq!(parts_of(&store, first.id).await, 3);
+        assert_eq!(store.release_snapshot(first.id).await.unwrap(), Some(big));
+
+        // Three more releases: the first is superseded, and its parts go with it.
+        let mut newer = Vec::new();
+        for at in 2..=4 {
+            let r = release(catalog.id, at);
+            store
+                .publish_release(r.clone(), snapshot(catalog.id, 10).to_document())
+                .await
+                .unwrap();
+            newer.push(r.id);
+        }
+        assert_eq!(store.release_snapshot(first.id).await.unwrap(), None);
+        assert_eq!(parts_of(&store, first.id).await, 0);
+        assert_eq!(parts_of(&store, newer[2]).await, 1);
+
+        // A publish to a catalog that is gone stores nothing.
+        let orphan = release(Uuid::new_v4(), 5);
+        assert!(
+            store
+                .publish_release(orphan.clone(), snapshot(orphan.catalog_id, 10).to_document())
+                .await
+                .is_err()
+        );
+        assert_eq!(parts_of(&store, orphan.id).await, 0);
+
+        // Deleting the catalog deletes its releases' parts.
+        assert!(store.delete_catalog(catalog.id).await.unwrap());
+        for id in newer {
+            assert_eq!(parts_of(&store, id).await, 0);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! published releases and catalog rules. Admin only.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -19,6 +20,8 @@ use uuid::Uuid;
 
 use super::pcm::{self, Body, Patch, check_required_text, check_text, present, present_text, set};
 use crate::auth::Admin;
+use crate::background::run_at_lowest_priority;
+use crate::catalog_view::ShopperRelease;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, moment, parse_uuid};
@@ -334,6 +337,10 @@ fn render_release(r: &Release, origin: &Origin) -> Value {
 /// Publishes: one consistent read of the catalog's content, a pure snapshot of it, and one write
 /// that stores it and drops releases beyond the newest three. The request body (publish options)
 /// is not needed and not read.
+///
+/// The snapshot, its JSON and its parsed form for this node's shoppers are made on a thread at
+/// the lowest priority: seconds of CPU for a large catalog that carts and checkouts running
+/// meanwhile should not feel.
 async fn publish(
     State(state): State<AppState>,
     _: Admin,
@@ -349,18 +356,26 @@ async fn publish(
         )
         .into());
     }
-    let snapshot = tokio::task::spawn_blocking(move || build_snapshot(source))
-        .await
-        .map_err(Error::internal)?;
-    let release = Release {
-        id: Uuid::now_v7(),
-        catalog_id: id,
-        published_at: now_millis(),
-        total_products: snapshot.products.len() as i64,
-        total_nodes: snapshot.nodes.len() as i64,
-    };
-    let release = state.store.publish_release(release, snapshot).await?;
-    state.catalog_view.invalidate();
+    let (parsed, document) = run_at_lowest_priority("publish", move || {
+        let snapshot = build_snapshot(source);
+        let document = snapshot.to_document();
+        let release = Release {
+            id: Uuid::now_v7(),
+            catalog_id: id,
+            published_at: now_millis(),
+            total_products: snapshot.products.len() as i64,
+            total_nodes: snapshot.nodes.len() as i64,
+        };
+        (Arc::new(ShopperRelease::new(release, snapshot)), document)
+    })
+    .await
+    .map_err(Error::internal)?;
+    let release = state
+        .catalog_view
+        .publish(Arc::clone(&parsed), || {
+            state.store.publish_release(parsed.release.clone(), document)
+        })
+        .await?;
     let indexing = state.clone();
     tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
     Ok((

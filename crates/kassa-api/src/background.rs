@@ -1,0 +1,39 @@
+//! Work that must not compete with requests: a publish's snapshot and the search index builds
+//! run on threads of their own at the lowest scheduling priority, so that while a large catalog
+//! is published and indexed, carts and checkouts get the CPU first and the work takes what is
+//! left.
+
+/// Runs `work` on a new thread named `name` at the lowest scheduling priority (Linux's
+/// `SCHED_IDLE` policy; threads it starts, such as tantivy's indexer and merger, inherit it) and
+/// waits for it without holding a runtime thread.
+pub(crate) async fn run_at_lowest_priority<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        lower_own_priority();
+        let _ = done.send(work());
+    })?;
+    result
+        .await
+        .map_err(|_| std::io::Error::other(format!("the {name} thread panicked")))
+}
+
+#[cfg(target_os = "linux")]
+fn lower_own_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    // `SCHED_IDLE` rather than only niceness 19: a request thread that wakes takes the core
+    // from an idle-policy thread at once, where a nice one keeps it to the end of its slice.
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) =
+        set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
+    {
+        tracing::debug!(error = ?e, "a background thread keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_own_priority() {}
