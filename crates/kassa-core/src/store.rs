@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice}
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::file::{File, FileContent, FilesChange, MediaChange};
-use crate::integrations::{Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, LeasedJob};
+use crate::integrations::{Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog};
 use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
@@ -754,7 +754,7 @@ pub trait IntegrationStore {
         now: crate::time::Millis,
         lease_until: crate::time::Millis,
         limit: usize,
-    ) -> Result<Vec<LeasedJob>>;
+    ) -> Result<Vec<DueJob>>;
     /// Logs each attempt and settles its job (delivered, failed, or due again at `retry_at`),
     /// all in one transaction. A job whose lease `node` no longer holds for that attempt (it
     /// ended and another node took the job) keeps its state; the attempt is still logged.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::{
-    Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus, LeasedJob,
+    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{Edit, IntegrationStore};
@@ -210,8 +210,8 @@ impl IntegrationStore for PgStore {
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<LeasedJob>> {
-        let rows = sqlx::query(concat!(
+    ) -> Result<Vec<DueJob>> {
+        let rows = sqlx::query(
             "WITH due AS (
                SELECT j.id FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
                WHERE j.status = 'pending' AND j.next_at <= $1 AND i.enabled
@@ -220,9 +220,8 @@ impl IntegrationStore for PgStore {
              UPDATE integration_jobs j SET attempts = j.attempts + 1, next_at = $3, leased_by = $4, updated_at = $1
              FROM due, integrations i, integration_events e
              WHERE j.id = due.id AND i.id = j.integration_id AND e.id = j.event_id
-             RETURNING j.id, j.event, e.payload, j.created_at, j.attempts, ",
-            integration_columns!()
-        ))
+             RETURNING j.id, j.event, e.payload, j.created_at, j.attempts, j.integration_id, i.updated_at",
+        )
         .bind(now)
         .bind(limit as i64)
         .bind(lease_until)
@@ -234,13 +233,14 @@ impl IntegrationStore for PgStore {
             .iter()
             .map(|r| {
                 let attempt: i32 = r.get(4);
-                LeasedJob {
+                DueJob {
                     id: r.get(0),
                     event: r.get(1),
                     payload: r.get(2),
                     created_at: r.get(3),
                     attempt: attempt as u32,
-                    integration: integration_at(r, 5),
+                    integration_id: r.get(5),
+                    integration_version: r.get(6),
                 }
             })
             .collect())
