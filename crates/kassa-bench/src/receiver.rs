@@ -32,6 +32,8 @@ pub const EVERY_EVENT: &[&str] = &[
     "order.refunded",
     "transaction.created",
     "transaction.updated",
+    "cart.updated",
+    "cart.deleted",
 ];
 
 #[derive(Default)]

@@ -464,9 +464,11 @@ pub trait CartStore {
     async fn ensure_cart(&self, empty: Cart) -> Result<Cart>;
     /// `Conflict` if the id is taken.
     async fn create_cart(&self, cart: Cart) -> Result<()>;
-    /// Replaces the cart's own fields (not its lines); false if there is none.
-    async fn update_cart(&self, cart: Cart) -> Result<bool>;
-    async fn delete_cart(&self, id: &str) -> Result<bool>;
+    /// Replaces the cart's own fields (not its lines); false if there is none (then `events`
+    /// are not written).
+    async fn update_cart(&self, cart: Cart, events: Vec<Event>) -> Result<bool>;
+    /// False if there was none (then `events` are not written).
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool>;
     /// Newest `updated_at` first.
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>>;
     /// Oldest line first.
@@ -487,23 +489,26 @@ pub trait CartStore {
     /// others are inserted. Fixes the cart's
     /// currency if unset, bumps `updated_at`/`expires_at`. `BadRequest` past
     /// [`crate::carts::MAX_CART_ITEMS`] lines, `Conflict` if the cart changed owner since `seen`;
-    /// then nothing changes. Returns the cart with all its lines and tax items.
+    /// then nothing changes. Returns the cart with all its lines and tax items; `emit` renders
+    /// the events of the cart after the add, in its transaction.
     async fn add_cart_items(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents>;
     /// Sets quantities (0 removes the line) and the prices given with them, all or nothing:
     /// `NotFound` for an unknown line, then nothing changes. Returns the cart with all its lines
-    /// and tax items.
+    /// and tax items; `emit` renders the events of the cart after the change, in its transaction.
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
         changes: Vec<crate::carts::QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents>;
     /// Removes every line (the cart and its associations stay).
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;

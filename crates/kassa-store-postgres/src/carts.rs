@@ -7,6 +7,7 @@ use kassa_core::carts::{
     MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::promotions::codes_from_json;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -416,8 +417,8 @@ impl CartStore for PgStore {
         insert_cart(&self.pool, &cart, false).await.map(|_| ())
     }
 
-    async fn update_cart(&self, c: Cart) -> Result<bool> {
-        let done = sqlx::query(
+    async fn update_cart(&self, c: Cart, events: Vec<Event>) -> Result<bool> {
+        let update = sqlx::query(
             "UPDATE carts SET name = $2, description = $3, contact_email = $4, currency = $5,
              custom_discounts_enabled = $6, use_rule_promotions = $7, defer_inventory_check = $8,
              custom_attributes = $9::jsonb, snapshot_date = $10, payment_intent_id = $11, account_id = $12,
@@ -437,20 +438,34 @@ impl CartStore for PgStore {
         .bind(c.account_id)
         .bind(c.customer_id)
         .bind(c.updated_at)
-        .bind(c.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(sql_error)?;
-        Ok(done.rows_affected() > 0)
+        .bind(c.expires_at);
+        if events.is_empty() {
+            // Nothing observes it: one statement, no transaction of its own.
+            let done = update.execute(&self.pool).await.map_err(sql_error)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let updated = update.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
+        if updated {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(updated)
     }
 
-    async fn delete_cart(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM carts WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(sql_error)?;
-        Ok(done.rows_affected() > 0)
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool> {
+        let delete = sqlx::query("DELETE FROM carts WHERE id = $1").bind(id);
+        if events.is_empty() {
+            let done = delete.execute(&self.pool).await.map_err(sql_error)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = delete.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>> {
@@ -566,6 +581,7 @@ impl CartStore for PgStore {
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let now = items.first().map_or(0, |i| i.updated_at);
         let cart_id = seen.id.as_str();
@@ -640,13 +656,17 @@ impl CartStore for PgStore {
         };
         // Decided on the lines as written, before the commit: a refusal rolls it all back.
         within_limits(&lines, &taxes)?;
-        tx.commit().await.map_err(sql_error)?;
-        Ok(CartContents {
+        let contents = CartContents {
             cart,
             lines,
             taxes,
             codes,
-        })
+        };
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&contents)).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(contents)
     }
 
     async fn set_cart_item_quantities(
@@ -655,6 +675,7 @@ impl CartStore for PgStore {
         changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
@@ -691,15 +712,19 @@ impl CartStore for PgStore {
         let taxes = taxes_of(&mut *tx, cart_id).await?;
         within_limits(&lines, &taxes)?;
         let codes = codes_of(&mut *tx, cart_id).await?;
-        tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
-        Ok(CartContents {
+        let contents = CartContents {
             cart,
             lines,
             taxes,
             codes,
-        })
+        };
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&contents)).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(contents)
     }
 
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {

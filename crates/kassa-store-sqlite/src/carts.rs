@@ -7,6 +7,7 @@ use kassa_core::carts::{
     MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -223,7 +224,7 @@ impl CartStore for SqliteStore {
         self.db.write(move |conn| insert_cart(conn, &cart)).await
     }
 
-    async fn update_cart(&self, c: Cart) -> Result<bool> {
+    async fn update_cart(&self, c: Cart, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let n = conn
@@ -250,19 +251,26 @@ impl CartStore for SqliteStore {
                         c.updated_at,
                         c.expires_at
                     ])?;
+                if n > 0 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 Ok(n > 0)
             })
             .await
     }
 
-    async fn delete_cart(&self, id: &str) -> Result<bool> {
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool> {
         let id = id.to_owned();
         self.db
             .write(move |conn| {
-                Ok(conn
+                let deleted = conn
                     .prepare_cached("DELETE FROM carts WHERE id = ?1")?
                     .execute([id])?
-                    > 0)
+                    > 0;
+                if deleted {
+                    crate::outbox::write(conn, &events)?;
+                }
+                Ok(deleted)
             })
             .await
     }
@@ -350,6 +358,7 @@ impl CartStore for SqliteStore {
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let (seen, currency) = (seen.clone(), currency.to_owned());
         self.db
@@ -428,12 +437,16 @@ impl CartStore for SqliteStore {
                 } else {
                     crate::promotions::codes_of(conn, &cart_id)?
                 };
-                Ok(CartContents {
+                let contents = CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
-                })
+                };
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&contents))?;
+                }
+                Ok(contents)
             })
             .await
     }
@@ -444,6 +457,7 @@ impl CartStore for SqliteStore {
         changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let cart_id = cart_id.to_owned();
         self.db
@@ -474,12 +488,16 @@ impl CartStore for SqliteStore {
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
                 let codes = crate::promotions::codes_of(conn, &cart_id)?;
-                Ok(CartContents {
+                let contents = CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
-                })
+                };
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&contents))?;
+                }
+                Ok(contents)
             })
             .await
     }

@@ -21,6 +21,7 @@ mod cors;
 mod customers;
 mod demo_store;
 mod files;
+mod integration_events;
 mod integrations;
 mod inventories;
 mod inventory_locations;
