@@ -186,7 +186,7 @@ pub trait AddressStore {
     /// reached`) if the owner already has the store's `shopper_address_limit` addresses, decided
     /// in the write's own transaction (the owner's row is locked, or the writer is single), so
     /// parallel creates never exceed it. A refused create stores nothing.
-    async fn create_address(&self, address: Address) -> Result<Address>;
+    async fn create_address(&self, address: Address, events: Vec<Event>) -> Result<Address>;
     /// The owner's address with this id; `None` for an unknown address or another owner's.
     async fn address(&self, owner: AddressOwner, id: Uuid) -> Result<Option<Address>>;
     /// One page of the owner's addresses, oldest first, with the filtered total; `None` if the
@@ -206,9 +206,10 @@ pub trait AddressStore {
         id: Uuid,
         edit: Edit<AddressFields>,
         now: Millis,
+        emit: Option<Emit<Address>>,
     ) -> Result<Option<Address>>;
-    /// False if there is no such address of this owner.
-    async fn delete_address(&self, owner: AddressOwner, id: Uuid) -> Result<bool>;
+    /// False if there is no such address of this owner (then `events` are not written).
+    async fn delete_address(&self, owner: AddressOwner, id: Uuid, events: Vec<Event>) -> Result<bool>;
 }
 
 /// A legacy customer. The password is only ever stored hashed.
@@ -367,14 +368,19 @@ pub trait FileStore {
 pub trait CurrencyStore {
     /// `Conflict` if the code is taken; `BadRequest` beyond [`crate::money::MAX_CURRENCIES`].
     /// A new default takes the default from the old one in the same transaction.
-    async fn create_currency(&self, currency: Currency) -> Result<Currency>;
+    async fn create_currency(&self, currency: Currency, emit: Option<Emit<Currency>>) -> Result<Currency>;
     async fn currency(&self, id: Uuid) -> Result<Option<Currency>>;
     /// Oldest first.
     async fn currencies(&self, page: PageRequest) -> Result<Page<Currency>>;
     /// As `create_currency`; taking the default away from the default currency is refused.
-    async fn update_currency(&self, id: Uuid, edit: Edit<Currency>) -> Result<Option<Currency>>;
+    async fn update_currency(
+        &self,
+        id: Uuid,
+        edit: Edit<Currency>,
+        emit: Option<Emit<Currency>>,
+    ) -> Result<Option<Currency>>;
     /// `Conflict` for the default currency.
-    async fn delete_currency(&self, id: Uuid) -> Result<bool>;
+    async fn delete_currency(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 }
 
 /// Stock records, their positions at stock locations, the locations, and the transaction
@@ -578,20 +584,31 @@ pub trait ReleaseStore {
     /// Stores the release with its snapshot and, in the same transaction, deletes all but the
     /// newest [`crate::release::RELEASES_KEPT`] releases of its catalog. `NotFound` if the
     /// catalog is gone.
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release>;
+    async fn publish_release(
+        &self,
+        release: Release,
+        snapshot: Snapshot,
+        events: Vec<Event>,
+    ) -> Result<Release>;
     /// Newest first.
     async fn releases(&self, catalog_id: Uuid) -> Result<Vec<Release>>;
     async fn release(&self, catalog_id: Uuid, id: Uuid) -> Result<Option<Release>>;
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>>;
 
     /// A validation error naming `data.attributes.catalog_id` if there is no such catalog.
-    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule>;
+    async fn create_catalog_rule(&self, rule: CatalogRule, events: Vec<Event>) -> Result<CatalogRule>;
     async fn catalog_rule(&self, id: Uuid) -> Result<Option<CatalogRule>>;
     /// Oldest first.
     async fn catalog_rules(&self, page: PageRequest) -> Result<Page<CatalogRule>>;
     /// As `create_catalog_rule`.
-    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>>;
-    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool>;
+    async fn update_catalog_rule(
+        &self,
+        id: Uuid,
+        edit: Edit<CatalogRule>,
+        emit: Option<Emit<CatalogRule>>,
+    ) -> Result<Option<CatalogRule>>;
+    /// False if there was none (then `events` are not written).
+    async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 
     /// Every rule and the newest release of every published catalog, in one read: what
     /// choosing a shopper's catalog needs.

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::release::{PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot};
 use kassa_core::store::{Edit, ReleaseStore};
@@ -312,7 +313,12 @@ impl ReleaseStore for SqliteStore {
         self.db.read(move |conn| release_source(conn, catalog_id)).await
     }
 
-    async fn publish_release(&self, release: Release, snapshot: Snapshot) -> Result<Release> {
+    async fn publish_release(
+        &self,
+        release: Release,
+        snapshot: Snapshot,
+        events: Vec<Event>,
+    ) -> Result<Release> {
         // Seconds of CPU for a large catalog: off the runtime's threads.
         let document = tokio::task::spawn_blocking(move || to_json(&snapshot))
             .await
@@ -345,6 +351,7 @@ impl ReleaseStore for SqliteStore {
                          ORDER BY published_at DESC, id DESC LIMIT ?2)",
                 )?
                 .execute(params![catalog, RELEASES_KEPT as i64])?;
+                crate::outbox::write(conn, &events)?;
                 Ok(release)
             })
             .await
@@ -394,10 +401,11 @@ impl ReleaseStore for SqliteStore {
             .await
     }
 
-    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule> {
+    async fn create_catalog_rule(&self, rule: CatalogRule, events: Vec<Event>) -> Result<CatalogRule> {
         self.db
             .write(move |conn| {
                 save_rule(conn, &rule, true)?;
+                crate::outbox::write(conn, &events)?;
                 Ok(rule)
             })
             .await
@@ -422,7 +430,12 @@ impl ReleaseStore for SqliteStore {
             .await
     }
 
-    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>> {
+    async fn update_catalog_rule(
+        &self,
+        id: Uuid,
+        edit: Edit<CatalogRule>,
+        emit: Option<Emit<CatalogRule>>,
+    ) -> Result<Option<CatalogRule>> {
         self.db
             .write(move |conn| {
                 let Some(mut rule) = get_rule(conn, id)? else {
@@ -430,14 +443,23 @@ impl ReleaseStore for SqliteStore {
                 };
                 edit(&mut rule)?;
                 save_rule(conn, &rule, false)?;
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&rule))?;
+                }
                 Ok(Some(rule))
             })
             .await
     }
 
-    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool> {
+    async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
-            .write(move |conn| delete(conn, "DELETE FROM catalog_rules WHERE id = ?1", &[id]))
+            .write(move |conn| {
+                let deleted = delete(conn, "DELETE FROM catalog_rules WHERE id = ?1", &[id])?;
+                if deleted {
+                    crate::outbox::write(conn, &events)?;
+                }
+                Ok(deleted)
+            })
             .await
     }
 

@@ -119,4 +119,147 @@ async fn cart_events_carry_the_cart(backend: Backend) {
     assert_eq!(jobs(&app, &admin, &bystander).await, 0);
 }
 
-backend_tests!(cart_events_carry_the_cart);
+/// The payload of every delivery of `kind`, in the order the changes were made (by the
+/// resource's `updated_at`, then arrival).
+fn payloads(got: &[Delivery], kind: &str) -> Vec<Value> {
+    of_kind(got, kind)
+        .into_iter()
+        .map(|d| d.body["payload"].clone())
+        .collect()
+}
+
+/// Address books, currencies, catalog rules and releases: created, updated and deleted events,
+/// each with the resource as the API answered the change (a deletion: its type and id).
+async fn catalog_and_address_events_carry_their_resources(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let observes = [
+        "address.created",
+        "address.updated",
+        "address.deleted",
+        "currency.created",
+        "currency.updated",
+        "currency.deleted",
+        "catalog-rule.created",
+        "catalog-rule.updated",
+        "catalog-rule.deleted",
+        "catalog-release.created",
+    ];
+    let hook = integration(&app, &admin, webhook(&receiver.url, &observes)).await;
+
+    // An address of a customer's book.
+    let customer = app.customer(&admin, "ann@example.com").await.id;
+    let book = format!("/v2/customers/{customer}/addresses");
+    let mut address = crate::fixtures::address();
+    address["type"] = json!("address");
+    address["name"] = json!("Home");
+    let r = app.post(&book, &admin, json!({ "data": address })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created_address = r.body.clone();
+    let address_id = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("{book}/{address_id}"),
+            &admin,
+            json!({"data": {"type": "address", "name": "Work"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated_address = r.body.clone();
+    let r = app.delete(&format!("{book}/{address_id}"), &admin).await;
+    assert_eq!(r.status, 204);
+
+    // A currency.
+    let eur = json!({"data": {"type": "currency", "code": "EUR", "exchange_rate": 0.9, "format": "{price} €",
+        "decimal_point": ",", "thousand_separator": ".", "decimal_places": 2, "default": false, "enabled": true}});
+    let r = app.post("/v2/currencies", &admin, eur).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created_currency = r.body.clone();
+    let currency = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("/v2/currencies/{currency}"),
+            &admin,
+            json!({"data": {"type": "currency", "exchange_rate": 0.95}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated_currency = r.body.clone();
+    assert_eq!(
+        app.delete(&format!("/v2/currencies/{currency}"), &admin)
+            .await
+            .status,
+        204
+    );
+
+    // A catalog, published, and a rule for it.
+    let (hierarchy, _) = crate::fixtures::hierarchy(&app, &admin, "Shop").await;
+    let pricebook = crate::fixtures::pricebook(&app, &admin, "Prices").await;
+    let catalog = crate::fixtures::catalog(
+        &app,
+        &admin,
+        "Main",
+        json!({"hierarchy_ids": [hierarchy], "pricebook_id": pricebook}),
+    )
+    .await;
+    let release = crate::fixtures::publish(&app, &admin, &catalog).await;
+    let r = app
+        .post(
+            "/catalogs/rules",
+            &admin,
+            json!({"data": {"type": "catalog_rule", "attributes": {
+                "name": "mobile", "catalog_id": catalog, "channels": ["mobile"]}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created_rule = r.body.clone();
+    let rule = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("/catalogs/rules/{rule}"),
+            &admin,
+            json!({"data": {"type": "catalog_rule", "id": rule, "attributes": {"name": "phones"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated_rule = r.body.clone();
+    assert_eq!(
+        app.delete(&format!("/catalogs/rules/{rule}"), &admin)
+            .await
+            .status,
+        204
+    );
+
+    let got = receiver
+        .wait_for(Duration::from_secs(10), |g| g.len() >= 10)
+        .await;
+    assert_eq!(got.len(), 10, "{got:#?}");
+    assert_eq!(payloads(&got, "address.created"), [created_address]);
+    assert_eq!(payloads(&got, "address.updated"), [updated_address]);
+    assert_eq!(
+        payloads(&got, "address.deleted"),
+        [json!({"type": "address", "id": address_id})]
+    );
+    assert_eq!(payloads(&got, "currency.created"), [created_currency]);
+    assert_eq!(payloads(&got, "currency.updated"), [updated_currency]);
+    assert_eq!(
+        payloads(&got, "currency.deleted"),
+        [json!({"type": "currency", "id": currency})]
+    );
+    assert_eq!(payloads(&got, "catalog-rule.created"), [created_rule]);
+    assert_eq!(payloads(&got, "catalog-rule.updated"), [updated_rule]);
+    assert_eq!(
+        payloads(&got, "catalog-rule.deleted"),
+        [json!({"type": "catalog_rule", "id": rule})]
+    );
+    let released = payloads(&got, "catalog-release.created");
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0]["data"]["id"], release.as_str());
+    assert_eq!(jobs(&app, &admin, &hook).await, 10);
+}
+
+backend_tests!(
+    cart_events_carry_the_cart,
+    catalog_and_address_events_carry_their_resources,
+);
