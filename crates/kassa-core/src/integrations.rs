@@ -66,6 +66,9 @@ events! {
     CatalogRuleCreated = "catalog-rule.created",
     CatalogRuleUpdated = "catalog-rule.updated",
     CatalogRuleDeleted = "catalog-rule.deleted",
+    SettingsUpdated = "settings.updated",
+    PaymentGatewayUpdated = "payment-gateway.updated",
+    StockTransactionCreated = "stock-transaction.created",
 }
 
 impl EventKind {
@@ -109,12 +112,9 @@ pub const NOT_EMITTED: &[&str] = &[
     "file.created",
     "file.deleted",
     "one-time-password-token-request.created",
-    "payment-gateway.updated",
     "catalog-release.updated",
     "catalog-release.deleted",
     "settings.created",
-    "settings.updated",
-    "stock-transaction.created",
     "user-authentication-info.created",
     "user-authentication-info.updated",
     "user-authentication-info.deleted",

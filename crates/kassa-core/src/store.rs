@@ -424,7 +424,9 @@ pub trait InventoryStore {
     /// record; an unknown location is a validation error naming `data.attributes.location`; a
     /// refusal (a [`StockRefusal`] as `BadRequest`) changes and records nothing. An `increment`
     /// or `set` at a location the product is not stocked at yet creates its position there.
-    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<()>;
+    /// `events` are written only if the transaction is applied.
+    async fn create_stock_transaction(&self, transaction: StockTransaction, events: Vec<Event>)
+    -> Result<()>;
     async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>>;
     /// Newest first.
     async fn stock_transactions(&self, product_id: Uuid, page: PageRequest)
@@ -559,7 +561,7 @@ pub trait CartStore {
 #[async_trait]
 pub trait SettingsStore {
     async fn store_settings(&self) -> Result<StoreSettings>;
-    async fn update_store_settings(&self, settings: StoreSettings) -> Result<()>;
+    async fn update_store_settings(&self, settings: StoreSettings, events: Vec<Event>) -> Result<()>;
 }
 
 /// Catalogs, their published releases and the catalog rules (`/catalogs...`), and what the
@@ -667,7 +669,13 @@ pub type RememberResponse = Box<dyn FnOnce(&crate::payments::ChangedOrder) -> Id
 pub trait PaymentStore {
     /// The stored `enabled` flags, `(slug, enabled)`; a gateway never set is not listed.
     async fn gateway_settings(&self) -> Result<Vec<(String, bool)>>;
-    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()>;
+    async fn set_gateway_enabled(
+        &self,
+        slug: &str,
+        enabled: bool,
+        now: Millis,
+        events: Vec<Event>,
+    ) -> Result<()>;
     /// The order's transactions, oldest first.
     async fn order_transactions(&self, order_id: Uuid) -> Result<Vec<crate::payments::PaymentTransaction>>;
     /// Applies one change in one transaction that serializes with every other change of the

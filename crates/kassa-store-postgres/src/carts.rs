@@ -936,7 +936,8 @@ impl SettingsStore for PgStore {
         }))
     }
 
-    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+    async fn update_store_settings(&self, s: StoreSettings, events: Vec<Event>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
                custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at,
@@ -959,9 +960,10 @@ impl SettingsStore for PgStore {
         .bind(s.defer_inventory_check)
         .bind(s.reserve_at.as_str())
         .bind(s.shopper_address_limit)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
-        Ok(())
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)
     }
 }

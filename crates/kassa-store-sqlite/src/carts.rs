@@ -707,7 +707,7 @@ impl SettingsStore for SqliteStore {
             .await
     }
 
-    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+    async fn update_store_settings(&self, s: StoreSettings, events: Vec<Event>) -> Result<()> {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
@@ -734,6 +734,7 @@ impl SettingsStore for SqliteStore {
                     s.reserve_at.as_str(),
                     s.shopper_address_limit
                 ])?;
+                crate::outbox::write(conn, &events)?;
                 Ok(())
             })
             .await

@@ -259,7 +259,86 @@ async fn catalog_and_address_events_carry_their_resources(backend: Backend) {
     assert_eq!(jobs(&app, &admin, &hook).await, 10);
 }
 
+/// `settings.updated` (both settings documents), `payment-gateway.updated` and
+/// `stock-transaction.created`, each with the API's answer; a refused stock transaction (more
+/// than is available) emits nothing.
+async fn settings_gateway_and_stock_events_carry_their_resources(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let observes = [
+        "settings.created",
+        "settings.updated",
+        "payment-gateway.updated",
+        "stock-transaction.created",
+    ];
+    let hook = integration(&app, &admin, webhook(&receiver.url, &observes)).await;
+    let r = app
+        .put(
+            "/v2/settings",
+            &admin,
+            json!({"data": {"type": "settings", "page_length": 50}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let settings = r.body.clone();
+    let r = app
+        .put(
+            "/v2/settings/cart",
+            &admin,
+            json!({"data": {"type": "settings", "cart_expiry_days": 14}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cart_settings = r.body.clone();
+    let r = app
+        .put("/v2/gateways/manual", &admin, json!({"data": {"enabled": true}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let gateway = r.body.clone();
+    let product = uuid::Uuid::now_v7();
+    let r = app
+        .post(
+            &format!("/v2/inventories/{product}"),
+            &admin,
+            json!({"data": {"type": "stock", "quantity": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let transactions = format!("/v2/inventories/{product}/transactions");
+    let r = app
+        .post(
+            &transactions,
+            &admin,
+            json!({"data": {"type": "stock-transaction", "action": "increment", "quantity": 3}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let transaction = r.body.clone();
+    let r = app
+        .post(
+            &transactions,
+            &admin,
+            json!({"data": {"type": "stock-transaction", "action": "decrement", "quantity": 99}}),
+        )
+        .await;
+    assert!(r.status.as_u16() >= 400, "{}", r.body);
+
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 4).await;
+    let mut updated = payloads(&got, "settings.updated");
+    updated.sort_by_key(|p| p.to_string());
+    let mut want = vec![settings, cart_settings];
+    want.sort_by_key(|p| p.to_string());
+    assert_eq!(updated, want);
+    assert_eq!(payloads(&got, "payment-gateway.updated"), [gateway]);
+    assert_eq!(payloads(&got, "stock-transaction.created"), [transaction]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.got().len(), 4);
+    assert_eq!(jobs(&app, &admin, &hook).await, 4);
+}
+
 backend_tests!(
     cart_events_carry_the_cart,
     catalog_and_address_events_carry_their_resources,
+    settings_gateway_and_stock_events_carry_their_resources,
 );
