@@ -69,6 +69,14 @@ events! {
     SettingsUpdated = "settings.updated",
     PaymentGatewayUpdated = "payment-gateway.updated",
     StockTransactionCreated = "stock-transaction.created",
+    AccountMemberCreated = "account-member.created",
+    AccountMemberUpdated = "account-member.updated",
+    AccountMemberDeleted = "account-member.deleted",
+    AccountMembershipCreated = "account-membership.created",
+    AccountMembershipDeleted = "account-membership.deleted",
+    UserAuthenticationInfoCreated = "user-authentication-info.created",
+    UserAuthenticationInfoUpdated = "user-authentication-info.updated",
+    UserAuthenticationInfoDeleted = "user-authentication-info.deleted",
 }
 
 impl EventKind {
@@ -103,21 +111,13 @@ impl EventSet {
 /// integration made for Elastic Path can be created unchanged, but never delivered. Listed in
 /// `docs/COMPATIBILITY.md`.
 pub const NOT_EMITTED: &[&str] = &[
-    "account-member.created",
-    "account-member.updated",
-    "account-member.deleted",
-    "account-membership.created",
     "account-membership.updated",
-    "account-membership.deleted",
     "file.created",
     "file.deleted",
     "one-time-password-token-request.created",
     "catalog-release.updated",
     "catalog-release.deleted",
     "settings.created",
-    "user-authentication-info.created",
-    "user-authentication-info.updated",
-    "user-authentication-info.deleted",
 ];
 
 /// Whether `name` is a key of Elastic Path's observable-events table.

@@ -116,12 +116,13 @@ pub trait AccountStore {
     /// Also deletes the credentials under it.
     async fn delete_password_profile(&self, realm_id: Uuid, id: Uuid) -> Result<bool>;
 
-    async fn create_member(&self, member: Member) -> Result<()>;
+    async fn create_member(&self, member: Member, events: Vec<Event>) -> Result<()>;
     async fn member(&self, id: Uuid) -> Result<Option<Member>>;
     async fn members(&self, filter: &[Condition], page: PageRequest) -> Result<Page<Member>>;
-    async fn update_member(&self, member: Member) -> Result<bool>;
+    /// False if there is none (then `events` are not written).
+    async fn update_member(&self, member: Member, events: Vec<Event>) -> Result<bool>;
     /// Also deletes the member's credentials and memberships.
-    async fn delete_member(&self, id: Uuid) -> Result<bool>;
+    async fn delete_member(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 
     /// `Conflict` if the username is taken under the profile, or the member already has a
     /// credential there.
@@ -149,7 +150,7 @@ pub trait AccountStore {
     /// `Conflict` if the member already belongs to the account; `BadRequest` (`Membership limit
     /// reached`) if the member already belongs to `membership_limit` accounts, decided in the
     /// write's transaction, so parallel creates never exceed the limit.
-    async fn create_membership(&self, membership: Membership) -> Result<()>;
+    async fn create_membership(&self, membership: Membership, events: Vec<Event>) -> Result<()>;
     /// `membership_limit` (`/v2/settings/account-membership`).
     async fn membership_limit(&self) -> Result<i64>;
     async fn set_membership_limit(&self, limit: i64) -> Result<()>;
@@ -158,7 +159,7 @@ pub trait AccountStore {
     async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)>;
     /// Touches `updated_at`; false if there is no such membership.
     async fn touch_membership(&self, account_id: Uuid, id: Uuid, now: crate::time::Millis) -> Result<bool>;
-    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> Result<bool>;
+    async fn delete_membership(&self, account_id: Uuid, id: Uuid, events: Vec<Event>) -> Result<bool>;
     /// An account's memberships with their members, oldest first.
     async fn account_memberships(
         &self,

@@ -337,8 +337,97 @@ async fn settings_gateway_and_stock_events_carry_their_resources(backend: Backen
     assert_eq!(jobs(&app, &admin, &hook).await, 4);
 }
 
+/// A member is both an account member and a user authentication info: each change of one emits
+/// `account-member.*` and `user-authentication-info.*` (each with its own rendering);
+/// memberships emit `account-membership.created` / `.deleted`.
+async fn member_and_membership_events_carry_their_resources(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let observes = [
+        "account-member.created",
+        "account-member.updated",
+        "account-member.deleted",
+        "account-membership.created",
+        "account-membership.updated",
+        "account-membership.deleted",
+        "user-authentication-info.created",
+        "user-authentication-info.updated",
+        "user-authentication-info.deleted",
+    ];
+    let hook = integration(&app, &admin, webhook(&receiver.url, &observes)).await;
+    let realm = crate::fixtures::realm(&app, &admin).await;
+    let r = app
+        .post(
+            &format!("/v2/authentication-realms/{}/user-authentication-info", realm.id),
+            &admin,
+            json!({"data": {"type": "user_authentication_info", "name": "Ron Swanson", "email": "ron@example.com"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created_user = r.body.clone();
+    let member = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .put(
+            &format!("/v2/account-members/{member}"),
+            &admin,
+            json!({"data": {"type": "account_member", "name": "Ron S."}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated_member = r.body.clone();
+    let account = crate::fixtures::account(&app, &admin, "Pawnee").await;
+    let r = crate::fixtures::join(&app, &admin, &account, &member).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created_membership = r.body.clone();
+    let membership = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .delete(
+            &format!("/v2/accounts/{account}/account-memberships/{membership}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = app
+        .delete(
+            &format!(
+                "/v2/authentication-realms/{}/user-authentication-info/{member}",
+                realm.id
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 8).await;
+    assert_eq!(payloads(&got, "user-authentication-info.created"), [created_user]);
+    let created_member = payloads(&got, "account-member.created");
+    assert_eq!(created_member.len(), 1);
+    assert_eq!(created_member[0]["data"]["type"], "account_member");
+    assert_eq!(created_member[0]["data"]["id"], member.as_str());
+    assert_eq!(payloads(&got, "account-member.updated"), [updated_member]);
+    let updated_user = payloads(&got, "user-authentication-info.updated");
+    assert_eq!(updated_user.len(), 1);
+    assert_eq!(updated_user[0]["data"]["name"], "Ron S.");
+    assert_eq!(payloads(&got, "account-membership.created"), [created_membership]);
+    assert_eq!(
+        payloads(&got, "account-membership.deleted"),
+        [json!({"type": "account_membership", "id": membership})]
+    );
+    assert_eq!(
+        payloads(&got, "account-member.deleted"),
+        [json!({"type": "account_member", "id": member})]
+    );
+    assert_eq!(
+        payloads(&got, "user-authentication-info.deleted"),
+        [json!({"type": "user_authentication_info", "id": member})]
+    );
+    assert_eq!(jobs(&app, &admin, &hook).await, 8);
+}
+
 backend_tests!(
     cart_events_carry_the_cart,
     catalog_and_address_events_carry_their_resources,
     settings_gateway_and_stock_events_carry_their_resources,
+    member_and_membership_events_carry_their_resources,
 );
