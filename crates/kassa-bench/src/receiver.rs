@@ -55,6 +55,8 @@ pub const EVERY_EVENT: &[&str] = &[
     "user-authentication-info.created",
     "user-authentication-info.updated",
     "user-authentication-info.deleted",
+    "file.created",
+    "file.deleted",
 ];
 
 #[derive(Default)]

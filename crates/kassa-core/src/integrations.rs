@@ -77,6 +77,8 @@ events! {
     UserAuthenticationInfoCreated = "user-authentication-info.created",
     UserAuthenticationInfoUpdated = "user-authentication-info.updated",
     UserAuthenticationInfoDeleted = "user-authentication-info.deleted",
+    FileCreated = "file.created",
+    FileDeleted = "file.deleted",
 }
 
 impl EventKind {
@@ -112,8 +114,6 @@ impl EventSet {
 /// `docs/COMPATIBILITY.md`.
 pub const NOT_EMITTED: &[&str] = &[
     "account-membership.updated",
-    "file.created",
-    "file.deleted",
     "one-time-password-token-request.created",
     "catalog-release.updated",
     "catalog-release.deleted",
@@ -130,6 +130,16 @@ pub const MAX_DESCRIPTION: usize = 1024;
 pub const MAX_URL: usize = 2048;
 pub const MAX_SECRET: usize = 255;
 pub const MAX_STOMP_ADDRESSES: usize = 10;
+/// Integrations per store (Elastic Path's limit).
+pub const MAX_INTEGRATIONS: i64 = 100;
+
+/// The refusal of a create past [`MAX_INTEGRATIONS`] (decided in the create's transaction).
+pub fn limit_reached() -> Error {
+    Error::bad_request(
+        "Integration limit reached",
+        format!("A store can have at most {MAX_INTEGRATIONS} integrations"),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntegrationType {

@@ -343,7 +343,7 @@ pub trait CatalogStore {
 #[async_trait]
 pub trait FileStore {
     /// Stores the file and, for an upload, its bytes, in one transaction.
-    async fn create_file(&self, file: File, content: Option<Vec<u8>>) -> Result<()>;
+    async fn create_file(&self, file: File, content: Option<Vec<u8>>, events: Vec<Event>) -> Result<()>;
     async fn file(&self, id: Uuid) -> Result<Option<File>>;
     /// Oldest first. `filter` was checked by `file::file_conditions`.
     async fn files(&self, filter: &[Condition], page: PageRequest) -> Result<Page<File>>;
@@ -352,7 +352,7 @@ pub trait FileStore {
     async fn file_content(&self, id: Uuid, known: Vec<String>) -> Result<Option<FileContent>>;
     /// Deletes the file and its bytes; products that showed it lose it (their main image becomes
     /// none, their file list shrinks). False if there was no such file.
-    async fn delete_file(&self, id: Uuid) -> Result<bool>;
+    async fn delete_file(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
     /// Sets or clears a product's main image, and its `updated_at`.
     async fn set_main_image(&self, product_id: Uuid, file: Option<Uuid>, now: Millis) -> Result<MediaChange>;
     /// Changes a product's files (see [`FilesChange`]), and its `updated_at`.

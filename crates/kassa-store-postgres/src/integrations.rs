@@ -110,6 +110,19 @@ fn job_row(r: &PgRow) -> IntegrationJob {
 impl IntegrationStore for PgStore {
     async fn create_integration(&self, integration: Integration, events: Vec<Event>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // Creates queue on one lock, so two cannot both count 99 and both insert; the count is
+        // a statement of its own, so its snapshot sees what the lock's last holder committed.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('kassa.integrations'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM integrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        if count >= kassa_core::integrations::MAX_INTEGRATIONS {
+            return Err(kassa_core::integrations::limit_reached());
+        }
         write_integration(&mut tx, &integration, true).await?;
         outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)

@@ -205,6 +205,13 @@ impl IntegrationStore for SqliteStore {
     async fn create_integration(&self, integration: Integration, events: Vec<Event>) -> Result<()> {
         self.db
             .write(move |conn| {
+                // The single writer: nothing can come between the count and the insert.
+                let count: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM integrations")?
+                    .query_row([], |r| r.get(0))?;
+                if count >= kassa_core::integrations::MAX_INTEGRATIONS {
+                    return Err(kassa_core::integrations::limit_reached().into());
+                }
                 write_integration(conn, &integration, true)?;
                 outbox::write(conn, &events)
             })

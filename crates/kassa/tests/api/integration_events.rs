@@ -425,9 +425,73 @@ async fn member_and_membership_events_carry_their_resources(backend: Backend) {
     assert_eq!(jobs(&app, &admin, &hook).await, 8);
 }
 
+/// `file.created` with the file as the upload answered it, `file.deleted` with its type and id.
+async fn file_events_carry_the_file(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let hook = integration(
+        &app,
+        &admin,
+        webhook(&receiver.url, &["file.created", "file.deleted"]),
+    )
+    .await;
+    let file = crate::fixtures::uploaded(&app, &admin, "logo.png", &crate::fixtures::png(2, 2)).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.delete(&format!("/v2/files/{id}"), &admin).await.status, 204);
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 2).await;
+    assert_eq!(payloads(&got, "file.created"), [json!({ "data": file })]);
+    assert_eq!(
+        payloads(&got, "file.deleted"),
+        [json!({"type": "file", "id": id})]
+    );
+    assert_eq!(jobs(&app, &admin, &hook).await, 2);
+}
+
+/// A store has at most 100 integrations (Elastic Path's limit): the 101st create is refused and
+/// stores nothing; after a delete there is room again.
+async fn a_store_has_at_most_100_integrations(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let mut first = String::new();
+    for n in 0..100 {
+        let mut body = webhook("https://example.com/hook", &["order.created"]);
+        body["data"]["name"] = json!(format!("hook {n}"));
+        let id = integration(&app, &admin, body).await;
+        if n == 0 {
+            first = id;
+        }
+    }
+    let r = app
+        .post(
+            "/v2/integrations",
+            &admin,
+            webhook("https://example.com/hook", &["order.created"]),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["title"], "Integration limit reached");
+    let r = app.get("/v2/integrations?page[limit]=1", &admin).await;
+    assert_eq!(r.body["meta"]["results"]["total"], 100);
+    assert_eq!(
+        app.delete(&format!("/v2/integrations/{first}"), &admin)
+            .await
+            .status,
+        204
+    );
+    integration(
+        &app,
+        &admin,
+        webhook("https://example.com/hook", &["order.created"]),
+    )
+    .await;
+}
+
 backend_tests!(
     cart_events_carry_the_cart,
     catalog_and_address_events_carry_their_resources,
     settings_gateway_and_stock_events_carry_their_resources,
     member_and_membership_events_carry_their_resources,
+    file_events_carry_the_file,
+    a_store_has_at_most_100_integrations,
 );
