@@ -73,3 +73,29 @@ impl Integrations {
         self.committed.notified().await;
     }
 }
+
+impl Integrations {
+    /// [`Integrations::event`] as the list a store use-case takes.
+    pub fn events(&self, kind: EventKind, render: impl FnOnce() -> String) -> Vec<Event> {
+        self.event(kind, render).into_iter().collect()
+    }
+
+    /// The event of a change whose result the store makes (a created or edited resource),
+    /// rendered from that result inside the change's transaction; `None` — nothing rendered,
+    /// nothing written — if nothing observes `kind`.
+    pub fn emit<T: 'static>(
+        &self,
+        kind: EventKind,
+        render: impl FnOnce(&T) -> String + Send + 'static,
+    ) -> Option<kassa_core::integrations::Emit<T>> {
+        self.observes(kind).then(|| {
+            Box::new(move |t: &T| {
+                vec![Event {
+                    kind,
+                    payload: render(t),
+                    at: now_millis(),
+                }]
+            }) as kassa_core::integrations::Emit<T>
+        })
+    }
+}

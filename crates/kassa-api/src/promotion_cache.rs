@@ -172,59 +172,95 @@ pub async fn cart_promotions(
     now: Millis,
     fresh: impl Into<Freshness>,
 ) -> Result<Option<Promotions>> {
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    let inputs = promotion_inputs(cache, catalog_view, store, catalogs, fresh).await?;
+    Ok(inputs.promotions_of(contents, currency, now))
+}
+
+/// The promotions and the releases their category rules need, read before a write so that the
+/// cart after it can be priced inside the write's transaction (for its event), where nothing
+/// can be awaited.
+pub struct PromotionInputs {
+    list: List,
+    releases: HashMap<Uuid, Option<Arc<crate::catalog_view::ShopperRelease>>>,
+}
+
+/// [`PromotionInputs`] for carts whose product lines come from `catalogs`.
+pub async fn promotion_inputs(
+    cache: &PromotionCache,
+    catalog_view: &CatalogView,
+    store: &dyn Store,
+    catalogs: impl Iterator<Item = Uuid>,
+    fresh: impl Into<Freshness>,
+) -> Result<PromotionInputs> {
     let list = cache.enabled_as(store, fresh.into()).await?;
-    if list.is_empty() {
-        return Ok(None);
-    }
-    let needs_categories = list.iter().any(|p| uses_categories(p));
-    let mut releases: HashMap<Uuid, Option<Arc<crate::catalog_view::ShopperRelease>>> = HashMap::new();
-    let mut lines = Vec::with_capacity(contents.lines.len());
-    for l in &contents.lines {
-        let mut nodes = Vec::new();
-        if needs_categories && let (Some(catalog), Some(product)) = (l.catalog_id, l.product_id) {
+    let mut releases = HashMap::new();
+    if list.iter().any(|p| uses_categories(p)) {
+        for catalog in catalogs {
             if let std::collections::hash_map::Entry::Vacant(e) = releases.entry(catalog) {
                 e.insert(catalog_view.newest_release_of(store, catalog).await?);
             }
-            if let Some(Some(release)) = releases.get(&catalog) {
-                nodes = release.categories_of(product);
-            }
         }
-        lines.push(LineFacts {
-            sku: l.sku.clone(),
-            product_id: l.product_id,
-            catalog_id: l.catalog_id,
-            nodes,
-            custom: l.product_id.is_none(),
-            unit_amount: l.unit_amount,
-            quantity: l.quantity.max(0) as u64,
-        });
     }
-    let codes = contents
-        .codes
-        .iter()
-        .map(|c| CodeFacts {
-            promotion_id: c.promotion_id,
-            code: c.code.clone(),
-            // A used-up code applies nothing; a per-checkout code is otherwise not limited here
-            // (its one use is counted by the checkout's transaction).
-            applications_left: match (c.consume_unit, c.remaining()) {
-                (_, Some(0)) => Some(0),
-                (ConsumeUnit::PerApplication, left) => left.map(|n| n as u64),
-                (ConsumeUnit::PerCheckout, _) => None,
+    Ok(PromotionInputs { list, releases })
+}
+
+impl PromotionInputs {
+    /// The promotions of `contents` (see [`cart_promotions`]); a line of a catalog not read
+    /// before has no categories.
+    pub fn promotions_of(&self, contents: &CartContents, currency: &str, now: Millis) -> Option<Promotions> {
+        if self.list.is_empty() {
+            return None;
+        }
+        let lines = contents
+            .lines
+            .iter()
+            .map(|l| {
+                let nodes = match (l.catalog_id, l.product_id) {
+                    (Some(catalog), Some(product)) => match self.releases.get(&catalog) {
+                        Some(Some(release)) => release.categories_of(product),
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                };
+                LineFacts {
+                    sku: l.sku.clone(),
+                    product_id: l.product_id,
+                    catalog_id: l.catalog_id,
+                    nodes,
+                    custom: l.product_id.is_none(),
+                    unit_amount: l.unit_amount,
+                    quantity: l.quantity.max(0) as u64,
+                }
+            })
+            .collect();
+        let codes = contents
+            .codes
+            .iter()
+            .map(|c| CodeFacts {
+                promotion_id: c.promotion_id,
+                code: c.code.clone(),
+                // A used-up code applies nothing; a per-checkout code is otherwise not limited here
+                // (its one use is counted by the checkout's transaction).
+                applications_left: match (c.consume_unit, c.remaining()) {
+                    (_, Some(0)) => Some(0),
+                    (ConsumeUnit::PerApplication, left) => left.map(|n| n as u64),
+                    (ConsumeUnit::PerCheckout, _) => None,
+                },
+            })
+            .collect();
+        Some(Promotions {
+            list: Arc::clone(&self.list),
+            cart: CartFacts {
+                currency: currency.to_owned(),
+                custom_attributes: contents.cart.custom_attributes.clone(),
+                account_tags: Vec::new(),
+                codes,
+                now,
             },
+            lines,
         })
-        .collect();
-    Ok(Some(Promotions {
-        list,
-        cart: CartFacts {
-            currency: currency.to_owned(),
-            custom_attributes: contents.cart.custom_attributes.clone(),
-            account_tags: Vec::new(),
-            codes,
-            now,
-        },
-        lines,
-    }))
+    }
 }
 
 /// Whether a promotion names categories anywhere (only then are lines' categories looked up).

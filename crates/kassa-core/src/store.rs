@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice}
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::file::{File, FileContent, FilesChange, MediaChange};
-use crate::integrations::{Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, LeasedJob};
+use crate::integrations::{Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog};
 use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
@@ -116,12 +116,13 @@ pub trait AccountStore {
     /// Also deletes the credentials under it.
     async fn delete_password_profile(&self, realm_id: Uuid, id: Uuid) -> Result<bool>;
 
-    async fn create_member(&self, member: Member) -> Result<()>;
+    async fn create_member(&self, member: Member, events: Vec<Event>) -> Result<()>;
     async fn member(&self, id: Uuid) -> Result<Option<Member>>;
     async fn members(&self, filter: &[Condition], page: PageRequest) -> Result<Page<Member>>;
-    async fn update_member(&self, member: Member) -> Result<bool>;
+    /// False if there is none (then `events` are not written).
+    async fn update_member(&self, member: Member, events: Vec<Event>) -> Result<bool>;
     /// Also deletes the member's credentials and memberships.
-    async fn delete_member(&self, id: Uuid) -> Result<bool>;
+    async fn delete_member(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 
     /// `Conflict` if the username is taken under the profile, or the member already has a
     /// credential there.
@@ -149,7 +150,7 @@ pub trait AccountStore {
     /// `Conflict` if the member already belongs to the account; `BadRequest` (`Membership limit
     /// reached`) if the member already belongs to `membership_limit` accounts, decided in the
     /// write's transaction, so parallel creates never exceed the limit.
-    async fn create_membership(&self, membership: Membership) -> Result<()>;
+    async fn create_membership(&self, membership: Membership, events: Vec<Event>) -> Result<()>;
     /// `membership_limit` (`/v2/settings/account-membership`).
     async fn membership_limit(&self) -> Result<i64>;
     async fn set_membership_limit(&self, limit: i64) -> Result<()>;
@@ -158,7 +159,7 @@ pub trait AccountStore {
     async fn account_membership(&self, account_id: Uuid, member_id: Uuid) -> Result<(bool, bool)>;
     /// Touches `updated_at`; false if there is no such membership.
     async fn touch_membership(&self, account_id: Uuid, id: Uuid, now: crate::time::Millis) -> Result<bool>;
-    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> Result<bool>;
+    async fn delete_membership(&self, account_id: Uuid, id: Uuid, events: Vec<Event>) -> Result<bool>;
     /// An account's memberships with their members, oldest first.
     async fn account_memberships(
         &self,
@@ -186,7 +187,7 @@ pub trait AddressStore {
     /// reached`) if the owner already has the store's `shopper_address_limit` addresses, decided
     /// in the write's own transaction (the owner's row is locked, or the writer is single), so
     /// parallel creates never exceed it. A refused create stores nothing.
-    async fn create_address(&self, address: Address) -> Result<Address>;
+    async fn create_address(&self, address: Address, events: Vec<Event>) -> Result<Address>;
     /// The owner's address with this id; `None` for an unknown address or another owner's.
     async fn address(&self, owner: AddressOwner, id: Uuid) -> Result<Option<Address>>;
     /// One page of the owner's addresses, oldest first, with the filtered total; `None` if the
@@ -206,9 +207,10 @@ pub trait AddressStore {
         id: Uuid,
         edit: Edit<AddressFields>,
         now: Millis,
+        emit: Option<Emit<Address>>,
     ) -> Result<Option<Address>>;
-    /// False if there is no such address of this owner.
-    async fn delete_address(&self, owner: AddressOwner, id: Uuid) -> Result<bool>;
+    /// False if there is no such address of this owner (then `events` are not written).
+    async fn delete_address(&self, owner: AddressOwner, id: Uuid, events: Vec<Event>) -> Result<bool>;
 }
 
 /// A legacy customer. The password is only ever stored hashed.
@@ -341,7 +343,7 @@ pub trait CatalogStore {
 #[async_trait]
 pub trait FileStore {
     /// Stores the file and, for an upload, its bytes, in one transaction.
-    async fn create_file(&self, file: File, content: Option<Vec<u8>>) -> Result<()>;
+    async fn create_file(&self, file: File, content: Option<Vec<u8>>, events: Vec<Event>) -> Result<()>;
     async fn file(&self, id: Uuid) -> Result<Option<File>>;
     /// Oldest first. `filter` was checked by `file::file_conditions`.
     async fn files(&self, filter: &[Condition], page: PageRequest) -> Result<Page<File>>;
@@ -350,7 +352,7 @@ pub trait FileStore {
     async fn file_content(&self, id: Uuid, known: Vec<String>) -> Result<Option<FileContent>>;
     /// Deletes the file and its bytes; products that showed it lose it (their main image becomes
     /// none, their file list shrinks). False if there was no such file.
-    async fn delete_file(&self, id: Uuid) -> Result<bool>;
+    async fn delete_file(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
     /// Sets or clears a product's main image, and its `updated_at`.
     async fn set_main_image(&self, product_id: Uuid, file: Option<Uuid>, now: Millis) -> Result<MediaChange>;
     /// Changes a product's files (see [`FilesChange`]), and its `updated_at`.
@@ -367,14 +369,19 @@ pub trait FileStore {
 pub trait CurrencyStore {
     /// `Conflict` if the code is taken; `BadRequest` beyond [`crate::money::MAX_CURRENCIES`].
     /// A new default takes the default from the old one in the same transaction.
-    async fn create_currency(&self, currency: Currency) -> Result<Currency>;
+    async fn create_currency(&self, currency: Currency, emit: Option<Emit<Currency>>) -> Result<Currency>;
     async fn currency(&self, id: Uuid) -> Result<Option<Currency>>;
     /// Oldest first.
     async fn currencies(&self, page: PageRequest) -> Result<Page<Currency>>;
     /// As `create_currency`; taking the default away from the default currency is refused.
-    async fn update_currency(&self, id: Uuid, edit: Edit<Currency>) -> Result<Option<Currency>>;
+    async fn update_currency(
+        &self,
+        id: Uuid,
+        edit: Edit<Currency>,
+        emit: Option<Emit<Currency>>,
+    ) -> Result<Option<Currency>>;
     /// `Conflict` for the default currency.
-    async fn delete_currency(&self, id: Uuid) -> Result<bool>;
+    async fn delete_currency(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 }
 
 /// Stock records, their positions at stock locations, the locations, and the transaction
@@ -418,7 +425,9 @@ pub trait InventoryStore {
     /// record; an unknown location is a validation error naming `data.attributes.location`; a
     /// refusal (a [`StockRefusal`] as `BadRequest`) changes and records nothing. An `increment`
     /// or `set` at a location the product is not stocked at yet creates its position there.
-    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<()>;
+    /// `events` are written only if the transaction is applied.
+    async fn create_stock_transaction(&self, transaction: StockTransaction, events: Vec<Event>)
+    -> Result<()>;
     async fn stock_transaction(&self, product_id: Uuid, id: Uuid) -> Result<Option<StockTransaction>>;
     /// Newest first.
     async fn stock_transactions(&self, product_id: Uuid, page: PageRequest)
@@ -464,9 +473,11 @@ pub trait CartStore {
     async fn ensure_cart(&self, empty: Cart) -> Result<Cart>;
     /// `Conflict` if the id is taken.
     async fn create_cart(&self, cart: Cart) -> Result<()>;
-    /// Replaces the cart's own fields (not its lines); false if there is none.
-    async fn update_cart(&self, cart: Cart) -> Result<bool>;
-    async fn delete_cart(&self, id: &str) -> Result<bool>;
+    /// Replaces the cart's own fields (not its lines); false if there is none (then `events`
+    /// are not written).
+    async fn update_cart(&self, cart: Cart, events: Vec<Event>) -> Result<bool>;
+    /// False if there was none (then `events` are not written).
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool>;
     /// Newest `updated_at` first.
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>>;
     /// Oldest line first.
@@ -487,15 +498,17 @@ pub trait CartStore {
     /// others are inserted. Fixes the cart's
     /// currency if unset, bumps `updated_at`/`expires_at`. `BadRequest` past
     /// [`crate::carts::MAX_CART_ITEMS`] lines, `Conflict` if the cart changed owner since `seen`;
-    /// then nothing changes. Returns the cart with all its lines and tax items.
+    /// then nothing changes. Returns the cart with all its lines and tax items; `emit` renders
+    /// the events of the cart after the add, in its transaction.
     async fn add_cart_items(
         &self,
         seen: &Cart,
         currency: &str,
         items: Vec<CartItem>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
-        self.add_cart_items_and_codes(seen, currency, items, Vec::new(), expires_at)
+        self.add_cart_items_and_codes(seen, currency, items, Vec::new(), expires_at, emit)
             .await
     }
     /// [`CartStore::add_cart_items`] that also keeps promotion codes (by
@@ -508,16 +521,18 @@ pub trait CartStore {
         items: Vec<CartItem>,
         code_keys: Vec<String>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents>;
     /// Sets quantities (0 removes the line) and the prices given with them, all or nothing:
     /// `NotFound` for an unknown line, then nothing changes. Returns the cart with all its lines
-    /// and tax items.
+    /// and tax items; `emit` renders the events of the cart after the change, in its transaction.
     async fn set_cart_item_quantities(
         &self,
         cart_id: &str,
         changes: Vec<crate::carts::QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents>;
     /// Removes every line (the cart and its associations stay).
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;
@@ -602,7 +617,7 @@ pub trait CartStore {
 #[async_trait]
 pub trait SettingsStore {
     async fn store_settings(&self) -> Result<StoreSettings>;
-    async fn update_store_settings(&self, settings: StoreSettings) -> Result<()>;
+    async fn update_store_settings(&self, settings: StoreSettings, events: Vec<Event>) -> Result<()>;
 }
 
 /// Catalogs, their published releases and the catalog rules (`/catalogs...`), and what the
@@ -627,20 +642,31 @@ pub trait ReleaseStore {
     /// Stores the release with its snapshot and, in the same transaction, deletes all but the
     /// newest [`crate::release::RELEASES_KEPT`] releases of its catalog. `NotFound` if the
     /// catalog is gone.
-    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release>;
+    async fn publish_release(
+        &self,
+        release: Release,
+        snapshot: SnapshotDocument,
+        events: Vec<Event>,
+    ) -> Result<Release>;
     /// Newest first.
     async fn releases(&self, catalog_id: Uuid) -> Result<Vec<Release>>;
     async fn release(&self, catalog_id: Uuid, id: Uuid) -> Result<Option<Release>>;
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>>;
 
     /// A validation error naming `data.attributes.catalog_id` if there is no such catalog.
-    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule>;
+    async fn create_catalog_rule(&self, rule: CatalogRule, events: Vec<Event>) -> Result<CatalogRule>;
     async fn catalog_rule(&self, id: Uuid) -> Result<Option<CatalogRule>>;
     /// Oldest first.
     async fn catalog_rules(&self, page: PageRequest) -> Result<Page<CatalogRule>>;
     /// As `create_catalog_rule`.
-    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>>;
-    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool>;
+    async fn update_catalog_rule(
+        &self,
+        id: Uuid,
+        edit: Edit<CatalogRule>,
+        emit: Option<Emit<CatalogRule>>,
+    ) -> Result<Option<CatalogRule>>;
+    /// False if there was none (then `events` are not written).
+    async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool>;
 
     /// Every rule and the newest release of every published catalog, in one read: what
     /// choosing a shopper's catalog needs.
@@ -699,7 +725,13 @@ pub type RememberResponse = Box<dyn FnOnce(&crate::payments::ChangedOrder) -> Id
 pub trait PaymentStore {
     /// The stored `enabled` flags, `(slug, enabled)`; a gateway never set is not listed.
     async fn gateway_settings(&self) -> Result<Vec<(String, bool)>>;
-    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()>;
+    async fn set_gateway_enabled(
+        &self,
+        slug: &str,
+        enabled: bool,
+        now: Millis,
+        events: Vec<Event>,
+    ) -> Result<()>;
     /// The order's transactions, oldest first.
     async fn order_transactions(&self, order_id: Uuid) -> Result<Vec<crate::payments::PaymentTransaction>>;
     /// Applies one change in one transaction that serializes with every other change of the
@@ -821,7 +853,7 @@ pub trait IntegrationStore {
         now: crate::time::Millis,
         lease_until: crate::time::Millis,
         limit: usize,
-    ) -> Result<Vec<LeasedJob>>;
+    ) -> Result<Vec<DueJob>>;
     /// Logs each attempt and settles its job (delivered, failed, or due again at `retry_at`),
     /// all in one transaction. A job whose lease `node` no longer holds for that attempt (it
     /// ended and another node took the job) keeps its state; the attempt is still logged.

@@ -440,8 +440,14 @@ impl AccountStore for PgStore {
         )
     }
 
-    async fn create_member(&self, member: Member) -> Result<()> {
-        insert_member(&self.pool, &member).await
+    async fn create_member(&self, member: Member, events: Vec<Event>) -> Result<()> {
+        if events.is_empty() {
+            return insert_member(&self.pool, &member).await;
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        insert_member(&mut *tx, &member).await?;
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)
     }
 
     async fn member(&self, id: Uuid) -> Result<Option<Member>> {
@@ -472,8 +478,9 @@ impl AccountStore for PgStore {
         .await
     }
 
-    async fn update_member(&self, m: Member) -> Result<bool> {
-        changed(
+    async fn update_member(&self, m: Member, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let updated = changed(
             sqlx::query(
                 "UPDATE account_members SET name = $2, email = $3, given_name = $4, middle_name = $5, family_name = $6, updated_at = $7
                  WHERE id = $1",
@@ -485,20 +492,31 @@ impl AccountStore for PgStore {
             .bind(&m.middle_name)
             .bind(&m.family_name)
             .bind(m.updated_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(sql_error)?,
-        )
+        )?;
+        if updated {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(updated)
     }
 
-    async fn delete_member(&self, id: Uuid) -> Result<bool> {
-        changed(
+    async fn delete_member(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = changed(
             sqlx::query("DELETE FROM account_members WHERE id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(sql_error)?,
-        )
+        )?;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn create_credential(&self, credential: Credential) -> Result<()> {
@@ -661,9 +679,10 @@ impl AccountStore for PgStore {
         Ok(deleted)
     }
 
-    async fn create_membership(&self, membership: Membership) -> Result<()> {
+    async fn create_membership(&self, membership: Membership, events: Vec<Event>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         insert_membership(&mut tx, &membership).await?;
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)
     }
 
@@ -720,15 +739,21 @@ impl AccountStore for PgStore {
         )
     }
 
-    async fn delete_membership(&self, account_id: Uuid, id: Uuid) -> Result<bool> {
-        changed(
+    async fn delete_membership(&self, account_id: Uuid, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = changed(
             sqlx::query("DELETE FROM account_memberships WHERE account_id = $1 AND id = $2")
                 .bind(account_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(sql_error)?,
-        )
+        )?;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn account_memberships(

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use kassa_core::address::{self, Address, AddressFields, AddressOwner};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Condition, Page, PageRequest};
 use kassa_core::store::{AddressStore, Edit};
 use kassa_core::time::Millis;
@@ -101,7 +102,7 @@ async fn get(db: &mut PgConnection, owner: AddressOwner, id: Uuid, lock: bool) -
 
 #[async_trait]
 impl AddressStore for PgStore {
-    async fn create_address(&self, a: Address) -> Result<Address> {
+    async fn create_address(&self, a: Address, events: Vec<Event>) -> Result<Address> {
         let (column, table, missing) = owner_parts(a.owner);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let locked = sqlx::query(AssertSqlSafe(format!(
@@ -154,6 +155,7 @@ impl AddressStore for PgStore {
         if !inserted {
             return Err(address::limit_reached(a.owner, limit));
         }
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(a)
     }
@@ -205,6 +207,7 @@ impl AddressStore for PgStore {
         id: Uuid,
         edit: Edit<AddressFields>,
         now: Millis,
+        emit: Option<Emit<Address>>,
     ) -> Result<Option<Address>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let Some(mut a) = get(&mut tx, owner, id, true).await? else {
@@ -237,20 +240,29 @@ impl AddressStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&a)).await?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(Some(a))
     }
 
-    async fn delete_address(&self, owner: AddressOwner, id: Uuid) -> Result<bool> {
+    async fn delete_address(&self, owner: AddressOwner, id: Uuid, events: Vec<Event>) -> Result<bool> {
         let (column, _, _) = owner_parts(owner);
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM addresses WHERE {column} = $1 AND id = $2"
         )))
         .bind(owner.id())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
-        Ok(done.rows_affected() > 0)
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 }

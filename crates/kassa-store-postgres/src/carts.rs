@@ -8,6 +8,7 @@ use kassa_core::carts::{
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::promotions::codes_from_json;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
@@ -474,8 +475,8 @@ impl CartStore for PgStore {
         insert_cart(&self.pool, &cart, false).await.map(|_| ())
     }
 
-    async fn update_cart(&self, c: Cart) -> Result<bool> {
-        let done = sqlx::query(
+    async fn update_cart(&self, c: Cart, events: Vec<Event>) -> Result<bool> {
+        let update = sqlx::query(
             "UPDATE carts SET name = $2, description = $3, contact_email = $4, currency = $5,
              custom_discounts_enabled = $6, use_rule_promotions = $7, defer_inventory_check = $8,
              custom_attributes = $9::jsonb, snapshot_date = $10, payment_intent_id = $11, account_id = $12,
@@ -495,20 +496,34 @@ impl CartStore for PgStore {
         .bind(c.account_id)
         .bind(c.customer_id)
         .bind(c.updated_at)
-        .bind(c.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(sql_error)?;
-        Ok(done.rows_affected() > 0)
+        .bind(c.expires_at);
+        if events.is_empty() {
+            // Nothing observes it: one statement, no transaction of its own.
+            let done = update.execute(&self.pool).await.map_err(sql_error)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let updated = update.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
+        if updated {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(updated)
     }
 
-    async fn delete_cart(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM carts WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(sql_error)?;
-        Ok(done.rows_affected() > 0)
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool> {
+        let delete = sqlx::query("DELETE FROM carts WHERE id = $1").bind(id);
+        if events.is_empty() {
+            let done = delete.execute(&self.pool).await.map_err(sql_error)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = delete.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>> {
@@ -632,6 +647,7 @@ impl CartStore for PgStore {
         items: Vec<CartItem>,
         code_keys: Vec<String>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let now = items.first().map_or(0, |i| i.updated_at);
         let cart_id = seen.id.as_str();
@@ -721,15 +737,19 @@ impl CartStore for PgStore {
             .await
             .map_err(sql_error)?;
         }
-        tx.commit().await.map_err(sql_error)?;
-        Ok(CartContents {
+        let contents = CartContents {
             cart,
             lines,
             taxes,
             codes,
             custom_discounts: custom,
             promotions_version: None,
-        })
+        };
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&contents)).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(contents)
     }
 
     async fn set_cart_item_quantities(
@@ -738,6 +758,7 @@ impl CartStore for PgStore {
         changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let mut cart = lock_cart(&mut *tx, cart_id, now).await?;
@@ -779,17 +800,21 @@ impl CartStore for PgStore {
         } else {
             Vec::new()
         };
-        tx.commit().await.map_err(sql_error)?;
         cart.updated_at = now;
         cart.expires_at = expires_at;
-        Ok(CartContents {
+        let contents = CartContents {
             cart,
             lines,
             taxes,
             codes,
             custom_discounts,
             promotions_version: None,
-        })
+        };
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&contents)).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(contents)
     }
 
     async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
@@ -1139,7 +1164,8 @@ impl SettingsStore for PgStore {
         }))
     }
 
-    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+    async fn update_store_settings(&self, s: StoreSettings, events: Vec<Event>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO store_settings (id, page_length, calculation_method, cart_expiry_days, show_all_carts,
                custom_discounts_enabled, use_rule_promotions, defer_inventory_check, inventory_reserve_at,
@@ -1162,9 +1188,10 @@ impl SettingsStore for PgStore {
         .bind(s.defer_inventory_check)
         .bind(s.reserve_at.as_str())
         .bind(s.shopper_address_limit)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
-        Ok(())
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)
     }
 }

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use kassa_core::conflicts;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::money::{Currency, MAX_CURRENCIES, MoneyFormat, check_default_kept};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{CurrencyStore, Edit};
@@ -91,7 +92,7 @@ async fn save(db: &mut PgConnection, c: &Currency, insert: bool) -> Result<()> {
 
 #[async_trait]
 impl CurrencyStore for PgStore {
-    async fn create_currency(&self, currency: Currency) -> Result<Currency> {
+    async fn create_currency(&self, currency: Currency, emit: Option<Emit<Currency>>) -> Result<Currency> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         lock_currencies(&mut tx).await?;
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM currencies")
@@ -105,6 +106,9 @@ impl CurrencyStore for PgStore {
             ));
         }
         save(&mut tx, &currency, true).await?;
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&currency)).await?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(currency)
     }
@@ -127,7 +131,12 @@ impl CurrencyStore for PgStore {
             .await
     }
 
-    async fn update_currency(&self, id: Uuid, edit: Edit<Currency>) -> Result<Option<Currency>> {
+    async fn update_currency(
+        &self,
+        id: Uuid,
+        edit: Edit<Currency>,
+        emit: Option<Emit<Currency>>,
+    ) -> Result<Option<Currency>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         lock_currencies(&mut tx).await?;
         let Some(mut currency) = get(&mut tx, id).await? else {
@@ -137,11 +146,14 @@ impl CurrencyStore for PgStore {
         edit(&mut currency)?;
         check_default_kept(&before, &currency)?;
         save(&mut tx, &currency, false).await?;
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&currency)).await?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(Some(currency))
     }
 
-    async fn delete_currency(&self, id: Uuid) -> Result<bool> {
+    async fn delete_currency(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         lock_currencies(&mut tx).await?;
         match get(&mut tx, id).await? {
@@ -158,6 +170,7 @@ impl CurrencyStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(true)
     }

@@ -7,6 +7,7 @@ use kassa_core::Result;
 use kassa_core::file::{
     COLUMN_ID, File, FileContent, FilesChange, MAX_PRODUCT_FILES, MediaChange, changed_files,
 };
+use kassa_core::integrations::Event;
 use kassa_core::query::{Condition, Page, PageRequest, SqlValue};
 use kassa_core::store::FileStore;
 use kassa_core::time::Millis;
@@ -48,7 +49,7 @@ fn ids_of(c: &Condition) -> Vec<Uuid> {
 
 #[async_trait]
 impl FileStore for PgStore {
-    async fn create_file(&self, file: File, content: Option<Vec<u8>>) -> Result<()> {
+    async fn create_file(&self, file: File, content: Option<Vec<u8>>, events: Vec<Event>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO files (id, file_name, mime_type, file_size, public, width, height, sha256, location,
@@ -76,6 +77,7 @@ impl FileStore for PgStore {
                 .await
                 .map_err(sql_error)?;
         }
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)
     }
 
@@ -133,13 +135,19 @@ impl FileStore for PgStore {
         }))
     }
 
-    async fn delete_file(&self, id: Uuid) -> Result<bool> {
+    async fn delete_file(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM files WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
-        Ok(done.rows_affected() == 1)
+        let deleted = done.rows_affected() == 1;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn set_main_image(&self, product_id: Uuid, file: Option<Uuid>, now: Millis) -> Result<MediaChange> {

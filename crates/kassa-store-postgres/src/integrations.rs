@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::{
-    Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus, LeasedJob,
+    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{Edit, IntegrationStore};
@@ -110,6 +110,19 @@ fn job_row(r: &PgRow) -> IntegrationJob {
 impl IntegrationStore for PgStore {
     async fn create_integration(&self, integration: Integration, events: Vec<Event>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // Creates queue on one lock, so two cannot both count 99 and both insert; the count is
+        // a statement of its own, so its snapshot sees what the lock's last holder committed.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('kassa.integrations'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM integrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        if count >= kassa_core::integrations::MAX_INTEGRATIONS {
+            return Err(kassa_core::integrations::limit_reached());
+        }
         write_integration(&mut tx, &integration, true).await?;
         outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)
@@ -210,8 +223,8 @@ impl IntegrationStore for PgStore {
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<LeasedJob>> {
-        let rows = sqlx::query(concat!(
+    ) -> Result<Vec<DueJob>> {
+        let rows = sqlx::query(
             "WITH due AS (
                SELECT j.id FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
                WHERE j.status = 'pending' AND j.next_at <= $1 AND i.enabled
@@ -220,9 +233,8 @@ impl IntegrationStore for PgStore {
              UPDATE integration_jobs j SET attempts = j.attempts + 1, next_at = $3, leased_by = $4, updated_at = $1
              FROM due, integrations i, integration_events e
              WHERE j.id = due.id AND i.id = j.integration_id AND e.id = j.event_id
-             RETURNING j.id, j.event, e.payload, j.created_at, j.attempts, ",
-            integration_columns!()
-        ))
+             RETURNING j.id, j.event, e.payload, j.created_at, j.attempts, j.integration_id, i.updated_at",
+        )
         .bind(now)
         .bind(limit as i64)
         .bind(lease_until)
@@ -234,13 +246,14 @@ impl IntegrationStore for PgStore {
             .iter()
             .map(|r| {
                 let attempt: i32 = r.get(4);
-                LeasedJob {
+                DueJob {
                     id: r.get(0),
                     event: r.get(1),
                     payload: r.get(2),
                     created_at: r.get(3),
                     attempt: attempt as u32,
-                    integration: integration_at(r, 5),
+                    integration_id: r.get(5),
+                    integration_version: r.get(6),
                 }
             })
             .collect())

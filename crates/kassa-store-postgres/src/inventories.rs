@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use kassa_core::carts::CartStock;
 use kassa_core::conflicts;
+use kassa_core::integrations::Event;
 use kassa_core::inventory::{
     Geolocation, Location, MAX_TOTAL, Position, Stock, StockAction, StockLevels, StockRefusal,
     StockTransaction, normalize_items,
@@ -752,7 +753,11 @@ impl InventoryStore for PgStore {
         Ok(stock)
     }
 
-    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<()> {
+    async fn create_stock_transaction(
+        &self,
+        transaction: StockTransaction,
+        events: Vec<Event>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let location = match &transaction.location {
             None => None,
@@ -768,6 +773,7 @@ impl InventoryStore for PgStore {
         };
         match apply(&mut tx, &transaction, location).await? {
             Some(Ok(())) => {
+                crate::outbox::write(&mut tx, &events).await?;
                 tx.commit().await.map_err(sql_error)?;
                 Ok(())
             }

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::Emit;
+use kassa_core::integrations::Event;
 use kassa_core::order_state::{TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{
@@ -174,7 +175,14 @@ impl PaymentStore for PgStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()> {
+    async fn set_gateway_enabled(
+        &self,
+        slug: &str,
+        enabled: bool,
+        now: Millis,
+        events: Vec<Event>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
             "INSERT INTO payment_gateways (slug, enabled, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (slug) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
@@ -182,10 +190,11 @@ impl PaymentStore for PgStore {
         .bind(slug)
         .bind(enabled)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
-        Ok(())
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)
     }
 
     async fn order_transactions(&self, order_id: Uuid) -> Result<Vec<PaymentTransaction>> {

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::release::{
     PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot, SnapshotDocument,
@@ -362,7 +363,12 @@ impl ReleaseStore for PgStore {
         Ok(source)
     }
 
-    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+    async fn publish_release(
+        &self,
+        release: Release,
+        snapshot: SnapshotDocument,
+        events: Vec<Event>,
+    ) -> Result<Release> {
         let document = snapshot.into_json();
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         sqlx::query(
@@ -394,6 +400,7 @@ impl ReleaseStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(sql_error)?;
+        crate::outbox::write(&mut tx, &events).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(release)
     }
@@ -418,12 +425,11 @@ impl ReleaseStore for PgStore {
     }
 
     async fn release_snapshot(&self, id: Uuid) -> Result<Option<Snapshot>> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT snapshot FROM catalog_releases WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(sql_error)?;
+        let text: Option<String> = sqlx::query_scalar("SELECT snapshot FROM catalog_releases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(sql_error)?;
         let Some(text) = text else { return Ok(None) };
         // Seconds of CPU for a large catalog: off the runtime's threads.
         tokio::task::spawn_blocking(move || serde_json::from_str(&text).map_err(Error::internal))
@@ -432,9 +438,11 @@ impl ReleaseStore for PgStore {
             .map(Some)
     }
 
-    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule> {
-        let mut conn = self.pool.acquire().await.map_err(sql_error)?;
-        save_rule(&mut conn, &rule, true).await?;
+    async fn create_catalog_rule(&self, rule: CatalogRule, events: Vec<Event>) -> Result<CatalogRule> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        save_rule(&mut tx, &rule, true).await?;
+        crate::outbox::write(&mut tx, &events).await?;
+        tx.commit().await.map_err(sql_error)?;
         Ok(rule)
     }
 
@@ -456,21 +464,44 @@ impl ReleaseStore for PgStore {
             .await
     }
 
-    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>> {
+    async fn update_catalog_rule(
+        &self,
+        id: Uuid,
+        edit: Edit<CatalogRule>,
+        emit: Option<Emit<CatalogRule>>,
+    ) -> Result<Option<CatalogRule>> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let Some(mut rule) = get_rule(&mut tx, id, true).await? else {
             return Ok(None);
         };
         edit(&mut rule)?;
         save_rule(&mut tx, &rule, false).await?;
+        if let Some(emit) = emit {
+            crate::outbox::write(&mut tx, &emit(&rule)).await?;
+        }
         tx.commit().await.map_err(sql_error)?;
         Ok(Some(rule))
     }
 
-    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool> {
-        delete(&self.pool, "DELETE FROM catalog_rules WHERE id = $1", &[id])
+    async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
+        if events.is_empty() {
+            return delete(&self.pool, "DELETE FROM catalog_rules WHERE id = $1", &[id])
+                .await
+                .map_err(sql_error);
+        }
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let deleted = sqlx::query("DELETE FROM catalog_rules WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
             .await
-            .map_err(sql_error)
+            .map_err(sql_error)?
+            .rows_affected()
+            == 1;
+        if deleted {
+            crate::outbox::write(&mut tx, &events).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
+        Ok(deleted)
     }
 
     async fn shopper_catalogs(&self) -> Result<(Vec<CatalogRule>, Vec<PublishedCatalog>)> {

@@ -470,8 +470,13 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn create_member(&self, member: Member) -> Result<()> {
-        self.db.write(move |conn| insert_member(conn, &member)).await
+    async fn create_member(&self, member: Member, events: Vec<Event>) -> Result<()> {
+        self.db
+            .write(move |conn| {
+                insert_member(conn, &member)?;
+                crate::outbox::write(conn, &events)
+            })
+            .await
     }
 
     async fn member(&self, member_id: Uuid) -> Result<Option<Member>> {
@@ -509,26 +514,30 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn update_member(&self, m: Member) -> Result<bool> {
+    async fn update_member(&self, m: Member, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
-                changed(
+                written(conn, &events, changed(
                     conn.prepare_cached(
                         "UPDATE account_members SET name = ?2, email = ?3, given_name = ?4, middle_name = ?5, family_name = ?6, updated_at = ?7
                          WHERE id = ?1",
                     )?
                     .execute(params![id(m.id), m.name, m.email, m.given_name, m.middle_name, m.family_name, m.updated_at])?,
-                )
+                ))
             })
             .await
     }
 
-    async fn delete_member(&self, member_id: Uuid) -> Result<bool> {
+    async fn delete_member(&self, member_id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
-                changed(
-                    conn.prepare_cached("DELETE FROM account_members WHERE id = ?1")?
-                        .execute([id(member_id)])?,
+                written(
+                    conn,
+                    &events,
+                    changed(
+                        conn.prepare_cached("DELETE FROM account_members WHERE id = ?1")?
+                            .execute([id(member_id)])?,
+                    ),
                 )
             })
             .await
@@ -701,9 +710,12 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn create_membership(&self, membership: Membership) -> Result<()> {
+    async fn create_membership(&self, membership: Membership, events: Vec<Event>) -> Result<()> {
         self.db
-            .write(move |conn| insert_membership(conn, &membership))
+            .write(move |conn| {
+                insert_membership(conn, &membership)?;
+                crate::outbox::write(conn, &events)
+            })
             .await
     }
 
@@ -766,12 +778,23 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn delete_membership(&self, account_id: Uuid, membership_id: Uuid) -> Result<bool> {
+    async fn delete_membership(
+        &self,
+        account_id: Uuid,
+        membership_id: Uuid,
+        events: Vec<Event>,
+    ) -> Result<bool> {
         self.db
             .write(move |conn| {
-                changed(
-                    conn.prepare_cached("DELETE FROM account_memberships WHERE account_id = ?1 AND id = ?2")?
+                written(
+                    conn,
+                    &events,
+                    changed(
+                        conn.prepare_cached(
+                            "DELETE FROM account_memberships WHERE account_id = ?1 AND id = ?2",
+                        )?
                         .execute([id(account_id), id(membership_id)])?,
+                    ),
                 )
             })
             .await
@@ -862,4 +885,13 @@ pub(crate) fn account_order(sort: Option<&Sort>) -> String {
     };
     let dir = if sort.descending { "DESC" } else { "ASC" };
     format!("{column} {dir}, a.id {dir}")
+}
+
+/// `changed`, with `events` written when it is `Ok(true)` (a change that found its row).
+fn written(conn: &Connection, events: &[Event], changed: DbResult<bool>) -> DbResult<bool> {
+    let changed = changed?;
+    if changed {
+        crate::outbox::write(conn, events)?;
+    }
+    Ok(changed)
 }

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use kassa_core::address::{self, Address, AddressFields, AddressOwner};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Condition, Page, PageRequest};
 use kassa_core::store::{AddressStore, Edit};
 use kassa_core::time::Millis;
@@ -119,7 +120,7 @@ fn write_values(a: &Address) -> [Value; 15] {
 
 #[async_trait]
 impl AddressStore for SqliteStore {
-    async fn create_address(&self, address: Address) -> Result<Address> {
+    async fn create_address(&self, address: Address, events: Vec<Event>) -> Result<Address> {
         self.db
             .write(move |conn| {
                 let (column, _, missing) = owner_parts(address.owner);
@@ -146,6 +147,7 @@ impl AddressStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?
                 .execute(as_params(&values).as_slice())?;
+                crate::outbox::write(conn, &events)?;
                 Ok(address)
             })
             .await
@@ -197,6 +199,7 @@ impl AddressStore for SqliteStore {
         address_id: Uuid,
         edit: Edit<AddressFields>,
         now: Millis,
+        emit: Option<Emit<Address>>,
     ) -> Result<Option<Address>> {
         self.db
             .write(move |conn| {
@@ -215,18 +218,29 @@ impl AddressStore for SqliteStore {
                      WHERE id = ?1",
                 )?
                 .execute(as_params(&values).as_slice())?;
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&address))?;
+                }
                 Ok(Some(address))
             })
             .await
     }
 
-    async fn delete_address(&self, owner: AddressOwner, address_id: Uuid) -> Result<bool> {
+    async fn delete_address(
+        &self,
+        owner: AddressOwner,
+        address_id: Uuid,
+        events: Vec<Event>,
+    ) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let (column, _, _) = owner_parts(owner);
                 let n = conn
                     .prepare_cached(&format!("DELETE FROM addresses WHERE {column} = ?1 AND id = ?2"))?
                     .execute(params![id(owner.id()), id(address_id)])?;
+                if n > 0 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 Ok(n > 0)
             })
             .await

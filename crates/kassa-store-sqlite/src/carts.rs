@@ -8,6 +8,7 @@ use kassa_core::carts::{
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -266,7 +267,7 @@ impl CartStore for SqliteStore {
         self.db.write(move |conn| insert_cart(conn, &cart)).await
     }
 
-    async fn update_cart(&self, c: Cart) -> Result<bool> {
+    async fn update_cart(&self, c: Cart, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let n = conn
@@ -293,19 +294,26 @@ impl CartStore for SqliteStore {
                         c.updated_at,
                         c.expires_at
                     ])?;
+                if n > 0 {
+                    crate::outbox::write(conn, &events)?;
+                }
                 Ok(n > 0)
             })
             .await
     }
 
-    async fn delete_cart(&self, id: &str) -> Result<bool> {
+    async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool> {
         let id = id.to_owned();
         self.db
             .write(move |conn| {
-                Ok(conn
+                let deleted = conn
                     .prepare_cached("DELETE FROM carts WHERE id = ?1")?
                     .execute([id])?
-                    > 0)
+                    > 0;
+                if deleted {
+                    crate::outbox::write(conn, &events)?;
+                }
+                Ok(deleted)
             })
             .await
     }
@@ -397,6 +405,7 @@ impl CartStore for SqliteStore {
         items: Vec<CartItem>,
         code_keys: Vec<String>,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let (seen, currency) = (seen.clone(), currency.to_owned());
         self.db
@@ -485,14 +494,18 @@ impl CartStore for SqliteStore {
                         custom_in_effect(conn, &cart)?,
                     )
                 };
-                Ok(CartContents {
+                let contents = CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
                     custom_discounts,
                     promotions_version: None,
-                })
+                };
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&contents))?;
+                }
+                Ok(contents)
             })
             .await
     }
@@ -503,6 +516,7 @@ impl CartStore for SqliteStore {
         changes: Vec<QuantityChange>,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents> {
         let cart_id = cart_id.to_owned();
         self.db
@@ -534,14 +548,18 @@ impl CartStore for SqliteStore {
                 cart.expires_at = expires_at;
                 let codes = crate::promotions::codes_of(conn, &cart_id)?;
                 let custom_discounts = custom_in_effect(conn, &cart)?;
-                Ok(CartContents {
+                let contents = CartContents {
                     cart,
                     lines,
                     taxes,
                     codes,
                     custom_discounts,
                     promotions_version: None,
-                })
+                };
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&contents))?;
+                }
+                Ok(contents)
             })
             .await
     }
@@ -890,7 +908,7 @@ impl SettingsStore for SqliteStore {
             .await
     }
 
-    async fn update_store_settings(&self, s: StoreSettings) -> Result<()> {
+    async fn update_store_settings(&self, s: StoreSettings, events: Vec<Event>) -> Result<()> {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
@@ -917,6 +935,7 @@ impl SettingsStore for SqliteStore {
                     s.reserve_at.as_str(),
                     s.shopper_address_limit
                 ])?;
+                crate::outbox::write(conn, &events)?;
                 Ok(())
             })
             .await

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use kassa_core::conflicts;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::money::{Currency, MAX_CURRENCIES, MoneyFormat, check_default_kept};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{CurrencyStore, Edit};
@@ -76,7 +77,7 @@ fn save(conn: &Connection, c: &Currency, insert: bool) -> DbResult<()> {
 
 #[async_trait]
 impl CurrencyStore for SqliteStore {
-    async fn create_currency(&self, currency: Currency) -> Result<Currency> {
+    async fn create_currency(&self, currency: Currency, emit: Option<Emit<Currency>>) -> Result<Currency> {
         self.db
             .write(move |conn| {
                 let count: i64 = conn
@@ -90,6 +91,9 @@ impl CurrencyStore for SqliteStore {
                     .into());
                 }
                 save(conn, &currency, true)?;
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&currency))?;
+                }
                 Ok(currency)
             })
             .await
@@ -114,7 +118,12 @@ impl CurrencyStore for SqliteStore {
             .await
     }
 
-    async fn update_currency(&self, id: Uuid, edit: Edit<Currency>) -> Result<Option<Currency>> {
+    async fn update_currency(
+        &self,
+        id: Uuid,
+        edit: Edit<Currency>,
+        emit: Option<Emit<Currency>>,
+    ) -> Result<Option<Currency>> {
         self.db
             .write(move |conn| {
                 let Some(mut currency) = get(conn, id)? else {
@@ -124,12 +133,15 @@ impl CurrencyStore for SqliteStore {
                 edit(&mut currency)?;
                 check_default_kept(&before, &currency)?;
                 save(conn, &currency, false)?;
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&currency))?;
+                }
                 Ok(Some(currency))
             })
             .await
     }
 
-    async fn delete_currency(&self, id: Uuid) -> Result<bool> {
+    async fn delete_currency(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
                 match get(conn, id)? {
@@ -145,6 +157,7 @@ impl CurrencyStore for SqliteStore {
                 }
                 conn.prepare_cached("DELETE FROM currencies WHERE id = ?1")?
                     .execute([id.to_string()])?;
+                crate::outbox::write(conn, &events)?;
                 Ok(true)
             })
             .await

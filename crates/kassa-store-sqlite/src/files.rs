@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::file::{File, FileContent, FilesChange, MAX_PRODUCT_FILES, MediaChange, changed_files};
+use kassa_core::integrations::Event;
 use kassa_core::query::{Condition, Page, PageRequest};
 use kassa_core::store::FileStore;
 use kassa_core::time::Millis;
@@ -60,7 +61,7 @@ fn missing_file(conn: &Connection, files: &[Uuid]) -> DbResult<Option<Uuid>> {
 
 #[async_trait]
 impl FileStore for SqliteStore {
-    async fn create_file(&self, file: File, content: Option<Vec<u8>>) -> Result<()> {
+    async fn create_file(&self, file: File, content: Option<Vec<u8>>, events: Vec<Event>) -> Result<()> {
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
@@ -84,7 +85,7 @@ impl FileStore for SqliteStore {
                     conn.prepare_cached("INSERT INTO file_contents (file_id, content) VALUES (?1, ?2)")?
                         .execute(params![id(file.id), bytes])?;
                 }
-                Ok(())
+                crate::outbox::write(conn, &events)
             })
             .await
     }
@@ -155,13 +156,17 @@ impl FileStore for SqliteStore {
             .await
     }
 
-    async fn delete_file(&self, file_id: Uuid) -> Result<bool> {
+    async fn delete_file(&self, file_id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
             .write(move |conn| {
-                Ok(conn
+                let deleted = conn
                     .prepare_cached("DELETE FROM files WHERE id = ?1")?
                     .execute([id(file_id)])?
-                    == 1)
+                    == 1;
+                if deleted {
+                    crate::outbox::write(conn, &events)?;
+                }
+                Ok(deleted)
             })
             .await
     }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::{
-    Attempt, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus, LeasedJob,
+    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{Edit, IntegrationStore};
@@ -125,25 +125,25 @@ fn lease(
     now: Millis,
     lease_until: Millis,
     limit: usize,
-) -> DbResult<Vec<LeasedJob>> {
+) -> DbResult<Vec<DueJob>> {
     let mut jobs = conn
-        .prepare_cached(concat!(
-            "SELECT j.id, j.event, e.payload, j.created_at, j.attempts, ",
-            integration_columns!(),
-            " FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
+        .prepare_cached(
+            "SELECT j.id, j.event, e.payload, j.created_at, j.attempts, j.integration_id, i.updated_at
+             FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
              JOIN integration_events e ON e.id = j.event_id
              WHERE j.status = 'pending' AND j.next_at <= ?1 AND i.enabled
-             ORDER BY j.next_at LIMIT ?2"
-        ))?
+             ORDER BY j.next_at LIMIT ?2",
+        )?
         .query_map(params![now, limit as i64], |r| {
             let attempts: u32 = r.get(4)?;
-            Ok(LeasedJob {
+            Ok(DueJob {
                 id: uuid_at(r, 0)?,
                 event: r.get(1)?,
                 payload: r.get(2)?,
                 created_at: r.get(3)?,
                 attempt: attempts + 1,
-                integration: integration_at(r, 5)?,
+                integration_id: uuid_at(r, 5)?,
+                integration_version: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -205,6 +205,13 @@ impl IntegrationStore for SqliteStore {
     async fn create_integration(&self, integration: Integration, events: Vec<Event>) -> Result<()> {
         self.db
             .write(move |conn| {
+                // The single writer: nothing can come between the count and the insert.
+                let count: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM integrations")?
+                    .query_row([], |r| r.get(0))?;
+                if count >= kassa_core::integrations::MAX_INTEGRATIONS {
+                    return Err(kassa_core::integrations::limit_reached().into());
+                }
                 write_integration(conn, &integration, true)?;
                 outbox::write(conn, &events)
             })
@@ -291,7 +298,7 @@ impl IntegrationStore for SqliteStore {
         now: Millis,
         lease_until: Millis,
         limit: usize,
-    ) -> Result<Vec<LeasedJob>> {
+    ) -> Result<Vec<DueJob>> {
         self.db
             .write(move |conn| lease(conn, node, now, lease_until, limit))
             .await

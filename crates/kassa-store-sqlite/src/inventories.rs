@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use kassa_core::carts::CartStock;
 use kassa_core::conflicts;
+use kassa_core::integrations::Event;
 use kassa_core::inventory::{
     Geolocation, Location, MAX_TOTAL, Position, Stock, StockAction, StockLevels, StockRefusal,
     StockTransaction, normalize_items,
@@ -593,7 +594,11 @@ impl InventoryStore for SqliteStore {
             .await
     }
 
-    async fn create_stock_transaction(&self, transaction: StockTransaction) -> Result<()> {
+    async fn create_stock_transaction(
+        &self,
+        transaction: StockTransaction,
+        events: Vec<Event>,
+    ) -> Result<()> {
         self.db
             .write(move |conn| {
                 let location = match &transaction.location {
@@ -607,7 +612,7 @@ impl InventoryStore for SqliteStore {
                     },
                 };
                 match apply(conn, &transaction, location)? {
-                    Some(Ok(())) => Ok(()),
+                    Some(Ok(())) => crate::outbox::write(conn, &events),
                     Some(Err(refusal)) => Err(Error::from(refusal).into()),
                     None => Err(no_stock(transaction.product_id).into()),
                 }

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::Emit;
+use kassa_core::integrations::Event;
 use kassa_core::order_state::{TransactionStatus, TransactionType};
 use kassa_core::orders::OrderAccess;
 use kassa_core::payments::{
@@ -163,7 +164,13 @@ impl PaymentStore for SqliteStore {
             .await
     }
 
-    async fn set_gateway_enabled(&self, slug: &str, enabled: bool, now: Millis) -> Result<()> {
+    async fn set_gateway_enabled(
+        &self,
+        slug: &str,
+        enabled: bool,
+        now: Millis,
+        events: Vec<Event>,
+    ) -> Result<()> {
         let slug = slug.to_owned();
         self.db
             .write(move |conn| {
@@ -172,6 +179,7 @@ impl PaymentStore for SqliteStore {
                      ON CONFLICT (slug) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
                 )?
                 .execute(params![slug, enabled, now])?;
+                crate::outbox::write(conn, &events)?;
                 Ok(())
             })
             .await

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use kassa_core::catalog::{Catalog, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
+use kassa_core::integrations::{Emit, Event};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::release::{
     PublishedCatalog, RELEASES_KEPT, Release, ReleaseSource, Snapshot, SnapshotDocument,
@@ -190,12 +191,17 @@ fn save_rule(conn: &Connection, r: &CatalogRule, insert: bool) -> DbResult<()> {
 /// The most a snapshot part holds (see migration 0021): about a millisecond of the writer each.
 const PART_BYTES: usize = 1 << 20;
 
-/// Writes `snapshot` in parts, a write each, then the release row with the deletion of its
-/// catalog's releases beyond the newest [`RELEASES_KEPT`], then deletes those releases' parts,
+/// Writes `snapshot` in parts, a write each, then the release row (and its `events`) with the
+/// deletion of its catalog's releases beyond the newest [`RELEASES_KEPT`], then deletes those releases' parts,
 /// a write each: the writer is never held for more than a part, so carts and checkouts go on
 /// between them. Readers never see a partial release: its row comes last, and a release's
 /// parts outlive its row.
-async fn publish_in_parts(db: &Db, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+async fn publish_in_parts(
+    db: &Db,
+    release: Release,
+    snapshot: SnapshotDocument,
+    events: Vec<Event>,
+) -> Result<Release> {
     let document = snapshot.into_json().into_bytes();
     for (seq, part) in document.chunks(PART_BYTES).enumerate() {
         let (id, part) = (release.id.to_string(), part.to_vec());
@@ -244,6 +250,7 @@ async fn publish_in_parts(db: &Db, release: Release, snapshot: SnapshotDocument)
                 params![catalog, RELEASES_KEPT as i64],
                 |r| uuid_at(r, 0),
             )?;
+            crate::outbox::write(conn, &events)?;
             Ok((release, superseded))
         })
         .await;
@@ -455,11 +462,16 @@ impl ReleaseStore for SqliteStore {
             .await
     }
 
-    async fn publish_release(&self, release: Release, snapshot: SnapshotDocument) -> Result<Release> {
+    async fn publish_release(
+        &self,
+        release: Release,
+        snapshot: SnapshotDocument,
+        events: Vec<Event>,
+    ) -> Result<Release> {
         // A task of its own: a publish begun is finished even if its request goes away, so no
         // parts are left behind.
         let db = self.db.clone();
-        tokio::spawn(async move { publish_in_parts(&db, release, snapshot).await })
+        tokio::spawn(async move { publish_in_parts(&db, release, snapshot, events).await })
             .await
             .map_err(Error::internal)?
     }
@@ -524,10 +536,11 @@ impl ReleaseStore for SqliteStore {
             .await
     }
 
-    async fn create_catalog_rule(&self, rule: CatalogRule) -> Result<CatalogRule> {
+    async fn create_catalog_rule(&self, rule: CatalogRule, events: Vec<Event>) -> Result<CatalogRule> {
         self.db
             .write(move |conn| {
                 save_rule(conn, &rule, true)?;
+                crate::outbox::write(conn, &events)?;
                 Ok(rule)
             })
             .await
@@ -552,7 +565,12 @@ impl ReleaseStore for SqliteStore {
             .await
     }
 
-    async fn update_catalog_rule(&self, id: Uuid, edit: Edit<CatalogRule>) -> Result<Option<CatalogRule>> {
+    async fn update_catalog_rule(
+        &self,
+        id: Uuid,
+        edit: Edit<CatalogRule>,
+        emit: Option<Emit<CatalogRule>>,
+    ) -> Result<Option<CatalogRule>> {
         self.db
             .write(move |conn| {
                 let Some(mut rule) = get_rule(conn, id)? else {
@@ -560,14 +578,23 @@ impl ReleaseStore for SqliteStore {
                 };
                 edit(&mut rule)?;
                 save_rule(conn, &rule, false)?;
+                if let Some(emit) = emit {
+                    crate::outbox::write(conn, &emit(&rule))?;
+                }
                 Ok(Some(rule))
             })
             .await
     }
 
-    async fn delete_catalog_rule(&self, id: Uuid) -> Result<bool> {
+    async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
         self.db
-            .write(move |conn| delete(conn, "DELETE FROM catalog_rules WHERE id = ?1", &[id]))
+            .write(move |conn| {
+                let deleted = delete(conn, "DELETE FROM catalog_rules WHERE id = ?1", &[id])?;
+                if deleted {
+                    crate::outbox::write(conn, &events)?;
+                }
+                Ok(deleted)
+            })
             .await
     }
 
@@ -672,7 +699,7 @@ mod tests {
         let big = snapshot(catalog.id, PART_BYTES * 5 / 2 + 1);
         let first = release(catalog.id, 1);
         store
-            .publish_release(first.clone(), big.to_document())
+            .publish_release(first.clone(), big.to_document(), Vec::new())
             .await
             .unwrap();
         assert_eq!(parts_of(&store, first.id).await, 3);
@@ -683,7 +710,7 @@ mod tests {
         for at in 2..=4 {
             let r = release(catalog.id, at);
             store
-                .publish_release(r.clone(), snapshot(catalog.id, 10).to_document())
+                .publish_release(r.clone(), snapshot(catalog.id, 10).to_document(), Vec::new())
                 .await
                 .unwrap();
             newer.push(r.id);
@@ -696,7 +723,11 @@ mod tests {
         let orphan = release(Uuid::new_v4(), 5);
         assert!(
             store
-                .publish_release(orphan.clone(), snapshot(orphan.catalog_id, 10).to_document())
+                .publish_release(
+                    orphan.clone(),
+                    snapshot(orphan.catalog_id, 10).to_document(),
+                    Vec::new()
+                )
                 .await
                 .is_err()
         );

@@ -8,14 +8,15 @@
 //! [`RetryPolicy::lease_ms`] and any node takes them again (with the next attempt number), so
 //! nothing is lost and, the lease outlasting any attempt, no attempt runs twice at once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kassa_api::integrations::{Integrations, OBSERVED_REFRESH};
 use kassa_core::integrations::{
-    Attempt, IntegrationType, LeasedJob, RetryPolicy, StompConfig, WebhookConfig, delivered, excerpt,
-    queue_message, webhook_body,
+    Attempt, DueJob, Integration, IntegrationType, LeasedJob, RetryPolicy, StompConfig, WebhookConfig,
+    delivered, excerpt, queue_message, webhook_body,
 };
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
@@ -101,6 +102,9 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
             }
         })
     };
+    // The integrations this node delivers to, by id: a lease names a job's integration and its
+    // version, and only a version not kept here is read.
+    let mut kept: HashMap<Uuid, Arc<Integration>> = HashMap::new();
     let mut refresh = tokio::time::interval(OBSERVED_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -111,8 +115,9 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
             let now = now_millis();
             let lease_until = now + policy.lease_ms() as i64;
             match store.lease_jobs(node, now, lease_until, free).await {
-                Ok(jobs) => {
-                    full_batch = jobs.len() == free;
+                Ok(due) => {
+                    full_batch = due.len() == free;
+                    let jobs = resolve(&*store, &mut kept, due).await;
                     for job in jobs {
                         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                             return;
@@ -151,6 +156,43 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(MAX_IN_FLIGHT as u32)).await;
     drop(done);
     let _ = tokio::time::timeout(STOP_GRACE, recorder).await;
+}
+
+/// The leased jobs with their integrations, from `kept` or read (and kept) when `kept` has
+/// another version or none. A job whose integration is gone is left out (its jobs went with it);
+/// one whose integration cannot be read now is left to its lease's end.
+async fn resolve(
+    store: &dyn Store,
+    kept: &mut HashMap<Uuid, Arc<Integration>>,
+    due: Vec<DueJob>,
+) -> Vec<LeasedJob> {
+    let mut jobs = Vec::with_capacity(due.len());
+    for job in due {
+        let current = kept
+            .get(&job.integration_id)
+            .filter(|i| i.updated_at == job.integration_version)
+            .cloned();
+        let integration = match current {
+            Some(i) => i,
+            None => match store.integration(job.integration_id).await {
+                Ok(Some(i)) => {
+                    let i = Arc::new(i);
+                    kept.insert(i.id, Arc::clone(&i));
+                    i
+                }
+                Ok(None) => {
+                    kept.remove(&job.integration_id);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read an integration to deliver to");
+                    continue;
+                }
+            },
+        };
+        jobs.push(LeasedJob::new(job, integration));
+    }
+    jobs
 }
 
 /// One attempt of `job`: deliver, and say what came of it and when to try again.

@@ -148,8 +148,14 @@ async fn update(
     member.name = name.unwrap_or(member.name);
     member.email = email.unwrap_or(member.email);
     member.updated_at = now_millis();
-    if !state.store.update_member(member.clone()).await? {
+    let events =
+        crate::routes::realms::member_events(&state, crate::routes::realms::MEMBER_UPDATED, &member, &origin);
+    let emitted = !events.is_empty();
+    if !state.store.update_member(member.clone(), events).await? {
         return Err(member_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(Json(envelope::single(render_member(&member, &origin))))
 }

@@ -366,7 +366,16 @@ async fn create_membership(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_membership(membership.clone()).await?;
+    let events = state
+        .integrations
+        .events(EventKind::AccountMembershipCreated, || {
+            envelope::single(render_membership(&membership, &origin)).to_string()
+        });
+    let emitted = !events.is_empty();
+    state.store.create_membership(membership.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render_membership(&membership, &origin))),
@@ -459,7 +468,20 @@ async fn remove_membership(
 ) -> ApiResult<StatusCode> {
     let account_id = parse_uuid(&id, account_not_found)?;
     let membership_id = parse_uuid(&membership_id, membership_not_found)?;
-    if state.store.delete_membership(account_id, membership_id).await? {
+    let events = state
+        .integrations
+        .events(EventKind::AccountMembershipDeleted, || {
+            deleted_payload("account_membership", membership_id)
+        });
+    let emitted = !events.is_empty();
+    if state
+        .store
+        .delete_membership(account_id, membership_id, events)
+        .await?
+    {
+        if emitted {
+            state.integrations.committed();
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(membership_not_found())

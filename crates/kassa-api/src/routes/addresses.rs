@@ -15,6 +15,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::Validator;
 use kassa_core::address::{self, ADDRESS_FILTER_FIELDS, Address, AddressFields, AddressOwner, AddressUse};
+use kassa_core::integrations::{EventKind, deleted_payload};
 use kassa_core::query;
 use kassa_core::store::Edit;
 use kassa_core::time::now_millis;
@@ -148,16 +149,21 @@ async fn create(
     let fields = address::check(&mut v, &data, "data", AddressUse::Saved);
     v.finish()?;
     let now = now_millis();
-    let created = state
-        .store
-        .create_address(Address {
-            id: Uuid::now_v7(),
-            owner,
-            fields,
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
+    let address = Address {
+        id: Uuid::now_v7(),
+        owner,
+        fields,
+        created_at: now,
+        updated_at: now,
+    };
+    let events = state.integrations.events(EventKind::AddressCreated, || {
+        envelope::single(render(&address, origin)).to_string()
+    });
+    let emitted = !events.is_empty();
+    let created = state.store.create_address(address, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render(&created, origin))),
@@ -195,17 +201,34 @@ async fn update(
         *fields = checked;
         Ok(())
     });
+    let shown = origin.clone();
+    let emit = state
+        .integrations
+        .emit(EventKind::AddressUpdated, move |a: &Address| {
+            envelope::single(render(a, &shown)).to_string()
+        });
+    let emitted = emit.is_some();
     let updated = state
         .store
-        .update_address(owner, id, edit, now_millis())
+        .update_address(owner, id, edit, now_millis(), emit)
         .await?
         .ok_or_else(address_not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok(Json(envelope::single(render(&updated, origin))))
 }
 
 async fn remove(state: &AppState, owner: AddressOwner, raw: &str) -> ApiResult<StatusCode> {
     let id = parse_uuid(raw, address_not_found)?;
-    if state.store.delete_address(owner, id).await? {
+    let events = state
+        .integrations
+        .events(EventKind::AddressDeleted, || deleted_payload("address", id));
+    let emitted = !events.is_empty();
+    if state.store.delete_address(owner, id, events).await? {
+        if emitted {
+            state.integrations.committed();
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(address_not_found())

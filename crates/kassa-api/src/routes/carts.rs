@@ -20,6 +20,7 @@ use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartTaxItem, ItemKind, QuantityChange, StockOf,
     custom_line_key, is_valid_cart_id,
 };
+use kassa_core::integrations::{Event, EventKind, deleted_payload};
 use kassa_core::query::PageRequest;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis};
@@ -40,8 +41,8 @@ use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::cart::{
-    bad_cart_id, cart_not_found, cart_response, items_document, items_response, price_with_promotions,
-    render_cart,
+    bad_cart_id, cart_lines_emit, cart_not_found, cart_response, cart_updated_events, items_document,
+    items_response, price_with_promotions, render_cart,
 };
 use crate::views::money::money_formats;
 
@@ -276,7 +277,12 @@ async fn update(
     apply_cart_body(cart, body.data)?;
     cart.updated_at = now_millis();
     cart.expires_at = settings.cart_expiry(cart.updated_at);
-    state.store.update_cart(cart.clone()).await?;
+    let events = cart_updated_events(&state, &contents, &settings, &origin).await?;
+    let emitted = !events.is_empty();
+    state.store.update_cart(contents.cart.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     cart_response(&state, &contents, &settings, &[], &origin).await
 }
 
@@ -309,7 +315,15 @@ async fn remove(
             ));
         }
     }
-    state.store.delete_cart(&id).await?;
+    let events: Vec<Event> = state
+        .integrations
+        .event(EventKind::CartDeleted, || deleted_payload("cart", &id))
+        .into_iter()
+        .collect();
+    let emitted = !events.is_empty();
+    if state.store.delete_cart(&id, events).await? && emitted {
+        state.integrations.committed();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1098,10 +1112,22 @@ async fn add_items(
         }
         contents
     } else {
-        state
+        let catalogs: Vec<Uuid> = contents
+            .lines
+            .iter()
+            .chain(&good)
+            .filter_map(|l| l.catalog_id)
+            .collect();
+        let emit = cart_lines_emit(&state, &settings, &origin, catalogs.into_iter()).await?;
+        let emitted = emit.is_some();
+        let contents = state
             .store
-            .add_cart_items_and_codes(cart, &currency, good, keys, settings.cart_expiry(now))
-            .await?
+            .add_cart_items_and_codes(cart, &currency, good, keys, settings.cart_expiry(now), emit)
+            .await?;
+        if emitted {
+            state.integrations.committed();
+        }
+        contents
     };
     for c in codes {
         if !contents.codes.iter().any(|k| k.id == c.id) {
@@ -1253,6 +1279,33 @@ async fn priced_changes(
     ))
 }
 
+/// Sets quantities on the cart `contents` (as read), with its `cart.updated` event if observed
+/// (an empty list changes no line and emits nothing).
+async fn set_quantities(
+    state: &AppState,
+    contents: &CartContents,
+    changes: Vec<QuantityChange>,
+    settings: &StoreSettings,
+    origin: &Origin,
+    now: Millis,
+) -> ApiResult<CartContents> {
+    let emit = if changes.is_empty() {
+        None
+    } else {
+        let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+        cart_lines_emit(state, settings, origin, catalogs).await?
+    };
+    let emitted = emit.is_some();
+    let contents = state
+        .store
+        .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now), emit)
+        .await?;
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok(contents)
+}
+
 async fn update_item(
     State(state): State<AppState>,
     who: Requester,
@@ -1270,10 +1323,7 @@ async fn update_item(
     let changes = priced_changes(&state, &request, &contents, vec![(item_id, quantity)]).await?;
     check_changes(&contents, &changes, |_| "data.quantity".into())?;
     let now = now_millis();
-    let contents = state
-        .store
-        .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now))
-        .await?;
+    let contents = set_quantities(&state, &contents, changes, &settings, &origin, now).await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
@@ -1323,10 +1373,7 @@ async fn update_items(
     let changes = priced_changes(&state, &request, &contents, changes).await?;
     check_changes(&contents, &changes, |i| format!("data[{i}].quantity"))?;
     let now = now_millis();
-    let contents = state
-        .store
-        .set_cart_item_quantities(&contents.cart.id, changes, now, settings.cart_expiry(now))
-        .await?;
+    let contents = set_quantities(&state, &contents, changes, &settings, &origin, now).await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
@@ -1337,7 +1384,13 @@ async fn open_and_list(state: &AppState, id: &str, who: &Requester, origin: &Ori
     let now = now_millis();
     let contents = state
         .store
-        .set_cart_item_quantities(&contents.cart.id, Vec::new(), now, settings.cart_expiry(now))
+        .set_cart_item_quantities(
+            &contents.cart.id,
+            Vec::new(),
+            now,
+            settings.cart_expiry(now),
+            None,
+        )
         .await?;
     items_response(state, &contents, &settings, &[], origin, &[]).await
 }
@@ -1352,21 +1405,14 @@ async fn remove_item(
     let item_id = parse_uuid(&item_id, not_found)?;
     // An unknown cart has no such item: 404, and no cart is created.
     let (contents, settings) = existing_contents(&state, &id, &who).await?;
-    let cart = contents.ok_or_else(not_found)?.cart;
+    let contents = contents.ok_or_else(not_found)?;
     let now = now_millis();
-    let contents = state
-        .store
-        .set_cart_item_quantities(
-            &cart.id,
-            vec![QuantityChange {
-                item_id,
-                quantity: 0,
-                unit_price: None,
-            }],
-            now,
-            settings.cart_expiry(now),
-        )
-        .await?;
+    let removal = vec![QuantityChange {
+        item_id,
+        quantity: 0,
+        unit_price: None,
+    }];
+    let contents = set_quantities(&state, &contents, removal, &settings, &origin, now).await?;
     items_response(&state, &contents, &settings, &[], &origin, &[]).await
 }
 
@@ -1475,6 +1521,7 @@ impl PartyRoute for Customers {
 async fn associate<P: PartyRoute>(
     State(state): State<AppState>,
     who: Requester,
+    origin: Origin,
     ApiPath(cart_id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -1492,8 +1539,9 @@ async fn associate<P: PartyRoute>(
     if !party.exists(state, id).await? {
         return Err(ApiError::not_found("Not Found", format!("{kind} not found")).with_source("data[0].id"));
     }
-    let (mut cart, settings) = open_cart(state, cart_id, who).await?;
-    match *party.slot(&mut cart) {
+    let (mut contents, settings) = open_contents(state, cart_id, who).await?;
+    let cart = &mut contents.cart;
+    match *party.slot(cart) {
         Some(existing) if existing == id => return Ok((StatusCode::NO_CONTENT, Json(Value::Null))),
         Some(_) => {
             return Err(ApiError::forbidden(format!(
@@ -1502,11 +1550,16 @@ async fn associate<P: PartyRoute>(
         }
         None => {}
     }
-    *party.slot(&mut cart) = Some(id);
+    *party.slot(cart) = Some(id);
     cart.contact_email = None;
     cart.updated_at = now_millis();
     cart.expires_at = settings.cart_expiry(cart.updated_at);
-    state.store.update_cart(cart).await?;
+    let events = cart_updated_events(state, &contents, &settings, &origin).await?;
+    let emitted = !events.is_empty();
+    state.store.update_cart(contents.cart, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok((
         StatusCode::OK,
         Json(json!({ "data": [{ "type": kind, "id": id }] })),
@@ -1516,17 +1569,24 @@ async fn associate<P: PartyRoute>(
 async fn dissociate<P: PartyRoute>(
     State(state): State<AppState>,
     who: Requester,
+    origin: Origin,
     ApiPath(cart_id): ApiPath<String>,
     ApiJson(body): ApiJson<RelationshipBody>,
 ) -> ApiResult<StatusCode> {
     let (state, who, cart_id, party) = (&state, &who, cart_id.as_str(), P::PARTY);
     let id = relationship(&body, party.kind())?;
-    let (mut cart, settings) = open_cart(state, cart_id, who).await?;
-    if *party.slot(&mut cart) == Some(id) {
-        *party.slot(&mut cart) = None;
+    let (mut contents, settings) = open_contents(state, cart_id, who).await?;
+    let cart = &mut contents.cart;
+    if *party.slot(cart) == Some(id) {
+        *party.slot(cart) = None;
         cart.updated_at = now_millis();
         cart.expires_at = settings.cart_expiry(cart.updated_at);
-        state.store.update_cart(cart).await?;
+        let events = cart_updated_events(state, &contents, &settings, &origin).await?;
+        let emitted = !events.is_empty();
+        state.store.update_cart(contents.cart, events).await?;
+        if emitted {
+            state.integrations.committed();
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

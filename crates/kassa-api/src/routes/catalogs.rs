@@ -10,6 +10,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::catalog::{Catalog, MAX_CATALOG_PRICEBOOKS, PrioritizedPricebook};
 use kassa_core::catalog_rule::CatalogRule;
+use kassa_core::integrations::{EventKind, deleted_payload};
 use kassa_core::pricing::Schedule;
 use kassa_core::release::{Release, build_snapshot};
 use kassa_core::time::{now_millis, rfc3339};
@@ -370,12 +371,21 @@ async fn publish(
     })
     .await
     .map_err(Error::internal)?;
+    let events = state.integrations.events(EventKind::CatalogReleaseCreated, || {
+        envelope::single(render_release(&parsed.release, &origin)).to_string()
+    });
+    let emitted = !events.is_empty();
     let release = state
         .catalog_view
         .publish(Arc::clone(&parsed), || {
-            state.store.publish_release(parsed.release.clone(), document)
+            state
+                .store
+                .publish_release(parsed.release.clone(), document, events)
         })
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     let indexing = state.clone();
     tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
     Ok((
@@ -619,7 +629,14 @@ async fn create_rule(
         updated_at: now,
     };
     change.apply(&mut rule);
-    let rule = state.store.create_catalog_rule(rule).await?;
+    let events = state.integrations.events(EventKind::CatalogRuleCreated, || {
+        envelope::single(render_rule(&rule, &origin)).to_string()
+    });
+    let emitted = !events.is_empty();
+    let rule = state.store.create_catalog_rule(rule, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     state.catalog_view.invalidate();
     Ok((
         StatusCode::CREATED,
@@ -663,6 +680,13 @@ async fn update_rule(
     let id = parse_uuid(&id, rule_not_found)?;
     let change = parse_rule(body, Some(id))?;
     let now = now_millis();
+    let shown = origin.clone();
+    let emit = state
+        .integrations
+        .emit(EventKind::CatalogRuleUpdated, move |r: &CatalogRule| {
+            envelope::single(render_rule(r, &shown)).to_string()
+        });
+    let emitted = emit.is_some();
     let rule = state
         .store
         .update_catalog_rule(
@@ -672,9 +696,13 @@ async fn update_rule(
                 r.updated_at = now;
                 Ok(())
             }),
+            emit,
         )
         .await?
         .ok_or_else(rule_not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     state.catalog_view.invalidate();
     Ok(Json(envelope::single(render_rule(&rule, &origin))))
 }
@@ -685,8 +713,15 @@ async fn remove_rule(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, rule_not_found)?;
-    if !state.store.delete_catalog_rule(id).await? {
+    let events = state.integrations.events(EventKind::CatalogRuleDeleted, || {
+        deleted_payload("catalog_rule", id)
+    });
+    let emitted = !events.is_empty();
+    if !state.store.delete_catalog_rule(id, events).await? {
         return Err(rule_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     state.catalog_view.invalidate();
     Ok(StatusCode::NO_CONTENT)

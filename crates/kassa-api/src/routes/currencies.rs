@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
+use kassa_core::integrations::{EventKind, deleted_payload};
 use kassa_core::money::{Currency, MAX_DECIMAL_PLACES, MoneyFormat, PRICE_PLACEHOLDER, is_currency_code};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
@@ -164,7 +165,17 @@ async fn create(
         updated_at: now,
     };
     body.data.apply(&mut currency);
-    let currency = state.store.create_currency(currency).await?;
+    let shown = origin.clone();
+    let emit = state
+        .integrations
+        .emit(EventKind::CurrencyCreated, move |c: &Currency| {
+            envelope::single(render(c, &shown)).to_string()
+        });
+    let emitted = emit.is_some();
+    let currency = state.store.create_currency(currency, emit).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     // Shopper views and carts format money from the node's cached currencies.
     state.catalog_view.invalidate();
     Ok((
@@ -212,6 +223,13 @@ async fn update(
     body.data.check(false, Some(id))?;
     let now = now_millis();
     let data = body.data;
+    let shown = origin.clone();
+    let emit = state
+        .integrations
+        .emit(EventKind::CurrencyUpdated, move |c: &Currency| {
+            envelope::single(render(c, &shown)).to_string()
+        });
+    let emitted = emit.is_some();
     let currency = state
         .store
         .update_currency(
@@ -221,9 +239,13 @@ async fn update(
                 c.updated_at = now;
                 Ok(())
             }),
+            emit,
         )
         .await?
         .ok_or_else(not_found)?;
+    if emitted {
+        state.integrations.committed();
+    }
     state.catalog_view.invalidate();
     Ok(Json(envelope::single(render(&currency, &origin))))
 }
@@ -234,8 +256,15 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
-    if !state.store.delete_currency(id).await? {
+    let events = state
+        .integrations
+        .events(EventKind::CurrencyDeleted, || deleted_payload("currency", id));
+    let emitted = !events.is_empty();
+    if !state.store.delete_currency(id, events).await? {
         return Err(not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     state.catalog_view.invalidate();
     Ok(StatusCode::NO_CONTENT)

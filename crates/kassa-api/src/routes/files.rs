@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kassa_core::Validator;
 use kassa_core::file::{self, File};
+use kassa_core::integrations::{EventKind, deleted_payload};
 use kassa_core::time::now_millis;
 use serde_json::Value;
 use uuid::Uuid;
@@ -273,8 +274,16 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let form = read_form(req, state.config.max_file_bytes).await?;
     let (f, content) = new_file(form, Uuid::now_v7())?;
-    state.store.create_file(f.clone(), content).await?;
-    Ok((StatusCode::CREATED, Json(envelope::single(render(&f, &origin)))))
+    let document = envelope::single(render(&f, &origin));
+    let events = state
+        .integrations
+        .events(EventKind::FileCreated, || document.to_string());
+    let emitted = !events.is_empty();
+    state.store.create_file(f, content, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok((StatusCode::CREATED, Json(document)))
 }
 
 async fn list(
@@ -309,8 +318,15 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
-    if !state.store.delete_file(id).await? {
+    let events = state
+        .integrations
+        .events(EventKind::FileDeleted, || deleted_payload("file", id));
+    let emitted = !events.is_empty();
+    if !state.store.delete_file(id, events).await? {
         return Err(not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
+use kassa_core::integrations::EventKind;
 use kassa_core::payments::{Gateway, gateways};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, Validator};
@@ -81,10 +82,18 @@ async fn update(
     v.finish()?;
     let enabled =
         enabled.ok_or_else(|| ApiError::from(Error::field("enabled", "required", "enabled is required")))?;
+    gateway.enabled = enabled;
+    let document = json!({ "data": render(&gateway) });
+    let events = state
+        .integrations
+        .events(EventKind::PaymentGatewayUpdated, || document.to_string());
+    let emitted = !events.is_empty();
     state
         .store
-        .set_gateway_enabled(gateway.slug, enabled, now_millis())
+        .set_gateway_enabled(gateway.slug, enabled, now_millis(), events)
         .await?;
-    gateway.enabled = enabled;
-    Ok(Json(json!({ "data": render(&gateway) })))
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok(Json(document))
 }

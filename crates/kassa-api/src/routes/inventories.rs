@@ -21,6 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use kassa_core::Validator;
+use kassa_core::integrations::EventKind;
 use kassa_core::inventory::{
     Location, MAX_MULTIPLE, Position, Stock, StockLevels, StockTransaction, edit_location, is_valid_slug,
 };
@@ -612,11 +613,16 @@ async fn create_transaction(
         location,
         created_at: now_millis(),
     };
-    state.store.create_stock_transaction(transaction.clone()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(envelope::single(render_transaction(&transaction, &origin, ml))),
-    ))
+    let document = envelope::single(render_transaction(&transaction, &origin, ml));
+    let events = state
+        .integrations
+        .events(EventKind::StockTransactionCreated, || document.to_string());
+    let emitted = !events.is_empty();
+    state.store.create_stock_transaction(transaction, events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
+    Ok((StatusCode::CREATED, Json(document)))
 }
 
 async fn transactions(

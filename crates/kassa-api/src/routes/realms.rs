@@ -17,6 +17,7 @@ use kassa_core::account::{
     MIN_PASSWORD_LENGTH, Member, PasswordProfile, Realm, SELF_MANAGEMENT_MODES, USERNAME_FORMATS,
     is_valid_email,
 };
+use kassa_core::integrations::{Event, EventKind, deleted_payload};
 use kassa_core::query::{self, FieldKind, FieldSpec, TEXT_OPS};
 use kassa_core::secret;
 use kassa_core::time::{now_millis, rfc3339};
@@ -455,6 +456,47 @@ async fn self_service(state: &AppState, shopper: &Shopper, raw_id: &str) -> ApiR
     Ok(())
 }
 
+/// The events of a change of a member, who is both an account member (`/v2/account-members`)
+/// and a user authentication info of the account realm: `account-member.*` with the account
+/// member and `user-authentication-info.*` with the user, each as its API renders it (a
+/// deletion: only the type and id). Rendered only for the kinds something observes.
+pub(crate) fn member_events(
+    state: &AppState,
+    kinds: (EventKind, EventKind),
+    m: &Member,
+    origin: &Origin,
+) -> Vec<Event> {
+    let deleted = kinds.0 == EventKind::AccountMemberDeleted;
+    let mut events = state.integrations.events(kinds.0, || {
+        if deleted {
+            deleted_payload("account_member", m.id)
+        } else {
+            envelope::single(crate::views::account::render_member(m, origin)).to_string()
+        }
+    });
+    events.extend(state.integrations.events(kinds.1, || {
+        if deleted {
+            deleted_payload("user_authentication_info", m.id)
+        } else {
+            envelope::single(render_user(m, origin)).to_string()
+        }
+    }));
+    events
+}
+
+pub(crate) const MEMBER_CREATED: (EventKind, EventKind) = (
+    EventKind::AccountMemberCreated,
+    EventKind::UserAuthenticationInfoCreated,
+);
+pub(crate) const MEMBER_UPDATED: (EventKind, EventKind) = (
+    EventKind::AccountMemberUpdated,
+    EventKind::UserAuthenticationInfoUpdated,
+);
+pub(crate) const MEMBER_DELETED: (EventKind, EventKind) = (
+    EventKind::AccountMemberDeleted,
+    EventKind::UserAuthenticationInfoDeleted,
+);
+
 fn render_user(m: &Member, origin: &Origin) -> Value {
     let mut meta = timestamps_meta(m.created_at, m.updated_at);
     meta["creation_status"] = json!("COMPLETE");
@@ -535,7 +577,12 @@ async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_member(member.clone()).await?;
+    let events = member_events(&state, MEMBER_CREATED, &member, &origin);
+    let emitted = !events.is_empty();
+    state.store.create_member(member.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render_user(&member, &origin))),
@@ -629,17 +676,26 @@ async fn update_user(
         member.family_name = family;
     }
     member.updated_at = now_millis();
-    state.store.update_member(member.clone()).await?;
+    let events = member_events(&state, MEMBER_UPDATED, &member, &origin);
+    let emitted = !events.is_empty();
+    if state.store.update_member(member.clone(), events).await? && emitted {
+        state.integrations.committed();
+    }
     Ok(Json(envelope::single(render_user(&member, &origin))))
 }
 
 async fn remove_user(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((realm, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let member = user_or_404(&state, &realm, &id).await?;
-    state.store.delete_member(member.id).await?;
+    let events = member_events(&state, MEMBER_DELETED, &member, &origin);
+    let emitted = !events.is_empty();
+    if state.store.delete_member(member.id, events).await? && emitted {
+        state.integrations.committed();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

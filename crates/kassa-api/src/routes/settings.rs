@@ -9,6 +9,7 @@ use kassa_core::Validator;
 use kassa_core::address::MAX_SHOPPER_ADDRESS_LIMIT;
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::MAX_CART_EXPIRY_DAYS;
+use kassa_core::integrations::EventKind;
 use kassa_core::settings::{
     CURRENCY_LIMIT, FILTER_LIMIT, MAX_PAGE_LENGTH, PAGE_OFFSET_LIMIT, ReserveAt, StoreSettings,
     TAX_ITEM_LIMIT,
@@ -140,9 +141,17 @@ async fn update(
     s.page_length = d.page_length.unwrap_or(s.page_length);
     s.calculation_method = method.unwrap_or(s.calculation_method);
     s.shopper_address_limit = d.shopper_address_limit.unwrap_or(s.shopper_address_limit);
-    state.store.update_store_settings(s.clone()).await?;
+    let document = render(&s);
+    let events = state
+        .integrations
+        .events(EventKind::SettingsUpdated, || document.to_string());
+    let emitted = !events.is_empty();
+    state.store.update_store_settings(s.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     state.catalog_view.invalidate();
-    Ok(Json(render(&s)))
+    Ok(Json(document))
 }
 
 async fn read_cart(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
@@ -214,7 +223,15 @@ async fn update_cart(
             "Only one discount setting can be set to true at a time.",
         ));
     }
-    state.store.update_store_settings(s.clone()).await?;
+    let document = render_cart(&s);
+    let events = state
+        .integrations
+        .events(EventKind::SettingsUpdated, || document.to_string());
+    let emitted = !events.is_empty();
+    state.store.update_store_settings(s.clone(), events).await?;
+    if emitted {
+        state.integrations.committed();
+    }
     state.catalog_view.invalidate();
-    Ok(Json(render_cart(&s)))
+    Ok(Json(document))
 }

@@ -8,10 +8,11 @@ use kassa_core::cart_pricing::price_promoted_cart;
 use kassa_core::cart_totals::{CartTotals, LineTotals};
 use kassa_core::carts::{Cart, CartContents, CartItem, CartTaxItem, LineImage, taxes_by_item};
 use kassa_core::custom_discounts::CustomDiscount;
+use kassa_core::integrations::{Emit, Event, EventKind};
 use kassa_core::money::MoneyFormat;
 use kassa_core::promotion_rules::Outcome;
 use kassa_core::settings::StoreSettings;
-use kassa_core::time::rfc3339;
+use kassa_core::time::{now_millis, rfc3339};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -523,4 +524,74 @@ pub(crate) async fn price_with_promotions(
         &[],
         settings.calculation_method,
     )?)
+}
+
+/// The `cart.updated` event of a change of the cart's own fields (or its associations), its
+/// payload the cart after the change as `GET /v2/carts/{id}` renders it; rendered, and its
+/// promotions read, only if some integration observes it.
+pub(crate) async fn cart_updated_events(
+    state: &AppState,
+    contents: &CartContents,
+    settings: &StoreSettings,
+    origin: &Origin,
+) -> ApiResult<Vec<Event>> {
+    if !state.integrations.observes(EventKind::CartUpdated) {
+        return Ok(Vec::new());
+    }
+    let (formats, default) = money_formats(state).await?;
+    let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
+    let document = cart_document(contents, &totals, &outcome, &formats, &default, &[], origin);
+    Ok(vec![Event {
+        kind: EventKind::CartUpdated,
+        payload: serde_json::to_string(&document).unwrap_or_default(),
+        at: now_millis(),
+    }])
+}
+
+/// The `cart.updated` event of a change of the cart's lines, rendered inside the change's
+/// transaction from the cart after it (priced with the promotions read here, before the write,
+/// for product lines from `catalogs`). `None` — nothing read, nothing rendered — when no
+/// integration observes it.
+pub(crate) async fn cart_lines_emit(
+    state: &AppState,
+    settings: &StoreSettings,
+    origin: &Origin,
+    catalogs: impl Iterator<Item = Uuid>,
+) -> ApiResult<Option<Emit<CartContents>>> {
+    if !state.integrations.observes(EventKind::CartUpdated) {
+        return Ok(None);
+    }
+    let (formats, default) = money_formats(state).await?;
+    let inputs = crate::promotion_cache::promotion_inputs(
+        &state.promotions,
+        &state.catalog_view,
+        &*state.store,
+        catalogs,
+        false,
+    )
+    .await?;
+    let method = settings.calculation_method;
+    let origin = origin.clone();
+    Ok(Some(Box::new(move |contents: &CartContents| {
+        let now = now_millis();
+        let currency = contents.cart.currency.as_deref().unwrap_or(&default);
+        // As `price_with_promotions`: custom discounts or promotions, never both.
+        let (promotions, custom) = if contents.cart.custom_discounts_enabled {
+            (None, contents.custom_discounts.as_slice())
+        } else {
+            (inputs.promotions_of(contents, currency, now), &[][..])
+        };
+        // A cart that cannot be priced is refused by the change itself; nothing to render.
+        let Ok((totals, outcome)) =
+            price_promoted_cart(&contents.lines, &contents.taxes, promotions, custom, method)
+        else {
+            return Vec::new();
+        };
+        let document = cart_document(contents, &totals, &outcome, &formats, &default, &[], &origin);
+        vec![Event {
+            kind: EventKind::CartUpdated,
+            payload: serde_json::to_string(&document).unwrap_or_default(),
+            at: now,
+        }]
+    })))
 }

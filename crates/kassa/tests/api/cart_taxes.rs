@@ -563,7 +563,7 @@ async fn show_all_carts_lists_guest_carts(backend: Backend) {
 async fn expire(store: &Arc<dyn Store>, id: &str) {
     let mut cart = store.cart(id, now_millis()).await.unwrap().expect("live cart");
     cart.expires_at = now_millis() - 1000;
-    assert!(store.update_cart(cart).await.unwrap());
+    assert!(store.update_cart(cart, Vec::new()).await.unwrap());
 }
 
 async fn expired_carts_are_gone_and_swept(backend: Backend) {

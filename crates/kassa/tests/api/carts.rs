@@ -1012,7 +1012,7 @@ async fn an_add_decided_on_a_cart_that_changed_owner_changes_nothing(backend: Ba
     };
     line.line_key = kassa_core::carts::custom_line_key(line.sku.as_deref(), line.id);
     let refused = store
-        .add_cart_items(&seen, "USD", vec![line], now + 86_400_000)
+        .add_cart_items(&seen, "USD", vec![line], now + 86_400_000, None)
         .await
         .unwrap_err();
     assert!(matches!(refused, kassa_core::Error::Conflict(_)), "{refused:?}");

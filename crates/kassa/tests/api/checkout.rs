@@ -561,7 +561,7 @@ async fn cart_rules_and_access(backend: Backend) {
     let store = app.store().await;
     let mut cart = store.cart("preview", now_millis()).await.unwrap().unwrap();
     cart.snapshot_date = Some(now_millis() + 86_400_000);
-    assert!(store.update_cart(cart).await.unwrap());
+    assert!(store.update_cart(cart, Vec::new()).await.unwrap());
     let r = checkout(&app, "preview", &implicit, &[], guest("j@x.com")).await;
     assert_eq!(r.status, 400);
     assert!(r.error()["detail"].as_str().unwrap().contains("snapshot_date"));
@@ -743,6 +743,7 @@ async fn final_stock_check(backend: Backend) {
             "USD",
             vec![line],
             now + 86_400_000,
+            None,
         )
         .await
         .unwrap();

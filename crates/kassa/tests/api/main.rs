@@ -22,6 +22,7 @@ mod custom_discounts;
 mod customers;
 mod demo_store;
 mod files;
+mod integration_events;
 mod integrations;
 mod inventories;
 mod inventory_locations;

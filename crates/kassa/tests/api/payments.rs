@@ -116,7 +116,7 @@ async fn products_order(store: &Arc<dyn Store>, lines: &[(Uuid, i64)]) -> String
     // Adding to an unknown cart creates it.
     let empty = kassa_core::carts::Cart::empty(cart.clone(), now, 7);
     store
-        .add_cart_items(&empty, "USD", lines, now + 86_400_000)
+        .add_cart_items(&empty, "USD", lines, now + 86_400_000, None)
         .await
         .unwrap();
     // Checkout reprices product lines from the catalog; these orders are placed directly.
@@ -1051,6 +1051,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
             "USD",
             vec![line(2)],
             now + 86_400_000,
+            None,
         )
         .await
         .unwrap();
@@ -1104,6 +1105,7 @@ async fn reserve_at_checkout_allocates_when_the_order_is_placed(backend: Backend
             "USD",
             vec![line(2)],
             now + 86_400_000,
+            None,
         )
         .await
         .unwrap();
