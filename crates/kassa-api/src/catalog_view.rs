@@ -33,8 +33,6 @@ use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use uuid::Uuid;
 
-use crate::background::free_at_lowest_priority;
-
 /// How long a node may serve a release choice without asking the database again.
 pub const CHOICE_TTL: Duration = Duration::from_secs(1);
 /// Parsed releases kept per process.
@@ -313,21 +311,15 @@ impl Releases {
         {
             return;
         }
-        for (_, (superseded, _)) in self
-            .entries
-            .extract_if(|_, (r, _)| r.release.catalog_id == catalog)
-        {
-            free_at_lowest_priority(superseded);
-        }
+        self.entries.retain(|_, (r, _)| r.release.catalog_id != catalog);
         if self.entries.len() >= RELEASE_CACHE_SIZE
             && let Some(oldest) = self
                 .entries
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(id, _)| *id)
-            && let Some((evicted, _)) = self.entries.remove(&oldest)
         {
-            free_at_lowest_priority(evicted);
+            self.entries.remove(&oldest);
         }
         self.entries
             .insert(parsed.release.id, (Arc::clone(parsed), self.clock));

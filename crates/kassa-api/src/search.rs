@@ -31,7 +31,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::background::{free_at_lowest_priority, run_at_lowest_priority};
+use crate::background::run_at_lowest_priority;
 use crate::catalog_view::{CatalogView, ShopperRelease, price_product};
 
 /// A built index and the release it was built from (whose products its hits are).
@@ -155,11 +155,7 @@ impl SearchIndexes {
             } else {
                 current
                     .insert(catalog, Arc::new(ReleaseSearch { release, index }))
-                    .map(|old| {
-                        let id = old.release.release.id;
-                        free_at_lowest_priority(old);
-                        id
-                    })
+                    .map(|old| old.release.release.id)
             }
         };
         // Searches still holding the old index keep reading its (unlinked) files.
