@@ -497,33 +497,12 @@ impl CartStore for PgStore {
         .bind(c.customer_id)
         .bind(c.updated_at)
         .bind(c.expires_at);
-        if events.is_empty() {
-            // Nothing observes it: one statement, no transaction of its own.
-            let done = update.execute(&self.pool).await.map_err(sql_error)?;
-            return Ok(done.rows_affected() > 0);
-        }
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let updated = update.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
-        if updated {
-            crate::outbox::write(&mut tx, &events).await?;
-        }
-        tx.commit().await.map_err(sql_error)?;
-        Ok(updated)
+        crate::outbox::execute_emitting(&self.pool, update, &events).await
     }
 
     async fn delete_cart(&self, id: &str, events: Vec<Event>) -> Result<bool> {
         let delete = sqlx::query("DELETE FROM carts WHERE id = $1").bind(id);
-        if events.is_empty() {
-            let done = delete.execute(&self.pool).await.map_err(sql_error)?;
-            return Ok(done.rows_affected() > 0);
-        }
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let deleted = delete.execute(&mut *tx).await.map_err(sql_error)?.rows_affected() > 0;
-        if deleted {
-            crate::outbox::write(&mut tx, &events).await?;
-        }
-        tx.commit().await.map_err(sql_error)?;
-        Ok(deleted)
+        crate::outbox::execute_emitting(&self.pool, delete, &events).await
     }
 
     async fn carts(&self, scope: CartScope, page: PageRequest, now: Millis) -> Result<Page<Cart>> {

@@ -3,7 +3,9 @@
 
 use kassa_core::Result;
 use kassa_core::integrations::Event;
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::sql_error;
@@ -63,4 +65,30 @@ pub(crate) async fn write(conn: &mut PgConnection, events: &[Event]) -> Result<(
     .await
     .map_err(sql_error)?;
     Ok(())
+}
+
+/// Runs `statement` and, if it changed a row, writes `events` in the same transaction. Without
+/// events (nothing observes the change), one statement and no transaction of its own. Whether
+/// the statement changed a row.
+pub(crate) async fn execute_emitting(
+    pool: &PgPool,
+    statement: Query<'_, Postgres, PgArguments>,
+    events: &[Event],
+) -> Result<bool> {
+    if events.is_empty() {
+        let done = statement.execute(pool).await.map_err(sql_error)?;
+        return Ok(done.rows_affected() > 0);
+    }
+    let mut tx = pool.begin().await.map_err(sql_error)?;
+    let changed = statement
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?
+        .rows_affected()
+        > 0;
+    if changed {
+        write(&mut tx, events).await?;
+    }
+    tx.commit().await.map_err(sql_error)?;
+    Ok(changed)
 }

@@ -484,24 +484,8 @@ impl ReleaseStore for PgStore {
     }
 
     async fn delete_catalog_rule(&self, id: Uuid, events: Vec<Event>) -> Result<bool> {
-        if events.is_empty() {
-            return delete(&self.pool, "DELETE FROM catalog_rules WHERE id = $1", &[id])
-                .await
-                .map_err(sql_error);
-        }
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let deleted = sqlx::query("DELETE FROM catalog_rules WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql_error)?
-            .rows_affected()
-            == 1;
-        if deleted {
-            crate::outbox::write(&mut tx, &events).await?;
-        }
-        tx.commit().await.map_err(sql_error)?;
-        Ok(deleted)
+        let delete = sqlx::query("DELETE FROM catalog_rules WHERE id = $1").bind(id);
+        crate::outbox::execute_emitting(&self.pool, delete, &events).await
     }
 
     async fn shopper_catalogs(&self) -> Result<(Vec<CatalogRule>, Vec<PublishedCatalog>)> {

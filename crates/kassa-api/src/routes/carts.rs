@@ -1112,13 +1112,8 @@ async fn add_items(
         }
         contents
     } else {
-        let catalogs: Vec<Uuid> = contents
-            .lines
-            .iter()
-            .chain(&good)
-            .filter_map(|l| l.catalog_id)
-            .collect();
-        let emit = cart_lines_emit(&state, &settings, &origin, catalogs.into_iter()).await?;
+        let catalogs = contents.lines.iter().chain(&good).filter_map(|l| l.catalog_id);
+        let emit = cart_lines_emit(&state, &settings, &origin, catalogs).await?;
         let emitted = emit.is_some();
         let contents = state
             .store
