@@ -472,17 +472,27 @@ mod tests {
         let five_on_a: Vec<_> = (0..5).map(|n| discount(n, Some(a), -1)).collect();
         let four_on_cart: Vec<_> = (0..4).map(|n| discount(n, None, -1)).collect();
         use Refusal::*;
+        struct Case<'a> {
+            enabled: bool,
+            lines: &'a [Uuid],
+            existing: Vec<CustomDiscount>,
+            new_items: Vec<Option<Uuid>>,
+            all_or_nothing: bool,
+            want: Vec<Option<Refusal>>,
+            want_write: bool,
+        }
+        let case = |enabled, lines, existing, new_items, all_or_nothing, want, want_write| Case {
+            enabled,
+            lines,
+            existing,
+            new_items,
+            all_or_nothing,
+            want,
+            want_write,
+        };
         // (enabled, lines, existing, new (item), all or nothing) → outcomes, write
-        let cases: Vec<(
-            bool,
-            &[Uuid],
-            Vec<CustomDiscount>,
-            Vec<Option<Uuid>>,
-            bool,
-            Vec<Option<Refusal>>,
-            bool,
-        )> = vec![
-            (
+        let cases = vec![
+            case(
                 true,
                 &lines,
                 vec![],
@@ -491,7 +501,7 @@ mod tests {
                 vec![None, None],
                 true,
             ),
-            (
+            case(
                 false,
                 &lines,
                 vec![],
@@ -500,8 +510,8 @@ mod tests {
                 vec![Some(NotEnabled)],
                 false,
             ),
-            (true, &[], vec![], vec![None], false, vec![Some(EmptyCart)], false),
-            (
+            case(true, &[], vec![], vec![None], false, vec![Some(EmptyCart)], false),
+            case(
                 true,
                 &lines,
                 vec![],
@@ -510,7 +520,7 @@ mod tests {
                 vec![Some(UnknownItem)],
                 false,
             ),
-            (
+            case(
                 true,
                 &lines,
                 four_on_cart.clone(),
@@ -519,7 +529,7 @@ mod tests {
                 vec![None, Some(CartLimit)],
                 true,
             ),
-            (
+            case(
                 true,
                 &lines,
                 four_on_cart,
@@ -528,18 +538,27 @@ mod tests {
                 vec![None, Some(CartLimit)],
                 false,
             ),
-            (
+            case(
                 true,
                 &lines,
-                five_on_a.clone(),
+                five_on_a,
                 vec![Some(a), Some(b), None],
                 false,
                 vec![Some(ItemLimit), None, None],
                 true,
             ),
         ];
-        for (enabled, lines, existing, new, all, want, want_write) in cases {
-            let new = new
+        for Case {
+            enabled,
+            lines,
+            existing,
+            new_items,
+            all_or_nothing: all,
+            want,
+            want_write,
+        } in cases
+        {
+            let new = new_items
                 .into_iter()
                 .enumerate()
                 .map(|(n, item)| discount(50 + n as u128, item, -1))
@@ -555,7 +574,8 @@ mod tests {
         let a = Uuid::from_u128(100);
         let b = Uuid::from_u128(200);
         // (discounts, line values, cart taken before) → (line discounts, cart discounts)
-        let cases: Vec<(Vec<CustomDiscount>, Vec<i64>, i64, Vec<Vec<i64>>, Vec<i64>)> = vec![
+        type Case = (Vec<CustomDiscount>, Vec<i64>, i64, Vec<Vec<i64>>, Vec<i64>);
+        let cases: Vec<Case> = vec![
             (
                 vec![discount(1, Some(a), -300)],
                 vec![1000, 500],
