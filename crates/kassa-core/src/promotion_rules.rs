@@ -177,6 +177,8 @@ pub fn evaluate(promotions: &[Arc<Compiled>], cart: &CartFacts, lines: &[LineFac
         cart_taken: 0,
     };
     let mut blocked = false;
+    let everywhere = vec![true; lines.len()];
+    let mut scoped = Vec::with_capacity(lines.len());
     for p in promotions {
         let Some(code) = candidate(p, cart) else { continue };
         if !out.applied.is_empty() {
@@ -189,9 +191,16 @@ pub fn evaluate(promotions: &[Arc<Compiled>], cart: &CartFacts, lines: &[LineFac
                 continue;
             }
         }
-        let scope: Vec<bool> = lines.iter().map(|l| in_scope(p, l)).collect();
+        // Most promotions take every line: one shared all-lines scope, no allocation each.
+        let scope: &[bool] = if p.catalog_ids.is_none() {
+            &everywhere
+        } else {
+            scoped.clear();
+            scoped.extend(lines.iter().map(|l| in_scope(p, l)));
+            &scoped
+        };
         if let Some(rules) = &p.rules
-            && !rule_holds(rules, &st, &scope, cart)
+            && !rule_holds(rules, &st, scope, cart)
         {
             continue;
         }
@@ -205,7 +214,7 @@ pub fn evaluate(promotions: &[Arc<Compiled>], cart: &CartFacts, lines: &[LineFac
         let mut line_found: Vec<(usize, i64)> = Vec::new();
         let mut cart_found = 0;
         for action in &p.actions {
-            let (per_line, cart_amount, n) = run_action(action, &mut st, &scope, budget);
+            let (per_line, cart_amount, n) = run_action(action, &mut st, scope, budget);
             if let Some(b) = budget.as_mut() {
                 *b = b.saturating_sub(n);
             }

@@ -5,7 +5,9 @@
 //! validation), so it renders back exactly; [`compile`] turns it into [`Compiled`] — the one
 //! parse — which the API caches per promotion version (`id`, `updated_at`).
 
-use std::collections::HashSet;
+// Ordered sets, not hashed ones: a promotion's skus, ids and nodes are looked up for every line of
+// every priced cart, and a lookup in a small B-tree costs a comparison or two, not a SipHash.
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -90,13 +92,13 @@ pub enum ItemPred {
     /// negated, is not) one of these.
     Identifier {
         negate: bool,
-        skus: HashSet<String>,
-        ids: HashSet<Uuid>,
+        skus: BTreeSet<String>,
+        ids: BTreeSet<Uuid>,
     },
     /// `item_category`: the line's product sits in (or under) one of these nodes or hierarchies.
     Category {
         negate: bool,
-        nodes: HashSet<String>,
+        nodes: BTreeSet<String>,
     },
     /// `item_attribute`: kassa's cart lines carry no template attributes, so `in` never holds and
     /// `nin` always does (documented in COMPATIBILITY.md).
@@ -219,9 +221,9 @@ pub struct Compiled {
     pub created_at: Millis,
     pub updated_at: Millis,
     /// `None`: every item, custom items included.
-    pub catalog_ids: Option<HashSet<Uuid>>,
+    pub catalog_ids: Option<BTreeSet<Uuid>>,
     /// Upper-case codes; `None`: any currency.
-    pub currencies: Option<HashSet<String>>,
+    pub currencies: Option<BTreeSet<String>>,
     pub rules: Option<Rule>,
     pub actions: Vec<Action>,
 }
@@ -445,8 +447,8 @@ pub fn parse_date(s: &str) -> Option<Millis> {
 }
 
 type RuleSet = (
-    Option<HashSet<Uuid>>,
-    Option<HashSet<String>>,
+    Option<BTreeSet<Uuid>>,
+    Option<BTreeSet<String>>,
     Option<Rule>,
     Vec<Action>,
 );
@@ -461,7 +463,7 @@ fn rule_set(v: &mut Validator, rs: &Value, path: &str) -> Option<RuleSet> {
         None | Some(Value::Null) => None,
         Some(Value::Array(ids)) if ids.is_empty() => None,
         Some(Value::Array(ids)) => {
-            let mut set = HashSet::new();
+            let mut set = BTreeSet::new();
             for (i, id) in ids.iter().enumerate() {
                 match id.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
                     Some(id) => {
@@ -489,7 +491,7 @@ fn rule_set(v: &mut Validator, rs: &Value, path: &str) -> Option<RuleSet> {
         None | Some(Value::Null) => None,
         Some(Value::Array(c)) if c.is_empty() => None,
         Some(Value::Array(c)) => {
-            let mut set = HashSet::new();
+            let mut set = BTreeSet::new();
             for (i, code) in c.iter().enumerate() {
                 match code.as_str() {
                     Some(s) if (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic()) => {
@@ -653,8 +655,8 @@ fn amount_arg(v: &mut Validator, a: &Value, path: &str) -> Option<i64> {
     }
 }
 
-fn uuid_list(v: &mut Validator, list: &[Value], path: &str) -> HashSet<Uuid> {
-    let mut set = HashSet::new();
+fn uuid_list(v: &mut Validator, list: &[Value], path: &str) -> BTreeSet<Uuid> {
+    let mut set = BTreeSet::new();
     for (i, x) in list.iter().enumerate() {
         match x.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
             Some(id) => {
@@ -666,8 +668,8 @@ fn uuid_list(v: &mut Validator, list: &[Value], path: &str) -> HashSet<Uuid> {
     set
 }
 
-fn string_list(v: &mut Validator, list: &[Value], path: &str) -> HashSet<String> {
-    let mut set = HashSet::new();
+fn string_list(v: &mut Validator, list: &[Value], path: &str) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
     for (i, x) in list.iter().enumerate() {
         match x.as_str() {
             Some(s) if !s.is_empty() => {
@@ -710,8 +712,8 @@ fn item_pred(v: &mut Validator, c: &Value, path: &str, depth: usize) -> Option<I
                 let a = args(v, o, path, 1, 1);
                 match a.map(|a| &a[0]) {
                     Some(Value::Object(m)) => {
-                        let mut skus = HashSet::new();
-                        let mut ids = HashSet::new();
+                        let mut skus = BTreeSet::new();
+                        let mut ids = BTreeSet::new();
                         for k in m.keys() {
                             if k != "skus" && k != "ids" {
                                 v.push(
@@ -744,16 +746,16 @@ fn item_pred(v: &mut Validator, c: &Value, path: &str, depth: usize) -> Option<I
                             "invalid",
                             "args[0] must be an object of skus and ids",
                         );
-                        (HashSet::new(), HashSet::new())
+                        (BTreeSet::new(), BTreeSet::new())
                     }
-                    None => (HashSet::new(), HashSet::new()),
+                    None => (BTreeSet::new(), BTreeSet::new()),
                 }
             } else {
                 let a = args(v, o, path, 1, MAX_ARGS).unwrap_or(&[]);
                 if s == "item_sku" {
-                    (string_list(v, a, &format!("{path}.args")), HashSet::new())
+                    (string_list(v, a, &format!("{path}.args")), BTreeSet::new())
                 } else {
-                    (HashSet::new(), uuid_list(v, a, &format!("{path}.args")))
+                    (BTreeSet::new(), uuid_list(v, a, &format!("{path}.args")))
                 }
             };
             ItemPred::Identifier {
@@ -1051,7 +1053,7 @@ fn rule(v: &mut Validator, c: &Value, path: &str, depth: usize) -> Option<Rule> 
     }
 }
 
-fn action(v: &mut Validator, a: &Value, path: &str, currencies: Option<&HashSet<String>>) -> Option<Action> {
+fn action(v: &mut Validator, a: &Value, path: &str, currencies: Option<&BTreeSet<String>>) -> Option<Action> {
     let o = a.as_object().or_else(|| {
         v.push(path, "invalid", "an action must be an object");
         None

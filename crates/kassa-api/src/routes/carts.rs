@@ -1188,17 +1188,18 @@ async fn bulk_codes(
             ));
             continue;
         }
-        let mut trial = after.clone();
-        trial.codes.extend(found.iter().cloned());
-        let (_, outcome) = price_with_promotions(state, &trial, settings, &default).await?;
+        // Tried on the cart with the codes kept so far, then kept or taken off again.
+        let kept = after.codes.len();
+        after.codes.extend(found.iter().cloned());
+        let (_, outcome) = price_with_promotions(state, &after, settings, &default).await?;
         if outcome
             .applied
             .iter()
             .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id))
         {
-            after.codes.extend(found.iter().cloned());
             accepted.extend(found);
         } else {
+            after.codes.truncate(kept);
             let list = state.promotions.enabled(&*state.store, false).await?;
             let e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
             refused.extend(e.errors.into_iter().map(|mut p| {

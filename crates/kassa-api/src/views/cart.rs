@@ -29,7 +29,9 @@ use crate::views::money::{
     DisplayPriceView, LinePriceView, MetaView, MoneyView, PriceView, cart_display_price, line_display_price,
     money_formats,
 };
-use crate::views::promotion::{LineDiscounts, promotion_lines, render_condensed};
+use crate::views::promotion::{
+    LineDiscountView, LineDiscounts, PromotionItemView, promotion_lines, render_condensed,
+};
 use crate::views::tax_item::render_tax_item;
 use crate::views::timestamps::TimestampsView;
 
@@ -83,7 +85,7 @@ pub(crate) struct CartItemView<'a> {
     custom_inputs: &'a Value,
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    discounts: Option<Vec<Value>>,
+    discounts: Option<Vec<LineDiscountView<'a>>>,
     id: Uuid,
     image: ImageView<'a>,
     links: LinksView,
@@ -91,7 +93,7 @@ pub(crate) struct CartItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     location: Option<&'a str>,
     manage_stock: bool,
-    meta: MetaView<LinePriceView<'a>>,
+    meta: MetaView<'a, LinePriceView<'a>>,
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     product_id: Option<Uuid>,
@@ -141,7 +143,7 @@ pub(crate) struct CartView<'a> {
     id: &'a str,
     inventory_settings: InventorySettingsView,
     links: LinksView,
-    meta: MetaView<MoneyView<'a>>,
+    meta: MetaView<'a, MoneyView<'a>>,
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     payment_intent_id: Option<&'a str>,
@@ -160,7 +162,7 @@ pub(crate) struct CartView<'a> {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum LineView<'a> {
     Item(CartItemView<'a>),
-    Promotion(Value),
+    Promotion(PromotionItemView<'a>),
 }
 
 pub(crate) type CartDocument<'a> = IncludingDocument<'a, CartView<'a>, LineView<'a>>;
@@ -174,7 +176,7 @@ pub(crate) struct ItemsDocument<'a> {
     errors: Option<&'a [ErrorObject]>,
     #[serde(skip_serializing_if = "IncludedView::is_empty")]
     included: IncludedView<'a, LineView<'a>>,
-    meta: MetaView<MoneyView<'a>>,
+    meta: MetaView<'a, MoneyView<'a>>,
 }
 
 pub(crate) fn cart_timestamps(cart: &Cart) -> TimestampsView {
@@ -204,7 +206,7 @@ pub(crate) fn render_item<'a>(
     taxes: &[&CartTaxItem],
     custom: &[CustomDiscount],
     t: &LineTotals,
-    discounts: &LineDiscounts,
+    discounts: &LineDiscounts<'a, '_>,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
@@ -331,7 +333,7 @@ pub(crate) fn render_cart<'a>(
 pub(crate) fn render_lines<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
-    outcome: &Outcome,
+    outcome: &'a Outcome,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
@@ -361,7 +363,7 @@ pub(crate) fn render_lines<'a>(
             ))
         })
         .collect();
-    let timestamps = serde_json::to_value(cart_timestamps(&contents.cart)).unwrap_or_default();
+    let timestamps = cart_timestamps(&contents.cart);
     out.extend(
         promotion_lines(
             &contents.codes,
@@ -382,7 +384,7 @@ pub(crate) fn render_lines<'a>(
 pub(crate) fn cart_document<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
-    outcome: &Outcome,
+    outcome: &'a Outcome,
     formats: &HashMap<String, MoneyFormat>,
     default: &'a str,
     include: &[String],
@@ -425,7 +427,7 @@ pub(crate) fn cart_document<'a>(
 pub(crate) fn items_document<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
-    outcome: &Outcome,
+    outcome: &'a Outcome,
     formats: &HashMap<String, MoneyFormat>,
     default: &'a str,
     include: &[String],

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::views::promotion::DiscountsByCode;
 use crate::views::timestamps::TimestampsView;
 
 /// Currency formats by code, and the store default, from the node's cached catalog view (a
@@ -44,17 +45,17 @@ pub(crate) struct PriceView<'a> {
 /// One figure of a line's display price: per unit and for the whole line.
 #[derive(Serialize)]
 pub(crate) struct LinePriceView<'a> {
-    unit: MoneyView<'a>,
-    value: MoneyView<'a>,
+    pub(crate) unit: MoneyView<'a>,
+    pub(crate) value: MoneyView<'a>,
 }
 
 /// `meta.display_price` of a cart (`T` = [`MoneyView`]) or of a cart or order line
 /// (`T` = [`LinePriceView`]); only a cart has shipping figures, only an order line `discounts`.
 #[derive(Serialize)]
-pub(crate) struct DisplayPriceView<T> {
+pub(crate) struct DisplayPriceView<'a, T> {
     pub(crate) discount: T,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) discounts: Option<serde_json::Value>,
+    pub(crate) discounts: Option<DiscountsByCode<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) shipping: Option<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +87,7 @@ pub(crate) fn cart_display_price<'a>(
     t: &CartTotals,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
-) -> DisplayPriceView<MoneyView<'a>> {
+) -> DisplayPriceView<'a, MoneyView<'a>> {
     let figure = |amount: i64| money(amount, currency, formats);
     DisplayPriceView {
         discount: figure(t.discount),
@@ -104,7 +105,7 @@ pub(crate) fn line_display_price<'a>(
     t: &LineTotals,
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
-) -> DisplayPriceView<LinePriceView<'a>> {
+) -> DisplayPriceView<'a, LinePriceView<'a>> {
     let price = |unit: i64, value: i64| LinePriceView {
         unit: money(unit, currency, formats),
         value: money(value, currency, formats),
@@ -124,7 +125,7 @@ pub(crate) fn line_display_price<'a>(
 
 /// `meta` of a cart (`T` = [`MoneyView`]) or of a line (`T` = [`LinePriceView`]).
 #[derive(Serialize)]
-pub(crate) struct MetaView<T> {
-    pub(crate) display_price: DisplayPriceView<T>,
+pub(crate) struct MetaView<'a, T> {
+    pub(crate) display_price: DisplayPriceView<'a, T>,
     pub(crate) timestamps: TimestampsView,
 }

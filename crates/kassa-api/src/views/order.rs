@@ -128,12 +128,12 @@ pub(crate) struct OrderItemView<'a> {
     catalog_source: Option<&'static str>,
     custom_inputs: &'a Value,
     /// The promotions' discounts the item was placed with (Elastic Path's shape; `[]` when none).
-    discounts: Vec<Value>,
+    discounts: Vec<crate::views::promotion::LineDiscountView<'a>>,
     id: Uuid,
     links: LinksView,
     /// The slug of the stock location the item drew from; `null` when none.
     location: Option<&'a str>,
-    meta: MetaView<LinePriceView<'a>>,
+    meta: MetaView<'a, LinePriceView<'a>>,
     name: &'a str,
     product_id: String,
     quantity: i64,
@@ -155,7 +155,7 @@ pub(crate) type OrderDocument<'a> = IncludingDocument<'a, OrderView<'a>, OrderIt
 pub(crate) fn render_order_item<'a>(
     i: &'a OrderItem,
     t: &LineTotals,
-    cart_sources: &[kassa_core::promotion_rules::Discount],
+    cart_sources: &'a [kassa_core::promotion_rules::Discount],
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,

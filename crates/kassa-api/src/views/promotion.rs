@@ -2,15 +2,20 @@
 //! and what promotions show on carts and orders: each line's `discounts` and
 //! `meta.display_price.discounts`, the `promotion_item` lines, `included.promotions`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use kassa_core::money::MoneyFormat;
 use kassa_core::promotion_rules::{Applied, Discount};
 use kassa_core::promotions::{PromotionCode, PromotionUsage, RulePromotion, automatic_code};
 use kassa_core::time::rfc3339;
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer};
+use serde_json::{Value, json};
+use uuid::Uuid;
 
-use crate::views::money::money;
+use crate::views::document::EmptyObject;
+use crate::views::money::{LinePriceView, MoneyView, PriceView, money};
+use crate::views::timestamps::TimestampsView;
 
 /// A `rule_promotion` resource.
 pub(crate) fn render_promotion(p: &RulePromotion) -> Value {
@@ -120,14 +125,63 @@ pub(crate) fn render_condensed(a: &Applied) -> Value {
 
 /// One line's discounts: its own (item and bundle discounts) and its shares of the cart
 /// discounts (`cart_sources[k]` gave `cart_shares[k]`). Shares of nothing are left out.
-pub(crate) struct LineDiscounts<'a> {
-    pub(crate) own: &'a [Discount],
-    pub(crate) cart_sources: &'a [Discount],
-    pub(crate) cart_shares: &'a [i64],
+pub(crate) struct LineDiscounts<'d, 's> {
+    pub(crate) own: &'d [Discount],
+    pub(crate) cart_sources: &'d [Discount],
+    pub(crate) cart_shares: &'s [i64],
 }
 
-impl LineDiscounts<'_> {
-    fn each(&self) -> impl Iterator<Item = (&Discount, i64, bool)> {
+/// One entry of a line's `discounts` array (Elastic Path's shape).
+#[derive(Serialize)]
+pub(crate) struct LineDiscountView<'a> {
+    amount: PriceView<'a>,
+    code: &'a str,
+    id: Uuid,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_cart_discount: bool,
+    /// A custom discount has no promotion behind it: no source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotion_source: Option<&'static str>,
+}
+
+/// `meta.display_price.discounts`: by code (in code order), the amount and, by promotion id (in
+/// id order), the promotions that gave it.
+pub(crate) struct DiscountsByCode<'a>(Vec<CodeDiscount<'a>>);
+
+struct CodeDiscount<'a> {
+    code: &'a str,
+    total: MoneyView<'a>,
+    constituents: Vec<(Uuid, MoneyView<'a>)>,
+}
+
+impl Serialize for DiscountsByCode<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'b> {
+            #[serde(flatten)]
+            total: &'b MoneyView<'b>,
+            constituents: Constituents<'b>,
+        }
+        struct Constituents<'b>(&'b [(Uuid, MoneyView<'b>)]);
+        impl Serialize for Constituents<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(id, m)| (id, m)))
+            }
+        }
+        serializer.collect_map(self.0.iter().map(|c| {
+            (
+                c.code,
+                Entry {
+                    total: &c.total,
+                    constituents: Constituents(&c.constituents),
+                },
+            )
+        }))
+    }
+}
+
+impl<'d> LineDiscounts<'d, '_> {
+    fn each(&self) -> impl Iterator<Item = (&'d Discount, i64, bool)> {
         self.own.iter().map(|d| (d, d.amount, false)).chain(
             self.cart_sources
                 .iter()
@@ -137,107 +191,171 @@ impl LineDiscounts<'_> {
         )
     }
 
-    /// The line's `discounts` array (Elastic Path's shape); `None` when there are none.
-    pub(crate) fn array(&self, currency: &str, includes_tax: bool) -> Option<Vec<Value>> {
-        let list: Vec<Value> = self
+    /// The line's `discounts` array; `None` when there are none.
+    pub(crate) fn array<'a>(&self, currency: &'a str, includes_tax: bool) -> Option<Vec<LineDiscountView<'a>>>
+    where
+        'd: 'a,
+    {
+        let list: Vec<LineDiscountView<'a>> = self
             .each()
-            .map(|(d, amount, cart)| {
-                let mut v = json!({
-                    "amount": {"amount": amount, "currency": currency, "includes_tax": includes_tax},
-                    "code": d.code,
-                    "id": d.promotion_id,
-                });
-                // A custom discount has no promotion behind it.
-                if d.custom.is_none() {
-                    v["promotion_source"] = json!("rule-promotion");
-                }
-                if cart {
-                    v["is_cart_discount"] = json!(true);
-                }
-                v
+            .map(|(d, amount, cart)| LineDiscountView {
+                amount: PriceView {
+                    amount,
+                    currency,
+                    includes_tax,
+                },
+                code: &d.code,
+                id: d.promotion_id,
+                is_cart_discount: cart,
+                promotion_source: d.custom.is_none().then_some("rule-promotion"),
             })
             .collect();
         (!list.is_empty()).then_some(list)
     }
 
     /// `meta.display_price.discounts`: by code, the amount and the promotions that gave it.
-    pub(crate) fn by_code(&self, currency: &str, formats: &HashMap<String, MoneyFormat>) -> Value {
+    pub(crate) fn by_code<'a>(
+        &self,
+        currency: &'a str,
+        formats: &HashMap<String, MoneyFormat>,
+    ) -> DiscountsByCode<'a>
+    where
+        'd: 'a,
+    {
         // (code, amount, [(promotion id, amount)]), in the order first seen.
-        type ByCode = Vec<(String, i64, Vec<(String, i64)>)>;
-        let mut by: ByCode = Vec::new();
+        let mut by: Vec<(&'a str, i64, Vec<(Uuid, i64)>)> = Vec::new();
         for (d, amount, _) in self.each() {
-            let entry = match by.iter_mut().find(|(c, _, _)| *c == d.code) {
-                Some(e) => e,
+            let entry = match by.iter_mut().position(|(c, _, _)| *c == d.code) {
+                Some(i) => &mut by[i],
                 None => {
-                    by.push((d.code.clone(), 0, Vec::new()));
+                    by.push((&d.code, 0, Vec::new()));
                     by.last_mut().expect("just pushed")
                 }
             };
             entry.1 += amount;
-            let id = d.promotion_id.to_string();
-            match entry.2.iter_mut().find(|(p, _)| *p == id) {
+            match entry.2.iter_mut().find(|(p, _)| *p == d.promotion_id) {
                 Some((_, a)) => *a += amount,
-                None => entry.2.push((id, amount)),
+                None => entry.2.push((d.promotion_id, amount)),
             }
         }
-        let mut out = Map::new();
-        for (code, amount, parts) in by {
-            let mut v = serde_json::to_value(money(amount, currency, formats)).unwrap_or_default();
-            let mut constituents = Map::new();
-            for (id, a) in parts {
-                constituents.insert(
-                    id,
-                    serde_json::to_value(money(a, currency, formats)).unwrap_or_default(),
-                );
-            }
-            v["constituents"] = Value::Object(constituents);
-            out.insert(code, v);
-        }
-        Value::Object(out)
+        by.sort_by(|a, b| a.0.cmp(b.0));
+        DiscountsByCode(
+            by.into_iter()
+                .map(|(code, amount, mut parts)| {
+                    // A UUID's order is its text's order: the map's keys come out sorted.
+                    parts.sort_by_key(|(id, _)| *id);
+                    CodeDiscount {
+                        code,
+                        total: money(amount, currency, formats),
+                        constituents: parts
+                            .into_iter()
+                            .map(|(id, a)| (id, money(a, currency, formats)))
+                            .collect(),
+                    }
+                })
+                .collect(),
+        )
     }
+}
+
+/// A `promotion_item` line (Elastic Path's shape: a line of one unit at minus the discount).
+#[derive(Serialize)]
+pub(crate) struct PromotionItemView<'a> {
+    description: &'a str,
+    id: Uuid,
+    image: EmptyImageView,
+    links: EmptyObject,
+    manage_stock: bool,
+    meta: PromotionItemMetaView<'a>,
+    name: &'a str,
+    promotion_id: Uuid,
+    promotion_source: &'static str,
+    quantity: i64,
+    sku: Cow<'a, str>,
+    slug: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    unit_price: PriceView<'a>,
+    value: PriceView<'a>,
+}
+
+/// A promotion item's picture: none.
+#[derive(Serialize)]
+struct EmptyImageView {
+    file_name: &'static str,
+    href: &'static str,
+    mime_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct PromotionItemMetaView<'a> {
+    display_price: PromotionItemPriceView<'a>,
+    timestamps: TimestampsView,
+}
+
+#[derive(Serialize)]
+struct PromotionItemPriceView<'a> {
+    discount: LinePriceView<'a>,
+    tax: LinePriceView<'a>,
+    with_tax: LinePriceView<'a>,
+    without_discount: LinePriceView<'a>,
+    without_tax: LinePriceView<'a>,
 }
 
 /// The `promotion_item` lines of a cart: one for every code the shopper added (its promotion's
 /// whole discount, or 0 when it does not apply now) and, as Elastic Path shows them, one for
 /// every automatic promotion that gave a cart discount (that discount).
-pub(crate) fn promotion_lines(
-    codes: &[PromotionCode],
-    applied: &[Applied],
+pub(crate) fn promotion_lines<'a>(
+    codes: &'a [PromotionCode],
+    applied: &'a [Applied],
     cart: &[Discount],
-    currency: &str,
+    currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
-    timestamps: &Value,
-) -> Vec<Value> {
-    let mut out = Vec::new();
-    let line = |id: uuid::Uuid, name: &str, description: &str, code: &str, amount: i64| {
-        let m = |a: i64| json!({"unit": money(a, currency, formats), "value": money(a, currency, formats)});
-        json!({
-            "type": "promotion_item",
-            "id": id,
-            "promotion_id": id,
-            "name": name,
-            "description": description,
-            "sku": code,
-            "slug": "",
-            "image": {"file_name": "", "href": "", "mime_type": ""},
-            "quantity": 1,
-            "manage_stock": false,
-            "unit_price": {"amount": -amount.abs(), "currency": currency, "includes_tax": false},
-            "value": {"amount": -amount.abs(), "currency": currency, "includes_tax": false},
-            "links": {},
-            "meta": {
-                "display_price": {
-                    "with_tax": m(-amount.abs()),
-                    "without_tax": m(-amount.abs()),
-                    "tax": m(0),
-                    "discount": m(0),
-                    "without_discount": m(0),
-                },
-                "timestamps": timestamps,
+    timestamps: &TimestampsView,
+) -> Vec<PromotionItemView<'a>> {
+    let line = |id: Uuid, name: &'a str, description: &'a str, code: Cow<'a, str>, amount: i64| {
+        let off = -amount.abs();
+        let m = |a: i64| LinePriceView {
+            unit: money(a, currency, formats),
+            value: money(a, currency, formats),
+        };
+        let price = PriceView {
+            amount: off,
+            currency,
+            includes_tax: false,
+        };
+        PromotionItemView {
+            description,
+            id,
+            image: EmptyImageView {
+                file_name: "",
+                href: "",
+                mime_type: "",
             },
-            "promotion_source": "rule-promotion",
-        })
+            links: EmptyObject {},
+            manage_stock: false,
+            meta: PromotionItemMetaView {
+                display_price: PromotionItemPriceView {
+                    discount: m(0),
+                    tax: m(0),
+                    with_tax: m(off),
+                    without_discount: m(0),
+                    without_tax: m(off),
+                },
+                timestamps: timestamps.clone(),
+            },
+            name,
+            promotion_id: id,
+            promotion_source: "rule-promotion",
+            quantity: 1,
+            sku: code,
+            slug: "",
+            kind: "promotion_item",
+            unit_price: PriceView { ..price },
+            value: price,
+        }
     };
+    let mut out = Vec::new();
     for c in codes {
         let found = applied.iter().find(|a| a.promotion.id == c.promotion_id);
         let (name, description) = found.map_or(("", ""), |a| {
@@ -247,7 +365,7 @@ pub(crate) fn promotion_lines(
             c.promotion_id,
             name,
             description,
-            &c.code,
+            Cow::Borrowed(&c.code),
             found.map_or(0, |a| a.total),
         ));
     }
@@ -262,7 +380,7 @@ pub(crate) fn promotion_lines(
                 a.promotion.id,
                 &a.promotion.name,
                 &a.promotion.description,
-                &automatic_code(a.promotion.id),
+                Cow::Owned(automatic_code(a.promotion.id)),
                 off,
             ));
         }

@@ -4,7 +4,7 @@ use kassa_core::time::{Millis, rfc3339};
 use serde::Serialize;
 
 /// `meta.timestamps`, in RFC 3339; only a cart expires, only a paid order has `fully_paid_at`.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub(crate) struct TimestampsView {
     pub(crate) created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
