@@ -92,6 +92,8 @@ impl NewLine {
 pub enum Refusal {
     /// The request named a product (by `id`, else `sku`) the catalog does not hold.
     ProductNotFound { id: Option<Uuid>, sku: Option<String> },
+    /// The product is a parent (children are built from it): only its children are sold.
+    ParentProduct { product_id: Uuid },
     /// The item named a stock location that does not exist.
     LocationNotFound { slug: String },
     /// The product has no sku, so no price.
@@ -255,6 +257,16 @@ pub fn price_products<C: CartCatalog>(
             ));
             continue;
         };
+        if product.is_parent {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "id",
+                Refusal::ParentProduct {
+                    product_id: product.id,
+                },
+            ));
+            continue;
+        }
         if let Some(slug) = &p.location
             && stock.location_missing(slug)
         {
@@ -549,6 +561,7 @@ mod tests {
     const TEE: u128 = 1;
     const MUG: u128 = 2;
     const NO_SKU: u128 = 3;
+    const SHIRT: u128 = 4;
     const CATALOG: u128 = 99;
     const LEEDS: u128 = 9;
 
@@ -567,6 +580,9 @@ mod tests {
             extensions: None,
             main_image: None,
             files: Vec::new(),
+            parent_id: None,
+            child_options: Vec::new(),
+            is_parent: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -582,6 +598,10 @@ mod tests {
                 product(TEE, Some("tee")),
                 product(MUG, Some("mug")),
                 product(NO_SKU, None),
+                Product {
+                    is_parent: true,
+                    ..product(SHIRT, Some("shirt"))
+                },
             ])
         }
     }
@@ -827,6 +847,26 @@ mod tests {
                         product_id: Uuid::from_u128(MUG),
                         sku: "mug".into(),
                         currency: "USD".into(),
+                    },
+                ),
+            ),
+            (
+                request("data", Some(SHIRT), None, 1),
+                "GBP",
+                refused(
+                    "data.id",
+                    Refusal::ParentProduct {
+                        product_id: Uuid::from_u128(SHIRT),
+                    },
+                ),
+            ),
+            (
+                request("data", None, Some("shirt"), 1),
+                "GBP",
+                refused(
+                    "data.id",
+                    Refusal::ParentProduct {
+                        product_id: Uuid::from_u128(SHIRT),
                     },
                 ),
             ),

@@ -345,9 +345,11 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         [&id],
         |r| Ok((uuid_at(r, 0)?, uuid_at(r, 1)?)),
     )?;
+    // The placed products and their children.
+    let published = format!("status = 'live' AND (id IN ({placed}) OR parent_id IN ({placed}))");
     let products = all(
         conn,
-        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE status = 'live' AND id IN ({placed})"),
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE {published}"),
         [&id],
         product_from_row,
     )?;
@@ -356,10 +358,16 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         &format!(
             "SELECT {PRICE_COLUMNS} FROM prices
              WHERE pricebook_id IN (SELECT pricebook_id FROM catalog_pricebooks WHERE catalog_id = ?1)
-               AND sku IN (SELECT sku FROM products WHERE status = 'live' AND id IN ({placed}))"
+               AND sku IN (SELECT sku FROM products WHERE {published})"
         ),
         [&id],
         price_from_row,
+    )?;
+    let product_variations = crate::variations::attachments(conn, &placed, &[&id])?;
+    let variations = crate::variations::trees(
+        conn,
+        &format!("SELECT variation_id FROM product_variations WHERE product_id IN ({placed})"),
+        &[&id],
     )?;
     let live = format!("SELECT id FROM products WHERE status = 'live' AND id IN ({placed})");
     let files = all(
@@ -380,6 +388,8 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         products,
         prices,
         files,
+        product_variations,
+        variations,
     }))
 }
 
