@@ -13,8 +13,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::catalog::{
-    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json, lock,
-    node_from_row, price_from_row, product_from_row, select_one, to_json,
+    HIERARCHY_COLUMNS, MANY_PRODUCT_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, delete, hierarchy_from_row, json,
+    lock, node_from_row, price_from_row, product_from_row, select_one, to_json,
 };
 use crate::files::{FILE_COLUMNS, file_from_row};
 use crate::list::Where;
@@ -262,7 +262,7 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
     let published = format!("status = 'live' AND (id IN ({placed}) OR parent_id IN ({placed}))");
     let products = all(
         db,
-        format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE {published}"),
+        format!("SELECT {MANY_PRODUCT_COLUMNS} FROM products WHERE {published}"),
         catalog_id,
         product_from_row,
     )

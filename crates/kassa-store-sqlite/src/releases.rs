@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::catalog::{
-    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json_at,
-    node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
+    HIERARCHY_COLUMNS, MANY_PRODUCT_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, delete, hierarchy_from_row,
+    json_at, node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
 };
 use crate::db::{Db, DbResult, foreign_key_violation};
 use crate::files::{FILE_COLUMNS, file_from_row};
@@ -349,7 +349,7 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
     let published = format!("status = 'live' AND (id IN ({placed}) OR parent_id IN ({placed}))");
     let products = all(
         conn,
-        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE {published}"),
+        &format!("SELECT {MANY_PRODUCT_COLUMNS} FROM products WHERE {published}"),
         [&id],
         product_from_row,
     )?;
