@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::fixtures::{create, hierarchy, price, pricebook, product, published_catalog, usd};
+use crate::fixtures::{create, hierarchy, price, pricebook, product, publish, published_catalog, usd};
 use crate::helpers::{Backend, Resp, TestApp, assert_same_dump};
 
 backend_tests!(
@@ -918,7 +918,7 @@ async fn published_parents_and_children_with_prices(backend: Backend) {
     price(&app, &admin, &book, "SHIRT", usd(1000)).await;
     price(&app, &admin, &book, "SHIRT-Blue-M", usd(1500)).await;
     price(&app, &admin, &book, "MUG", usd(500)).await;
-    published_catalog(&app, &admin, "Main", &node.0, &book).await;
+    let cat = published_catalog(&app, &admin, "Main", &node.0, &book).await;
     let shopper = app.implicit_token().await;
 
     let r = app.get(&format!("/catalog/products/{shirt}"), &shopper).await;
@@ -1024,6 +1024,35 @@ async fn published_parents_and_children_with_prices(backend: Backend) {
         None,
         "standard products say nothing"
     );
+
+    // Children whose option is gone stay products but leave the next release.
+    let r = app
+        .delete(&format!("/pcm/variations/{size}/options/{}", sizes[0]), &admin)
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(children(&app, &admin, &shirt).await.len(), 4);
+    publish(&app, &admin, &cat).await;
+    let r = app
+        .get(
+            &format!("/catalog/products/{shirt}/relationships/children"),
+            &shopper,
+        )
+        .await;
+    assert_eq!(
+        skus(r.body["data"].as_array().unwrap()),
+        ["SHIRT-Blue-M", "SHIRT-Red-M"].map(String::from).into(),
+    );
+    let r = app.get(&format!("/catalog/products/{shirt}"), &shopper).await;
+    let matrix = r.body["data"]["meta"]["variation_matrix"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(matrix.len(), 2);
+    assert!(
+        matrix
+            .values()
+            .all(|by_size| by_size.as_object().unwrap().len() == 1)
+    );
 }
 
 async fn carts_take_children_and_refuse_parents(backend: Backend) {
@@ -1105,4 +1134,20 @@ async fn carts_take_children_and_refuse_parents(backend: Backend) {
     let r = app.get("/v2/carts/c1/items", &shopper).await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
     assert_eq!(r.body["meta"]["display_price"]["without_tax"]["amount"], 2500);
+
+    // In a bulk add that may partly succeed, the parent is listed and the child added.
+    let r = app
+        .post(
+            "/v2/carts/c2/items",
+            &shopper,
+            json!({"data": [
+                {"type": "cart_item", "sku": "SHIRT-Red", "quantity": 1},
+                {"type": "cart_item", "id": shirt, "quantity": 1},
+            ], "options": {"add_all_or_nothing": false}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["errors"][0]["source"], "data[1].id");
+    assert_eq!(r.body["errors"][0]["title"], "Cannot add a parent product");
 }
