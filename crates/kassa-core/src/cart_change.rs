@@ -504,7 +504,7 @@ pub enum RepriceRefusal {
 
 /// Prices the product lines again from the catalog in `currency` at `now`, as adding them
 /// would: checkout orders them at today's prices. The first line that can no longer be priced
-/// refuses the checkout.
+/// (its product gone from the catalog, or a parent now) refuses the checkout.
 pub fn reprice<C: CartCatalog>(
     catalog: Option<&C>,
     currency: &str,
@@ -520,7 +520,11 @@ pub fn reprice<C: CartCatalog>(
         else {
             return Err(unavailable(line));
         };
-        if catalog.find_product(Some(product_id), None).is_none() {
+        // A product that has become a parent since it was added is no longer sold itself.
+        if catalog
+            .find_product(Some(product_id), None)
+            .is_none_or(|p| p.is_parent)
+        {
             return Err(unavailable(line));
         }
         let Ok(price) = catalog.unit_price(&sku, currency, line.quantity.max(1) as u64, now) else {
@@ -1136,6 +1140,14 @@ mod tests {
                 RepriceRefusal::Unavailable {
                     product_id: Some(Uuid::from_u128(42)),
                     sku: Some("hat".into()),
+                },
+            ),
+            (
+                line(SHIRT, "shirt", 1, None),
+                "GBP",
+                RepriceRefusal::Unavailable {
+                    product_id: Some(Uuid::from_u128(SHIRT)),
+                    sku: Some("shirt".into()),
                 },
             ),
             (

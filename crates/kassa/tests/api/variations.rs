@@ -20,6 +20,7 @@ backend_tests!(
     bad_builds_change_nothing,
     published_parents_and_children_with_prices,
     carts_take_children_and_refuse_parents,
+    a_product_that_became_a_parent_is_not_checked_out,
 );
 
 fn variation(name: &str) -> Value {
@@ -1150,4 +1151,48 @@ async fn carts_take_children_and_refuse_parents(backend: Backend) {
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["errors"][0]["source"], "data[1].id");
     assert_eq!(r.body["errors"][0]["title"], "Cannot add a parent product");
+}
+
+async fn a_product_that_became_a_parent_is_not_checked_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Clothes").await;
+    let shirt = product(&app, &admin, &node, "Shirt", "SHIRT", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(&app, &admin, &book, "SHIRT", usd(1000)).await;
+    let cat = published_catalog(&app, &admin, "Main", &node.0, &book).await;
+    let shopper = app.implicit_token().await;
+    let r = app
+        .post(
+            "/v2/carts/c1/items",
+            &shopper,
+            json!({"data": {"type": "cart_item", "id": shirt, "quantity": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (colour, _) = variation_with(&app, &admin, "Colour", &[("Red", vec![])]).await;
+    let r = app
+        .post(
+            &format!("/pcm/products/{shirt}/relationships/variations"),
+            &admin,
+            refs(&[&colour]),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(build(&app, &admin, &shirt).await.status, 201);
+    publish(&app, &admin, &cat).await;
+    let address = json!({"first_name": "Ada", "last_name": "Lovelace", "line_1": "1 Main St",
+        "city": "Springfield", "postcode": "12345", "country": "US", "region": "IL"});
+    let before = app.db.dump().await;
+    let r = app
+        .post(
+            "/v2/carts/c1/checkout",
+            &shopper,
+            json!({"data": {"customer": {"name": "Ada", "email": "ada@example.com"},
+                "billing_address": address, "shipping_address": address}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["title"], "Product not found");
+    assert_same_dump(&before, &app.db.dump().await, "checkout of a parent");
 }
