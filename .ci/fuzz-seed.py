@@ -85,6 +85,21 @@ if seeded_file:
              {"data": {"type": "file", "id": ids["file"]}})
         call("POST", f"/pcm/products/{ids['product']}/relationships/files",
              {"data": [{"type": "file", "id": ids["file"]}]})
+# A variation with an option and a modifier, attached to the product and built before the publish,
+# so the shopper catalog has a parent and children.
+ids["variation"] = new("POST", "/pcm/variations", {"data": {"type": "product-variation",
+                       "attributes": {"name": "Fuzz colour"}}})
+if ids["variation"]:
+    ids["option"] = new("POST", f"/pcm/variations/{ids['variation']}/options", {"data": {
+        "type": "product-variation-option", "attributes": {"name": "Red", "description": "Red"}}})
+    if ids["option"]:
+        ids["modifier"] = new("POST", f"/pcm/variations/{ids['variation']}/options/{ids['option']}/modifiers",
+                              {"data": {"type": "product-variation-modifier",
+                                        "attributes": {"type": "price_increment", "value": "100"}}})
+    if ids["product"]:
+        call("POST", f"/pcm/products/{ids['product']}/relationships/variations",
+             {"data": [{"type": "product-variation", "id": ids["variation"]}]})
+        call("POST", f"/pcm/products/{ids['product']}/build")
 ids["pricebook"] = new("POST", "/pcm/pricebooks", {"data": {"type": "pricebook", "attributes": {"name": "Fuzz"}}})
 if ids["pricebook"]:
     ids["price"] = new("POST", f"/pcm/pricebooks/{ids['pricebook']}/prices", {"data": {"type": "product-price",
@@ -156,6 +171,10 @@ pins = [
     (r"^/v2/inventories/locations/\{id\}", {"id": "location"}),
     (r"^/v2/inventories/\{product_id\}/transactions/\{id\}", {"product_id": "product", "id": "transaction"}),
     (r"^/v2/inventories/\{product_id\}", {"product_id": "product"}),
+    (r"^/pcm/variations/\{id\}/options/\{option\}/modifiers/\{modifier\}$",
+     {"id": "variation", "option": "option", "modifier": "modifier"}),
+    (r"^/pcm/variations/\{id\}/options/\{option\}", {"id": "variation", "option": "option"}),
+    (r"^/pcm/variations/\{id\}", {"id": "variation"}),
     (r"^/pcm/products/\{id\}", {"id": "product"}),
     (r"^/pcm/hierarchies/\{id\}/nodes/\{node\}", {"id": "hierarchy", "node": "node"}),
     (r"^/pcm/hierarchies/\{id\}", {"id": "hierarchy"}),

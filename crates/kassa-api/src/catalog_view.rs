@@ -54,6 +54,8 @@ pub struct ShopperRelease {
     skus: HashMap<String, usize>,
     slugs: HashMap<String, usize>,
     files: HashMap<Uuid, usize>,
+    /// Each published parent's published children, in catalog order.
+    children: HashMap<Uuid, Vec<usize>>,
 }
 
 impl ShopperRelease {
@@ -85,6 +87,12 @@ impl ShopperRelease {
             .iter()
             .map(|n| (n.id, (n.parent_id, n.hierarchy_id)))
             .collect();
+        let mut children: HashMap<Uuid, Vec<usize>> = HashMap::new();
+        for (i, p) in snapshot.products.iter().enumerate() {
+            if let Some(parent) = p.product.parent_id {
+                children.entry(parent).or_default().push(i);
+            }
+        }
         Self {
             release,
             snapshot,
@@ -93,7 +101,17 @@ impl ShopperRelease {
             skus,
             slugs,
             files,
+            children,
         }
+    }
+
+    /// The published children of a published parent, in catalog order.
+    pub fn children_of(&self, parent: Uuid) -> impl Iterator<Item = &ReleasedProduct> {
+        self.children
+            .get(&parent)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.snapshot.products[i])
     }
 
     /// The nodes a published product sits in, their ancestors and their hierarchies, as strings

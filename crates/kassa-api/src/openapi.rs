@@ -473,6 +473,9 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog", "Get the catalog release a shopper sees").token().account_header().catalog_headers(),
             Op::get("/catalog/products", "List the catalog's products").token().account_header().catalog_headers().list().product_includes(),
             Op::get("/catalog/products/{id}", "Get a catalog product").token().account_header().catalog_headers().product_includes(),
+            Op::get("/catalog/products/{id}/relationships/children", "List a parent product's children")
+                .describe("Priced like any product. 422 for a product that is not a parent.")
+                .token().account_header().catalog_headers().list().product_includes(),
             Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
             Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
@@ -518,11 +521,36 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Products", Op::any("/pcm/products/import")),
         tag("Products", Op::any("/pcm/products/export")),
-        tag("Products", Op::any("/pcm/products/{id}/children")),
-        tag("Products", Op::any("/pcm/products/{id}/build")),
         tag("Products", Op::any("/pcm/products/{id}/relationships/{rel}")),
-        tag("Products", Op::any("/pcm/variations")),
-        tag("Products", Op::any("/pcm/variations/{rest}")),
+        tag("Variations", vec![
+            Op::get("/pcm/variations", "List variations").admin().list(),
+            Op::post("/pcm/variations", "Create a variation").admin().created().body("VariationBody"),
+            Op::get("/pcm/variations/{id}", "Get a variation (with its options in `meta.options`)").admin(),
+            Op::put("/pcm/variations/{id}", "Update a variation").admin().body("VariationBody"),
+            Op::delete("/pcm/variations/{id}", "Delete a variation, its options and modifiers (and detach it from products)").admin().no_content(),
+            Op::get("/pcm/variations/{id}/options", "List a variation's options").admin().list(),
+            Op::post("/pcm/variations/{id}/options", "Create a variation option")
+                .describe("`name` (A-Z, a-z, 0-9, `-`, `_`, `.`: a child's default sku and slug use it) and `description` are required.")
+                .admin().created().body("VariationOptionBody"),
+            Op::get("/pcm/variations/{id}/options/{option}", "Get a variation option").admin(),
+            Op::put("/pcm/variations/{id}/options/{option}", "Update a variation option").admin().body("VariationOptionBody"),
+            Op::delete("/pcm/variations/{id}/options/{option}", "Delete a variation option and its modifiers").admin().no_content(),
+            Op::get("/pcm/variations/{id}/options/{option}/modifiers", "List an option's modifiers").admin().list(),
+            Op::post("/pcm/variations/{id}/options/{option}/modifiers", "Create a modifier")
+                .describe("`type` one of `commodity_type`, `status`, `name_*`, `description_*`, `sku_*`, `slug_*` (`_append`, `_prepend`, `_equals`), `sku_builder`/`slug_builder` (with `seek` and `set`), `upc_ean_equals`, `mpn_equals`, `external_ref_equals`, `price_increment`/`price_decrement`/`price_equals` (`value`: minor units, as a string). `price`, `custom_inputs_equals`, `build_rules_equals` and `locales_equals` answer 400 Not Supported.")
+                .admin().created().body("ModifierBody"),
+            Op::get("/pcm/variations/{id}/options/{option}/modifiers/{modifier}", "Get a modifier").admin(),
+            Op::put("/pcm/variations/{id}/options/{option}/modifiers/{modifier}", "Update a modifier").admin().body("ModifierBody"),
+            Op::delete("/pcm/variations/{id}/options/{option}/modifiers/{modifier}", "Delete a modifier").admin().no_content(),
+            Op::get("/pcm/products/{id}/relationships/variations", "List a product's variations").admin().raw("VariationReferences", "application/json"),
+            Op::post("/pcm/products/{id}/relationships/variations", "Attach variations to a product (after those it has)").admin().no_content().body("VariationReferences"),
+            Op::put("/pcm/products/{id}/relationships/variations", "Replace a product's variations").admin().no_content().body("VariationReferences"),
+            Op::delete("/pcm/products/{id}/relationships/variations", "Detach variations from a product").admin().no_content().body("VariationReferences"),
+            Op::post("/pcm/products/{id}/build", "Build a product's child products")
+                .describe("Builds, at once, one child per combination of the options of the product's variations that has none yet (a second build adds only the missing ones). Answers a completed `pim-job`, with `meta.children_created` and `meta.children_total`.")
+                .admin().created().optional_body().body("Any").returns("PimJob"),
+            Op::get("/pcm/products/{id}/children", "List a product's child products").admin().list(),
+        ]),
         tag("Hierarchies", vec![
             Op::get("/pcm/hierarchies", "List hierarchies").admin().list(),
             Op::post("/pcm/hierarchies", "Create a hierarchy").admin().created().body("HierarchyBody"),
@@ -1322,6 +1350,23 @@ fn schemas() -> Value {
                 "type": "object", "properties": { "type": { "const": "file" }, "id": s() },
             } } },
         },
+        "VariationBody": pcm_body("product-variation", json!({ "name": s(), "sort_order": { "type": ["integer", "null"] } })),
+        "VariationOptionBody": pcm_body("product-variation-option", json!({
+            "name": s(), "description": s(), "sort_order": { "type": ["integer", "null"] },
+        })),
+        "ModifierBody": pcm_body("product-variation-modifier", json!({
+            "type": s(), "value": s(), "seek": s(), "set": s(), "reference_name": s(),
+        })),
+        "VariationReferences": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "array", "items": {
+                "type": "object", "properties": { "type": { "const": "product-variation" }, "id": s() },
+            } } },
+        },
+        "PimJob": resource(Some("pim-job"), json!({
+            "attributes": { "type": "object", "properties": { "status": s(), "type": s() } },
+        })),
         "HierarchyBody": pcm_body("hierarchy", json!({ "name": s(), "description": s(), "slug": s() })),
         "NodeBody": pcm_body("node", json!({ "name": s(), "description": s(), "slug": s() })),
         "PricebookBody": pcm_body("pricebook", json!({ "name": s(), "description": s() })),

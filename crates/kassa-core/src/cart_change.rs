@@ -92,6 +92,8 @@ impl NewLine {
 pub enum Refusal {
     /// The request named a product (by `id`, else `sku`) the catalog does not hold.
     ProductNotFound { id: Option<Uuid>, sku: Option<String> },
+    /// The product is a parent (children are built from it): only its children are sold.
+    ParentProduct { product_id: Uuid },
     /// The item named a stock location that does not exist.
     LocationNotFound { slug: String },
     /// The product has no sku, so no price.
@@ -255,6 +257,16 @@ pub fn price_products<C: CartCatalog>(
             ));
             continue;
         };
+        if product.is_parent {
+            refusals.push(ItemRefusal::at(
+                &p.base,
+                "id",
+                Refusal::ParentProduct {
+                    product_id: product.id,
+                },
+            ));
+            continue;
+        }
         if let Some(slug) = &p.location
             && stock.location_missing(slug)
         {
@@ -492,7 +504,7 @@ pub enum RepriceRefusal {
 
 /// Prices the product lines again from the catalog in `currency` at `now`, as adding them
 /// would: checkout orders them at today's prices. The first line that can no longer be priced
-/// refuses the checkout.
+/// (its product gone from the catalog, or a parent now) refuses the checkout.
 pub fn reprice<C: CartCatalog>(
     catalog: Option<&C>,
     currency: &str,
@@ -508,7 +520,11 @@ pub fn reprice<C: CartCatalog>(
         else {
             return Err(unavailable(line));
         };
-        if catalog.find_product(Some(product_id), None).is_none() {
+        // A product that has become a parent since it was added is no longer sold itself.
+        if catalog
+            .find_product(Some(product_id), None)
+            .is_none_or(|p| p.is_parent)
+        {
             return Err(unavailable(line));
         }
         let Ok(price) = catalog.unit_price(&sku, currency, line.quantity.max(1) as u64, now) else {
@@ -549,6 +565,7 @@ mod tests {
     const TEE: u128 = 1;
     const MUG: u128 = 2;
     const NO_SKU: u128 = 3;
+    const SHIRT: u128 = 4;
     const CATALOG: u128 = 99;
     const LEEDS: u128 = 9;
 
@@ -567,6 +584,9 @@ mod tests {
             extensions: None,
             main_image: None,
             files: Vec::new(),
+            parent_id: None,
+            child_options: Vec::new(),
+            is_parent: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -582,6 +602,10 @@ mod tests {
                 product(TEE, Some("tee")),
                 product(MUG, Some("mug")),
                 product(NO_SKU, None),
+                Product {
+                    is_parent: true,
+                    ..product(SHIRT, Some("shirt"))
+                },
             ])
         }
     }
@@ -827,6 +851,26 @@ mod tests {
                         product_id: Uuid::from_u128(MUG),
                         sku: "mug".into(),
                         currency: "USD".into(),
+                    },
+                ),
+            ),
+            (
+                request("data", Some(SHIRT), None, 1),
+                "GBP",
+                refused(
+                    "data.id",
+                    Refusal::ParentProduct {
+                        product_id: Uuid::from_u128(SHIRT),
+                    },
+                ),
+            ),
+            (
+                request("data", None, Some("shirt"), 1),
+                "GBP",
+                refused(
+                    "data.id",
+                    Refusal::ParentProduct {
+                        product_id: Uuid::from_u128(SHIRT),
                     },
                 ),
             ),
@@ -1096,6 +1140,14 @@ mod tests {
                 RepriceRefusal::Unavailable {
                     product_id: Some(Uuid::from_u128(42)),
                     sku: Some("hat".into()),
+                },
+            ),
+            (
+                line(SHIRT, "shirt", 1, None),
+                "GBP",
+                RepriceRefusal::Unavailable {
+                    product_id: Some(Uuid::from_u128(SHIRT)),
+                    sku: Some("shirt".into()),
                 },
             ),
             (

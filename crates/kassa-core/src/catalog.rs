@@ -34,8 +34,36 @@ pub struct Product {
     /// The product's other files (`relationships.files`), in the order they were attached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<Uuid>,
+    /// A child product's parent: the product it was built from (`POST /pcm/products/{id}/build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    /// A child product's variation options, one per variation, sorted by id: with `parent_id`,
+    /// unique among products ([`crate::variations`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub child_options: Vec<Uuid>,
+    /// Whether children have been built from the product (read with it; never written).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_parent: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+impl Product {
+    /// Elastic Path's product type: `parent` once children are built, `child` for one of them,
+    /// else `standard`.
+    pub fn product_type(&self) -> &'static str {
+        if self.parent_id.is_some() {
+            "child"
+        } else if self.is_parent {
+            "parent"
+        } else {
+            "standard"
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

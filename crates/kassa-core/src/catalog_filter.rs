@@ -46,10 +46,14 @@ pub fn check_ids(filters: &[Filter]) -> Result<()> {
     }
 }
 
-/// The product types of a product as the shopper catalog lists them. kassa has no variations or
-/// bundles yet, so every product is `standard`.
-pub fn product_types(_product: &Product) -> &'static [&'static str] {
-    &["standard"]
+/// The product types of a product as the shopper catalog lists them: `parent` once children are
+/// built from it, `child` for one of those, else `standard` (kassa has no bundles yet).
+pub fn product_types(product: &Product) -> &'static [&'static str] {
+    match product.product_type() {
+        "parent" => &["parent"],
+        "child" => &["child"],
+        _ => &["standard"],
+    }
 }
 
 /// Whether one filter term accepts any of a field's values.
@@ -118,6 +122,9 @@ mod tests {
             extensions: None,
             main_image: None,
             files: Vec::new(),
+            parent_id: None,
+            child_options: Vec::new(),
+            is_parent: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -36,5 +36,6 @@ pub mod stats;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod variations;
 
 pub use error::{Error, FieldError, Result, Validator};

@@ -11,6 +11,7 @@ use crate::catalog::{Catalog, Hierarchy, Node, Product, ProductPrice};
 use crate::file::File;
 use crate::pricing::PriceSheet;
 use crate::time::Millis;
+use crate::variations::{OptionTree, VariationTree, child_key, price_changes, price_child};
 
 /// A catalog keeps its newest this many releases; publishing deletes older ones.
 pub const RELEASES_KEPT: usize = 3;
@@ -50,13 +51,59 @@ pub struct ReleaseSource {
     pub prices: Vec<ProductPrice>,
     /// The files the placed products show (main images and files); the store may read more.
     pub files: Vec<File>,
+    /// `(product_id, variation_id)`: the variations attached to the placed products, each
+    /// product's in the order attached.
+    pub product_variations: Vec<(Uuid, Uuid)>,
+    /// Those variations, with their options and modifiers.
+    pub variations: Vec<VariationTree>,
 }
 
-/// A product as published: the product and the nodes it is placed in.
+/// A product as published: the product and the nodes it is placed in (a child: its parent's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleasedProduct {
     pub product: Product,
     pub node_ids: Vec<Uuid>,
+    /// A parent's variations, in the order attached, each with all its options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variations: Vec<ReleasedVariation>,
+}
+
+/// A variation as a parent product publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedVariation {
+    pub id: Uuid,
+    pub name: String,
+    pub sort_order: Option<i64>,
+    /// Oldest first.
+    pub options: Vec<ReleasedOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedOption {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub sort_order: Option<i64>,
+}
+
+impl ReleasedVariation {
+    fn of(tree: &VariationTree) -> Self {
+        Self {
+            id: tree.variation.id,
+            name: tree.variation.name.clone(),
+            sort_order: tree.variation.sort_order,
+            options: tree
+                .options
+                .iter()
+                .map(|o| ReleasedOption {
+                    id: o.option.id,
+                    name: o.option.name.clone(),
+                    description: o.option.description.clone(),
+                    sort_order: o.option.sort_order,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A price book as published: its priority in the catalog and its price sheets by sku.
@@ -85,6 +132,74 @@ pub struct Snapshot {
     pub files: Vec<File>,
 }
 
+/// The order a storefront shows variations and options in: highest `sort_order` first, those
+/// without one last, otherwise as attached (variations) or created (options).
+pub fn display_order(variations: &[ReleasedVariation]) -> Vec<ReleasedVariation> {
+    let key = |s: Option<i64>| std::cmp::Reverse(s.map_or(i128::MIN, i128::from));
+    let mut out = variations.to_vec();
+    out.sort_by_key(|v| key(v.sort_order));
+    for v in &mut out {
+        v.options.sort_by_key(|o| key(o.sort_order));
+    }
+    out
+}
+
+/// A parent's `variation_matrix`: for each option of its first variation, either the child
+/// with that option (one variation) or the same nesting over the next variation, down to the
+/// child ids; combinations without a published child are left out.
+pub fn variation_matrix<'a>(
+    variations: &[ReleasedVariation],
+    children: impl IntoIterator<Item = (&'a [Uuid], Uuid)>,
+) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    let mut matrix = Map::new();
+    for (options, child) in children {
+        let path: Option<Vec<String>> = variations
+            .iter()
+            .map(|v| {
+                v.options
+                    .iter()
+                    .find(|o| options.contains(&o.id))
+                    .map(|o| o.id.to_string())
+            })
+            .collect();
+        let Some(path) = path.filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        nest(&mut matrix, &path, child);
+    }
+    Value::Object(matrix)
+}
+
+fn nest(map: &mut serde_json::Map<String, serde_json::Value>, path: &[String], child: Uuid) {
+    use serde_json::{Map, Value};
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.clone(), Value::String(child.to_string()));
+        }
+        [first, rest @ ..] => {
+            let entry = map
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(next) = entry {
+                nest(next, rest, child);
+            }
+        }
+    }
+}
+
+/// A child's variations, each with the one option it has, in its parent's order.
+pub fn child_variations<'a>(
+    parent: &'a [ReleasedVariation],
+    options: &'a [Uuid],
+) -> impl Iterator<Item = (&'a ReleasedVariation, &'a ReleasedOption)> + 'a {
+    parent.iter().filter_map(move |v| {
+        let option = v.options.iter().find(|o| options.contains(&o.id))?;
+        Some((v, option))
+    })
+}
+
 /// A snapshot as the stores keep it: its JSON. Made by the publish, off the request threads,
 /// from the snapshot it then keeps parsed for its own node's shoppers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +218,11 @@ impl SnapshotDocument {
 }
 
 /// The snapshot of `source`: its hierarchies and nodes, the live products placed in them (with
-/// their node ids), and the price sheets of those products' skus from the catalog's price books.
+/// their node ids), the live children of those that are parents (in their parent's nodes, when
+/// their options are still a combination of the parent's variations), and the price sheets of
+/// those products' skus from the catalog's price books. A child without a price of its own in a
+/// price book that prices its parent gets its parent's there, changed by its price modifiers
+/// ([`crate::variations::price_child`]).
 pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
     let ReleaseSource {
         catalog,
@@ -113,6 +232,8 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         mut products,
         prices,
         mut files,
+        product_variations,
+        variations,
     } = source;
     let hierarchy_ids: HashSet<Uuid> = hierarchies.iter().map(|h| h.id).collect();
     nodes.retain(|n| hierarchy_ids.contains(&n.hierarchy_id));
@@ -136,14 +257,62 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
     hierarchies.sort_by_key(|h| order.get(&h.id).copied().unwrap_or(usize::MAX));
     nodes.sort_by_key(|n| (n.created_at, n.id));
     products.sort_by_key(|p| (p.created_at, p.id));
-    let products: Vec<ReleasedProduct> = products
+    let trees: HashMap<Uuid, &VariationTree> = variations.iter().map(|t| (t.variation.id, t)).collect();
+    let mut attached: HashMap<Uuid, Vec<&VariationTree>> = HashMap::new();
+    for (product, variation) in &product_variations {
+        if let Some(tree) = trees.get(variation) {
+            attached.entry(*product).or_default().push(tree);
+        }
+    }
+    // Top-level products first, so each child finds its published parent.
+    let (children, parents): (Vec<Product>, Vec<Product>) =
+        products.into_iter().partition(|p| p.parent_id.is_some());
+    let mut published: Vec<ReleasedProduct> = parents
         .into_iter()
         .filter(|p| p.status == "live")
         .filter_map(|p| {
             let node_ids = placed.remove(&p.id)?;
-            Some(ReleasedProduct { product: p, node_ids })
+            let variations = if p.is_parent {
+                attached
+                    .get(&p.id)
+                    .map(|ts| ts.iter().map(|t| ReleasedVariation::of(t)).collect())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            Some(ReleasedProduct {
+                product: p,
+                node_ids,
+                variations,
+            })
         })
         .collect();
+    let parent_nodes: HashMap<Uuid, (Vec<Uuid>, Option<String>)> = published
+        .iter()
+        .filter(|p| p.product.is_parent)
+        .map(|p| (p.product.id, (p.node_ids.clone(), p.product.sku.clone())))
+        .collect();
+    // Each published child, with its parent's sku and its option trees (for its price).
+    let mut derived: Vec<(String, String, Vec<&OptionTree>)> = Vec::new();
+    for child in children.into_iter().filter(|c| c.status == "live") {
+        let Some(parent) = child.parent_id else { continue };
+        let Some((node_ids, parent_sku)) = parent_nodes.get(&parent) else {
+            continue;
+        };
+        let Some(options) = child_options(&child, attached.get(&parent).map_or(&[], Vec::as_slice)) else {
+            continue;
+        };
+        if let (Some(sku), Some(parent_sku)) = (&child.sku, parent_sku) {
+            derived.push((sku.clone(), parent_sku.clone(), options));
+        }
+        published.push(ReleasedProduct {
+            product: child,
+            node_ids: node_ids.clone(),
+            variations: Vec::new(),
+        });
+    }
+    published.sort_by_key(|p| (p.product.created_at, p.product.id));
+    let products = published;
     let skus: BTreeSet<&str> = products.iter().filter_map(|p| p.product.sku.as_deref()).collect();
     let mut sheets: HashMap<Uuid, HashMap<String, PriceSheet>> = HashMap::new();
     for price in prices {
@@ -152,6 +321,17 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
                 .entry(price.pricebook_id)
                 .or_default()
                 .insert(price.sku, price.prices);
+        }
+    }
+    for book in sheets.values_mut() {
+        for (sku, parent_sku, options) in &derived {
+            if book.contains_key(sku) {
+                continue;
+            }
+            if let Some(parent_sheet) = book.get(parent_sku) {
+                let sheet = price_child(parent_sheet, &price_changes(options.iter().copied()));
+                book.insert(sku.clone(), sheet);
+            }
         }
     }
     let shown: HashSet<Uuid> = products
@@ -180,6 +360,21 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         pricebooks,
         files,
     }
+}
+
+/// A child's option trees, one per variation of its parent in the order attached; `None` when
+/// its options are no longer a combination of them (an option deleted, a variation detached or
+/// attached since it was built).
+fn child_options<'a>(child: &Product, trees: &[&'a VariationTree]) -> Option<Vec<&'a OptionTree>> {
+    let options: Vec<&OptionTree> = trees
+        .iter()
+        .map(|t| {
+            t.options
+                .iter()
+                .find(|o| child.child_options.contains(&o.option.id))
+        })
+        .collect::<Option<_>>()?;
+    (!options.is_empty() && child_key(&options) == child.child_options).then_some(options)
 }
 
 #[cfg(test)]
@@ -232,6 +427,9 @@ mod tests {
             extensions: None,
             main_image: None,
             files: Vec::new(),
+            parent_id: None,
+            child_options: Vec::new(),
+            is_parent: false,
             created_at: n as i64,
             updated_at: n as i64,
         }
@@ -306,6 +504,8 @@ mod tests {
                 price(44, 51, "B", 70),
             ],
             files: Vec::new(),
+            product_variations: Vec::new(),
+            variations: Vec::new(),
         }
     }
 
@@ -413,6 +613,158 @@ mod tests {
                 .iter()
                 .all(|p| p.product.main_image.is_none() && p.product.files.is_empty())
         );
+    }
+
+    #[test]
+    fn publishes_children_of_published_parents_with_derived_prices() {
+        use crate::variations::{Modifier, OptionTree, Variation, VariationOption, VariationTree};
+        let option = |n: u128, name: &str, price: Option<&str>| OptionTree {
+            option: VariationOption {
+                id: id(n),
+                variation_id: id(70),
+                name: name.into(),
+                description: None,
+                sort_order: None,
+                created_at: n as i64,
+                updated_at: n as i64,
+            },
+            modifiers: price
+                .map(|v| Modifier {
+                    id: id(n + 1000),
+                    option_id: id(n),
+                    kind: "price_increment".into(),
+                    value: Some(v.into()),
+                    seek: None,
+                    set: None,
+                    reference_name: None,
+                    created_at: 0,
+                    updated_at: 0,
+                })
+                .into_iter()
+                .collect(),
+        };
+        let mut src = source();
+        let parent = src.products.iter_mut().find(|p| p.id == id(31)).unwrap();
+        parent.is_parent = true;
+        let child = |n: u128, sku: &str, options: Vec<u128>, status: &str| Product {
+            parent_id: Some(id(31)),
+            child_options: options.into_iter().map(id).collect(),
+            ..product(n, Some(sku), status)
+        };
+        src.products.extend([
+            child(80, "A-Red", vec![71], "live"),
+            child(81, "A-Blue", vec![72], "live"),
+            child(82, "A-Green", vec![73], "live"), // its option is gone
+            child(83, "A-Draft", vec![71], "draft"),
+            Product {
+                parent_id: Some(id(32)), // a draft parent's child
+                child_options: vec![id(71)],
+                ..product(84, Some("D-Red"), "live")
+            },
+        ]);
+        src.prices.push(price(45, 50, "A-Blue", 55));
+        src.product_variations = vec![(id(31), id(70))];
+        src.variations = vec![VariationTree {
+            variation: Variation {
+                id: id(70),
+                name: "Colour".into(),
+                sort_order: Some(2),
+                created_at: 0,
+                updated_at: 0,
+            },
+            options: vec![option(71, "Red", Some("25")), option(72, "Blue", Some("1000"))],
+        }];
+        let s = build_snapshot(src);
+        let published: Vec<Uuid> = s.products.iter().map(|p| p.product.id).collect();
+        assert_eq!(published, vec![id(30), id(31), id(33), id(80), id(81)]);
+        let p31 = s.products.iter().find(|p| p.product.id == id(31)).unwrap();
+        assert_eq!(p31.variations.len(), 1);
+        assert_eq!(
+            p31.variations[0]
+                .options
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Red", "Blue"]
+        );
+        let red = s.products.iter().find(|p| p.product.id == id(80)).unwrap();
+        assert_eq!(red.node_ids, p31.node_ids, "a child sits in its parent's nodes");
+        assert!(red.variations.is_empty());
+        let book = |n: u128| &s.pricebooks.iter().find(|b| b.id == id(n)).unwrap().prices;
+        assert_eq!(
+            book(50)["A-Red"].currencies["USD"].amount,
+            125,
+            "the parent's 100 plus 25"
+        );
+        assert_eq!(
+            book(51)["A-Red"].currencies["USD"].amount,
+            115,
+            "the parent's 90 plus 25"
+        );
+        assert_eq!(
+            book(50)["A-Blue"].currencies["USD"].amount,
+            55,
+            "its own price stays"
+        );
+        assert_eq!(book(51)["A-Blue"].currencies["USD"].amount, 1090);
+    }
+
+    #[test]
+    fn the_variation_matrix_nests_options_in_variation_order() {
+        let option = |n: u128, sort_order: Option<i64>| ReleasedOption {
+            id: id(n),
+            name: format!("o{n}"),
+            description: None,
+            sort_order,
+        };
+        let variations = vec![
+            ReleasedVariation {
+                id: id(1),
+                name: "Colour".into(),
+                sort_order: None,
+                options: vec![option(11, None), option(12, Some(5))],
+            },
+            ReleasedVariation {
+                id: id(2),
+                name: "Size".into(),
+                sort_order: Some(1),
+                options: vec![option(21, Some(1)), option(22, Some(2))],
+            },
+        ];
+        let children = [
+            (vec![id(11), id(21)], id(101)),
+            (vec![id(21), id(12)], id(102)),
+            (vec![id(12), id(22)], id(103)),
+            (vec![id(11)], id(104)), // not a whole combination
+        ];
+        let m = variation_matrix(&variations, children.iter().map(|(o, c)| (o.as_slice(), *c)));
+        let s = |n: u128| id(n).to_string();
+        assert_eq!(
+            m,
+            serde_json::json!({
+                s(11): { s(21): s(101) },
+                s(12): { s(21): s(102), s(22): s(103) },
+            })
+        );
+        let one = &variations[..1];
+        let m = variation_matrix(one, children.iter().map(|(o, c)| (o.as_slice(), *c)));
+        assert_eq!(
+            m[s(11)],
+            serde_json::json!(s(104)),
+            "one variation: option to child"
+        );
+        let shown = display_order(&variations);
+        assert_eq!(
+            (shown[0].id, shown[1].id),
+            (id(2), id(1)),
+            "sorted variations first"
+        );
+        assert_eq!(shown[0].options[0].id, id(22), "highest sort_order first");
+        assert_eq!(shown[1].options[0].id, id(12));
+        let named: Vec<(Uuid, Uuid)> = child_variations(&variations, &[id(22), id(12)])
+            .map(|(v, o)| (v.id, o.id))
+            .collect();
+        assert_eq!(named, vec![(id(1), id(12)), (id(2), id(22))]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot, Snapsho
 use crate::settings::StoreSettings;
 use crate::time::Millis;
 use crate::token::SigningKey;
+use crate::variations::{Modifier, Variation, VariationOption, VariationTree};
 
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
@@ -34,6 +35,7 @@ pub trait Store:
     + AddressStore
     + CustomerStore
     + CatalogStore
+    + VariationStore
     + FileStore
     + CurrencyStore
     + InventoryStore
@@ -335,6 +337,88 @@ pub trait CatalogStore {
         edit: Edit<ProductPrice>,
     ) -> Result<Option<ProductPrice>>;
     async fn delete_price(&self, pricebook_id: Uuid, id: Uuid) -> Result<bool>;
+}
+
+/// How `/pcm/products/{id}/relationships/variations` changes a product's variations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariationsChange {
+    /// Attaches these (after those attached; one already attached stays where it is).
+    Add(Vec<Uuid>),
+    /// Detaches these (one not attached is no change).
+    Remove(Vec<Uuid>),
+    /// Attaches exactly these, in this order.
+    Replace(Vec<Uuid>),
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOutcome {
+    /// Children this build added.
+    pub created: usize,
+    /// The parent's children after it.
+    pub children: usize,
+}
+
+/// Variations, their options and modifiers (`/pcm/variations`), the variations attached to a
+/// product, and the children built from them. `update_*` returns `None` when there is no such
+/// record (an option or modifier also when it is not under the variation and option in the
+/// path); `delete_*` returns false.
+#[async_trait]
+pub trait VariationStore {
+    async fn create_variation(&self, variation: Variation) -> Result<Variation>;
+    /// The variation with its options and their modifiers.
+    async fn variation(&self, id: Uuid) -> Result<Option<VariationTree>>;
+    /// Oldest first.
+    async fn variations(&self, page: PageRequest) -> Result<Page<Variation>>;
+    async fn update_variation(&self, id: Uuid, edit: Edit<Variation>) -> Result<Option<Variation>>;
+    /// Deletes its options and their modifiers, and detaches it from every product.
+    async fn delete_variation(&self, id: Uuid) -> Result<bool>;
+
+    /// `NotFound` if there is no variation `option.variation_id`.
+    async fn create_option(&self, option: VariationOption) -> Result<VariationOption>;
+    async fn option(&self, variation_id: Uuid, id: Uuid) -> Result<Option<VariationOption>>;
+    /// Oldest first.
+    async fn options(&self, variation_id: Uuid, page: PageRequest) -> Result<Page<VariationOption>>;
+    async fn update_option(
+        &self,
+        variation_id: Uuid,
+        id: Uuid,
+        edit: Edit<VariationOption>,
+    ) -> Result<Option<VariationOption>>;
+    async fn delete_option(&self, variation_id: Uuid, id: Uuid) -> Result<bool>;
+
+    /// `NotFound` if there is no option `modifier.option_id` of the variation.
+    async fn create_modifier(&self, variation_id: Uuid, modifier: Modifier) -> Result<Modifier>;
+    async fn modifier(&self, variation_id: Uuid, option_id: Uuid, id: Uuid) -> Result<Option<Modifier>>;
+    /// Oldest first.
+    async fn modifiers(
+        &self,
+        variation_id: Uuid,
+        option_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<Modifier>>;
+    async fn update_modifier(
+        &self,
+        variation_id: Uuid,
+        option_id: Uuid,
+        id: Uuid,
+        edit: Edit<Modifier>,
+    ) -> Result<Option<Modifier>>;
+    async fn delete_modifier(&self, variation_id: Uuid, option_id: Uuid, id: Uuid) -> Result<bool>;
+
+    /// The variations attached to the product, in order; `None` if there is no such product.
+    async fn product_variations(&self, product_id: Uuid) -> Result<Option<Vec<Uuid>>>;
+    /// False if there is no such product. A validation error naming `data` when a variation to
+    /// attach does not exist, `BadRequest` for a child product; then nothing changes.
+    async fn change_product_variations(&self, product_id: Uuid, change: VariationsChange) -> Result<bool>;
+    /// Builds the product's missing children ([`crate::variations::plan_build`]) in one
+    /// transaction; `None` if there is no such product. A child already built for a combination
+    /// (also by a build running at the same time) is never built again: the store's uniqueness
+    /// of (parent, options) decides, not a read before the write. `Conflict` if a child's sku or
+    /// slug is taken.
+    async fn build_children(&self, product_id: Uuid, now: Millis) -> Result<Option<BuildOutcome>>;
+    /// The product's children, oldest first; `None` if there is no such product.
+    async fn children(&self, product_id: Uuid, page: PageRequest) -> Result<Option<Page<Product>>>;
 }
 
 /// The store's currencies (`/v2/currencies`). Exactly one is the default at all times.

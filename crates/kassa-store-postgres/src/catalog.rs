@@ -13,11 +13,29 @@ use uuid::Uuid;
 use crate::list::Where;
 use crate::{PgStore, conflict_on, foreign_key_violation, sql_error};
 
-pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
+/// A product's columns, ending with `$is_parent`: whether children are built from it.
+macro_rules! product_columns {
+    ($is_parent:literal) => {
+        concat!(
+            "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
     products.extensions::text, products.created_at, products.updated_at, products.main_image_id, \
     ARRAY(SELECT product_files.file_id FROM product_files WHERE product_files.product_id = products.id \
-          ORDER BY product_files.position)";
+          ORDER BY product_files.position), \
+    products.parent_id, products.child_options, \
+            ",
+            $is_parent
+        )
+    };
+}
+/// A product's columns for reads of a few products: one probe of the children index each.
+pub(crate) const PRODUCT_COLUMNS: &str =
+    product_columns!("EXISTS (SELECT 1 FROM products AS children WHERE children.parent_id = products.id)");
+/// A product's columns for reads of many (a publish): the parents' ids are read once and looked
+/// up for each product, rather than a probe per product.
+pub(crate) const MANY_PRODUCT_COLUMNS: &str = product_columns!(
+    "products.id IN (SELECT parent_id FROM products AS children WHERE children.parent_id IS NOT NULL)"
+);
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("name", "name"),
     ("sku", "sku"),
@@ -56,6 +74,9 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         updated_at: row.get(12),
         main_image: row.get(13),
         files: row.get(14),
+        parent_id: row.get(15),
+        child_options: kassa_core::variations::parse_child_key(row.get::<Option<&str>, _>(16)),
+        is_parent: row.get(17),
     }
 }
 
@@ -129,7 +150,7 @@ pub(crate) fn lock(for_update: bool) -> &'static str {
     if for_update { " FOR UPDATE" } else { "" }
 }
 
-async fn get_product<'e>(
+pub(crate) async fn get_product<'e>(
     db: impl Executor<'e, Database = Postgres>,
     id: Uuid,
     for_update: bool,
@@ -142,17 +163,24 @@ async fn get_product<'e>(
 }
 
 async fn save_product(db: &mut PgConnection, p: &Product, insert: bool) -> Result<()> {
+    write_product(db, p, insert).await.map(|_| ())
+}
+
+/// Inserts or updates a product; returns the rows changed (an insert of a child whose parent
+/// already has one with its options changes none).
+pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bool) -> Result<u64> {
     let sql = if insert {
         "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
-             external_ref, extensions, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)"
+             external_ref, extensions, created_at, updated_at, parent_id, child_options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
+         ON CONFLICT (parent_id, child_options) WHERE parent_id IS NOT NULL DO NOTHING"
     } else {
         "UPDATE products SET name = $2, sku = $3, slug = $4, description = $5, status = $6,
              commodity_type = $7, upc_ean = $8, mpn = $9, external_ref = $10, extensions = $11::jsonb,
              created_at = $12, updated_at = $13
          WHERE id = $1"
     };
-    sqlx::query(sql)
+    let mut q = sqlx::query(sql)
         .bind(p.id)
         .bind(&p.name)
         .bind(&p.sku)
@@ -165,11 +193,17 @@ async fn save_product(db: &mut PgConnection, p: &Product, insert: bool) -> Resul
         .bind(&p.external_ref)
         .bind(p.extensions.as_ref().map(|e| e.to_string()))
         .bind(p.created_at)
-        .bind(p.updated_at)
+        .bind(p.updated_at);
+    if insert {
+        q = q
+            .bind(p.parent_id)
+            .bind(kassa_core::variations::child_key_text(&p.child_options));
+    }
+    let done = q
         .execute(db)
         .await
         .map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 async fn get_hierarchy<'e>(
@@ -407,6 +441,7 @@ macro_rules! insert {
         Ok($record)
     }};
 }
+pub(crate) use {edit, insert};
 
 #[async_trait]
 impl CatalogStore for PgStore {

@@ -22,6 +22,7 @@ mod promotions;
 mod releases;
 mod sql;
 mod stock_moves;
+mod variations;
 
 use std::str::FromStr;
 use std::time::Duration;

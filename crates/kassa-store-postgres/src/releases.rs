@@ -13,8 +13,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::catalog::{
-    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json, lock,
-    node_from_row, price_from_row, product_from_row, select_one, to_json,
+    HIERARCHY_COLUMNS, MANY_PRODUCT_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, delete, hierarchy_from_row, json,
+    lock, node_from_row, price_from_row, product_from_row, select_one, to_json,
 };
 use crate::files::{FILE_COLUMNS, file_from_row};
 use crate::list::Where;
@@ -258,9 +258,11 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
         |r| (r.get(0), r.get(1)),
     )
     .await?;
+    // The placed products and their children.
+    let published = format!("status = 'live' AND (id IN ({placed}) OR parent_id IN ({placed}))");
     let products = all(
         db,
-        format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE status = 'live' AND id IN ({placed})"),
+        format!("SELECT {MANY_PRODUCT_COLUMNS} FROM products WHERE {published}"),
         catalog_id,
         product_from_row,
     )
@@ -270,10 +272,17 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
         format!(
             "SELECT {PRICE_COLUMNS} FROM prices
              WHERE pricebook_id IN (SELECT pricebook_id FROM catalog_pricebooks WHERE catalog_id = $1)
-               AND sku IN (SELECT sku FROM products WHERE status = 'live' AND id IN ({placed}))"
+               AND sku IN (SELECT sku FROM products WHERE {published})"
         ),
         catalog_id,
         price_from_row,
+    )
+    .await?;
+    let product_variations = crate::variations::attachments(db, &placed, &[catalog_id]).await?;
+    let variations = crate::variations::trees(
+        db,
+        &format!("SELECT variation_id FROM product_variations WHERE product_id IN ({placed})"),
+        &[catalog_id],
     )
     .await?;
     let live = format!("SELECT id FROM products WHERE status = 'live' AND id IN ({placed})");
@@ -296,6 +305,8 @@ async fn release_source(db: &mut PgConnection, catalog_id: Uuid) -> Result<Optio
         products,
         prices,
         files,
+        product_variations,
+        variations,
     }))
 }
 

@@ -14,11 +14,29 @@ use crate::auth::parse_uuid;
 use crate::db::{DbResult, conflict_on, foreign_key_violation};
 use crate::list::Where;
 
-pub(crate) const PRODUCT_COLUMNS: &str = "products.id, products.name, products.sku, products.slug, products.description, \
+/// A product's columns, ending with `$is_parent`: whether children are built from it.
+macro_rules! product_columns {
+    ($is_parent:literal) => {
+        concat!(
+            "products.id, products.name, products.sku, products.slug, products.description, \
     products.status, products.commodity_type, products.upc_ean, products.mpn, products.external_ref, \
     products.extensions, products.created_at, products.updated_at, products.main_image_id, \
     (SELECT json_group_array(product_files.file_id ORDER BY product_files.position) \
-     FROM product_files WHERE product_files.product_id = products.id)";
+     FROM product_files WHERE product_files.product_id = products.id), \
+    products.parent_id, products.child_options, \
+            ",
+            $is_parent
+        )
+    };
+}
+/// A product's columns for reads of a few products: one probe of the children index each.
+pub(crate) const PRODUCT_COLUMNS: &str =
+    product_columns!("EXISTS (SELECT 1 FROM products AS children WHERE children.parent_id = products.id)");
+/// A product's columns for reads of many (a publish): the parents' ids are read once and looked
+/// up for each product, rather than a probe per product.
+pub(crate) const MANY_PRODUCT_COLUMNS: &str = product_columns!(
+    "products.id IN (SELECT parent_id FROM products AS children WHERE children.parent_id IS NOT NULL)"
+);
 const PRODUCT_FILTERS: &[(&str, &str)] = &[
     ("name", "name"),
     ("sku", "sku"),
@@ -67,6 +85,9 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         updated_at: row.get(12)?,
         main_image: crate::sql::opt_uuid_at(row, 13)?,
         files: json_at::<Vec<Uuid>>(row, 14)?,
+        parent_id: crate::sql::opt_uuid_at(row, 15)?,
+        child_options: kassa_core::variations::parse_child_key(row.get::<_, Option<String>>(16)?.as_deref()),
+        is_parent: row.get(17)?,
     })
 }
 
@@ -131,40 +152,55 @@ pub(crate) fn one<T>(
     Ok(conn.prepare_cached(sql)?.query_row(params, map).optional()?)
 }
 
-fn get_product(conn: &Connection, id: Uuid) -> DbResult<Option<Product>> {
+pub(crate) fn get_product(conn: &Connection, id: Uuid) -> DbResult<Option<Product>> {
     let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1");
     one(conn, &sql, [id.to_string()], product_from_row)
 }
 
-fn save_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<()> {
-    let sql = if insert {
-        "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
-             external_ref, extensions, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+/// Inserts or updates a product; returns the rows changed (an insert of a child whose parent
+/// already has one with its options changes none).
+pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<usize> {
+    let columns = params![
+        p.id.to_string(),
+        p.name,
+        p.sku,
+        p.slug,
+        p.description,
+        p.status,
+        p.commodity_type,
+        p.upc_ean,
+        p.mpn,
+        p.external_ref,
+        p.extensions.as_ref().map(to_json),
+        p.created_at,
+        p.updated_at,
+    ];
+    let changed = if insert {
+        let parent = p.parent_id.map(|id| id.to_string());
+        let options = kassa_core::variations::child_key_text(&p.child_options);
+        let mut all = columns.to_vec();
+        all.extend([&parent as &dyn rusqlite::ToSql, &options]);
+        conn.prepare_cached(
+            "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
+                 external_ref, extensions, created_at, updated_at, parent_id, child_options)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (parent_id, child_options) WHERE parent_id IS NOT NULL DO NOTHING",
+        )?
+        .execute(all.as_slice())
     } else {
-        "UPDATE products SET name = ?2, sku = ?3, slug = ?4, description = ?5, status = ?6,
-             commodity_type = ?7, upc_ean = ?8, mpn = ?9, external_ref = ?10, extensions = ?11,
-             created_at = ?12, updated_at = ?13
-         WHERE id = ?1"
+        conn.prepare_cached(
+            "UPDATE products SET name = ?2, sku = ?3, slug = ?4, description = ?5, status = ?6,
+                 commodity_type = ?7, upc_ean = ?8, mpn = ?9, external_ref = ?10, extensions = ?11,
+                 created_at = ?12, updated_at = ?13
+             WHERE id = ?1",
+        )?
+        .execute(columns)
     };
-    conn.prepare_cached(sql)?
-        .execute(params![
-            p.id.to_string(),
-            p.name,
-            p.sku,
-            p.slug,
-            p.description,
-            p.status,
-            p.commodity_type,
-            p.upc_ean,
-            p.mpn,
-            p.external_ref,
-            p.extensions.as_ref().map(to_json),
-            p.created_at,
-            p.updated_at
-        ])
-        .map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
-    Ok(())
+    changed.map_err(|e| conflict_on(e, conflicts::PRODUCT))
+}
+
+fn save_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<()> {
+    write_product(conn, p, insert).map(|_| ())
 }
 
 fn get_hierarchy(conn: &Connection, id: Uuid) -> DbResult<Option<Hierarchy>> {
@@ -342,7 +378,7 @@ pub(crate) fn delete(conn: &Connection, sql: &str, ids: &[Uuid]) -> DbResult<boo
 
 impl SqliteStore {
     /// Runs an edit on the writer: load, change, save, in one unit.
-    async fn edit<T: Send + 'static>(
+    pub(crate) async fn edit<T: Send + 'static>(
         &self,
         load: impl FnOnce(&Connection) -> DbResult<Option<T>> + Send + 'static,
         edit: Edit<T>,
@@ -360,7 +396,7 @@ impl SqliteStore {
             .await
     }
 
-    async fn insert<T: Send + 'static>(
+    pub(crate) async fn insert<T: Send + 'static>(
         &self,
         record: T,
         save: fn(&Connection, &T, bool) -> DbResult<()>,

@@ -31,6 +31,7 @@ mod promotions;
 mod releases;
 mod sql;
 mod stock_moves;
+mod variations;
 
 use std::path::Path;
 

@@ -59,6 +59,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0021_release_storage",
         include_str!("../migrations/0021_release_storage.sql"),
     ),
+    (
+        "0022_variations",
+        include_str!("../migrations/0022_variations.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::catalog::{
-    HIERARCHY_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, PRODUCT_COLUMNS, delete, hierarchy_from_row, json_at,
-    node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
+    HIERARCHY_COLUMNS, MANY_PRODUCT_COLUMNS, NODE_COLUMNS, PRICE_COLUMNS, delete, hierarchy_from_row,
+    json_at, node_from_row, one, price_from_row, product_from_row, to_json, uuid_at,
 };
 use crate::db::{Db, DbResult, foreign_key_violation};
 use crate::files::{FILE_COLUMNS, file_from_row};
@@ -345,9 +345,11 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         [&id],
         |r| Ok((uuid_at(r, 0)?, uuid_at(r, 1)?)),
     )?;
+    // The placed products and their children.
+    let published = format!("status = 'live' AND (id IN ({placed}) OR parent_id IN ({placed}))");
     let products = all(
         conn,
-        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE status = 'live' AND id IN ({placed})"),
+        &format!("SELECT {MANY_PRODUCT_COLUMNS} FROM products WHERE {published}"),
         [&id],
         product_from_row,
     )?;
@@ -356,10 +358,16 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         &format!(
             "SELECT {PRICE_COLUMNS} FROM prices
              WHERE pricebook_id IN (SELECT pricebook_id FROM catalog_pricebooks WHERE catalog_id = ?1)
-               AND sku IN (SELECT sku FROM products WHERE status = 'live' AND id IN ({placed}))"
+               AND sku IN (SELECT sku FROM products WHERE {published})"
         ),
         [&id],
         price_from_row,
+    )?;
+    let product_variations = crate::variations::attachments(conn, &placed, &[&id])?;
+    let variations = crate::variations::trees(
+        conn,
+        &format!("SELECT variation_id FROM product_variations WHERE product_id IN ({placed})"),
+        &[&id],
     )?;
     let live = format!("SELECT id FROM products WHERE status = 'live' AND id IN ({placed})");
     let files = all(
@@ -380,6 +388,8 @@ fn release_source(conn: &Connection, catalog_id: Uuid) -> DbResult<Option<Releas
         products,
         prices,
         files,
+        product_variations,
+        variations,
     }))
 }
 

@@ -778,6 +778,15 @@ fn refusal_problem(refused: ItemRefusal) -> ErrorObject {
             source,
             Some(id.map_or_else(|| json!({ "sku": sku }), |id| json!({ "id": id }))),
         ),
+        Refusal::ParentProduct { product_id } => item_problem(
+            400,
+            "Cannot add a parent product",
+            format!(
+                "The product {product_id} is a parent product, which cannot be added to a cart: add one of its child products"
+            ),
+            source,
+            Some(json!({ "id": product_id })),
+        ),
         Refusal::LocationNotFound { slug } => item_problem(
             400,
             "Location not found",

@@ -29,12 +29,14 @@ pub mod payments;
 mod pcm;
 pub mod pricebooks;
 mod product_media;
+mod product_variations;
 pub mod products;
 pub mod realms;
 pub mod rule_promotions;
 pub mod search;
 pub mod settings;
 pub mod shopper_catalog;
+pub mod variations;
 
 pub use crate::error::StatusStyle;
 pub use crate::route_table::{RegisteredPath, Routes};
@@ -62,6 +64,7 @@ pub fn all() -> Routes {
         .merge(gateways::router())
         .merge(settings::router())
         .merge(products::router())
+        .merge(variations::router())
         .merge(files::router())
         .merge(hierarchies::router())
         .merge(pricebooks::router())

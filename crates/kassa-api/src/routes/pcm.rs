@@ -134,9 +134,6 @@ pub(crate) fn router(routes: Routes) -> Routes {
 pub(crate) async fn unsupported(uri: Uri) -> ApiError {
     let path = uri.path();
     let feature = [
-        ("variations", "Variations and child products"),
-        ("children", "Variations and child products"),
-        ("build", "Variations and child products"),
         ("component_products", "Bundles"),
         ("templates", "Product templates"),
         ("import", "Product imports"),

@@ -1,6 +1,6 @@
 //! `/pcm/products`: products of the Product Experience Manager, with their main image and files
-//! (`super::product_media`). Variations, bundles and templates are refused with a 400 that names
-//! them.
+//! (`super::product_media`), their variations and children (`super::product_variations`).
+//! Bundles and templates are refused with a 400 that names them.
 
 use axum::Json;
 use axum::extract::State;
@@ -32,12 +32,9 @@ pub fn router() -> Routes {
             .route("/pcm/products/{id}", get(show).put(update).delete(remove))
             .route("/pcm/products/import", any(pcm::unsupported))
             .route("/pcm/products/export", any(pcm::unsupported))
-            .route("/pcm/products/{id}/children", any(pcm::unsupported))
-            .route("/pcm/products/{id}/build", any(pcm::unsupported))
             .route("/pcm/products/{id}/relationships/{rel}", any(pcm::unsupported))
             .merge(super::product_media::routes())
-            .route("/pcm/variations", any(pcm::unsupported))
-            .route("/pcm/variations/{*rest}", any(pcm::unsupported)),
+            .merge(super::product_variations::routes()),
     )
 }
 
@@ -110,7 +107,7 @@ impl Attributes {
             v.push(
                 "data.attributes.build_rules",
                 "Not Supported",
-                "Variations and child products are not supported by this server",
+                "Build rules are not supported by this server: a build makes every combination of the options",
             );
         }
     }
@@ -178,6 +175,9 @@ async fn create(
         extensions: None,
         main_image: None,
         files: Vec::new(),
+        parent_id: None,
+        child_options: Vec::new(),
+        is_parent: false,
         created_at: now,
         updated_at: now,
     };

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use kassa_core::catalog::{Hierarchy, Node};
-use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches};
+use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches, product_matches};
 use kassa_core::query::check_filters;
 use kassa_core::release::ReleasedProduct;
 use kassa_core::time::rfc3339;
@@ -37,6 +37,10 @@ pub fn router() -> Routes {
             .route("/catalog", get(show_catalog))
             .route("/catalog/products", get(list_products))
             .route("/catalog/products/{id}", get(show_product))
+            .route(
+                "/catalog/products/{id}/relationships/children",
+                get(product_children),
+            )
             .route("/catalog/hierarchies", get(list_hierarchies))
             .route("/catalog/hierarchies/{id}", get(show_hierarchy))
             .route("/catalog/hierarchies/{id}/nodes", get(hierarchy_nodes))
@@ -199,14 +203,27 @@ async fn product_page(
     origin: &Origin,
     uri: &Uri,
 ) -> ApiResult<Json<Value>> {
-    let currency = state
-        .catalog_view
-        .currency(&*state.store, request.currency.as_deref())
-        .await?;
     let matching = r
         .products_matching(&query.filters)
         .into_iter()
         .filter(|p| scope(p));
+    render_page(state, request, r, matching, query, origin, uri).await
+}
+
+/// One page of `matching`, priced in the shopper's currency, with what `include` asks for.
+async fn render_page<'a>(
+    state: &AppState,
+    request: &ShopperRequest,
+    r: &'a ShopperRelease,
+    matching: impl Iterator<Item = &'a ReleasedProduct>,
+    query: &ListQuery,
+    origin: &Origin,
+    uri: &Uri,
+) -> ApiResult<Json<Value>> {
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
     let (total, shown) = page_slice(matching, query);
     let data: Vec<_> = shown
         .iter()
@@ -251,6 +268,33 @@ async fn show_product(
         body["included"] = included;
     }
     Ok(Json(body))
+}
+
+/// A parent's published children, priced like any product. A product that is not a parent is
+/// refused with a 422, as `catalog_view.yaml` says.
+async fn product_children(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    uri: Uri,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_product_filters(&query)?;
+    let id = parse_uuid(&id, product_not_found)?;
+    let r = release(&state, &request).await?;
+    let product = r.product(id).ok_or_else(product_not_found)?;
+    if !product.product.is_parent {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "Not a parent product",
+            "Only a parent product (one whose child products are built) has children",
+        ));
+    }
+    let matching = r
+        .children_of(id)
+        .filter(|p| product_matches(&p.product, &query.filters));
+    render_page(&state, &request, &r, matching, &query, &origin, &uri).await
 }
 
 async fn list_hierarchies(

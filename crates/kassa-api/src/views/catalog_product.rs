@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use kassa_core::catalog_filter::product_types;
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
-use kassa_core::release::ReleasedProduct;
+use kassa_core::release::{
+    ReleasedProduct, ReleasedVariation, child_variations, display_order, variation_matrix,
+};
 use kassa_core::time::{Millis, rfc3339};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -34,6 +36,12 @@ pub(crate) struct CatalogProduct<'a> {
 /// The product's attributes; absent values are left out, as Elastic Path does.
 #[derive(Serialize)]
 struct Attributes<'a> {
+    /// Whether the product is a parent: given for parents and their children.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_product: Option<bool>,
+    /// A child's parent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_product_id: Option<Uuid>,
     commodity_type: &'a str,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +74,12 @@ struct Meta<'a> {
     bread_crumb_nodes: &'a [Uuid],
     catalog_id: Uuid,
     catalog_source: &'static str,
+    /// A child's options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_option_ids: Option<&'a [Uuid]>,
+    /// A child's variations, each with the option it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_variations: Option<Vec<Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     display_price: Option<Display<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +99,12 @@ struct Meta<'a> {
     /// The tiers of the price that applies: the sale's while a sale runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     tiers: Option<BTreeMap<&'a str, TierMeta<'a>>>,
+    /// A parent's children by option, nested in the order of its variations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variation_matrix: Option<Value>,
+    /// A parent's variations with all their options, highest `sort_order` first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variations: Option<Vec<ReleasedVariation>>,
 }
 
 #[derive(Serialize)]
@@ -164,8 +184,11 @@ pub(crate) fn render<'a>(
         });
         Some(tiers.collect())
     });
+    let variations = Variations::of(r, p);
     CatalogProduct {
         attributes: Attributes {
+            base_product: variations.base_product,
+            base_product_id: product.parent_id,
             commodity_type: &product.commodity_type,
             created_at: rfc3339(product.created_at),
             description: product.description.as_deref(),
@@ -189,6 +212,8 @@ pub(crate) fn render<'a>(
             bread_crumb_nodes: &p.node_ids,
             catalog_id: r.catalog_id(),
             catalog_source: "pim",
+            child_option_ids: product.parent_id.map(|_| product.child_options.as_slice()),
+            child_variations: variations.child_variations,
             display_price: resolved.as_ref().map(|r| display(currency, r.amount)),
             original_display_price: sale.map(|(_, original)| display(currency, original.amount)),
             original_price: sale.map(|(_, original)| one(original.amount, original.includes_tax)),
@@ -198,10 +223,81 @@ pub(crate) fn render<'a>(
             sale_expires: sale.map(|(r, _)| r.sale_expires.map(rfc3339)),
             sale_id: sale.map(|(r, _)| r.sale_id.clone()),
             tiers,
+            variation_matrix: variations.matrix,
+            variations: variations.variations,
         },
-        relationships: media_relationships(r, p),
+        relationships: relationships(r, p),
         kind: "product",
     }
+}
+
+/// What a parent or a child shows of its variations.
+#[derive(Default)]
+struct Variations {
+    base_product: Option<bool>,
+    variations: Option<Vec<ReleasedVariation>>,
+    matrix: Option<Value>,
+    child_variations: Option<Vec<Value>>,
+}
+
+impl Variations {
+    fn of(r: &ShopperRelease, p: &ReleasedProduct) -> Self {
+        let product = &p.product;
+        if let Some(parent) = product.parent_id {
+            let of_parent = r.product(parent).map_or(&[][..], |p| p.variations.as_slice());
+            let named = child_variations(of_parent, &product.child_options)
+                .map(|(v, o)| {
+                    json!({
+                        "id": v.id,
+                        "name": v.name,
+                        "sort_order": v.sort_order,
+                        "option": { "id": o.id, "name": o.name, "description": o.description, "sort_order": o.sort_order },
+                    })
+                })
+                .collect();
+            return Self {
+                base_product: Some(false),
+                child_variations: Some(named),
+                ..Self::default()
+            };
+        }
+        if !product.is_parent {
+            return Self::default();
+        }
+        let children = r
+            .children_of(product.id)
+            .map(|c| (c.product.child_options.as_slice(), c.product.id));
+        Self {
+            base_product: Some(true),
+            matrix: Some(variation_matrix(&p.variations, children)),
+            variations: Some(display_order(&p.variations)),
+            child_variations: None,
+        }
+    }
+}
+
+/// The product's files, and a parent's children or a child's parent.
+fn relationships(r: &ShopperRelease, p: &ReleasedProduct) -> Option<Value> {
+    let product = &p.product;
+    let mut relationships = match media_relationships(r, p) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    if let Some(parent) = product.parent_id {
+        relationships.insert(
+            "parent".into(),
+            json!({ "data": { "type": "product", "id": parent } }),
+        );
+    } else if product.is_parent {
+        relationships.insert(
+            "children".into(),
+            json!({
+                "data": r.children_of(product.id).map(|c| json!({ "type": "product", "id": c.product.id })).collect::<Vec<_>>(),
+                "links": { "self": format!("/catalog/products/{}/relationships/children", product.id) },
+            }),
+        );
+    }
+    (!relationships.is_empty()).then_some(Value::Object(relationships))
 }
 
 fn media_relationships(r: &ShopperRelease, p: &ReleasedProduct) -> Option<Value> {

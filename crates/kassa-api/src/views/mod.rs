@@ -23,3 +23,4 @@ pub(crate) mod promotion;
 pub(crate) mod tax_item;
 pub(crate) mod timestamps;
 pub(crate) mod transaction;
+pub(crate) mod variation;

@@ -7,6 +7,20 @@ use crate::envelope::Origin;
 use crate::views::pcm::{compact, meta};
 
 pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
+    let mut relationships = json!({
+        "files": {
+            "data": p.files.iter().map(|f| json!({ "type": "file", "id": f })).collect::<Vec<_>>(),
+            "links": { "self": origin.url(&format!("/pcm/products/{}/relationships/files", p.id)) },
+        },
+        "main_image": { "data": p.main_image.map(|f| json!({ "type": "file", "id": f })) },
+    });
+    if let Some(parent) = p.parent_id {
+        relationships["base_product"] = json!({ "data": { "type": "product", "id": parent } });
+    }
+    let mut extra = json!({ "product_types": [p.product_type()] });
+    if !p.child_options.is_empty() {
+        extra["child_option_ids"] = json!(p.child_options);
+    }
     json!({
         "type": "product",
         "id": p.id,
@@ -22,14 +36,8 @@ pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
             "external_ref": p.external_ref,
             "extensions": p.extensions,
         })),
-        "relationships": {
-            "files": {
-                "data": p.files.iter().map(|f| json!({ "type": "file", "id": f })).collect::<Vec<_>>(),
-                "links": { "self": origin.url(&format!("/pcm/products/{}/relationships/files", p.id)) },
-            },
-            "main_image": { "data": p.main_image.map(|f| json!({ "type": "file", "id": f })) },
-        },
-        "meta": meta(p.created_at, p.updated_at, json!({"product_types": ["standard"]})),
+        "relationships": relationships,
+        "meta": meta(p.created_at, p.updated_at, extra),
         "links": { "self": origin.url(&format!("/pcm/products/{}", p.id)) },
     })
 }

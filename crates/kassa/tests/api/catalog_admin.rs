@@ -167,7 +167,8 @@ async fn products_validation_and_unsupported_features(backend: Backend) {
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical", "extensions": "flat"}}}),
             vec!["data.attributes.extensions"],
         ),
-        // Bundles, variations, files and templates are refused, naming them.
+        // Bundles, build rules, relationships set on the product and templates are refused,
+        // naming them.
         (
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical", "components": {}}}}),
             vec!["data.attributes.components"],
@@ -190,14 +191,6 @@ async fn products_validation_and_unsupported_features(backend: Backend) {
     let pid = create(&app, &admin, "/pcm/products", product("P", "P")).await;
     for (method, path) in [
         (
-            Method::POST,
-            format!("/pcm/products/{pid}/relationships/variations"),
-        ),
-        (
-            Method::GET,
-            format!("/pcm/products/{pid}/relationships/variations"),
-        ),
-        (
             Method::PUT,
             format!("/pcm/products/{pid}/relationships/templates"),
         ),
@@ -205,9 +198,6 @@ async fn products_validation_and_unsupported_features(backend: Backend) {
             Method::POST,
             format!("/pcm/products/{pid}/relationships/component_products"),
         ),
-        (Method::POST, format!("/pcm/products/{pid}/build")),
-        (Method::GET, "/pcm/variations".to_owned()),
-        (Method::POST, "/pcm/variations/x/options".to_owned()),
     ] {
         let r = app
             .call(method.clone(), &path, Some(&admin), Some(json!({"data": []})))

@@ -903,7 +903,7 @@ async fn product_media_bad_input(backend: Backend) {
     // Relationships kassa does not build still say so.
     let r = app
         .post(
-            &format!("/pcm/products/{product}/relationships/variations"),
+            &format!("/pcm/products/{product}/relationships/templates"),
             &admin,
             json!({"data": []}),
         )

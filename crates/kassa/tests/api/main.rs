@@ -40,3 +40,4 @@ mod search;
 mod shopper_reads;
 mod tls;
 mod tls_process;
+mod variations;
