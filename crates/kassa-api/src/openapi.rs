@@ -476,6 +476,9 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/products/{id}/relationships/children", "List a parent product's children")
                 .describe("Priced like any product. 422 for a product that is not a parent.")
                 .token().account_header().catalog_headers().list().product_includes(),
+            Op::post("/catalog/products/{id}/configure", "Configure a bundle")
+                .describe("`selected_options` (component key → option product id → quantity) is checked against the bundle's components: known components and options, each quantity within the option's `min`/`max` (else its `quantity`), each component's count of options within its `min`/`max` (400, each problem named in `source`). Answers the product with `meta.bundle_configuration` the selection and, for a bundle without a price of its own, `meta.display_price` the sum of the selected options' prices times their quantities. 422 for a product that is not a bundle.")
+                .token().account_header().catalog_headers().product_includes().body("BundleConfigurationBody"),
             Op::get("/catalog/hierarchies", "List the catalog's hierarchies").token().account_header().catalog_headers().list(),
             Op::get("/catalog/hierarchies/{id}", "Get a catalog hierarchy").token().account_header().catalog_headers(),
             Op::get("/catalog/hierarchies/{id}/nodes", "List a catalog hierarchy's nodes").token().account_header().catalog_headers().list(),
@@ -489,10 +492,15 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
-            Op::post("/pcm/products", "Create a product").admin().created().body("ProductBody"),
+            Op::post("/pcm/products", "Create a product")
+                .describe("A product with `components` is a bundle: each component a `name`, `options` (`id` of a product that is not a bundle, `type` product, `quantity` at least 1 (default 1), `default`, `min`/`max` together, `sort_order`), `min` at most `max` and at most the number of options, `sort_order`. Each problem is a 400 naming its field in `source`; an option that is a bundle is refused (`bundle of a bundle`).")
+                .admin().created().body("ProductBody"),
             Op::get("/pcm/products/{id}", "Get a product").admin(),
             Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
             Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
+            Op::get("/pcm/products/{id}/relationships/component_products", "List a bundle's component products")
+                .describe("Each product the bundle's options name, once; none for a product that is not a bundle.")
+                .admin().raw("ProductReferences", "application/json"),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products/{id}/relationships/main_image", "Get a product's main image")
@@ -882,6 +890,24 @@ fn nullable(mut schema: Value) -> Value {
         schema["type"] = json!([t, "null"]);
     }
     schema
+}
+
+/// A bundle's `components` in a product body.
+fn components_schema() -> Value {
+    json!({ "type": ["object", "null"], "additionalProperties": {
+                "type": "object", "required": ["name", "options"],
+                "properties": {
+                    "name": { "type": "string" }, "min": { "type": "integer" }, "max": { "type": "integer" }, "sort_order": { "type": "integer" },
+                    "options": { "type": "array", "items": {
+                        "type": "object", "required": ["id"],
+                        "properties": {
+                            "id": { "type": "string" }, "type": { "const": "product" }, "quantity": { "type": "integer", "minimum": 1 },
+                            "default": { "type": "boolean" }, "min": { "type": "integer" }, "max": { "type": "integer" },
+                            "sort_order": { "type": "integer" },
+                        },
+                    } },
+                },
+            } })
 }
 
 fn schemas() -> Value {
@@ -1320,7 +1346,25 @@ fn schemas() -> Value {
         "ProductBody": pcm_body("product", json!({
             "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
             "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
+            "components": components_schema(),
         })),
+        "ProductReferences": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": { "type": "array", "items": {
+                "type": "object", "properties": { "type": { "const": "product" }, "id": s() },
+            } } },
+        },
+        "BundleConfigurationBody": {
+            "type": "object",
+            "required": ["data"],
+            "properties": { "data": {
+                "type": "object", "required": ["selected_options"],
+                "properties": { "selected_options": { "type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": { "type": "integer", "minimum": 1 },
+                } } },
+            } },
+        },
         "File": resource(Some("file"), json!({
             "file_name": s(), "mime_type": s(), "file_size": { "type": "integer" }, "public": { "type": "boolean" },
             "link": { "type": "object", "required": ["href"], "properties": { "href": s() } },

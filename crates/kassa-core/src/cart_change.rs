@@ -587,6 +587,7 @@ mod tests {
             parent_id: None,
             child_options: Vec::new(),
             is_parent: false,
+            components: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

@@ -44,6 +44,9 @@ pub struct Product {
     /// Whether children have been built from the product (read with it; never written).
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_parent: bool,
+    /// A bundle's components by key ([`crate::bundles`]); empty for any other product.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub components: crate::bundles::Components,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -53,10 +56,17 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Product {
+    /// Whether the product is a bundle: it has components.
+    pub fn is_bundle(&self) -> bool {
+        !self.components.is_empty()
+    }
+
     /// Elastic Path's product type: `parent` once children are built, `child` for one of them,
     /// else `standard`.
     pub fn product_type(&self) -> &'static str {
-        if self.parent_id.is_some() {
+        if self.is_bundle() {
+            "bundle"
+        } else if self.parent_id.is_some() {
             "child"
         } else if self.is_parent {
             "parent"

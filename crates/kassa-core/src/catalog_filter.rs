@@ -47,11 +47,12 @@ pub fn check_ids(filters: &[Filter]) -> Result<()> {
 }
 
 /// The product types of a product as the shopper catalog lists them: `parent` once children are
-/// built from it, `child` for one of those, else `standard` (kassa has no bundles yet).
+/// built from it, `child` for one of those, `bundle` for a product with components, else `standard`.
 pub fn product_types(product: &Product) -> &'static [&'static str] {
     match product.product_type() {
         "parent" => &["parent"],
         "child" => &["child"],
+        "bundle" => &["bundle"],
         _ => &["standard"],
     }
 }
@@ -125,6 +126,7 @@ mod tests {
             parent_id: None,
             child_options: Vec::new(),
             is_parent: false,
+            components: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod address;
+pub mod bundles;
 pub mod cart_change;
 pub mod cart_pricing;
 pub mod cart_totals;

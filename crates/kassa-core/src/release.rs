@@ -312,6 +312,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         });
     }
     published.sort_by_key(|p| (p.product.created_at, p.product.id));
+    keep_published_options(&mut published);
     let products = published;
     let skus: BTreeSet<&str> = products.iter().filter_map(|p| p.product.sku.as_deref()).collect();
     let mut sheets: HashMap<Uuid, HashMap<String, PriceSheet>> = HashMap::new();
@@ -360,6 +361,28 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         pricebooks,
         files,
     }
+}
+
+/// A published bundle keeps the options whose products are published with it and are not
+/// bundles themselves (a component product must be in the catalog too, live and placed); a
+/// component left without options is left out, and a bundle left without components too.
+fn keep_published_options(products: &mut Vec<ReleasedProduct>) {
+    let plain: HashSet<Uuid> = products
+        .iter()
+        .filter(|p| !p.product.is_bundle())
+        .map(|p| p.product.id)
+        .collect();
+    for p in products.iter_mut().filter(|p| p.product.is_bundle()) {
+        for component in p.product.components.values_mut() {
+            component.options.retain(|o| plain.contains(&o.id));
+        }
+        let was = p.product.components.len();
+        p.product.components.retain(|_, c| !c.options.is_empty());
+        if was > 0 && p.product.components.is_empty() {
+            p.node_ids.clear();
+        }
+    }
+    products.retain(|p| !p.node_ids.is_empty());
 }
 
 /// A child's option trees, one per variation of its parent in the order attached; `None` when
@@ -430,6 +453,7 @@ mod tests {
             parent_id: None,
             child_options: Vec::new(),
             is_parent: false,
+            components: Default::default(),
             created_at: n as i64,
             updated_at: n as i64,
         }
@@ -552,6 +576,46 @@ mod tests {
             .collect();
         assert_eq!(books, vec![(id(50), 1, vec!["A"]), (id(51), 9, vec!["A", "B"])]);
         assert_eq!(s.pricebooks[1].prices["A"].currencies["USD"].amount, 90);
+    }
+
+    #[test]
+    fn a_bundle_keeps_only_options_published_with_it() {
+        use crate::bundles::{Component, ComponentOption, ProductKind};
+        let option = |n: u128| ComponentOption {
+            id: id(n),
+            kind: ProductKind,
+            quantity: 1,
+            default: true,
+            min: None,
+            max: None,
+            sort_order: None,
+        };
+        let component = |options: Vec<ComponentOption>| Component {
+            name: "c".into(),
+            options,
+            min: None,
+            max: None,
+            sort_order: None,
+        };
+        let mut src = source();
+        // 33 is a bundle of 30 (published), 32 (a draft) and 35 (unplaced); 31 a bundle of
+        // only unpublished products; 30 is no bundle.
+        src.products[3].components = [
+            ("a".to_string(), component(vec![option(30), option(32)])),
+            ("b".to_string(), component(vec![option(35)])),
+        ]
+        .into();
+        src.products[0].components = [("a".to_string(), component(vec![option(34)]))].into();
+        let s = build_snapshot(src);
+        let ids: Vec<Uuid> = s.products.iter().map(|p| p.product.id).collect();
+        assert_eq!(
+            ids,
+            vec![id(30), id(33)],
+            "a bundle left without components is not published"
+        );
+        let bundle = &s.products[1].product;
+        assert_eq!(bundle.components.keys().collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(bundle.components["a"].options, vec![option(30)]);
     }
 
     #[test]

@@ -337,6 +337,7 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
     let mut child = parent.clone();
     child.id = id;
     child.parent_id = Some(parent.id);
+    child.components = Default::default();
     child.child_options = child_key(options);
     child.is_parent = false;
     child.main_image = None;
@@ -523,6 +524,7 @@ mod tests {
             parent_id: None,
             child_options: Vec::new(),
             is_parent: true,
+            components: Default::default(),
             created_at: 1,
             updated_at: 1,
         }

@@ -22,7 +22,7 @@ macro_rules! product_columns {
     products.extensions::text, products.created_at, products.updated_at, products.main_image_id, \
     ARRAY(SELECT product_files.file_id FROM product_files WHERE product_files.product_id = products.id \
           ORDER BY product_files.position), \
-    products.parent_id, products.child_options, \
+    products.parent_id, products.child_options, products.components::text, \
             ",
             $is_parent
         )
@@ -76,7 +76,11 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         files: row.get(14),
         parent_id: row.get(15),
         child_options: kassa_core::variations::parse_child_key(row.get::<Option<&str>, _>(16)),
-        is_parent: row.get(17),
+        components: row
+            .get::<Option<&str>, _>(17)
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default(),
+        is_parent: row.get(18),
     }
 }
 
@@ -171,13 +175,13 @@ async fn save_product(db: &mut PgConnection, p: &Product, insert: bool) -> Resul
 pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bool) -> Result<u64> {
     let sql = if insert {
         "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
-             external_ref, extensions, created_at, updated_at, parent_id, child_options)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
+             external_ref, extensions, created_at, updated_at, components, parent_id, child_options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14::jsonb, $15, $16)
          ON CONFLICT (parent_id, child_options) WHERE parent_id IS NOT NULL DO NOTHING"
     } else {
         "UPDATE products SET name = $2, sku = $3, slug = $4, description = $5, status = $6,
              commodity_type = $7, upc_ean = $8, mpn = $9, external_ref = $10, extensions = $11::jsonb,
-             created_at = $12, updated_at = $13
+             created_at = $12, updated_at = $13, components = $14::jsonb
          WHERE id = $1"
     };
     let mut q = sqlx::query(sql)
@@ -193,7 +197,11 @@ pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bo
         .bind(&p.external_ref)
         .bind(p.extensions.as_ref().map(|e| e.to_string()))
         .bind(p.created_at)
-        .bind(p.updated_at);
+        .bind(p.updated_at)
+        .bind(
+            p.is_bundle()
+                .then(|| serde_json::to_string(&p.components).unwrap_or_default()),
+        );
     if insert {
         q = q
             .bind(p.parent_id)

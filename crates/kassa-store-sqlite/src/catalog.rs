@@ -23,7 +23,7 @@ macro_rules! product_columns {
     products.extensions, products.created_at, products.updated_at, products.main_image_id, \
     (SELECT json_group_array(product_files.file_id ORDER BY product_files.position) \
      FROM product_files WHERE product_files.product_id = products.id), \
-    products.parent_id, products.child_options, \
+    products.parent_id, products.child_options, products.components, \
             ",
             $is_parent
         )
@@ -87,7 +87,11 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         files: json_at::<Vec<Uuid>>(row, 14)?,
         parent_id: crate::sql::opt_uuid_at(row, 15)?,
         child_options: kassa_core::variations::parse_child_key(row.get::<_, Option<String>>(16)?.as_deref()),
-        is_parent: row.get(17)?,
+        components: row
+            .get::<_, Option<String>>(17)?
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default(),
+        is_parent: row.get(18)?,
     })
 }
 
@@ -174,6 +178,7 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         p.extensions.as_ref().map(to_json),
         p.created_at,
         p.updated_at,
+        components_json(p),
     ];
     let changed = if insert {
         let parent = p.parent_id.map(|id| id.to_string());
@@ -182,8 +187,8 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         all.extend([&parent as &dyn rusqlite::ToSql, &options]);
         conn.prepare_cached(
             "INSERT INTO products (id, name, sku, slug, description, status, commodity_type, upc_ean, mpn,
-                 external_ref, extensions, created_at, updated_at, parent_id, child_options)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 external_ref, extensions, created_at, updated_at, components, parent_id, child_options)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (parent_id, child_options) WHERE parent_id IS NOT NULL DO NOTHING",
         )?
         .execute(all.as_slice())
@@ -191,12 +196,17 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         conn.prepare_cached(
             "UPDATE products SET name = ?2, sku = ?3, slug = ?4, description = ?5, status = ?6,
                  commodity_type = ?7, upc_ean = ?8, mpn = ?9, external_ref = ?10, extensions = ?11,
-                 created_at = ?12, updated_at = ?13
+                 created_at = ?12, updated_at = ?13, components = ?14
              WHERE id = ?1",
         )?
         .execute(columns)
     };
     changed.map_err(|e| conflict_on(e, conflicts::PRODUCT))
+}
+
+/// A bundle's components as stored: JSON, `NULL` for any other product.
+pub(crate) fn components_json(p: &Product) -> Option<String> {
+    p.is_bundle().then(|| to_json(&p.components))
 }
 
 fn save_product(conn: &Connection, p: &Product, insert: bool) -> DbResult<()> {

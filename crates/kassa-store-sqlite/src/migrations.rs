@@ -63,6 +63,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0022_variations",
         include_str!("../migrations/0022_variations.sql"),
     ),
+    ("0023_bundles", include_str!("../migrations/0023_bundles.sql")),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

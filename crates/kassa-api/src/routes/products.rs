@@ -1,11 +1,16 @@
 //! `/pcm/products`: products of the Product Experience Manager, with their main image and files
 //! (`super::product_media`), their variations and children (`super::product_variations`).
-//! Bundles and templates are refused with a 400 that names them.
+//! A product with `components` is a bundle (`kassa_core::bundles`); templates are refused with
+//! a 400 that names them.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{any, get};
+
+use kassa_core::bundles::{self, Components, OptionTarget};
 use kassa_core::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::time::now_millis;
@@ -32,6 +37,10 @@ pub fn router() -> Routes {
             .route("/pcm/products/{id}", get(show).put(update).delete(remove))
             .route("/pcm/products/import", any(pcm::unsupported))
             .route("/pcm/products/export", any(pcm::unsupported))
+            .route(
+                "/pcm/products/{id}/relationships/component_products",
+                get(component_products).fallback(pcm::unsupported),
+            )
             .route("/pcm/products/{id}/relationships/{rel}", any(pcm::unsupported))
             .merge(super::product_media::routes())
             .merge(super::product_variations::routes()),
@@ -72,8 +81,10 @@ struct Attributes {
     external_ref: Patch<String>,
     #[serde(default, deserialize_with = "present")]
     extensions: Patch<serde_json::Map<String, Value>>,
-    /// Bundles and variations: refused.
-    components: Option<Value>,
+    /// A bundle's components; `null` makes the product a standard one again.
+    #[serde(default, deserialize_with = "present")]
+    components: Patch<Value>,
+    /// Refused: a build makes every combination.
     build_rules: Option<Value>,
 }
 
@@ -96,13 +107,6 @@ impl Attributes {
         check_text(v, &self.upc_ean, "data.attributes.upc_ean", 255);
         check_text(v, &self.mpn, "data.attributes.mpn", 255);
         check_text(v, &self.external_ref, "data.attributes.external_ref", 2048);
-        if self.components.is_some() {
-            v.push(
-                "data.attributes.components",
-                "Not Supported",
-                "Bundles are not supported by this server",
-            );
-        }
         if self.build_rules.is_some() {
             v.push(
                 "data.attributes.build_rules",
@@ -112,7 +116,10 @@ impl Attributes {
         }
     }
 
-    fn apply(self, p: &mut Product) {
+    fn apply(self, p: &mut Product, components: Option<Components>) {
+        if let Some(components) = components {
+            p.components = components;
+        }
         set!(p.name, self.name.flatten());
         set!(p.sku, self.sku);
         set!(p.slug, self.slug);
@@ -137,16 +144,59 @@ fn check_relationships(v: &mut Validator, relationships: &Option<serde_json::Map
     }
 }
 
-/// Validates a create or update body and returns its attributes.
-fn parse(body: Body<Attributes>, path_id: Option<Uuid>) -> Result<Attributes, Error> {
+const COMPONENTS: &str = "data.attributes.components";
+
+/// Validates a create or update body and returns its attributes, and the components when it
+/// sets them (empty: no longer a bundle). The components' options are checked to name products
+/// that are not bundles: `path_id`, the product updated, is one when it gets components.
+async fn parse(
+    state: &AppState,
+    body: Body<Attributes>,
+    path_id: Option<Uuid>,
+) -> Result<(Attributes, Option<Components>), Error> {
     let mut v = Validator::new();
     check_relationships(&mut v, &body.data.relationships);
-    let attributes = body.data.checked(&mut v, "product", path_id);
-    if let Some(a) = &attributes {
+    let mut attributes = body.data.checked(&mut v, "product", path_id);
+    let mut components = None;
+    if let Some(a) = &mut attributes {
         a.check(&mut v, path_id.is_none());
+        components = match a.components.take() {
+            Some(Some(value)) => Some(bundles::parse_components(&value, COMPONENTS, &mut v)),
+            Some(None) => Some(Components::new()),
+            None => None,
+        };
     }
     v.finish()?;
-    attributes.ok_or_else(|| Error::internal("validated attributes missing"))
+    if let Some(components) = &components {
+        check_targets(state, components, path_id).await?;
+    }
+    let attributes = attributes.ok_or_else(|| Error::internal("validated attributes missing"))?;
+    Ok((attributes, components))
+}
+
+/// Each option must name an existing product that is not a bundle (nor the bundle itself).
+async fn check_targets(state: &AppState, components: &Components, bundle: Option<Uuid>) -> Result<(), Error> {
+    let mut targets = HashMap::new();
+    for id in bundles::option_ids(components) {
+        let target = if Some(id) == bundle {
+            OptionTarget::Bundle
+        } else {
+            match state.store.product(id).await? {
+                None => OptionTarget::Missing,
+                Some(p) if p.is_bundle() => OptionTarget::Bundle,
+                Some(_) => OptionTarget::Product,
+            }
+        };
+        targets.insert(id, target);
+    }
+    let mut v = Validator::new();
+    bundles::check_targets(
+        components,
+        COMPONENTS,
+        |id| targets.get(&id).copied().unwrap_or(OptionTarget::Missing),
+        &mut v,
+    );
+    v.finish()
 }
 
 fn not_found() -> ApiError {
@@ -159,7 +209,7 @@ async fn create(
     origin: Origin,
     ApiJson(body): ApiJson<Body<Attributes>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let attributes = parse(body, None)?;
+    let (attributes, components) = parse(&state, body, None).await?;
     let now = now_millis();
     let mut product = Product {
         id: Uuid::now_v7(),
@@ -178,10 +228,11 @@ async fn create(
         parent_id: None,
         child_options: Vec::new(),
         is_parent: false,
+        components: Default::default(),
         created_at: now,
         updated_at: now,
     };
-    attributes.apply(&mut product);
+    attributes.apply(&mut product, components);
     let product = state.store.create_product(product).await?;
     Ok((
         StatusCode::CREATED,
@@ -223,14 +274,14 @@ async fn update(
     ApiJson(body): ApiJson<Body<Attributes>>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
-    let attributes = parse(body, Some(id))?;
+    let (attributes, components) = parse(&state, body, Some(id)).await?;
     let now = now_millis();
     let product = state
         .store
         .update_product(
             id,
             Box::new(move |p| {
-                attributes.apply(p);
+                attributes.apply(p, components);
                 p.updated_at = now;
                 Ok(())
             }),
@@ -250,4 +301,24 @@ async fn remove(
         return Err(not_found());
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A bundle's component products: each product its options name, once, in order; none for a
+/// product that is not a bundle.
+async fn component_products(
+    State(state): State<AppState>,
+    _: Admin,
+    origin: Origin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, not_found)?;
+    let product = state.store.product(id).await?.ok_or_else(not_found)?;
+    let data: Vec<Value> = bundles::option_ids(&product.components)
+        .into_iter()
+        .map(|id| serde_json::json!({ "type": "product", "id": id }))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "data": data,
+        "links": { "self": origin.url(&format!("/pcm/products/{id}/relationships/component_products")) },
+    })))
 }

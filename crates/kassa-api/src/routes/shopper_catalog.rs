@@ -11,12 +11,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::routing::get;
+use axum::routing::{get, post};
+use kassa_core::Validator;
+use kassa_core::bundles::{check_selection, option_ids};
 use kassa_core::catalog::{Hierarchy, Node};
 use kassa_core::catalog_filter::{NODE_FILTERS, PRODUCT_FILTERS, check_ids, named_matches, product_matches};
+use kassa_core::money::Currency;
 use kassa_core::query::check_filters;
 use kassa_core::release::ReleasedProduct;
-use kassa_core::time::rfc3339;
+use kassa_core::time::{Millis, rfc3339};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -25,7 +28,7 @@ use crate::auth::ShopperRequest;
 use crate::catalog_view::ShopperRelease;
 use crate::envelope::{self, Origin};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ListQuery, parse_uuid};
+use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::catalog_product;
@@ -41,6 +44,7 @@ pub fn router() -> Routes {
                 "/catalog/products/{id}/relationships/children",
                 get(product_children),
             )
+            .route("/catalog/products/{id}/configure", post(configure_product))
             .route("/catalog/hierarchies", get(list_hierarchies))
             .route("/catalog/hierarchies/{id}", get(show_hierarchy))
             .route("/catalog/hierarchies/{id}/nodes", get(hierarchy_nodes))
@@ -230,7 +234,7 @@ async fn render_page<'a>(
         .map(|p| catalog_product::render(r, p, &currency, request.context.now, origin))
         .collect();
     let mut body = envelope::collection(data, total, query, origin, uri);
-    if let Some(included) = included(r, &shown, &query.include, origin) {
+    if let Some(included) = included(r, &shown, &query.include, &currency, request.context.now, origin) {
         body["included"] = included;
     }
     Ok(Json(body))
@@ -264,7 +268,7 @@ async fn show_product(
         .await?;
     let now = request.context.now;
     let mut body = envelope::single(catalog_product::render(&r, product, &currency, now, &origin));
-    if let Some(included) = included(&r, &[product], &query.include, &origin) {
+    if let Some(included) = included(&r, &[product], &query.include, &currency, now, &origin) {
         body["included"] = included;
     }
     Ok(Json(body))
@@ -295,6 +299,56 @@ async fn product_children(
         .children_of(id)
         .filter(|p| product_matches(&p.product, &query.filters));
     render_page(&state, &request, &r, matching, &query, &origin, &uri).await
+}
+
+/// A bundle configured with the shopper's `selected_options`: checked against its components
+/// (each problem named in `source`, 400) and answered as the product with that
+/// `bundle_configuration`, priced by it when the bundle has no price of its own. A product that
+/// is not a bundle is refused with a 422, as for the children of a product that is no parent.
+async fn configure_product(
+    State(state): State<AppState>,
+    request: ShopperRequest,
+    origin: Origin,
+    query: ListQuery,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_uuid(&id, product_not_found)?;
+    let r = release(&state, &request).await?;
+    let product = r.product(id).ok_or_else(product_not_found)?;
+    let mut v = Validator::new();
+    let selected = match body.get("data") {
+        Some(Value::Object(data)) => v.required(data.get("selected_options"), "data.selected_options"),
+        Some(_) => {
+            v.push("data", "invalid", "data must be an object");
+            None
+        }
+        None => v.required(None::<&Value>, "data"),
+    };
+    v.finish()?;
+    if !product.product.is_bundle() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "Not a bundle",
+            "Only a bundle (a product with components) is configured",
+        ));
+    }
+    let mut v = Validator::new();
+    let selection = selected
+        .map(|s| check_selection(&product.product.components, s, "data.selected_options", &mut v))
+        .unwrap_or_default();
+    v.finish()?;
+    let currency = state
+        .catalog_view
+        .currency(&*state.store, request.currency.as_deref())
+        .await?;
+    let now = request.context.now;
+    let rendered = catalog_product::render_configured(&r, product, Some(selection), &currency, now, &origin);
+    let mut body = envelope::single(rendered);
+    if let Some(included) = included(&r, &[product], &query.include, &currency, now, &origin) {
+        body["included"] = included;
+    }
+    Ok(Json(body))
 }
 
 async fn list_hierarchies(
@@ -487,6 +541,8 @@ fn included(
     r: &ShopperRelease,
     products: &[&ReleasedProduct],
     include: &[String],
+    currency: &Currency,
+    now: Millis,
     origin: &Origin,
 ) -> Option<Value> {
     let asked = |name: &str| include.iter().any(|i| i == name);
@@ -507,7 +563,15 @@ fn included(
         included.insert("files".into(), Value::Array(collect(&mut ids)));
     }
     if asked("component_products") {
-        included.insert("component_products".into(), json!([]));
+        let mut seen = HashSet::new();
+        let components: Vec<Value> = products
+            .iter()
+            .flat_map(|p| option_ids(&p.product.components))
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| r.product(id))
+            .map(|c| json!(catalog_product::render(r, c, currency, now, origin)))
+            .collect();
+        included.insert("component_products".into(), Value::Array(components));
     }
     (!included.is_empty()).then_some(Value::Object(included))
 }

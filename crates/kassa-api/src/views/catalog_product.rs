@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use kassa_core::bundles::{
+    Components, Selection, bundle_price, configuration_json, default_selection, option_ids,
+};
 use kassa_core::catalog_filter::product_types;
 use kassa_core::money::Currency;
 use kassa_core::pricing::CurrencyPrice;
@@ -43,6 +46,9 @@ struct Attributes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     base_product_id: Option<Uuid>,
     commodity_type: &'a str,
+    /// A bundle's components (those published with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<&'a Components>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
@@ -72,6 +78,9 @@ struct Attributes<'a> {
 #[derive(Serialize)]
 struct Meta<'a> {
     bread_crumb_nodes: &'a [Uuid],
+    /// A bundle's selection: its default options, or the shopper's (`configure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle_configuration: Option<Value>,
     catalog_id: Uuid,
     catalog_source: &'static str,
     /// A child's options.
@@ -154,7 +163,7 @@ fn display(currency: &Currency, amount: i64) -> Display<'_> {
     }
 }
 
-/// A product priced for one unit at `now`.
+/// A product priced for one unit at `now`; a bundle with its default selection.
 pub(crate) fn render<'a>(
     r: &'a ShopperRelease,
     p: &'a ReleasedProduct,
@@ -162,9 +171,39 @@ pub(crate) fn render<'a>(
     now: Millis,
     origin: &Origin,
 ) -> CatalogProduct<'a> {
+    let selection = p
+        .product
+        .is_bundle()
+        .then(|| default_selection(&p.product.components));
+    render_configured(r, p, selection, currency, now, origin)
+}
+
+/// The unit price of a published product in `currency` at `now`, if it has one.
+pub(crate) fn unit_amount(r: &ShopperRelease, id: Uuid, currency: &str, now: Millis) -> Option<i64> {
+    let sku = r.product(id)?.product.sku.as_deref()?;
+    price_product(r, sku, currency, 1, now).ok().map(|p| p.amount)
+}
+
+/// A product priced for one unit at `now`; a bundle with `selection` as its configuration and,
+/// when it has no price of its own, priced as the sum of the selection
+/// ([`kassa_core::bundles::bundle_price`]).
+pub(crate) fn render_configured<'a>(
+    r: &'a ShopperRelease,
+    p: &'a ReleasedProduct,
+    selection: Option<Selection>,
+    currency: &'a Currency,
+    now: Millis,
+    origin: &Origin,
+) -> CatalogProduct<'a> {
     let product = &p.product;
     let sheet = product.sku.as_deref().and_then(|sku| r.deciding_sheet(sku));
     let resolved = sheet.and_then(|_| price_product(r, product.sku.as_deref()?, &currency.code, 1, now).ok());
+    let summed = match (&selection, &resolved) {
+        (Some(selection), None) => {
+            bundle_price(None, selection, |id| unit_amount(r, id, &currency.code, now))
+        }
+        _ => None,
+    };
     let code = currency.code.as_str();
     let one = |amount: i64, includes_tax: bool| BTreeMap::from([(code, Amount { amount, includes_tax })]);
     let sale = resolved.as_ref().and_then(|r| Some((r, r.original.as_ref()?)));
@@ -190,6 +229,7 @@ pub(crate) fn render<'a>(
             base_product: variations.base_product,
             base_product_id: product.parent_id,
             commodity_type: &product.commodity_type,
+            components: product.is_bundle().then_some(&product.components),
             created_at: rfc3339(product.created_at),
             description: product.description.as_deref(),
             extensions: product.extensions.as_ref().filter(|e| !e.is_null()),
@@ -210,11 +250,16 @@ pub(crate) fn render<'a>(
         },
         meta: Meta {
             bread_crumb_nodes: &p.node_ids,
+            bundle_configuration: selection.as_ref().map(configuration_json),
             catalog_id: r.catalog_id(),
             catalog_source: "pim",
             child_option_ids: product.parent_id.map(|_| product.child_options.as_slice()),
             child_variations: variations.child_variations,
-            display_price: resolved.as_ref().map(|r| display(currency, r.amount)),
+            display_price: resolved
+                .as_ref()
+                .map(|r| r.amount)
+                .or(summed)
+                .map(|amount| display(currency, amount)),
             original_display_price: sale.map(|(_, original)| display(currency, original.amount)),
             original_price: sale.map(|(_, original)| one(original.amount, original.includes_tax)),
             pricebook_id: sheet.map(|(id, _)| id),
@@ -283,6 +328,15 @@ fn relationships(r: &ShopperRelease, p: &ReleasedProduct) -> Option<Value> {
         Some(Value::Object(map)) => map,
         _ => Map::new(),
     };
+    if product.is_bundle() {
+        relationships.insert(
+            "component_products".into(),
+            json!({
+                "data": option_ids(&product.components).into_iter().map(|id| json!({ "type": "product", "id": id })).collect::<Vec<_>>(),
+                "links": { "self": format!("/catalog/products/{}/relationships/component_products", product.id) },
+            }),
+        );
+    }
     if let Some(parent) = product.parent_id {
         relationships.insert(
             "parent".into(),

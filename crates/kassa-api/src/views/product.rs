@@ -14,6 +14,15 @@ pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
         },
         "main_image": { "data": p.main_image.map(|f| json!({ "type": "file", "id": f })) },
     });
+    if p.is_bundle() {
+        relationships["component_products"] = json!({
+            "data": kassa_core::bundles::option_ids(&p.components)
+                .into_iter()
+                .map(|id| json!({ "type": "product", "id": id }))
+                .collect::<Vec<_>>(),
+            "links": { "self": origin.url(&format!("/pcm/products/{}/relationships/component_products", p.id)) },
+        });
+    }
     if let Some(parent) = p.parent_id {
         relationships["base_product"] = json!({ "data": { "type": "product", "id": parent } });
     }
@@ -35,6 +44,7 @@ pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
             "mpn": p.mpn,
             "external_ref": p.external_ref,
             "extensions": p.extensions,
+            "components": p.is_bundle().then_some(&p.components),
         })),
         "relationships": relationships,
         "meta": meta(p.created_at, p.updated_at, extra),

@@ -10,6 +10,7 @@ mod accounts;
 mod addresses;
 mod application_keys;
 mod auth;
+mod bundles;
 mod cart_taxes;
 mod carts;
 mod catalog_admin;

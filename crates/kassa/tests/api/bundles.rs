@@ -1,0 +1,497 @@
+//! Bundles in the catalog: `/pcm/products` with `components`, a bundle's component products,
+//! bundles in published releases (components, default configuration, price, included component
+//! products) and `POST /catalog/products/{id}/configure`.
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::fixtures::{create, hierarchy, price, pricebook, product, published_catalog, usd};
+use crate::helpers::{Backend, Resp, TestApp, assert_same_dump};
+
+backend_tests!(
+    bundles_are_products_with_components,
+    bad_bundles_change_nothing,
+    published_bundles_show_components_configuration_and_price,
+    configure_checks_and_prices_a_selection,
+);
+
+/// The sources of every error object, in order.
+fn sources(r: &Resp) -> Vec<String> {
+    r.error();
+    r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn opt(id: &str, quantity: i64, default: bool) -> Value {
+    json!({"id": id, "type": "product", "quantity": quantity, "default": default})
+}
+
+fn bundle_body(name: &str, sku: &str, components: Value) -> Value {
+    json!({"data": {"type": "product", "attributes": {
+        "name": name, "sku": sku, "slug": sku.to_lowercase(), "commodity_type": "physical",
+        "status": "live", "components": components,
+    }}})
+}
+
+/// A console bundle over `console`, `game_a`, `game_b`: one console (default), up to two games
+/// (game_a, two of them, by default).
+fn console_components(console: &str, game_a: &str, game_b: &str) -> Value {
+    json!({
+        "console": {"name": "Console", "min": 1, "max": 1, "sort_order": 1, "options": [opt(console, 1, true)]},
+        "games": {"name": "Games", "min": 0, "max": 2, "sort_order": 2, "options": [
+            opt(game_a, 2, true),
+            {"id": game_b, "type": "product", "quantity": 1, "min": 1, "max": 3},
+        ]},
+    })
+}
+
+async fn bundles_are_products_with_components(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Games").await;
+    let console = product(&app, &admin, &node, "Console", "CONSOLE", "live").await;
+    let game_a = product(&app, &admin, &node, "Game A", "GAME-A", "live").await;
+    let game_b = product(&app, &admin, &node, "Game B", "GAME-B", "live").await;
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            bundle_body(
+                "Starter kit",
+                "KIT",
+                console_components(&console, &game_a, &game_b),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let kit = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let shown = app.get(&format!("/pcm/products/{kit}"), &admin).await;
+    assert_eq!(shown.status, 200);
+    let d = &shown.body["data"];
+    assert_eq!(d["meta"]["product_types"], json!(["bundle"]));
+    let games = &d["attributes"]["components"]["games"];
+    assert_eq!(games["name"], "Games");
+    assert_eq!((games["min"].as_i64(), games["max"].as_i64()), (Some(0), Some(2)));
+    assert_eq!(games["options"][0], opt(&game_a, 2, true));
+    assert_eq!(games["options"][1]["min"], 1);
+    assert_eq!(games["options"][1]["max"], 3);
+    assert_eq!(games["options"][1]["default"], false);
+    let refs = |ids: &[&str]| {
+        json!(
+            ids.iter()
+                .map(|id| json!({"type": "product", "id": id}))
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        d["relationships"]["component_products"]["data"],
+        refs(&[&console, &game_a, &game_b])
+    );
+    let r = app
+        .get(
+            &format!("/pcm/products/{kit}/relationships/component_products"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"], refs(&[&console, &game_a, &game_b]));
+    let r = app
+        .get(
+            &format!("/pcm/products/{console}/relationships/component_products"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        r.body["data"],
+        json!([]),
+        "a product that is not a bundle has none"
+    );
+    let plain = app.get(&format!("/pcm/products/{console}"), &admin).await;
+    assert_eq!(plain.body["data"]["meta"]["product_types"], json!(["standard"]));
+    assert!(plain.body["data"]["attributes"].get("components").is_none());
+
+    // An update replaces the components; other attributes leave them be; null removes them.
+    let r = app
+        .put(
+            &format!("/pcm/products/{kit}"),
+            &admin,
+            json!({"data": {"type": "product", "id": kit, "attributes": {
+                "components": {"only": {"name": "Only", "options": [{"id": game_b}]}},
+            }}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let only = &r.body["data"]["attributes"]["components"];
+    assert_eq!(only.as_object().unwrap().len(), 1);
+    assert_eq!(
+        only["only"]["options"][0],
+        opt(&game_b, 1, false),
+        "quantity defaults to 1"
+    );
+    let r = app
+        .put(
+            &format!("/pcm/products/{kit}"),
+            &admin,
+            json!({"data": {"type": "product", "id": kit, "attributes": {"name": "Kit"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"]["attributes"]["components"]["only"]["name"], "Only");
+    let r = app
+        .put(
+            &format!("/pcm/products/{kit}"),
+            &admin,
+            json!({"data": {"type": "product", "id": kit, "attributes": {"components": null}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["data"]["attributes"].get("components").is_none());
+    assert_eq!(r.body["data"]["meta"]["product_types"], json!(["standard"]));
+    let r = app
+        .get(
+            &format!("/pcm/products/{kit}/relationships/component_products"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.body["data"], json!([]));
+    let r = app
+        .get(
+            "/pcm/products/00000000-0000-0000-0000-000000000000/relationships/component_products",
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+async fn bad_bundles_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let node = hierarchy(&app, &admin, "Games").await;
+    let console = product(&app, &admin, &node, "Console", "CONSOLE", "live").await;
+    let game = product(&app, &admin, &node, "Game", "GAME", "live").await;
+    let inner = create(
+        &app,
+        &admin,
+        "/pcm/products",
+        bundle_body(
+            "Inner",
+            "INNER",
+            json!({"c": {"name": "C", "options": [opt(&game, 1, true)]}}),
+        ),
+    )
+    .await;
+    let missing = "00000000-0000-0000-0000-00000000beef";
+    let c = "data.attributes.components";
+    let cases = [
+        (
+            json!({"c": {"name": "C", "min": 2, "max": 1, "options": [opt(&console, 1, true), opt(&game, 1, false)]}}),
+            vec![format!("{c}.c.min")],
+        ),
+        (
+            json!({"c": {"name": "C", "options": [opt(&console, 0, true)]}}),
+            vec![format!("{c}.c.options[0].quantity")],
+        ),
+        (
+            json!({"c": {"name": "C", "options": [opt(missing, 1, true), opt(&game, 1, false)]}}),
+            vec![format!("{c}.c.options[0].id")],
+        ),
+        (
+            json!({"c": {"name": "C", "options": [opt(&game, 1, true)]}, "d": {"name": "D", "options": [opt(&inner, 1, true)]}}),
+            vec![format!("{c}.d.options[0].id")],
+        ),
+        (
+            json!({"c": {"options": [opt(&console, 1, true)]}, "d": {"name": "D", "options": []}}),
+            vec![format!("{c}.c.name"), format!("{c}.d.options")],
+        ),
+        (
+            json!({"c": {"name": "C", "options": [{"id": "nope"}]}}),
+            vec![format!("{c}.c.options[0].id")],
+        ),
+        (json!("games"), vec![c.to_string()]),
+    ];
+    let before = app.db.dump().await;
+    for (components, expected) in &cases {
+        let r = app
+            .post(
+                "/pcm/products",
+                &admin,
+                bundle_body("Kit", "KIT", components.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{components}: {}", r.body);
+        assert_eq!(&sources(&r), expected, "{components}");
+        let r = app
+            .put(
+                &format!("/pcm/products/{console}"),
+                &admin,
+                json!({"data": {"type": "product", "id": console, "attributes": {"components": components}}}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "update {components}: {}", r.body);
+        assert_eq!(&sources(&r), expected, "update {components}");
+    }
+    // A bundle of a bundle: named as such, whichever way.
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            bundle_body(
+                "Kit",
+                "KIT",
+                json!({"c": {"name": "C", "options": [opt(&inner, 1, true)]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["title"], "bundle of a bundle");
+    assert!(r.error()["detail"].as_str().unwrap().contains("is a bundle"));
+    let r = app
+        .put(
+            &format!("/pcm/products/{inner}"),
+            &admin,
+            json!({"data": {"type": "product", "id": inner, "attributes": {
+                "components": {"c": {"name": "C", "options": [opt(&inner, 1, true)]}},
+            }}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "a bundle is no option of itself: {}", r.body);
+    assert_eq!(sources(&r), vec![format!("{c}.c.options[0].id")]);
+    assert_same_dump(&before, &app.db.dump().await, "refused bundles");
+}
+
+/// A published catalog of a console (30.00), two games (5.00, 3.00), a dynamic bundle without a
+/// price, a bundle with its own price and a bundle one of whose options is a draft; the ids.
+struct Published {
+    console: String,
+    game_a: String,
+    game_b: String,
+    kit: String,
+    priced_kit: String,
+    shopper: String,
+}
+
+async fn published(app: &TestApp, admin: &str) -> Published {
+    let node = hierarchy(app, admin, "Games").await;
+    let console = product(app, admin, &node, "Console", "CONSOLE", "live").await;
+    let game_a = product(app, admin, &node, "Game A", "GAME-A", "live").await;
+    let game_b = product(app, admin, &node, "Game B", "GAME-B", "live").await;
+    let draft = product(app, admin, &node, "Draft game", "GAME-DRAFT", "draft").await;
+    let place = |id: String| {
+        let node = node.clone();
+        async move {
+            let r = app
+                .post(
+                    &format!(
+                        "/pcm/hierarchies/{}/nodes/{}/relationships/products",
+                        node.0, node.1
+                    ),
+                    admin,
+                    json!({"data": [{"type": "product", "id": id}]}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            id
+        }
+    };
+    let kit = place(
+        create(
+            app,
+            admin,
+            "/pcm/products",
+            bundle_body("Kit", "KIT", console_components(&console, &game_a, &game_b)),
+        )
+        .await,
+    )
+    .await;
+    let mut priced = console_components(&console, &game_a, &game_b);
+    priced["games"]["options"]
+        .as_array_mut()
+        .unwrap()
+        .push(opt(&draft, 1, false));
+    let priced_kit = place(
+        create(
+            app,
+            admin,
+            "/pcm/products",
+            bundle_body("Priced kit", "PRICED-KIT", priced),
+        )
+        .await,
+    )
+    .await;
+    let book = pricebook(app, admin, "Retail").await;
+    price(app, admin, &book, "CONSOLE", usd(3000)).await;
+    price(app, admin, &book, "GAME-A", usd(500)).await;
+    price(app, admin, &book, "GAME-B", usd(300)).await;
+    price(app, admin, &book, "PRICED-KIT", usd(3333)).await;
+    published_catalog(app, admin, "Main", &node.0, &book).await;
+    Published {
+        console,
+        game_a,
+        game_b,
+        kit,
+        priced_kit,
+        shopper: app.implicit_token().await,
+    }
+}
+
+fn amount(d: &Value) -> Option<i64> {
+    d["meta"]["display_price"]["without_tax"]["amount"].as_i64()
+}
+
+async fn published_bundles_show_components_configuration_and_price(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    let r = app
+        .get(
+            &format!("/catalog/products/{}?include=component_products", p.kit),
+            &p.shopper,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = &r.body["data"];
+    assert_eq!(d["meta"]["product_types"], json!(["bundle"]));
+    assert_eq!(
+        d["attributes"]["components"]["console"]["options"][0]["id"],
+        p.console.as_str()
+    );
+    assert_eq!(
+        d["meta"]["bundle_configuration"],
+        json!({"selected_options": {"console": {p.console.clone(): 1}, "games": {p.game_a.clone(): 2}}}),
+        "the default options at their quantities"
+    );
+    assert_eq!(
+        amount(d),
+        Some(3000 + 2 * 500),
+        "no price of its own: the defaults' sum"
+    );
+    assert_eq!(d["meta"]["display_price"]["with_tax"]["formatted"], "$40.00");
+    assert_eq!(
+        d["relationships"]["component_products"]["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let included: Vec<&str> = r.body["included"]["component_products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        included,
+        vec![p.console.as_str(), p.game_a.as_str(), p.game_b.as_str()]
+    );
+    let game_b = &r.body["included"]["component_products"][2];
+    assert_eq!(amount(game_b), Some(300), "component products are priced");
+
+    let r = app
+        .get(&format!("/catalog/products/{}", p.priced_kit), &p.shopper)
+        .await;
+    let d = &r.body["data"];
+    assert_eq!(amount(d), Some(3333), "its own price");
+    assert_eq!(
+        d["attributes"]["components"]["games"]["options"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the draft option is not published"
+    );
+    let r = app.get("/catalog/products?filter=eq(sku,KIT)", &p.shopper).await;
+    assert_eq!(amount(&r.body["data"][0]), Some(4000), "listed the same way");
+    let r = app
+        .get(&format!("/catalog/products/{}", p.console), &p.shopper)
+        .await;
+    assert!(r.body["data"]["meta"].get("bundle_configuration").is_none());
+    assert!(r.body["data"]["attributes"].get("components").is_none());
+}
+
+async fn configure_checks_and_prices_a_selection(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    let configure = |id: String, body: Value| {
+        let app = &app;
+        let shopper = p.shopper.clone();
+        async move {
+            app.post(&format!("/catalog/products/{id}/configure"), &shopper, body)
+                .await
+        }
+    };
+    let selection =
+        json!({"console": {p.console.clone(): 1}, "games": {p.game_a.clone(): 2, p.game_b.clone(): 3}});
+    let r = configure(p.kit.clone(), json!({"data": {"selected_options": selection}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = &r.body["data"];
+    assert_eq!(d["id"], p.kit.as_str());
+    assert_eq!(
+        d["meta"]["bundle_configuration"],
+        json!({"selected_options": selection})
+    );
+    assert_eq!(amount(d), Some(3000 + 2 * 500 + 3 * 300), "the selection's sum");
+    let r = configure(
+        p.kit.clone(),
+        json!({"data": {"selected_options": {"console": {p.console.clone(): 1}}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(amount(&r.body["data"]), Some(3000), "no games");
+    let r = configure(
+        p.priced_kit.clone(),
+        json!({"data": {"selected_options": selection}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        amount(&r.body["data"]),
+        Some(3333),
+        "a bundle with its own price keeps it"
+    );
+
+    let s = "data.selected_options";
+    let bad = [
+        (json!({"data": {}}), vec![s.to_string()]),
+        (json!({"data": []}), vec!["data".to_string()]),
+        (json!({}), vec!["data".to_string()]),
+        (
+            json!({"data": {"selected_options": {}}}),
+            vec![format!("{s}.console")],
+        ),
+        (
+            json!({"data": {"selected_options": {"console": {p.console.clone(): 1, p.game_a.clone(): 1}}}}),
+            vec![format!("{s}.console.{}", p.game_a)],
+        ),
+        (
+            json!({"data": {"selected_options": {"console": {p.console.clone(): 2}}}}),
+            vec![format!("{s}.console.{}", p.console), format!("{s}.console")],
+        ),
+        (
+            json!({"data": {"selected_options": {"console": {p.console.clone(): 1}, "games": {p.game_b.clone(): 4}}}}),
+            vec![format!("{s}.games.{}", p.game_b)],
+        ),
+        (
+            json!({"data": {"selected_options": {"console": {p.console.clone(): 1}, "dlc": {}}}}),
+            vec![format!("{s}.dlc")],
+        ),
+    ];
+    for (body, expected) in bad {
+        let r = configure(p.kit.clone(), body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(sources(&r), expected, "{body}");
+    }
+    let r = configure(p.console.clone(), json!({"data": {"selected_options": {}}})).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error()["title"], "Not a bundle");
+    let r = configure(
+        "00000000-0000-0000-0000-000000000000".into(),
+        json!({"data": {"selected_options": {}}}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+}
