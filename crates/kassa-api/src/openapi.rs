@@ -530,6 +530,13 @@ pub fn operations() -> Vec<Op> {
         tag("Products", Op::any("/pcm/products/import")),
         tag("Products", Op::any("/pcm/products/export")),
         tag("Products", Op::any("/pcm/products/{id}/relationships/{rel}")),
+        tag(
+            "Products",
+            Op::any("/pcm/products/{id}/relationships/component_products")
+                .into_iter()
+                .filter(|op| op.method != "get")
+                .collect(),
+        ),
         tag("Variations", vec![
             Op::get("/pcm/variations", "List variations").admin().list(),
             Op::post("/pcm/variations", "Create a variation").admin().created().body("VariationBody"),

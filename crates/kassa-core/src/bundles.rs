@@ -725,7 +725,7 @@ mod tests {
             (None, selection.clone(), &no_cable, None),
             (Some(0), selection.clone(), &no_cable, Some(0)),
             (None, Selection::new(), &prices, Some(0)),
-            (None, selection.clone(), &huge, None),
+            (None, selection, &huge, None),
         ] {
             assert_eq!(bundle_price(own, &selection, price), want);
         }
