@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use kassa_core::cart_totals::{CartTotals, LineTotals};
 use kassa_core::money::MoneyFormat;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::views::promotion::DiscountsByCode;
 use crate::views::timestamps::TimestampsView;
 
 /// Currency formats by code, and the store default, from the node's cached catalog view (a
@@ -64,6 +64,42 @@ pub(crate) struct DisplayPriceView<'a, T> {
     pub(crate) with_tax: T,
     pub(crate) without_discount: T,
     pub(crate) without_tax: T,
+}
+
+/// `meta.display_price.discounts`: by code (in code order), the amount and, by promotion id (in
+/// id order), the promotions that gave it.
+pub(crate) struct DiscountsByCode<'a>(pub(crate) Vec<CodeDiscount<'a>>);
+
+pub(crate) struct CodeDiscount<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) total: MoneyView<'a>,
+    pub(crate) constituents: Vec<(Uuid, MoneyView<'a>)>,
+}
+
+impl Serialize for DiscountsByCode<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'b> {
+            #[serde(flatten)]
+            total: &'b MoneyView<'b>,
+            constituents: Constituents<'b>,
+        }
+        struct Constituents<'b>(&'b [(Uuid, MoneyView<'b>)]);
+        impl Serialize for Constituents<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(id, m)| (id, m)))
+            }
+        }
+        serializer.collect_map(self.0.iter().map(|c| {
+            (
+                c.code,
+                Entry {
+                    total: &c.total,
+                    constituents: Constituents(&c.constituents),
+                },
+            )
+        }))
+    }
 }
 
 /// `amount` in `currency`, formatted as the currency says (a currency without a format shows the

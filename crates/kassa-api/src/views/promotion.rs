@@ -9,12 +9,12 @@ use kassa_core::money::MoneyFormat;
 use kassa_core::promotion_rules::{Applied, Discount};
 use kassa_core::promotions::{PromotionCode, PromotionUsage, RulePromotion, automatic_code};
 use kassa_core::time::rfc3339;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::views::document::EmptyObject;
-use crate::views::money::{LinePriceView, MoneyView, PriceView, money};
+use crate::views::money::{CodeDiscount, DiscountsByCode, LinePriceView, PriceView, money};
 use crate::views::timestamps::TimestampsView;
 
 /// A `rule_promotion` resource.
@@ -144,42 +144,6 @@ pub(crate) struct LineDiscountView<'a> {
     promotion_source: Option<&'static str>,
 }
 
-/// `meta.display_price.discounts`: by code (in code order), the amount and, by promotion id (in
-/// id order), the promotions that gave it.
-pub(crate) struct DiscountsByCode<'a>(Vec<CodeDiscount<'a>>);
-
-struct CodeDiscount<'a> {
-    code: &'a str,
-    total: MoneyView<'a>,
-    constituents: Vec<(Uuid, MoneyView<'a>)>,
-}
-
-impl Serialize for DiscountsByCode<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Entry<'b> {
-            #[serde(flatten)]
-            total: &'b MoneyView<'b>,
-            constituents: Constituents<'b>,
-        }
-        struct Constituents<'b>(&'b [(Uuid, MoneyView<'b>)]);
-        impl Serialize for Constituents<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_map(self.0.iter().map(|(id, m)| (id, m)))
-            }
-        }
-        serializer.collect_map(self.0.iter().map(|c| {
-            (
-                c.code,
-                Entry {
-                    total: &c.total,
-                    constituents: Constituents(&c.constituents),
-                },
-            )
-        }))
-    }
-}
-
 impl<'d> LineDiscounts<'d, '_> {
     fn each(&self) -> impl Iterator<Item = (&'d Discount, i64, bool)> {
         self.own.iter().map(|d| (d, d.amount, false)).chain(
@@ -222,32 +186,42 @@ impl<'d> LineDiscounts<'d, '_> {
     where
         'd: 'a,
     {
-        // (code, amount, [(promotion id, amount)]), in the order first seen.
-        let mut by: Vec<(&'a str, i64, Vec<(Uuid, i64)>)> = Vec::new();
+        struct Sum<'a> {
+            code: &'a str,
+            amount: i64,
+            /// (promotion id, amount), in the order first seen.
+            parts: Vec<(Uuid, i64)>,
+        }
+        let mut by: Vec<Sum<'a>> = Vec::new();
         for (d, amount, _) in self.each() {
-            let entry = match by.iter_mut().position(|(c, _, _)| *c == d.code) {
+            let entry = match by.iter().position(|s| s.code == d.code) {
                 Some(i) => &mut by[i],
                 None => {
-                    by.push((&d.code, 0, Vec::new()));
+                    by.push(Sum {
+                        code: &d.code,
+                        amount: 0,
+                        parts: Vec::new(),
+                    });
                     by.last_mut().expect("just pushed")
                 }
             };
-            entry.1 += amount;
-            match entry.2.iter_mut().find(|(p, _)| *p == d.promotion_id) {
+            entry.amount += amount;
+            match entry.parts.iter_mut().find(|(p, _)| *p == d.promotion_id) {
                 Some((_, a)) => *a += amount,
-                None => entry.2.push((d.promotion_id, amount)),
+                None => entry.parts.push((d.promotion_id, amount)),
             }
         }
-        by.sort_by(|a, b| a.0.cmp(b.0));
+        by.sort_by(|a, b| a.code.cmp(b.code));
         DiscountsByCode(
             by.into_iter()
-                .map(|(code, amount, mut parts)| {
+                .map(|mut s| {
                     // A UUID's order is its text's order: the map's keys come out sorted.
-                    parts.sort_by_key(|(id, _)| *id);
+                    s.parts.sort_by_key(|(id, _)| *id);
                     CodeDiscount {
-                        code,
-                        total: money(amount, currency, formats),
-                        constituents: parts
+                        code: s.code,
+                        total: money(s.amount, currency, formats),
+                        constituents: s
+                            .parts
                             .into_iter()
                             .map(|(id, a)| (id, money(a, currency, formats)))
                             .collect(),
