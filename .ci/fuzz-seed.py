@@ -75,6 +75,15 @@ if ids["hierarchy"]:
     if ids["node"] and ids["product"]:
         call("POST", f"/pcm/hierarchies/{ids['hierarchy']}/nodes/{ids['node']}/relationships/products",
              {"data": [{"type": "product", "id": ids["product"]}]})
+# A bundle of the product, placed beside it: the shopper catalog shows it and configures it.
+if ids["product"]:
+    ids["bundle"] = new("POST", "/pcm/products", {"data": {"type": "product", "attributes": {
+        "name": "Fuzz Kit", "sku": "FUZZ-KIT", "slug": "fuzz-kit", "commodity_type": "physical", "status": "live",
+        "components": {"shirt": {"name": "Shirt", "min": 1, "max": 1, "options": [
+            {"id": ids["product"], "type": "product", "quantity": 1, "default": True}]}}}}})
+    if ids["bundle"] and ids.get("node"):
+        call("POST", f"/pcm/hierarchies/{ids['hierarchy']}/nodes/{ids['node']}/relationships/products",
+             {"data": [{"type": "product", "id": ids["bundle"]}]})
 # A picture of the product, published with it: the shopper catalog's `include` renders it.
 seeded_file = upload("fuzz-shirt.png", png(4, 3))
 if seeded_file:
@@ -183,6 +192,7 @@ pins = [
     (r"^(/pcm)?/catalogs/rules/\{id\}", {"id": "rule"}),
     (r"^(/pcm)?/catalogs/\{id\}/releases/\{release\}", {"id": "catalog", "release": "release"}),
     (r"^(/pcm)?/catalogs/\{id\}", {"id": "catalog"}),
+    (r"^/catalog/products/\{id\}/configure", {"id": "bundle"}),
     (r"^/catalog/products/\{id\}", {"id": "product"}),
     (r"^/v2/files/\{id\}", {"id": "file"}),
     (r"^/files/\{id\}/\{file_name\}", {"id": "file", "file_name": "file_name"}),
