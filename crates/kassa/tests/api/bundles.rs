@@ -13,6 +13,7 @@ backend_tests!(
     bad_bundles_change_nothing,
     published_bundles_show_components_configuration_and_price,
     configure_checks_and_prices_a_selection,
+    bundles_in_a_cart_until_bundle_lines_exist,
 );
 
 /// The sources of every error object, in order.
@@ -494,4 +495,37 @@ async fn configure_checks_and_prices_a_selection(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 404);
+}
+
+/// Until carts hold bundle lines (issue 21's next slice), a bundle with a price of its own adds
+/// as one line at that price, and one priced only by its components is refused like any product
+/// without a price: a clear 400 naming the item, and the cart unchanged.
+async fn bundles_in_a_cart_until_bundle_lines_exist(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    let add = |id: String| json!({"data": {"type": "cart_item", "id": id, "quantity": 1}});
+    let r = app
+        .post("/v2/carts/bundle-cart/items", &p.shopper, add(p.kit.clone()))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(sources(&r).iter().all(|s| s.starts_with("data")), "{}", r.body);
+    let r = app.get("/v2/carts/bundle-cart/items", &p.shopper).await;
+    assert!(
+        r.status == 404 || r.body["data"].as_array().is_some_and(Vec::is_empty),
+        "nothing added: {}",
+        r.body
+    );
+    let r = app
+        .post(
+            "/v2/carts/bundle-cart/items",
+            &p.shopper,
+            add(p.priced_kit.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let lines = r.body["data"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{}", r.body);
+    assert_eq!(lines[0]["product_id"], p.priced_kit.as_str());
+    assert_eq!(lines[0]["unit_price"]["amount"], 3333);
 }
