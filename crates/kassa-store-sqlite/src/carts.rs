@@ -378,6 +378,13 @@ impl CartStore for SqliteStore {
                             taxes_of(conn, &id)?
                         };
                         let codes = crate::promotions::codes_of(conn, &id)?;
+                        // A cart with codes is checked out against the promotions as they are
+                        // now: their stamp read in this snapshot saves the checkout a read.
+                        let promotions_version = if codes.is_empty() {
+                            None
+                        } else {
+                            Some(crate::promotions::version(conn)?)
+                        };
                         let custom_discounts = custom_in_effect(conn, &cart)?;
                         Some(CartContents {
                             cart,
@@ -385,7 +392,7 @@ impl CartStore for SqliteStore {
                             taxes,
                             codes,
                             custom_discounts,
-                            promotions_version: None,
+                            promotions_version,
                         })
                     }
                     None => None,

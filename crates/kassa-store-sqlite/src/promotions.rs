@@ -62,6 +62,13 @@ pub(crate) const CART_CODES_SQL: &str = "SELECT json_group_array(json_object('id
     cart_promotion_codes cc JOIN promotion_codes pc ON pc.code_key = cc.code_key WHERE cc.cart_id = ?1 \
     ORDER BY cc.created_at, cc.code_key)";
 
+/// The promotions' version stamp ([`kassa_core::store::PromotionStore::promotions_version`]).
+pub(crate) fn version(conn: &Connection) -> DbResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM promotions_version WHERE id = 1")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// The promotion codes a cart holds, oldest first.
 pub(crate) fn codes_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<PromotionCode>> {
     let json: Option<String> = conn
@@ -239,21 +246,13 @@ fn get(conn: &Connection, id: Uuid) -> DbResult<Option<RulePromotion>> {
 #[async_trait]
 impl PromotionStore for SqliteStore {
     async fn promotions_version(&self) -> Result<i64> {
-        self.db
-            .read(|conn| {
-                Ok(conn
-                    .prepare_cached("SELECT version FROM promotions_version WHERE id = 1")?
-                    .query_row([], |r| r.get(0))?)
-            })
-            .await
+        self.db.read(|conn| Ok(version(conn)?)).await
     }
 
     async fn all_promotions(&self) -> Result<(i64, Vec<RulePromotion>)> {
         self.db
             .read(|conn| {
-                let version: i64 = conn
-                    .prepare_cached("SELECT version FROM promotions_version WHERE id = 1")?
-                    .query_row([], |r| r.get(0))?;
+                let version = version(conn)?;
                 let list = conn
                     .prepare_cached(&format!("SELECT {PROMOTION_COLUMNS} FROM rule_promotions"))?
                     .query_map([], promotion_row)?
