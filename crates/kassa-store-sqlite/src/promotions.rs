@@ -246,7 +246,7 @@ fn get(conn: &Connection, id: Uuid) -> DbResult<Option<RulePromotion>> {
 #[async_trait]
 impl PromotionStore for SqliteStore {
     async fn promotions_version(&self) -> Result<i64> {
-        self.db.read(|conn| Ok(version(conn)?)).await
+        self.db.read(version).await
     }
 
     async fn all_promotions(&self) -> Result<(i64, Vec<RulePromotion>)> {
