@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::fixtures::{add_custom, guest_body};
 use crate::helpers::{Backend, Resp, TestApp};
-use crate::server_process::{Server, assert_fails_with, implicit_token, kassa, token};
+use crate::server_process::{Server, assert_fails_with, free_port, implicit_token, kassa, token};
 
 /// No request may take longer than this while the database is away: the pool waits 5 s for a
 /// connection, a retried checkout up to 5 s for its in-flight twin.
@@ -173,14 +173,6 @@ fn postgres_bin_dir() -> PathBuf {
         "this test starts a PostgreSQL server of its own and needs the PostgreSQL server binaries \
          (initdb, pg_ctl) under /usr/lib/postgresql/<version>/bin (Debian: apt-get install postgresql)",
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What the load saw: every answer's status, anything that broke a rule, and each key's order.

@@ -19,12 +19,25 @@ pub(crate) fn kassa(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// A port for a server process to listen on. Picked below Linux's ephemeral range (32768+),
+/// where the suite's many client connections take their local ports: a port asked of the kernel
+/// with `:0` and released again could be taken by one of them before the child binds it (a
+/// server then exits during start-up). A counter keeps this process's picks apart; a port some
+/// other program holds is skipped.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    // Where this run starts in the span: two suites on one machine rarely begin at one place.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % u32::from(SPAN)) as u16;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (offset + n % SPAN) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Whether a server at `addr` answers `GET /healthz` with 200 (waiting for it while it starts).
