@@ -235,9 +235,9 @@ struct PricedLine {
     in_cart: i64,
     /// The location the line draws from.
     location: Option<String>,
-    /// The stock-managed products one unit of the line takes, with how many and their names: the
-    /// product itself, or a bundle's selected components.
-    draws: Vec<(Uuid, i64, String)>,
+    /// A bundle line's components: the products one bundle takes, how many, and their names (a
+    /// bundle takes its components' stock, any other line its product's).
+    components: Option<Vec<(Uuid, i64, String)>>,
     line: NewLine,
 }
 
@@ -425,19 +425,14 @@ pub fn price_products<C: CartCatalog>(
                 }
             };
         let bundle = selection.map(|s| LineBundle::of(&product.components, &s));
-        let draws = match &bundle {
-            Some(bundle) => bundle
+        let components = bundle.as_ref().map(|bundle| {
+            let name = |id: Uuid| catalog.find_product(Some(id), None).map(|c| c.name.clone());
+            bundle
                 .products(1)
                 .into_iter()
-                .map(|(id, per)| {
-                    let name = catalog
-                        .find_product(Some(id), None)
-                        .map_or_else(|| id.to_string(), |c| c.name.clone());
-                    (id, per, name)
-                })
-                .collect(),
-            None => vec![(product.id, 1, product.name.clone())],
-        };
+                .map(|(id, per)| (id, per, name(id).unwrap_or_else(|| id.to_string())))
+                .collect()
+        });
         let item = CartItem {
             id: Uuid::now_v7(),
             cart_id: cart.id.clone(),
@@ -462,7 +457,7 @@ pub fn price_products<C: CartCatalog>(
         lines.push(PricedLine {
             in_cart,
             location,
-            draws,
+            components,
             line: NewLine {
                 base: p.base,
                 via: p.via,
@@ -489,7 +484,13 @@ impl PricedProducts {
         }
         self.lines
             .iter()
-            .flat_map(|p| p.draws.iter().map(|(id, ..)| (*id, p.location.clone())))
+            .flat_map(|p| {
+                let products: Vec<Uuid> = match &p.components {
+                    Some(components) => components.iter().map(|c| c.0).collect(),
+                    None => p.line.item.product_id.into_iter().collect(),
+                };
+                products.into_iter().map(|id| (id, p.location.clone()))
+            })
             .collect()
     }
 
@@ -516,10 +517,12 @@ impl PricedProducts {
             for PricedLine {
                 in_cart,
                 location,
-                draws,
+                components,
                 line,
             } in self.lines
             {
+                let product = line.item.product_id.unwrap_or_default();
+                let draws = components.unwrap_or_else(|| vec![(product, 1, String::new())]);
                 // The first product (or bundle component) short of stock refuses the line.
                 let mut short = None;
                 for (product_id, per, name) in draws {
@@ -529,6 +532,11 @@ impl PricedProducts {
                         .or_insert(in_cart.saturating_mul(per));
                     *total = total.saturating_add(line.item.quantity.saturating_mul(per));
                     if short.is_none() && available.is_some_and(|a| *total > a) {
+                        let name = if name.is_empty() {
+                            line.item.name.clone()
+                        } else {
+                            name
+                        };
                         short = Some(Refusal::InsufficientStock { product_id, name });
                     }
                 }
