@@ -40,6 +40,7 @@ import {
   getCustomerOrders,
   getAnOrder,
   postMultiSearch,
+  configureByContextProduct,
 } from '@epcc-sdk/sdks-shopper';
 import { startKassa } from './kassa.mjs';
 
@@ -164,7 +165,7 @@ before(async () => {
       },
     });
   const mugs = await node('Mugs');
-  await node('Espresso', mugs.data.id);
+  const espresso = await node('Espresso', mugs.data.id);
   const pots = await node('Pots');
   store.hierarchyId = hierarchy.data.id;
 
@@ -185,13 +186,34 @@ before(async () => {
   store.bookId = (await classic.PriceBooks.Create({ attributes: { name: 'Retail' } })).data.id;
   store.mug = await product('Blue Mug', 'MUG-BLUE', mugs.data.id, 1000, { six: { minimum_quantity: 6, amount: 800 } });
   store.pot = await product('Tea Pot', 'POT-TEA', pots.data.id, 3000);
+  store.cup = await product('Espresso Cup', 'CUP-ESPRESSO', espresso.data.id, 600);
+  // A bundle without a price of its own (priced by the shopper's selection): the pot, and two
+  // mugs (the default) or two espresso cups.
+  const option = (p, quantity, isDefault) => ({ id: p.id, type: 'product', quantity, default: isDefault });
+  const set = await admin('POST', '/pcm/products', {
+    data: {
+      type: 'product',
+      attributes: {
+        name: 'Breakfast Set', sku: 'SET-BREAKFAST', slug: 'set-breakfast', description: 'A pot and two cups',
+        commodity_type: 'physical', status: 'live',
+        components: {
+          pot: { name: 'Pot', min: 1, max: 1, sort_order: 1, options: [option(store.pot, 1, true)] },
+          cups: { name: 'Cups', min: 1, max: 1, sort_order: 2, options: [option(store.mug, 2, true), option(store.cup, 2, false)] },
+        },
+      },
+    },
+  });
+  await classic.Hierarchies.Relationships.Create({ hierarchyId: hierarchy.data.id, nodeId: pots.data.id, body: [{ type: 'product', id: set.data.id }] });
+  const setImage = await upload(PNG, 'image/png', 'SET-BREAKFAST.png');
+  await admin('POST', `/pcm/products/${set.data.id}/relationships/main_image`, { data: { type: 'file', id: setImage.id } });
+  store.set = { id: set.data.id };
   const manual = await upload(PDF, 'application/pdf', 'care.pdf');
   await admin('POST', `/pcm/products/${store.mug.id}/relationships/files`, { data: [{ type: 'file', id: manual.id }] });
   store.manualId = manual.id;
   for (const [name, slug] of [['York Store', 'york'], ['Leeds Warehouse', 'leeds']]) {
     await admin('POST', '/v2/inventories/locations', { data: { type: 'inventory_location', attributes: { name, slug } } });
   }
-  for (const p of [store.mug, store.pot]) {
+  for (const p of [store.mug, store.pot, store.cup]) {
     await admin('POST', '/v2/inventories', {
       data: { type: 'stock', id: p.id, attributes: { locations: { york: { available: 2 }, leeds: { available: 20 } } } },
     });
@@ -246,7 +268,7 @@ test('home: the navigation and the featured products with their main images', as
   const featured = await getByContextAllProducts({ client, query: { include: ['main_image'] } });
   assert.equal(featured.response.status, 200, JSON.stringify(featured.error));
   const products = featured.data.data.slice(0, 4);
-  assert.deepEqual(products.map((p) => p.attributes.sku), ['MUG-BLUE', 'POT-TEA']);
+  assert.deepEqual(products.map((p) => p.attributes.sku), ['MUG-BLUE', 'POT-TEA', 'CUP-ESPRESSO', 'SET-BREAKFAST']);
   const images = featured.data.included.main_images;
   for (const p of products) {
     const image = images.find((i) => i.id === p.relationships.main_image.data.id);
@@ -624,13 +646,13 @@ test('search: the listing page (categories, price range, price sort) and the aut
   }
   assert.equal(listing.response.status, 200, JSON.stringify(listing.error));
   const [all] = listing.data.results;
-  assert.equal(all.found, 2);
-  assert.deepEqual(all.hits.map((h) => h.document.attributes.sku), ['MUG-BLUE', 'POT-TEA']);
+  assert.equal(all.found, 4);
+  assert.deepEqual(all.hits.map((h) => h.document.attributes.sku), ['MUG-BLUE', 'POT-TEA', 'CUP-ESPRESSO', 'SET-BREAKFAST']);
   assert.equal(all.hits[0].document.attributes.price.USD.amount, 1000);
   assert.equal(all.hits[0].document.meta.display_price.with_tax.currency, 'USD');
   const [categories, price] = all.facet_counts;
-  assert.deepEqual(categories.counts.map((c) => [c.value, c.count]), [['Kitchen', 2]]);
-  assert.equal(price.stats.min, 10);
+  assert.deepEqual(categories.counts.map((c) => [c.value, c.count]), [['Kitchen', 4]]);
+  assert.equal(price.stats.min, 6);
   assert.equal(price.stats.max, 30);
 
   // A category picked in the menu, the price slider moved, sorted by price: InstantSearch's filters.
@@ -645,8 +667,9 @@ test('search: the listing page (categories, price range, price sort) and the aut
     },
   });
   assert.equal(refined.response.status, 200, JSON.stringify(refined.error));
-  assert.deepEqual(refined.data.results[0].hits.map((h) => h.document.attributes.sku), ['MUG-BLUE']);
-  assert.deepEqual(refined.data.results[1].hits.map((h) => h.document.attributes.sku), ['POT-TEA', 'MUG-BLUE']);
+  assert.deepEqual(refined.data.results[0].hits.map((h) => h.document.attributes.sku), ['MUG-BLUE', 'CUP-ESPRESSO']);
+  // The bundle has no price of its own: it sorts last.
+  assert.deepEqual(refined.data.results[1].hits.map((h) => h.document.attributes.sku), ['POT-TEA', 'MUG-BLUE', 'CUP-ESPRESSO', 'SET-BREAKFAST']);
 
   // The search box's autocomplete, exactly as the storefront sends it.
   const predictions = await postMultiSearch({
@@ -665,4 +688,147 @@ test('search: the listing page (categories, price range, price sort) and the aut
   const bad = await postMultiSearch({ client, body: { searches: [{ type: 'search', q: '*', filter_by: 'price:>' }] } });
   assert.equal(bad.response.status, 400);
   assert.equal(bad.error.errors[0].title, 'Invalid Filter');
+});
+
+/// The login form's request, and the account member cookie the storefront keeps from it.
+async function logIn(cookies, client) {
+  const login = await postV2AccountMembersTokens({
+    client,
+    body: {
+      data: {
+        type: 'account_management_authentication_token',
+        authentication_mechanism: 'password',
+        password_profile_id: store.passwordProfileId,
+        username: 'ann@perkins.example',
+        password: 'nurse-perkins-1',
+      },
+    },
+  });
+  assert.equal(login.response.status, 201, JSON.stringify(login.error));
+  const tokens = login.data.data;
+  cookies.set(
+    '_store_ep_account_member_token',
+    JSON.stringify({
+      accounts: Object.fromEntries(tokens.map((t) => [t.account_id, { account_id: t.account_id, account_name: t.account_name, token: t.token }])),
+      selected: tokens[0].account_id,
+      accountMemberId: login.data.meta.account_member_id,
+    }),
+  );
+  return { accountID: tokens[0].account_id, accountMemberId: login.data.meta.account_member_id };
+}
+
+test('bundle configurator: the bundle page, an option picked and priced, the bundle in the cart and the order', async () => {
+  const { cookies, client } = await firstVisit();
+  const cartID = cookies.get('_store_ep_cart');
+  const { accountID, accountMemberId } = await logIn(cookies, client);
+
+  // The product page by slug, read as every product page reads it: with its component products.
+  const page = await getByContextAllProducts({
+    client,
+    query: { filter: 'eq(slug,set-breakfast)', include: ['main_image', 'files', 'component_products'] },
+    headers: shopperHeaders,
+  });
+  assert.equal(page.response.status, 200, JSON.stringify(page.error));
+  const bundle = page.data.data[0];
+  assert.equal(bundle.id, store.set.id);
+  assert.equal(bundle.meta.product_types[0], 'bundle');
+  // The components in their sort order, each option named from the included component products.
+  const componentProducts = page.data.included.component_products;
+  const components = Object.entries(bundle.attributes.components).sort(([, a], [, b]) => a.sort_order - b.sort_order);
+  assert.deepEqual(
+    components.map(([key, c]) => [key, c.name, c.min, c.max, c.options.map((o) => componentProducts.find((p) => p.id === o.id).attributes.name)]),
+    [['pot', 'Pot', 1, 1, ['Tea Pot']], ['cups', 'Cups', 1, 1, ['Blue Mug', 'Espresso Cup']]],
+  );
+  // The form starts from the default selection, priced by it; each option shows its own price.
+  assert.deepEqual(bundle.meta.bundle_configuration.selected_options, { pot: { [store.pot.id]: 1 }, cups: { [store.mug.id]: 2 } });
+  assert.equal(bundle.meta.display_price.without_tax.amount, 3000 + 2 * 1000);
+  const cupProduct = componentProducts.find((p) => p.id === store.cup.id);
+  assert.equal(cupProduct.meta.display_price.without_tax.amount, 600);
+  // The options' pictures, looked up by id as the page does.
+  const imageIds = componentProducts.map((p) => p.relationships?.main_image?.data?.id).filter(Boolean);
+  const files = await getAllFiles({ client, query: { filter: `in(id,${imageIds.join(',')})` } });
+  assert.equal(files.response.status, 200, JSON.stringify(files.error));
+  assert.deepEqual(files.data.data.map((f) => f.id).sort(), [store.mug.imageId, store.pot.imageId, store.cup.imageId].sort());
+
+  // The shopper picks the espresso cups: the configure call prices the selection.
+  const selected = { pot: { [store.pot.id]: 1 }, cups: { [store.cup.id]: 2 } };
+  const configured = await configureByContextProduct({
+    client,
+    path: { product_id: bundle.id },
+    query: { include: ['main_image', 'files', 'component_products'] },
+    body: { data: { selected_options: selected } },
+    headers: shopperHeaders,
+  });
+  assert.equal(configured.response.status, 200, JSON.stringify(configured.error));
+  assert.deepEqual(configured.data.data.meta.bundle_configuration.selected_options, selected);
+  assert.equal(configured.data.data.meta.display_price.without_tax.amount, 3000 + 2 * 600);
+  // Both kinds of cups at once is more than the component allows: refused, naming it.
+  const both = await configureByContextProduct({
+    client,
+    path: { product_id: bundle.id },
+    body: { data: { selected_options: { ...selected, cups: { [store.mug.id]: 2, [store.cup.id]: 2 } } } },
+    headers: shopperHeaders,
+  });
+  assert.equal(both.response.status, 400);
+  assert.equal(both.error.errors[0].source, 'data.selected_options.cups');
+
+  // Add to cart with the selection (the bundle form's server action), twice the set, at the
+  // location the form offers first. (The page reads the bundle's own stock for its locations;
+  // kassa keeps none for a bundle, whose stock is its components', and answers 404 there.)
+  const added = await manageCarts({
+    client,
+    path: { cartID },
+    body: { data: { type: 'cart_item', id: bundle.id, bundle_configuration: { selected_options: selected }, quantity: 2, location: 'leeds' } },
+    headers: { 'X-Moltin-Currency': 'USD' },
+  });
+  assert.equal(added.response.status, 201, JSON.stringify(added.error));
+  const line = added.data.data.find((i) => i.product_id === bundle.id);
+  assert.deepEqual(line.bundle_configuration.selected_options, selected);
+  assert.equal(line.unit_price.amount, 4200);
+  assert.equal(line.value.amount, 2 * 4200);
+  assert.deepEqual(line.components.cups.options, [{ id: store.cup.id, type: 'product', quantity: 2 }]);
+
+  // The cart sheet shows the line with its configuration and price.
+  const cart = await getACart({ client, path: { cartID }, query: { include: ['items'] }, headers: shopperHeaders });
+  assert.equal(cart.response.status, 200, JSON.stringify(cart.error));
+  assert.equal(cart.data.data.meta.display_price.with_tax.amount, 2 * 4200);
+  const item = cart.data.included.items.find((i) => i.product_id === bundle.id);
+  assert.equal(item.sku, 'SET-BREAKFAST');
+  assert.deepEqual(item.bundle_configuration.selected_options, selected);
+
+  // The member checks out and pays; the order's items keep the configuration.
+  const order = await checkoutApi({
+    client,
+    path: { cartID },
+    body: {
+      data: {
+        account: { id: accountID, member_id: accountMemberId },
+        contact: { name: 'Ann Perkins', email: 'ann@perkins.example' },
+        billing_address: formAddress,
+        shipping_address: formAddress,
+      },
+    },
+    headers: shopperHeaders,
+  });
+  assert.equal(order.response.status, 201, JSON.stringify(order.error));
+  assert.equal(order.data.data.meta.display_price.with_tax.amount, 2 * 4200);
+  const paid = await paymentSetup({ client, path: { orderID: order.data.data.id }, body: { data: { gateway: 'manual', method: 'purchase' } } });
+  assert.equal(paid.response.status, 200, JSON.stringify(paid.error));
+  const placed = await getAnOrder({ client, path: { orderID: order.data.data.id }, query: { include: ['items'] } });
+  assert.equal(placed.response.status, 200, JSON.stringify(placed.error));
+  const [orderItem] = placed.data.included.items;
+  assert.equal(orderItem.product_id, bundle.id);
+  assert.equal(orderItem.quantity, 2);
+  assert.equal(orderItem.unit_price.amount, 4200);
+  assert.deepEqual(orderItem.bundle_configuration.selected_options, selected);
+  assert.equal(orderItem.components.pot.name, 'Pot');
+
+  // The payment took each component's stock at Leeds: four espresso cups, two more pots (the
+  // member's earlier order took one).
+  const cups = await admin('GET', `/v2/inventories/${store.cup.id}`);
+  assert.equal(Number(cups.data.attributes.locations.leeds.allocated), 4);
+  const pots = await admin('GET', `/v2/inventories/${store.pot.id}`);
+  assert.equal(Number(pots.data.attributes.locations.leeds.allocated), 3);
+  const set = await fetch(`${kassa.baseUrl}/v2/inventories/${bundle.id}`, { headers: { Authorization: `Bearer ${store.adminToken}` } });
+  assert.equal(set.status, 404, 'the bundle itself holds no stock');
 });

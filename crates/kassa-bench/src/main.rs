@@ -117,6 +117,7 @@ impl Cli {
                 Scenario::Journey,
                 Scenario::Checkout,
                 Scenario::Checkout100,
+                Scenario::CheckoutBundle,
                 Scenario::Edit,
                 Scenario::Login,
                 Scenario::Orders,
@@ -225,7 +226,10 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
     } else {
         0
     };
-    let fixture = Arc::new(seed::seed(server, db, cli.products, cli.accounts, orders).await?);
+    // The bundle and its component products only when a scenario adds it: the other scenarios
+    // keep the catalog they always had.
+    let bundle = cli.scenarios.contains(&Scenario::CheckoutBundle);
+    let fixture = Arc::new(seed::seed(server, db, cli.products, cli.accounts, orders, bundle).await?);
     let receiver = if cli.webhook {
         let api = api_client::Api {
             http: reqwest::Client::new(),

@@ -70,6 +70,13 @@ pub enum Scenario {
     #[value(name = "checkout-promo")]
     #[serde(rename = "checkout-promo")]
     CheckoutPromo,
+    /// `checkout` with a bundle line besides the 3 product lines: a bundle of
+    /// [`crate::seed::BUNDLE_COMPONENTS`] components priced by its selection, each component one
+    /// of two options picked at random, added in the same bulk add with its
+    /// `bundle_configuration`; every component product is stock-managed.
+    #[value(name = "checkout-bundle")]
+    #[serde(rename = "checkout-bundle")]
+    CheckoutBundle,
 }
 
 /// How the virtual users talk to kassa.
@@ -169,6 +176,7 @@ impl Scenario {
             Scenario::Autocomplete => "autocomplete",
             Scenario::CheckoutIndexing => "checkout-indexing",
             Scenario::CheckoutPromo => "checkout-promo",
+            Scenario::CheckoutBundle => "checkout-bundle",
         }
     }
 
@@ -197,6 +205,7 @@ impl Scenario {
             // The code goes in the same bulk add as the lines (EP's bulk add takes a
             // `promotion_item`), so both checkout journeys make two requests.
             Scenario::CheckoutPromo => &[Step::FillCartWithCode(3), Step::Checkout],
+            Scenario::CheckoutBundle => &[Step::FillCartWithBundle(3), Step::Checkout],
             Scenario::Search => &[Step::Search],
             Scenario::Autocomplete => &[Step::Autocomplete],
             Scenario::Checkout1 => &[Step::FillCart(1), Step::Checkout],
@@ -229,6 +238,9 @@ pub enum Step {
     /// [`Step::FillCart`] with the promotion code [`crate::seed::PROMO_CODE`] as one more item
     /// of the bulk add.
     FillCartWithCode(u8),
+    /// [`Step::FillCart`] with one unit of the seeded bundle as one more item of the bulk add,
+    /// configured with a random option of each component.
+    FillCartWithBundle(u8),
     /// Checkout with the account token (the cart is the account's).
     Checkout,
     /// A manual-gateway purchase of the whole order, with the account token.
@@ -267,6 +279,7 @@ impl Step {
             }
             Step::GetCart => "GET /v2/carts/{id}",
             Step::FillCartWithCode(_) => "POST /v2/carts/{id}/items (with a promotion_item)",
+            Step::FillCartWithBundle(_) => "POST /v2/carts/{id}/items (with a bundle line)",
             Step::Checkout => "POST /v2/carts/{id}/checkout",
             Step::Pay => "POST /v2/orders/{id}/payments",
             Step::Login => "POST /v2/account-members/tokens",
@@ -330,6 +343,27 @@ impl Step {
                 let mut r = Step::FillCart(lines).request(vu);
                 if let Some(Value::Array(items)) = r.body.as_mut().and_then(|b| b.get_mut("data")) {
                     items.push(json!({"type": "promotion_item", "code": crate::seed::PROMO_CODE}));
+                }
+                r
+            }
+            Step::FillCartWithBundle(lines) => {
+                let mut r = Step::FillCart(lines).request(vu);
+                let bundle = vu.fixture.bundle.as_ref().map(|b| {
+                    let selected: serde_json::Map<String, Value> = b
+                        .components
+                        .iter()
+                        .map(|(key, options)| {
+                            let option = &options[vu.rng.below(options.len())];
+                            (key.clone(), json!({ option.clone(): 1 }))
+                        })
+                        .collect();
+                    json!({"type": "cart_item", "id": b.id, "quantity": 1,
+                           "bundle_configuration": {"selected_options": selected}})
+                });
+                if let (Some(Value::Array(items)), Some(bundle)) =
+                    (r.body.as_mut().and_then(|b| b.get_mut("data")), bundle)
+                {
+                    items.push(bundle);
                 }
                 r
             }
@@ -430,7 +464,7 @@ impl Step {
     fn keeps_body(self) -> bool {
         matches!(
             self,
-            Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_)
+            Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_) | Step::FillCartWithBundle(_)
         )
     }
 
@@ -448,6 +482,17 @@ impl Step {
             // The code must have been taken (a refused item is listed in `errors` of a 201).
             Step::FillCartWithCode(_) if body.get("errors").is_some() => {
                 return Err("the promotion code was refused");
+            }
+            // The bundle line must be there, with its configuration (no bundle seeded: none).
+            Step::FillCartWithBundle(_) => {
+                let bundled = body["data"].as_array().is_some_and(|lines| {
+                    lines
+                        .iter()
+                        .any(|l| l["bundle_configuration"]["selected_options"].is_object())
+                });
+                if body.get("errors").is_some() || !bundled {
+                    return Err("the bundle line was not added");
+                }
             }
             _ => {}
         }

@@ -66,6 +66,19 @@ pub struct Fixture {
     pub password: String,
     /// One account token per account, obtained by logging in once each.
     pub account_tokens: Vec<String>,
+    /// The `checkout-bundle` scenario's bundle, when it runs.
+    pub bundle: Option<Bundle>,
+}
+
+/// Components of the seeded bundle, each with [`BUNDLE_OPTIONS`] options (a product each).
+pub const BUNDLE_COMPONENTS: usize = 3;
+pub const BUNDLE_OPTIONS: usize = 2;
+
+/// A published bundle without a price of its own (priced by the selection).
+pub struct Bundle {
+    pub id: String,
+    /// Component key and its options' product ids.
+    pub components: Vec<(String, Vec<String>)>,
 }
 
 /// Runs `f(0..n)` with at most `parallel` in flight; results in index order.
@@ -105,6 +118,7 @@ pub async fn seed(
     products: usize,
     accounts: usize,
     orders: usize,
+    with_bundle: bool,
 ) -> anyhow::Result<Fixture> {
     let api = Api {
         http: reqwest::Client::new(),
@@ -122,7 +136,7 @@ pub async fn seed(
         .await?;
 
     let started = Instant::now();
-    let (product_ids, catalog_id) = seed_catalog(&api, &admin, products).await?;
+    let (product_ids, catalog_id, bundle) = seed_catalog(&api, &admin, products, with_bundle).await?;
     eprintln!(
         "kassa-bench: seeded and published {products} products in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -194,6 +208,7 @@ pub async fn seed(
         usernames,
         password: PASSWORD.to_owned(),
         account_tokens,
+        bundle,
     })
 }
 
@@ -202,8 +217,14 @@ pub fn login_body(profile: &str, username: &str, password: &str) -> Value {
                     "password_profile_id": profile, "username": username, "password": password}})
 }
 
-/// Live products with USD prices in one price book, all in one node, in a published catalog.
-async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result<(Vec<String>, String)> {
+/// Live products with USD prices in one price book, all in one node, in a published catalog;
+/// with `with_bundle`, also a [`Bundle`] and its component products, beside the `products`.
+async fn seed_catalog(
+    api: &Api,
+    admin: &str,
+    products: usize,
+    with_bundle: bool,
+) -> anyhow::Result<(Vec<String>, String, Option<Bundle>)> {
     let hierarchy = api
         .create(
             admin,
@@ -267,7 +288,18 @@ async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result
         .await?
     };
 
-    for chunk in ids.chunks(NODE_BATCH) {
+    let bundle = if with_bundle {
+        Some(seed_bundle(api, admin, &book).await?)
+    } else {
+        None
+    };
+    let placed: Vec<&String> =
+        ids.iter()
+            .chain(bundle.iter().flat_map(|b| {
+                std::iter::once(&b.id).chain(b.components.iter().flat_map(|(_, options)| options))
+            }))
+            .collect();
+    for chunk in placed.chunks(NODE_BATCH) {
         let data: Vec<Value> = chunk
             .iter()
             .map(|id| json!({"type": "product", "id": id}))
@@ -308,7 +340,66 @@ async fn seed_catalog(api: &Api, admin: &str, products: usize) -> anyhow::Result
         "kassa-bench: {products} products searchable {:.1} s after the publish answered",
         published.elapsed().as_secs_f64()
     );
-    Ok((ids, catalog))
+    Ok((ids, catalog, bundle))
+}
+
+/// [`BUNDLE_COMPONENTS`] × [`BUNDLE_OPTIONS`] live component products, priced and stocked as the
+/// other products, and a live bundle over them without a price (its first options by default).
+async fn seed_bundle(api: &Api, admin: &str, book: &str) -> anyhow::Result<Bundle> {
+    let mut components = Vec::new();
+    let mut attributes = serde_json::Map::new();
+    for c in 0..BUNDLE_COMPONENTS {
+        let mut options = Vec::new();
+        let mut shown = Vec::new();
+        for o in 0..BUNDLE_OPTIONS {
+            let sku = format!("BENCH-PART-{c}-{o}");
+            let id = api
+                .create(
+                    admin,
+                    "/pcm/products",
+                    json!({"data": {"type": "product", "attributes": {
+                        "name": format!("Bench part {c} option {o}"), "sku": sku,
+                        "slug": sku.to_lowercase(), "commodity_type": "physical", "status": "live"
+                    }}}),
+                )
+                .await?;
+            api.create(
+                admin,
+                &format!("/pcm/pricebooks/{book}/prices"),
+                json!({"data": {"type": "product-price", "attributes": {
+                    "sku": sku,
+                    "currencies": {"USD": {"amount": 500 + 100 * (c * BUNDLE_OPTIONS + o) as i64, "includes_tax": false}}
+                }}}),
+            )
+            .await?;
+            api.send(
+                Method::POST,
+                &format!("/v2/inventories/{id}"),
+                Some(admin),
+                Some(json!({"data": {"type": "stock", "quantity": STOCK}})),
+            )
+            .await?;
+            shown.push(json!({"id": id, "type": "product", "quantity": 1, "default": o == 0}));
+            options.push(id);
+        }
+        let key = format!("part{c}");
+        attributes.insert(
+            key.clone(),
+            json!({"name": format!("Part {c}"), "min": 1, "max": 1, "sort_order": c, "options": shown}),
+        );
+        components.push((key, options));
+    }
+    let id = api
+        .create(
+            admin,
+            "/pcm/products",
+            json!({"data": {"type": "product", "attributes": {
+                "name": "Bench bundle", "sku": "BENCH-BUNDLE", "slug": "bench-bundle",
+                "commodity_type": "physical", "status": "live", "components": attributes
+            }}}),
+        )
+        .await?;
+    Ok(Bundle { id, components })
 }
 
 /// Waits until `POST /catalog/multi-search` answers from `release`'s index.
