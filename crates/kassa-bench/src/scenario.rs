@@ -369,8 +369,10 @@ impl Step {
             }
             Step::FillCart(lines) => {
                 // A cart id of the client's choosing: the first add creates the cart, as in EP.
+                // The run's number keeps it new: a checked-out cart keeps its lines, so an id of
+                // an earlier run would add to that run's cart.
                 vu.carts_made += 1;
-                let id = format!("bench-{}-{}", vu.id, vu.carts_made);
+                let id = format!("bench-{}-{}-{}", vu.run, vu.id, vu.carts_made);
                 let products = &vu.fixture.product_ids;
                 let first = vu.rng.below(products.len());
                 let items: Vec<Value> = (0..usize::from(lines))
@@ -518,6 +520,8 @@ impl Rng {
 }
 
 struct Vu {
+    /// The run (scenario, concurrency and protocol) within this process, from 1.
+    run: usize,
     id: usize,
     http: reqwest::Client,
     base: String,
@@ -575,11 +579,14 @@ pub async fn run(
     window: Window,
     target: &Target,
 ) -> anyhow::Result<Stats> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let mut set = tokio::task::JoinSet::new();
     for n in 0..concurrency {
         let tokens = &fixture.account_tokens;
         let http = target.client(scenario)?;
         let mut vu = Vu {
+            run,
             id: n,
             http,
             base: target.base.clone(),
