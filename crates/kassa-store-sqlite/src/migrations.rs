@@ -64,6 +64,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0022_variations.sql"),
     ),
     ("0023_bundles", include_str!("../migrations/0023_bundles.sql")),
+    (
+        "0025_build_rules_bundle_options",
+        include_str!("../migrations/0025_build_rules_bundle_options.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on
