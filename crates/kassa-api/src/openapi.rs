@@ -488,7 +488,9 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
-            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)").token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
+            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)")
+                .describe("Child products are hits of their own, each with its parent in `attributes.base_product_id`; `product_types` and `base_product_id` filter and facet (`product_types:!=child` lists one item per product family, `base_product_id:=<id>` a parent's children).")
+                .token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
