@@ -482,7 +482,7 @@ pub fn check_selection(components: &Components, value: &Value, source: &str, v: 
 pub fn bundle_price(
     own: Option<i64>,
     selection: &Selection,
-    price: impl Fn(Uuid) -> Option<i64>,
+    mut price: impl FnMut(Uuid) -> Option<i64>,
 ) -> Option<i64> {
     if own.is_some() {
         return own;
@@ -500,6 +500,99 @@ pub fn bundle_price(
 /// The selection as `bundle_configuration` shows it.
 pub fn configuration_json(selection: &Selection) -> Value {
     serde_json::json!({ "selected_options": selection })
+}
+
+/// A bundle line's configuration, kept on the cart item and copied to the order item: the
+/// selected options by component, shaped as Elastic Path's cart item `components`
+/// (`{key: {name, options: [{id, type, quantity}]}}`), the quantities being one bundle's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineBundle {
+    pub components: BTreeMap<String, LineComponent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineComponent {
+    pub name: String,
+    pub options: Vec<LineOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineOption {
+    pub id: Uuid,
+    #[serde(rename = "type", default)]
+    pub kind: ProductKind,
+    pub quantity: i64,
+}
+
+impl LineBundle {
+    /// The line's record of `selection` among the bundle's `components`.
+    pub fn of(components: &Components, selection: &Selection) -> Self {
+        let components = selection
+            .iter()
+            .filter(|(_, options)| !options.is_empty())
+            .map(|(key, options)| {
+                let name = components.get(key).map(|c| c.name.clone()).unwrap_or_default();
+                let options = options
+                    .iter()
+                    .map(|(&id, &quantity)| LineOption {
+                        id,
+                        kind: ProductKind,
+                        quantity,
+                    })
+                    .collect();
+                (key.clone(), LineComponent { name, options })
+            })
+            .collect();
+        Self { components }
+    }
+
+    /// The selection the line was configured with.
+    pub fn selection(&self) -> Selection {
+        self.components
+            .iter()
+            .map(|(key, c)| {
+                (
+                    key.clone(),
+                    c.options.iter().map(|o| (o.id, o.quantity)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Each component product and how many of it `quantity` bundles hold, summed over the
+    /// components that select it, sorted by product.
+    pub fn products(&self, quantity: i64) -> Vec<(Uuid, i64)> {
+        let mut products: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for o in self.components.values().flat_map(|c| &c.options) {
+            let n = products.entry(o.id).or_default();
+            *n = n.saturating_add(o.quantity.saturating_mul(quantity));
+        }
+        products.into_iter().collect()
+    }
+
+    /// As stored: compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// From its stored form (`None` for a line that is no bundle).
+    pub fn from_json(stored: Option<&str>) -> Option<Self> {
+        stored.and_then(|s| serde_json::from_str(s).ok())
+    }
+}
+
+/// What makes two adds of a bundle the same line: besides the product and custom inputs
+/// ([`crate::carts::product_line_key`]), the same selection; another selection is another line.
+pub fn line_key(product_line_key: String, selection: &Selection) -> String {
+    let chosen: Selection = selection
+        .iter()
+        .filter(|(_, o)| !o.is_empty())
+        .map(|(k, o)| (k.clone(), o.clone()))
+        .collect();
+    format!(
+        "{product_line_key}:bundle:{}",
+        serde_json::to_string(&chosen).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]

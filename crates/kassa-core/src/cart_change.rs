@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::bundles::{self, LineBundle, Selection};
 use crate::carts::{
     Cart, CartItem, CartLimit, CartSize, CartStock, CartTaxItem, ItemKind, LineImage, QuantityChange,
     product_line_key,
@@ -63,6 +64,9 @@ pub struct ProductRequest {
     pub custom_inputs: Value,
     /// The slug of the stock location to draw from.
     pub location: Option<String>,
+    /// A bundle's `bundle_configuration.selected_options` as the request gave it; without it a
+    /// bundle is added with its default selection.
+    pub selected_options: Option<Value>,
     pub via: Via,
 }
 
@@ -98,6 +102,10 @@ pub enum Refusal {
     LocationNotFound { slug: String },
     /// The product has no sku, so no price.
     NoSku { product_id: Uuid },
+    /// The item gave a `bundle_configuration` for a product that is no bundle.
+    NotABundle { product_id: Uuid },
+    /// The bundle's selection breaks its components' rules (the source names the field).
+    Configuration { detail: String },
     /// The product has no price in the cart's currency.
     NoPrice {
         product_id: Uuid,
@@ -209,7 +217,12 @@ pub fn requested_products<'a, C: CartCatalog>(
             slugs.push(slug.clone());
         }
         if let Some(product) = catalog.and_then(|c| c.find_product(p.id, p.sku.as_deref())) {
-            ids.push(product.id);
+            if product.is_bundle() {
+                // A bundle line draws on its components' stock, whichever are selected.
+                ids.extend(bundles::option_ids(&product.components));
+            } else {
+                ids.push(product.id);
+            }
         }
     }
     (ids, slugs)
@@ -222,7 +235,83 @@ struct PricedLine {
     in_cart: i64,
     /// The location the line draws from.
     location: Option<String>,
+    /// A bundle line's components: the products one bundle takes, how many, and their names (a
+    /// bundle takes its components' stock, any other line its product's).
+    components: Option<Vec<(Uuid, i64, String)>>,
     line: NewLine,
+}
+
+/// The unit price of a line of `product` (of `quantity` units: volume tiers count the line) in
+/// `currency` at `now`: its own price, or for a bundle without one the sum of its `selection`'s
+/// unit prices times their quantities (including tax if every one of them does). `Err` names
+/// the sku without a price.
+fn line_price<C: CartCatalog>(
+    catalog: &C,
+    sku: &str,
+    selection: Option<&Selection>,
+    currency: &str,
+    quantity: u64,
+    now: Millis,
+) -> Result<(i64, bool), String> {
+    let own = catalog.unit_price(sku, currency, quantity, now);
+    let Some(selection) = selection.filter(|_| own.is_err()) else {
+        return own
+            .map(|p| (p.amount, p.includes_tax))
+            .map_err(|_| sku.to_owned());
+    };
+    let mut includes_tax = true;
+    let mut missing = None;
+    let sum = bundles::bundle_price(None, selection, |id| {
+        let option_sku = catalog.find_product(Some(id), None)?.sku.as_deref()?;
+        match catalog.unit_price(option_sku, currency, 1, now) {
+            Ok(p) => {
+                includes_tax &= p.includes_tax;
+                Some(p.amount)
+            }
+            Err(_) => {
+                missing = Some(option_sku.to_owned());
+                None
+            }
+        }
+    });
+    sum.map(|amount| (amount, includes_tax))
+        .ok_or_else(|| missing.unwrap_or_else(|| sku.to_owned()))
+}
+
+/// Checks a bundle's selection (the request's, or else the bundle's defaults) against its
+/// components: the selection, or each problem as a refusal naming its field under `base`.
+fn bundle_selection(
+    product: &Product,
+    given: Option<&Value>,
+    base: &str,
+) -> Result<Selection, Vec<ItemRefusal>> {
+    let defaults;
+    let value = match given {
+        Some(v) => v,
+        None => {
+            defaults =
+                serde_json::to_value(bundles::default_selection(&product.components)).unwrap_or_default();
+            &defaults
+        }
+    };
+    let mut v = crate::Validator::new();
+    let selection = bundles::check_selection(
+        &product.components,
+        value,
+        &format!("{base}.bundle_configuration.selected_options"),
+        &mut v,
+    );
+    match v.finish() {
+        Ok(()) => Ok(selection),
+        Err(crate::Error::Validation(problems)) => Err(problems
+            .into_iter()
+            .map(|p| ItemRefusal {
+                source: p.source,
+                refusal: Refusal::Configuration { detail: p.detail },
+            })
+            .collect()),
+        Err(_) => Ok(selection),
+    }
 }
 
 /// Product requests priced: the lines found, and the requests refused.
@@ -277,7 +366,30 @@ pub fn price_products<C: CartCatalog>(
             ));
             continue;
         }
-        let line_key = product_line_key(product.id, &p.custom_inputs);
+        let selection = match (product.is_bundle(), &p.selected_options) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                refusals.push(ItemRefusal::at(
+                    &p.base,
+                    "bundle_configuration",
+                    Refusal::NotABundle {
+                        product_id: product.id,
+                    },
+                ));
+                continue;
+            }
+            (true, given) => match bundle_selection(product, given.as_ref(), &p.base) {
+                Ok(selection) => Some(selection),
+                Err(problems) => {
+                    refusals.extend(problems);
+                    continue;
+                }
+            },
+        };
+        let line_key = match &selection {
+            Some(selection) => bundles::line_key(product_line_key(product.id, &p.custom_inputs), selection),
+            None => product_line_key(product.id, &p.custom_inputs),
+        };
         let line = existing.iter().find(|l| l.line_key == line_key);
         let in_cart: i64 = line.map_or(0, |l| l.quantity);
         // The line draws from the location named now, or else the one it drew from.
@@ -296,18 +408,31 @@ pub fn price_products<C: CartCatalog>(
             continue;
         };
         let quantity = in_cart.saturating_add(p.quantity).max(1) as u64;
-        let Ok(price) = catalog.unit_price(sku, currency, quantity, now) else {
-            refusals.push(ItemRefusal::at(
-                &p.base,
-                "id",
-                Refusal::NoPrice {
-                    product_id: product.id,
-                    sku: sku.to_owned(),
-                    currency: currency.to_owned(),
-                },
-            ));
-            continue;
-        };
+        let (unit_amount, includes_tax) =
+            match line_price(catalog, sku, selection.as_ref(), currency, quantity, now) {
+                Ok(price) => price,
+                Err(unpriced) => {
+                    refusals.push(ItemRefusal::at(
+                        &p.base,
+                        "id",
+                        Refusal::NoPrice {
+                            product_id: product.id,
+                            sku: unpriced,
+                            currency: currency.to_owned(),
+                        },
+                    ));
+                    continue;
+                }
+            };
+        let bundle = selection.map(|s| LineBundle::of(&product.components, &s));
+        let components = bundle.as_ref().map(|bundle| {
+            let name = |id: Uuid| catalog.find_product(Some(id), None).map(|c| c.name.clone());
+            bundle
+                .products(1)
+                .into_iter()
+                .map(|(id, per)| (id, per, name(id).unwrap_or_else(|| id.to_string())))
+                .collect()
+        });
         let item = CartItem {
             id: Uuid::now_v7(),
             cart_id: cart.id.clone(),
@@ -319,18 +444,20 @@ pub fn price_products<C: CartCatalog>(
             description: product.description.clone(),
             slug: product.slug.clone(),
             quantity: p.quantity,
-            unit_amount: price.amount,
-            includes_tax: price.includes_tax,
+            unit_amount,
+            includes_tax,
             custom_inputs: p.custom_inputs,
             catalog_id: Some(catalog.catalog_id()),
             location: p.location,
             image: product.main_image.and_then(|id| catalog.line_image(id)),
+            bundle,
             created_at: now,
             updated_at: now,
         };
         lines.push(PricedLine {
             in_cart,
             location,
+            components,
             line: NewLine {
                 base: p.base,
                 via: p.via,
@@ -357,7 +484,13 @@ impl PricedProducts {
         }
         self.lines
             .iter()
-            .filter_map(|p| Some((p.line.item.product_id?, p.location.clone())))
+            .flat_map(|p| {
+                let products: Vec<Uuid> = match &p.components {
+                    Some(components) => components.iter().map(|c| c.0).collect(),
+                    None => p.line.item.product_id.into_iter().collect(),
+                };
+                products.into_iter().map(|id| (id, p.location.clone()))
+            })
             .collect()
     }
 
@@ -384,23 +517,32 @@ impl PricedProducts {
             for PricedLine {
                 in_cart,
                 location,
+                components,
                 line,
             } in self.lines
             {
-                let product_id = line.item.product_id.unwrap_or_default();
-                let available = stock.available(product_id, location.as_deref());
-                let total = wanted.entry((product_id, location)).or_insert(in_cart);
-                *total = total.saturating_add(line.item.quantity);
-                match available {
-                    Some(available) if *total > available => refusals.push(ItemRefusal::at(
-                        &line.base,
-                        "quantity",
-                        Refusal::InsufficientStock {
-                            product_id,
-                            name: line.item.name,
-                        },
-                    )),
-                    _ => added.push(line),
+                let product = line.item.product_id.unwrap_or_default();
+                let draws = components.unwrap_or_else(|| vec![(product, 1, String::new())]);
+                // The first product (or bundle component) short of stock refuses the line.
+                let mut short = None;
+                for (product_id, per, name) in draws {
+                    let available = stock.available(product_id, location.as_deref());
+                    let total = wanted
+                        .entry((product_id, location.clone()))
+                        .or_insert(in_cart.saturating_mul(per));
+                    *total = total.saturating_add(line.item.quantity.saturating_mul(per));
+                    if short.is_none() && available.is_some_and(|a| *total > a) {
+                        let name = if name.is_empty() {
+                            line.item.name.clone()
+                        } else {
+                            name
+                        };
+                        short = Some(Refusal::InsufficientStock { product_id, name });
+                    }
+                }
+                match short {
+                    Some(refusal) => refusals.push(ItemRefusal::at(&line.base, "quantity", refusal)),
+                    None => added.push(line),
                 }
             }
         }
@@ -473,8 +615,10 @@ pub fn quantity_changes<C: CartCatalog>(
                         line.product_id
                             .is_some_and(|id| catalog.find_product(Some(id), None).is_some())
                     })
-                    .and_then(|sku| catalog.unit_price(sku, currency, quantity as u64, now).ok())
-                    .map(|price| (price.amount, price.includes_tax)),
+                    .and_then(|sku| {
+                        let selection = line.bundle.as_ref().map(LineBundle::selection);
+                        line_price(catalog, sku, selection.as_ref(), currency, quantity as u64, now).ok()
+                    }),
                 _ => None,
             };
             QuantityChange {
@@ -520,22 +664,37 @@ pub fn reprice<C: CartCatalog>(
         else {
             return Err(unavailable(line));
         };
-        // A product that has become a parent since it was added is no longer sold itself.
-        if catalog
+        // A product that has become a parent since it was added is no longer sold itself, and
+        // a bundle line's selection must still fit the bundle's components.
+        let Some(product) = catalog
             .find_product(Some(product_id), None)
-            .is_none_or(|p| p.is_parent)
-        {
+            .filter(|p| !p.is_parent)
+        else {
             return Err(unavailable(line));
-        }
-        let Ok(price) = catalog.unit_price(&sku, currency, line.quantity.max(1) as u64, now) else {
+        };
+        let selection = match &line.bundle {
+            Some(bundle) => {
+                let chosen = serde_json::to_value(bundle.selection()).unwrap_or_default();
+                match bundle_selection(product, Some(&chosen), "data") {
+                    Ok(selection) if product.is_bundle() => Some(selection),
+                    _ => return Err(unavailable(line)),
+                }
+            }
+            None if product.is_bundle() => return Err(unavailable(line)),
+            None => None,
+        };
+        let quantity = line.quantity.max(1) as u64;
+        let Ok((unit_amount, includes_tax)) =
+            line_price(catalog, &sku, selection.as_ref(), currency, quantity, now)
+        else {
             return Err(RepriceRefusal::NoPrice {
                 product_id,
                 sku,
                 currency: currency.to_owned(),
             });
         };
-        line.unit_amount = price.amount;
-        line.includes_tax = price.includes_tax;
+        line.unit_amount = unit_amount;
+        line.includes_tax = includes_tax;
         line.catalog_id = Some(catalog.catalog_id());
     }
     Ok(())
@@ -568,6 +727,8 @@ mod tests {
     const SHIRT: u128 = 4;
     const CATALOG: u128 = 99;
     const LEEDS: u128 = 9;
+    const KIT: u128 = 5;
+    const PRICED_KIT: u128 = 6;
 
     fn product(id: u128, sku: Option<&str>) -> Product {
         Product {
@@ -607,8 +768,47 @@ mod tests {
                     is_parent: true,
                     ..product(SHIRT, Some("shirt"))
                 },
+                Product {
+                    components: kit_components(),
+                    ..product(KIT, Some("kit"))
+                },
+                Product {
+                    components: kit_components(),
+                    ..product(PRICED_KIT, Some("priced-kit"))
+                },
             ])
         }
+    }
+
+    /// A kit: one of two tees or a mug (the tees by default), and always one mug.
+    fn kit_components() -> crate::bundles::Components {
+        let option = |id: u128, quantity: i64, default: bool| crate::bundles::ComponentOption {
+            id: Uuid::from_u128(id),
+            kind: crate::bundles::ProductKind,
+            quantity,
+            default,
+            min: None,
+            max: None,
+            sort_order: None,
+        };
+        let component = |name: &str, min: Option<i64>, options| crate::bundles::Component {
+            name: name.into(),
+            options,
+            min,
+            max: min,
+            sort_order: None,
+        };
+        [
+            (
+                "top".to_owned(),
+                component("Top", Some(1), vec![option(TEE, 2, true), option(MUG, 1, false)]),
+            ),
+            (
+                "cup".to_owned(),
+                component("Cup", None, vec![option(MUG, 1, false)]),
+            ),
+        ]
+        .into()
     }
 
     impl CartCatalog for Catalog {
@@ -631,6 +831,7 @@ mod tests {
                 ("tee", "GBP" | "USD") if quantity >= 10 => 800,
                 ("tee", "GBP" | "USD") => 1000,
                 ("mug", "GBP") => 500,
+                ("priced-kit", _) => 2200,
                 ("mug", _) => {
                     return Err(NoPrice::Currency {
                         pricebook_id: Uuid::nil(),
@@ -666,6 +867,7 @@ mod tests {
             quantity,
             custom_inputs: json!({}),
             location: None,
+            selected_options: None,
             via: Via::Item,
         }
     }
@@ -1172,5 +1374,205 @@ mod tests {
                 sku: Some("tee".into()),
             })
         );
+    }
+
+    fn bundle_request(id: u128, quantity: i64, selected: Option<Value>) -> ProductRequest {
+        ProductRequest {
+            selected_options: selected,
+            ..request("data", Some(id), None, quantity)
+        }
+    }
+
+    #[test]
+    fn bundle_lines_are_checked_priced_and_keyed_by_their_selection() {
+        let tee = Uuid::from_u128(TEE).to_string();
+        let mug = Uuid::from_u128(MUG).to_string();
+        let s = "data.bundle_configuration.selected_options";
+        // (request, currency, Ok((unit amount, components as (product, per bundle))) or the
+        // refusals' sources)
+        type Case = (
+            ProductRequest,
+            &'static str,
+            Result<(i64, Vec<(u128, i64)>), Vec<String>>,
+        );
+        let cases: Vec<Case> = vec![
+            // The defaults: two tees (2 × 1000) and the fixed mug (500).
+            (
+                bundle_request(KIT, 1, None),
+                "GBP",
+                Ok((2500, vec![(TEE, 2), (MUG, 1)])),
+            ),
+            // The mug chosen as the top as well: 500 + 500, two mugs a bundle.
+            (
+                bundle_request(
+                    KIT,
+                    3,
+                    Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
+                ),
+                "GBP",
+                Ok((1000, vec![(MUG, 2)])),
+            ),
+            // A bundle with a price of its own keeps it whatever is selected.
+            (
+                bundle_request(
+                    PRICED_KIT,
+                    1,
+                    Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
+                ),
+                "USD",
+                Ok((2200, vec![(MUG, 2)])),
+            ),
+            // The mug has no USD price: the summed bundle has none either.
+            (bundle_request(KIT, 1, None), "USD", Err(vec!["data.id".into()])),
+            (
+                bundle_request(KIT, 1, Some(json!({"top": {tee.clone(): 2, mug.clone(): 1}}))),
+                "GBP",
+                Err(vec![format!("{s}.top")]),
+            ),
+            (
+                bundle_request(KIT, 1, Some(json!({"top": {tee.clone(): 3}, "hat": {}}))),
+                "GBP",
+                Err(vec![
+                    format!("{s}.hat"),
+                    format!("{s}.top.{tee}"),
+                    format!("{s}.top"),
+                ]),
+            ),
+            (
+                ProductRequest {
+                    selected_options: Some(json!({})),
+                    ..request("data", Some(TEE), None, 1)
+                },
+                "GBP",
+                Err(vec!["data.bundle_configuration".into()]),
+            ),
+        ];
+        for (request, currency, expected) in cases {
+            let decision = add(
+                &[],
+                vec![request.clone()],
+                Vec::new(),
+                currency,
+                true,
+                &stock(&[]),
+            );
+            let got = match decision.lines.as_slice() {
+                [line] => {
+                    let bundle = line.bundle.as_ref().expect("a bundle line");
+                    assert!(line.line_key.contains(":bundle:"), "{}", line.line_key);
+                    let products = bundle.products(1).into_iter().map(|(id, n)| (id.as_u128(), n));
+                    Ok((line.unit_amount, products.collect()))
+                }
+                _ => Err(decision
+                    .refusals
+                    .iter()
+                    .map(|r| r.source.clone())
+                    .collect::<Vec<_>>()),
+            };
+            assert_eq!(got, expected, "{request:?} in {currency}");
+        }
+        // Another selection is another line; the same one is the same line.
+        let key = |selected: Value| {
+            add(
+                &[],
+                vec![bundle_request(KIT, 1, Some(selected))],
+                Vec::new(),
+                "GBP",
+                true,
+                &stock(&[]),
+            )
+            .lines[0]
+                .line_key
+                .clone()
+        };
+        let tees = json!({"top": {tee.clone(): 2}, "cup": {mug.clone(): 1}});
+        assert_eq!(key(tees.clone()), key(tees.clone()));
+        assert_ne!(
+            key(tees),
+            key(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}}))
+        );
+    }
+
+    #[test]
+    fn a_bundle_line_draws_on_its_components_stock() {
+        // The tee has 12 and the mug 4 outside locations. (bundles, selection, refused)
+        let mug = Uuid::from_u128(MUG).to_string();
+        let cases = [
+            (4, None, false), // 8 tees, 4 mugs
+            (5, None, true),  // 5 mugs
+            (
+                2,
+                Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
+                false,
+            ), // 4 mugs
+            (
+                3,
+                Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
+                true,
+            ), // 6 mugs
+        ];
+        for (quantity, selected, refused) in cases {
+            let request = bundle_request(KIT, quantity, selected.clone());
+            let cart = cart(false);
+            let catalog = Catalog::new();
+            let priced = price_products(Some(&catalog), &cart, &[], "GBP", vec![request], &stock(&[]), 0);
+            let positions: Vec<u128> = priced
+                .stock_positions(&cart)
+                .iter()
+                .map(|p| p.0.as_u128())
+                .collect();
+            let drawn = if selected.is_none() {
+                vec![TEE, MUG]
+            } else {
+                vec![MUG]
+            };
+            assert_eq!(positions, drawn);
+            let decision = priced.decide(Vec::new(), &cart, &[], &[], &stock(&[]));
+            let expected = refused.then(|| Refusal::InsufficientStock {
+                product_id: Uuid::from_u128(MUG),
+                name: "mug".into(),
+            });
+            assert_eq!(
+                decision.refusals.first().map(|r| r.refusal.clone()),
+                expected,
+                "{quantity} kits {selected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bundle_line_is_repriced_on_its_selection_and_refused_when_it_no_longer_fits() {
+        let catalog = Catalog::new();
+        let added = |selected: Option<Value>| {
+            add(
+                &[],
+                vec![bundle_request(KIT, 1, selected)],
+                Vec::new(),
+                "GBP",
+                true,
+                &stock(&[]),
+            )
+            .lines
+        };
+        let mut lines = added(None);
+        lines[0].unit_amount = 1;
+        assert_eq!(reprice(Some(&catalog), "GBP", &mut lines, 0), Ok(()));
+        assert_eq!(lines[0].unit_amount, 2500);
+        // A selection the bundle no longer allows (here: the mug taken out of "top").
+        let mut stale = added(None);
+        let bundle = stale[0].bundle.as_mut().unwrap();
+        bundle.components.get_mut("top").unwrap().options[0].quantity = 5;
+        assert!(matches!(
+            reprice(Some(&catalog), "GBP", &mut stale, 0),
+            Err(RepriceRefusal::Unavailable { .. })
+        ));
+        // A bundle line whose product is no bundle any more.
+        let mut plain = added(None);
+        plain[0].product_id = Some(Uuid::from_u128(TEE));
+        plain[0].sku = Some("tee".into());
+        assert!(matches!(
+            reprice(Some(&catalog), "GBP", &mut plain, 0),
+            Err(RepriceRefusal::Unavailable { .. })
+        ));
     }
 }

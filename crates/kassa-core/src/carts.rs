@@ -126,6 +126,8 @@ pub struct CartItem {
     /// A product line's picture: the product's main image as the catalog published it when the
     /// line was last added to, copied like its name so a cart renders with no file read.
     pub image: Option<LineImage>,
+    /// A bundle line's selected options (`None` for any other line).
+    pub bundle: Option<crate::bundles::LineBundle>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -206,6 +208,7 @@ pub(crate) fn test_product_line(product: u128, sku: &str, quantity: i64, locatio
         catalog_id: None,
         location: location.map(str::to_owned),
         image: None,
+        bundle: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -555,7 +558,15 @@ impl StockOf {
                 let mut slugs: Vec<String> = lines.iter().filter_map(|l| l.location.clone()).collect();
                 slugs.sort();
                 slugs.dedup();
-                (lines.iter().filter_map(|l| l.product_id).collect(), slugs)
+                // A bundle line draws on its components' stock.
+                let mut products: Vec<Uuid> = Vec::new();
+                for line in lines {
+                    match &line.bundle {
+                        Some(bundle) => products.extend(bundle.products(1).into_iter().map(|(id, _)| id)),
+                        None => products.extend(line.product_id),
+                    }
+                }
+                (products, slugs)
             }
             StockOf::Products { ids, locations } => (ids, locations),
         }
@@ -639,6 +650,7 @@ mod tests {
             catalog_id: None,
             location: None,
             image: None,
+            bundle: None,
             created_at: 0,
             updated_at: 0,
         };
@@ -730,6 +742,7 @@ mod tests {
             catalog_id: None,
             location: None,
             image: None,
+            bundle: None,
             created_at: 0,
             updated_at: 0,
         }

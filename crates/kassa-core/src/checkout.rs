@@ -113,10 +113,22 @@ pub fn check_stock(
                 location: slug.clone(),
             });
         }
-        let e = wanted
-            .entry((id, line.location.as_deref()))
-            .or_insert((0, line.sku.as_deref()));
-        e.0 = e.0.saturating_add(line.quantity);
+        match &line.bundle {
+            // A bundle line takes its components' stock, not its own.
+            Some(bundle) => {
+                for (component, quantity) in bundle.products(line.quantity) {
+                    let e = wanted
+                        .entry((component, line.location.as_deref()))
+                        .or_insert((0, None));
+                    e.0 = e.0.saturating_add(quantity);
+                }
+            }
+            None => {
+                let e = wanted.entry((id, line.location.as_deref())).or_insert((0, None));
+                e.1 = e.1.or(line.sku.as_deref());
+                e.0 = e.0.saturating_add(line.quantity);
+            }
+        }
     }
     for ((product_id, location), (quantity, sku)) in wanted {
         let Some(record) = stock.stock.iter().find(|s| s.product_id == product_id) else {

@@ -564,10 +564,79 @@ impl Validator {
     }
 }
 
+/// An order item as its stock moves see it: its product, the location it draws from, its
+/// quantity, and a bundle item's selection.
+pub type StockItem = (Uuid, Option<Uuid>, i64, Option<crate::bundles::LineBundle>);
+
+/// What an order's items take from stock, summed per `(product, location)` and sorted (so the
+/// rows are locked in one global order): a bundle item takes its components' stock (each
+/// option's quantity per bundle), any other item its product's.
+pub fn order_stock(items: impl IntoIterator<Item = StockItem>) -> Vec<(Uuid, Option<Uuid>, i64)> {
+    let mut taken: std::collections::BTreeMap<(Uuid, Option<Uuid>), i64> = Default::default();
+    for (product_id, location, quantity, bundle) in items {
+        let products = match bundle {
+            Some(bundle) => bundle.products(quantity),
+            None => vec![(product_id, quantity)],
+        };
+        for (product, n) in products {
+            let total = taken.entry((product, location)).or_default();
+            *total = total.saturating_add(n);
+        }
+    }
+    taken.into_iter().map(|((p, l), n)| (p, l, n)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_orders_stock_is_its_products_and_its_bundles_components() {
+        use crate::bundles::{LineBundle, LineComponent, LineOption, ProductKind};
+        let id = Uuid::from_u128;
+        let leeds = Some(id(90));
+        let option = |n: u128, quantity| LineOption {
+            id: id(n),
+            kind: ProductKind,
+            quantity,
+        };
+        // A kit: two of product 1 and one of product 2 per bundle.
+        let kit = LineBundle {
+            components: [
+                (
+                    "a".to_owned(),
+                    LineComponent {
+                        name: "A".into(),
+                        options: vec![option(1, 2)],
+                    },
+                ),
+                (
+                    "b".to_owned(),
+                    LineComponent {
+                        name: "B".into(),
+                        options: vec![option(2, 1)],
+                    },
+                ),
+            ]
+            .into(),
+        };
+        let items = vec![
+            (id(2), None, 3, None),
+            (id(9), None, 4, Some(kit.clone())),
+            (id(1), leeds, 1, None),
+            (id(9), leeds, 1, Some(kit)),
+        ];
+        assert_eq!(
+            order_stock(items),
+            vec![
+                (id(1), None, 8),
+                (id(1), leeds, 3),
+                (id(2), None, 7),
+                (id(2), leeds, 1),
+            ]
+        );
+    }
 
     fn levels(available: i64, allocated: i64) -> StockLevels {
         StockLevels { available, allocated }

@@ -94,6 +94,8 @@ pub struct OrderItem {
     pub taxes: Vec<CartTaxItem>,
     /// The promotions' item and bundle discounts it was placed with.
     pub discounts: Vec<Discount>,
+    /// A bundle item's selected options, as its cart line had them.
+    pub bundle: Option<crate::bundles::LineBundle>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -128,6 +130,7 @@ impl OrderItem {
             location_id: None,
             taxes,
             discounts: Vec::new(),
+            bundle: line.bundle.clone(),
             created_at: now,
             updated_at: now,
         }

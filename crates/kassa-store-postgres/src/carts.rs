@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
+use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
@@ -37,7 +38,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at, location, image"
+         includes_tax, custom_inputs::text, catalog_id, created_at, updated_at, location, image, bundle::text"
     };
 }
 
@@ -179,6 +180,7 @@ fn item_row_at(r: &PgRow, at: usize) -> CartItem {
         updated_at: r.get(at + 15),
         location: r.get(at + 16),
         image: LineImage::from_json(r.get::<Option<&str>, _>(at + 17)),
+        bundle: LineBundle::from_json(r.get::<Option<&str>, _>(at + 18)),
     }
 }
 
@@ -382,14 +384,14 @@ async fn upsert_lines<'e>(
     let column = |f: fn(&CartItem) -> String| items.iter().map(f).collect::<Vec<String>>();
     let rows = sqlx::query(concat!(
         "WITH added AS (INSERT INTO cart_items (id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity,
-           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image)
+           unit_amount, includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image, bundle)
          SELECT id, $1, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount,
-           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at, location, image
+           includes_tax, custom_inputs::jsonb, catalog_id, created_at, updated_at, location, image, bundle::jsonb
          FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[],
            $10::int8[], $11::int8[], $12::bool[], $13::text[], $14::uuid[], $15::int8[], $16::int8[], $17::text[],
-           $18::text[])
+           $18::text[], $19::text[])
            AS i(id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, includes_tax,
-                custom_inputs, catalog_id, created_at, updated_at, location, image)
+                custom_inputs, catalog_id, created_at, updated_at, location, image, bundle)
          ON CONFLICT (cart_id, line_key) DO UPDATE SET
            quantity = cart_items.quantity + EXCLUDED.quantity, unit_amount = EXCLUDED.unit_amount,
            includes_tax = EXCLUDED.includes_tax, name = EXCLUDED.name, updated_at = EXCLUDED.updated_at,
@@ -418,6 +420,7 @@ async fn upsert_lines<'e>(
     .bind(items.iter().map(|i| i.updated_at).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.location.clone()).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.image.as_ref().map(LineImage::to_json)).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.bundle.as_ref().map(LineBundle::to_json)).collect::<Vec<_>>())
     .fetch_all(db)
     .await
     .map_err(sql_error)?;
@@ -553,11 +556,19 @@ impl CartStore for PgStore {
             StockOf::Nothing => contents_sql!("NULL::text", "NULL::text"),
             // A checkout's read: the promotions' version stamp comes with it (the checkout of a
             // cart with a code must see the promotions as they are now), one statement less.
+            // A bundle line draws on its components' stock (the options of its JSONB record).
             StockOf::Lines => contents_sql!(
-                stock_json!("product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"),
+                stock_json!(
+                    "product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1 AND bundle IS NULL \
+                     UNION ALL SELECT (o->>'id')::uuid FROM cart_items ci, jsonb_each(ci.bundle->'components') c, \
+                     jsonb_array_elements(c.value->'options') o WHERE ci.cart_id = $1 AND ci.bundle IS NOT NULL)"
+                ),
                 located_json!(
                     "SELECT location FROM cart_items WHERE cart_id = $1",
-                    "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug"
+                    "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug AND bundle IS NULL \
+                     UNION ALL SELECT (o->>'id')::uuid FROM cart_items ci, jsonb_each(ci.bundle->'components') c, \
+                     jsonb_array_elements(c.value->'options') o WHERE ci.cart_id = $1 AND ci.location = l.slug \
+                     AND ci.bundle IS NOT NULL"
                 ),
                 "(SELECT version FROM promotions_version WHERE id = 1)"
             ),

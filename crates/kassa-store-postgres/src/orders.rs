@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 
+use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
 use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
@@ -36,7 +37,7 @@ macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
          unit_amount, includes_tax, custom_inputs::text, catalog_id, taxes::text, created_at, updated_at, \
-         location, location_id, discounts"
+         location, location_id, discounts, bundle::text"
     };
 }
 
@@ -112,6 +113,7 @@ fn order_item_row(r: &PgRow, cart_id: &str) -> OrderItem {
         location: r.get(17),
         location_id: r.get(18),
         discounts: discounts_from_json(r.get::<Option<&str>, _>(19)),
+        bundle: LineBundle::from_json(r.get::<Option<&str>, _>(20)),
     }
 }
 
@@ -215,6 +217,7 @@ async fn insert_order<'e>(
     let locations = col(&|i| i.location.clone());
     let location_ids: Vec<Option<Uuid>> = items.iter().map(|i| i.location_id).collect();
     let item_discounts: Vec<String> = items.iter().map(|i| discounts_to_json(&i.discounts)).collect();
+    let bundles = col(&|i| i.bundle.as_ref().map(LineBundle::to_json));
     let (event_ids, event_kinds, payloads, at) = crate::outbox::columns(events);
     sqlx::query(concat!(
         "WITH ",
@@ -235,16 +238,16 @@ async fn insert_order<'e>(
            AS u (id, promotion_id, code_id, code, times_used, used_on, customer_id, account_id, customer_email))
          INSERT INTO order_items (id, order_id, position, cart_item_id, kind, product_id, sku, name, description,
            quantity, unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location,
-           location_id, discounts)
+           location_id, discounts, bundle)
          SELECT t.id, $1, t.position, t.cart_item_id, t.kind, t.product_id, t.sku, t.name, t.description,
            t.quantity, t.unit_amount, t.includes_tax, t.custom_inputs::jsonb, t.catalog_id, t.taxes::jsonb,
-           t.created_at, t.updated_at, t.location, t.location_id, t.discounts
+           t.created_at, t.updated_at, t.location, t.location_id, t.discounts, t.bundle::jsonb
          FROM UNNEST($34::uuid[], $35::bigint[], $36::uuid[], $37::text[], $38::uuid[], $39::text[], $40::text[],
            $41::text[], $42::bigint[], $43::bigint[], $44::boolean[], $45::text[], $46::uuid[], $47::text[],
-           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[], $53::text[])
+           $48::bigint[], $49::bigint[], $50::text[], $51::uuid[], $53::text[], $67::text[])
            AS t (id, position, cart_item_id, kind, product_id, sku, name, description, quantity, unit_amount,
              includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, location_id,
-             discounts)",
+             discounts, bundle)",
     ))
     .bind(o.id)
     .bind(o.status.as_str())
@@ -312,6 +315,7 @@ async fn insert_order<'e>(
     .bind(event_kinds)
     .bind(payloads)
     .bind(at)
+    .bind(bundles)
     .execute(db)
     .await
     .map_err(sql_error)?;

@@ -1,7 +1,8 @@
 //! Stock moved by an order: allocating its products at checkout or payment, releasing them on a
 //! cancel, shipping them on fulfilment; each product at the position its items drew from.
 
-use kassa_core::inventory::StockAction;
+use kassa_core::bundles::LineBundle;
+use kassa_core::inventory::{StockAction, StockItem, order_stock};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::{PgConnection, Row};
@@ -22,18 +23,21 @@ pub(crate) async fn move_stock(
     if actions.is_empty() {
         return Ok(());
     }
-    let products: Vec<(Uuid, Option<Uuid>, i64)> = sqlx::query(
-        "SELECT product_id, location_id, SUM(quantity)::BIGINT FROM order_items
-         WHERE order_id = $1 AND product_id IS NOT NULL
-         GROUP BY product_id, location_id ORDER BY product_id, location_id",
+    let items: Vec<StockItem> = sqlx::query(
+        "SELECT product_id, location_id, quantity, bundle::text FROM order_items
+         WHERE order_id = $1 AND product_id IS NOT NULL",
     )
     .bind(order_id)
     .fetch_all(&mut *conn)
     .await
     .map_err(sql_error)?
     .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .map(|r| {
+        let bundle = LineBundle::from_json(r.get::<Option<&str>, _>(3));
+        (r.get(0), r.get(1), r.get(2), bundle)
+    })
     .collect();
+    let products = order_stock(items);
     if products.is_empty() {
         return Ok(());
     }

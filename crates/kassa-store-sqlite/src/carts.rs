@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
+use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
@@ -37,7 +38,7 @@ macro_rules! tax_columns {
 macro_rules! item_columns {
     () => {
         "id, cart_id, kind, line_key, product_id, sku, name, description, slug, quantity, unit_amount, \
-         includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image"
+         includes_tax, custom_inputs, catalog_id, created_at, updated_at, location, image, bundle"
     };
 }
 
@@ -85,6 +86,7 @@ fn item_row(r: &Row<'_>) -> rusqlite::Result<CartItem> {
         updated_at: r.get(15)?,
         location: r.get(16)?,
         image: LineImage::from_json(r.get::<_, Option<String>>(17)?.as_deref()),
+        bundle: LineBundle::from_json(r.get::<_, Option<String>>(18)?.as_deref()),
     })
 }
 
@@ -438,7 +440,7 @@ impl CartStore for SqliteStore {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_items (",
                         item_columns!(),
-                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
                          ON CONFLICT (cart_id, line_key) DO UPDATE SET
                            quantity = quantity + excluded.quantity, unit_amount = excluded.unit_amount,
                            includes_tax = excluded.includes_tax, name = excluded.name, updated_at = excluded.updated_at,
@@ -462,7 +464,8 @@ impl CartStore for SqliteStore {
                         item.created_at,
                         item.updated_at,
                         item.location,
-                        item.image.as_ref().map(LineImage::to_json)
+                        item.image.as_ref().map(LineImage::to_json),
+                        item.bundle.as_ref().map(LineBundle::to_json)
                     ])?;
                 }
                 let lines = items_of(conn, &cart_id)?;

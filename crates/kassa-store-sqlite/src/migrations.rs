@@ -65,6 +65,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0023_bundles", include_str!("../migrations/0023_bundles.sql")),
     (
+        "0024_bundle_lines",
+        include_str!("../migrations/0024_bundle_lines.sql"),
+    ),
+    (
         "0025_build_rules_bundle_options",
         include_str!("../migrations/0025_build_rules_bundle_options.sql"),
     ),

@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 
+use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::ItemKind;
 use kassa_core::order_state::{OrderStatus, PaymentStatus, ShippingStatus};
@@ -37,7 +38,7 @@ macro_rules! order_item_columns {
     () => {
         "id, order_id, position, cart_item_id, kind, product_id, sku, name, description, quantity, \
          unit_amount, includes_tax, custom_inputs, catalog_id, taxes, created_at, updated_at, location, \
-         location_id, discounts"
+         location_id, discounts, bundle"
     };
 }
 
@@ -113,6 +114,7 @@ fn order_item_row(r: &Row<'_>, cart_id: &str) -> rusqlite::Result<OrderItem> {
         location: r.get(17)?,
         location_id: opt_uuid_at(r, 18)?,
         discounts: discounts_from_json(r.get_ref(19)?.as_str_or_null()?),
+        bundle: LineBundle::from_json(r.get_ref(20)?.as_str_or_null()?),
     })
 }
 
@@ -289,7 +291,7 @@ impl OrderStore for SqliteStore {
                 let mut insert = conn.prepare_cached(concat!(
                     "INSERT INTO order_items (",
                     order_item_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
                 ))?;
                 for i in &items {
                     insert.execute(params![
@@ -312,7 +314,8 @@ impl OrderStore for SqliteStore {
                         i.updated_at,
                         i.location,
                         uuid_text(i.location_id),
-                        discounts_to_json(&i.discounts)
+                        discounts_to_json(&i.discounts),
+                        i.bundle.as_ref().map(LineBundle::to_json)
                     ])?;
                 }
                 if o.stock_allocated {

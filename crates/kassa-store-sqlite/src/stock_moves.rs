@@ -2,7 +2,8 @@
 //! cancel, shipping them on fulfilment; each product at the position its items drew from.
 
 use kassa_core::Error;
-use kassa_core::inventory::{StockAction, StockTransaction};
+use kassa_core::bundles::LineBundle;
+use kassa_core::inventory::{StockAction, StockItem, StockTransaction, order_stock};
 use kassa_core::time::Millis;
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -10,19 +11,25 @@ use uuid::Uuid;
 use crate::db::DbResult;
 use crate::sql::{opt_uuid_at, uuid_at};
 
-/// The order's stock-managed candidates: quantities summed per product and location (an item
-/// without a location draws from the product's position outside locations), sorted.
+/// The order's stock-managed candidates: what its items take per product and location (an item
+/// without a location draws from the product's position outside locations; a bundle item takes
+/// its components), sorted.
 fn order_products(conn: &Connection, order_id: Uuid) -> DbResult<Vec<(Uuid, Option<Uuid>, i64)>> {
-    Ok(conn
+    let items: Vec<StockItem> = conn
         .prepare_cached(
-            "SELECT product_id, location_id, SUM(quantity) FROM order_items
-             WHERE order_id = ?1 AND product_id IS NOT NULL
-             GROUP BY product_id, location_id ORDER BY product_id, location_id",
+            "SELECT product_id, location_id, quantity, bundle FROM order_items
+             WHERE order_id = ?1 AND product_id IS NOT NULL",
         )?
         .query_map([order_id.to_string()], |r| {
-            Ok((uuid_at(r, 0)?, opt_uuid_at(r, 1)?, r.get(2)?))
+            Ok((
+                uuid_at(r, 0)?,
+                opt_uuid_at(r, 1)?,
+                r.get(2)?,
+                LineBundle::from_json(r.get_ref(3)?.as_str_or_null()?),
+            ))
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(order_stock(items))
 }
 
 /// Applies `actions` to every stock-managed product of the order, each at the position its

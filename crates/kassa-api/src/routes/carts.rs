@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{delete, get, put};
+use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{MAX_AMOUNT, MAX_QUANTITY};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartTaxItem, ItemKind, QuantityChange, StockOf,
@@ -472,6 +473,14 @@ struct ProductItemData {
     #[serde(default)]
     custom_inputs: Option<serde_json::Map<String, Value>>,
     location: Option<String>,
+    bundle_configuration: Option<BundleConfiguration>,
+}
+
+/// A bundle item's `bundle_configuration`: its `selected_options` are checked against the
+/// bundle's components when the product is known.
+#[derive(Deserialize)]
+struct BundleConfiguration {
+    selected_options: Value,
 }
 
 fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldError>> {
@@ -527,6 +536,7 @@ fn parse_product(raw: &Value, base: &str) -> Result<ProductRequest, Vec<FieldErr
         quantity: quantity.unwrap_or_default(),
         custom_inputs: Value::Object(data.custom_inputs.unwrap_or_default()),
         location: data.location,
+        selected_options: data.bundle_configuration.map(|b| b.selected_options),
         via: Via::Item,
     })
 }
@@ -661,6 +671,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
             catalog_id: None,
             location: None,
             image: None,
+            bundle: None,
             created_at: now,
             updated_at: now,
         }),
@@ -721,6 +732,7 @@ async fn merged_lines(
             custom_inputs: l.custom_inputs,
             // The line keeps the location it draws from (checked again at checkout).
             location: l.location,
+            selected_options: l.bundle.map(|b| selection_json(&b)),
             via: Via::Merge,
         })
         .collect();
@@ -753,6 +765,7 @@ async fn reordered(
                 custom_inputs: item.custom_inputs,
                 // A re-ordered line names no location: the shopper chooses one again.
                 location: None,
+                selected_options: item.bundle.map(|b| selection_json(&b)),
                 via: Via::Reorder,
             }),
             _ => refused.push(item_problem(
@@ -765,6 +778,11 @@ async fn reordered(
         }
     }
     Ok((requests, refused))
+}
+
+/// A bundle line's selection as a request's `selected_options`, to add it again elsewhere.
+fn selection_json(bundle: &LineBundle) -> Value {
+    serde_json::to_value(bundle.selection()).unwrap_or_default()
 }
 
 /// An item refused by the cart-change plan, as Elastic Path words it.
@@ -794,6 +812,18 @@ fn refusal_problem(refused: ItemRefusal) -> ErrorObject {
             source,
             Some(json!({ "location": slug })),
         ),
+        Refusal::NotABundle { product_id } => item_problem(
+            400,
+            "Not a bundle",
+            format!(
+                "The product {product_id} is not a bundle: only a bundle (a product with components) takes a bundle_configuration"
+            ),
+            source,
+            Some(json!({ "id": product_id })),
+        ),
+        Refusal::Configuration { detail } => {
+            item_problem(400, "Invalid bundle configuration", detail, source, None)
+        }
         Refusal::NoSku { product_id } => item_problem(
             400,
             "Product has no price",

@@ -1,9 +1,10 @@
 //! A cart, its lines and the item collection, as every cart call answers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use kassa_core::bundles::{LineBundle, LineComponent, Selection};
 use kassa_core::cart_pricing::price_promoted_cart;
 use kassa_core::cart_totals::{CartTotals, LineTotals};
 use kassa_core::carts::{Cart, CartContents, CartItem, CartTaxItem, LineImage, taxes_by_item};
@@ -75,13 +76,32 @@ impl<'a> ImageView<'a> {
     }
 }
 
+/// A bundle line's `bundle_configuration`: the options selected, by component.
+#[derive(Serialize)]
+pub(crate) struct BundleConfigurationView {
+    selected_options: Selection,
+}
+
+impl BundleConfigurationView {
+    pub(crate) fn of(bundle: Option<&LineBundle>) -> Option<Self> {
+        bundle.map(|b| Self {
+            selected_options: b.selection(),
+        })
+    }
+}
+
 /// A cart line.
 #[derive(Serialize)]
 pub(crate) struct CartItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    bundle_configuration: Option<BundleConfigurationView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     catalog_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_source: Option<&'static str>,
+    /// A bundle line's selected options by component, with their names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<&'a BTreeMap<String, LineComponent>>,
     custom_inputs: &'a Value,
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,8 +237,10 @@ pub(crate) fn render_item<'a>(
         includes_tax: item.includes_tax,
     };
     CartItemView {
+        bundle_configuration: BundleConfigurationView::of(item.bundle.as_ref()),
         catalog_id: item.catalog_id,
         catalog_source: item.product_id.map(|_| "pim"),
+        components: item.bundle.as_ref().map(|b| &b.components),
         custom_inputs: &item.custom_inputs,
         description: item.description.as_deref(),
         discounts: discounts.array(currency, item.includes_tax),

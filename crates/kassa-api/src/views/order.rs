@@ -1,9 +1,10 @@
 //! An order and its items (`GET /v2/orders`, an order read, checkout's answer).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use kassa_core::bundles::LineComponent;
 use kassa_core::cart_pricing::price_order;
 use kassa_core::cart_totals::LineTotals;
 use kassa_core::integrations::{Emit, Event, EventKind, order_change_events};
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ListQuery;
+use crate::views::cart::BundleConfigurationView;
 use crate::views::custom_discount::render_kept;
 use crate::views::document::{
     DataView, EmptyObject, IncludedView, IncludingDocument, LinksView, NoneYet, ResourceRefView,
@@ -123,9 +125,14 @@ pub(crate) struct OrderItemRelationshipsView {
 #[derive(Serialize)]
 pub(crate) struct OrderItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    bundle_configuration: Option<BundleConfigurationView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     catalog_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_source: Option<&'static str>,
+    /// A bundle item's selected options by component, with their names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<&'a BTreeMap<String, LineComponent>>,
     custom_inputs: &'a Value,
     /// The promotions' discounts the item was placed with (Elastic Path's shape; `[]` when none).
     discounts: Vec<crate::views::promotion::LineDiscountView<'a>>,
@@ -171,8 +178,10 @@ pub(crate) fn render_order_item<'a>(
         cart_shares: &t.cart_discounts,
     };
     OrderItemView {
+        bundle_configuration: BundleConfigurationView::of(i.bundle.as_ref()),
         catalog_id: i.catalog_id,
         catalog_source: i.product_id.map(|_| "pim"),
+        components: i.bundle.as_ref().map(|b| &b.components),
         custom_inputs: &i.custom_inputs,
         discounts: discounts.array(currency, i.includes_tax).unwrap_or_default(),
         id: i.id,

@@ -1,6 +1,6 @@
 //! Bundles in the catalog: `/pcm/products` with `components`, a bundle's component products,
 //! bundles in published releases (components, default configuration, price, included component
-//! products) and `POST /catalog/products/{id}/configure`.
+//! products), `POST /catalog/products/{id}/configure`, and bundle lines in carts, orders and stock.
 
 use serde_json::{Value, json};
 
@@ -13,7 +13,10 @@ backend_tests!(
     bad_bundles_change_nothing,
     published_bundles_show_components_configuration_and_price,
     configure_checks_and_prices_a_selection,
-    bundles_in_a_cart_until_bundle_lines_exist,
+    bundle_lines_are_configured_priced_and_kept_apart,
+    bad_bundle_items_change_nothing,
+    bundle_lines_check_out_and_reorder_with_their_components,
+    a_bundle_takes_its_components_stock_and_never_oversells,
 );
 
 /// The sources of every error object, in order.
@@ -497,35 +500,327 @@ async fn configure_checks_and_prices_a_selection(backend: Backend) {
     assert_eq!(r.status, 404);
 }
 
-/// Until carts hold bundle lines (issue 21's next slice), a bundle with a price of its own adds
-/// as one line at that price, and one priced only by its components is refused like any product
-/// without a price: a clear 400 naming the item, and the cart unchanged.
-async fn bundles_in_a_cart_until_bundle_lines_exist(backend: Backend) {
+fn bundle_item(id: &str, quantity: i64, selected: Option<Value>) -> Value {
+    let mut data = json!({"type": "cart_item", "id": id, "quantity": quantity});
+    if let Some(selected) = selected {
+        data["bundle_configuration"] = json!({"selected_options": selected});
+    }
+    json!({ "data": data })
+}
+
+/// The cart's lines, by id.
+fn line<'a>(r: &'a Resp, id: &str) -> &'a Value {
+    r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == id)
+        .unwrap_or_else(|| panic!("no line {id}: {}", r.body))
+}
+
+/// A bundle is added with its default selection or the shopper's `bundle_configuration`,
+/// priced by its own price or the sum of the selection, each selection its own line; the line
+/// shows its configuration and components.
+async fn bundle_lines_are_configured_priced_and_kept_apart(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let p = published(&app, &admin).await;
-    let add = |id: String| json!({"data": {"type": "cart_item", "id": id, "quantity": 1}});
+    let cart = "/v2/carts/bundle-lines/items";
+    let r = app.post(cart, &p.shopper, bundle_item(&p.kit, 1, None)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let defaults = r.body["data"][0].clone();
+    assert_eq!(defaults["product_id"], p.kit.as_str());
+    assert_eq!(
+        defaults["unit_price"]["amount"],
+        3000 + 2 * 500,
+        "the defaults' sum"
+    );
+    assert_eq!(
+        defaults["bundle_configuration"],
+        json!({"selected_options": {"console": {p.console.clone(): 1}, "games": {p.game_a.clone(): 2}}})
+    );
+    assert_eq!(
+        defaults["components"],
+        json!({
+            "console": {"name": "Console", "options": [{"id": p.console, "type": "product", "quantity": 1}]},
+            "games": {"name": "Games", "options": [{"id": p.game_a, "type": "product", "quantity": 2}]},
+        })
+    );
+    // Another selection is another line, priced by it: a console and three of game B.
+    let three_b = json!({"console": {p.console.clone(): 1}, "games": {p.game_b.clone(): 3}});
     let r = app
-        .post("/v2/carts/bundle-cart/items", &p.shopper, add(p.kit.clone()))
+        .post(cart, &p.shopper, bundle_item(&p.kit, 1, Some(three_b.clone())))
         .await;
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert!(sources(&r).iter().all(|s| s.starts_with("data")), "{}", r.body);
-    let r = app.get("/v2/carts/bundle-cart/items", &p.shopper).await;
-    assert!(
-        r.status == 404 || r.body["data"].as_array().is_some_and(Vec::is_empty),
-        "nothing added: {}",
-        r.body
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 2, "{}", r.body);
+    let other = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] != defaults["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(other["unit_price"]["amount"], 3000 + 3 * 300);
+    assert_eq!(other["bundle_configuration"]["selected_options"], three_b);
+    // The same selection again adds to its line; so does the default selection given in full.
+    let r = app
+        .post(cart, &p.shopper, bundle_item(&p.kit, 2, Some(three_b.clone())))
+        .await;
+    assert_eq!(line(&r, other["id"].as_str().unwrap())["quantity"], 3);
+    let given_defaults = defaults["bundle_configuration"]["selected_options"].clone();
+    let r = app
+        .post(cart, &p.shopper, bundle_item(&p.kit, 1, Some(given_defaults)))
+        .await;
+    assert_eq!(line(&r, defaults["id"].as_str().unwrap())["quantity"], 2);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r.body["meta"]["display_price"]["without_tax"]["amount"],
+        2 * 4000 + 3 * 3900
+    );
+    // A bundle with a price of its own keeps it whatever is selected.
+    let r = app
+        .post(cart, &p.shopper, bundle_item(&p.priced_kit, 1, Some(three_b)))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let priced = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["product_id"] == p.priced_kit.as_str())
+        .unwrap();
+    assert_eq!(priced["unit_price"]["amount"], 3333);
+    // A changed quantity keeps the line's price (a bundle's sum has no volume tiers).
+    let id = defaults["id"].as_str().unwrap();
+    let r = app
+        .put(
+            &format!("{cart}/{id}"),
+            &p.shopper,
+            json!({"data": {"type": "cart_item", "id": id, "quantity": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(line(&r, id)["unit_price"]["amount"], 4000);
+    assert_eq!(line(&r, id)["value"]["amount"], 5 * 4000);
+}
+
+/// Each problem of a bundle item is a 400 naming its field, and the cart is left as it was.
+async fn bad_bundle_items_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    let cart = "/v2/carts/bad-bundles/items";
+    let r = app.post(cart, &p.shopper, bundle_item(&p.kit, 1, None)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let s = "data.bundle_configuration.selected_options";
+    let (console, a, b) = (p.console.clone(), p.game_a.clone(), p.game_b.clone());
+    let cases: Vec<(Value, Vec<String>)> = vec![
+        (
+            bundle_item(
+                &p.kit,
+                1,
+                Some(json!({"console": {console.clone(): 1}, "toys": {}})),
+            ),
+            vec![format!("{s}.toys")],
+        ),
+        (
+            bundle_item(
+                &p.kit,
+                1,
+                Some(
+                    json!({"console": {console.clone(): 1}, "games": {a.clone(): 2, b.clone(): 1, console.clone(): 1}}),
+                ),
+            ),
+            vec![format!("{s}.games.{console}")],
+        ),
+        (
+            bundle_item(&p.kit, 1, Some(json!({"games": {b.clone(): 4}}))),
+            vec![format!("{s}.games.{b}"), format!("{s}.console")],
+        ),
+        (
+            bundle_item(&p.kit, 1, Some(json!(["not", "an", "object"]))),
+            vec![s.to_owned()],
+        ),
+        (
+            json!({"data": {"type": "cart_item", "id": p.kit, "quantity": 1, "bundle_configuration": {}}}),
+            vec!["data.bundle_configuration".to_owned()],
+        ),
+        (
+            bundle_item(&p.console, 1, Some(json!({}))),
+            vec!["data.bundle_configuration".to_owned()],
+        ),
+    ];
+    let before = app.db.dump().await;
+    for (body, expected) in cases {
+        let r = app.post(cart, &p.shopper, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(sources(&r), expected, "{body}");
+    }
+    assert_same_dump(&before, &app.db.dump().await, "refused bundle items");
+}
+
+/// Checkout copies a bundle line with its configuration and components into the order, priced
+/// anew; re-ordering the order rebuilds the same line.
+async fn bundle_lines_check_out_and_reorder_with_their_components(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    let two_b = json!({"console": {p.console.clone(): 1}, "games": {p.game_b.clone(): 2}});
+    let r = app
+        .post(
+            "/v2/carts/bundle-order/items",
+            &p.shopper,
+            bundle_item(&p.kit, 2, Some(two_b.clone())),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = crate::fixtures::checkout(
+        &app,
+        "bundle-order",
+        &p.shopper,
+        &[],
+        crate::fixtures::guest_body(),
+    )
+    .await;
+    let r = app
+        .get(&format!("/v2/orders/{order}?include=items"), &admin)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["included"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", r.body);
+    let item = &items[0];
+    assert_eq!(item["product_id"], p.kit.as_str());
+    assert_eq!(item["quantity"], 2);
+    assert_eq!(item["unit_price"]["amount"], 3000 + 2 * 300);
+    assert_eq!(item["bundle_configuration"]["selected_options"], two_b);
+    assert_eq!(item["components"]["games"]["name"], "Games");
+    assert_eq!(
+        item["components"]["games"]["options"],
+        json!([{"id": p.game_b, "type": "product", "quantity": 2}])
+    );
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["without_tax"]["amount"],
+        2 * 3600
     );
     let r = app
         .post(
-            "/v2/carts/bundle-cart/items",
-            &p.shopper,
-            add(p.priced_kit.clone()),
+            "/v2/carts/bundle-reorder/items",
+            &admin,
+            json!({"data": {"type": "order_items", "order_id": order}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let lines = r.body["data"].as_array().unwrap();
     assert_eq!(lines.len(), 1, "{}", r.body);
-    assert_eq!(lines[0]["product_id"], p.priced_kit.as_str());
-    assert_eq!(lines[0]["unit_price"]["amount"], 3333);
+    assert_eq!(lines[0]["quantity"], 2);
+    assert_eq!(lines[0]["bundle_configuration"]["selected_options"], two_b);
+    assert_eq!(lines[0]["unit_price"]["amount"], 3600);
+}
+
+/// Sets a product's stock.
+async fn stock(app: &TestApp, admin: &str, product: &str, quantity: i64) {
+    let r = app
+        .post(
+            &format!("/v2/inventories/{product}"),
+            admin,
+            json!({"data": {"type": "stock", "quantity": quantity}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// `(available, allocated)` of a product's stock.
+async fn levels(app: &TestApp, admin: &str, product: &str) -> (i64, i64) {
+    let r = app.get(&format!("/v2/inventories/{product}"), admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = &r.body["data"];
+    (d["available"].as_i64().unwrap(), d["allocated"].as_i64().unwrap())
+}
+
+/// A bundle line takes its components' stock: an add beyond a component's stock is refused
+/// naming it, payment allocates each component, and of orders paid at once only as many as
+/// the last console allows are paid.
+async fn a_bundle_takes_its_components_stock_and_never_oversells(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    crate::fixtures::enable_manual(&app, &admin).await;
+    stock(&app, &admin, &p.console, 2).await;
+    stock(&app, &admin, &p.game_a, 100).await;
+    // Three kits would take three consoles.
+    let r = app
+        .post(
+            "/v2/carts/kit-stock/items",
+            &p.shopper,
+            bundle_item(&p.kit, 3, None),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error()["title"], "Insufficient stock");
+    assert_eq!(r.error()["meta"]["id"], p.console.as_str());
+    assert_eq!(sources(&r), ["data.quantity"]);
+    let r = app
+        .post(
+            "/v2/carts/kit-late/items",
+            &p.shopper,
+            bundle_item(&p.kit, 1, None),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Five carts of one kit each pass checkout (stock is taken at payment); paid at once, two are.
+    let mut orders = Vec::new();
+    for n in 0..5 {
+        let cart = format!("kit-race-{n}");
+        let r = app
+            .post(
+                &format!("/v2/carts/{cart}/items"),
+                &p.shopper,
+                bundle_item(&p.kit, 1, None),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        orders.push(
+            crate::fixtures::checkout(&app, &cart, &p.shopper, &[], crate::fixtures::guest_body()).await,
+        );
+    }
+    let tasks: Vec<_> = orders
+        .iter()
+        .map(|order| {
+            let (app, shopper, order) = (app.clone(), p.shopper.clone(), order.clone());
+            tokio::spawn(async move {
+                let r = crate::fixtures::pay(
+                    &app,
+                    &shopper,
+                    &[],
+                    &order,
+                    crate::fixtures::payment("purchase", None),
+                )
+                .await;
+                if r.status == 400 {
+                    assert_eq!(r.error()["title"], "Insufficient stock", "{}", r.body);
+                }
+                r.status.as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 400, 400, 400]);
+    assert_eq!(levels(&app, &admin, &p.console).await, (0, 2));
+    assert_eq!(levels(&app, &admin, &p.game_a).await, (96, 4), "two games a kit");
+    // The bundle itself holds no stock: its line never needed a record of its own.
+    let r = app.get(&format!("/v2/inventories/{}", p.kit), &admin).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A cart holding a kit since before the consoles ran out is refused at checkout.
+    let r = app
+        .post(
+            "/v2/carts/kit-late/checkout",
+            &p.shopper,
+            crate::fixtures::guest_body(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "no console left: {}", r.body);
+    assert_eq!(r.error()["title"], "Insufficient stock");
 }

@@ -1007,6 +1007,7 @@ async fn an_add_decided_on_a_cart_that_changed_owner_changes_nothing(backend: Ba
         catalog_id: None,
         location: None,
         image: None,
+        bundle: None,
         created_at: now,
         updated_at: now,
     };

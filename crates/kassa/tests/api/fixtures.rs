@@ -573,6 +573,7 @@ pub(crate) fn product_line(cart: &str, product: Uuid, sku: &str, quantity: i64) 
         catalog_id: None,
         location: None,
         image: None,
+        bundle: None,
         created_at: now,
         updated_at: now,
     }

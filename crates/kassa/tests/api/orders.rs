@@ -99,6 +99,7 @@ fn order(n: i64) -> PlacedOrder {
 fn item(o: &PlacedOrder, position: i64, sku: &str, product: Option<Uuid>, quantity: i64) -> OrderItem {
     OrderItem {
         discounts: vec![],
+        bundle: None,
         id: Uuid::new_v4(),
         order_id: o.id,
         position,

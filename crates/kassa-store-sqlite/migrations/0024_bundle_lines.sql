@@ -1,0 +1,5 @@
+-- A bundle line's selected options (kassa_core::bundles::LineBundle) as compact JSON, on the cart
+-- line and copied to the order item; NULL for any other line. The stock a bundle line takes is
+-- its components' (read from here at checkout and when the order's stock moves).
+ALTER TABLE cart_items ADD COLUMN bundle TEXT;
+ALTER TABLE order_items ADD COLUMN bundle TEXT;
