@@ -1332,6 +1332,41 @@ async fn build_rules_decide_what_a_build_makes(backend: Backend) {
         r.body
     );
     assert_eq!(r.body["data"]["meta"]["children_total"], 6, "{}", r.body);
+
+    // A rule naming an option deleted since matches nothing: the build goes on.
+    let rules = json!({"default": "include", "exclude": [[l]]});
+    let r = app.put(&path, &admin, rules_body(rules.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let size = app
+        .get(&format!("/pcm/products/{shirt}/relationships/variations"), &admin)
+        .await
+        .body["data"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .delete(&format!("/pcm/variations/{size}/options/{l}"), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    create(
+        &app,
+        &admin,
+        &format!("/pcm/variations/{size}/options"),
+        option("XL"),
+    )
+    .await;
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["meta"]["children_created"], 2,
+        "Red-XL, Blue-XL: {}",
+        r.body
+    );
+    assert_eq!(
+        app.get(&path, &admin).await.body["data"]["attributes"]["build_rules"],
+        rules,
+        "kept as given"
+    );
 }
 
 async fn bad_build_rules_change_nothing(backend: Backend) {
