@@ -327,6 +327,11 @@ pub fn operations() -> Vec<Op> {
             Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("TaxItemBody"),
             Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
             Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes", "Add a tax item to a bundle component")
+                .describe("A tax item on one component product of a bundle line (404, with `meta.component_product_id`, for a product the line's selection lacks); at most five a component, counted apart from the line's own. A `rate` taxes the component's share of the line: its part of the selection's value at the prices the line was last priced with (by quantity when a selected product had no price), rounded to the part per million; an `amount` is added to the line's tax as it is. In the bulk add, `meta.component_product_id` names the component.")
+                .admin().created().body("TaxItemBody"),
+            Op::put("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes/{tax_id}", "Update a bundle component's tax item").admin().body("TaxItemBody"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes/{tax_id}", "Delete a bundle component's tax item").admin().no_content(),
         ]),
         tag("Custom discounts", vec![
             Op::post("/v2/carts/{id}/custom-discounts", "Add custom discounts to a cart (one, or many in an array)")
@@ -760,7 +765,7 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
     if op.product_includes {
         parameters.push(json!({
             "name": "include", "in": "query", "required": false, "schema": { "type": "string" },
-            "description": "Comma-separated: `main_image`, `files`, `component_products` (always empty: no bundles). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
+            "description": "Comma-separated: `main_image`, `files`, `component_products` (a bundle's option products). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
         }));
     }
     if op.shape == Shape::Binary {
@@ -971,6 +976,14 @@ fn schemas() -> Value {
         }
         json!({ "type": "object", "required": ["type"], "properties": properties })
     };
+    // An object schema's properties with `extra`'s added.
+    let with = |props: Value, extra: &Value| {
+        let mut props = props;
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        props
+    };
     let address = json!({
         "type": "object",
         "properties": {
@@ -999,14 +1012,23 @@ fn schemas() -> Value {
     let s = || json!({ "type": "string" });
     let add_item = json!({
         "type": "object",
-        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product, `{type: custom_item, name, sku, quantity, price}` for anything else",
+        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product (a bundle with `bundle_configuration`, else its default options), `{type: custom_item, name, sku, quantity, price}` for anything else",
         "properties": {
             "type": { "type": "string" }, "id": s(), "sku": s(), "name": s(), "description": s(),
             "quantity": { "type": "integer", "minimum": 1 },
             "price": { "type": "object", "properties": { "amount": { "type": "integer" }, "includes_tax": { "type": "boolean" } } },
             "custom_inputs": { "type": "object" },
             "location": { "type": "string", "description": "The slug of the stock location the line draws from" },
+            "bundle_configuration": {
+                "type": "object",
+                "description": "A bundle's selection, checked against its components (each problem a 400 naming its field); each selection is a line of its own, priced by the bundle's own price or the sum of the selected options' prices times their quantities. The line takes its components' stock.",
+                "properties": { "selected_options": { "type": "object", "description": "Component key → option product id → quantity" } },
+            },
         },
+    });
+    let bundle_line = json!({
+        "bundle_configuration": { "type": "object", "properties": { "selected_options": { "type": "object" } } },
+        "components": { "type": "object", "description": "A bundle line's selected options by component: `{name, options: [{id, type, quantity}]}`" },
     });
     let money = json!({ "type": "object", "properties": { "amount": { "type": "integer" }, "currency": { "type": "string" } } });
     let levels = json!({
@@ -1135,15 +1157,15 @@ fn schemas() -> Value {
             "status": { "type": "string" }, "rule_promotion_id": { "type": "string" },
         })),
         "JobFile": { "type": "object", "required": ["href"], "properties": { "href": { "type": "string" } } },
-        "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
+        "CartItem": resource(None, with(json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } }), &bundle_line)),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
             "billing_address": address, "shipping_address": address,
         })),
-        "OrderItem": resource(Some("order_item"), json!({
+        "OrderItem": resource(Some("order_item"), with(json!({
             "name": { "type": "string" }, "sku": { "type": "string" }, "quantity": { "type": "integer" },
             "product_id": { "type": "string" }, "location": { "type": "string" },
-        })),
+        }), &bundle_line)),
         "Transaction": resource(Some("transaction"), json!({
             "transaction_type": { "enum": ["purchase", "authorize", "capture", "refund", "purchase_setup", "authorize_setup"] },
             "status": { "type": "string" }, "gateway": { "type": "string" }, "reference": { "type": "string" },

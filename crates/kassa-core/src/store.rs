@@ -676,6 +676,7 @@ pub trait CartStore {
         &self,
         cart_id: &str,
         item_id: Uuid,
+        component_product_id: Option<Uuid>,
         id: Uuid,
         now: Millis,
         expires_at: Millis,
