@@ -493,16 +493,22 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
-            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)").token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
+            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)")
+                .describe("Child products are hits of their own, each with its parent in `attributes.base_product_id`; `product_types` and `base_product_id` filter and facet (`product_types:!=child` lists one item per product family, `base_product_id:=<id>` a parent's children).")
+                .token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
             Op::post("/pcm/products", "Create a product")
-                .describe("A product with `components` is a bundle: each component a `name`, `options` (`id` of a product that is not a bundle, `type` product, `quantity` at least 1 (default 1), `default`, `min`/`max` together, `sort_order`), `min` at most `max` and at most the number of options, `sort_order`. Each problem is a 400 naming its field in `source`; an option that is a bundle is refused (`bundle of a bundle`).")
+                .describe("A product with `components` is a bundle: each component a `name`, `options` (`id` of a product that is not a bundle, `type` product, `quantity` at least 1 (default 1), `default`, `min`/`max` together, `sort_order`), `min` at most `max` and at most the number of options, `sort_order`. Each problem is a 400 naming its field in `source`; an option that is a bundle is refused (`bundle of a bundle`). `build_rules` (`default` include or exclude; `include`/`exclude` lists of combinations of option ids, each of another variation) decide which combinations a build makes: the longest matching rule decides, else `default`; on a new product only `default` (it has no variations yet).")
                 .admin().created().body("ProductBody"),
             Op::get("/pcm/products/{id}", "Get a product").admin(),
-            Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
-            Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
+            Op::put("/pcm/products/{id}", "Update a product")
+                .describe("`build_rules` name options of the variations attached to the product (400 naming the option's place, e.g. `data.attributes.build_rules.exclude[0][1]`, otherwise; two options of one variation in a combination, and rules that decide a combination both ways, are 400 too); `null` clears them.")
+                .admin().body("ProductBody"),
+            Op::delete("/pcm/products/{id}", "Delete a product")
+                .describe("Deletes the product and its child products. 422 `Product In Bundle`, deleting nothing, when a bundle has the product (or one of its children) as a component option.")
+                .admin().no_content(),
             Op::get("/pcm/products/{id}/relationships/component_products", "List a bundle's component products")
                 .describe("Each product the bundle's options name, once; none for a product that is not a bundle.")
                 .admin().raw("ProductReferences", "application/json"),
@@ -567,7 +573,7 @@ pub fn operations() -> Vec<Op> {
             Op::put("/pcm/products/{id}/relationships/variations", "Replace a product's variations").admin().no_content().body("VariationReferences"),
             Op::delete("/pcm/products/{id}/relationships/variations", "Detach variations from a product").admin().no_content().body("VariationReferences"),
             Op::post("/pcm/products/{id}/build", "Build a product's child products")
-                .describe("Builds, at once, one child per combination of the options of the product's variations that has none yet (a second build adds only the missing ones). Answers a completed `pim-job`, with `meta.children_created` and `meta.children_total`.")
+                .describe("Builds, at once, one child per combination of the options of the product's variations that its `build_rules` include and that has none yet (a second build adds only the missing ones; a child the rules exclude now is kept). Answers a completed `pim-job`, with `meta.children_created` and `meta.children_total`.")
                 .admin().created().optional_body().body("Any").returns("PimJob"),
             Op::get("/pcm/products/{id}/children", "List a product's child products").admin().list(),
         ]),
@@ -920,6 +926,16 @@ fn components_schema() -> Value {
                     } },
                 },
             } })
+}
+
+/// A product's `build_rules` in a product body.
+fn build_rules_schema() -> Value {
+    let combinations = json!({ "type": ["array", "null"], "items": { "type": "array", "minItems": 1, "items": { "type": "string" } } });
+    json!({ "type": ["object", "null"], "required": ["default"], "properties": {
+        "default": { "enum": ["include", "exclude"] },
+        "include": combinations,
+        "exclude": combinations,
+    } })
 }
 
 fn schemas() -> Value {
@@ -1376,6 +1392,7 @@ fn schemas() -> Value {
             "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
             "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
             "components": components_schema(),
+            "build_rules": build_rules_schema(),
         })),
         "ProductReferences": {
             "type": "object",

@@ -338,6 +338,16 @@ pub fn option_ids(components: &Components) -> Vec<Uuid> {
     ids
 }
 
+/// A bundle's write refused because a product one of its options names was deleted after the
+/// options were checked (the store's foreign key decides).
+pub fn option_product_gone() -> crate::Error {
+    crate::Error::field(
+        "data.attributes.components",
+        "not_found",
+        "A product an option names has been deleted",
+    )
+}
+
 /// Each option must name an existing product that is not a bundle itself (kassa has no bundles
 /// of bundles), each problem named by the option's `id` under `source`.
 pub fn check_targets(
