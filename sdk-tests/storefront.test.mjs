@@ -18,6 +18,7 @@ import {
   getByContextHierarchyNodes,
   getByContextAllProducts,
   getByContextProduct,
+  getByContextChildProducts,
   getStock,
   listLocations,
   getAllFiles,
@@ -222,6 +223,7 @@ before(async () => {
     attributes: { name: 'Store', hierarchy_ids: [hierarchy.data.id], pricebook_ids: [{ id: store.bookId, priority: 1 }] },
   });
   await classic.Catalogs.Releases.Create({ catalogId: catalog.data.id });
+  store.catalogId = catalog.data.id;
   await classic.Gateways.Enabled('manual', true);
 
   // An account with a member who logs in with the storefront's password profile.
@@ -831,4 +833,139 @@ test('bundle configurator: the bundle page, an option picked and priced, the bun
   assert.equal(Number(pots.data.attributes.locations.leeds.allocated), 3);
   const set = await fetch(`${kassa.baseUrl}/v2/inventories/${bundle.id}`, { headers: { Authorization: `Bearer ${store.adminToken}` } });
   assert.equal(set.status, 404, 'the bundle itself holds no stock');
+});
+
+// The product page's variation picker: the child whose options are the ones picked, found by
+// walking the parent's `variation_matrix` (option id → child id, or the same over the next
+// variation); and back, the options of a child from its id.
+function childFromOptions(picked, matrix) {
+  if (typeof matrix === 'string') return matrix;
+  for (const option of picked) {
+    if (matrix[option] !== undefined) return childFromOptions(picked, matrix[option]);
+  }
+  return undefined;
+}
+
+function optionsOfChild(childId, matrix, path = []) {
+  if (typeof matrix === 'string') return matrix === childId ? path : undefined;
+  for (const [option, next] of Object.entries(matrix)) {
+    const found = optionsOfChild(childId, next, [...path, option]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+// Last: it publishes a release with more products than the tests above expect.
+test('variation picker: a parent page with its children, a size picked, the child in the cart and checked out', async () => {
+  // The merchant: a Size variation (M costs 2.00 more), a T-shirt parent in a new node of the
+  // navigation, its children built, the parent priced and stocked per child, published again.
+  const size = await admin('POST', '/pcm/variations', { data: { type: 'product-variation', attributes: { name: 'Size' } } });
+  const optionIds = {};
+  for (const name of ['S', 'M', 'L']) {
+    const option = await admin('POST', `/pcm/variations/${size.data.id}/options`, {
+      data: { type: 'product-variation-option', attributes: { name, description: `Size ${name}` } },
+    });
+    optionIds[name] = option.data.id;
+  }
+  await admin('POST', `/pcm/variations/${size.data.id}/options/${optionIds.M}/modifiers`, {
+    data: { type: 'product-variation-modifier', attributes: { type: 'price_increment', value: '200' } },
+  });
+  const tee = (await admin('POST', '/pcm/products', {
+    data: { type: 'product', attributes: { name: 'Tee', sku: 'TEE', slug: 'tee', commodity_type: 'physical', status: 'live' } },
+  })).data;
+  await admin('POST', `/pcm/products/${tee.id}/relationships/variations`, { data: [{ type: 'product-variation', id: size.data.id }] });
+  const built = await admin('POST', `/pcm/products/${tee.id}/build`);
+  assert.equal(built.data.meta.children_created, 3);
+  const tees = (await admin('POST', `/pcm/hierarchies/${store.hierarchyId}/nodes`, { data: { type: 'node', attributes: { name: 'Tees', slug: 'tees' } } })).data;
+  await admin('POST', `/pcm/hierarchies/${store.hierarchyId}/nodes/${tees.id}/relationships/products`, { data: [{ type: 'product', id: tee.id }] });
+  await admin('POST', `/pcm/pricebooks/${store.bookId}/prices`, {
+    data: { type: 'product-price', attributes: { sku: 'TEE', currencies: { USD: { amount: 2000, includes_tax: false } } } },
+  });
+  const adminChildren = (await admin('GET', `/pcm/products/${tee.id}/children`)).data;
+  for (const child of adminChildren) {
+    await admin('POST', '/v2/inventories', { data: { type: 'stock', id: child.id, attributes: { locations: { leeds: { available: 5 } } } } });
+  }
+  await admin('POST', `/catalogs/${store.catalogId}/releases`);
+
+  const { cookies, client } = await firstVisit();
+  const cartID = cookies.get('_store_ep_cart');
+
+  // The parent's page: the product, its variations and matrix, and its children.
+  const page = await getByContextProduct({
+    client,
+    path: { product_id: tee.id },
+    query: { include: ['main_image', 'files', 'component_products'] },
+    headers: shopperHeaders,
+  });
+  assert.equal(page.response.status, 200, JSON.stringify(page.error));
+  const parent = page.data.data;
+  assert.equal(parent.meta.product_types[0], 'parent');
+  assert.equal(parent.attributes.base_product, true);
+  const [sizes] = parent.meta.variations;
+  assert.equal(sizes.name, 'Size');
+  assert.deepEqual(sizes.options.map((o) => o.name).sort(), ['L', 'M', 'S']);
+  const children = await getByContextChildProducts({ client, path: { product_id: tee.id }, headers: shopperHeaders });
+  assert.equal(children.response.status, 200, JSON.stringify(children.error));
+  const prices = Object.fromEntries(children.data.data.map((c) => [c.attributes.sku, c.meta.display_price.without_tax.amount]));
+  assert.deepEqual(prices, { 'TEE-S': 2000, 'TEE-M': 2200, 'TEE-L': 2000 });
+
+  // The shopper picks M: the picker resolves the child from the matrix and opens its page.
+  const medium = sizes.options.find((o) => o.name === 'M');
+  const childId = childFromOptions([medium.id], parent.meta.variation_matrix);
+  assert.ok(childId, JSON.stringify(parent.meta.variation_matrix));
+  assert.equal(children.data.data.find((c) => c.id === childId).attributes.sku, 'TEE-M');
+  const childPage = await getByContextProduct({
+    client,
+    path: { product_id: childId },
+    query: { include: ['main_image', 'files', 'component_products'] },
+    headers: shopperHeaders,
+  });
+  assert.equal(childPage.response.status, 200, JSON.stringify(childPage.error));
+  const child = childPage.data.data;
+  assert.equal(child.meta.product_types[0], 'child');
+  assert.equal(child.meta.display_price.without_tax.amount, 2200);
+  // The child's page reads its base product for the picker, and shows M as picked.
+  const base = await getByContextProduct({ client, path: { product_id: child.attributes.base_product_id }, headers: shopperHeaders });
+  assert.equal(base.data.data.id, tee.id);
+  assert.deepEqual(optionsOfChild(childId, base.data.data.meta.variation_matrix), [medium.id]);
+
+  // Add to cart: the child, not the parent.
+  const parentAdd = await manageCarts({
+    client,
+    path: { cartID },
+    body: { data: { type: 'cart_item', id: tee.id, quantity: 1, location: 'leeds' } },
+    headers: shopperHeaders,
+  });
+  assert.equal(parentAdd.response.status, 400);
+  assert.equal(parentAdd.error.errors[0].title, 'Cannot add a parent product');
+  const added = await manageCarts({
+    client,
+    path: { cartID },
+    body: { data: { type: 'cart_item', id: childId, quantity: 2, location: 'leeds' } },
+    headers: shopperHeaders,
+  });
+  assert.equal(added.response.status, 201, JSON.stringify(added.error));
+  const line = added.data.data.find((i) => i.product_id === childId);
+  assert.equal(line.sku, 'TEE-M');
+  assert.equal(line.unit_price.amount, 2200);
+
+  // Checkout and payment.
+  const order = await checkoutApi({
+    client,
+    path: { cartID },
+    body: { data: { customer: { email: 'ann@example.com', name: 'Ann Perkins' }, billing_address: formAddress, shipping_address: formAddress } },
+    headers: shopperHeaders,
+  });
+  assert.equal(order.response.status, 201, JSON.stringify(order.error));
+  assert.equal(order.data.data.meta.display_price.with_tax.amount, 4400);
+  const payment = await paymentSetup({
+    client,
+    path: { orderID: order.data.data.id },
+    body: { data: { gateway: 'manual', method: 'purchase' } },
+    headers: shopperHeaders,
+  });
+  assert.equal(payment.response.status, 200, JSON.stringify(payment.error));
+  assert.equal(payment.data.data.status, 'complete');
+  const stock = await admin('GET', `/v2/inventories/${childId}`);
+  assert.equal(Number(stock.data.attributes.locations.leeds.allocated), 2);
 });

@@ -327,6 +327,11 @@ pub fn operations() -> Vec<Op> {
             Op::post("/v2/carts/{id}/items/{item_id}/taxes", "Add a tax item to a cart item").admin().created().body("TaxItemBody"),
             Op::put("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Update a tax item").admin().body("TaxItemBody"),
             Op::delete("/v2/carts/{id}/items/{item_id}/taxes/{tax_id}", "Delete a tax item").admin().no_content(),
+            Op::post("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes", "Add a tax item to a bundle component")
+                .describe("A tax item on one component product of a bundle line (404, with `meta.component_product_id`, for a product the line's selection lacks); at most five a component, counted apart from the line's own. A `rate` taxes the component's share of the line: its part of the selection's value at the prices the line was last priced with (by quantity when a selected product had no price), rounded to the part per million; an `amount` is added to the line's tax as it is. In the bulk add, `meta.component_product_id` names the component.")
+                .admin().created().body("TaxItemBody"),
+            Op::put("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes/{tax_id}", "Update a bundle component's tax item").admin().body("TaxItemBody"),
+            Op::delete("/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes/{tax_id}", "Delete a bundle component's tax item").admin().no_content(),
         ]),
         tag("Custom discounts", vec![
             Op::post("/v2/carts/{id}/custom-discounts", "Add custom discounts to a cart (one, or many in an array)")
@@ -488,16 +493,22 @@ pub fn operations() -> Vec<Op> {
             Op::get("/catalog/nodes/{id}", "Get a catalog node").token().account_header().catalog_headers(),
             Op::get("/catalog/nodes/{id}/relationships/children", "List a catalog node's child nodes").token().account_header().catalog_headers().list(),
             Op::get("/catalog/nodes/{id}/relationships/products", "List a catalog node's products").token().account_header().catalog_headers().list().product_includes(),
-            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)").token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
+            Op::post("/catalog/multi-search", "Search the catalog (Typesense multi-search)")
+                .describe("Child products are hits of their own, each with its parent in `attributes.base_product_id`; `product_types` and `base_product_id` filter and facet (`product_types:!=child` lists one item per product family, `base_product_id:=<id>` a parent's children).")
+                .token().account_header().catalog_headers().body("MultiSearchRequest").raw("MultiSearchResponse", "application/json"),
         ]),
         tag("Products", vec![
             Op::get("/pcm/products", "List products").admin().list(),
             Op::post("/pcm/products", "Create a product")
-                .describe("A product with `components` is a bundle: each component a `name`, `options` (`id` of a product that is not a bundle, `type` product, `quantity` at least 1 (default 1), `default`, `min`/`max` together, `sort_order`), `min` at most `max` and at most the number of options, `sort_order`. Each problem is a 400 naming its field in `source`; an option that is a bundle is refused (`bundle of a bundle`).")
+                .describe("A product with `components` is a bundle: each component a `name`, `options` (`id` of a product that is not a bundle, `type` product, `quantity` at least 1 (default 1), `default`, `min`/`max` together, `sort_order`), `min` at most `max` and at most the number of options, `sort_order`. Each problem is a 400 naming its field in `source`; an option that is a bundle is refused (`bundle of a bundle`). `build_rules` (`default` include or exclude; `include`/`exclude` lists of combinations of option ids, each of another variation) decide which combinations a build makes: the longest matching rule decides, else `default`; on a new product only `default` (it has no variations yet).")
                 .admin().created().body("ProductBody"),
             Op::get("/pcm/products/{id}", "Get a product").admin(),
-            Op::put("/pcm/products/{id}", "Update a product").admin().body("ProductBody"),
-            Op::delete("/pcm/products/{id}", "Delete a product").admin().no_content(),
+            Op::put("/pcm/products/{id}", "Update a product")
+                .describe("`build_rules` name options of the variations attached to the product (400 naming the option's place, e.g. `data.attributes.build_rules.exclude[0][1]`, otherwise; two options of one variation in a combination, and rules that decide a combination both ways, are 400 too); `null` clears them.")
+                .admin().body("ProductBody"),
+            Op::delete("/pcm/products/{id}", "Delete a product")
+                .describe("Deletes the product and its child products. 422 `Product In Bundle`, deleting nothing, when a bundle has the product (or one of its children) as a component option.")
+                .admin().no_content(),
             Op::get("/pcm/products/{id}/relationships/component_products", "List a bundle's component products")
                 .describe("Each product the bundle's options name, once; none for a product that is not a bundle.")
                 .admin().raw("ProductReferences", "application/json"),
@@ -562,7 +573,7 @@ pub fn operations() -> Vec<Op> {
             Op::put("/pcm/products/{id}/relationships/variations", "Replace a product's variations").admin().no_content().body("VariationReferences"),
             Op::delete("/pcm/products/{id}/relationships/variations", "Detach variations from a product").admin().no_content().body("VariationReferences"),
             Op::post("/pcm/products/{id}/build", "Build a product's child products")
-                .describe("Builds, at once, one child per combination of the options of the product's variations that has none yet (a second build adds only the missing ones). Answers a completed `pim-job`, with `meta.children_created` and `meta.children_total`.")
+                .describe("Builds, at once, one child per combination of the options of the product's variations that its `build_rules` include and that has none yet (a second build adds only the missing ones; a child the rules exclude now is kept). Answers a completed `pim-job`, with `meta.children_created` and `meta.children_total`.")
                 .admin().created().optional_body().body("Any").returns("PimJob"),
             Op::get("/pcm/products/{id}/children", "List a product's child products").admin().list(),
         ]),
@@ -754,7 +765,7 @@ fn operation(op: &Op, style: StatusStyle) -> Value {
     if op.product_includes {
         parameters.push(json!({
             "name": "include", "in": "query", "required": false, "schema": { "type": "string" },
-            "description": "Comma-separated: `main_image`, `files`, `component_products` (always empty: no bundles). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
+            "description": "Comma-separated: `main_image`, `files`, `component_products` (a bundle's option products). Adds `included.main_images`, `included.files`, `included.component_products`; other values are ignored",
         }));
     }
     if op.shape == Shape::Binary {
@@ -917,6 +928,16 @@ fn components_schema() -> Value {
             } })
 }
 
+/// A product's `build_rules` in a product body.
+fn build_rules_schema() -> Value {
+    let combinations = json!({ "type": ["array", "null"], "items": { "type": "array", "minItems": 1, "items": { "type": "string" } } });
+    json!({ "type": ["object", "null"], "required": ["default"], "properties": {
+        "default": { "enum": ["include", "exclude"] },
+        "include": combinations,
+        "exclude": combinations,
+    } })
+}
+
 fn schemas() -> Value {
     let error = |status: Value| {
         json!({
@@ -955,6 +976,14 @@ fn schemas() -> Value {
         }
         json!({ "type": "object", "required": ["type"], "properties": properties })
     };
+    // An object schema's properties with `extra`'s added.
+    let with = |props: Value, extra: &Value| {
+        let mut props = props;
+        if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        props
+    };
     let address = json!({
         "type": "object",
         "properties": {
@@ -983,14 +1012,23 @@ fn schemas() -> Value {
     let s = || json!({ "type": "string" });
     let add_item = json!({
         "type": "object",
-        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product, `{type: custom_item, name, sku, quantity, price}` for anything else",
+        "description": "`{type: cart_item, id | sku, quantity}` for a catalog product (a bundle with `bundle_configuration`, else its default options), `{type: custom_item, name, sku, quantity, price}` for anything else",
         "properties": {
             "type": { "type": "string" }, "id": s(), "sku": s(), "name": s(), "description": s(),
             "quantity": { "type": "integer", "minimum": 1 },
             "price": { "type": "object", "properties": { "amount": { "type": "integer" }, "includes_tax": { "type": "boolean" } } },
             "custom_inputs": { "type": "object" },
             "location": { "type": "string", "description": "The slug of the stock location the line draws from" },
+            "bundle_configuration": {
+                "type": "object",
+                "description": "A bundle's selection, checked against its components (each problem a 400 naming its field); each selection is a line of its own, priced by the bundle's own price or the sum of the selected options' prices times their quantities. The line takes its components' stock.",
+                "properties": { "selected_options": { "type": "object", "description": "Component key → option product id → quantity" } },
+            },
         },
+    });
+    let bundle_line = json!({
+        "bundle_configuration": { "type": "object", "properties": { "selected_options": { "type": "object" } } },
+        "components": { "type": "object", "description": "A bundle line's selected options by component: `{name, options: [{id, type, quantity}]}`" },
     });
     let money = json!({ "type": "object", "properties": { "amount": { "type": "integer" }, "currency": { "type": "string" } } });
     let levels = json!({
@@ -1119,15 +1157,15 @@ fn schemas() -> Value {
             "status": { "type": "string" }, "rule_promotion_id": { "type": "string" },
         })),
         "JobFile": { "type": "object", "required": ["href"], "properties": { "href": { "type": "string" } } },
-        "CartItem": resource(None, json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } })),
+        "CartItem": resource(None, with(json!({ "quantity": { "type": "integer" }, "name": { "type": "string" }, "sku": { "type": "string" }, "location": { "type": "string" } }), &bundle_line)),
         "Order": resource(Some("order"), json!({
             "status": { "type": "string" }, "payment": { "type": "string" }, "shipping": { "type": "string" },
             "billing_address": address, "shipping_address": address,
         })),
-        "OrderItem": resource(Some("order_item"), json!({
+        "OrderItem": resource(Some("order_item"), with(json!({
             "name": { "type": "string" }, "sku": { "type": "string" }, "quantity": { "type": "integer" },
             "product_id": { "type": "string" }, "location": { "type": "string" },
-        })),
+        }), &bundle_line)),
         "Transaction": resource(Some("transaction"), json!({
             "transaction_type": { "enum": ["purchase", "authorize", "capture", "refund", "purchase_setup", "authorize_setup"] },
             "status": { "type": "string" }, "gateway": { "type": "string" }, "reference": { "type": "string" },
@@ -1354,6 +1392,7 @@ fn schemas() -> Value {
             "name": s(), "sku": s(), "slug": s(), "description": s(), "status": { "enum": ["live", "draft"] },
             "commodity_type": { "enum": ["physical", "digital"] }, "upc_ean": s(),
             "components": components_schema(),
+            "build_rules": build_rules_schema(),
         })),
         "ProductReferences": {
             "type": "object",

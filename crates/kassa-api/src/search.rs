@@ -310,6 +310,12 @@ fn product_doc(
     string(fields::ID, &product.id.to_string());
     string(fields::NAME, &product.name);
     string(fields::COMMODITY_TYPE, &product.commodity_type);
+    for kind in kassa_core::catalog_filter::product_types(product) {
+        string(fields::PRODUCT_TYPES, kind);
+    }
+    if let Some(parent) = product.parent_id {
+        string(fields::BASE_PRODUCT_ID, &parent.to_string());
+    }
     if let Some(sku) = &product.sku {
         string(fields::SKU, sku);
     }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::Validator;
+use crate::cart_totals::{TaxItem, TaxRate};
 
 /// Most options a bundle has, over all its components (Elastic Path's limit).
 pub const MAX_OPTIONS: usize = 1500;
@@ -337,6 +338,16 @@ pub fn option_ids(components: &Components) -> Vec<Uuid> {
     ids
 }
 
+/// A bundle's write refused because a product one of its options names was deleted after the
+/// options were checked (the store's foreign key decides).
+pub fn option_product_gone() -> crate::Error {
+    crate::Error::field(
+        "data.attributes.components",
+        "not_found",
+        "A product an option names has been deleted",
+    )
+}
+
 /// Each option must name an existing product that is not a bundle itself (kassa has no bundles
 /// of bundles), each problem named by the option's `id` under `source`.
 pub fn check_targets(
@@ -498,6 +509,10 @@ pub fn configuration_json(selection: &Selection) -> Value {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineBundle {
     pub components: BTreeMap<String, LineComponent>,
+    /// The selected products' unit prices when the line was last priced (those that had one):
+    /// what a component's share of the line is weighed by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<Uuid, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -515,8 +530,9 @@ pub struct LineOption {
 }
 
 impl LineBundle {
-    /// The line's record of `selection` among the bundle's `components`.
-    pub fn of(components: &Components, selection: &Selection) -> Self {
+    /// The line's record of `selection` among the bundle's `components`, its products priced at
+    /// `prices`.
+    pub fn of(components: &Components, selection: &Selection, prices: BTreeMap<Uuid, i64>) -> Self {
         let components = selection
             .iter()
             .filter(|(_, options)| !options.is_empty())
@@ -533,7 +549,7 @@ impl LineBundle {
                 (key.clone(), LineComponent { name, options })
             })
             .collect();
-        Self { components }
+        Self { components, prices }
     }
 
     /// The selection the line was configured with.
@@ -558,6 +574,34 @@ impl LineBundle {
             *n = n.saturating_add(o.quantity.saturating_mul(quantity));
         }
         products.into_iter().collect()
+    }
+
+    /// A tax item for the component product `component` as a tax on the whole line: an amount
+    /// is the line's as it is; a rate taxes the component's share of the line, so it counts as
+    /// the rate times that share, rounded to the part per million. The share is the component's
+    /// part of the selection's value at [`prices`](Self::prices), or of its quantities when a
+    /// selected product had no price (a bundle with a price of its own may have such options).
+    pub fn tax_on_line(&self, component: Uuid, tax: TaxItem) -> TaxItem {
+        let TaxItem::Rate(rate) = tax else {
+            return tax;
+        };
+        let products = self.products(1);
+        let priced = products.iter().all(|(id, _)| self.prices.contains_key(id));
+        let weight = |&(id, quantity): &(Uuid, i64)| {
+            let price = if priced { self.prices[&id].max(0) } else { 1 };
+            price.saturating_mul(quantity).max(0) as u128
+        };
+        let whole: u128 = products.iter().map(weight).sum();
+        let part: u128 = products.iter().filter(|p| p.0 == component).map(weight).sum();
+        let ppm = u128::from(rate.ppm())
+            .saturating_mul(part)
+            .checked_div(whole)
+            .map_or(0, |scaled| {
+                // Rounded half up: the remainder's double reaches the divisor.
+                let rest = u128::from(rate.ppm()).saturating_mul(part) - scaled * whole;
+                scaled + u128::from(rest * 2 >= whole)
+            });
+        TaxItem::Rate(TaxRate::from_ppm(u32::try_from(ppm).unwrap_or(u32::MAX)))
     }
 
     /// As stored: compact JSON.
@@ -821,6 +865,66 @@ mod tests {
             (None, selection, &huge, None),
         ] {
             assert_eq!(bundle_price(own, &selection, price), want);
+        }
+    }
+
+    #[test]
+    fn a_component_rate_taxes_the_components_share_of_the_line() {
+        let line = |prices: &[(u128, i64)]| LineBundle {
+            components: [
+                (
+                    "a".to_owned(),
+                    LineComponent {
+                        name: "A".into(),
+                        options: vec![LineOption {
+                            id: id(1),
+                            kind: ProductKind,
+                            quantity: 2,
+                        }],
+                    },
+                ),
+                (
+                    "b".to_owned(),
+                    LineComponent {
+                        name: "B".into(),
+                        options: vec![LineOption {
+                            id: id(2),
+                            kind: ProductKind,
+                            quantity: 1,
+                        }],
+                    },
+                ),
+            ]
+            .into(),
+            prices: prices.iter().map(|&(n, p)| (id(n), p)).collect(),
+        };
+        let rate = |ppm| TaxItem::Rate(TaxRate::from_ppm(ppm));
+        // (prices, component, tax) → the tax on the whole line
+        let cases = [
+            // 2 × 300 of 2 × 300 + 400: 60 % of the line.
+            (vec![(1, 300), (2, 400)], 1, rate(200_000), rate(120_000)),
+            (vec![(1, 300), (2, 400)], 2, rate(200_000), rate(80_000)),
+            // A third, rounded half up to the part per million.
+            (vec![(1, 100), (2, 400)], 1, rate(1), rate(0)),
+            (vec![(1, 250), (2, 500)], 1, rate(100_000), rate(50_000)),
+            (vec![(1, 100), (2, 100)], 1, rate(100_000), rate(66_667)),
+            // A product without a price: weighed by quantity (2 of 3 units).
+            (vec![(2, 400)], 1, rate(300_000), rate(200_000)),
+            // No such component: nothing; an amount is the line's as it is.
+            (vec![(1, 300), (2, 400)], 9, rate(200_000), rate(0)),
+            (
+                vec![(1, 300), (2, 400)],
+                1,
+                TaxItem::Amount(250),
+                TaxItem::Amount(250),
+            ),
+        ];
+        for (prices, component, tax, expected) in cases {
+            assert_eq!(
+                line(&prices).tax_on_line(id(component), tax),
+                expected,
+                "{prices:?} {component}"
+            );
         }
     }
 }

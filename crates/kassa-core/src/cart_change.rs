@@ -10,7 +10,7 @@
 //! its field; the handler renders it. The store decides the size again on the lines it writes,
 //! in its transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -241,41 +241,71 @@ struct PricedLine {
     line: NewLine,
 }
 
-/// The unit price of a line of `product` (of `quantity` units: volume tiers count the line) in
+/// A line's unit price in `currency` at `now`: `(amount, includes tax)`, or the sku without
+/// a price.
+type LinePrice = Result<(i64, bool), String>;
+
+/// The unit prices of a bundle selection's products in `currency` at `now` (those that have
+/// one), whether all of them include tax, and the sku of the first without a price.
+fn option_prices<C: CartCatalog>(
+    catalog: &C,
+    selection: &Selection,
+    currency: &str,
+    now: Millis,
+) -> (BTreeMap<Uuid, i64>, bool, Option<String>) {
+    let mut prices = BTreeMap::new();
+    let mut includes_tax = true;
+    let mut missing = None;
+    for &id in selection.values().flat_map(BTreeMap::keys) {
+        let sku = catalog
+            .find_product(Some(id), None)
+            .and_then(|p| p.sku.as_deref());
+        match sku.map(|sku| (sku, catalog.unit_price(sku, currency, 1, now))) {
+            Some((_, Ok(price))) => {
+                includes_tax &= price.includes_tax;
+                prices.insert(id, price.amount);
+            }
+            Some((sku, Err(_))) => {
+                missing.get_or_insert_with(|| sku.to_owned());
+            }
+            None => {
+                missing.get_or_insert_with(|| id.to_string());
+            }
+        }
+    }
+    (prices, includes_tax, missing)
+}
+
+/// Prices a line of the product `sku` (of `quantity` units: volume tiers count the line) in
 /// `currency` at `now`: its own price, or for a bundle without one the sum of its `selection`'s
-/// unit prices times their quantities (including tax if every one of them does). `Err` names
-/// the sku without a price.
-fn line_price<C: CartCatalog>(
+/// unit prices times their quantities (including tax if every one of them does). A bundle line
+/// also gets its record, with its products' prices (what its component taxes weigh by).
+fn price_line<C: CartCatalog>(
     catalog: &C,
     sku: &str,
-    selection: Option<&Selection>,
+    bundle: Option<(&Product, &Selection)>,
     currency: &str,
     quantity: u64,
     now: Millis,
-) -> Result<(i64, bool), String> {
-    let own = catalog.unit_price(sku, currency, quantity, now);
-    let Some(selection) = selection.filter(|_| own.is_err()) else {
-        return own
-            .map(|p| (p.amount, p.includes_tax))
-            .map_err(|_| sku.to_owned());
+) -> (LinePrice, Option<LineBundle>) {
+    let own = catalog
+        .unit_price(sku, currency, quantity, now)
+        .map(|p| (p.amount, p.includes_tax))
+        .map_err(|_| sku.to_owned());
+    let Some((product, selection)) = bundle else {
+        return (own, None);
     };
-    let mut includes_tax = true;
-    let mut missing = None;
-    let sum = bundles::bundle_price(None, selection, |id| {
-        let option_sku = catalog.find_product(Some(id), None)?.sku.as_deref()?;
-        match catalog.unit_price(option_sku, currency, 1, now) {
-            Ok(p) => {
-                includes_tax &= p.includes_tax;
-                Some(p.amount)
-            }
-            Err(_) => {
-                missing = Some(option_sku.to_owned());
-                None
-            }
-        }
+    let (prices, includes_tax, missing) = option_prices(catalog, selection, currency, now);
+    let price = own.or_else(|unpriced| match missing {
+        Some(sku) => Err(sku),
+        None => bundles::bundle_price(None, selection, |id| prices.get(&id).copied())
+            .map(|sum| (sum, includes_tax))
+            .ok_or(unpriced),
     });
-    sum.map(|amount| (amount, includes_tax))
-        .ok_or_else(|| missing.unwrap_or_else(|| sku.to_owned()))
+    (
+        price,
+        Some(LineBundle::of(&product.components, selection, prices)),
+    )
 }
 
 /// Checks a bundle's selection (the request's, or else the bundle's defaults) against its
@@ -408,23 +438,23 @@ pub fn price_products<C: CartCatalog>(
             continue;
         };
         let quantity = in_cart.saturating_add(p.quantity).max(1) as u64;
-        let (unit_amount, includes_tax) =
-            match line_price(catalog, sku, selection.as_ref(), currency, quantity, now) {
-                Ok(price) => price,
-                Err(unpriced) => {
-                    refusals.push(ItemRefusal::at(
-                        &p.base,
-                        "id",
-                        Refusal::NoPrice {
-                            product_id: product.id,
-                            sku: unpriced,
-                            currency: currency.to_owned(),
-                        },
-                    ));
-                    continue;
-                }
-            };
-        let bundle = selection.map(|s| LineBundle::of(&product.components, &s));
+        let bundled = selection.as_ref().map(|s| (product, s));
+        let (price, bundle) = price_line(catalog, sku, bundled, currency, quantity, now);
+        let (unit_amount, includes_tax) = match price {
+            Ok(price) => price,
+            Err(unpriced) => {
+                refusals.push(ItemRefusal::at(
+                    &p.base,
+                    "id",
+                    Refusal::NoPrice {
+                        product_id: product.id,
+                        sku: unpriced,
+                        currency: currency.to_owned(),
+                    },
+                ));
+                continue;
+            }
+        };
         let components = bundle.as_ref().map(|bundle| {
             let name = |id: Uuid| catalog.find_product(Some(id), None).map(|c| c.name.clone());
             bundle
@@ -616,8 +646,12 @@ pub fn quantity_changes<C: CartCatalog>(
                             .is_some_and(|id| catalog.find_product(Some(id), None).is_some())
                     })
                     .and_then(|sku| {
+                        let product = catalog.find_product(line.product_id, None)?;
                         let selection = line.bundle.as_ref().map(LineBundle::selection);
-                        line_price(catalog, sku, selection.as_ref(), currency, quantity as u64, now).ok()
+                        let bundled = selection.as_ref().map(|s| (product, s));
+                        price_line(catalog, sku, bundled, currency, quantity as u64, now)
+                            .0
+                            .ok()
                     }),
                 _ => None,
             };
@@ -684,9 +718,9 @@ pub fn reprice<C: CartCatalog>(
             None => None,
         };
         let quantity = line.quantity.max(1) as u64;
-        let Ok((unit_amount, includes_tax)) =
-            line_price(catalog, &sku, selection.as_ref(), currency, quantity, now)
-        else {
+        let bundled = selection.as_ref().map(|s| (product, s));
+        let (price, bundle) = price_line(catalog, &sku, bundled, currency, quantity, now);
+        let Ok((unit_amount, includes_tax)) = price else {
             return Err(RepriceRefusal::NoPrice {
                 product_id,
                 sku,
@@ -695,6 +729,7 @@ pub fn reprice<C: CartCatalog>(
         };
         line.unit_amount = unit_amount;
         line.includes_tax = includes_tax;
+        line.bundle = bundle;
         line.catalog_id = Some(catalog.catalog_id());
     }
     Ok(())
@@ -1485,12 +1520,9 @@ mod tests {
                 .line_key
                 .clone()
         };
-        let tees = json!({"top": {tee.clone(): 2}, "cup": {mug.clone(): 1}});
+        let tees = json!({"top": {tee: 2}, "cup": {mug.clone(): 1}});
         assert_eq!(key(tees.clone()), key(tees.clone()));
-        assert_ne!(
-            key(tees),
-            key(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}}))
-        );
+        assert_ne!(key(tees), key(json!({"top": {mug.clone(): 1}, "cup": {mug: 1}})));
     }
 
     #[test]
@@ -1505,11 +1537,7 @@ mod tests {
                 Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
                 false,
             ), // 4 mugs
-            (
-                3,
-                Some(json!({"top": {mug.clone(): 1}, "cup": {mug.clone(): 1}})),
-                true,
-            ), // 6 mugs
+            (3, Some(json!({"top": {mug.clone(): 1}, "cup": {mug: 1}})), true), // 6 mugs
         ];
         for (quantity, selected, refused) in cases {
             let request = bundle_request(KIT, quantity, selected.clone());

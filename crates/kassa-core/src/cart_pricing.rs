@@ -232,7 +232,7 @@ pub fn price_promoted_cart(
             includes_tax: i.includes_tax,
             taxes: by_item
                 .get(&i.id)
-                .map(|t| t.iter().map(|t| t.tax).collect())
+                .map(|t| t.iter().map(|t| t.on_line(i.bundle.as_ref())).collect())
                 .unwrap_or_default(),
             discounts: Vec::new(),
         })
@@ -289,7 +289,7 @@ pub fn price_items(
             unit_amount: i.unit_amount,
             quantity: i.quantity,
             includes_tax: i.includes_tax,
-            taxes: i.taxes.iter().map(|t| t.tax).collect(),
+            taxes: i.taxes.iter().map(|t| t.on_line(i.bundle.as_ref())).collect(),
             discounts: i.discounts.iter().map(|d| d.amount).collect(),
         })
         .collect();

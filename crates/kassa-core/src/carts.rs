@@ -234,8 +234,22 @@ pub struct CartTaxItem {
     pub jurisdiction: Option<String>,
     /// A rate (kept exactly, as parts per million) or a fixed amount for the whole line.
     pub tax: TaxItem,
+    /// On a bundle line, the component product the tax is for (a rate then taxes that
+    /// component's share of the line: [`crate::bundles::LineBundle::tax_on_line`]).
+    pub component_product_id: Option<Uuid>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl CartTaxItem {
+    /// The tax as its line is taxed by it: a bundle component's rate on that component's share
+    /// of `bundle`'s line, anything else as it is.
+    pub fn on_line(&self, bundle: Option<&crate::bundles::LineBundle>) -> TaxItem {
+        match (self.component_product_id, bundle) {
+            (Some(component), Some(bundle)) => bundle.tax_on_line(component, self.tax),
+            _ => self.tax,
+        }
+    }
 }
 
 /// The cart's tax items grouped by line, in one pass.
@@ -247,28 +261,34 @@ pub fn taxes_by_item(taxes: &[CartTaxItem]) -> HashMap<Uuid, Vec<&CartTaxItem>> 
     map
 }
 
-/// Decides each tax item of a bulk add on the cart's lines as they are, `counts` being how many
-/// tax items each line has now (by line id): a tax item for no line of the cart is refused, as
-/// is one past [`MAX_TAX_ITEMS_PER_ITEM`] on its line (counting those this add gives it first).
-/// The accepted ones are given the cart's id. Answers the outcomes in order and whether to write
-/// the accepted ones: not when nothing fits, nor, with `all_or_nothing`, when anything was
-/// refused.
+/// How many tax items each line of a cart has now, by line id and then by component product
+/// (`None`: the line's own). Every line of the cart has an entry.
+pub type TaxCounts = HashMap<Uuid, HashMap<Option<Uuid>, usize>>;
+
+/// Decides each tax item of a bulk add on the cart's lines as they are (`counts`): a tax item
+/// for no line of the cart is refused, as is one past [`MAX_TAX_ITEMS_PER_ITEM`] on its line or
+/// its bundle component (counting those this add gives it first). The accepted ones are given
+/// the cart's id. Answers the outcomes in order and whether to write the accepted ones: not when
+/// nothing fits, nor, with `all_or_nothing`, when anything was refused.
 pub fn plan_tax_items(
     items: Vec<CartTaxItem>,
     cart_id: &str,
-    mut counts: HashMap<Uuid, usize>,
+    mut counts: TaxCounts,
     all_or_nothing: bool,
 ) -> (Vec<Result<CartTaxItem, TaxRefusal>>, bool) {
     let outcomes: Vec<_> = items
         .into_iter()
-        .map(|mut tax| match counts.get_mut(&tax.item_id) {
-            None => Err(TaxRefusal::UnknownItem),
-            Some(n) if *n >= MAX_TAX_ITEMS_PER_ITEM => Err(TaxRefusal::LimitReached),
-            Some(n) => {
-                *n += 1;
-                tax.cart_id = cart_id.to_owned();
-                Ok(tax)
+        .map(|mut tax| {
+            let Some(line) = counts.get_mut(&tax.item_id) else {
+                return Err(TaxRefusal::UnknownItem);
+            };
+            let n = line.entry(tax.component_product_id).or_default();
+            if *n >= MAX_TAX_ITEMS_PER_ITEM {
+                return Err(TaxRefusal::LimitReached);
             }
+            *n += 1;
+            tax.cart_id = cart_id.to_owned();
+            Ok(tax)
         })
         .collect();
     let refused = outcomes.iter().any(Result::is_err);
@@ -712,7 +732,10 @@ mod tests {
             ),
         ];
         for ((count_a, count_b), lines, all_or_nothing, (want, want_write)) in cases {
-            let counts = HashMap::from([(a.id, count_a), (b.id, count_b)]);
+            let counts = HashMap::from([
+                (a.id, HashMap::from([(None, count_a)])),
+                (b.id, HashMap::from([(None, count_b)])),
+            ]);
             let items = lines.iter().map(|l| tax(l, rate)).collect();
             let (outcomes, write) = plan_tax_items(items, "cart", counts, all_or_nothing);
             let got: Vec<Result<Uuid, TaxRefusal>> = outcomes
@@ -722,6 +745,31 @@ mod tests {
             assert_eq!((got, write), (want, want_write));
             assert!(outcomes.iter().flatten().all(|t| t.cart_id == "cart"));
         }
+        // A bundle component's tax items are counted apart from its line's.
+        let component = Uuid::from_u128(7);
+        let on_component = CartTaxItem {
+            component_product_id: Some(component),
+            ..tax(&a, rate)
+        };
+        let counts = HashMap::from([(a.id, HashMap::from([(None, full), (Some(component), full - 1)]))]);
+        let (outcomes, write) = plan_tax_items(
+            vec![on_component.clone(), on_component, tax(&a, rate)],
+            "cart",
+            counts,
+            false,
+        );
+        let got: Vec<_> = outcomes.iter().map(|o| o.as_ref().err().copied()).collect();
+        assert_eq!(
+            (got, write),
+            (
+                vec![
+                    None,
+                    Some(TaxRefusal::LimitReached),
+                    Some(TaxRefusal::LimitReached)
+                ],
+                true
+            )
+        );
     }
 
     fn item(key: &str, unit_amount: i64, quantity: i64) -> CartItem {
@@ -757,6 +805,7 @@ mod tests {
             code: None,
             jurisdiction: None,
             tax,
+            component_product_id: None,
             created_at: 0,
             updated_at: 0,
         }

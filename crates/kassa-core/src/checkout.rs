@@ -368,6 +368,7 @@ mod tests {
             code: None,
             jurisdiction: None,
             tax: TaxItem::Rate(TaxRate::from_ppm(100_000)),
+            component_product_id: None,
             created_at: 0,
             updated_at: 0,
         }];

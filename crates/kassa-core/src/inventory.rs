@@ -620,6 +620,7 @@ mod tests {
                 ),
             ]
             .into(),
+            prices: Default::default(),
         };
         let items = vec![
             (id(2), None, 3, None),

@@ -164,6 +164,9 @@ pub fn taxes_to_json(taxes: &[CartTaxItem]) -> String {
                     TaxItem::Rate(r) => v["rate_ppm"] = json!(r.ppm()),
                     TaxItem::Amount(a) => v["amount"] = json!(a),
                 }
+                if let Some(component) = t.component_product_id {
+                    v["component_product_id"] = json!(component);
+                }
                 v
             })
             .collect(),
@@ -193,6 +196,7 @@ pub fn taxes_from_json(text: &str, cart_id: &str) -> Vec<CartTaxItem> {
                 code: text(&v["code"]),
                 jurisdiction: text(&v["jurisdiction"]),
                 tax,
+                component_product_id: uuid(&v["component_product_id"]),
                 created_at: v["created_at"].as_i64().unwrap_or_default(),
                 updated_at: v["updated_at"].as_i64().unwrap_or_default(),
             })
@@ -652,12 +656,14 @@ mod tests {
             code: None,
             jurisdiction: Some("UK".into()),
             tax: TaxItem::Rate(TaxRate::from_ppm(200_000)),
+            component_product_id: None,
             created_at: 5,
             updated_at: 6,
         };
         let u = CartTaxItem {
             tax: TaxItem::Amount(-3),
             id: Uuid::new_v4(),
+            component_product_id: Some(Uuid::new_v4()),
             ..t.clone()
         };
         let back = taxes_from_json(&taxes_to_json(&[t.clone(), u.clone()]), "c");

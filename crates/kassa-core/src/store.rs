@@ -25,7 +25,7 @@ use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot, Snapsho
 use crate::settings::StoreSettings;
 use crate::time::Millis;
 use crate::token::SigningKey;
-use crate::variations::{Modifier, Variation, VariationOption, VariationTree};
+use crate::variations::{BuildRules, Modifier, Variation, VariationOption, VariationTree};
 
 /// Everything kassa persists. Split by aggregate so each part stays small.
 #[async_trait]
@@ -282,8 +282,11 @@ pub trait CatalogStore {
     /// `external_ref` with `eq`, `like`, `in`.
     async fn products(&self, filters: &[Filter], page: PageRequest) -> Result<Page<Product>>;
     async fn update_product(&self, id: Uuid, edit: Edit<Product>) -> Result<Option<Product>>;
-    /// Also takes the product out of every node.
-    async fn delete_product(&self, id: Uuid) -> Result<bool>;
+    /// Also takes the product out of every node, and deletes its children. Refused, deleting
+    /// nothing, when a bundle names it or one of its children as an option: the store's foreign
+    /// key from a bundle's options to products decides, also against a bundle written at the
+    /// same time.
+    async fn delete_product(&self, id: Uuid) -> Result<ProductDeletion>;
 
     async fn create_hierarchy(&self, hierarchy: Hierarchy) -> Result<Hierarchy>;
     async fn hierarchy(&self, id: Uuid) -> Result<Option<Hierarchy>>;
@@ -348,6 +351,20 @@ pub enum VariationsChange {
     Remove(Vec<Uuid>),
     /// Attaches exactly these, in this order.
     Replace(Vec<Uuid>),
+}
+
+/// What `delete_product` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductDeletion {
+    Deleted,
+    NotFound,
+    /// The bundle `bundle` names `product` (the product, or one of its children) as an option.
+    /// `None` when the database refused the delete for a bundle written meanwhile and the
+    /// bundle could not be read again.
+    InBundle {
+        bundle: Option<Uuid>,
+        product: Uuid,
+    },
 }
 
 /// What a build did.
@@ -419,6 +436,16 @@ pub trait VariationStore {
     async fn build_children(&self, product_id: Uuid, now: Millis) -> Result<Option<BuildOutcome>>;
     /// The product's children, oldest first; `None` if there is no such product.
     async fn children(&self, product_id: Uuid, page: PageRequest) -> Result<Option<Page<Product>>>;
+    /// The build rules of those of `product_ids` that have them.
+    async fn build_rules(&self, product_ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, BuildRules>>;
+    /// Changes the product with `edit` and sets its build rules (`None` clears them), in one
+    /// transaction; `None` if there is no such product. `build_children` reads them in its own.
+    async fn update_product_rules(
+        &self,
+        product_id: Uuid,
+        rules: Option<BuildRules>,
+        edit: Edit<Product>,
+    ) -> Result<Option<Product>>;
 }
 
 /// The store's currencies (`/v2/currencies`). Exactly one is the default at all times.
@@ -649,6 +676,7 @@ pub trait CartStore {
         &self,
         cart_id: &str,
         item_id: Uuid,
+        component_product_id: Option<Uuid>,
         id: Uuid,
         now: Millis,
         expires_at: Millis,

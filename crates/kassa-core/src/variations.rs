@@ -3,9 +3,10 @@
 //! rules that turn a parent and its variations into children (one per combination of options)
 //! and price a child that has no price of its own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::Validator;
@@ -128,8 +129,8 @@ pub const MODIFIER_TYPES: &[&str] = &[
 ];
 
 /// Types Elastic Path lists that kassa refuses: `price` names a price book modifier (kassa has
-/// none; `price_increment`/`price_decrement`/`price_equals` take the amount themselves), and
-/// custom inputs, build rules and locales are not part of kassa's products.
+/// none; `price_increment`/`price_decrement`/`price_equals` take the amount themselves), custom
+/// inputs and locales are not part of kassa's products, and build rules are a parent's only.
 pub const UNSUPPORTED_MODIFIER_TYPES: &[&str] = &[
     "price",
     "custom_inputs_equals",
@@ -391,13 +392,246 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
     child
 }
 
+/// A parent's build rules (`data.attributes.build_rules`): which combinations of options a build
+/// makes children of. Each rule is a combination of option ids, each of another variation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRules {
+    pub default: RuleKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<Vec<Uuid>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<Vec<Uuid>>,
+}
+
+/// Whether a rule (or the default) includes or excludes the combinations it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    Include,
+    Exclude,
+}
+
+/// The most rules `include` and `exclude` may each hold.
+pub const MAX_BUILD_RULES: usize = 1_000;
+
+/// Two rules of the same length, one including and one excluding, that both match a
+/// combination no longer rule matches: by their indexes in `include` and `exclude`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguity {
+    pub include: usize,
+    pub exclude: usize,
+}
+
+/// Elastic Path's words for an [`Ambiguity`].
+pub const AMBIGUOUS_RULES: &str =
+    "could not determine whether to include or exclude a child product due to ambiguous rules";
+
+/// Whether the rules build the child with `options`. A rule matches when every option it names
+/// is one of `options`; the longest matching rules decide (the most specific), and when none
+/// matches, `default` does. Longest matching rules of both kinds are an [`Ambiguity`]. No rules
+/// build every combination.
+pub fn builds(rules: Option<&BuildRules>, options: &[Uuid]) -> std::result::Result<bool, Ambiguity> {
+    let Some(rules) = rules else { return Ok(true) };
+    let longest = |list: &[Vec<Uuid>]| {
+        list.iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.iter().all(|id| options.contains(id)))
+            .map(|(i, rule)| (rule.len(), i))
+            .max_by_key(|(len, i)| (*len, std::cmp::Reverse(*i)))
+    };
+    match (longest(&rules.include), longest(&rules.exclude)) {
+        (None, None) => Ok(rules.default == RuleKind::Include),
+        (Some(_), None) => Ok(true),
+        (None, Some(_)) => Ok(false),
+        (Some((i_len, include)), Some((e_len, exclude))) => match i_len.cmp(&e_len) {
+            std::cmp::Ordering::Greater => Ok(true),
+            std::cmp::Ordering::Less => Ok(false),
+            std::cmp::Ordering::Equal => Err(Ambiguity { include, exclude }),
+        },
+    }
+}
+
+/// Reads `build_rules` as a request gives them (`source` names it), each problem at its field:
+/// an object of `default` (`include` or `exclude`, required) and optional `include` and
+/// `exclude` lists of combinations, each a non-empty list of distinct option ids.
+pub fn parse_build_rules(value: &Value, source: &str, v: &mut Validator) -> Option<BuildRules> {
+    let Some(object) = value.as_object() else {
+        v.push(
+            source,
+            "invalid",
+            "build_rules must be an object with default, include and exclude",
+        );
+        return None;
+    };
+    let before = v.problem_count();
+    for name in object
+        .keys()
+        .filter(|k| !["default", "include", "exclude"].contains(&k.as_str()))
+    {
+        v.push(
+            format!("{source}.{name}"),
+            "invalid",
+            format!("{name} is not a member of build_rules (default, include, exclude)"),
+        );
+    }
+    let default = match object.get("default") {
+        None | Some(Value::Null) => {
+            v.push(format!("{source}.default"), "required", "default is required");
+            None
+        }
+        Some(Value::String(t)) if t == "include" => Some(RuleKind::Include),
+        Some(Value::String(t)) if t == "exclude" => Some(RuleKind::Exclude),
+        Some(_) => {
+            v.push(
+                format!("{source}.default"),
+                "invalid",
+                "default must be one of: include, exclude",
+            );
+            None
+        }
+    };
+    let mut lists = [Vec::new(), Vec::new()];
+    for (list, name) in lists.iter_mut().zip(["include", "exclude"]) {
+        let at = format!("{source}.{name}");
+        let rules = match object.get(name) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(rules)) => rules,
+            Some(_) => {
+                v.push(
+                    at,
+                    "invalid",
+                    format!("{name} must be a list of lists of option ids"),
+                );
+                continue;
+            }
+        };
+        if rules.len() > MAX_BUILD_RULES {
+            v.push(
+                at.clone(),
+                "invalid",
+                format!("{name} may hold at most {MAX_BUILD_RULES} combinations"),
+            );
+            continue;
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            let ids = match rule.as_array() {
+                Some(ids) if !ids.is_empty() => ids,
+                _ => {
+                    v.push(
+                        at,
+                        "invalid",
+                        "a combination must be a non-empty list of option ids",
+                    );
+                    continue;
+                }
+            };
+            let mut combination = Vec::with_capacity(ids.len());
+            for (j, id) in ids.iter().enumerate() {
+                match id.as_str().and_then(|t| Uuid::parse_str(t).ok()) {
+                    Some(id) if combination.contains(&id) => v.push(
+                        format!("{at}[{j}]"),
+                        "invalid",
+                        format!("the option {id} is already in this combination"),
+                    ),
+                    Some(id) => combination.push(id),
+                    None => v.push(
+                        format!("{at}[{j}]"),
+                        "invalid",
+                        "an option id must be a UUID string",
+                    ),
+                }
+            }
+            list.push(combination);
+        }
+    }
+    let [include, exclude] = lists;
+    let default = default.filter(|_| v.problem_count() == before)?;
+    Some(BuildRules {
+        default,
+        include,
+        exclude,
+    })
+}
+
+/// Checks rules against the product's variations (`trees`, as attached): every option id must
+/// be an option of one of them, the options of a combination of different variations, and no
+/// combination of the variations may be decided by an [`Ambiguity`] (checked when they make at
+/// most [`MAX_CHILDREN`] combinations; a build refuses more anyway).
+pub fn check_build_rules(rules: &BuildRules, trees: &[VariationTree], source: &str, v: &mut Validator) {
+    let variation_of: HashMap<Uuid, &Variation> = trees
+        .iter()
+        .flat_map(|t| t.options.iter().map(move |o| (o.option.id, &t.variation)))
+        .collect();
+    let before = v.problem_count();
+    for (name, list) in [("include", &rules.include), ("exclude", &rules.exclude)] {
+        for (i, rule) in list.iter().enumerate() {
+            let at = format!("{source}.{name}[{i}]");
+            let mut seen: HashMap<Uuid, Uuid> = HashMap::new();
+            for (j, id) in rule.iter().enumerate() {
+                let Some(variation) = variation_of.get(id) else {
+                    let detail = if trees.is_empty() {
+                        format!(
+                            "No option {id}: the product has no variations (attach them with \
+                             /pcm/products/{{id}}/relationships/variations, then set build_rules)"
+                        )
+                    } else {
+                        format!("No option {id} among the options of the product's variations")
+                    };
+                    v.push(format!("{at}[{j}]"), "not_found", detail);
+                    continue;
+                };
+                if let Some(other) = seen.insert(variation.id, *id) {
+                    v.push(
+                        at.clone(),
+                        "invalid",
+                        format!(
+                            "Combinations of option ids must come from different variations: {other} \
+                             and {id} are both options of {} ({})",
+                            variation.name, variation.id
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if v.problem_count() > before {
+        return;
+    }
+    let count = trees
+        .iter()
+        .try_fold(1usize, |n, t| n.checked_mul(t.options.len()))
+        .unwrap_or(usize::MAX);
+    if trees.is_empty() || count > MAX_CHILDREN {
+        return;
+    }
+    if let Some((combo, a)) = combinations(trees)
+        .into_iter()
+        .find_map(|combo| builds(Some(rules), &child_key(&combo)).err().map(|a| (combo, a)))
+    {
+        v.push(source, "ambiguous", ambiguity_detail(&combo, a));
+    }
+}
+
+fn ambiguity_detail(combo: &[&OptionTree], a: Ambiguity) -> String {
+    let names: Vec<&str> = combo.iter().map(|o| o.option.name.as_str()).collect();
+    format!(
+        "{AMBIGUOUS_RULES}: include[{}] and exclude[{}] both decide the combination {}",
+        a.include,
+        a.exclude,
+        names.join(", ")
+    )
+}
+
 /// The children a build of `parent` adds: one per combination of the options of its variations
-/// (in the order they were attached) that has no child yet (`existing` holds the keys of those
-/// that do). Refused for a child product, a product without variations, a variation without
-/// options, and past [`MAX_CHILDREN`].
+/// (in the order they were attached) that its build `rules` include ([`builds`]) and that has no
+/// child yet (`existing` holds the keys of those that do). Refused for a child product, a product
+/// without variations, a variation without options, past [`MAX_CHILDREN`] combinations (before
+/// the rules), and for a combination the rules decide ambiguously.
 pub fn plan_build(
     parent: &Product,
     trees: &[VariationTree],
+    rules: Option<&BuildRules>,
     existing: &HashSet<Vec<Uuid>>,
     now: Millis,
     mut new_id: impl FnMut() -> Uuid,
@@ -433,11 +667,16 @@ pub fn plan_build(
             format!("The variations make {count} combinations; at most {MAX_CHILDREN} are allowed"),
         ));
     }
-    Ok(combinations(trees)
-        .into_iter()
-        .filter(|combo| !existing.contains(&child_key(combo)))
-        .map(|combo| child_product(parent, &combo, new_id(), now))
-        .collect())
+    let mut children = Vec::new();
+    for combo in combinations(trees) {
+        let key = child_key(&combo);
+        let included = builds(rules, &key)
+            .map_err(|a| Error::bad_request("Cannot build child products", ambiguity_detail(&combo, a)))?;
+        if included && !existing.contains(&key) {
+            children.push(child_product(parent, &combo, new_id(), now));
+        }
+    }
+    Ok(children)
 }
 
 /// A change a child's options make to its parent's price.
@@ -764,7 +1003,7 @@ mod tests {
             n += 1;
             id(n)
         };
-        let all = plan_build(&parent(), &trees, &HashSet::new(), 5, &mut ids).unwrap();
+        let all = plan_build(&parent(), &trees, None, &HashSet::new(), 5, &mut ids).unwrap();
         let skus: Vec<&str> = all.iter().filter_map(|c| c.sku.as_deref()).collect();
         assert_eq!(
             skus,
@@ -779,11 +1018,11 @@ mod tests {
         );
         let keys: HashSet<Vec<Uuid>> = all.iter().map(|c| c.child_options.clone()).collect();
         assert_eq!(keys.len(), 6);
-        let again = plan_build(&parent(), &trees, &keys, 6, &mut ids).unwrap();
+        let again = plan_build(&parent(), &trees, None, &keys, 6, &mut ids).unwrap();
         assert!(again.is_empty(), "a second build adds nothing");
         let mut some = keys.clone();
         some.remove(&vec![id(12), id(23)]);
-        let missing = plan_build(&parent(), &trees, &some, 6, &mut ids).unwrap();
+        let missing = plan_build(&parent(), &trees, None, &some, 6, &mut ids).unwrap();
         assert_eq!(missing.len(), 1);
         assert_eq!(missing[0].sku.as_deref(), Some("SHIRT-Blue-L"));
     }
@@ -814,12 +1053,262 @@ mod tests {
             (&parent(), &many, "1296 combinations"),
         ];
         for (product, trees, expected) in cases {
-            let err = plan_build(product, trees, &HashSet::new(), 0, Uuid::now_v7).unwrap_err();
+            let err = plan_build(product, trees, None, &HashSet::new(), 0, Uuid::now_v7).unwrap_err();
             assert!(
                 matches!(&err, Error::BadRequest { detail, .. } if detail.contains(expected)),
                 "{expected}: {err:?}"
             );
         }
+    }
+
+    fn rules(default: RuleKind, include: &[&[u128]], exclude: &[&[u128]]) -> BuildRules {
+        let ids = |list: &[&[u128]]| list.iter().map(|r| r.iter().map(|n| id(*n)).collect()).collect();
+        BuildRules {
+            default,
+            include: ids(include),
+            exclude: ids(exclude),
+        }
+    }
+
+    #[test]
+    fn the_longest_matching_rule_decides_a_combination() {
+        use RuleKind::*;
+        // Options 11, 12 of variation 10; 21, 22 of 20; 31 of 30.
+        struct Case {
+            rules: Option<BuildRules>,
+            options: &'static [u128],
+            builds: std::result::Result<bool, Ambiguity>,
+            what: &'static str,
+        }
+        let cases = [
+            Case {
+                rules: None,
+                options: &[11, 21],
+                builds: Ok(true),
+                what: "no rules build everything",
+            },
+            Case {
+                rules: Some(rules(Include, &[], &[])),
+                options: &[11, 21],
+                builds: Ok(true),
+                what: "default include",
+            },
+            Case {
+                rules: Some(rules(Exclude, &[], &[])),
+                options: &[11, 21],
+                builds: Ok(false),
+                what: "default exclude",
+            },
+            Case {
+                rules: Some(rules(Include, &[], &[&[11, 21]])),
+                options: &[11, 21, 31],
+                builds: Ok(false),
+                what: "an exclude rule matches a combination holding all its options",
+            },
+            Case {
+                rules: Some(rules(Include, &[], &[&[11, 21]])),
+                options: &[11, 22, 31],
+                builds: Ok(true),
+                what: "a rule with an option the combination lacks does not match",
+            },
+            Case {
+                rules: Some(rules(Exclude, &[&[11]], &[])),
+                options: &[11, 22],
+                builds: Ok(true),
+                what: "default exclude, an include rule",
+            },
+            Case {
+                rules: Some(rules(Exclude, &[&[11]], &[])),
+                options: &[12, 21],
+                builds: Ok(false),
+                what: "default exclude, no rule matches",
+            },
+            Case {
+                rules: Some(rules(Include, &[&[11]], &[&[11, 21]])),
+                options: &[11, 21],
+                builds: Ok(false),
+                what: "the longer exclude wins over a shorter include",
+            },
+            Case {
+                rules: Some(rules(Include, &[&[11]], &[&[11, 21]])),
+                options: &[11, 22],
+                builds: Ok(true),
+                what: "only the include matches",
+            },
+            Case {
+                rules: Some(rules(Exclude, &[&[11, 21]], &[&[11]])),
+                options: &[11, 21],
+                builds: Ok(true),
+                what: "the longer include wins over a shorter exclude",
+            },
+            Case {
+                rules: Some(rules(Include, &[&[11]], &[&[21]])),
+                options: &[11, 21],
+                builds: Err(Ambiguity {
+                    include: 0,
+                    exclude: 0,
+                }),
+                what: "an include and an exclude of one length both match",
+            },
+            Case {
+                rules: Some(rules(Include, &[&[31], &[11, 21]], &[&[22], &[21, 11]])),
+                options: &[11, 21, 31],
+                builds: Err(Ambiguity {
+                    include: 1,
+                    exclude: 1,
+                }),
+                what: "the same combination in both lists",
+            },
+            Case {
+                rules: Some(rules(Include, &[&[11]], &[&[21], &[11, 21, 31]])),
+                options: &[11, 21, 31],
+                builds: Ok(false),
+                what: "a longer rule settles a tie of shorter ones",
+            },
+            Case {
+                rules: Some(rules(Include, &[], &[&[99]])),
+                options: &[11, 21],
+                builds: Ok(true),
+                what: "a rule naming an option no longer offered matches nothing",
+            },
+        ];
+        for case in cases {
+            let options: Vec<Uuid> = case.options.iter().map(|n| id(*n)).collect();
+            assert_eq!(
+                builds(case.rules.as_ref(), &options),
+                case.builds,
+                "{}",
+                case.what
+            );
+        }
+    }
+
+    #[test]
+    fn build_rules_are_read_with_each_problem_at_its_field() {
+        let a = id(11).to_string();
+        let b = id(21).to_string();
+        let at = "data.attributes.build_rules";
+        let cases: [(Value, &[&str]); 10] = [
+            (serde_json::json!({"default": "include"}), &[]),
+            (
+                serde_json::json!({"default": "exclude", "include": [[a, b]], "exclude": null}),
+                &[],
+            ),
+            (serde_json::json!([]), &[at]),
+            (serde_json::json!({}), &["data.attributes.build_rules.default"]),
+            (
+                serde_json::json!({"default": "maybe", "other": 1}),
+                &[
+                    "data.attributes.build_rules.other",
+                    "data.attributes.build_rules.default",
+                ],
+            ),
+            (
+                serde_json::json!({"default": "include", "include": "x"}),
+                &["data.attributes.build_rules.include"],
+            ),
+            (
+                serde_json::json!({"default": "include", "exclude": [[a], []]}),
+                &["data.attributes.build_rules.exclude[1]"],
+            ),
+            (
+                serde_json::json!({"default": "include", "exclude": [[a, "nope", 3]]}),
+                &[
+                    "data.attributes.build_rules.exclude[0][1]",
+                    "data.attributes.build_rules.exclude[0][2]",
+                ],
+            ),
+            (
+                serde_json::json!({"default": "include", "include": [[a, a]]}),
+                &["data.attributes.build_rules.include[0][1]"],
+            ),
+            (
+                serde_json::json!({"default": "include", "include": vec![vec![a.clone()]; MAX_BUILD_RULES + 1]}),
+                &["data.attributes.build_rules.include"],
+            ),
+        ];
+        for (value, expected) in cases {
+            let mut v = Validator::new();
+            let parsed = parse_build_rules(&value, at, &mut v);
+            let sources: Vec<String> = match v.finish() {
+                Ok(()) => Vec::new(),
+                Err(Error::Validation(errors)) => errors.into_iter().map(|e| e.source).collect(),
+                Err(e) => panic!("{e:?}"),
+            };
+            assert_eq!(sources, expected, "{value}");
+            assert_eq!(parsed.is_some(), expected.is_empty(), "{value}");
+        }
+        let mut v = Validator::new();
+        let parsed = parse_build_rules(
+            &serde_json::json!({"default": "exclude", "include": [[a, b]]}),
+            at,
+            &mut v,
+        );
+        assert_eq!(
+            parsed,
+            Some(rules(RuleKind::Exclude, &[&[11, 21]], &[])),
+            "kept as given"
+        );
+    }
+
+    #[test]
+    fn build_rules_name_options_of_the_products_variations() {
+        use RuleKind::*;
+        let trees = vec![
+            variation(10, vec![option(11, "Red", vec![]), option(12, "Blue", vec![])]),
+            variation(20, vec![option(21, "S", vec![]), option(22, "M", vec![])]),
+        ];
+        let cases: [(BuildRules, &[VariationTree], &[&str]); 6] = [
+            (rules(Include, &[&[11, 21]], &[&[12]]), &trees, &[]),
+            (rules(Include, &[&[11, 99]], &[]), &trees, &["b.include[0][1]"]),
+            (rules(Include, &[], &[&[11]]), &[], &["b.exclude[0][0]"]),
+            (rules(Include, &[], &[&[11, 12]]), &trees, &["b.exclude[0]"]),
+            (rules(Include, &[&[11]], &[&[21]]), &trees, &["b"]),
+            (rules(Include, &[&[11]], &[&[21], &[11, 21]]), &trees, &[]),
+        ];
+        for (r, trees, expected) in cases {
+            let mut v = Validator::new();
+            check_build_rules(&r, trees, "b", &mut v);
+            let problems: Vec<(String, String)> = match v.finish() {
+                Ok(()) => Vec::new(),
+                Err(Error::Validation(errors)) => errors.into_iter().map(|e| (e.source, e.detail)).collect(),
+                Err(e) => panic!("{e:?}"),
+            };
+            let sources: Vec<&str> = problems.iter().map(|(s, _)| s.as_str()).collect();
+            assert_eq!(sources, expected, "{r:?}: {problems:?}");
+            if expected == ["b"] {
+                assert!(problems[0].1.starts_with(AMBIGUOUS_RULES), "{problems:?}");
+                assert!(problems[0].1.contains("Red, S"), "{problems:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_build_follows_the_rules_and_a_rebuild_adds_what_they_newly_include() {
+        use RuleKind::*;
+        let trees = vec![
+            variation(10, vec![option(11, "Red", vec![]), option(12, "Blue", vec![])]),
+            variation(20, vec![option(21, "S", vec![]), option(22, "M", vec![])]),
+        ];
+        let skus =
+            |children: &[Product]| -> Vec<String> { children.iter().filter_map(|c| c.sku.clone()).collect() };
+        let first = rules(Include, &[], &[&[12]]);
+        let built = plan_build(&parent(), &trees, Some(&first), &HashSet::new(), 5, Uuid::now_v7).unwrap();
+        assert_eq!(skus(&built), ["SHIRT-Red-S", "SHIRT-Red-M"], "no Blue");
+        let existing: HashSet<Vec<Uuid>> = built.iter().map(|c| c.child_options.clone()).collect();
+        let second = rules(Include, &[&[12, 22]], &[&[12], &[11, 21]]);
+        let more = plan_build(&parent(), &trees, Some(&second), &existing, 6, Uuid::now_v7).unwrap();
+        assert_eq!(
+            skus(&more),
+            ["SHIRT-Blue-M"],
+            "the newly included only; Red-S, now excluded, is not built again (nor removed)"
+        );
+        let ambiguous = rules(Include, &[&[11]], &[&[21]]);
+        let err = plan_build(&parent(), &trees, Some(&ambiguous), &existing, 7, Uuid::now_v7).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadRequest { detail, .. } if detail.starts_with(AMBIGUOUS_RULES)),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub const BRAND: &str = "brand";
 pub const CATEGORIES: &str = "categories";
 /// The ids of the nodes a product is in.
 pub const NODES: &str = "meta.bread_crumb_nodes";
+/// The product's type: `standard`, `parent`, `child` or `bundle` (as `meta.product_types`).
+pub const PRODUCT_TYPES: &str = "meta.product_types";
+/// A child product's parent (as `attributes.base_product_id`): what groups children under their
+/// parent. Other products have none.
+pub const BASE_PRODUCT_ID: &str = "attributes.base_product_id";
+/// String fields every index has, even when no product has a value for them (a release without
+/// children), so filtering on them finds nothing rather than failing.
+pub const DECLARED_STRINGS: &[&str] = &[PRODUCT_TYPES, BASE_PRODUCT_ID];
 /// The text-only fields: searched by `q`, never filtered or faceted.
 pub const TEXT_ONLY: &[&str] = &["attributes.description", "description"];
 
@@ -43,6 +51,8 @@ pub fn canonical_field(name: &str, currency: &str) -> String {
         "price" => price(currency),
         "nodes" | "node_ids" => NODES.into(),
         "id" => ID.into(),
+        "product_types" | "product_type" => PRODUCT_TYPES.into(),
+        "base_product_id" => BASE_PRODUCT_ID.into(),
         _ => {
             if let Some(level) = name.strip_prefix("categories.lvl") {
                 return format!("meta.search.categories.lvl{level}");
@@ -94,6 +104,8 @@ mod tests {
             ("nodes", "meta.bread_crumb_nodes"),
             ("created_at", "attributes.created_at"),
             ("colour", "colour"),
+            ("product_types", "meta.product_types"),
+            ("base_product_id", "attributes.base_product_id"),
         ] {
             assert_eq!(canonical_field(name, "eur"), expected, "{name}");
         }

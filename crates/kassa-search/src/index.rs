@@ -215,6 +215,7 @@ impl SearchIndex {
             let mut names: Vec<String> = docs
                 .iter()
                 .flat_map(|d| d.strings.iter().map(|(f, _)| f.clone()))
+                .chain(fields::DECLARED_STRINGS.iter().map(|f| (*f).to_owned()))
                 .collect();
             names.sort();
             names.dedup();

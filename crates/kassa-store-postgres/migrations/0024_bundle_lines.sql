@@ -3,3 +3,6 @@
 -- component products whose stock it checks from it.
 ALTER TABLE cart_items ADD COLUMN bundle JSONB;
 ALTER TABLE order_items ADD COLUMN bundle JSONB;
+-- A tax item on one component product of a bundle line (Elastic Path's bundle component taxes);
+-- NULL for a tax on the whole line.
+ALTER TABLE cart_tax_items ADD COLUMN component_product_id UUID;

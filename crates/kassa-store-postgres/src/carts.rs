@@ -1,11 +1,10 @@
 use async_trait::async_trait;
-use std::collections::HashMap;
 
 use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
@@ -32,7 +31,8 @@ macro_rules! cart_columns {
 }
 macro_rules! tax_columns {
     () => {
-        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at"
+        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at, \
+         component_product_id"
     };
 }
 macro_rules! item_columns {
@@ -198,6 +198,7 @@ fn tax_row(r: &PgRow) -> CartTaxItem {
             (Some(ppm), _) => TaxItem::Rate(TaxRate::from_ppm(u32::try_from(ppm).unwrap_or(u32::MAX))),
             (None, amount) => TaxItem::Amount(amount.unwrap_or(0)),
         },
+        component_product_id: r.get(10),
         created_at: r.get(8),
         updated_at: r.get(9),
     }
@@ -870,18 +871,21 @@ impl CartStore for PgStore {
         let now = items.first().map_or(0, |t| t.updated_at);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         lock_cart(&mut *tx, cart_id, now).await?;
-        // How many tax items each line of the cart has now.
-        let counts: HashMap<Uuid, usize> = sqlx::query(
-            "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
-             WHERE i.cart_id = $1 GROUP BY i.id",
+        // How many tax items each line (and bundle component) of the cart has now.
+        let mut counts = TaxCounts::new();
+        let rows = sqlx::query(
+            "SELECT i.id, t.component_product_id, count(t.id) FROM cart_items i
+             LEFT JOIN cart_tax_items t ON t.item_id = i.id
+             WHERE i.cart_id = $1 GROUP BY i.id, t.component_product_id",
         )
         .bind(cart_id)
         .fetch_all(&mut *tx)
         .await
-        .map_err(sql_error)?
-        .iter()
-        .map(|r| (r.get::<Uuid, _>(0), r.get::<i64, _>(1).max(0) as usize))
-        .collect();
+        .map_err(sql_error)?;
+        for r in &rows {
+            let n = r.get::<i64, _>(2).max(0) as usize;
+            counts.entry(r.get(0)).or_default().insert(r.get(1), n);
+        }
         let (outcomes, write) = plan_tax_items(items, cart_id, counts, all_or_nothing);
         if !write {
             return Ok(outcomes);
@@ -891,7 +895,7 @@ impl CartStore for PgStore {
             sqlx::query(concat!(
                 "INSERT INTO cart_tax_items (",
                 tax_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ))
             .bind(tax.id)
             .bind(&tax.cart_id)
@@ -903,6 +907,7 @@ impl CartStore for PgStore {
             .bind(amount)
             .bind(tax.created_at)
             .bind(tax.updated_at)
+            .bind(tax.component_product_id)
             .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
@@ -953,18 +958,23 @@ impl CartStore for PgStore {
         &self,
         cart_id: &str,
         item_id: Uuid,
+        component_product_id: Option<Uuid>,
         id: Uuid,
         now: Millis,
         expires_at: Millis,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let done = sqlx::query("DELETE FROM cart_tax_items WHERE cart_id = $1 AND item_id = $2 AND id = $3")
-            .bind(cart_id)
-            .bind(item_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(sql_error)?;
+        let done = sqlx::query(
+            "DELETE FROM cart_tax_items WHERE cart_id = $1 AND item_id = $2 AND id = $3
+             AND component_product_id IS NOT DISTINCT FROM $4",
+        )
+        .bind(cart_id)
+        .bind(item_id)
+        .bind(id)
+        .bind(component_product_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
         let found = done.rows_affected() > 0;
         if found {
             touch(&mut *tx, cart_id, now, expires_at).await?;

@@ -3,7 +3,7 @@ use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
-use kassa_core::store::{CatalogStore, Edit};
+use kassa_core::store::{CatalogStore, Edit, ProductDeletion};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -208,10 +208,55 @@ pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bo
             .bind(kassa_core::variations::child_key_text(&p.child_options));
     }
     let done = q
-        .execute(db)
+        .execute(&mut *db)
         .await
         .map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
+    // A new product that is not a bundle has no rows to keep; children are never bundles.
+    if p.parent_id.is_none() && (p.is_bundle() || !insert) {
+        write_bundle_options(db, p).await?;
+    }
     Ok(done.rows_affected())
+}
+
+/// Keeps `bundle_options` the products a bundle's options name (none for another product).
+async fn write_bundle_options(db: &mut PgConnection, p: &Product) -> Result<()> {
+    sqlx::query("DELETE FROM bundle_options WHERE bundle_id = $1")
+        .bind(p.id)
+        .execute(&mut *db)
+        .await
+        .map_err(sql_error)?;
+    let options = kassa_core::bundles::option_ids(&p.components);
+    if options.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO bundle_options (bundle_id, product_id) SELECT $1, unnest($2::uuid[])")
+        .bind(p.id)
+        .bind(&options)
+        .execute(db)
+        .await
+        .map_err(|e| {
+            if foreign_key_violation(&e) {
+                return kassa_core::bundles::option_product_gone();
+            }
+            sql_error(e)
+        })?;
+    Ok(())
+}
+
+/// A bundle that names `product_id` or one of its children as an option: (bundle, product).
+async fn bundle_using<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    product_id: Uuid,
+) -> Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "SELECT bundle_id, product_id FROM bundle_options
+         WHERE product_id = $1 OR product_id IN (SELECT id FROM products WHERE parent_id = $1)
+         ORDER BY product_id <> $1, bundle_id LIMIT 1",
+    )
+    .bind(product_id)
+    .fetch_optional(db)
+    .await
+    .map_err(sql_error)
 }
 
 async fn get_hierarchy<'e>(
@@ -479,10 +524,26 @@ impl CatalogStore for PgStore {
         edit!(self, get_product(id), edit, save_product)
     }
 
-    async fn delete_product(&self, id: Uuid) -> Result<bool> {
-        delete(&self.pool, "DELETE FROM products WHERE id = $1", &[id])
-            .await
-            .map_err(sql_error)
+    async fn delete_product(&self, id: Uuid) -> Result<ProductDeletion> {
+        if let Some((bundle, product)) = bundle_using(&self.pool, id).await? {
+            return Ok(ProductDeletion::InBundle {
+                bundle: Some(bundle),
+                product,
+            });
+        }
+        // The read above names the bundle; the foreign key decides: a bundle written after it
+        // (its insert holds a key-share lock on the product row) makes the delete fail here.
+        match delete(&self.pool, "DELETE FROM products WHERE id = $1", &[id]).await {
+            Ok(true) => Ok(ProductDeletion::Deleted),
+            Ok(false) => Ok(ProductDeletion::NotFound),
+            Err(e) if foreign_key_violation(&e) => {
+                let (bundle, product) = bundle_using(&self.pool, id)
+                    .await?
+                    .map_or((None, id), |(b, p)| (Some(b), p));
+                Ok(ProductDeletion::InBundle { bundle, product })
+            }
+            Err(e) => Err(sql_error(e)),
+        }
     }
 
     async fn create_hierarchy(&self, hierarchy: Hierarchy) -> Result<Hierarchy> {

@@ -1,10 +1,11 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use kassa_core::catalog::Product;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{BuildOutcome, Edit, VariationStore, VariationsChange};
 use kassa_core::time::Millis;
+use kassa_core::variations::BuildRules;
 use kassa_core::variations::{
     Modifier, Variation, VariationOption, VariationTree, assemble, parse_child_key, plan_build,
 };
@@ -333,7 +334,8 @@ async fn build(db: &mut PgConnection, product_id: Uuid, now: Millis) -> Result<O
     .await?
     .into_iter()
     .collect();
-    let children = plan_build(&parent, &found, &existing, now, Uuid::now_v7)?;
+    let rules = rules_of(&mut *db, product_id).await?;
+    let children = plan_build(&parent, &found, rules.as_ref(), &existing, now, Uuid::now_v7)?;
     let mut created = 0;
     for child in &children {
         created += write_product(db, child, true).await? as usize;
@@ -347,6 +349,17 @@ async fn build(db: &mut PgConnection, product_id: Uuid, now: Millis) -> Result<O
         created,
         children: total as usize,
     }))
+}
+
+/// A product's build rules (none when it has none, or there is no such product).
+async fn rules_of(db: &mut PgConnection, product_id: Uuid) -> Result<Option<BuildRules>> {
+    let text: Option<Option<String>> =
+        sqlx::query_scalar("SELECT build_rules::text FROM products WHERE id = $1")
+            .bind(product_id)
+            .fetch_optional(db)
+            .await
+            .map_err(sql_error)?;
+    Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 #[async_trait]
@@ -535,5 +548,41 @@ impl VariationStore for PgStore {
             )
             .await
             .map(Some)
+    }
+
+    async fn build_rules(&self, product_ids: &[Uuid]) -> Result<HashMap<Uuid, BuildRules>> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, build_rules::text FROM products WHERE id = ANY($1) AND build_rules IS NOT NULL",
+        )
+        .bind(product_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sql_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, text)| Some((id, serde_json::from_str(&text).ok()?)))
+            .collect())
+    }
+
+    async fn update_product_rules(
+        &self,
+        product_id: Uuid,
+        rules: Option<BuildRules>,
+        edit: Edit<Product>,
+    ) -> Result<Option<Product>> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let Some(mut product) = get_product(&mut *tx, product_id, true).await? else {
+            return Ok(None);
+        };
+        edit(&mut product)?;
+        write_product(&mut tx, &product, false).await?;
+        sqlx::query("UPDATE products SET build_rules = $2::jsonb WHERE id = $1")
+            .bind(product_id)
+            .bind(rules.map(|r| serde_json::to_string(&r).unwrap_or_default()))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+        tx.commit().await.map_err(sql_error)?;
+        Ok(Some(product))
     }
 }

@@ -3,3 +3,6 @@
 -- its components' (read from here at checkout and when the order's stock moves).
 ALTER TABLE cart_items ADD COLUMN bundle TEXT;
 ALTER TABLE order_items ADD COLUMN bundle TEXT;
+-- A tax item on one component product of a bundle line (Elastic Path's bundle component taxes);
+-- NULL for a tax on the whole line.
+ALTER TABLE cart_tax_items ADD COLUMN component_product_id TEXT;

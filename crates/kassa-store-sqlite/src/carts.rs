@@ -1,11 +1,10 @@
 use async_trait::async_trait;
-use std::collections::HashMap;
 
 use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, QuantityChange, StockOf, TaxRefusal, check_same_owner, plan_tax_items,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxRefusal, check_same_owner, plan_tax_items,
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
@@ -32,7 +31,8 @@ macro_rules! cart_columns {
 }
 macro_rules! tax_columns {
     () => {
-        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at"
+        "id, cart_id, item_id, name, code, jurisdiction, rate_ppm, amount, created_at, updated_at, \
+         component_product_id"
     };
 }
 macro_rules! item_columns {
@@ -104,6 +104,7 @@ fn tax_row(r: &Row<'_>) -> rusqlite::Result<CartTaxItem> {
             (Some(ppm), _) => TaxItem::Rate(TaxRate::from_ppm(u32::try_from(ppm).unwrap_or(u32::MAX))),
             (None, amount) => TaxItem::Amount(amount.unwrap_or(0)),
         },
+        component_product_id: opt_uuid_at(r, 10)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
     })
@@ -639,14 +640,20 @@ impl CartStore for SqliteStore {
             .write(move |conn| {
                 let now = items.first().map_or(0, |t| t.updated_at);
                 live_cart(conn, &cart_id, now)?.ok_or_else(cart_gone)?;
-                // How many tax items each line of the cart has now.
-                let counts: HashMap<Uuid, usize> = conn
-                    .prepare_cached(
-                        "SELECT i.id, count(t.id) FROM cart_items i LEFT JOIN cart_tax_items t ON t.item_id = i.id
-                         WHERE i.cart_id = ?1 GROUP BY i.id",
-                    )?
-                    .query_map([&cart_id], |r| Ok((uuid_at(r, 0)?, r.get::<_, i64>(1)? as usize)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                // How many tax items each line (and bundle component) of the cart has now.
+                let mut counts = TaxCounts::new();
+                let mut rows = conn.prepare_cached(
+                    "SELECT i.id, t.component_product_id, count(t.id) FROM cart_items i
+                     LEFT JOIN cart_tax_items t ON t.item_id = i.id
+                     WHERE i.cart_id = ?1 GROUP BY i.id, t.component_product_id",
+                )?;
+                for row in rows.query_map([&cart_id], |r| {
+                    Ok((uuid_at(r, 0)?, opt_uuid_at(r, 1)?, r.get::<_, i64>(2)? as usize))
+                })? {
+                    let (item, component, n) = row?;
+                    counts.entry(item).or_default().insert(component, n);
+                }
+                drop(rows);
                 let (outcomes, write) = plan_tax_items(items, &cart_id, counts, all_or_nothing);
                 if !write {
                     return Ok(outcomes);
@@ -656,7 +663,7 @@ impl CartStore for SqliteStore {
                     conn.prepare_cached(concat!(
                         "INSERT INTO cart_tax_items (",
                         tax_columns!(),
-                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                     ))?
                     .execute(params![
                         tax.id.to_string(),
@@ -668,7 +675,8 @@ impl CartStore for SqliteStore {
                         rate,
                         amount,
                         tax.created_at,
-                        tax.updated_at
+                        tax.updated_at,
+                        tax.component_product_id.map(|c| c.to_string())
                     ])?;
                 }
                 within_limits(&items_of(conn, &cart_id)?, &taxes_of(conn, &cart_id)?)?;
@@ -711,6 +719,7 @@ impl CartStore for SqliteStore {
         &self,
         cart_id: &str,
         item_id: Uuid,
+        component_product_id: Option<Uuid>,
         id: Uuid,
         now: Millis,
         expires_at: Millis,
@@ -720,9 +729,15 @@ impl CartStore for SqliteStore {
             .write(move |conn| {
                 let n = conn
                     .prepare_cached(
-                        "DELETE FROM cart_tax_items WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3",
+                        "DELETE FROM cart_tax_items WHERE cart_id = ?1 AND item_id = ?2 AND id = ?3
+                         AND component_product_id IS ?4",
                     )?
-                    .execute(params![cart_id, item_id.to_string(), id.to_string()])?;
+                    .execute(params![
+                        cart_id,
+                        item_id.to_string(),
+                        id.to_string(),
+                        component_product_id.map(|c| c.to_string())
+                    ])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;
                 }

@@ -3,7 +3,7 @@ use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
-use kassa_core::store::{CatalogStore, Edit};
+use kassa_core::store::{CatalogStore, Edit, ProductDeletion};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -201,7 +201,61 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         )?
         .execute(columns)
     };
-    changed.map_err(|e| conflict_on(e, conflicts::PRODUCT))
+    let changed = changed.map_err(|e| conflict_on(e, conflicts::PRODUCT))?;
+    // A new product that is not a bundle has no rows to keep; children are never bundles.
+    if p.parent_id.is_none() && (p.is_bundle() || !insert) {
+        write_bundle_options(conn, p)?;
+    }
+    Ok(changed)
+}
+
+/// Keeps `bundle_options` the products a bundle's options name (none for another product).
+fn write_bundle_options(conn: &Connection, p: &Product) -> DbResult<()> {
+    let bundle = p.id.to_string();
+    conn.prepare_cached("DELETE FROM bundle_options WHERE bundle_id = ?1")?
+        .execute([&bundle])?;
+    for option in kassa_core::bundles::option_ids(&p.components) {
+        conn.prepare_cached("INSERT INTO bundle_options (bundle_id, product_id) VALUES (?1, ?2)")?
+            .execute([&bundle, &option.to_string()])
+            .map_err(|e| {
+                if foreign_key_violation(&e) {
+                    return kassa_core::bundles::option_product_gone().into();
+                }
+                crate::db::DbError::from(e)
+            })?;
+    }
+    Ok(())
+}
+
+/// A bundle that names `product_id` or one of its children as an option: (bundle, product).
+fn bundle_using(conn: &Connection, product_id: Uuid) -> DbResult<Option<(Uuid, Uuid)>> {
+    one(
+        conn,
+        "SELECT bundle_id, product_id FROM bundle_options
+         WHERE product_id = ?1 OR product_id IN (SELECT id FROM products WHERE parent_id = ?1)
+         ORDER BY product_id <> ?1, bundle_id LIMIT 1",
+        [product_id.to_string()],
+        |r| Ok((uuid_at(r, 0)?, uuid_at(r, 1)?)),
+    )
+}
+
+fn delete_product(conn: &Connection, id: Uuid) -> DbResult<ProductDeletion> {
+    if let Some((bundle, product)) = bundle_using(conn, id)? {
+        return Ok(ProductDeletion::InBundle {
+            bundle: Some(bundle),
+            product,
+        });
+    }
+    match delete(conn, "DELETE FROM products WHERE id = ?1", &[id]) {
+        Ok(true) => Ok(ProductDeletion::Deleted),
+        Ok(false) => Ok(ProductDeletion::NotFound),
+        // The check above ran in this job; the key is the rule all the same.
+        Err(crate::db::DbError::Sql(e)) if foreign_key_violation(&e) => Ok(ProductDeletion::InBundle {
+            bundle: None,
+            product: id,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// A bundle's components as stored: JSON, `NULL` for any other product.
@@ -451,10 +505,8 @@ impl CatalogStore for SqliteStore {
             .await
     }
 
-    async fn delete_product(&self, id: Uuid) -> Result<bool> {
-        self.db
-            .write(move |conn| delete(conn, "DELETE FROM products WHERE id = ?1", &[id]))
-            .await
+    async fn delete_product(&self, id: Uuid) -> Result<ProductDeletion> {
+        self.db.write(move |conn| delete_product(conn, id)).await
     }
 
     async fn create_hierarchy(&self, hierarchy: Hierarchy) -> Result<Hierarchy> {

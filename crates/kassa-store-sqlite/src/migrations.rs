@@ -68,6 +68,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0024_bundle_lines",
         include_str!("../migrations/0024_bundle_lines.sql"),
     ),
+    (
+        "0025_build_rules_bundle_options",
+        include_str!("../migrations/0025_build_rules_bundle_options.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

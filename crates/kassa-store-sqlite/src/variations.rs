@@ -1,10 +1,11 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use kassa_core::catalog::Product;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{BuildOutcome, Edit, VariationStore, VariationsChange};
 use kassa_core::time::Millis;
+use kassa_core::variations::BuildRules;
 use kassa_core::variations::{
     Modifier, Variation, VariationOption, VariationTree, assemble, parse_child_key, plan_build,
 };
@@ -13,7 +14,9 @@ use rusqlite::{Connection, Row, ToSql, params};
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::catalog::{PRODUCT_COLUMNS, delete, get_product, one, product_from_row, uuid_at, write_product};
+use crate::catalog::{
+    PRODUCT_COLUMNS, delete, get_product, one, product_from_row, to_json, uuid_at, write_product,
+};
 use crate::db::{DbResult, foreign_key_violation};
 use crate::list::Where;
 use crate::sql::id;
@@ -298,7 +301,8 @@ fn build(conn: &Connection, product_id: Uuid, now: Millis) -> DbResult<Option<Bu
     )?
     .into_iter()
     .collect();
-    let children = plan_build(&parent, &found, &existing, now, Uuid::now_v7)?;
+    let rules = rules_of(conn, product_id)?;
+    let children = plan_build(&parent, &found, rules.as_ref(), &existing, now, Uuid::now_v7)?;
     let mut created = 0;
     for child in &children {
         created += write_product(conn, child, true)?;
@@ -310,6 +314,18 @@ fn build(conn: &Connection, product_id: Uuid, now: Millis) -> DbResult<Option<Bu
         created,
         children: total as usize,
     }))
+}
+
+/// A product's build rules (none when it has none, or there is no such product).
+fn rules_of(conn: &Connection, product_id: Uuid) -> DbResult<Option<BuildRules>> {
+    Ok(one(
+        conn,
+        "SELECT build_rules FROM products WHERE id = ?1",
+        [id(product_id)],
+        |r| r.get::<_, Option<String>>(0),
+    )?
+    .flatten()
+    .and_then(|text| serde_json::from_str(&text).ok()))
 }
 
 #[async_trait]
@@ -526,6 +542,49 @@ impl VariationStore for SqliteStore {
                         product_from_row,
                     )
                     .map(Some)
+            })
+            .await
+    }
+
+    async fn build_rules(&self, product_ids: &[Uuid]) -> Result<HashMap<Uuid, BuildRules>> {
+        let ids: Vec<String> = product_ids.iter().map(|p| id(*p)).collect();
+        self.db
+            .read(move |conn| {
+                let mut found = HashMap::new();
+                for product in ids {
+                    let rules = one(
+                        conn,
+                        "SELECT id, build_rules FROM products WHERE id = ?1 AND build_rules IS NOT NULL",
+                        [product],
+                        |r| Ok((uuid_at(r, 0)?, r.get::<_, String>(1)?)),
+                    )?;
+                    if let Some((product, text)) = rules
+                        && let Ok(rules) = serde_json::from_str(&text)
+                    {
+                        found.insert(product, rules);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn update_product_rules(
+        &self,
+        product_id: Uuid,
+        rules: Option<BuildRules>,
+        edit: Edit<Product>,
+    ) -> Result<Option<Product>> {
+        self.db
+            .write(move |conn| {
+                let Some(mut product) = get_product(conn, product_id)? else {
+                    return Ok(None);
+                };
+                edit(&mut product)?;
+                write_product(conn, &product, false)?;
+                conn.prepare_cached("UPDATE products SET build_rules = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![id(product_id), rules.as_ref().map(to_json)])?;
+                Ok(Some(product))
             })
             .await
     }

@@ -1,7 +1,10 @@
-//! `/v2/carts/{id}/taxes` and `/v2/carts/{id}/items/{itemID}/taxes[/{taxID}]`: tax items on cart
-//! lines, admin only (Elastic Path lets only `client_credentials` tokens set tax). A tax item is a
-//! `rate` (a decimal, kept exactly as parts per million) **or** a fixed `amount` in minor units;
-//! the cart totals include them on every read.
+//! `/v2/carts/{id}/taxes`, `/v2/carts/{id}/items/{itemID}/taxes[/{taxID}]` and
+//! `/v2/carts/{id}/items/{itemID}/components/{productID}/taxes[/{taxID}]`: tax items on cart lines
+//! and on bundle lines' component products, admin only (Elastic Path lets only
+//! `client_credentials` tokens set tax). A tax item is a `rate` (a decimal, kept exactly as parts
+//! per million) **or** a fixed `amount` in minor units; the cart totals include them on every
+//! read. A component's rate taxes that component's share of its bundle line
+//! ([`kassa_core::bundles::LineBundle::tax_on_line`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -30,6 +33,14 @@ pub fn router() -> Routes {
             "/v2/carts/{id}/items/{item_id}/taxes/{tax_id}",
             put(update).delete(remove),
         )
+        .route(
+            "/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes",
+            post(add_to_component),
+        )
+        .route(
+            "/v2/carts/{id}/items/{item_id}/components/{product_id}/taxes/{tax_id}",
+            put(update_component).delete(remove_component),
+        )
 }
 
 const MAX_TEXT: usize = 255;
@@ -44,6 +55,39 @@ fn item_not_found() -> ApiError {
 
 fn tax_not_found() -> ApiError {
     ApiError::not_found("Not Found", "Tax item not found")
+}
+
+fn component_not_found(component: Uuid) -> ErrorObject {
+    ErrorObject {
+        status: 404,
+        title: "Not Found".into(),
+        detail: Some(format!(
+            "The product {component} is not a component of this cart item's bundle"
+        )),
+        source: None,
+        meta: Some(json!({ "component_product_id": component })),
+    }
+}
+
+/// Whether the cart's line `item_id` is a bundle line with the component product `component`
+/// (`None`: any line will do): a line that is not there is for the store to refuse.
+fn check_component(
+    contents: &CartContents,
+    item_id: Uuid,
+    component: Option<Uuid>,
+) -> Result<(), ErrorObject> {
+    let (Some(component), Some(line)) = (component, contents.lines.iter().find(|l| l.id == item_id)) else {
+        return Ok(());
+    };
+    let has = line
+        .bundle
+        .as_ref()
+        .is_some_and(|b| b.products(1).iter().any(|(id, _)| *id == component));
+    if has {
+        Ok(())
+    } else {
+        Err(component_not_found(component))
+    }
 }
 
 /// The live cart's id and the expiry a change to it gets.
@@ -207,7 +251,13 @@ struct Fields {
 }
 
 impl Fields {
-    fn into_tax_item(self, cart_id: &str, item_id: Uuid, now: Millis) -> CartTaxItem {
+    fn into_tax_item(
+        self,
+        cart_id: &str,
+        item_id: Uuid,
+        component: Option<Uuid>,
+        now: Millis,
+    ) -> CartTaxItem {
         CartTaxItem {
             id: Uuid::now_v7(),
             cart_id: cart_id.to_owned(),
@@ -216,19 +266,25 @@ impl Fields {
             code: self.code,
             jurisdiction: self.jurisdiction,
             tax: self.tax,
+            component_product_id: component,
             created_at: now,
             updated_at: now,
         }
     }
 }
 
-fn refusal_error(refusal: TaxRefusal, item_id: Uuid) -> ErrorObject {
+fn refusal_error(refusal: TaxRefusal, item_id: Uuid, component: Option<Uuid>) -> ErrorObject {
+    let on = if component.is_some() {
+        "bundle component"
+    } else {
+        "cart item"
+    };
     let (status, title, detail) = match refusal {
         TaxRefusal::UnknownItem => (404, "Not Found", "Item was not found in the cart".to_owned()),
         TaxRefusal::LimitReached => (
             400,
             "Tax item not added to cart item.",
-            format!("Cannot exceed tax item limit of ({MAX_TAX_ITEMS_PER_ITEM}) on cart item."),
+            format!("Cannot exceed tax item limit of ({MAX_TAX_ITEMS_PER_ITEM}) on {on}."),
         ),
     };
     ErrorObject {
@@ -258,12 +314,43 @@ async fn add(
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    add_tax(&state, &id, &item_id, None, body).await
+}
+
+async fn add_to_component(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id, product_id)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<TaxBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let component = parse_component(&product_id)?;
+    add_tax(&state, &id, &item_id, Some(component), body).await
+}
+
+fn parse_component(product_id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(product_id).map_err(|_| {
+        ApiError::not_found(
+            "Not Found",
+            "The component product is not a component of this cart item's bundle",
+        )
+    })
+}
+
+/// Adds a tax item to the line `item_id` or to one of its bundle's component products.
+async fn add_tax(
+    state: &AppState,
+    id: &str,
+    item_id: &str,
+    component: Option<Uuid>,
+    body: TaxBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
     let cart_id = contents.cart.id.clone();
-    let item_id = parse_uuid(&item_id, item_not_found)?;
+    let item_id = parse_uuid(item_id, item_not_found)?;
     let fields = read_tax(&body.data, "data", None).map_err(Error::Validation)?;
-    let tax = fields.into_tax_item(&cart_id, item_id, now);
+    check_component(&contents, item_id, component).map_err(to_api_error)?;
+    let tax = fields.into_tax_item(&cart_id, item_id, component, now);
     // Decided on the cart as read; the store decides again on what it writes.
     CartSize::of(&contents.lines, &contents.taxes)
         .try_tax(item_id, tax.tax)
@@ -279,7 +366,7 @@ async fn add(
             StatusCode::CREATED,
             Json(json!({ "data": render_tax_item(&tax) })),
         )),
-        Err(refusal) => Err(to_api_error(refusal_error(refusal, item_id))),
+        Err(refusal) => Err(to_api_error(refusal_error(refusal, item_id, component))),
     }
 }
 
@@ -294,6 +381,24 @@ struct BulkBody {
 struct BulkOptions {
     #[serde(default)]
     add_all_or_nothing: bool,
+}
+
+/// The bundle component a bulk tax item names, if any: `meta.component_product_id`.
+fn related_component(raw: &Value, prefix: &str) -> Result<Option<Uuid>, FieldError> {
+    match &raw["meta"]["component_product_id"] {
+        Value::Null => Ok(None),
+        value => value
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{prefix}.meta.component_product_id"),
+                    "invalid",
+                    "component_product_id must be the id of a component product of the item's bundle",
+                )
+            }),
+    }
 }
 
 /// The line a bulk tax item names: `relationships.item.data.{type,id}`.
@@ -334,15 +439,22 @@ async fn bulk_add(
     let mut good = Vec::new();
     let mut kinds = Vec::new();
     let mut problems = Vec::new();
+    // Tax items for a component the item's bundle lacks: reported as the store's refusals are.
+    let mut later: Vec<ErrorObject> = Vec::new();
     for (i, raw) in body.data.iter().enumerate() {
         let prefix = format!("data[{i}]");
         let fields = read_tax(raw, &prefix, None);
         let item = related_item(raw, &prefix);
-        match (fields, item) {
-            (Ok(fields), Ok((item_id, kind))) => {
+        let component = related_component(raw, &prefix);
+        match (fields, item, component) {
+            (Ok(fields), Ok((item_id, kind)), Ok(component)) => {
+                if let Err(refused) = check_component(&contents, item_id, component) {
+                    later.push(refused);
+                    continue;
+                }
                 // Each tax item is decided on the cart as read with those before it; one that
                 // would make the cart too large to total is refused on its own.
-                let tax = fields.into_tax_item(&cart_id, item_id, now);
+                let tax = fields.into_tax_item(&cart_id, item_id, component, now);
                 match size.try_tax(item_id, tax.tax) {
                     Ok(()) => {
                         good.push(tax);
@@ -356,9 +468,10 @@ async fn bulk_add(
                     }
                 }
             }
-            (fields, item) => {
+            (fields, item, component) => {
                 problems.extend(fields.err().unwrap_or_default());
                 problems.extend(item.err());
+                problems.extend(component.err());
             }
         }
     }
@@ -369,7 +482,11 @@ async fn bulk_add(
     if !problems.is_empty() && (all_or_nothing || good.is_empty()) {
         return Err(Error::Validation(problems).into());
     }
-    let item_ids: Vec<Uuid> = good.iter().map(|t| t.item_id).collect();
+    if all_or_nothing && !later.is_empty() {
+        return Err(all_or_nothing_refused());
+    }
+    let targets: Vec<(Uuid, Option<Uuid>)> =
+        good.iter().map(|t| (t.item_id, t.component_product_id)).collect();
     let outcomes = state
         .store
         .add_cart_tax_items(&cart_id, good, all_or_nothing, expires_at)
@@ -384,23 +501,20 @@ async fn bulk_add(
             source: Some(p.source),
             meta: None,
         })
+        .chain(later)
         .collect();
-    for ((outcome, item_id), kind) in outcomes.into_iter().zip(item_ids).zip(kinds) {
+    for ((outcome, (item_id, component)), kind) in outcomes.into_iter().zip(targets).zip(kinds) {
         match outcome {
             Ok(tax) => {
                 let mut v = json!(render_tax_item(&tax));
                 v["relationships"] = json!({ "item": { "data": { "type": kind, "id": item_id } } });
                 added.push(v);
             }
-            Err(refusal) => errors.push(refusal_error(refusal, item_id)),
+            Err(refusal) => errors.push(refusal_error(refusal, item_id, component)),
         }
     }
     if all_or_nothing && !errors.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Add all or nothing.",
-            "Add all or nothing set to (true). Could not bulk add tax items to cart.",
-        ));
+        return Err(all_or_nothing_refused());
     }
     if added.is_empty() {
         let status = StatusCode::from_u16(errors[0].status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -411,6 +525,14 @@ async fn bulk_add(
         response["errors"] = json!(errors);
     }
     Ok((StatusCode::CREATED, Json(response)))
+}
+
+fn all_or_nothing_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Add all or nothing.",
+        "Add all or nothing set to (true). Could not bulk add tax items to cart.",
+    )
 }
 
 async fn bulk_delete(
@@ -440,14 +562,36 @@ async fn update(
     ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<Json<Value>> {
+    update_tax(&state, &id, &item_id, None, &tax_id, body).await
+}
+
+async fn update_component(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id, product_id, tax_id)): ApiPath<(String, String, String, String)>,
+    ApiJson(body): ApiJson<TaxBody>,
+) -> ApiResult<Json<Value>> {
+    let component = Uuid::parse_str(&product_id).map_err(|_| tax_not_found())?;
+    update_tax(&state, &id, &item_id, Some(component), &tax_id, body).await
+}
+
+/// Changes a tax item of the line `item_id` (of its bundle's `component`, if given).
+async fn update_tax(
+    state: &AppState,
+    id: &str,
+    item_id: &str,
+    component: Option<Uuid>,
+    tax_id: &str,
+    body: TaxBody,
+) -> ApiResult<Json<Value>> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
-    let item_id = parse_uuid(&item_id, item_not_found)?;
-    let tax_id = parse_uuid(&tax_id, tax_not_found)?;
+    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
+    let item_id = parse_uuid(item_id, item_not_found)?;
+    let tax_id = parse_uuid(tax_id, tax_not_found)?;
     let current = contents
         .taxes
         .iter()
-        .find(|t| t.id == tax_id && t.item_id == item_id)
+        .find(|t| t.id == tax_id && t.item_id == item_id && t.component_product_id == component)
         .ok_or_else(tax_not_found)?;
     let fields = read_tax(&body.data, "data", Some(current)).map_err(Error::Validation)?;
     let tax = CartTaxItem {
@@ -478,13 +622,33 @@ async fn remove(
     _: Admin,
     ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
+    remove_tax(&state, &id, &item_id, None, &tax_id).await
+}
+
+async fn remove_component(
+    State(state): State<AppState>,
+    _: Admin,
+    ApiPath((id, item_id, product_id, tax_id)): ApiPath<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let component = Uuid::parse_str(&product_id).map_err(|_| tax_not_found())?;
+    remove_tax(&state, &id, &item_id, Some(component), &tax_id).await
+}
+
+/// Deletes a tax item of the line `item_id` (of its bundle's `component`, if given).
+async fn remove_tax(
+    state: &AppState,
+    id: &str,
+    item_id: &str,
+    component: Option<Uuid>,
+    tax_id: &str,
+) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
-    let item_id = parse_uuid(&item_id, item_not_found)?;
-    let tax_id = parse_uuid(&tax_id, tax_not_found)?;
+    let (cart_id, expires_at) = cart_and_expiry(state, id, now).await?;
+    let item_id = parse_uuid(item_id, item_not_found)?;
+    let tax_id = parse_uuid(tax_id, tax_not_found)?;
     if !state
         .store
-        .delete_cart_tax_item(&cart_id, item_id, tax_id, now, expires_at)
+        .delete_cart_tax_item(&cart_id, item_id, component, tax_id, now, expires_at)
         .await?
     {
         return Err(tax_not_found());

@@ -13,7 +13,9 @@ use axum::routing::{any, get};
 use kassa_core::bundles::{self, Components, OptionTarget};
 use kassa_core::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
 use kassa_core::query::{FilterOp, check_filters};
+use kassa_core::store::ProductDeletion;
 use kassa_core::time::now_millis;
+use kassa_core::variations::{self, BuildRules, VariationTree};
 use kassa_core::{Error, Validator};
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,7 +30,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::product::render;
+use crate::views::product::render_with_rules;
 
 pub fn router() -> Routes {
     pcm::router(
@@ -84,8 +86,9 @@ struct Attributes {
     /// A bundle's components; `null` makes the product a standard one again.
     #[serde(default, deserialize_with = "present")]
     components: Patch<Value>,
-    /// Refused: a build makes every combination.
-    build_rules: Option<Value>,
+    /// Which combinations a build makes (`kassa_core::variations::builds`); `null` clears them.
+    #[serde(default, deserialize_with = "present")]
+    build_rules: Patch<Value>,
 }
 
 impl Attributes {
@@ -107,13 +110,6 @@ impl Attributes {
         check_text(v, &self.upc_ean, "data.attributes.upc_ean", 255);
         check_text(v, &self.mpn, "data.attributes.mpn", 255);
         check_text(v, &self.external_ref, "data.attributes.external_ref", 2048);
-        if self.build_rules.is_some() {
-            v.push(
-                "data.attributes.build_rules",
-                "Not Supported",
-                "Build rules are not supported by this server: a build makes every combination of the options",
-            );
-        }
     }
 
     fn apply(self, p: &mut Product, components: Option<Components>) {
@@ -145,33 +141,79 @@ fn check_relationships(v: &mut Validator, relationships: &Option<serde_json::Map
 }
 
 const COMPONENTS: &str = "data.attributes.components";
+const BUILD_RULES: &str = "data.attributes.build_rules";
 
-/// Validates a create or update body and returns its attributes, and the components when it
-/// sets them (empty: no longer a bundle). The components' options are checked to name products
-/// that are not bundles: `path_id`, the product updated, is one when it gets components.
+/// A body's changes beyond the plain attributes: the components when it sets them (empty: no
+/// longer a bundle), the build rules when it sets them (`Some(None)`: cleared).
+struct Changes {
+    components: Option<Components>,
+    rules: Patch<BuildRules>,
+}
+
+/// Validates a create or update body and returns its attributes and [`Changes`]. The
+/// components' options are checked to name products that are not bundles: `path_id`, the
+/// product updated, is one when it gets components. Build rules' option ids are checked against
+/// the options of the variations attached to the product when the request is made (a product
+/// being created has none); a variation detached or an option deleted later leaves a rule that
+/// names it matching nothing.
 async fn parse(
     state: &AppState,
     body: Body<Attributes>,
     path_id: Option<Uuid>,
-) -> Result<(Attributes, Option<Components>), Error> {
+) -> Result<(Attributes, Changes), Error> {
     let mut v = Validator::new();
     check_relationships(&mut v, &body.data.relationships);
     let mut attributes = body.data.checked(&mut v, "product", path_id);
-    let mut components = None;
+    let mut changes = Changes {
+        components: None,
+        rules: None,
+    };
     if let Some(a) = &mut attributes {
         a.check(&mut v, path_id.is_none());
-        components = match a.components.take() {
+        changes.components = match a.components.take() {
             Some(Some(value)) => Some(bundles::parse_components(&value, COMPONENTS, &mut v)),
             Some(None) => Some(Components::new()),
             None => None,
         };
+        changes.rules = match a.build_rules.take() {
+            Some(Some(value)) => Some(variations::parse_build_rules(&value, BUILD_RULES, &mut v)),
+            Some(None) => Some(None),
+            None => None,
+        };
     }
     v.finish()?;
-    if let Some(components) = &components {
+    if let Some(components) = &changes.components {
         check_targets(state, components, path_id).await?;
     }
+    if let Some(Some(rules)) = &changes.rules {
+        let trees = match path_id {
+            Some(id) => attached_trees(state, id).await?,
+            None => Vec::new(),
+        };
+        let mut v = Validator::new();
+        variations::check_build_rules(rules, &trees, BUILD_RULES, &mut v);
+        v.finish()?;
+    }
     let attributes = attributes.ok_or_else(|| Error::internal("validated attributes missing"))?;
-    Ok((attributes, components))
+    Ok((attributes, changes))
+}
+
+/// The variations attached to a product, in order, with their options (none for an unknown
+/// product: its update answers 404).
+async fn attached_trees(state: &AppState, id: Uuid) -> Result<Vec<VariationTree>, Error> {
+    let mut trees = Vec::new();
+    for variation in state.store.product_variations(id).await?.unwrap_or_default() {
+        if let Some(tree) = state.store.variation(variation).await? {
+            trees.push(tree);
+        }
+    }
+    Ok(trees)
+}
+
+/// A product rendered for `/pcm/products`, with its build rules read.
+async fn render_one(state: &AppState, product: &Product, origin: &Origin) -> Result<Value, Error> {
+    let rules = state.store.build_rules(&[product.id]).await?;
+    Ok(render_with_rules(product, rules.get(&product.id), origin))
 }
 
 /// Each option must name an existing product that is not a bundle (nor the bundle itself).
@@ -209,7 +251,7 @@ async fn create(
     origin: Origin,
     ApiJson(body): ApiJson<Body<Attributes>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (attributes, components) = parse(&state, body, None).await?;
+    let (attributes, changes) = parse(&state, body, None).await?;
     let now = now_millis();
     let mut product = Product {
         id: Uuid::now_v7(),
@@ -232,11 +274,19 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    attributes.apply(&mut product, components);
-    let product = state.store.create_product(product).await?;
+    attributes.apply(&mut product, changes.components);
+    let mut product = state.store.create_product(product).await?;
+    if let Some(rules) = changes.rules.flatten() {
+        // Rules on a new product name no option (it has no variations yet): only a default.
+        product = state
+            .store
+            .update_product_rules(product.id, Some(rules), Box::new(|_| Ok(())))
+            .await?
+            .ok_or_else(not_found)?;
+    }
     Ok((
         StatusCode::CREATED,
-        Json(envelope::single(render(&product, &origin))),
+        Json(envelope::single(render_one(&state, &product, &origin).await?)),
     ))
 }
 
@@ -248,7 +298,9 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
     let product = state.store.product(id).await?.ok_or_else(not_found)?;
-    Ok(Json(envelope::single(render(&product, &origin))))
+    Ok(Json(envelope::single(
+        render_one(&state, &product, &origin).await?,
+    )))
 }
 
 async fn list(
@@ -260,7 +312,13 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     check_filters(&query.filters, FILTERS)?;
     let page = state.store.products(&query.filters, query.page).await?;
-    let items = page.items.iter().map(|p| render(p, &origin)).collect();
+    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+    let rules = state.store.build_rules(&ids).await?;
+    let items = page
+        .items
+        .iter()
+        .map(|p| render_with_rules(p, rules.get(&p.id), &origin))
+        .collect();
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
     )))
@@ -274,21 +332,22 @@ async fn update(
     ApiJson(body): ApiJson<Body<Attributes>>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_uuid(&id, not_found)?;
-    let (attributes, components) = parse(&state, body, Some(id)).await?;
+    let (attributes, changes) = parse(&state, body, Some(id)).await?;
     let now = now_millis();
-    let product = state
-        .store
-        .update_product(
-            id,
-            Box::new(move |p| {
-                attributes.apply(p, components);
-                p.updated_at = now;
-                Ok(())
-            }),
-        )
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(envelope::single(render(&product, &origin))))
+    let components = changes.components;
+    let edit: kassa_core::store::Edit<Product> = Box::new(move |p| {
+        attributes.apply(p, components);
+        p.updated_at = now;
+        Ok(())
+    });
+    let product = match changes.rules {
+        Some(rules) => state.store.update_product_rules(id, rules, edit).await?,
+        None => state.store.update_product(id, edit).await?,
+    }
+    .ok_or_else(not_found)?;
+    Ok(Json(envelope::single(
+        render_one(&state, &product, &origin).await?,
+    )))
 }
 
 async fn remove(
@@ -297,10 +356,26 @@ async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_uuid(&id, not_found)?;
-    if !state.store.delete_product(id).await? {
-        return Err(not_found());
+    match state.store.delete_product(id).await? {
+        ProductDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        ProductDeletion::NotFound => Err(not_found()),
+        ProductDeletion::InBundle { bundle, product } => {
+            let used = if product == id {
+                "The product".to_owned()
+            } else {
+                format!("Its child product {product}")
+            };
+            let by = bundle.map_or_else(|| "a bundle".to_owned(), |b| format!("the bundle {b}"));
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Product In Bundle",
+                format!(
+                    "{used} is a component option of {by}: delete the bundle, or remove the \
+                     option from its components, before deleting the product"
+                ),
+            ))
+        }
     }
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A bundle's component products: each product its options name, once, in order; none for a

@@ -6,6 +6,19 @@ use serde_json::{Value, json};
 use crate::envelope::Origin;
 use crate::views::pcm::{compact, meta};
 
+/// A product as `/pcm/products` shows it, with its build rules (`attributes.build_rules`).
+pub(crate) fn render_with_rules(
+    p: &Product,
+    rules: Option<&kassa_core::variations::BuildRules>,
+    origin: &Origin,
+) -> Value {
+    let mut product = render(p, origin);
+    if let Some(rules) = rules {
+        product["attributes"]["build_rules"] = json!(rules);
+    }
+    product
+}
+
 pub(crate) fn render(p: &Product, origin: &Origin) -> Value {
     let mut relationships = json!({
         "files": {

@@ -16,10 +16,18 @@ pub(crate) struct TaxItemView<'a> {
     id: Uuid,
     jurisdiction: Option<&'a str>,
     name: Option<&'a str>,
+    /// A bundle component's tax item names its component product.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<ComponentMeta>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
     #[serde(rename = "type")]
     kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ComponentMeta {
+    component_product_id: Uuid,
 }
 
 pub(crate) fn render_tax_item(t: &CartTaxItem) -> TaxItemView<'_> {
@@ -33,6 +41,9 @@ pub(crate) fn render_tax_item(t: &CartTaxItem) -> TaxItemView<'_> {
         id: t.id,
         jurisdiction: t.jurisdiction.as_deref(),
         name: t.name.as_deref(),
+        meta: t
+            .component_product_id
+            .map(|component_product_id| ComponentMeta { component_product_id }),
         rate,
         kind: "tax_item",
     }

@@ -17,6 +17,7 @@ backend_tests!(
     bad_bundle_items_change_nothing,
     bundle_lines_check_out_and_reorder_with_their_components,
     a_bundle_takes_its_components_stock_and_never_oversells,
+    bundle_components_take_tax_items_of_their_own,
 );
 
 /// The sources of every error object, in order.
@@ -823,4 +824,178 @@ async fn a_bundle_takes_its_components_stock_and_never_oversells(backend: Backen
         .await;
     assert_eq!(r.status, 400, "no console left: {}", r.body);
     assert_eq!(r.error()["title"], "Insufficient stock");
+}
+
+/// The cart's tax total.
+async fn cart_tax(app: &TestApp, token: &str, cart: &str) -> i64 {
+    let r = app.get(&format!("/v2/carts/{cart}"), token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["data"]["meta"]["display_price"]["tax"]["amount"]
+        .as_i64()
+        .unwrap()
+}
+
+fn tax_body(rate: Option<f64>, amount: Option<i64>) -> Value {
+    let mut data = json!({"type": "tax_item", "name": "VAT", "code": "VAT", "jurisdiction": "UK"});
+    if let Some(rate) = rate {
+        data["rate"] = json!(rate);
+    }
+    if let Some(amount) = amount {
+        data["amount"] = json!(amount);
+    }
+    json!({ "data": data })
+}
+
+/// Tax items on a bundle line's component products: a rate taxes the component's share of the
+/// line (its part of the selection's value), an amount is added as it is; each is changed and
+/// deleted only through its component, counted apart for the limit, and kept by the order.
+async fn bundle_components_take_tax_items_of_their_own(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let p = published(&app, &admin).await;
+    // A console (3000) and two of game B (300 each): 3600, the console 5/6 of it.
+    let selected = json!({"console": {p.console.clone(): 1}, "games": {p.game_b.clone(): 2}});
+    let r = app
+        .post(
+            "/v2/carts/taxed-kit/items",
+            &p.shopper,
+            bundle_item(&p.kit, 1, Some(selected.clone())),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let line = r.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let component = |product: &str| format!("/v2/carts/taxed-kit/items/{line}/components/{product}/taxes");
+    let r = app
+        .post(&component(&p.console), &admin, tax_body(Some(0.2), None))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["meta"]["component_product_id"], p.console.as_str());
+    let on_console = r.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit").await, 600, "20 % of 3000");
+    let r = app
+        .post(&component(&p.game_b), &admin, tax_body(None, Some(50)))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let on_games = r.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit").await, 650);
+    // Bulk, with the component in `meta`: 10 % of game B's 600.
+    let bulk = |meta: Value| {
+        json!({"data": [{"type": "tax_item", "name": "GST", "rate": 0.1, "meta": meta,
+            "relationships": {"item": {"data": {"type": "cart_item", "id": line}}}}]})
+    };
+    let r = app
+        .post(
+            "/v2/carts/taxed-kit/taxes",
+            &admin,
+            bulk(json!({"component_product_id": p.game_b})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit").await, 710);
+    // Components the bundle line lacks, and malformed ones, change nothing.
+    let before = app.db.dump().await;
+    let r = app
+        .post(&component(&p.game_a), &admin, tax_body(Some(0.2), None))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.error()["meta"]["component_product_id"], p.game_a.as_str());
+    let r = app
+        .post(&component("not-a-product"), &admin, tax_body(Some(0.2), None))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = app
+        .post(
+            "/v2/carts/taxed-kit/taxes",
+            &admin,
+            bulk(json!({"component_product_id": "nope"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(sources(&r), ["data[0].meta.component_product_id"]);
+    let r = app
+        .post(
+            "/v2/carts/taxed-kit/taxes",
+            &admin,
+            bulk(json!({"component_product_id": p.game_a})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = app
+        .post(&component(&p.console), &p.shopper, tax_body(Some(0.2), None))
+        .await;
+    assert_eq!(r.status, 403, "only an admin sets tax: {}", r.body);
+    assert_same_dump(&before, &app.db.dump().await, "refused component taxes");
+    // Changed and deleted through its component only.
+    let r = app
+        .put(
+            &format!("/v2/carts/taxed-kit/items/{line}/taxes/{on_console}"),
+            &admin,
+            tax_body(Some(0.1), None),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = app
+        .put(
+            &format!("{}/{on_console}", component(&p.console)),
+            &admin,
+            tax_body(Some(0.1), None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit").await, 300 + 50 + 60);
+    let r = app
+        .delete(
+            &format!("/v2/carts/taxed-kit/items/{line}/taxes/{on_games}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = app
+        .delete(&format!("{}/{on_games}", component(&p.game_b)), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit").await, 360);
+    // The order keeps them: the same tax.
+    let order =
+        crate::fixtures::checkout(&app, "taxed-kit", &p.shopper, &[], crate::fixtures::guest_body()).await;
+    let r = app.get(&format!("/v2/orders/{order}"), &admin).await;
+    assert_eq!(r.body["data"]["meta"]["display_price"]["tax"]["amount"], 360);
+    assert_eq!(
+        r.body["data"]["meta"]["display_price"]["with_tax"]["amount"],
+        3960
+    );
+
+    // Five tax items a component, counted apart from the line's.
+    let r = app
+        .post(
+            "/v2/carts/taxed-kit-2/items",
+            &p.shopper,
+            bundle_item(&p.kit, 1, Some(selected)),
+        )
+        .await;
+    let line = r.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!(
+        "/v2/carts/taxed-kit-2/items/{line}/components/{}/taxes",
+        p.console
+    );
+    for _ in 0..5 {
+        let r = app.post(&path, &admin, tax_body(None, Some(1))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = app.post(&path, &admin, tax_body(None, Some(1))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.error()["detail"].as_str().unwrap().contains("bundle component"),
+        "{}",
+        r.body
+    );
+    let r = app
+        .post(
+            &format!("/v2/carts/taxed-kit-2/items/{line}/taxes"),
+            &admin,
+            tax_body(None, Some(1)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the line's own: {}", r.body);
+    assert_eq!(cart_tax(&app, &admin, "taxed-kit-2").await, 6);
 }

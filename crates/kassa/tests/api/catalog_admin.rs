@@ -167,15 +167,15 @@ async fn products_validation_and_unsupported_features(backend: Backend) {
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical", "extensions": "flat"}}}),
             vec!["data.attributes.extensions"],
         ),
-        // A bundle without components, build rules, relationships set on the product and
-        // templates are refused, naming them.
+        // A bundle without components, build rules without a default, relationships set on the
+        // product and templates are refused, naming them.
         (
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical", "components": {}}}}),
             vec!["data.attributes.components"],
         ),
         (
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical", "build_rules": {}}}}),
-            vec!["data.attributes.build_rules"],
+            vec!["data.attributes.build_rules.default"],
         ),
         (
             json!({"data": {"type": "product", "attributes": {"name": "x", "commodity_type": "physical"},

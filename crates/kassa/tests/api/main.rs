@@ -34,6 +34,7 @@ mod orders;
 mod outages;
 mod payments;
 mod process;
+mod product_deletes;
 mod promotions;
 mod refusals;
 mod sdk;

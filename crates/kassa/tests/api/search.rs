@@ -17,6 +17,7 @@ backend_tests!(
     search_sees_only_the_shoppers_catalog,
     a_second_publish_swaps_the_index_atomically_and_a_restart_reopens_it,
     search_and_catalog_answers_are_compact_json_with_sorted_keys,
+    search_indexes_children_under_their_parent,
 );
 
 /// A live product with a description, extensions and a USD (and EUR) price, in the node.
@@ -626,5 +627,158 @@ async fn search_and_catalog_answers_are_compact_json_with_sorted_keys(backend: B
     for body in [searched, listed, shown] {
         let again = serde_json::to_string(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
         assert_eq!(body, again);
+    }
+}
+
+fn skus(r: &Resp, result: usize) -> Vec<String> {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["results"][result]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["document"]["attributes"]["sku"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn search_indexes_children_under_their_parent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let tree = hierarchy(&app, &admin, "Clothes").await;
+    let book = pricebook(&app, &admin, "Prices").await;
+    item(&app, &admin, &tree, &book, "Cap", "CAP", "A cap", None, 900).await;
+    // A release without children: the fields exist, and match nothing.
+    let cat = catalog(
+        &app,
+        &admin,
+        "Shop",
+        json!({"hierarchy_ids": [tree.0], "pricebook_id": book}),
+    )
+    .await;
+    publish(&app, &admin, &cat).await;
+    searchable(&app, &app.url, &shopper, &[]).await;
+    let r = search(
+        &app,
+        &app.url,
+        &shopper,
+        json!([{"q": "*", "filter_by": "base_product_id:=x"}, {"q": "*", "filter_by": "product_types:=standard"}]),
+        &[],
+    )
+    .await;
+    assert_eq!(skus(&r, 0), Vec::<String>::new(), "{}", r.body);
+    assert_eq!(skus(&r, 1), ["CAP"]);
+
+    // A parent with two children (S and M).
+    let tee = item(
+        &app,
+        &admin,
+        &tree,
+        &book,
+        "Tee",
+        "TEE",
+        "A cotton tee",
+        None,
+        2000,
+    )
+    .await;
+    let size = create(
+        &app,
+        &admin,
+        "/pcm/variations",
+        json!({"data": {"type": "product-variation", "attributes": {"name": "Size"}}}),
+    )
+    .await;
+    for name in ["S", "M"] {
+        create(
+            &app,
+            &admin,
+            &format!("/pcm/variations/{size}/options"),
+            json!({"data": {"type": "product-variation-option", "attributes": {"name": name, "description": name}}}),
+        )
+        .await;
+    }
+    let r = app
+        .post(
+            &format!("/pcm/products/{tee}/relationships/variations"),
+            &admin,
+            json!({"data": [{"type": "product-variation", "id": size}]}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/pcm/products/{tee}/build"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    publish(&app, &admin, &cat).await;
+    // The new release's index is built in the background: wait for the children to show.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while skus(
+        &search(&app, &app.url, &shopper, json!([{"q": "*"}]), &[]).await,
+        0,
+    )
+    .len()
+        < 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second release was not searchable within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let r = search(
+        &app,
+        &app.url,
+        &shopper,
+        json!([
+            // A listing of one item per product family: parents and standalone products.
+            {"q": "*", "filter_by": "product_types:!=child"},
+            // A parent's children, under it.
+            {"q": "*", "filter_by": format!("base_product_id:={tee}")},
+            // How many children each parent has.
+            {"q": "*", "facet_by": "base_product_id,product_types"},
+            // A typed query finds the children too, each carrying its parent.
+            {"q": "tee", "filter_by": "product_types:=child"},
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(skus(&r, 0), ["CAP", "TEE"], "{}", r.body);
+    assert_eq!(skus(&r, 1), ["TEE-S", "TEE-M"]);
+    let facets = &r.body["results"][2]["facet_counts"];
+    assert_eq!(facets[0]["field_name"], "base_product_id");
+    assert_eq!(
+        facets[0]["counts"],
+        json!([{"value": tee, "highlighted": tee, "count": 2}])
+    );
+    let types: Vec<(String, u64)> = facets[1]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["value"].as_str().unwrap().to_owned(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("child".to_owned(), 2),
+            ("parent".to_owned(), 1),
+            ("standard".to_owned(), 1)
+        ]
+    );
+    let hits = r.body["results"][3]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{}", r.body);
+    for hit in hits {
+        assert_eq!(hit["document"]["attributes"]["base_product_id"], tee.as_str());
+        assert_eq!(hit["document"]["meta"]["product_types"], json!(["child"]));
     }
 }

@@ -21,6 +21,8 @@ backend_tests!(
     published_parents_and_children_with_prices,
     carts_take_children_and_refuse_parents,
     a_product_that_became_a_parent_is_not_checked_out,
+    build_rules_decide_what_a_build_makes,
+    bad_build_rules_change_nothing,
 );
 
 fn variation(name: &str) -> Value {
@@ -1195,4 +1197,284 @@ async fn a_product_that_became_a_parent_is_not_checked_out(backend: Backend) {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error()["title"], "Product not found");
     assert_same_dump(&before, &app.db.dump().await, "checkout of a parent");
+}
+
+fn rules_body(rules: Value) -> Value {
+    json!({"data": {"type": "product", "attributes": {"build_rules": rules}}})
+}
+
+/// A shirt with Colour (Red, Blue) and Size (S, M, L) attached: the shirt's, the colours' and
+/// the sizes' ids.
+async fn shirt_with_variations(app: &TestApp, admin: &str) -> (String, Vec<String>, Vec<String>) {
+    let (colour, colours) = variation_with(app, admin, "Colour", &[("Red", vec![]), ("Blue", vec![])]).await;
+    let (size, sizes) =
+        variation_with(app, admin, "Size", &[("S", vec![]), ("M", vec![]), ("L", vec![])]).await;
+    let shirt = create(
+        app,
+        admin,
+        "/pcm/products",
+        json!({"data": {"type": "product", "attributes": {"name": "Shirt", "sku": "SHIRT", "commodity_type": "physical"}}}),
+    )
+    .await;
+    let r = app
+        .post(
+            &format!("/pcm/products/{shirt}/relationships/variations"),
+            admin,
+            refs(&[&colour, &size]),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    (shirt, colours, sizes)
+}
+
+async fn build_rules_decide_what_a_build_makes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    // Rules on a new product: only a default (it has no variations yet), shown as given.
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            json!({"data": {"type": "product", "attributes": {
+                "name": "Plain", "commodity_type": "physical", "build_rules": {"default": "exclude"}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["attributes"]["build_rules"],
+        json!({"default": "exclude"})
+    );
+
+    let (shirt, colours, sizes) = shirt_with_variations(&app, &admin).await;
+    let [red, blue] = [&colours[0], &colours[1]];
+    let [s, m, l] = [&sizes[0], &sizes[1], &sizes[2]];
+    let path = format!("/pcm/products/{shirt}");
+    let rules = json!({"default": "include", "exclude": [[blue]]});
+    let r = app.put(&path, &admin, rules_body(rules.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["attributes"]["build_rules"], rules);
+    assert_eq!(r.body["data"]["attributes"]["name"], "Shirt", "the rest is kept");
+    // Shown on reads; kept by an update that does not name them.
+    let r = app
+        .put(
+            &path,
+            &admin,
+            json!({"data": {"type": "product", "attributes": {"description": "Cotton."}}}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["attributes"]["build_rules"], rules, "{}", r.body);
+    assert_eq!(
+        app.get(&path, &admin).await.body["data"]["attributes"]["build_rules"],
+        rules
+    );
+    let r = app.get("/pcm/products?filter=eq(sku,SHIRT)", &admin).await;
+    assert_eq!(r.body["data"][0]["attributes"]["build_rules"], rules);
+
+    // Excluded: Blue. Built: Red in every size.
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["meta"]["children_created"], 3, "{}", r.body);
+    assert_eq!(
+        skus(&children(&app, &admin, &shirt).await),
+        ["SHIRT-Red-S", "SHIRT-Red-M", "SHIRT-Red-L"]
+            .map(String::from)
+            .into()
+    );
+
+    // New rules: Blue only in M (the longer rule wins), and Red-S excluded now. A rebuild adds
+    // Blue-M; Red-S, built before, stays.
+    let rules = json!({"default": "include", "include": [[blue, m]], "exclude": [[blue], [red, s]]});
+    let r = app.put(&path, &admin, rules_body(rules.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["meta"]["children_created"], 1, "{}", r.body);
+    assert_eq!(r.body["data"]["meta"]["children_total"], 4, "{}", r.body);
+    let built = skus(&children(&app, &admin, &shirt).await);
+    assert!(
+        built.contains("SHIRT-Blue-M") && built.contains("SHIRT-Red-S"),
+        "{built:?}"
+    );
+
+    // default exclude: only what a rule includes.
+    let r = app
+        .put(
+            &path,
+            &admin,
+            rules_body(json!({"default": "exclude", "include": [[l]]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(
+        r.body["data"]["meta"]["children_created"], 1,
+        "Blue-L: {}",
+        r.body
+    );
+
+    // null clears the rules: every combination again.
+    let r = app.put(&path, &admin, rules_body(Value::Null)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["data"]["attributes"].get("build_rules").is_none(),
+        "{}",
+        r.body
+    );
+    assert!(
+        app.get(&path, &admin).await.body["data"]["attributes"]
+            .get("build_rules")
+            .is_none()
+    );
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(
+        r.body["data"]["meta"]["children_created"], 1,
+        "Blue-S: {}",
+        r.body
+    );
+    assert_eq!(r.body["data"]["meta"]["children_total"], 6, "{}", r.body);
+
+    // A rule naming an option deleted since matches nothing: the build goes on.
+    let rules = json!({"default": "include", "exclude": [[l]]});
+    let r = app.put(&path, &admin, rules_body(rules.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let size = app
+        .get(&format!("/pcm/products/{shirt}/relationships/variations"), &admin)
+        .await
+        .body["data"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .delete(&format!("/pcm/variations/{size}/options/{l}"), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    create(
+        &app,
+        &admin,
+        &format!("/pcm/variations/{size}/options"),
+        option("XL"),
+    )
+    .await;
+    let r = build(&app, &admin, &shirt).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["meta"]["children_created"], 2,
+        "Red-XL, Blue-XL: {}",
+        r.body
+    );
+    assert_eq!(
+        app.get(&path, &admin).await.body["data"]["attributes"]["build_rules"],
+        rules,
+        "kept as given"
+    );
+}
+
+async fn bad_build_rules_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let (shirt, colours, sizes) = shirt_with_variations(&app, &admin).await;
+    let [red, blue] = [&colours[0], &colours[1]];
+    let s = &sizes[0];
+    let (_, others) = variation_with(&app, &admin, "Fit", &[("Slim", vec![])]).await;
+    let slim = &others[0];
+    let path = format!("/pcm/products/{shirt}");
+    let r = app
+        .put(
+            &path,
+            &admin,
+            rules_body(json!({"default": "include", "exclude": [[blue]]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = "data.attributes.build_rules";
+    let cases: Vec<(Value, Vec<String>, &str)> = vec![
+        (json!("include"), vec![at.into()], "invalid"),
+        (
+            json!({"include": [[red]]}),
+            vec![format!("{at}.default")],
+            "required",
+        ),
+        (
+            json!({"default": "all"}),
+            vec![format!("{at}.default")],
+            "invalid",
+        ),
+        (
+            json!({"default": "include", "include": [red]}),
+            vec![format!("{at}.include[0]")],
+            "invalid",
+        ),
+        (
+            json!({"default": "include", "exclude": [[red, "nope"]], "extra": 1}),
+            vec![format!("{at}.extra"), format!("{at}.exclude[0][1]")],
+            "invalid",
+        ),
+        (
+            json!({"default": "include", "exclude": [[slim]]}),
+            vec![format!("{at}.exclude[0][0]")],
+            "not_found",
+        ),
+        (
+            json!({"default": "include", "include": [[red, blue]]}),
+            vec![format!("{at}.include[0]")],
+            "invalid",
+        ),
+        (
+            json!({"default": "include", "include": [[red]], "exclude": [[s]]}),
+            vec![at.into()],
+            "ambiguous",
+        ),
+    ];
+    for (rules, expected, title) in cases {
+        let before = app.db.dump().await;
+        let r = app
+            .put(
+                &path,
+                &admin,
+                json!({"data": {"type": "product", "attributes": {"name": "Renamed", "build_rules": rules}}}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{rules}: {}", r.body);
+        assert_eq!(sources(&r), expected, "{rules}");
+        assert_eq!(r.error()["title"], title, "{rules}: {}", r.body);
+        assert_same_dump(&before, &app.db.dump().await, &rules.to_string());
+    }
+    let r = app
+        .put(
+            &path,
+            &admin,
+            rules_body(json!({"default": "include", "include": [[red]], "exclude": [[s]]})),
+        )
+        .await;
+    assert!(
+        r.error()["detail"].as_str().unwrap().starts_with(
+            "could not determine whether to include or exclude a child product due to ambiguous rules"
+        ),
+        "Elastic Path's words: {}",
+        r.body
+    );
+    // A new product has no variations: a rule naming an option is refused, nothing created.
+    let before = app.db.dump().await;
+    let r = app
+        .post(
+            "/pcm/products",
+            &admin,
+            json!({"data": {"type": "product", "attributes": {"name": "New", "commodity_type": "physical",
+                "build_rules": {"default": "exclude", "include": [[red]]}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(sources(&r), [format!("{at}.include[0][0]")]);
+    assert!(
+        r.error()["detail"].as_str().unwrap().contains("no variations"),
+        "{}",
+        r.body
+    );
+    assert_same_dump(&before, &app.db.dump().await, "rules on create");
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["data"]["attributes"]["name"], "Shirt");
+    assert_eq!(
+        r.body["data"]["attributes"]["build_rules"],
+        json!({"default": "include", "exclude": [[blue]]})
+    );
 }
