@@ -774,13 +774,20 @@ test('bundle configurator: the bundle page, an option picked and priced, the bun
   assert.equal(both.response.status, 400);
   assert.equal(both.error.errors[0].source, 'data.selected_options.cups');
 
+  // The page reads the bundle's stock for the locations it offers: a bundle keeps none of its
+  // own, so kassa shows the whole sets its default components make at each location.
+  const offered = await getStock({ client, path: { product_uuid: bundle.id } });
+  assert.equal(offered.response.status, 200, JSON.stringify(offered.error));
+  const locations = offered.data.data.attributes.locations;
+  const location = Object.keys(locations).find((slug) => Number(locations[slug].available) > 0);
+  assert.equal(location, 'leeds');
+
   // Add to cart with the selection (the bundle form's server action), twice the set, at the
-  // location the form offers first. (The page reads the bundle's own stock for its locations;
-  // kassa keeps none for a bundle, whose stock is its components', and answers 404 there.)
+  // location the form offers first.
   const added = await manageCarts({
     client,
     path: { cartID },
-    body: { data: { type: 'cart_item', id: bundle.id, bundle_configuration: { selected_options: selected }, quantity: 2, location: 'leeds' } },
+    body: { data: { type: 'cart_item', id: bundle.id, bundle_configuration: { selected_options: selected }, quantity: 2, location } },
     headers: { 'X-Moltin-Currency': 'USD' },
   });
   assert.equal(added.response.status, 201, JSON.stringify(added.error));
@@ -831,8 +838,11 @@ test('bundle configurator: the bundle page, an option picked and priced, the bun
   assert.equal(Number(cups.data.attributes.locations.leeds.allocated), 4);
   const pots = await admin('GET', `/v2/inventories/${store.pot.id}`);
   assert.equal(Number(pots.data.attributes.locations.leeds.allocated), 3);
-  const set = await fetch(`${kassa.baseUrl}/v2/inventories/${bundle.id}`, { headers: { Authorization: `Bearer ${store.adminToken}` } });
-  assert.equal(set.status, 404, 'the bundle itself holds no stock');
+  // The set's stock is what its default components (a pot, two mugs) make at Leeds now.
+  const mugs = await admin('GET', `/v2/inventories/${store.mug.id}`);
+  const set = await admin('GET', `/v2/inventories/${bundle.id}`);
+  const leeds = (stock) => Number(stock.data.attributes.locations.leeds.available);
+  assert.equal(leeds(set), Math.min(leeds(pots), Math.floor(leeds(mugs) / 2)));
 });
 
 // The product page's variation picker: the child whose options are the ones picked, found by

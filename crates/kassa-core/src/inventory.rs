@@ -564,6 +564,53 @@ impl Validator {
     }
 }
 
+/// The stock a bundle shows, made from its components' (`components`: each product one bundle
+/// takes and how many; `stocks`: the records read of them): how many whole bundles the stock
+/// outside locations and each location's can make, and nothing allocated. A component without
+/// a record is not stock-managed and limits nothing; a component without a position at a
+/// location makes no bundle there. `None` when no component is stock-managed (the bundle is not
+/// either).
+pub fn bundle_stock(bundle_id: Uuid, components: &[(Uuid, i64)], stocks: &[Stock]) -> Option<Stock> {
+    let managed: Vec<(&Stock, i64)> = components
+        .iter()
+        .filter_map(|(id, per)| Some((stocks.iter().find(|s| s.product_id == *id)?, (*per).max(1))))
+        .collect();
+    let makes =
+        |available: &dyn Fn(&Stock) -> i64| managed.iter().map(|(s, per)| available(s).max(0) / per).min();
+    let outside = makes(&|s| s.levels.available)?;
+    let mut locations: Vec<Position> = Vec::new();
+    for p in managed.iter().flat_map(|(s, _)| &s.locations) {
+        if locations.iter().any(|l| l.location_id == p.location_id) {
+            continue;
+        }
+        let at = |s: &Stock| {
+            s.locations
+                .iter()
+                .find(|q| q.location_id == p.location_id)
+                .map_or(0, |q| q.levels.available)
+        };
+        locations.push(Position {
+            location_id: p.location_id,
+            slug: p.slug.clone(),
+            levels: StockLevels {
+                available: makes(&at).unwrap_or(0),
+                allocated: 0,
+            },
+        });
+    }
+    locations.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Some(Stock {
+        product_id: bundle_id,
+        levels: StockLevels {
+            available: outside,
+            allocated: 0,
+        },
+        locations,
+        created_at: managed.iter().map(|(s, _)| s.created_at).min().unwrap_or(0),
+        updated_at: managed.iter().map(|(s, _)| s.updated_at).max().unwrap_or(0),
+    })
+}
+
 /// An order item as its stock moves see it: its product, the location it draws from, its
 /// quantity, and a bundle item's selection.
 pub type StockItem = (Uuid, Option<Uuid>, i64, Option<crate::bundles::LineBundle>);
@@ -590,6 +637,47 @@ pub fn order_stock(items: impl IntoIterator<Item = StockItem>) -> Vec<(Uuid, Opt
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bundles_stock_is_the_whole_bundles_its_components_make() {
+        let id = Uuid::from_u128;
+        let at = |slug: &str, n: u128, available| Position {
+            location_id: id(n),
+            slug: slug.into(),
+            levels: levels(available, 3),
+        };
+        // Product 1: 7 outside, 5 at leeds; product 2: 9 outside, 1 at york; product 3 has none.
+        let stocks = vec![
+            Stock {
+                locations: vec![at("leeds", 90, 5)],
+                ..Stock::unlocated(id(1), levels(7, 2), 10)
+            },
+            Stock {
+                locations: vec![at("york", 91, 1)],
+                ..Stock::unlocated(id(2), levels(9, 0), 20)
+            },
+        ];
+        // Two of product 1 and one of 2 a bundle: min(7/2, 9/1) = 3 outside; none at leeds
+        // (no product 2 there) nor york (no product 1).
+        let kit = bundle_stock(id(9), &[(id(1), 2), (id(2), 1), (id(3), 4)], &stocks).unwrap();
+        assert_eq!(kit.product_id, id(9));
+        assert_eq!(kit.levels, levels(3, 0));
+        let got: Vec<(&str, i64)> = kit
+            .locations
+            .iter()
+            .map(|p| (p.slug.as_str(), p.levels.available))
+            .collect();
+        assert_eq!(got, [("leeds", 0), ("york", 0)]);
+        assert_eq!((kit.created_at, kit.updated_at), (10, 20));
+        // Only product 1 managed: 2 at leeds (5 / 2), 3 outside.
+        let cups = bundle_stock(id(9), &[(id(1), 2), (id(3), 1)], &stocks).unwrap();
+        assert_eq!(
+            (cups.levels.available, cups.locations[0].levels.available),
+            (3, 2)
+        );
+        // No managed component: no stock.
+        assert_eq!(bundle_stock(id(9), &[(id(3), 1)], &stocks), None);
+    }
 
     #[test]
     fn an_orders_stock_is_its_products_and_its_bundles_components() {

@@ -557,19 +557,12 @@ impl CartStore for PgStore {
             StockOf::Nothing => contents_sql!("NULL::text", "NULL::text"),
             // A checkout's read: the promotions' version stamp comes with it (the checkout of a
             // cart with a code must see the promotions as they are now), one statement less.
-            // A bundle line draws on its components' stock (the options of its JSONB record).
+            // A bundle line's components' stock is read after, for a cart with one (below).
             StockOf::Lines => contents_sql!(
-                stock_json!(
-                    "product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1 AND bundle IS NULL \
-                     UNION ALL SELECT (o->>'id')::uuid FROM cart_items ci, jsonb_each(ci.bundle->'components') c, \
-                     jsonb_array_elements(c.value->'options') o WHERE ci.cart_id = $1 AND ci.bundle IS NOT NULL)"
-                ),
+                stock_json!("product_id IN (SELECT product_id FROM cart_items WHERE cart_id = $1)"),
                 located_json!(
                     "SELECT location FROM cart_items WHERE cart_id = $1",
-                    "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug AND bundle IS NULL \
-                     UNION ALL SELECT (o->>'id')::uuid FROM cart_items ci, jsonb_each(ci.bundle->'components') c, \
-                     jsonb_array_elements(c.value->'options') o WHERE ci.cart_id = $1 AND ci.location = l.slug \
-                     AND ci.bundle IS NOT NULL"
+                    "SELECT product_id FROM cart_items WHERE cart_id = $1 AND location = l.slug"
                 ),
                 "(SELECT version FROM promotions_version WHERE id = 1)"
             ),
@@ -615,6 +608,20 @@ impl CartStore for PgStore {
             .filter(|r| r.get::<Option<Uuid>, _>(FIRST_ITEM_COLUMN).is_some())
             .map(|r| item_row_at(r, FIRST_ITEM_COLUMN))
             .collect();
+        let mut levels = levels;
+        if stock == StockOf::Lines && lines.iter().any(|l| l.bundle.is_some()) {
+            // A bundle line takes its components' stock (each record with all its positions): a
+            // second statement, only for a cart with bundle lines, keeps the usual checkout's one
+            // statement free of unpacking JSON.
+            let (wanted, _) = StockOf::Lines.wanted(&lines);
+            let unread: Vec<Uuid> = wanted
+                .into_iter()
+                .filter(|id| !levels.stock.iter().any(|s| s.product_id == *id))
+                .collect();
+            levels
+                .stock
+                .extend(crate::inventories::stock_of(&self.pool, &unread).await?);
+        }
         let taxes = if first.get::<bool, _>(TAXED) {
             taxes_of(&self.pool, id).await?
         } else {

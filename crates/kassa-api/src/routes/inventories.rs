@@ -21,6 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use kassa_core::Validator;
+use kassa_core::bundles::LineBundle;
 use kassa_core::integrations::EventKind;
 use kassa_core::inventory::{
     Location, MAX_MULTIPLE, Position, Stock, StockLevels, StockTransaction, edit_location, is_valid_slug,
@@ -478,12 +479,29 @@ async fn read(
     origin: Origin,
     ApiPath(raw_id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let stock = state
-        .store
-        .stock(product_id(&raw_id)?)
-        .await?
-        .ok_or_else(|| stock_not_found(&raw_id))?;
+    let id = product_id(&raw_id)?;
+    let stock = match state.store.stock(id).await? {
+        Some(stock) => stock,
+        None => bundle_stock(&state, id)
+            .await?
+            .ok_or_else(|| stock_not_found(&raw_id))?,
+    };
     Ok(Json(envelope::single(render(&stock, &origin, ml))))
+}
+
+/// A bundle has no stock record of its own: it shows how many whole bundles of its default
+/// selection its components' stock makes ([`kassa_core::inventory::bundle_stock`]), so a
+/// storefront that reads a product's stock before offering it can offer a bundle. Read only
+/// when the product has no record.
+async fn bundle_stock(state: &AppState, id: Uuid) -> ApiResult<Option<Stock>> {
+    let Some(product) = state.store.product(id).await?.filter(|p| p.is_bundle()) else {
+        return Ok(None);
+    };
+    let selection = kassa_core::bundles::default_selection(&product.components);
+    let components = LineBundle::of(&product.components, &selection, Default::default()).products(1);
+    let ids: Vec<Uuid> = components.iter().map(|(id, _)| *id).collect();
+    let stocks = state.store.stock_levels(&ids).await?;
+    Ok(kassa_core::inventory::bundle_stock(id, &components, &stocks))
 }
 
 async fn list(

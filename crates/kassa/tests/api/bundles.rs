@@ -737,9 +737,9 @@ async fn levels(app: &TestApp, admin: &str, product: &str) -> (i64, i64) {
     (d["available"].as_i64().unwrap(), d["allocated"].as_i64().unwrap())
 }
 
-/// A bundle line takes its components' stock: an add beyond a component's stock is refused
-/// naming it, payment allocates each component, and of orders paid at once only as many as
-/// the last console allows are paid.
+/// A bundle line takes its components' stock: the bundle shows the whole bundles they make, an
+/// add beyond a component's stock is refused naming it, payment allocates each component, and
+/// of orders paid at once only as many as the last console allows are paid.
 async fn a_bundle_takes_its_components_stock_and_never_oversells(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn(backend).await);
     let admin = app.admin_token().await;
@@ -747,6 +747,14 @@ async fn a_bundle_takes_its_components_stock_and_never_oversells(backend: Backen
     crate::fixtures::enable_manual(&app, &admin).await;
     stock(&app, &admin, &p.console, 2).await;
     stock(&app, &admin, &p.game_a, 100).await;
+    // Its stock is what its components make: two consoles, fifty pairs of game A.
+    assert_eq!(levels(&app, &admin, &p.kit).await, (2, 0));
+    let r = app
+        .get(&format!("/v2/inventories/{}", p.priced_kit), &p.shopper)
+        .await;
+    assert_eq!(r.status, 200, "a shopper reads it too: {}", r.body);
+    let r = app.get(&format!("/v2/inventories/{}", p.game_b), &admin).await;
+    assert_eq!(r.status, 404, "a product without stock has none: {}", r.body);
     // Three kits would take three consoles.
     let r = app
         .post(
@@ -811,9 +819,8 @@ async fn a_bundle_takes_its_components_stock_and_never_oversells(backend: Backen
     assert_eq!(statuses, [200, 200, 400, 400, 400]);
     assert_eq!(levels(&app, &admin, &p.console).await, (0, 2));
     assert_eq!(levels(&app, &admin, &p.game_a).await, (96, 4), "two games a kit");
-    // The bundle itself holds no stock: its line never needed a record of its own.
-    let r = app.get(&format!("/v2/inventories/{}", p.kit), &admin).await;
-    assert_eq!(r.status, 404, "{}", r.body);
+    // The bundle holds no stock of its own: it shows how many its components make (none now).
+    assert_eq!(levels(&app, &admin, &p.kit).await, (0, 0));
     // A cart holding a kit since before the consoles ran out is refused at checkout.
     let r = app
         .post(
