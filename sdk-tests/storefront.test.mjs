@@ -524,35 +524,8 @@ test('a member logs in, renames the account, keeps an address book, checks out w
     },
   });
   assert.equal(bad.response.status, 401);
-  const login = await postV2AccountMembersTokens({
-    client,
-    body: {
-      data: {
-        type: 'account_management_authentication_token',
-        authentication_mechanism: 'password',
-        password_profile_id: store.passwordProfileId,
-        username: 'ann@perkins.example',
-        password: 'nurse-perkins-1',
-      },
-    },
-  });
-  assert.equal(login.response.status, 201, JSON.stringify(login.error));
-  const tokens = login.data.data;
+  const { accountID, accountMemberId, tokens } = await logIn(cookies, client);
   assert.ok(!Number.isNaN(new Date(tokens[0].expires).getTime()), 'expires is a date');
-  cookies.set(
-    '_store_ep_account_member_token',
-    JSON.stringify({
-      accounts: Object.fromEntries(
-        tokens.map((t) => [
-          t.account_id,
-          { account_id: t.account_id, account_name: t.account_name, expires: t.expires, token: t.token, type: t.type },
-        ]),
-      ),
-      selected: tokens[0].account_id,
-      accountMemberId: login.data.meta.account_member_id,
-    }),
-  );
-  const { selected: accountID, accountMemberId } = JSON.parse(cookies.get('_store_ep_account_member_token'));
   assert.equal(accountID, store.accountId);
   assert.equal(accountMemberId, store.memberId);
 
@@ -711,12 +684,17 @@ async function logIn(cookies, client) {
   cookies.set(
     '_store_ep_account_member_token',
     JSON.stringify({
-      accounts: Object.fromEntries(tokens.map((t) => [t.account_id, { account_id: t.account_id, account_name: t.account_name, token: t.token }])),
+      accounts: Object.fromEntries(
+        tokens.map((t) => [
+          t.account_id,
+          { account_id: t.account_id, account_name: t.account_name, expires: t.expires, token: t.token, type: t.type },
+        ]),
+      ),
       selected: tokens[0].account_id,
       accountMemberId: login.data.meta.account_member_id,
     }),
   );
-  return { accountID: tokens[0].account_id, accountMemberId: login.data.meta.account_member_id };
+  return { accountID: tokens[0].account_id, accountMemberId: login.data.meta.account_member_id, tokens };
 }
 
 test('bundle configurator: the bundle page, an option picked and priced, the bundle in the cart and the order', async () => {

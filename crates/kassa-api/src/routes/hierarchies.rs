@@ -22,7 +22,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ListQuery, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::product::render_with_rules;
 
 pub fn router() -> Routes {
     pcm::router(
@@ -458,13 +457,7 @@ async fn node_products(
     check_filters(&query.filters, &[])?;
     let node = existing_node(&state, &hierarchy, &node).await?;
     let page = state.store.node_products(node.id, query.page).await?;
-    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
-    let rules = state.store.build_rules(&ids).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|p| render_with_rules(p, rules.get(&p.id), &origin))
-        .collect();
+    let items = crate::routes::products::render_all(&state, &page.items, &origin).await?;
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
     )))

@@ -212,8 +212,22 @@ async fn attached_trees(state: &AppState, id: Uuid) -> Result<Vec<VariationTree>
 
 /// A product rendered for `/pcm/products`, with its build rules read.
 async fn render_one(state: &AppState, product: &Product, origin: &Origin) -> Result<Value, Error> {
-    let rules = state.store.build_rules(&[product.id]).await?;
-    Ok(render_with_rules(product, rules.get(&product.id), origin))
+    let mut rendered = render_all(state, std::slice::from_ref(product), origin).await?;
+    Ok(rendered.pop().unwrap_or_default())
+}
+
+/// Products rendered for `/pcm` reads, with their build rules read in one go.
+pub(crate) async fn render_all(
+    state: &AppState,
+    products: &[Product],
+    origin: &Origin,
+) -> Result<Vec<Value>, Error> {
+    let ids: Vec<Uuid> = products.iter().map(|p| p.id).collect();
+    let rules = state.store.build_rules(&ids).await?;
+    Ok(products
+        .iter()
+        .map(|p| render_with_rules(p, rules.get(&p.id), origin))
+        .collect())
 }
 
 /// Each option must name an existing product that is not a bundle (nor the bundle itself).
@@ -312,13 +326,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     check_filters(&query.filters, FILTERS)?;
     let page = state.store.products(&query.filters, query.page).await?;
-    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
-    let rules = state.store.build_rules(&ids).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|p| render_with_rules(p, rules.get(&p.id), &origin))
-        .collect();
+    let items = render_all(&state, &page.items, &origin).await?;
     Ok(Json(envelope::collection(
         items, page.total, &query, &origin, &uri,
     )))
