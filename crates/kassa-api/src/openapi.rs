@@ -278,11 +278,17 @@ pub fn operations() -> Vec<Op> {
         tag("Carts", vec![
             Op::get("/v2/carts", "List the shopper's carts").shopper().list().returns("Cart"),
             Op::post("/v2/carts", "Create a cart").shopper().created().body("CartBody").optional_body().returns("Cart"),
-            Op::get("/v2/carts/{id}", "Get a cart").shopper().returns("Cart"),
+            Op::get("/v2/carts/{id}", "Get a cart")
+                .describe("`include`: `items`, `tax_items`, `promotions`, `custom_discounts`, and `component_products` (each bundle line's `bundle_configuration.component_products`: the selected products as the shopper's catalog shows them).")
+                .shopper().returns("Cart"),
             Op::put("/v2/carts/{id}", "Update a cart").shopper().body("CartBody").returns("Cart"),
             Op::delete("/v2/carts/{id}", "Delete a cart").shopper().no_content(),
-            Op::get("/v2/carts/{id}/items", "List a cart's items").shopper().list().returns("CartItem"),
-            Op::post("/v2/carts/{id}/items", "Add items to a cart").shopper().created().body("AddItemsBody").list().returns("CartItem"),
+            Op::get("/v2/carts/{id}/items", "List a cart's items")
+                .describe("`include`: `tax_items`, `custom_discounts`, and `component_products` (each bundle line's `bundle_configuration.component_products`).")
+                .shopper().list().returns("CartItem"),
+            Op::post("/v2/carts/{id}/items", "Add items to a cart")
+                .describe("`include=component_products` adds each bundle line's selected products under `bundle_configuration.component_products`, as Elastic Path's add does.")
+                .shopper().created().body("AddItemsBody").list().returns("CartItem"),
             Op::put("/v2/carts/{id}/items", "Update several items' quantities").shopper().body("DataArray").list().returns("CartItem"),
             Op::delete("/v2/carts/{id}/items", "Empty a cart").shopper().no_content(),
             Op::put("/v2/carts/{id}/items/{item_id}", "Update an item's quantity").shopper().body("QuantityBody").list().returns("CartItem"),

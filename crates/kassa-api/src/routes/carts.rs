@@ -42,9 +42,10 @@ use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::cart::{
-    bad_cart_id, cart_lines_emit, cart_not_found, cart_response, cart_updated_events, items_document,
-    items_response, price_with_promotions, render_cart,
+    ComponentProducts, bad_cart_id, cart_lines_emit, cart_not_found, cart_response, cart_updated_events,
+    items_document, items_response, price_with_promotions, render_cart,
 };
+use crate::views::catalog_product;
 use crate::views::money::money_formats;
 
 pub fn router() -> Routes {
@@ -128,11 +129,54 @@ async fn read(
     State(state): State<AppState>,
     who: Requester,
     origin: Origin,
+    request: ShopperRequest,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (contents, settings) = open_contents(&state, &id, &who).await?;
-    cart_response(&state, &contents, &settings, &query.include, &origin).await
+    let products = component_products(&state, &request, &contents, &query.include, &origin).await?;
+    cart_response(
+        &state,
+        &contents,
+        &settings,
+        &query.include,
+        &origin,
+        products.as_ref(),
+    )
+    .await
+}
+
+/// With `include=component_products`, the products the cart's bundle lines select, as the
+/// shopper's catalog renders them (published, priced in the cart's currency), by id; read only
+/// when asked and the cart has a bundle line. A product no longer published is left out.
+async fn component_products(
+    state: &AppState,
+    request: &ShopperRequest,
+    contents: &CartContents,
+    include: &[String],
+    origin: &Origin,
+) -> ApiResult<Option<ComponentProducts>> {
+    let bundles: Vec<&LineBundle> = contents.lines.iter().filter_map(|l| l.bundle.as_ref()).collect();
+    if bundles.is_empty() || !include.iter().any(|i| i == "component_products") {
+        return Ok(None);
+    }
+    let mut products = ComponentProducts::new();
+    let Some(release) = state
+        .catalog_view
+        .shopper_release(&*state.store, &request.context)
+        .await?
+    else {
+        return Ok(Some(products));
+    };
+    let code = contents.cart.currency.as_deref().or(request.currency.as_deref());
+    let currency = state.catalog_view.currency(&*state.store, code).await?;
+    for id in bundles.iter().flat_map(|b| b.products(1)).map(|(id, _)| id) {
+        if let Some(p) = release.product(id) {
+            let rendered = catalog_product::render(&release, p, &currency, request.context.now, origin);
+            products.insert(id, serde_json::to_value(rendered).unwrap_or_default());
+        }
+    }
+    Ok(Some(products))
 }
 
 #[derive(Deserialize, Default)]
@@ -250,7 +294,7 @@ async fn create(
     let contents = CartContents::empty(cart);
     Ok((
         StatusCode::CREATED,
-        cart_response(&state, &contents, &settings, &[], &origin).await?,
+        cart_response(&state, &contents, &settings, &[], &origin, None).await?,
     ))
 }
 
@@ -284,7 +328,7 @@ async fn update(
     if emitted {
         state.integrations.committed();
     }
-    cart_response(&state, &contents, &settings, &[], &origin).await
+    cart_response(&state, &contents, &settings, &[], &origin, None).await
 }
 
 async fn remove(
@@ -405,11 +449,22 @@ async fn items(
     State(state): State<AppState>,
     who: Requester,
     origin: Origin,
+    request: ShopperRequest,
     query: ListQuery,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (contents, settings) = open_contents(&state, &id, &who).await?;
-    items_response(&state, &contents, &settings, &query.include, &origin, &[]).await
+    let products = component_products(&state, &request, &contents, &query.include, &origin).await?;
+    items_response(
+        &state,
+        &contents,
+        &settings,
+        &query.include,
+        &origin,
+        &[],
+        products.as_ref(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -928,7 +983,7 @@ async fn add_code(
     // A code on an unknown cart is judged against an empty cart (and refused), creating nothing.
     let mut contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.to_owned(), now)));
     if contents.codes.iter().any(|c| code_key(&c.code) == key) {
-        return items_response(state, &contents, settings, &[], origin, &[]).await;
+        return items_response(state, &contents, settings, &[], origin, &[], None).await;
     }
     contents.codes.extend(found.iter().cloned());
     // One evaluation: the cart priced with the code decides whether it applies, and is the answer.
@@ -951,7 +1006,17 @@ async fn add_code(
         .await?;
     contents.cart.updated_at = now;
     contents.cart.expires_at = settings.cart_expiry(now);
-    let document = items_document(&contents, &totals, &outcome, &formats, &default, &[], origin, &[]);
+    let document = items_document(
+        &contents,
+        &totals,
+        &outcome,
+        &formats,
+        &default,
+        &[],
+        origin,
+        &[],
+        None,
+    );
     Ok(axum::response::IntoResponse::into_response(Json(document)))
 }
 
@@ -980,6 +1045,7 @@ async fn add_items(
     who: Requester,
     origin: Origin,
     request: ShopperRequest,
+    query: ListQuery,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AddBody>,
 ) -> ApiResult<(StatusCode, Response)> {
@@ -1168,9 +1234,19 @@ async fn add_items(
             contents.codes.push(c);
         }
     }
+    let products = component_products(&state, &request, &contents, &query.include, &origin).await?;
     Ok((
         StatusCode::CREATED,
-        items_response(&state, &contents, &settings, &[], &origin, &problems).await?,
+        items_response(
+            &state,
+            &contents,
+            &settings,
+            &[],
+            &origin,
+            &problems,
+            products.as_ref(),
+        )
+        .await?,
     ))
 }
 
@@ -1359,7 +1435,7 @@ async fn update_item(
     check_changes(&contents, &changes, |_| "data.quantity".into())?;
     let now = now_millis();
     let contents = set_quantities(&state, &contents, changes, &settings, &origin, now).await?;
-    items_response(&state, &contents, &settings, &[], &origin, &[]).await
+    items_response(&state, &contents, &settings, &[], &origin, &[], None).await
 }
 
 #[derive(Deserialize)]
@@ -1409,7 +1485,7 @@ async fn update_items(
     check_changes(&contents, &changes, |i| format!("data[{i}].quantity"))?;
     let now = now_millis();
     let contents = set_quantities(&state, &contents, changes, &settings, &origin, now).await?;
-    items_response(&state, &contents, &settings, &[], &origin, &[]).await
+    items_response(&state, &contents, &settings, &[], &origin, &[], None).await
 }
 
 /// An empty bulk update of an unknown cart: the cart is created (as reading it would) and its
@@ -1427,7 +1503,7 @@ async fn open_and_list(state: &AppState, id: &str, who: &Requester, origin: &Ori
             None,
         )
         .await?;
-    items_response(state, &contents, &settings, &[], origin, &[]).await
+    items_response(state, &contents, &settings, &[], origin, &[], None).await
 }
 
 async fn remove_item(
@@ -1448,7 +1524,7 @@ async fn remove_item(
         unit_price: None,
     }];
     let contents = set_quantities(&state, &contents, removal, &settings, &origin, now).await?;
-    items_response(&state, &contents, &settings, &[], &origin, &[]).await
+    items_response(&state, &contents, &settings, &[], &origin, &[], None).await
 }
 
 async fn clear_items(

@@ -76,15 +76,24 @@ impl<'a> ImageView<'a> {
     }
 }
 
-/// A bundle line's `bundle_configuration`: the options selected, by component.
+/// With `include=component_products`, the products bundle lines select, as the shopper's
+/// catalog renders them, by id.
+pub(crate) type ComponentProducts = HashMap<Uuid, Value>;
+
+/// A bundle line's `bundle_configuration`: the options selected, by component, and with
+/// `include=component_products` the selected products.
 #[derive(Serialize)]
-pub(crate) struct BundleConfigurationView {
+pub(crate) struct BundleConfigurationView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    component_products: Option<Vec<&'a Value>>,
     selected_options: Selection,
 }
 
-impl BundleConfigurationView {
-    pub(crate) fn of(bundle: Option<&LineBundle>) -> Option<Self> {
+impl<'a> BundleConfigurationView<'a> {
+    pub(crate) fn of(bundle: Option<&LineBundle>, products: Option<&'a ComponentProducts>) -> Option<Self> {
         bundle.map(|b| Self {
+            component_products: products
+                .map(|found| b.products(1).iter().filter_map(|(id, _)| found.get(id)).collect()),
             selected_options: b.selection(),
         })
     }
@@ -94,7 +103,7 @@ impl BundleConfigurationView {
 #[derive(Serialize)]
 pub(crate) struct CartItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    bundle_configuration: Option<BundleConfigurationView>,
+    bundle_configuration: Option<BundleConfigurationView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,6 +239,7 @@ pub(crate) fn render_item<'a>(
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
+    products: Option<&'a ComponentProducts>,
 ) -> CartItemView<'a> {
     let price = |amount: i64| PriceView {
         amount,
@@ -237,7 +247,7 @@ pub(crate) fn render_item<'a>(
         includes_tax: item.includes_tax,
     };
     CartItemView {
-        bundle_configuration: BundleConfigurationView::of(item.bundle.as_ref()),
+        bundle_configuration: BundleConfigurationView::of(item.bundle.as_ref(), products),
         catalog_id: item.catalog_id,
         catalog_source: item.product_id.map(|_| "pim"),
         components: item.bundle.as_ref().map(|b| &b.components),
@@ -359,6 +369,7 @@ pub(crate) fn render_lines<'a>(
     currency: &'a str,
     formats: &HashMap<String, MoneyFormat>,
     origin: &Origin,
+    products: Option<&'a ComponentProducts>,
 ) -> Vec<LineView<'a>> {
     let by_item = taxes_by_item(&contents.taxes);
     let mut out: Vec<LineView<'a>> = contents
@@ -382,6 +393,7 @@ pub(crate) fn render_lines<'a>(
                 currency,
                 formats,
                 origin,
+                products,
             ))
         })
         .collect();
@@ -411,6 +423,7 @@ pub(crate) fn cart_document<'a>(
     default: &'a str,
     include: &[String],
     origin: &Origin,
+    products: Option<&'a ComponentProducts>,
 ) -> CartDocument<'a> {
     let CartContents {
         cart,
@@ -435,7 +448,8 @@ pub(crate) fn cart_document<'a>(
         included: IncludedView {
             custom_discounts: asked("custom_discounts")
                 .then(|| render_cart_custom_discounts(custom_discounts, lines, currency, formats)),
-            items: asked("items").then(|| render_lines(contents, totals, outcome, currency, formats, origin)),
+            items: asked("items")
+                .then(|| render_lines(contents, totals, outcome, currency, formats, origin, products)),
             promotions: asked("promotions").then(|| outcome.applied.iter().map(render_condensed).collect()),
             tax_items: asked("tax_items").then(|| taxes.iter().map(render_tax_item).collect()),
         },
@@ -455,6 +469,7 @@ pub(crate) fn items_document<'a>(
     include: &[String],
     origin: &Origin,
     refused: &'a [ErrorObject],
+    products: Option<&'a ComponentProducts>,
 ) -> ItemsDocument<'a> {
     let CartContents {
         cart,
@@ -466,7 +481,7 @@ pub(crate) fn items_document<'a>(
     let currency = cart.currency.as_deref().unwrap_or(default);
     let asked = |name: &str| include.iter().any(|i| i == name);
     ItemsDocument {
-        data: render_lines(contents, totals, outcome, currency, formats, origin),
+        data: render_lines(contents, totals, outcome, currency, formats, origin, products),
         errors: (!refused.is_empty()).then_some(refused),
         included: IncludedView {
             custom_discounts: asked("custom_discounts")
@@ -489,10 +504,13 @@ pub(crate) async fn cart_response(
     settings: &StoreSettings,
     include: &[String],
     origin: &Origin,
+    products: Option<&ComponentProducts>,
 ) -> ApiResult<Response> {
     let (formats, default) = money_formats(state).await?;
     let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
-    let document = cart_document(contents, &totals, &outcome, &formats, &default, include, origin);
+    let document = cart_document(
+        contents, &totals, &outcome, &formats, &default, include, origin, products,
+    );
     Ok(Json(document).into_response())
 }
 
@@ -504,11 +522,12 @@ pub(crate) async fn items_response(
     include: &[String],
     origin: &Origin,
     refused: &[ErrorObject],
+    products: Option<&ComponentProducts>,
 ) -> ApiResult<Response> {
     let (formats, default) = money_formats(state).await?;
     let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
     let document = items_document(
-        contents, &totals, &outcome, &formats, &default, include, origin, refused,
+        contents, &totals, &outcome, &formats, &default, include, origin, refused, products,
     );
     Ok(Json(document).into_response())
 }
@@ -564,7 +583,7 @@ pub(crate) async fn cart_updated_events(
     }
     let (formats, default) = money_formats(state).await?;
     let (totals, outcome) = price_with_promotions(state, contents, settings, &default).await?;
-    let document = cart_document(contents, &totals, &outcome, &formats, &default, &[], origin);
+    let document = cart_document(contents, &totals, &outcome, &formats, &default, &[], origin, None);
     Ok(vec![Event {
         kind: EventKind::CartUpdated,
         payload: serde_json::to_string(&document).unwrap_or_default(),
@@ -611,7 +630,16 @@ pub(crate) async fn cart_lines_emit(
         else {
             return Vec::new();
         };
-        let document = cart_document(contents, &totals, &outcome, &formats, &default, &[], &origin);
+        let document = cart_document(
+            contents,
+            &totals,
+            &outcome,
+            &formats,
+            &default,
+            &[],
+            &origin,
+            None,
+        );
         vec![Event {
             kind: EventKind::CartUpdated,
             payload: serde_json::to_string(&document).unwrap_or_default(),

@@ -125,7 +125,7 @@ pub(crate) struct OrderItemRelationshipsView {
 #[derive(Serialize)]
 pub(crate) struct OrderItemView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    bundle_configuration: Option<BundleConfigurationView>,
+    bundle_configuration: Option<BundleConfigurationView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,7 +178,7 @@ pub(crate) fn render_order_item<'a>(
         cart_shares: &t.cart_discounts,
     };
     OrderItemView {
-        bundle_configuration: BundleConfigurationView::of(i.bundle.as_ref()),
+        bundle_configuration: BundleConfigurationView::of(i.bundle.as_ref(), None),
         catalog_id: i.catalog_id,
         catalog_source: i.product_id.map(|_| "pim"),
         components: i.bundle.as_ref().map(|b| &b.components),

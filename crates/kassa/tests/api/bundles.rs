@@ -602,6 +602,58 @@ async fn bundle_lines_are_configured_priced_and_kept_apart(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(line(&r, id)["unit_price"]["amount"], 4000);
     assert_eq!(line(&r, id)["value"]["amount"], 5 * 4000);
+    // `include=component_products`: each bundle line's selected products, as the catalog shows
+    // them (priced); asked on a read or on the add itself, and only then.
+    assert!(
+        line(&r, id)["bundle_configuration"]
+            .get("component_products")
+            .is_none()
+    );
+    // The selected products' skus and prices, from a list of lines.
+    let shown = |lines: &Value| -> Vec<(String, i64)> {
+        let line = lines.as_array().unwrap().iter().find(|l| l["id"] == id).unwrap();
+        line["bundle_configuration"]["component_products"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no component_products: {line}"))
+            .iter()
+            .map(|p| {
+                let price = p["meta"]["display_price"]["without_tax"]["amount"].as_i64();
+                (
+                    p["attributes"]["sku"].as_str().unwrap().to_owned(),
+                    price.unwrap(),
+                )
+            })
+            .collect()
+    };
+    // In the order of the products' ids, as a selection lists them.
+    let mut expected = vec![
+        (p.console.clone(), ("CONSOLE".to_owned(), 3000)),
+        (p.game_a.clone(), ("GAME-A".to_owned(), 500)),
+    ];
+    expected.sort();
+    let expected: Vec<(String, i64)> = expected.into_iter().map(|(_, e)| e).collect();
+    let r = app
+        .get(&format!("{cart}?include=component_products"), &p.shopper)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(shown(&r.body["data"]), expected);
+    let r = app
+        .get(
+            "/v2/carts/bundle-lines?include=items,component_products",
+            &p.shopper,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(shown(&r.body["included"]["items"]), expected);
+    let r = app
+        .post(
+            &format!("{cart}?include=component_products"),
+            &p.shopper,
+            bundle_item(&p.kit, 1, None),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(shown(&r.body["data"]), expected);
 }
 
 /// Each problem of a bundle item is a 400 naming its field, and the cart is left as it was.
