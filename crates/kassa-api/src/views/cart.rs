@@ -415,6 +415,7 @@ pub(crate) fn render_lines<'a>(
 
 /// The cart and, with `include=items` / `include=tax_items`, its lines under `included.items`
 /// and their tax items under `included.tax_items`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cart_document<'a>(
     contents: &'a CartContents,
     totals: &CartTotals,
