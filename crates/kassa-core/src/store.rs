@@ -603,6 +603,16 @@ pub trait CartStore {
         now: Millis,
         stock: StockOf,
     ) -> Result<(Option<CartContents>, CartStock)>;
+    /// [`Self::cart_contents`] for an add that names promotion codes, with, from the same read
+    /// where the backend can, the codes each lower-cased name in `code_keys` finds (as
+    /// [`PromotionStore::promotion_codes_by_key`], one list per key): the add pays one hand-off.
+    async fn cart_contents_and_codes(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+        code_keys: Vec<String>,
+    ) -> Result<(Option<CartContents>, CartStock, Vec<Vec<PromotionCode>>)>;
     /// Adds lines to the cart `seen` (as the caller read it), creating it from `seen` if it is
     /// gone, so the first add to an unknown id is one write. A line whose `line_key` exists gets
     /// the quantity added (and the new unit price, and the item's location if it names one);

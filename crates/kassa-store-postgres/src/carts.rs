@@ -9,10 +9,10 @@ use kassa_core::carts::{
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
 use kassa_core::integrations::{Emit, Event};
-use kassa_core::promotions::codes_from_json;
+use kassa_core::promotions::{PromotionCode, codes_from_json};
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
-use kassa_core::store::{CartStore, SettingsStore};
+use kassa_core::store::{CartStore, PromotionStore, SettingsStore};
 use kassa_core::time::Millis;
 use kassa_core::{Error, Result};
 use sqlx::postgres::PgRow;
@@ -540,6 +540,22 @@ impl CartStore for PgStore {
 
     async fn cart_items(&self, cart_id: &str) -> Result<Vec<CartItem>> {
         items_of(&self.pool, cart_id).await
+    }
+
+    async fn cart_contents_and_codes(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+        code_keys: Vec<String>,
+    ) -> Result<(Option<CartContents>, CartStock, Vec<Vec<PromotionCode>>)> {
+        // PostgreSQL pays per statement, not per hand-off: the codes are a statement each.
+        let (contents, stock) = self.cart_contents(id, now, stock).await?;
+        let mut codes = Vec::with_capacity(code_keys.len());
+        for key in &code_keys {
+            codes.push(PromotionStore::promotion_codes_by_key(self, key).await?);
+        }
+        Ok((contents, stock, codes))
     }
 
     async fn cart_contents(

@@ -9,6 +9,7 @@ use kassa_core::carts::{
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
 use kassa_core::integrations::{Emit, Event};
+use kassa_core::promotions::PromotionCode;
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::settings::{ReserveAt, StoreSettings};
 use kassa_core::store::{CartStore, SettingsStore};
@@ -244,6 +245,49 @@ fn cart_gone() -> Error {
     Error::not_found("Not Found", "Cart not found")
 }
 
+/// The live cart with its lines, tax items, codes and custom discounts, and the stock levels
+/// `stock` asks for, within the caller's read ([`CartStore::cart_contents`]).
+fn contents_of(
+    conn: &Connection,
+    id: &str,
+    now: Millis,
+    stock: StockOf,
+) -> DbResult<(Option<CartContents>, CartStock)> {
+    let contents = match live_cart(conn, id, now)? {
+        Some(cart) => {
+            let lines = items_of(conn, id)?;
+            // Tax items belong to lines: an empty cart has none.
+            let taxes = if lines.is_empty() {
+                Vec::new()
+            } else {
+                taxes_of(conn, id)?
+            };
+            let codes = crate::promotions::codes_of(conn, id)?;
+            // A cart with codes is checked out against the promotions as they are now: their
+            // stamp read in this snapshot saves the checkout a read.
+            let promotions_version = if codes.is_empty() {
+                None
+            } else {
+                Some(crate::promotions::version(conn)?)
+            };
+            let custom_discounts = custom_in_effect(conn, &cart)?;
+            Some(CartContents {
+                cart,
+                lines,
+                taxes,
+                codes,
+                custom_discounts,
+                promotions_version,
+            })
+        }
+        None => None,
+    };
+    let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
+    let (products, locations) = stock.wanted(lines);
+    let stock = crate::inventories::cart_stock(conn, &products, &locations)?;
+    Ok((contents, stock))
+}
+
 #[async_trait]
 impl CartStore for SqliteStore {
     async fn cart(&self, id: &str, now: Millis) -> Result<Option<Cart>> {
@@ -369,41 +413,25 @@ impl CartStore for SqliteStore {
         stock: StockOf,
     ) -> Result<(Option<CartContents>, CartStock)> {
         let id = id.to_owned();
+        self.db.read(move |conn| contents_of(conn, &id, now, stock)).await
+    }
+
+    async fn cart_contents_and_codes(
+        &self,
+        id: &str,
+        now: Millis,
+        stock: StockOf,
+        code_keys: Vec<String>,
+    ) -> Result<(Option<CartContents>, CartStock, Vec<Vec<PromotionCode>>)> {
+        let id = id.to_owned();
         self.db
             .read(move |conn| {
-                let contents = match live_cart(conn, &id, now)? {
-                    Some(cart) => {
-                        let lines = items_of(conn, &id)?;
-                        // Tax items belong to lines: an empty cart has none.
-                        let taxes = if lines.is_empty() {
-                            Vec::new()
-                        } else {
-                            taxes_of(conn, &id)?
-                        };
-                        let codes = crate::promotions::codes_of(conn, &id)?;
-                        // A cart with codes is checked out against the promotions as they are
-                        // now: their stamp read in this snapshot saves the checkout a read.
-                        let promotions_version = if codes.is_empty() {
-                            None
-                        } else {
-                            Some(crate::promotions::version(conn)?)
-                        };
-                        let custom_discounts = custom_in_effect(conn, &cart)?;
-                        Some(CartContents {
-                            cart,
-                            lines,
-                            taxes,
-                            codes,
-                            custom_discounts,
-                            promotions_version,
-                        })
-                    }
-                    None => None,
-                };
-                let lines = contents.as_ref().map_or(&[][..], |c| c.lines.as_slice());
-                let (products, locations) = stock.wanted(lines);
-                let stock = crate::inventories::cart_stock(conn, &products, &locations)?;
-                Ok((contents, stock))
+                let (contents, stock) = contents_of(conn, &id, now, stock)?;
+                let codes = code_keys
+                    .iter()
+                    .map(|key| crate::promotions::codes_by_key(conn, key))
+                    .collect::<DbResult<_>>()?;
+                Ok((contents, stock, codes))
             })
             .await
     }

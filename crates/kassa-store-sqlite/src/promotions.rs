@@ -21,10 +21,12 @@ use crate::sql::{opt_uuid_at, uuid_at};
 
 const PROMOTION_COLUMNS: &str = "id, name, description, enabled, automatic, stackable, override_stacking, \
     priority, starts_at, ends_at, rule_set, created_at, updated_at";
-/// A code as the hot paths read it (adding a code to a cart): `uses` as counted on the row, which
-/// only a limited code's redemptions keep (an unlimited code is never limited by it).
-const CODE_COLUMNS_RAW: &str = "id, promotion_id, code, uses, max_uses, user_id, consume_unit, \
-    max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at";
+/// A `promotion_item`'s codes looked up by their lower-cased name, as [`code_row`] reads them:
+/// `uses` as counted on the row, which only a limited code's redemptions keep (an unlimited code
+/// is never limited by it).
+const CODES_BY_KEY_SQL: &str = "SELECT id, promotion_id, code, uses, max_uses, user_id, consume_unit, \
+    max_uses_per_shopper, includes_guests, is_for_new_shopper, created_at FROM promotion_codes \
+    WHERE code_key = ?1 ORDER BY created_at, id";
 /// A code as the admin lists it: `uses` is counted on a limited code's row; an unlimited code's
 /// uses are its usages (summed for the page listed).
 const CODE_COLUMNS: &str = "id, promotion_id, code, CASE WHEN max_uses IS NULL AND max_uses_per_shopper IS NULL \
@@ -54,13 +56,20 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<PromotionJob> {
 const USAGE_COLUMNS: &str = "id, promotion_id, code_id, code, order_id, times_used, used_on, customer_id, \
     account_id, customer_email, anonymized, updated_at";
 
-/// The codes of a cart as one JSON column ([`kassa_core::promotions::codes_from_json`]).
-pub(crate) const CART_CODES_SQL: &str = "SELECT json_group_array(json_object('id', id, 'promotion_id', promotion_id, \
-    'code', code, 'uses', uses, 'max_uses', max_uses, 'user_id', user_id, 'consume_unit', consume_unit, \
-    'max_uses_per_shopper', max_uses_per_shopper, 'includes_guests', includes_guests, \
-    'is_for_new_shopper', is_for_new_shopper, 'created_at', created_at)) FROM (SELECT pc.* FROM \
-    cart_promotion_codes cc JOIN promotion_codes pc ON pc.code_key = cc.code_key WHERE cc.cart_id = ?1 \
-    ORDER BY cc.created_at, cc.code_key)";
+/// The codes of a cart, oldest added first, as rows (the JSON form is PostgreSQL's, for its
+/// one-statement cart read; here it would only be built and parsed again).
+const CART_CODES_SQL: &str = "SELECT pc.id, pc.promotion_id, pc.code, pc.uses, pc.max_uses, pc.user_id, \
+    pc.consume_unit, pc.max_uses_per_shopper, pc.includes_guests, pc.is_for_new_shopper, pc.created_at \
+    FROM cart_promotion_codes cc JOIN promotion_codes pc ON pc.code_key = cc.code_key WHERE cc.cart_id = ?1 \
+    ORDER BY cc.created_at, cc.code_key";
+
+/// The codes with this lower-cased name ([`kassa_core::store::PromotionStore::promotion_codes_by_key`]).
+pub(crate) fn codes_by_key(conn: &Connection, key: &str) -> DbResult<Vec<PromotionCode>> {
+    Ok(conn
+        .prepare_cached(CODES_BY_KEY_SQL)?
+        .query_map([key], code_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
 
 /// The promotions' version stamp ([`kassa_core::store::PromotionStore::promotions_version`]).
 pub(crate) fn version(conn: &Connection) -> DbResult<i64> {
@@ -71,10 +80,10 @@ pub(crate) fn version(conn: &Connection) -> DbResult<i64> {
 
 /// The promotion codes a cart holds, oldest first.
 pub(crate) fn codes_of(conn: &Connection, cart_id: &str) -> DbResult<Vec<PromotionCode>> {
-    let json: Option<String> = conn
+    Ok(conn
         .prepare_cached(CART_CODES_SQL)?
-        .query_row([cart_id], |r| r.get(0))?;
-    Ok(kassa_core::promotions::codes_from_json(json.as_deref()))
+        .query_map([cart_id], code_row)?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn promotion_row(r: &Row<'_>) -> rusqlite::Result<RulePromotion> {
@@ -385,16 +394,7 @@ impl PromotionStore for SqliteStore {
 
     async fn promotion_codes_by_key(&self, key: &str) -> Result<Vec<PromotionCode>> {
         let key = key.to_owned();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!(
-                        "SELECT {CODE_COLUMNS_RAW} FROM promotion_codes WHERE code_key = ?1 ORDER BY created_at, id"
-                    ))?
-                    .query_map([key], code_row)?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.db.read(move |conn| codes_by_key(conn, &key)).await
     }
 
     async fn delete_promotion_codes(&self, promotion_id: Uuid, ids: Vec<Uuid>) -> Result<u64> {

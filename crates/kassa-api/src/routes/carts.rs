@@ -1095,7 +1095,23 @@ async fn add_items(
         ids: stock_of.clone(),
         locations: slugs.clone(),
     };
-    let (contents, levels) = state.store.cart_contents(&id, now, wanted).await?;
+    // The codes named among the items are looked up in the same read.
+    let code_keys: Vec<String> = parsed
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Requested::Code { code, .. }) => Some(code_key(code)),
+            _ => None,
+        })
+        .collect();
+    let (contents, levels, mut codes_found) = if code_keys.is_empty() {
+        let (contents, levels) = state.store.cart_contents(&id, now, wanted).await?;
+        (contents, levels, Vec::new())
+    } else {
+        state
+            .store
+            .cart_contents_and_codes(&id, now, wanted, code_keys)
+            .await?
+    };
     // An unknown cart is created by the add itself (one write), as Elastic Path creates it.
     let contents = contents.unwrap_or_else(|| CartContents::empty(settings.new_cart(id.clone(), now)));
     who.may_use_cart(&contents.cart)?;
@@ -1103,11 +1119,15 @@ async fn add_items(
     let mut stock = KnownStock::new(&stock_of, &slugs, levels);
     let mut custom = Vec::new();
     let mut products = Vec::new();
-    let mut codes_asked: Vec<(String, String)> = Vec::new();
+    let mut codes_asked: Vec<AskedCode> = Vec::new();
     let mut problems: Vec<ErrorObject> = Vec::new();
     for result in parsed {
         match result {
-            Ok(Requested::Code { base, code }) => codes_asked.push((base, code)),
+            Ok(Requested::Code { base, code }) => {
+                // In the order of `code_keys`, so each code takes the list its key found.
+                let found = std::mem::take(&mut codes_found[codes_asked.len()]);
+                codes_asked.push(AskedCode { base, code, found });
+            }
             Ok(Requested::Custom { base, item }) => custom.push(NewLine {
                 base,
                 via: Via::Item,
@@ -1250,15 +1270,23 @@ async fn add_items(
     ))
 }
 
-/// The codes of a bulk add (`(source base, code)`), each judged as a single `promotion_item` is
-/// ([`add_code`]) but on the cart as the add leaves it (`contents` with the `added` lines merged
-/// in as the store merges them): the codes to keep, and a problem for each refused one.
+/// A `promotion_item` of a bulk add: where it is in the request, the code as sent, and the
+/// codes its lower-cased name found (read with the cart).
+struct AskedCode {
+    base: String,
+    code: String,
+    found: Vec<kassa_core::promotions::PromotionCode>,
+}
+
+/// The codes of a bulk add, each judged as a single `promotion_item` is ([`add_code`]) but on the
+/// cart as the add leaves it (`contents` with the `added` lines merged in as the store merges
+/// them): the codes to keep, and a problem for each refused one.
 async fn bulk_codes(
     state: &AppState,
     contents: &CartContents,
     added: &[CartItem],
     settings: &StoreSettings,
-    asked: Vec<(String, String)>,
+    asked: Vec<AskedCode>,
     now: Millis,
 ) -> ApiResult<(Vec<kassa_core::promotions::PromotionCode>, Vec<ErrorObject>)> {
     let mut after = contents.clone();
@@ -1276,7 +1304,7 @@ async fn bulk_codes(
     let currency = after.cart.currency.clone().unwrap_or_else(|| default.clone());
     let mut accepted: Vec<kassa_core::promotions::PromotionCode> = Vec::new();
     let mut refused = Vec::new();
-    for (base, code) in asked {
+    for AskedCode { base, code, found } in asked {
         let key = code_key(&code);
         let source = format!("{base}.code");
         if after.cart.custom_discounts_enabled {
@@ -1292,7 +1320,6 @@ async fn bulk_codes(
         if after.codes.iter().any(|c| code_key(&c.code) == key) {
             continue;
         }
-        let found = state.store.promotion_codes_by_key(&key).await?;
         if found.is_empty() {
             refused.push(item_problem(
                 404,
