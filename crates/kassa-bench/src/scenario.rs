@@ -482,10 +482,8 @@ impl Step {
             Step::CreateCart => vu.cart_id = Some(read::<Created>(bytes)?.data.id.into_owned()),
             Step::Checkout => vu.order_id = Some(read::<Created>(bytes)?.data.id.into_owned()),
             // The code must have been taken (a refused item is listed in `errors` of a 201).
-            Step::FillCartWithCode(_) => {
-                if read::<Added<serde::de::IgnoredAny>>(bytes)?.errors.is_some() {
-                    return Err("the promotion code was refused");
-                }
+            Step::FillCartWithCode(_) if read::<Added<serde::de::IgnoredAny>>(bytes)?.errors.is_some() => {
+                return Err("the promotion code was refused");
             }
             // The bundle line must be there, with its configuration (no bundle seeded: none).
             Step::FillCartWithBundle(_) => {
