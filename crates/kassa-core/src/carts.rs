@@ -333,6 +333,56 @@ impl CartContents {
             promotions_version: None,
         }
     }
+
+    /// Whether `other` prices exactly as this cart does, with its promotions and discounts: the
+    /// same lines in the same order with the same quantities and prices, the same codes, tax
+    /// items and custom discounts, and the same cart fields promotions read. Names, pictures,
+    /// locations and timestamps may differ. Lets a request that priced the cart it was about to
+    /// write answer with that pricing instead of pricing the written cart again.
+    pub fn prices_as(&self, other: &CartContents) -> bool {
+        let same_line = |a: &CartItem, b: &CartItem| {
+            (
+                a.id,
+                a.kind,
+                a.product_id,
+                a.catalog_id,
+                a.quantity,
+                a.unit_amount,
+                a.includes_tax,
+            ) == (
+                b.id,
+                b.kind,
+                b.product_id,
+                b.catalog_id,
+                b.quantity,
+                b.unit_amount,
+                b.includes_tax,
+            ) && a.sku == b.sku
+                && a.bundle == b.bundle
+        };
+        let (a, b) = (&self.cart, &other.cart);
+        (
+            &a.currency,
+            a.custom_discounts_enabled,
+            &a.custom_attributes,
+            a.account_id,
+            a.customer_id,
+        ) == (
+            &b.currency,
+            b.custom_discounts_enabled,
+            &b.custom_attributes,
+            b.account_id,
+            b.customer_id,
+        ) && self.lines.len() == other.lines.len()
+            && self.lines.iter().zip(&other.lines).all(|(x, y)| same_line(x, y))
+            && self
+                .codes
+                .iter()
+                .map(|c| c.id)
+                .eq(other.codes.iter().map(|c| c.id))
+            && self.taxes == other.taxes
+            && self.custom_discounts == other.custom_discounts
+    }
 }
 
 /// A write decided on the cart as `seen` (the caller's permission was checked on its owner) must
@@ -644,6 +694,61 @@ mod tests {
             ));
         }
         assert!(check_same_owner(&with(a, None), &with(a, None)).is_ok());
+    }
+
+    #[test]
+    fn a_cart_prices_as_another_only_with_the_same_priced_parts() {
+        let line = CartItem {
+            id: Uuid::from_u128(9),
+            cart_id: "c".into(),
+            kind: ItemKind::Product,
+            line_key: "p".into(),
+            product_id: Some(Uuid::from_u128(7)),
+            sku: Some("SKU".into()),
+            name: "x".into(),
+            description: None,
+            slug: None,
+            quantity: 2,
+            unit_amount: 500,
+            includes_tax: false,
+            custom_inputs: serde_json::json!({}),
+            catalog_id: None,
+            location: None,
+            image: None,
+            bundle: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut base = CartContents::empty(Cart::empty("c".into(), 0, 7));
+        base.cart.currency = Some("USD".into());
+        base.lines.push(line.clone());
+        let with = |change: &dyn Fn(&mut CartContents)| {
+            let mut c = base.clone();
+            change(&mut c);
+            c
+        };
+        // What is only shown may differ.
+        let shown = with(&|c| {
+            c.lines[0].name = "renamed".into();
+            c.lines[0].location = Some("york".into());
+            c.lines[0].updated_at = 99;
+            c.cart.updated_at = 99;
+        });
+        assert!(base.prices_as(&shown));
+        // What is priced may not.
+        let priced: [&dyn Fn(&mut CartContents); 7] = [
+            &|c| c.lines[0].quantity = 3,
+            &|c| c.lines[0].unit_amount = 600,
+            &|c| c.lines[0].includes_tax = true,
+            &|c| c.lines.push(line.clone()),
+            &|c| c.lines.clear(),
+            &|c| c.cart.currency = None,
+            &|c| c.cart.custom_attributes = serde_json::json!({"vip": true}),
+        ];
+        for change in priced {
+            let other = with(change);
+            assert!(!base.prices_as(&other) && !other.prices_as(&base));
+        }
     }
 
     #[test]

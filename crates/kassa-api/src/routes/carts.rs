@@ -1199,12 +1199,12 @@ async fn add_items(
     problems.extend(decision.refusals.into_iter().map(refusal_problem));
     let good = decision.lines;
     // The codes among the items, each judged on the cart as this add leaves it.
-    let codes = if codes_asked.is_empty() {
-        Vec::new()
+    let (codes, priced) = if codes_asked.is_empty() {
+        (Vec::new(), None)
     } else {
-        let (accepted, refused) = bulk_codes(&state, &contents, &good, &settings, codes_asked, now).await?;
-        problems.extend(refused);
-        accepted
+        let judged = bulk_codes(&state, &contents, &good, &currency, &settings, codes_asked, now).await?;
+        problems.extend(judged.refused);
+        (judged.accepted, judged.priced)
     };
     if cart_change::add_refused_whole(
         !problems.is_empty(),
@@ -1255,19 +1255,38 @@ async fn add_items(
         }
     }
     let products = component_products(&state, &request, &contents, &query.include, &origin).await?;
-    Ok((
-        StatusCode::CREATED,
-        items_response(
-            &state,
-            &contents,
-            &settings,
-            &[],
-            &origin,
-            &problems,
-            products.as_ref(),
-        )
-        .await?,
-    ))
+    // The codes were judged on the cart as this add was to leave it: when the written cart prices
+    // the same, that pricing is the answer's (no second evaluation of the promotions).
+    let response = match priced {
+        Some((after, totals, outcome)) if after.prices_as(&contents) => {
+            let (formats, default) = money_formats(&state).await?;
+            let document = items_document(
+                &contents,
+                &totals,
+                &outcome,
+                &formats,
+                &default,
+                &[],
+                &origin,
+                &problems,
+                products.as_ref(),
+            );
+            axum::response::IntoResponse::into_response(Json(document))
+        }
+        _ => {
+            items_response(
+                &state,
+                &contents,
+                &settings,
+                &[],
+                &origin,
+                &problems,
+                products.as_ref(),
+            )
+            .await?
+        }
+    };
+    Ok((StatusCode::CREATED, response))
 }
 
 /// A `promotion_item` of a bulk add: where it is in the request, the code as sent, and the
@@ -1278,18 +1297,35 @@ struct AskedCode {
     found: Vec<kassa_core::promotions::PromotionCode>,
 }
 
+/// What [`bulk_codes`] decided.
+struct JudgedCodes {
+    accepted: Vec<kassa_core::promotions::PromotionCode>,
+    /// A problem for each refused code.
+    refused: Vec<ErrorObject>,
+    /// The cart as the add leaves it with the accepted codes, and its pricing; `None` when no
+    /// code was accepted (nothing was priced with them).
+    priced: Option<(
+        CartContents,
+        kassa_core::cart_totals::CartTotals,
+        kassa_core::promotion_rules::Outcome,
+    )>,
+}
+
 /// The codes of a bulk add, each judged as a single `promotion_item` is ([`add_code`]) but on the
 /// cart as the add leaves it (`contents` with the `added` lines merged in as the store merges
-/// them): the codes to keep, and a problem for each refused one.
+/// them, in the add's `currency`).
 async fn bulk_codes(
     state: &AppState,
     contents: &CartContents,
     added: &[CartItem],
+    currency: &str,
     settings: &StoreSettings,
     asked: Vec<AskedCode>,
     now: Millis,
-) -> ApiResult<(Vec<kassa_core::promotions::PromotionCode>, Vec<ErrorObject>)> {
+) -> ApiResult<JudgedCodes> {
     let mut after = contents.clone();
+    // The add fixes a new cart's currency: the codes are judged in it.
+    after.cart.currency.get_or_insert_with(|| currency.to_owned());
     for item in added {
         match after.lines.iter_mut().find(|l| l.line_key == item.line_key) {
             Some(line) => {
@@ -1300,10 +1336,9 @@ async fn bulk_codes(
             None => after.lines.push(item.clone()),
         }
     }
-    let (_, default) = money_formats(state).await?;
-    let currency = after.cart.currency.clone().unwrap_or_else(|| default.clone());
     let mut accepted: Vec<kassa_core::promotions::PromotionCode> = Vec::new();
     let mut refused = Vec::new();
+    let mut priced = None;
     for AskedCode { base, code, found } in asked {
         let key = code_key(&code);
         let source = format!("{base}.code");
@@ -1333,24 +1368,29 @@ async fn bulk_codes(
         // Tried on the cart with the codes kept so far, then kept or taken off again.
         let kept = after.codes.len();
         after.codes.extend(found.iter().cloned());
-        let (_, outcome) = price_with_promotions(state, &after, settings, &default).await?;
+        let (totals, outcome) = price_with_promotions(state, &after, settings, currency).await?;
         if outcome
             .applied
             .iter()
             .any(|a| found.iter().any(|c| c.promotion_id == a.promotion.id))
         {
             accepted.extend(found);
+            priced = Some((totals, outcome));
         } else {
             after.codes.truncate(kept);
             let list = state.promotions.enabled(&*state.store, false).await?;
-            let e: ApiError = promotion_checkout::refusal_for_code(&found, &list, &currency, now).into();
+            let e: ApiError = promotion_checkout::refusal_for_code(&found, &list, currency, now).into();
             refused.extend(e.errors.into_iter().map(|mut p| {
                 p.source = Some(source.clone());
                 p
             }));
         }
     }
-    Ok((accepted, refused))
+    Ok(JudgedCodes {
+        accepted,
+        refused,
+        priced: priced.map(|(totals, outcome)| (after, totals, outcome)),
+    })
 }
 
 #[derive(Deserialize)]

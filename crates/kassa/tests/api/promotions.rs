@@ -1295,6 +1295,53 @@ async fn a_bulk_add_takes_a_code_among_its_items(backend: Backend) {
     assert_eq!(display(&r.body, "discount"), -250);
     assert_eq!(cart_totals(&app, &shopper, "b1").await, (2250, -250));
 
+    // The add that creates a cart fixes its currency (the shopper's X-MOLTIN-CURRENCY): its
+    // codes are judged in that currency, and the answer shows the discount in it.
+    let r = app
+        .post(
+            "/v2/currencies",
+            &admin,
+            json!({"data": {"type": "currency", "code": "EUR", "exchange_rate": 1, "format": "{price} €",
+                            "decimal_point": ",", "thousand_separator": ".", "decimal_places": 2,
+                            "default": false, "enabled": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let euros = create(
+        &app,
+        &admin,
+        promotion(
+            "Euros",
+            json!({}),
+            json!({"currencies": ["EUR"], "actions": [{"strategy": "cart_discount", "args": ["fixed", 100]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        add_codes(&app, &admin, &euros, json!([{"code": "EURO"}]))
+            .await
+            .status,
+        201
+    );
+    let r = req(
+        &app,
+        Method::POST,
+        "/v2/carts/e1/items",
+        &shopper,
+        &[("X-MOLTIN-CURRENCY", "EUR")],
+        Some(json!({"data": [item("A", 1500), code("EURO")]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.get("errors").is_none(), "{}", r.body);
+    assert_eq!(
+        r.body["meta"]["display_price"]["discount"]["currency"], "EUR",
+        "{}",
+        r.body
+    );
+    assert_eq!(display(&r.body, "discount"), -100);
+    assert_eq!(cart_totals(&app, &shopper, "e1").await, (1400, -100));
+
     // A code that does not apply, or does not exist, is refused on its own; the lines are added.
     let r = app
         .post(
