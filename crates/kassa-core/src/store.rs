@@ -655,8 +655,15 @@ pub trait CartStore {
         expires_at: Millis,
         emit: Option<Emit<CartContents>>,
     ) -> Result<CartContents>;
-    /// Removes every line (the cart and its associations stay).
-    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()>;
+    /// Removes every line (the cart and its associations stay); `emit` renders the cart after
+    /// the change (its `cart.updated` event, in the change's transaction).
+    async fn clear_cart_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<()>;
     /// Deletes carts whose `expires_at` has passed; returns how many.
     async fn delete_expired_carts(&self, now: Millis) -> Result<u64>;
 
@@ -915,16 +922,24 @@ pub trait PromotionStore {
     async fn anonymize_usages(&self, ids: Vec<Uuid>, now: Millis) -> Result<Vec<Uuid>>;
 
     /// Adds a code (by key) to a live cart, bumping its `updated_at`/`expires_at`; adding it
-    /// again changes nothing. `NotFound` if the cart is gone.
+    /// again changes nothing. `NotFound` if the cart is gone. `emit` renders the cart after the
+    /// change (its `cart.updated` event, in the change's transaction).
     async fn add_cart_code(
         &self,
         cart_id: &str,
         code_key: &str,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<()>;
-    /// False if the cart did not hold the code.
-    async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool>;
+    /// False if the cart did not hold the code (then nothing is emitted).
+    async fn remove_cart_code(
+        &self,
+        cart_id: &str,
+        code_key: &str,
+        now: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool>;
 
     /// Keeps a job (it goes with its promotion).
     async fn create_promotion_job(&self, job: crate::promotion_jobs::PromotionJob) -> Result<()>;

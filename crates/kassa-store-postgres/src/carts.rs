@@ -213,6 +213,37 @@ fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
 }
 
 /// The live cart, locked for the rest of the transaction so writers of one cart take turns.
+/// Writes the `cart.updated` event of a change made in `tx` (when something observes it): the
+/// cart as the change leaves it.
+pub(crate) async fn emit_cart(
+    tx: &mut sqlx::PgConnection,
+    cart_id: &str,
+    now: Millis,
+    emit: Option<Emit<CartContents>>,
+) -> Result<()> {
+    let Some(emit) = emit else {
+        return Ok(());
+    };
+    let cart = lock_cart(&mut *tx, cart_id, now).await?;
+    let lines = items_of(&mut *tx, cart_id).await?;
+    let taxes = taxes_of(&mut *tx, cart_id).await?;
+    let codes = codes_of(&mut *tx, cart_id).await?;
+    let custom_discounts = if cart.custom_discounts_enabled {
+        custom_of(&mut *tx, cart_id).await?
+    } else {
+        Vec::new()
+    };
+    let contents = CartContents {
+        cart,
+        lines,
+        taxes,
+        codes,
+        custom_discounts,
+        promotions_version: None,
+    };
+    crate::outbox::write(tx, &emit(&contents)).await
+}
+
 async fn lock_cart<'e>(db: impl Executor<'e, Database = Postgres>, id: &str, now: Millis) -> Result<Cart> {
     let row = sqlx::query(concat!(
         "SELECT ",
@@ -831,7 +862,13 @@ impl CartStore for PgStore {
         Ok(contents)
     }
 
-    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
+    async fn clear_cart_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // The cart's row lock first, as every other change of its lines takes it: one lock order.
         touch(&mut *tx, cart_id, now, expires_at).await?;
@@ -840,6 +877,7 @@ impl CartStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(sql_error)?;
+        emit_cart(&mut tx, cart_id, now, emit).await?;
         tx.commit().await.map_err(sql_error)
     }
 

@@ -2,6 +2,8 @@
 //! checkout runs inside its order's transaction.
 
 use async_trait::async_trait;
+use kassa_core::carts::CartContents;
+use kassa_core::integrations::Emit;
 use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::promotions::{
     ConsumeUnit, MAX_PROMOTIONS, PromotionCode, PromotionUsage, Redemption, RulePromotion, code_key,
@@ -430,9 +432,11 @@ impl PromotionStore for PgStore {
         code_key: &str,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<()> {
         // One statement: the cart's update (its row lock, as every cart writer takes) and the
-        // insert, which adds nothing when the cart is gone.
+        // insert, which adds nothing when the cart is gone; with its event, in a transaction.
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let found: Option<bool> = sqlx::query_scalar(
             "WITH c AS (UPDATE carts SET updated_at = $3, expires_at = $4 WHERE id = $1 AND expires_at > $3
                         RETURNING id),
@@ -444,16 +448,24 @@ impl PromotionStore for PgStore {
         .bind(code_key)
         .bind(now)
         .bind(expires_at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(sql_error)?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found("Not Found", "Cart not found")),
+        if found.is_none() {
+            return Err(Error::not_found("Not Found", "Cart not found"));
         }
+        crate::carts::emit_cart(&mut tx, cart_id, now, emit).await?;
+        tx.commit().await.map_err(sql_error)
     }
 
-    async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool> {
+    async fn remove_cart_code(
+        &self,
+        cart_id: &str,
+        code_key: &str,
+        now: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let removed: Option<bool> = sqlx::query_scalar(
             "WITH d AS (DELETE FROM cart_promotion_codes WHERE cart_id = $1 AND code_key = $2 RETURNING cart_id),
                   u AS (UPDATE carts SET updated_at = $3 WHERE id IN (SELECT cart_id FROM d))
@@ -462,9 +474,13 @@ impl PromotionStore for PgStore {
         .bind(cart_id)
         .bind(code_key)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(sql_error)?;
+        if removed.is_some() {
+            crate::carts::emit_cart(&mut tx, cart_id, now, emit).await?;
+        }
+        tx.commit().await.map_err(sql_error)?;
         Ok(removed.is_some())
     }
 

@@ -245,6 +245,22 @@ fn cart_gone() -> Error {
     Error::not_found("Not Found", "Cart not found")
 }
 
+/// Writes the `cart.updated` event of a change made on `conn` (when something observes it): the
+/// cart as the change leaves it.
+pub(crate) fn emit_cart(
+    conn: &Connection,
+    cart_id: &str,
+    now: Millis,
+    emit: Option<Emit<CartContents>>,
+) -> DbResult<()> {
+    if let Some(emit) = emit
+        && let (Some(contents), _) = contents_of(conn, cart_id, now, StockOf::Nothing)?
+    {
+        crate::outbox::write(conn, &emit(&contents))?;
+    }
+    Ok(())
+}
+
 /// The live cart with its lines, tax items, codes and custom discounts, and the stock levels
 /// `stock` asks for, within the caller's read ([`CartStore::cart_contents`]).
 fn contents_of(
@@ -603,13 +619,20 @@ impl CartStore for SqliteStore {
             .await
     }
 
-    async fn clear_cart_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<()> {
+    async fn clear_cart_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<()> {
         let cart_id = cart_id.to_owned();
         self.db
             .write(move |conn| {
                 conn.prepare_cached("DELETE FROM cart_items WHERE cart_id = ?1")?
                     .execute([&cart_id])?;
-                touch(conn, &cart_id, now, expires_at)
+                touch(conn, &cart_id, now, expires_at)?;
+                emit_cart(conn, &cart_id, now, emit)
             })
             .await
     }

@@ -2,6 +2,8 @@
 //! checkout runs inside its order's job.
 
 use async_trait::async_trait;
+use kassa_core::carts::CartContents;
+use kassa_core::integrations::Emit;
 use kassa_core::promotion_jobs::PromotionJob;
 use kassa_core::promotions::{
     ConsumeUnit, MAX_PROMOTIONS, PromotionCode, PromotionUsage, Redemption, RulePromotion, code_key,
@@ -471,6 +473,7 @@ impl PromotionStore for SqliteStore {
         code_key: &str,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<()> {
         let (cart_id, key) = (cart_id.to_owned(), code_key.to_owned());
         self.db
@@ -488,12 +491,18 @@ impl PromotionStore for SqliteStore {
                      ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![cart_id, key, now])?;
-                Ok(())
+                crate::carts::emit_cart(conn, &cart_id, now, emit)
             })
             .await
     }
 
-    async fn remove_cart_code(&self, cart_id: &str, code_key: &str, now: Millis) -> Result<bool> {
+    async fn remove_cart_code(
+        &self,
+        cart_id: &str,
+        code_key: &str,
+        now: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
         let (cart_id, key) = (cart_id.to_owned(), code_key.to_owned());
         self.db
             .write(move |conn| {
@@ -503,6 +512,7 @@ impl PromotionStore for SqliteStore {
                 if n > 0 {
                     conn.prepare_cached("UPDATE carts SET updated_at = ?2 WHERE id = ?1")?
                         .execute(params![cart_id, now])?;
+                    crate::carts::emit_cart(conn, &cart_id, now, emit)?;
                 }
                 Ok(n > 0)
             })

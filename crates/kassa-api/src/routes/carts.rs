@@ -1000,10 +1000,16 @@ async fn add_code(
         e.errors[0].source = Some("data.code".into());
         return Err(e);
     }
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    let emit = cart_lines_emit(state, settings, origin, catalogs).await?;
+    let emitted = emit.is_some();
     state
         .store
-        .add_cart_code(&contents.cart.id, &key, now, settings.cart_expiry(now))
+        .add_cart_code(&contents.cart.id, &key, now, settings.cart_expiry(now), emit)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     contents.cart.updated_at = now;
     contents.cart.expires_at = settings.cart_expiry(now);
     let document = items_document(
@@ -1025,17 +1031,24 @@ async fn add_code(
 async fn remove_code(
     State(state): State<AppState>,
     who: Requester,
+    origin: Origin,
     ApiPath((id, code)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let not_found = || ApiError::not_found("Not Found", "The cart has no such promotion code");
-    let (contents, _) = existing_contents(&state, &id, &who).await?;
-    let cart = contents.ok_or_else(cart_not_found)?.cart;
+    let (contents, settings) = existing_contents(&state, &id, &who).await?;
+    let contents = contents.ok_or_else(cart_not_found)?;
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    let emit = cart_lines_emit(&state, &settings, &origin, catalogs).await?;
+    let emitted = emit.is_some();
     if !state
         .store
-        .remove_cart_code(&cart.id, &code_key(&code), now_millis())
+        .remove_cart_code(&contents.cart.id, &code_key(&code), now_millis(), emit)
         .await?
     {
         return Err(not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1227,13 +1240,24 @@ async fn add_items(
     }
     let keys: Vec<String> = codes.iter().map(|c| code_key(&c.code)).collect();
     let mut contents = if good.is_empty() {
-        // Only codes: kept one by one on the cart (made now if it is new).
+        // Only codes: kept one by one on the cart (made now if it is new); the last one's change
+        // carries the cart's event.
         let (contents, _) = open_contents(&state, &id, &who).await?;
-        for key in &keys {
+        for (n, key) in keys.iter().enumerate() {
+            let emit = if n + 1 == keys.len() {
+                let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+                cart_lines_emit(&state, &settings, &origin, catalogs).await?
+            } else {
+                None
+            };
+            let emitted = emit.is_some();
             state
                 .store
-                .add_cart_code(&contents.cart.id, key, now, settings.cart_expiry(now))
+                .add_cart_code(&contents.cart.id, key, now, settings.cart_expiry(now), emit)
                 .await?;
+            if emitted {
+                state.integrations.committed();
+            }
         }
         contents
     } else {
@@ -1597,14 +1621,21 @@ async fn remove_item(
 async fn clear_items(
     State(state): State<AppState>,
     who: Requester,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let (cart, settings) = open_cart(&state, &id, &who).await?;
     let now = now_millis();
+    // The cart has no lines after the change: no catalog's categories to read for promotions.
+    let emit = cart_lines_emit(&state, &settings, &origin, std::iter::empty()).await?;
+    let emitted = emit.is_some();
     state
         .store
-        .clear_cart_items(&cart.id, now, settings.cart_expiry(now))
+        .clear_cart_items(&cart.id, now, settings.cart_expiry(now), emit)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

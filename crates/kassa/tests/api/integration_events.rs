@@ -119,6 +119,70 @@ async fn cart_events_carry_the_cart(backend: Backend) {
     assert_eq!(jobs(&app, &admin, &bystander).await, 0);
 }
 
+/// `cart.updated` also for a promotion code added (alone, or in a bulk add of codes only) or
+/// removed, and for a clear of all the lines, each with the cart as it is after the change; a
+/// removal of a code the cart does not hold emits nothing.
+async fn cart_events_for_codes_and_a_clear(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let r = app
+        .post(
+            "/v2/rule-promotions",
+            &admin,
+            json!({"data": {"type": "rule_promotion", "name": "Ten off", "enabled": true,
+                   "rule_set": {"actions": [{"strategy": "cart_discount", "args": ["percent", 10]}]}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let promotion = r.body["data"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v2/rule-promotions/{promotion}/codes"),
+            &admin,
+            json!({"data": {"type": "promotion_codes", "codes": [{"code": "TEN"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hook = integration(&app, &admin, webhook(&receiver.url, &["cart.updated"])).await;
+
+    let r = app
+        .post("/v2/carts", &admin, json!({"data": {"name": "Codes"}}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cart = r.body["data"]["id"].as_str().unwrap().to_owned();
+    add_custom(&app, &admin, &cart, "mug", 2, 1250).await;
+    let items = format!("/v2/carts/{cart}/items");
+    let code = json!({"type": "promotion_item", "code": "ten"});
+    let r = app.post(&items, &admin, json!({ "data": code })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let discounts = format!("/v2/carts/{cart}/discounts/TEN");
+    assert_eq!(app.delete(&discounts, &admin).await.status, 204);
+    assert_eq!(app.delete(&discounts, &admin).await.status, 404);
+    let r = app.post(&items, &admin, json!({ "data": [code] })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(app.delete(&items, &admin).await.status, 204);
+
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 5).await;
+    let updated = of_kind(&got, "cart.updated");
+    assert_eq!(updated.len(), 5, "{got:#?}");
+    let mut totals: Vec<i64> = updated.iter().map(|d| cart_total(d)).collect();
+    totals.sort_unstable();
+    // The line, the code on it, off again, on again (in a bulk add), the lines cleared.
+    assert_eq!(totals, [0, 2250, 2250, 2500, 2500]);
+    for d in updated.iter().filter(|d| cart_total(d) == 2250) {
+        let meta = &d.body["payload"]["data"]["meta"]["display_price"];
+        assert_eq!(meta["discount"]["amount"], -250, "{meta}");
+    }
+    let cleared = updated.iter().find(|d| cart_total(d) == 0).unwrap();
+    let lines = &cleared.body["payload"]["data"]["relationships"]["items"]["data"];
+    assert!(
+        lines.as_array().unwrap().iter().all(|l| l["type"] != "cart_item"),
+        "{lines}"
+    );
+    assert_eq!(jobs(&app, &admin, &hook).await, 5);
+}
+
 /// The payload of every delivery of `kind`, in the order the changes were made (by the
 /// resource's `updated_at`, then arrival).
 fn payloads(got: &[Delivery], kind: &str) -> Vec<Value> {
@@ -489,6 +553,7 @@ async fn a_store_has_at_most_100_integrations(backend: Backend) {
 
 backend_tests!(
     cart_events_carry_the_cart,
+    cart_events_for_codes_and_a_clear,
     catalog_and_address_events_carry_their_resources,
     settings_gateway_and_stock_events_carry_their_resources,
     member_and_membership_events_carry_their_resources,
