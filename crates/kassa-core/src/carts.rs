@@ -223,6 +223,16 @@ pub fn custom_line_key(sku: Option<&str>, item_id: Uuid) -> String {
     }
 }
 
+/// Where a tax item is: its cart, its line, the line's bundle component it is on (if any), and
+/// its own id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxItemKey {
+    pub cart_id: String,
+    pub item_id: Uuid,
+    pub component_product_id: Option<Uuid>,
+    pub id: Uuid,
+}
+
 /// A tax item on a cart line (`type: tax_item`), set by an admin or an external tax service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CartTaxItem {

@@ -10,7 +10,9 @@ use crate::account::{
     Account, AccountSettings, Credential, Member, Membership, PasswordProfile, Realm, SelfSignup,
 };
 use crate::address::{Address, AddressFields, AddressOwner};
-use crate::carts::{Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, StockOf, TaxRefusal};
+use crate::carts::{
+    Cart, CartContents, CartItem, CartScope, CartStock, CartTaxItem, StockOf, TaxItemKey, TaxRefusal,
+};
 use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
@@ -684,22 +686,33 @@ pub trait CartStore {
         items: Vec<CartTaxItem>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>>;
     /// Replaces a tax item's name, code, jurisdiction and rate/amount, found by cart, line and id;
     /// false if there is none.
-    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool>;
+    async fn update_cart_tax_item(
+        &self,
+        tax: CartTaxItem,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool>;
     /// False if there was none.
     async fn delete_cart_tax_item(
         &self,
-        cart_id: &str,
-        item_id: Uuid,
-        component_product_id: Option<Uuid>,
-        id: Uuid,
+        key: TaxItemKey,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool>;
-    /// Deletes every tax item of the cart; returns how many.
-    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+    /// Deletes every tax item of the cart; returns how many. Each of these tax item changes that
+    /// changes something writes `emit`'s events (the cart after it) in its transaction.
+    async fn delete_cart_tax_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64>;
 
     /// Adds custom discounts (each on the cart, or on the line its `item_id` names) to a live
     /// cart in one transaction that serializes with the cart's other writers, deciding each by

@@ -4,7 +4,8 @@ use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxRefusal, check_same_owner, plan_tax_items,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxItemKey, TaxRefusal, check_same_owner,
+    plan_tax_items,
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
@@ -928,6 +929,7 @@ impl CartStore for PgStore {
         items: Vec<CartTaxItem>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>> {
         let now = items.first().map_or(0, |t| t.updated_at);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
@@ -978,11 +980,17 @@ impl CartStore for PgStore {
             &taxes_of(&mut *tx, cart_id).await?,
         )?;
         touch(&mut *tx, cart_id, now, expires_at).await?;
+        emit_cart(&mut tx, cart_id, now, emit).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(outcomes)
     }
 
-    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool> {
+    async fn update_cart_tax_item(
+        &self,
+        tax: CartTaxItem,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
         let (rate, amount) = tax_values(tax.tax);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // The cart's row lock first, as every change of its lines and their taxes takes it.
@@ -1010,6 +1018,7 @@ impl CartStore for PgStore {
                 &taxes_of(&mut *tx, &tax.cart_id).await?,
             )?;
             touch(&mut *tx, &tax.cart_id, tax.updated_at, expires_at).await?;
+            emit_cart(&mut tx, &tax.cart_id, tax.updated_at, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(found)
@@ -1017,13 +1026,18 @@ impl CartStore for PgStore {
 
     async fn delete_cart_tax_item(
         &self,
-        cart_id: &str,
-        item_id: Uuid,
-        component_product_id: Option<Uuid>,
-        id: Uuid,
+        key: TaxItemKey,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool> {
+        let TaxItemKey {
+            cart_id,
+            item_id,
+            component_product_id,
+            id,
+        } = key;
+        let cart_id = cart_id.as_str();
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query(
             "DELETE FROM cart_tax_items WHERE cart_id = $1 AND item_id = $2 AND id = $3
@@ -1039,12 +1053,19 @@ impl CartStore for PgStore {
         let found = done.rows_affected() > 0;
         if found {
             touch(&mut *tx, cart_id, now, expires_at).await?;
+            emit_cart(&mut tx, cart_id, now, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(found)
     }
 
-    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+    async fn delete_cart_tax_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM cart_tax_items WHERE cart_id = $1")
             .bind(cart_id)
@@ -1053,6 +1074,7 @@ impl CartStore for PgStore {
             .map_err(sql_error)?;
         if done.rows_affected() > 0 {
             touch(&mut *tx, cart_id, now, expires_at).await?;
+            emit_cart(&mut tx, cart_id, now, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(done.rows_affected())

@@ -4,7 +4,8 @@ use kassa_core::bundles::LineBundle;
 use kassa_core::cart_totals::{CalculationMethod, TaxItem, TaxRate};
 use kassa_core::carts::{
     Cart, CartContents, CartItem, CartScope, CartSize, CartStock, CartTaxItem, ItemKind, LineImage,
-    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxRefusal, check_same_owner, plan_tax_items,
+    MAX_CART_ITEMS, QuantityChange, StockOf, TaxCounts, TaxItemKey, TaxRefusal, check_same_owner,
+    plan_tax_items,
 };
 use kassa_core::conflicts;
 use kassa_core::custom_discounts::{self, CustomDiscount};
@@ -685,6 +686,7 @@ impl CartStore for SqliteStore {
         items: Vec<CartTaxItem>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<Vec<std::result::Result<CartTaxItem, TaxRefusal>>> {
         let cart_id = cart_id.to_owned();
         self.db
@@ -732,12 +734,18 @@ impl CartStore for SqliteStore {
                 }
                 within_limits(&items_of(conn, &cart_id)?, &taxes_of(conn, &cart_id)?)?;
                 touch(conn, &cart_id, now, expires_at)?;
+                emit_cart(conn, &cart_id, now, emit)?;
                 Ok(outcomes)
             })
             .await
     }
 
-    async fn update_cart_tax_item(&self, tax: CartTaxItem, expires_at: Millis) -> Result<bool> {
+    async fn update_cart_tax_item(
+        &self,
+        tax: CartTaxItem,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let (rate, amount) = tax_values(tax.tax);
@@ -760,6 +768,7 @@ impl CartStore for SqliteStore {
                 if n > 0 {
                     within_limits(&items_of(conn, &tax.cart_id)?, &taxes_of(conn, &tax.cart_id)?)?;
                     touch(conn, &tax.cart_id, tax.updated_at, expires_at)?;
+                    emit_cart(conn, &tax.cart_id, tax.updated_at, emit)?;
                 }
                 Ok(n > 0)
             })
@@ -768,14 +777,17 @@ impl CartStore for SqliteStore {
 
     async fn delete_cart_tax_item(
         &self,
-        cart_id: &str,
-        item_id: Uuid,
-        component_product_id: Option<Uuid>,
-        id: Uuid,
+        key: TaxItemKey,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool> {
-        let cart_id = cart_id.to_owned();
+        let TaxItemKey {
+            cart_id,
+            item_id,
+            component_product_id,
+            id,
+        } = key;
         self.db
             .write(move |conn| {
                 let n = conn
@@ -791,13 +803,20 @@ impl CartStore for SqliteStore {
                     ])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;
+                    emit_cart(conn, &cart_id, now, emit)?;
                 }
                 Ok(n > 0)
             })
             .await
     }
 
-    async fn delete_cart_tax_items(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+    async fn delete_cart_tax_items(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64> {
         let cart_id = cart_id.to_owned();
         self.db
             .write(move |conn| {
@@ -806,6 +825,7 @@ impl CartStore for SqliteStore {
                     .execute([&cart_id])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;
+                    emit_cart(conn, &cart_id, now, emit)?;
                 }
                 Ok(n as u64)
             })

@@ -11,7 +11,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use kassa_core::cart_totals::{MAX_AMOUNT, TaxItem, TaxRate};
-use kassa_core::carts::{CartContents, CartSize, CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxRefusal};
+use kassa_core::carts::{
+    CartContents, CartSize, CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxItemKey, TaxRefusal,
+};
+use kassa_core::integrations::Emit;
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
 use serde::Deserialize;
@@ -19,10 +22,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::cart::cart_lines_emit;
 use crate::views::tax_item::render_tax_item;
 
 pub fn router() -> Routes {
@@ -90,14 +95,16 @@ fn check_component(
     }
 }
 
-/// The live cart's id and the expiry a change to it gets.
-async fn cart_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(String, Millis)> {
-    if !kassa_core::carts::is_valid_cart_id(id) {
-        return Err(cart_not_found());
-    }
+/// The `cart.updated` event writer for a tax item change of `contents`' cart, when something
+/// observes it (the event is the cart after the change, written in its transaction).
+async fn cart_emit(
+    state: &AppState,
+    origin: &Origin,
+    contents: &CartContents,
+) -> ApiResult<Option<Emit<CartContents>>> {
     let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let cart = state.store.cart(id, now).await?.ok_or_else(cart_not_found)?;
-    Ok((cart.id, settings.cart_expiry(now)))
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    cart_lines_emit(state, &settings, origin, catalogs).await
 }
 
 /// The live cart with its lines and tax items (what a new tax is decided on), and the expiry a
@@ -311,20 +318,22 @@ struct TaxBody {
 async fn add(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    add_tax(&state, &id, &item_id, None, body).await
+    add_tax(&state, &origin, &id, &item_id, None, body).await
 }
 
 async fn add_to_component(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, product_id)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let component = parse_component(&product_id)?;
-    add_tax(&state, &id, &item_id, Some(component), body).await
+    add_tax(&state, &origin, &id, &item_id, Some(component), body).await
 }
 
 fn parse_component(product_id: &str) -> ApiResult<Uuid> {
@@ -339,6 +348,7 @@ fn parse_component(product_id: &str) -> ApiResult<Uuid> {
 /// Adds a tax item to the line `item_id` or to one of its bundle's component products.
 async fn add_tax(
     state: &AppState,
+    origin: &Origin,
     id: &str,
     item_id: &str,
     component: Option<Uuid>,
@@ -355,12 +365,17 @@ async fn add_tax(
     CartSize::of(&contents.lines, &contents.taxes)
         .try_tax(item_id, tax.tax)
         .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
+    let emit = cart_emit(state, origin, &contents).await?;
+    let emitted = emit.is_some();
     let outcome = state
         .store
-        .add_cart_tax_items(&cart_id, vec![tax], true, expires_at)
+        .add_cart_tax_items(&cart_id, vec![tax], true, expires_at, emit)
         .await?
         .pop()
         .ok_or_else(|| ApiError::from(Error::internal("no outcome for the tax item")))?;
+    if emitted {
+        state.integrations.committed();
+    }
     match outcome {
         Ok(tax) => Ok((
             StatusCode::CREATED,
@@ -429,6 +444,7 @@ fn related_item(raw: &Value, prefix: &str) -> Result<(Uuid, String), FieldError>
 async fn bulk_add(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BulkBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -487,10 +503,15 @@ async fn bulk_add(
     }
     let targets: Vec<(Uuid, Option<Uuid>)> =
         good.iter().map(|t| (t.item_id, t.component_product_id)).collect();
+    let emit = cart_emit(&state, &origin, &contents).await?;
+    let emitted = emit.is_some();
     let outcomes = state
         .store
-        .add_cart_tax_items(&cart_id, good, all_or_nothing, expires_at)
+        .add_cart_tax_items(&cart_id, good, all_or_nothing, expires_at, emit)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     let mut added = Vec::new();
     let mut errors: Vec<ErrorObject> = problems
         .into_iter()
@@ -538,16 +559,21 @@ fn all_or_nothing_refused() -> ApiError {
 async fn bulk_delete(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
-    if state
+    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let emit = cart_emit(&state, &origin, &contents).await?;
+    let emitted = emit.is_some();
+    let deleted = state
         .store
-        .delete_cart_tax_items(&cart_id, now, expires_at)
-        .await?
-        == 0
-    {
+        .delete_cart_tax_items(&contents.cart.id, now, expires_at, emit)
+        .await?;
+    if emitted {
+        state.integrations.committed();
+    }
+    if deleted == 0 {
         return Err(ApiError::not_found(
             "Resource Not Found",
             "No tax items exist in the cart",
@@ -559,25 +585,28 @@ async fn bulk_delete(
 async fn update(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<Json<Value>> {
-    update_tax(&state, &id, &item_id, None, &tax_id, body).await
+    update_tax(&state, &origin, &id, &item_id, None, &tax_id, body).await
 }
 
 async fn update_component(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, product_id, tax_id)): ApiPath<(String, String, String, String)>,
     ApiJson(body): ApiJson<TaxBody>,
 ) -> ApiResult<Json<Value>> {
     let component = Uuid::parse_str(&product_id).map_err(|_| tax_not_found())?;
-    update_tax(&state, &id, &item_id, Some(component), &tax_id, body).await
+    update_tax(&state, &origin, &id, &item_id, Some(component), &tax_id, body).await
 }
 
 /// Changes a tax item of the line `item_id` (of its bundle's `component`, if given).
 async fn update_tax(
     state: &AppState,
+    origin: &Origin,
     id: &str,
     item_id: &str,
     component: Option<Uuid>,
@@ -611,8 +640,17 @@ async fn update_tax(
     CartSize::of(&contents.lines, &taxes)
         .check()
         .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
-    if !state.store.update_cart_tax_item(tax.clone(), expires_at).await? {
+    let emit = cart_emit(state, origin, &contents).await?;
+    let emitted = emit.is_some();
+    if !state
+        .store
+        .update_cart_tax_item(tax.clone(), expires_at, emit)
+        .await?
+    {
         return Err(tax_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(Json(json!({ "data": render_tax_item(&tax) })))
 }
@@ -620,38 +658,52 @@ async fn update_tax(
 async fn remove(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, tax_id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    remove_tax(&state, &id, &item_id, None, &tax_id).await
+    remove_tax(&state, &origin, &id, &item_id, None, &tax_id).await
 }
 
 async fn remove_component(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, product_id, tax_id)): ApiPath<(String, String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let component = Uuid::parse_str(&product_id).map_err(|_| tax_not_found())?;
-    remove_tax(&state, &id, &item_id, Some(component), &tax_id).await
+    remove_tax(&state, &origin, &id, &item_id, Some(component), &tax_id).await
 }
 
 /// Deletes a tax item of the line `item_id` (of its bundle's `component`, if given).
 async fn remove_tax(
     state: &AppState,
+    origin: &Origin,
     id: &str,
     item_id: &str,
     component: Option<Uuid>,
     tax_id: &str,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(state, id, now).await?;
+    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
     let item_id = parse_uuid(item_id, item_not_found)?;
     let tax_id = parse_uuid(tax_id, tax_not_found)?;
+    let emit = cart_emit(state, origin, &contents).await?;
+    let emitted = emit.is_some();
+    let key = TaxItemKey {
+        cart_id: contents.cart.id.clone(),
+        item_id,
+        component_product_id: component,
+        id: tax_id,
+    };
     if !state
         .store
-        .delete_cart_tax_item(&cart_id, item_id, component, tax_id, now, expires_at)
+        .delete_cart_tax_item(key, now, expires_at, emit)
         .await?
     {
         return Err(tax_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
 }

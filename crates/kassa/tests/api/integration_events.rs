@@ -120,9 +120,10 @@ async fn cart_events_carry_the_cart(backend: Backend) {
 }
 
 /// `cart.updated` also for a promotion code added (alone, or in a bulk add of codes only) or
-/// removed, and for a clear of all the lines, each with the cart as it is after the change; a
-/// removal of a code the cart does not hold emits nothing.
-async fn cart_events_for_codes_and_a_clear(backend: Backend) {
+/// removed, a tax item added, changed or deleted (one or in bulk), and a clear of all the lines,
+/// each with the cart as it is after the change; a removal of a code the cart does not hold
+/// emits nothing.
+async fn cart_events_for_codes_tax_items_and_a_clear(backend: Backend) {
     let app = spawn(backend).await;
     let admin = app.admin_token().await;
     let receiver = Receiver::start().await;
@@ -161,26 +162,58 @@ async fn cart_events_for_codes_and_a_clear(backend: Backend) {
     assert_eq!(app.delete(&discounts, &admin).await.status, 404);
     let r = app.post(&items, &admin, json!({ "data": [code] })).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    let line = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["type"] == "custom_item")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tax = |rate: f64| json!({"type": "tax_item", "name": "VAT", "code": "VAT", "jurisdiction": "UK", "rate": rate});
+    let taxes = format!("/v2/carts/{cart}/items/{line}/taxes");
+    let r = app.post(&taxes, &admin, json!({ "data": tax(0.2) })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let vat = format!("{taxes}/{}", r.body["data"]["id"].as_str().unwrap());
+    let r = app.put(&vat, &admin, json!({ "data": tax(0.1) })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.delete(&vat, &admin).await.status, 204);
+    let mut bulk = tax(0.2);
+    bulk["relationships"] = json!({"item": {"data": {"type": "custom_item", "id": line}}});
+    let cart_taxes = format!("/v2/carts/{cart}/taxes");
+    let r = app.post(&cart_taxes, &admin, json!({ "data": [bulk] })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(app.delete(&cart_taxes, &admin).await.status, 204);
     assert_eq!(app.delete(&items, &admin).await.status, 204);
 
-    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 5).await;
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 10).await;
     let updated = of_kind(&got, "cart.updated");
-    assert_eq!(updated.len(), 5, "{got:#?}");
-    let mut totals: Vec<i64> = updated.iter().map(|d| cart_total(d)).collect();
+    assert_eq!(updated.len(), 10, "{got:#?}");
+    let figure = |d: &Delivery, name: &str| {
+        d.body["payload"]["data"]["meta"]["display_price"][name]["amount"]
+            .as_i64()
+            .unwrap()
+    };
+    // Without tax: the line, the code on it, off again, on again (in a bulk add), then with the
+    // code the five tax item changes, then the lines cleared.
+    let mut totals: Vec<i64> = updated.iter().map(|d| figure(d, "without_tax")).collect();
     totals.sort_unstable();
-    // The line, the code on it, off again, on again (in a bulk add), the lines cleared.
-    assert_eq!(totals, [0, 2250, 2250, 2500, 2500]);
-    for d in updated.iter().filter(|d| cart_total(d) == 2250) {
-        let meta = &d.body["payload"]["data"]["meta"]["display_price"];
-        assert_eq!(meta["discount"]["amount"], -250, "{meta}");
+    assert_eq!(totals, [0, 2250, 2250, 2250, 2250, 2250, 2250, 2250, 2500, 2500]);
+    for d in updated.iter().filter(|d| figure(d, "without_tax") == 2250) {
+        assert_eq!(figure(d, "discount"), -250);
     }
+    // The tax: 20 %, 10 %, none, 20 % in bulk, none.
+    let mut tax_amounts: Vec<i64> = updated.iter().map(|d| figure(d, "tax")).collect();
+    tax_amounts.sort_unstable();
+    assert_eq!(tax_amounts, [0, 0, 0, 0, 0, 0, 0, 225, 450, 450]);
     let cleared = updated.iter().find(|d| cart_total(d) == 0).unwrap();
     let lines = &cleared.body["payload"]["data"]["relationships"]["items"]["data"];
     assert!(
         lines.as_array().unwrap().iter().all(|l| l["type"] != "cart_item"),
         "{lines}"
     );
-    assert_eq!(jobs(&app, &admin, &hook).await, 5);
+    assert_eq!(jobs(&app, &admin, &hook).await, 10);
 }
 
 /// The payload of every delivery of `kind`, in the order the changes were made (by the
@@ -553,7 +586,7 @@ async fn a_store_has_at_most_100_integrations(backend: Backend) {
 
 backend_tests!(
     cart_events_carry_the_cart,
-    cart_events_for_codes_and_a_clear,
+    cart_events_for_codes_tax_items_and_a_clear,
     catalog_and_address_events_carry_their_resources,
     settings_gateway_and_stock_events_carry_their_resources,
     member_and_membership_events_carry_their_resources,
