@@ -725,6 +725,7 @@ pub trait CartStore {
         discounts: Vec<crate::custom_discounts::CustomDiscount>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<
         Vec<std::result::Result<crate::custom_discounts::CustomDiscount, crate::custom_discounts::Refusal>>,
     >;
@@ -734,6 +735,7 @@ pub trait CartStore {
         &self,
         discount: crate::custom_discounts::CustomDiscount,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool>;
     /// Deletes one custom discount, found by cart, line (`None`: the cart's own) and id; false
     /// if there was none.
@@ -744,9 +746,18 @@ pub trait CartStore {
         id: Uuid,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool>;
-    /// Deletes every custom discount of the cart and its lines; returns how many.
-    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64>;
+    /// Deletes every custom discount of the cart and its lines; returns how many. Each of these
+    /// custom discount changes that changes something writes `emit`'s events (the cart after
+    /// it) in its transaction.
+    async fn delete_custom_discounts(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64>;
     /// The custom discounts of several carts (and their lines) in one read, oldest first within
     /// each cart (a cart listing).
     async fn carts_custom_discounts(

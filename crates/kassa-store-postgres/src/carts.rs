@@ -1086,6 +1086,7 @@ impl CartStore for PgStore {
         discounts: Vec<CustomDiscount>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<Vec<std::result::Result<CustomDiscount, custom_discounts::Refusal>>> {
         let now = discounts.first().map_or(0, |d| d.updated_at);
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
@@ -1132,11 +1133,17 @@ impl CartStore for PgStore {
         .await
         .map_err(sql_error)?;
         touch(&mut *tx, cart_id, now, expires_at).await?;
+        emit_cart(&mut tx, cart_id, now, emit).await?;
         tx.commit().await.map_err(sql_error)?;
         Ok(outcomes)
     }
 
-    async fn update_custom_discount(&self, d: CustomDiscount, expires_at: Millis) -> Result<bool> {
+    async fn update_custom_discount(
+        &self,
+        d: CustomDiscount,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         // The cart's row lock first, as every change of its lines and discounts takes it.
         lock_cart(&mut *tx, &d.cart_id, d.updated_at).await?;
@@ -1160,6 +1167,7 @@ impl CartStore for PgStore {
         let found = done.rows_affected() > 0;
         if found {
             touch(&mut *tx, &d.cart_id, d.updated_at, expires_at).await?;
+            emit_cart(&mut tx, &d.cart_id, d.updated_at, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(found)
@@ -1172,6 +1180,7 @@ impl CartStore for PgStore {
         id: Uuid,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query(
@@ -1186,6 +1195,7 @@ impl CartStore for PgStore {
         let found = done.rows_affected() > 0;
         if found {
             touch(&mut *tx, cart_id, now, expires_at).await?;
+            emit_cart(&mut tx, cart_id, now, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(found)
@@ -1204,7 +1214,13 @@ impl CartStore for PgStore {
         Ok(rows.iter().map(custom_row).collect())
     }
 
-    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+    async fn delete_custom_discounts(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         let done = sqlx::query("DELETE FROM cart_custom_discounts WHERE cart_id = $1")
             .bind(cart_id)
@@ -1213,6 +1229,7 @@ impl CartStore for PgStore {
             .map_err(sql_error)?;
         if done.rows_affected() > 0 {
             touch(&mut *tx, cart_id, now, expires_at).await?;
+            emit_cart(&mut tx, cart_id, now, emit).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(done.rows_affected())

@@ -838,6 +838,7 @@ impl CartStore for SqliteStore {
         discounts: Vec<CustomDiscount>,
         all_or_nothing: bool,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<Vec<std::result::Result<CustomDiscount, custom_discounts::Refusal>>> {
         let cart_id = cart_id.to_owned();
         self.db
@@ -880,12 +881,18 @@ impl CartStore for SqliteStore {
                     ])?;
                 }
                 touch(conn, &cart_id, now, expires_at)?;
+                emit_cart(conn, &cart_id, now, emit)?;
                 Ok(outcomes)
             })
             .await
     }
 
-    async fn update_custom_discount(&self, d: CustomDiscount, expires_at: Millis) -> Result<bool> {
+    async fn update_custom_discount(
+        &self,
+        d: CustomDiscount,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<bool> {
         self.db
             .write(move |conn| {
                 let n = conn
@@ -907,6 +914,7 @@ impl CartStore for SqliteStore {
                     ])?;
                 if n > 0 {
                     touch(conn, &d.cart_id, d.updated_at, expires_at)?;
+                    emit_cart(conn, &d.cart_id, d.updated_at, emit)?;
                 }
                 Ok(n > 0)
             })
@@ -920,6 +928,7 @@ impl CartStore for SqliteStore {
         id: Uuid,
         now: Millis,
         expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
     ) -> Result<bool> {
         let cart_id = cart_id.to_owned();
         self.db
@@ -931,6 +940,7 @@ impl CartStore for SqliteStore {
                     .execute(params![cart_id, item_id.map(|u| u.to_string()), id.to_string()])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;
+                    emit_cart(conn, &cart_id, now, emit)?;
                 }
                 Ok(n > 0)
             })
@@ -956,7 +966,13 @@ impl CartStore for SqliteStore {
             .await
     }
 
-    async fn delete_custom_discounts(&self, cart_id: &str, now: Millis, expires_at: Millis) -> Result<u64> {
+    async fn delete_custom_discounts(
+        &self,
+        cart_id: &str,
+        now: Millis,
+        expires_at: Millis,
+        emit: Option<Emit<CartContents>>,
+    ) -> Result<u64> {
         let cart_id = cart_id.to_owned();
         self.db
             .write(move |conn| {
@@ -965,6 +981,7 @@ impl CartStore for SqliteStore {
                     .execute([&cart_id])?;
                 if n > 0 {
                     touch(conn, &cart_id, now, expires_at)?;
+                    emit_cart(conn, &cart_id, now, emit)?;
                 }
                 Ok(n as u64)
             })

@@ -14,6 +14,7 @@ use axum::routing::{post, put};
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::{CartContents, StockOf, is_valid_cart_id};
 use kassa_core::custom_discounts::{self, CustomDiscount, MAX_PER_CART, Refusal};
+use kassa_core::integrations::Emit;
 use kassa_core::money::MoneyFormat;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis};
@@ -22,10 +23,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Admin;
+use crate::envelope::Origin;
 use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::views::cart::cart_lines_emit;
 use crate::views::custom_discount::render_custom_discount;
 use crate::views::money::money_formats;
 
@@ -200,6 +203,7 @@ fn field_errors(problems: Vec<FieldError>) -> Vec<ErrorObject> {
 async fn bulk_add(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -247,10 +251,15 @@ async fn bulk_add(
     if contents.lines.is_empty() {
         return Err(to_api_error(refusal_error(Refusal::EmptyCart, None)));
     }
+    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emitted = emit.is_some();
     let outcomes = state
         .store
-        .add_custom_discounts(&cart_id, good, all_or_nothing, expires_at)
+        .add_custom_discounts(&cart_id, good, all_or_nothing, expires_at, emit)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     // The lines as read name the related items (a line deleted since refuses its discount).
     let mut added = Vec::new();
     let mut errors = field_errors(problems);
@@ -292,31 +301,40 @@ async fn bulk_add(
 async fn bulk_delete(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(&state, &id, now).await?;
+    let (contents, settings, _, _, expires_at) = open(&state, &id, now).await?;
+    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emitted = emit.is_some();
     state
         .store
-        .delete_custom_discounts(&cart_id, now, expires_at)
+        .delete_custom_discounts(&contents.cart.id, now, expires_at, emit)
         .await?;
+    if emitted {
+        state.integrations.committed();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The live cart's id and the expiry a change to it gets (no read of its contents).
-async fn cart_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(String, Millis)> {
-    if !is_valid_cart_id(id) {
-        return Err(cart_not_found());
-    }
-    let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let cart = state.store.cart(id, now).await?.ok_or_else(cart_not_found)?;
-    Ok((cart.id, settings.cart_expiry(now)))
+/// The `cart.updated` event writer for a custom discount change of `contents`' cart, when
+/// something observes it (the event is the cart after the change, written in its transaction).
+async fn cart_emit(
+    state: &AppState,
+    origin: &Origin,
+    contents: &CartContents,
+    settings: &StoreSettings,
+) -> ApiResult<Option<Emit<CartContents>>> {
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    cart_lines_emit(state, settings, origin, catalogs).await
 }
 
 /// `POST /v2/carts/{id}/items/{itemID}/custom-discounts`: one custom discount on the line.
 async fn add_to_item(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -335,12 +353,17 @@ async fn add_to_item(
         return Err(item_not_found());
     }
     let discount = fields.into_discount(&contents.cart.id, Some(item_id), now);
+    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emitted = emit.is_some();
     let outcome = state
         .store
-        .add_custom_discounts(&contents.cart.id, vec![discount], true, expires_at)
+        .add_custom_discounts(&contents.cart.id, vec![discount], true, expires_at, emit)
         .await?
         .pop()
         .ok_or_else(|| ApiError::from(Error::internal("no outcome for the custom discount")))?;
+    if emitted {
+        state.integrations.committed();
+    }
     match outcome {
         Ok(d) => Ok((
             StatusCode::CREATED,
@@ -356,6 +379,7 @@ async fn add_to_item(
 /// given replace the discount's.
 async fn update(
     state: &AppState,
+    origin: &Origin,
     id: &str,
     item_id: Option<Uuid>,
     discount_id: &str,
@@ -388,12 +412,17 @@ async fn update(
         updated_at: now,
         ..current.clone()
     };
+    let emit = cart_emit(state, origin, &contents, &settings).await?;
+    let emitted = emit.is_some();
     if !state
         .store
-        .update_custom_discount(changed.clone(), expires_at)
+        .update_custom_discount(changed.clone(), expires_at, emit)
         .await?
     {
         return Err(discount_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(Json(json!({
         "data": render_custom_discount(&changed, item_of(&contents, changed.item_id), &currency, &formats)
@@ -403,39 +432,47 @@ async fn update(
 async fn update_on_cart(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, discount_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    update(&state, &id, None, &discount_id, &body).await
+    update(&state, &origin, &id, None, &discount_id, &body).await
 }
 
 async fn update_on_item(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, discount_id)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let item_id = parse_uuid(&item_id, item_not_found)?;
-    update(&state, &id, Some(item_id), &discount_id, &body).await
+    update(&state, &origin, &id, Some(item_id), &discount_id, &body).await
 }
 
 /// `DELETE …/custom-discounts/{discountID}` on the cart or on a line; allowed also while the
 /// cart does not use custom discounts (removing one changes nothing it shows).
 async fn remove(
     state: &AppState,
+    origin: &Origin,
     id: &str,
     item_id: Option<Uuid>,
     discount_id: &str,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (cart_id, expires_at) = cart_and_expiry(state, id, now).await?;
+    let (contents, settings, _, _, expires_at) = open(state, id, now).await?;
     let discount_id = parse_uuid(discount_id, discount_not_found)?;
+    let emit = cart_emit(state, origin, &contents, &settings).await?;
+    let emitted = emit.is_some();
     if !state
         .store
-        .delete_custom_discount(&cart_id, item_id, discount_id, now, expires_at)
+        .delete_custom_discount(&contents.cart.id, item_id, discount_id, now, expires_at, emit)
         .await?
     {
         return Err(discount_not_found());
+    }
+    if emitted {
+        state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -443,16 +480,18 @@ async fn remove(
 async fn remove_from_cart(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, discount_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    remove(&state, &id, None, &discount_id).await
+    remove(&state, &origin, &id, None, &discount_id).await
 }
 
 async fn remove_from_item(
     State(state): State<AppState>,
     _: Admin,
+    origin: Origin,
     ApiPath((id, item_id, discount_id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let item_id = parse_uuid(&item_id, item_not_found)?;
-    remove(&state, &id, Some(item_id), &discount_id).await
+    remove(&state, &origin, &id, Some(item_id), &discount_id).await
 }

@@ -187,7 +187,9 @@ async fn cart_events_for_codes_tax_items_and_a_clear(backend: Backend) {
     assert_eq!(app.delete(&cart_taxes, &admin).await.status, 204);
     assert_eq!(app.delete(&items, &admin).await.status, 204);
 
-    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 10).await;
+    let got = receiver
+        .wait_for(Duration::from_secs(10), |g| g.len() >= 10)
+        .await;
     let updated = of_kind(&got, "cart.updated");
     assert_eq!(updated.len(), 10, "{got:#?}");
     let figure = |d: &Delivery, name: &str| {
@@ -214,6 +216,72 @@ async fn cart_events_for_codes_tax_items_and_a_clear(backend: Backend) {
         "{lines}"
     );
     assert_eq!(jobs(&app, &admin, &hook).await, 10);
+}
+
+/// `cart.updated` for a custom discount added (on the cart, on a line, in bulk), changed or
+/// deleted (one or all), each with the cart priced with its custom discounts after the change; a
+/// deletion of a discount the cart does not have emits nothing.
+async fn cart_events_for_custom_discounts(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let r = app
+        .put(
+            "/v2/carts/cd",
+            &admin,
+            json!({"data": {"discount_settings": {"custom_discounts_enabled": true}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    add_custom(&app, &admin, "cd", "mug", 2, 1250).await;
+    let line = app.get("/v2/carts/cd/items", &admin).await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Observed from here on: the five changes below.
+    let hook = integration(&app, &admin, webhook(&receiver.url, &["cart.updated"])).await;
+    let discount = |code: &str, amount: i64| {
+        json!({"type": "custom_discount", "external_id": format!("ext-{code}"), "discount_engine": "Talon.one",
+               "description": code, "discount_code": code, "amount": amount})
+    };
+    let on_cart = "/v2/carts/cd/custom-discounts";
+    let r = app
+        .post(on_cart, &admin, json!({ "data": discount("CART", -300) }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cart_discount = format!("{on_cart}/{}", r.body["data"]["id"].as_str().unwrap());
+    let on_line = format!("/v2/carts/cd/items/{line}/custom-discounts");
+    let r = app
+        .post(&on_line, &admin, json!({ "data": discount("LINE", -200) }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app
+        .put(
+            &cart_discount,
+            &admin,
+            json!({"data": {"type": "custom_discount", "amount": -100}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.delete(&cart_discount, &admin).await.status, 204);
+    assert_eq!(app.delete(&cart_discount, &admin).await.status, 404);
+    assert_eq!(app.delete(on_cart, &admin).await.status, 204);
+
+    let got = receiver.wait_for(Duration::from_secs(10), |g| g.len() >= 5).await;
+    let updated = of_kind(&got, "cart.updated");
+    assert_eq!(updated.len(), 5, "{got:#?}");
+    let mut discounts: Vec<i64> = updated
+        .iter()
+        .map(|d| {
+            d.body["payload"]["data"]["meta"]["display_price"]["discount"]["amount"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    discounts.sort_unstable();
+    // −3.00; −3.00 and −2.00; −1.00 and −2.00; −2.00; none.
+    assert_eq!(discounts, [-500, -300, -300, -200, 0]);
+    assert_eq!(jobs(&app, &admin, &hook).await, 5);
 }
 
 /// The payload of every delivery of `kind`, in the order the changes were made (by the
@@ -587,6 +655,7 @@ async fn a_store_has_at_most_100_integrations(backend: Backend) {
 backend_tests!(
     cart_events_carry_the_cart,
     cart_events_for_codes_tax_items_and_a_clear,
+    cart_events_for_custom_discounts,
     catalog_and_address_events_carry_their_resources,
     settings_gateway_and_stock_events_carry_their_resources,
     member_and_membership_events_carry_their_resources,
