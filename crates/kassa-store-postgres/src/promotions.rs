@@ -435,26 +435,32 @@ impl PromotionStore for PgStore {
         emit: Option<Emit<CartContents>>,
     ) -> Result<()> {
         // One statement: the cart's update (its row lock, as every cart writer takes) and the
-        // insert, which adds nothing when the cart is gone; with its event, in a transaction.
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let found: Option<bool> = sqlx::query_scalar(
+        // insert, which adds nothing when the cart is gone. With an event to write, that
+        // statement and the event in one transaction; without, no transaction round trips.
+        let sql =
             "WITH c AS (UPDATE carts SET updated_at = $3, expires_at = $4 WHERE id = $1 AND expires_at > $3
-                        RETURNING id),
-                  ins AS (INSERT INTO cart_promotion_codes (cart_id, code_key, created_at)
-                          SELECT id, $2, $3 FROM c ON CONFLICT DO NOTHING)
-             SELECT TRUE FROM c",
-        )
-        .bind(cart_id)
-        .bind(code_key)
-        .bind(now)
-        .bind(expires_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?;
+                              RETURNING id),
+                        ins AS (INSERT INTO cart_promotion_codes (cart_id, code_key, created_at)
+                                SELECT id, $2, $3 FROM c ON CONFLICT DO NOTHING)
+                   SELECT TRUE FROM c";
+        let query = || {
+            sqlx::query_scalar::<_, bool>(sql)
+                .bind(cart_id)
+                .bind(code_key)
+                .bind(now)
+                .bind(expires_at)
+        };
+        let gone = || Error::not_found("Not Found", "Cart not found");
+        let Some(emit) = emit else {
+            let found = query().fetch_optional(&self.pool).await.map_err(sql_error)?;
+            return found.map(|_| ()).ok_or_else(gone);
+        };
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        let found = query().fetch_optional(&mut *tx).await.map_err(sql_error)?;
         if found.is_none() {
-            return Err(Error::not_found("Not Found", "Cart not found"));
+            return Err(gone());
         }
-        crate::carts::emit_cart(&mut tx, cart_id, now, emit).await?;
+        crate::carts::emit_cart(&mut tx, cart_id, now, Some(emit)).await?;
         tx.commit().await.map_err(sql_error)
     }
 
@@ -465,20 +471,23 @@ impl PromotionStore for PgStore {
         now: Millis,
         emit: Option<Emit<CartContents>>,
     ) -> Result<bool> {
+        let sql = "WITH d AS (DELETE FROM cart_promotion_codes WHERE cart_id = $1 AND code_key = $2 RETURNING cart_id),
+                        u AS (UPDATE carts SET updated_at = $3 WHERE id IN (SELECT cart_id FROM d))
+                   SELECT TRUE FROM d";
+        let query = || {
+            sqlx::query_scalar::<_, bool>(sql)
+                .bind(cart_id)
+                .bind(code_key)
+                .bind(now)
+        };
+        let Some(emit) = emit else {
+            let removed = query().fetch_optional(&self.pool).await.map_err(sql_error)?;
+            return Ok(removed.is_some());
+        };
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        let removed: Option<bool> = sqlx::query_scalar(
-            "WITH d AS (DELETE FROM cart_promotion_codes WHERE cart_id = $1 AND code_key = $2 RETURNING cart_id),
-                  u AS (UPDATE carts SET updated_at = $3 WHERE id IN (SELECT cart_id FROM d))
-             SELECT TRUE FROM d",
-        )
-        .bind(cart_id)
-        .bind(code_key)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?;
+        let removed = query().fetch_optional(&mut *tx).await.map_err(sql_error)?;
         if removed.is_some() {
-            crate::carts::emit_cart(&mut tx, cart_id, now, emit).await?;
+            crate::carts::emit_cart(&mut tx, cart_id, now, Some(emit)).await?;
         }
         tx.commit().await.map_err(sql_error)?;
         Ok(removed.is_some())
