@@ -279,13 +279,13 @@ fn contents_of(
             } else {
                 taxes_of(conn, id)?
             };
-            let codes = crate::promotions::codes_of(conn, id)?;
+            let codes = crate::promotion_codes::codes_of(conn, id)?;
             // A cart with codes is checked out against the promotions as they are now: their
             // stamp read in this snapshot saves the checkout a read.
             let promotions_version = if codes.is_empty() {
                 None
             } else {
-                Some(crate::promotions::version(conn)?)
+                Some(crate::promotion_codes::version(conn)?)
             };
             let custom_discounts = custom_in_effect(conn, &cart)?;
             Some(CartContents {
@@ -446,7 +446,7 @@ impl CartStore for SqliteStore {
                 let (contents, stock) = contents_of(conn, &id, now, stock)?;
                 let codes = code_keys
                     .iter()
-                    .map(|key| crate::promotions::codes_by_key(conn, key))
+                    .map(|key| crate::promotion_codes::codes_by_key(conn, key))
                     .collect::<DbResult<_>>()?;
                 Ok((contents, stock, codes))
             })
@@ -546,7 +546,7 @@ impl CartStore for SqliteStore {
                     (Vec::new(), Vec::new())
                 } else {
                     (
-                        crate::promotions::codes_of(conn, &cart_id)?,
+                        crate::promotion_codes::codes_of(conn, &cart_id)?,
                         custom_in_effect(conn, &cart)?,
                     )
                 };
@@ -602,7 +602,7 @@ impl CartStore for SqliteStore {
                 touch(conn, &cart_id, now, expires_at)?;
                 cart.updated_at = now;
                 cart.expires_at = expires_at;
-                let codes = crate::promotions::codes_of(conn, &cart_id)?;
+                let codes = crate::promotion_codes::codes_of(conn, &cart_id)?;
                 let custom_discounts = custom_in_effect(conn, &cart)?;
                 let contents = CartContents {
                     cart,

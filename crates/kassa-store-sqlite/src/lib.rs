@@ -27,6 +27,7 @@ mod migrations;
 mod orders;
 mod outbox;
 mod payments;
+mod promotion_codes;
 mod promotions;
 mod releases;
 mod sql;
