@@ -145,6 +145,15 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
         }
+        // A body refused for its size is answered before it is read, so the connection cannot
+        // carry another request: saying so keeps a client from sending its next request on a
+        // connection the server is closing (HTTP/2 drops the header; its streams are unaffected).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         response.extensions_mut().insert(RenderedErrors(self.errors));
         response
     }

@@ -404,6 +404,8 @@ async fn oversized_uploads_are_413_and_store_nothing(backend: Backend) {
     let r = upload(&app, &admin, &[file_part("huge.png", &huge)]).await;
     assert_eq!(r.status, 413, "refused from Content-Length: {}", r.body);
     assert_eq!(first_source(&r), "file");
+    // Refused before its body was read: the client is told not to reuse the connection.
+    assert_eq!(r.headers["connection"], "close");
     // A chunked body (no Content-Length) is cut off while it streams.
     let (status, body) = chunked_upload(&app, &admin, form(&[file_part("huge.png", &huge)])).await;
     assert_eq!(status, 413, "{body}");
