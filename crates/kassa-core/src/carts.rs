@@ -706,20 +706,24 @@ mod tests {
         assert!(check_same_owner(&with(a, None), &with(a, None)).is_ok());
     }
 
-    #[test]
-    fn a_cart_prices_as_another_only_with_the_same_priced_parts() {
-        let line = CartItem {
+    /// A line of one unit at 1 (a product line with `product_id`, else a custom line).
+    fn line(product_id: Option<Uuid>) -> CartItem {
+        CartItem {
             id: Uuid::from_u128(9),
             cart_id: "c".into(),
-            kind: ItemKind::Product,
-            line_key: "p".into(),
-            product_id: Some(Uuid::from_u128(7)),
-            sku: Some("SKU".into()),
+            kind: if product_id.is_some() {
+                ItemKind::Product
+            } else {
+                ItemKind::Custom
+            },
+            line_key: String::new(),
+            product_id,
+            sku: None,
             name: "x".into(),
             description: None,
             slug: None,
-            quantity: 2,
-            unit_amount: 500,
+            quantity: 1,
+            unit_amount: 1,
             includes_tax: false,
             custom_inputs: serde_json::json!({}),
             catalog_id: None,
@@ -728,6 +732,16 @@ mod tests {
             bundle: None,
             created_at: 0,
             updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_cart_prices_as_another_only_with_the_same_priced_parts() {
+        let line = CartItem {
+            sku: Some("SKU".into()),
+            quantity: 2,
+            unit_amount: 500,
+            ..line(Some(Uuid::from_u128(7)))
         };
         let mut base = CartContents::empty(Cart::empty("c".into(), 0, 7));
         base.cart.currency = Some("USD".into());
@@ -764,31 +778,6 @@ mod tests {
     #[test]
     fn stock_is_read_for_the_lines_or_the_products_asked() {
         let (p, q) = (Uuid::from_u128(7), Uuid::from_u128(8));
-        let line = |product_id: Option<Uuid>| CartItem {
-            id: Uuid::from_u128(9),
-            cart_id: "c".into(),
-            kind: if product_id.is_some() {
-                ItemKind::Product
-            } else {
-                ItemKind::Custom
-            },
-            line_key: String::new(),
-            product_id,
-            sku: None,
-            name: "x".into(),
-            description: None,
-            slug: None,
-            quantity: 1,
-            unit_amount: 1,
-            includes_tax: false,
-            custom_inputs: serde_json::json!({}),
-            catalog_id: None,
-            location: None,
-            image: None,
-            bundle: None,
-            created_at: 0,
-            updated_at: 0,
-        };
         let mut located = line(Some(q));
         located.location = Some("york".into());
         let lines = [line(Some(p)), line(None), located.clone(), located];

@@ -213,7 +213,6 @@ fn tax_values(tax: TaxItem) -> (Option<i64>, Option<i64>) {
     }
 }
 
-/// The live cart, locked for the rest of the transaction so writers of one cart take turns.
 /// Writes the `cart.updated` event of a change made in `tx` (when something observes it): the
 /// cart as the change leaves it.
 pub(crate) async fn emit_cart(
@@ -226,25 +225,32 @@ pub(crate) async fn emit_cart(
         return Ok(());
     };
     let cart = lock_cart(&mut *tx, cart_id, now).await?;
-    let lines = items_of(&mut *tx, cart_id).await?;
-    let taxes = taxes_of(&mut *tx, cart_id).await?;
-    let codes = codes_of(&mut *tx, cart_id).await?;
+    let contents = contents_in(tx, cart).await?;
+    crate::outbox::write(tx, &emit(&contents)).await
+}
+
+/// `cart` with its lines, tax items, codes and custom discounts (those only while it uses
+/// them) as `tx` sees them.
+async fn contents_in(tx: &mut sqlx::PgConnection, cart: Cart) -> Result<CartContents> {
+    let lines = items_of(&mut *tx, &cart.id).await?;
+    let taxes = taxes_of(&mut *tx, &cart.id).await?;
+    let codes = codes_of(&mut *tx, &cart.id).await?;
     let custom_discounts = if cart.custom_discounts_enabled {
-        custom_of(&mut *tx, cart_id).await?
+        custom_of(&mut *tx, &cart.id).await?
     } else {
         Vec::new()
     };
-    let contents = CartContents {
+    Ok(CartContents {
         cart,
         lines,
         taxes,
         codes,
         custom_discounts,
         promotions_version: None,
-    };
-    crate::outbox::write(tx, &emit(&contents)).await
+    })
 }
 
+/// The live cart, locked for the rest of the transaction so writers of one cart take turns.
 async fn lock_cart<'e>(db: impl Executor<'e, Database = Postgres>, id: &str, now: Millis) -> Result<Cart> {
     let row = sqlx::query(concat!(
         "SELECT ",
@@ -837,25 +843,10 @@ impl CartStore for PgStore {
             }
         }
         touch(&mut *tx, cart_id, now, expires_at).await?;
-        let lines = items_of(&mut *tx, cart_id).await?;
-        let taxes = taxes_of(&mut *tx, cart_id).await?;
-        within_limits(&lines, &taxes)?;
-        let codes = codes_of(&mut *tx, cart_id).await?;
-        let custom_discounts = if cart.custom_discounts_enabled {
-            custom_of(&mut *tx, cart_id).await?
-        } else {
-            Vec::new()
-        };
         cart.updated_at = now;
         cart.expires_at = expires_at;
-        let contents = CartContents {
-            cart,
-            lines,
-            taxes,
-            codes,
-            custom_discounts,
-            promotions_version: None,
-        };
+        let contents = contents_in(&mut tx, cart).await?;
+        within_limits(&contents.lines, &contents.taxes)?;
         if let Some(emit) = emit {
             crate::outbox::write(&mut tx, &emit(&contents)).await?;
         }

@@ -14,7 +14,7 @@ use kassa_core::cart_totals::{MAX_AMOUNT, TaxItem, TaxRate};
 use kassa_core::carts::{
     CartContents, CartSize, CartTaxItem, MAX_TAX_ITEMS_PER_ITEM, StockOf, TaxItemKey, TaxRefusal,
 };
-use kassa_core::integrations::Emit;
+use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis};
 use kassa_core::{Error, FieldError};
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::cart::cart_lines_emit;
+use crate::views::cart::cart_emit;
 use crate::views::tax_item::render_tax_item;
 
 pub fn router() -> Routes {
@@ -95,21 +95,13 @@ fn check_component(
     }
 }
 
-/// The `cart.updated` event writer for a tax item change of `contents`' cart, when something
-/// observes it (the event is the cart after the change, written in its transaction).
-async fn cart_emit(
+/// The live cart with its lines and tax items (what a new tax is decided on), the store's
+/// settings, and the expiry a change to it gets.
+async fn contents_and_expiry(
     state: &AppState,
-    origin: &Origin,
-    contents: &CartContents,
-) -> ApiResult<Option<Emit<CartContents>>> {
-    let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-    cart_lines_emit(state, &settings, origin, catalogs).await
-}
-
-/// The live cart with its lines and tax items (what a new tax is decided on), and the expiry a
-/// change to it gets.
-async fn contents_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResult<(CartContents, Millis)> {
+    id: &str,
+    now: Millis,
+) -> ApiResult<(CartContents, StoreSettings, Millis)> {
     if !kassa_core::carts::is_valid_cart_id(id) {
         return Err(cart_not_found());
     }
@@ -120,7 +112,8 @@ async fn contents_and_expiry(state: &AppState, id: &str, now: Millis) -> ApiResu
         .await?
         .0
         .ok_or_else(cart_not_found)?;
-    Ok((contents, settings.cart_expiry(now)))
+    let expires_at = settings.cart_expiry(now);
+    Ok((contents, settings, expires_at))
 }
 
 /// The field of a tax body a too-large total is blamed on: its rate or its amount.
@@ -355,7 +348,7 @@ async fn add_tax(
     body: TaxBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
+    let (contents, settings, expires_at) = contents_and_expiry(state, id, now).await?;
     let cart_id = contents.cart.id.clone();
     let item_id = parse_uuid(item_id, item_not_found)?;
     let fields = read_tax(&body.data, "data", None).map_err(Error::Validation)?;
@@ -365,7 +358,7 @@ async fn add_tax(
     CartSize::of(&contents.lines, &contents.taxes)
         .try_tax(item_id, tax.tax)
         .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
-    let emit = cart_emit(state, origin, &contents).await?;
+    let emit = cart_emit(state, &settings, origin, &contents).await?;
     let emitted = emit.is_some();
     let outcome = state
         .store
@@ -449,7 +442,7 @@ async fn bulk_add(
     ApiJson(body): ApiJson<BulkBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let (contents, settings, expires_at) = contents_and_expiry(&state, &id, now).await?;
     let cart_id = contents.cart.id.clone();
     let mut size = CartSize::of(&contents.lines, &contents.taxes);
     let mut good = Vec::new();
@@ -503,7 +496,7 @@ async fn bulk_add(
     }
     let targets: Vec<(Uuid, Option<Uuid>)> =
         good.iter().map(|t| (t.item_id, t.component_product_id)).collect();
-    let emit = cart_emit(&state, &origin, &contents).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     let outcomes = state
         .store
@@ -563,8 +556,8 @@ async fn bulk_delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(&state, &id, now).await?;
-    let emit = cart_emit(&state, &origin, &contents).await?;
+    let (contents, settings, expires_at) = contents_and_expiry(&state, &id, now).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     let deleted = state
         .store
@@ -614,7 +607,7 @@ async fn update_tax(
     body: TaxBody,
 ) -> ApiResult<Json<Value>> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
+    let (contents, settings, expires_at) = contents_and_expiry(state, id, now).await?;
     let item_id = parse_uuid(item_id, item_not_found)?;
     let tax_id = parse_uuid(tax_id, tax_not_found)?;
     let current = contents
@@ -640,7 +633,7 @@ async fn update_tax(
     CartSize::of(&contents.lines, &taxes)
         .check()
         .map_err(|limit| limit.error(&format!("data.{}", tax_field(tax.tax))))?;
-    let emit = cart_emit(state, origin, &contents).await?;
+    let emit = cart_emit(state, &settings, origin, &contents).await?;
     let emitted = emit.is_some();
     if !state
         .store
@@ -684,10 +677,10 @@ async fn remove_tax(
     tax_id: &str,
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
-    let (contents, expires_at) = contents_and_expiry(state, id, now).await?;
+    let (contents, settings, expires_at) = contents_and_expiry(state, id, now).await?;
     let item_id = parse_uuid(item_id, item_not_found)?;
     let tax_id = parse_uuid(tax_id, tax_not_found)?;
-    let emit = cart_emit(state, origin, &contents).await?;
+    let emit = cart_emit(state, &settings, origin, &contents).await?;
     let emitted = emit.is_some();
     let key = TaxItemKey {
         cart_id: contents.cart.id.clone(),

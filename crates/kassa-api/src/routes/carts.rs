@@ -42,8 +42,8 @@ use crate::extract::{ApiJson, ApiPath, ListQuery, OptionalJson, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::views::cart::{
-    ComponentProducts, bad_cart_id, cart_lines_emit, cart_not_found, cart_response, cart_updated_events,
-    items_document, items_response, price_with_promotions, render_cart,
+    ComponentProducts, bad_cart_id, cart_emit, cart_lines_emit, cart_not_found, cart_response,
+    cart_updated_events, items_document, items_response, price_with_promotions, render_cart,
 };
 use crate::views::catalog_product;
 use crate::views::money::money_formats;
@@ -1000,8 +1000,7 @@ async fn add_code(
         e.errors[0].source = Some("data.code".into());
         return Err(e);
     }
-    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-    let emit = cart_lines_emit(state, settings, origin, catalogs).await?;
+    let emit = cart_emit(state, settings, origin, &contents).await?;
     let emitted = emit.is_some();
     state
         .store
@@ -1037,8 +1036,7 @@ async fn remove_code(
     let not_found = || ApiError::not_found("Not Found", "The cart has no such promotion code");
     let (contents, settings) = existing_contents(&state, &id, &who).await?;
     let contents = contents.ok_or_else(cart_not_found)?;
-    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-    let emit = cart_lines_emit(&state, &settings, &origin, catalogs).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     if !state
         .store
@@ -1245,8 +1243,7 @@ async fn add_items(
         let (contents, _) = open_contents(&state, &id, &who).await?;
         for (n, key) in keys.iter().enumerate() {
             let emit = if n + 1 == keys.len() {
-                let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-                cart_lines_emit(&state, &settings, &origin, catalogs).await?
+                cart_emit(&state, &settings, &origin, &contents).await?
             } else {
                 None
             };
@@ -1494,8 +1491,7 @@ async fn set_quantities(
     let emit = if changes.is_empty() {
         None
     } else {
-        let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-        cart_lines_emit(state, settings, origin, catalogs).await?
+        cart_emit(state, settings, origin, contents).await?
     };
     let emitted = emit.is_some();
     let contents = state

@@ -14,7 +14,6 @@ use axum::routing::{post, put};
 use kassa_core::cart_totals::CalculationMethod;
 use kassa_core::carts::{CartContents, StockOf, is_valid_cart_id};
 use kassa_core::custom_discounts::{self, CustomDiscount, MAX_PER_CART, Refusal};
-use kassa_core::integrations::Emit;
 use kassa_core::money::MoneyFormat;
 use kassa_core::settings::StoreSettings;
 use kassa_core::time::{Millis, now_millis};
@@ -28,7 +27,7 @@ use crate::error::{ApiError, ApiResult, ErrorObject};
 use crate::extract::{ApiJson, ApiPath, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::views::cart::cart_lines_emit;
+use crate::views::cart::cart_emit;
 use crate::views::custom_discount::render_custom_discount;
 use crate::views::money::money_formats;
 
@@ -251,7 +250,7 @@ async fn bulk_add(
     if contents.lines.is_empty() {
         return Err(to_api_error(refusal_error(Refusal::EmptyCart, None)));
     }
-    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     let outcomes = state
         .store
@@ -306,7 +305,7 @@ async fn bulk_delete(
 ) -> ApiResult<StatusCode> {
     let now = now_millis();
     let (contents, settings, _, _, expires_at) = open(&state, &id, now).await?;
-    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     state
         .store
@@ -316,18 +315,6 @@ async fn bulk_delete(
         state.integrations.committed();
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The `cart.updated` event writer for a custom discount change of `contents`' cart, when
-/// something observes it (the event is the cart after the change, written in its transaction).
-async fn cart_emit(
-    state: &AppState,
-    origin: &Origin,
-    contents: &CartContents,
-    settings: &StoreSettings,
-) -> ApiResult<Option<Emit<CartContents>>> {
-    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
-    cart_lines_emit(state, settings, origin, catalogs).await
 }
 
 /// `POST /v2/carts/{id}/items/{itemID}/custom-discounts`: one custom discount on the line.
@@ -353,7 +340,7 @@ async fn add_to_item(
         return Err(item_not_found());
     }
     let discount = fields.into_discount(&contents.cart.id, Some(item_id), now);
-    let emit = cart_emit(&state, &origin, &contents, &settings).await?;
+    let emit = cart_emit(&state, &settings, &origin, &contents).await?;
     let emitted = emit.is_some();
     let outcome = state
         .store
@@ -412,7 +399,7 @@ async fn update(
         updated_at: now,
         ..current.clone()
     };
-    let emit = cart_emit(state, origin, &contents, &settings).await?;
+    let emit = cart_emit(state, &settings, origin, &contents).await?;
     let emitted = emit.is_some();
     if !state
         .store
@@ -462,7 +449,7 @@ async fn remove(
     let now = now_millis();
     let (contents, settings, _, _, expires_at) = open(state, id, now).await?;
     let discount_id = parse_uuid(discount_id, discount_not_found)?;
-    let emit = cart_emit(state, origin, &contents, &settings).await?;
+    let emit = cart_emit(state, &settings, origin, &contents).await?;
     let emitted = emit.is_some();
     if !state
         .store

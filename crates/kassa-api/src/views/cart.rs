@@ -592,6 +592,18 @@ pub(crate) async fn cart_updated_events(
     }])
 }
 
+/// [`cart_lines_emit`] for a change of the cart `contents` (as read before it) that keeps its
+/// lines' catalogs: its codes, tax items, custom discounts or quantities.
+pub(crate) async fn cart_emit(
+    state: &AppState,
+    settings: &StoreSettings,
+    origin: &Origin,
+    contents: &CartContents,
+) -> ApiResult<Option<Emit<CartContents>>> {
+    let catalogs = contents.lines.iter().filter_map(|l| l.catalog_id);
+    cart_lines_emit(state, settings, origin, catalogs).await
+}
+
 /// The `cart.updated` event of a change of the cart's lines, rendered inside the change's
 /// transaction from the cart after it (priced with the promotions read here, before the write,
 /// for product lines from `catalogs`). `None` — nothing read, nothing rendered — when no

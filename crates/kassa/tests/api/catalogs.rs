@@ -2,7 +2,7 @@
 //! `/catalog...`).
 
 use crate::backend_tests;
-use crate::fixtures::{self, catalog, create, hierarchy, price, pricebook, product, publish, usd};
+use crate::fixtures::{self, add_euro, catalog, create, hierarchy, price, pricebook, product, publish, usd};
 use crate::helpers::{Backend, Resp, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -233,16 +233,7 @@ async fn priority_sale_and_currency(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let shopper = app.implicit_token().await;
-    let r = app
-        .post(
-            "/v2/currencies",
-            &admin,
-            json!({"data": {"type": "currency", "code": "EUR", "exchange_rate": 1, "format": "{price} €",
-                            "decimal_point": ",", "thousand_separator": ".", "decimal_places": 2,
-                            "default": false, "enabled": true}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    add_euro(&app, &admin).await;
     let tree = hierarchy(&app, &admin, "H").await;
     let p = product(&app, &admin, &tree, "Gin", "GIN", "live").await;
     let plain = product(&app, &admin, &tree, "Tonic", "TONIC", "live").await;

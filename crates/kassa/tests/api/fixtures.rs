@@ -264,6 +264,20 @@ pub(crate) async fn price(
     .await
 }
 
+/// Adds the currency EUR (not the default; 1:1, formatted `1.234,56 €`).
+pub(crate) async fn add_euro(app: &TestApp, admin: &str) {
+    let r = app
+        .post(
+            "/v2/currencies",
+            admin,
+            json!({"data": {"type": "currency", "code": "EUR", "exchange_rate": 1, "format": "{price} €",
+                            "decimal_point": ",", "thousand_separator": ".", "decimal_places": 2,
+                            "default": false, "enabled": true}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 pub(crate) fn usd(amount: i64) -> Value {
     json!({"currencies": {"USD": {"amount": amount, "includes_tax": false}}})
 }

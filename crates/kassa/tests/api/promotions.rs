@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::backend_tests;
-use crate::fixtures::{account, add_custom, enable_manual, guest_body, join, login, realm, user};
+use crate::fixtures::{account, add_custom, add_euro, enable_manual, guest_body, join, login, realm, user};
 use crate::helpers::{AM, Backend, Resp, TestApp, assert_same_dump, req};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -1297,16 +1297,7 @@ async fn a_bulk_add_takes_a_code_among_its_items(backend: Backend) {
 
     // The add that creates a cart fixes its currency (the shopper's X-MOLTIN-CURRENCY): its
     // codes are judged in that currency, and the answer shows the discount in it.
-    let r = app
-        .post(
-            "/v2/currencies",
-            &admin,
-            json!({"data": {"type": "currency", "code": "EUR", "exchange_rate": 1, "format": "{price} €",
-                            "decimal_point": ",", "thousand_separator": ".", "decimal_places": 2,
-                            "default": false, "enabled": true}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    add_euro(&app, &admin).await;
     let euros = create(
         &app,
         &admin,
