@@ -41,6 +41,8 @@ export async function startKassa() {
       KASSA_CLIENT_ID: clientId,
       KASSA_CLIENT_SECRET: clientSecret,
       KASSA_LOG: 'warn',
+      // `/_kassa/` on both backends (PostgreSQL's default is off), for emulator.test.mjs.
+      KASSA_EMULATOR: 'true',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -7,6 +7,7 @@ pub mod auth;
 pub(crate) mod background;
 pub mod catalog_view;
 pub mod cors;
+pub mod emulator;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -38,7 +39,11 @@ pub fn app(mut state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let cors = state.config.cors.layer();
     let metrics = std::sync::Arc::clone(&state.metrics);
-    let routes = routes::all();
+    let emulator = state.emulator.clone();
+    let mut routes = routes::all();
+    if emulator.is_some() {
+        routes = routes.merge(routes::emulator::router());
+    }
     state.api_document = std::sync::Arc::new(openapi::ApiDocument::new(
         routes.paths().iter().map(|p| (p.path.as_str(), p.style)),
     ));
@@ -62,6 +67,11 @@ pub fn app(mut state: AppState) -> Router {
         // A panic becomes a 500 envelope inside `observe`, so it is logged, counted and carries
         // its X-Request-Id like any other answer.
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        // The emulator's faults and journal: outside the panic catcher (a 500 is journaled too),
+        // inside `observe` (a fault's answer is logged and counted like kassa's own).
+        .layer(tower::util::option_layer(
+            emulator.map(|e| axum::middleware::from_fn_with_state(e, emulator::emulate)),
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
         // Outermost: preflights are answered before routing, and every response (an error or
         // a caught panic too) carries the headers a browser needs to read it.

@@ -431,6 +431,21 @@ pub fn operations() -> Vec<Op> {
             Op::put(format!("{PW}/{{credential}}"), "Update a password credential").describe(SELF_MANAGED).token().account_header().body("DataObject"),
             Op::delete(format!("{PW}/{{credential}}"), "Delete a password credential").admin().no_content(),
         ]),
+        tag("kassa emulator", vec![
+            Op::get("/_kassa/stores", "List the server's stores (kassa's own: with --emulator)").admin().list().returns("Any"),
+            Op::get("/_kassa/stores/{id}", "Get a store (kassa's own)").admin().returns("Any"),
+            Op::get("/_kassa/stores/{id}/requests", "Read the store's request journal (kassa's own)")
+                .describe("Newest first, the last 1,000 requests: method, route, path, status, latency, request and response headers and bodies (first 16 KiB) with secrets and tokens redacted. Filters: `method`, `status` (`404` or `4xx`), `route` (the matched route), `path` (a substring); `page[limit]` (≤ 1000), `page[offset]`.")
+                .admin().list().returns("Any"),
+            Op::delete("/_kassa/stores/{id}/requests", "Empty the store's request journal (kassa's own)").admin().no_content(),
+            Op::get("/_kassa/stores/{id}/faults", "List the store's fault rules (kassa's own)").admin().list().returns("Any"),
+            Op::post("/_kassa/stores/{id}/faults", "Add a fault rule (kassa's own)")
+                .describe("`route` (a path pattern: `{name}` or `*` for one segment, a last `**` for any rest), `method`, `probability` or `every` (the nth matching request), and at least one of `status` (400–599, an Elastic Path error body; 429 and 503 with `Retry-After`), `latency_ms` (≤ 60000) and `drop_connection`; `times` limits how often it fires. The first matching rule fires, before kassa handles the request: nothing changes.")
+                .admin().created().body("DataObject").returns("Any"),
+            Op::delete("/_kassa/stores/{id}/faults", "Delete every fault rule of the store (kassa's own)").admin().no_content(),
+            Op::get("/_kassa/stores/{id}/faults/{fault_id}", "Get a fault rule and its counts (kassa's own)").admin().returns("Any"),
+            Op::delete("/_kassa/stores/{id}/faults/{fault_id}", "Delete a fault rule (kassa's own)").admin().no_content(),
+        ]),
         tag("Integrations", vec![
             Op::get("/v2/integrations", "List integrations").admin().list().returns("Integration"),
             Op::post("/v2/integrations", "Create an integration (webhook or stomp; aws_sqs is refused)")
@@ -707,6 +722,10 @@ pub fn document(styles: &BTreeMap<String, StatusStyle>) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut tags: Vec<&str> = Vec::new();
     for op in operations() {
+        // kassa's own endpoints are documented where they are served (with --emulator).
+        if op.path.starts_with("/_kassa/") && !styles.contains_key(&op.path) {
+            continue;
+        }
         if !tags.contains(&op.tag) {
             tags.push(op.tag);
         }

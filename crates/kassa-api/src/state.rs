@@ -26,6 +26,8 @@ pub struct ApiConfig {
     pub cors: crate::cors::AllowedOrigins,
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// Serve `/_kassa/` (the request journal and fault rules) and journal every request.
+    pub emulator: bool,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +39,7 @@ impl Default for ApiConfig {
             max_file_bytes: kassa_core::file::DEFAULT_MAX_FILE_BYTES,
             cors: crate::cors::AllowedOrigins::None,
             metrics_token: None,
+            emulator: false,
         }
     }
 }
@@ -58,6 +61,8 @@ pub struct AppState {
     pub promotions: Arc<crate::promotion_cache::PromotionCache>,
     /// Which events integrations observe, and the wake-up of this node's delivery worker.
     pub integrations: Arc<crate::integrations::Integrations>,
+    /// The emulator's journal and fault rules, when `config.emulator` is on.
+    pub emulator: Option<Arc<crate::emulator::Emulator>>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -68,6 +73,7 @@ impl AppState {
         Self {
             store,
             tokens,
+            emulator: config.emulator.then(Arc::default),
             config: Arc::new(config),
             catalog_view: Arc::default(),
             metrics: Arc::default(),

@@ -119,6 +119,11 @@ pub struct ServeArgs {
     /// with a member) if it is not there yet, and print how to shop in it.
     #[arg(long)]
     pub demo: bool,
+    /// Serve kassa's own test endpoints under `/_kassa/` (a journal of every request, fault
+    /// rules) for storefront test suites; `--emulator` alone means true.
+    /// [default: true with SQLite, false with PostgreSQL]
+    #[arg(long, env = "KASSA_EMULATOR", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub emulator: Option<bool>,
     /// HTTPS and connection limits.
     #[command(flatten)]
     pub net: NetArgs,
@@ -152,6 +157,7 @@ pub struct FileConfig {
     pub max_header_size: Option<usize>,
     pub shutdown_drain: Option<u64>,
     pub metrics_token: Option<String>,
+    pub emulator: Option<bool>,
 }
 
 impl FileConfig {
@@ -259,6 +265,8 @@ pub struct ServeConfig {
     pub metrics_token: Option<String>,
     /// How long in-flight requests may run after the shutdown signal.
     pub shutdown_drain: Duration,
+    /// Whether `/_kassa/` is served and requests are journaled.
+    pub emulator: bool,
     /// How integration events are delivered: Elastic Path's 10 s timeout and kassa's retry
     /// schedule, unless `KASSA_INTEGRATION_*` say otherwise ([`delivery_policy`]).
     pub delivery: kassa_core::integrations::RetryPolicy,
@@ -391,7 +399,14 @@ impl ServeConfig {
         if metrics_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             bail!("the metrics token must not be empty: leave it unset for open metrics");
         }
+        // The emulator is for development and test stores: on by default with the embedded
+        // SQLite, off with PostgreSQL (a production deployment), either way when asked.
+        let emulator = args
+            .emulator
+            .or(file.emulator)
+            .unwrap_or(matches!(database, Database::Sqlite(_)));
         Ok(Self {
+            emulator,
             listen,
             database,
             public_url: args.public_url.or(file.public_url),
@@ -460,9 +475,36 @@ mod tests {
             cors_origins: Vec::new(),
             metrics_token: None,
             demo: false,
+            emulator: None,
             net: NetArgs::default(),
             shutdown_drain: None,
         }
+    }
+
+    #[test]
+    fn the_emulator_is_on_with_sqlite_and_off_with_postgres_unless_told() {
+        let on = |database_url: &str, flag: Option<bool>, file: Option<bool>| {
+            let args = ServeArgs {
+                database: DatabaseArgs {
+                    database_url: Some(database_url.into()),
+                },
+                emulator: flag,
+                ..serve_args()
+            };
+            let file = FileConfig {
+                emulator: file,
+                ..Default::default()
+            };
+            ServeConfig::resolve(args, file).unwrap().emulator
+        };
+        assert!(on("sqlite://kassa.db", None, None));
+        assert!(!on("postgres://u@h/db", None, None));
+        assert!(!on("sqlite://kassa.db", Some(false), None));
+        assert!(on("postgres://u@h/db", None, Some(true)));
+        assert!(
+            !on("postgres://u@h/db", Some(false), Some(true)),
+            "the flag beats the file"
+        );
     }
 
     #[test]
@@ -485,6 +527,7 @@ mod tests {
         assert_eq!(c.max_file_bytes, 2048);
         assert_eq!(c.shutdown_drain, Duration::from_secs(30));
         assert_eq!(c.metrics_token.as_deref(), Some("from-the-file"));
+        assert!(c.emulator, "on by default with SQLite");
 
         let args = ServeArgs {
             listen: Some("127.0.0.1:1234".into()),

@@ -168,6 +168,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         max_file_bytes: config.max_file_bytes,
         cors: config.cors.clone(),
         metrics_token: config.metrics_token.clone(),
+        emulator: config.emulator,
         ..ApiConfig::default()
     };
     let state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);

@@ -15,6 +15,7 @@ pub mod currencies;
 pub mod custom_discounts;
 pub mod customers;
 pub mod docs;
+pub mod emulator;
 pub mod files;
 pub mod gateways;
 pub mod health;

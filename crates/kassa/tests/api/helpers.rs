@@ -246,6 +246,8 @@ pub struct Options {
     pub metrics_token: Option<String>,
     /// How integration events are delivered (tests shorten the delays).
     pub delivery: kassa_core::integrations::RetryPolicy,
+    /// `/_kassa/` and the request journal: on, as `kassa serve` has them with SQLite.
+    pub emulator: bool,
 }
 
 impl Default for Options {
@@ -258,6 +260,7 @@ impl Default for Options {
             net: kassa::listen::NetConfig::default(),
             metrics_token: None,
             delivery: kassa_core::integrations::RetryPolicy::default(),
+            emulator: true,
         }
     }
 }
@@ -307,6 +310,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         shutdown_drain: kassa::drain::DEFAULT_DRAIN,
         metrics_token: options.metrics_token.clone(),
         delivery: options.delivery,
+        emulator: options.emulator,
     }
 }
 

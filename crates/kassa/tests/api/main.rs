@@ -22,6 +22,7 @@ mod cors;
 mod custom_discounts;
 mod customers;
 mod demo_store;
+mod emulator;
 mod files;
 mod integration_events;
 mod integrations;

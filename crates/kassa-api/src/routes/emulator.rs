@@ -1,0 +1,382 @@
+//! `/_kassa/`: kassa's own endpoints for test suites (not Elastic Path's API), on only when the
+//! server runs with the emulator (`--emulator`); otherwise each answers 404 as an unknown path.
+//! Admin only. The store's request journal and its fault rules (`crate::emulator`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::get;
+use kassa_core::time::rfc3339;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Admin;
+use crate::emulator::{
+    Captured, Emulator, FaultRule, FaultSpec, JournalEntry, JournalFilter, MAX_FAULT_LATENCY_MS,
+    MAX_FAULT_RULES, STORE_ID, StatusFilter, Trigger,
+};
+use crate::envelope;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, data_of, parse_uuid};
+use crate::route_table::Routes;
+use crate::state::AppState;
+
+/// Most journal entries one read returns.
+const MAX_PAGE: usize = 1000;
+const DEFAULT_PAGE: usize = 100;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/_kassa/stores", get(stores))
+        .route("/_kassa/stores/{id}", get(store))
+        .route(
+            "/_kassa/stores/{id}/requests",
+            get(requests).delete(clear_requests),
+        )
+        .route(
+            "/_kassa/stores/{id}/faults",
+            get(faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/_kassa/stores/{id}/faults/{fault_id}",
+            get(fault).delete(remove_fault),
+        )
+}
+
+/// The emulator, or the 404 of a path that does not exist when it is off.
+fn emulator(state: &AppState, uri: &Uri) -> ApiResult<Arc<Emulator>> {
+    state
+        .emulator
+        .clone()
+        .ok_or_else(|| ApiError::not_found("Not Found", format!("There is no endpoint {}", uri.path())))
+}
+
+/// The emulator of store `id` (there is one store, [`STORE_ID`]).
+fn store_emulator(state: &AppState, uri: &Uri, id: &str) -> ApiResult<Arc<Emulator>> {
+    let emulator = emulator(state, uri)?;
+    if id != STORE_ID {
+        return Err(ApiError::not_found("Not Found", format!("No store {id}")));
+    }
+    Ok(emulator)
+}
+
+fn render_store() -> Value {
+    json!({ "type": "kassa-store", "id": STORE_ID })
+}
+
+async fn stores(State(state): State<AppState>, uri: Uri, _: Admin) -> ApiResult<Json<Value>> {
+    emulator(&state, &uri)?;
+    Ok(Json(
+        json!({ "data": [render_store()], "meta": { "results": { "total": 1 } } }),
+    ))
+}
+
+async fn store(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    store_emulator(&state, &uri, &id)?;
+    Ok(Json(envelope::single(render_store())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal
+
+fn render_captured(c: &Captured) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &c.headers {
+        match headers.get_mut(name) {
+            Some(Value::String(kept)) => {
+                kept.push_str(", ");
+                kept.push_str(value);
+            }
+            _ => {
+                headers.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+    }
+    json!({ "headers": headers, "body": c.body, "body_bytes": c.body_bytes, "truncated": c.truncated })
+}
+
+fn render_entry(e: &JournalEntry) -> Value {
+    json!({
+        "type": "kassa-request",
+        "id": e.id.to_string(),
+        "method": e.method,
+        "route": e.route,
+        "path": e.path,
+        "status": e.status,
+        "latency_ms": e.latency_us as f64 / 1000.0,
+        "fault_id": e.fault,
+        "request": render_captured(&e.request),
+        "response": render_captured(&e.response),
+        "meta": { "timestamps": { "created_at": rfc3339(e.at) } },
+    })
+}
+
+/// The query of a journal read: `method`, `status` (`404` or `4xx`), `route`, `path` (a
+/// substring), `page[limit]`, `page[offset]`.
+fn journal_query(uri: &Uri) -> ApiResult<(JournalFilter, usize, usize)> {
+    let mut filter = JournalFilter::default();
+    let (mut limit, mut offset) = (DEFAULT_PAGE, 0);
+    let number = |name: &str, v: &str, max: usize| {
+        v.parse::<usize>().ok().filter(|n| *n <= max).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} must be a whole number up to {max}"))
+                .with_source(name.to_owned())
+        })
+    };
+    for (key, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "method" => {
+                filter.method = Some(Method::from_bytes(value.to_ascii_uppercase().as_bytes()).map_err(
+                    |_| ApiError::bad_request(format!("{value} is not an HTTP method")).with_source("method"),
+                )?)
+            }
+            "status" => {
+                filter.status = Some(StatusFilter::parse(&value).ok_or_else(|| {
+                    ApiError::bad_request("status must be a status (404) or a class (4xx)")
+                        .with_source("status")
+                })?)
+            }
+            "route" => filter.route = Some(value.into_owned()),
+            "path" => filter.path = Some(value.into_owned()),
+            "page[limit]" => limit = number("page[limit]", &value, MAX_PAGE)?.max(1),
+            "page[offset]" => offset = number("page[offset]", &value, usize::MAX)?,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Unknown parameter {other}: use method, status, route, path, page[limit] or page[offset]"
+                ))
+                .with_source(other.to_owned()));
+            }
+        }
+    }
+    Ok((filter, limit, offset))
+}
+
+/// The store's requests, newest first (the last [`crate::emulator::JOURNAL_CAPACITY`]).
+async fn requests(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    let (filter, limit, offset) = journal_query(&uri)?;
+    let (total, page) = emulator.journal.read(&filter, offset, limit);
+    Ok(Json(json!({
+        "data": page.iter().map(|e| render_entry(e)).collect::<Vec<_>>(),
+        "meta": { "results": { "total": total }, "page": { "limit": limit, "offset": offset } },
+    })))
+}
+
+async fn clear_requests(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    store_emulator(&state, &uri, &id)?.journal.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault rules
+
+fn render_fault(r: &FaultRule) -> Value {
+    let s = &r.spec;
+    let (probability, every) = match s.trigger {
+        Trigger::Always => (None, None),
+        Trigger::Probability(p) => (Some(p), None),
+        Trigger::EveryNth(n) => (None, Some(n)),
+    };
+    json!({
+        "type": "kassa-fault",
+        "id": r.id,
+        "route": s.route,
+        "method": s.method.as_ref().map(Method::as_str),
+        "probability": probability,
+        "every": every,
+        "status": s.status,
+        "latency_ms": s.latency_ms,
+        "drop_connection": s.drop_connection,
+        "times": s.times,
+        "meta": {
+            "matched": r.matched.load(Ordering::Relaxed),
+            "fired": r.fired.load(Ordering::Relaxed),
+            "timestamps": { "created_at": rfc3339(r.created_at) },
+        },
+    })
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Failed Validation", detail)
+        .with_source(format!("data.{field}"))
+}
+
+/// A fault rule from `data`: `route` (required), `method`, at most one of `probability` and
+/// `every`, and at least one effect among `status` (400–599), `latency_ms` and `drop_connection`.
+pub fn parse_fault(data: &Map<String, Value>) -> ApiResult<FaultSpec> {
+    const FIELDS: &[&str] = &[
+        "type",
+        "route",
+        "method",
+        "probability",
+        "every",
+        "status",
+        "latency_ms",
+        "drop_connection",
+        "times",
+    ];
+    if let Some(unknown) = data.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid(unknown, format!("Unknown field {unknown}")));
+    }
+    let present = |k: &str| data.get(k).filter(|v| !v.is_null());
+    let whole = |k: &str, min: u64, max: u64| -> ApiResult<Option<u64>> {
+        match present(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (min..=max).contains(n))
+                .map(Some)
+                .ok_or_else(|| invalid(k, format!("{k} must be a whole number from {min} to {max}"))),
+        }
+    };
+    let route = match present("route").map(|v| v.as_str()) {
+        Some(Some(r)) if r.starts_with('/') && r.len() <= 512 => r.to_owned(),
+        _ => {
+            return Err(invalid(
+                "route",
+                "route is required: a path pattern starting with /",
+            ));
+        }
+    };
+    let method = match present("method") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                .ok_or_else(|| invalid("method", "method must be an HTTP method, such as POST"))?,
+        ),
+    };
+    let trigger = match (present("probability"), whole("every", 1, u64::from(u32::MAX))?) {
+        (Some(_), Some(_)) => return Err(invalid("every", "Give probability or every, not both")),
+        (Some(p), None) => match p.as_f64().filter(|p| *p > 0.0 && *p <= 1.0) {
+            Some(p) => Trigger::Probability(p),
+            None => {
+                return Err(invalid(
+                    "probability",
+                    "probability must be a number above 0 and at most 1",
+                ));
+            }
+        },
+        (None, Some(n)) => Trigger::EveryNth(n),
+        (None, None) => Trigger::Always,
+    };
+    let status = whole("status", 400, 599)?.map(|s| s as u16);
+    let latency_ms = whole("latency_ms", 0, MAX_FAULT_LATENCY_MS)?.unwrap_or(0);
+    let drop_connection = match present("drop_connection") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid("drop_connection", "drop_connection must be true or false"))?,
+    };
+    if drop_connection && status.is_some() {
+        return Err(invalid(
+            "status",
+            "A dropped connection answers no status: give one of them",
+        ));
+    }
+    if status.is_none() && latency_ms == 0 && !drop_connection {
+        return Err(invalid(
+            "status",
+            "A fault rule needs an effect: a status, a latency_ms or drop_connection",
+        ));
+    }
+    Ok(FaultSpec {
+        route,
+        method,
+        trigger,
+        status,
+        latency_ms,
+        drop_connection,
+        times: whole("times", 1, u64::MAX)?,
+    })
+}
+
+async fn faults(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let rules = store_emulator(&state, &uri, &id)?.faults.list();
+    Ok(Json(json!({
+        "data": rules.iter().map(|r| render_fault(r)).collect::<Vec<_>>(),
+        "meta": { "results": { "total": rules.len() } },
+    })))
+}
+
+async fn add_fault(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    let spec = parse_fault(data_of(&body)?)?;
+    let rule = emulator.faults.add(spec).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Too Many Fault Rules",
+            format!("A store holds at most {MAX_FAULT_RULES} fault rules; delete some first"),
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(envelope::single(render_fault(&rule)))))
+}
+
+async fn clear_faults(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    store_emulator(&state, &uri, &id)?.faults.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn fault_not_found() -> ApiError {
+    ApiError::not_found("Not Found", "No fault rule found")
+}
+
+async fn fault(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    let rule = emulator
+        .faults
+        .get(parse_uuid(&fault_id, fault_not_found)?)
+        .ok_or_else(fault_not_found)?;
+    Ok(Json(envelope::single(render_fault(&rule))))
+}
+
+async fn remove_fault(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    if emulator.faults.remove(parse_uuid(&fault_id, fault_not_found)?) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(fault_not_found())
+    }
+}
