@@ -72,17 +72,18 @@ pub struct Emulator {
 // ---------------------------------------------------------------------------------------------
 // The journal
 
-/// A request as the journal keeps it: secrets and tokens redacted, bodies cut at
-/// [`JOURNAL_BODY_BYTES`].
+/// A request as the journal keeps it: its parts as they were (headers and bodies are shared
+/// with the request and response, not copied), redacted and cut only when read
+/// ([`Captured::shown`]), so that journaling costs a request a few clones.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {
     pub id: u64,
     pub at: Millis,
-    pub method: String,
+    pub method: Method,
     /// The matched route (`/v2/carts/{id}`), if any.
-    pub route: Option<String>,
+    pub route: Option<MatchedPath>,
     /// The path and query as sent.
-    pub path: String,
+    pub uri: axum::http::Uri,
     pub status: u16,
     pub latency_us: u64,
     pub request: Captured,
@@ -91,15 +92,72 @@ pub struct JournalEntry {
     pub fault: Option<Uuid>,
 }
 
+impl JournalEntry {
+    pub fn route(&self) -> Option<&str> {
+        self.route.as_ref().map(MatchedPath::as_str)
+    }
+
+    pub fn path(&self) -> &str {
+        self.uri
+            .path_and_query()
+            .map_or(self.uri.path(), |pq| pq.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
+    pub headers: HeaderMap,
+    body: Kept,
+}
+
+/// A body as kept.
+#[derive(Debug, Clone, Default)]
+enum Kept {
+    #[default]
+    None,
+    /// Whole, up to [`JOURNAL_BODY_BYTES`]: redacted when read.
+    Bytes(Bytes),
+    /// A longer one, redacted and cut when it was kept (its whole size beside it).
+    Cut(String, usize),
+    /// Not read (too large, or of unknown length): its declared size.
+    Unread(usize),
+}
+
+/// What a journal read shows of a request's or a response's side.
+pub struct Shown {
     pub headers: Vec<(String, String)>,
-    /// The body as text (redacted), `None` when there was none or it was not read.
     pub body: Option<String>,
-    /// The body's whole size in bytes.
     pub body_bytes: usize,
-    /// Whether `body` is only the first [`JOURNAL_BODY_BYTES`] of it (or was not read at all).
     pub truncated: bool,
+}
+
+impl Captured {
+    fn new(headers: &HeaderMap) -> Self {
+        Self {
+            headers: headers.clone(),
+            body: Kept::None,
+        }
+    }
+
+    /// Headers and body as a journal read shows them, secrets redacted.
+    pub fn shown(&self) -> Shown {
+        let (body, body_bytes, truncated) = match &self.body {
+            Kept::None => (None, 0, false),
+            Kept::Bytes(bytes) => (
+                Some(redacted_body(content_type(&self.headers).as_deref(), bytes).0),
+                bytes.len(),
+                false,
+            ),
+            Kept::Cut(text, size) => (Some(text.clone()), *size, true),
+            Kept::Unread(size) => (None, *size, true),
+        };
+        Shown {
+            headers: captured_headers(&self.headers),
+            body,
+            body_bytes,
+            truncated,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -153,13 +211,10 @@ impl StatusFilter {
 
 impl JournalFilter {
     fn holds(&self, e: &JournalEntry) -> bool {
-        self.method.as_ref().is_none_or(|m| m.as_str() == e.method)
+        self.method.as_ref().is_none_or(|m| *m == e.method)
             && self.status.is_none_or(|s| s.holds(e.status))
-            && self
-                .route
-                .as_ref()
-                .is_none_or(|r| e.route.as_deref() == Some(r.as_str()))
-            && self.path.as_ref().is_none_or(|p| e.path.contains(p.as_str()))
+            && self.route.as_ref().is_none_or(|r| e.route() == Some(r.as_str()))
+            && self.path.as_ref().is_none_or(|p| e.path().contains(p.as_str()))
     }
 }
 
@@ -454,22 +509,13 @@ pub(crate) async fn emulate(State(emulator): State<Arc<Emulator>>, req: Request,
     }
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let (parts, body) = req.into_parts();
-    let mut request = Captured {
-        headers: captured_headers(&parts.headers),
-        ..Captured::default()
-    };
-    let body = capture(body, content_type(&parts.headers), &mut request).await;
+    let mut request = Captured::new(&parts.headers);
+    let body = capture(body, &mut request).await;
     let req = Request::from_parts(parts, body);
-    let rule = emulator.faults.firing(&method, req.uri().path());
+    let rule = emulator.faults.firing(&method, uri.path());
     if let Some(rule) = &rule
         && rule.spec.latency_ms > 0
     {
@@ -481,22 +527,19 @@ pub(crate) async fn emulate(State(emulator): State<Arc<Emulator>>, req: Request,
         Some(rule) => fault_response(rule),
         None => next.run(req).await,
     };
-    let mut captured = Captured {
-        headers: captured_headers(response.headers()),
-        ..Captured::default()
-    };
+    let mut captured = Captured::new(response.headers());
     // A dropped connection's body is the failure itself: not read.
     if !fault.as_ref().is_some_and(|r| r.spec.drop_connection) {
         let (parts, body) = response.into_parts();
-        let body = capture(body, content_type(&parts.headers), &mut captured).await;
+        let body = capture(body, &mut captured).await;
         response = Response::from_parts(parts, body);
     }
     emulator.journal.push(JournalEntry {
         id: 0,
         at: now_millis(),
-        method: method.as_str().to_owned(),
+        method,
         route,
-        path,
+        uri,
         status: response.status().as_u16(),
         latency_us: started.elapsed().as_micros() as u64,
         request,
@@ -513,26 +556,30 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Reads a body of a known size up to [`CAPTURE_LIMIT`] into `into` and gives it back whole;
-/// a larger or streamed one passes on unread (`into` keeps its declared size, marked cut).
-async fn capture(body: Body, content_type: Option<String>, into: &mut Captured) -> Body {
+/// Reads a body of a known size up to [`CAPTURE_LIMIT`] (a `Full` body, as kassa's answers are,
+/// without a copy) and gives it back whole, keeping it in `into`; a larger or streamed one passes
+/// on unread (`into` keeps its declared size).
+async fn capture(body: Body, into: &mut Captured) -> Body {
     let size = axum::body::HttpBody::size_hint(&body).exact();
     match size {
         Some(0) => body,
         Some(n) if n as usize <= CAPTURE_LIMIT => match body.collect().await {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
-                let (text, cut) = redacted_body(content_type.as_deref(), &bytes);
-                into.body = Some(text);
-                into.body_bytes = bytes.len();
-                into.truncated = cut;
+                into.body = if bytes.len() <= JOURNAL_BODY_BYTES {
+                    Kept::Bytes(bytes.clone())
+                } else {
+                    // Cut now (redacting the whole first), so that the journal never holds
+                    // more than its share of a large body nor leaks a secret cut in half.
+                    let (text, _) = redacted_body(content_type(&into.headers).as_deref(), &bytes);
+                    Kept::Cut(text, bytes.len())
+                };
                 Body::from(bytes)
             }
             Err(_) => Body::empty(),
         },
         other => {
-            into.body_bytes = other.unwrap_or(0) as usize;
-            into.truncated = true;
+            into.body = Kept::Unread(other.unwrap_or(0) as usize);
             body
         }
     }

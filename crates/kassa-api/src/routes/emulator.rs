@@ -87,28 +87,29 @@ async fn store(
 // The journal
 
 fn render_captured(c: &Captured) -> Value {
+    let shown = c.shown();
     let mut headers = Map::new();
-    for (name, value) in &c.headers {
-        match headers.get_mut(name) {
+    for (name, value) in shown.headers {
+        match headers.get_mut(&name) {
             Some(Value::String(kept)) => {
                 kept.push_str(", ");
-                kept.push_str(value);
+                kept.push_str(&value);
             }
             _ => {
-                headers.insert(name.clone(), Value::String(value.clone()));
+                headers.insert(name, Value::String(value));
             }
         }
     }
-    json!({ "headers": headers, "body": c.body, "body_bytes": c.body_bytes, "truncated": c.truncated })
+    json!({ "headers": headers, "body": shown.body, "body_bytes": shown.body_bytes, "truncated": shown.truncated })
 }
 
 fn render_entry(e: &JournalEntry) -> Value {
     json!({
         "type": "kassa-request",
         "id": e.id.to_string(),
-        "method": e.method,
-        "route": e.route,
-        "path": e.path,
+        "method": e.method.as_str(),
+        "route": e.route(),
+        "path": e.path(),
         "status": e.status,
         "latency_ms": e.latency_us as f64 / 1000.0,
         "fault_id": e.fault,
