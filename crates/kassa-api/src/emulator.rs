@@ -67,6 +67,85 @@ const SECRET_FIELDS: &[&str] = &[
 pub struct Emulator {
     pub journal: Journal,
     pub faults: Faults,
+    pub rate_limit: RateLimit,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elastic Path's rate limit
+
+/// Elastic Path's documented store limits (`rate-limits.md`), requests per second.
+pub const PRODUCTION_RATE: u32 = 100;
+pub const DEVELOPMENT_RATE: u32 = 25;
+/// The highest rate a store may be limited to.
+pub const MAX_RATE: u32 = 100_000;
+
+/// "Emulate Elastic Path's limits": a token bucket of one second's requests, refilled
+/// continuously; a request that finds it empty is answered 429 before kassa handles it.
+#[derive(Default)]
+pub struct RateLimit {
+    on: std::sync::atomic::AtomicBool,
+    bucket: Mutex<Bucket>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    per_second: u32,
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+impl RateLimit {
+    /// Limits the store to `per_second` requests a second, or lifts the limit (`None`).
+    pub fn set(&self, per_second: Option<u32>) {
+        let mut b = self.bucket.lock().expect("rate limit lock");
+        *b = Bucket {
+            per_second: per_second.unwrap_or(0),
+            tokens: f64::from(per_second.unwrap_or(0)),
+            refilled: Some(Instant::now()),
+        };
+        self.on.store(per_second.is_some(), Ordering::Release);
+    }
+
+    /// The limit in requests per second, if one is set.
+    pub fn per_second(&self) -> Option<u32> {
+        self.on
+            .load(Ordering::Acquire)
+            .then(|| self.bucket.lock().expect("rate limit lock").per_second)
+    }
+
+    /// Takes a request's token: false when the store is over its limit.
+    fn admit(&self) -> bool {
+        if !self.on.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut b = self.bucket.lock().expect("rate limit lock");
+        let now = Instant::now();
+        let rate = f64::from(b.per_second);
+        if let Some(then) = b.refilled {
+            b.tokens = (b.tokens + now.duration_since(then).as_secs_f64() * rate).min(rate);
+        }
+        b.refilled = Some(now);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn rate_limited() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "This store's rate limit is reached (kassa emulates Elastic Path's limits)",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+    );
+    response
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +169,8 @@ pub struct JournalEntry {
     pub response: Captured,
     /// The fault rule that answered instead of kassa, if one did.
     pub fault: Option<Uuid>,
+    /// Whether the store's emulated rate limit answered 429 instead of kassa.
+    pub rate_limited: bool,
 }
 
 impl JournalEntry {
@@ -515,7 +596,12 @@ pub(crate) async fn emulate(State(emulator): State<Arc<Emulator>>, req: Request,
     let mut request = Captured::new(&parts.headers);
     let body = capture(body, &mut request).await;
     let req = Request::from_parts(parts, body);
-    let rule = emulator.faults.firing(&method, uri.path());
+    let admitted = emulator.rate_limit.admit();
+    let rule = if admitted {
+        emulator.faults.firing(&method, uri.path())
+    } else {
+        None
+    };
     if let Some(rule) = &rule
         && rule.spec.latency_ms > 0
     {
@@ -525,6 +611,7 @@ pub(crate) async fn emulate(State(emulator): State<Arc<Emulator>>, req: Request,
     let fault = rule.filter(|r| r.spec.status.is_some() || r.spec.drop_connection);
     let mut response = match &fault {
         Some(rule) => fault_response(rule),
+        None if !admitted => rate_limited(),
         None => next.run(req).await,
     };
     let mut captured = Captured::new(response.headers());
@@ -545,6 +632,7 @@ pub(crate) async fn emulate(State(emulator): State<Arc<Emulator>>, req: Request,
         request,
         response: captured,
         fault: fault.map(|r| r.id),
+        rate_limited: !admitted,
     });
     response
 }
@@ -660,6 +748,27 @@ mod tests {
             drop_connection: false,
             times,
         }
+    }
+
+    #[test]
+    fn the_rate_limit_admits_a_seconds_worth_then_refills() {
+        let limit = RateLimit::default();
+        assert!((0..1000).all(|_| limit.admit()), "no limit set");
+        limit.set(Some(25));
+        assert_eq!(limit.per_second(), Some(25));
+        let admitted = (0..100).filter(|_| limit.admit()).count();
+        assert_eq!(admitted, 25, "a burst of one second's requests");
+        let slept = Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        let refilled = (slept.elapsed().as_secs_f64() * 25.0).ceil() as usize;
+        let later = (0..100).filter(|_| limit.admit()).count();
+        assert!(
+            (4..=refilled).contains(&later),
+            "{refilled} tokens refilled at most, got {later}"
+        );
+        limit.set(None);
+        assert_eq!(limit.per_second(), None);
+        assert!((0..1000).all(|_| limit.admit()));
     }
 
     #[test]

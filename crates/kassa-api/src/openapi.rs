@@ -445,6 +445,10 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/_kassa/stores/{id}/faults", "Delete every fault rule of the store (kassa's own)").admin().no_content(),
             Op::get("/_kassa/stores/{id}/faults/{fault_id}", "Get a fault rule and its counts (kassa's own)").admin().returns("Any"),
             Op::delete("/_kassa/stores/{id}/faults/{fault_id}", "Delete a fault rule (kassa's own)").admin().no_content(),
+            Op::get("/_kassa/stores/{id}/rate-limit", "Get the store's emulated rate limit (kassa's own)").admin().returns("Any"),
+            Op::put("/_kassa/stores/{id}/rate-limit", "Emulate Elastic Path's rate limit (kassa's own)")
+                .describe("`store_type`: `development` (25 requests/s, Elastic Path's default store), `production` (100/s) or `off`; or `requests_per_second`. A token bucket of one second's requests: over it, 429 with `Retry-After: 1` before kassa handles the request.")
+                .admin().body("DataObject").returns("Any"),
         ]),
         tag("Integrations", vec![
             Op::get("/v2/integrations", "List integrations").admin().list().returns("Integration"),

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::Admin;
 use crate::emulator::{
-    Captured, Emulator, FaultRule, FaultSpec, JournalEntry, JournalFilter, MAX_FAULT_LATENCY_MS,
-    MAX_FAULT_RULES, STORE_ID, StatusFilter, Trigger,
+    Captured, DEVELOPMENT_RATE, Emulator, FaultRule, FaultSpec, JournalEntry, JournalFilter,
+    MAX_FAULT_LATENCY_MS, MAX_FAULT_RULES, MAX_RATE, PRODUCTION_RATE, STORE_ID, StatusFilter, Trigger,
 };
 use crate::envelope;
 use crate::error::{ApiError, ApiResult};
@@ -42,6 +42,10 @@ pub fn router() -> Routes {
         .route(
             "/_kassa/stores/{id}/faults/{fault_id}",
             get(fault).delete(remove_fault),
+        )
+        .route(
+            "/_kassa/stores/{id}/rate-limit",
+            get(rate_limit).put(set_rate_limit),
         )
 }
 
@@ -113,6 +117,7 @@ fn render_entry(e: &JournalEntry) -> Value {
         "status": e.status,
         "latency_ms": e.latency_us as f64 / 1000.0,
         "fault_id": e.fault,
+        "rate_limited": e.rate_limited,
         "request": render_captured(&e.request),
         "response": render_captured(&e.response),
         "meta": { "timestamps": { "created_at": rfc3339(e.at) } },
@@ -380,4 +385,78 @@ async fn remove_fault(
     } else {
         Err(fault_not_found())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elastic Path's rate limit
+
+fn render_rate_limit(per_second: Option<u32>) -> Value {
+    let store_type = match per_second {
+        None => "off",
+        Some(DEVELOPMENT_RATE) => "development",
+        Some(PRODUCTION_RATE) => "production",
+        Some(_) => "custom",
+    };
+    json!({ "type": "kassa-rate-limit", "store_type": store_type, "requests_per_second": per_second })
+}
+
+async fn rate_limit(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    Ok(Json(envelope::single(render_rate_limit(
+        emulator.rate_limit.per_second(),
+    ))))
+}
+
+/// `{"store_type": "development" | "production" | "off"}` (Elastic Path's 25 and 100 requests a
+/// second) or `{"requests_per_second": n}`.
+async fn set_rate_limit(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    let data = data_of(&body)?;
+    let per_second = match (
+        data.get("store_type").filter(|v| !v.is_null()),
+        data.get("requests_per_second").filter(|v| !v.is_null()),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "requests_per_second",
+                "Give store_type or requests_per_second, not both",
+            ));
+        }
+        (Some(t), None) => match t.as_str() {
+            Some("development") => Some(DEVELOPMENT_RATE),
+            Some("production") => Some(PRODUCTION_RATE),
+            Some("off") => None,
+            _ => {
+                return Err(invalid(
+                    "store_type",
+                    "store_type must be development (25 requests/s), production (100/s) or off",
+                ));
+            }
+        },
+        (None, Some(n)) => Some(
+            n.as_u64()
+                .filter(|n| (1..=u64::from(MAX_RATE)).contains(n))
+                .map(|n| n as u32)
+                .ok_or_else(|| {
+                    invalid(
+                        "requests_per_second",
+                        format!("requests_per_second must be a whole number from 1 to {MAX_RATE}"),
+                    )
+                })?,
+        ),
+        (None, None) => return Err(invalid("store_type", "Give store_type or requests_per_second")),
+    };
+    emulator.rate_limit.set(per_second);
+    Ok(Json(envelope::single(render_rate_limit(per_second))))
 }

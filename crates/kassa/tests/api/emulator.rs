@@ -13,6 +13,7 @@ backend_tests!(
     the_journal_keeps_requests_newest_first_with_secrets_redacted,
     fault_rules_answer_instead_of_kassa_and_change_nothing,
     fault_rules_are_validated,
+    the_emulated_rate_limit_answers_429_over_elastic_paths_limit,
     kassa_endpoints_need_an_admin_and_are_gone_without_the_emulator,
 );
 
@@ -358,4 +359,75 @@ async fn kassa_endpoints_need_an_admin_and_are_gone_without_the_emulator(backend
         "documented though not served"
     );
     assert!(paths.contains_key("/v2/carts"));
+}
+
+async fn the_emulated_rate_limit_answers_429_over_elastic_paths_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shopper = app.implicit_token().await;
+    let off = app.get(&format!("{STORE}/rate-limit"), &admin).await;
+    assert_eq!(off.body["data"]["store_type"], "off", "{}", off.body);
+
+    let set = app
+        .put(
+            &format!("{STORE}/rate-limit"),
+            &admin,
+            json!({"data": {"type": "kassa-rate-limit", "store_type": "development"}}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.body["data"]["requests_per_second"], 25);
+    // 40 requests at once: the second's 25 pass (and the few the bucket refills meanwhile).
+    let started = Instant::now();
+    let burst = (0..40).map(|_| app.get("/v2/carts/limited", &shopper));
+    let answers = futures_util::future::join_all(burst).await;
+    let refilled = (started.elapsed().as_secs_f64() * 25.0).ceil() as usize;
+    let passed = answers.iter().filter(|r| r.status == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        (25..=25 + refilled).contains(&passed) && passed < 40,
+        "{passed} of 40 passed in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(passed + limited.len(), 40);
+    assert_eq!(limited[0].error()["title"], "Too Many Requests");
+    assert_eq!(limited[0].headers["retry-after"], "1");
+    let journal = app.get(&format!("{STORE}/requests?status=429"), &admin).await;
+    assert_eq!(journal.body["meta"]["results"]["total"], limited.len() as u64);
+    assert_eq!(data(&journal.body)[0]["rate_limited"], true);
+
+    // kassa's own endpoints are not limited; lifting the limit lets everything through.
+    let lifted = app
+        .put(
+            &format!("{STORE}/rate-limit"),
+            &admin,
+            json!({"data": {"store_type": "off"}}),
+        )
+        .await;
+    assert_eq!(lifted.body["data"]["requests_per_second"], Value::Null);
+    let burst = (0..40).map(|_| app.get("/v2/carts/limited", &shopper));
+    let answers = futures_util::future::join_all(burst).await;
+    assert!(answers.iter().all(|r| r.status == 200));
+
+    for (body, source) in [
+        (json!({"store_type": "huge"}), "data.store_type"),
+        (json!({}), "data.store_type"),
+        (json!({"requests_per_second": 0}), "data.requests_per_second"),
+        (
+            json!({"store_type": "production", "requests_per_second": 5}),
+            "data.requests_per_second",
+        ),
+    ] {
+        let r = app
+            .put(
+                &format!("{STORE}/rate-limit"),
+                &admin,
+                json!({"data": body.clone()}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.body);
+        assert_eq!(r.error()["source"], source, "{body}");
+    }
+    let still = app.get(&format!("{STORE}/rate-limit"), &admin).await;
+    assert_eq!(still.body["data"]["store_type"], "off", "nothing changed");
 }
