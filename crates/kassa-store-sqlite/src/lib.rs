@@ -45,6 +45,8 @@ use db::Db;
 
 pub struct SqliteStore {
     db: Db,
+    /// A directory of this store's own, removed when it closes ([`SqliteStore::open_temporary`]).
+    temporary: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -52,7 +54,27 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Self {
             db: Db::open(path, db::DEFAULT_READERS)?,
+            temporary: None,
         })
+    }
+
+    /// A new database in a new directory inside `parent` (a RAM-backed one such as `/dev/shm`
+    /// makes an in-memory store that still has WAL's readers beside its writer), removed with
+    /// everything in it when the store closes.
+    pub fn open_temporary(parent: &Path) -> Result<Self> {
+        let dir = parent.join(format!("kassa-memory-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir)
+            .map_err(|e| kassa_core::Error::internal(format!("cannot create {}: {e}", dir.display())))?;
+        match Db::open(&dir.join("kassa.db"), db::DEFAULT_READERS) {
+            Ok(db) => Ok(Self {
+                db,
+                temporary: Some(dir),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -72,7 +94,12 @@ impl Store for SqliteStore {
     /// Folds the WAL into the database file, so a stopped server's data is all in that one file
     /// and the next start has no WAL to read back.
     async fn close(&self) -> Result<()> {
-        self.db.checkpoint_all().await
+        match &self.temporary {
+            // Nothing to keep: the files go, folded in or not.
+            Some(dir) => std::fs::remove_dir_all(dir)
+                .map_err(|e| kassa_core::Error::internal(format!("cannot remove {}: {e}", dir.display()))),
+            None => self.db.checkpoint_all().await,
+        }
     }
 
     fn stats(&self) -> StoreStats {

@@ -61,8 +61,8 @@ pub enum KeysCommand {
 
 #[derive(Debug, Args, Default)]
 pub struct DatabaseArgs {
-    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
-    /// [default: sqlite://kassa.db]
+    /// `sqlite://PATH` (created if missing), `postgres://USER@HOST:PORT/DB`, or `sqlite::memory:`
+    /// (a store in memory, gone when `kassa serve` stops). [default: sqlite://kassa.db]
     #[arg(long, env = "KASSA_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 }
@@ -190,6 +190,8 @@ pub const MAX_FILE_SIZE_LIMIT: u64 = 100 * 1024 * 1024;
 pub enum Database {
     Sqlite(PathBuf),
     Postgres(String),
+    /// `sqlite::memory:`: a SQLite store in memory for one `kassa serve`, gone when it stops.
+    Memory,
 }
 
 impl Database {
@@ -199,7 +201,10 @@ impl Database {
             .or_else(|| url.strip_prefix("sqlite:"))
         {
             let path = rest.split('?').next().unwrap_or_default();
-            if path.is_empty() || path == ":memory:" {
+            if path == ":memory:" {
+                return Ok(Database::Memory);
+            }
+            if path.is_empty() {
                 bail!("invalid database URL {url:?}: give a file path, e.g. sqlite://kassa.db");
             }
             return Ok(Database::Sqlite(PathBuf::from(path)));
@@ -225,8 +230,18 @@ impl Database {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-            Database::Postgres(_) => PathBuf::from("."),
+            Database::Postgres(_) | Database::Memory => PathBuf::from("."),
         }
+    }
+
+    /// Refuses the in-memory store where nothing would outlive the command (`migrate`, `keys`).
+    pub fn persistent(self, command: &str) -> anyhow::Result<Self> {
+        if self == Database::Memory {
+            bail!(
+                "`kassa {command}` needs a database that outlives it: sqlite::memory: lives only inside one `kassa serve` (give sqlite://PATH or postgres://…)"
+            );
+        }
+        Ok(self)
     }
 }
 
@@ -404,7 +419,7 @@ impl ServeConfig {
         let emulator = args
             .emulator
             .or(file.emulator)
-            .unwrap_or(matches!(database, Database::Sqlite(_)));
+            .unwrap_or(!matches!(database, Database::Postgres(_)));
         Ok(Self {
             emulator,
             listen,
@@ -450,7 +465,10 @@ mod tests {
             Database::parse("postgresql://u@h/db").unwrap(),
             Database::Postgres(_)
         ));
-        for bad in ["", "mysql://x", "sqlite://", "sqlite::memory:", "kassa.db"] {
+        assert_eq!(Database::parse("sqlite::memory:").unwrap(), Database::Memory);
+        assert_eq!(Database::parse("sqlite://:memory:").unwrap(), Database::Memory);
+        assert!(Database::Memory.persistent("migrate").is_err());
+        for bad in ["", "mysql://x", "sqlite://", "kassa.db"] {
             assert!(Database::parse(bad).is_err(), "{bad}");
         }
     }

@@ -43,7 +43,20 @@ pub async fn open_store(database: &Database) -> anyhow::Result<Arc<dyn Store>> {
         }
         // The store's message names the server and what is wrong, without the password.
         Database::Postgres(url) => Arc::new(PgStore::connect(url).await.map_err(start_error)?),
+        Database::Memory => Arc::new(SqliteStore::open_temporary(&memory_parent()).map_err(start_error)?),
     })
+}
+
+/// Where an in-memory store's files go: `/dev/shm` (RAM) where it can be written, else the temporary
+/// directory.
+fn memory_parent() -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let writable = shm.is_dir() && std::fs::metadata(shm).is_ok_and(|m| !m.permissions().readonly());
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// A store's error as one line for a person: without the "internal error" of a request's log.
@@ -180,7 +193,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow!("{e}"))?;
     let state = match &config.database {
         Database::Sqlite(path) => state.with_search_dir(search_dir(path)),
-        Database::Postgres(_) => state,
+        // In memory, the search indexes are too (the state's default).
+        Database::Postgres(_) | Database::Memory => state,
     };
     // The search indexes open or build in the background: serving starts at once.
     let indexing = state.clone();

@@ -92,7 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             kassa::serve_with_drain(bound, state, kassa::shutdown_signal(), config.shutdown_drain).await
         }
         Command::Migrate(args) => {
-            let database = Database::resolve(&args, &file)?;
+            let database = Database::resolve(&args, &file)?.persistent("migrate")?;
             let store = kassa::prepare_store(&database).await?;
             store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("kassa: database is up to date");
@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Create { name, database },
         } => {
-            let database = Database::resolve(&database, &file)?;
+            let database = Database::resolve(&database, &file)?.persistent("keys create")?;
             let store = kassa::prepare_store(&database).await?;
             let (key, secret) = kassa::create_key(&*store, &name).await?;
             store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;

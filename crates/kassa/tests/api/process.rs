@@ -958,3 +958,69 @@ async fn two_nodes_share_gateways_and_never_overpay_an_order() {
         (&json!("partially_paid"), &json!(900), &json!(100))
     );
 }
+
+/// `sqlite::memory:`: a whole store in RAM for one `kassa serve` (the emulator on, as with
+/// SQLite), gone with every file when it stops; the subcommands that would keep nothing refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
+    let mut server = Server::start(
+        "sqlite::memory:",
+        &[
+            ("KASSA_CLIENT_ID", "admin"),
+            ("KASSA_CLIENT_SECRET", "admin-secret"),
+        ],
+    );
+    let open_files = std::fs::read_dir(format!("/proc/{}/fd", server.child.id())).unwrap();
+    let database = open_files
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .find(|path| path.to_string_lossy().contains("kassa-memory-"))
+        .expect("the store's files are open");
+    let dir = database.parent().unwrap().to_path_buf();
+    assert!(
+        dir.starts_with("/dev/shm") || dir.starts_with(std::env::temp_dir()),
+        "{}",
+        dir.display()
+    );
+
+    let http = reqwest::Client::new();
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let product = json!({"data": {"type": "product", "attributes": {
+        "name": "Kept in memory", "sku": "MEM-1", "commodity_type": "physical"}}});
+    let created = http
+        .post(server.url("/pcm/products"))
+        .bearer_auth(&admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let listed: serde_json::Value = http
+        .get(server.url("/pcm/products"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["attributes"]["sku"], "MEM-1", "{listed}");
+    let journal = http
+        .get(server.url("/_kassa/stores/default/requests?route=/pcm/products"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(journal.status(), 200, "the emulator is on in memory");
+
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(10)), "clean exit after SIGTERM");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+
+    for args in [&["migrate"][..], &["keys", "create", "--name", "k"][..]] {
+        assert_fails_with(
+            args,
+            &[("KASSA_DATABASE_URL", "sqlite::memory:")],
+            "sqlite::memory: lives only inside one `kassa serve`",
+        );
+    }
+}
