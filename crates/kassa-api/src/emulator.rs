@@ -462,7 +462,7 @@ impl Faults {
             return None;
         }
         let rule = Arc::new(FaultRule {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             spec,
             created_at: now_millis(),
             matched: AtomicU64::new(0),

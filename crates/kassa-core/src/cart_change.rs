@@ -464,7 +464,7 @@ pub fn price_products<C: CartCatalog>(
                 .collect()
         });
         let item = CartItem {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             cart_id: cart.id.clone(),
             kind: ItemKind::Product,
             line_key,
@@ -913,7 +913,7 @@ mod tests {
     }
 
     fn custom(base: &str, quantity: i64, unit_amount: i64) -> NewLine {
-        let id = Uuid::now_v7();
+        let id = crate::ids::new_id();
         NewLine {
             base: base.into(),
             via: Via::Item,

@@ -192,7 +192,7 @@ pub fn product_line_key(product_id: Uuid, custom_inputs: &Value) -> String {
 pub(crate) fn test_product_line(product: u128, sku: &str, quantity: i64, location: Option<&str>) -> CartItem {
     let product_id = Uuid::from_u128(product);
     CartItem {
-        id: Uuid::now_v7(),
+        id: crate::ids::new_id(),
         cart_id: "c".into(),
         kind: ItemKind::Product,
         line_key: product_line_key(product_id, &serde_json::json!({})),
@@ -878,7 +878,7 @@ mod tests {
 
     fn item(key: &str, unit_amount: i64, quantity: i64) -> CartItem {
         CartItem {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             cart_id: "c".into(),
             kind: ItemKind::Custom,
             line_key: key.into(),
@@ -902,7 +902,7 @@ mod tests {
 
     fn tax(line: &CartItem, tax: TaxItem) -> CartTaxItem {
         CartTaxItem {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             cart_id: "c".into(),
             item_id: line.id,
             name: None,

@@ -164,7 +164,7 @@ pub fn place(
     let taxes = taxes_by_item(taxes);
     // Time-ordered ids: every order and item index then grows at its right edge, so a batch of
     // checkouts dirties a few pages instead of one random leaf per index and row.
-    let order_id = Uuid::now_v7();
+    let order_id = crate::ids::new_id();
     let items: Vec<OrderItem> = lines
         .iter()
         .enumerate()
@@ -361,7 +361,7 @@ mod tests {
             product_line(2, "b", 1, None),
         ];
         let taxes = vec![CartTaxItem {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             cart_id: "c".into(),
             item_id: lines[0].id,
             name: None,

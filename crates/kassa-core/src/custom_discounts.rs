@@ -55,7 +55,7 @@ pub struct Fields {
 impl Fields {
     pub fn into_discount(self, cart_id: &str, item_id: Option<Uuid>, now: Millis) -> CustomDiscount {
         CustomDiscount {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             cart_id: cart_id.to_owned(),
             item_id,
             external_id: self.external_id,

@@ -17,6 +17,7 @@ pub mod custom_discounts;
 pub mod customer;
 pub mod error;
 pub mod file;
+pub mod ids;
 pub mod integrations;
 pub mod inventory;
 pub mod money;

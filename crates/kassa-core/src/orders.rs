@@ -112,7 +112,7 @@ impl OrderItem {
         now: Millis,
     ) -> Self {
         Self {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             order_id,
             position: position as i64,
             cart_item_id: line.id,

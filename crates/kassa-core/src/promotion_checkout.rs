@@ -1,8 +1,6 @@
 //! Promotion codes at checkout: whether each code the shopper added may be used now
 //! ([`check_codes`]) and the redemptions the order's transaction counts ([`redemptions`]).
 
-use uuid::Uuid;
-
 use crate::checkout::OrderParty;
 use crate::orders::{OrderQuery, OrderScope, PlacedOrder};
 use crate::promotion_rules::{CartFacts, Outcome};
@@ -232,7 +230,7 @@ pub fn redemptions(
                 max_uses: code.max_uses,
                 per_shopper: code.max_uses_per_shopper,
                 usage: PromotionUsage {
-                    id: Uuid::now_v7(),
+                    id: crate::ids::new_id(),
                     promotion_id: a.promotion.id,
                     code_id: code.id,
                     code: code.code.clone(),
@@ -260,6 +258,7 @@ mod tests {
     use crate::promotions::{compile, parse_promotion};
     use serde_json::json;
     use std::sync::Arc;
+    use uuid::Uuid;
 
     fn code(promotion: Uuid, consume_unit: ConsumeUnit) -> PromotionCode {
         PromotionCode {

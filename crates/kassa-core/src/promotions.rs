@@ -1489,7 +1489,7 @@ pub fn parse_codes(body: &Value, promotion_id: Uuid, now: Millis) -> Result<Vec<
             consume_unit
         };
         out.push(PromotionCode {
-            id: Uuid::now_v7(),
+            id: crate::ids::new_id(),
             promotion_id,
             code,
             uses: 0,

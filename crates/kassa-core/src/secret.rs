@@ -8,12 +8,12 @@ use base64::Engine;
 
 /// A new random client secret: 40 URL-safe characters (240 bits).
 pub fn generate_client_secret() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 30]>())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<30>())
 }
 
 /// A new random public client id.
 pub fn generate_client_id() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 21]>())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<21>())
 }
 
 /// Argon2id with the crate's recommended parameters, as a PHC string (salt included).

@@ -31,8 +31,8 @@ impl SigningKey {
     /// A fresh random 256-bit key.
     pub fn generate(now: Millis) -> Self {
         Self {
-            id: Uuid::new_v4().simple().to_string(),
-            secret: rand::random::<[u8; 32]>().to_vec(),
+            id: crate::ids::new_id().simple().to_string(),
+            secret: crate::ids::random_bytes::<32>().to_vec(),
             created_at: now,
         }
     }
@@ -336,7 +336,7 @@ mod tests {
         );
         let customer = ring.sign(&CustomerClaims {
             token_use: TokenUse::Customer,
-            sub: Uuid::now_v7(),
+            sub: crate::ids::new_id(),
             iat: 0,
             exp: 100,
         });
@@ -349,7 +349,7 @@ mod tests {
         // A client id that happens to be a UUID decodes as customer claims: `token_use` is what
         // tells them apart, and the verifiers check it.
         let uuid_sub = ring.sign(&AccessClaims {
-            sub: Uuid::now_v7().to_string(),
+            sub: crate::ids::new_id().to_string(),
             ..claims(100)
         });
         let decoded = ring.verify::<CustomerClaims>(&uuid_sub, 0).unwrap();

@@ -277,7 +277,7 @@ impl IntegrationStore for PgStore {
         let mut next = Vec::new();
         for a in &attempts {
             let (status, next_at) = a.settles();
-            ids.push(Uuid::now_v7());
+            ids.push(kassa_core::ids::new_id());
             jobs.push(a.job_id);
             integrations.push(a.integration_id);
             numbers.push(a.attempt as i32);

@@ -428,7 +428,7 @@ pub(crate) async fn apply_all(
     now: Millis,
 ) -> Result<Vec<StockRefusal>> {
     let deltas: Vec<(i64, i64)> = moves.iter().map(|m| m.action.delta(m.quantity)).collect();
-    let ids: Vec<Uuid> = moves.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = moves.iter().map(|_| kassa_core::ids::new_id()).collect();
     let refused: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(concat!(
         "WITH wanted AS (
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::int8[], $5::uuid[], $6::text[], $7::int8[])
@@ -739,7 +739,7 @@ impl InventoryStore for PgStore {
                 transaction_columns!(),
                 ") VALUES ($1, $2, 'set', $3, $4, $5)"
             ))
-            .bind(Uuid::now_v7())
+            .bind(kassa_core::ids::new_id())
             .bind(product_id)
             .bind(total)
             .bind(now)
@@ -829,7 +829,7 @@ impl InventoryStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(sql_error)?;
         for (product_id, quantity) in items {
             let transaction = StockTransaction {
-                id: Uuid::now_v7(),
+                id: kassa_core::ids::new_id(),
                 product_id,
                 action,
                 quantity,

@@ -37,7 +37,7 @@ macro_rules! outbox_cte {
 /// The events as the outbox statement's four array parameters (a new id for each).
 pub(crate) fn columns(events: &[Event]) -> (Vec<Uuid>, Vec<&str>, Vec<&str>, Vec<i64>) {
     (
-        events.iter().map(|_| Uuid::now_v7()).collect(),
+        events.iter().map(|_| kassa_core::ids::new_id()).collect(),
         events.iter().map(|e| e.kind.as_str()).collect(),
         events.iter().map(|e| e.payload.as_str()).collect(),
         events.iter().map(|e| e.at).collect(),

@@ -176,7 +176,7 @@ fn record(conn: &Connection, node: Uuid, attempts: &[Attempt]) -> DbResult<()> {
     )?;
     for a in attempts {
         log.execute(params![
-            Uuid::now_v7().to_string(),
+            kassa_core::ids::new_id().to_string(),
             a.job_id.to_string(),
             a.integration_id.to_string(),
             a.attempt,

@@ -580,7 +580,7 @@ impl InventoryStore for SqliteStore {
                         },
                     };
                     let t = StockTransaction {
-                        id: Uuid::now_v7(),
+                        id: kassa_core::ids::new_id(),
                         product_id,
                         action: StockAction::Set,
                         quantity: total,
@@ -684,7 +684,7 @@ impl InventoryStore for SqliteStore {
                 let mut outcome: DbResult<std::result::Result<(), StockRefusal>> = Ok(Ok(()));
                 for (product_id, quantity) in items {
                     let transaction = StockTransaction {
-                        id: Uuid::now_v7(),
+                        id: kassa_core::ids::new_id(),
                         product_id,
                         action,
                         quantity,

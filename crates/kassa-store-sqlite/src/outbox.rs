@@ -3,7 +3,6 @@
 
 use kassa_core::integrations::Event;
 use rusqlite::{Connection, params};
-use uuid::Uuid;
 
 use crate::db::DbResult;
 
@@ -30,11 +29,11 @@ pub(crate) fn write(conn: &Connection, events: &[Event]) -> DbResult<()> {
         if ids.is_empty() {
             continue;
         }
-        let event_id = Uuid::now_v7().to_string();
+        let event_id = kassa_core::ids::new_id().to_string();
         event.execute(params![event_id, e.kind.as_str(), e.payload, e.at])?;
         for integration in ids {
             job.execute(params![
-                Uuid::now_v7().to_string(),
+                kassa_core::ids::new_id().to_string(),
                 event_id,
                 integration,
                 e.kind.as_str(),

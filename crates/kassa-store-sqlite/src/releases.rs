@@ -682,7 +682,7 @@ mod tests {
 
     fn release(catalog_id: Uuid, published_at: i64) -> Release {
         Release {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             catalog_id,
             published_at,
             total_products: 0,

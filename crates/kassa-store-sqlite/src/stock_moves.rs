@@ -49,7 +49,7 @@ pub(crate) fn move_stock(
     for &action in actions {
         for &(product_id, location, quantity) in &products {
             let t = StockTransaction {
-                id: Uuid::now_v7(),
+                id: kassa_core::ids::new_id(),
                 product_id,
                 action,
                 quantity,

@@ -124,6 +124,11 @@ pub struct ServeArgs {
     /// [default: true with SQLite, false with PostgreSQL]
     #[arg(long, env = "KASSA_EMULATOR", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub emulator: Option<bool>,
+    /// Make ids, generated client ids and secrets from a generator seeded with N, so that the
+    /// same requests made one after another make the same ids on every run (tests only: seeded
+    /// secrets are predictable). [default: none: random]
+    #[arg(long, env = "KASSA_SEED", value_name = "N")]
+    pub seed: Option<u64>,
     /// HTTPS and connection limits.
     #[command(flatten)]
     pub net: NetArgs,
@@ -158,6 +163,7 @@ pub struct FileConfig {
     pub shutdown_drain: Option<u64>,
     pub metrics_token: Option<String>,
     pub emulator: Option<bool>,
+    pub seed: Option<u64>,
 }
 
 impl FileConfig {
@@ -282,6 +288,8 @@ pub struct ServeConfig {
     pub shutdown_drain: Duration,
     /// Whether `/_kassa/` is served and requests are journaled.
     pub emulator: bool,
+    /// The seed of ids and generated secrets, if they are to repeat from run to run.
+    pub seed: Option<u64>,
     /// How integration events are delivered: Elastic Path's 10 s timeout and kassa's retry
     /// schedule, unless `KASSA_INTEGRATION_*` say otherwise ([`delivery_policy`]).
     pub delivery: kassa_core::integrations::RetryPolicy,
@@ -422,6 +430,7 @@ impl ServeConfig {
             .unwrap_or(!matches!(database, Database::Postgres(_)));
         Ok(Self {
             emulator,
+            seed: args.seed.or(file.seed),
             listen,
             database,
             public_url: args.public_url.or(file.public_url),
@@ -494,6 +503,7 @@ mod tests {
             metrics_token: None,
             demo: false,
             emulator: None,
+            seed: None,
             net: NetArgs::default(),
             shutdown_drain: None,
         }

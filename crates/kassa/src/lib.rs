@@ -23,7 +23,6 @@ use kassa_store_postgres::PgStore;
 use kassa_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tower::Layer;
-use uuid::Uuid;
 
 use crate::config::{Database, ServeConfig};
 
@@ -99,7 +98,7 @@ pub(crate) async fn new_key(
     let hash = tokio::task::spawn_blocking(move || secret::hash_secret(&plain)).await?;
     let now = now_millis();
     let key = ApplicationKey {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: name.to_owned(),
         client_id,
         secret_hash: hash,
@@ -146,6 +145,10 @@ pub async fn ensure_admin_key(store: &dyn Store, client_id: &str, client_secret:
 /// Start-up up to the point of serving: migrate, make sure an admin can log in, load the token
 /// keys. Returns the application state.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
+    if config.seed.is_some() {
+        // Before anything is made: the realm and the admin key's ids come from the seed too.
+        kassa_core::ids::seed(config.seed);
+    }
     let store = prepare_store(&config.database).await?;
     match &config.admin_credentials {
         Some((id, secret)) => ensure_admin_key(&*store, id, secret).await?,
@@ -213,8 +216,8 @@ pub fn search_dir(database: &std::path::Path) -> std::path::PathBuf {
 async fn ensure_account_realm(store: &dyn Store) -> anyhow::Result<()> {
     let now = now_millis();
     let settings = AccountSettings {
-        id: Uuid::now_v7(),
-        realm_id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
+        realm_id: kassa_core::ids::new_id(),
         enable_self_signup: false,
         auto_create_account_for_account_members: false,
         account_member_self_management: "disabled".into(),

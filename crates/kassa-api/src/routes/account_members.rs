@@ -373,7 +373,7 @@ async fn self_signup(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
         .await?;
     let now = now_millis();
     let member = Member {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         realm_id: settings.realm_id,
         name: name.unwrap_or_default(),
         email: email.unwrap_or_default(),
@@ -384,7 +384,7 @@ async fn self_signup(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
         updated_at: now,
     };
     let credential = Credential {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         member_id: member.id,
         password_profile_id: profile_id,
         username,
@@ -394,7 +394,7 @@ async fn self_signup(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
     };
     let account = settings.auto_create_account_for_account_members.then(|| {
         let account = Account {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             name: member.name.clone(),
             legal_name: Some(member.name.clone()),
             registration_id: None,
@@ -404,7 +404,7 @@ async fn self_signup(state: &AppState, d: TokenData) -> ApiResult<Uuid> {
             updated_at: now,
         };
         let membership = Membership {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             account_id: account.id,
             member_id: member.id,
             created_at: now,

@@ -152,7 +152,7 @@ async fn create(
     let now = now_millis();
     let d = body.data;
     let account = Account {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: name.unwrap_or_default(),
         legal_name: d.legal_name.flatten(),
         registration_id: d.registration_id.flatten(),
@@ -360,7 +360,7 @@ async fn create_membership(
         .ok_or_else(account_not_found)?;
     let now = now_millis();
     let membership = Membership {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         account_id,
         member_id: member_id.unwrap_or_default(),
         created_at: now,

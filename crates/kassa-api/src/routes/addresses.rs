@@ -20,7 +20,6 @@ use kassa_core::query;
 use kassa_core::store::Edit;
 use kassa_core::time::now_millis;
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
 
 use crate::auth::{Caller, CustomerScope, CustomerToken, Shopper};
 use crate::envelope::{self, Origin};
@@ -150,7 +149,7 @@ async fn create(
     v.finish()?;
     let now = now_millis();
     let address = Address {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         owner,
         fields,
         created_at: now,

@@ -10,7 +10,6 @@ use kassa_core::time::now_millis;
 use kassa_core::{Validator, secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::envelope::{self, Origin};
@@ -77,7 +76,7 @@ async fn create(
     let secret_hash = state.hash_blocking(move || secret::hash_secret(&to_hash)).await?;
     let now = now_millis();
     let key = ApplicationKey {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: name.unwrap_or_default(),
         client_id: secret::generate_client_id(),
         secret_hash,

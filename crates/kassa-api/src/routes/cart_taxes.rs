@@ -259,7 +259,7 @@ impl Fields {
         now: Millis,
     ) -> CartTaxItem {
         CartTaxItem {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             cart_id: cart_id.to_owned(),
             item_id,
             name: self.name,

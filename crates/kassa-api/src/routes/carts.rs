@@ -285,7 +285,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Response)> {
     let now = now_millis();
     let settings = state.catalog_view.store_settings(&*state.store).await?;
-    let mut cart = settings.new_cart(Uuid::now_v7().to_string(), now);
+    let mut cart = settings.new_cart(kassa_core::ids::new_id().to_string(), now);
     // A shopper's token associates the new cart with their account or customer.
     cart.account_id = who.account_id();
     cart.customer_id = who.customer;
@@ -706,7 +706,7 @@ fn parse_item(raw: &Value, base: &str, now: Millis) -> Result<Requested, Vec<Fie
     if let Err(Error::Validation(problems)) = v.finish() {
         return Err(problems);
     }
-    let id = Uuid::now_v7();
+    let id = kassa_core::ids::new_id();
     Ok(Requested::Custom {
         base: base.to_owned(),
         item: Box::new(CartItem {
@@ -769,7 +769,7 @@ async fn merged_lines(
             base: base.to_owned(),
             via: Via::Merge,
             item: CartItem {
-                id: Uuid::now_v7(),
+                id: kassa_core::ids::new_id(),
                 cart_id: into.id.clone(),
                 created_at: now,
                 updated_at: now,

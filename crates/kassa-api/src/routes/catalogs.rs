@@ -227,7 +227,7 @@ async fn create(
     let change = parse(body, None)?;
     let now = now_millis();
     let mut catalog = Catalog {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: String::new(),
         description: None,
         hierarchy_ids: Vec::new(),
@@ -361,7 +361,7 @@ async fn publish(
         let snapshot = build_snapshot(source);
         let document = snapshot.to_document();
         let release = Release {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             catalog_id: id,
             published_at: now_millis(),
             total_products: snapshot.products.len() as i64,
@@ -616,7 +616,7 @@ async fn create_rule(
     let change = parse_rule(body, None)?;
     let now = now_millis();
     let mut rule = CatalogRule {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: String::new(),
         description: None,
         catalog_id: Uuid::nil(),

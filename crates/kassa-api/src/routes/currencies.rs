@@ -150,7 +150,7 @@ async fn create(
     body.data.check(true, None)?;
     let now = now_millis();
     let mut currency = Currency {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         code: String::new(),
         exchange_rate: 1.0,
         money: MoneyFormat {

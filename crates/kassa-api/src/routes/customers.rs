@@ -18,7 +18,6 @@ use kassa_core::time::now_millis;
 use kassa_core::{Validator, secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::auth::{Admin, Caller, CustomerScope, CustomerToken};
 use crate::envelope::{self, Origin};
@@ -120,7 +119,7 @@ async fn create(
     v.finish()?;
     let now = now_millis();
     let customer = Customer {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: name.unwrap_or_default(),
         email: email.unwrap_or_default(),
         password_hash: hash_password(&state, password).await?,
@@ -306,7 +305,7 @@ async fn token(
     Ok(Json(json!({
         "data": {
             "type": "token",
-            "id": Uuid::now_v7(),
+            "id": kassa_core::ids::new_id(),
             "customer_id": customer.id,
             "token": token,
             "expires": expires,

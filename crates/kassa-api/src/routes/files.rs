@@ -273,7 +273,7 @@ async fn create(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let form = read_form(req, state.config.max_file_bytes).await?;
-    let (f, content) = new_file(form, Uuid::now_v7())?;
+    let (f, content) = new_file(form, kassa_core::ids::new_id())?;
     let document = envelope::single(render(&f, &origin));
     let events = state
         .integrations

@@ -200,7 +200,7 @@ async fn create(
     let (a, _) = parse(body, "hierarchy", None)?;
     let now = now_millis();
     let hierarchy = Hierarchy {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: a.name.flatten().unwrap_or_default(),
         description: a.description.flatten(),
         slug: a.slug.flatten(),
@@ -302,7 +302,7 @@ async fn create_node(
     let (a, extras) = parse(body, "node", None)?;
     let now = now_millis();
     let node = Node {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         hierarchy_id,
         parent_id: extras.parent.flatten(),
         name: a.name.flatten().unwrap_or_default(),

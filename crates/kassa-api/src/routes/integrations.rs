@@ -130,7 +130,7 @@ async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let fields = parse_fields(data_of(&body)?, true)?;
-    let integration = integrations::create(fields, Uuid::now_v7(), now_millis())?;
+    let integration = integrations::create(fields, kassa_core::ids::new_id(), now_millis())?;
     let document = envelope::single(render(&integration, &origin));
     let events = own_event(&state, EventKind::IntegrationCreated, &document);
     state.store.create_integration(integration, events).await?;

@@ -624,7 +624,7 @@ async fn create_transaction(
         return Err(ApiError::bad_request("Invalid stock transaction"));
     };
     let transaction = StockTransaction {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         product_id,
         action,
         quantity,
@@ -729,7 +729,7 @@ async fn create_location(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut v = Validator::new();
     let attributes = location_resource(&mut v, body.data, None);
-    let mut location = Location::new(Uuid::now_v7(), now_millis());
+    let mut location = Location::new(kassa_core::ids::new_id(), now_millis());
     // Every problem at once: the envelope's and the attributes'.
     let mut problems = match v.finish() {
         Err(kassa_core::Error::Validation(p)) => p,

@@ -275,7 +275,7 @@ async fn record_payment(
     check_gateway(state, &payment.gateway).await?;
     let change = OrderChange {
         command: Some(Command::Pay {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             method: payment.method,
             amount: payment.amount,
         }),

@@ -92,7 +92,7 @@ async fn create(
     let a = parse(body, None)?;
     let now = now_millis();
     let book = Pricebook {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: a.name.flatten().unwrap_or_default(),
         description: a.description.flatten(),
         external_ref: a.external_ref.flatten(),
@@ -391,7 +391,7 @@ async fn create_price(
     let change = parse_price(body, None)?;
     let now = now_millis();
     let mut price = ProductPrice {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         pricebook_id,
         sku: String::new(),
         external_ref: None,

@@ -166,7 +166,7 @@ async fn build(
         Json(json!({
             "data": {
                 "type": "pim-job",
-                "id": Uuid::now_v7(),
+                "id": kassa_core::ids::new_id(),
                 "attributes": {
                     "type": "child-products",
                     "status": "success",

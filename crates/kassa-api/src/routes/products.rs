@@ -268,7 +268,7 @@ async fn create(
     let (attributes, changes) = parse(&state, body, None).await?;
     let now = now_millis();
     let mut product = Product {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: String::new(),
         sku: None,
         slug: None,

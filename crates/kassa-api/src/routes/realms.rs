@@ -346,7 +346,7 @@ async fn create_profile(
     v.finish()?;
     let now = now_millis();
     let profile = PasswordProfile {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         realm_id: realm.id,
         name: name.unwrap_or_default(),
         username_format: d.username_format.unwrap_or_else(|| "any".into()),
@@ -567,7 +567,7 @@ async fn create_user(
     v.finish()?;
     let now = now_millis();
     let member = Member {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         realm_id: realm.id,
         name: name.unwrap_or_default(),
         email: email.unwrap_or_default(),
@@ -787,7 +787,7 @@ async fn create_password(
         .await?;
     let now = now_millis();
     let credential = Credential {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         member_id: member.id,
         password_profile_id: profile.id,
         username,

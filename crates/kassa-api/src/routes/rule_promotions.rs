@@ -54,7 +54,7 @@ async fn create(
     _: Admin,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let promotion = parse_promotion(&body, None, Uuid::now_v7(), now_millis())?;
+    let promotion = parse_promotion(&body, None, kassa_core::ids::new_id(), now_millis())?;
     state.store.create_promotion(promotion.clone()).await?;
     state.promotions.invalidate();
     Ok((
@@ -423,7 +423,7 @@ async fn create_job(
     let now = now_millis();
     let codes: Vec<PromotionCode> = (0..number.unwrap_or(0))
         .map(|_| PromotionCode {
-            id: Uuid::now_v7(),
+            id: kassa_core::ids::new_id(),
             promotion_id: id,
             code: generated_code(prefix, length.unwrap_or(8) as usize),
             uses: 0,
@@ -440,7 +440,7 @@ async fn create_job(
     let generated = codes.len();
     insert_codes(&state, id, codes).await?;
     let job = PromotionJob {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         promotion_id: id,
         job_type: "code_generate".into(),
         name: name.to_owned(),
@@ -480,7 +480,7 @@ async fn export_codes(
     }
     let now = now_millis();
     let job = PromotionJob {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         promotion_id: id,
         job_type: "code_export".into(),
         name: name.to_owned(),

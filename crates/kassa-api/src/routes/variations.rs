@@ -109,7 +109,7 @@ async fn create(
     let a = parse_variation(body, None)?;
     let now = now_millis();
     let variation = Variation {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         name: a.name.flatten().unwrap_or_default(),
         sort_order: a.sort_order.flatten(),
         created_at: now,
@@ -247,7 +247,7 @@ async fn create_option(
     let a = parse_option(body, None)?;
     let now = now_millis();
     let option = VariationOption {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         variation_id,
         name: a.name.flatten().unwrap_or_default(),
         description: a.description.flatten(),
@@ -391,7 +391,7 @@ async fn create_modifier(
     let a = parse_modifier(body, None)?;
     let now = now_millis();
     let mut modifier = Modifier {
-        id: Uuid::now_v7(),
+        id: kassa_core::ids::new_id(),
         option_id,
         kind: String::new(),
         value: None,

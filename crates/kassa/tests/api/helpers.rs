@@ -311,6 +311,9 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         metrics_token: options.metrics_token.clone(),
         delivery: options.delivery,
         emulator: options.emulator,
+        // Ids are process-wide: the suite's servers share a process, so none is seeded here
+        // (the process tests seed theirs).
+        seed: None,
     }
 }
 

@@ -1024,3 +1024,86 @@ async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
         );
     }
 }
+
+/// `--seed`: two runs on fresh stores making the same requests one after another make the same
+/// ids (product, cart, line, order); a run without a seed makes others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_makes_the_same_ids_on_every_run() {
+    async fn run(seed: Option<&str>) -> Vec<String> {
+        let mut env = vec![
+            ("KASSA_CLIENT_ID", "admin"),
+            ("KASSA_CLIENT_SECRET", "admin-secret"),
+        ];
+        if let Some(seed) = seed {
+            env.push(("KASSA_SEED", seed));
+        }
+        let mut server = Server::start("sqlite::memory:", &env);
+        let http = reqwest::Client::new();
+        let admin = token(&http, &server, "admin", "admin-secret").await;
+        let send = |method: reqwest::Method, path: &str, bearer: &str, body: serde_json::Value| {
+            let request = http
+                .request(method, server.url(path))
+                .bearer_auth(bearer)
+                .json(&body);
+            async move {
+                let res = request.send().await.unwrap();
+                let status = res.status();
+                let body: serde_json::Value = res.json().await.unwrap();
+                assert!(status.is_success(), "{status}: {body}");
+                body
+            }
+        };
+        let product = send(
+            reqwest::Method::POST,
+            "/pcm/products",
+            &admin,
+            json!({"data": {"type": "product", "attributes": {"name": "Seeded", "sku": "SEED-1", "commodity_type": "physical"}}}),
+        )
+        .await;
+        let cart = send(
+            reqwest::Method::POST,
+            "/v2/carts",
+            &admin,
+            json!({"data": {"name": "seeded"}}),
+        )
+        .await;
+        let cart_id = cart["data"]["id"].as_str().unwrap().to_owned();
+        let items = send(
+            reqwest::Method::POST,
+            &format!("/v2/carts/{cart_id}/items"),
+            &admin,
+            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
+                            "price": {"amount": 500, "includes_tax": true}}}),
+        )
+        .await;
+        let address = json!({"first_name": "Ada", "last_name": "L", "line_1": "1 Road", "city": "Town", "region": "London",
+                             "postcode": "N1", "country": "GB"});
+        let order = send(
+            reqwest::Method::POST,
+            &format!("/v2/carts/{cart_id}/checkout"),
+            &admin,
+            json!({"data": {"customer": {"name": "Ada", "email": "ada@example.com"},
+                            "billing_address": address, "shipping_address": address}}),
+        )
+        .await;
+        server.signal("-TERM");
+        assert!(server.wait(Duration::from_secs(10)));
+        [
+            &product["data"]["id"],
+            &cart["data"]["id"],
+            &items["data"][0]["id"],
+            &order["data"]["id"],
+        ]
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect()
+    }
+    let first = run(Some("42")).await;
+    let again = run(Some("42")).await;
+    assert_eq!(first, again, "the same ids with the same seed");
+    let unseeded = run(None).await;
+    assert!(
+        first.iter().zip(&unseeded).all(|(a, b)| a != b),
+        "{first:?} against {unseeded:?}"
+    );
+}
