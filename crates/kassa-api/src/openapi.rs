@@ -445,6 +445,9 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/_kassa/stores/{id}/faults", "Delete every fault rule of the store (kassa's own)").admin().no_content(),
             Op::get("/_kassa/stores/{id}/faults/{fault_id}", "Get a fault rule and its counts (kassa's own)").admin().returns("Any"),
             Op::delete("/_kassa/stores/{id}/faults/{fault_id}", "Delete a fault rule (kassa's own)").admin().no_content(),
+            Op::post("/_kassa/stores/{id}/reset", "Reset the store to empty (kassa's own)")
+                .describe("Deletes every resource of the store in one transaction — its application keys stay, and their tokens stay valid — and makes its account realm, default currency and settings again as at a first start; empties its journal, fault rules and rate limit. With `--seed`, ids start again from the seed.")
+                .admin().no_content(),
             Op::get("/_kassa/stores/{id}/rate-limit", "Get the store's emulated rate limit (kassa's own)").admin().returns("Any"),
             Op::put("/_kassa/stores/{id}/rate-limit", "Emulate Elastic Path's rate limit (kassa's own)")
                 .describe("`store_type`: `development` (25 requests/s, Elastic Path's default store), `production` (100/s) or `off`; or `requests_per_second`. A token bucket of one second's requests: over it, 429 with `Retry-After: 1` before kassa handles the request.")
@@ -1499,15 +1502,20 @@ mod tests {
     use super::*;
     use crate::routes;
 
+    /// Every route a server with the emulator on serves.
+    fn all_routes() -> routes::Routes {
+        routes::all().merge(routes::emulator::router())
+    }
+
     /// The document of every registered route, as a server serves it.
     fn document() -> Value {
-        let routes = routes::all();
+        let routes = all_routes();
         let served = ApiDocument::new(routes.paths().iter().map(|p| (p.path.as_str(), p.style)));
         super::document(&served.styles)
     }
 
     fn registered() -> BTreeSet<String> {
-        routes::all()
+        all_routes()
             .paths()
             .iter()
             .map(|p| openapi_path(&p.path))

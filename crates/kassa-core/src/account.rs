@@ -157,6 +157,30 @@ pub fn is_valid_email(email: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
+/// A store's account authentication settings and realm as its first start (or a reset) makes
+/// them: self-signup off, members' self-management disabled, the default token timeout.
+pub fn first_realm(now: crate::time::Millis) -> (AccountSettings, Realm) {
+    let settings = AccountSettings {
+        id: crate::ids::new_id(),
+        realm_id: crate::ids::new_id(),
+        enable_self_signup: false,
+        auto_create_account_for_account_members: false,
+        account_member_self_management: "disabled".into(),
+        token_timeout_secs: DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS,
+    };
+    let realm = Realm {
+        id: settings.realm_id,
+        name: "Buyer Organization".into(),
+        duplicate_email_policy: "allowed".into(),
+        redirect_uris: Vec::new(),
+        origin_type: "account_authentication_settings".into(),
+        origin_id: settings.id,
+        created_at: now,
+        updated_at: now,
+    };
+    (settings, realm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Called once at a clean stop, after the last request has been answered.
     async fn close(&self) -> Result<()>;
+    /// Deletes all of the store's data in one transaction, keeping its credentials (application
+    /// keys and token signing keys, so tokens stay valid): the store is as migrations leave a new
+    /// one (its default currency and settings), and the promotions' version stamp moves on so
+    /// every node's cache reloads. The emulator's reset (`/_kassa/stores/{id}/reset`).
+    async fn reset(&self) -> Result<()>;
     /// The backend's own numbers for `GET /metrics` (writer batches, pool use), read from
     /// memory: cheap, and never a database round trip.
     fn stats(&self) -> crate::stats::StoreStats {

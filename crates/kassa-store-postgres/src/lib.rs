@@ -35,6 +35,15 @@ use kassa_core::{Error, Result};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+/// The tables a reset keeps: the schema's record, the store's credentials, and the promotions'
+/// version stamp (moved on instead).
+const KEPT_BY_RESET: &[&str] = &[
+    "_sqlx_migrations",
+    "application_keys",
+    "signing_keys",
+    "promotions_version",
+];
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -129,6 +138,33 @@ impl Store for PgStore {
     async fn close(&self) -> Result<()> {
         self.pool.close().await;
         Ok(())
+    }
+
+    async fn reset(&self) -> Result<()> {
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(sql_error)?;
+        let emptied: Vec<String> = tables
+            .iter()
+            .filter(|t| !KEPT_BY_RESET.contains(&t.as_str()))
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(sql_error)?;
+        // The table names come from the catalog, each quoted.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "TRUNCATE {} CASCADE;
+             INSERT INTO store_settings (id) VALUES (1);
+             INSERT INTO currencies VALUES ('00000000-0000-7000-8000-000000000001', 'USD', 1.0, '${{price}}', '.', ',',
+               2, TRUE, TRUE, (extract(epoch FROM now()) * 1000)::bigint, (extract(epoch FROM now()) * 1000)::bigint);
+             UPDATE promotions_version SET version = version + 1 WHERE id = 1;",
+            emptied.join(", ")
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
+        tx.commit().await.map_err(sql_error)
     }
 
     fn stats(&self) -> StoreStats {

@@ -43,6 +43,15 @@ use kassa_core::store::Store;
 
 use db::Db;
 
+/// The tables a reset keeps: the schema's record, the store's credentials, and the promotions'
+/// version stamp (moved on instead).
+const KEPT_BY_RESET: &[&str] = &[
+    "schema_migrations",
+    "application_keys",
+    "signing_keys",
+    "promotions_version",
+];
+
 pub struct SqliteStore {
     db: Db,
     /// A directory of this store's own, removed when it closes ([`SqliteStore::open_temporary`]).
@@ -100,6 +109,32 @@ impl Store for SqliteStore {
                 .map_err(|e| kassa_core::Error::internal(format!("cannot remove {}: {e}", dir.display()))),
             None => self.db.checkpoint_all().await,
         }
+    }
+
+    async fn reset(&self) -> Result<()> {
+        self.db
+            .write(|conn| {
+                // Children and parents go in one transaction, in any order: their foreign keys
+                // are checked at its end, when all are gone.
+                conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+                let tables: Vec<String> = conn
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for table in tables.iter().filter(|t| !KEPT_BY_RESET.contains(&t.as_str())) {
+                    conn.execute(&format!("DELETE FROM \"{table}\""), [])?;
+                }
+                // What migrations 0003 and 0008 put in a new store.
+                conn.execute_batch(
+                    "INSERT INTO store_settings (id) VALUES (1);
+                     INSERT INTO currencies VALUES ('00000000-0000-7000-8000-000000000001', 'USD', 1.0, '${price}',
+                       '.', ',', 2, 1, 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000,
+                       CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+                     UPDATE promotions_version SET version = version + 1 WHERE id = 1;",
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     fn stats(&self) -> StoreStats {

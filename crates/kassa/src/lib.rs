@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use kassa_api::auth::TokenService;
 use kassa_api::{ApiConfig, AppState};
-use kassa_core::account::{AccountSettings, DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS, Realm};
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, secret};
@@ -214,25 +213,7 @@ pub fn search_dir(database: &std::path::Path) -> std::path::PathBuf {
 
 /// Every store has one account authentication realm, made on first start.
 async fn ensure_account_realm(store: &dyn Store) -> anyhow::Result<()> {
-    let now = now_millis();
-    let settings = AccountSettings {
-        id: kassa_core::ids::new_id(),
-        realm_id: kassa_core::ids::new_id(),
-        enable_self_signup: false,
-        auto_create_account_for_account_members: false,
-        account_member_self_management: "disabled".into(),
-        token_timeout_secs: DEFAULT_ACCOUNT_TOKEN_TIMEOUT_SECS,
-    };
-    let realm = Realm {
-        id: settings.realm_id,
-        name: "Buyer Organization".into(),
-        duplicate_email_policy: "allowed".into(),
-        redirect_uris: Vec::new(),
-        origin_type: "account_authentication_settings".into(),
-        origin_id: settings.id,
-        created_at: now,
-        updated_at: now,
-    };
+    let (settings, realm) = kassa_core::account::first_realm(now_millis());
     store
         .ensure_account_realm(settings, realm)
         .await

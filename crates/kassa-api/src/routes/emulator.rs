@@ -47,6 +47,7 @@ pub fn router() -> Routes {
             "/_kassa/stores/{id}/rate-limit",
             get(rate_limit).put(set_rate_limit),
         )
+        .route("/_kassa/stores/{id}/reset", axum::routing::post(reset))
 }
 
 /// The emulator, or the 404 of a path that does not exist when it is off.
@@ -459,4 +460,36 @@ async fn set_rate_limit(
     };
     emulator.rate_limit.set(per_second);
     Ok(Json(envelope::single(render_rate_limit(per_second))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reset
+
+/// Back to empty: every resource of the store goes (its application keys stay, and tokens stay
+/// valid), the account realm is made again as at a first start, and the store's journal, fault
+/// rules and rate limit are cleared. With `--seed`, ids start again from the seed, so each test
+/// that begins with a reset sees the same ids.
+async fn reset(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let emulator = store_emulator(&state, &uri, &id)?;
+    state.store.reset().await?;
+    if let Some(seed) = kassa_core::ids::current_seed() {
+        kassa_core::ids::seed(Some(seed));
+    }
+    let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
+    state.store.ensure_account_realm(settings, realm).await?;
+    // This node's caches: none may answer from the store as it was.
+    state.catalog_view.invalidate();
+    state.promotions.invalidate();
+    state.integrations.reload(&*state.store).await?;
+    let search = state.clone();
+    tokio::spawn(async move { search.search.refresh(search.search_sources()).await });
+    emulator.journal.clear();
+    emulator.faults.clear();
+    emulator.rate_limit.set(None);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::fixtures::{account, add_euro, hierarchy, price, pricebook, product, published_catalog, usd};
 use crate::helpers::{AM, Backend, Options, TestApp, req};
 
 backend_tests!(
@@ -14,6 +15,7 @@ backend_tests!(
     fault_rules_answer_instead_of_kassa_and_change_nothing,
     fault_rules_are_validated,
     the_emulated_rate_limit_answers_429_over_elastic_paths_limit,
+    a_reset_empties_the_store_and_keeps_its_credentials,
     kassa_endpoints_need_an_admin_and_are_gone_without_the_emulator,
 );
 
@@ -430,4 +432,136 @@ async fn the_emulated_rate_limit_answers_429_over_elastic_paths_limit(backend: B
     }
     let still = app.get(&format!("{STORE}/rate-limit"), &admin).await;
     assert_eq!(still.body["data"]["store_type"], "off", "nothing changed");
+}
+
+async fn a_reset_empties_the_store_and_keeps_its_credentials(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    // A store with a catalog, a published release, an order, an account, a customer, an
+    // integration, a promotion, a second currency and changed settings.
+    let node = hierarchy(&app, &admin, "Spirits").await;
+    product(&app, &admin, &node, "Oban", "OBAN-14", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(&app, &admin, &book, "OBAN-14", usd(6500)).await;
+    published_catalog(&app, &admin, "Store", &node.0, &book).await;
+    app.guest_order(&admin, 1200).await;
+    account(&app, &admin, "Acme").await;
+    app.customer(&admin, "ada@example.com").await;
+    add_euro(&app, &admin).await;
+    let settings = app
+        .put(
+            "/v2/settings/cart",
+            &admin,
+            json!({"data": {"type": "settings", "cart_expiry_days": 3}}),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    let promotion = app
+        .post(
+            "/v2/rule-promotions",
+            &admin,
+            json!({"data": {"type": "rule_promotion", "name": "Ten", "enabled": true, "automatic": true,
+                            "rule_set": {"actions": [{"strategy": "cart_discount", "args": ["percent", 10]}]}}}),
+        )
+        .await;
+    assert_eq!(promotion.status, 201, "{}", promotion.body);
+    let hook = app
+        .post(
+            "/v2/integrations",
+            &admin,
+            json!({"data": {"type": "integration", "name": "hook", "integration_type": "webhook",
+                            "observes": ["order.created"], "configuration": {"url": "http://127.0.0.1:9/hook"}}}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.body);
+    let realm_before = app.get("/v2/settings/account-authentication", &admin).await;
+    let shopper = app.implicit_token().await;
+    assert_eq!(
+        app.get("/catalog/products", &shopper).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let reset = app
+        .call(Method::POST, &format!("{STORE}/reset"), Some(&admin), None)
+        .await;
+    assert_eq!(reset.status, 204, "{}", reset.body);
+
+    // The tokens of before still work: the credentials stayed.
+    for path in [
+        "/pcm/products",
+        "/pcm/hierarchies",
+        "/pcm/pricebooks",
+        "/catalogs",
+        "/v2/orders",
+        "/v2/accounts",
+        "/v2/customers",
+        "/v2/rule-promotions",
+        "/v2/integrations",
+    ] {
+        let r = app.get(path, &admin).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(
+            r.body["data"].as_array().map(Vec::len),
+            Some(0),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let currencies = app.get("/v2/currencies", &admin).await;
+    let codes: Vec<&str> = data(&currencies.body)
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["USD"], "only the default currency");
+    let cart_settings = app.get("/v2/settings/cart", &admin).await;
+    assert_eq!(
+        cart_settings.body["data"]["cart_expiry_days"], 7,
+        "{}",
+        cart_settings.body
+    );
+    let realm_after = app.get("/v2/settings/account-authentication", &admin).await;
+    assert_eq!(realm_after.status, 200, "{}", realm_after.body);
+    assert_ne!(
+        realm_after.body["data"]["relationships"]["authentication_realm"]["data"]["id"],
+        realm_before.body["data"]["relationships"]["authentication_realm"]["data"]["id"],
+        "a new realm"
+    );
+    let catalog = app.get("/catalog/products", &shopper).await;
+    assert!(
+        catalog.status == 404 || catalog.body["data"].as_array().is_some_and(Vec::is_empty),
+        "no catalog is published any more: {}",
+        catalog.body
+    );
+    let journal = app
+        .get(&format!("{STORE}/requests?route=/v2/orders"), &admin)
+        .await;
+    assert_eq!(
+        journal.body["meta"]["results"]["total"], 1,
+        "only the read after the reset"
+    );
+
+    // And the store is usable again, the same names free.
+    let node = hierarchy(&app, &admin, "Spirits").await;
+    product(&app, &admin, &node, "Oban", "OBAN-14", "live").await;
+    let book = pricebook(&app, &admin, "Retail").await;
+    price(&app, &admin, &book, "OBAN-14", usd(6500)).await;
+    published_catalog(&app, &admin, "Store", &node.0, &book).await;
+    assert_eq!(
+        app.get("/catalog/products", &shopper).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.guest_order(&admin, 1200).await;
+    assert_eq!(
+        app.get("/v2/orders", &admin).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
