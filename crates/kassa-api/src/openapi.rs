@@ -448,6 +448,11 @@ pub fn operations() -> Vec<Op> {
             Op::post("/_kassa/stores/{id}/reset", "Reset the store to empty (kassa's own)")
                 .describe("Deletes every resource of the store in one transaction — its application keys stay, and their tokens stay valid — and makes its account realm, default currency and settings again as at a first start; empties its journal, fault rules and rate limit. With `--seed`, ids start again from the seed.")
                 .admin().no_content(),
+            Op::get("/_kassa/stores/{id}/clock", "Read the store's test clock (kassa's own)").admin().returns("Any"),
+            Op::post("/_kassa/stores/{id}/clock", "Move the store's test clock (kassa's own)")
+                .describe("`advance_secs` (from the clock's now) or `set` (an RFC 3339 time); the clock runs on from there. Every time-based rule reads it: cart expiry, token and account-token expiry, sale price windows, promotion start and end, idempotency-key retention, release times.")
+                .admin().body("DataObject").returns("Any"),
+            Op::delete("/_kassa/stores/{id}/clock", "Put the store back on real time (kassa's own)").admin().no_content(),
             Op::get("/_kassa/stores/{id}/rate-limit", "Get the store's emulated rate limit (kassa's own)").admin().returns("Any"),
             Op::put("/_kassa/stores/{id}/rate-limit", "Emulate Elastic Path's rate limit (kassa's own)")
                 .describe("`store_type`: `development` (25 requests/s, Elastic Path's default store), `production` (100/s) or `off`; or `requests_per_second`. A token bucket of one second's requests: over it, 429 with `Retry-After: 1` before kassa handles the request.")

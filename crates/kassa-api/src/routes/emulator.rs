@@ -48,6 +48,10 @@ pub fn router() -> Routes {
             get(rate_limit).put(set_rate_limit),
         )
         .route("/_kassa/stores/{id}/reset", axum::routing::post(reset))
+        .route(
+            "/_kassa/stores/{id}/clock",
+            get(clock).post(move_clock).delete(real_clock),
+        )
 }
 
 /// The emulator, or the 404 of a path that does not exist when it is off.
@@ -491,5 +495,87 @@ async fn reset(
     emulator.journal.clear();
     emulator.faults.clear();
     emulator.rate_limit.set(None);
+    kassa_core::time::set_clock(None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test clock
+
+/// The longest a clock may be moved at once: ten years.
+const MAX_ADVANCE_SECS: i64 = 10 * 365 * 24 * 3600;
+
+fn render_clock() -> Value {
+    let offset = kassa_core::time::clock_offset_ms();
+    json!({
+        "type": "kassa-clock",
+        "now": rfc3339(kassa_core::time::now_millis()),
+        "offset_secs": offset as f64 / 1000.0,
+        "real_time": offset == 0,
+    })
+}
+
+async fn clock(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    store_emulator(&state, &uri, &id)?;
+    Ok(Json(envelope::single(render_clock())))
+}
+
+/// `{"advance_secs": n}` moves the store's clock on by n seconds (from where it is); `{"set":
+/// "2030-01-01T00:00:00Z"}` makes it that time. Either way it runs on from there.
+async fn move_clock(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    store_emulator(&state, &uri, &id)?;
+    let data = data_of(&body)?;
+    let present = |k: &str| data.get(k).filter(|v| !v.is_null());
+    let at = match (present("advance_secs"), present("set")) {
+        (Some(_), Some(_)) => return Err(invalid("set", "Give advance_secs or set, not both")),
+        (Some(secs), None) => {
+            let secs = secs
+                .as_i64()
+                .filter(|s| (0..=MAX_ADVANCE_SECS).contains(s))
+                .ok_or_else(|| {
+                    invalid(
+                        "advance_secs",
+                        format!(
+                            "advance_secs must be a whole number of seconds from 0 to {MAX_ADVANCE_SECS}"
+                        ),
+                    )
+                })?;
+            kassa_core::time::now_millis() + secs * 1000
+        }
+        (None, Some(at)) => at
+            .as_str()
+            .and_then(kassa_core::time::parse_rfc3339)
+            .ok_or_else(|| {
+                invalid(
+                    "set",
+                    "set must be an RFC 3339 date-time, such as 2030-01-01T00:00:00Z",
+                )
+            })?,
+        (None, None) => return Err(invalid("advance_secs", "Give advance_secs or set")),
+    };
+    kassa_core::time::set_clock(Some(at));
+    Ok(Json(envelope::single(render_clock())))
+}
+
+/// Back to real time.
+async fn real_clock(
+    State(state): State<AppState>,
+    uri: Uri,
+    _: Admin,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    store_emulator(&state, &uri, &id)?;
+    kassa_core::time::set_clock(None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1107,3 +1107,140 @@ async fn a_seed_makes_the_same_ids_on_every_run() {
         "{first:?} against {unseeded:?}"
     );
 }
+
+/// The test clock (`/_kassa/stores/default/clock`): moved on, it expires tokens and carts and
+/// starts promotions as time would; deleted, the store is back on real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions() {
+    let mut server = Server::start(
+        "sqlite::memory:",
+        &[
+            ("KASSA_CLIENT_ID", "admin"),
+            ("KASSA_CLIENT_SECRET", "admin-secret"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, bearer: &str, body: Option<serde_json::Value>| {
+        let mut request = http.request(method, server.url(path)).bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            )
+        }
+    };
+    let clock = "/_kassa/stores/default/clock";
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let (status, real) = call(reqwest::Method::GET, clock, &admin, None).await;
+    assert_eq!(status, 200, "{real}");
+    assert_eq!(real["data"]["real_time"], true);
+
+    let (status, _) = call(
+        reqwest::Method::POST,
+        "/v2/rule-promotions",
+        &admin,
+        Some(
+            json!({"data": {"type": "rule_promotion", "name": "Summer", "enabled": true, "automatic": true,
+            "start": "2031-06-01T00:00:00Z", "end": "2031-09-01T00:00:00Z",
+            "rule_set": {"actions": [{"strategy": "cart_discount", "args": ["percent", 10]}]}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        reqwest::Method::POST,
+        "/v2/carts/clocked/items",
+        &admin,
+        Some(
+            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
+                             "price": {"amount": 1000, "includes_tax": true}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let total =
+        |cart: &serde_json::Value| cart["data"]["meta"]["display_price"]["with_tax"]["amount"].clone();
+    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(total(&cart), 1000, "the promotion has not started: {cart}");
+
+    // Into the promotion's window: it applies, and the admin's hour-long token has expired.
+    let (status, moved) = call(
+        reqwest::Method::POST,
+        clock,
+        &admin,
+        Some(json!({"data": {"set": "2031-07-01T00:00:00Z"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    assert!(
+        moved["data"]["now"]
+            .as_str()
+            .unwrap()
+            .starts_with("2031-07-01T00:00"),
+        "{moved}"
+    );
+    let (status, _) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(status, 401, "the token expired in 2026");
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
+    // The cart expired too (7 days after its last change): a read makes a new, empty one.
+    assert_eq!(total(&cart), 0, "{cart}");
+    call(
+        reqwest::Method::POST,
+        "/v2/carts/clocked/items",
+        &admin,
+        Some(
+            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
+                             "price": {"amount": 1000, "includes_tax": true}}}),
+        ),
+    )
+    .await;
+    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(total(&cart), 900, "10 % off in the window: {cart}");
+
+    // Three months on: the promotion has ended.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        clock,
+        &admin,
+        Some(json!({"data": {"advance_secs": 92 * 24 * 3600}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    call(
+        reqwest::Method::POST,
+        "/v2/carts/later/items",
+        &admin,
+        Some(
+            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
+                             "price": {"amount": 1000, "includes_tax": true}}}),
+        ),
+    )
+    .await;
+    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/later", &admin, None).await;
+    assert_eq!(total(&cart), 1000, "{cart}");
+
+    let (status, bad) = call(
+        reqwest::Method::POST,
+        clock,
+        &admin,
+        Some(json!({"data": {"advance_secs": -5}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["source"], "data.advance_secs");
+    let (status, _) = call(reqwest::Method::DELETE, clock, &admin, None).await;
+    assert_eq!(status, 204);
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let (_, real) = call(reqwest::Method::GET, clock, &admin, None).await;
+    assert_eq!(real["data"]["real_time"], true, "{real}");
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(10)));
+}
