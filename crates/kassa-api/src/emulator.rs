@@ -1,5 +1,6 @@
-//! The emulator's per-store state (`/_kassa/`, on with `--emulator`): the request journal and
-//! the fault rules, and the middleware that applies both to every Elastic Path request. None of it
+//! The emulator's per-store state (`/_kassa/`, on with `--emulator`): the request journal, the
+//! fault rules and the emulated rate limit, and the middleware that applies them to every Elastic
+//! Path request. None of it
 //! changes the Elastic Path API; it is what a storefront's test suite uses to see what its client
 //! sent and to test its retries. The routes are in `routes::emulator`.
 //!

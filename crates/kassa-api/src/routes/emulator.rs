@@ -1,6 +1,7 @@
-//! `/_kassa/`: kassa's own endpoints for test suites (not Elastic Path's API), on only when the
-//! server runs with the emulator (`--emulator`); otherwise each answers 404 as an unknown path.
-//! Admin only. The store's request journal and its fault rules (`crate::emulator`).
+//! `/_kassa/`: kassa's own endpoints for test suites (not Elastic Path's API), registered only
+//! when the server runs with the emulator (`--emulator`); otherwise each is an unknown path (404).
+//! Admin only. Per store: the request journal, fault rules and emulated rate limit
+//! (`crate::emulator`), the reset, and the test clock (`kassa_core::time`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +9,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use kassa_core::time::rfc3339;
 use serde_json::{Map, Value, json};
 
@@ -47,7 +48,7 @@ pub fn router() -> Routes {
             "/_kassa/stores/{id}/rate-limit",
             get(rate_limit).put(set_rate_limit),
         )
-        .route("/_kassa/stores/{id}/reset", axum::routing::post(reset))
+        .route("/_kassa/stores/{id}/reset", post(reset))
         .route(
             "/_kassa/stores/{id}/clock",
             get(clock).post(move_clock).delete(real_clock),
