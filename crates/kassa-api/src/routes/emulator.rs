@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use kassa_core::time::rfc3339;
@@ -55,41 +58,40 @@ pub fn router() -> Routes {
         )
 }
 
-/// The emulator, or the 404 of a path that does not exist when it is off.
-fn emulator(state: &AppState, uri: &Uri) -> ApiResult<Arc<Emulator>> {
-    state
-        .emulator
-        .clone()
-        .ok_or_else(|| ApiError::not_found("Not Found", format!("There is no endpoint {}", uri.path())))
+/// The 404 of a path that does not exist (the emulator's routes are registered only when it is
+/// on, so this is a store id that is not one).
+fn no_store(uri: &Uri) -> ApiError {
+    ApiError::not_found("Not Found", format!("There is no store at {}", uri.path()))
 }
 
-/// The emulator of store `id` (there is one store, [`STORE_ID`]).
-fn store_emulator(state: &AppState, uri: &Uri, id: &str) -> ApiResult<Arc<Emulator>> {
-    let emulator = emulator(state, uri)?;
-    if id != STORE_ID {
-        return Err(ApiError::not_found("Not Found", format!("No store {id}")));
+/// The emulator of the store a `/_kassa/stores/{id}/…` path names, for an admin caller (there is
+/// one store, [`STORE_ID`]).
+struct StoreEmulator(Arc<Emulator>);
+
+impl FromRequestParts<AppState> for StoreEmulator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Admin::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        match (&state.emulator, params.get("id").map(String::as_str)) {
+            (Some(emulator), Some(STORE_ID)) => Ok(StoreEmulator(Arc::clone(emulator))),
+            _ => Err(no_store(&parts.uri)),
+        }
     }
-    Ok(emulator)
 }
 
 fn render_store() -> Value {
     json!({ "type": "kassa-store", "id": STORE_ID })
 }
 
-async fn stores(State(state): State<AppState>, uri: Uri, _: Admin) -> ApiResult<Json<Value>> {
-    emulator(&state, &uri)?;
+async fn stores(_: Admin) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "data": [render_store()], "meta": { "results": { "total": 1 } } }),
     ))
 }
 
-async fn store(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    store_emulator(&state, &uri, &id)?;
+async fn store(_: StoreEmulator) -> ApiResult<Json<Value>> {
     Ok(Json(envelope::single(render_store())))
 }
 
@@ -170,13 +172,7 @@ fn journal_query(uri: &Uri) -> ApiResult<(JournalFilter, usize, usize)> {
 }
 
 /// The store's requests, newest first (the last [`crate::emulator::JOURNAL_CAPACITY`]).
-async fn requests(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    let emulator = store_emulator(&state, &uri, &id)?;
+async fn requests(StoreEmulator(emulator): StoreEmulator, uri: Uri) -> ApiResult<Json<Value>> {
     let (filter, limit, offset) = journal_query(&uri)?;
     let (total, page) = emulator.journal.read(&filter, offset, limit);
     Ok(Json(json!({
@@ -185,13 +181,8 @@ async fn requests(
     })))
 }
 
-async fn clear_requests(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    store_emulator(&state, &uri, &id)?.journal.clear();
+async fn clear_requests(StoreEmulator(emulator): StoreEmulator) -> ApiResult<StatusCode> {
+    emulator.journal.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,6 +218,22 @@ fn render_fault(r: &FaultRule) -> Value {
 fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Failed Validation", detail)
         .with_source(format!("data.{field}"))
+}
+
+/// Which of the fields `a` and `b` is given (not null), with its value: both or neither is a
+/// 422 naming `b` or `a`.
+fn one_of<'a>(
+    data: &'a Map<String, Value>,
+    a: &'static str,
+    b: &'static str,
+) -> ApiResult<(&'static str, &'a Value)> {
+    let given = |k: &str| data.get(k).filter(|v| !v.is_null());
+    match (given(a), given(b)) {
+        (Some(_), Some(_)) => Err(invalid(b, format!("Give {a} or {b}, not both"))),
+        (Some(v), None) => Ok((a, v)),
+        (None, Some(v)) => Ok((b, v)),
+        (None, None) => Err(invalid(a, format!("Give {a} or {b}"))),
+    }
 }
 
 /// A fault rule from `data`: `route` (required), `method`, at most one of `probability` and
@@ -319,13 +326,8 @@ pub fn parse_fault(data: &Map<String, Value>) -> ApiResult<FaultSpec> {
     })
 }
 
-async fn faults(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    let rules = store_emulator(&state, &uri, &id)?.faults.list();
+async fn faults(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Value>> {
+    let rules = emulator.faults.list();
     Ok(Json(json!({
         "data": rules.iter().map(|r| render_fault(r)).collect::<Vec<_>>(),
         "meta": { "results": { "total": rules.len() } },
@@ -333,13 +335,9 @@ async fn faults(
 }
 
 async fn add_fault(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
+    StoreEmulator(emulator): StoreEmulator,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let emulator = store_emulator(&state, &uri, &id)?;
     let spec = parse_fault(data_of(&body)?)?;
     let rule = emulator.faults.add(spec).ok_or_else(|| {
         ApiError::new(
@@ -351,13 +349,8 @@ async fn add_fault(
     Ok((StatusCode::CREATED, Json(envelope::single(render_fault(&rule)))))
 }
 
-async fn clear_faults(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    store_emulator(&state, &uri, &id)?.faults.clear();
+async fn clear_faults(StoreEmulator(emulator): StoreEmulator) -> ApiResult<StatusCode> {
+    emulator.faults.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,12 +359,9 @@ fn fault_not_found() -> ApiError {
 }
 
 async fn fault(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+    StoreEmulator(emulator): StoreEmulator,
+    ApiPath((_, fault_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let emulator = store_emulator(&state, &uri, &id)?;
     let rule = emulator
         .faults
         .get(parse_uuid(&fault_id, fault_not_found)?)
@@ -380,12 +370,9 @@ async fn fault(
 }
 
 async fn remove_fault(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath((id, fault_id)): ApiPath<(String, String)>,
+    StoreEmulator(emulator): StoreEmulator,
+    ApiPath((_, fault_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let emulator = store_emulator(&state, &uri, &id)?;
     if emulator.faults.remove(parse_uuid(&fault_id, fault_not_found)?) {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -406,13 +393,7 @@ fn render_rate_limit(per_second: Option<u32>) -> Value {
     json!({ "type": "kassa-rate-limit", "store_type": store_type, "requests_per_second": per_second })
 }
 
-async fn rate_limit(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    let emulator = store_emulator(&state, &uri, &id)?;
+async fn rate_limit(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Value>> {
     Ok(Json(envelope::single(render_rate_limit(
         emulator.rate_limit.per_second(),
     ))))
@@ -421,25 +402,11 @@ async fn rate_limit(
 /// `{"store_type": "development" | "production" | "off"}` (Elastic Path's 25 and 100 requests a
 /// second) or `{"requests_per_second": n}`.
 async fn set_rate_limit(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
+    StoreEmulator(emulator): StoreEmulator,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let emulator = store_emulator(&state, &uri, &id)?;
-    let data = data_of(&body)?;
-    let per_second = match (
-        data.get("store_type").filter(|v| !v.is_null()),
-        data.get("requests_per_second").filter(|v| !v.is_null()),
-    ) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "requests_per_second",
-                "Give store_type or requests_per_second, not both",
-            ));
-        }
-        (Some(t), None) => match t.as_str() {
+    let per_second = match one_of(data_of(&body)?, "store_type", "requests_per_second")? {
+        ("store_type", t) => match t.as_str() {
             Some("development") => Some(DEVELOPMENT_RATE),
             Some("production") => Some(PRODUCTION_RATE),
             Some("off") => None,
@@ -450,7 +417,7 @@ async fn set_rate_limit(
                 ));
             }
         },
-        (None, Some(n)) => Some(
+        (_, n) => Some(
             n.as_u64()
                 .filter(|n| (1..=u64::from(MAX_RATE)).contains(n))
                 .map(|n| n as u32)
@@ -461,7 +428,6 @@ async fn set_rate_limit(
                     )
                 })?,
         ),
-        (None, None) => return Err(invalid("store_type", "Give store_type or requests_per_second")),
     };
     emulator.rate_limit.set(per_second);
     Ok(Json(envelope::single(render_rate_limit(per_second))))
@@ -476,11 +442,8 @@ async fn set_rate_limit(
 /// that begins with a reset sees the same ids.
 async fn reset(
     State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
+    StoreEmulator(emulator): StoreEmulator,
 ) -> ApiResult<StatusCode> {
-    let emulator = store_emulator(&state, &uri, &id)?;
     state.store.reset().await?;
     if let Some(seed) = kassa_core::ids::current_seed() {
         kassa_core::ids::seed(Some(seed));
@@ -516,31 +479,15 @@ fn render_clock() -> Value {
     })
 }
 
-async fn clock(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    store_emulator(&state, &uri, &id)?;
+async fn clock(_: StoreEmulator) -> ApiResult<Json<Value>> {
     Ok(Json(envelope::single(render_clock())))
 }
 
 /// `{"advance_secs": n}` moves the store's clock on by n seconds (from where it is); `{"set":
 /// "2030-01-01T00:00:00Z"}` makes it that time. Either way it runs on from there.
-async fn move_clock(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    store_emulator(&state, &uri, &id)?;
-    let data = data_of(&body)?;
-    let present = |k: &str| data.get(k).filter(|v| !v.is_null());
-    let at = match (present("advance_secs"), present("set")) {
-        (Some(_), Some(_)) => return Err(invalid("set", "Give advance_secs or set, not both")),
-        (Some(secs), None) => {
+async fn move_clock(_: StoreEmulator, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+    let at = match one_of(data_of(&body)?, "advance_secs", "set")? {
+        ("advance_secs", secs) => {
             let secs = secs
                 .as_i64()
                 .filter(|s| (0..=MAX_ADVANCE_SECS).contains(s))
@@ -554,7 +501,7 @@ async fn move_clock(
                 })?;
             kassa_core::time::now_millis() + secs * 1000
         }
-        (None, Some(at)) => at
+        (_, at) => at
             .as_str()
             .and_then(kassa_core::time::parse_rfc3339)
             .ok_or_else(|| {
@@ -563,20 +510,13 @@ async fn move_clock(
                     "set must be an RFC 3339 date-time, such as 2030-01-01T00:00:00Z",
                 )
             })?,
-        (None, None) => return Err(invalid("advance_secs", "Give advance_secs or set")),
     };
     kassa_core::time::set_clock(Some(at));
     Ok(Json(envelope::single(render_clock())))
 }
 
 /// Back to real time.
-async fn real_clock(
-    State(state): State<AppState>,
-    uri: Uri,
-    _: Admin,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    store_emulator(&state, &uri, &id)?;
+async fn real_clock(_: StoreEmulator) -> ApiResult<StatusCode> {
     kassa_core::time::set_clock(None);
     Ok(StatusCode::NO_CONTENT)
 }

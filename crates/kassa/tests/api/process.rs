@@ -7,11 +7,12 @@ use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, Resp, TestDatabase, postgres_admin_url};
-use crate::server_process::{Server, assert_fails_with, free_port, implicit_token, kassa, token};
+use crate::server_process::{Server, assert_fails_with, call, free_port, implicit_token, kassa, token};
 
 /// The admin URL of the test PostgreSQL with another database name.
 fn postgres_database_url(name: &str) -> String {
@@ -959,17 +960,23 @@ async fn two_nodes_share_gateways_and_never_overpay_an_order() {
     );
 }
 
+/// The admin credentials of the emulator's process tests.
+const ADMIN: [(&str, &str); 2] = [
+    ("KASSA_CLIENT_ID", "admin"),
+    ("KASSA_CLIENT_SECRET", "admin-secret"),
+];
+
+/// A custom line of 10.00, tax included, for the emulator's process tests.
+fn gift() -> serde_json::Value {
+    json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
+                    "price": {"amount": 1000, "includes_tax": true}}})
+}
+
 /// `sqlite::memory:`: a whole store in RAM for one `kassa serve` (the emulator on, as with
 /// SQLite), gone with every file when it stops; the subcommands that would keep nothing refuse it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
-    let mut server = Server::start(
-        "sqlite::memory:",
-        &[
-            ("KASSA_CLIENT_ID", "admin"),
-            ("KASSA_CLIENT_SECRET", "admin-secret"),
-        ],
-    );
+    let mut server = Server::start("sqlite::memory:", &ADMIN);
     let open_files = std::fs::read_dir(format!("/proc/{}/fd", server.child.id())).unwrap();
     let database = open_files
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
@@ -986,31 +993,32 @@ async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
     let admin = token(&http, &server, "admin", "admin-secret").await;
     let product = json!({"data": {"type": "product", "attributes": {
         "name": "Kept in memory", "sku": "MEM-1", "commodity_type": "physical"}}});
-    let created = http
-        .post(server.url("/pcm/products"))
-        .bearer_auth(&admin)
-        .json(&product)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let listed: serde_json::Value = http
-        .get(server.url("/pcm/products"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["data"][0]["attributes"]["sku"], "MEM-1", "{listed}");
-    let journal = http
-        .get(server.url("/_kassa/stores/default/requests?route=/pcm/products"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(journal.status(), 200, "the emulator is on in memory");
+    let created = call(
+        &http,
+        &server,
+        Method::POST,
+        "/pcm/products",
+        &admin,
+        Some(product),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let listed = call(&http, &server, Method::GET, "/pcm/products", &admin, None).await;
+    assert_eq!(
+        listed.body["data"][0]["attributes"]["sku"], "MEM-1",
+        "{}",
+        listed.body
+    );
+    let journal = call(
+        &http,
+        &server,
+        Method::GET,
+        "/_kassa/stores/default/requests?route=/pcm/products",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(journal.status, 200, "the emulator is on in memory");
 
     server.signal("-TERM");
     assert!(server.wait(Duration::from_secs(10)), "clean exit after SIGTERM");
@@ -1030,58 +1038,33 @@ async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_makes_the_same_ids_on_every_run() {
     async fn run(seed: Option<&str>) -> Vec<String> {
-        let mut env = vec![
-            ("KASSA_CLIENT_ID", "admin"),
-            ("KASSA_CLIENT_SECRET", "admin-secret"),
-        ];
+        let mut env = ADMIN.to_vec();
         if let Some(seed) = seed {
             env.push(("KASSA_SEED", seed));
         }
         let mut server = Server::start("sqlite::memory:", &env);
         let http = reqwest::Client::new();
         let admin = token(&http, &server, "admin", "admin-secret").await;
-        let send = |method: reqwest::Method, path: &str, bearer: &str, body: serde_json::Value| {
-            let request = http
-                .request(method, server.url(path))
-                .bearer_auth(bearer)
-                .json(&body);
+        let created = |path: String, body: serde_json::Value| {
+            let (http, server, admin) = (&http, &server, &admin);
             async move {
-                let res = request.send().await.unwrap();
-                let status = res.status();
-                let body: serde_json::Value = res.json().await.unwrap();
-                assert!(status.is_success(), "{status}: {body}");
-                body
+                let r = call(http, server, Method::POST, &path, admin, Some(body)).await;
+                assert!(r.status.is_success(), "{path}: {}", r.body);
+                r.body
             }
         };
-        let product = send(
-            reqwest::Method::POST,
-            "/pcm/products",
-            &admin,
+        let product = created(
+            "/pcm/products".into(),
             json!({"data": {"type": "product", "attributes": {"name": "Seeded", "sku": "SEED-1", "commodity_type": "physical"}}}),
         )
         .await;
-        let cart = send(
-            reqwest::Method::POST,
-            "/v2/carts",
-            &admin,
-            json!({"data": {"name": "seeded"}}),
-        )
-        .await;
+        let cart = created("/v2/carts".into(), json!({"data": {"name": "seeded"}})).await;
         let cart_id = cart["data"]["id"].as_str().unwrap().to_owned();
-        let items = send(
-            reqwest::Method::POST,
-            &format!("/v2/carts/{cart_id}/items"),
-            &admin,
-            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
-                            "price": {"amount": 500, "includes_tax": true}}}),
-        )
-        .await;
-        let address = json!({"first_name": "Ada", "last_name": "L", "line_1": "1 Road", "city": "Town", "region": "London",
-                             "postcode": "N1", "country": "GB"});
-        let order = send(
-            reqwest::Method::POST,
-            &format!("/v2/carts/{cart_id}/checkout"),
-            &admin,
+        let items = created(format!("/v2/carts/{cart_id}/items"), gift()).await;
+        let address = json!({"first_name": "Ada", "last_name": "L", "line_1": "1 Road", "city": "Town",
+                             "region": "London", "postcode": "N1", "country": "GB"});
+        let order = created(
+            format!("/v2/carts/{cart_id}/checkout"),
             json!({"data": {"customer": {"name": "Ada", "email": "ada@example.com"},
                             "billing_address": address, "shipping_address": address}}),
         )
@@ -1112,37 +1095,22 @@ async fn a_seed_makes_the_same_ids_on_every_run() {
 /// starts promotions as time would; deleted, the store is back on real time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions() {
-    let mut server = Server::start(
-        "sqlite::memory:",
-        &[
-            ("KASSA_CLIENT_ID", "admin"),
-            ("KASSA_CLIENT_SECRET", "admin-secret"),
-        ],
-    );
+    const CLOCK: &str = "/_kassa/stores/default/clock";
+    let mut server = Server::start("sqlite::memory:", &ADMIN);
     let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, bearer: &str, body: Option<serde_json::Value>| {
-        let mut request = http.request(method, server.url(path)).bearer_auth(bearer);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        async move {
-            let res = request.send().await.unwrap();
-            let status = res.status().as_u16();
-            let text = res.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-            )
-        }
+    let (http, server_ref) = (&http, &server);
+    let send = |method: Method, path: &str, bearer: &str, body: Option<serde_json::Value>| {
+        let (path, bearer) = (path.to_owned(), bearer.to_owned());
+        async move { call(http, server_ref, method, &path, &bearer, body).await }
     };
-    let clock = "/_kassa/stores/default/clock";
-    let admin = token(&http, &server, "admin", "admin-secret").await;
-    let (status, real) = call(reqwest::Method::GET, clock, &admin, None).await;
-    assert_eq!(status, 200, "{real}");
-    assert_eq!(real["data"]["real_time"], true);
+    let total = |cart: &Resp| cart.body["data"]["meta"]["display_price"]["with_tax"]["amount"].clone();
+    let admin = token(http, server_ref, "admin", "admin-secret").await;
+    let real = send(Method::GET, CLOCK, &admin, None).await;
+    assert_eq!(real.status, 200, "{}", real.body);
+    assert_eq!(real.body["data"]["real_time"], true);
 
-    let (status, _) = call(
-        reqwest::Method::POST,
+    let promotion = send(
+        Method::POST,
         "/v2/rule-promotions",
         &admin,
         Some(
@@ -1152,95 +1120,66 @@ async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions() {
         ),
     )
     .await;
-    assert_eq!(status, 201);
-    let (status, _) = call(
-        reqwest::Method::POST,
-        "/v2/carts/clocked/items",
-        &admin,
-        Some(
-            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
-                             "price": {"amount": 1000, "includes_tax": true}}}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let total =
-        |cart: &serde_json::Value| cart["data"]["meta"]["display_price"]["with_tax"]["amount"].clone();
-    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
-    assert_eq!(total(&cart), 1000, "the promotion has not started: {cart}");
+    assert_eq!(promotion.status, 201, "{}", promotion.body);
+    let added = send(Method::POST, "/v2/carts/clocked/items", &admin, Some(gift())).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    let cart = send(Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(total(&cart), 1000, "the promotion has not started: {}", cart.body);
 
     // Into the promotion's window: it applies, and the admin's hour-long token has expired.
-    let (status, moved) = call(
-        reqwest::Method::POST,
-        clock,
+    let moved = send(
+        Method::POST,
+        CLOCK,
         &admin,
         Some(json!({"data": {"set": "2031-07-01T00:00:00Z"}})),
     )
     .await;
-    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved.status, 200, "{}", moved.body);
     assert!(
-        moved["data"]["now"]
+        moved.body["data"]["now"]
             .as_str()
             .unwrap()
             .starts_with("2031-07-01T00:00"),
-        "{moved}"
+        "{}",
+        moved.body
     );
-    let (status, _) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
-    assert_eq!(status, 401, "the token expired in 2026");
-    let admin = token(&http, &server, "admin", "admin-secret").await;
-    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
+    let expired = send(Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(expired.status, 401, "the token expired in 2026");
+    let admin = token(http, server_ref, "admin", "admin-secret").await;
+    let cart = send(Method::GET, "/v2/carts/clocked", &admin, None).await;
     // The cart expired too (7 days after its last change): a read makes a new, empty one.
-    assert_eq!(total(&cart), 0, "{cart}");
-    call(
-        reqwest::Method::POST,
-        "/v2/carts/clocked/items",
-        &admin,
-        Some(
-            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
-                             "price": {"amount": 1000, "includes_tax": true}}}),
-        ),
-    )
-    .await;
-    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/clocked", &admin, None).await;
-    assert_eq!(total(&cart), 900, "10 % off in the window: {cart}");
+    assert_eq!(total(&cart), 0, "{}", cart.body);
+    send(Method::POST, "/v2/carts/clocked/items", &admin, Some(gift())).await;
+    let cart = send(Method::GET, "/v2/carts/clocked", &admin, None).await;
+    assert_eq!(total(&cart), 900, "10 % off in the window: {}", cart.body);
 
     // Three months on: the promotion has ended.
-    let (status, _) = call(
-        reqwest::Method::POST,
-        clock,
+    let later = send(
+        Method::POST,
+        CLOCK,
         &admin,
         Some(json!({"data": {"advance_secs": 92 * 24 * 3600}})),
     )
     .await;
-    assert_eq!(status, 200);
-    let admin = token(&http, &server, "admin", "admin-secret").await;
-    call(
-        reqwest::Method::POST,
-        "/v2/carts/later/items",
-        &admin,
-        Some(
-            json!({"data": {"type": "custom_item", "name": "Gift", "sku": "GIFT", "quantity": 1,
-                             "price": {"amount": 1000, "includes_tax": true}}}),
-        ),
-    )
-    .await;
-    let (_, cart) = call(reqwest::Method::GET, "/v2/carts/later", &admin, None).await;
-    assert_eq!(total(&cart), 1000, "{cart}");
+    assert_eq!(later.status, 200, "{}", later.body);
+    let admin = token(http, server_ref, "admin", "admin-secret").await;
+    send(Method::POST, "/v2/carts/later/items", &admin, Some(gift())).await;
+    let cart = send(Method::GET, "/v2/carts/later", &admin, None).await;
+    assert_eq!(total(&cart), 1000, "{}", cart.body);
 
-    let (status, bad) = call(
-        reqwest::Method::POST,
-        clock,
+    let bad = send(
+        Method::POST,
+        CLOCK,
         &admin,
         Some(json!({"data": {"advance_secs": -5}})),
     )
     .await;
-    assert_eq!(status, 422, "{bad}");
-    assert_eq!(bad["errors"][0]["source"], "data.advance_secs");
-    let (status, _) = call(reqwest::Method::DELETE, clock, &admin, None).await;
-    assert_eq!(status, 204);
-    let admin = token(&http, &server, "admin", "admin-secret").await;
-    let (_, real) = call(reqwest::Method::GET, clock, &admin, None).await;
-    assert_eq!(real["data"]["real_time"], true, "{real}");
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.error()["source"], "data.advance_secs");
+    assert_eq!(send(Method::DELETE, CLOCK, &admin, None).await.status, 204);
+    let admin = token(http, server_ref, "admin", "admin-secret").await;
+    let real = send(Method::GET, CLOCK, &admin, None).await;
+    assert_eq!(real.body["data"]["real_time"], true, "{}", real.body);
     server.signal("-TERM");
     assert!(server.wait(Duration::from_secs(10)));
 }

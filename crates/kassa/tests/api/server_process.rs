@@ -213,6 +213,22 @@ pub(crate) async fn token(http: &reqwest::Client, server: &Server, id: &str, sec
     r.body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A request to a server process with a Bearer token and an optional JSON body.
+pub(crate) async fn call(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> Resp {
+    let mut request = http.request(method, server.url(path)).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    Resp::read(request.send().await.unwrap()).await
+}
+
 /// A shopper (implicit) token for `client_id`.
 pub(crate) async fn implicit_token(http: &reqwest::Client, server: &Server, client_id: &str) -> String {
     let res = http
