@@ -146,6 +146,8 @@ backend_tests!(
     first_start_prints_credentials_once,
     migrate_and_keys_create_subcommands,
     logs_are_plain_lines_naming_errors_and_the_demo_seed_is_one_line,
+    a_seed_makes_the_same_ids_on_every_run,
+    the_test_clock_expires_tokens_and_carts_and_starts_promotions,
 );
 
 /// Written to a file (not a terminal), the log has no colour codes; the `--demo` seed's requests
@@ -960,10 +962,12 @@ async fn two_nodes_share_gateways_and_never_overpay_an_order() {
     );
 }
 
-/// The admin credentials of the emulator's process tests.
-const ADMIN: [(&str, &str); 2] = [
+/// The admin credentials of the emulator's process tests, with the emulator on (PostgreSQL's
+/// default is off).
+const ADMIN: [(&str, &str); 3] = [
     ("KASSA_CLIENT_ID", "admin"),
     ("KASSA_CLIENT_SECRET", "admin-secret"),
+    ("KASSA_EMULATOR", "true"),
 ];
 
 /// A custom line of 10.00, tax included, for the emulator's process tests.
@@ -1035,14 +1039,14 @@ async fn an_in_memory_store_serves_until_it_stops_and_leaves_nothing_behind() {
 
 /// `--seed`: two runs on fresh stores making the same requests one after another make the same
 /// ids (product, cart, line, order); a run without a seed makes others.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_seed_makes_the_same_ids_on_every_run() {
-    async fn run(seed: Option<&str>) -> Vec<String> {
+async fn a_seed_makes_the_same_ids_on_every_run(backend: Backend) {
+    async fn run(backend: Backend, seed: Option<&str>) -> Vec<String> {
+        let db = TestDatabase::create(backend).await;
         let mut env = ADMIN.to_vec();
         if let Some(seed) = seed {
             env.push(("KASSA_SEED", seed));
         }
-        let mut server = Server::start("sqlite::memory:", &env);
+        let mut server = Server::start(&db.url, &env);
         let http = reqwest::Client::new();
         let admin = token(&http, &server, "admin", "admin-secret").await;
         let created = |path: String, body: serde_json::Value| {
@@ -1081,10 +1085,10 @@ async fn a_seed_makes_the_same_ids_on_every_run() {
         .map(|id| id.as_str().unwrap().to_owned())
         .collect()
     }
-    let first = run(Some("42")).await;
-    let again = run(Some("42")).await;
+    let first = run(backend, Some("42")).await;
+    let again = run(backend, Some("42")).await;
     assert_eq!(first, again, "the same ids with the same seed");
-    let unseeded = run(None).await;
+    let unseeded = run(backend, None).await;
     assert!(
         first.iter().zip(&unseeded).all(|(a, b)| a != b),
         "{first:?} against {unseeded:?}"
@@ -1093,10 +1097,10 @@ async fn a_seed_makes_the_same_ids_on_every_run() {
 
 /// The test clock (`/_kassa/stores/default/clock`): moved on, it expires tokens and carts and
 /// starts promotions as time would; deleted, the store is back on real time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions() {
+async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions(backend: Backend) {
     const CLOCK: &str = "/_kassa/stores/default/clock";
-    let mut server = Server::start("sqlite::memory:", &ADMIN);
+    let db = TestDatabase::create(backend).await;
+    let mut server = Server::start(&db.url, &ADMIN);
     let http = reqwest::Client::new();
     let (http, server_ref) = (&http, &server);
     let send = |method: Method, path: &str, bearer: &str, body: Option<serde_json::Value>| {
