@@ -54,11 +54,19 @@ impl Integrations {
         })
     }
 
-    /// Re-reads the observed set from the store.
+    /// Whether some enabled integration observes anything (as of the last read).
+    pub fn observes_any(&self) -> bool {
+        self.observed.load(Ordering::Relaxed) != 0
+    }
+
+    /// Re-reads the observed set from the store. A set that was empty and is not any more wakes
+    /// the worker (a per-test store's worker sleeps while nothing is observed).
     pub async fn reload(&self, store: &dyn Store) -> kassa_core::Result<()> {
         let names = store.observed_events().await?;
         let set = EventSet::of(names.iter().map(String::as_str));
-        self.observed.store(set.0, Ordering::Relaxed);
+        if self.observed.swap(set.0, Ordering::Relaxed) == 0 && set.0 != 0 {
+            self.committed.notify_one();
+        }
         Ok(())
     }
 

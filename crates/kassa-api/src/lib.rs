@@ -21,12 +21,14 @@ pub mod route_table;
 pub mod routes;
 pub mod search;
 pub mod state;
+pub mod stores;
 pub mod token_service;
 mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use middleware::{InternalRequest, normalize_path};
@@ -40,6 +42,7 @@ pub fn app(mut state: AppState) -> Router {
     let cors = state.config.cors.layer();
     let metrics = std::sync::Arc::clone(&state.metrics);
     let emulator = state.emulator.clone();
+    let test_stores = state.test_stores.clone();
     let mut routes = routes::all();
     if emulator.is_some() {
         routes = routes.merge(routes::emulator::router());
@@ -47,7 +50,7 @@ pub fn app(mut state: AppState) -> Router {
     state.api_document = std::sync::Arc::new(openapi::ApiDocument::new(
         routes.paths().iter().map(|p| (p.path.as_str(), p.style)),
     ));
-    routes
+    let api = routes
         .into_router()
         .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::not_found(
@@ -75,5 +78,12 @@ pub fn app(mut state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
         // Outermost: preflights are answered before routing, and every response (an error or
         // a caught panic too) carries the headers a browser needs to read it.
-        .layer(tower::util::option_layer(cors))
+        .layer(tower::util::option_layer(cors));
+    match test_stores {
+        // Before anything of this store's, routing included: a request for a per-test store
+        // goes to that store's own API.
+        Some(test_stores) => Router::new()
+            .fallback_service(axum::middleware::from_fn_with_state(test_stores, stores::dispatch).layer(api)),
+        None => api,
+    }
 }

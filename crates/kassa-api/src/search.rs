@@ -114,7 +114,7 @@ impl SearchIndexes {
             }
         };
         let this = Arc::clone(self);
-        tokio::spawn(async move {
+        kassa_core::context::spawn(async move {
             let permit = this.builds.acquire().await;
             let started = std::time::Instant::now();
             let dir = this.dir.clone();

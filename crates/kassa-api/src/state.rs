@@ -63,6 +63,14 @@ pub struct AppState {
     pub integrations: Arc<crate::integrations::Integrations>,
     /// The emulator's journal and fault rules, when `config.emulator` is on.
     pub emulator: Option<Arc<crate::emulator::Emulator>>,
+    /// Which store this is: [`crate::emulator::STORE_ID`] for the server's own, or a per-test
+    /// store's id.
+    pub store_id: Arc<str>,
+    /// This store's test clock and id generator.
+    pub context: Arc<kassa_core::context::StoreContext>,
+    /// The per-test stores (`/_kassa/stores`), held by the server's own store's state when the
+    /// emulator is on.
+    pub test_stores: Option<Arc<crate::stores::TestStores>>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }
@@ -74,6 +82,9 @@ impl AppState {
             store,
             tokens,
             emulator: config.emulator.then(Arc::default),
+            store_id: Arc::from(crate::emulator::STORE_ID),
+            context: kassa_core::context::current(),
+            test_stores: None,
             config: Arc::new(config),
             catalog_view: Arc::default(),
             metrics: Arc::default(),

@@ -110,6 +110,10 @@ impl TokenService {
         self.ttl
     }
 
+    pub fn customer_ttl(&self) -> Duration {
+        self.customer_ttl
+    }
+
     /// Sets the lifetime of customer tokens (24 h unless changed).
     pub fn with_customer_ttl(mut self, ttl: Duration) -> Self {
         self.customer_ttl = ttl;

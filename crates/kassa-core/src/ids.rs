@@ -11,51 +11,45 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use uuid::Uuid;
 
-/// The process's generator (a server holds one store).
-static GLOBAL: Generator = Generator::new();
+use crate::context::{self, StoreContext};
 
-/// Makes every later id and random value come from a generator seeded with `seed`, from its
-/// start; `None` goes back to real randomness.
+/// Makes every later id and random value of the current store (see [`crate::context`]) come from
+/// a generator seeded with `seed`, from its start; `None` goes back to real randomness.
 pub fn seed(seed: Option<u64>) {
-    GLOBAL.seed(seed);
+    context::with_current(|c| c.seed(seed));
 }
 
-/// The seed set last, if ids come from one.
+/// The current store's seed, if its ids come from one.
 pub fn current_seed() -> Option<u64> {
-    GLOBAL.current_seed()
+    context::with_current(StoreContext::current_seed)
 }
 
-/// A new id: v7 (time-ordered), or with a seed v4 from the seeded generator.
+/// A new id: v7 (time-ordered), or with a seed v4 from the current store's seeded generator.
 pub fn new_id() -> Uuid {
-    GLOBAL.new_id()
+    context::with_current(StoreContext::new_id)
 }
 
-/// `N` random bytes, from the seed when one is set.
+/// `N` random bytes, from the current store's seed when it has one.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
-    GLOBAL.random_bytes()
+    context::with_current(StoreContext::random_bytes)
 }
 
-struct Generator {
+/// A store's id generator.
+#[derive(Default)]
+pub(crate) struct Generator {
     /// Whether a seed is set: unseeded, making an id reads this one flag.
     seeded: AtomicBool,
     rng: Mutex<Option<(u64, StdRng)>>,
 }
 
 impl Generator {
-    const fn new() -> Self {
-        Self {
-            seeded: AtomicBool::new(false),
-            rng: Mutex::new(None),
-        }
-    }
-
-    fn seed(&self, seed: Option<u64>) {
+    pub(crate) fn seed(&self, seed: Option<u64>) {
         let mut rng = self.rng.lock().expect("id generator lock");
         *rng = seed.map(|s| (s, StdRng::seed_from_u64(s)));
         self.seeded.store(seed.is_some(), Ordering::Release);
     }
 
-    fn current_seed(&self) -> Option<u64> {
+    pub(crate) fn current_seed(&self) -> Option<u64> {
         if !self.seeded.load(Ordering::Acquire) {
             return None;
         }
@@ -66,14 +60,14 @@ impl Generator {
             .map(|(s, _)| *s)
     }
 
-    fn new_id(&self) -> Uuid {
+    pub(crate) fn new_id(&self) -> Uuid {
         match self.seeded_bytes::<16>() {
             Some(bytes) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
             None => Uuid::now_v7(),
         }
     }
 
-    fn random_bytes<const N: usize>(&self) -> [u8; N] {
+    pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
         self.seeded_bytes().unwrap_or_else(rand::random)
     }
 
@@ -95,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_seed_repeats_its_ids_and_unseeded_ids_are_time_ordered() {
-        let g = Generator::new();
+        let g = Generator::default();
         g.seed(Some(42));
         assert_eq!(g.current_seed(), Some(42));
         let first: Vec<Uuid> = (0..3).map(|_| g.new_id()).collect();

@@ -13,6 +13,7 @@ pub mod catalog_filter;
 pub mod catalog_rule;
 pub mod checkout;
 pub mod conflicts;
+pub mod context;
 pub mod custom_discounts;
 pub mod customer;
 pub mod error;

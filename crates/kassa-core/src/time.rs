@@ -1,36 +1,31 @@
 //! Timestamps are integer milliseconds since the Unix epoch everywhere inside kassa (one
 //! representation for both databases, sortable, no time-zone ambiguity) and RFC 3339 on the wire.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
-/// The test clock's distance from real time (`/_kassa/stores/{id}/clock`); 0 is real time.
-static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
-
-/// Now, as every time-based rule reads it: real time, moved by the test clock if one is set.
+/// Now, as every time-based rule reads it: real time, moved by the current store's test clock
+/// (see [`crate::context`]) if it has one.
 pub fn now_millis() -> Millis {
-    real_now_millis() + CLOCK_OFFSET_MS.load(Ordering::Relaxed)
+    crate::context::with_current(crate::context::StoreContext::now_millis)
 }
 
-fn real_now_millis() -> Millis {
+pub(crate) fn real_now_millis() -> Millis {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as Millis
 }
 
-/// The test clock (one store per server: the process's). `Some(at)` makes now `at` and lets it
-/// run on from there; `None` goes back to real time.
+/// The current store's test clock: `Some(at)` makes now `at` and lets it run on from there;
+/// `None` goes back to real time.
 pub fn set_clock(at: Option<Millis>) {
-    let offset = at.map_or(0, |at| at - real_now_millis());
-    CLOCK_OFFSET_MS.store(offset, Ordering::Relaxed);
+    crate::context::with_current(|c| c.set_clock(at));
 }
 
-/// How far the test clock is from real time, in milliseconds.
+/// How far the current store's test clock is from real time, in milliseconds.
 pub fn clock_offset_ms() -> i64 {
-    CLOCK_OFFSET_MS.load(Ordering::Relaxed)
+    crate::context::with_current(crate::context::StoreContext::clock_offset_ms)
 }
 
 /// `2026-11-28T13:23:46.123Z`

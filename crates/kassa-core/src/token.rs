@@ -28,11 +28,12 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// A fresh random 256-bit key.
+    /// A fresh random 256-bit key. Never from a store's seed: two stores with one seed must not
+    /// accept each other's tokens, and `kid` names the store a token belongs to.
     pub fn generate(now: Millis) -> Self {
         Self {
-            id: crate::ids::new_id().simple().to_string(),
-            secret: crate::ids::random_bytes::<32>().to_vec(),
+            id: crate::context::with_current(|c| c.qualified(Uuid::new_v4().simple().to_string())),
+            secret: rand::random::<[u8; 32]>().to_vec(),
             created_at: now,
         }
     }

@@ -55,6 +55,12 @@ impl PgStore {
     /// Connects to `url` (`postgres://…`), failing fast if the server cannot be reached: one
     /// first connection, whose error says what is wrong in one line (see `connect.rs`).
     pub async fn connect(url: &str) -> Result<Self> {
+        let options = Self::options(url)?;
+        connect::check(&options).await.map_err(Error::Internal)?;
+        Self::pool(options, DEFAULT_POOL_SIZE).await
+    }
+
+    fn options(url: &str) -> Result<PgConnectOptions> {
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| Error::internal(format!("invalid PostgreSQL URL: {e}")))?;
         // kassa's statements are prepared once per connection and their plans do not depend on
@@ -65,14 +71,78 @@ impl PgStore {
         if !url.contains("plan_cache_mode") {
             options = options.options([("plan_cache_mode", "force_generic_plan")]);
         }
-        connect::check(&options).await.map_err(Error::Internal)?;
+        Ok(options)
+    }
+
+    async fn pool(options: PgConnectOptions, size: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(DEFAULT_POOL_SIZE)
+            .max_connections(size)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await
             .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
         Ok(Self { pool })
+    }
+
+    /// A store of its own in schema `schema` (made if missing; `migrate` makes its tables) of
+    /// the database at `url`, with a pool of [`SCHEMA_POOL_SIZE`] whose idle connections close
+    /// soon: a per-test store, many of which share one server.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
+        let name = schema_name(schema)?;
+        let options = Self::options(url)?;
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {name}")))
+            .execute(&mut conn)
+            .await
+            .map_err(sql_error)?;
+        let _ = sqlx::Connection::close(conn).await;
+        let options = options.options([("search_path", name)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(SCHEMA_POOL_SIZE)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
+        Ok(Self { pool })
+    }
+
+    /// Drops schema `schema` of the database at `url` with everything in it.
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        let name = schema_name(schema)?;
+        let options = Self::options(url)?;
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(sql_error)?;
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(())
+    }
+}
+
+/// Connections of a per-test store's pool ([`PgStore::connect_in_schema`]).
+pub const SCHEMA_POOL_SIZE: u32 = 4;
+
+/// `schema`, if it is a plain lower-case identifier (it is put in SQL as it is).
+fn schema_name(schema: &str) -> Result<&str> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(schema)
+    } else {
+        Err(Error::internal(format!("not a plain schema name: {schema:?}")))
     }
 }
 

@@ -106,6 +106,7 @@ pub(crate) struct Db {
     readers: Sender<ReadJob>,
     path: Arc<Path>,
     stats: Arc<WriterStats>,
+    context: Arc<kassa_core::context::StoreContext>,
 }
 
 /// Upper bounds of the batch-size buckets: use-cases per commit, up to [`MAX_BATCH`].
@@ -159,6 +160,16 @@ impl Db {
         let checkpoint_conn = Connection::open(path).map_err(open_err)?;
         configure(&checkpoint_conn, Role::Checkpointer).map_err(open_err)?;
         let wal = PathBuf::from(format!("{}-wal", writer_conn.path().unwrap_or_default()));
+        // Every thread of this database works for the store it was opened for: its test clock
+        // and ids (see `kassa_core::context`).
+        let context = kassa_core::context::current();
+        let bound = |f: Box<dyn FnOnce() + Send>| {
+            let context = Arc::clone(&context);
+            move || {
+                kassa_core::context::bind_thread(context);
+                f()
+            }
+        };
 
         let (write_tx, write_rx) = mpsc::sync_channel(WRITE_QUEUE);
         let (committed_tx, committed_rx) = mpsc::channel();
@@ -167,16 +178,22 @@ impl Db {
         let writer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, write_rx, committed_tx, &writer_stats))
+            .spawn(bound(Box::new(move || {
+                writer_loop(writer_conn, write_rx, committed_tx, &writer_stats)
+            })))
             .map_err(Error::internal)?;
         let syncer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-syncer".into())
-            .spawn(move || syncer_loop(&wal, committed_rx, checkpoint_tx, &syncer_stats))
+            .spawn(bound(Box::new(move || {
+                syncer_loop(&wal, committed_rx, checkpoint_tx, &syncer_stats)
+            })))
             .map_err(Error::internal)?;
         thread::Builder::new()
             .name("kassa-sqlite-checkpointer".into())
-            .spawn(move || checkpointer_loop(checkpoint_conn, checkpoint_rx))
+            .spawn(bound(Box::new(move || {
+                checkpointer_loop(checkpoint_conn, checkpoint_rx)
+            })))
             .map_err(Error::internal)?;
 
         let (read_tx, read_rx) = mpsc::channel::<ReadJob>();
@@ -186,7 +203,7 @@ impl Db {
             let rx = Arc::clone(&read_rx);
             thread::Builder::new()
                 .name(format!("kassa-sqlite-reader-{n}"))
-                .spawn(move || reader_loop(conn, &rx))
+                .spawn(bound(Box::new(move || reader_loop(conn, &rx))))
                 .map_err(Error::internal)?;
         }
         Ok(Self {
@@ -194,6 +211,7 @@ impl Db {
             readers: read_tx,
             path: Arc::from(path),
             stats,
+            context,
         })
     }
 
@@ -288,10 +306,12 @@ impl Db {
         F: FnOnce(&Connection) -> DbResult<T> + Send + 'static,
     {
         let path = Arc::clone(&self.path);
+        let context = Arc::clone(&self.context);
         let (tx, rx) = oneshot::channel();
         thread::Builder::new()
             .name("kassa-sqlite-background".into())
             .spawn(move || {
+                kassa_core::context::bind_thread(context);
                 #[cfg(target_os = "linux")]
                 lower_own_priority();
                 let result = match open_reader(&path) {

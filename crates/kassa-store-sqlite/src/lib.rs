@@ -71,10 +71,36 @@ impl SqliteStore {
     /// makes an in-memory store that still has WAL's readers beside its writer), removed with
     /// everything in it when the store closes.
     pub fn open_temporary(parent: &Path) -> Result<Self> {
+        Self::temporary_in(parent, None, db::DEFAULT_READERS)
+    }
+
+    /// Writes a migrated, empty database to `path`, folded into that one file: the template
+    /// [`SqliteStore::open_temporary_copy`] copies (a copy takes far less than migrating).
+    pub async fn write_template(path: &Path) -> Result<()> {
+        let store = Self {
+            db: Db::open(path, 1)?,
+            temporary: None,
+        };
+        store.migrate().await?;
+        store.close().await
+    }
+
+    /// [`SqliteStore::open_temporary`], starting as a copy of `template` (a
+    /// [`SqliteStore::write_template`] file), with two readers: a per-test store.
+    pub fn open_temporary_copy(parent: &Path, template: &Path) -> Result<Self> {
+        Self::temporary_in(parent, Some(template), 2)
+    }
+
+    fn temporary_in(parent: &Path, template: Option<&Path>, readers: usize) -> Result<Self> {
         let dir = parent.join(format!("kassa-memory-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir)
             .map_err(|e| kassa_core::Error::internal(format!("cannot create {}: {e}", dir.display())))?;
-        match Db::open(&dir.join("kassa.db"), db::DEFAULT_READERS) {
+        let path = dir.join("kassa.db");
+        let copied = template.map_or(Ok(0), |template| std::fs::copy(template, &path));
+        let opened = copied
+            .map_err(|e| kassa_core::Error::internal(format!("cannot copy the template store: {e}")))
+            .and_then(|_| Db::open(&path, readers));
+        match opened {
             Ok(db) => Ok(Self {
                 db,
                 temporary: Some(dir),

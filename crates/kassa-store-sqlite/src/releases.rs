@@ -481,7 +481,7 @@ impl ReleaseStore for SqliteStore {
         // A task of its own: a publish begun is finished even if its request goes away, so no
         // parts are left behind.
         let db = self.db.clone();
-        tokio::spawn(async move { publish_in_parts(&db, release, snapshot, events).await })
+        kassa_core::context::spawn(async move { publish_in_parts(&db, release, snapshot, events).await })
             .await
             .map_err(Error::internal)?
     }

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod drain;
 pub mod listen;
 pub mod stomp;
+pub mod test_stores;
 pub mod tls;
 
 use std::future::Future;
@@ -186,7 +187,16 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         emulator: config.emulator,
         ..ApiConfig::default()
     };
-    let state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);
+    let mut state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);
+    if config.emulator {
+        let maker: Arc<dyn kassa_api::stores::StoreMaker> = match &config.database {
+            Database::Sqlite(_) | Database::Memory => {
+                Arc::new(test_stores::SqliteMaker::new(memory_parent()))
+            }
+            Database::Postgres(url) => Arc::new(test_stores::PgMaker::new(url.clone())),
+        };
+        state.test_stores = Some(Arc::new(kassa_api::stores::TestStores::new(maker, &state)));
+    }
     // Which events integrations observe, before the first request.
     state
         .integrations
@@ -358,6 +368,7 @@ pub async fn serve_with_drain(
         }))
     });
     let store = Arc::clone(&state.store);
+    let test_stores = state.test_stores.clone();
     let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
     let (shutdown, draining) = drain::observe(shutdown);
     drain::bounded(
@@ -372,6 +383,9 @@ pub async fn serve_with_drain(
     let _ = worker.await;
     if let Some(reloader) = reloader {
         let _ = reloader.await;
+    }
+    if let Some(test_stores) = test_stores {
+        test_stores.close().await;
     }
     if let Err(e) = store.close().await {
         tracing::warn!(error = %e, "closing the store failed");

@@ -387,7 +387,7 @@ async fn publish(
         state.integrations.committed();
     }
     let indexing = state.clone();
-    tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
+    kassa_core::context::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
     Ok((
         StatusCode::CREATED,
         Json(envelope::single(render_release(&release, &origin))),

@@ -13,19 +13,21 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
+use kassa_core::context::StoreContext;
 use kassa_core::time::rfc3339;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Admin;
 use crate::emulator::{
     Captured, DEVELOPMENT_RATE, Emulator, FaultRule, FaultSpec, JournalEntry, JournalFilter,
-    MAX_FAULT_LATENCY_MS, MAX_FAULT_RULES, MAX_RATE, PRODUCTION_RATE, STORE_ID, StatusFilter, Trigger,
+    MAX_FAULT_LATENCY_MS, MAX_FAULT_RULES, MAX_RATE, PRODUCTION_RATE, StatusFilter, Trigger,
 };
 use crate::envelope;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, data_of, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
+use crate::stores::TestStores;
 
 /// Most journal entries one read returns.
 const MAX_PAGE: usize = 1000;
@@ -33,8 +35,8 @@ const DEFAULT_PAGE: usize = 100;
 
 pub fn router() -> Routes {
     Routes::new()
-        .route("/_kassa/stores", get(stores))
-        .route("/_kassa/stores/{id}", get(store))
+        .route("/_kassa/stores", get(stores).post(create_store))
+        .route("/_kassa/stores/{id}", get(store).delete(delete_store))
         .route(
             "/_kassa/stores/{id}/requests",
             get(requests).delete(clear_requests),
@@ -58,15 +60,15 @@ pub fn router() -> Routes {
         )
 }
 
-/// The 404 of a path that does not exist (the emulator's routes are registered only when it is
-/// on, so this is a store id that is not one).
+/// The 404 of a store id that is not one (or not one the caller may see).
 fn no_store(uri: &Uri) -> ApiError {
     ApiError::not_found("Not Found", format!("There is no store at {}", uri.path()))
 }
 
-/// The emulator of the store a `/_kassa/stores/{id}/…` path names, for an admin caller (there is
-/// one store, [`STORE_ID`]).
-struct StoreEmulator(Arc<Emulator>);
+/// The store a `/_kassa/stores/{id}/…` path names, with its emulator, for an admin caller: its
+/// own store (`default` for the server's, or a per-test store's id), or, for the server's own
+/// admin, any per-test store. A per-test store's admin sees no other store.
+struct StoreEmulator(Arc<Emulator>, AppState);
 
 impl FromRequestParts<AppState> for StoreEmulator {
     type Rejection = ApiError;
@@ -74,25 +76,103 @@ impl FromRequestParts<AppState> for StoreEmulator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         Admin::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        match (&state.emulator, params.get("id").map(String::as_str)) {
-            (Some(emulator), Some(STORE_ID)) => Ok(StoreEmulator(Arc::clone(emulator))),
-            _ => Err(no_store(&parts.uri)),
-        }
+        let id = params.get("id").map(String::as_str).unwrap_or_default();
+        let target = if id == &*state.store_id {
+            state.clone()
+        } else {
+            let test_store = state.test_stores.as_ref().and_then(|stores| stores.get(id));
+            test_store.ok_or_else(|| no_store(&parts.uri))?.state.clone()
+        };
+        let emulator = target.emulator.clone().ok_or_else(|| no_store(&parts.uri))?;
+        Ok(StoreEmulator(emulator, target))
     }
 }
 
-fn render_store() -> Value {
-    json!({ "type": "kassa-store", "id": STORE_ID })
+fn render_store(state: &AppState) -> Value {
+    json!({
+        "type": "kassa-store",
+        "id": &*state.store_id,
+        "seed": state.context.current_seed(),
+        "clock": render_clock(&state.context),
+    })
 }
 
-async fn stores(_: Admin) -> ApiResult<Json<Value>> {
+/// The server's own store, then the per-test stores, oldest first (a per-test store's admin
+/// sees its own only).
+async fn stores(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
+    let mut data = vec![render_store(&state)];
+    if let Some(stores) = &state.test_stores {
+        data.extend(stores.list().iter().map(|s| render_store(&s.state)));
+    }
+    let total = data.len();
     Ok(Json(
-        json!({ "data": [render_store()], "meta": { "results": { "total": 1 } } }),
+        json!({ "data": data, "meta": { "results": { "total": total } } }),
     ))
 }
 
-async fn store(_: StoreEmulator) -> ApiResult<Json<Value>> {
-    Ok(Json(envelope::single(render_store())))
+async fn store(StoreEmulator(_, target): StoreEmulator) -> ApiResult<Json<Value>> {
+    Ok(Json(envelope::single(render_store(&target))))
+}
+
+/// The per-test stores of the server's own admin: others may not make or remove stores.
+fn test_stores_of(state: &AppState) -> ApiResult<&Arc<TestStores>> {
+    state.test_stores.as_ref().ok_or_else(|| {
+        ApiError::forbidden("Only the server's own admin (not a test store's) makes and deletes stores")
+    })
+}
+
+/// `POST /_kassa/stores` `{"data": {"seed": 42}}` (the body and the seed optional): a new empty
+/// store, answered with its admin `client_id` and `client_secret` (shown only here).
+async fn create_store(
+    State(state): State<AppState>,
+    _: Admin,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let stores = test_stores_of(&state)?;
+    let body: Option<Value> = match body.trim_ascii() {
+        [] => None,
+        text => Some(
+            serde_json::from_slice(text)
+                .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?,
+        ),
+    };
+    let seed = match body {
+        Some(body) => match data_of(&body)?.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(seed) => Some(seed.as_u64().ok_or_else(|| {
+                invalid(
+                    "seed",
+                    "seed must be a whole number from 0 to 18446744073709551615",
+                )
+            })?),
+        },
+        None => None,
+    };
+    let created = stores.create(seed).await?;
+    let mut data = render_store(&created.store.state);
+    data["client_id"] = json!(created.client_id);
+    data["client_secret"] = json!(created.client_secret);
+    Ok((StatusCode::CREATED, Json(envelope::single(data))))
+}
+
+/// Removes a per-test store and all its data.
+async fn delete_store(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
+    let stores = test_stores_of(&state)?;
+    if id == &*state.store_id {
+        return Err(ApiError::bad_request(
+            "The server's own store cannot be deleted (reset it instead)",
+        ));
+    }
+    if stores.delete(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_store(&uri))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +252,7 @@ fn journal_query(uri: &Uri) -> ApiResult<(JournalFilter, usize, usize)> {
 }
 
 /// The store's requests, newest first (the last [`crate::emulator::JOURNAL_CAPACITY`]).
-async fn requests(StoreEmulator(emulator): StoreEmulator, uri: Uri) -> ApiResult<Json<Value>> {
+async fn requests(StoreEmulator(emulator, _): StoreEmulator, uri: Uri) -> ApiResult<Json<Value>> {
     let (filter, limit, offset) = journal_query(&uri)?;
     let (total, page) = emulator.journal.read(&filter, offset, limit);
     Ok(Json(json!({
@@ -181,7 +261,7 @@ async fn requests(StoreEmulator(emulator): StoreEmulator, uri: Uri) -> ApiResult
     })))
 }
 
-async fn clear_requests(StoreEmulator(emulator): StoreEmulator) -> ApiResult<StatusCode> {
+async fn clear_requests(StoreEmulator(emulator, _): StoreEmulator) -> ApiResult<StatusCode> {
     emulator.journal.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -326,7 +406,7 @@ pub fn parse_fault(data: &Map<String, Value>) -> ApiResult<FaultSpec> {
     })
 }
 
-async fn faults(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Value>> {
+async fn faults(StoreEmulator(emulator, _): StoreEmulator) -> ApiResult<Json<Value>> {
     let rules = emulator.faults.list();
     Ok(Json(json!({
         "data": rules.iter().map(|r| render_fault(r)).collect::<Vec<_>>(),
@@ -335,7 +415,7 @@ async fn faults(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Value>
 }
 
 async fn add_fault(
-    StoreEmulator(emulator): StoreEmulator,
+    StoreEmulator(emulator, _): StoreEmulator,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = parse_fault(data_of(&body)?)?;
@@ -349,7 +429,7 @@ async fn add_fault(
     Ok((StatusCode::CREATED, Json(envelope::single(render_fault(&rule)))))
 }
 
-async fn clear_faults(StoreEmulator(emulator): StoreEmulator) -> ApiResult<StatusCode> {
+async fn clear_faults(StoreEmulator(emulator, _): StoreEmulator) -> ApiResult<StatusCode> {
     emulator.faults.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -359,7 +439,7 @@ fn fault_not_found() -> ApiError {
 }
 
 async fn fault(
-    StoreEmulator(emulator): StoreEmulator,
+    StoreEmulator(emulator, _): StoreEmulator,
     ApiPath((_, fault_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let rule = emulator
@@ -370,7 +450,7 @@ async fn fault(
 }
 
 async fn remove_fault(
-    StoreEmulator(emulator): StoreEmulator,
+    StoreEmulator(emulator, _): StoreEmulator,
     ApiPath((_, fault_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     if emulator.faults.remove(parse_uuid(&fault_id, fault_not_found)?) {
@@ -393,7 +473,7 @@ fn render_rate_limit(per_second: Option<u32>) -> Value {
     json!({ "type": "kassa-rate-limit", "store_type": store_type, "requests_per_second": per_second })
 }
 
-async fn rate_limit(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Value>> {
+async fn rate_limit(StoreEmulator(emulator, _): StoreEmulator) -> ApiResult<Json<Value>> {
     Ok(Json(envelope::single(render_rate_limit(
         emulator.rate_limit.per_second(),
     ))))
@@ -402,7 +482,7 @@ async fn rate_limit(StoreEmulator(emulator): StoreEmulator) -> ApiResult<Json<Va
 /// `{"store_type": "development" | "production" | "off"}` (Elastic Path's 25 and 100 requests a
 /// second) or `{"requests_per_second": n}`.
 async fn set_rate_limit(
-    StoreEmulator(emulator): StoreEmulator,
+    StoreEmulator(emulator, _): StoreEmulator,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let per_second = match one_of(data_of(&body)?, "store_type", "requests_per_second")? {
@@ -440,27 +520,29 @@ async fn set_rate_limit(
 /// valid), the account realm is made again as at a first start, and the store's journal, fault
 /// rules and rate limit are cleared. With `--seed`, ids start again from the seed, so each test
 /// that begins with a reset sees the same ids.
-async fn reset(
-    State(state): State<AppState>,
-    StoreEmulator(emulator): StoreEmulator,
-) -> ApiResult<StatusCode> {
-    state.store.reset().await?;
-    if let Some(seed) = kassa_core::ids::current_seed() {
-        kassa_core::ids::seed(Some(seed));
-    }
-    let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
-    state.store.ensure_account_realm(settings, realm).await?;
-    // This node's caches: none may answer from the store as it was.
-    state.catalog_view.invalidate();
-    state.promotions.invalidate();
-    state.integrations.reload(&*state.store).await?;
-    let search = state.clone();
-    tokio::spawn(async move { search.search.refresh(search.search_sources()).await });
-    emulator.journal.clear();
-    emulator.faults.clear();
-    emulator.rate_limit.set(None);
-    kassa_core::time::set_clock(None);
-    Ok(StatusCode::NO_CONTENT)
+async fn reset(StoreEmulator(emulator, state): StoreEmulator) -> ApiResult<StatusCode> {
+    let context = Arc::clone(&state.context);
+    // The store's own ids and clock, whichever store's admin asked.
+    kassa_core::context::scope(context, async move {
+        state.store.reset().await?;
+        if let Some(seed) = state.context.current_seed() {
+            state.context.seed(Some(seed));
+        }
+        state.context.set_clock(None);
+        let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
+        state.store.ensure_account_realm(settings, realm).await?;
+        // This node's caches: none may answer from the store as it was.
+        state.catalog_view.invalidate();
+        state.promotions.invalidate();
+        state.integrations.reload(&*state.store).await?;
+        let search = state.clone();
+        kassa_core::context::spawn(async move { search.search.refresh(search.search_sources()).await });
+        emulator.journal.clear();
+        emulator.faults.clear();
+        emulator.rate_limit.set(None);
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,23 +551,27 @@ async fn reset(
 /// The longest a clock may be moved at once: ten years.
 const MAX_ADVANCE_SECS: i64 = 10 * 365 * 24 * 3600;
 
-fn render_clock() -> Value {
-    let offset = kassa_core::time::clock_offset_ms();
+fn render_clock(clock: &StoreContext) -> Value {
+    let offset = clock.clock_offset_ms();
     json!({
         "type": "kassa-clock",
-        "now": rfc3339(kassa_core::time::now_millis()),
+        "now": rfc3339(clock.now_millis()),
         "offset_secs": offset as f64 / 1000.0,
         "real_time": offset == 0,
     })
 }
 
-async fn clock(_: StoreEmulator) -> ApiResult<Json<Value>> {
-    Ok(Json(envelope::single(render_clock())))
+async fn clock(StoreEmulator(_, target): StoreEmulator) -> ApiResult<Json<Value>> {
+    Ok(Json(envelope::single(render_clock(&target.context))))
 }
 
 /// `{"advance_secs": n}` moves the store's clock on by n seconds (from where it is); `{"set":
 /// "2030-01-01T00:00:00Z"}` makes it that time. Either way it runs on from there.
-async fn move_clock(_: StoreEmulator, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+async fn move_clock(
+    StoreEmulator(_, target): StoreEmulator,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let clock = &target.context;
     let at = match one_of(data_of(&body)?, "advance_secs", "set")? {
         ("advance_secs", secs) => {
             let secs = secs
@@ -499,7 +585,7 @@ async fn move_clock(_: StoreEmulator, ApiJson(body): ApiJson<Value>) -> ApiResul
                         ),
                     )
                 })?;
-            kassa_core::time::now_millis() + secs * 1000
+            clock.now_millis() + secs * 1000
         }
         (_, at) => at
             .as_str()
@@ -511,12 +597,12 @@ async fn move_clock(_: StoreEmulator, ApiJson(body): ApiJson<Value>) -> ApiResul
                 )
             })?,
     };
-    kassa_core::time::set_clock(Some(at));
-    Ok(Json(envelope::single(render_clock())))
+    clock.set_clock(Some(at));
+    Ok(Json(envelope::single(render_clock(clock))))
 }
 
 /// Back to real time.
-async fn real_clock(_: StoreEmulator) -> ApiResult<StatusCode> {
-    kassa_core::time::set_clock(None);
+async fn real_clock(StoreEmulator(_, target): StoreEmulator) -> ApiResult<StatusCode> {
+    target.context.set_clock(None);
     Ok(StatusCode::NO_CONTENT)
 }
