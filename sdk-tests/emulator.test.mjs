@@ -1,6 +1,6 @@
 // kassa in a storefront's test suite (README "kassa in your test suite"): a fault rule makes the
 // store answer Elastic Path's 429 twice, the official client retries by itself, and the request
-// journal shows what it sent.
+// journal shows what it sent; and two tests, each on a store of its own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gateway, MemoryStorageFactory } from '@elasticpath/js-sdk';
@@ -55,4 +55,43 @@ test("the classic client retries Elastic Path's 429, and the journal shows each 
   const counted = await kassaCall('GET', `${store}/faults/${rule.data.id}`);
   assert.equal(counted.data.meta.fired, 2);
   await kassaCall('DELETE', `${store}/faults`);
+});
+
+// A store per test: each test makes its own store and points the unchanged SDK at it by its
+// client id; the stores share nothing, and deleting one removes everything it held.
+async function newStore() {
+  const store = (await kassaCall('POST', '/_kassa/stores', {})).data;
+  const sdk = (credentials) => gateway({
+    ...credentials, host: kassa.host, protocol: kassa.protocol, storage: new MemoryStorageFactory(),
+  });
+  return {
+    id: store.id,
+    shopper: sdk({ client_id: store.client_id }),
+    admin: sdk({ client_id: store.client_id, client_secret: store.client_secret }),
+  };
+}
+
+test('two per-test stores, each with the official SDK, see nothing of each other', async () => {
+  const [a, b] = [await newStore(), await newStore()];
+  await a.shopper.Cart('shared-name').AddCustomItem({
+    type: 'custom_item', name: 'Only in A', sku: 'A-ONLY', quantity: 2, price: { amount: 700 },
+  });
+  await a.admin.Customers.Create({ type: 'customer', name: 'Ada', email: 'ada@example.com' });
+
+  const inA = await a.shopper.Cart('shared-name').Items();
+  assert.deepEqual(inA.data.map((i) => [i.sku, i.quantity]), [['A-ONLY', 2]]);
+  const inB = await b.shopper.Cart('shared-name').Items();
+  assert.deepEqual(inB.data, [], "B has a cart of that name only as Elastic Path makes one: empty");
+  assert.equal((await a.admin.Customers.All()).data.length, 1);
+  assert.equal((await b.admin.Customers.All()).data.length, 0);
+
+  // Each store's journal holds its own requests.
+  const journalOf = async (id) => (await kassaCall('GET', `/_kassa/stores/${id}/requests?route=/v2/carts/{id}/items`)).data;
+  assert.deepEqual((await journalOf(a.id)).map((r) => r.method), ['GET', 'POST']);
+  assert.deepEqual((await journalOf(b.id)).map((r) => r.method), ['GET']);
+
+  await kassaCall('DELETE', `/_kassa/stores/${a.id}`);
+  await kassaCall('DELETE', `/_kassa/stores/${b.id}`);
+  const left = (await kassaCall('GET', '/_kassa/stores')).data.map((s) => s.id);
+  assert.deepEqual(left, ['default']);
 });

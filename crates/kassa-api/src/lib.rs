@@ -36,35 +36,60 @@ pub use state::{ApiConfig, AppState};
 
 use crate::error::ApiError;
 
+/// The API's routes before a store's state is given to them, with the OpenAPI document of what
+/// they serve: built once and shared by every store of a server (a per-test store's API costs a
+/// clone, not a build).
+#[derive(Clone)]
+pub struct ApiRoutes {
+    router: Router<AppState>,
+    document: std::sync::Arc<openapi::ApiDocument>,
+}
+
+impl ApiRoutes {
+    /// Elastic Path's API, and `/_kassa/` with the emulator.
+    pub fn new(emulator: bool) -> Self {
+        let mut routes = routes::all();
+        if emulator {
+            routes = routes.merge(routes::emulator::router());
+        }
+        let document = std::sync::Arc::new(openapi::ApiDocument::new(
+            routes.paths().iter().map(|p| (p.path.as_str(), p.style)),
+        ));
+        let router = routes
+            .into_router()
+            .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+                ApiError::not_found(
+                    "Not Found",
+                    format!("There is no endpoint {method} {}", uri.path()),
+                )
+            })
+            .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method Not Allowed",
+                    format!("{method} is not supported on {}", uri.path()),
+                )
+            });
+        Self { router, document }
+    }
+}
+
 /// The whole API. Serve it behind [`normalize_path`], which must run before routing.
-pub fn app(mut state: AppState) -> Router {
+pub fn app(state: AppState) -> Router {
+    app_with(&ApiRoutes::new(state.emulator.is_some()), state)
+}
+
+/// [`app`] on routes already built.
+pub fn app_with(routes: &ApiRoutes, mut state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let cors = state.config.cors.layer();
     let metrics = std::sync::Arc::clone(&state.metrics);
     let emulator = state.emulator.clone();
     let test_stores = state.test_stores.clone();
-    let mut routes = routes::all();
-    if emulator.is_some() {
-        routes = routes.merge(routes::emulator::router());
-    }
-    state.api_document = std::sync::Arc::new(openapi::ApiDocument::new(
-        routes.paths().iter().map(|p| (p.path.as_str(), p.style)),
-    ));
+    state.api_document = std::sync::Arc::clone(&routes.document);
     let api = routes
-        .into_router()
-        .fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
-            ApiError::not_found(
-                "Not Found",
-                format!("There is no endpoint {method} {}", uri.path()),
-            )
-        })
-        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method Not Allowed",
-                format!("{method} is not supported on {}", uri.path()),
-            )
-        })
+        .router
+        .clone()
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         // A panic becomes a 500 envelope inside `observe`, so it is logged, counted and carries

@@ -433,7 +433,13 @@ pub fn operations() -> Vec<Op> {
         ]),
         tag("kassa emulator", vec![
             Op::get("/_kassa/stores", "List the server's stores (kassa's own: with --emulator)").admin().list().returns("Any"),
+            Op::post("/_kassa/stores", "Create a store for one test (kassa's own)")
+                .describe("An isolated, empty store in this server, in milliseconds: its own application key, realm, settings, catalog, carts, orders, journal, fault rules, test clock and ids; nothing is shared with another store. The body is optional: `seed` makes its ids come from a seeded generator. Answers its `client_id` and `client_secret` (shown only here): requests choose the store by these credentials alone (its client ids and token key ids begin with the store's id), so unchanged Elastic Path clients work. Only the server's own admin may create stores; a store lives until it is deleted or the server stops.")
+                .admin().created().body("DataObject").returns("Any"),
             Op::get("/_kassa/stores/{id}", "Get a store (kassa's own)").admin().returns("Any"),
+            Op::delete("/_kassa/stores/{id}", "Delete a store made for a test, with all its data (kassa's own)")
+                .describe("Only the server's own admin; the server's own store (`default`) cannot be deleted (reset it instead). Its credentials and tokens are refused from then on.")
+                .admin().no_content(),
             Op::get("/_kassa/stores/{id}/requests", "Read the store's request journal (kassa's own)")
                 .describe("Newest first, the last 1,000 requests: method, route, path, status, latency, request and response headers and bodies (first 16 KiB) with secrets and tokens redacted. Filters: `method`, `status` (`404` or `4xx`), `route` (the matched route), `path` (a substring); `page[limit]` (≤ 1000), `page[offset]`.")
                 .admin().list().returns("Any"),

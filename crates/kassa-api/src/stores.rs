@@ -69,6 +69,7 @@ pub struct Created {
 /// The server's per-test stores.
 pub struct TestStores {
     maker: Arc<dyn StoreMaker>,
+    routes: crate::ApiRoutes,
     config: ApiConfig,
     metrics: Arc<Metrics>,
     customer_token_ttl: Duration,
@@ -83,6 +84,7 @@ impl TestStores {
     pub fn new(maker: Arc<dyn StoreMaker>, main: &AppState) -> Self {
         Self {
             maker,
+            routes: crate::ApiRoutes::new(true),
             config: ApiConfig::clone(&main.config),
             metrics: Arc::clone(&main.metrics),
             customer_token_ttl: main.tokens.customer_ttl(),
@@ -162,7 +164,7 @@ impl TestStores {
         state.metrics = Arc::clone(&self.metrics);
         state.store_id = Arc::from(id);
         state.integrations.reload(&*state.store).await?;
-        let router = crate::app(state.clone());
+        let router = crate::app_with(&self.routes, state.clone());
         let (stop, stopped) = watch::channel(());
         self.maker.start(&state, stopped);
         let store = Arc::new(TestStore {

@@ -88,6 +88,10 @@ struct Cli {
     /// lag (p50, p99) for each run.
     #[arg(long)]
     webhook: bool,
+    /// Per-test stores (`POST /_kassa/stores`) made before measuring and kept: how a server
+    /// holding many of them serves its own store (needs the emulator on).
+    #[arg(long, default_value_t = 0)]
+    test_stores: usize,
     /// Also write the results as JSON to this file (`-` for stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -123,6 +127,7 @@ impl Cli {
                 Scenario::Orders,
                 Scenario::Search,
                 Scenario::Autocomplete,
+                Scenario::Stores,
             ];
         }
     }
@@ -220,6 +225,36 @@ async fn main_async(cli: Cli) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Makes `count` per-test stores, eight at a time, and says how fast.
+async fn make_test_stores(server: &Server, admin: &str, count: usize) -> anyhow::Result<()> {
+    let api = api_client::Api {
+        http: reqwest::Client::new(),
+        base: server.url.clone(),
+    };
+    let started = std::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (api, admin) = (api.clone(), admin.to_owned());
+        set.spawn(async move {
+            for _ in (worker..count).step_by(8) {
+                api.send(reqwest::Method::POST, "/_kassa/stores", Some(&admin), None)
+                    .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "made {count} test stores in {secs:.2} s ({:.0}/s); server RSS now {} MiB",
+        count as f64 / secs,
+        server::status_kib(server.pid, "VmRSS").unwrap_or(0) / 1024
+    );
+    Ok(())
+}
+
 async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Result<Report> {
     let orders = if cli.scenarios.contains(&Scenario::Orders) {
         cli.orders
@@ -239,6 +274,9 @@ async fn measure(cli: &Cli, server: &Server, db: &BenchDatabase) -> anyhow::Resu
     } else {
         None
     };
+    if cli.test_stores > 0 {
+        make_test_stores(server, &fixture.admin_token, cli.test_stores).await?;
+    }
     let ticks = server::clock_ticks();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let with_postgres = cli.backend == Backend::Postgres;

@@ -61,6 +61,9 @@ pub enum Scenario {
     #[value(name = "checkout-indexing")]
     #[serde(rename = "checkout-indexing")]
     CheckoutIndexing,
+    /// A store per test's life (`/_kassa/`, so the emulator must be on): create a store, log in
+    /// to it with its client credentials, make a cart in it, delete it.
+    Stores,
     /// `GET /v2/orders` on a store seeded with `--orders` orders: an account's orders newest first
     /// (account token), and as an admin by status, by customer email and by a day of `created_at`.
     Orders,
@@ -175,6 +178,7 @@ impl Scenario {
             Scenario::Search => "search",
             Scenario::Autocomplete => "autocomplete",
             Scenario::CheckoutIndexing => "checkout-indexing",
+            Scenario::Stores => "stores",
             Scenario::CheckoutPromo => "checkout-promo",
             Scenario::CheckoutBundle => "checkout-bundle",
         }
@@ -213,6 +217,12 @@ impl Scenario {
             Scenario::Checkout100 => &[Step::FillCart(100), Step::Checkout],
             Scenario::Edit => &[Step::EditCart],
             Scenario::Login => &[Step::Login],
+            Scenario::Stores => &[
+                Step::CreateStore,
+                Step::StoreLogin,
+                Step::StoreCart,
+                Step::DeleteStore,
+            ],
             Scenario::Orders => &[
                 Step::AccountOrders,
                 Step::OrdersByStatus,
@@ -254,6 +264,13 @@ pub enum Step {
     OrdersOfADay,
     Search,
     Autocomplete,
+    /// `POST /_kassa/stores`, as the server's admin.
+    CreateStore,
+    /// A client_credentials token of the store just made.
+    StoreLogin,
+    /// A cart in it, with that token.
+    StoreCart,
+    DeleteStore,
 }
 
 /// One request to make.
@@ -264,7 +281,11 @@ pub struct Request {
     implicit_token: bool,
     /// A client_credentials token instead of the implicit one.
     admin_token: bool,
+    /// A token of the virtual user's own test store instead.
+    store_token: bool,
     body: Option<Value>,
+    /// A form body instead of JSON.
+    form: Option<Vec<(&'static str, String)>>,
 }
 
 impl Step {
@@ -289,6 +310,10 @@ impl Step {
             Step::OrdersOfADay => "GET /v2/orders?filter=ge(created_at,…):lt(created_at,…)",
             Step::Search => "POST /catalog/multi-search (q, facet, filter)",
             Step::Autocomplete => "POST /catalog/multi-search (autocomplete)",
+            Step::CreateStore => "POST /_kassa/stores",
+            Step::StoreLogin => "POST /oauth/access_token (a test store's client_credentials)",
+            Step::StoreCart => "POST /v2/carts (in a test store)",
+            Step::DeleteStore => "DELETE /_kassa/stores/{id}",
         }
     }
 
@@ -299,7 +324,9 @@ impl Step {
             account_token,
             implicit_token: true,
             admin_token: false,
+            store_token: false,
             body: None,
+            form: None,
         };
         let post = |path: String, account_token, body| Request {
             method: Method::POST,
@@ -307,7 +334,9 @@ impl Step {
             account_token,
             implicit_token: true,
             admin_token: false,
+            store_token: false,
             body: Some(body),
+            form: None,
         };
         let admin_get = |path: String| Request {
             implicit_token: false,
@@ -315,7 +344,36 @@ impl Step {
             ..get(path, false)
         };
         let cart = vu.cart_id.as_deref().unwrap_or("missing");
+        let store = vu.store.clone().unwrap_or_default();
         match self {
+            Step::CreateStore => Request {
+                implicit_token: false,
+                admin_token: true,
+                ..post("/_kassa/stores".into(), false, json!({"data": {}}))
+            },
+            Step::StoreLogin => Request {
+                implicit_token: false,
+                body: None,
+                form: Some(vec![
+                    ("grant_type", "client_credentials".into()),
+                    ("client_id", store.client_id),
+                    ("client_secret", store.client_secret),
+                ]),
+                ..post("/oauth/access_token".into(), false, Value::Null)
+            },
+            Step::StoreCart => Request {
+                implicit_token: false,
+                store_token: true,
+                ..post(
+                    "/v2/carts".into(),
+                    false,
+                    json!({"data": {"name": "A test's cart"}}),
+                )
+            },
+            Step::DeleteStore => Request {
+                method: Method::DELETE,
+                ..admin_get(format!("/_kassa/stores/{}", store.id))
+            },
             Step::Health => Request {
                 implicit_token: false,
                 ..get("/healthz".into(), false)
@@ -466,7 +524,12 @@ impl Step {
     fn keeps_body(self) -> bool {
         matches!(
             self,
-            Step::CreateCart | Step::Checkout | Step::FillCartWithCode(_) | Step::FillCartWithBundle(_)
+            Step::CreateCart
+                | Step::Checkout
+                | Step::FillCartWithCode(_)
+                | Step::FillCartWithBundle(_)
+                | Step::CreateStore
+                | Step::StoreLogin
         )
     }
 
@@ -481,6 +544,8 @@ impl Step {
         match self {
             Step::CreateCart => vu.cart_id = Some(read::<Created>(bytes)?.data.id.into_owned()),
             Step::Checkout => vu.order_id = Some(read::<Created>(bytes)?.data.id.into_owned()),
+            Step::CreateStore => vu.store = Some(read::<StoreCreated>(bytes)?.data),
+            Step::StoreLogin => vu.store_token = Some(read::<Token>(bytes)?.access_token),
             // The code must have been taken (a refused item is listed in `errors` of a 201).
             Step::FillCartWithCode(_) if read::<Added<serde::de::IgnoredAny>>(bytes)?.errors.is_some() => {
                 return Err("the promotion code was refused");
@@ -501,6 +566,24 @@ impl Step {
         }
         Ok(())
     }
+}
+
+/// `POST /_kassa/stores`'s answer: the store and its credentials.
+#[derive(serde::Deserialize)]
+struct StoreCreated {
+    data: TestStore,
+}
+
+#[derive(serde::Deserialize, Clone, Default)]
+struct TestStore {
+    id: String,
+    client_id: String,
+    client_secret: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Token {
+    access_token: String,
 }
 
 /// A created resource's answer, as far as [`Step::keep`] reads it: `data.id`.
@@ -563,6 +646,9 @@ struct Vu {
     order_id: Option<String>,
     /// Carts this virtual user has made with an id of its own choosing.
     carts_made: u64,
+    /// The `stores` scenario's store and its token.
+    store: Option<TestStore>,
+    store_token: Option<String>,
     stats: Stats,
 }
 
@@ -627,6 +713,8 @@ pub async fn run(
             cart_id: None,
             order_id: None,
             carts_made: 0,
+            store: None,
+            store_token: None,
             stats: Stats::default(),
         };
         set.spawn(async move {
@@ -655,6 +743,8 @@ impl Vu {
     async fn journey(&mut self, steps: &[Step], window: Window) {
         self.cart_id = None;
         self.order_id = None;
+        self.store = None;
+        self.store_token = None;
         for &step in steps {
             if !self.step(step, window).await {
                 return; // later steps depend on this one
@@ -679,11 +769,17 @@ impl Vu {
         if r.admin_token {
             req = req.bearer_auth(&self.fixture.admin_token);
         }
+        if r.store_token {
+            req = req.bearer_auth(self.store_token.as_deref().unwrap_or_default());
+        }
         if r.account_token {
             req = req.header(ACCOUNT_TOKEN_HEADER, &self.account_token);
         }
         if let Some(body) = r.body {
             req = req.json(&body);
+        }
+        if let Some(form) = r.form {
+            req = req.form(&form);
         }
         let started = Instant::now();
         let outcome = match req.send().await {

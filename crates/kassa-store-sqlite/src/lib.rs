@@ -86,9 +86,10 @@ impl SqliteStore {
     }
 
     /// [`SqliteStore::open_temporary`], starting as a copy of `template` (a
-    /// [`SqliteStore::write_template`] file), with two readers: a per-test store.
+    /// [`SqliteStore::write_template`] file), with one reader: a per-test store, made in about a
+    /// millisecond, most of it each connection's parse of the schema.
     pub fn open_temporary_copy(parent: &Path, template: &Path) -> Result<Self> {
-        Self::temporary_in(parent, Some(template), 2)
+        Self::temporary_in(parent, Some(template), 1)
     }
 
     fn temporary_in(parent: &Path, template: Option<&Path>, readers: usize) -> Result<Self> {

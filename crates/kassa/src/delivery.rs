@@ -92,7 +92,7 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
     let recorder = {
         let store = Arc::clone(&store);
-        tokio::spawn(async move {
+        kassa_core::context::spawn(async move {
             let mut batch = Vec::new();
             while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
                 if let Err(e) = store.record_attempts(node, std::mem::take(&mut batch)).await {
@@ -123,7 +123,7 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
                             return;
                         };
                         let (client, done, freed) = (client.clone(), done.clone(), Arc::clone(&freed));
-                        tokio::spawn(async move {
+                        kassa_core::context::spawn(async move {
                             let attempt = attempt(&client, &job, &policy).await;
                             let _ = done.send(attempt);
                             drop(permit);
