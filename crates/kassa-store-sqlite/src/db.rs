@@ -24,6 +24,8 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// WAL pages after which the writer checkpoints itself, so that the WAL restarts from its start
 /// (only the writer can restart it) and stays bounded (~32 MiB) even under a constant flood.
 const WRITER_CHECKPOINT_PAGES: u32 = 8192;
+/// The writer's own checkpoint threshold where there is no checkpointer thread (SQLite's default).
+const SMALL_CHECKPOINT_PAGES: u32 = 1000;
 
 /// What a use-case closure returns: SQL errors convert with `?`, domain errors pass through.
 pub(crate) type DbResult<T> = Result<T, DbError>;
@@ -136,6 +138,14 @@ impl WriterStats {
 
 impl Db {
     pub(crate) fn open(path: &Path, readers: usize) -> Result<Self, Error> {
+        Self::open_with(path, readers, true)
+    }
+
+    /// [`Db::open`]; without a `checkpointer` thread the writer checkpoints itself every
+    /// [`SMALL_CHECKPOINT_PAGES`]: for a small store (a per-test one), where a thread and a
+    /// connection fewer (each connection parses the schema, ~220 KiB) matter more than the
+    /// writer's latency.
+    pub(crate) fn open_with(path: &Path, readers: usize, checkpointer: bool) -> Result<Self, Error> {
         let open_err = |e: rusqlite::Error| {
             let hint = if cannot_write(&e) {
                 " (the file and its directory must be writable: check their owner, permissions and attributes, and that the file system is not read-only or full)"
@@ -157,8 +167,16 @@ impl Db {
             )));
         }
         configure(&writer_conn, Role::Writer).map_err(open_err)?;
-        let checkpoint_conn = Connection::open(path).map_err(open_err)?;
-        configure(&checkpoint_conn, Role::Checkpointer).map_err(open_err)?;
+        let checkpoint_conn = if checkpointer {
+            let conn = Connection::open(path).map_err(open_err)?;
+            configure(&conn, Role::Checkpointer).map_err(open_err)?;
+            Some(conn)
+        } else {
+            writer_conn
+                .pragma_update(None, "wal_autocheckpoint", SMALL_CHECKPOINT_PAGES)
+                .map_err(open_err)?;
+            None
+        };
         let wal = PathBuf::from(format!("{}-wal", writer_conn.path().unwrap_or_default()));
         // Every thread of this database works for the store it was opened for: its test clock
         // and ids (see `kassa_core::context`).
@@ -189,12 +207,12 @@ impl Db {
                 syncer_loop(&wal, committed_rx, checkpoint_tx, &syncer_stats)
             })))
             .map_err(Error::internal)?;
-        thread::Builder::new()
-            .name("kassa-sqlite-checkpointer".into())
-            .spawn(bound(Box::new(move || {
-                checkpointer_loop(checkpoint_conn, checkpoint_rx)
-            })))
-            .map_err(Error::internal)?;
+        if let Some(conn) = checkpoint_conn {
+            thread::Builder::new()
+                .name("kassa-sqlite-checkpointer".into())
+                .spawn(bound(Box::new(move || checkpointer_loop(conn, checkpoint_rx))))
+                .map_err(Error::internal)?;
+        }
 
         let (read_tx, read_rx) = mpsc::channel::<ReadJob>();
         let read_rx = Arc::new(Mutex::new(read_rx));

@@ -71,7 +71,7 @@ impl SqliteStore {
     /// makes an in-memory store that still has WAL's readers beside its writer), removed with
     /// everything in it when the store closes.
     pub fn open_temporary(parent: &Path) -> Result<Self> {
-        Self::temporary_in(parent, None, db::DEFAULT_READERS)
+        Self::temporary_in(parent, None, false)
     }
 
     /// Writes a migrated, empty database to `path`, folded into that one file: the template
@@ -86,13 +86,14 @@ impl SqliteStore {
     }
 
     /// [`SqliteStore::open_temporary`], starting as a copy of `template` (a
-    /// [`SqliteStore::write_template`] file), with one reader: a per-test store, made in about a
-    /// millisecond, most of it each connection's parse of the schema.
+    /// [`SqliteStore::write_template`] file), with one reader and no checkpointer thread: a
+    /// per-test store, made in about a millisecond, most of it each connection's parse of the
+    /// schema.
     pub fn open_temporary_copy(parent: &Path, template: &Path) -> Result<Self> {
-        Self::temporary_in(parent, Some(template), 1)
+        Self::temporary_in(parent, Some(template), true)
     }
 
-    fn temporary_in(parent: &Path, template: Option<&Path>, readers: usize) -> Result<Self> {
+    fn temporary_in(parent: &Path, template: Option<&Path>, small: bool) -> Result<Self> {
         let dir = parent.join(format!("kassa-memory-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir)
             .map_err(|e| kassa_core::Error::internal(format!("cannot create {}: {e}", dir.display())))?;
@@ -100,7 +101,13 @@ impl SqliteStore {
         let copied = template.map_or(Ok(0), |template| std::fs::copy(template, &path));
         let opened = copied
             .map_err(|e| kassa_core::Error::internal(format!("cannot copy the template store: {e}")))
-            .and_then(|_| Db::open(&path, readers));
+            .and_then(|_| {
+                if small {
+                    Db::open_with(&path, 1, false)
+                } else {
+                    Db::open(&path, db::DEFAULT_READERS)
+                }
+            });
         match opened {
             Ok(db) => Ok(Self {
                 db,
