@@ -53,7 +53,6 @@ pub struct TestStore {
     pub state: AppState,
     /// The store's whole API, its own journal and faults included.
     router: Router,
-    pub seed: Option<u64>,
     pub created_at: Millis,
     /// Dropped (with the store), it stops the store's background work.
     _stop: watch::Sender<()>,
@@ -75,7 +74,7 @@ pub struct TestStores {
     customer_token_ttl: Duration,
     delivery: kassa_core::integrations::RetryPolicy,
     stores: RwLock<HashMap<String, Arc<TestStore>>>,
-    /// How many there are, read on every request without the lock.
+    /// How many there are and are being made, read on every request without the lock.
     count: AtomicUsize,
 }
 
@@ -114,7 +113,9 @@ impl TestStores {
     /// Makes an empty store: migrated, with an admin application key, the account realm and the
     /// default settings, as a first start makes them; with `seed`, its ids come from it.
     pub async fn create(&self, seed: Option<u64>) -> Result<Created> {
-        if self.count.load(Ordering::Relaxed) >= MAX_STORES {
+        // A place is taken before the store is made, so racing creations cannot pass the limit.
+        if self.count.fetch_add(1, Ordering::Relaxed) >= MAX_STORES {
+            self.count.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::Conflict(format!(
                 "This server already holds {MAX_STORES} stores: delete some first"
             )));
@@ -123,7 +124,7 @@ impl TestStores {
         let context = Arc::new(StoreContext::for_store(&id, seed));
         let created = context::scope(Arc::clone(&context), async {
             let store = self.maker.open(&id).await?;
-            match self.start(&id, Arc::clone(&store), seed).await {
+            match self.start(&id, Arc::clone(&store)).await {
                 Ok(created) => Ok(created),
                 Err(e) => {
                     let _ = self.maker.remove(&id, store).await;
@@ -131,15 +132,22 @@ impl TestStores {
                 }
             }
         })
-        .await?;
-        let mut stores = self.stores.write().expect("stores lock");
-        stores.insert(id, Arc::clone(&created.store));
-        self.count.store(stores.len(), Ordering::Relaxed);
-        Ok(created)
+        .await;
+        match created {
+            Ok(created) => {
+                let mut stores = self.stores.write().expect("stores lock");
+                stores.insert(id, Arc::clone(&created.store));
+                Ok(created)
+            }
+            Err(e) => {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
     /// The store's credentials, realm, state and router (inside its context).
-    async fn start(&self, id: &str, store: Arc<dyn Store>, seed: Option<u64>) -> Result<Created> {
+    async fn start(&self, id: &str, store: Arc<dyn Store>) -> Result<Created> {
         let now = now_millis();
         let client_id = secret::generate_client_id();
         let client_secret = secret::generate_client_secret();
@@ -170,7 +178,6 @@ impl TestStores {
         let store = Arc::new(TestStore {
             state,
             router,
-            seed,
             created_at: now,
             _stop: stop,
         });
@@ -184,15 +191,11 @@ impl TestStores {
     /// Removes store `id` and all its data; `false` if there is none. Requests already under way
     /// in it finish first.
     pub async fn delete(&self, id: &str) -> Result<bool> {
-        let removed = {
-            let mut stores = self.stores.write().expect("stores lock");
-            let removed = stores.remove(id);
-            self.count.store(stores.len(), Ordering::Relaxed);
-            removed
-        };
+        let removed = self.stores.write().expect("stores lock").remove(id);
         let Some(removed) = removed else {
             return Ok(false);
         };
+        self.count.fetch_sub(1, Ordering::Relaxed);
         let store = Arc::clone(&removed.state.store);
         drop(removed);
         self.maker.remove(id, store).await?;
