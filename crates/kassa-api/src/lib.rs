@@ -107,8 +107,9 @@ pub fn app_with(routes: &ApiRoutes, mut state: AppState) -> Router {
     match test_stores {
         // Before anything of this store's, routing included: a request for a per-test store
         // goes to that store's own API.
-        Some(test_stores) => Router::new()
-            .fallback_service(axum::middleware::from_fn_with_state(test_stores, stores::dispatch).layer(api)),
+        Some(test_stores) => Router::new().fallback_service(
+            axum::middleware::from_fn_with_state((test_stores, max_body), stores::dispatch).layer(api),
+        ),
         None => api,
     }
 }

@@ -44,6 +44,26 @@ impl Default for ApiConfig {
     }
 }
 
+/// The server's per-test stores as a store's handlers and the request path use them
+/// (`crate::stores::TestStores` is the one implementation; a trait, so the state needs nothing
+/// of that module, which holds states).
+#[async_trait::async_trait]
+pub trait TestStoreDirectory: Send + Sync {
+    /// Whether there is none: read on every request.
+    fn is_empty(&self) -> bool;
+    /// A store's state and its whole API.
+    fn get(&self, id: &str) -> Option<(AppState, axum::Router)>;
+    /// Every store's state, oldest first.
+    fn list(&self) -> Vec<AppState>;
+    /// Makes an empty store (with `seed`, its ids come from it): its state, and the `client_id`
+    /// and `client_secret` of its admin key.
+    async fn create(&self, seed: Option<u64>) -> kassa_core::Result<(AppState, String, String)>;
+    /// Removes a store and all its data; `false` if there is none.
+    async fn delete(&self, id: &str) -> kassa_core::Result<bool>;
+    /// Removes every store (the server is stopping).
+    async fn close(&self);
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -70,7 +90,7 @@ pub struct AppState {
     pub context: Arc<kassa_core::context::StoreContext>,
     /// The per-test stores (`/_kassa/stores`), held by the server's own store's state when the
     /// emulator is on.
-    pub test_stores: Option<Arc<crate::stores::TestStores>>,
+    pub test_stores: Option<Arc<dyn TestStoreDirectory>>,
     /// Bounds concurrent password hashing so a burst of logins cannot starve other requests.
     hashing: Arc<Semaphore>,
 }

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::metrics::Metrics;
-use crate::state::{ApiConfig, AppState};
+use crate::state::{ApiConfig, AppState, TestStoreDirectory};
 use crate::token_service::TokenService;
 
 /// Most per-test stores one server holds at once.
@@ -49,20 +49,13 @@ pub trait StoreMaker: Send + Sync {
 }
 
 /// One per-test store.
-pub struct TestStore {
-    pub state: AppState,
+struct TestStore {
+    state: AppState,
     /// The store's whole API, its own journal and faults included.
     router: Router,
-    pub created_at: Millis,
+    created_at: Millis,
     /// Dropped (with the store), it stops the store's background work.
     _stop: watch::Sender<()>,
-}
-
-/// A new per-test store with its admin credentials (the secret exists in plain text only here).
-pub struct Created {
-    pub store: Arc<TestStore>,
-    pub client_id: String,
-    pub client_secret: String,
 }
 
 /// The server's per-test stores.
@@ -93,26 +86,13 @@ impl TestStores {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<TestStore>> {
+    fn store(&self, id: &str) -> Option<Arc<TestStore>> {
         self.stores.read().expect("stores lock").get(id).cloned()
-    }
-
-    /// Every store, oldest first.
-    pub fn list(&self) -> Vec<Arc<TestStore>> {
-        let mut all: Vec<_> = self
-            .stores
-            .read()
-            .expect("stores lock")
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by(|a, b| (a.created_at, &a.state.store_id).cmp(&(b.created_at, &b.state.store_id)));
-        all
     }
 
     /// Makes an empty store: migrated, with an admin application key, the account realm and the
     /// default settings, as a first start makes them; with `seed`, its ids come from it.
-    pub async fn create(&self, seed: Option<u64>) -> Result<Created> {
+    async fn make(&self, seed: Option<u64>) -> Result<Created> {
         // A place is taken before the store is made, so racing creations cannot pass the limit.
         if self.count.fetch_add(1, Ordering::Relaxed) >= MAX_STORES {
             self.count.fetch_sub(1, Ordering::Relaxed);
@@ -136,7 +116,7 @@ impl TestStores {
         match created {
             Ok(created) => {
                 let mut stores = self.stores.write().expect("stores lock");
-                stores.insert(id, Arc::clone(&created.store));
+                stores.insert(id, Arc::clone(&created.0));
                 Ok(created)
             }
             Err(e) => {
@@ -181,16 +161,12 @@ impl TestStores {
             created_at: now,
             _stop: stop,
         });
-        Ok(Created {
-            store,
-            client_id,
-            client_secret,
-        })
+        Ok((store, client_id, client_secret))
     }
 
     /// Removes store `id` and all its data; `false` if there is none. Requests already under way
     /// in it finish first.
-    pub async fn delete(&self, id: &str) -> Result<bool> {
+    async fn remove(&self, id: &str) -> Result<bool> {
         let removed = self.stores.write().expect("stores lock").remove(id);
         let Some(removed) = removed else {
             return Ok(false);
@@ -201,12 +177,48 @@ impl TestStores {
         self.maker.remove(id, store).await?;
         Ok(true)
     }
+}
 
-    /// Removes every store and the maker's own files (the server is stopping).
-    pub async fn close(&self) {
+/// A new store with the `client_id` and `client_secret` of its admin key (the secret exists in
+/// plain text only here).
+type Created = (Arc<TestStore>, String, String);
+
+#[async_trait]
+impl TestStoreDirectory for TestStores {
+    fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
+    fn get(&self, id: &str) -> Option<(AppState, Router)> {
+        self.store(id).map(|s| (s.state.clone(), s.router.clone()))
+    }
+
+    fn list(&self) -> Vec<AppState> {
+        let mut all: Vec<_> = self
+            .stores
+            .read()
+            .expect("stores lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (a.created_at, &a.state.store_id).cmp(&(b.created_at, &b.state.store_id)));
+        all.into_iter().map(|s| s.state.clone()).collect()
+    }
+
+    async fn create(&self, seed: Option<u64>) -> Result<(AppState, String, String)> {
+        let (store, client_id, client_secret) = self.make(seed).await?;
+        Ok((store.state.clone(), client_id, client_secret))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool> {
+        self.remove(id).await
+    }
+
+    /// Removes every store and the maker's own files.
+    async fn close(&self) {
         let ids: Vec<String> = self.stores.read().expect("stores lock").keys().cloned().collect();
         for id in ids {
-            if let Err(e) = self.delete(&id).await {
+            if let Err(e) = self.remove(&id).await {
                 tracing::warn!(store = %id, error = %e, "could not remove a test store");
             }
         }
@@ -250,24 +262,24 @@ fn form_client_id(body: &[u8]) -> Option<String> {
 
 /// Outermost layer of the server's own store's API: hands a request whose credentials name a
 /// per-test store to that store's API, inside its context (clock, ids).
-pub(crate) async fn dispatch(State(stores): State<Arc<TestStores>>, req: Request, next: Next) -> Response {
-    if stores.count.load(Ordering::Relaxed) == 0 {
+pub(crate) async fn dispatch(
+    State((stores, limit)): State<(Arc<dyn TestStoreDirectory>, usize)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if stores.is_empty() {
         return next.run(req).await;
     }
     let (owner, req) = if req.uri().path() == "/oauth/access_token" {
         // The client id is in the body: read it (within the body limit) and put it back.
-        let limit = stores.config.max_body_bytes;
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                return crate::error::ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "Payload Too Large",
-                    format!("The request body is larger than {limit} bytes"),
-                )
-                .into_response();
-            }
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            return crate::error::ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large",
+                format!("The request body is larger than {limit} bytes"),
+            )
+            .into_response();
         };
         let owner = form_client_id(&bytes)
             .as_deref()
@@ -282,10 +294,9 @@ pub(crate) async fn dispatch(State(stores): State<Arc<TestStores>>, req: Request
         (owner, req)
     };
     match owner {
-        Some(store) => {
-            let router = store.router.clone();
-            let context = Arc::clone(&store.state.context);
-            drop(store);
+        Some((state, router)) => {
+            let context = Arc::clone(&state.context);
+            drop(state);
             match context::scope(context, router.oneshot(req)).await {
                 Ok(response) => response,
                 Err(never) => match never {},

@@ -9,13 +9,21 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ids::Generator;
-use crate::time::Millis;
+/// Milliseconds since the Unix epoch (`crate::time::Millis`).
+type Millis = i64;
+
+/// Now in real time, whatever a test clock says.
+fn real_now_millis() -> Millis {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as Millis
+}
 
 /// One store's test clock and id generator.
 #[derive(Default)]
@@ -56,12 +64,12 @@ impl StoreContext {
 
     /// Now, as this store's rules read it.
     pub fn now_millis(&self) -> Millis {
-        crate::time::real_now_millis() + self.clock_offset_ms.load(Ordering::Relaxed)
+        real_now_millis() + self.clock_offset_ms.load(Ordering::Relaxed)
     }
 
     /// `Some(at)` makes now `at` and lets it run on from there; `None` goes back to real time.
     pub fn set_clock(&self, at: Option<Millis>) {
-        let offset = at.map_or(0, |at| at - crate::time::real_now_millis());
+        let offset = at.map_or(0, |at| at - real_now_millis());
         self.clock_offset_ms.store(offset, Ordering::Relaxed);
     }
 
@@ -87,6 +95,55 @@ impl StoreContext {
 
     pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
         self.ids.random_bytes()
+    }
+}
+
+/// A store's id generator.
+#[derive(Default)]
+struct Generator {
+    /// Whether a seed is set: unseeded, making an id reads this one flag.
+    seeded: AtomicBool,
+    rng: Mutex<Option<(u64, StdRng)>>,
+}
+
+impl Generator {
+    fn seed(&self, seed: Option<u64>) {
+        let mut rng = self.rng.lock().expect("id generator lock");
+        *rng = seed.map(|s| (s, StdRng::seed_from_u64(s)));
+        self.seeded.store(seed.is_some(), Ordering::Release);
+    }
+
+    fn current_seed(&self) -> Option<u64> {
+        if !self.seeded.load(Ordering::Acquire) {
+            return None;
+        }
+        self.rng
+            .lock()
+            .expect("id generator lock")
+            .as_ref()
+            .map(|(s, _)| *s)
+    }
+
+    fn new_id(&self) -> Uuid {
+        match self.seeded_bytes::<16>() {
+            Some(bytes) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
+            None => Uuid::now_v7(),
+        }
+    }
+
+    fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        self.seeded_bytes().unwrap_or_else(rand::random)
+    }
+
+    fn seeded_bytes<const N: usize>(&self) -> Option<[u8; N]> {
+        if !self.seeded.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut rng = self.rng.lock().expect("id generator lock");
+        let (_, rng) = rng.as_mut()?;
+        let mut bytes = [0; N];
+        rng.fill_bytes(&mut bytes);
+        Some(bytes)
     }
 }
 
@@ -169,5 +226,28 @@ mod tests {
         .join()
         .unwrap();
         assert!((1_000_000..1_060_000).contains(&on_thread), "{on_thread}");
+    }
+
+    #[test]
+    fn a_seed_repeats_its_ids_and_unseeded_ids_are_time_ordered() {
+        let g = Generator::default();
+        g.seed(Some(42));
+        assert_eq!(g.current_seed(), Some(42));
+        let first: Vec<Uuid> = (0..3).map(|_| g.new_id()).collect();
+        let bytes = g.random_bytes::<8>();
+        g.seed(Some(42));
+        let again: Vec<Uuid> = (0..3).map(|_| g.new_id()).collect();
+        assert_eq!(first, again);
+        assert_eq!(bytes, g.random_bytes::<8>());
+        assert!(first.iter().all(|id| id.get_version_num() == 4));
+        assert!(first[0] != first[1] && first[1] != first[2]);
+        g.seed(Some(7));
+        assert_ne!(g.new_id(), first[0]);
+        g.seed(None);
+        assert_eq!(g.current_seed(), None);
+        let (a, b) = (g.new_id(), g.new_id());
+        assert_eq!(a.get_version_num(), 7);
+        assert!(a < b, "time-ordered");
+        assert_ne!(g.random_bytes::<16>(), g.random_bytes::<16>());
     }
 }

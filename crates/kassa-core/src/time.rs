@@ -13,10 +13,6 @@ pub fn now_millis() -> Millis {
     crate::context::with_current(crate::context::StoreContext::now_millis)
 }
 
-pub(crate) fn real_now_millis() -> Millis {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as Millis
-}
-
 /// The current store's test clock: `Some(at)` makes now `at` and lets it run on from there;
 /// `None` goes back to real time.
 pub fn set_clock(at: Option<Millis>) {

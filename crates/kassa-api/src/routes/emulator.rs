@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, data_of, parse_uuid};
 use crate::route_table::Routes;
 use crate::state::AppState;
-use crate::stores::TestStores;
+use crate::state::TestStoreDirectory;
 
 /// Most journal entries one read returns.
 const MAX_PAGE: usize = 1000;
@@ -77,11 +77,11 @@ impl FromRequestParts<AppState> for StoreEmulator {
         Admin::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         let id = params.get("id").map(String::as_str).unwrap_or_default();
-        let target = if id == &*state.store_id {
+        let target = if *id == *state.store_id {
             state.clone()
         } else {
             let test_store = state.test_stores.as_ref().and_then(|stores| stores.get(id));
-            test_store.ok_or_else(|| no_store(&parts.uri))?.state.clone()
+            test_store.ok_or_else(|| no_store(&parts.uri))?.0
         };
         let emulator = target.emulator.clone().ok_or_else(|| no_store(&parts.uri))?;
         Ok(StoreEmulator(emulator, target))
@@ -102,7 +102,7 @@ fn render_store(state: &AppState) -> Value {
 async fn stores(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Value>> {
     let mut data = vec![render_store(&state)];
     if let Some(stores) = &state.test_stores {
-        data.extend(stores.list().iter().map(|s| render_store(&s.state)));
+        data.extend(stores.list().iter().map(render_store));
     }
     let total = data.len();
     Ok(Json(
@@ -115,7 +115,7 @@ async fn store(StoreEmulator(_, target): StoreEmulator) -> ApiResult<Json<Value>
 }
 
 /// The per-test stores of the server's own admin: others may not make or remove stores.
-fn test_stores_of(state: &AppState) -> ApiResult<&Arc<TestStores>> {
+fn test_stores_of(state: &AppState) -> ApiResult<&Arc<dyn TestStoreDirectory>> {
     state.test_stores.as_ref().ok_or_else(|| {
         ApiError::forbidden("Only the server's own admin (not a test store's) makes and deletes stores")
     })
@@ -148,10 +148,10 @@ async fn create_store(
         },
         None => None,
     };
-    let created = stores.create(seed).await?;
-    let mut data = render_store(&created.store.state);
-    data["client_id"] = json!(created.client_id);
-    data["client_secret"] = json!(created.client_secret);
+    let (store, client_id, client_secret) = stores.create(seed).await?;
+    let mut data = render_store(&store);
+    data["client_id"] = json!(client_id);
+    data["client_secret"] = json!(client_secret);
     Ok((StatusCode::CREATED, Json(envelope::single(data))))
 }
 
@@ -163,7 +163,7 @@ async fn delete_store(
     uri: Uri,
 ) -> ApiResult<StatusCode> {
     let stores = test_stores_of(&state)?;
-    if id == &*state.store_id {
+    if *id == *state.store_id {
         return Err(ApiError::bad_request(
             "The server's own store cannot be deleted (reset it instead)",
         ));
