@@ -28,7 +28,6 @@ mod views;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use middleware::{InternalRequest, normalize_path};
@@ -85,9 +84,8 @@ pub fn app_with(routes: &ApiRoutes, mut state: AppState) -> Router {
     let cors = state.config.cors.layer();
     let metrics = std::sync::Arc::clone(&state.metrics);
     let emulator = state.emulator.clone();
-    let test_stores = state.test_stores.clone();
     state.api_document = std::sync::Arc::clone(&routes.document);
-    let api = routes
+    routes
         .router
         .clone()
         .with_state(state)
@@ -103,13 +101,12 @@ pub fn app_with(routes: &ApiRoutes, mut state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(metrics, middleware::observe))
         // Outermost: preflights are answered before routing, and every response (an error or
         // a caught panic too) carries the headers a browser needs to read it.
-        .layer(tower::util::option_layer(cors));
-    match test_stores {
-        // Before anything of this store's, routing included: a request for a per-test store
-        // goes to that store's own API.
-        Some(test_stores) => Router::new().fallback_service(
-            axum::middleware::from_fn_with_state((test_stores, max_body), stores::dispatch).layer(api),
-        ),
-        None => api,
-    }
+        .layer(tower::util::option_layer(cors))
+}
+
+/// What a server serves: its own store's API ([`app`]) behind the per-test stores' dispatch.
+/// Serve it behind [`normalize_path`].
+pub fn served(state: AppState) -> stores::Dispatch {
+    let api = app(state.clone());
+    stores::Dispatch::new(&state, api)
 }

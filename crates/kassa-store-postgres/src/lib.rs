@@ -46,6 +46,10 @@ const KEPT_BY_RESET: &[&str] = &[
 
 pub struct PgStore {
     pool: PgPool,
+    /// Whether `migrate` takes sqlx's advisory lock: nodes sharing a schema need it; a per-test
+    /// store's own new schema does not, and the lock (one per database) would make stores being
+    /// made at once migrate one after another.
+    lock_migrations: bool,
 }
 
 /// Pool size: measured on 2 cores, 16 connections let more commits share a WAL flush than 8.
@@ -81,7 +85,10 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            lock_migrations: true,
+        })
     }
 
     /// A store of its own in schema `schema` (made if missing; `migrate` makes its tables) of
@@ -107,7 +114,10 @@ impl PgStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            lock_migrations: false,
+        })
     }
 
     /// Drops schema `schema` of the database at `url` with everything in it.
@@ -190,7 +200,9 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<String> {
 impl Store for PgStore {
     async fn migrate(&self) -> Result<()> {
         // sqlx takes an advisory lock, so nodes starting together apply each migration once.
-        sqlx::migrate!("./migrations")
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator
+            .set_locking(self.lock_migrations)
             .run(&self.pool)
             .await
             .map_err(|e| Error::internal(format!("migration failed: {e}")))

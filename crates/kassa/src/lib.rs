@@ -369,7 +369,7 @@ pub async fn serve_with_drain(
     });
     let store = Arc::clone(&state.store);
     let test_stores = state.test_stores.clone();
-    let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::app(state));
+    let app = tower::util::MapRequestLayer::new(kassa_api::normalize_path).layer(kassa_api::served(state));
     let (shutdown, draining) = drain::observe(shutdown);
     drain::bounded(
         listen::serve(bound.listeners, app, bound.limits, shutdown),
