@@ -14,6 +14,7 @@ backend_tests!(
     each_store_has_its_own_clock_and_seed,
     a_deleted_store_is_gone_with_its_credentials,
     only_the_servers_admin_makes_stores_and_bad_input_is_refused,
+    stores_made_at_once_are_distinct_and_deliver_their_own_events,
 );
 
 /// A new store: its id and its admin and shopper tokens.
@@ -370,4 +371,70 @@ async fn only_the_servers_admin_makes_stores_and_bad_input_is_refused(backend: B
         ids(&app.get("/_kassa/stores", &server).await.body),
         ["default", a.id.as_str()]
     );
+}
+
+async fn stores_made_at_once_are_distinct_and_deliver_their_own_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let server = app.admin_token().await;
+    // Eight at once, in parallel requests: eight stores, each with its own credentials.
+    let made = futures_util::future::join_all((0..8).map(|_| new_store(&app, &server, None))).await;
+    let mut ids: Vec<&str> = made.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(
+        ids_of_stores(&app, &server).await.len(),
+        9,
+        "default and the eight"
+    );
+
+    // Two of them observe their customers: each receiver hears of its own store's only (the
+    // store's integration worker starts with its first integration).
+    let (a, b) = (&made[0], &made[1]);
+    let receivers = [
+        crate::integrations::Receiver::start().await,
+        crate::integrations::Receiver::start().await,
+    ];
+    for (store, receiver) in [a, b].into_iter().zip(&receivers) {
+        let r = app
+            .post(
+                "/v2/integrations",
+                &store.admin,
+                crate::integrations::webhook(&receiver.url, &["customer.created"]),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    for (store, email) in [
+        (a, "in-a@example.com"),
+        (b, "in-b@example.com"),
+        (&made[2], "in-c@example.com"),
+    ] {
+        let r = app
+            .post(
+                "/v2/customers",
+                &store.admin,
+                json!({"data": {"type": "customer", "name": "Someone", "email": email}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    for (receiver, email) in receivers.iter().zip(["in-a@example.com", "in-b@example.com"]) {
+        receiver
+            .wait_for(std::time::Duration::from_secs(10), |d| !d.is_empty())
+            .await;
+        // Nothing more comes: not the other store's customer, nor the third's.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let got = receiver.got();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(got[0].body["triggered_by"], "customer.created");
+        assert_eq!(got[0].body["payload"]["data"]["email"], email, "{}", got[0].body);
+    }
+}
+
+async fn ids_of_stores(app: &TestApp, server: &str) -> Vec<String> {
+    ids(&app.get("/_kassa/stores", server).await.body)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
