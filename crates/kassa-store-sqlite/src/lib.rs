@@ -87,7 +87,7 @@ impl SqliteStore {
 
     /// [`SqliteStore::open_temporary`], starting as a copy of `template` (a
     /// [`SqliteStore::write_template`] file), with one reader and no checkpointer thread: a
-    /// per-test store, made in about a millisecond, most of it each connection's parse of the
+    /// per-test store, made in a few milliseconds, most of them the connections' parse of the
     /// schema.
     pub fn open_temporary_copy(parent: &Path, template: &Path) -> Result<Self> {
         Self::temporary_in(parent, Some(template), true)

@@ -191,7 +191,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     if config.emulator {
         let maker: Arc<dyn kassa_api::stores::StoreMaker> = match &config.database {
             Database::Sqlite(_) | Database::Memory => {
-                Arc::new(test_stores::SqliteMaker::new(memory_parent()))
+                Arc::new(test_stores::SqliteMaker::new(&memory_parent()))
             }
             Database::Postgres(url) => Arc::new(test_stores::PgMaker::new(url.clone())),
         };

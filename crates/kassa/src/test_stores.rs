@@ -33,28 +33,40 @@ fn start_delivery(state: &AppState, mut stop: watch::Receiver<()>) {
     });
 }
 
-/// SQLite stores in `parent` (RAM where it can), each a copy of one migrated template.
+/// SQLite stores in a directory of this server's own in `parent` (RAM where it can),
+/// `kassa-stores-{pid}-{random}/`, each a copy of one migrated template kept there. The directory
+/// goes when the server stops; one a process left behind (`kill -9`, a test process that exited
+/// before its servers stopped) is removed by the next server that starts on this machine.
 pub struct SqliteMaker {
-    parent: PathBuf,
+    dir: PathBuf,
     template: OnceCell<PathBuf>,
 }
 
+/// The start of a maker directory's name.
+const DIR_PREFIX: &str = "kassa-stores-";
+
 impl SqliteMaker {
-    pub fn new(parent: PathBuf) -> Self {
+    pub fn new(parent: &Path) -> Self {
+        remove_abandoned(parent);
+        let name = format!(
+            "{DIR_PREFIX}{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
         Self {
-            parent,
+            dir: parent.join(name),
             template: OnceCell::new(),
         }
     }
 
-    /// The template, written at the first store.
+    /// The template, written (with the directory) at the first store.
     async fn template(&self) -> Result<&Path> {
         let path = self
             .template
             .get_or_try_init(|| async {
-                let path = self
-                    .parent
-                    .join(format!("kassa-template-{}.db", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&self.dir)
+                    .map_err(|e| Error::internal(format!("cannot create {}: {e}", self.dir.display())))?;
+                let path = self.dir.join("template.db");
                 SqliteStore::write_template(&path).await?;
                 Ok::<_, Error>(path)
             })
@@ -63,14 +75,34 @@ impl SqliteMaker {
     }
 }
 
+/// Removes the maker directories in `parent` of processes that are gone (Linux: `/proc/{pid}`).
+fn remove_abandoned(parent: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 #[async_trait]
 impl StoreMaker for SqliteMaker {
     async fn open(&self, _id: &str) -> Result<Arc<dyn Store>> {
         let template = self.template().await?;
-        Ok(Arc::new(SqliteStore::open_temporary_copy(
-            &self.parent,
-            template,
-        )?))
+        Ok(Arc::new(SqliteStore::open_temporary_copy(&self.dir, template)?))
     }
 
     async fn remove(&self, _id: &str, store: Arc<dyn Store>) -> Result<()> {
@@ -82,10 +114,8 @@ impl StoreMaker for SqliteMaker {
     }
 
     async fn close(&self) {
-        if let Some(path) = self.template.get() {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+        if self.template.get().is_some() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -124,5 +154,28 @@ impl StoreMaker for PgMaker {
 
     fn start(&self, state: &AppState, stop: watch::Receiver<()>) {
         start_delivery(state, stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_of_processes_that_are_gone_are_removed() {
+        let parent = std::env::temp_dir().join(format!("kassa-makers-{}", uuid::Uuid::new_v4().simple()));
+        let (gone, alive, other) = (
+            parent.join(format!("{DIR_PREFIX}{}-abc", u32::MAX - 1)),
+            parent.join(format!("{DIR_PREFIX}{}-def", std::process::id())),
+            parent.join("kassa-memory-xyz"),
+        );
+        for dir in [&gone, &alive, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let maker = SqliteMaker::new(&parent);
+        assert!(!gone.exists());
+        assert!(alive.exists() && other.exists());
+        assert!(maker.dir.starts_with(&parent));
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 }
