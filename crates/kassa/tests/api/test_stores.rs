@@ -88,11 +88,46 @@ async fn stores_share_nothing_with_each_other_or_the_servers_own(backend: Backen
         .post(
             "/v2/customers",
             &a.admin,
-            json!({"data": {"type": "customer", "name": "Ada", "email": "ada@example.com"}}),
+            json!({"data": {"type": "customer", "name": "Ada", "email": "ada@example.com", "password": "s3cret-pass"}}),
         )
         .await;
     assert_eq!(customer.status, 201, "{}", customer.body);
     let customer = customer.body["data"]["id"].as_str().unwrap().to_owned();
+    // Ada logs in to A as a shopper: a customer token of A's.
+    let login = app
+        .post(
+            "/v2/customers/tokens",
+            &a.shopper,
+            json!({"data": {"type": "token", "email": "ada@example.com", "password": "s3cret-pass",
+                            "authentication_mechanism": "password"}}),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let customer_token = login.body["data"]["token"].as_str().unwrap().to_owned();
+    // Her token is A's alone: with B's (or the server's) shopper token it opens nothing, and the
+    // same email and password are no login in B.
+    let path = format!("/v2/customers/{customer}");
+    let headers = [(crate::helpers::CT, customer_token.as_str())];
+    let own = crate::helpers::req(&app, Method::GET, &path, &a.shopper, &headers, None).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    for bearer in [b.shopper.clone(), app.implicit_token().await] {
+        let r = crate::helpers::req(&app, Method::GET, &path, &bearer, &headers, None).await;
+        assert!(
+            matches!(r.status.as_u16(), 401 | 403 | 404),
+            "{}: {}",
+            r.status,
+            r.body
+        );
+    }
+    let r = app
+        .post(
+            "/v2/customers/tokens",
+            &b.shopper,
+            json!({"data": {"type": "token", "email": "ada@example.com", "password": "s3cret-pass",
+                            "authentication_mechanism": "password"}}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
     let acme = account(&app, &a.admin, "Acme").await;
 
     // A sees its own.
