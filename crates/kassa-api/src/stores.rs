@@ -88,48 +88,10 @@ impl TestStores {
         }
     }
 
-    fn store(&self, id: &str) -> Option<Arc<TestStore>> {
-        self.stores.read().expect("stores lock").get(id).cloned()
-    }
-
-    /// Makes an empty store: migrated, with an admin application key, the account realm and the
-    /// default settings, as a first start makes them; with `seed`, its ids come from it.
-    async fn make(&self, seed: Option<u64>) -> Result<Created> {
-        // A place is taken before the store is made, so racing creations cannot pass the limit.
-        if self.count.fetch_add(1, Ordering::Relaxed) >= MAX_STORES {
-            self.count.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::Conflict(format!(
-                "This server already holds {MAX_STORES} stores: delete some first"
-            )));
-        }
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let context = Arc::new(StoreContext::for_store(&id, seed));
-        let created = context::scope(Arc::clone(&context), async {
-            let store = self.maker.open(&id).await?;
-            match self.start(&id, Arc::clone(&store)).await {
-                Ok(created) => Ok(created),
-                Err(e) => {
-                    let _ = self.maker.remove(&id, store).await;
-                    Err(e)
-                }
-            }
-        })
-        .await;
-        match created {
-            Ok(created) => {
-                let mut stores = self.stores.write().expect("stores lock");
-                stores.insert(id, Arc::clone(&created.0));
-                Ok(created)
-            }
-            Err(e) => {
-                self.count.fetch_sub(1, Ordering::Relaxed);
-                Err(e)
-            }
-        }
-    }
-
     /// The store's credentials, realm, state and router (inside its context).
-    async fn start(&self, id: &str, store: Arc<dyn Store>) -> Result<Created> {
+    /// Answers the store with its admin key's `client_id` and `client_secret` (the secret exists
+    /// in plain text only here).
+    async fn start(&self, id: &str, store: Arc<dyn Store>) -> Result<(TestStore, String, String)> {
         let now = now_millis();
         let client_id = secret::generate_client_id();
         let client_secret = secret::generate_client_secret();
@@ -157,33 +119,15 @@ impl TestStores {
         let router = crate::app_with(&self.routes, state.clone());
         let (stop, stopped) = watch::channel(());
         self.maker.start(&state, stopped);
-        let store = Arc::new(TestStore {
+        let store = TestStore {
             state,
             router,
             created_at: now,
             _stop: stop,
-        });
+        };
         Ok((store, client_id, client_secret))
     }
-
-    /// Removes store `id` and all its data; `false` if there is none. Requests already under way
-    /// in it finish first.
-    async fn remove(&self, id: &str) -> Result<bool> {
-        let removed = self.stores.write().expect("stores lock").remove(id);
-        let Some(removed) = removed else {
-            return Ok(false);
-        };
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        let store = Arc::clone(&removed.state.store);
-        drop(removed);
-        self.maker.remove(id, store).await?;
-        Ok(true)
-    }
 }
-
-/// A new store with the `client_id` and `client_secret` of its admin key (the secret exists in
-/// plain text only here).
-type Created = (Arc<TestStore>, String, String);
 
 #[async_trait]
 impl TestStoreDirectory for TestStores {
@@ -192,7 +136,8 @@ impl TestStoreDirectory for TestStores {
     }
 
     fn get(&self, id: &str) -> Option<(AppState, Router)> {
-        self.store(id).map(|s| (s.state.clone(), s.router.clone()))
+        let stores = self.stores.read().expect("stores lock");
+        stores.get(id).map(|s| (s.state.clone(), s.router.clone()))
     }
 
     fn list(&self) -> Vec<AppState> {
@@ -207,20 +152,61 @@ impl TestStoreDirectory for TestStores {
         all.into_iter().map(|s| s.state.clone()).collect()
     }
 
+    /// Migrated, with an admin application key, the account realm and the default settings, as
+    /// a first start makes them.
     async fn create(&self, seed: Option<u64>) -> Result<(AppState, String, String)> {
-        let (store, client_id, client_secret) = self.make(seed).await?;
-        Ok((store.state.clone(), client_id, client_secret))
+        // A place is taken before the store is made, so racing creations cannot pass the limit.
+        if self.count.fetch_add(1, Ordering::Relaxed) >= MAX_STORES {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Conflict(format!(
+                "This server already holds {MAX_STORES} stores: delete some first"
+            )));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let context = Arc::new(StoreContext::for_store(&id, seed));
+        let created = context::scope(Arc::clone(&context), async {
+            let store = self.maker.open(&id).await?;
+            let started = self.start(&id, Arc::clone(&store)).await;
+            if started.is_err() {
+                let _ = self.maker.remove(&id, store).await;
+            }
+            started
+        })
+        .await;
+        match created {
+            Ok((store, client_id, client_secret)) => {
+                let state = store.state.clone();
+                self.stores
+                    .write()
+                    .expect("stores lock")
+                    .insert(id, Arc::new(store));
+                Ok((state, client_id, client_secret))
+            }
+            Err(e) => {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
+    /// Requests already under way in the store finish first.
     async fn delete(&self, id: &str) -> Result<bool> {
-        self.remove(id).await
+        let removed = self.stores.write().expect("stores lock").remove(id);
+        let Some(removed) = removed else {
+            return Ok(false);
+        };
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        let store = Arc::clone(&removed.state.store);
+        drop(removed);
+        self.maker.remove(id, store).await?;
+        Ok(true)
     }
 
     /// Removes every store and the maker's own files.
     async fn close(&self) {
         let ids: Vec<String> = self.stores.read().expect("stores lock").keys().cloned().collect();
         for id in ids {
-            if let Err(e) = self.remove(&id).await {
+            if let Err(e) = self.delete(&id).await {
                 tracing::warn!(store = %id, error = %e, "could not remove a test store");
             }
         }

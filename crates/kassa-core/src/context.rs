@@ -36,13 +36,6 @@ pub struct StoreContext {
 }
 
 impl StoreContext {
-    /// A context with real time and, with a seed, seeded ids.
-    pub fn new(seed: Option<u64>) -> Self {
-        let context = Self::default();
-        context.ids.seed(seed);
-        context
-    }
-
     /// The context of per-test store `id`: client ids and signing key ids made in it are
     /// `{id}.…`, so a request's credentials say which store it is for.
     pub fn for_store(id: &str, seed: Option<u64>) -> Self {
@@ -203,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_scope_has_its_own_clock_and_ids_and_spawned_work_keeps_it() {
-        let store = Arc::new(StoreContext::new(Some(7)));
+        let store = Arc::new(StoreContext::for_store("s", Some(7)));
         store.set_clock(Some(1_000_000));
         let (now, id, spawned_now) = scope(Arc::clone(&store), async {
             let now = crate::time::now_millis();
@@ -214,7 +207,11 @@ mod tests {
         .await;
         assert!((1_000_000..1_060_000).contains(&now), "{now}");
         assert!((1_000_000..1_060_000).contains(&spawned_now), "{spawned_now}");
-        assert_eq!(id, StoreContext::new(Some(7)).new_id(), "the store's seed");
+        assert_eq!(
+            id,
+            StoreContext::for_store("s", Some(7)).new_id(),
+            "the store's seed"
+        );
         // Outside: the process's own clock is untouched.
         assert!(crate::time::now_millis() > 1_700_000_000_000);
 

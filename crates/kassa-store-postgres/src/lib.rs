@@ -61,7 +61,8 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let options = Self::options(url)?;
         connect::check(&options).await.map_err(Error::Internal)?;
-        Self::pool(options, DEFAULT_POOL_SIZE).await
+        let pool = PgPoolOptions::new().max_connections(DEFAULT_POOL_SIZE);
+        Self::pool(options, pool, true).await
     }
 
     fn options(url: &str) -> Result<PgConnectOptions> {
@@ -78,63 +79,48 @@ impl PgStore {
         Ok(options)
     }
 
-    async fn pool(options: PgConnectOptions, size: u32) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(size)
+    async fn pool(options: PgConnectOptions, pool: PgPoolOptions, lock_migrations: bool) -> Result<Self> {
+        let pool = pool
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await
             .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
         Ok(Self {
             pool,
-            lock_migrations: true,
+            lock_migrations,
         })
     }
 
-    /// A store of its own in schema `schema` (made if missing; `migrate` makes its tables) of
-    /// the database at `url`, with a pool of [`SCHEMA_POOL_SIZE`] whose idle connections close
-    /// soon: a per-test store, many of which share one server.
-    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
-        let name = schema_name(schema)?;
+    /// Runs one statement of `url`'s database on a connection of its own (a schema's DDL,
+    /// outside any store's pool).
+    async fn execute_alone(url: &str, sql: String) -> Result<()> {
         let options = Self::options(url)?;
         let mut conn = sqlx::ConnectOptions::connect(&options)
             .await
             .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {name}")))
-            .execute(&mut conn)
-            .await
-            .map_err(sql_error)?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
         let _ = sqlx::Connection::close(conn).await;
-        let options = options.options([("search_path", name)]);
+        done.map(|_| ()).map_err(sql_error)
+    }
+
+    /// A store of its own in schema `schema` (made if missing; `migrate` makes its tables) of
+    /// the database at `url`, with a pool of [`SCHEMA_POOL_SIZE`] whose idle connections close
+    /// soon: a per-test store, many of which share one server. Its migrations take no lock.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
+        let name = schema_name(schema)?;
+        Self::execute_alone(url, format!("CREATE SCHEMA IF NOT EXISTS {name}")).await?;
+        let options = Self::options(url)?.options([("search_path", name)]);
         let pool = PgPoolOptions::new()
             .max_connections(SCHEMA_POOL_SIZE)
             .min_connections(0)
-            .idle_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
-        Ok(Self {
-            pool,
-            lock_migrations: false,
-        })
+            .idle_timeout(Duration::from_secs(10));
+        Self::pool(options, pool, false).await
     }
 
     /// Drops schema `schema` of the database at `url` with everything in it.
     pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
         let name = schema_name(schema)?;
-        let options = Self::options(url)?;
-        let mut conn = sqlx::ConnectOptions::connect(&options)
-            .await
-            .map_err(|e| Error::Internal(connect::describe(&options, &e)))?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {name} CASCADE"
-        )))
-        .execute(&mut conn)
-        .await
-        .map_err(sql_error)?;
-        let _ = sqlx::Connection::close(conn).await;
-        Ok(())
+        Self::execute_alone(url, format!("DROP SCHEMA IF EXISTS {name} CASCADE")).await
     }
 }
 

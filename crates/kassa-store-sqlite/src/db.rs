@@ -181,14 +181,6 @@ impl Db {
         // Every thread of this database works for the store it was opened for: its test clock
         // and ids (see `kassa_core::context`).
         let context = kassa_core::context::current();
-        let bound = |f: Box<dyn FnOnce() + Send>| {
-            let context = Arc::clone(&context);
-            move || {
-                kassa_core::context::bind_thread(context);
-                f()
-            }
-        };
-
         let (write_tx, write_rx) = mpsc::sync_channel(WRITE_QUEUE);
         let (committed_tx, committed_rx) = mpsc::channel();
         let (checkpoint_tx, checkpoint_rx) = mpsc::sync_channel(1);
@@ -196,21 +188,21 @@ impl Db {
         let writer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-writer".into())
-            .spawn(bound(Box::new(move || {
+            .spawn(bound_to(&context, move || {
                 writer_loop(writer_conn, write_rx, committed_tx, &writer_stats)
-            })))
+            }))
             .map_err(Error::internal)?;
         let syncer_stats = Arc::clone(&stats);
         thread::Builder::new()
             .name("kassa-sqlite-syncer".into())
-            .spawn(bound(Box::new(move || {
+            .spawn(bound_to(&context, move || {
                 syncer_loop(&wal, committed_rx, checkpoint_tx, &syncer_stats)
-            })))
+            }))
             .map_err(Error::internal)?;
         if let Some(conn) = checkpoint_conn {
             thread::Builder::new()
                 .name("kassa-sqlite-checkpointer".into())
-                .spawn(bound(Box::new(move || checkpointer_loop(conn, checkpoint_rx))))
+                .spawn(bound_to(&context, move || checkpointer_loop(conn, checkpoint_rx)))
                 .map_err(Error::internal)?;
         }
 
@@ -221,7 +213,7 @@ impl Db {
             let rx = Arc::clone(&read_rx);
             thread::Builder::new()
                 .name(format!("kassa-sqlite-reader-{n}"))
-                .spawn(bound(Box::new(move || reader_loop(conn, &rx))))
+                .spawn(bound_to(&context, move || reader_loop(conn, &rx)))
                 .map_err(Error::internal)?;
         }
         Ok(Self {
@@ -324,12 +316,10 @@ impl Db {
         F: FnOnce(&Connection) -> DbResult<T> + Send + 'static,
     {
         let path = Arc::clone(&self.path);
-        let context = Arc::clone(&self.context);
         let (tx, rx) = oneshot::channel();
         thread::Builder::new()
             .name("kassa-sqlite-background".into())
-            .spawn(move || {
-                kassa_core::context::bind_thread(context);
+            .spawn(bound_to(&self.context, move || {
                 #[cfg(target_os = "linux")]
                 lower_own_priority();
                 let result = match open_reader(&path) {
@@ -337,9 +327,21 @@ impl Db {
                     Err(e) => Err(Error::internal(format!("sqlite: cannot open a reader: {e}"))),
                 };
                 let _ = tx.send(result);
-            })
+            }))
             .map_err(Error::internal)?;
         rx.await.map_err(|_| writer_gone())?
+    }
+}
+
+/// `f`, on a thread that works for `context`'s store (its test clock and ids) all its life.
+fn bound_to<F: FnOnce() + Send + 'static>(
+    context: &Arc<kassa_core::context::StoreContext>,
+    f: F,
+) -> impl FnOnce() + Send + 'static {
+    let context = Arc::clone(context);
+    move || {
+        kassa_core::context::bind_thread(context);
+        f()
     }
 }
 
