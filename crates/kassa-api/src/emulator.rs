@@ -69,6 +69,19 @@ pub struct Emulator {
     pub journal: Journal,
     pub faults: Faults,
     pub rate_limit: RateLimit,
+    /// What a reset brings the store back to: the fixture it was made from (`kassa serve
+    /// --fixture`, `POST /_kassa/stores` with one), or none (empty).
+    fixture: Mutex<Option<Arc<kassa_core::snapshot::Fixture>>>,
+}
+
+impl Emulator {
+    pub fn fixture(&self) -> Option<Arc<kassa_core::snapshot::Fixture>> {
+        self.fixture.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_fixture(&self, fixture: Option<Arc<kassa_core::snapshot::Fixture>>) {
+        *self.fixture.lock().unwrap_or_else(|e| e.into_inner()) = fixture;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

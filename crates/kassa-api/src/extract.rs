@@ -117,7 +117,12 @@ fn has_escaped_nul(bytes: &[u8]) -> bool {
 /// The raw body, with the size limit answered as 413 — at once when `Content-Length` already
 /// says so, without waiting for the body.
 pub(crate) async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    let limit = state.config.max_body_bytes;
+    read_body_up_to(req, state, state.config.max_body_bytes).await
+}
+
+/// [`read_body`] with a limit of its own, for a route that takes larger bodies (its
+/// `DefaultBodyLimit` must allow `limit` too).
+pub(crate) async fn read_body_up_to(req: Request, state: &AppState, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -35,6 +35,7 @@ pub mod release;
 pub mod requester;
 pub mod secret;
 pub mod settings;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod time;

@@ -25,6 +25,7 @@ use crate::promotions::{PromotionCode, PromotionUsage, Redemption, RulePromotion
 use crate::query::{Condition, Filter, Page, PageRequest, Sort};
 use crate::release::{PublishedCatalog, Release, ReleaseSource, Snapshot, SnapshotDocument};
 use crate::settings::StoreSettings;
+use crate::snapshot::{Fixture, TableShape};
 use crate::time::Millis;
 use crate::token::SigningKey;
 use crate::variations::{BuildRules, Modifier, Variation, VariationOption, VariationTree};
@@ -59,11 +60,22 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Called once at a clean stop, after the last request has been answered.
     async fn close(&self) -> Result<()>;
-    /// Deletes all of the store's data in one transaction, keeping its credentials (application
-    /// keys and token signing keys, so tokens stay valid): the store is as migrations leave a new
-    /// one (its default currency and settings), and the promotions' version stamp moves on so
-    /// every node's cache reloads. The emulator's reset (`/_kassa/stores/{id}/reset`).
-    async fn reset(&self) -> Result<()>;
+    /// The tables a fixture holds, as this backend stores them ([`crate::snapshot`]).
+    async fn fixture_shapes(&self) -> Result<Vec<TableShape>>;
+    /// Everything the store holds but its credentials, read in one consistent snapshot: the
+    /// emulator's export (`/_kassa/stores/{id}/export`, `kassa export`).
+    async fn export(&self) -> Result<Fixture>;
+    /// Replaces everything the store holds but its credentials (application keys and token
+    /// signing keys, so tokens stay valid) with `fixture`'s data in one transaction, and moves
+    /// the promotions' version stamp on so every node's cache reloads. A fixture that does not
+    /// fit the schema, or whose rows the database refuses, changes nothing (`Validation`,
+    /// `BadRequest`).
+    async fn import(&self, fixture: Fixture) -> Result<()>;
+    /// Deletes all of the store's data in one transaction, keeping its credentials: the store is
+    /// as migrations leave a new one (its default currency and settings). The emulator's reset.
+    async fn reset(&self) -> Result<()> {
+        self.import(Fixture::empty()).await
+    }
     /// The backend's own numbers for `GET /metrics` (writer batches, pool use), read from
     /// memory: cheap, and never a database round trip.
     fn stats(&self) -> crate::stats::StoreStats {

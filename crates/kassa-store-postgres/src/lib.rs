@@ -20,6 +20,7 @@ mod outbox;
 mod payments;
 mod promotions;
 mod releases;
+mod snapshot;
 mod sql;
 mod stock_moves;
 mod variations;
@@ -29,20 +30,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kassa_core::conflicts::{self, UniqueRule};
+use kassa_core::snapshot::{Fixture, TableShape};
 use kassa_core::stats::{PoolStats, StoreStats};
 use kassa_core::store::Store;
 use kassa_core::{Error, Result};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-/// The tables a reset keeps: the schema's record, the store's credentials, and the promotions'
-/// version stamp (moved on instead).
-const KEPT_BY_RESET: &[&str] = &[
-    "_sqlx_migrations",
-    "application_keys",
-    "signing_keys",
-    "promotions_version",
-];
 
 pub struct PgStore {
     pool: PgPool,
@@ -208,31 +201,16 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn reset(&self) -> Result<()> {
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(sql_error)?;
-        let emptied: Vec<String> = tables
-            .iter()
-            .filter(|t| !KEPT_BY_RESET.contains(&t.as_str()))
-            .map(|t| format!("\"{t}\""))
-            .collect();
-        let mut tx = self.pool.begin().await.map_err(sql_error)?;
-        // The table names come from the catalog, each quoted.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "TRUNCATE {} CASCADE;
-             INSERT INTO store_settings (id) VALUES (1);
-             INSERT INTO currencies VALUES ('00000000-0000-7000-8000-000000000001', 'USD', 1.0, '${{price}}', '.', ',',
-               2, TRUE, TRUE, (extract(epoch FROM now()) * 1000)::bigint, (extract(epoch FROM now()) * 1000)::bigint);
-             UPDATE promotions_version SET version = version + 1 WHERE id = 1;",
-            emptied.join(", ")
-        )))
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-        tx.commit().await.map_err(sql_error)
+    async fn fixture_shapes(&self) -> Result<Vec<TableShape>> {
+        snapshot::shapes(&self.pool).await
+    }
+
+    async fn export(&self) -> Result<Fixture> {
+        snapshot::export(&self.pool).await
+    }
+
+    async fn import(&self, fixture: Fixture) -> Result<()> {
+        snapshot::import(&self.pool, fixture).await
     }
 
     fn stats(&self) -> StoreStats {

@@ -30,6 +30,7 @@ mod payments;
 mod promotion_codes;
 mod promotions;
 mod releases;
+mod snapshot;
 mod sql;
 mod stock_moves;
 mod variations;
@@ -38,19 +39,11 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use kassa_core::Result;
+use kassa_core::snapshot::{Fixture, TableShape};
 use kassa_core::stats::StoreStats;
 use kassa_core::store::Store;
 
 use db::Db;
-
-/// The tables a reset keeps: the schema's record, the store's credentials, and the promotions'
-/// version stamp (moved on instead).
-const KEPT_BY_RESET: &[&str] = &[
-    "schema_migrations",
-    "application_keys",
-    "signing_keys",
-    "promotions_version",
-];
 
 pub struct SqliteStore {
     db: Db,
@@ -145,30 +138,16 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn reset(&self) -> Result<()> {
-        self.db
-            .write(|conn| {
-                // Children and parents go in one transaction, in any order: their foreign keys
-                // are checked at its end, when all are gone.
-                conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
-                let tables: Vec<String> = conn
-                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for table in tables.iter().filter(|t| !KEPT_BY_RESET.contains(&t.as_str())) {
-                    conn.execute(&format!("DELETE FROM \"{table}\""), [])?;
-                }
-                // What migrations 0003 and 0008 put in a new store.
-                conn.execute_batch(
-                    "INSERT INTO store_settings (id) VALUES (1);
-                     INSERT INTO currencies VALUES ('00000000-0000-7000-8000-000000000001', 'USD', 1.0, '${price}',
-                       '.', ',', 2, 1, 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000,
-                       CAST(strftime('%s', 'now') AS INTEGER) * 1000);
-                     UPDATE promotions_version SET version = version + 1 WHERE id = 1;",
-                )?;
-                Ok(())
-            })
-            .await
+    async fn fixture_shapes(&self) -> Result<Vec<TableShape>> {
+        self.db.read(snapshot::shapes).await
+    }
+
+    async fn export(&self) -> Result<Fixture> {
+        self.db.read(snapshot::export).await
+    }
+
+    async fn import(&self, fixture: Fixture) -> Result<()> {
+        self.db.write(move |conn| snapshot::import(conn, fixture)).await
     }
 
     fn stats(&self) -> StoreStats {

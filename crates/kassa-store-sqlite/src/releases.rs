@@ -189,7 +189,7 @@ fn save_rule(conn: &Connection, r: &CatalogRule, insert: bool) -> DbResult<()> {
 }
 
 /// The most a snapshot part holds (see migration 0021): about a millisecond of the writer each.
-const PART_BYTES: usize = 1 << 20;
+pub(crate) const PART_BYTES: usize = 1 << 20;
 
 /// Writes `snapshot` in parts, a write each, then the release row (and its `events`) with the
 /// deletion of its catalog's releases beyond the newest [`RELEASES_KEPT`], then deletes those releases' parts,

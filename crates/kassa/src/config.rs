@@ -34,6 +34,24 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Write the store's data as a fixture file (every table but its credentials, secrets
+    /// redacted): the same bytes from SQLite and PostgreSQL.
+    Export {
+        /// Where to write it. [default: stdout]
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Replace the store's data with a fixture file's, in one transaction (its application keys
+    /// stay). Stop the servers of this database first, or use `POST
+    /// /_kassa/stores/default/import`: a running server does not see the change in its caches.
+    Import {
+        /// The fixture file.
+        file: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Manage administrator application keys.
     Keys {
         #[command(subcommand)]
@@ -129,6 +147,11 @@ pub struct ServeArgs {
     /// secrets are predictable). [default: none: random]
     #[arg(long, env = "KASSA_SEED", value_name = "N")]
     pub seed: Option<u64>,
+    /// At every start, replace the store's data with this fixture (`kassa export`'s file, or
+    /// `GET /_kassa/stores/default/export`'s); `/_kassa/stores/default/reset` goes back to it.
+    /// Needs the emulator. [default: none]
+    #[arg(long, env = "KASSA_FIXTURE", value_name = "FILE")]
+    pub fixture: Option<PathBuf>,
     /// HTTPS and connection limits.
     #[command(flatten)]
     pub net: NetArgs,
@@ -164,6 +187,7 @@ pub struct FileConfig {
     pub metrics_token: Option<String>,
     pub emulator: Option<bool>,
     pub seed: Option<u64>,
+    pub fixture: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -290,6 +314,8 @@ pub struct ServeConfig {
     pub emulator: bool,
     /// The seed of ids and generated secrets, if they are to repeat from run to run.
     pub seed: Option<u64>,
+    /// The fixture loaded at start and reset to (`--fixture`).
+    pub fixture: Option<PathBuf>,
     /// How integration events are delivered: Elastic Path's 10 s timeout and kassa's retry
     /// schedule, unless `KASSA_INTEGRATION_*` say otherwise ([`delivery_policy`]).
     pub delivery: kassa_core::integrations::RetryPolicy,
@@ -431,6 +457,12 @@ impl ServeConfig {
         Ok(Self {
             emulator,
             seed: args.seed.or(file.seed),
+            fixture: match args.fixture.or(file.fixture) {
+                Some(_) if !emulator => bail!(
+                    "--fixture replaces the store's data at every start, which only an emulator does: add --emulator"
+                ),
+                fixture => fixture,
+            },
             listen,
             database,
             public_url: args.public_url.or(file.public_url),
@@ -504,6 +536,7 @@ mod tests {
             demo: false,
             emulator: None,
             seed: None,
+            fixture: None,
             net: NetArgs::default(),
             shutdown_drain: None,
         }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use kassa_api::auth::TokenService;
 use kassa_api::{ApiConfig, AppState};
+use kassa_core::snapshot::Fixture;
 use kassa_core::store::{ApplicationKey, Store};
 use kassa_core::time::now_millis;
 use kassa_core::{Error, secret};
@@ -150,6 +151,10 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         kassa_core::ids::seed(config.seed);
     }
     let store = prepare_store(&config.database).await?;
+    let fixture = match &config.fixture {
+        Some(path) => Some(Arc::new(import_fixture(&*store, path).await?)),
+        None => None,
+    };
     match &config.admin_credentials {
         Some((id, secret)) => ensure_admin_key(&*store, id, secret).await?,
         None => {
@@ -188,6 +193,9 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         ..ApiConfig::default()
     };
     let mut state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);
+    if let Some(emulator) = &state.emulator {
+        emulator.set_fixture(fixture);
+    }
     if config.emulator {
         let maker: Arc<dyn kassa_api::stores::StoreMaker> = match &config.database {
             Database::Sqlite(_) | Database::Memory => {
@@ -212,6 +220,30 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let indexing = state.clone();
     tokio::spawn(async move { indexing.search.refresh(indexing.search_sources()).await });
     Ok(state)
+}
+
+/// Replaces the store's data with the fixture file at `path`'s (`kassa import`, `kassa serve
+/// --fixture`) and returns the fixture.
+pub async fn import_fixture(store: &dyn Store, path: &std::path::Path) -> anyhow::Result<Fixture> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the fixture {}", path.display()))?;
+    let fixture = Fixture::parse(&bytes).map_err(|e| fixture_error(path, e))?;
+    store
+        .import(fixture.clone())
+        .await
+        .map_err(|e| fixture_error(path, e))?;
+    Ok(fixture)
+}
+
+/// What is wrong with a fixture file, a problem a line.
+fn fixture_error(path: &std::path::Path, e: Error) -> anyhow::Error {
+    let problems = match e {
+        Error::Validation(problems) => problems
+            .iter()
+            .map(|p| format!("\n  {}: {}: {}", p.source, p.title, p.detail))
+            .collect(),
+        e => format!(" {e}"),
+    };
+    anyhow!("the fixture {} cannot be imported:{problems}", path.display())
 }
 
 /// Where a SQLite database keeps its search indexes: beside it, `<file>.search/`.

@@ -98,6 +98,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("kassa: database is up to date");
             Ok(())
         }
+        Command::Export { output, database } => {
+            let database = Database::resolve(&database, &file)?.persistent("export")?;
+            let store = kassa::prepare_store(&database).await?;
+            let fixture = store.export().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bytes = fixture.to_bytes();
+            match output {
+                Some(path) => std::fs::write(&path, bytes)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?,
+            }
+            Ok(())
+        }
+        Command::Import {
+            file: fixture,
+            database,
+        } => {
+            let database = Database::resolve(&database, &file)?.persistent("import")?;
+            let store = kassa::prepare_store(&database).await?;
+            let imported = kassa::import_fixture(&*store, &fixture).await;
+            store.close().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rows: usize = imported?.tables.values().map(Vec::len).sum();
+            println!("kassa: imported {rows} rows from {}", fixture.display());
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Create { name, database },
         } => {

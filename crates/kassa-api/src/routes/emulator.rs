@@ -9,12 +9,14 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use kassa_core::context::StoreContext;
+use kassa_core::snapshot::Fixture;
 use kassa_core::time::rfc3339;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Admin;
@@ -24,10 +26,13 @@ use crate::emulator::{
 };
 use crate::envelope;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, data_of, parse_uuid};
+use crate::extract::{ApiJson, ApiPath, data_of, parse_uuid, read_body_up_to};
 use crate::route_table::Routes;
 use crate::state::AppState;
 use crate::state::TestStoreDirectory;
+
+/// The largest fixture a request may carry (`kassa import` reads a file of any size).
+pub const MAX_FIXTURE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Most journal entries one read returns.
 const MAX_PAGE: usize = 1000;
@@ -35,7 +40,12 @@ const DEFAULT_PAGE: usize = 100;
 
 pub fn router() -> Routes {
     Routes::new()
-        .route("/_kassa/stores", get(stores).post(create_store))
+        .route(
+            "/_kassa/stores",
+            get(stores)
+                .post(create_store)
+                .layer(DefaultBodyLimit::max(MAX_FIXTURE_BYTES)),
+        )
         .route("/_kassa/stores/{id}", get(store).delete(delete_store))
         .route(
             "/_kassa/stores/{id}/requests",
@@ -54,6 +64,11 @@ pub fn router() -> Routes {
             get(rate_limit).put(set_rate_limit),
         )
         .route("/_kassa/stores/{id}/reset", post(reset))
+        .route("/_kassa/stores/{id}/export", get(export))
+        .route(
+            "/_kassa/stores/{id}/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_FIXTURE_BYTES)),
+        )
         .route(
             "/_kassa/stores/{id}/clock",
             get(clock).post(move_clock).delete(real_clock),
@@ -94,6 +109,10 @@ fn render_store(state: &AppState) -> Value {
         "id": &*state.store_id,
         "seed": state.context.current_seed(),
         "clock": render_clock(&state.context),
+        "resets_to": match state.emulator.as_ref().and_then(|e| e.fixture()) {
+            Some(_) => "fixture",
+            None => "empty",
+        },
     })
 }
 
@@ -121,14 +140,16 @@ fn test_stores_of(state: &AppState) -> ApiResult<&Arc<dyn TestStoreDirectory>> {
     })
 }
 
-/// `POST /_kassa/stores` `{"data": {"seed": 42}}` (the body and the seed optional): a new empty
-/// store, answered with its admin `client_id` and `client_secret` (shown only here).
+/// `POST /_kassa/stores` `{"data": {"seed": 42, "fixture": {…}}}` (the body and both fields
+/// optional): a new store, empty or holding the fixture (which its resets then go back to),
+/// answered with its admin `client_id` and `client_secret` (shown only here).
 async fn create_store(
     State(state): State<AppState>,
     _: Admin,
-    body: axum::body::Bytes,
+    req: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let stores = test_stores_of(&state)?;
+    let body = read_body_up_to(req, &state, MAX_FIXTURE_BYTES).await?;
     let body: Option<Value> = match body.trim_ascii() {
         [] => None,
         text => Some(
@@ -136,23 +157,56 @@ async fn create_store(
                 .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?,
         ),
     };
-    let seed = match body {
-        Some(body) => match data_of(&body)?.get("seed") {
-            None | Some(Value::Null) => None,
-            Some(seed) => Some(seed.as_u64().ok_or_else(|| {
-                invalid(
-                    "seed",
-                    "seed must be a whole number from 0 to 18446744073709551615",
-                )
-            })?),
-        },
-        None => None,
+    let data = match &body {
+        Some(body) => data_of(body)?.clone(),
+        None => Map::new(),
+    };
+    let seed = match data.get("seed") {
+        None | Some(Value::Null) => None,
+        Some(seed) => Some(seed.as_u64().ok_or_else(|| {
+            invalid(
+                "seed",
+                "seed must be a whole number from 0 to 18446744073709551615",
+            )
+        })?),
+    };
+    let fixture = match data.get("fixture") {
+        None | Some(Value::Null) => None,
+        Some(fixture) => {
+            Some(Arc::new(Fixture::deserialize(fixture).map_err(|e| {
+                invalid("fixture", format!("not a kassa fixture: {e}"))
+            })?))
+        }
     };
     let (store, client_id, client_secret) = stores.create(seed).await?;
+    if let Some(fixture) = fixture {
+        let emulator = store
+            .emulator
+            .clone()
+            .ok_or_else(|| no_store(&Uri::from_static("/_kassa/stores")))?;
+        if let Err(e) = load(&store, Fixture::clone(&fixture)).await {
+            stores.delete(&store.store_id).await?;
+            return Err(in_fixture(e));
+        }
+        emulator.set_fixture(Some(fixture));
+    }
     let mut data = render_store(&store);
     data["client_id"] = json!(client_id);
     data["client_secret"] = json!(client_secret);
     Ok((StatusCode::CREATED, Json(envelope::single(data))))
+}
+
+/// A fixture's problems, named by their path under `data.fixture`.
+fn in_fixture(e: kassa_core::Error) -> ApiError {
+    match e {
+        kassa_core::Error::Validation(mut problems) => {
+            for p in &mut problems {
+                p.source = format!("data.fixture.{}", p.source);
+            }
+            kassa_core::Error::Validation(problems).into()
+        }
+        e => e.into(),
+    }
 }
 
 /// Removes a per-test store and all its data.
@@ -516,33 +570,63 @@ async fn set_rate_limit(
 // ---------------------------------------------------------------------------------------------
 // Reset
 
-/// Back to empty: every resource of the store goes (its application keys stay, and tokens stay
-/// valid), the account realm is made again as at a first start, and the store's journal, fault
-/// rules and rate limit are cleared. With `--seed`, ids start again from the seed, so each test
-/// that begins with a reset sees the same ids.
+/// Back to empty, or to the fixture the store was made from: every resource of the store goes
+/// (its application keys stay, and tokens stay valid), the account realm is made again as at a
+/// first start where the fixture has none, and the store's journal, fault rules and rate limit
+/// are cleared. With `--seed`, ids start again from the seed, so each test that begins with a
+/// reset sees the same ids.
 async fn reset(StoreEmulator(emulator, state): StoreEmulator) -> ApiResult<StatusCode> {
-    let context = Arc::clone(&state.context);
+    let fixture = emulator
+        .fixture()
+        .map_or_else(Fixture::empty, |f| Fixture::clone(&f));
+    if let Some(seed) = state.context.current_seed() {
+        state.context.seed(Some(seed));
+    }
+    state.context.set_clock(None);
+    load(&state, fixture).await?;
+    emulator.journal.clear();
+    emulator.faults.clear();
+    emulator.rate_limit.set(None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the store's data with `fixture`'s (its credentials stay) and brings this node's
+/// caches, integrations and search indexes up to it. Shared by the reset, the import and a store
+/// made from a fixture; `kassa serve --fixture` does the same through [`crate::load_fixture`].
+async fn load(state: &AppState, fixture: Fixture) -> kassa_core::Result<()> {
+    let state = state.clone();
     // The store's own ids and clock, whichever store's admin asked.
-    kassa_core::context::scope(context, async move {
-        state.store.reset().await?;
-        if let Some(seed) = state.context.current_seed() {
-            state.context.seed(Some(seed));
-        }
-        state.context.set_clock(None);
-        let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
-        state.store.ensure_account_realm(settings, realm).await?;
-        // This node's caches: none may answer from the store as it was.
-        state.catalog_view.invalidate();
-        state.promotions.invalidate();
-        state.integrations.reload(&*state.store).await?;
-        let search = state.clone();
-        kassa_core::context::spawn(async move { search.search.refresh(search.search_sources()).await });
-        emulator.journal.clear();
-        emulator.faults.clear();
-        emulator.rate_limit.set(None);
-        Ok(StatusCode::NO_CONTENT)
+    kassa_core::context::scope(Arc::clone(&state.context), async move {
+        crate::load_fixture(&state, fixture).await
     })
     .await
+}
+
+/// `GET /_kassa/stores/{id}/export`: the store's data as one fixture file (every table but its
+/// credentials, rows in key order, secrets redacted), the same bytes on either backend.
+async fn export(
+    StoreEmulator(_, state): StoreEmulator,
+) -> ApiResult<([(axum::http::HeaderName, String); 2], Vec<u8>)> {
+    let fixture = state.store.export().await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"kassa-{}.json\"", state.store_id),
+            ),
+        ],
+        fixture.to_bytes(),
+    ))
+}
+
+/// `POST /_kassa/stores/{id}/import` with a fixture file as the body: the store's data becomes
+/// the fixture's, in one transaction (its credentials, journal, faults, clock and the fixture
+/// its resets go back to stay). A fixture that does not fit changes nothing.
+async fn import(StoreEmulator(_, state): StoreEmulator, req: Request) -> ApiResult<StatusCode> {
+    let body = read_body_up_to(req, &state, MAX_FIXTURE_BYTES).await?;
+    load(&state, Fixture::parse(&body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------------------------------------

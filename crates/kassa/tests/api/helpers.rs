@@ -314,6 +314,7 @@ fn config(db: &TestDatabase, client_id: &str, client_secret: &str, options: &Opt
         // Ids are process-wide: the suite's servers share a process, so none is seeded here
         // (the process tests seed theirs).
         seed: None,
+        fixture: None,
     }
 }
 
