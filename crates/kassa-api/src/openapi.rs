@@ -434,7 +434,7 @@ pub fn operations() -> Vec<Op> {
         tag("kassa emulator", vec![
             Op::get("/_kassa/stores", "List the server's stores (kassa's own: with --emulator)").admin().list().returns("Any"),
             Op::post("/_kassa/stores", "Create a store for one test (kassa's own)")
-                .describe("An isolated, empty store in this server, in milliseconds on SQLite (about a second on PostgreSQL, a schema's migration): its own application key, realm, settings, catalog, carts, orders, journal, fault rules, test clock and ids; nothing is shared with another store. The body is optional: `seed` makes its ids come from a seeded generator. Answers its `client_id` and `client_secret` (shown only here): requests choose the store by these credentials alone (its client ids and token key ids begin with the store's id), so unchanged Elastic Path clients work. Only the server's own admin may create stores; a store lives until it is deleted or the server stops.")
+                .describe("An isolated, empty store in this server, in milliseconds on SQLite (about a second on PostgreSQL, a schema's migration): its own application key, realm, settings, catalog, carts, orders, journal, fault rules, test clock and ids; nothing is shared with another store. The body is optional: `seed` makes its ids come from a seeded generator, `fixture` (an exported store) fills it, and its resets go back to it. Answers its `client_id` and `client_secret` (shown only here): requests choose the store by these credentials alone (its client ids and token key ids begin with the store's id), so unchanged Elastic Path clients work. Only the server's own admin may create stores; a store lives until it is deleted or the server stops.")
                 .admin().created().body("DataObject").returns("Any"),
             Op::get("/_kassa/stores/{id}", "Get a store (kassa's own)").admin().returns("Any"),
             Op::delete("/_kassa/stores/{id}", "Delete a store made for a test, with all its data (kassa's own)")
@@ -451,9 +451,15 @@ pub fn operations() -> Vec<Op> {
             Op::delete("/_kassa/stores/{id}/faults", "Delete every fault rule of the store (kassa's own)").admin().no_content(),
             Op::get("/_kassa/stores/{id}/faults/{fault_id}", "Get a fault rule and its counts (kassa's own)").admin().returns("Any"),
             Op::delete("/_kassa/stores/{id}/faults/{fault_id}", "Delete a fault rule (kassa's own)").admin().no_content(),
-            Op::post("/_kassa/stores/{id}/reset", "Reset the store to empty (kassa's own)")
-                .describe("Deletes every resource of the store in one transaction — its application keys stay, and their tokens stay valid — and makes its account realm, default currency and settings again as at a first start; empties its journal, fault rules and rate limit. With `--seed`, ids start again from the seed.")
+            Op::post("/_kassa/stores/{id}/reset", "Reset the store to empty or to its fixture (kassa's own)")
+                .describe("Replaces every resource of the store in one transaction with the fixture it was made from (`fixture` at its creation, `kassa serve --fixture` for `default`), or with nothing — its application keys stay, and their tokens stay valid — and makes its account realm, default currency and settings again as at a first start where the fixture has none; empties its journal, fault rules and rate limit. With `--seed`, ids start again from the seed.")
                 .admin().no_content(),
+            Op::get("/_kassa/stores/{id}/export", "Export the store as a fixture (kassa's own)")
+                .describe("One JSON file, `{\"kassa_fixture\": 1, \"tables\": {…}}`: every table but the store's credentials and the integrations' delivery outbox, rows in primary-key order, values in one form (the same bytes from SQLite and PostgreSQL), passwords only as their hashes and integration secrets `[redacted]`. Read in one consistent snapshot.")
+                .admin().returns("Any"),
+            Op::post("/_kassa/stores/{id}/import", "Replace the store's data with a fixture (kassa's own)")
+                .describe("The body is a fixture (`export`'s file; up to 256 MiB). One transaction: the store's data becomes the fixture's, its credentials stay. A table left out is as a new store has it; a column left out takes its default. An unknown table or column, a value of the wrong kind (400 naming `tables.{name}[{i}].{column}`), or rows the database refuses (400 `Invalid Fixture`: a duplicate key, a dangling reference) change nothing.")
+                .admin().body("Any").no_content(),
             Op::get("/_kassa/stores/{id}/clock", "Read the store's test clock (kassa's own)").admin().returns("Any"),
             Op::post("/_kassa/stores/{id}/clock", "Move the store's test clock (kassa's own)")
                 .describe("`advance_secs` (from the clock's now) or `set` (an RFC 3339 time); the clock runs on from there. Every time-based rule reads it: cart expiry, token and account-token expiry, sale price windows, promotion start and end, idempotency-key retention, release times.")

@@ -149,7 +149,7 @@ impl Fixture {
 }
 
 /// What a column holds, as far as a fixture cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ColumnKind {
     Text,
     /// Written as text: lowercase, hyphenated.

@@ -41,6 +41,7 @@ mod refusals;
 mod sdk;
 mod search;
 mod shopper_reads;
+mod snapshots;
 mod test_stores;
 mod tls;
 mod tls_process;
