@@ -148,6 +148,7 @@ backend_tests!(
     logs_are_plain_lines_naming_errors_and_the_demo_seed_is_one_line,
     a_seed_makes_the_same_ids_on_every_run,
     the_test_clock_expires_tokens_and_carts_and_starts_promotions,
+    fixture_files_on_the_command_line,
 );
 
 /// Written to a file (not a terminal), the log has no colour codes; the `--demo` seed's requests
@@ -1186,4 +1187,85 @@ async fn the_test_clock_expires_tokens_and_carts_and_starts_promotions(backend: 
     assert_eq!(real.body["data"]["real_time"], true, "{}", real.body);
     server.signal("-TERM");
     assert!(server.wait(Duration::from_secs(10)));
+}
+
+/// `kassa export` and `kassa import` move a store's data through a file, byte for byte, and
+/// `kassa serve --fixture` starts from it and resets to it.
+async fn fixture_files_on_the_command_line(backend: Backend) {
+    let http = reqwest::Client::new();
+    let dir = std::env::temp_dir().join(format!("kassa-fixture-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("shop.json");
+    let file_arg = file.to_str().unwrap();
+
+    // A store with a product, stopped, exported.
+    let source = TestDatabase::create(backend).await;
+    let mut server = Server::start(&source.url, &ADMIN);
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let r = call(
+        &http,
+        &server,
+        Method::POST,
+        "/pcm/products",
+        &admin,
+        Some(json!({"data": {"type": "product", "attributes": {"name": "Kept", "sku": "KEPT-1", "commodity_type": "physical"}}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let product = r.body["data"]["id"].as_str().unwrap().to_owned();
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(10)));
+    let source_env = [("KASSA_DATABASE_URL", source.url.as_str())];
+    let out = kassa(&["export", "--output", file_arg], &source_env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported = std::fs::read(&file).unwrap();
+    assert!(String::from_utf8_lossy(&exported).contains("KEPT-1"));
+
+    // Imported into another database, it exports the same bytes.
+    let target = TestDatabase::create(backend).await;
+    let target_env = [("KASSA_DATABASE_URL", target.url.as_str())];
+    let out = kassa(&["import", file_arg], &target_env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kassa: imported "));
+    let out = kassa(&["export"], &target_env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == exported, "the export of the import differs");
+
+    // A fixture that does not fit: one error line, then each problem; nothing changed.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"kassa_fixture": 1, "tables": {"coupons": []}}"#).unwrap();
+    let out = assert_fails_with(&["import", bad.to_str().unwrap()], &target_env, "cannot be imported");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tables.coupons: Unknown Table"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kassa(&["export"], &target_env).output().unwrap().stdout == exported);
+
+    // `serve --fixture` starts from the file and resets to it; it needs the emulator.
+    let mut env = ADMIN.to_vec();
+    env.push(("KASSA_FIXTURE", file_arg));
+    let fresh = TestDatabase::create(backend).await;
+    let server = Server::start(&fresh.url, &env);
+    let admin = token(&http, &server, "admin", "admin-secret").await;
+    let path = format!("/pcm/products/{product}");
+    assert_eq!(call(&http, &server, Method::GET, &path, &admin, None).await.status, 200);
+    assert_eq!(call(&http, &server, Method::DELETE, &path, &admin, None).await.status, 204);
+    let r = call(&http, &server, Method::POST, "/_kassa/stores/default/reset", &admin, None).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(call(&http, &server, Method::GET, &path, &admin, None).await.status, 200);
+    let r = http
+        .get(server.url("/_kassa/stores/default/export"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.bytes().await.unwrap() == exported);
+    drop(server);
+    let mut env = ADMIN.to_vec();
+    env[2].1 = "false";
+    env.push(("KASSA_DATABASE_URL", fresh.url.as_str()));
+    env.push(("KASSA_FIXTURE", file_arg));
+    assert_fails_with(&["serve"], &env, "--fixture replaces the store's data");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
