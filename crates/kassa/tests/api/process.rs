@@ -1216,7 +1216,9 @@ async fn fixture_files_on_the_command_line(backend: Backend) {
     server.signal("-TERM");
     assert!(server.wait(Duration::from_secs(10)));
     let source_env = [("KASSA_DATABASE_URL", source.url.as_str())];
-    let out = kassa(&["export", "--output", file_arg], &source_env).output().unwrap();
+    let out = kassa(&["export", "--output", file_arg], &source_env)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let exported = std::fs::read(&file).unwrap();
     assert!(String::from_utf8_lossy(&exported).contains("KEPT-1"));
@@ -1234,7 +1236,11 @@ async fn fixture_files_on_the_command_line(backend: Backend) {
     // A fixture that does not fit: one error line, then each problem; nothing changed.
     let bad = dir.join("bad.json");
     std::fs::write(&bad, r#"{"kassa_fixture": 1, "tables": {"coupons": []}}"#).unwrap();
-    let out = assert_fails_with(&["import", bad.to_str().unwrap()], &target_env, "cannot be imported");
+    let out = assert_fails_with(
+        &["import", bad.to_str().unwrap()],
+        &target_env,
+        "cannot be imported",
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("tables.coupons: Unknown Table"),
         "{}",
@@ -1249,11 +1255,34 @@ async fn fixture_files_on_the_command_line(backend: Backend) {
     let server = Server::start(&fresh.url, &env);
     let admin = token(&http, &server, "admin", "admin-secret").await;
     let path = format!("/pcm/products/{product}");
-    assert_eq!(call(&http, &server, Method::GET, &path, &admin, None).await.status, 200);
-    assert_eq!(call(&http, &server, Method::DELETE, &path, &admin, None).await.status, 204);
-    let r = call(&http, &server, Method::POST, "/_kassa/stores/default/reset", &admin, None).await;
+    assert_eq!(
+        call(&http, &server, Method::GET, &path, &admin, None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&http, &server, Method::DELETE, &path, &admin, None)
+            .await
+            .status,
+        204
+    );
+    let r = call(
+        &http,
+        &server,
+        Method::POST,
+        "/_kassa/stores/default/reset",
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(call(&http, &server, Method::GET, &path, &admin, None).await.status, 200);
+    assert_eq!(
+        call(&http, &server, Method::GET, &path, &admin, None)
+            .await
+            .status,
+        200
+    );
     let r = http
         .get(server.url("/_kassa/stores/default/export"))
         .bearer_auth(&admin)
