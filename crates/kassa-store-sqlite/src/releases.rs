@@ -749,4 +749,39 @@ mod tests {
             assert_eq!(parts_of(&store, id).await, 0);
         }
     }
+
+    #[tokio::test]
+    async fn a_large_snapshot_goes_through_a_fixture_whole_and_comes_back_in_parts() {
+        let source = store().await;
+        let catalog = source
+            .create_catalog(Catalog {
+                id: Uuid::new_v4(),
+                name: "Big".into(),
+                description: None,
+                hierarchy_ids: Vec::new(),
+                pricebooks: Vec::new(),
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+        let big = snapshot(catalog.id, PART_BYTES * 5 / 2 + 1);
+        let published = release(catalog.id, 1);
+        source
+            .publish_release(published.clone(), big.to_document(), Vec::new())
+            .await
+            .unwrap();
+        let fixture = source.export().await.unwrap();
+        let row = &fixture.tables["catalog_releases"][0];
+        assert_eq!(
+            row["snapshot"].as_str().unwrap().len(),
+            big.to_document().into_json().len()
+        );
+
+        let copy = store().await;
+        copy.import(fixture.clone()).await.unwrap();
+        assert_eq!(parts_of(&copy, published.id).await, 3);
+        assert_eq!(copy.release_snapshot(published.id).await.unwrap(), Some(big));
+        assert_eq!(copy.export().await.unwrap(), fixture);
+    }
 }

@@ -16,7 +16,6 @@ use axum::routing::{get, post};
 use kassa_core::context::StoreContext;
 use kassa_core::snapshot::Fixture;
 use kassa_core::time::rfc3339;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Admin;
@@ -157,8 +156,15 @@ async fn create_store(
                 .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?,
         ),
     };
-    let data = match &body {
-        Some(body) => data_of(body)?.clone(),
+    // Taken out of the body rather than copied: a fixture may be large.
+    let mut data = match body {
+        Some(mut body) => {
+            data_of(&body)?;
+            match body.get_mut("data").map(Value::take) {
+                Some(Value::Object(data)) => data,
+                _ => Map::new(),
+            }
+        }
         None => Map::new(),
     };
     let seed = match data.get("seed") {
@@ -170,25 +176,22 @@ async fn create_store(
             )
         })?),
     };
-    let fixture = match data.get("fixture") {
+    let fixture = match data.remove("fixture") {
         None | Some(Value::Null) => None,
-        Some(fixture) => {
-            Some(Arc::new(Fixture::deserialize(fixture).map_err(|e| {
-                invalid("fixture", format!("not a kassa fixture: {e}"))
-            })?))
-        }
+        Some(fixture) => Some(Arc::new(
+            serde_json::from_value::<Fixture>(fixture)
+                .map_err(|e| invalid("fixture", format!("not a kassa fixture: {e}")))?,
+        )),
     };
     let (store, client_id, client_secret) = stores.create(seed).await?;
     if let Some(fixture) = fixture {
-        let emulator = store
-            .emulator
-            .clone()
-            .ok_or_else(|| no_store(&Uri::from_static("/_kassa/stores")))?;
         if let Err(e) = load(&store, Fixture::clone(&fixture)).await {
             stores.delete(&store.store_id).await?;
             return Err(in_fixture(e));
         }
-        emulator.set_fixture(Some(fixture));
+        if let Some(emulator) = &store.emulator {
+            emulator.set_fixture(Some(fixture));
+        }
     }
     let mut data = render_store(&store);
     data["client_id"] = json!(client_id);
