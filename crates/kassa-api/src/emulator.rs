@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use kassa_core::snapshot::Fixture;
 use kassa_core::time::{Millis, now_millis};
 use serde_json::Value;
 use uuid::Uuid;
@@ -70,17 +71,25 @@ pub struct Emulator {
     pub faults: Faults,
     pub rate_limit: RateLimit,
     /// What a reset brings the store back to: the fixture it was made from (`kassa serve
-    /// --fixture`, `POST /_kassa/stores` with one), or none (empty).
-    fixture: Mutex<Option<Arc<kassa_core::snapshot::Fixture>>>,
+    /// --fixture`, `POST /_kassa/stores` with one), or none (empty). Kept as its JSON text, a
+    /// fraction of the parsed document's memory, and parsed at each reset.
+    fixture: Mutex<Option<Arc<[u8]>>>,
 }
 
 impl Emulator {
-    pub fn fixture(&self) -> Option<Arc<kassa_core::snapshot::Fixture>> {
-        self.fixture.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The fixture a reset goes back to; an empty one if there is none.
+    pub fn reset_fixture(&self) -> kassa_core::Result<Fixture> {
+        let kept = self.fixture.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        kept.map_or_else(|| Ok(Fixture::empty()), |bytes| Fixture::parse(&bytes))
     }
 
-    pub fn set_fixture(&self, fixture: Option<Arc<kassa_core::snapshot::Fixture>>) {
-        *self.fixture.lock().unwrap_or_else(|e| e.into_inner()) = fixture;
+    pub fn resets_to_fixture(&self) -> bool {
+        self.fixture.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    pub fn set_reset_fixture(&self, fixture: Option<&Fixture>) {
+        let bytes = fixture.map(|f| Arc::from(serde_json::to_vec(f).expect("a fixture is plain JSON")));
+        *self.fixture.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
     }
 }
 

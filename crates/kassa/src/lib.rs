@@ -152,7 +152,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     }
     let store = prepare_store(&config.database).await?;
     let fixture = match &config.fixture {
-        Some(path) => Some(Arc::new(import_fixture(&*store, path).await?)),
+        Some(path) => Some(import_fixture(&*store, path).await?),
         None => None,
     };
     match &config.admin_credentials {
@@ -194,7 +194,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     };
     let mut state = AppState::new(store, Arc::new(tokens), api).with_delivery_policy(config.delivery);
     if let Some(emulator) = &state.emulator {
-        emulator.set_fixture(fixture);
+        emulator.set_reset_fixture(fixture.as_ref());
     }
     if config.emulator {
         let maker: Arc<dyn kassa_api::stores::StoreMaker> = match &config.database {

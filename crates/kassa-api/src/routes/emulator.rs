@@ -108,9 +108,9 @@ fn render_store(state: &AppState) -> Value {
         "id": &*state.store_id,
         "seed": state.context.current_seed(),
         "clock": render_clock(&state.context),
-        "resets_to": match state.emulator.as_ref().and_then(|e| e.fixture()) {
-            Some(_) => "fixture",
-            None => "empty",
+        "resets_to": match state.emulator.as_ref().is_some_and(|e| e.resets_to_fixture()) {
+            true => "fixture",
+            false => "empty",
         },
     })
 }
@@ -178,19 +178,19 @@ async fn create_store(
     };
     let fixture = match data.remove("fixture") {
         None | Some(Value::Null) => None,
-        Some(fixture) => Some(Arc::new(
+        Some(fixture) => Some(
             serde_json::from_value::<Fixture>(fixture)
                 .map_err(|e| invalid("fixture", format!("not a kassa fixture: {e}")))?,
-        )),
+        ),
     };
     let (store, client_id, client_secret) = stores.create(seed).await?;
     if let Some(fixture) = fixture {
-        if let Err(e) = load(&store, Fixture::clone(&fixture)).await {
+        if let Some(emulator) = &store.emulator {
+            emulator.set_reset_fixture(Some(&fixture));
+        }
+        if let Err(e) = load(&store, fixture).await {
             stores.delete(&store.store_id).await?;
             return Err(in_fixture(e));
-        }
-        if let Some(emulator) = &store.emulator {
-            emulator.set_fixture(Some(fixture));
         }
     }
     let mut data = render_store(&store);
@@ -579,9 +579,7 @@ async fn set_rate_limit(
 /// are cleared. With `--seed`, ids start again from the seed, so each test that begins with a
 /// reset sees the same ids.
 async fn reset(StoreEmulator(emulator, state): StoreEmulator) -> ApiResult<StatusCode> {
-    let fixture = emulator
-        .fixture()
-        .map_or_else(Fixture::empty, |f| Fixture::clone(&f));
+    let fixture = emulator.reset_fixture()?;
     if let Some(seed) = state.context.current_seed() {
         state.context.seed(Some(seed));
     }
