@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gateway, MemoryStorageFactory } from '@elasticpath/js-sdk';
+import { readFile } from 'node:fs/promises';
 import { startKassa } from './kassa.mjs';
 
 let kassa;
@@ -59,8 +60,8 @@ test("the classic client retries Elastic Path's 429, and the journal shows each 
 
 // A store per test: each test makes its own store and points the unchanged SDK at it by its
 // client id; the stores share nothing, and deleting one removes everything it held.
-async function newStore() {
-  const store = (await kassaCall('POST', '/_kassa/stores', {})).data;
+async function newStore(data = {}) {
+  const store = (await kassaCall('POST', '/_kassa/stores', data)).data;
   const sdk = (credentials) => gateway({
     ...credentials, host: kassa.host, protocol: kassa.protocol, storage: new MemoryStorageFactory(),
   });
@@ -94,4 +95,21 @@ test('two per-test stores, each with the official SDK, see nothing of each other
   await kassaCall('DELETE', `/_kassa/stores/${b.id}`);
   const left = (await kassaCall('GET', '/_kassa/stores')).data.map((s) => s.id);
   assert.deepEqual(left, ['default']);
+});
+
+// Snapshots: a store made from a fixture (kassa's own demo store, a fixture file like any export)
+// serves its catalog to the unchanged SDK, and its export makes an identical store.
+test('a store made from a fixture serves it to the SDK and exports the same bytes', async () => {
+  const demo = JSON.parse(await readFile(new URL('../crates/kassa/fixtures/demo.json', import.meta.url)));
+  const store = await newStore({ fixture: demo });
+  const products = await store.shopper.ShopperCatalog.Products.All();
+  assert.deepEqual(products.data.map((p) => p.attributes.sku).sort(), ['DEMO-HOODIE', 'DEMO-MUG', 'DEMO-TEE']);
+
+  const exported = async (id) => (await fetch(`${kassa.baseUrl}/_kassa/stores/${id}/export`, {
+    headers: { authorization: `Bearer ${admin}` },
+  })).text();
+  const snapshot = await exported(store.id);
+  const copy = await newStore({ fixture: JSON.parse(snapshot) });
+  assert.equal(await exported(copy.id), snapshot);
+  for (const s of [store, copy]) await kassaCall('DELETE', `/_kassa/stores/${s.id}`);
 });
