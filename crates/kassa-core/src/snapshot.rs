@@ -127,17 +127,17 @@ impl Fixture {
                     if v.problem_count() >= MAX_PROBLEMS {
                         return v.finish();
                     }
-                    let source = format!("tables.{table}[{i}].{column}");
+                    let source = || format!("tables.{table}[{i}].{column}");
                     match shape.kind_of(column) {
                         None => v.push(
-                            source,
+                            source(),
                             "Unknown Column",
                             format!("{table} has no column {column}"),
                         ),
                         Some(kind) => match kind.canonical(value.take()) {
                             Ok(canonical) => *value = canonical,
                             Err(expected) => {
-                                v.push(source, "Invalid Value", format!("{column} must be {expected}"))
+                                v.push(source(), "Invalid Value", format!("{column} must be {expected}"))
                             }
                         },
                     }

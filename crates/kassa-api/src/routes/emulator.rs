@@ -151,8 +151,9 @@ async fn create_store(
     let body = read_body_up_to(req, &state, MAX_FIXTURE_BYTES).await?;
     let body: Option<Value> = match body.trim_ascii() {
         [] => None,
-        text => Some(
-            serde_json::from_slice(text)
+        _ => Some(
+            off_the_runtime(move || serde_json::from_slice(body.trim_ascii()))
+                .await?
                 .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?,
         ),
     };
@@ -197,6 +198,14 @@ async fn create_store(
     data["client_id"] = json!(client_id);
     data["client_secret"] = json!(client_secret);
     Ok((StatusCode::CREATED, Json(envelope::single(data))))
+}
+
+/// Runs `parse` (of a body of up to [`MAX_FIXTURE_BYTES`]: a tenth of a second and more) on a
+/// blocking thread, not on one of the few that serve every request.
+async fn off_the_runtime<T: Send + 'static>(parse: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(parse)
+        .await
+        .map_err(|e| kassa_core::Error::internal(e).into())
 }
 
 /// A fixture's problems, named by their path under `data.fixture`.
@@ -626,7 +635,8 @@ async fn export(
 /// its resets go back to stay). A fixture that does not fit changes nothing.
 async fn import(StoreEmulator(_, state): StoreEmulator, req: Request) -> ApiResult<StatusCode> {
     let body = read_body_up_to(req, &state, MAX_FIXTURE_BYTES).await?;
-    load(&state, Fixture::parse(&body)?).await?;
+    let fixture = off_the_runtime(move || Fixture::parse(&body)).await??;
+    load(&state, fixture).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
