@@ -680,6 +680,21 @@ mod tests {
         }
     }
 
+    async fn big_catalog(store: &SqliteStore) -> Catalog {
+        store
+            .create_catalog(Catalog {
+                id: Uuid::new_v4(),
+                name: "Big".into(),
+                description: None,
+                hierarchy_ids: Vec::new(),
+                pricebooks: Vec::new(),
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap()
+    }
+
     fn release(catalog_id: Uuid, published_at: i64) -> Release {
         Release {
             id: kassa_core::ids::new_id(),
@@ -693,18 +708,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_snapshot_is_stored_in_parts_read_back_whole_and_deleted_with_its_release() {
         let store = store().await;
-        let catalog = store
-            .create_catalog(Catalog {
-                id: Uuid::new_v4(),
-                name: "Big".into(),
-                description: None,
-                hierarchy_ids: Vec::new(),
-                pricebooks: Vec::new(),
-                created_at: 1,
-                updated_at: 1,
-            })
-            .await
-            .unwrap();
+        let catalog = big_catalog(&store).await;
         // Two and a half parts, split inside two-byte characters.
         let big = snapshot(catalog.id, PART_BYTES * 5 / 2 + 1);
         let first = release(catalog.id, 1);
@@ -753,18 +757,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_snapshot_goes_through_a_fixture_whole_and_comes_back_in_parts() {
         let source = store().await;
-        let catalog = source
-            .create_catalog(Catalog {
-                id: Uuid::new_v4(),
-                name: "Big".into(),
-                description: None,
-                hierarchy_ids: Vec::new(),
-                pricebooks: Vec::new(),
-                created_at: 1,
-                updated_at: 1,
-            })
-            .await
-            .unwrap();
+        let catalog = big_catalog(&source).await;
         let big = snapshot(catalog.id, PART_BYTES * 5 / 2 + 1);
         let published = release(catalog.id, 1);
         source
