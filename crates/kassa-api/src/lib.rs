@@ -113,20 +113,25 @@ pub fn served(state: AppState) -> stores::Dispatch {
 
 /// Replaces the store's data with `fixture`'s (its credentials stay; the account realm is made
 /// as at a first start where the fixture has none) and brings this node's caches,
-/// integrations and search indexes up to it: the emulator's reset and import, a store made from
-/// a fixture, and `kassa serve --fixture`. Run it in the store's context.
+/// integrations and search indexes up to it: the emulator's reset and import, and a store made
+/// from a fixture. Runs in the store's own context (its ids and clock), whichever store's admin
+/// asked.
 pub async fn load_fixture(
     state: &AppState,
     fixture: kassa_core::snapshot::Fixture,
 ) -> kassa_core::Result<()> {
-    state.store.import(fixture).await?;
-    let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
-    state.store.ensure_account_realm(settings, realm).await?;
-    // This node's caches: none may answer from the store as it was.
-    state.catalog_view.invalidate();
-    state.promotions.invalidate();
-    state.integrations.reload(&*state.store).await?;
-    let search = state.clone();
-    kassa_core::context::spawn(async move { search.search.refresh(search.search_sources()).await });
-    Ok(())
+    let state = state.clone();
+    kassa_core::context::scope(std::sync::Arc::clone(&state.context), async move {
+        state.store.import(fixture).await?;
+        let (settings, realm) = kassa_core::account::first_realm(kassa_core::time::now_millis());
+        state.store.ensure_account_realm(settings, realm).await?;
+        // This node's caches: none may answer from the store as it was.
+        state.catalog_view.invalidate();
+        state.promotions.invalidate();
+        state.integrations.reload(&*state.store).await?;
+        let search = state.clone();
+        kassa_core::context::spawn(async move { search.search.refresh(search.search_sources()).await });
+        Ok(())
+    })
+    .await
 }

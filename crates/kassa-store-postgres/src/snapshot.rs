@@ -123,7 +123,7 @@ pub(crate) async fn import(pool: &PgPool, mut fixture: Fixture) -> Result<()> {
     .execute(&mut *tx)
     .await
     .map_err(sql_error)?;
-    for table in parents_first(&mut tx).await? {
+    for table in parents_first(&mut tx, &all).await? {
         let (Some(rows), Some(shape)) = (
             fixture.tables.get(&table),
             shapes.iter().find(|s| s.name == table),
@@ -154,7 +154,7 @@ pub(crate) async fn import(pool: &PgPool, mut fixture: Fixture) -> Result<()> {
 /// The store's tables, each after every table it refers to, so each table's rows can go in
 /// with one statement whose references are checked at its end (a table referring to itself
 /// is fine: its rows are all in by then).
-async fn parents_first(conn: &mut PgConnection) -> Result<Vec<String>> {
+async fn parents_first(conn: &mut PgConnection, tables: &[TableShape]) -> Result<Vec<String>> {
     let references: Vec<(String, String)> = sqlx::query_as(
         "SELECT child.relname::text, parent.relname::text
          FROM pg_constraint k
@@ -166,14 +166,10 @@ async fn parents_first(conn: &mut PgConnection) -> Result<Vec<String>> {
     .fetch_all(&mut *conn)
     .await
     .map_err(sql_error)?;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(sql_error)?;
-    let mut waiting: BTreeMap<&str, BTreeSet<&str>> =
-        tables.iter().map(|t| (t.as_str(), BTreeSet::new())).collect();
+    let mut waiting: BTreeMap<&str, BTreeSet<&str>> = tables
+        .iter()
+        .map(|t| (t.name.as_str(), BTreeSet::new()))
+        .collect();
     for (child, parent) in &references {
         waiting.entry(child).or_default().insert(parent);
     }

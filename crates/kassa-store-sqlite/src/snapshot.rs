@@ -20,6 +20,10 @@ use crate::releases::PART_BYTES;
 
 /// Where a release's snapshot lives here, outside its row.
 const RELEASE_PARTS: &str = "catalog_release_parts";
+/// The release table, and the column its snapshot is in a fixture (its row's, as PostgreSQL
+/// keeps it).
+const RELEASES: &str = "catalog_releases";
+const SNAPSHOT: &str = "snapshot";
 
 /// Columns stored as text that hold uuids.
 const UUID_COLUMNS: &[(&str, &[&str])] = &[
@@ -200,8 +204,8 @@ pub(crate) fn shapes(conn: &Connection) -> DbResult<Vec<TableShape>> {
             }
             columns.push((column.clone(), kind_of(&name, &column, &declared)));
         }
-        if name == "catalog_releases" {
-            columns.push(("snapshot".into(), ColumnKind::Text));
+        if name == RELEASES {
+            columns.push((SNAPSHOT.into(), ColumnKind::Text));
         }
         key.sort();
         shapes.push(TableShape {
@@ -221,7 +225,7 @@ pub(crate) fn export(conn: &Connection) -> DbResult<Fixture> {
             .columns
             .iter()
             .map(|(c, _)| c.as_str())
-            .filter(|c| !(shape.name == "catalog_releases" && *c == "snapshot"))
+            .filter(|c| !(shape.name == RELEASES && *c == SNAPSHOT))
             .collect();
         let sql = format!(
             "SELECT {} FROM \"{}\"",
@@ -241,9 +245,9 @@ pub(crate) fn export(conn: &Connection) -> DbResult<Fixture> {
                 let kind = shape.kind_of(column).unwrap_or(ColumnKind::Text);
                 out.insert((*column).to_owned(), json_of(row.get_ref(i)?, kind)?);
             }
-            if shape.name == "catalog_releases" {
+            if shape.name == RELEASES {
                 let id = out["id"].as_str().unwrap_or_default().to_owned();
-                out.insert("snapshot".into(), Value::String(release_snapshot(conn, &id)?));
+                out.insert(SNAPSHOT.into(), Value::String(release_snapshot(conn, &id)?));
             }
             rows.push(out);
         }
@@ -335,7 +339,7 @@ pub(crate) fn import(conn: &Connection, mut fixture: Fixture) -> DbResult<()> {
 }
 
 fn insert_rows(conn: &Connection, shape: &TableShape, rows: &[Row]) -> rusqlite::Result<()> {
-    let releases = shape.name == "catalog_releases";
+    let releases = shape.name == RELEASES;
     // One statement per set of columns: a hand-written fixture may leave columns to their
     // defaults, row by row.
     let mut statements: HashMap<Vec<&str>, String> = HashMap::new();
@@ -343,7 +347,7 @@ fn insert_rows(conn: &Connection, shape: &TableShape, rows: &[Row]) -> rusqlite:
         let columns: Vec<&str> = row
             .keys()
             .map(String::as_str)
-            .filter(|c| !(releases && *c == "snapshot"))
+            .filter(|c| !(releases && *c == SNAPSHOT))
             .collect();
         let sql = statements.entry(columns.clone()).or_insert_with(|| {
             format!(
@@ -366,7 +370,7 @@ fn insert_rows(conn: &Connection, shape: &TableShape, rows: &[Row]) -> rusqlite:
         });
         conn.prepare_cached(sql)?.execute(params_from_iter(values))?;
         if releases {
-            let snapshot = row.get("snapshot").and_then(Value::as_str).unwrap_or_default();
+            let snapshot = row.get(SNAPSHOT).and_then(Value::as_str).unwrap_or_default();
             let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
             for (seq, part) in snapshot.as_bytes().chunks(PART_BYTES).enumerate() {
                 conn.prepare_cached(

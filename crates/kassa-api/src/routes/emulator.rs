@@ -189,7 +189,7 @@ async fn create_store(
         if let Some(emulator) = &store.emulator {
             emulator.set_reset_fixture(Some(&fixture));
         }
-        if let Err(e) = load(&store, fixture).await {
+        if let Err(e) = crate::load_fixture(&store, fixture).await {
             stores.delete(&store.store_id).await?;
             return Err(in_fixture(e));
         }
@@ -593,23 +593,11 @@ async fn reset(StoreEmulator(emulator, state): StoreEmulator) -> ApiResult<Statu
         state.context.seed(Some(seed));
     }
     state.context.set_clock(None);
-    load(&state, fixture).await?;
+    crate::load_fixture(&state, fixture).await?;
     emulator.journal.clear();
     emulator.faults.clear();
     emulator.rate_limit.set(None);
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Replaces the store's data with `fixture`'s (its credentials stay) and brings this node's
-/// caches, integrations and search indexes up to it. Shared by the reset, the import and a store
-/// made from a fixture; `kassa serve --fixture` does the same through [`crate::load_fixture`].
-async fn load(state: &AppState, fixture: Fixture) -> kassa_core::Result<()> {
-    let state = state.clone();
-    // The store's own ids and clock, whichever store's admin asked.
-    kassa_core::context::scope(Arc::clone(&state.context), async move {
-        crate::load_fixture(&state, fixture).await
-    })
-    .await
 }
 
 /// `GET /_kassa/stores/{id}/export`: the store's data as one fixture file (every table but its
@@ -636,7 +624,7 @@ async fn export(
 async fn import(StoreEmulator(_, state): StoreEmulator, req: Request) -> ApiResult<StatusCode> {
     let body = read_body_up_to(req, &state, MAX_FIXTURE_BYTES).await?;
     let fixture = off_the_runtime(move || Fixture::parse(&body)).await??;
-    load(&state, fixture).await?;
+    crate::load_fixture(&state, fixture).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

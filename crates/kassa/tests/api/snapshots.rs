@@ -47,6 +47,50 @@ async fn import(app: &TestApp, admin: &str, store: &str, fixture: &[u8]) -> crat
     crate::helpers::Resp::read(r).await
 }
 
+/// A per-test store made from `fixture`: its id, and its admin's and a shopper's tokens (got with
+/// its own credentials).
+struct Made {
+    id: String,
+    admin: String,
+    shopper: String,
+}
+
+async fn store_from(app: &TestApp, server_admin: &str, fixture: Value) -> Made {
+    let r = app
+        .call(
+            Method::POST,
+            "/_kassa/stores",
+            Some(server_admin),
+            Some(json!({"data": {"fixture": fixture}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["data"]["resets_to"], "fixture");
+    let data = &r.body["data"];
+    let client_id = data["client_id"].as_str().unwrap();
+    let token = |r: crate::helpers::Resp| {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    };
+    let admin = token(
+        app.token_request(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", data["client_secret"].as_str().unwrap()),
+        ])
+        .await,
+    );
+    let shopper = token(
+        app.token_request(&[("grant_type", "implicit"), ("client_id", client_id)])
+            .await,
+    );
+    Made {
+        id: data["id"].as_str().unwrap().to_owned(),
+        admin,
+        shopper,
+    }
+}
+
 /// What a rich store holds: its published product's id, a customer's email, an order's id.
 struct Shop {
     product: String,
@@ -168,38 +212,15 @@ async fn export_import_export_gives_back_the_same_bytes_and_a_working_store(back
     assert!(tables["carts"].as_array().unwrap().len() >= 2);
 
     // Into a new store, then back out: the same bytes.
-    let server = admin.clone();
-    let r = app
-        .call(
-            Method::POST,
-            "/_kassa/stores",
-            Some(&server),
-            Some(json!({"data": {"fixture": fixture}})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let copy = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let client_id = r.body["data"]["client_id"].as_str().unwrap().to_owned();
-    let secret = r.body["data"]["client_secret"].as_str().unwrap().to_owned();
-    assert_eq!(export(&app, &server, &copy).await, exported);
+    let copy = store_from(&app, &admin, fixture).await;
+    assert_eq!(export(&app, &admin, &copy.id).await, exported);
     // And imported again over itself.
-    let r = import(&app, &server, &copy, &exported).await;
+    let r = import(&app, &admin, &copy.id, &exported).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(export(&app, &server, &copy).await, exported);
+    assert_eq!(export(&app, &admin, &copy.id).await, exported);
 
     // The copy is a working store, reached by its own credentials.
-    let copy_admin = app
-        .token_request(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ])
-        .await;
-    let copy_admin = copy_admin.body["access_token"].as_str().unwrap().to_owned();
-    let shopper = app
-        .token_request(&[("grant_type", "implicit"), ("client_id", &client_id)])
-        .await;
-    let shopper = shopper.body["access_token"].as_str().unwrap().to_owned();
+    let (copy_admin, shopper) = (copy.admin, copy.shopper);
     let r = app
         .get(&format!("/catalog/products/{}", shop.product), &shopper)
         .await;
@@ -241,28 +262,8 @@ async fn a_store_made_from_a_fixture_resets_to_it(backend: Backend) {
     let product = product(&app, &admin, &node, "Sencha", "SENCHA", "live").await;
     let fixture: Value = serde_json::from_slice(&export(&app, &admin, "default").await).unwrap();
 
-    let r = app
-        .call(
-            Method::POST,
-            "/_kassa/stores",
-            Some(&admin),
-            Some(json!({"data": {"fixture": fixture}})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["data"]["resets_to"], "fixture");
-    let id = r.body["data"]["id"].as_str().unwrap().to_owned();
-    let token = app
-        .token_request(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", r.body["data"]["client_id"].as_str().unwrap()),
-            ("client_secret", r.body["data"]["client_secret"].as_str().unwrap()),
-        ])
-        .await
-        .body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let made = store_from(&app, &admin, fixture).await;
+    let (id, token) = (made.id, made.admin);
     let path = format!("/pcm/products/{product}");
     assert_eq!(app.get(&path, &token).await.status, 200);
     assert_eq!(app.delete(&path, &token).await.status, 204);
