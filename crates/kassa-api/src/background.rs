@@ -1,7 +1,7 @@
-//! Work that must not compete with requests: a publish's snapshot and the search index builds
-//! run on threads of their own at the lowest scheduling priority, so that while a large catalog
-//! is published and indexed, carts and checkouts get the CPU first and the work takes what is
-//! left.
+//! Work that must not compete with requests: a publish's snapshot, the search index builds and
+//! the integrations' deliveries run on threads of their own at the lowest scheduling priority, so
+//! that while a large catalog is published and indexed, or a backlog of events is delivered,
+//! carts and checkouts get the CPU first and the work takes what is left.
 
 /// Runs `work` on a new thread named `name` at the lowest scheduling priority (Linux's
 /// `SCHED_IDLE` policy; threads it starts, such as tantivy's indexer and merger, inherit it) and
@@ -12,7 +12,7 @@ pub(crate) async fn run_at_lowest_priority<T: Send + 'static>(
 ) -> std::io::Result<T> {
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new().name(name.into()).spawn(move || {
-        lower_own_priority();
+        lower_thread_priority();
         let _ = done.send(work());
     })?;
     result
@@ -20,8 +20,9 @@ pub(crate) async fn run_at_lowest_priority<T: Send + 'static>(
         .map_err(|_| std::io::Error::other(format!("the {name} thread panicked")))
 }
 
+/// Gives the calling thread the lowest scheduling priority (threads it starts inherit it).
 #[cfg(target_os = "linux")]
-fn lower_own_priority() {
+pub fn lower_thread_priority() {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
     };
@@ -36,4 +37,4 @@ fn lower_own_priority() {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_own_priority() {}
+pub fn lower_thread_priority() {}

@@ -4,7 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
-pub(crate) mod background;
+pub mod background;
 pub mod catalog_view;
 pub mod cors;
 pub mod emulator;

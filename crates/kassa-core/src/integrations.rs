@@ -628,11 +628,20 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What a lease allows beyond an attempt's timeout: the time to record the attempt.
+const LEASE_MARGIN_MS: u64 = 2_000;
+
 impl RetryPolicy {
     /// How long a leased job is reserved for its node: twice the timeout and a margin, so a
     /// lease never ends while its attempt may still be under way (22 s by default).
     pub fn lease_ms(&self) -> u64 {
-        self.timeout_ms * 2 + 2_000
+        self.timeout_ms * 2 + LEASE_MARGIN_MS
+    }
+
+    /// Whether an attempt may start at `now` under a lease ending at `lease_until`: only if it
+    /// ends (by its timeout at the latest) and is recorded before the lease does.
+    pub fn may_start(&self, lease_until: Millis, now: Millis) -> bool {
+        lease_until - now >= (self.timeout_ms + LEASE_MARGIN_MS) as i64
     }
 
     /// The delay after failed attempt `attempt` (1-based) before the next one, or `None` when
@@ -665,6 +674,25 @@ pub struct DueJob {
     /// The integration's `updated_at` when the job was leased: a kept copy of another version
     /// is read again.
     pub integration_version: Millis,
+}
+
+/// Where a store hands the jobs that its own writes make to this node's worker: each is written
+/// already leased to `node` for `lease_ms`, and sent here once its write is committed (and, on
+/// SQLite, durable), so the worker neither polls for it nor leases it in a write of its own. A job
+/// is handed only while the channel has room (a permit is reserved when it is written); the others
+/// are written due, for any node's poll.
+#[derive(Debug, Clone)]
+pub struct JobHandoff {
+    pub node: Uuid,
+    pub lease_ms: u64,
+    pub jobs: tokio::sync::mpsc::Sender<HandedJob>,
+}
+
+/// A job handed to the worker of the node that wrote it, leased to that node until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedJob {
+    pub job: DueJob,
+    pub lease_until: Millis,
 }
 
 /// A job a node took for one attempt: the event and where it goes.
@@ -1096,6 +1124,23 @@ mod tests {
             ..p
         };
         assert_eq!(huge.retry_delay(150, 1.0), Some(600_000));
+    }
+
+    #[test]
+    fn an_attempt_starts_only_while_its_lease_outlasts_it() {
+        let p = RetryPolicy::default(); // 10 s timeout, 22 s lease
+        let written = 1_000_000;
+        let lease_until = written + p.lease_ms() as i64;
+        // (ms after the lease began, may start)
+        for (after, want) in [
+            (0, true),
+            (5_000, true),
+            (10_000, true),
+            (10_001, false),
+            (22_000, false),
+        ] {
+            assert_eq!(p.may_start(lease_until, written + after), want, "{after} ms in");
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@ use crate::catalog::{Catalog, Hierarchy, Node, Pricebook, Product, ProductPrice}
 use crate::catalog_rule::CatalogRule;
 use crate::customer::CustomerQuery;
 use crate::file::{File, FileContent, FilesChange, MediaChange};
-use crate::integrations::{Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog};
+use crate::integrations::{
+    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, JobHandoff,
+};
 use crate::inventory::{Location, Stock, StockAction, StockRefusal, StockTransaction};
 use crate::money::Currency;
 use crate::orders::{ClaimOutcome, IdempotencyClaim, IdempotentResponse, OrderItem, OrderQuery, PlacedOrder};
@@ -1032,6 +1034,11 @@ pub trait IntegrationStore {
         lease_until: crate::time::Millis,
         limit: usize,
     ) -> Result<Vec<DueJob>>;
+    /// Offers `handoff` the jobs this store's writes make from now on (see [`JobHandoff`]); false
+    /// when the backend does not hand jobs over and the worker must poll for every job.
+    async fn hand_over_jobs(&self, _handoff: JobHandoff) -> Result<bool> {
+        Ok(false)
+    }
     /// Logs each attempt and settles its job (delivered, failed, or due again at `retry_at`),
     /// all in one transaction. A job whose lease `node` no longer holds for that attempt (it
     /// ended and another node took the job) keeps its state; the attempt is still logged.

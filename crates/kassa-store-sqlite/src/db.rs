@@ -453,7 +453,11 @@ fn writer_loop(
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             let savepoint = run(&conn, "SAVEPOINT unit");
+            let staged = crate::outbox::staged();
             let (ok, reply) = job(savepoint.is_ok().then_some(&conn));
+            if !ok {
+                crate::outbox::discard_since(staged);
+            }
             if savepoint.is_ok() {
                 let rolled_back = if ok {
                     Ok(())
@@ -465,6 +469,19 @@ fn writer_loop(
                 }
             }
             replies.push(reply);
+        }
+        // Jobs for this node's delivery worker, handed over when the syncer answers (only if the
+        // batch is durable: otherwise they wait for their lease to end, see `outbox`), before the
+        // batch's callers hear that their writes are done.
+        if let Some(hand_over) = crate::outbox::take_staged() {
+            replies.insert(
+                0,
+                Box::new(move |durable: Result<(), String>| {
+                    if durable.is_ok() {
+                        hand_over();
+                    }
+                }),
+            );
         }
         match run(&conn, "COMMIT") {
             // The syncer answers once the batch is durable; meanwhile the next batch runs.

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use kassa_core::Result;
 use kassa_core::integrations::{
-    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobStatus,
+    Attempt, DueJob, Emit, Event, Integration, IntegrationJob, IntegrationLog, IntegrationType, JobHandoff,
+    JobStatus,
 };
 use kassa_core::query::{Page, PageRequest};
 use kassa_core::store::{Edit, IntegrationStore};
@@ -128,9 +129,8 @@ fn lease(
 ) -> DbResult<Vec<DueJob>> {
     let mut jobs = conn
         .prepare_cached(
-            "SELECT j.id, j.event, e.payload, j.created_at, j.attempts, j.integration_id, i.updated_at
+            "SELECT j.id, j.event, j.payload, j.created_at, j.attempts, j.integration_id, i.updated_at
              FROM integration_jobs j JOIN integrations i ON i.id = j.integration_id
-             JOIN integration_events e ON e.id = j.event_id
              WHERE j.status = 'pending' AND j.next_at <= ?1 AND i.enabled
              ORDER BY j.next_at LIMIT ?2",
         )?
@@ -304,6 +304,15 @@ impl IntegrationStore for SqliteStore {
             .await
     }
 
+    async fn hand_over_jobs(&self, handoff: JobHandoff) -> Result<bool> {
+        self.db
+            .write(move |_| {
+                outbox::hand_over_to(handoff);
+                Ok(true)
+            })
+            .await
+    }
+
     async fn record_attempts(&self, node: Uuid, attempts: Vec<Attempt>) -> Result<()> {
         self.db.write(move |conn| record(conn, node, &attempts)).await
     }
@@ -314,20 +323,31 @@ impl IntegrationStore for SqliteStore {
         job: Option<Uuid>,
         page: PageRequest,
     ) -> Result<Page<IntegrationLog>> {
+        // Newest recorded first (the rowid), each list through its own index.
+        let (filter, key) = match (job, integration) {
+            (Some(job), _) => ("job_id = ?1", Some(job)),
+            (None, Some(integration)) => ("integration_id = ?1", Some(integration)),
+            (None, None) => ("?1 IS NULL", None),
+        };
+        // A job's logs are also its integration's: the job filter alone finds them.
+        let within = match (job, integration) {
+            (Some(_), Some(i)) => Some(i.to_string()),
+            _ => None,
+        };
         self.db
             .read(move |conn| {
-                let filter = "(?1 IS NULL OR integration_id = ?1) AND (?2 IS NULL OR job_id = ?2)";
-                let (i, j) = (integration.map(|u| u.to_string()), job.map(|u| u.to_string()));
+                let key = key.map(|u| u.to_string());
+                let both = format!("{filter} AND (?2 IS NULL OR integration_id = ?2)");
                 let total: i64 = conn
-                    .prepare_cached(&format!("SELECT count(*) FROM integration_logs WHERE {filter}"))?
-                    .query_row(params![i, j], |r| r.get(0))?;
+                    .prepare_cached(&format!("SELECT count(*) FROM integration_logs WHERE {both}"))?
+                    .query_row(params![key, within], |r| r.get(0))?;
                 let items = conn
                     .prepare_cached(&format!(
                         "SELECT id, job_id, integration_id, attempt, succeeded, status_code, body, error_detail,
-                           duration_ms, created_at FROM integration_logs WHERE {filter}
-                         ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+                           duration_ms, created_at FROM integration_logs WHERE {both}
+                         ORDER BY rowid DESC LIMIT ?3 OFFSET ?4"
                     ))?
-                    .query_map(params![i, j, page.limit as i64, page.offset as i64], log_row)?
+                    .query_map(params![key, within, page.limit as i64, page.offset as i64], log_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 Ok(Page {
                     items,
@@ -363,16 +383,15 @@ impl IntegrationStore for SqliteStore {
     async fn delete_finished_jobs(&self, before: Millis) -> Result<u64> {
         self.db
             .write(move |conn| {
-                let jobs = conn
-                    .prepare_cached("DELETE FROM integration_jobs WHERE status <> 'pending' AND updated_at < ?1")?
-                    .execute([before])? as u64;
-                // Events no job refers to any more (their jobs finished, or their integration went).
-                conn.prepare_cached(
-                    "DELETE FROM integration_events WHERE created_at < ?1
-                       AND NOT EXISTS (SELECT 1 FROM integration_jobs j WHERE j.event_id = integration_events.id)",
-                )?
-                .execute([before])?;
-                Ok(jobs)
+                // Through each integration's jobs by creation time (a job finishes after it was
+                // made): no index of finished jobs to keep up on every delivery. Their logs go
+                // with them.
+                Ok(conn
+                    .prepare_cached(
+                        "DELETE FROM integration_jobs WHERE integration_id IN (SELECT id FROM integrations)
+                           AND created_at < ?1 AND status <> 'pending' AND updated_at < ?1",
+                    )?
+                    .execute([before])? as u64)
             })
             .await
     }

@@ -72,6 +72,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0025_build_rules_bundle_options",
         include_str!("../migrations/0025_build_rules_bundle_options.sql"),
     ),
+    (
+        "0026_slim_outbox",
+        include_str!("../migrations/0026_slim_outbox.sql"),
+    ),
 ];
 
 /// Runs on the writer thread, inside its transaction, so concurrent starters serialize on

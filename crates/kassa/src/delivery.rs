@@ -2,7 +2,10 @@
 //! each (a webhook `POST` or a STOMP `SEND`) under the policy's timeout, and records the attempt
 //! (`record_attempts`): delivered, due again after the retry delay, or failed after the last
 //! attempt. It wakes at once when a request on this node committed events, and polls for other
-//! nodes' events and for retries that came due. Requests never wait for it.
+//! nodes' events and for retries that came due. Requests never wait for it, and the attempts
+//! themselves (the HTTP exchange or the STOMP session, most of a delivery's CPU) run on threads
+//! of the lowest scheduling priority ([`attempts_runtime`]): under a load that takes every core
+//! the requests go first, and the deliveries catch up as soon as a core is idle.
 //!
 //! A node that dies mid-attempt leaves its jobs leased; the lease ends after
 //! [`RetryPolicy::lease_ms`] and any node takes them again (with the next attempt number), so
@@ -10,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kassa_api::integrations::{Integrations, OBSERVED_REFRESH};
 use kassa_core::integrations::{
-    Attempt, DueJob, Integration, IntegrationType, LeasedJob, RetryPolicy, StompConfig, WebhookConfig,
-    delivered, excerpt, queue_message, webhook_body,
+    Attempt, DueJob, HandedJob, Integration, IntegrationType, JobHandoff, LeasedJob, RetryPolicy,
+    StompConfig, WebhookConfig, delivered, excerpt, queue_message, webhook_body,
 };
 use kassa_core::store::Store;
 use kassa_core::time::now_millis;
@@ -33,6 +36,9 @@ pub const POLL: Duration = Duration::from_millis(500);
 /// After a commit wakes the worker, how long it waits for more before leasing: commits that
 /// come together are leased together (one write instead of one each).
 const GATHER: Duration = Duration::from_millis(10);
+/// Jobs handed over and not yet taken by the worker, at most: beyond, jobs are written due and
+/// polled for (a node that dies loses none of them, but the handed ones wait for their lease).
+const HANDOFF_CAPACITY: usize = 1_024;
 /// Most attempts recorded in one write.
 const RECORD_BATCH: usize = 256;
 /// How long a stopping node waits for its deliveries under way; the others are retried after
@@ -102,49 +108,80 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
             }
         })
     };
-    // The integrations this node delivers to, by id: a lease names a job's integration and its
-    // version, and only a version not kept here is read.
+    // The jobs this node's own writes make are handed over in memory, already leased to it (on
+    // backends that can): no poll and no lease write for them.
+    let (handoff, mut handed) = tokio::sync::mpsc::channel::<HandedJob>(HANDOFF_CAPACITY);
+    let handoff = JobHandoff {
+        node,
+        lease_ms: policy.lease_ms(),
+        jobs: handoff,
+    };
+    let handing = store.hand_over_jobs(handoff).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "jobs are not handed over: the worker polls for them");
+        false
+    });
+    let mut ready: Vec<HandedJob> = Vec::new();
+    // The integrations this node delivers to, by id: a job names its integration and that
+    // integration's version, and only a version not kept here is read.
     let mut kept: HashMap<Uuid, Arc<Integration>> = HashMap::new();
     let mut refresh = tokio::time::interval(OBSERVED_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polls = tokio::time::interval(POLL);
+    polls.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = true;
     tokio::pin!(stop);
     loop {
         let free = slots.available_permits();
+        let now = now_millis();
+        let take = ready.len().min(free);
+        // A handed job whose lease could end during its attempt is left to the lease's end, when
+        // a poll takes it again: no attempt ever runs twice at once.
+        let mut due: Vec<DueJob> = ready
+            .drain(..take)
+            .filter(|h| policy.may_start(h.lease_until, now))
+            .map(|h| h.job)
+            .collect();
         let mut full_batch = false;
-        if free > 0 {
-            let now = now_millis();
-            let lease_until = now + policy.lease_ms() as i64;
-            match store.lease_jobs(node, now, lease_until, free).await {
-                Ok(due) => {
-                    full_batch = due.len() == free;
-                    let jobs = resolve(&*store, &mut kept, due).await;
-                    for job in jobs {
-                        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                            return;
-                        };
-                        let (client, done, freed) = (client.clone(), done.clone(), Arc::clone(&freed));
-                        kassa_core::context::spawn(async move {
-                            let attempt = attempt(&client, &job, &policy).await;
-                            let _ = done.send(attempt);
-                            drop(permit);
-                            freed.notify_one();
-                        });
-                    }
+        let room = free - take;
+        if poll && room > 0 {
+            match store
+                .lease_jobs(node, now, now + policy.lease_ms() as i64, room)
+                .await
+            {
+                Ok(jobs) => {
+                    full_batch = jobs.len() == room;
+                    due.extend(jobs);
                 }
                 Err(e) => tracing::warn!(error = %e, "could not lease integration jobs"),
             }
         }
-        if full_batch {
-            // More may be due: take them as soon as there is room.
-            if slots.available_permits() > 0 {
-                continue;
-            }
+        // More may be due: poll again as soon as there is room.
+        poll = full_batch;
+        for job in resolve(&*store, &mut kept, due).await {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let (client, done, freed) = (client.clone(), done.clone(), Arc::clone(&freed));
+            spawn_attempt(async move {
+                let attempt = attempt(&client, &job, &policy).await;
+                let _ = done.send(attempt);
+                drop(permit);
+                freed.notify_one();
+            });
+        }
+        let waiting = full_batch || !ready.is_empty();
+        if waiting && slots.available_permits() > 0 {
+            continue;
         }
         tokio::select! {
             () = &mut stop => break,
-            () = integrations.next_commit() => tokio::time::sleep(GATHER).await,
-            () = freed.notified(), if full_batch => {}
-            () = tokio::time::sleep(POLL) => {}
+            _ = handed.recv_many(&mut ready, MAX_IN_FLIGHT), if handing && ready.is_empty() => {}
+            () = integrations.next_commit(), if !handing => {
+                tokio::time::sleep(GATHER).await;
+                poll = true;
+            }
+            () = freed.notified(), if waiting => {}
+            _ = polls.tick() => poll = true,
             _ = refresh.tick() => {
                 if let Err(e) = integrations.reload(&*store).await {
                     tracing::warn!(error = %e, "could not re-read the observed events");
@@ -156,6 +193,36 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let _ = tokio::time::timeout(STOP_GRACE, slots.acquire_many(MAX_IN_FLIGHT as u32)).await;
     drop(done);
     let _ = tokio::time::timeout(STOP_GRACE, recorder).await;
+}
+
+/// The runtime the attempts run on: one worker thread (and its blocking pool) at the lowest
+/// scheduling priority, for every store of this process. Only the attempts run there: the
+/// worker's leases and records stay on the request runtime, so no database connection's I/O is
+/// ever driven by a low-priority thread (a request could wait on it). `None` when its thread
+/// could not be started: the attempts then run with the requests.
+fn attempts_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("kassa-delivery")
+                .on_thread_start(kassa_api::background::lower_thread_priority)
+                .enable_all()
+                .build()
+                .inspect_err(|e| tracing::warn!(error = %e, "deliveries run at the requests' priority"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Runs one attempt on [`attempts_runtime`], in the spawning work's store context.
+fn spawn_attempt(attempt: impl Future<Output = ()> + Send + 'static) {
+    let attempt = kassa_core::context::scope(kassa_core::context::current(), attempt);
+    match attempts_runtime() {
+        Some(runtime) => drop(runtime.spawn(attempt)),
+        None => drop(tokio::spawn(attempt)),
+    }
 }
 
 /// The leased jobs with their integrations, from `kept` or read (and kept) when `kept` has
@@ -190,7 +257,10 @@ async fn resolve(
                 }
             },
         };
-        jobs.push(LeasedJob::new(job, integration));
+        // Disabled since the job was written: it waits, as the due jobs of a disabled one do.
+        if integration.enabled {
+            jobs.push(LeasedJob::new(job, integration));
+        }
     }
     jobs
 }

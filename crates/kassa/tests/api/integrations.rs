@@ -734,9 +734,13 @@ async fn events_wait_for_a_receiver_that_is_down(backend: Backend) {
     assert_eq!(r.body["meta"]["results"]["total"], 0);
     let r = app.get(&format!("/v2/integrations/{hook}/jobs"), &admin).await;
     assert_eq!(r.body["meta"]["results"]["total"], 0);
+    // PostgreSQL keeps an event's payload apart from its jobs, SQLite in them: none is left.
     let dump = app.db.dump().await;
-    let events = dump.iter().find(|(t, _)| t == "integration_events").unwrap();
-    assert!(events.1.is_empty(), "{:?}", events.1);
+    let events = dump.iter().find(|(t, _)| t == "integration_events");
+    match backend {
+        Backend::Postgres => assert!(events.unwrap().1.is_empty(), "{events:?}"),
+        Backend::Sqlite => assert!(events.is_none(), "{events:?}"),
+    }
 }
 
 async fn a_disabled_integration_delivers_nothing(backend: Backend) {
