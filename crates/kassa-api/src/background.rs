@@ -38,3 +38,28 @@ pub fn lower_thread_priority() {
 
 #[cfg(not(target_os = "linux"))]
 pub fn lower_thread_priority() {}
+
+/// Niceness 10 for the calling thread (threads it starts inherit it): a request thread wins a
+/// core from it, yet under a load that takes every core it still gets about a tenth of a
+/// request thread's share, so its work slows down but never stops (as `SCHED_IDLE` work would
+/// for as long as the load lasts).
+#[cfg(target_os = "linux")]
+pub fn yield_to_requests() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+    // The crate maps 0..=99 onto niceness -20..=19, highest first: 24 is niceness 10.
+    let Ok(nice_10) = ThreadPriorityValue::try_from(24u8) else {
+        return;
+    };
+    if let Err(e) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Crossplatform(nice_10), normal)
+    {
+        tracing::debug!(error = ?e, "a background thread keeps its priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn yield_to_requests() {}

@@ -46,7 +46,7 @@ pub(crate) fn discard_since(mark: usize) {
 /// instead leaves them leased until the lease ends, then any node's poll takes them).
 pub(crate) fn take_staged() -> Option<impl FnOnce() + Send + 'static> {
     let jobs = STAGING.with_borrow_mut(|s| std::mem::take(&mut s.jobs));
-    (!jobs.is_empty()).then(|| {
+    (!jobs.is_empty()).then_some({
         move || {
             for (permit, job) in jobs {
                 permit.send(job);

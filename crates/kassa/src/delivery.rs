@@ -1,11 +1,13 @@
-//! The delivery worker: one per node. It leases due jobs from the outbox (`lease_jobs`), delivers
-//! each (a webhook `POST` or a STOMP `SEND`) under the policy's timeout, and records the attempt
-//! (`record_attempts`): delivered, due again after the retry delay, or failed after the last
-//! attempt. It wakes at once when a request on this node committed events, and polls for other
-//! nodes' events and for retries that came due. Requests never wait for it, and the attempts
-//! themselves (the HTTP exchange or the STOMP session, most of a delivery's CPU) run on threads
-//! of the lowest scheduling priority ([`attempts_runtime`]): under a load that takes every core
-//! the requests go first, and the deliveries catch up as soon as a core is idle.
+//! The delivery worker: one per node. It takes jobs — handed over in memory by the store (the
+//! jobs this node's own writes made, written already leased to it: `hand_over_jobs`) or leased
+//! from the outbox (`lease_jobs`) — delivers each (a webhook `POST` or a STOMP `SEND`) under the
+//! policy's timeout, and records the attempt (`record_attempts`): delivered, due again after the
+//! retry delay, or failed after the last attempt. It polls for other nodes' events, for retries
+//! that came due and for jobs whose lease ended; on a backend that hands nothing over it also
+//! wakes when a request on this node committed events. Requests never wait for it, and the attempts
+//! themselves (the HTTP exchange or the STOMP session, most of a delivery's CPU) run on a thread
+//! of lower priority ([`attempts_runtime`]): under a load that takes every core the requests go
+//! first, and the deliveries slow down, never stop, and catch up when a core is idle.
 //!
 //! A node that dies mid-attempt leaves its jobs leased; the lease ends after
 //! [`RetryPolicy::lease_ms`] and any node takes them again (with the next attempt number), so
@@ -195,8 +197,8 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
     let _ = tokio::time::timeout(STOP_GRACE, recorder).await;
 }
 
-/// The runtime the attempts run on: one worker thread (and its blocking pool) at the lowest
-/// scheduling priority, for every store of this process. Only the attempts run there: the
+/// The runtime the attempts run on: one worker thread (and its blocking pool) at niceness 10,
+/// for every store of this process. Only the attempts run there: the
 /// worker's leases and records stay on the request runtime, so no database connection's I/O is
 /// ever driven by a low-priority thread (a request could wait on it). `None` when its thread
 /// could not be started: the attempts then run with the requests.
@@ -207,7 +209,7 @@ fn attempts_runtime() -> Option<&'static tokio::runtime::Runtime> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("kassa-delivery")
-                .on_thread_start(kassa_api::background::lower_thread_priority)
+                .on_thread_start(kassa_api::background::yield_to_requests)
                 .enable_all()
                 .build()
                 .inspect_err(|e| tracing::warn!(error = %e, "deliveries run at the requests' priority"))
