@@ -453,10 +453,10 @@ fn writer_loop(
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             let savepoint = run(&conn, "SAVEPOINT unit");
-            let staged = crate::outbox::staged();
+            let staged = crate::handoff::staged();
             let (ok, reply) = job(savepoint.is_ok().then_some(&conn));
             if !ok {
-                crate::outbox::discard_since(staged);
+                crate::handoff::discard_since(staged);
             }
             if savepoint.is_ok() {
                 let rolled_back = if ok {
@@ -473,7 +473,7 @@ fn writer_loop(
         // Jobs for this node's delivery worker, handed over when the syncer answers (only if the
         // batch is durable: otherwise they wait for their lease to end, see `outbox`), before the
         // batch's callers hear that their writes are done.
-        if let Some(hand_over) = crate::outbox::take_staged() {
+        if let Some(hand_over) = crate::handoff::take_staged() {
             replies.insert(
                 0,
                 Box::new(move |durable: Result<(), String>| {

@@ -307,7 +307,7 @@ impl IntegrationStore for SqliteStore {
     async fn hand_over_jobs(&self, handoff: JobHandoff) -> Result<bool> {
         self.db
             .write(move |_| {
-                outbox::hand_over_to(handoff);
+                crate::handoff::hand_over_to(handoff);
                 Ok(true)
             })
             .await

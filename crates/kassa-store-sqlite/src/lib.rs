@@ -19,6 +19,7 @@ mod currency;
 mod customers;
 mod db;
 mod files;
+mod handoff;
 mod idempotency;
 mod integrations;
 mod inventories;

@@ -1,59 +1,12 @@
 //! The transactional outbox: the events of a change, written by the change's own use-case on the
-//! writer thread (so inside its savepoint: a change that rolls back emits nothing).
-//!
-//! While this node's delivery worker takes jobs handed over ([`JobHandoff`]), a job is written
-//! already leased to it and staged here with a reserved place in the worker's channel; the writer
-//! loop drops what a rolled-back use-case staged ([`discard_since`]) and, after the commit, hands
-//! the batch's jobs over once the syncer has made them durable ([`take_staged`]). So a delivered
-//! event was committed and is on the disk, and a job costs no lease write and no poll.
+//! writer thread (so inside its savepoint: a change that rolls back emits nothing). While this
+//! node's worker takes jobs handed over, they are written leased to it (see `handoff`).
 
-use std::cell::RefCell;
-
-use kassa_core::integrations::{DueJob, Event, HandedJob, JobHandoff};
+use kassa_core::integrations::{DueJob, Event, HandedJob};
 use rusqlite::{Connection, params};
-use tokio::sync::mpsc::OwnedPermit;
 
 use crate::db::DbResult;
-
-/// The writer thread's handoff and the jobs staged by its current batch.
-#[derive(Default)]
-struct Staging {
-    handoff: Option<JobHandoff>,
-    jobs: Vec<(OwnedPermit<HandedJob>, HandedJob)>,
-}
-
-thread_local! {
-    /// Only the store's writer thread (which runs every `write`) uses it.
-    static STAGING: RefCell<Staging> = RefCell::default();
-}
-
-/// Makes the writer thread hand its jobs to `handoff` from its next write on.
-pub(crate) fn hand_over_to(handoff: JobHandoff) {
-    STAGING.with_borrow_mut(|s| s.handoff = Some(handoff));
-}
-
-/// How many jobs are staged: where a use-case's own staging starts.
-pub(crate) fn staged() -> usize {
-    STAGING.with_borrow(|s| s.jobs.len())
-}
-
-/// Drops what a rolled-back use-case staged (their places in the channel are freed).
-pub(crate) fn discard_since(mark: usize) {
-    STAGING.with_borrow_mut(|s| s.jobs.truncate(mark));
-}
-
-/// The committed batch's staged jobs, to hand over once the batch is durable (dropping them
-/// instead leaves them leased until the lease ends, then any node's poll takes them).
-pub(crate) fn take_staged() -> Option<impl FnOnce() + Send + 'static> {
-    let jobs = STAGING.with_borrow_mut(|s| std::mem::take(&mut s.jobs));
-    (!jobs.is_empty()).then_some({
-        move || {
-            for (permit, job) in jobs {
-                permit.send(job);
-            }
-        }
-    })
-}
+use crate::handoff;
 
 /// One `integration_jobs` row (with the event's payload) per event and enabled integration
 /// observing its kind: leased to this node and staged while the worker's channel has room, else
@@ -81,12 +34,7 @@ pub(crate) fn write(conn: &Connection, events: &[Event]) -> DbResult<()> {
             .collect::<rusqlite::Result<_>>()?;
         for (integration, version) in observing {
             let id = kassa_core::ids::new_id();
-            let handed = STAGING.with_borrow(|s| {
-                let h = s.handoff.as_ref()?;
-                let permit = h.jobs.clone().try_reserve_owned().ok()?;
-                Some((permit, h.node, now + h.lease_ms as i64))
-            });
-            let Some((permit, node, lease_until)) = handed else {
+            let Some((permit, node, lease_until)) = handoff::reserve(now) else {
                 due.execute(params![
                     id.to_string(),
                     integration,
@@ -116,7 +64,7 @@ pub(crate) fn write(conn: &Connection, events: &[Event]) -> DbResult<()> {
                 })?,
                 integration_version: version,
             };
-            STAGING.with_borrow_mut(|s| s.jobs.push((permit, HandedJob { job, lease_until })));
+            handoff::stage(permit, HandedJob { job, lease_until });
         }
     }
     Ok(())
@@ -124,7 +72,7 @@ pub(crate) fn write(conn: &Connection, events: &[Event]) -> DbResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use kassa_core::integrations::{EventKind, Integration, IntegrationType};
+    use kassa_core::integrations::{EventKind, Integration, IntegrationType, JobHandoff};
     use kassa_core::store::{IntegrationStore, Store};
     use kassa_core::time::now_millis;
     use uuid::Uuid;
