@@ -121,6 +121,91 @@ pub(crate) fn apply(conn: &Connection) -> DbResult<()> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
+    /// 0026 moves the outbox into its slimmer tables: a pending job keeps its payload, lease and
+    /// logs, and each job of an event observed twice has the payload.
+    #[test]
+    fn the_slim_outbox_keeps_what_was_queued() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let before = super::MIGRATIONS
+            .iter()
+            .position(|(n, _)| *n == "0026_slim_outbox")
+            .unwrap();
+        for (_, sql) in &super::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO integrations VALUES ('i1', 'erp', '', 1, 'webhook', '[]', '{}', 1, 1),
+                                              ('i2', 'crm', '', 1, 'webhook', '[]', '{}', 1, 1);
+             INSERT INTO integration_events VALUES ('e1', 'order.paid', '{\"n\":1}', 10),
+                                                   ('e2', 'cart.updated', '{\"n\":2}', 20);
+             INSERT INTO integration_jobs VALUES
+               ('j1', 'e1', 'i1', 'order.paid', 'pending', 2, 500, 'node', 10, 30),
+               ('j2', 'e1', 'i2', 'order.paid', 'delivered', 1, 15, NULL, 10, 15),
+               ('j3', 'e2', 'i1', 'cart.updated', 'failed', 6, 90, NULL, 20, 90);
+             INSERT INTO integration_logs VALUES
+               ('l1', 'j1', 'i1', 1, 0, 500, 'no', 'status 500', 3, 12),
+               ('l2', 'j2', 'i2', 1, 1, 200, '', NULL, 2, 15);",
+        )
+        .unwrap();
+        for (_, sql) in &super::MIGRATIONS[before..] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let jobs: Vec<(String, String, String, i64, String)> = conn
+            .prepare(
+                "SELECT id, payload, status, attempts, coalesce(leased_by, '') FROM integration_jobs ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let job = |id: &str, payload: &str, status: &str, attempts: i64, leased: &str| {
+            (
+                id.to_owned(),
+                payload.to_owned(),
+                status.to_owned(),
+                attempts,
+                leased.to_owned(),
+            )
+        };
+        assert_eq!(
+            jobs,
+            vec![
+                job("j1", r#"{"n":1}"#, "pending", 2, "node"),
+                job("j2", r#"{"n":1}"#, "delivered", 1, ""),
+                job("j3", r#"{"n":2}"#, "failed", 6, ""),
+            ]
+        );
+        let logs: Vec<(String, String)> = conn
+            .prepare("SELECT id, job_id FROM integration_logs ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(logs, [("l1".into(), "j1".into()), ("l2".into(), "j2".into())]);
+        let events: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'integration_events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(events, 0);
+        assert!(
+            conn.prepare("PRAGMA foreign_key_check")
+                .unwrap()
+                .query([])
+                .unwrap()
+                .next()
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn migrations_mirror_the_postgres_store() {
         let names = |dir: &str| {
