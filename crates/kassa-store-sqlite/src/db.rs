@@ -471,7 +471,7 @@ fn writer_loop(
             replies.push(reply);
         }
         // Jobs for this node's delivery worker, handed over when the syncer answers (only if the
-        // batch is durable: otherwise they wait for their lease to end, see `outbox`), before the
+        // batch is durable: otherwise they wait for their lease to end, see `handoff`), before the
         // batch's callers hear that their writes are done.
         if let Some(hand_over) = crate::handoff::take_staged() {
             replies.insert(

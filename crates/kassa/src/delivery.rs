@@ -118,7 +118,7 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
         lease_ms: policy.lease_ms(),
         jobs: handoff,
     };
-    let handing = store.hand_over_jobs(handoff).await.unwrap_or_else(|e| {
+    let mut handing = store.hand_over_jobs(handoff).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "jobs are not handed over: the worker polls for them");
         false
     });
@@ -177,7 +177,10 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
         }
         tokio::select! {
             () = &mut stop => break,
-            _ = handed.recv_many(&mut ready, MAX_IN_FLIGHT), if handing && ready.is_empty() => {}
+            taken = handed.recv_many(&mut ready, MAX_IN_FLIGHT), if handing && ready.is_empty() => {
+                // None: the store has gone (it held the other end); poll, as without a handoff.
+                handing = taken > 0;
+            }
             () = integrations.next_commit(), if !handing => {
                 tokio::time::sleep(GATHER).await;
                 poll = true;
@@ -198,10 +201,10 @@ pub async fn run(store: Arc<dyn Store>, integrations: Arc<Integrations>, stop: i
 }
 
 /// The runtime the attempts run on: one worker thread (and its blocking pool) at niceness 10,
-/// for every store of this process. Only the attempts run there: the
-/// worker's leases and records stay on the request runtime, so no database connection's I/O is
-/// ever driven by a low-priority thread (a request could wait on it). `None` when its thread
-/// could not be started: the attempts then run with the requests.
+/// for every store of this process. Only the attempts run there: the worker's leases and records
+/// stay on the request runtime, so no database connection's I/O is ever driven by a lower-priority
+/// thread (a request could wait on it). `None` when its thread could not be started: the attempts
+/// then run with the requests.
 fn attempts_runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
