@@ -4,9 +4,11 @@
 
 use kassa_core::integrations::{DueJob, Event, HandedJob};
 use rusqlite::{Connection, params};
+use uuid::Uuid;
 
 use crate::db::DbResult;
 use crate::handoff;
+use crate::sql::uuid_at;
 
 /// One `integration_jobs` row (with the event's payload) per event and enabled integration
 /// observing its kind: leased to this node and staged while the worker's channel has room, else
@@ -19,52 +21,45 @@ pub(crate) fn write(conn: &Connection, events: &[Event]) -> DbResult<()> {
         "SELECT o.integration_id, i.updated_at FROM integration_observes o
          JOIN integrations i ON i.id = o.integration_id WHERE o.event = ?1 AND i.enabled",
     )?;
-    let mut due = conn.prepare_cached(
-        "INSERT INTO integration_jobs (id, integration_id, event, payload, status, attempts, next_at, created_at,
-           updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
-    )?;
-    let mut leased = conn.prepare_cached(
+    let mut job = conn.prepare_cached(
         "INSERT INTO integration_jobs (id, integration_id, event, payload, status, attempts, next_at, leased_by,
-           created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', 1, ?5, ?6, ?7, ?7)",
+           created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?8)",
     )?;
     let now = kassa_core::time::now_millis();
     for e in events {
-        let observing: Vec<(String, i64)> = observers
-            .query_map([e.kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let observing: Vec<(Uuid, i64)> = observers
+            .query_map([e.kind.as_str()], |r| Ok((uuid_at(r, 0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (integration, version) in observing {
             let id = kassa_core::ids::new_id();
-            let Some((permit, node, lease_until)) = handoff::reserve(now) else {
-                due.execute(params![
-                    id.to_string(),
-                    integration,
-                    e.kind.as_str(),
-                    e.payload,
-                    e.at
-                ])?;
-                continue;
+            // Leased to this node (its first attempt under way) or due now (none yet).
+            let reserved = handoff::reserve(now);
+            let (attempts, next_at, leased_by) = match &reserved {
+                Some((_, node, lease_until)) => (1, *lease_until, Some(node.to_string())),
+                None => (0, e.at, None),
             };
-            leased.execute(params![
+            job.execute(params![
                 id.to_string(),
-                integration,
+                integration.to_string(),
                 e.kind.as_str(),
                 e.payload,
-                lease_until,
-                node.to_string(),
+                attempts,
+                next_at,
+                leased_by,
                 e.at
             ])?;
-            let job = DueJob {
-                id,
-                event: e.kind.as_str().to_owned(),
-                payload: e.payload.clone(),
-                created_at: e.at,
-                attempt: 1,
-                integration_id: integration.parse().map_err(|_| {
-                    kassa_core::Error::internal(format!("an integration id is not a uuid: {integration}"))
-                })?,
-                integration_version: version,
-            };
-            handoff::stage(permit, HandedJob { job, lease_until });
+            if let Some((permit, _, lease_until)) = reserved {
+                let job = DueJob {
+                    id,
+                    event: e.kind.as_str().to_owned(),
+                    payload: e.payload.clone(),
+                    created_at: e.at,
+                    attempt: 1,
+                    integration_id: integration,
+                    integration_version: version,
+                };
+                handoff::stage(permit, HandedJob { job, lease_until });
+            }
         }
     }
     Ok(())
