@@ -228,14 +228,14 @@ pub fn build_index(
     dir: Option<&Path>,
     now: Millis,
 ) -> std::io::Result<SearchIndex> {
-    let docs = search_docs(release, currencies, now);
+    let docs = || search_docs(release, currencies, now);
     let numeric: Vec<String> = currencies.iter().map(|c| fields::price(&c.code)).collect();
     let Some(root) = dir else {
-        return SearchIndex::build(&docs, &numeric, None);
+        return SearchIndex::build(docs(), &numeric, None);
     };
     let target = root.join(release.release.id.to_string());
     if target.is_dir() {
-        if let Ok(Some(index)) = SearchIndex::open(&target, &docs, &numeric) {
+        if let Ok(Some(index)) = SearchIndex::open(&target, docs(), &numeric) {
             return Ok(index);
         }
         std::fs::remove_dir_all(&target)?;
@@ -246,12 +246,12 @@ pub fn build_index(
         Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&scratch)?;
-    let built = SearchIndex::build(&docs, &numeric, Some(&scratch));
+    let built = SearchIndex::build(docs(), &numeric, Some(&scratch));
     match built {
         Ok(index) => {
             drop(index);
             std::fs::rename(&scratch, &target)?;
-            SearchIndex::open(&target, &docs, &numeric)?
+            SearchIndex::open(&target, docs(), &numeric)?
                 .ok_or_else(|| std::io::Error::other("the index just built does not match its release"))
         }
         Err(e) => {
@@ -261,8 +261,13 @@ pub fn build_index(
     }
 }
 
-/// The release's products as the index sees them, in release order.
-pub fn search_docs(release: &ShopperRelease, currencies: &[Currency], now: Millis) -> Vec<SearchDoc> {
+/// The release's products as the index sees them, in release order, made as they are read (a
+/// document copies a product's text and values: ~1.5 KB, 150 MB for 100,000 products at once).
+pub fn search_docs<'a>(
+    release: &'a ShopperRelease,
+    currencies: &'a [Currency],
+    now: Millis,
+) -> impl Iterator<Item = SearchDoc> + 'a {
     let snapshot = &release.snapshot;
     let hierarchies: HashMap<Uuid, &str> = snapshot
         .hierarchies
@@ -292,8 +297,7 @@ pub fn search_docs(release: &ShopperRelease, currencies: &[Currency], now: Milli
     snapshot
         .products
         .iter()
-        .map(|p| product_doc(release, p, &paths, currencies, now))
-        .collect()
+        .map(move |p| product_doc(release, p, &paths, currencies, now))
 }
 
 fn product_doc(
@@ -347,8 +351,8 @@ fn product_doc(
         string(fields::CATEGORIES, name);
     }
     let mut attributes = Vec::new();
-    if let Some(Value::Object(templates)) = &product.extensions {
-        for (template, values) in templates {
+    if let Some(Value::Object(templates)) = product.extensions.as_ref().map(|e| e.to_value()) {
+        for (template, values) in &templates {
             // `products(Details)` is the template `Details`.
             let template = template
                 .strip_prefix("products(")

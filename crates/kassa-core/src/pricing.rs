@@ -16,7 +16,9 @@
 //!   be applied"). The list price (with its tiers) is reported as the original price.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::{Deref, DerefMut};
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -36,6 +38,97 @@ pub struct CurrencyPrice {
     pub includes_tax: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tiers: BTreeMap<String, Tier>,
+}
+
+/// Prices by currency code, in code order, serialised as a JSON object. A sorted vector rather
+/// than a `BTreeMap`: a sheet names one or a few currencies, and a release keeps one sheet per
+/// sku in memory, where a `BTreeMap`'s first node costs ~700 bytes whatever it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Currencies(LiteMap<String, CurrencyPrice>);
+
+type CurrencyEntry = (String, CurrencyPrice);
+
+impl Currencies {
+    /// Sorted by code, a repeated code keeping its last price (as a JSON object read into a map
+    /// does), with no spare capacity.
+    fn from_entries(mut entries: Vec<CurrencyEntry>) -> Self {
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        entries.shrink_to_fit();
+        Self(LiteMap::from_sorted_store_unchecked(entries))
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut CurrencyPrice> {
+        self.0.iter_mut().map(|(_, price)| price)
+    }
+}
+
+impl<const N: usize> From<[CurrencyEntry; N]> for Currencies {
+    fn from(entries: [CurrencyEntry; N]) -> Self {
+        Self::from_entries(entries.into())
+    }
+}
+
+impl std::ops::Index<&str> for Currencies {
+    type Output = CurrencyPrice;
+    fn index(&self, code: &str) -> &CurrencyPrice {
+        self.get(code).expect("a price in this currency")
+    }
+}
+
+impl Deref for Currencies {
+    type Target = LiteMap<String, CurrencyPrice>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Currencies {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl FromIterator<CurrencyEntry> for Currencies {
+    fn from_iter<I: IntoIterator<Item = CurrencyEntry>>(iter: I) -> Self {
+        Self::from_entries(iter.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a Currencies {
+    type Item = (&'a String, &'a CurrencyPrice);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, CurrencyEntry>, fn(&CurrencyEntry) -> (&String, &CurrencyPrice)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.as_slice().iter().map(|(code, price)| (code, price))
+    }
+}
+
+impl Serialize for Currencies {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currencies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Currencies;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of prices by currency code")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Currencies, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(1).min(16));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Currencies::from_entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// When a sale applies; either bound may be open.
@@ -60,13 +153,13 @@ impl Schedule {
 pub struct Sale {
     /// `None`: a permanent sale.
     pub schedule: Option<Schedule>,
-    pub currencies: BTreeMap<String, CurrencyPrice>,
+    pub currencies: Currencies,
 }
 
 /// Everything a price book says about one sku: list prices per currency and named sales.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PriceSheet {
-    pub currencies: BTreeMap<String, CurrencyPrice>,
+    pub currencies: Currencies,
     #[serde(default)]
     pub sales: BTreeMap<String, Sale>,
 }
@@ -261,7 +354,7 @@ fn check_amount(v: &mut crate::Validator, amount: i64, source: &str) {
     }
 }
 
-fn check_currencies(currencies: &BTreeMap<String, CurrencyPrice>, v: &mut crate::Validator, base: &str) {
+fn check_currencies(currencies: &Currencies, v: &mut crate::Validator, base: &str) {
     for (code, price) in currencies {
         let source = format!("{base}.{code}");
         if !crate::money::is_currency_code(code) {
@@ -300,6 +393,35 @@ mod tests {
     use super::*;
 
     const DAY: Millis = 86_400_000;
+
+    #[test]
+    fn currencies_read_and_write_as_a_json_object_sorted_by_code() {
+        let read: Currencies =
+            serde_json::from_str(r#"{"USD": {"amount": 100, "includes_tax": false}, "EUR": {"amount": 90, "includes_tax": true}, "USD": {"amount": 110, "includes_tax": false}}"#)
+                .unwrap();
+        assert_eq!(read.len(), 2);
+        // A repeated code keeps its last price, as a map read from the same JSON would.
+        assert_eq!(read["USD"].amount, 110);
+        assert!(read["EUR"].includes_tax);
+        assert_eq!(read.get("GBP"), None);
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            r#"{"EUR":{"amount":90,"includes_tax":true},"USD":{"amount":110,"includes_tax":false}}"#
+        );
+        assert_eq!(serde_json::to_string(&Currencies::default()).unwrap(), "{}");
+        let built = Currencies::from([
+            ("USD".to_owned(), price(110, &[])),
+            ("EUR".to_owned(), {
+                let mut eur = price(90, &[]);
+                eur.includes_tax = true;
+                eur
+            }),
+        ]);
+        assert_eq!(built, read);
+        let codes: Vec<&String> = built.keys().collect();
+        assert_eq!(codes, ["EUR", "USD"]);
+        assert!(serde_json::from_str::<Currencies>("[]").is_err());
+    }
 
     fn price(amount: i64, tiers: &[(&str, i64, i64)]) -> CurrencyPrice {
         CurrencyPrice {

@@ -757,7 +757,9 @@ mod tests {
             upc_ean: None,
             mpn: Some("M-1".into()),
             external_ref: None,
-            extensions: Some(serde_json::json!({"shirt": {"fit": "slim"}})),
+            extensions: Some(crate::catalog::Extensions::new(
+                &serde_json::json!({"shirt": {"fit": "slim"}}),
+            )),
             main_image: Some(id(99)),
             files: vec![id(98)],
             parent_id: None,

@@ -71,6 +71,78 @@ impl StringColumn {
     }
 }
 
+/// The columns of a release's products, filled a product at a time.
+struct Columns {
+    docs: usize,
+    strings: HashMap<String, StringColumn>,
+    /// Each string column's values, for their positions in its `dict`.
+    lookups: HashMap<String, HashMap<String, u32>>,
+    numbers: HashMap<String, Vec<f64>>,
+    /// Lower-cased names, for the name sort.
+    names: Vec<String>,
+}
+
+impl Columns {
+    fn new(numeric_fields: &[String]) -> Self {
+        let mut columns = Self {
+            docs: 0,
+            strings: HashMap::new(),
+            lookups: HashMap::new(),
+            numbers: numeric_fields.iter().map(|f| (f.clone(), Vec::new())).collect(),
+            names: Vec::new(),
+        };
+        for name in fields::DECLARED_STRINGS {
+            columns.string_column(name);
+        }
+        columns
+    }
+
+    /// The column `name`, made (with no value for the products before) if it is new.
+    fn string_column(&mut self, name: &str) -> (&mut StringColumn, &mut HashMap<String, u32>) {
+        if !self.strings.contains_key(name) {
+            let column = StringColumn {
+                offsets: vec![0; self.docs + 1],
+                ..StringColumn::default()
+            };
+            self.strings.insert(name.to_owned(), column);
+            self.lookups.insert(name.to_owned(), HashMap::new());
+        }
+        let column = self.strings.get_mut(name).expect("inserted above");
+        let lookup = self.lookups.get_mut(name).expect("inserted above");
+        (column, lookup)
+    }
+
+    fn add(&mut self, d: SearchDoc) {
+        let ord = self.docs;
+        for (f, v) in d.strings {
+            let (column, lookup) = self.string_column(&f);
+            let id = match lookup.get(&v) {
+                Some(&id) => id,
+                None => {
+                    let id = column.dict.len() as u32;
+                    column.dict.push(v.clone());
+                    lookup.insert(v, id);
+                    id
+                }
+            };
+            column.values.push(id);
+        }
+        for column in self.strings.values_mut() {
+            column.offsets.push(column.values.len() as u32);
+        }
+        for (f, v) in d.numbers {
+            // The column exists even if no product has a finite value in it (as declared ones do).
+            let column = self.numbers.entry(f).or_default();
+            if v.is_finite() {
+                column.resize(ord + 1, f64::NAN);
+                column[ord] = v;
+            }
+        }
+        self.names.push(d.name.to_lowercase());
+        self.docs += 1;
+    }
+}
+
 #[derive(Debug)]
 enum ColumnRef<'a> {
     Strings(&'a StringColumn),
@@ -149,7 +221,12 @@ impl SearchIndex {
     /// Builds the index of `docs` in `dir` (which must be empty) or, without one, in memory.
     /// `numeric_fields` are declared even if no product has a value for them (every currency's
     /// price, so filtering on a currency without prices finds nothing rather than failing).
-    pub fn build(docs: &[SearchDoc], numeric_fields: &[String], dir: Option<&Path>) -> std::io::Result<Self> {
+    /// `docs` is read once, a product at a time: a release's documents are never all in memory.
+    pub fn build(
+        docs: impl IntoIterator<Item = SearchDoc>,
+        numeric_fields: &[String],
+        dir: Option<&Path>,
+    ) -> std::io::Result<Self> {
         let schema = schema();
         let index = match dir {
             Some(dir) => Index::create_in_dir(dir, schema.clone()),
@@ -160,7 +237,8 @@ impl SearchIndex {
         let mut writer = index
             .writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)
             .map_err(tantivy_error)?;
-        for (ord, d) in docs.iter().enumerate() {
+        let mut columns = Columns::new(numeric_fields);
+        for d in docs {
             let mut doc = TantivyDocument::default();
             doc.add_text(field("name"), &d.name);
             doc.add_text(field("description"), &d.description);
@@ -175,27 +253,36 @@ impl SearchIndex {
             if !d.sku.is_empty() {
                 doc.add_text(field(SKU_EXACT), d.sku.to_lowercase());
             }
-            doc.add_u64(field(ORD), ord as u64);
+            doc.add_u64(field(ORD), columns.docs as u64);
             writer.add_document(doc).map_err(tantivy_error)?;
+            columns.add(d);
         }
         writer.commit().map_err(tantivy_error)?;
         writer.wait_merging_threads().map_err(tantivy_error)?;
-        Self::with_columns(index, docs, numeric_fields)
+        Self::with_columns(index, columns)
     }
 
     /// Opens the index a [`SearchIndex::build`] left in `dir`, for the same `docs`; `None` when
     /// it is not that index (another number of products).
-    pub fn open(dir: &Path, docs: &[SearchDoc], numeric_fields: &[String]) -> std::io::Result<Option<Self>> {
+    pub fn open(
+        dir: &Path,
+        docs: impl IntoIterator<Item = SearchDoc>,
+        numeric_fields: &[String],
+    ) -> std::io::Result<Option<Self>> {
         let index = Index::open_in_dir(dir).map_err(tantivy_error)?;
         if index.schema() != schema() {
             return Ok(None);
         }
-        let opened = Self::with_columns(index, docs, numeric_fields)?;
+        let mut columns = Columns::new(numeric_fields);
+        for d in docs {
+            columns.add(d);
+        }
+        let opened = Self::with_columns(index, columns)?;
         let searcher = opened.reader.searcher();
-        Ok((searcher.num_docs() as usize == docs.len()).then_some(opened))
+        Ok((searcher.num_docs() as usize == opened.docs).then_some(opened))
     }
 
-    fn with_columns(index: Index, docs: &[SearchDoc], numeric_fields: &[String]) -> std::io::Result<Self> {
+    fn with_columns(index: Index, columns: Columns) -> std::io::Result<Self> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -208,57 +295,19 @@ impl SearchIndex {
             .collect();
         let sku_exact = schema.get_field(SKU_EXACT).expect("declared field");
         let segment_ords = segment_ords(&reader)?;
-
-        let mut strings: HashMap<String, StringColumn> = HashMap::new();
-        let mut lookups: HashMap<String, HashMap<String, u32>> = HashMap::new();
-        let string_fields: Vec<String> = {
-            let mut names: Vec<String> = docs
-                .iter()
-                .flat_map(|d| d.strings.iter().map(|(f, _)| f.clone()))
-                .chain(fields::DECLARED_STRINGS.iter().map(|f| (*f).to_owned()))
-                .collect();
-            names.sort();
-            names.dedup();
-            names
-        };
-        for name in &string_fields {
-            strings.insert(
-                name.clone(),
-                StringColumn {
-                    offsets: vec![0],
-                    ..StringColumn::default()
-                },
-            );
-            lookups.insert(name.clone(), HashMap::new());
+        let Columns {
+            docs,
+            strings,
+            mut numbers,
+            names,
+            ..
+        } = columns;
+        for column in numbers.values_mut() {
+            column.resize(docs, f64::NAN);
         }
-        let mut numbers: HashMap<String, Vec<f64>> = numeric_fields
-            .iter()
-            .cloned()
-            .chain(docs.iter().flat_map(|d| d.numbers.iter().map(|(f, _)| f.clone())))
-            .map(|f| (f, vec![f64::NAN; docs.len()]))
-            .collect();
-        for (ord, d) in docs.iter().enumerate() {
-            for (f, v) in &d.strings {
-                let column = strings.get_mut(f).expect("collected above");
-                let lookup = lookups.get_mut(f).expect("collected above");
-                let id = *lookup.entry(v.clone()).or_insert_with(|| {
-                    column.dict.push(v.clone());
-                    (column.dict.len() - 1) as u32
-                });
-                column.values.push(id);
-            }
-            for column in strings.values_mut() {
-                column.offsets.push(column.values.len() as u32);
-            }
-            for (f, v) in &d.numbers {
-                if v.is_finite() {
-                    numbers.get_mut(f).expect("collected above")[ord] = *v;
-                }
-            }
-        }
-        let mut by_name: Vec<usize> = (0..docs.len()).collect();
-        by_name.sort_by_cached_key(|&i| docs[i].name.to_lowercase());
-        let mut name_rank = vec![0u32; docs.len()];
+        let mut by_name: Vec<usize> = (0..docs).collect();
+        by_name.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        let mut name_rank = vec![0u32; docs];
         for (rank, &i) in by_name.iter().enumerate() {
             name_rank[i] = rank as u32;
         }
@@ -266,7 +315,7 @@ impl SearchIndex {
             reader,
             text,
             sku_exact,
-            docs: docs.len(),
+            docs,
             strings,
             numbers,
             name_rank,
@@ -882,7 +931,7 @@ mod tests {
     }
 
     fn index() -> SearchIndex {
-        SearchIndex::build(&catalog(), &[fields::price("USD"), fields::price("EUR")], None).unwrap()
+        SearchIndex::build(catalog(), &[fields::price("USD"), fields::price("EUR")], None).unwrap()
     }
 
     fn run(index: &SearchIndex, search: serde_json::Value) -> Result<SearchOutcome, SearchError> {
@@ -1093,14 +1142,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let docs = catalog();
-        let built = SearchIndex::build(&docs, &[], Some(&dir)).unwrap();
+        let built = SearchIndex::build(docs.clone(), &[], Some(&dir)).unwrap();
         assert_eq!(built.len(), 6);
         drop(built);
-        let opened = SearchIndex::open(&dir, &docs, &[])
+        let opened = SearchIndex::open(&dir, docs.clone(), &[])
             .unwrap()
             .expect("the same index");
         assert_eq!(names(&opened, json!({"q": "sledge"})), ["Sledge"]);
-        assert!(SearchIndex::open(&dir, &docs[..3], &[]).unwrap().is_none());
+        assert!(
+            SearchIndex::open(&dir, docs[..3].to_vec(), &[])
+                .unwrap()
+                .is_none()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

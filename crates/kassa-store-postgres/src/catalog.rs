@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::catalog::{Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
@@ -69,7 +69,7 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         upc_ean: row.get(7),
         mpn: row.get(8),
         external_ref: row.get(9),
-        extensions: extensions.and_then(|e| serde_json::from_str(&e).ok()),
+        extensions: extensions.as_deref().and_then(Extensions::parse),
         created_at: row.get(11),
         updated_at: row.get(12),
         main_image: row.get(13),
@@ -195,7 +195,7 @@ pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bo
         .bind(&p.upc_ean)
         .bind(&p.mpn)
         .bind(&p.external_ref)
-        .bind(p.extensions.as_ref().map(|e| e.to_string()))
+        .bind(p.extensions.as_ref().map(|e| e.as_str()))
         .bind(p.created_at)
         .bind(p.updated_at)
         .bind(

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use kassa_core::catalog::{Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::catalog::{Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
@@ -80,7 +80,7 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         upc_ean: row.get(7)?,
         mpn: row.get(8)?,
         external_ref: row.get(9)?,
-        extensions: extensions.and_then(|e| serde_json::from_str(&e).ok()),
+        extensions: extensions.as_deref().and_then(Extensions::parse),
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
         main_image: crate::sql::opt_uuid_at(row, 13)?,
@@ -175,7 +175,7 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         p.upc_ean,
         p.mpn,
         p.external_ref,
-        p.extensions.as_ref().map(to_json),
+        p.extensions.as_ref().map(|e| e.as_str()),
         p.created_at,
         p.updated_at,
         components_json(p),

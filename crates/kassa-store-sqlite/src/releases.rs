@@ -531,7 +531,16 @@ impl ReleaseStore for SqliteStore {
                 {
                     return Ok(None);
                 }
-                let mut document = Vec::new();
+                // Sized first: grown by doubling, a 60 MB snapshot would pass through copies
+                // of up to 96 MB on its way (memory the allocator keeps a while after).
+                let size = one(
+                    conn,
+                    "SELECT coalesce(sum(length(body)), 0) FROM catalog_release_parts WHERE release_id = ?1",
+                    [&id],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .unwrap_or(0);
+                let mut document = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 let mut parts = conn.prepare_cached(
                     "SELECT body FROM catalog_release_parts WHERE release_id = ?1 ORDER BY seq",
                 )?;

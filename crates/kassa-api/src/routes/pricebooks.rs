@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use kassa_core::catalog::{Pricebook, ProductPrice};
-use kassa_core::pricing::{CurrencyPrice, PriceSheet, Sale, Schedule, Tier, check_sheet};
+use kassa_core::pricing::{Currencies, CurrencyPrice, PriceSheet, Sale, Schedule, Tier, check_sheet};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::time::{now_millis, rfc3339};
 use kassa_core::{Error, Validator};
@@ -216,11 +216,7 @@ struct ScheduleIn {
     valid_to: Option<String>,
 }
 
-fn currencies(
-    v: &mut Validator,
-    input: BTreeMap<String, CurrencyIn>,
-    source: &str,
-) -> BTreeMap<String, CurrencyPrice> {
+fn currencies(v: &mut Validator, input: BTreeMap<String, CurrencyIn>, source: &str) -> Currencies {
     input
         .into_iter()
         .map(|(code, c)| {
@@ -287,7 +283,7 @@ fn sales(v: &mut Validator, input: BTreeMap<String, SaleIn>) -> BTreeMap<String,
 struct PriceChange {
     sku: Option<String>,
     external_ref: Patch<String>,
-    currencies: Option<BTreeMap<String, CurrencyPrice>>,
+    currencies: Option<Currencies>,
     sales: Option<BTreeMap<String, Sale>>,
 }
 
@@ -337,7 +333,7 @@ fn parse_price(body: Body<PriceAttributes>, path_id: Option<Uuid>) -> Result<Pri
     })
 }
 
-fn render_currencies(currencies: &BTreeMap<String, CurrencyPrice>) -> Value {
+fn render_currencies(currencies: &Currencies) -> Value {
     serde_json::to_value(currencies).unwrap_or_default()
 }
 

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{any, get};
 
 use kassa_core::bundles::{self, Components, OptionTarget};
-use kassa_core::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
+use kassa_core::catalog::{COMMODITY_TYPES, Extensions, PRODUCT_STATUSES, Product};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::store::ProductDeletion;
 use kassa_core::time::now_millis;
@@ -125,7 +125,11 @@ impl Attributes {
         set!(p.upc_ean, self.upc_ean);
         set!(p.mpn, self.mpn);
         set!(p.external_ref, self.external_ref);
-        set!(p.extensions, self.extensions.map(|e| e.map(Value::Object)));
+        set!(
+            p.extensions,
+            self.extensions
+                .map(|e| e.map(|e| Extensions::new(&Value::Object(e))))
+        );
     }
 }
 

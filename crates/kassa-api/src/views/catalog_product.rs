@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use kassa_core::bundles::{
     Components, Selection, bundle_price, configuration_json, default_selection, option_ids,
 };
+use kassa_core::catalog::Extensions;
 use kassa_core::catalog_filter::product_types;
 use kassa_core::money::Currency;
-use kassa_core::pricing::CurrencyPrice;
+use kassa_core::pricing::Currencies;
 use kassa_core::release::{
     ReleasedProduct, ReleasedVariation, child_variations, display_order, variation_matrix,
 };
@@ -53,7 +54,7 @@ struct Attributes<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    extensions: Option<&'a Value>,
+    extensions: Option<&'a Extensions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_ref: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +62,7 @@ struct Attributes<'a> {
     name: &'a str,
     /// The deciding price book's prices, every currency.
     #[serde(skip_serializing_if = "Option::is_none")]
-    price: Option<&'a BTreeMap<String, CurrencyPrice>>,
+    price: Option<&'a Currencies>,
     published_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sku: Option<&'a str>,
