@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,32 +51,73 @@ pub struct ShopperRelease {
     /// Each node's parent node (if any) and hierarchy: a product's categories, ancestors
     /// included, for the promotions' `item_category`.
     node_parents: HashMap<Uuid, (Option<Uuid>, Uuid)>,
-    products: HashMap<Uuid, usize>,
-    skus: HashMap<String, usize>,
-    slugs: HashMap<String, usize>,
+    products: KeyIndex,
+    skus: KeyIndex,
+    slugs: KeyIndex,
     files: HashMap<Uuid, usize>,
     /// Each published parent's published children, in catalog order.
     children: HashMap<Uuid, Vec<usize>>,
 }
 
+fn id_of(p: &ReleasedProduct) -> Option<&[u8]> {
+    Some(p.product.id.as_bytes())
+}
+
+fn sku_of(p: &ReleasedProduct) -> Option<&[u8]> {
+    p.product.sku.as_deref().map(str::as_bytes)
+}
+
+fn slug_of(p: &ReleasedProduct) -> Option<&[u8]> {
+    p.product.slug.as_deref().map(str::as_bytes)
+}
+
+/// The release's products by a unique key of theirs (id, sku, slug): a hash table of positions,
+/// hashed and compared through the products' own keys, rather than a map owning a copy of every
+/// key (~6 MB for 100,000 skus; 5 bytes a product here). A repeated key finds its last product.
+#[derive(Debug)]
+struct KeyIndex {
+    key: fn(&ReleasedProduct) -> Option<&[u8]>,
+    hasher: std::hash::RandomState,
+    positions: hashbrown::HashTable<u32>,
+}
+
+impl KeyIndex {
+    fn new(products: &[ReleasedProduct], key: fn(&ReleasedProduct) -> Option<&[u8]>) -> Self {
+        let hasher = std::hash::RandomState::new();
+        let mut positions = hashbrown::HashTable::with_capacity(products.len());
+        let hash_of = |i: &u32| hasher.hash_one(key(&products[*i as usize]));
+        for (i, p) in products.iter().enumerate() {
+            let Some(value) = key(p) else { continue };
+            let hash = hasher.hash_one(Some(value));
+            let same = |j: &u32| key(&products[*j as usize]) == Some(value);
+            match positions.entry(hash, same, hash_of) {
+                hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = i as u32,
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(i as u32);
+                }
+            }
+        }
+        Self {
+            key,
+            hasher,
+            positions,
+        }
+    }
+
+    /// The position of the product whose key is `value`.
+    fn get(&self, products: &[ReleasedProduct], value: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(Some(value));
+        self.positions
+            .find(hash, |&j| (self.key)(&products[j as usize]) == Some(value))
+            .map(|&j| j as usize)
+    }
+}
+
 impl ShopperRelease {
     pub fn new(release: Release, snapshot: Snapshot) -> Self {
-        let products = snapshot
-            .products
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.product.id, i))
-            .collect();
-        let index_by = |field: fn(&ReleasedProduct) -> Option<&String>| {
-            snapshot
-                .products
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| field(p).map(|value| (value.clone(), i)))
-                .collect()
-        };
-        let skus = index_by(|p| p.product.sku.as_ref());
-        let slugs = index_by(|p| p.product.slug.as_ref());
+        let products = KeyIndex::new(&snapshot.products, id_of);
+        let skus = KeyIndex::new(&snapshot.products, sku_of);
+        let slugs = KeyIndex::new(&snapshot.products, slug_of);
         let files = snapshot
             .files
             .iter()
@@ -181,17 +223,17 @@ impl ShopperRelease {
                 .values
                 .iter()
                 .filter_map(|v| Uuid::parse_str(v).ok())
-                .filter_map(|id| self.products.get(&id).copied())
+                .filter_map(|id| self.products.get(&self.snapshot.products, id.as_bytes()))
                 .collect(),
             "sku" => f
                 .values
                 .iter()
-                .filter_map(|v| self.skus.get(v).copied())
+                .filter_map(|v| self.skus.get(&self.snapshot.products, v.as_bytes()))
                 .collect(),
             "slug" => f
                 .values
                 .iter()
-                .filter_map(|v| self.slugs.get(v).copied())
+                .filter_map(|v| self.slugs.get(&self.snapshot.products, v.as_bytes()))
                 .collect(),
             _ => return None,
         };
@@ -200,7 +242,9 @@ impl ShopperRelease {
 
     /// A published (live) product of the release, by sku.
     pub fn product_by_sku(&self, sku: &str) -> Option<&ReleasedProduct> {
-        self.skus.get(sku).map(|&i| &self.snapshot.products[i])
+        self.skus
+            .get(&self.snapshot.products, sku.as_bytes())
+            .map(|i| &self.snapshot.products[i])
     }
 
     pub fn catalog_id(&self) -> Uuid {
@@ -209,7 +253,9 @@ impl ShopperRelease {
 
     /// A published (live) product of the release.
     pub fn product(&self, id: Uuid) -> Option<&ReleasedProduct> {
-        self.products.get(&id).map(|&i| &self.snapshot.products[i])
+        self.products
+            .get(&self.snapshot.products, id.as_bytes())
+            .map(|i| &self.snapshot.products[i])
     }
 
     fn books(&self) -> Vec<RankedPricebook<'_>> {
@@ -618,6 +664,78 @@ mod tests {
         .await
         .unwrap()
         .unwrap()
+    }
+
+    fn product(i: u128, sku: Option<&str>, slug: Option<&str>) -> ReleasedProduct {
+        ReleasedProduct {
+            product: Product {
+                id: Uuid::from_u128(i),
+                name: format!("Product {i}"),
+                sku: sku.map(str::to_owned),
+                slug: slug.map(str::to_owned),
+                description: None,
+                status: "live".into(),
+                commodity_type: "physical".into(),
+                upc_ean: None,
+                mpn: None,
+                external_ref: None,
+                extensions: None,
+                main_image: None,
+                files: Vec::new(),
+                parent_id: None,
+                child_options: Vec::new(),
+                is_parent: false,
+                components: Default::default(),
+                created_at: 0,
+                updated_at: 0,
+            },
+            node_ids: Vec::new(),
+            variations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn products_are_found_by_id_sku_and_slug() {
+        let mut snapshot = snapshot(Uuid::new_v4());
+        snapshot.products = (0..1000)
+            .map(|i| {
+                product(
+                    i,
+                    Some(&format!("SKU-{i}")),
+                    (i % 2 == 0).then(|| format!("slug-{i}")).as_deref(),
+                )
+            })
+            .chain([
+                product(1000, None, None),
+                product(1001, Some("SKU-7"), Some("again")),
+            ])
+            .collect();
+        let parsed = ShopperRelease::new(release(snapshot.catalog_id, 1), snapshot);
+        let id_of = |p: Option<&ReleasedProduct>| p.map(|p| p.product.id.as_u128());
+        assert_eq!(id_of(parsed.product_by_sku("SKU-999")), Some(999));
+        assert_eq!(id_of(parsed.product_by_sku("SKU-0")), Some(0));
+        assert_eq!(id_of(parsed.product_by_sku("sku-999")), None, "skus are exact");
+        assert_eq!(id_of(parsed.product_by_sku("SKU-1000")), None);
+        // A repeated sku finds the last product with it, as the map it replaces did.
+        assert_eq!(id_of(parsed.product_by_sku("SKU-7")), Some(1001));
+        let by = |field: &str, values: &[&str]| -> Vec<u128> {
+            let filter = Filter {
+                field: field.into(),
+                op: FilterOp::In,
+                values: values.iter().map(|v| v.to_string()).collect(),
+            };
+            parsed
+                .products_matching(&[filter])
+                .iter()
+                .map(|p| p.product.id.as_u128())
+                .collect()
+        };
+        assert_eq!(by("slug", &["slug-4", "slug-5", "again", "none"]), [4, 1001]);
+        assert_eq!(by("sku", &["SKU-3", "SKU-2"]), [2, 3]);
+        assert_eq!(id_of(parsed.product(Uuid::from_u128(500))), Some(500));
+        assert_eq!(id_of(parsed.product(Uuid::from_u128(5000))), None);
+        let ids = [Uuid::from_u128(1001), Uuid::from_u128(6), Uuid::from_u128(7777)].map(|id| id.to_string());
+        assert_eq!(by("id", &ids.each_ref().map(String::as_str)), [6, 1001]);
     }
 
     #[tokio::test]

@@ -60,9 +60,40 @@ fn tantivy_error(e: tantivy::TantivyError) -> std::io::Error {
 /// A string field: each distinct value once, and each product's values as positions in it.
 #[derive(Debug, Default)]
 struct StringColumn {
-    dict: Vec<String>,
+    dict: Dict,
     offsets: Vec<u32>,
     values: Vec<u32>,
+}
+
+/// Distinct values end to end in one string: a field like `id` or `sku` has one per product,
+/// and a `String` each would cost ~40 bytes more apiece (its header and allocation).
+#[derive(Debug, Default)]
+struct Dict {
+    text: String,
+    /// Where each value ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Dict {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Appends `value`, answering its position.
+    fn push(&mut self, value: &str) -> u32 {
+        self.text.push_str(value);
+        self.ends.push(self.text.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
 }
 
 impl StringColumn {
@@ -119,8 +150,7 @@ impl Columns {
             let id = match lookup.get(&v) {
                 Some(&id) => id,
                 None => {
-                    let id = column.dict.len() as u32;
-                    column.dict.push(v.clone());
+                    let id = column.dict.push(&v);
                     lookup.insert(v, id);
                     id
                 }
@@ -547,9 +577,7 @@ impl SearchIndex {
                     })
                     .collect::<Result<_, _>>()?;
                 let selected: Vec<bool> = match clause.op {
-                    Op::Equals | Op::NotEquals => {
-                        column.dict.iter().map(|d| wanted.contains(&d.as_str())).collect()
-                    }
+                    Op::Equals | Op::NotEquals => column.dict.iter().map(|d| wanted.contains(&d)).collect(),
                     Op::Matches => {
                         let wanted: Vec<Vec<String>> = wanted.iter().map(|w| tokenize(w)).collect();
                         column
@@ -704,7 +732,7 @@ fn facet(name: &str, column: ColumnRef<'_>, matches: &[(usize, f32)], max_values
                 counts.into_iter().enumerate().filter(|(_, c)| *c > 0).collect();
             values.sort_unstable_by(|a, b| {
                 b.1.cmp(&a.1)
-                    .then_with(|| column.dict[a.0].cmp(&column.dict[b.0]))
+                    .then_with(|| column.dict.get(a.0).cmp(column.dict.get(b.0)))
             });
             values.truncate(max_values);
             FacetCount {
@@ -712,8 +740,8 @@ fn facet(name: &str, column: ColumnRef<'_>, matches: &[(usize, f32)], max_values
                 counts: values
                     .into_iter()
                     .map(|(i, count)| FacetValue {
-                        value: column.dict[i].clone(),
-                        highlighted: column.dict[i].clone(),
+                        value: column.dict.get(i).to_owned(),
+                        highlighted: column.dict.get(i).to_owned(),
                         count,
                     })
                     .collect(),
@@ -847,6 +875,17 @@ mod tests {
 
     use super::*;
     use crate::request::RawSearch;
+
+    #[test]
+    fn a_dict_keeps_its_values_end_to_end_in_order() {
+        let mut dict = Dict::default();
+        assert_eq!(dict.push("b0f5"), 0);
+        assert_eq!(dict.push(""), 1);
+        assert_eq!(dict.push("Größe"), 2);
+        assert_eq!(dict.len(), 3);
+        assert_eq!((dict.get(0), dict.get(1), dict.get(2)), ("b0f5", "", "Größe"));
+        assert_eq!(dict.iter().collect::<Vec<_>>(), ["b0f5", "", "Größe"]);
+    }
 
     fn doc(
         name: &str,

@@ -548,6 +548,10 @@ impl ReleaseStore for SqliteStore {
                 while let Some(row) = rows.next()? {
                     document.extend_from_slice(row.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?);
                 }
+                drop(rows);
+                // The parts just passed through this reader's page cache (8 MiB of them stay
+                // there otherwise, pages no request will read again).
+                let _ = conn.release_memory();
                 serde_json::from_slice(&document)
                     .map(Some)
                     .map_err(|e| Error::internal(format!("a release snapshot is unreadable: {e}")).into())

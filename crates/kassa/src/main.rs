@@ -10,6 +10,12 @@ use kassa::config::{Cli, Command, Database, FileConfig, KeysCommand, ServeConfig
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // mimalloc asks for transparent huge pages for its arena, and a 2 MiB page is resident as soon
+    // as one byte of it is used: ~10 MiB of RSS on a small store, ~15–25 MiB with 100,000 products,
+    // for no speed measured (BENCHMARKS.md, session 29). Off for the whole process, at fault time
+    // (the arena mimalloc reserved before `main` included); where refused, nothing changes.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "kassa", &mut std::io::stdout());
