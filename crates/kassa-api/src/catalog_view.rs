@@ -114,7 +114,10 @@ impl KeyIndex {
 }
 
 impl ShopperRelease {
-    pub fn new(release: Release, snapshot: Snapshot) -> Self {
+    pub fn new(release: Release, mut snapshot: Snapshot) -> Self {
+        // A snapshot read from JSON grew its product list by doubling: for 100,000 products
+        // ~30 % of it (13 MB) is spare room this release keeps for as long as it is served.
+        snapshot.products.shrink_to_fit();
         let products = KeyIndex::new(&snapshot.products, id_of);
         let skus = KeyIndex::new(&snapshot.products, sku_of);
         let slugs = KeyIndex::new(&snapshot.products, slug_of);

@@ -334,6 +334,15 @@ impl SearchIndex {
         } = columns;
         for column in numbers.values_mut() {
             column.resize(docs, f64::NAN);
+            column.shrink_to_fit();
+        }
+        // The columns grew a product at a time: their spare room would stay with the index.
+        let mut strings = strings;
+        for column in strings.values_mut() {
+            column.dict.text.shrink_to_fit();
+            column.dict.ends.shrink_to_fit();
+            column.offsets.shrink_to_fit();
+            column.values.shrink_to_fit();
         }
         let mut by_name: Vec<usize> = (0..docs).collect();
         by_name.sort_by(|&a, &b| names[a].cmp(&names[b]));
