@@ -23,17 +23,13 @@ pub(crate) async fn run_at_lowest_priority<T: Send + 'static>(
 /// Gives the calling thread the lowest scheduling priority (threads it starts inherit it).
 #[cfg(target_os = "linux")]
 pub fn lower_thread_priority() {
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
-    };
+    use thread_priority::unix::NormalThreadSchedulePolicy;
     // `SCHED_IDLE` rather than only niceness 19: a request thread that wakes takes the core
     // from an idle-policy thread at once, where a nice one keeps it to the end of its slice.
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if let Err(e) =
-        set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
-    {
-        tracing::debug!(error = ?e, "a background thread keeps its priority");
-    }
+    set_own_priority(
+        thread_priority::ThreadPriority::Min,
+        NormalThreadSchedulePolicy::Idle,
+    );
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -45,21 +41,31 @@ pub fn lower_thread_priority() {}
 /// for as long as the load lasts).
 #[cfg(target_os = "linux")]
 pub fn yield_to_requests() {
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
-    };
+    use thread_priority::unix::NormalThreadSchedulePolicy;
     use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
     // The crate maps 0..=99 onto niceness -20..=19, highest first: 24 is niceness 10.
     let Ok(nice_10) = ThreadPriorityValue::try_from(24u8) else {
         return;
     };
-    if let Err(e) =
-        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Crossplatform(nice_10), normal)
-    {
-        tracing::debug!(error = ?e, "a background thread keeps its priority");
-    }
+    set_own_priority(
+        ThreadPriority::Crossplatform(nice_10),
+        NormalThreadSchedulePolicy::Other,
+    );
 }
 
 #[cfg(not(target_os = "linux"))]
 pub fn yield_to_requests() {}
+
+/// The calling thread's priority under a normal (not real-time) policy; where refused, it keeps
+/// its own.
+#[cfg(target_os = "linux")]
+fn set_own_priority(
+    priority: thread_priority::ThreadPriority,
+    policy: thread_priority::unix::NormalThreadSchedulePolicy,
+) {
+    use thread_priority::unix::{ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id};
+    let policy = ThreadSchedulePolicy::Normal(policy);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), priority, policy) {
+        tracing::debug!(error = ?e, "a background thread keeps its priority");
+    }
+}

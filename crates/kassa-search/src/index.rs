@@ -327,7 +327,7 @@ impl SearchIndex {
         let segment_ords = segment_ords(&reader)?;
         let Columns {
             docs,
-            strings,
+            mut strings,
             mut numbers,
             names,
             ..
@@ -337,7 +337,6 @@ impl SearchIndex {
             column.shrink_to_fit();
         }
         // The columns grew a product at a time: their spare room would stay with the index.
-        let mut strings = strings;
         for column in strings.values_mut() {
             column.dict.text.shrink_to_fit();
             column.dict.ends.shrink_to_fit();
