@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     // (the arena mimalloc reserved before `main` included); where refused, nothing changes.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    purge_freed_memory_at_once();
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "kassa", &mut std::io::stdout());
@@ -34,6 +35,28 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// mimalloc's `mi_option_purge_delay` (`mi_option_t` in its `mimalloc.h`), for which
+/// `libmimalloc-sys` names no constant; it comes just before the one it does name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const _: () = assert!(MI_OPTION_PURGE_DELAY + 1 == libmimalloc_sys::mi_option_use_numa_nodes);
+
+/// Memory freed in large amounts goes back to the OS at once. mimalloc's default waits a second
+/// and then purges only when an allocation on the same path comes by: the garbage of a catalog
+/// load or a search index build (100+ MiB with 100,000 products) stayed resident on a quiet node,
+/// and request churn kept ~15 MiB more under load, for no speed measured either way
+/// (BENCHMARKS.md, session 30). An operator's own `MIMALLOC_PURGE_DELAY` still wins.
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: `mi_option_set` stores an integer in mimalloc's option table. Its one condition
+    // (not thread-safe) holds: `main` calls this before it starts any other thread.
+    #[expect(unsafe_code, reason = "the one setter mimalloc offers is its C API")]
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }
 
@@ -142,5 +165,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Completions { .. } => unreachable!("answered before the runtime starts"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MI_OPTION_PURGE_DELAY;
+
+    #[test]
+    fn the_option_set_at_start_is_the_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // The tests never call `main`, so the option still has mimalloc's default: 1,000 ms for
+        // the purge delay, and no other option has that default.
+        // SAFETY: reads an integer from mimalloc's option table.
+        #[expect(unsafe_code, reason = "mimalloc's option table is read through its C API")]
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(delay, 1000);
     }
 }
