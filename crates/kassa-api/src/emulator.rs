@@ -220,11 +220,28 @@ enum Kept {
     #[default]
     None,
     /// Whole, up to [`JOURNAL_BODY_BYTES`]: redacted when read.
-    Bytes(Bytes),
+    Whole(Packed),
     /// A longer one, redacted and cut when it was kept (its whole size beside it).
-    Cut(String, usize),
+    Cut(Packed, usize),
     /// Not read (too large, or of unknown length): its declared size.
     Unread(usize),
+}
+
+/// Bytes kept LZ4-compressed: a full journal of catalog and search answers (1,000 cut to 16 KiB)
+/// held ~18 MiB as they were, a quarter of that packed (BENCHMARKS.md, session 30). Packing a
+/// 16 KiB body takes microseconds; a journal read unpacks what it shows.
+#[derive(Debug, Clone)]
+struct Packed(Box<[u8]>);
+
+impl Packed {
+    fn new(bytes: &[u8]) -> Self {
+        Self(lz4_flex::compress_prepend_size(bytes).into_boxed_slice())
+    }
+
+    fn unpack(&self) -> Vec<u8> {
+        // Only what `new` packed is ever read: this cannot fail.
+        lz4_flex::decompress_size_prepended(&self.0).unwrap_or_default()
+    }
 }
 
 /// What a journal read shows of a request's or a response's side.
@@ -247,12 +264,19 @@ impl Captured {
     pub fn shown(&self) -> Shown {
         let (body, body_bytes, truncated) = match &self.body {
             Kept::None => (None, 0, false),
-            Kept::Bytes(bytes) => (
-                Some(redacted_body(content_type(&self.headers).as_deref(), bytes).0),
-                bytes.len(),
-                false,
+            Kept::Whole(packed) => {
+                let bytes = packed.unpack();
+                (
+                    Some(redacted_body(content_type(&self.headers).as_deref(), &bytes).0),
+                    bytes.len(),
+                    false,
+                )
+            }
+            Kept::Cut(text, size) => (
+                Some(String::from_utf8_lossy(&text.unpack()).into_owned()),
+                *size,
+                true,
             ),
-            Kept::Cut(text, size) => (Some(text.clone()), *size, true),
             Kept::Unread(size) => (None, *size, true),
         };
         Shown {
@@ -678,12 +702,15 @@ async fn capture(body: Body, into: &mut Captured) -> Body {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
                 into.body = if bytes.len() <= JOURNAL_BODY_BYTES {
-                    Kept::Bytes(bytes.clone())
+                    // Packed into a buffer of its own: the body shares the one it was read or
+                    // written into (hyper's read buffer of 8 KiB or more for a request, a
+                    // serialiser's doubled `Vec` for an answer), which would stay whole.
+                    Kept::Whole(Packed::new(&bytes))
                 } else {
                     // Cut now (redacting the whole first), so that the journal never holds
                     // more than its share of a large body nor leaks a secret cut in half.
                     let (text, _) = redacted_body(content_type(&into.headers).as_deref(), &bytes);
-                    Kept::Cut(text, bytes.len())
+                    Kept::Cut(Packed::new(text.as_bytes()), bytes.len())
                 };
                 Body::from(bytes)
             }
@@ -752,6 +779,23 @@ mod tests {
         );
         let (bytes, _) = redacted_body(Some("image/png"), &[0x89, b'P', b'N', b'G', 0xff]);
         assert_eq!(bytes, "(5 bytes of image/png)");
+    }
+
+    #[test]
+    fn kept_bodies_are_packed_and_read_back_whole() {
+        let body = serde_json::json!({"data": (0..200).map(|i| serde_json::json!({
+            "type": "product", "id": i, "attributes": {"name": format!("Lamp {i}"), "sku": format!("L-{i}")}
+        })).collect::<Vec<_>>()})
+        .to_string();
+        let packed = Packed::new(body.as_bytes());
+        assert!(
+            packed.0.len() * 3 < body.len(),
+            "{} of {}",
+            packed.0.len(),
+            body.len()
+        );
+        assert_eq!(packed.unpack(), body.as_bytes());
+        assert_eq!(Packed::new(b"").unpack(), b"");
     }
 
     #[test]
