@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     // (the arena mimalloc reserved before `main` included); where refused, nothing changes.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    purge_freed_memory_at_once();
+    purge_freed_memory_soon();
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "kassa", &mut std::io::stdout());
@@ -43,12 +43,15 @@ fn main() -> ExitCode {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const _: () = assert!(MI_OPTION_PURGE_DELAY + 1 == libmimalloc_sys::mi_option_use_numa_nodes);
 
-/// Memory freed in large amounts goes back to the OS at once. mimalloc's default waits a second
-/// and then purges only when an allocation on the same path comes by: the garbage of a catalog
-/// load or a search index build (100+ MiB with 100,000 products) stayed resident on a quiet node,
-/// and request churn kept ~15 MiB more under load, for no speed measured either way
-/// (BENCHMARKS.md, session 30). An operator's own `MIMALLOC_PURGE_DELAY` still wins.
-fn purge_freed_memory_at_once() {
+/// How long mimalloc keeps freed memory before it gives it back to the OS, in milliseconds.
+/// Its default, a second, and then only when an allocation comes by: a quiet node kept the
+/// garbage of a catalog load or an index build (~30 MiB more with 100,000 products). At once (0),
+/// the madvise calls of a large republish cost checkouts running beside it ~12 %. 10 ms keeps
+/// nearly all of the memory and costs them nothing measurable (BENCHMARKS.md, session 30).
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
+/// Sets [`PURGE_DELAY_MS`]; an operator's own `MIMALLOC_PURGE_DELAY` wins.
+fn purge_freed_memory_soon() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
     }
@@ -56,7 +59,7 @@ fn purge_freed_memory_at_once() {
     // (not thread-safe) holds: `main` calls this before it starts any other thread.
     #[expect(unsafe_code, reason = "the one setter mimalloc offers is its C API")]
     unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
     }
 }
 
