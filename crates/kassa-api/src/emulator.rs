@@ -227,9 +227,9 @@ enum Kept {
     Unread(usize),
 }
 
-/// Bytes kept LZ4-compressed: a full journal of catalog and search answers (1,000 cut to 16 KiB)
-/// held ~18 MiB as they were, a quarter of that packed (BENCHMARKS.md, session 30). Packing a
-/// 16 KiB body takes microseconds; a journal read unpacks what it shows.
+/// Bytes kept LZ4-compressed: a journal full of catalog and search answers (cut to 16 KiB) took
+/// ~19 MiB of resident memory as they were, ~6 MiB packed (BENCHMARKS.md, session 30). Packing
+/// a 16 KiB body takes microseconds; a journal read unpacks what it shows.
 #[derive(Debug, Clone)]
 struct Packed(Box<[u8]>);
 
@@ -272,8 +272,8 @@ impl Captured {
                     false,
                 )
             }
-            Kept::Cut(text, size) => (
-                Some(String::from_utf8_lossy(&text.unpack()).into_owned()),
+            Kept::Cut(packed, size) => (
+                Some(String::from_utf8_lossy(&packed.unpack()).into_owned()),
                 *size,
                 true,
             ),

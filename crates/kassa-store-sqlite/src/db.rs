@@ -415,7 +415,7 @@ fn configure(conn: &Connection, role: Role) -> rusqlite::Result<()> {
     // A page cache (KiB, negative) big enough for the hot carts, orders and their indexes, so
     // reads are not a `pread` each: 8 MiB for the writer, 8 MiB per reader. The writer's is full
     // on any node that takes writes, and its pages are glibc's (SQLite does not allocate through
-    // mimalloc), which keeps them: 16 MiB was 22 MiB of resident memory, for no checkout or
+    // mimalloc), which keeps them: 16 MiB was 18–20 MB of resident memory, for no checkout or
     // journey speed measured over 8 (BENCHMARKS.md, session 30). A reader's is emptied by its
     // next read after any write, so it rarely fills.
     let cache_kib = match role {
