@@ -248,12 +248,7 @@ pub fn build_index(
     std::fs::create_dir_all(&scratch)?;
     let built = SearchIndex::build(docs(), &numeric, Some(&scratch));
     match built {
-        Ok(index) => {
-            drop(index);
-            std::fs::rename(&scratch, &target)?;
-            SearchIndex::open(&target, docs(), &numeric)?
-                .ok_or_else(|| std::io::Error::other("the index just built does not match its release"))
-        }
+        Ok(index) => index.move_to(&scratch, &target),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&scratch);
             Err(e)

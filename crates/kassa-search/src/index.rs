@@ -341,12 +341,41 @@ impl SearchIndex {
         Ok((searcher.num_docs() as usize == opened.docs).then_some(opened))
     }
 
+    /// Moves the index [`SearchIndex::build`] wrote in `from` to `to` (the directory renamed
+    /// whole) and opens it there, keeping its columns: the documents are not made again.
+    pub fn move_to(self, from: &Path, to: &Path) -> std::io::Result<Self> {
+        let Self {
+            reader,
+            text,
+            sku_exact,
+            docs,
+            strings,
+            numbers,
+            name_rank,
+            segment_ords: _,
+        } = self;
+        // Its files are closed before their directory moves.
+        drop(reader);
+        std::fs::rename(from, to)?;
+        let reader = reader_of(&Index::open_in_dir(to).map_err(tantivy_error)?)?;
+        if reader.searcher().num_docs() as usize != docs {
+            return Err(std::io::Error::other("the index moved is not the one built"));
+        }
+        let segment_ords = segment_ords(&reader)?;
+        Ok(Self {
+            reader,
+            text,
+            sku_exact,
+            docs,
+            strings,
+            numbers,
+            name_rank,
+            segment_ords,
+        })
+    }
+
     fn with_columns(index: Index, columns: Columns) -> std::io::Result<Self> {
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(tantivy_error)?;
+        let reader = reader_of(&index)?;
         let schema = index.schema();
         let text = TEXT_FIELDS
             .iter()
@@ -893,6 +922,14 @@ impl SegmentCollector for SegmentMatches {
 
 /// Each segment's documents' release positions, read once from the `ord` fast field: a lookup
 /// in a vector per match rather than a column read.
+fn reader_of(index: &Index) -> std::io::Result<IndexReader> {
+    index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(tantivy_error)
+}
+
 fn segment_ords(reader: &IndexReader) -> std::io::Result<Arc<[Vec<u32>]>> {
     reader
         .searcher()
@@ -1262,5 +1299,26 @@ mod tests {
                 .is_none()
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn moves_whole_with_its_columns() {
+        let root = std::env::temp_dir().join(format!("kassa-search-move-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (from, to) = (root.join("building"), root.join("built"));
+        std::fs::create_dir_all(&from).unwrap();
+        let built = SearchIndex::build(catalog(), &[], Some(&from)).unwrap();
+        let moved = built.move_to(&from, &to).unwrap();
+        assert!(!from.exists() && to.is_dir());
+        assert_eq!(moved.len(), 6);
+        assert_eq!(
+            names(&moved, json!({"q": "hammer", "filter_by": "brand:=Acme"})),
+            names(
+                &SearchIndex::build(catalog(), &[], None).unwrap(),
+                json!({"q": "hammer", "filter_by": "brand:=Acme"})
+            )
+        );
+        assert!(!names(&moved, json!({"q": "hammer", "filter_by": "brand:=Acme"})).is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
