@@ -308,7 +308,7 @@ fn product_doc(
     let mut string = |field: &str, value: &str| strings.push((field.to_owned(), value.to_owned()));
     string(fields::ID, &product.id.to_string());
     string(fields::NAME, &product.name);
-    string(fields::COMMODITY_TYPE, &product.commodity_type);
+    string(fields::COMMODITY_TYPE, product.commodity_type.as_str());
     for kind in kassa_core::catalog_filter::product_types(product) {
         string(fields::PRODUCT_TYPES, kind);
     }

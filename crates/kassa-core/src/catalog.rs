@@ -60,6 +60,22 @@ impl<'de> Deserialize<'de> for Extensions {
     }
 }
 
+wire_enum!(
+    /// Whether shoppers may see a product (once published). Kept as an enum, not a `String`: a
+    /// released product holds two such values, as strings ~60 bytes and two allocations.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    ProductStatus { Live => "live", Draft => "draft" }
+);
+
+wire_enum!(
+    /// Whether a product is shipped.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    CommodityType { Physical => "physical", Digital => "digital" }
+);
+
+/// The names of [`ProductStatus`] and [`CommodityType`], as validation errors list them.
 pub const PRODUCT_STATUSES: &[&str] = &["live", "draft"];
 pub const COMMODITY_TYPES: &[&str] = &["physical", "digital"];
 
@@ -72,10 +88,8 @@ pub struct Product {
     /// Unique among products when present.
     pub slug: Option<String>,
     pub description: Option<String>,
-    /// `live` or `draft`.
-    pub status: String,
-    /// `physical` or `digital`.
-    pub commodity_type: String,
+    pub status: ProductStatus,
+    pub commodity_type: CommodityType,
     pub upc_ean: Option<String>,
     pub mpn: Option<String>,
     pub external_ref: Option<String>,
@@ -206,6 +220,30 @@ pub struct Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn product_keywords_are_written_and_listed_by_their_wire_names() {
+        let names = |all: &[&str], of: Vec<&'static str>| assert_eq!(all, of.as_slice());
+        names(
+            PRODUCT_STATUSES,
+            ProductStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        );
+        names(
+            COMMODITY_TYPES,
+            CommodityType::ALL.iter().map(|c| c.as_str()).collect(),
+        );
+        for status in ProductStatus::ALL {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str(), "a release snapshot keeps the wire name");
+            assert_eq!(serde_json::from_value::<ProductStatus>(json).unwrap(), *status);
+        }
+        for commodity in CommodityType::ALL {
+            let json = serde_json::to_value(commodity).unwrap();
+            assert_eq!(json, commodity.as_str());
+            assert_eq!(serde_json::from_value::<CommodityType>(json).unwrap(), *commodity);
+        }
+        assert_eq!(ProductStatus::parse("Live"), None, "names are case-sensitive");
+    }
 
     #[test]
     fn extensions_are_kept_as_compact_json_with_sorted_members() {

@@ -1,6 +1,44 @@
 //! kassa's domain: the rules of the shop as pure functions over plain types, and the storage
 //! interface ([`store::Store`]) that the backends implement. No HTTP and no SQL live here.
 
+/// Declares a closed set of values EP puts on the wire as strings, kept as a one-byte `Copy` enum
+/// with its wire name (`as_str`), the inverse (`parse`) and `Display`. Attributes given before the
+/// name (docs, further derives such as serde's) go on the enum.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The string EP puts on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+
+            /// The inverse of [`Self::as_str`]; exact and case-sensitive, like EP's filters.
+            pub fn parse(input: &str) -> Option<Self> {
+                match input {
+                    $($wire => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod account;
 pub mod address;
 pub mod bundles;

@@ -22,44 +22,7 @@
 //! and `cancelled` overrides all of them. Fulfilment does not change the order status (a paid order
 //! is already `complete`); a refund does not either (EP is silent, the digest infers "unchanged").
 
-use std::fmt;
-
 use uuid::Uuid;
-
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The string EP puts on the wire.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $wire),+
-                }
-            }
-
-            /// The inverse of [`Self::as_str`]; exact and case-sensitive, like EP's filters.
-            pub fn parse(input: &str) -> Option<Self> {
-                match input {
-                    $($wire => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 wire_enum!(
     /// `order.status`.
@@ -1219,7 +1182,7 @@ mod tests {
 
     #[test]
     fn wire_names_round_trip() {
-        fn check<T: Copy + PartialEq + fmt::Debug>(
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(
             all: &[T],
             as_str: fn(T) -> &'static str,
             parse: fn(&str) -> Option<T>,

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Hierarchy, Node, Product, ProductPrice};
+use crate::catalog::{Catalog, Hierarchy, Node, Product, ProductPrice, ProductStatus};
 use crate::file::File;
 use crate::pricing::PriceSheet;
 use crate::time::Millis;
@@ -269,7 +269,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         products.into_iter().partition(|p| p.parent_id.is_some());
     let mut published: Vec<ReleasedProduct> = parents
         .into_iter()
-        .filter(|p| p.status == "live")
+        .filter(|p| p.status == ProductStatus::Live)
         .filter_map(|p| {
             let node_ids = placed.remove(&p.id)?;
             let variations = if p.is_parent {
@@ -294,7 +294,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         .collect();
     // Each published child, with its parent's sku and its option trees (for its price).
     let mut derived: Vec<(String, String, Vec<&OptionTree>)> = Vec::new();
-    for child in children.into_iter().filter(|c| c.status == "live") {
+    for child in children.into_iter().filter(|c| c.status == ProductStatus::Live) {
         let Some(parent) = child.parent_id else { continue };
         let Some((node_ids, parent_sku)) = parent_nodes.get(&parent) else {
             continue;
@@ -442,8 +442,8 @@ mod tests {
             sku: sku.map(str::to_owned),
             slug: None,
             description: None,
-            status: status.into(),
-            commodity_type: "physical".into(),
+            status: ProductStatus::parse(status).expect("a status"),
+            commodity_type: crate::catalog::CommodityType::Physical,
             upc_ean: None,
             mpn: None,
             external_ref: None,

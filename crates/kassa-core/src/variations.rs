@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::Validator;
-use crate::catalog::{COMMODITY_TYPES, PRODUCT_STATUSES, Product};
+use crate::catalog::{COMMODITY_TYPES, CommodityType, PRODUCT_STATUSES, Product, ProductStatus};
 use crate::pricing::{CurrencyPrice, PriceSheet};
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -374,8 +374,11 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
                 slug_modified = true;
                 edit(&mut child.slug, how, value);
             }
-            ("commodity", _) => child.commodity_type = value.to_owned(),
-            ("status", _) => child.status = value.to_owned(),
+            // Both were checked against their names when the variation was written.
+            ("commodity", _) => {
+                child.commodity_type = CommodityType::parse(value).unwrap_or(child.commodity_type)
+            }
+            ("status", _) => child.status = ProductStatus::parse(value).unwrap_or(child.status),
             ("upc", _) => child.upc_ean = Some(value.to_owned()),
             ("mpn", _) => child.mpn = Some(value.to_owned()),
             ("external", _) => child.external_ref = Some(value.to_owned()),
@@ -752,8 +755,8 @@ mod tests {
             sku: Some("SHIRT".into()),
             slug: Some("shirt".into()),
             description: Some("Cotton.".into()),
-            status: "live".into(),
-            commodity_type: "physical".into(),
+            status: ProductStatus::Live,
+            commodity_type: CommodityType::Physical,
             upc_ean: None,
             mpn: Some("M-1".into()),
             external_ref: None,
@@ -903,12 +906,12 @@ mod tests {
             },
             Case {
                 modifiers: vec![value("commodity_type", "digital")],
-                check: |c| c.commodity_type == "digital",
+                check: |c| c.commodity_type == CommodityType::Digital,
                 what: "commodity_type",
             },
             Case {
                 modifiers: vec![value("status", "draft")],
-                check: |c| c.status == "draft",
+                check: |c| c.status == ProductStatus::Draft,
                 what: "status",
             },
             Case {
@@ -958,8 +961,8 @@ mod tests {
         assert_eq!(child.description.as_deref(), Some("Cotton."));
         assert_eq!(child.extensions, parent().extensions);
         assert_eq!(
-            (child.status.as_str(), child.commodity_type.as_str()),
-            ("live", "physical")
+            (child.status, child.commodity_type),
+            (ProductStatus::Live, CommodityType::Physical)
         );
         assert_eq!(child.mpn.as_deref(), Some("M-1"));
         assert_eq!(

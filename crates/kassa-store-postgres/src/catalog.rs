@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use kassa_core::catalog::{Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::catalog::{
+    CommodityType, Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice, ProductStatus,
+};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
@@ -64,8 +66,9 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         sku: row.get(2),
         slug: row.get(3),
         description: row.get(4),
-        status: row.get(5),
-        commodity_type: row.get(6),
+        // Only kassa writes these columns, from the enums; anything else would be hidden.
+        status: ProductStatus::parse(row.get(5)).unwrap_or(ProductStatus::Draft),
+        commodity_type: CommodityType::parse(row.get(6)).unwrap_or(CommodityType::Physical),
         upc_ean: row.get(7),
         mpn: row.get(8),
         external_ref: row.get(9),
@@ -190,8 +193,8 @@ pub(crate) async fn write_product(db: &mut PgConnection, p: &Product, insert: bo
         .bind(&p.sku)
         .bind(&p.slug)
         .bind(&p.description)
-        .bind(&p.status)
-        .bind(&p.commodity_type)
+        .bind(p.status.as_str())
+        .bind(p.commodity_type.as_str())
         .bind(&p.upc_ean)
         .bind(&p.mpn)
         .bind(&p.external_ref)

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use kassa_core::catalog::{Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice};
+use kassa_core::catalog::{
+    CommodityType, Extensions, Hierarchy, Node, Pricebook, Product, ProductPrice, ProductStatus,
+};
 use kassa_core::conflicts;
 use kassa_core::pricing::PriceSheet;
 use kassa_core::query::{Filter, Page, PageRequest};
@@ -75,8 +77,9 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         sku: row.get(2)?,
         slug: row.get(3)?,
         description: row.get(4)?,
-        status: row.get(5)?,
-        commodity_type: row.get(6)?,
+        // Only kassa writes these columns, from the enums; anything else would be hidden.
+        status: ProductStatus::parse(row.get_ref(5)?.as_str()?).unwrap_or(ProductStatus::Draft),
+        commodity_type: CommodityType::parse(row.get_ref(6)?.as_str()?).unwrap_or(CommodityType::Physical),
         upc_ean: row.get(7)?,
         mpn: row.get(8)?,
         external_ref: row.get(9)?,
@@ -170,8 +173,8 @@ pub(crate) fn write_product(conn: &Connection, p: &Product, insert: bool) -> DbR
         p.sku,
         p.slug,
         p.description,
-        p.status,
-        p.commodity_type,
+        p.status.as_str(),
+        p.commodity_type.as_str(),
         p.upc_ean,
         p.mpn,
         p.external_ref,

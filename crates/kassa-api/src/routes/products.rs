@@ -11,7 +11,9 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{any, get};
 
 use kassa_core::bundles::{self, Components, OptionTarget};
-use kassa_core::catalog::{COMMODITY_TYPES, Extensions, PRODUCT_STATUSES, Product};
+use kassa_core::catalog::{
+    COMMODITY_TYPES, CommodityType, Extensions, PRODUCT_STATUSES, Product, ProductStatus,
+};
 use kassa_core::query::{FilterOp, check_filters};
 use kassa_core::store::ProductDeletion;
 use kassa_core::time::now_millis;
@@ -120,8 +122,18 @@ impl Attributes {
         set!(p.sku, self.sku);
         set!(p.slug, self.slug);
         set!(p.description, self.description);
-        set!(p.status, self.status.flatten());
-        set!(p.commodity_type, self.commodity_type.flatten());
+        // Both were checked against their names (`check`).
+        set!(
+            p.status,
+            self.status.flatten().as_deref().and_then(ProductStatus::parse)
+        );
+        set!(
+            p.commodity_type,
+            self.commodity_type
+                .flatten()
+                .as_deref()
+                .and_then(CommodityType::parse)
+        );
         set!(p.upc_ean, self.upc_ean);
         set!(p.mpn, self.mpn);
         set!(p.external_ref, self.external_ref);
@@ -277,8 +289,9 @@ async fn create(
         sku: None,
         slug: None,
         description: None,
-        status: "draft".into(),
-        commodity_type: String::new(),
+        status: ProductStatus::Draft,
+        // Required on create: `apply` sets it.
+        commodity_type: CommodityType::Physical,
         upc_ean: None,
         mpn: None,
         external_ref: None,

@@ -229,7 +229,7 @@ pub(crate) fn render_configured<'a>(
         attributes: Attributes {
             base_product: variations.base_product,
             base_product_id: product.parent_id,
-            commodity_type: &product.commodity_type,
+            commodity_type: product.commodity_type.as_str(),
             components: product.is_bundle().then_some(&product.components),
             created_at: rfc3339(product.created_at),
             description: product.description.as_deref(),
@@ -241,7 +241,7 @@ pub(crate) fn render_configured<'a>(
             published_at: rfc3339(r.release.published_at),
             sku: product.sku.as_deref(),
             slug: product.slug.as_deref(),
-            status: &product.status,
+            status: product.status.as_str(),
             upc_ean: product.upc_ean.as_deref(),
             updated_at: rfc3339(product.updated_at),
         },
