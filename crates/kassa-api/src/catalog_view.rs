@@ -679,9 +679,9 @@ mod tests {
         ReleasedProduct {
             product: Product {
                 id: Uuid::from_u128(i),
-                name: format!("Product {i}"),
-                sku: sku.map(str::to_owned),
-                slug: slug.map(str::to_owned),
+                name: format!("Product {i}").into(),
+                sku: sku.map(Into::into),
+                slug: slug.map(Into::into),
                 description: None,
                 status: kassa_core::catalog::ProductStatus::Live,
                 commodity_type: kassa_core::catalog::CommodityType::Physical,

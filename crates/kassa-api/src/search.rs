@@ -384,10 +384,10 @@ fn product_doc(
         }
     }
     SearchDoc {
-        name: product.name.clone(),
-        description: product.description.clone().unwrap_or_default(),
-        sku: product.sku.clone().unwrap_or_default(),
-        slug: product.slug.clone().unwrap_or_default(),
+        name: product.name.to_string(),
+        description: product.description.as_deref().unwrap_or_default().to_owned(),
+        sku: product.sku.as_deref().unwrap_or_default().to_owned(),
+        slug: product.slug.as_deref().unwrap_or_default().to_owned(),
         attributes,
         categories,
         strings,

@@ -456,7 +456,7 @@ pub fn price_products<C: CartCatalog>(
             }
         };
         let components = bundle.as_ref().map(|bundle| {
-            let name = |id: Uuid| catalog.find_product(Some(id), None).map(|c| c.name.clone());
+            let name = |id: Uuid| catalog.find_product(Some(id), None).map(|c| c.name.to_string());
             bundle
                 .products(1)
                 .into_iter()
@@ -470,9 +470,9 @@ pub fn price_products<C: CartCatalog>(
             line_key,
             product_id: Some(product.id),
             sku: Some(sku.to_owned()),
-            name: product.name.clone(),
-            description: product.description.clone(),
-            slug: product.slug.clone(),
+            name: product.name.to_string(),
+            description: product.description.as_deref().map(str::to_owned),
+            slug: product.slug.as_deref().map(str::to_owned),
             quantity: p.quantity,
             unit_amount,
             includes_tax,
@@ -768,8 +768,8 @@ mod tests {
     fn product(id: u128, sku: Option<&str>) -> Product {
         Product {
             id: Uuid::from_u128(id),
-            name: sku.unwrap_or("nameless").to_owned(),
-            sku: sku.map(str::to_owned),
+            name: sku.unwrap_or("nameless").into(),
+            sku: sku.map(Into::into),
             slug: None,
             description: None,
             status: crate::catalog::ProductStatus::Live,

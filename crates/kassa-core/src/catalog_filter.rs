@@ -76,7 +76,7 @@ pub fn product_matches(product: &Product, filters: &[Filter]) -> bool {
         }
         let values: Vec<&str> = match f.field.as_str() {
             "id" => vec![id.as_str()],
-            "name" => vec![product.name.as_str()],
+            "name" => vec![&product.name],
             "sku" => one(product.sku.as_deref()),
             "slug" => one(product.slug.as_deref()),
             "manufacturer_part_num" => one(product.mpn.as_deref()),

@@ -287,7 +287,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
             })
         })
         .collect();
-    let parent_nodes: HashMap<Uuid, (Vec<Uuid>, Option<String>)> = published
+    let parent_nodes: HashMap<Uuid, (Vec<Uuid>, Option<Box<str>>)> = published
         .iter()
         .filter(|p| p.product.is_parent)
         .map(|p| (p.product.id, (p.node_ids.clone(), p.product.sku.clone())))
@@ -303,7 +303,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
             continue;
         };
         if let (Some(sku), Some(parent_sku)) = (&child.sku, parent_sku) {
-            derived.push((sku.clone(), parent_sku.clone(), options));
+            derived.push((sku.to_string(), parent_sku.to_string(), options));
         }
         published.push(ReleasedProduct {
             product: child,
@@ -438,8 +438,8 @@ mod tests {
     fn product(n: u128, sku: Option<&str>, status: &str) -> Product {
         Product {
             id: id(n),
-            name: format!("p{n}"),
-            sku: sku.map(str::to_owned),
+            name: format!("p{n}").into(),
+            sku: sku.map(Into::into),
             slug: None,
             description: None,
             status: ProductStatus::parse(status).expect("a status"),

@@ -320,12 +320,12 @@ pub fn child_key(options: &[&OptionTree]) -> Vec<Uuid> {
     ids
 }
 
-fn edit(field: &mut Option<String>, how: &str, value: &str) {
+fn edit(field: &mut Option<Box<str>>, how: &str, value: &str) {
     let current = field.take().unwrap_or_default();
     *field = Some(match how {
-        "append" => current + value,
-        "prepend" => format!("{value}{current}"),
-        _ => value.to_owned(),
+        "append" => format!("{current}{value}").into(),
+        "prepend" => format!("{value}{current}").into(),
+        _ => value.into(),
     });
 }
 
@@ -363,7 +363,7 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
                     &mut child.slug
                 };
                 if let (Some(text), Some(seek), Some(set)) = (target.as_mut(), &m.seek, &m.set) {
-                    *text = text.replace(seek.as_str(), set);
+                    *text = text.replace(seek.as_str(), set).into();
                 }
             }
             ("sku", how) => {
@@ -379,18 +379,18 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
                 child.commodity_type = CommodityType::parse(value).unwrap_or(child.commodity_type)
             }
             ("status", _) => child.status = ProductStatus::parse(value).unwrap_or(child.status),
-            ("upc", _) => child.upc_ean = Some(value.to_owned()),
-            ("mpn", _) => child.mpn = Some(value.to_owned()),
-            ("external", _) => child.external_ref = Some(value.to_owned()),
+            ("upc", _) => child.upc_ean = Some(value.into()),
+            ("mpn", _) => child.mpn = Some(value.into()),
+            ("external", _) => child.external_ref = Some(value.into()),
             _ => {}
         }
     }
     let names: String = options.iter().map(|o| format!("-{}", o.option.name)).collect();
     if !sku_modified && child.sku.is_some() && child.sku == parent.sku {
-        child.sku = child.sku.map(|s| s + &names);
+        child.sku = child.sku.map(|s| format!("{s}{names}").into());
     }
     if !slug_modified && child.slug.is_some() && child.slug == parent.slug {
-        child.slug = child.slug.map(|s| s + &names);
+        child.slug = child.slug.map(|s| format!("{s}{names}").into());
     }
     child
 }
@@ -830,17 +830,17 @@ mod tests {
         let cases = [
             Case {
                 modifiers: vec![value("name_append", " (Red)")],
-                check: |c| c.name == "Shirt (Red)",
+                check: |c| &*c.name == "Shirt (Red)",
                 what: "name_append",
             },
             Case {
                 modifiers: vec![value("name_prepend", "Red ")],
-                check: |c| c.name == "Red Shirt",
+                check: |c| &*c.name == "Red Shirt",
                 what: "name_prepend",
             },
             Case {
                 modifiers: vec![value("name_equals", "Red shirt")],
-                check: |c| c.name == "Red shirt",
+                check: |c| &*c.name == "Red shirt",
                 what: "name_equals",
             },
             Case {
@@ -931,7 +931,7 @@ mod tests {
             },
             Case {
                 modifiers: vec![value("price_increment", "100")],
-                check: |c| c.name == "Shirt" && c.sku.as_deref() == Some("SHIRT-Red"),
+                check: |c| &*c.name == "Shirt" && c.sku.as_deref() == Some("SHIRT-Red"),
                 what: "a price modifier leaves the attributes alone",
             },
         ];
@@ -951,7 +951,7 @@ mod tests {
         assert_eq!(child.parent_id, Some(id(1)));
         assert_eq!(child.child_options, vec![id(11), id(21)]);
         assert!(!child.is_parent);
-        assert_eq!(child.name, "Shirt M");
+        assert_eq!(&*child.name, "Shirt M");
         assert_eq!(
             child.sku.as_deref(),
             Some("SHIRT-Red-M"),
@@ -986,7 +986,7 @@ mod tests {
             vec![value("name_append", " M"), value("sku_append", "-M")],
         );
         let child = child_product(&parent(), &[&red, &m], id(7), 5);
-        assert_eq!(child.name, "Shirt Red M");
+        assert_eq!(&*child.name, "Shirt Red M");
         assert_eq!(child.sku.as_deref(), Some("S-M"));
     }
 
@@ -1295,8 +1295,12 @@ mod tests {
             variation(10, vec![option(11, "Red", vec![]), option(12, "Blue", vec![])]),
             variation(20, vec![option(21, "S", vec![]), option(22, "M", vec![])]),
         ];
-        let skus =
-            |children: &[Product]| -> Vec<String> { children.iter().filter_map(|c| c.sku.clone()).collect() };
+        let skus = |children: &[Product]| -> Vec<String> {
+            children
+                .iter()
+                .filter_map(|c| c.sku.as_deref().map(str::to_owned))
+                .collect()
+        };
         let first = rules(Include, &[], &[&[12]]);
         let built = plan_build(&parent(), &trees, Some(&first), &HashSet::new(), 5, Uuid::now_v7).unwrap();
         assert_eq!(skus(&built), ["SHIRT-Red-S", "SHIRT-Red-M"], "no Blue");

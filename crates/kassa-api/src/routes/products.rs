@@ -118,10 +118,11 @@ impl Attributes {
         if let Some(components) = components {
             p.components = components;
         }
-        set!(p.name, self.name.flatten());
-        set!(p.sku, self.sku);
-        set!(p.slug, self.slug);
-        set!(p.description, self.description);
+        let text = |patch: Patch<String>| patch.map(|text| text.map(String::into_boxed_str));
+        set!(p.name, self.name.flatten().map(String::into_boxed_str));
+        set!(p.sku, text(self.sku));
+        set!(p.slug, text(self.slug));
+        set!(p.description, text(self.description));
         // Both were checked against their names (`check`).
         set!(
             p.status,
@@ -134,9 +135,9 @@ impl Attributes {
                 .as_deref()
                 .and_then(CommodityType::parse)
         );
-        set!(p.upc_ean, self.upc_ean);
-        set!(p.mpn, self.mpn);
-        set!(p.external_ref, self.external_ref);
+        set!(p.upc_ean, text(self.upc_ean));
+        set!(p.mpn, text(self.mpn));
+        set!(p.external_ref, text(self.external_ref));
         set!(
             p.extensions,
             self.extensions
@@ -285,7 +286,7 @@ async fn create(
     let now = now_millis();
     let mut product = Product {
         id: kassa_core::ids::new_id(),
-        name: String::new(),
+        name: Box::default(),
         sku: None,
         slug: None,
         description: None,

@@ -192,7 +192,7 @@ fn render_result<'a>(
                 .map(|&(ord, score)| {
                     let p = &products[ord];
                     let highlights: Vec<Highlight> = [
-                        ("attributes.name", Some(p.product.name.as_str())),
+                        ("attributes.name", Some(&*p.product.name)),
                         ("attributes.sku", p.product.sku.as_deref()),
                         ("attributes.description", p.product.description.as_deref()),
                     ]
@@ -221,7 +221,7 @@ fn render_result<'a>(
                 let key = name.to_lowercase();
                 match suggestions.iter_mut().find(|s| s.0 == key) {
                     Some(s) => s.2 += 1,
-                    None => suggestions.push((key, name.clone(), 1, score)),
+                    None => suggestions.push((key, name.to_string(), 1, score)),
                 }
             }
             let found = suggestions.len();
