@@ -412,14 +412,15 @@ fn configure(conn: &Connection, role: Role) -> rusqlite::Result<()> {
         Role::Checkpointer => conn.pragma_update(None, "synchronous", "NORMAL")?,
         Role::Reader => {}
     }
-    // A page cache (KiB, negative) big enough for the hot carts, orders and their indexes, so
-    // reads are not a `pread` each: 8 MiB for the writer, 8 MiB per reader. The writer's is full
-    // on any node that takes writes, and its pages are glibc's (SQLite does not allocate through
-    // mimalloc), which keeps them: 16 MiB was 18–20 MB of resident memory, for no checkout or
-    // journey speed measured over 8 (BENCHMARKS.md, session 30). A reader's is emptied by its
-    // next read after any write, so it rarely fills.
+    // A page cache (KiB, negative) big enough for the hot pages of carts, orders and their
+    // indexes, so reads are not a `pread` each: 2 MiB for the writer, 8 MiB per reader. The
+    // writer's is full on any node that takes writes (seeding or publishing 100,000 products
+    // fills it), and its pages are glibc's (SQLite does not allocate through mimalloc), which
+    // keeps them: 16 and 8 MiB cost their size in resident memory for no checkout or journey
+    // speed measured over 2 (BENCHMARKS.md, sessions 30 and 31); the OS's page cache holds the
+    // rest. A reader's is emptied by its next read after any write, so it rarely fills.
     let cache_kib = match role {
-        Role::Writer => -8_192,
+        Role::Writer => -2_048,
         Role::Reader => -8_192,
         Role::Checkpointer => -1_024,
     };
