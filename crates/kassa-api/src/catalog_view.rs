@@ -118,12 +118,6 @@ impl ShopperRelease {
         // A snapshot read from JSON grew its product list by doubling: for 100,000 products
         // ~30 % of it (13 MB) is spare room this release keeps for as long as it is served.
         snapshot.products.shrink_to_fit();
-        // So did each product's short lists, from room for 4: 48 bytes a product in one node.
-        for p in &mut snapshot.products {
-            p.node_ids.shrink_to_fit();
-            p.product.files.shrink_to_fit();
-            p.product.child_options.shrink_to_fit();
-        }
         let products = KeyIndex::new(&snapshot.products, id_of);
         let skus = KeyIndex::new(&snapshot.products, sku_of);
         let slugs = KeyIndex::new(&snapshot.products, slug_of);
@@ -690,16 +684,16 @@ mod tests {
                 external_ref: None,
                 extensions: None,
                 main_image: None,
-                files: Vec::new(),
+                files: Box::default(),
                 parent_id: None,
-                child_options: Vec::new(),
+                child_options: Box::default(),
                 is_parent: false,
                 components: Default::default(),
                 created_at: 0,
                 updated_at: 0,
             },
-            node_ids: Vec::new(),
-            variations: Vec::new(),
+            node_ids: Box::default(),
+            variations: Box::default(),
         }
     }
 

@@ -15,7 +15,7 @@
 //!   sale, the base sale price is applied, and the volume pricing for the product price will not
 //!   be applied"). The list price (with its tiers) is reported as the original price.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 
 use litemap::LiteMap;
@@ -40,18 +40,24 @@ pub struct CurrencyPrice {
     pub tiers: BTreeMap<String, Tier>,
 }
 
-/// Prices by currency code, in code order, serialised as a JSON object. A sorted vector rather
-/// than a `BTreeMap`: a sheet names one or a few currencies, and a release keeps one sheet per
-/// sku in memory, where a `BTreeMap`'s first node costs ~700 bytes whatever it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Currencies(LiteMap<String, CurrencyPrice>);
+/// A map kept as a vector sorted by key and serialised as a JSON object: for maps a release keeps
+/// many of in memory. A price sheet names one or a few currencies, where a `BTreeMap`'s first
+/// node costs ~700 bytes whatever it holds; a price book of a 100,000-product release prices
+/// 100,000 skus, where a `HashMap<String, _>` costs ~30 bytes an entry more (its table at 7/8
+/// load, a `String`'s capacity word). Found by binary search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedMap<K, V>(LiteMap<K, V>);
 
-type CurrencyEntry = (String, CurrencyPrice);
+/// Prices by currency code, in code order.
+pub type Currencies = SortedMap<String, CurrencyPrice>;
 
-impl Currencies {
-    /// Sorted by code, a repeated code keeping its last price (as a JSON object read into a map
+/// A price book's price sheets by sku, in sku order.
+pub type SkuPrices = SortedMap<Box<str>, PriceSheet>;
+
+impl<K: Ord, V> SortedMap<K, V> {
+    /// Sorted by key, a repeated key keeping its last value (as a JSON object read into a map
     /// does), with no spare capacity.
-    fn from_entries(mut entries: Vec<CurrencyEntry>) -> Self {
+    fn from_entries(mut entries: Vec<(K, V)>) -> Self {
         entries.reverse();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.dedup_by(|later, earlier| later.0 == earlier.0);
@@ -59,75 +65,80 @@ impl Currencies {
         Self(LiteMap::from_sorted_store_unchecked(entries))
     }
 
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut CurrencyPrice> {
-        self.0.iter_mut().map(|(_, price)| price)
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, value)| value)
     }
 }
 
-impl<const N: usize> From<[CurrencyEntry; N]> for Currencies {
-    fn from(entries: [CurrencyEntry; N]) -> Self {
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        Self(LiteMap::new())
+    }
+}
+
+impl<K: Ord, V, const N: usize> From<[(K, V); N]> for SortedMap<K, V> {
+    fn from(entries: [(K, V); N]) -> Self {
         Self::from_entries(entries.into())
     }
 }
 
-impl std::ops::Index<&str> for Currencies {
-    type Output = CurrencyPrice;
-    fn index(&self, code: &str) -> &CurrencyPrice {
-        self.get(code).expect("a price in this currency")
+impl<K: Ord + std::borrow::Borrow<str>, V> std::ops::Index<&str> for SortedMap<K, V> {
+    type Output = V;
+    fn index(&self, key: &str) -> &V {
+        self.get(key).expect("a value for this key")
     }
 }
 
-impl Deref for Currencies {
-    type Target = LiteMap<String, CurrencyPrice>;
+impl<K, V> Deref for SortedMap<K, V> {
+    type Target = LiteMap<K, V>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
 
-impl DerefMut for Currencies {
+impl<K, V> DerefMut for SortedMap<K, V> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.0
     }
 }
 
-impl FromIterator<CurrencyEntry> for Currencies {
-    fn from_iter<I: IntoIterator<Item = CurrencyEntry>>(iter: I) -> Self {
+impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         Self::from_entries(iter.into_iter().collect())
     }
 }
 
-impl<'a> IntoIterator for &'a Currencies {
-    type Item = (&'a String, &'a CurrencyPrice);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, CurrencyEntry>, fn(&CurrencyEntry) -> (&String, &CurrencyPrice)>;
+impl<'a, K, V> IntoIterator for &'a SortedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.as_slice().iter().map(|(code, price)| (code, price))
+        self.0.as_slice().iter().map(|(key, value)| (key, value))
     }
 }
 
-impl Serialize for Currencies {
+impl<K: Serialize, V: Serialize> Serialize for SortedMap<K, V> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self)
     }
 }
 
-impl<'de> Deserialize<'de> for Currencies {
+impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for SortedMap<K, V> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Currencies;
+        struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+            type Value = SortedMap<K, V>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of prices by currency code")
+                f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Currencies, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(1).min(16));
                 while let Some(entry) = map.next_entry()? {
                     entries.push(entry);
                 }
-                Ok(Currencies::from_entries(entries))
+                Ok(SortedMap::from_entries(entries))
             }
         }
-        deserializer.deserialize_map(Entries)
+        deserializer.deserialize_map(Entries(std::marker::PhantomData))
     }
 }
 
@@ -169,7 +180,7 @@ pub struct PriceSheet {
 pub struct RankedPricebook<'a> {
     pub pricebook_id: Uuid,
     pub priority: i64,
-    pub prices: &'a HashMap<String, PriceSheet>,
+    pub prices: &'a SkuPrices,
 }
 
 /// A price before any sale: what `original_price` shows while a sale applies.
@@ -395,6 +406,28 @@ mod tests {
     const DAY: Millis = 86_400_000;
 
     #[test]
+    fn a_book_finds_its_sheets_by_sku_and_writes_them_as_an_object() {
+        let usd = |amount| PriceSheet {
+            currencies: [("USD".to_owned(), price(amount, &[]))].into(),
+            sales: BTreeMap::new(),
+        };
+        let read: SkuPrices = serde_json::from_value(serde_json::json!({
+            "SKU-B": usd(200), "SKU-A": usd(100), "SKU-C": usd(300)
+        }))
+        .unwrap();
+        let skus: Vec<&str> = read.keys().map(|sku| &**sku).collect();
+        assert_eq!(
+            skus,
+            ["SKU-A", "SKU-B", "SKU-C"],
+            "sorted, so found by binary search"
+        );
+        assert_eq!(read["SKU-B"].currencies["USD"].amount, 200);
+        assert_eq!(read.get("SKU-D"), None);
+        let again: SkuPrices = serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+    }
+
+    #[test]
     fn currencies_read_and_write_as_a_json_object_sorted_by_code() {
         let read: Currencies =
             serde_json::from_str(r#"{"USD": {"amount": 100, "includes_tax": false}, "EUR": {"amount": 90, "includes_tax": true}, "USD": {"amount": 110, "includes_tax": false}}"#)
@@ -459,7 +492,7 @@ mod tests {
         }
     }
 
-    fn book(n: u128, priority: i64, prices: &HashMap<String, PriceSheet>) -> RankedPricebook<'_> {
+    fn book(n: u128, priority: i64, prices: &SkuPrices) -> RankedPricebook<'_> {
         RankedPricebook {
             pricebook_id: Uuid::from_u128(n),
             priority,
@@ -467,8 +500,8 @@ mod tests {
         }
     }
 
-    fn one(sheet: PriceSheet) -> HashMap<String, PriceSheet> {
-        [("sku-1".to_string(), sheet)].into()
+    fn one(sheet: PriceSheet) -> SkuPrices {
+        [("sku-1".into(), sheet)].into()
     }
 
     /// (amount, tier, sale) of `quantity` sku-1 in USD at `at` in a single book.
@@ -486,7 +519,7 @@ mod tests {
     fn the_highest_priority_book_that_prices_the_sku_wins() {
         let low = one(sheet(price(100, &[])));
         let high = one(sheet(price(80, &[])));
-        let other: HashMap<String, PriceSheet> = [("sku-2".to_string(), sheet(price(1, &[])))].into();
+        let other: SkuPrices = [("sku-2".into(), sheet(price(1, &[])))].into();
         let cases: Vec<(Vec<RankedPricebook<'_>>, i64, u128)> = vec![
             (vec![book(1, 1, &low)], 100, 1),
             (vec![book(1, 1, &low), book(2, 5, &high)], 80, 2),

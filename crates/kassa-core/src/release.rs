@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::catalog::{Catalog, Hierarchy, Node, Product, ProductPrice, ProductStatus};
 use crate::file::File;
-use crate::pricing::PriceSheet;
+use crate::pricing::{PriceSheet, SkuPrices};
 use crate::time::Millis;
 use crate::variations::{OptionTree, VariationTree, child_key, price_changes, price_child};
 
@@ -59,13 +59,14 @@ pub struct ReleaseSource {
 }
 
 /// A product as published: the product and the nodes it is placed in (a child: its parent's).
+/// Its lists are boxed slices, not `Vec`s: a release keeps every product, never growing a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleasedProduct {
     pub product: Product,
-    pub node_ids: Vec<Uuid>,
+    pub node_ids: Box<[Uuid]>,
     /// A parent's variations, in the order attached, each with all its options.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub variations: Vec<ReleasedVariation>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub variations: Box<[ReleasedVariation]>,
 }
 
 /// A variation as a parent product publishes it.
@@ -111,7 +112,7 @@ impl ReleasedVariation {
 pub struct ReleasedPricebook {
     pub id: Uuid,
     pub priority: i64,
-    pub prices: HashMap<String, PriceSheet>,
+    pub prices: SkuPrices,
 }
 
 /// The immutable content of a release, stored as one JSON document.
@@ -278,16 +279,16 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
                     .map(|ts| ts.iter().map(|t| ReleasedVariation::of(t)).collect())
                     .unwrap_or_default()
             } else {
-                Vec::new()
+                Box::default()
             };
             Some(ReleasedProduct {
                 product: p,
-                node_ids,
+                node_ids: node_ids.into(),
                 variations,
             })
         })
         .collect();
-    let parent_nodes: HashMap<Uuid, (Vec<Uuid>, Option<Box<str>>)> = published
+    let parent_nodes: HashMap<Uuid, (Box<[Uuid]>, Option<Box<str>>)> = published
         .iter()
         .filter(|p| p.product.is_parent)
         .map(|p| (p.product.id, (p.node_ids.clone(), p.product.sku.clone())))
@@ -308,7 +309,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         published.push(ReleasedProduct {
             product: child,
             node_ids: node_ids.clone(),
-            variations: Vec::new(),
+            variations: Box::default(),
         });
     }
     published.sort_by_key(|p| (p.product.created_at, p.product.id));
@@ -349,7 +350,12 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
         .map(|b| ReleasedPricebook {
             id: b.id,
             priority: b.priority,
-            prices: sheets.remove(&b.id).unwrap_or_default(),
+            prices: sheets
+                .remove(&b.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(sku, sheet)| (sku.into_boxed_str(), sheet))
+                .collect(),
         })
         .collect();
     Snapshot {
@@ -379,7 +385,7 @@ fn keep_published_options(products: &mut Vec<ReleasedProduct>) {
         let was = p.product.components.len();
         p.product.components.retain(|_, c| !c.options.is_empty());
         if was > 0 && p.product.components.is_empty() {
-            p.node_ids.clear();
+            p.node_ids = Box::default();
         }
     }
     products.retain(|p| !p.node_ids.is_empty());
@@ -397,7 +403,7 @@ fn child_options<'a>(child: &Product, trees: &[&'a VariationTree]) -> Option<Vec
                 .find(|o| child.child_options.contains(&o.option.id))
         })
         .collect::<Option<_>>()?;
-    (!options.is_empty() && child_key(&options) == child.child_options).then_some(options)
+    (!options.is_empty() && child_key(&options) == *child.child_options).then_some(options)
 }
 
 #[cfg(test)]
@@ -449,9 +455,9 @@ mod tests {
             external_ref: None,
             extensions: None,
             main_image: None,
-            files: Vec::new(),
+            files: Box::default(),
             parent_id: None,
-            child_options: Vec::new(),
+            child_options: Box::default(),
             is_parent: false,
             components: Default::default(),
             created_at: n as i64,
@@ -539,7 +545,7 @@ mod tests {
         let got: Vec<(Uuid, Vec<Uuid>)> = s
             .products
             .iter()
-            .map(|p| (p.product.id, p.node_ids.clone()))
+            .map(|p| (p.product.id, p.node_ids.to_vec()))
             .collect();
         assert_eq!(
             got,
@@ -569,8 +575,7 @@ mod tests {
             .pricebooks
             .iter()
             .map(|b| {
-                let mut skus: Vec<&str> = b.prices.keys().map(String::as_str).collect();
-                skus.sort();
+                let skus: Vec<&str> = b.prices.keys().map(|sku| &**sku).collect();
                 (b.id, b.priority, skus)
             })
             .collect();
@@ -663,7 +668,7 @@ mod tests {
         );
         let p31 = s.products.iter().find(|p| p.product.id == id(31)).unwrap();
         assert_eq!(p31.product.main_image, Some(id(61)));
-        assert_eq!(p31.product.files, vec![id(62), id(60)], "the product's own order");
+        assert_eq!(*p31.product.files, [id(62), id(60)], "the product's own order");
     }
 
     #[test]
@@ -722,7 +727,7 @@ mod tests {
             child(83, "A-Draft", vec![71], "draft"),
             Product {
                 parent_id: Some(id(32)), // a draft parent's child
-                child_options: vec![id(71)],
+                child_options: [id(71)].into(),
                 ..product(84, Some("D-Red"), "live")
             },
         ]);

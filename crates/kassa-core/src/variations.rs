@@ -339,10 +339,10 @@ pub fn child_product(parent: &Product, options: &[&OptionTree], id: Uuid, now: M
     child.id = id;
     child.parent_id = Some(parent.id);
     child.components = Default::default();
-    child.child_options = child_key(options);
+    child.child_options = child_key(options).into();
     child.is_parent = false;
     child.main_image = None;
-    child.files = Vec::new();
+    child.files = Box::default();
     child.created_at = now;
     child.updated_at = now;
     let (mut sku_modified, mut slug_modified) = (false, false);
@@ -764,9 +764,9 @@ mod tests {
                 &serde_json::json!({"shirt": {"fit": "slim"}}),
             )),
             main_image: Some(id(99)),
-            files: vec![id(98)],
+            files: [id(98)].into(),
             parent_id: None,
-            child_options: Vec::new(),
+            child_options: Box::default(),
             is_parent: true,
             components: Default::default(),
             created_at: 1,
@@ -949,7 +949,7 @@ mod tests {
         let child = child_product(&parent(), &[&red, &m], id(7), 5);
         assert_eq!(child.id, id(7));
         assert_eq!(child.parent_id, Some(id(1)));
-        assert_eq!(child.child_options, vec![id(11), id(21)]);
+        assert_eq!(*child.child_options, [id(11), id(21)]);
         assert!(!child.is_parent);
         assert_eq!(&*child.name, "Shirt M");
         assert_eq!(
@@ -1021,7 +1021,7 @@ mod tests {
                 "SHIRT-Blue-L"
             ]
         );
-        let keys: HashSet<Vec<Uuid>> = all.iter().map(|c| c.child_options.clone()).collect();
+        let keys: HashSet<Vec<Uuid>> = all.iter().map(|c| c.child_options.to_vec()).collect();
         assert_eq!(keys.len(), 6);
         let again = plan_build(&parent(), &trees, None, &keys, 6, &mut ids).unwrap();
         assert!(again.is_empty(), "a second build adds nothing");
@@ -1304,7 +1304,7 @@ mod tests {
         let first = rules(Include, &[], &[&[12]]);
         let built = plan_build(&parent(), &trees, Some(&first), &HashSet::new(), 5, Uuid::now_v7).unwrap();
         assert_eq!(skus(&built), ["SHIRT-Red-S", "SHIRT-Red-M"], "no Blue");
-        let existing: HashSet<Vec<Uuid>> = built.iter().map(|c| c.child_options.clone()).collect();
+        let existing: HashSet<Vec<Uuid>> = built.iter().map(|c| c.child_options.to_vec()).collect();
         let second = rules(Include, &[&[12, 22]], &[&[12], &[11, 21]]);
         let more = plan_build(&parent(), &trees, Some(&second), &existing, 6, Uuid::now_v7).unwrap();
         assert_eq!(

@@ -76,9 +76,9 @@ pub(crate) fn product_from_row(row: &PgRow) -> Product {
         created_at: row.get(11),
         updated_at: row.get(12),
         main_image: row.get(13),
-        files: row.get(14),
+        files: row.get::<Vec<Uuid>, _>(14).into(),
         parent_id: row.get(15),
-        child_options: kassa_core::variations::parse_child_key(row.get::<Option<&str>, _>(16)),
+        child_options: kassa_core::variations::parse_child_key(row.get::<Option<&str>, _>(16)).into(),
         components: row
             .get::<Option<&str>, _>(17)
             .and_then(|c| serde_json::from_str(c).ok())

@@ -87,9 +87,10 @@ pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
         main_image: crate::sql::opt_uuid_at(row, 13)?,
-        files: json_at::<Vec<Uuid>>(row, 14)?,
+        files: json_at::<Vec<Uuid>>(row, 14)?.into(),
         parent_id: crate::sql::opt_uuid_at(row, 15)?,
-        child_options: kassa_core::variations::parse_child_key(row.get::<_, Option<String>>(16)?.as_deref()),
+        child_options: kassa_core::variations::parse_child_key(row.get::<_, Option<String>>(16)?.as_deref())
+            .into(),
         components: row
             .get::<_, Option<String>>(17)?
             .and_then(|c| serde_json::from_str(&c).ok())

@@ -254,7 +254,7 @@ pub(crate) fn render_configured<'a>(
             bundle_configuration: selection.as_ref().map(configuration_json),
             catalog_id: r.catalog_id(),
             catalog_source: "pim",
-            child_option_ids: product.parent_id.map(|_| product.child_options.as_slice()),
+            child_option_ids: product.parent_id.map(|_| &*product.child_options),
             child_variations: variations.child_variations,
             display_price: resolved
                 .as_ref()
@@ -290,7 +290,7 @@ impl Variations {
     fn of(r: &ShopperRelease, p: &ReleasedProduct) -> Self {
         let product = &p.product;
         if let Some(parent) = product.parent_id {
-            let of_parent = r.product(parent).map_or(&[][..], |p| p.variations.as_slice());
+            let of_parent = r.product(parent).map_or(&[][..], |p| &*p.variations);
             let named = child_variations(of_parent, &product.child_options)
                 .map(|(v, o)| {
                     json!({
@@ -312,7 +312,7 @@ impl Variations {
         }
         let children = r
             .children_of(product.id)
-            .map(|c| (c.product.child_options.as_slice(), c.product.id));
+            .map(|c| (&*c.product.child_options, c.product.id));
         Self {
             base_product: Some(true),
             matrix: Some(variation_matrix(&p.variations, children)),
