@@ -288,7 +288,7 @@ pub fn build_snapshot(source: ReleaseSource) -> Snapshot {
             })
         })
         .collect();
-    let parent_nodes: HashMap<Uuid, (Box<[Uuid]>, Option<Box<str>>)> = published
+    let parent_nodes: HashMap<Uuid, _> = published
         .iter()
         .filter(|p| p.product.is_parent)
         .map(|p| (p.product.id, (p.node_ids.clone(), p.product.sku.clone())))
