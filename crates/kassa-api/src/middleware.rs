@@ -9,6 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Level;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -81,12 +82,31 @@ pub(crate) async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, n
     let latency_us = elapsed.as_micros() as u64;
     // `None` (a success) records no `error` field at all.
     let error = crate::error::rendered_title(&response);
-    if status >= 500 {
-        tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
-    } else {
-        tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request");
+    match log_level(response.status()) {
+        Level::ERROR => {
+            tracing::error!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request")
+        }
+        Level::WARN => {
+            tracing::warn!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request")
+        }
+        _ => {
+            tracing::info!(target: "kassa::http", %method, route, status, latency_us, request_id, error, "request")
+        }
     }
     response
+}
+
+/// A request's log level by its answer: a server error at ERROR, except a 503, which asks the
+/// client to come back shortly (a search index being built, storage busy): WARN, so that a
+/// client polling through a large catalog's index build does not fill the log with errors.
+fn log_level(status: StatusCode) -> Level {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        Level::WARN
+    } else if status.is_server_error() {
+        Level::ERROR
+    } else {
+        Level::INFO
+    }
 }
 
 pub(crate) fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
@@ -97,4 +117,23 @@ pub(crate) fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
         "Something went wrong on our side",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_log_at_error_but_a_come_back_later_at_warn() {
+        for (status, level) in [
+            (StatusCode::OK, Level::INFO),
+            (StatusCode::NOT_FOUND, Level::INFO),
+            (StatusCode::TOO_MANY_REQUESTS, Level::INFO),
+            (StatusCode::INTERNAL_SERVER_ERROR, Level::ERROR),
+            (StatusCode::BAD_GATEWAY, Level::ERROR),
+            (StatusCode::SERVICE_UNAVAILABLE, Level::WARN),
+        ] {
+            assert_eq!(log_level(status), level, "{status}");
+        }
+    }
 }
